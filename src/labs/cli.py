@@ -1,0 +1,116 @@
+"""The `labs` command: run the cloud, run one service, administer."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from labs.common.runner import (
+    ReadyServer,
+    Site,
+    compose,
+    setup_logging,
+    split_bind,
+    uvicorn_config,
+)
+
+log = logging.getLogger("labs")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """The all-in-one: every service in this process, on one port."""
+    from labs.identity.api import build_api
+    from labs.identity.app import open_identity
+    from labs.identity.bootstrap import bootstrap
+
+    site = Site.open(args.data_dir, args.config)
+    bind = args.bind or site.http().bind
+    public_url = site.public_url(bind)
+    identity = open_identity(site)
+    identity.prepare()
+    clouds = bootstrap(identity, public_url, site.data_dir)
+    app = compose({"/identity": build_api(identity).app()})
+    ready = (f"Labs is up at {public_url} (identity {public_url}/identity/v3); "
+             f"OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=labs")
+    ReadyServer(uvicorn_config(app, bind), ready).run()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """One service on its own, with several worker processes."""
+    import uvicorn
+
+    from labs.identity.app import open_identity
+    from labs.identity.bootstrap import bootstrap
+
+    if args.db:
+        os.environ["LABS_DATABASE_URL"] = args.db
+    site = Site.open(args.data_dir, args.config)
+    bind = args.bind or site.http().bind
+    workers = args.workers or site.http().workers
+    identity = open_identity(site)
+    identity.prepare()
+    bootstrap(identity, site.public_url(bind), site.data_dir)
+    identity.store.db.dispose()
+    site.export()
+    host, port = split_bind(bind)
+    log.info("serving identity on %s with %d workers", bind, workers)
+    uvicorn.run("labs.identity.app:create_app", factory=True, workers=workers, host=host,
+                port=port, log_config=None, access_log=False, server_header=False)
+    return 0
+
+
+def cmd_rotate_keys(args: argparse.Namespace) -> int:
+    """Promote the staged Fernet key and stage a new one."""
+    from labs.identity.app import open_identity
+
+    identity = open_identity(Site.open(args.data_dir, args.config))
+    identity.keys.ensure()
+    primary = identity.keys.rotate()
+    print(f"rotated Fernet keys in {identity.keys.path}: primary is now key {primary}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="labs", description="Labs: a community cloud.")
+    top.add_argument("--log-level", default="info",
+                     choices=["debug", "info", "warning", "error"])
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", type=Path, help="where Labs keeps its data "
+                       "(default: $LABS_DATA_DIR or ~/.local/share/labs)")
+        p.add_argument("--config", type=Path, help="labs.conf (default: DATA_DIR/labs.conf)")
+
+    up = sub.add_parser("up", help="run the whole cloud in this process")
+    common(up)
+    up.add_argument("--bind", help="HOST:PORT (default 127.0.0.1:5000)")
+    up.set_defaults(func=cmd_up)
+
+    serve = sub.add_parser("serve", help="run one service")
+    serve.add_argument("service", choices=["identity"])
+    common(serve)
+    serve.add_argument("--bind", help="HOST:PORT (default 127.0.0.1:5000)")
+    serve.add_argument("--db", help="database URL, e.g. mysql+pymysql://user:pw@host/labs")
+    serve.add_argument("--workers", type=int, help="worker processes (default 2)")
+    serve.set_defaults(func=cmd_serve)
+
+    ident = sub.add_parser("identity", help="identity administration")
+    ident_sub = ident.add_subparsers(dest="action", required=True)
+    rotate = ident_sub.add_parser("rotate-keys", help="rotate the Fernet token keys")
+    common(rotate)
+    rotate.set_defaults(func=cmd_rotate_keys)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    setup_logging(args.log_level)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,115 @@
+"""The SQL database: engines, one transaction per unit of work, migrations.
+
+SQLite (WAL) for the all-in-one, MariaDB by URL for distributed runs. Every
+service method that touches the database runs inside ``Database.transaction()``:
+either all its writes commit or none do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+import sqlalchemy.dialects.mysql
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from labs.common.config import option
+
+log = logging.getLogger("labs.db")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> sa.MetaData:
+    """Metadata for one service's tables, with stable constraint names."""
+    return sa.MetaData(naming_convention=NAMING)
+
+
+@dataclass(frozen=True)
+class DatabaseOptions:
+    section: ClassVar[str] = "database"
+    url: str = option("", "SQLAlchemy URL; empty means SQLite in the data directory")
+    pool_size: int = option(10, "connections kept open per process (MariaDB)")
+    echo: bool = option(False, "log every SQL statement")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() == "mysql":
+        if parsed.drivername == "mysql":
+            parsed = parsed.set(drivername="mysql+pymysql")
+        if "charset" not in parsed.query:
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return sa.create_engine(
+        parsed, echo=echo, pool_size=pool_size, max_overflow=pool_size * 2,
+        pool_pre_ping=True, pool_recycle=3600, isolation_level="READ COMMITTED",
+    )
+
+
+class Database:
+    """An engine plus sessions; the only way services reach SQL."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size, echo=echo)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: commit when the block ends, roll back if it raises."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(db: Database, service: str) -> AlembicConfig:
+    """Alembic settings for one service's migrations (its own version table)."""
+    location = resources.files(f"labs.{service}") / "migrations"
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(location))
+    cfg.attributes["engine"] = db.engine
+    cfg.attributes["version_table"] = f"alembic_version_{service}"
+    return cfg
+
+
+def upgrade(db: Database, service: str) -> None:
+    """Bring one service's tables up to date; safe to run on every start."""
+    command.upgrade(alembic_config(db, service), "head")
+    log.debug("database schema of %s is current", service)
+
+
+#: A timestamp kept to the microsecond on every engine (MariaDB's DATETIME drops it).
+MicroDateTime = sa.DateTime().with_variant(sa.dialects.mysql.DATETIME(fsp=6), "mysql")

@@ -1,0 +1,335 @@
+"""HTTP glue shared by every Labs API: routes, handlers, errors, request ids.
+
+A service declares its routes on an ``Api``; each handler is a plain function
+that takes a ``Call`` and returns the body (a dict), a ``Reply`` or ``None``
+(204). The four steps of a handler are: read what the call carries (already
+validated against the route's JSON schema), enforce a named policy rule, call
+one service method, render. Handlers run in a worker thread, together with
+token validation, so a request costs one thread hop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from labs.common.context import Authenticator, RequestContext
+from labs.common.errors import (
+    BadRequest,
+    LabsError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from labs.common.policy import Policy, Target
+
+log = logging.getLogger("labs.http")
+access_log = logging.getLogger("labs.access")
+
+#: Keystone's default max_request_body_size.
+DEFAULT_MAX_BODY = 114688
+
+ErrorRenderer = Callable[[LabsError], dict[str, Any]]
+
+
+def keystone_error(err: LabsError) -> dict[str, Any]:
+    """``{"error": {"code", "title", "message"}}``, as identity and image answer."""
+    return {"error": {"code": err.code, "title": err.title, "message": err.message}}
+
+
+def nova_error(err: LabsError) -> dict[str, Any]:
+    """``{"itemNotFound": {"code", "message"}}``, as compute answers."""
+    return {err.nova_key: {"code": err.code, "message": err.message}}
+
+
+@dataclass
+class Reply:
+    """A response with a status and headers other than the route's default."""
+
+    body: Any = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Call:
+    """One API request as a handler sees it."""
+
+    def __init__(self, request: Request, body: Any, api: Api, request_id: str) -> None:
+        self.request = request
+        self.body = body
+        self.api = api
+        self.request_id = request_id
+        self.params: Mapping[str, str] = request.path_params
+        self.query = request.query_params
+        self._context: RequestContext | None = None
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self.request.headers
+
+    @property
+    def token(self) -> str | None:
+        return self.request.headers.get("x-auth-token")
+
+    @property
+    def context(self) -> RequestContext:
+        """The authenticated caller; 401 when the request carries no valid token."""
+        if self._context is None:
+            token = self.token
+            if not token:
+                raise Unauthorized("The request you have made requires authentication.")
+            if self.api.authenticator is None:
+                raise Unauthorized("This API has no authenticator configured.")
+            self._context = self.api.authenticator.authenticate(token)
+        return self._context
+
+    def enforce(self, rule: str, target: Target | None = None) -> RequestContext:
+        """Authenticate, then check a named policy rule; returns the caller."""
+        ctx = self.context
+        if self.api.policy is None:
+            raise RuntimeError("API has no policy")
+        self.api.policy.enforce(rule, ctx, target)
+        return ctx
+
+    def base_url(self) -> str:
+        """The URL this API is served under, e.g. ``http://host:5000/identity``."""
+        scope = self.request.scope
+        root = scope.get("root_path", "")
+        host = self.request.headers.get("host")
+        if not host:
+            server = scope.get("server") or ("localhost", 80)
+            host = f"{server[0]}:{server[1]}"
+        return f"{scope.get('scheme', 'http')}://{host}{root}"
+
+    def url(self, path: str) -> str:
+        return self.base_url() + path
+
+    def flag(self, name: str) -> bool:
+        """A query flag as OpenStack reads them (``?nocatalog``, ``?effective=true``)."""
+        if name not in self.query:
+            return False
+        return self.query[name].lower() not in ("0", "false", "no", "off")
+
+
+Handler = Callable[[Call], Any]
+
+
+@dataclass
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    status: int
+    schema: dict[str, Any] | None
+    summary: str
+
+
+class Api:
+    """The routes of one service, turned into one ASGI app."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        render_error: ErrorRenderer = keystone_error,
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        self.name = name
+        self.render_error = render_error
+        self.max_body = max_body
+        self.authenticator: Authenticator | None = None
+        self.policy: Policy | None = None
+        self.endpoints: list[Endpoint] = []
+
+    def route(
+        self, method: str, path: str, *, status: int = 200,
+        schema: dict[str, Any] | None = None, summary: str = "",
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.endpoints.append(Endpoint(method.upper(), path, handler, status, schema,
+                                           summary or (handler.__doc__ or "").strip()))
+            return handler
+        return register
+
+    def get(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("PUT", path, **kw)
+
+    def patch(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, status=204, **kw)
+
+    def head(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("HEAD", path, **kw)
+
+    # -- turning routes into an app -------------------------------------------------
+
+    def error_response(self, err: LabsError, headers: dict[str, str] | None = None) -> Response:
+        extra = dict(headers or {})
+        if err.code == 401:
+            extra.setdefault("WWW-Authenticate", 'Keystone uri="/identity"')
+        return JSONResponse(self.render_error(err), status_code=err.code, headers=extra)
+
+    async def _read_body(self, request: Request, endpoint: Endpoint) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            raise PayloadTooLarge(f"Request body is larger than {self.max_body} bytes.")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body:
+                raise PayloadTooLarge(f"Request body is larger than {self.max_body} bytes.")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if endpoint.schema is None:
+            return None
+        if not raw:
+            raise BadRequest("The request body is empty; a JSON object is expected.")
+        ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        if ctype and not ctype.endswith("json"):
+            raise UnsupportedMediaType(f"Content type {ctype!r} is not supported; send JSON.")
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"Malformed request body: {exc}.") from None
+        validate(body, endpoint.schema)
+        return body
+
+    def _endpoint_app(self, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        async def app(request: Request) -> Response:
+            request_id = request.scope.get("labs.request_id", "")
+            try:
+                body = await self._read_body(request, endpoint)
+                call = Call(request, body, self, request_id)
+                result = await run_in_threadpool(endpoint.handler, call)
+            except LabsError as err:
+                if err.code >= 500:
+                    log.error("%s %s failed: %s", request.method, request.url.path, err)
+                return self.error_response(err)
+            return self._render(result, endpoint)
+        return app
+
+    @staticmethod
+    def _render(result: Any, endpoint: Endpoint) -> Response:
+        if isinstance(result, Response):
+            return result
+        status, headers = endpoint.status, {}
+        if isinstance(result, Reply):
+            status, headers, result = result.status, result.headers, result.body
+        if result is None or status == 204 or endpoint.method == "HEAD":
+            return Response(status_code=status, headers=headers)
+        return JSONResponse(result, status_code=status, headers=headers)
+
+    def app(self) -> ASGIApp:
+        routes = [Route(path, self._endpoint_app(ep), methods=[ep.method])
+                  for path, ep in ((e.path, e) for e in self.endpoints)]
+        # Starlette adds HEAD to GET routes; explicit HEAD routes come first.
+        routes.sort(key=lambda r: 0 if r.methods == {"HEAD"} else 1)
+
+        async def not_found(request: Request, _exc: Exception) -> Response:
+            return self.error_response(NotFound(f"The resource {request.url.path} was not found."))
+
+        async def not_allowed(request: Request, _exc: Exception) -> Response:
+            return self.error_response(
+                MethodNotAllowed(f"The method {request.method} is not allowed for this resource."))
+
+        async def crashed(request: Request, exc: Exception) -> Response:
+            log.exception("unexpected error in %s %s", request.method, request.url.path)
+            return self.error_response(LabsError("An unexpected error prevented the server "
+                                                 "from fulfilling your request."))
+
+        return Starlette(routes=routes, exception_handlers={
+            404: not_found, 405: not_allowed, Exception: crashed})
+
+    def openapi(self) -> dict[str, Any]:
+        """An OpenAPI 3.1 document of every route, for clients and fuzzers."""
+        paths: dict[str, dict[str, Any]] = {}
+        seen: dict[str, int] = {}
+        for ep in self.endpoints:
+            name = f"{ep.method.lower()}_{ep.handler.__name__}"
+            seen[name] = seen.get(name, 0) + 1
+            op: dict[str, Any] = {
+                "operationId": name if seen[name] == 1 else f"{name}_{seen[name]}",
+                "summary": ep.summary.splitlines()[0] if ep.summary else ep.handler.__name__,
+                "responses": {str(ep.status): {"description": "success"},
+                              "default": {"description": "OpenStack error body"}},
+            }
+            params = [{"name": part[1:-1].split(":")[0], "in": "path", "required": True,
+                       "schema": {"type": "string"}}
+                      for part in ep.path.split("/") if part.startswith("{")]
+            if params:
+                op["parameters"] = params
+            if ep.schema is not None:
+                op["requestBody"] = {"required": True,
+                                     "content": {"application/json": {"schema": ep.schema}}}
+            paths.setdefault(ep.path, {})[ep.method.lower()] = op
+        return {"openapi": "3.1.0", "info": {"title": f"Labs {self.name}", "version": "1"},
+                "paths": paths}
+
+
+def validate(body: Any, schema: Mapping[str, Any]) -> None:
+    """Raise 400 with the first schema violation, naming where it is."""
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(body))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "body"
+        raise BadRequest(f"Invalid input for field '{where}': {error.message}")
+
+
+class RequestIdMiddleware:
+    """Gives every request an ``x-openstack-request-id`` and writes one access-log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = f"req-{uuid.uuid4()}"
+        scope["labs.request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-openstack-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                client = scope.get("client") or ("-", 0)
+                query = scope.get("query_string", b"").decode("latin-1")
+                access_log.info("%s %s %s%s %d %.1fms %s", client[0], scope["method"],
+                                scope["path"],
+                                f"?{query}" if query else "", status,
+                                (time.perf_counter() - started) * 1000, request_id)

@@ -1,0 +1,25 @@
+"""What every service's alembic ``env.py`` runs: migrate with the engine given."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import MetaData
+
+
+def run(target_metadata: MetaData) -> None:
+    cfg = context.config
+    engine = cfg.attributes["engine"]
+    version_table = cfg.attributes["version_table"]
+    with engine.begin() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            version_table=version_table,
+            render_as_batch=True,
+            compare_type=True,
+            include_name=lambda name, type_, _parent: not (
+                type_ == "table" and name is not None and name.startswith("alembic_version")
+            ),
+        )
+        with context.begin_transaction():
+            context.run_migrations()

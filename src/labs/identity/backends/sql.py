@@ -1,0 +1,189 @@
+"""Users and groups in the SQL database; passwords hashed with bcrypt."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import bcrypt
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from labs.common.errors import Conflict, NotFound
+from labs.identity import models
+from labs.identity.backends.base import GroupRecord, IdentityBackend, UserFilter, UserRecord
+
+#: bcrypt only reads this many bytes of a password; Keystone truncates likewise.
+BCRYPT_MAX_BYTES = 72
+
+
+def hash_password(password: str, rounds: int) -> str:
+    raw = password.encode()[:BCRYPT_MAX_BYTES]
+    return bcrypt.hashpw(raw, bcrypt.gensalt(rounds)).decode()
+
+
+def verify_password(password: str, hashed: str) -> bool:
+    return bcrypt.checkpw(password.encode()[:BCRYPT_MAX_BYTES], hashed.encode())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _user(row: models.User) -> UserRecord:
+    return UserRecord(id=row.id, name=row.name, domain_id=row.domain_id, enabled=row.enabled,
+                      default_project_id=row.default_project_id,
+                      password_created_at=row.password_created_at, extra=dict(row.extra or {}))
+
+
+def _group(row: models.Group) -> GroupRecord:
+    return GroupRecord(id=row.id, name=row.name, domain_id=row.domain_id,
+                       description=row.description)
+
+
+class SqlIdentityBackend(IdentityBackend):
+    def __init__(self, password_hash_rounds: int = 12) -> None:
+        self.rounds = password_hash_rounds
+
+    # -- users ---------------------------------------------------------------
+    def _user_row(self, tx: Session, user_id: str) -> models.User:
+        row = tx.get(models.User, user_id)
+        if row is None:
+            raise NotFound(f"Could not find user: {user_id}.")
+        return row
+
+    def _flush_unique(self, tx: Session, what: str) -> None:
+        try:
+            with tx.begin_nested():
+                tx.flush()
+        except IntegrityError:
+            raise Conflict(f"Conflict occurred attempting to store {what}: "
+                           "duplicate entry.") from None
+
+    def create_user(self, tx: Session, user: UserRecord, password: str | None) -> UserRecord:
+        row = models.User(id=user.id, name=user.name, domain_id=user.domain_id,
+                          enabled=user.enabled, default_project_id=user.default_project_id,
+                          extra=dict(user.extra))
+        if password is not None:
+            row.password_hash = hash_password(password, self.rounds)
+            row.password_created_at = _now()
+        tx.add(row)
+        self._flush_unique(tx, f"user - a user named {user.name!r} exists in the domain")
+        return _user(row)
+
+    def get_user(self, tx: Session, user_id: str) -> UserRecord:
+        return _user(self._user_row(tx, user_id))
+
+    def find_user(self, tx: Session, name: str, domain_id: str) -> UserRecord:
+        row = tx.scalars(sa.select(models.User).where(
+            models.User.name == name, models.User.domain_id == domain_id)).first()
+        if row is None:
+            raise NotFound(f"Could not find user: {name}.")
+        return _user(row)
+
+    def list_users(self, tx: Session, where: UserFilter) -> list[UserRecord]:
+        query = sa.select(models.User).order_by(models.User.name, models.User.id)
+        if where.domain_id is not None:
+            query = query.where(models.User.domain_id == where.domain_id)
+        if where.name is not None:
+            query = query.where(models.User.name == where.name)
+        if where.enabled is not None:
+            query = query.where(models.User.enabled == where.enabled)
+        if where.ids is not None:
+            query = query.where(models.User.id.in_(list(where.ids)))
+        return [_user(row) for row in tx.scalars(query)]
+
+    def update_user(self, tx: Session, user_id: str, changes: dict[str, Any]) -> UserRecord:
+        row = self._user_row(tx, user_id)
+        for key in ("name", "enabled", "default_project_id"):
+            if key in changes:
+                setattr(row, key, changes[key])
+        if "extra" in changes:
+            row.extra = {**(row.extra or {}), **changes["extra"]}
+        self._flush_unique(tx, f"user - a user named {row.name!r} exists in the domain")
+        return _user(row)
+
+    def delete_user(self, tx: Session, user_id: str) -> None:
+        row = self._user_row(tx, user_id)
+        tx.execute(sa.delete(models.Membership).where(models.Membership.user_id == user_id))
+        tx.delete(row)
+
+    def set_password(self, tx: Session, user_id: str, password: str) -> None:
+        row = self._user_row(tx, user_id)
+        row.password_hash = hash_password(password, self.rounds)
+        row.password_created_at = _now()
+
+    def check_password(self, tx: Session, user_id: str, password: str) -> bool:
+        row = self._user_row(tx, user_id)
+        return row.password_hash is not None and verify_password(password, row.password_hash)
+
+    # -- groups --------------------------------------------------------------
+    def _group_row(self, tx: Session, group_id: str) -> models.Group:
+        row = tx.get(models.Group, group_id)
+        if row is None:
+            raise NotFound(f"Could not find group: {group_id}.")
+        return row
+
+    def create_group(self, tx: Session, group: GroupRecord) -> GroupRecord:
+        row = models.Group(id=group.id, name=group.name, domain_id=group.domain_id,
+                           description=group.description)
+        tx.add(row)
+        self._flush_unique(tx, f"group - a group named {group.name!r} exists in the domain")
+        return _group(row)
+
+    def get_group(self, tx: Session, group_id: str) -> GroupRecord:
+        return _group(self._group_row(tx, group_id))
+
+    def list_groups(self, tx: Session, domain_id: str | None = None,
+                    name: str | None = None) -> list[GroupRecord]:
+        query = sa.select(models.Group).order_by(models.Group.name, models.Group.id)
+        if domain_id is not None:
+            query = query.where(models.Group.domain_id == domain_id)
+        if name is not None:
+            query = query.where(models.Group.name == name)
+        return [_group(row) for row in tx.scalars(query)]
+
+    def update_group(self, tx: Session, group_id: str, changes: dict[str, Any]) -> GroupRecord:
+        row = self._group_row(tx, group_id)
+        record = replace(_group(row), **{k: v for k, v in changes.items()
+                                          if k in ("name", "description")})
+        row.name, row.description = record.name, record.description
+        self._flush_unique(tx, f"group - a group named {row.name!r} exists in the domain")
+        return _group(row)
+
+    def delete_group(self, tx: Session, group_id: str) -> None:
+        row = self._group_row(tx, group_id)
+        tx.execute(sa.delete(models.Membership).where(models.Membership.group_id == group_id))
+        tx.delete(row)
+
+    # -- membership ----------------------------------------------------------
+    def add_user_to_group(self, tx: Session, user_id: str, group_id: str) -> None:
+        self._user_row(tx, user_id)
+        self._group_row(tx, group_id)
+        if not self.is_member(tx, user_id, group_id):
+            tx.add(models.Membership(user_id=user_id, group_id=group_id))
+            tx.flush()
+
+    def remove_user_from_group(self, tx: Session, user_id: str, group_id: str) -> None:
+        self._user_row(tx, user_id)
+        self._group_row(tx, group_id)
+        row = tx.get(models.Membership, (user_id, group_id))
+        if row is None:
+            raise NotFound(f"User {user_id} is not a member of group {group_id}.")
+        tx.delete(row)
+
+    def is_member(self, tx: Session, user_id: str, group_id: str) -> bool:
+        return tx.get(models.Membership, (user_id, group_id)) is not None
+
+    def list_group_members(self, tx: Session, group_id: str) -> list[UserRecord]:
+        self._group_row(tx, group_id)
+        rows = tx.scalars(sa.select(models.User).join(
+            models.Membership, models.Membership.user_id == models.User.id).where(
+            models.Membership.group_id == group_id).order_by(models.User.name))
+        return [_user(row) for row in rows]
+
+    def list_user_group_ids(self, tx: Session, user_id: str) -> list[str]:
+        return list(tx.scalars(sa.select(models.Membership.group_id).where(
+            models.Membership.user_id == user_id)))

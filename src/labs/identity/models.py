@@ -1,0 +1,157 @@
+"""Identity tables: domains, projects, users, groups, roles, assignments, catalog."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from labs.common.db import MicroDateTime, new_metadata
+
+ID = sa.String(64)
+NAME = sa.String(255)
+
+
+class IdentityBase(DeclarativeBase):
+    metadata = new_metadata()
+
+
+class Domain(IdentityBase):
+    __tablename__ = "domain"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, unique=True)
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    enabled: Mapped[bool] = mapped_column(default=True)
+
+
+class Project(IdentityBase):
+    __tablename__ = "project"
+    __table_args__ = (sa.UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME)
+    domain_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("domain.id"))
+    parent_id: Mapped[str | None] = mapped_column(ID, sa.ForeignKey("project.id"))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    enabled: Mapped[bool] = mapped_column(default=True)
+    tags: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+
+
+class User(IdentityBase):
+    __tablename__ = "user"
+    __table_args__ = (sa.UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME)
+    domain_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("domain.id"))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    default_project_id: Mapped[str | None] = mapped_column(ID)
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    password_created_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+    extra: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+
+
+class Group(IdentityBase):
+    __tablename__ = "group"
+    __table_args__ = (sa.UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME)
+    domain_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("domain.id"))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class Membership(IdentityBase):
+    __tablename__ = "user_group_membership"
+    user_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("user.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    group_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("group.id", ondelete="CASCADE"),
+                                          primary_key=True)
+
+
+class Role(IdentityBase):
+    __tablename__ = "role"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, unique=True)
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+# Assignment target kinds and actor kinds, as stored.
+TARGET_PROJECT, TARGET_DOMAIN, TARGET_SYSTEM = "project", "domain", "system"
+ACTOR_USER, ACTOR_GROUP = "user", "group"
+SYSTEM_ID = "all"
+
+
+class Assignment(IdentityBase):
+    """A role granted to a user or group on a project, a domain or the system."""
+
+    __tablename__ = "assignment"
+    actor_type: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    actor_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    target_type: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    target_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    role_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("role.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    __table_args__ = (sa.Index("ix_assignment_target", "target_type", "target_id"),
+                      sa.Index("ix_assignment_actor", "actor_id"))
+
+
+class Region(IdentityBase):
+    __tablename__ = "region"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    parent_region_id: Mapped[str | None] = mapped_column(ID, sa.ForeignKey("region.id"))
+
+
+class CatalogService(IdentityBase):
+    __tablename__ = "service"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    type: Mapped[str] = mapped_column(NAME)
+    name: Mapped[str] = mapped_column(NAME, default="")
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    enabled: Mapped[bool] = mapped_column(default=True)
+
+
+class Endpoint(IdentityBase):
+    __tablename__ = "endpoint"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    service_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("service.id", ondelete="CASCADE"))
+    interface: Mapped[str] = mapped_column(sa.String(8))
+    url: Mapped[str] = mapped_column(sa.Text)
+    region_id: Mapped[str | None] = mapped_column(ID, sa.ForeignKey("region.id"))
+    enabled: Mapped[bool] = mapped_column(default=True)
+
+
+class ApplicationCredential(IdentityBase):
+    __tablename__ = "application_credential"
+    __table_args__ = (sa.UniqueConstraint("user_id", "name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME)
+    user_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("user.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(ID)
+    secret_hash: Mapped[str] = mapped_column(sa.String(255))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    expires_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+    unrestricted: Mapped[bool] = mapped_column(default=False)
+    role_ids: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+
+
+class RevocationEvent(IdentityBase):
+    """Tokens matching every set field and issued before ``issued_before`` are revoked."""
+
+    __tablename__ = "revocation_event"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    audit_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    user_id: Mapped[str | None] = mapped_column(ID, index=True)
+    project_id: Mapped[str | None] = mapped_column(ID)
+    application_credential_id: Mapped[str | None] = mapped_column(ID)
+    issued_before: Mapped[datetime] = mapped_column(MicroDateTime)
+    expires_at: Mapped[datetime] = mapped_column(MicroDateTime, index=True)
+
+
+class Revision(IdentityBase):
+    """One counter bumped by every identity write: caches compare it to stay exact."""
+
+    __tablename__ = "identity_revision"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    revision: Mapped[int] = mapped_column(sa.BigInteger, default=0)

@@ -1,0 +1,113 @@
+"""Who may do what in identity: every rule in one place.
+
+Labs roles: ``admin`` is cloud-wide; ``projectadmin`` manages the membership of
+its project; ``member`` and ``reader`` see their project. A user always sees
+and manages their own account, tokens and application credentials.
+"""
+
+from __future__ import annotations
+
+from labs.common.context import RequestContext
+from labs.common.policy import (
+    Rule,
+    Target,
+    admin,
+    always,
+    any_of,
+    in_domain,
+    is_owner,
+    project_admin,
+    project_reader,
+)
+
+
+def _grants_project_role(ctx: RequestContext, target: Target) -> bool:
+    """A project admin hands out the project roles, never cloud-wide ``admin``."""
+    return project_admin(ctx, target) and target.get("role_name") in (
+        "projectadmin", "member", "reader")
+
+
+def _lookup_by_name(ctx: RequestContext, target: Target) -> bool:
+    """Project admins may look a user up by exact name to add them to the project."""
+    return bool(target.get("name")) and bool(ctx.roles & {"projectadmin"})
+
+
+def _same_user(ctx: RequestContext, target: Target) -> bool:
+    return target.get("subject_user_id") == ctx.user_id
+
+
+owner_or_admin: Rule = any_of(admin, is_owner)
+
+RULES: dict[str, Rule] = {
+    # tokens
+    "identity:validate_token": any_of(admin, _same_user),
+    "identity:revoke_token": any_of(admin, _same_user),
+    "identity:get_auth_catalog": always,
+    "identity:get_auth_projects": always,
+    "identity:get_auth_domains": always,
+    "identity:get_auth_system": always,
+    # domains
+    "identity:create_domain": admin,
+    "identity:list_domains": admin,
+    "identity:get_domain": any_of(admin, in_domain("admin", "projectadmin", "member", "reader"),
+                                  lambda ctx, t: t.get("domain_id") == ctx.project_domain_id),
+    "identity:update_domain": admin,
+    "identity:delete_domain": admin,
+    # projects
+    "identity:create_project": admin,
+    "identity:list_projects": admin,
+    "identity:get_project": any_of(admin, project_reader),
+    "identity:update_project": admin,
+    "identity:delete_project": admin,
+    "identity:list_user_projects": owner_or_admin,
+    # users
+    "identity:create_user": admin,
+    "identity:list_users": any_of(admin, _lookup_by_name),
+    "identity:get_user": any_of(admin, is_owner),
+    "identity:update_user": admin,
+    "identity:delete_user": admin,
+    "identity:change_password": is_owner,
+    "identity:list_groups_for_user": owner_or_admin,
+    # groups
+    "identity:create_group": admin,
+    "identity:list_groups": admin,
+    "identity:get_group": admin,
+    "identity:update_group": admin,
+    "identity:delete_group": admin,
+    "identity:list_users_in_group": admin,
+    "identity:add_user_to_group": admin,
+    "identity:remove_user_from_group": admin,
+    "identity:check_user_in_group": admin,
+    # roles and grants
+    "identity:list_roles": always,
+    "identity:get_role": always,
+    "identity:create_role": admin,
+    "identity:update_role": admin,
+    "identity:delete_role": admin,
+    "identity:list_grants": any_of(admin, project_reader),
+    "identity:check_grant": any_of(admin, project_reader),
+    "identity:create_grant": any_of(admin, _grants_project_role),
+    "identity:revoke_grant": any_of(admin, _grants_project_role),
+    "identity:list_role_assignments": any_of(admin, project_reader, is_owner),
+    # catalog
+    "identity:list_regions": always,
+    "identity:get_region": always,
+    "identity:create_region": admin,
+    "identity:update_region": admin,
+    "identity:delete_region": admin,
+    "identity:list_services": always,
+    "identity:get_service": always,
+    "identity:create_service": admin,
+    "identity:update_service": admin,
+    "identity:delete_service": admin,
+    "identity:list_endpoints": always,
+    "identity:get_endpoint": always,
+    "identity:create_endpoint": admin,
+    "identity:update_endpoint": admin,
+    "identity:delete_endpoint": admin,
+    # application credentials: the owner's alone (an admin may list and remove them)
+    "identity:create_application_credential": is_owner,
+    "identity:list_application_credentials": owner_or_admin,
+    "identity:get_application_credential": owner_or_admin,
+    "identity:delete_application_credential": owner_or_admin,
+}

@@ -1,0 +1,198 @@
+"""Domains and projects."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound
+from labs.identity import models
+from labs.identity.store import IdentityStore
+
+#: Project names end up in DNS names (<vm>.<project>.<domain>) and posix groups.
+PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class ProjectFilter:
+    name: str | None = None
+    domain_id: str | None = None
+    enabled: bool | None = None
+    parent_id: str | None = None
+    ids: list[str] | None = None
+
+
+def flush_unique(tx: Session, message: str) -> None:
+    """Flush, turning a unique-constraint violation into a 409."""
+    try:
+        with tx.begin_nested():
+            tx.flush()
+    except IntegrityError:
+        raise Conflict(f"Conflict occurred attempting to store {message}.") from None
+
+
+def get_row(tx: Session, model: type[Any], row_id: str, what: str) -> Any:
+    row = tx.get(model, row_id)
+    if row is None:
+        raise NotFound(f"Could not find {what}: {row_id}.")
+    return row
+
+
+def revoke(tx: Session, lifetime: int, **match: str) -> None:
+    """Record that tokens matching ``match`` issued until now are revoked."""
+    now = utcnow()
+    tx.execute(sa.delete(models.RevocationEvent).where(models.RevocationEvent.expires_at < now))
+    tx.add(models.RevocationEvent(issued_before=now,
+                                  expires_at=now + timedelta(seconds=lifetime + 60), **match))
+
+
+class ResourceService:
+    def __init__(self, store: IdentityStore, token_lifetime: int) -> None:
+        self.store = store
+        self.lifetime = token_lifetime
+
+    # -- domains -------------------------------------------------------------
+    def create_domain(self, name: str, description: str = "", enabled: bool = True,
+                      domain_id: str | None = None) -> models.Domain:
+        with self.store.write() as tx:
+            row = models.Domain(id=domain_id or new_id(), name=name, description=description,
+                                enabled=enabled)
+            tx.add(row)
+            flush_unique(tx, f"domain - a domain named {name!r} exists")
+            return row
+
+    def get_domain(self, domain_id: str) -> models.Domain:
+        with self.store.read() as tx:
+            row: models.Domain = get_row(tx, models.Domain, domain_id, "domain")
+            return row
+
+    def find_domain(self, tx: Session, name: str) -> models.Domain:
+        row = tx.scalars(sa.select(models.Domain).where(models.Domain.name == name)).first()
+        if row is None:
+            raise NotFound(f"Could not find domain: {name}.")
+        return row
+
+    def list_domains(self, name: str | None = None,
+                     enabled: bool | None = None) -> list[models.Domain]:
+        query = sa.select(models.Domain).order_by(models.Domain.name)
+        if name is not None:
+            query = query.where(models.Domain.name == name)
+        if enabled is not None:
+            query = query.where(models.Domain.enabled == enabled)
+        with self.store.read() as tx:
+            return list(tx.scalars(query))
+
+    def update_domain(self, domain_id: str, changes: dict[str, Any]) -> models.Domain:
+        with self.store.write() as tx:
+            row: models.Domain = get_row(tx, models.Domain, domain_id, "domain")
+            for key in ("name", "description", "enabled"):
+                if key in changes:
+                    setattr(row, key, changes[key])
+            flush_unique(tx, f"domain - a domain named {row.name!r} exists")
+            return row
+
+    def delete_domain(self, domain_id: str) -> None:
+        with self.store.write() as tx:
+            row: models.Domain = get_row(tx, models.Domain, domain_id, "domain")
+            if row.enabled:
+                raise Forbidden("Cannot delete a domain that is enabled, please disable it first.")
+            for model in (models.Project, models.User, models.Group):
+                if tx.scalars(sa.select(model.id).where(model.domain_id == domain_id)).first():
+                    raise Conflict(f"Domain {domain_id} still holds {model.__tablename__}s; "
+                                   "delete them first.")
+            tx.execute(sa.delete(models.Assignment).where(
+                models.Assignment.target_type == models.TARGET_DOMAIN,
+                models.Assignment.target_id == domain_id))
+            tx.delete(row)
+
+    # -- projects ------------------------------------------------------------
+    def create_project(self, fields: dict[str, Any], default_domain_id: str) -> models.Project:
+        name = fields["name"]
+        if not PROJECT_NAME.match(name):
+            raise BadRequest(f"Invalid project name {name!r}: Labs project names become DNS "
+                             "labels, so use 1-63 lowercase letters, digits and '-', "
+                             "starting with a letter or digit.")
+        with self.store.write() as tx:
+            domain_id = fields.get("domain_id") or default_domain_id
+            get_row(tx, models.Domain, domain_id, "domain")
+            parent_id = fields.get("parent_id")
+            if parent_id:
+                get_row(tx, models.Project, parent_id, "project")
+            row = models.Project(id=new_id(), name=name, domain_id=domain_id, parent_id=parent_id,
+                                 description=fields.get("description") or "",
+                                 enabled=fields.get("enabled", True),
+                                 tags=list(fields.get("tags") or []),
+                                 extra=dict(fields.get("extra") or {}))
+            tx.add(row)
+            flush_unique(tx, f"project - a project named {name!r} exists in the domain")
+            return row
+
+    def get_project(self, project_id: str) -> models.Project:
+        with self.store.read() as tx:
+            row: models.Project = get_row(tx, models.Project, project_id, "project")
+            return row
+
+    def find_project(self, tx: Session, name: str, domain_id: str) -> models.Project:
+        row = tx.scalars(sa.select(models.Project).where(
+            models.Project.name == name, models.Project.domain_id == domain_id)).first()
+        if row is None:
+            raise NotFound(f"Could not find project: {name}.")
+        return row
+
+    def list_projects(self, where: ProjectFilter) -> list[models.Project]:
+        query = sa.select(models.Project).order_by(models.Project.name)
+        for column, value in ((models.Project.name, where.name),
+                              (models.Project.domain_id, where.domain_id),
+                              (models.Project.enabled, where.enabled),
+                              (models.Project.parent_id, where.parent_id)):
+            if value is not None:
+                query = query.where(column == value)
+        if where.ids is not None:
+            query = query.where(models.Project.id.in_(where.ids))
+        with self.store.read() as tx:
+            return list(tx.scalars(query))
+
+    def update_project(self, project_id: str, changes: dict[str, Any]) -> models.Project:
+        if "name" in changes and not PROJECT_NAME.match(changes["name"]):
+            raise BadRequest(f"Invalid project name {changes['name']!r}: use 1-63 lowercase "
+                             "letters, digits and '-'.")
+        if "domain_id" in changes:
+            raise BadRequest("The domain of a project cannot be changed.")
+        with self.store.write() as tx:
+            row: models.Project = get_row(tx, models.Project, project_id, "project")
+            for key in ("name", "description", "enabled", "tags"):
+                if key in changes:
+                    setattr(row, key, changes[key])
+            if changes.get("extra"):
+                row.extra = {**(row.extra or {}), **changes["extra"]}
+            if changes.get("enabled") is False:
+                revoke(tx, self.lifetime, project_id=project_id)
+            flush_unique(tx, f"project - a project named {row.name!r} exists in the domain")
+            return row
+
+    def delete_project(self, project_id: str) -> None:
+        with self.store.write() as tx:
+            row = get_row(tx, models.Project, project_id, "project")
+            if tx.scalars(sa.select(models.Project.id).where(
+                    models.Project.parent_id == project_id)).first():
+                raise Forbidden(f"Project {project_id} has child projects; delete them first.")
+            tx.execute(sa.delete(models.Assignment).where(
+                models.Assignment.target_type == models.TARGET_PROJECT,
+                models.Assignment.target_id == project_id))
+            revoke(tx, self.lifetime, project_id=project_id)
+            tx.delete(row)

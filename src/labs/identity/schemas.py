@@ -1,0 +1,101 @@
+"""JSON schemas of identity request bodies (what the API accepts, nothing looser)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Schema = dict[str, Any]
+
+_name: Schema = {"type": "string", "minLength": 1, "maxLength": 255}
+_id: Schema = {"type": "string", "minLength": 1, "maxLength": 64}
+_description: Schema = {"type": ["string", "null"], "maxLength": 65535}
+_enabled: Schema = {"type": "boolean"}
+_ref: Schema = {"type": "object", "properties": {"id": _id, "name": _name}}
+
+
+def _wrap(key: str, body: Schema, required: list[str] | None = None) -> Schema:
+    body = {**body, "type": "object"}
+    if required:
+        body["required"] = required
+    return {"type": "object", "properties": {key: body}, "required": [key]}
+
+
+_project: Schema = {"properties": {
+    "name": _name, "domain_id": _id, "description": _description, "enabled": _enabled,
+    "parent_id": {"type": ["string", "null"], "maxLength": 64}, "is_domain": {"const": False},
+    "tags": {"type": "array", "items": {"type": "string", "maxLength": 255}, "maxItems": 80},
+    "options": {"type": "object"}}}
+project_create = _wrap("project", _project, ["name"])
+project_update = _wrap("project", {**_project, "minProperties": 1})
+
+_domain: Schema = {"properties": {"name": _name, "description": _description,
+                                  "enabled": _enabled, "options": {"type": "object"}}}
+domain_create = _wrap("domain", _domain, ["name"])
+domain_update = _wrap("domain", {**_domain, "minProperties": 1})
+
+_password: Schema = {"type": ["string", "null"], "minLength": 1}
+_user: Schema = {"properties": {
+    "name": _name, "domain_id": _id, "enabled": _enabled, "password": _password,
+    "default_project_id": {"type": ["string", "null"], "maxLength": 64},
+    "email": {"type": ["string", "null"], "maxLength": 255}, "description": _description,
+    "options": {"type": "object"}}}
+user_create = _wrap("user", _user, ["name"])
+user_update = _wrap("user", _user)
+password_change = _wrap("user", {"properties": {"password": {"type": "string", "minLength": 1},
+                                                "original_password": {"type": "string"}}},
+                        ["password", "original_password"])
+
+_group: Schema = {"properties": {"name": _name, "domain_id": _id,
+                                 "description": _description}}
+group_create = _wrap("group", _group, ["name"])
+group_update = _wrap("group", _group)
+
+_role: Schema = {"properties": {"name": _name, "description": _description,
+                                "options": {"type": "object"}}}
+role_create = _wrap("role", _role, ["name"])
+role_update = _wrap("role", _role)
+
+_region: Schema = {"properties": {"id": _id, "description": _description,
+                                  "parent_region_id": {"type": ["string", "null"]}}}
+region_create = _wrap("region", _region)
+region_update = _wrap("region", _region)
+
+_service: Schema = {"properties": {"type": _name, "name": _name, "description": _description,
+                                   "enabled": _enabled}}
+service_create = _wrap("service", _service, ["type"])
+service_update = _wrap("service", _service)
+
+_endpoint: Schema = {"properties": {
+    "service_id": _id, "interface": {"enum": ["public", "internal", "admin"]},
+    "url": {"type": "string", "minLength": 1, "maxLength": 2048, "pattern": "^[a-zA-Z]+://"},
+    "region_id": {"type": ["string", "null"]}, "region": {"type": ["string", "null"]},
+    "enabled": _enabled}}
+endpoint_create = _wrap("endpoint", _endpoint, ["service_id", "interface", "url"])
+endpoint_update = _wrap("endpoint", _endpoint)
+
+app_credential_create = _wrap("application_credential", {"properties": {
+    "name": _name, "description": _description, "secret": {"type": ["string", "null"]},
+    "expires_at": {"type": ["string", "null"]}, "unrestricted": {"type": "boolean"},
+    "roles": {"type": "array", "items": _ref, "maxItems": 100},
+    "access_rules": {"type": "array", "maxItems": 0}}}, ["name"])
+
+_user_ref: Schema = {"type": "object", "properties": {
+    "id": _id, "name": _name, "domain": _ref, "password": {"type": "string"}}}
+auth: Schema = {"type": "object", "required": ["auth"], "properties": {"auth": {
+    "type": "object", "required": ["identity"], "properties": {
+        "identity": {"type": "object", "required": ["methods"], "properties": {
+            "methods": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            "password": {"type": "object", "required": ["user"], "properties": {
+                "user": {**_user_ref, "required": ["password"]}}},
+            "token": {"type": "object", "required": ["id"],
+                      "properties": {"id": {"type": "string", "minLength": 1}}},
+            "application_credential": {"type": "object", "required": ["secret"], "properties": {
+                "id": _id, "name": _name, "secret": {"type": "string"}, "user": _user_ref}}}},
+        "scope": {"oneOf": [
+            {"const": "unscoped"},
+            {"type": "object", "properties": {
+                "project": {"type": "object", "properties": {
+                    "id": _id, "name": _name, "domain": _ref}},
+                "domain": _ref,
+                "system": {"type": "object"},
+                "OS-TRUST:trust": {"not": {}}}}]}}}}}

@@ -1,0 +1,50 @@
+"""The identity service: the parts wired together, one object per process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from labs.common.db import Database, upgrade
+from labs.identity.app_credentials import ApplicationCredentialService
+from labs.identity.assignments import AssignmentService
+from labs.identity.auth import TokenService
+from labs.identity.backends.base import IdentityBackend
+from labs.identity.backends.sql import SqlIdentityBackend
+from labs.identity.catalog import CatalogService
+from labs.identity.config import IdentityOptions
+from labs.identity.resources import ResourceService
+from labs.identity.store import IdentityStore
+from labs.identity.tokens import KeyRepository, TokenCodec
+from labs.identity.users import UserService
+
+
+class IdentityService:
+    """Domains, projects, users, groups, roles, catalog, credentials and tokens."""
+
+    def __init__(self, db: Database, options: IdentityOptions, data_dir: Path,
+                 backend: IdentityBackend | None = None) -> None:
+        self.options = options
+        self.store = IdentityStore(db)
+        self.backend = backend or SqlIdentityBackend(options.password_hash_rounds)
+        lifetime = options.token_expiration
+        self.keys = KeyRepository(Path(options.key_repository or data_dir / "fernet-keys"),
+                                  options.max_active_keys)
+        self.resources = ResourceService(self.store, lifetime)
+        self.users = UserService(self.store, self.backend, lifetime, options.max_password_length)
+        self.assignments = AssignmentService(self.store, self.backend)
+        self.catalog = CatalogService(self.store)
+        self.app_credentials = ApplicationCredentialService(
+            self.store, self.backend, options.password_hash_rounds, lifetime)
+        self.tokens = TokenService(self.store, self.backend, TokenCodec(self.keys),
+                                   self.resources, lifetime, options.default_domain_id,
+                                   options.token_cache_size)
+
+    @property
+    def default_domain_id(self) -> str:
+        return self.options.default_domain_id
+
+    def prepare(self) -> None:
+        """Migrate the schema and make sure keys and the revision row exist."""
+        upgrade(self.store.db, "identity")
+        self.store.ensure_revision_row()
+        self.keys.ensure()

@@ -1,0 +1,142 @@
+"""Users and groups: the identity backend, plus what a change means for tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from labs.common.errors import BadRequest, NotFound, Unauthorized
+from labs.identity import models
+from labs.identity.backends.base import GroupRecord, IdentityBackend, UserFilter, UserRecord
+from labs.identity.resources import get_row, new_id, revoke
+from labs.identity.store import IdentityStore
+
+USER_FIELDS = ("name", "enabled", "default_project_id")
+
+
+class UserService:
+    def __init__(self, store: IdentityStore, backend: IdentityBackend, token_lifetime: int,
+                 max_password_length: int) -> None:
+        self.store = store
+        self.backend = backend
+        self.lifetime = token_lifetime
+        self.max_password_length = max_password_length
+
+    def _check_password_length(self, password: str) -> None:
+        if len(password) > self.max_password_length:
+            raise BadRequest(f"Password is longer than {self.max_password_length} characters.")
+
+    # -- users ---------------------------------------------------------------
+    def create_user(self, fields: dict[str, Any], default_domain_id: str) -> UserRecord:
+        password = fields.get("password")
+        if password is not None:
+            self._check_password_length(password)
+        extra = {k: v for k, v in fields.items()
+                 if k not in (*USER_FIELDS, "password", "domain_id", "id")}
+        with self.store.write() as tx:
+            domain_id = fields.get("domain_id") or default_domain_id
+            get_row(tx, models.Domain, domain_id, "domain")
+            record = UserRecord(id=new_id(), name=fields["name"], domain_id=domain_id,
+                                enabled=fields.get("enabled", True),
+                                default_project_id=fields.get("default_project_id"),
+                                extra=extra)
+            return self.backend.create_user(tx, record, password)
+
+    def get_user(self, user_id: str) -> UserRecord:
+        with self.store.read() as tx:
+            return self.backend.get_user(tx, user_id)
+
+    def list_users(self, where: UserFilter) -> list[UserRecord]:
+        with self.store.read() as tx:
+            return self.backend.list_users(tx, where)
+
+    def update_user(self, user_id: str, fields: dict[str, Any]) -> UserRecord:
+        if "domain_id" in fields:
+            raise BadRequest("The domain of a user cannot be changed.")
+        password = fields.get("password")
+        if password is not None:
+            self._check_password_length(password)
+        changes: dict[str, Any] = {k: fields[k] for k in USER_FIELDS if k in fields}
+        extra = {k: v for k, v in fields.items() if k not in (*USER_FIELDS, "password", "id")}
+        if extra:
+            changes["extra"] = extra
+        with self.store.write() as tx:
+            user = self.backend.update_user(tx, user_id, changes)
+            if password is not None:
+                self.backend.set_password(tx, user_id, password)
+            if password is not None or fields.get("enabled") is False:
+                revoke(tx, self.lifetime, user_id=user_id)
+            return user
+
+    def change_password(self, user_id: str, original: str, password: str) -> None:
+        """A user changes their own password; the old one must be right."""
+        self._check_password_length(password)
+        with self.store.write() as tx:
+            if not self.backend.check_password(tx, user_id, original):
+                raise Unauthorized("The original password you gave is not correct.")
+            self.backend.set_password(tx, user_id, password)
+            revoke(tx, self.lifetime, user_id=user_id)
+
+    def delete_user(self, user_id: str) -> None:
+        with self.store.write() as tx:
+            self.backend.delete_user(tx, user_id)
+            tx.execute(sa.delete(models.Assignment).where(
+                models.Assignment.actor_type == models.ACTOR_USER,
+                models.Assignment.actor_id == user_id))
+            tx.execute(sa.delete(models.ApplicationCredential).where(
+                models.ApplicationCredential.user_id == user_id))
+            revoke(tx, self.lifetime, user_id=user_id)
+
+    # -- groups --------------------------------------------------------------
+    def create_group(self, fields: dict[str, Any], default_domain_id: str) -> GroupRecord:
+        with self.store.write() as tx:
+            domain_id = fields.get("domain_id") or default_domain_id
+            get_row(tx, models.Domain, domain_id, "domain")
+            return self.backend.create_group(tx, GroupRecord(
+                id=new_id(), name=fields["name"], domain_id=domain_id,
+                description=fields.get("description") or ""))
+
+    def get_group(self, group_id: str) -> GroupRecord:
+        with self.store.read() as tx:
+            return self.backend.get_group(tx, group_id)
+
+    def list_groups(self, domain_id: str | None = None,
+                    name: str | None = None) -> list[GroupRecord]:
+        with self.store.read() as tx:
+            return self.backend.list_groups(tx, domain_id, name)
+
+    def update_group(self, group_id: str, fields: dict[str, Any]) -> GroupRecord:
+        with self.store.write() as tx:
+            return self.backend.update_group(tx, group_id, fields)
+
+    def delete_group(self, group_id: str) -> None:
+        with self.store.write() as tx:
+            self.backend.delete_group(tx, group_id)
+            tx.execute(sa.delete(models.Assignment).where(
+                models.Assignment.actor_type == models.ACTOR_GROUP,
+                models.Assignment.actor_id == group_id))
+
+    def add_user_to_group(self, user_id: str, group_id: str) -> None:
+        with self.store.write() as tx:
+            self.backend.add_user_to_group(tx, user_id, group_id)
+
+    def remove_user_from_group(self, user_id: str, group_id: str) -> None:
+        with self.store.write() as tx:
+            self.backend.remove_user_from_group(tx, user_id, group_id)
+
+    def check_user_in_group(self, user_id: str, group_id: str) -> None:
+        with self.store.read() as tx:
+            self.backend.get_user(tx, user_id)
+            self.backend.get_group(tx, group_id)
+            if not self.backend.is_member(tx, user_id, group_id):
+                raise NotFound(f"User {user_id} is not a member of group {group_id}.")
+
+    def list_group_members(self, group_id: str) -> list[UserRecord]:
+        with self.store.read() as tx:
+            return self.backend.list_group_members(tx, group_id)
+
+    def list_user_groups(self, user_id: str) -> list[GroupRecord]:
+        with self.store.read() as tx:
+            self.backend.get_user(tx, user_id)
+            return self.backend.list_user_groups(tx, user_id)
