@@ -303,8 +303,9 @@ class TokenService(Authenticator):
                 role_ids = [r for r in role_ids if r in app_cred.role_ids]
             if target is not None and not role_ids:
                 raise Unauthorized(f"User {user.id} has no role on the requested scope.")
-            roles = tuple(tx.execute(sa.select(models.Role.id, models.Role.name).where(
-                models.Role.id.in_(role_ids)).order_by(models.Role.name)).tuples())
+            roles = tuple((row.id, row.name) for row in tx.execute(
+                sa.select(models.Role.id, models.Role.name).where(
+                    models.Role.id.in_(role_ids)).order_by(models.Role.name)))
             catalog = tuple(read_catalog(tx)) if target is not None else ()
         validated = ValidatedToken(token=token, payload=payload, user=user,
                                    user_domain=user_domain, roles=roles, project=project,

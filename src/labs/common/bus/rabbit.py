@@ -199,6 +199,11 @@ class RabbitBus(Bus):
         )
 
     @staticmethod
+    def _open(conn: KConnection) -> None:
+        """Connect once (``Connection.connect`` would retry after sleeping 2s)."""
+        conn.ensure_connection(max_retries=0, reraise_as_library_errors=False)
+
+    @staticmethod
     def _drop(conn: KConnection | None, *, graceful: bool) -> None:
         """Close ``conn``; after an error, without network I/O (it may hang)."""
         if conn is None:
@@ -226,7 +231,7 @@ class RabbitBus(Bus):
         if self._pub_producer is None:
             conn = self._connection(heartbeat=0, confirm=True)
             try:
-                conn.connect()
+                self._open(conn)
                 channel = conn.channel()
             except BaseException:
                 self._drop(conn, graceful=False)
@@ -501,7 +506,7 @@ class RabbitBus(Bus):
             exchanges = sorted(self._declared_exchanges)
         conn = self._connection(heartbeat=0, confirm=False)
         try:
-            conn.connect()
+            self._open(conn)
             channel = conn.channel()
             for name in queues:
                 channel.queue_delete(name)
@@ -524,7 +529,7 @@ class RabbitBus(Bus):
             conn = self._connection(heartbeat=self.heartbeat, confirm=False)
             graceful = False
             try:
-                conn.connect()
+                self._open(conn)
                 if down_since is not None:
                     LOG.warning(
                         "bus %s: consumer reconnected to %s after %.1fs; resuming",

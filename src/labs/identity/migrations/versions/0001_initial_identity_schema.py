@@ -6,6 +6,7 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 revision = '0001'
 down_revision = None
@@ -41,8 +42,8 @@ def upgrade() -> None:
     sa.Column('user_id', sa.String(length=64), nullable=True),
     sa.Column('project_id', sa.String(length=64), nullable=True),
     sa.Column('application_credential_id', sa.String(length=64), nullable=True),
-    sa.Column('issued_before', sa.DateTime(), nullable=False),
-    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('issued_before', sa.DateTime().with_variant(mysql.DATETIME(fsp=6), 'mysql'), nullable=False),
+    sa.Column('expires_at', sa.DateTime().with_variant(mysql.DATETIME(fsp=6), 'mysql'), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_revocation_event'))
     )
     with op.batch_alter_table('revocation_event', schema=None) as batch_op:
@@ -119,7 +120,7 @@ def upgrade() -> None:
     sa.Column('enabled', sa.Boolean(), nullable=False),
     sa.Column('default_project_id', sa.String(length=64), nullable=True),
     sa.Column('password_hash', sa.String(length=255), nullable=True),
-    sa.Column('password_created_at', sa.DateTime(), nullable=True),
+    sa.Column('password_created_at', sa.DateTime().with_variant(mysql.DATETIME(fsp=6), 'mysql'), nullable=True),
     sa.Column('extra', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['domain_id'], ['domain.id'], name=op.f('fk_user_domain_id_domain')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_user')),
@@ -132,7 +133,7 @@ def upgrade() -> None:
     sa.Column('project_id', sa.String(length=64), nullable=False),
     sa.Column('secret_hash', sa.String(length=255), nullable=False),
     sa.Column('description', sa.Text(), nullable=False),
-    sa.Column('expires_at', sa.DateTime(), nullable=True),
+    sa.Column('expires_at', sa.DateTime().with_variant(mysql.DATETIME(fsp=6), 'mysql'), nullable=True),
     sa.Column('unrestricted', sa.Boolean(), nullable=False),
     sa.Column('role_ids', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_application_credential_user_id_user'), ondelete='CASCADE'),
