@@ -260,10 +260,12 @@ class TestBusContract:
                 return sorted(n.event_type for name in names for _, n in got.get(name, []))
 
         wait_for(
-            lambda: len(events("audit")) == 4
-            and len(events("billing1", "billing2")) == 2
-            and len(events("deletes")) == 1
-            and len(events("images")) == 1,
+            lambda: (
+                len(events("audit")) == 4
+                and len(events("billing1", "billing2")) == 2
+                and len(events("deletes")) == 1
+                and len(events("images")) == 1
+            ),
             what="notifications",
         )
         time.sleep(0.2)  # duplicates would show up by now

@@ -21,6 +21,7 @@ acknowledged only after its method or handler has returned.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import queue
 import threading
 import time
@@ -103,6 +104,18 @@ class RabbitBus(Bus):
     Calls in flight across a connection cut either get their reply (requests
     and replies sit in durable queues) or raise :class:`BusTimeout`; they never
     wait longer than their timeout.
+
+    Options: ``connect_timeout`` bounds one connection attempt,
+    ``confirm_timeout`` the wait for a publisher confirm, ``socket_timeout``
+    any other blocking socket operation; ``heartbeat`` is the AMQP heartbeat
+    of the consuming connection; ``workers`` threads run endpoint methods and
+    handlers, with ``prefetch_count`` (default ``2 * workers``) unacknowledged
+    messages per consumer; ``reply_queue_expires`` is how long the broker keeps
+    the reply queue of a process that died; ``stop_timeout`` is how long
+    ``stop`` waits for running methods.
+
+    ``consumer_connected`` is an event set while the consumer thread is
+    connected; :meth:`delete_declared` removes this bus's queues and exchanges.
     """
 
     def __init__(
@@ -166,6 +179,7 @@ class RabbitBus(Bus):
         self._state = "new"
         self._stopping = threading.Event()
         self._registrations: list[_Registration] = []
+        self._rids = itertools.count(1)  # 0 is the reply queue's
         self._served: set[tuple[str, str | None]] = set()
         self._pending: dict[str, _Waiter] = {}
         self._declared_queues: set[str] = set()
@@ -186,10 +200,12 @@ class RabbitBus(Bus):
 
     # -- connections ----------------------------------------------------
 
-    def _connection(self, *, heartbeat: float, confirm: bool) -> KConnection:
+    def _connection(
+        self, *, heartbeat: float, confirm: bool, connect_timeout: float | None = None
+    ) -> KConnection:
         return Connection(
             self.url,
-            connect_timeout=self.connect_timeout,
+            connect_timeout=connect_timeout or self.connect_timeout,
             heartbeat=heartbeat,
             transport_options={
                 "confirm_publish": confirm,
@@ -224,12 +240,15 @@ class RabbitBus(Bus):
 
     # -- publishing -----------------------------------------------------
 
-    def _producer(self) -> KProducer:
+    def _producer(self, deadline: float | None = None) -> KProducer:
         """The publishing producer, connecting first if needed (publisher lock held)."""
         if self._pub_closed:
             raise BusError(f"bus {self.bus_id} is stopped")
         if self._pub_producer is None:
-            conn = self._connection(heartbeat=0, confirm=True)
+            connect_timeout = self.connect_timeout
+            if deadline is not None:
+                connect_timeout = max(0.05, min(connect_timeout, deadline - time.monotonic()))
+            conn = self._connection(heartbeat=0, confirm=True, connect_timeout=connect_timeout)
             try:
                 self._open(conn)
                 channel = conn.channel()
@@ -291,7 +310,7 @@ class RabbitBus(Bus):
                 break
             try:
                 try:
-                    action(self._producer())
+                    action(self._producer(deadline))
                     return
                 except self._fatal_errors as exc:
                     self._reset_publisher(graceful=False)
@@ -396,7 +415,7 @@ class RabbitBus(Bus):
     def _register(self, registration: _Registration) -> None:
         with self._lock:
             self._check_usable()
-            registration.rid = len(self._registrations) + 1
+            registration.rid = next(self._rids)
             self._registrations.append(registration)
 
     def serve(self, topic: str, endpoint: object, server: str | None = None) -> None:
@@ -411,7 +430,12 @@ class RabbitBus(Bus):
         queues = [self._rpc_queue(topic, None)]
         if server is not None:
             queues.append(self._rpc_queue(topic, server))
-        self._declare(f"declaring the queues of topic {topic!r}", queues)
+        try:
+            self._declare(f"declaring the queues of topic {topic!r}", queues)
+        except BaseException:
+            with self._lock:
+                self._served.discard((topic, server))
+            raise
 
         def on_message(message: Message) -> None:
             self._serve_message(topic, endpoint, message)
@@ -525,6 +549,7 @@ class RabbitBus(Bus):
     def _consume_forever(self) -> None:
         delay = self.interval_start
         down_since: float | None = None
+        ever_connected = False
         while not self._stopping.is_set():
             conn = self._connection(heartbeat=self.heartbeat, confirm=False)
             graceful = False
@@ -539,17 +564,21 @@ class RabbitBus(Bus):
                     )
                 down_since = None
                 delay = self.interval_start
+                ever_connected = True
                 self._consume_on(conn)
                 graceful = True
             except Exception as exc:
                 if self._stopping.is_set():
                     break
+                if not isinstance(exc, self._all_errors):
+                    LOG.exception("bus %s: consumer failed; reconnecting", self.bus_id)
                 if down_since is None:
                     down_since = time.monotonic()
                     LOG.warning(
-                        "bus %s: consumer connection to %s lost (%s: %s); reconnecting",
+                        "bus %s: consumer connection to %s %s (%s: %s); reconnecting",
                         self.bus_id,
                         self.safe_url,
+                        "lost" if ever_connected else "failed",
                         type(exc).__name__,
                         exc,
                     )
