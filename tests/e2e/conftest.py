@@ -1,0 +1,103 @@
+"""End-to-end fixtures: `labs up` as a subprocess, the unchanged `openstack` CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BIN = Path(sys.executable).parent
+READY_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningCloud:
+    """A `labs up` process and how to reach it."""
+
+    process: subprocess.Popen[str]
+    url: str
+    data_dir: Path
+    ready_line: str
+
+    @property
+    def clouds_yaml(self) -> Path:
+        return self.data_dir / "clouds.yaml"
+
+    def openstack(self, *args: str, cloud: str | None = "labs", check: bool = True,
+                  timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        """Run the unchanged `openstack` CLI against this cloud."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        env["OS_CLIENT_CONFIG_FILE"] = str(self.clouds_yaml)
+        argv = [str(BIN / "openstack")]
+        if cloud is not None:
+            argv += ["--os-cloud", cloud]
+        result = subprocess.run([*argv, *args], env=env, capture_output=True, text=True,
+                                timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"openstack {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return result
+
+    def openstack_json(self, *args: str, cloud: str | None = "labs") -> Any:
+        return json.loads(self.openstack(*args, "-f", "json", cloud=cloud).stdout)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def start_labs_up(data_dir: Path, env: dict[str, str] | None = None) -> RunningCloud:
+    port = free_port()
+    log_path = data_dir.parent / f"labs-up-{port}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [str(BIN / "labs"), "up", "--data-dir", str(data_dir), "--bind",
+             f"127.0.0.1:{port}"],
+            stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, **(env or {})})
+    assert process.stdout is not None
+    deadline = time.monotonic() + READY_TIMEOUT
+    line = ""
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line.startswith("Labs is up") or process.poll() is not None:
+            break
+    if not line.startswith("Labs is up"):
+        process.kill()
+        process.wait(timeout=10)
+        process.stdout.close()
+        raise AssertionError(f"labs up did not get ready; see {log_path}:\n"
+                             + log_path.read_text()[-3000:])
+    return RunningCloud(process, f"http://127.0.0.1:{port}", data_dir, line.strip())
+
+
+@pytest.fixture(scope="module")
+def labs_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
+    data_dir = tmp_path_factory.mktemp("labs-e2e") / "data"
+    cloud = start_labs_up(data_dir)
+    try:
+        yield cloud
+    finally:
+        cloud.stop()

@@ -1,0 +1,141 @@
+"""The unchanged `openstack` CLI and openstacksdk against `labs up`."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import RunningCloud, start_labs_up
+
+pytestmark = pytest.mark.e2e
+
+
+def as_user(cloud: RunningCloud, user: str, password: str, project: str, *args: str,
+            check: bool = True) -> object:
+    return cloud.openstack("--os-username", user, "--os-password", password,
+                           "--os-project-name", project, *args, check=check)
+
+
+def test_ready_line_and_healthz(labs_cloud: RunningCloud) -> None:
+    assert labs_cloud.url in labs_cloud.ready_line
+    assert "clouds.yaml" in labs_cloud.ready_line
+    assert httpx.get(f"{labs_cloud.url}/healthz", timeout=5).status_code == 200
+    assert labs_cloud.clouds_yaml.stat().st_mode & 0o077 == 0
+
+
+def test_token_issue_and_catalog(labs_cloud: RunningCloud) -> None:
+    token = labs_cloud.openstack_json("token", "issue")
+    assert token["id"] and token["project_id"] and token["user_id"]
+    catalog = labs_cloud.openstack_json("catalog", "list")
+    assert [c["Type"] for c in catalog] == ["identity"]
+    demo = labs_cloud.openstack_json("token", "issue", cloud="labs-demo")
+    assert demo["project_id"] != token["project_id"]
+
+
+def test_projects_users_roles_groups(labs_cloud: RunningCloud) -> None:
+    c = labs_cloud
+    project = c.openstack_json("project", "create", "--description", "e2e", "proj-e2e")
+    assert project["name"] == "proj-e2e"
+    assert "proj-e2e" in [p["Name"] for p in c.openstack_json("project", "list")]
+    c.openstack("project", "set", "--description", "changed", "proj-e2e")
+    assert c.openstack_json("project", "show", "proj-e2e")["description"] == "changed"
+
+    c.openstack("user", "create", "--password", "first-pw", "--project", "proj-e2e", "alice")
+    c.openstack("user", "set", "--password", "second-pw", "alice")
+    c.openstack("role", "add", "--user", "alice", "--project", "proj-e2e", "member")
+    rows = c.openstack_json("role", "assignment", "list", "--names", "--project", "proj-e2e")
+    assert [(r["Role"], r["User"], r["Project"]) for r in rows] == [
+        ("member", "alice@Default", "proj-e2e@Default")]
+
+    # alice logs in with the new password, not the old one
+    assert as_user(c, "alice", "second-pw", "proj-e2e", "token", "issue").returncode == 0
+    old = as_user(c, "alice", "first-pw", "proj-e2e", "token", "issue", check=False)
+    assert old.returncode != 0 and "401" in old.stderr
+
+    # without the role alice cannot scope to the project; a group role gives it back
+    c.openstack("role", "remove", "--user", "alice", "--project", "proj-e2e", "member")
+    assert as_user(c, "alice", "second-pw", "proj-e2e", "token", "issue",
+                   check=False).returncode != 0
+    c.openstack("group", "create", "proj-e2e-devs")
+    c.openstack("group", "add", "user", "proj-e2e-devs", "alice")
+    c.openstack("role", "add", "--group", "proj-e2e-devs", "--project", "proj-e2e", "member")
+    assert as_user(c, "alice", "second-pw", "proj-e2e", "token", "issue").returncode == 0
+    effective = c.openstack_json("role", "assignment", "list", "--names", "--effective",
+                                 "--user", "alice")
+    assert [(r["Role"], r["Project"]) for r in effective] == [("member", "proj-e2e@Default")]
+
+    c.openstack("group", "delete", "proj-e2e-devs")
+    c.openstack("user", "delete", "alice")
+    c.openstack("project", "delete", "proj-e2e")
+    assert "proj-e2e" not in [p["Name"] for p in c.openstack_json("project", "list")]
+
+
+def test_application_credential_then_a_token_with_it(labs_cloud: RunningCloud) -> None:
+    c = labs_cloud
+    cred = c.openstack_json("application", "credential", "create", "--description", "ci",
+                            "e2e-cred", cloud="labs-demo")
+    assert cred["Secret"]
+    result = c.openstack("--os-auth-type", "v3applicationcredential",
+                         "--os-auth-url", f"{c.url}/identity/v3",
+                         "--os-application-credential-id", cred["ID"],
+                         "--os-application-credential-secret", cred["Secret"],
+                         "token", "issue", "-f", "json", cloud=None)
+    assert '"project_id"' in result.stdout
+    c.openstack("application", "credential", "delete", "e2e-cred", cloud="labs-demo")
+    gone = c.openstack("--os-auth-type", "v3applicationcredential",
+                       "--os-auth-url", f"{c.url}/identity/v3",
+                       "--os-application-credential-id", cred["ID"],
+                       "--os-application-credential-secret", cred["Secret"],
+                       "token", "issue", cloud=None, check=False)
+    assert gone.returncode != 0
+
+
+def test_token_revoke_then_401(labs_cloud: RunningCloud) -> None:
+    c = labs_cloud
+    token = c.openstack_json("token", "issue", cloud="labs-demo")["id"]
+    url = f"{c.url}/identity/v3/auth/projects"
+    assert httpx.get(url, headers={"X-Auth-Token": token}, timeout=10).status_code == 200
+    c.openstack("token", "revoke", token)
+    resp = httpx.get(url, headers={"X-Auth-Token": token}, timeout=10)
+    assert resp.status_code == 401
+    assert resp.json()["error"]["code"] == 401
+    reuse = c.openstack("--os-auth-type", "v3token", "--os-auth-url", f"{c.url}/identity/v3",
+                        "--os-token", token, "--os-project-name", "demo",
+                        "--os-project-domain-name", "Default", "project", "list",
+                        cloud=None, check=False)
+    assert reuse.returncode != 0 and "401" in reuse.stderr
+
+
+def test_openstacksdk_identity(labs_cloud: RunningCloud) -> None:
+    from openstack import connection
+    from openstack.config import OpenStackConfig
+
+    config = OpenStackConfig(config_files=[str(labs_cloud.clouds_yaml)], load_envvars=False)
+    conn = connection.Connection(config=config.get_one("labs"))
+    try:
+        names = {p.name for p in conn.identity.projects()}
+        assert {"admin", "demo"} <= names
+        project = conn.identity.create_project(name="sdk-e2e", domain_id="default")
+        assert conn.identity.get_project(project.id).name == "sdk-e2e"
+        conn.identity.delete_project(project)
+        assert "sdk-e2e" not in {p.name for p in conn.identity.projects()}
+    finally:
+        conn.close()
+
+
+def test_second_start_reuses_the_data(tmp_path_factory: pytest.TempPathFactory) -> None:
+    data_dir = tmp_path_factory.mktemp("labs-restart") / "data"
+    first = start_labs_up(data_dir)
+    try:
+        first.openstack("project", "create", "kept")
+        before = first.clouds_yaml.read_text()
+    finally:
+        first.stop()
+    second = start_labs_up(data_dir)
+    try:
+        assert "kept" in [p["Name"] for p in second.openstack_json("project", "list")]
+        # same admin password, new URL
+        assert before.split("password:")[1].split()[0] in second.clouds_yaml.read_text()
+        assert second.url in second.clouds_yaml.read_text()
+    finally:
+        second.stop()
