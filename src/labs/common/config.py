@@ -36,6 +36,9 @@ G = TypeVar("G", bound=OptionGroup)
 
 def option(default: Any, help: str) -> Any:
     """Declare one option: its default and a line of help for `labs config`."""
+    if isinstance(default, list | tuple):
+        items = list(default)
+        return dataclasses.field(default_factory=lambda: list(items), metadata={"help": help})
     return dataclasses.field(default=default, metadata={"help": help})
 
 
@@ -106,5 +109,6 @@ class Config:
 
 def describe(kind: type[OptionGroup]) -> list[tuple[str, Any, str]]:
     """(name, default, help) for each option, for documentation and `labs config`."""
-    return [(f.name, f.default, f.metadata.get("help", ""))
+    return [(f.name, f.default if f.default_factory is dataclasses.MISSING else f.default_factory(),
+             f.metadata.get("help", ""))
             for f in dataclasses.fields(kind)]  # type: ignore[arg-type]

@@ -20,9 +20,11 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from labs.common.config import option
+from labs.common.errors import Conflict
 
 log = logging.getLogger("labs.db")
 
@@ -113,3 +115,18 @@ def upgrade(db: Database, service: str) -> None:
 
 #: A timestamp kept to the microsecond on every engine (MariaDB's DATETIME drops it).
 MicroDateTime = sa.DateTime().with_variant(sa.dialects.mysql.DATETIME(fsp=6), "mysql")
+
+
+def save_unique(tx: Session, what: str, new: object | None = None) -> None:
+    """Add ``new`` (if given) and flush; a unique-key clash becomes 409 Conflict.
+
+    Runs in a savepoint, so after a clash the session holds neither the new row
+    nor the half-made change and the request can still answer cleanly.
+    """
+    try:
+        with tx.begin_nested():
+            if new is not None:
+                tx.add(new)
+            tx.flush()
+    except IntegrityError:
+        raise Conflict(f"Conflict occurred attempting to store {what}: duplicate entry.") from None

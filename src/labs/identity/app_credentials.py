@@ -8,12 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from labs.common.db import save_unique
 from labs.common.errors import BadRequest, NotFound
 from labs.identity import models
 from labs.identity.assignments import role_ids_for
 from labs.identity.backends.base import IdentityBackend
 from labs.identity.backends.sql import hash_password
-from labs.identity.resources import flush_unique, new_id, revoke, utcnow
+from labs.identity.resources import new_id, revoke, utcnow
 from labs.identity.store import IdentityStore
 from labs.identity.tokens import new_secret
 
@@ -57,8 +58,7 @@ class ApplicationCredentialService:
                      description=fields.get("description") or "", expires_at=expires_at,
                      unrestricted=bool(fields.get("unrestricted", False)),
                      role_ids=sorted(wanted))
-            tx.add(row)
-            flush_unique(tx, f"application credential - one named {fields['name']!r} exists")
+            save_unique(tx, f"application credential - one named {fields['name']!r} exists", row)
             return NewCredential(row, secret)
 
     @staticmethod

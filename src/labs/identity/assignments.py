@@ -8,10 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from labs.common.db import save_unique
 from labs.common.errors import NotFound
 from labs.identity import models
 from labs.identity.backends.base import IdentityBackend
-from labs.identity.resources import flush_unique, get_row, new_id
+from labs.identity.resources import get_row, new_id
 from labs.identity.store import IdentityStore
 
 A = models.Assignment
@@ -66,8 +67,7 @@ class AssignmentService:
     def create_role(self, name: str, description: str = "") -> models.Role:
         with self.store.write() as tx:
             row = models.Role(id=new_id(), name=name, description=description)
-            tx.add(row)
-            flush_unique(tx, f"role - a role named {name!r} exists")
+            save_unique(tx, f"role - a role named {name!r} exists", row)
             return row
 
     def get_role(self, role_id: str) -> models.Role:
@@ -88,7 +88,7 @@ class AssignmentService:
             for key in ("name", "description"):
                 if key in changes:
                     setattr(row, key, changes[key])
-            flush_unique(tx, f"role - a role named {row.name!r} exists")
+            save_unique(tx, f"role - a role named {row.name!r} exists")
             return row
 
     def delete_role(self, role_id: str) -> None:

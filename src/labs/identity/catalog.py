@@ -8,9 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from labs.common.db import save_unique
 from labs.common.errors import BadRequest
 from labs.identity import models
-from labs.identity.resources import flush_unique, get_row, new_id
+from labs.identity.resources import get_row, new_id
 from labs.identity.store import IdentityStore
 
 INTERFACES = ("public", "internal", "admin")
@@ -53,8 +54,7 @@ class CatalogService:
             row = models.Region(id=fields.get("id") or new_id(),
                                 description=fields.get("description") or "",
                                 parent_region_id=parent)
-            tx.add(row)
-            flush_unique(tx, f"region - a region with id {row.id!r} exists")
+            save_unique(tx, f"region - a region with id {row.id!r} exists", row)
             return row
 
     def get_region(self, region_id: str) -> models.Region:

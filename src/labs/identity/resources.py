@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from labs.common.db import save_unique
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound
 from labs.identity import models
 from labs.identity.store import IdentityStore
@@ -35,15 +35,6 @@ class ProjectFilter:
     enabled: bool | None = None
     parent_id: str | None = None
     ids: list[str] | None = None
-
-
-def flush_unique(tx: Session, message: str) -> None:
-    """Flush, turning a unique-constraint violation into a 409."""
-    try:
-        with tx.begin_nested():
-            tx.flush()
-    except IntegrityError:
-        raise Conflict(f"Conflict occurred attempting to store {message}.") from None
 
 
 def get_row(tx: Session, model: type[Any], row_id: str, what: str) -> Any:
@@ -72,8 +63,7 @@ class ResourceService:
         with self.store.write() as tx:
             row = models.Domain(id=domain_id or new_id(), name=name, description=description,
                                 enabled=enabled)
-            tx.add(row)
-            flush_unique(tx, f"domain - a domain named {name!r} exists")
+            save_unique(tx, f"domain - a domain named {name!r} exists", row)
             return row
 
     def get_domain(self, domain_id: str) -> models.Domain:
@@ -103,7 +93,7 @@ class ResourceService:
             for key in ("name", "description", "enabled"):
                 if key in changes:
                     setattr(row, key, changes[key])
-            flush_unique(tx, f"domain - a domain named {row.name!r} exists")
+            save_unique(tx, f"domain - a domain named {row.name!r} exists")
             return row
 
     def delete_domain(self, domain_id: str) -> None:
@@ -138,8 +128,7 @@ class ResourceService:
                                  enabled=fields.get("enabled", True),
                                  tags=list(fields.get("tags") or []),
                                  extra=dict(fields.get("extra") or {}))
-            tx.add(row)
-            flush_unique(tx, f"project - a project named {name!r} exists in the domain")
+            save_unique(tx, f"project - a project named {name!r} exists in the domain", row)
             return row
 
     def get_project(self, project_id: str) -> models.Project:
@@ -182,7 +171,7 @@ class ResourceService:
                 row.extra = {**(row.extra or {}), **changes["extra"]}
             if changes.get("enabled") is False:
                 revoke(tx, self.lifetime, project_id=project_id)
-            flush_unique(tx, f"project - a project named {row.name!r} exists in the domain")
+            save_unique(tx, f"project - a project named {row.name!r} exists in the domain")
             return row
 
     def delete_project(self, project_id: str) -> None:

@@ -8,10 +8,10 @@ from typing import Any
 
 import bcrypt
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from labs.common.errors import Conflict, NotFound
+from labs.common.db import save_unique
+from labs.common.errors import NotFound
 from labs.identity import models
 from labs.identity.backends.base import GroupRecord, IdentityBackend, UserFilter, UserRecord
 
@@ -54,14 +54,6 @@ class SqlIdentityBackend(IdentityBackend):
             raise NotFound(f"Could not find user: {user_id}.")
         return row
 
-    def _flush_unique(self, tx: Session, what: str) -> None:
-        try:
-            with tx.begin_nested():
-                tx.flush()
-        except IntegrityError:
-            raise Conflict(f"Conflict occurred attempting to store {what}: "
-                           "duplicate entry.") from None
-
     def create_user(self, tx: Session, user: UserRecord, password: str | None) -> UserRecord:
         row = models.User(id=user.id, name=user.name, domain_id=user.domain_id,
                           enabled=user.enabled, default_project_id=user.default_project_id,
@@ -69,8 +61,7 @@ class SqlIdentityBackend(IdentityBackend):
         if password is not None:
             row.password_hash = hash_password(password, self.rounds)
             row.password_created_at = _now()
-        tx.add(row)
-        self._flush_unique(tx, f"user - a user named {user.name!r} exists in the domain")
+        save_unique(tx, f"user - a user named {user.name!r} exists in the domain", row)
         return _user(row)
 
     def get_user(self, tx: Session, user_id: str) -> UserRecord:
@@ -102,7 +93,7 @@ class SqlIdentityBackend(IdentityBackend):
                 setattr(row, key, changes[key])
         if "extra" in changes:
             row.extra = {**(row.extra or {}), **changes["extra"]}
-        self._flush_unique(tx, f"user - a user named {row.name!r} exists in the domain")
+        save_unique(tx, f"user - a user named {row.name!r} exists in the domain")
         return _user(row)
 
     def delete_user(self, tx: Session, user_id: str) -> None:
@@ -129,8 +120,7 @@ class SqlIdentityBackend(IdentityBackend):
     def create_group(self, tx: Session, group: GroupRecord) -> GroupRecord:
         row = models.Group(id=group.id, name=group.name, domain_id=group.domain_id,
                            description=group.description)
-        tx.add(row)
-        self._flush_unique(tx, f"group - a group named {group.name!r} exists in the domain")
+        save_unique(tx, f"group - a group named {group.name!r} exists in the domain", row)
         return _group(row)
 
     def get_group(self, tx: Session, group_id: str) -> GroupRecord:
@@ -150,7 +140,7 @@ class SqlIdentityBackend(IdentityBackend):
         record = replace(_group(row), **{k: v for k, v in changes.items()
                                           if k in ("name", "description")})
         row.name, row.description = record.name, record.description
-        self._flush_unique(tx, f"group - a group named {row.name!r} exists in the domain")
+        save_unique(tx, f"group - a group named {row.name!r} exists in the domain")
         return _group(row)
 
     def delete_group(self, tx: Session, group_id: str) -> None:
