@@ -130,3 +130,15 @@ def save_unique(tx: Session, what: str, new: object | None = None) -> None:
             tx.flush()
     except IntegrityError:
         raise Conflict(f"Conflict occurred attempting to store {what}: duplicate entry.") from None
+
+
+def matching(query: sa.Select[Any], **equal: object) -> sa.Select[Any]:
+    """``query`` narrowed to rows whose columns equal each value given; None means any."""
+    return query.filter_by(**{k: v for k, v in equal.items() if v is not None})
+
+
+def apply_changes(row: object, changes: dict[str, Any], fields: tuple[str, ...]) -> None:
+    """Copy the ``fields`` present in ``changes`` onto ``row``."""
+    for name in fields:
+        if name in changes:
+            setattr(row, name, changes[name])

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from labs.common.db import save_unique
+from labs.common.db import apply_changes, matching, save_unique
 from labs.common.errors import NotFound
 from labs.identity import models
 from labs.identity.backends.base import IdentityBackend
@@ -76,18 +76,14 @@ class AssignmentService:
             return row
 
     def list_roles(self, name: str | None = None) -> list[models.Role]:
-        query = sa.select(models.Role).order_by(models.Role.name)
-        if name is not None:
-            query = query.where(models.Role.name == name)
+        query = matching(sa.select(models.Role).order_by(models.Role.name), name=name)
         with self.store.read() as tx:
             return list(tx.scalars(query))
 
     def update_role(self, role_id: str, changes: dict[str, Any]) -> models.Role:
         with self.store.write() as tx:
             row: models.Role = get_row(tx, models.Role, role_id, "role")
-            for key in ("name", "description"):
-                if key in changes:
-                    setattr(row, key, changes[key])
+            apply_changes(row, changes, ("name", "description"))
             save_unique(tx, f"role - a role named {row.name!r} exists")
             return row
 

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from labs.common.db import save_unique
+from labs.common.db import apply_changes, matching, save_unique
 from labs.common.errors import BadRequest
 from labs.identity import models
 from labs.identity.resources import get_row, new_id
@@ -110,11 +110,8 @@ class CatalogService:
 
     def list_services(self, type: str | None = None,
                       name: str | None = None) -> list[models.CatalogService]:
-        query = sa.select(models.CatalogService).order_by(models.CatalogService.type)
-        if type is not None:
-            query = query.where(models.CatalogService.type == type)
-        if name is not None:
-            query = query.where(models.CatalogService.name == name)
+        query = matching(sa.select(models.CatalogService).order_by(models.CatalogService.type),
+                         type=type, name=name)
         with self.store.read() as tx:
             return list(tx.scalars(query))
 
@@ -122,9 +119,7 @@ class CatalogService:
         with self.store.write() as tx:
             row: models.CatalogService = get_row(tx, models.CatalogService, service_id,
                                                  "service")
-            for key in ("type", "name", "description", "enabled"):
-                if key in changes:
-                    setattr(row, key, changes[key])
+            apply_changes(row, changes, ("type", "name", "description", "enabled"))
             return row
 
     def delete_service(self, service_id: str) -> None:
@@ -153,13 +148,9 @@ class CatalogService:
 
     def list_endpoints(self, service_id: str | None = None, interface: str | None = None,
                        region_id: str | None = None) -> list[models.Endpoint]:
-        query = sa.select(models.Endpoint).order_by(models.Endpoint.service_id,
-                                                    models.Endpoint.interface)
-        for column, value in ((models.Endpoint.service_id, service_id),
-                              (models.Endpoint.interface, interface),
-                              (models.Endpoint.region_id, region_id)):
-            if value is not None:
-                query = query.where(column == value)
+        query = matching(sa.select(models.Endpoint).order_by(models.Endpoint.service_id,
+                                                             models.Endpoint.interface),
+                         service_id=service_id, interface=interface, region_id=region_id)
         with self.store.read() as tx:
             return list(tx.scalars(query))
 
@@ -170,9 +161,7 @@ class CatalogService:
                 get_row(tx, models.CatalogService, changes["service_id"], "service")
             if changes.get("region_id"):
                 get_row(tx, models.Region, changes["region_id"], "region")
-            for key in ("service_id", "interface", "url", "region_id", "enabled"):
-                if key in changes:
-                    setattr(row, key, changes[key])
+            apply_changes(row, changes, ("service_id", "interface", "url", "region_id", "enabled"))
             return row
 
     def delete_endpoint(self, endpoint_id: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from labs.common.db import save_unique
+from labs.common.db import apply_changes, matching, save_unique
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound
 from labs.identity import models
 from labs.identity.store import IdentityStore
@@ -79,20 +79,15 @@ class ResourceService:
 
     def list_domains(self, name: str | None = None,
                      enabled: bool | None = None) -> list[models.Domain]:
-        query = sa.select(models.Domain).order_by(models.Domain.name)
-        if name is not None:
-            query = query.where(models.Domain.name == name)
-        if enabled is not None:
-            query = query.where(models.Domain.enabled == enabled)
+        query = matching(sa.select(models.Domain).order_by(models.Domain.name),
+                         name=name, enabled=enabled)
         with self.store.read() as tx:
             return list(tx.scalars(query))
 
     def update_domain(self, domain_id: str, changes: dict[str, Any]) -> models.Domain:
         with self.store.write() as tx:
             row: models.Domain = get_row(tx, models.Domain, domain_id, "domain")
-            for key in ("name", "description", "enabled"):
-                if key in changes:
-                    setattr(row, key, changes[key])
+            apply_changes(row, changes, ("name", "description", "enabled"))
             save_unique(tx, f"domain - a domain named {row.name!r} exists")
             return row
 
@@ -144,13 +139,9 @@ class ResourceService:
         return row
 
     def list_projects(self, where: ProjectFilter) -> list[models.Project]:
-        query = sa.select(models.Project).order_by(models.Project.name)
-        for column, value in ((models.Project.name, where.name),
-                              (models.Project.domain_id, where.domain_id),
-                              (models.Project.enabled, where.enabled),
-                              (models.Project.parent_id, where.parent_id)):
-            if value is not None:
-                query = query.where(column == value)
+        query = matching(sa.select(models.Project).order_by(models.Project.name),
+                         name=where.name, domain_id=where.domain_id, enabled=where.enabled,
+                         parent_id=where.parent_id)
         if where.ids is not None:
             query = query.where(models.Project.id.in_(where.ids))
         with self.store.read() as tx:
@@ -164,9 +155,7 @@ class ResourceService:
             raise BadRequest("The domain of a project cannot be changed.")
         with self.store.write() as tx:
             row: models.Project = get_row(tx, models.Project, project_id, "project")
-            for key in ("name", "description", "enabled", "tags"):
-                if key in changes:
-                    setattr(row, key, changes[key])
+            apply_changes(row, changes, ("name", "description", "enabled", "tags"))
             if changes.get("extra"):
                 row.extra = {**(row.extra or {}), **changes["extra"]}
             if changes.get("enabled") is False:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +9,7 @@ import bcrypt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from labs.common.db import save_unique
+from labs.common.db import apply_changes, matching, save_unique
 from labs.common.errors import NotFound
 from labs.identity import models
 from labs.identity.backends.base import GroupRecord, IdentityBackend, UserFilter, UserRecord
@@ -75,22 +74,15 @@ class SqlIdentityBackend(IdentityBackend):
         return _user(row)
 
     def list_users(self, tx: Session, where: UserFilter) -> list[UserRecord]:
-        query = sa.select(models.User).order_by(models.User.name, models.User.id)
-        if where.domain_id is not None:
-            query = query.where(models.User.domain_id == where.domain_id)
-        if where.name is not None:
-            query = query.where(models.User.name == where.name)
-        if where.enabled is not None:
-            query = query.where(models.User.enabled == where.enabled)
+        query = matching(sa.select(models.User).order_by(models.User.name, models.User.id),
+                         domain_id=where.domain_id, name=where.name, enabled=where.enabled)
         if where.ids is not None:
             query = query.where(models.User.id.in_(list(where.ids)))
         return [_user(row) for row in tx.scalars(query)]
 
     def update_user(self, tx: Session, user_id: str, changes: dict[str, Any]) -> UserRecord:
         row = self._user_row(tx, user_id)
-        for key in ("name", "enabled", "default_project_id"):
-            if key in changes:
-                setattr(row, key, changes[key])
+        apply_changes(row, changes, ("name", "enabled", "default_project_id"))
         if "extra" in changes:
             row.extra = {**(row.extra or {}), **changes["extra"]}
         save_unique(tx, f"user - a user named {row.name!r} exists in the domain")
@@ -128,18 +120,13 @@ class SqlIdentityBackend(IdentityBackend):
 
     def list_groups(self, tx: Session, domain_id: str | None = None,
                     name: str | None = None) -> list[GroupRecord]:
-        query = sa.select(models.Group).order_by(models.Group.name, models.Group.id)
-        if domain_id is not None:
-            query = query.where(models.Group.domain_id == domain_id)
-        if name is not None:
-            query = query.where(models.Group.name == name)
+        query = matching(sa.select(models.Group).order_by(models.Group.name, models.Group.id),
+                         domain_id=domain_id, name=name)
         return [_group(row) for row in tx.scalars(query)]
 
     def update_group(self, tx: Session, group_id: str, changes: dict[str, Any]) -> GroupRecord:
         row = self._group_row(tx, group_id)
-        record = replace(_group(row), **{k: v for k, v in changes.items()
-                                          if k in ("name", "description")})
-        row.name, row.description = record.name, record.description
+        apply_changes(row, changes, ("name", "description"))
         save_unique(tx, f"group - a group named {row.name!r} exists in the domain")
         return _group(row)
 
