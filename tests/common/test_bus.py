@@ -8,16 +8,13 @@ exchanges afterwards.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -33,29 +30,16 @@ from labs.common.bus import (
     topic_matches,
 )
 from labs.common.bus.rabbit import RabbitBus
+from tests.common.bus_helpers import (
+    RABBIT_URL,
+    new_namespace,
+    require_rabbitmq,
+    stop_and_clean_up,
+    wait_for,
+)
 
-RABBIT_URL = os.environ.get("LABS_TEST_RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672//")
 # Small back-off so that tests stay fast; the defaults are for production.
 FAST = {"interval_start": 0.05, "interval_step": 0.1, "interval_max": 0.5, "poll_interval": 0.02}
-
-
-def require_rabbitmq(url: str = RABBIT_URL) -> None:
-    """Fail (not skip) when the RabbitMQ of the test run cannot be reached."""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 5672
-    try:
-        socket.create_connection((host, port), timeout=3).close()
-    except OSError as exc:
-        pytest.fail(f"RabbitMQ is not reachable at {host}:{port} ({exc}); these tests need it")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Calculator:
@@ -99,7 +83,7 @@ class Buses:
 
     def __init__(self, transport: str) -> None:
         self.transport = transport
-        self.namespace = f"test-{uuid.uuid4().hex[:12]}"
+        self.namespace = new_namespace()
         self.made: list[Bus] = []
 
     def __call__(self, **options: Any) -> Bus:
@@ -111,11 +95,7 @@ class Buses:
         return bus
 
     def close(self) -> None:
-        for bus in self.made:
-            bus.stop()
-        for bus in self.made:
-            if isinstance(bus, RabbitBus):
-                bus.delete_declared()
+        stop_and_clean_up(self.made)
         InProcessBroker.discard(self.namespace)
 
 

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import socket
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,10 +22,16 @@ import pytest
 
 from labs.common.bus import BusError, BusTimeout, BusUnavailable
 from labs.common.bus.rabbit import RabbitBus
+from tests.common.bus_helpers import (
+    RABBIT_URL,
+    new_namespace,
+    require_rabbitmq,
+    stop_and_clean_up,
+    wait_for,
+)
 
 pytestmark = pytest.mark.rabbitmq
 
-RABBIT_URL = os.environ.get("LABS_TEST_RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672//")
 FAST: dict[str, Any] = {
     "interval_start": 0.05,
     "interval_step": 0.1,
@@ -40,25 +44,11 @@ FAST: dict[str, Any] = {
 }
 
 
-def broker_address(url: str = RABBIT_URL) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 5672
-
-
 def with_port(url: str, port: int) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)
     host = f"127.0.0.1:{port}"
     return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class _Pipe:
@@ -175,12 +165,7 @@ class FlakyProxy:
 
 @pytest.fixture
 def rabbit() -> tuple[str, int]:
-    host, port = broker_address()
-    try:
-        socket.create_connection((host, port), timeout=3).close()
-    except OSError as exc:
-        pytest.fail(f"RabbitMQ is not reachable at {host}:{port} ({exc}); these tests need it")
-    return host, port
+    return require_rabbitmq()
 
 
 @pytest.fixture
@@ -197,7 +182,7 @@ class Env:
 
     def __init__(self, proxy: FlakyProxy) -> None:
         self.proxy = proxy
-        self.namespace = f"test-{uuid.uuid4().hex[:12]}"
+        self.namespace = new_namespace()
         self.proxied_url = with_port(RABBIT_URL, proxy.port)
         self.made: list[RabbitBus] = []
 
@@ -209,10 +194,7 @@ class Env:
 
     def close(self) -> None:
         self.proxy.restore()
-        for bus in self.made:
-            bus.stop()
-        for bus in self.made:
-            bus.delete_declared()
+        stop_and_clean_up(self.made)
 
 
 @pytest.fixture

@@ -17,20 +17,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from labs.common.bus.base import (
-    DEFAULT_CALL_TIMEOUT,
-    DEFAULT_NAMESPACE,
-    Bus,
-    BusError,
-    BusTimeout,
-    BusUnavailable,
-    NoSuchMethod,
-    Notification,
-    NotificationHandler,
-    RemoteError,
-    topic_matches,
-)
+from labs.common.bus.base import DEFAULT_CALL_TIMEOUT, DEFAULT_NAMESPACE, Bus
+from labs.common.bus.errors import BusError, BusTimeout, BusUnavailable, NoSuchMethod, RemoteError
 from labs.common.bus.inprocess import InProcessBroker, InProcessBus
+from labs.common.bus.messages import Notification, NotificationHandler, topic_matches
 
 MEMORY_SCHEMES = ("memory", "inprocess")
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")

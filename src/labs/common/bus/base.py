@@ -1,4 +1,4 @@
-"""Transport-independent part of the Labs message bus.
+"""Transport-independent part of the Labs message bus: the :class:`Bus` class.
 
 The bus carries three kinds of traffic between Labs services:
 
@@ -10,28 +10,37 @@ The bus carries three kinds of traffic between Labs services:
   style events (``compute.instance.create.end`` ...) published on a topic
   exchange and consumed by *groups*; every group gets each notification once.
 
-Two transports implement :class:`Bus`: :class:`~labs.common.bus.inprocess.InProcessBus`
-(threads and queues in one process, for the all-in-one) and
-:class:`~labs.common.bus.rabbit.RabbitBus` (RabbitMQ through kombu, for
-distributed runs).  Both have the same semantics; the contract tests in
-``tests/common/test_bus.py`` run against both.
+:class:`Bus` does everything that does not depend on the transport: checking
+names, encoding messages, the life cycle, waiting for replies.  A transport
+(:class:`~labs.common.bus.inprocess.InProcessBus`, threads and queues in one
+process; :class:`~labs.common.bus.rabbit.RabbitBus`, RabbitMQ through kombu)
+implements the ``_send_*``, ``_add_*`` and consumer hooks.  Both have the same
+semantics; the contract tests in ``tests/common/test_bus.py`` run against both.
 """
 
 from __future__ import annotations
 
 import abc
-import datetime
-import functools
 import itertools
-import json
 import logging
 import socket
-import traceback
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import threading
+import time
 from types import TracebackType
 from typing import Any, Self
+
+from labs.common.bus.errors import BusError, BusTimeout
+from labs.common.bus.messages import (
+    Notification,
+    NotificationHandler,
+    check_name,
+    decode,
+    encode,
+    reply_value,
+    rpc_routing_key,
+    run_request,
+)
+from labs.common.bus.replies import PendingCalls
 
 LOG = logging.getLogger("labs.bus")
 
@@ -39,182 +48,6 @@ DEFAULT_NAMESPACE = "labs"
 DEFAULT_CALL_TIMEOUT = 30.0
 
 _bus_ids = itertools.count(1)
-
-
-class BusError(Exception):
-    """Base class of every error raised by the bus."""
-
-
-class BusTimeout(BusError):
-    """No reply to an RPC call arrived within its timeout."""
-
-
-class BusUnavailable(BusError):
-    """The transport could not be reached (after retrying) so nothing was sent."""
-
-
-class NoSuchMethod(BusError):
-    """Raised on the server when a request names a method the endpoint lacks.
-
-    The caller sees it as a :class:`RemoteError` whose ``exc_type`` is
-    ``"NoSuchMethod"``.
-    """
-
-
-class RemoteError(BusError):
-    """The remote method raised; carries the remote exception's class name and message."""
-
-    def __init__(
-        self,
-        exc_type: str,
-        message: str,
-        *,
-        topic: str = "",
-        method: str = "",
-        remote_traceback: str | None = None,
-    ) -> None:
-        self.exc_type = exc_type
-        self.remote_message = message
-        self.topic = topic
-        self.method = method
-        self.remote_traceback = remote_traceback
-        where = f" (in {topic}.{method})" if topic or method else ""
-        super().__init__(f"{exc_type}: {message}{where}")
-
-
-@dataclass(frozen=True)
-class Notification:
-    """An OpenStack-style notification, as published and as handed to subscribers."""
-
-    event_type: str
-    payload: dict[str, Any]
-    publisher_id: str
-    priority: str = "INFO"
-    message_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    timestamp: str = field(default_factory=lambda: utc_timestamp())
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the wire form (the keys oslo.messaging notifications carry)."""
-        return {
-            "event_type": self.event_type,
-            "payload": self.payload,
-            "publisher_id": self.publisher_id,
-            "priority": self.priority,
-            "message_id": self.message_id,
-            "timestamp": self.timestamp,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Notification:
-        """Build a notification from its wire form."""
-        return cls(
-            event_type=str(data["event_type"]),
-            payload=dict(data.get("payload") or {}),
-            publisher_id=str(data.get("publisher_id", "")),
-            priority=str(data.get("priority", "INFO")),
-            message_id=str(data.get("message_id", "")),
-            timestamp=str(data.get("timestamp", "")),
-        )
-
-
-NotificationHandler = Callable[[Notification], None]
-
-
-def utc_timestamp() -> str:
-    """Current UTC time in the format OpenStack notifications use."""
-    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-    return now.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def encode(data: Any) -> str:
-    """Serialize a message body; raises ``TypeError`` for non-JSON data."""
-    try:
-        return json.dumps(data, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"bus messages must be JSON-serializable: {exc}") from exc
-
-
-def decode(raw: str | bytes) -> dict[str, Any]:
-    """Parse a message body produced by :func:`encode`."""
-    data = json.loads(raw)
-    if not isinstance(data, dict):
-        raise ValueError("bus message body is not a JSON object")
-    return data
-
-
-def check_name(kind: str, value: str) -> None:
-    """Reject empty names and names AMQP would treat as patterns."""
-    if not value or not isinstance(value, str):
-        raise ValueError(f"{kind} must be a non-empty string")
-    if any(c in value for c in "*# "):
-        raise ValueError(f"{kind} {value!r} must not contain '*', '#' or spaces")
-
-
-def rpc_routing_key(topic: str, server: str | None) -> str:
-    """Routing key of a request: ``topic`` or ``topic.server``."""
-    return topic if server is None else f"{topic}.{server}"
-
-
-def topic_matches(pattern: str, key: str) -> bool:
-    """AMQP topic-exchange matching: ``*`` is one word, ``#`` zero or more words."""
-    pwords = pattern.split(".")
-    kwords = key.split(".")
-
-    @functools.cache
-    def match(i: int, j: int) -> bool:
-        if i == len(pwords):
-            return j == len(kwords)
-        if pwords[i] == "#":
-            return match(i + 1, j) or (j < len(kwords) and match(i, j + 1))
-        if j == len(kwords):
-            return False
-        return pwords[i] in ("*", kwords[j]) and match(i + 1, j + 1)
-
-    return match(0, 0)
-
-
-def dispatch(endpoint: object, method: str, kwargs: Mapping[str, Any]) -> Any:
-    """Call ``endpoint.method(**kwargs)``; only public callables may be called."""
-    target = None if method.startswith("_") else getattr(endpoint, method, None)
-    if target is None or not callable(target):
-        raise NoSuchMethod(f"endpoint {type(endpoint).__name__} has no public method {method!r}")
-    return target(**kwargs)
-
-
-def run_request(endpoint: object, request: Mapping[str, Any]) -> dict[str, Any]:
-    """Run one RPC request against ``endpoint`` and return the reply body.
-
-    The reply is ``{"result": ...}`` or ``{"error": {"type", "message", "traceback"}}``;
-    a result that is not JSON-serializable becomes an error too.
-    """
-    method = str(request.get("method", ""))
-    kwargs = request.get("kwargs") or {}
-    try:
-        result = dispatch(endpoint, method, kwargs)
-        encode(result)
-    except Exception as exc:
-        return {
-            "error": {
-                "type": type(exc).__name__,
-                "message": str(exc),
-                "traceback": traceback.format_exc(),
-            }
-        }
-    return {"result": result}
-
-
-def reply_value(reply: Mapping[str, Any], topic: str, method: str) -> Any:
-    """Turn a reply body into the call's return value or a :class:`RemoteError`."""
-    error = reply.get("error")
-    if error is not None:
-        raise RemoteError(
-            str(error.get("type", "Exception")),
-            str(error.get("message", "")),
-            topic=topic,
-            method=method,
-            remote_traceback=error.get("traceback"),
-        )
-    return reply.get("result")
 
 
 class Bus(abc.ABC):
@@ -259,13 +92,18 @@ class Bus(abc.ABC):
         self.namespace = namespace
         self.bus_id = f"{namespace}-{next(_bus_ids)}"
         self.default_publisher_id = publisher_id or f"{namespace}.{socket.gethostname()}"
+        self._lock = threading.Lock()
+        self._state = "new"  # then "running", then "stopped"
+        self._served: set[tuple[str, str | None]] = set()
+        self._pending_calls = PendingCalls()
 
     @property
     def thread_prefix(self) -> str:
         """Prefix of the names of every thread this bus starts."""
         return f"labs-bus-{self.bus_id}"
 
-    @abc.abstractmethod
+    # -- the public interface ---------------------------------------------
+
     def serve(self, topic: str, endpoint: object, server: str | None = None) -> None:
         """Serve ``endpoint``'s public methods on ``topic`` (and ``topic.server``).
 
@@ -274,8 +112,21 @@ class Bus(abc.ABC):
         request runs ``endpoint.method(**kwargs)``.  Once ``serve`` returns the
         queues exist, so casts sent afterwards are kept until they are handled.
         """
+        check_name("topic", topic)
+        if server is not None:
+            check_name("server", server)
+        with self._lock:
+            self._check_not_stopped()
+            if (topic, server) in self._served:
+                raise ValueError(f"this bus already serves topic {topic!r} server {server!r}")
+            self._served.add((topic, server))
+        try:
+            self._add_server(topic, endpoint, server)
+        except BaseException:
+            with self._lock:
+                self._served.discard((topic, server))
+            raise
 
-    @abc.abstractmethod
     def call(
         self,
         topic: str,
@@ -291,8 +142,29 @@ class Bus(abc.ABC):
         seconds, :class:`RemoteError` if the method raised, and
         :class:`BusUnavailable` if the request could not be sent in time.
         """
+        check_name("topic", topic)
+        body = encode({"method": method, "kwargs": kwargs})
+        key = rpc_routing_key(topic, server)
+        sent_at = time.monotonic()
+        deadline = sent_at + timeout
+        # Registered before the state check, so that a concurrent stop() wakes it.
+        correlation_id, waiter = self._pending_calls.expect()
+        try:
+            with self._lock:
+                self._check_not_stopped()
+                if self._state != "running":
+                    raise BusError(f"bus {self.bus_id} is not started: call start() before call()")
+            self._send_call(key, method, body, correlation_id, deadline)
+            if not waiter.wait(deadline - time.monotonic()):
+                note = self._timeout_note(sent_at)
+                raise BusTimeout(f"no reply to {method!r} on {key!r} within {timeout:g}s{note}")
+        finally:
+            self._pending_calls.forget(correlation_id)
+        reply = waiter.reply()
+        if reply is None:
+            raise BusError(f"bus {self.bus_id} stopped while waiting for {method!r} on {key!r}")
+        return reply_value(reply, topic, method)
 
-    @abc.abstractmethod
     def cast(self, topic: str, method: str, *, server: str | None = None, **kwargs: Any) -> None:
         """Send ``method(**kwargs)`` to a server of ``topic`` without waiting.
 
@@ -300,8 +172,12 @@ class Bus(abc.ABC):
         will be delivered at least once.  Raises :class:`BusUnavailable` when the
         transport stays unreachable through the configured retries.
         """
+        check_name("topic", topic)
+        body = encode({"method": method, "kwargs": kwargs})
+        with self._lock:
+            self._check_not_stopped()
+        self._send_cast(rpc_routing_key(topic, server), method, body)
 
-    @abc.abstractmethod
     def notify(
         self,
         event_type: str,
@@ -314,8 +190,18 @@ class Bus(abc.ABC):
 
         ``publisher_id`` defaults to the bus's ``default_publisher_id``.
         """
+        check_name("event_type", event_type)
+        notification = Notification(
+            event_type=event_type,
+            payload=payload,
+            publisher_id=publisher_id or self.default_publisher_id,
+            priority=priority,
+        )
+        body = encode(notification.to_dict())
+        with self._lock:
+            self._check_not_stopped()
+        self._send_notification(event_type, body)
 
-    @abc.abstractmethod
     def subscribe(self, pattern: str, handler: NotificationHandler, group: str) -> None:
         """Have ``handler`` receive notifications whose event type matches ``pattern``.
 
@@ -323,18 +209,43 @@ class Bus(abc.ABC):
         Subscribers with the same ``group`` and ``pattern`` share one durable
         queue, so each notification is handled once per group.
         """
+        if not pattern:
+            raise ValueError("pattern must be a non-empty string")
+        check_name("group", group)
+        with self._lock:
+            self._check_not_stopped()
+        self._add_subscriber(pattern, handler, group)
 
-    @abc.abstractmethod
     def start(self) -> None:
-        """Start the background consumers."""
+        """Start the background consumers.
 
-    @abc.abstractmethod
+        Raises :class:`BusUnavailable` if the transport cannot be reached.
+        """
+        with self._lock:
+            self._check_not_stopped()
+            if self._state == "running":
+                return
+        self._prepare_start()
+        with self._lock:
+            self._check_not_stopped()
+            if self._state == "running":
+                return
+            self._state = "running"
+            self._start_consumers()
+
     def stop(self) -> None:
         """Stop consuming, let running handlers finish, and join every thread.
 
         Calls still waiting fail with :class:`BusError`.  Messages not yet
         acknowledged stay in their queues for the next consumer.
         """
+        with self._lock:
+            if self._state == "stopped":
+                return
+            self._state = "stopped"
+        self._stop_consumers()
+        self._pending_calls.stop_all()
+        self._close_transport()
 
     def __enter__(self) -> Self:
         self.start()
@@ -348,26 +259,110 @@ class Bus(abc.ABC):
     ) -> None:
         self.stop()
 
+    # -- for the transports: handling what arrives ----------------------------
+
+    def _check_not_stopped(self) -> None:
+        """Raise :class:`BusError` if the bus is stopped (call with ``_lock`` held)."""
+        if self._state == "stopped":
+            raise BusError(f"bus {self.bus_id} is stopped")
+
+    def _run_request(
+        self, topic: str, endpoint: object, body: str | bytes, *, reply_wanted: bool
+    ) -> tuple[str, str]:
+        """Run one request on ``endpoint``; return its method name and encoded reply.
+
+        The error of a cast (no reply wanted) is logged here: nobody else sees it.
+        """
+        request = decode(body)
+        reply = run_request(endpoint, request)
+        method = str(request.get("method"))
+        if "error" in reply and not reply_wanted:
+            LOG.error(
+                "bus %s: cast %s.%s failed: %s: %s",
+                self.bus_id,
+                topic,
+                method,
+                reply["error"]["type"],
+                reply["error"]["message"],
+            )
+        return method, encode(reply)
+
+    def _deliver_reply(self, correlation_id: str, body: str | bytes) -> None:
+        """Hand a reply to the call waiting for it (late or duplicate replies are dropped)."""
+        if not self._pending_calls.deliver(correlation_id, body):
+            LOG.debug("bus %s: discarding late or duplicate reply %s", self.bus_id, correlation_id)
+
+    def _deliver_notification(
+        self, handler: NotificationHandler, group: str, body: str | bytes
+    ) -> None:
+        """Decode a notification and run ``handler`` on it; a failure is logged, not raised."""
+        try:
+            handler(Notification.from_dict(decode(body)))
+        except Exception:
+            LOG.exception(
+                "bus %s: notification handler of group %r failed; message dropped",
+                self.bus_id,
+                group,
+            )
+
+    # -- what a transport implements ------------------------------------------
+
+    @abc.abstractmethod
+    def _add_server(self, topic: str, endpoint: object, server: str | None) -> None:
+        """Create the request queues of ``topic`` (and ``topic.server``) and consume them.
+
+        Each request is run with :meth:`_run_request`.
+        """
+
+    @abc.abstractmethod
+    def _add_subscriber(self, pattern: str, handler: NotificationHandler, group: str) -> None:
+        """Create the queue of ``group`` bound with ``pattern`` and consume it.
+
+        Each notification is handled with :meth:`_deliver_notification`.
+        """
+
+    @abc.abstractmethod
+    def _send_call(
+        self, routing_key: str, method: str, body: str, correlation_id: str, deadline: float
+    ) -> None:
+        """Send a call's request; its reply must reach :meth:`_deliver_reply`.
+
+        Sending gives up, and the request expires, at ``deadline`` (a
+        :func:`time.monotonic` value).
+        """
+
+    @abc.abstractmethod
+    def _send_cast(self, routing_key: str, method: str, body: str) -> None:
+        """Send a cast's request durably, creating its queue if nobody serves it yet."""
+
+    @abc.abstractmethod
+    def _send_notification(self, event_type: str, body: str) -> None:
+        """Publish an encoded notification with routing key ``event_type``."""
+
+    @abc.abstractmethod
+    def _prepare_start(self) -> None:
+        """Work ``start`` does before the bus runs (called without ``_lock``)."""
+
+    @abc.abstractmethod
+    def _start_consumers(self) -> None:
+        """Start the background consumers (called once, with ``_lock`` held)."""
+
+    @abc.abstractmethod
+    def _stop_consumers(self) -> None:
+        """Stop the consumers, let running handlers finish, and join every thread."""
+
+    @abc.abstractmethod
+    def _close_transport(self) -> None:
+        """Release what the transport still holds, last thing in ``stop``."""
+
+    def _timeout_note(self, since: float) -> str:
+        """Words added to a :class:`BusTimeout` for a call sent at ``since`` (default: none)."""
+        return ""
+
 
 __all__ = [
     "DEFAULT_CALL_TIMEOUT",
     "DEFAULT_NAMESPACE",
     "LOG",
     "Bus",
-    "BusError",
-    "BusTimeout",
-    "BusUnavailable",
-    "NoSuchMethod",
-    "Notification",
-    "NotificationHandler",
-    "RemoteError",
-    "check_name",
-    "decode",
-    "dispatch",
-    "encode",
-    "reply_value",
-    "rpc_routing_key",
-    "run_request",
-    "topic_matches",
-    "utc_timestamp",
 ]

@@ -9,30 +9,16 @@ namespace share one :class:`InProcessBroker`, so services that each call
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from labs.common.bus.base import (
-    DEFAULT_CALL_TIMEOUT,
-    DEFAULT_NAMESPACE,
-    LOG,
-    Bus,
-    BusError,
-    BusTimeout,
-    Notification,
-    NotificationHandler,
-    check_name,
-    decode,
-    encode,
-    reply_value,
-    rpc_routing_key,
-    run_request,
-    topic_matches,
-)
+from labs.common.bus.base import DEFAULT_NAMESPACE, LOG, Bus
+from labs.common.bus.messages import NotificationHandler, rpc_routing_key, topic_matches
 
 _POLL = 0.05
 
@@ -101,16 +87,6 @@ class InProcessBroker:
             target.put(_Envelope(body))
 
 
-class _Waiter:
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.body: str | None = None
-
-    def set(self, body: str) -> None:
-        self.body = body
-        self.event.set()
-
-
 class InProcessBus(Bus):
     """:class:`Bus` over an :class:`InProcessBroker`; same semantics, no broker process.
 
@@ -128,47 +104,28 @@ class InProcessBus(Bus):
     ) -> None:
         super().__init__(namespace, publisher_id)
         self.broker = broker or InProcessBroker.for_namespace(namespace)
-        self._lock = threading.Lock()
-        self._state = "new"
         self._stopping = threading.Event()
         self._consumers: list[tuple[str, queue.Queue[_Envelope], Callable[[_Envelope], None]]] = []
         self._threads: list[threading.Thread] = []
-        self._waiters: set[_Waiter] = set()
-        self._served: set[tuple[str, str | None]] = set()
 
     # -- registration -------------------------------------------------
 
-    def serve(self, topic: str, endpoint: object, server: str | None = None) -> None:
-        check_name("topic", topic)
-        if server is not None:
-            check_name("server", server)
-        with self._lock:
-            self._check_not_stopped()
-            if (topic, server) in self._served:
-                raise ValueError(f"this bus already serves topic {topic!r} server {server!r}")
-            self._served.add((topic, server))
-
+    def _add_server(self, topic: str, endpoint: object, server: str | None) -> None:
         def handle(env: _Envelope) -> None:
-            self._handle_request(topic, endpoint, env)
+            _, reply = self._run_request(
+                topic, endpoint, env.body, reply_wanted=env.reply is not None
+            )
+            if env.reply is not None:
+                env.reply(reply)
 
         self._add_consumer(f"serve-{topic}", self.broker.rpc_queue(topic), handle)
         if server is not None:
             key = rpc_routing_key(topic, server)
             self._add_consumer(f"serve-{key}", self.broker.rpc_queue(key), handle)
 
-    def subscribe(self, pattern: str, handler: NotificationHandler, group: str) -> None:
-        if not pattern:
-            raise ValueError("pattern must be a non-empty string")
-        check_name("group", group)
-        with self._lock:
-            self._check_not_stopped()
-
+    def _add_subscriber(self, pattern: str, handler: NotificationHandler, group: str) -> None:
         def handle(env: _Envelope) -> None:
-            try:
-                notification = Notification.from_dict(decode(env.body))
-                handler(notification)
-            except Exception:
-                LOG.exception("notification handler of group %r failed; message dropped", group)
+            self._deliver_notification(handler, group, env.body)
 
         self._add_consumer(
             f"notify-{group}-{pattern}", self.broker.notification_queue(group, pattern), handle
@@ -182,29 +139,38 @@ class InProcessBus(Bus):
             if self._state == "running":
                 self._start_thread(label, source, handle)
 
-    # -- life cycle ---------------------------------------------------
+    # -- sending --------------------------------------------------------
 
-    def start(self) -> None:
-        with self._lock:
-            self._check_not_stopped()
-            if self._state == "running":
-                return
-            self._state = "running"
-            for label, source, handle in self._consumers:
-                self._start_thread(label, source, handle)
+    def _send_call(
+        self, routing_key: str, method: str, body: str, correlation_id: str, deadline: float
+    ) -> None:
+        reply = functools.partial(self._deliver_reply, correlation_id)
+        self.broker.rpc_queue(routing_key).put(_Envelope(body, deadline, reply))
 
-    def stop(self) -> None:
+    def _send_cast(self, routing_key: str, method: str, body: str) -> None:
+        self.broker.rpc_queue(routing_key).put(_Envelope(body))
+
+    def _send_notification(self, event_type: str, body: str) -> None:
+        self.broker.publish_notification(event_type, body)
+
+    # -- consumer threads -----------------------------------------------
+
+    def _prepare_start(self) -> None:
+        """Nothing to prepare: the broker lives in this process."""
+
+    def _start_consumers(self) -> None:
+        for label, source, handle in self._consumers:
+            self._start_thread(label, source, handle)
+
+    def _stop_consumers(self) -> None:
         with self._lock:
-            if self._state == "stopped":
-                return
-            self._state = "stopped"
             threads = list(self._threads)
-            waiters = list(self._waiters)
         self._stopping.set()
         for thread in threads:
             thread.join()
-        for waiter in waiters:
-            waiter.set(encode({"stopped": True}))
+
+    def _close_transport(self) -> None:
+        """Nothing to close: the broker outlives its buses."""
 
     def _start_thread(
         self, label: str, source: queue.Queue[_Envelope], handle: Callable[[_Envelope], None]
@@ -228,86 +194,5 @@ class InProcessBus(Bus):
                 continue
             try:
                 handle(env)
-            except Exception:  # pragma: no cover - handlers log their own errors
-                LOG.exception("in-process consumer failed")
-
-    def _check_not_stopped(self) -> None:
-        if self._state == "stopped":
-            raise BusError(f"bus {self.bus_id} is stopped")
-
-    # -- RPC ----------------------------------------------------------
-
-    def _handle_request(self, topic: str, endpoint: object, env: _Envelope) -> None:
-        request = decode(env.body)
-        reply = run_request(endpoint, request)
-        if "error" in reply and env.reply is None:
-            LOG.error(
-                "cast %s.%s failed: %s: %s",
-                topic,
-                request.get("method"),
-                reply["error"]["type"],
-                reply["error"]["message"],
-            )
-        if env.reply is not None:
-            env.reply(encode(reply))
-
-    def call(
-        self,
-        topic: str,
-        method: str,
-        *,
-        timeout: float = DEFAULT_CALL_TIMEOUT,
-        server: str | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        check_name("topic", topic)
-        body = encode({"method": method, "kwargs": kwargs})
-        waiter = _Waiter()
-        with self._lock:
-            self._check_not_stopped()
-            if self._state != "running":
-                raise BusError(f"bus {self.bus_id} is not started: call start() before call()")
-            self._waiters.add(waiter)
-        key = rpc_routing_key(topic, server)
-        try:
-            deadline = time.monotonic() + timeout
-            self.broker.rpc_queue(key).put(_Envelope(body, deadline, waiter.set))
-            if not waiter.event.wait(timeout):
-                raise BusTimeout(f"no reply to {method!r} on {key!r} within {timeout:g}s")
-        finally:
-            with self._lock:
-                self._waiters.discard(waiter)
-        assert waiter.body is not None
-        reply = decode(waiter.body)
-        if reply.get("stopped"):
-            raise BusError(f"bus {self.bus_id} stopped while waiting for {method!r} on {key!r}")
-        return reply_value(reply, topic, method)
-
-    def cast(self, topic: str, method: str, *, server: str | None = None, **kwargs: Any) -> None:
-        check_name("topic", topic)
-        body = encode({"method": method, "kwargs": kwargs})
-        with self._lock:
-            self._check_not_stopped()
-        self.broker.rpc_queue(rpc_routing_key(topic, server)).put(_Envelope(body))
-
-    # -- notifications ------------------------------------------------
-
-    def notify(
-        self,
-        event_type: str,
-        payload: dict[str, Any],
-        publisher_id: str | None = None,
-        *,
-        priority: str = "INFO",
-    ) -> None:
-        check_name("event_type", event_type)
-        notification = Notification(
-            event_type=event_type,
-            payload=payload,
-            publisher_id=publisher_id or self.default_publisher_id,
-            priority=priority,
-        )
-        body = encode(notification.to_dict())
-        with self._lock:
-            self._check_not_stopped()
-        self.broker.publish_notification(event_type, body)
+            except Exception:
+                LOG.exception("bus %s: in-process consumer failed", self.bus_id)
