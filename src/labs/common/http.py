@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
+from anyio import from_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,6 +45,8 @@ access_log = logging.getLogger("labs.access")
 
 #: Keystone's default max_request_body_size.
 DEFAULT_MAX_BODY = 114688
+#: Deepest nesting of objects and arrays in a body (MariaDB's JSON columns stop at 32).
+MAX_DEPTH = 32
 
 ErrorRenderer = Callable[[LabsError], dict[str, Any]]
 
@@ -106,6 +110,36 @@ class Call:
         self.api.policy.enforce(rule, ctx, target)
         return ctx
 
+    def chunks(self, batch: int = 1 << 20) -> Iterator[bytes]:
+        """The request body, streamed in batches of about ``batch`` bytes.
+
+        For ``stream`` routes only; it is read as the handler consumes it, so a large
+        upload is never held whole in memory. A client that goes away mid-body ends the
+        iteration with ``ClientGone``.
+        """
+        source = self.request.stream().__aiter__()
+
+        async def next_batch() -> bytes:
+            parts: list[bytes] = []
+            size = 0
+            try:
+                while size < batch:
+                    part = await source.__anext__()
+                    parts.append(part)
+                    size += len(part)
+            except StopAsyncIteration:
+                pass
+            except ClientDisconnect:
+                raise ClientGone("The client closed the connection before sending all "
+                                 "the data.") from None
+            return b"".join(parts)
+
+        while True:
+            data = from_thread.run(next_batch)
+            if not data:
+                return
+            yield data
+
     def base_url(self) -> str:
         """The URL this API is served under, e.g. ``http://host:5000/identity``."""
         scope = self.request.scope
@@ -126,7 +160,21 @@ class Call:
         return self.query[name].lower() not in ("0", "false", "no", "off")
 
 
+class ClientGone(BadRequest):
+    """The client went away in the middle of sending a body."""
+
+
 Handler = Callable[[Call], Any]
+
+
+@dataclass
+class Streamed:
+    """A response whose body is produced chunk by chunk (image downloads)."""
+
+    chunks: Iterable[bytes]
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = "application/octet-stream"
 
 
 @dataclass
@@ -137,6 +185,7 @@ class Endpoint:
     status: int
     schema: dict[str, Any] | None
     summary: str
+    stream: bool = False
 
 
 class Api:
@@ -158,11 +207,12 @@ class Api:
 
     def route(
         self, method: str, path: str, *, status: int = 200,
-        schema: dict[str, Any] | None = None, summary: str = "",
+        schema: dict[str, Any] | None = None, summary: str = "", stream: bool = False,
     ) -> Callable[[Handler], Handler]:
+        """Register a handler; with ``stream`` it reads the body itself (``Call.chunks``)."""
         def register(handler: Handler) -> Handler:
             self.endpoints.append(Endpoint(method.upper(), path, handler, status, schema,
-                                           summary or (handler.__doc__ or "").strip()))
+                                           summary or (handler.__doc__ or "").strip(), stream))
             return handler
         return register
 
@@ -212,9 +262,13 @@ class Api:
         if ctype and not ctype.endswith("json"):
             raise UnsupportedMediaType(f"Content type {ctype!r} is not supported; send JSON.")
         try:
-            body = json.loads(raw)
+            body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+        except RecursionError:
+            raise BadRequest(f"Malformed request body: nested deeper than {MAX_DEPTH} "
+                             "levels.") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(f"Malformed request body: {exc}.") from None
+        check_storable(body)
         validate(body, endpoint.schema)
         return body
 
@@ -222,7 +276,7 @@ class Api:
         async def app(request: Request) -> Response:
             request_id = request.scope.get("labs.request_id", "")
             try:
-                body = await self._read_body(request, endpoint)
+                body = None if endpoint.stream else await self._read_body(request, endpoint)
                 call = Call(request, body, self, request_id)
                 result = await run_in_threadpool(endpoint.handler, call)
             except LabsError as err:
@@ -236,6 +290,9 @@ class Api:
     def _render(result: Any, endpoint: Endpoint) -> Response:
         if isinstance(result, Response):
             return result
+        if isinstance(result, Streamed):
+            return StreamingResponse(result.chunks, status_code=result.status,
+                                     headers=result.headers, media_type=result.media_type)
         status, headers = endpoint.status, {}
         if isinstance(result, Reply):
             status, headers, result = result.status, result.headers, result.body
@@ -288,6 +345,37 @@ class Api:
             paths.setdefault(ep.path, {})[ep.method.lower()] = op
         return {"openapi": "3.1.0", "info": {"title": f"Labs {self.name}", "version": "1"},
                 "paths": paths}
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def check_storable(body: Any) -> None:
+    """Refuse JSON that parses but can be neither stored nor sent back: nesting deeper
+    than ``MAX_DEPTH``, strings with an unpaired surrogate (``"\\ud800"``)."""
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise BadRequest("Malformed request body: a string holds an unpaired "
+                                 "surrogate.") from None
+        elif isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                raise BadRequest(f"Malformed request body: nested deeper than {MAX_DEPTH} "
+                                 "levels.")
+            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
 
 
 def validate(body: Any, schema: Mapping[str, Any]) -> None:

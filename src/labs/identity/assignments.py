@@ -84,6 +84,7 @@ class AssignmentService:
         with self.store.write() as tx:
             row: models.Role = get_row(tx, models.Role, role_id, "role")
             apply_changes(row, changes, ("name", "description"))
+            row.description = row.description or ""  # null clears it
             save_unique(tx, f"role - a role named {row.name!r} exists")
             return row
 

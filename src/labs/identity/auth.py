@@ -229,7 +229,11 @@ class TokenService(Authenticator):
                 raise BadRequest('The only system scope is {"all": true}.')
             return Scope(system=True)
         if "domain" in scope:
-            return Scope(domain_id=self._domain_id(tx, scope["domain"]))
+            try:
+                return Scope(domain_id=self._domain_id(tx, scope["domain"]))
+            except NotFound:  # as for a domain given by id: no access, not "not found"
+                raise Unauthorized(f"User {user_id} has no access to domain "
+                                   f"{scope['domain'].get('name')}.") from None
         if "project" in scope:
             ref = scope["project"]
             if "id" in ref:

@@ -70,7 +70,7 @@ class CatalogService:
         with self.store.write() as tx:
             row: models.Region = get_row(tx, models.Region, region_id, "region")
             if "description" in changes:
-                row.description = changes["description"]
+                row.description = changes["description"] or ""  # null clears it
             if "parent_region_id" in changes:
                 parent = changes["parent_region_id"]
                 if parent == region_id:
@@ -120,6 +120,7 @@ class CatalogService:
             row: models.CatalogService = get_row(tx, models.CatalogService, service_id,
                                                  "service")
             apply_changes(row, changes, ("type", "name", "description", "enabled"))
+            row.description = row.description or ""  # null clears it
             return row
 
     def delete_service(self, service_id: str) -> None:

@@ -88,6 +88,7 @@ class ResourceService:
         with self.store.write() as tx:
             row: models.Domain = get_row(tx, models.Domain, domain_id, "domain")
             apply_changes(row, changes, ("name", "description", "enabled"))
+            row.description = row.description or ""  # null clears it
             save_unique(tx, f"domain - a domain named {row.name!r} exists")
             return row
 
@@ -108,7 +109,7 @@ class ResourceService:
     # -- projects ------------------------------------------------------------
     def create_project(self, fields: dict[str, Any], default_domain_id: str) -> models.Project:
         name = fields["name"]
-        if not PROJECT_NAME.match(name):
+        if not PROJECT_NAME.fullmatch(name):
             raise BadRequest(f"Invalid project name {name!r}: Labs project names become DNS "
                              "labels, so use 1-63 lowercase letters, digits and '-', "
                              "starting with a letter or digit.")
@@ -148,7 +149,7 @@ class ResourceService:
             return list(tx.scalars(query))
 
     def update_project(self, project_id: str, changes: dict[str, Any]) -> models.Project:
-        if "name" in changes and not PROJECT_NAME.match(changes["name"]):
+        if "name" in changes and not PROJECT_NAME.fullmatch(changes["name"]):
             raise BadRequest(f"Invalid project name {changes['name']!r}: use 1-63 lowercase "
                              "letters, digits and '-'.")
         if "domain_id" in changes:
@@ -156,11 +157,13 @@ class ResourceService:
         with self.store.write() as tx:
             row: models.Project = get_row(tx, models.Project, project_id, "project")
             apply_changes(row, changes, ("name", "description", "enabled", "tags"))
+            row.description = row.description or ""  # null clears it
             if changes.get("extra"):
                 row.extra = {**(row.extra or {}), **changes["extra"]}
+            # before revoke(): its statements would flush a clashing name outside the savepoint
+            save_unique(tx, f"project - a project named {row.name!r} exists in the domain")
             if changes.get("enabled") is False:
                 revoke(tx, self.lifetime, project_id=project_id)
-            save_unique(tx, f"project - a project named {row.name!r} exists in the domain")
             return row
 
     def delete_project(self, project_id: str) -> None:

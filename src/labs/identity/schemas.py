@@ -24,7 +24,7 @@ _project: Schema = {"properties": {
     "name": _name, "domain_id": _id, "description": _description, "enabled": _enabled,
     "parent_id": {"type": ["string", "null"], "maxLength": 64}, "is_domain": {"const": False},
     "tags": {"type": "array", "items": {"type": "string", "maxLength": 255}, "maxItems": 80},
-    "options": {"type": "object"}}}
+    "options": {"type": "object"}, "extra": {"type": "object"}}}
 project_create = _wrap("project", _project, ["name"])
 project_update = _wrap("project", {**_project, "minProperties": 1})
 

@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from labs.common.db import Database
+from labs.common.errors import BadRequest
 from labs.identity import models
 
 _BUMP = sa.update(models.Revision).where(models.Revision.id == 1).values(
@@ -38,10 +40,15 @@ class IdentityStore:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction whose commit also bumps the identity revision."""
-        with self.db.transaction() as tx:
-            yield tx
-            tx.flush()
-            tx.execute(_BUMP)
+        try:
+            with self.db.transaction() as tx:
+                yield tx
+                tx.flush()
+                tx.execute(_BUMP)
+        except DataError:
+            # MariaDB refuses what a column cannot hold (a TEXT is 65535 bytes)
+            raise BadRequest("A value does not fit its field: too long or out of "
+                             "range.") from None
 
     def revision(self) -> int:
         with self.db.engine.connect() as conn:

@@ -67,6 +67,7 @@ def register(api: Api, identity: IdentityService) -> None:
             target["project_id"] = target_id
         elif target_type == models.TARGET_DOMAIN:
             target["domain_id"] = target_id
+        call.context  # noqa: B018 -- authenticate before looking anything up
         if role_id:
             target["role_name"] = assignments.get_role(role_id).name
         call.enforce(rule, target)
@@ -111,6 +112,9 @@ def register(api: Api, identity: IdentityService) -> None:
             system=q.get("scope.system") == "all", effective=call.flag("effective"))
         if where.effective and where.group_id:
             raise BadRequest("effective and group.id cannot be combined.")
+        if where.user_id and where.group_id:
+            # the group filter wins, so the owner rule would show any group's grants
+            raise BadRequest("Specify a user or group, not both.")
         call.enforce("identity:list_role_assignments",
                      {"project_id": where.project_id, "user_id": where.user_id})
         grants = assignments.list_assignments(where)

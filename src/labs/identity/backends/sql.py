@@ -127,6 +127,7 @@ class SqlIdentityBackend(IdentityBackend):
     def update_group(self, tx: Session, group_id: str, changes: dict[str, Any]) -> GroupRecord:
         row = self._group_row(tx, group_id)
         apply_changes(row, changes, ("name", "description"))
+        row.description = row.description or ""  # null clears it
         save_unique(tx, f"group - a group named {row.name!r} exists in the domain")
         return _group(row)
 
