@@ -16,7 +16,7 @@ from labs.common.runner import compose
 def client() -> Iterator[TestClient]:
     api = Api("sample", max_body=64)
 
-    @api.post("/things", status=201, schema={
+    @api.post("/things", status=201, public=True, schema={
         "type": "object", "required": ["thing"],
         "properties": {"thing": {"type": "object", "required": ["name"], "properties": {
             "name": {"type": "string", "maxLength": 5}}}}})
@@ -25,13 +25,13 @@ def client() -> Iterator[TestClient]:
             raise Conflict("a thing named dup exists")
         return {"thing": call.body["thing"]}
 
-    @api.get("/boom")
+    @api.get("/boom", public=True)
     def boom(_call: Call) -> None:
         raise RuntimeError("bug")
 
     nova = Api("novaish", render_error=nova_error)
 
-    @nova.get("/x/{x_id}")
+    @nova.get("/x/{x_id}", public=True)
     def show(call: Call) -> None:
         from labs.common.errors import NotFound
         raise NotFound(f"no {call.params['x_id']}")
@@ -74,3 +74,17 @@ def test_wrong_content_type(client: TestClient) -> None:
     resp = client.post("/s/things", content=b"name=a",
                        headers={"content-type": "application/x-www-form-urlencoded"})
     assert resp.status_code == 415
+
+
+def test_a_route_needs_a_token_before_its_body_is_looked_at() -> None:
+    api = Api("guarded")
+
+    @api.post("/things", schema={"type": "object"})
+    def create(_call: Call) -> None:
+        raise AssertionError("never reached")
+
+    with TestClient(compose({"/g": api.app()})) as client:
+        resp = client.post("/g/things", content=b"{not json",
+                           headers={"content-type": "application/json"})
+        assert resp.status_code == 401
+        assert resp.json()["error"]["title"] == "Unauthorized"

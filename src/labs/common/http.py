@@ -186,6 +186,7 @@ class Endpoint:
     schema: dict[str, Any] | None
     summary: str
     stream: bool = False
+    public: bool = False
 
 
 class Api:
@@ -208,11 +209,17 @@ class Api:
     def route(
         self, method: str, path: str, *, status: int = 200,
         schema: dict[str, Any] | None = None, summary: str = "", stream: bool = False,
+        public: bool = False,
     ) -> Callable[[Handler], Handler]:
-        """Register a handler; with ``stream`` it reads the body itself (``Call.chunks``)."""
+        """Register a handler.
+
+        Every route needs a valid token unless ``public``; with ``stream`` the handler
+        reads the body itself (``Call.chunks``) instead of getting parsed JSON.
+        """
         def register(handler: Handler) -> Handler:
             self.endpoints.append(Endpoint(method.upper(), path, handler, status, schema,
-                                           summary or (handler.__doc__ or "").strip(), stream))
+                                           summary or (handler.__doc__ or "").strip(), stream,
+                                           public))
             return handler
         return register
 
@@ -242,7 +249,8 @@ class Api:
             extra.setdefault("WWW-Authenticate", 'Keystone uri="/identity"')
         return JSONResponse(self.render_error(err), status_code=err.code, headers=extra)
 
-    async def _read_body(self, request: Request, endpoint: Endpoint) -> Any:
+    async def _read_raw(self, request: Request) -> bytes:
+        """The whole body, refused with 413 past ``max_body``."""
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
             raise PayloadTooLarge(f"Request body is larger than {self.max_body} bytes.")
@@ -253,7 +261,11 @@ class Api:
             if size > self.max_body:
                 raise PayloadTooLarge(f"Request body is larger than {self.max_body} bytes.")
             chunks.append(chunk)
-        raw = b"".join(chunks)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _parse_body(request: Request, raw: bytes, endpoint: Endpoint) -> Any:
+        """The body as JSON, checked against the route's schema (None if it has none)."""
         if endpoint.schema is None:
             return None
         if not raw:
@@ -276,15 +288,23 @@ class Api:
         async def app(request: Request) -> Response:
             request_id = request.scope.get("labs.request_id", "")
             try:
-                body = None if endpoint.stream else await self._read_body(request, endpoint)
-                call = Call(request, body, self, request_id)
-                result = await run_in_threadpool(endpoint.handler, call)
+                raw = b"" if endpoint.stream else await self._read_raw(request)
+                call = Call(request, None, self, request_id)
+                result = await run_in_threadpool(self._run, endpoint, call, raw)
             except LabsError as err:
                 if err.code >= 500:
                     log.error("%s %s failed: %s", request.method, request.url.path, err)
                 return self.error_response(err)
             return self._render(result, endpoint)
         return app
+
+    def _run(self, endpoint: Endpoint, call: Call, raw: bytes) -> Any:
+        """In a worker thread: authenticate (401 comes first), parse the body, handle."""
+        if not endpoint.public:
+            call.context  # noqa: B018 -- authenticates, or raises 401
+        if not endpoint.stream:
+            call.body = self._parse_body(call.request, raw, endpoint)
+        return endpoint.handler(call)
 
     @staticmethod
     def _render(result: Any, endpoint: Endpoint) -> Response:

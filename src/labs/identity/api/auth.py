@@ -30,7 +30,7 @@ def register(api: Api, identity: IdentityService) -> None:
         call.enforce(rule, {"subject_user_id": held.user.id})
         return held
 
-    @api.post("/v3/auth/tokens", status=201, schema=schemas.auth)
+    @api.post("/v3/auth/tokens", status=201, schema=schemas.auth, public=True)
     def issue_token(call: Call) -> Reply:
         """Authenticate and get a token."""
         held = tokens.issue(call.body["auth"])

@@ -18,18 +18,18 @@ def version(call: Call) -> dict[str, Any]:
 
 
 def register(api: Api, _identity: IdentityService) -> None:
-    @api.get("/")
+    @api.get("/", public=True)
     def list_versions(call: Call) -> Reply:
         """The versions this identity service speaks."""
         return Reply({"versions": {"values": [version(call)]}}, status=300)
 
-    @api.get("/v3")
-    @api.get("/v3/")
+    @api.get("/v3", public=True)
+    @api.get("/v3/", public=True)
     def show_version(call: Call) -> dict[str, Any]:
         """Identity v3."""
         return {"version": version(call)}
 
-    @api.get("/v3/openapi.json")
+    @api.get("/v3/openapi.json", public=True)
     def openapi(_call: Call) -> dict[str, Any]:
         """This API as an OpenAPI document."""
         return api.openapi()
