@@ -21,17 +21,22 @@ log = logging.getLogger("labs")
 
 def cmd_up(args: argparse.Namespace) -> int:
     """The all-in-one: every service in this process, on one port."""
-    from labs.identity.api import build_api
+    from labs.identity.api import build_api as identity_api
     from labs.identity.app import open_identity
-    from labs.identity.bootstrap import bootstrap
+    from labs.identity.bootstrap import IDENTITY, IMAGE, bootstrap
+    from labs.image.api import build_api as image_api
+    from labs.image.app import open_images
 
     site = Site.open(args.data_dir, args.config)
     bind = args.bind or site.http().bind
     public_url = site.public_url(bind)
     identity = open_identity(site)
     identity.prepare()
-    clouds = bootstrap(identity, public_url, site.data_dir)
-    app = compose({"/identity": build_api(identity).app()})
+    clouds = bootstrap(identity, public_url, site.data_dir, (IDENTITY, IMAGE))
+    images = open_images(site, identity.store.db)
+    images.prepare()
+    app = compose({"/identity": identity_api(identity).app(),
+                   "/image": image_api(images, identity.tokens).app()})
     ready = (f"Labs is up at {public_url} (identity {public_url}/identity/v3); "
              f"OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=labs")
     ReadyServer(uvicorn_config(app, bind), ready).run()

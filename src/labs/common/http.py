@@ -56,6 +56,11 @@ def keystone_error(err: LabsError) -> dict[str, Any]:
     return {"error": {"code": err.code, "title": err.title, "message": err.message}}
 
 
+def glance_error(err: LabsError) -> dict[str, Any]:
+    """``{"code": "404 Not Found", "title", "message"}``, as the image service answers."""
+    return {"code": f"{err.code} {err.title}", "title": err.title, "message": err.message}
+
+
 def nova_error(err: LabsError) -> dict[str, Any]:
     """``{"itemNotFound": {"code", "message"}}``, as compute answers."""
     return {err.nova_key: {"code": err.code, "message": err.message}}
@@ -271,7 +276,7 @@ class Api:
         if not raw:
             raise BadRequest("The request body is empty; a JSON object is expected.")
         ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
-        if ctype and not ctype.endswith("json"):
+        if ctype and "json" not in ctype:
             raise UnsupportedMediaType(f"Content type {ctype!r} is not supported; send JSON.")
         try:
             body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)

@@ -17,9 +17,9 @@ def run(target_metadata: MetaData) -> None:
             version_table=version_table,
             render_as_batch=True,
             compare_type=True,
-            include_name=lambda name, type_, _parent: not (
-                type_ == "table" and name is not None and name.startswith("alembic_version")
-            ),
+            # each service migrates only its own tables in a shared database
+            include_name=lambda name, type_, _parent: (
+                type_ != "table" or name in target_metadata.tables),
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -39,6 +39,7 @@ class CatalogService:
 
 
 IDENTITY = CatalogService("identity", "keystone", "/identity")
+IMAGE = CatalogService("image", "glance", "/image")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,38 @@
+"""How images and members look on the wire (Glance v2)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from labs.image import models
+from labs.image.service import ImageView
+
+Body = dict[str, Any]
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def image(view: ImageView) -> Body:
+    row = view.row
+    body: Body = dict(row.properties or {})
+    body.update({
+        "id": row.id, "name": row.name, "status": row.status, "visibility": row.visibility,
+        "protected": row.protected, "os_hidden": row.os_hidden, "checksum": row.checksum,
+        "os_hash_algo": row.os_hash_algo, "os_hash_value": row.os_hash_value,
+        "owner": row.owner, "size": row.size, "virtual_size": row.virtual_size,
+        "min_ram": row.min_ram, "min_disk": row.min_disk, "disk_format": row.disk_format,
+        "container_format": row.container_format, "created_at": timestamp(row.created_at),
+        "updated_at": timestamp(row.updated_at), "tags": list(view.tags),
+        "self": f"/v2/images/{row.id}", "file": f"/v2/images/{row.id}/file",
+        "schema": "/v2/schemas/image",
+    })
+    return body
+
+
+def member(row: models.Member) -> Body:
+    return {"image_id": row.image_id, "member_id": row.member, "status": row.status,
+            "created_at": timestamp(row.created_at), "updated_at": timestamp(row.updated_at),
+            "schema": "/v2/schemas/member"}

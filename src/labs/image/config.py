@@ -1,0 +1,17 @@
+"""Image options (section ``[image]`` of labs.conf, or ``LABS_IMAGE_*``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from labs.common.config import option
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    section: ClassVar[str] = "image"
+    store_dir: str = option("", "where image files live; empty: <data-dir>/images")
+    project_quota_bytes: int = option(100 * 2**30, "image bytes one project may store")
+    max_image_size: int = option(1 << 40, "largest single image accepted, in bytes")
+    chunk_size: int = option(1 << 20, "bytes read and written at a time when streaming")

@@ -1,0 +1,63 @@
+"""Image tables: images, their properties, tags and members."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from labs.common.db import MicroDateTime, new_metadata
+
+ID = sa.String(64)
+
+
+class ImageBase(DeclarativeBase):
+    metadata = new_metadata()
+
+
+class Image(ImageBase):
+    __tablename__ = "image"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    visibility: Mapped[str] = mapped_column(sa.String(16), index=True)
+    owner: Mapped[str | None] = mapped_column(ID, index=True)
+    protected: Mapped[bool] = mapped_column(default=False)
+    os_hidden: Mapped[bool] = mapped_column(default=False)
+    disk_format: Mapped[str | None] = mapped_column(sa.String(16))
+    container_format: Mapped[str | None] = mapped_column(sa.String(16))
+    min_disk: Mapped[int] = mapped_column(default=0)
+    min_ram: Mapped[int] = mapped_column(default=0)
+    size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    virtual_size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    checksum: Mapped[str | None] = mapped_column(sa.String(32))
+    os_hash_algo: Mapped[str | None] = mapped_column(sa.String(16))
+    os_hash_value: Mapped[str | None] = mapped_column(sa.String(128))
+    #: Where the store keeps the data (a file name under the store directory).
+    location: Mapped[str | None] = mapped_column(sa.String(255))
+    #: Bytes reserved against the owner's quota while an upload runs.
+    reserved: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    properties: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+
+
+class Tag(ImageBase):
+    __tablename__ = "image_tag"
+    image_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("image.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    value: Mapped[str] = mapped_column(sa.String(255), primary_key=True, index=True)
+
+
+class Member(ImageBase):
+    """A project an image is shared with, and whether it accepted."""
+
+    __tablename__ = "image_member"
+    image_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("image.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    member: Mapped[str] = mapped_column(ID, primary_key=True, index=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime] = mapped_column(MicroDateTime)

@@ -1,0 +1,72 @@
+"""Image data as files in one directory, written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from labs.image.stores.base import ImageStore, StoredObject, StoreFull
+
+
+class FilesystemStore(ImageStore):
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.sweep()
+
+    def sweep(self) -> None:
+        """Remove what an interrupted upload left (a crash between write and rename)."""
+        for leftover in self.directory.glob(".upload-*"):
+            leftover.unlink(missing_ok=True)
+
+    def _file(self, location: str) -> Path:
+        if "/" in location or location.startswith("."):
+            raise ValueError(f"not a location of this store: {location!r}")
+        return self.directory / location
+
+    def write(self, image_id: str, chunks: Iterable[bytes], max_size: int) -> StoredObject:
+        tmp = self.directory / f".upload-{image_id}-{uuid.uuid4().hex}"
+        md5, sha512, size = hashlib.md5(usedforsecurity=False), hashlib.sha512(), 0
+        try:
+            with open(tmp, "wb") as out:
+                for chunk in chunks:
+                    size += len(chunk)
+                    if size > max_size:
+                        raise StoreFull(f"Image data exceeds the {max_size} bytes allowed.")
+                    out.write(chunk)
+                    md5.update(chunk)
+                    sha512.update(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self._file(image_id))
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return StoredObject(image_id, size, md5.hexdigest(), sha512.hexdigest())
+
+    def open(self, location: str, start: int = 0, end: int | None = None,
+             chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        with open(self._file(location), "rb") as handle:
+            handle.seek(start)
+            left = None if end is None else end - start
+            while left is None or left > 0:
+                chunk = handle.read(chunk_size if left is None else min(chunk_size, left))
+                if not chunk:
+                    return
+                if left is not None:
+                    left -= len(chunk)
+                yield chunk
+
+    def size(self, location: str) -> int:
+        return self._file(location).stat().st_size
+
+    def path(self, location: str) -> str | None:
+        return str(self._file(location))
+
+    def delete(self, location: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._file(location).unlink()
