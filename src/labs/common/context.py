@@ -24,6 +24,9 @@ class RequestContext:
     audit_id: str = ""
     application_credential_id: str | None = None
     request_id: str = ""
+    #: The identity revision the token was checked at, so that one request can check a
+    #: second token without reading it again.
+    revision: int | None = None
 
     @property
     def is_admin(self) -> bool:

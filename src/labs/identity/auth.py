@@ -58,7 +58,7 @@ class ValidatedToken:
             domain_id=p.domain_id, domain_name=self.domain.name if self.domain else None,
             system_scope=p.system, roles=frozenset(name for _id, name in self.roles),
             token=self.token, audit_id=p.audit_id,
-            application_credential_id=p.application_credential_id))
+            application_credential_id=p.application_credential_id, revision=self.revision))
 
 
 @dataclass(frozen=True)
@@ -260,12 +260,16 @@ class TokenService(Authenticator):
         return Scope()
 
     # -- validating ----------------------------------------------------------
-    def validate(self, token: str) -> ValidatedToken:
-        """The token's meaning, or 401 when it is bad, expired or revoked."""
+    def validate(self, token: str, revision: int | None = None) -> ValidatedToken:
+        """The token's meaning, or 401 when it is bad, expired or revoked.
+
+        ``revision``: the identity revision this request already read, if it did.
+        """
         payload = self.codec.decode(token)
         if payload.expires_at <= utcnow():
             raise Unauthorized("The token has expired.")
-        revision = self.store.revision()
+        if revision is None:
+            revision = self.store.revision()
         cached = self.cache.get(token, revision)
         if cached is not None:
             return cached

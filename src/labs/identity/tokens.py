@@ -115,14 +115,16 @@ class TokenCodec:
     def __init__(self, keys: KeyRepository) -> None:
         self._repo = keys
         self._fernet: MultiFernet | None = None
-        self._loaded_from: tuple[int, ...] = ()
+        self._loaded_at: tuple[int, int] = (0, 0)
 
     def _crypto(self) -> MultiFernet:
-        # Reload when another process rotated the keys.
-        current = tuple(self._repo.indexes())
-        if self._fernet is None or current != self._loaded_from:
+        # Reload when another process rotated the keys: the directory changes whenever a
+        # key file is added, renamed or removed, and a stat is cheap enough for every call.
+        stat = os.stat(self._repo.path)
+        current = (stat.st_mtime_ns, stat.st_ino)
+        if self._fernet is None or current != self._loaded_at:
             self._fernet = MultiFernet([Fernet(k) for k in self._repo.load()])
-            self._loaded_from = current
+            self._loaded_at = current
         return self._fernet
 
     def encode(self, payload: TokenPayload) -> str:

@@ -18,12 +18,12 @@ def register(api: Api, identity: IdentityService) -> None:
 
     def subject(call: Call, rule: str) -> ValidatedToken:
         """The token named by X-Subject-Token; 404 when it is not valid (as Keystone)."""
-        call.context  # noqa: B018 -- the caller must authenticate first
+        caller = call.context
         subject_token = call.headers.get("x-subject-token")
         if not subject_token:
             raise BadRequest("The X-Subject-Token header names the token to act on.")
         try:
-            held = tokens.validate(subject_token)
+            held = tokens.validate(subject_token, caller.revision)
         except Unauthorized:
             raise NotFound("Could not find token: the token is invalid, expired or "
                            "revoked.") from None
