@@ -75,3 +75,9 @@ class UnsupportedMediaType(LabsError):
     code = 415
     title = "Unsupported Media Type"
     nova_key = "unsupportedMediaType"
+
+
+class ServiceUnavailable(LabsError):
+    code = 503
+    title = "Service Unavailable"
+    nova_key = "serviceUnavailable"

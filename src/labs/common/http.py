@@ -21,6 +21,7 @@ from typing import Any
 
 import jsonschema
 from anyio import from_thread
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -35,6 +36,7 @@ from labs.common.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
     Unauthorized,
     UnsupportedMediaType,
 )
@@ -305,11 +307,19 @@ class Api:
 
     def _run(self, endpoint: Endpoint, call: Call, raw: bytes) -> Any:
         """In a worker thread: authenticate (401 comes first), parse the body, handle."""
-        if not endpoint.public:
-            call.context  # noqa: B018 -- authenticates, or raises 401
-        if not endpoint.stream:
-            call.body = self._parse_body(call.request, raw, endpoint)
-        return endpoint.handler(call)
+        try:
+            if not endpoint.public:
+                call.context  # noqa: B018 -- authenticates, or raises 401
+            if not endpoint.stream:
+                call.body = self._parse_body(call.request, raw, endpoint)
+            return endpoint.handler(call)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # the database went away under this request (a restart): nothing was
+            # committed, and the pool already holds fresh connections for a retry
+            raise ServiceUnavailable("The database connection was lost; nothing was "
+                                     "changed. Try again.") from exc
 
     @staticmethod
     def _render(result: Any, endpoint: Endpoint) -> Response:
