@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from labs.common.config import option
-from labs.common.errors import Conflict
+from labs.common.errors import Conflict, ServiceUnavailable
 
 log = logging.getLogger("labs.db")
 
@@ -59,10 +59,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False,
+                autocommit: bool = False) -> Engine:
+    """An engine; ``autocommit`` ones run single statements in one round trip each."""
     parsed = sa.engine.make_url(url)
+    extra: dict[str, Any] = (
+        {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if autocommit else {})
     if parsed.get_backend_name() == "sqlite":
-        engine = sa.create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+        engine = sa.create_engine(url, echo=echo, connect_args={"check_same_thread": False},
+                                  **extra)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "mysql":
@@ -72,7 +77,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     engine = sa.create_engine(
         parsed, echo=echo, pool_size=pool_size, max_overflow=pool_size * 2,
-        pool_recycle=3600, isolation_level="READ COMMITTED",
+        pool_recycle=3600, **(extra or {"isolation_level": "READ COMMITTED"}),
     )
     event.listen(engine, "checkin", _note_checkin)
     event.listen(engine, "checkout", _ping_if_idle)
@@ -107,6 +112,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size, echo=echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._autocommit = make_engine(url, pool_size=pool_size, echo=echo, autocommit=True)
+        self._compiled: dict[sa.ClauseElement, str] = {}
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -118,8 +125,42 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
+    def scalar(self, statement: sa.ClauseElement) -> Any:
+        """One read outside any transaction, for hot paths: a single round trip.
+
+        It goes to the driver directly: an autocommit connection has nothing to roll
+        back, and the SQL is compiled once per statement.
+        """
+        sql = self._compiled.get(statement)
+        if sql is None:
+            sql = str(statement.compile(self._autocommit,
+                                        compile_kwargs={"literal_binds": True}))
+            self._compiled[statement] = sql
+        dialect = self._autocommit.dialect
+        for attempt in (1, 2):
+            conn = self._autocommit.raw_connection()
+            try:
+                cursor = conn.cursor()
+                cursor.execute(sql)
+                row = cursor.fetchone()
+                cursor.close()
+                break
+            except dialect.loaded_dbapi.Error as exc:
+                if not dialect.is_disconnect(exc, conn.dbapi_connection, None):
+                    raise
+                conn.invalidate(exc)  # a read is safe to repeat on a fresh connection
+                if attempt == 2:
+                    raise ServiceUnavailable("The database cannot be reached; try "
+                                             "again.") from exc
+            finally:
+                conn.close()
+        if row is None:
+            raise LookupError(f"no row for {sql}")
+        return row[0]
+
     def dispose(self) -> None:
         self.engine.dispose()
+        self._autocommit.dispose()
 
 
 def alembic_config(db: Database, service: str) -> AlembicConfig:

@@ -51,5 +51,4 @@ class IdentityStore:
                              "range.") from None
 
     def revision(self) -> int:
-        with self.db.engine.connect() as conn:
-            return int(conn.execute(_READ).scalar_one())
+        return int(self.db.scalar(_READ))
