@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labs.common.context import RequestContext
-from labs.common.db import Database, upgrade
+from labs.common.db import Database, save_unique, upgrade
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 from labs.image import models
 from labs.image.config import ImageOptions
@@ -31,6 +31,9 @@ READ_ONLY = frozenset({"id", "status", "checksum", "os_hash_algo", "os_hash_valu
 SETTABLE = ("name", "visibility", "protected", "os_hidden", "disk_format", "container_format",
             "min_disk", "min_ram")
 VISIBILITIES = ("public", "private", "shared", "community")
+#: Glance's image_property_quota and image_tag_quota.
+MAX_PROPERTIES = 128
+MAX_TAGS = 128
 SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id",
              "created_at", "updated_at", "visibility", "owner", "min_disk", "min_ram")
 
@@ -51,11 +54,14 @@ class ImageView:
 class ImageFilter:
     name: str | None = None
     status: str | None = None
+    #: a visibility, "all", or None: what Glance lists when none is asked for
     visibility: str | None = None
     owner: str | None = None
+    #: which shared images a member lists: "pending", "accepted", "rejected" or "all"
     member_status: str = "accepted"
     tags: tuple[str, ...] = ()
     ids: tuple[str, ...] | None = None
+    #: hidden images are listed only when asked for, and then only they
     os_hidden: bool = False
     sort: tuple[tuple[str, str], ...] = (("created_at", "desc"),)
     limit: int = 25
@@ -83,11 +89,21 @@ class ImageService:
 
     # -- who sees what -----------------------------------------------------------
     @staticmethod
-    def _visible(ctx: RequestContext) -> sa.ColumnElement[bool]:
+    def _mine(ctx: RequestContext) -> sa.ColumnElement[bool]:
+        """Images the caller's project owns (none for a caller without a project)."""
+        return I.owner == ctx.project_id if ctx.project_id else sa.false()
+
+    @classmethod
+    def _visible(cls, ctx: RequestContext, member_status: str = "all"
+                 ) -> sa.ColumnElement[bool]:
+        """What the caller may see: public and community images, its own, and shared
+        ones it is a member of (in ``member_status``, any status for showing one)."""
         if ctx.is_admin:
             return sa.true()
         shared = sa.select(models.Member.image_id).where(models.Member.member == ctx.project_id)
-        return sa.or_(I.visibility.in_(("public", "community")), I.owner == ctx.project_id,
+        if member_status != "all":
+            shared = shared.where(models.Member.status == member_status)
+        return sa.or_(I.visibility.in_(("public", "community")), cls._mine(ctx),
                       sa.and_(I.visibility == "shared", I.id.in_(shared)))
 
     def _get(self, tx: Session, ctx: RequestContext, image_id: str) -> models.Image:
@@ -99,7 +115,7 @@ class ImageService:
 
     @staticmethod
     def _check_owner(ctx: RequestContext, row: models.Image) -> None:
-        if not ctx.is_admin and row.owner != ctx.project_id:
+        if not ctx.is_admin and (ctx.project_id is None or row.owner != ctx.project_id):
             raise Forbidden(f"You are not permitted to modify image {row.id}.")
 
     @staticmethod
@@ -130,7 +146,7 @@ class ImageService:
                     setattr(row, key, fields[key])
             row.properties = {k: v for k, v in fields.items()
                               if k not in SETTABLE and k not in ("id", "tags")}
-            tx.add(row)
+            save_unique(tx, f"image {image_id}", row)
             for tag in dict.fromkeys(fields.get("tags") or []):
                 tx.add(models.Tag(image_id=image_id, value=tag))
             tx.flush()
@@ -150,26 +166,21 @@ class ImageService:
 
     def list_images(self, ctx: RequestContext, where: ImageFilter) -> list[ImageView]:
         with self.db.transaction() as tx:
-            query = sa.select(I).where(I.status != "deleted")
+            # shared images are listed once accepted (or as member_status says)
+            query = sa.select(I).where(I.status != "deleted",
+                                       self._visible(ctx, where.member_status))
             if where.visibility is None:
-                # community images are listed only when asked for, shared ones once accepted
-                member = sa.select(models.Member.image_id).where(
-                    models.Member.member == ctx.project_id,
-                    models.Member.status == where.member_status)
-                query = query.where(sa.or_(
-                    I.visibility == "public", I.owner == ctx.project_id,
-                    sa.and_(I.visibility == "shared", I.id.in_(member)),
-                    sa.and_(sa.literal(ctx.is_admin), I.visibility != "community")))
-            else:
-                query = query.where(I.visibility == where.visibility, self._visible(ctx))
+                # community images are listed only when asked for, or to their owner
+                query = query.where(sa.or_(I.visibility != "community", self._mine(ctx)))
+            elif where.visibility != "all":
+                query = query.where(I.visibility == where.visibility)
             for column, value in ((I.name, where.name), (I.status, where.status),
                                   (I.owner, where.owner)):
                 if value is not None:
                     query = query.where(column == value)
             if where.ids is not None:
                 query = query.where(I.id.in_(where.ids))
-            if not where.os_hidden:
-                query = query.where(I.os_hidden.is_(False))
+            query = query.where(I.os_hidden.is_(where.os_hidden))
             for tag in where.tags:
                 query = query.where(I.id.in_(sa.select(models.Tag.image_id).where(
                     models.Tag.value == tag)))
@@ -190,10 +201,8 @@ class ImageService:
             # rows strictly after the marker in the sort order (keyset pagination)
             after: sa.ColumnElement[bool] = sa.false()
             for i, (key, direction) in enumerate(keys):
-                column = getattr(I, key)
-                value = getattr(marker, key)
-                step = column > value if direction == "asc" else column < value
-                equal = [getattr(I, k) == getattr(marker, k) for k, _ in keys[:i]]
+                step = _after(getattr(I, key), getattr(marker, key), direction)
+                equal = [_same(getattr(I, k), getattr(marker, k)) for k, _ in keys[:i]]
                 after = sa.or_(after, sa.and_(*equal, step))
             query = query.where(after)
         return query.order_by(*(getattr(I, k).asc() if d == "asc" else getattr(I, k).desc()
@@ -220,12 +229,16 @@ class ImageService:
                                         "queued image.")
                     self._check_settable(ctx, {name: value})
                     setattr(row, name, value)
+                elif op != "add" and name not in props:
+                    raise Conflict(f"Property {name} does not exist.")
                 elif op == "remove":
-                    if name not in props:
-                        raise Conflict(f"Property {name} does not exist.")
                     del props[name]
                 else:
                     props[name] = value
+            if len(props) > MAX_PROPERTIES:
+                raise PayloadTooLarge(f"An image has at most {MAX_PROPERTIES} properties.")
+            if len(tags) > MAX_TAGS:
+                raise PayloadTooLarge(f"An image has at most {MAX_TAGS} tags.")
             row.properties = props
             row.updated_at = utcnow()
             tx.execute(sa.delete(models.Tag).where(models.Tag.image_id == row.id))
@@ -235,34 +248,44 @@ class ImageService:
             return self._view(tx, row)
 
     def delete(self, ctx: RequestContext, image_id: str) -> None:
-        with self.db.transaction() as tx:
-            row = self._get(tx, ctx, image_id)
-            self._check_owner(ctx, row)
-            if row.protected:
-                raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
-            location, row.location = row.location, None
-            row.status, row.updated_at, row.size = "deleted", utcnow(), None
-        if location:
-            self.store.delete(location)
+        for _ in range(3):  # an upload may finish in between: look again
+            with self.db.transaction() as tx:
+                row = self._get(tx, ctx, image_id)
+                self._check_owner(ctx, row)
+                if row.protected:
+                    raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+                deleted = self._transition(tx, image_id, row.status, status="deleted",
+                                           location=None, size=None, reserved=0)
+            if deleted:
+                if row.location:
+                    self.store.delete(row.location)
+                return
+        raise Conflict(f"Image {image_id} kept changing while being deleted; try again.")
 
     def set_active(self, ctx: RequestContext, image_id: str, active: bool) -> None:
         """Deactivate or reactivate (admins and owners, as Glance's defaults)."""
         with self.db.transaction() as tx:
             row = self._get(tx, ctx, image_id)
             self._check_owner(ctx, row)
-            want, allowed = ("active", ("active", "deactivated")) if active else \
-                ("deactivated", ("active", "deactivated"))
-            if row.status not in allowed:
-                raise Conflict(f"Not allowed to {'reactivate' if active else 'deactivate'} "
-                               f"an image in status '{row.status}'.")
-            row.status, row.updated_at = want, utcnow()
+            want = "active" if active else "deactivated"
+            if row.status == want:
+                return  # as Glance: nothing to do
+            if row.status not in ("active", "deactivated") or \
+                    not self._transition(tx, image_id, row.status, status=want):
+                # Glance answers 403 here
+                raise Forbidden(f"Not allowed to {'reactivate' if active else 'deactivate'} "
+                                f"an image in status '{row.status}'.")
 
     def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         with self.db.transaction() as tx:
             row = self._get(tx, ctx, image_id)
             self._check_owner(ctx, row)
             if tx.get(models.Tag, (image_id, tag)) is None:
-                tx.add(models.Tag(image_id=image_id, value=tag))
+                count = tx.scalar(sa.select(sa.func.count()).where(
+                    models.Tag.image_id == image_id))
+                if (count or 0) >= MAX_TAGS:
+                    raise PayloadTooLarge(f"An image has at most {MAX_TAGS} tags.")
+                save_unique(tx, f"tag {tag}", models.Tag(image_id=image_id, value=tag))
             row.updated_at = utcnow()
 
     def remove_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
@@ -290,20 +313,26 @@ class ImageService:
         ``queued`` (too large) or to ``killed`` (the data stopped or broke).
         """
         with self.db.transaction() as tx:
-            row = tx.scalars(sa.select(I).where(I.id == image_id, self._visible(ctx))
-                             .with_for_update()).first()
+            row = tx.scalars(sa.select(I).where(I.id == image_id, self._visible(ctx))).first()
             if row is None:
                 raise NotFound(f"No image found with ID {image_id}")
             self._check_owner(ctx, row)
-            if row.status != "queued":
+            owner, disk_format = row.owner, row.disk_format
+            # Quota checks of one project take turns: on MariaDB by locking its images
+            # (always in the same order, before the claim below, so no deadlock); on
+            # SQLite the claim's write holds the database until the commit.
+            tx.execute(sa.select(I.id).where(I.owner == owner).order_by(I.id)
+                       .with_for_update())
+            # queued -> saving in one conditional write: of two uploads, one wins
+            if not self._transition(tx, image_id, "queued", status="saving"):
                 raise Conflict(f"Image status transition from '{row.status}' to 'saving' is "
                                "not allowed: data can only be uploaded to a queued image.")
             room = min(self.options.max_image_size,
-                       self.options.project_quota_bytes - self.usage(tx, row.owner))
-            if length is not None and length > room:
+                       self.options.project_quota_bytes - self.usage(tx, owner))
+            if length is not None and length > room:  # the rollback undoes the claim
                 raise PayloadTooLarge(f"Image size {length} exceeds the {room} bytes left "
                                       "in the project's image storage quota.")
-            row.status, row.reserved, row.updated_at = "saving", length or 0, utcnow()
+            self._transition(tx, image_id, "saving", reserved=length or 0)
         try:
             stored = self.store.write(image_id, chunks, room)
         except StoreFull as exc:
@@ -315,40 +344,56 @@ class ImageService:
             raise
         head = b"".join(self.store.open(stored.location, 0, 512))
         with self.db.transaction() as tx:
-            row = tx.get(I, image_id)
-            if row is None or row.status != "saving":
+            if not self._transition(
+                    tx, image_id, "saving", status="active", reserved=0, size=stored.size,
+                    location=stored.location, checksum=stored.md5, os_hash_algo="sha512",
+                    os_hash_value=stored.sha512,
+                    virtual_size=virtual_size(disk_format, head, stored.size)):
                 self.store.delete(stored.location)
                 raise Conflict(f"Image {image_id} was deleted during the upload.")
-            row.status, row.reserved, row.updated_at = "active", 0, utcnow()
-            row.size, row.location = stored.size, stored.location
-            row.checksum, row.os_hash_algo, row.os_hash_value = stored.md5, "sha512", \
-                stored.sha512
-            row.virtual_size = virtual_size(row.disk_format, head, stored.size)
-            tx.flush()
-            return self._view(tx, row)
+            return self._view(tx, self._row(tx, image_id))
 
     def _fail_upload(self, image_id: str, status: str) -> None:
         with self.db.transaction() as tx:
-            row = tx.get(I, image_id)
-            if row is not None and row.status == "saving":
-                row.status, row.reserved, row.updated_at = status, 0, utcnow()
+            self._transition(tx, image_id, "saving", status=status, reserved=0)
+
+    @staticmethod
+    def _transition(tx: Session, image_id: str, current: str, **values: Any) -> bool:
+        """Change an image only if its status is still ``current`` (and say whether it
+        did): the status machine holds even when requests race, on either engine."""
+        result = tx.execute(sa.update(I).where(I.id == image_id, I.status == current)
+                            .values(updated_at=utcnow(), **values)
+                            .execution_options(synchronize_session=False))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _row(tx: Session, image_id: str) -> models.Image:
+        row = tx.scalars(sa.select(I).where(I.id == image_id)
+                         .execution_options(populate_existing=True)).one()
+        return row
 
     def download(self, ctx: RequestContext, image_id: str, start: int | None = None,
-                 end: int | None = None) -> Download:
-        """Stream an active image, or bytes ``start``..``end`` (inclusive) of it."""
+                 end: int | None = None, suffix: int | None = None) -> Download:
+        """Stream an active image, or bytes ``start``..``end`` (inclusive) of it, or its
+        last ``suffix`` bytes."""
         with self.db.transaction() as tx:
             row = self._get(tx, ctx, image_id)
             view = self._view(tx, row)
         if row.status == "deactivated" and not ctx.is_admin:
             raise Forbidden("The requested image has been deactivated. Image data download "
                             "is forbidden.")
-        if row.status != "active" or row.location is None or row.size is None:
+        if row.status not in ("active", "deactivated") or row.location is None or \
+                row.size is None:
             raise NoContent(f"Image {image_id} has no data.")
+        whole = start is None and end is None and suffix is None
+        if suffix is not None:
+            # the last 0 bytes are no bytes: unsatisfiable, as is any range of nothing
+            start, end = (max(row.size - suffix, 0) if suffix else row.size), None
         first = start or 0
         last = row.size - 1 if end is None else min(end, row.size - 1)
-        if first > last or first >= row.size:
-            raise RangeNotSatisfiable(f"Requested range {start}-{end} is not satisfiable for "
-                                      f"an image of {row.size} bytes.")
+        if not whole and (first > last or first >= row.size):
+            raise RangeNotSatisfiable(f"The requested range is not satisfiable for an image "
+                                      f"of {row.size} bytes.", row.size)
         chunks = self.store.open(row.location, first, last + 1, self.options.chunk_size)
         return Download(view, chunks, first, last, row.size)
 
@@ -369,7 +414,7 @@ class ImageService:
             now = utcnow()
             found = models.Member(image_id=image_id, member=member, status="pending",
                                   created_at=now, updated_at=now)
-            tx.add(found)
+            save_unique(tx, f"member {member} of image {image_id}", found)
             return found
 
     def list_members(self, ctx: RequestContext, image_id: str) -> list[models.Member]:
@@ -408,6 +453,20 @@ class ImageService:
             tx.delete(found)
 
 
+def _after(column: Any, value: Any, direction: str) -> sa.ColumnElement[bool]:
+    """Rows strictly after ``value`` in this column's order. Both engines sort NULL
+    first going up and last going down, and NULL compares to nothing."""
+    if value is None:
+        return column.is_not(None) if direction == "asc" else sa.false()
+    if direction == "asc":
+        return column > value  # type: ignore[no-any-return]
+    return sa.or_(column < value, column.is_(None))
+
+
+def _same(column: Any, value: Any) -> sa.ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value  # type: ignore[no-any-return]
+
+
 class NoContent(Conflict):
     """The image has no data yet (Glance answers 204 here)."""
 
@@ -417,3 +476,8 @@ class NoContent(Conflict):
 class RangeNotSatisfiable(BadRequest):
     code = 416
     title = "Requested Range Not Satisfiable"
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        #: the image's size, for ``Content-Range: bytes */size``
+        self.size = size

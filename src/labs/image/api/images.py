@@ -7,15 +7,17 @@ from typing import Any
 from urllib.parse import urlencode
 
 from labs.common.errors import BadRequest, UnsupportedMediaType
-from labs.common.http import Api, Call, Reply, Streamed
+from labs.common.http import Api, Call, Reply, Streamed, validate
 from labs.image import schemas
 from labs.image.api import views
 from labs.image.service import (
+    READ_ONLY,
     SORT_KEYS,
     VISIBILITIES,
     ImageFilter,
     ImageService,
     NoContent,
+    RangeNotSatisfiable,
 )
 
 VERSIONS = ("2.16", "2.15", "2.14", "2.13", "2.12", "2.11", "2.10", "2.9", "2.8", "2.7", "2.6",
@@ -23,7 +25,15 @@ VERSIONS = ("2.16", "2.15", "2.14", "2.13", "2.12", "2.11", "2.10", "2.9", "2.8"
 PATCH_TYPES = ("application/openstack-images-v2.1-json-patch",
                "application/openstack-images-v2.0-json-patch")
 MAX_LIMIT = 1000
-RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+#: One byte range; more than 19 digits is no 64-bit offset.
+RANGE = re.compile(r"^bytes=([0-9]{0,19})-([0-9]{0,19})$")
+
+
+def _number(text: str | None, digits: int = 19) -> int | None:
+    """A non-negative decimal integer in ASCII digits, or None."""
+    if text is None or not text.isascii() or not text.isdigit() or len(text) > digits:
+        return None
+    return int(text)
 
 
 def versions(call: Call) -> dict[str, Any]:
@@ -36,9 +46,10 @@ def _int(call: Call, name: str, default: int, low: int, high: int) -> int:
     raw = call.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    value = _number(raw)
+    if value is None or not low <= value <= high:
         raise BadRequest(f"{name} must be an integer from {low} to {high}.")
-    return int(raw)
+    return value
 
 
 def _sort(call: Call) -> tuple[tuple[str, str], ...]:
@@ -69,38 +80,51 @@ def image_filter(call: Call) -> ImageFilter:
     member_status = q.get("member_status", "accepted")
     if member_status not in ("pending", "accepted", "rejected", "all"):
         raise BadRequest(f"Invalid member_status value: {member_status}")
+    hidden = q.get("os_hidden", "false").lower()
+    if hidden not in ("true", "false"):
+        raise BadRequest(f"Invalid os_hidden value: {q['os_hidden']}. Use true or false.")
     ids = None
     if "id" in q:
         if not q["id"].startswith("in:"):
             raise BadRequest("The id filter takes the form id=in:ID1,ID2.")
         ids = tuple(i for i in q["id"][3:].split(",") if i)
     return ImageFilter(
-        name=q.get("name"), status=q.get("status"),
-        visibility=None if visibility == "all" else visibility, owner=q.get("owner"),
-        member_status=member_status, tags=tuple(q.getlist("tag")), ids=ids,
-        os_hidden=q.get("os_hidden", "false").lower() == "true", sort=_sort(call),
+        name=q.get("name"), status=q.get("status"), visibility=visibility,
+        owner=q.get("owner"), member_status=member_status, tags=tuple(q.getlist("tag")),
+        ids=ids, os_hidden=hidden == "true", sort=_sort(call),
         limit=_int(call, "limit", 25, 1, MAX_LIMIT), marker=q.get("marker"))
 
 
 def patch_changes(body: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:
+    """(op, attribute, value) of each operation; values are checked as on create
+    (read-only attributes are left to the service, which refuses them with 403)."""
     changes = []
     for op in body:
-        if op["op"] != "remove" and "value" not in op:
-            raise BadRequest(f"Operation {op['op']} on {op['path']} needs a value.")
-        changes.append((op["op"], op["path"][1:], op.get("value")))
+        name = op["path"][1:]
+        if op["op"] != "remove":
+            if "value" not in op:
+                raise BadRequest(f"Operation {op['op']} on {op['path']} needs a value.")
+            if name not in READ_ONLY:
+                validate({name: op["value"]}, schemas.image_create)
+        changes.append((op["op"], name, op.get("value")))
     return changes
 
 
-def parse_range(header: str | None) -> tuple[int | None, int | None]:
+def parse_range(header: str | None) -> tuple[int | None, int | None, int | None]:
+    """``Range: bytes=A-B``, ``bytes=A-`` or ``bytes=-N``: (start, end, suffix)."""
     if header is None:
-        return None, None
+        return None, None, None
     match = RANGE.match(header.strip())
     if match is None or match.groups() == ("", ""):
-        raise BadRequest(f"Invalid Range header {header!r}: use bytes=START-END.")
+        raise BadRequest(f"Invalid Range header {header[:100]!r}: use bytes=START-END, "
+                         "bytes=START- or bytes=-LENGTH.")
     first, last = match.groups()
     if first == "":  # the last N bytes
-        return -int(last), None
-    return int(first), int(last) if last else None
+        return None, None, int(last)
+    if last and int(last) < int(first):
+        raise BadRequest(f"Invalid Range header {header[:100]!r}: the range ends before "
+                         "it starts.")
+    return int(first), int(last) if last else None, None
 
 
 def register(api: Api, images: ImageService) -> None:
@@ -189,22 +213,21 @@ def register(api: Api, images: ImageService) -> None:
         ctype = call.headers.get("content-type", "application/octet-stream")
         if ctype.split(";")[0].strip() != "application/octet-stream":
             raise UnsupportedMediaType("Image data is sent as application/octet-stream.")
-        length = call.headers.get("content-length")
         images.upload(ctx, call.params["image_id"], call.chunks(),
-                      int(length) if length and length.isdigit() else None)
+                      _number(call.headers.get("content-length")))
 
     @api.get("/v2/images/{image_id}/file")
     def download_image(call: Call) -> Streamed | Reply:
         """Download the image's data (whole, or a byte range)."""
         ctx = call.enforce("image:download_image")
-        start, end = parse_range(call.headers.get("range"))
+        start, end, suffix = parse_range(call.headers.get("range"))
         try:
-            if start is not None and start < 0:  # suffix: the last -start bytes
-                size = images.get(ctx, call.params["image_id"]).row.size or 0
-                start, end = max(size + start, 0), None
-            got = images.download(ctx, call.params["image_id"], start, end)
+            got = images.download(ctx, call.params["image_id"], start, end, suffix)
         except NoContent:
             return Reply(None, status=204)
+        except RangeNotSatisfiable as err:
+            return Reply(api.render_error(err), status=err.code,
+                         headers={"Content-Range": f"bytes */{err.size}"})
         headers = {"Content-Length": str(got.end - got.start + 1)}
         if got.view.row.checksum:
             headers["Content-MD5"] = got.view.row.checksum

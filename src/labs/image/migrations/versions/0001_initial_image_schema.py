@@ -60,7 +60,7 @@ def upgrade() -> None:
 
     op.create_table('image_tag',
     sa.Column('image_id', sa.String(length=64), nullable=False),
-    sa.Column('value', sa.String(length=255), nullable=False),
+    sa.Column('value', sa.String(length=255).with_variant(mysql.VARCHAR(collation='utf8mb4_nopad_bin', length=255), 'mysql'), nullable=False),
     sa.ForeignKeyConstraint(['image_id'], ['image.id'], name=op.f('fk_image_tag_image_id_image'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('image_id', 'value', name=op.f('pk_image_tag'))
     )
