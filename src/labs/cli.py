@@ -78,6 +78,21 @@ def cmd_rotate_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_image_build(args: argparse.Namespace) -> int:
+    """Build the Labs VM image from Debian packages."""
+    from labs.image.builder import ImageBuildError, build_image
+
+    try:
+        built = build_image(args.output, args.cache_dir, rebuild=args.rebuild)
+    except ImageBuildError as exc:
+        log.error("image build failed: %s", exc)
+        return 1
+    print(f"{built.path} ({built.size} bytes, sha256 {built.sha256}); manifest "
+          f"{built.manifest_path}; register it with: openstack image create --disk-format "
+          f"qcow2 --container-format bare --file {built.path} labs")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="labs", description="Labs: a community cloud.")
     top.add_argument("--log-level", default="info",
@@ -107,6 +122,18 @@ def parser() -> argparse.ArgumentParser:
     rotate = ident_sub.add_parser("rotate-keys", help="rotate the Fernet token keys")
     common(rotate)
     rotate.set_defaults(func=cmd_rotate_keys)
+
+    image = sub.add_parser("image", help="VM images")
+    image_sub = image.add_subparsers(dest="action", required=True)
+    build = image_sub.add_parser("build", help="build the Labs VM image (qcow2) from "
+                                 "Debian packages")
+    build.add_argument("--output", type=Path, default=Path("."),
+                       help="directory for labs.qcow2 and labs.manifest.json (default: .)")
+    build.add_argument("--cache-dir", type=Path, help="downloaded packages and built images "
+                       "(default: $LABS_IMAGE_CACHE or ~/.cache/labs/image-build)")
+    build.add_argument("--rebuild", action="store_true",
+                       help="build again even if the cache holds this image")
+    build.set_defaults(func=cmd_image_build)
     return top
 
 
