@@ -24,8 +24,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     from labs.identity.api import build_api as identity_api
     from labs.identity.app import open_identity
     from labs.identity.bootstrap import IDENTITY, IMAGE, bootstrap
+    from labs.identity.resources import ProjectFilter
     from labs.image.api import build_api as image_api
     from labs.image.app import open_images
+    from labs.image.bootstrap import ensure_labs_image
+    from labs.image.config import ImageOptions
 
     site = Site.open(args.data_dir, args.config)
     bind = args.bind or site.http().bind
@@ -35,6 +38,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     clouds = bootstrap(identity, public_url, site.data_dir, (IDENTITY, IMAGE))
     images = open_images(site, identity.store.db)
     images.prepare()
+    if site.config.group(ImageOptions).bootstrap_image:
+        admin_project = identity.resources.list_projects(ProjectFilter(name="admin"))[0]
+        ensure_labs_image(images, admin_project.id)
     app = compose({"/identity": identity_api(identity).app(),
                    "/image": image_api(images, identity.tokens).app()})
     ready = (f"Labs is up at {public_url} (identity {public_url}/identity/v3); "

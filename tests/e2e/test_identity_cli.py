@@ -139,3 +139,12 @@ def test_second_start_reuses_the_data(tmp_path_factory: pytest.TempPathFactory) 
         assert second.url in second.clouds_yaml.read_text()
     finally:
         second.stop()
+
+
+def test_the_labs_vm_image_is_registered_on_first_start(labs_cloud: RunningCloud) -> None:
+    images = labs_cloud.openstack_json("image", "list", "--public", "--long")
+    [labs] = [i for i in images if i["Name"] == "labs"]
+    assert labs["Status"] == "active" and labs["Disk Format"] == "qcow2"
+    shown = labs_cloud.openstack_json("image", "show", "labs", cloud="labs-demo")
+    assert shown["visibility"] == "public"
+    assert shown["properties"]["labs_ready_marker"] == "LABS-READY"

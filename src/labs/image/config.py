@@ -15,3 +15,4 @@ class ImageOptions:
     project_quota_bytes: int = option(100 * 2**30, "image bytes one project may store")
     max_image_size: int = option(1 << 40, "largest single image accepted, in bytes")
     chunk_size: int = option(1 << 20, "bytes read and written at a time when streaming")
+    bootstrap_image: bool = option(True, "build and register the Labs VM image on first start")
