@@ -208,3 +208,16 @@ def apply_changes(row: object, changes: dict[str, Any], fields: tuple[str, ...])
     for name in fields:
         if name in changes:
             setattr(row, name, changes[name])
+
+
+def schema_drift(db: Database, metadata: sa.MetaData) -> list[Any]:
+    """How the live tables differ from ``metadata``'s; empty when the migrations match."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with db.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={
+            "compare_type": True,
+            "include_name": lambda name, type_, _parent: (
+                type_ != "table" or name in metadata.tables)})
+        return list(compare_metadata(ctx, metadata))
