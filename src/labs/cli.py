@@ -10,7 +10,6 @@ from pathlib import Path
 from labs.common.runner import (
     ReadyServer,
     Site,
-    compose,
     setup_logging,
     split_bind,
     uvicorn_config,
@@ -21,31 +20,14 @@ log = logging.getLogger("labs")
 
 def cmd_up(args: argparse.Namespace) -> int:
     """The all-in-one: every service in this process, on one port."""
-    from labs.identity.api import build_api as identity_api
-    from labs.identity.app import open_identity
-    from labs.identity.bootstrap import IDENTITY, IMAGE, bootstrap
-    from labs.identity.resources import ProjectFilter
-    from labs.image.api import build_api as image_api
-    from labs.image.app import open_images
-    from labs.image.bootstrap import ensure_labs_image
-    from labs.image.config import ImageOptions
+    from labs.allinone import build_all_in_one
 
     site = Site.open(args.data_dir, args.config)
     bind = args.bind or site.http().bind
-    public_url = site.public_url(bind)
-    identity = open_identity(site)
-    identity.prepare()
-    clouds = bootstrap(identity, public_url, site.data_dir, (IDENTITY, IMAGE))
-    images = open_images(site, identity.store.db)
-    images.prepare()
-    if site.config.group(ImageOptions).bootstrap_image:
-        admin_project = identity.resources.list_projects(ProjectFilter(name="admin"))[0]
-        ensure_labs_image(images, admin_project.id)
-    app = compose({"/identity": identity_api(identity).app(),
-                   "/image": image_api(images, identity.tokens).app()})
-    ready = (f"Labs is up at {public_url} (identity {public_url}/identity/v3); "
-             f"OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=labs")
-    ReadyServer(uvicorn_config(app, bind), ready).run()
+    cloud = build_all_in_one(site, site.public_url(bind))
+    ready = (f"Labs is up at {cloud.public_url} (identity {cloud.public_url}/identity/v3); "
+             f"OS_CLIENT_CONFIG_FILE={cloud.clouds_yaml} OS_CLOUD=labs")
+    ReadyServer(uvicorn_config(cloud.app, bind), ready).run()
     return 0
 
 
