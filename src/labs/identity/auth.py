@@ -25,7 +25,7 @@ from labs.identity.assignments import role_ids_for
 from labs.identity.backends.base import IdentityBackend, UserRecord
 from labs.identity.backends.sql import verify_password
 from labs.identity.catalog import CatalogEntry, read_catalog
-from labs.identity.resources import ResourceService, get_row, revoke, utcnow
+from labs.identity.resources import ResourceService, revoke, utcnow
 from labs.identity.store import IdentityStore
 from labs.identity.tokens import TokenCodec, TokenPayload, new_audit_id
 
@@ -341,9 +341,3 @@ class TokenService(Authenticator):
         validated = self.validate(token)
         with self.store.write() as tx:
             revoke(tx, self.lifetime, audit_id=validated.payload.audit_id)
-
-    def get_user_domain(self, user_id: str) -> models.Domain:
-        with self.store.read() as tx:
-            row: models.Domain = get_row(tx, models.Domain,
-                                         self.backend.get_user(tx, user_id).domain_id, "domain")
-            return row
