@@ -129,6 +129,10 @@ class Database:
         with self._sessions() as session, session.begin():
             yield session
 
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
     def scalar(self, statement: sa.ClauseElement) -> Any:
         """One read outside any transaction, for hot paths: a single round trip.
 
