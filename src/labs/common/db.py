@@ -65,7 +65,9 @@ def make_engine(url: str, *, pool_size: int = 20, echo: bool = False,
     """An engine; ``autocommit`` ones run single statements in one round trip each."""
     parsed = sa.engine.make_url(url)
     extra: dict[str, Any] = (
-        {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if autocommit else {})
+        # skip_autocommit_rollback: closing a read session sends nothing to the server
+        {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None,
+         "skip_autocommit_rollback": True} if autocommit else {})
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(url, echo=echo, connect_args={"check_same_thread": False},
                                   **extra)
@@ -121,12 +123,23 @@ class Database:
         self.engine = make_engine(url, pool_size=pool_size, echo=echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._autocommit = make_engine(url, pool_size=pool_size, echo=echo, autocommit=True)
+        self._read_sessions = sessionmaker(self._autocommit, expire_on_commit=False)
         self._compiled: dict[sa.ClauseElement, str] = {}
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: commit when the block ends, roll back if it raises."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """Reads outside a transaction: no BEGIN, COMMIT or ROLLBACK round trips.
+
+        Each statement sees the data committed when it runs (autocommit), which is what
+        a list or a show needs; anything that writes uses :meth:`transaction`.
+        """
+        with self._read_sessions() as session:
             yield session
 
     @property

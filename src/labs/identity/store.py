@@ -34,7 +34,7 @@ class IdentityStore:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self.db.transaction() as tx:
+        with self.db.reading() as tx:
             yield tx
 
     @contextmanager
