@@ -50,6 +50,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     site.export()
     host, port = split_bind(bind)
     log.info("serving identity on %s with %d workers", bind, workers)
+    # The workers share one listening socket. By default the first to wake accepts
+    # every connection waiting (8 clients that connect at once all land on one
+    # worker); libuv's single-accept mode takes one and lets the others have a turn.
+    os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
     uvicorn.run("labs.identity.app:create_app", factory=True, workers=workers, host=host,
                 port=port, log_config=None, access_log=False, server_header=False)
     return 0

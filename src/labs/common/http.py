@@ -10,6 +10,7 @@ token validation, so a request costs one thread hop.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -118,35 +119,46 @@ class Call:
         self.api.policy.enforce(rule, ctx, target)
         return ctx
 
-    def chunks(self, batch: int = 1 << 20) -> Iterator[bytes]:
+    def chunks(self, batch: int = 1 << 20, read_ahead: int = 8) -> Iterator[bytes]:
         """The request body, streamed in batches of about ``batch`` bytes.
 
-        For ``stream`` routes only; it is read as the handler consumes it, so a large
-        upload is never held whole in memory. A client that goes away mid-body ends the
-        iteration with ``ClientGone``.
+        For ``stream`` routes only. The event loop keeps receiving while the handler's
+        thread works on earlier batches, up to ``read_ahead`` batches ahead, so memory
+        stays bounded by ``batch * read_ahead`` whatever the body's size. A client that
+        goes away mid-body ends the iteration with ``ClientGone``.
         """
-        source = self.request.stream().__aiter__()
+        batches: asyncio.Queue[bytes | Exception | None] = asyncio.Queue(read_ahead)
 
-        async def next_batch() -> bytes:
+        async def receive() -> None:
             parts: list[bytes] = []
             size = 0
             try:
-                while size < batch:
-                    part = await source.__anext__()
+                async for part in self.request.stream():
                     parts.append(part)
                     size += len(part)
-            except StopAsyncIteration:
-                pass
+                    if size >= batch:
+                        await batches.put(b"".join(parts))
+                        parts, size = [], 0
+                if parts:
+                    await batches.put(b"".join(parts))
+                await batches.put(None)
             except ClientDisconnect:
-                raise ClientGone("The client closed the connection before sending all "
-                                 "the data.") from None
-            return b"".join(parts)
+                await batches.put(ClientGone("The client closed the connection before "
+                                             "sending all the data."))
+            except Exception as exc:  # handed to the handler's thread, which raises it
+                await batches.put(exc)
 
-        while True:
-            data = from_thread.run(next_batch)
-            if not data:
-                return
-            yield data
+        receiver = from_thread.run_sync(lambda: asyncio.ensure_future(receive()))
+        try:
+            while True:
+                data = from_thread.run(batches.get)
+                if data is None:
+                    return
+                if isinstance(data, Exception):
+                    raise data
+                yield data
+        finally:
+            from_thread.run_sync(receiver.cancel)
 
     def base_url(self) -> str:
         """The URL this API is served under, e.g. ``http://host:5000/identity``."""
