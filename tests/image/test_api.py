@@ -19,9 +19,12 @@ import jsonschema
 import pytest
 import sqlalchemy as sa
 
+from labs.common.config import ConfigError
 from labs.common.http import DEFAULT_MAX_BODY
 from labs.image import models, schemas
 from labs.image.api import build_api
+from labs.image.config import ImageOptions
+from labs.image.service import ImageService
 from tests.conftest import Cloud
 from tests.image.conftest import (
     CHUNK,
@@ -44,6 +47,17 @@ def md5(data: bytes) -> str:
 
 def sha512(data: bytes) -> str:
     return hashlib.sha512(data).hexdigest()
+
+
+def test_the_hashing_algorithm_is_configurable(cloud: Cloud, tmp_path: Path) -> None:
+    for images in make_images(cloud, tmp_path, hashing_algorithm="sha512"):
+        image = images.create("alice", name="raw", disk_format="raw", container_format="bare")
+        assert images.upload(image["id"], DATA, "alice").status_code == 204
+        done = images.show(image["id"], "alice")
+        assert (done["os_hash_algo"], done["os_hash_value"]) == ("sha512", sha512(DATA))
+        assert done["checksum"] == md5(DATA)
+    with pytest.raises(ConfigError, match="hashing_algorithm: 'sha4'"):
+        ImageService(cloud.identity.store.db, ImageOptions(hashing_algorithm="sha4"), tmp_path)
 
 
 def active(images: Images, who: str = "admin", data: bytes = DATA, **fields: Any
@@ -210,8 +224,8 @@ def test_upload_and_download_raw(images: Images) -> None:
     assert done["status"] == "active"
     assert done["size"] == done["virtual_size"] == len(DATA)
     assert done["checksum"] == md5(DATA)
-    assert done["os_hash_algo"] == "sha512"
-    assert done["os_hash_value"] == sha512(DATA)
+    assert done["os_hash_algo"] == "sha256"
+    assert done["os_hash_value"] == hashlib.sha256(DATA).hexdigest()
     resp = images.call("GET", f"/images/{image['id']}/file", "alice")
     assert resp.status_code == 200
     assert resp.content == DATA

@@ -11,6 +11,7 @@ token validation, so a request costs one thread hop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -148,7 +149,10 @@ class Call:
             except Exception as exc:  # handed to the handler's thread, which raises it
                 await batches.put(exc)
 
-        receiver = from_thread.run_sync(lambda: asyncio.ensure_future(receive()))
+        def start() -> tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]:
+            return asyncio.get_running_loop(), asyncio.ensure_future(receive())
+
+        loop, receiver = from_thread.run_sync(start)
         try:
             while True:
                 data = from_thread.run(batches.get)
@@ -158,7 +162,10 @@ class Call:
                     raise data
                 yield data
         finally:
-            from_thread.run_sync(receiver.cancel)
+            # a handler that stops early leaves this to the garbage collector, in any
+            # thread, perhaps after the loop has closed
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(receiver.cancel)
 
     def base_url(self) -> str:
         """The URL this API is served under, e.g. ``http://host:5000/identity``."""

@@ -15,4 +15,8 @@ class ImageOptions:
     project_quota_bytes: int = option(100 * 2**30, "image bytes one project may store")
     max_image_size: int = option(1 << 40, "largest single image accepted, in bytes")
     chunk_size: int = option(1 << 20, "bytes read and written at a time when streaming")
+    hashing_algorithm: str = option(
+        "sha256", "the os_hash_algo of new images: any hashlib name (Glance's default is "
+        "sha512, which costs more than twice the CPU of sha256 on CPUs with SHA "
+        "instructions); md5 is computed too, as the checksum")
     bootstrap_image: bool = option(True, "build and register the Labs VM image on first start")

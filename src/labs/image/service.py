@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from labs.common.config import ConfigError
 from labs.common.context import RequestContext
 from labs.common.db import Database, save_unique, upgrade
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
@@ -80,6 +82,9 @@ class Download:
 class ImageService:
     def __init__(self, db: Database, options: ImageOptions, data_dir: Path,
                  store: ImageStore | None = None) -> None:
+        if options.hashing_algorithm not in hashlib.algorithms_available:
+            raise ConfigError(f"[image] hashing_algorithm: {options.hashing_algorithm!r} is "
+                              "not a hash this Python knows; use e.g. sha256 or sha512")
         self.db = db
         self.options = options
         self.store = store or FilesystemStore(Path(options.store_dir or data_dir / "images"))
@@ -334,7 +339,8 @@ class ImageService:
                                       "in the project's image storage quota.")
             self._transition(tx, image_id, "saving", reserved=length or 0)
         try:
-            stored = self.store.write(image_id, chunks, room)
+            stored = self.store.write(image_id, chunks, room,
+                                      self.options.hashing_algorithm)
         except StoreFull as exc:
             self._fail_upload(image_id, "queued")
             raise PayloadTooLarge(f"Image exceeds the {room} bytes left in the project's "
@@ -346,8 +352,8 @@ class ImageService:
         with self.db.transaction() as tx:
             if not self._transition(
                     tx, image_id, "saving", status="active", reserved=0, size=stored.size,
-                    location=stored.location, checksum=stored.md5, os_hash_algo="sha512",
-                    os_hash_value=stored.sha512,
+                    location=stored.location, checksum=stored.md5, os_hash_algo=stored.hash_algo,
+                    os_hash_value=stored.hash_value,
                     virtual_size=virtual_size(disk_format, head, stored.size)):
                 self.store.delete(stored.location)
                 raise Conflict(f"Image {image_id} was deleted during the upload.")

@@ -26,14 +26,17 @@ class StoreFull(LabsError):
 class StoredObject:
     location: str
     size: int
-    md5: str
-    sha512: str
+    md5: str  #: Glance's ``checksum``
+    hash_algo: str  #: Glance's ``os_hash_algo``
+    hash_value: str  #: ``os_hash_value``
 
 
 class ImageStore(ABC):
     @abstractmethod
-    def write(self, image_id: str, chunks: Iterable[bytes], max_size: int) -> StoredObject:
-        """Store the stream; hashes are computed on the way in."""
+    def write(self, image_id: str, chunks: Iterable[bytes], max_size: int,
+              hash_algo: str = "sha256") -> StoredObject:
+        """Store the stream; md5 and ``hash_algo`` (a hashlib name) are computed on
+        the way in."""
 
     @abstractmethod
     def open(self, location: str, start: int = 0, end: int | None = None,

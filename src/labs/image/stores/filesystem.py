@@ -29,11 +29,12 @@ class FilesystemStore(ImageStore):
             raise ValueError(f"not a location of this store: {location!r}")
         return self.directory / location
 
-    def write(self, image_id: str, chunks: Iterable[bytes], max_size: int) -> StoredObject:
-        """Write, md5 and sha512 the data at once: both hashes run in their own threads
-        (hashlib lets go of the GIL) on one chunk while the next one is received."""
+    def write(self, image_id: str, chunks: Iterable[bytes], max_size: int,
+              hash_algo: str = "sha256") -> StoredObject:
+        """Write and hash the data at once: md5 and ``hash_algo`` each run in their own
+        thread (hashlib lets go of the GIL) on one chunk while the next one arrives."""
         tmp = self.directory / f".upload-{image_id}-{uuid.uuid4().hex}"
-        md5, sha512, size = hashlib.md5(usedforsecurity=False), hashlib.sha512(), 0
+        md5, multihash, size = hashlib.md5(usedforsecurity=False), hashlib.new(hash_algo), 0
         hashing: list[Future[None]] = []
         try:
             with open(tmp, "wb") as out, ThreadPoolExecutor(2, "image-hash") as hashers:
@@ -44,7 +45,7 @@ class FilesystemStore(ImageStore):
                     for done in hashing:  # in order: the previous chunk is hashed first
                         done.result()
                     hashing = [hashers.submit(md5.update, chunk),
-                               hashers.submit(sha512.update, chunk)]
+                               hashers.submit(multihash.update, chunk)]
                     out.write(chunk)
                 for done in hashing:
                     done.result()
@@ -54,7 +55,7 @@ class FilesystemStore(ImageStore):
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return StoredObject(image_id, size, md5.hexdigest(), sha512.hexdigest())
+        return StoredObject(image_id, size, md5.hexdigest(), hash_algo, multihash.hexdigest())
 
     def open(self, location: str, start: int = 0, end: int | None = None,
              chunk_size: int = 1 << 20) -> Iterator[bytes]:
