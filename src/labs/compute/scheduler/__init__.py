@@ -1,0 +1,1 @@
+"""The scheduler: host filters and weighers, as small plug-in classes."""

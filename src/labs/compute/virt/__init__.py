@@ -1,0 +1,1 @@
+"""Virt drivers: what an agent uses to run instances on its host."""
