@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.types import ASGIApp
 
 from labs.common.runner import Site, compose
+from labs.compute.api import build_api as compute_api
+from labs.compute.app import open_bus, open_compute, serve_agent, serve_conductor, serve_scheduler
+from labs.compute.images import LocalImages
 from labs.identity.api import build_api as identity_api
 from labs.identity.app import open_identity
-from labs.identity.bootstrap import IDENTITY, IMAGE, bootstrap
+from labs.identity.bootstrap import COMPUTE, IDENTITY, IMAGE, bootstrap
 from labs.identity.resources import ProjectFilter
 from labs.image.api import build_api as image_api
 from labs.image.app import open_images
@@ -18,23 +23,46 @@ from labs.image.bootstrap import ensure_labs_image
 from labs.image.config import ImageOptions
 
 
-@dataclass(frozen=True)
+@dataclass
 class AllInOne:
     app: ASGIApp
     public_url: str
     clouds_yaml: Path
+    stoppers: list[Callable[[], None]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop the background parts (agent, conductor, bus), newest first."""
+        while self.stoppers:
+            with contextlib.suppress(Exception):
+                self.stoppers.pop()()
 
 
 def build_all_in_one(site: Site, public_url: str) -> AllInOne:
-    """Migrate, bootstrap on first start, and mount every API under its prefix."""
+    """Migrate, bootstrap on first start, mount every API under its prefix, and start
+    compute's conductor, scheduler and one agent on the bus."""
     identity = open_identity(site)
     identity.prepare()
-    clouds = bootstrap(identity, public_url, site.data_dir, (IDENTITY, IMAGE))
-    images = open_images(site, identity.store.db)
+    clouds = bootstrap(identity, public_url, site.data_dir, (IDENTITY, IMAGE, COMPUTE))
+    db = identity.store.db
+    images = open_images(site, db)
     images.prepare()
     if site.config.group(ImageOptions).bootstrap_image:
         admin_project = identity.resources.list_projects(ProjectFilter(name="admin"))[0]
         ensure_labs_image(images, admin_project.id)
-    app = compose({"/identity": identity_api(identity).app(),
-                   "/image": image_api(images, identity.tokens).app()})
-    return AllInOne(app, public_url, clouds)
+    bus = open_bus(site, "compute.all-in-one")
+    compute = open_compute(site, db, bus, LocalImages(images))
+    compute.prepare()
+    serve_scheduler(site, db, bus)
+    housekeeper = serve_conductor(site, db, bus)
+    agent = serve_agent(site, bus)
+    cloud = AllInOne(compose({"/identity": identity_api(identity).app(),
+                              "/image": image_api(images, identity.tokens).app(),
+                              "/compute": compute_api(compute, identity.tokens).app()}),
+                     public_url, clouds)
+    bus.start()
+    cloud.stoppers.append(bus.stop)
+    agent.start()
+    cloud.stoppers.append(agent.stop)
+    housekeeper.start()
+    cloud.stoppers.append(housekeeper.stop)
+    return cloud

@@ -27,36 +27,107 @@ def cmd_up(args: argparse.Namespace) -> int:
     cloud = build_all_in_one(site, site.public_url(bind))
     ready = (f"Labs is up at {cloud.public_url} (identity {cloud.public_url}/identity/v3); "
              f"OS_CLIENT_CONFIG_FILE={cloud.clouds_yaml} OS_CLOUD=labs")
-    ReadyServer(uvicorn_config(cloud.app, bind), ready).run()
+    try:
+        ReadyServer(uvicorn_config(cloud.app, bind), ready).run()
+    finally:
+        cloud.stop()
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """One service on its own, with several worker processes."""
+    """One service on its own: identity or compute-api with worker processes; the
+    conductor and the scheduler as one process each."""
+    if args.db:
+        os.environ["LABS_DATABASE_URL"] = args.db
+    if args.bus:
+        os.environ["LABS_BUS_URL"] = args.bus
+    site = Site.open(args.data_dir, args.config)
+    if args.service in ("conductor", "scheduler"):
+        return _serve_control(site, args.service)
     import uvicorn
 
     from labs.identity.app import open_identity
     from labs.identity.bootstrap import bootstrap
 
-    if args.db:
-        os.environ["LABS_DATABASE_URL"] = args.db
-    site = Site.open(args.data_dir, args.config)
     bind = args.bind or site.http().bind
     workers = args.workers or site.http().workers
     identity = open_identity(site)
     identity.prepare()
-    bootstrap(identity, site.public_url(bind), site.data_dir)
+    if args.service == "identity":
+        bootstrap(identity, site.public_url(bind), site.data_dir)
+        factory = "labs.identity.app:create_app"
+    else:
+        from labs.compute.app import prepare_api_database
+        from labs.identity.bootstrap import COMPUTE, ensure_catalog
+        prepare_api_database(site, identity.store.db)
+        ensure_catalog(identity, site.public_url(bind), (COMPUTE,))
+        factory = "labs.compute.app:create_api_app"
     identity.store.db.dispose()
     site.export()
     host, port = split_bind(bind)
-    log.info("serving identity on %s with %d workers", bind, workers)
+    log.info("serving %s on %s with %d workers", args.service, bind, workers)
     # The workers share one listening socket. By default the first to wake accepts
     # every connection waiting (8 clients that connect at once all land on one
     # worker); libuv's single-accept mode takes one and lets the others have a turn.
     os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
-    uvicorn.run("labs.identity.app:create_app", factory=True, workers=workers, host=host,
+    uvicorn.run(factory, factory=True, workers=workers, host=host,
                 port=port, log_config=None, access_log=False, server_header=False)
     return 0
+
+
+def _serve_control(site: Site, which: str) -> int:
+    from labs.compute.app import open_bus, serve_conductor, serve_scheduler
+
+    db = site.database()
+    bus = open_bus(site, f"{which}.{os.uname().nodename}")
+    housekeeper = None
+    if which == "conductor":
+        from labs.compute.app import prepare_api_database
+        prepare_api_database(site, db)
+        housekeeper = serve_conductor(site, db, bus)
+    else:
+        serve_scheduler(site, db, bus)
+    with bus:
+        if housekeeper is not None:
+            housekeeper.start()
+        log.info("%s running; stop it with SIGTERM or Ctrl-C", which)
+        try:
+            _wait_for_signal()
+        finally:
+            if housekeeper is not None:
+                housekeeper.stop()
+    return 0
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    """A compute agent for one host: no database, only the bus."""
+    if args.bus:
+        os.environ["LABS_BUS_URL"] = args.bus
+    from labs.compute.app import open_bus, serve_agent
+
+    site = Site.open(args.data_dir, args.config)
+    host = args.host or os.uname().nodename
+    bus = open_bus(site, f"compute.{host}")
+    agent = serve_agent(site, bus, host)
+    with bus:
+        agent.start()
+        log.info("agent %s running; stop it with SIGTERM or Ctrl-C", host)
+        try:
+            _wait_for_signal()
+        finally:
+            agent.stop()
+    return 0
+
+
+def _wait_for_signal() -> None:
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(3600):
+        pass
 
 
 def cmd_rotate_keys(args: argparse.Namespace) -> int:
@@ -102,12 +173,20 @@ def parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
 
     serve = sub.add_parser("serve", help="run one service")
-    serve.add_argument("service", choices=["identity"])
+    serve.add_argument("service", choices=["identity", "compute-api", "conductor",
+                                           "scheduler"])
     common(serve)
     serve.add_argument("--bind", help="HOST:PORT (default 127.0.0.1:5000)")
     serve.add_argument("--db", help="database URL, e.g. mysql+pymysql://user:pw@host/labs")
+    serve.add_argument("--bus", help="message bus URL, e.g. amqp://guest:guest@host:5672//")
     serve.add_argument("--workers", type=int, help="worker processes (default 2)")
     serve.set_defaults(func=cmd_serve)
+
+    agent = sub.add_parser("agent", help="run a compute agent for one host")
+    common(agent)
+    agent.add_argument("--host", help="this host's name (default: the machine's)")
+    agent.add_argument("--bus", help="message bus URL, e.g. amqp://guest:guest@host:5672//")
+    agent.set_defaults(func=cmd_agent)
 
     ident = sub.add_parser("identity", help="identity administration")
     ident_sub = ident.add_subparsers(dest="action", required=True)

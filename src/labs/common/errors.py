@@ -56,7 +56,7 @@ class MethodNotAllowed(LabsError):
 class NotAcceptable(LabsError):
     code = 406
     title = "Not Acceptable"
-    nova_key = "notAcceptable"
+    nova_key = "computeFault"  # Nova has no name of its own for 406
 
 
 class Conflict(LabsError):
@@ -74,7 +74,7 @@ class PayloadTooLarge(LabsError):
 class UnsupportedMediaType(LabsError):
     code = 415
     title = "Unsupported Media Type"
-    nova_key = "unsupportedMediaType"
+    nova_key = "badMediaType"
 
 
 class ServiceUnavailable(LabsError):

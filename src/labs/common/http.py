@@ -37,6 +37,7 @@ from labs.common.errors import (
     BadRequest,
     LabsError,
     MethodNotAllowed,
+    NotAcceptable,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
@@ -80,6 +81,56 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+Version = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Microversions:
+    """An API's microversion range (``OpenStack-API-Version: compute 2.47``)."""
+
+    service: str
+    minimum: Version
+    maximum: Version
+    #: The header older clients send instead (``X-OpenStack-Nova-API-Version``).
+    legacy_header: str | None = None
+
+    @staticmethod
+    def text(version: Version) -> str:
+        return f"{version[0]}.{version[1]}"
+
+    def requested(self, headers: Mapping[str, str]) -> Version:
+        """The version a request asks for: the minimum when it names none."""
+        wanted: str | None = None
+        for item in headers.get("openstack-api-version", "").split(","):
+            parts = item.strip().split()
+            if len(parts) == 2 and parts[0].lower() == self.service:
+                wanted = parts[1]
+        if wanted is None and self.legacy_header:
+            wanted = headers.get(self.legacy_header.lower())
+        if wanted is None or not wanted.strip():
+            return self.minimum
+        wanted = wanted.strip()
+        if wanted.lower() == "latest":
+            return self.maximum
+        major, dot, minor = wanted.partition(".")
+        if not (dot and major.isdigit() and minor.isdigit()):
+            raise BadRequest(f"API Version String {wanted} is of invalid format. Must be of "
+                             "format MajorNum.MinorNum.")
+        version = (int(major), int(minor))
+        if not self.minimum <= version <= self.maximum:
+            raise NotAcceptable(f"Version {wanted} is not supported by the API. Minimum is "
+                                f"{self.text(self.minimum)} and maximum is "
+                                f"{self.text(self.maximum)}.")
+        return version
+
+    def headers(self, version: Version) -> list[tuple[str, str]]:
+        out = [("OpenStack-API-Version", f"{self.service} {self.text(version)}"),
+               ("Vary", "OpenStack-API-Version")]
+        if self.legacy_header:
+            out += [(self.legacy_header, self.text(version)), ("Vary", self.legacy_header)]
+        return out
+
+
 class Call:
     """One API request as a handler sees it."""
 
@@ -91,6 +142,12 @@ class Call:
         self.params: Mapping[str, str] = request.path_params
         self.query = request.query_params
         self._context: RequestContext | None = None
+        #: The microversion asked for (APIs without microversions: (0, 0)).
+        self.version: Version = (0, 0)
+
+    def at_least(self, major: int, minor: int) -> bool:
+        """Whether the request's microversion is ``major.minor`` or later."""
+        return self.version >= (major, minor)
 
     @property
     def headers(self) -> Mapping[str, str]:
@@ -231,6 +288,7 @@ class Api:
         self.max_body = max_body
         self.authenticator: Authenticator | None = None
         self.policy: Policy | None = None
+        self.microversions: Microversions | None = None
         self.endpoints: list[Endpoint] = []
 
     def route(
@@ -312,17 +370,27 @@ class Api:
         return body
 
     def _endpoint_app(self, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        versions = None if endpoint.public else self.microversions
+
         async def app(request: Request) -> Response:
             request_id = request.scope.get("labs.request_id", "")
+            version = versions.minimum if versions else (0, 0)
             try:
+                if versions is not None:
+                    version = versions.requested(request.headers)
                 raw = b"" if endpoint.stream else await self._read_raw(request)
                 call = Call(request, None, self, request_id)
-                result = await run_in_threadpool(self._run, endpoint, call, raw)
+                call.version = version
+                response = self._render(await run_in_threadpool(self._run, endpoint, call, raw),
+                                        endpoint)
             except LabsError as err:
                 if err.code >= 500:
                     log.error("%s %s failed: %s", request.method, request.url.path, err)
-                return self.error_response(err)
-            return self._render(result, endpoint)
+                response = self.error_response(err)
+            if versions is not None:
+                for name, value in versions.headers(version):
+                    response.headers.append(name, value)
+            return response
         return app
 
     def _run(self, endpoint: Endpoint, call: Call, raw: bytes) -> Any:

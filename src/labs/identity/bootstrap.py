@@ -40,6 +40,7 @@ class CatalogService:
 
 IDENTITY = CatalogService("identity", "keystone", "/identity")
 IMAGE = CatalogService("image", "glance", "/image")
+COMPUTE = CatalogService("compute", "nova", "/compute/v2.1")
 
 
 @dataclass(frozen=True)

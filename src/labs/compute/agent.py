@@ -1,0 +1,213 @@
+"""The compute agent: one per host. Runs the virt driver, reports to the conductor.
+
+It holds no database credentials: it learns what to do from casts on
+``compute.<host>`` and reports through the conductor. Every operation on one
+instance runs under that instance's lock, in a pool of worker threads. On start it
+registers its hypervisor and reconciles: what the cloud expects on this host is
+compared with what the driver runs (VMs outlive their agent), so builds and deletes
+that a crash interrupted are finished, and leftovers are cleaned up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from typing import Any
+
+from labs.common.bus import Bus
+from labs.compute import states
+from labs.compute.payloads import notification_payload, utcnow
+from labs.compute.rpcapi import ConductorAPI
+from labs.compute.scheduler.manager import AGENT_BINARY
+from labs.compute.virt.base import InstanceNotFound, InstanceSpec, VirtDriver, VirtError
+
+log = logging.getLogger("labs.compute.agent")
+
+
+class Agent:
+    """Served on ``compute.<host>``."""
+
+    def __init__(self, host: str, zone: str, driver: VirtDriver, bus: Bus,
+                 heartbeat_seconds: float = 10.0, workers: int = 16) -> None:
+        self.host = host
+        self.zone = zone
+        self.driver = driver
+        self.bus = bus
+        self.conductor = ConductorAPI(bus)
+        self.heartbeat_seconds = heartbeat_seconds
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix=f"agent-{host}")
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._specs: dict[str, dict[str, Any]] = {}
+        self._stopping = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+
+    # -- life cycle ----------------------------------------------------------------
+    def start(self) -> None:
+        """Register with the conductor, reconcile, then heartbeat in the background."""
+        expected = self.conductor.register_agent(self.host, self.zone,
+                                                 asdict(self.driver.host_resources()))
+        self.reconcile(expected)
+        self._heartbeat = threading.Thread(target=self._beat, name=f"agent-{self.host}-beat",
+                                           daemon=True)
+        self._heartbeat.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.pool.shutdown(wait=True, cancel_futures=False)
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=5)
+        self.driver.close()
+
+    def _beat(self) -> None:
+        while not self._stopping.wait(self.heartbeat_seconds):
+            try:
+                self.conductor.heartbeat(self.host, AGENT_BINARY)
+            except Exception as exc:  # the bus reconnects; keep beating
+                log.warning("heartbeat of %s failed: %s", self.host, exc)
+
+    def reconcile(self, expected: list[dict[str, Any]]) -> None:
+        running = {info.id: info for info in self.driver.list_instances()}
+        for spec in expected:
+            self._specs[spec["id"]] = spec
+            iid, vm_state, task = spec["id"], spec["vm_state"], spec["task_state"]
+            if task == states.DELETING:
+                self._submit(iid, self._delete, iid)
+            elif vm_state == states.BUILDING:
+                self._submit(iid, self._build, spec)
+            elif task == states.POWERING_OFF:
+                self._submit(iid, self._stop, iid)
+            elif task == states.POWERING_ON:
+                self._submit(iid, self._start, iid)
+            elif task in (states.REBOOTING, states.REBOOTING_HARD):
+                self._submit(iid, self._reboot, iid, task == states.REBOOTING_HARD)
+        known = {spec["id"] for spec in expected}
+        for iid in running.keys() - known:
+            log.info("%s: instance %s is not expected here any more: destroying it",
+                     self.host, iid)
+            self._submit(iid, self._destroy_leftover, iid)
+        log.info("%s reconciled: %d expected, %d running", self.host, len(expected),
+                 len(running))
+
+    # -- what the bus delivers -------------------------------------------------------
+    def build_instance(self, spec: dict[str, Any]) -> None:
+        self._specs[spec["id"]] = spec
+        self._submit(spec["id"], self._build, spec)
+
+    def reboot_instance(self, instance_id: str, hard: bool) -> None:
+        self._submit(instance_id, self._reboot, instance_id, hard)
+
+    def stop_instance(self, instance_id: str) -> None:
+        self._submit(instance_id, self._stop, instance_id)
+
+    def start_instance(self, instance_id: str) -> None:
+        self._submit(instance_id, self._start, instance_id)
+
+    def delete_instance(self, instance_id: str) -> None:
+        self._submit(instance_id, self._delete, instance_id)
+
+    def console_output(self, instance_id: str, length: int | None) -> str:
+        return self.driver.console_output(instance_id, length)
+
+    # -- the work, one instance at a time --------------------------------------------
+    def _submit(self, instance_id: str, work: Callable[..., None], *args: Any) -> None:
+        def locked() -> None:
+            with self._lock(instance_id):
+                try:
+                    work(*args)
+                except Exception:
+                    log.exception("%s: %s of %s failed", self.host, work.__name__, instance_id)
+        self.pool.submit(locked)
+
+    def _lock(self, instance_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(instance_id, threading.Lock())
+
+    def _notify(self, event: str, spec: dict[str, Any] | None, instance_id: str, state: str,
+                task_state: str | None = None, **extra: Any) -> None:
+        payload = (notification_payload(spec, self.host, state, task_state, **extra)
+                   if spec else {"instance_id": instance_id, "host": self.host,
+                                 "state": state, "state_description": task_state or ""})
+        try:
+            self.bus.notify(f"compute.instance.{event}", payload,
+                            publisher_id=f"compute.{self.host}")
+        except Exception as exc:
+            log.warning("%s: could not send compute.instance.%s: %s", self.host, event, exc)
+
+    def _build(self, spec: dict[str, Any]) -> None:
+        iid = spec["id"]
+        if iid in {info.id for info in self.driver.list_instances()}:
+            # built before a crash or a redelivery: adopt it
+            self.conductor.build_done(iid, self.host, power_state=int(
+                self.driver.power_state(iid)), addresses={})
+            return
+        self._notify("create.start", spec, iid, states.BUILDING, states.SPAWNING,
+                     image_name=spec.get("image_id", ""))
+        try:
+            self.driver.spawn(InstanceSpec(
+                id=iid, name=spec["name"], hostname=spec["hostname"],
+                project_id=spec["project_id"], vcpus=spec["vcpus"],
+                memory_mb=spec["memory_mb"], disk_gb=spec["disk_gb"],
+                image_id=spec["image_id"], user_data=spec.get("user_data"),
+                key_data=spec.get("key_data"), metadata=spec.get("metadata") or {}))
+        except VirtError as exc:
+            self._notify("create.error", spec, iid, states.BUILDING, states.SPAWNING,
+                         message=str(exc), code=500, exception=type(exc).__name__)
+            self.conductor.build_done(iid, self.host, error=str(exc))
+            return
+        addresses: dict[str, Any] = {}
+        self._notify("create.end", spec, iid, states.ACTIVE, addresses=addresses,
+                     launched_at=utcnow(), message="Success")
+        self.conductor.build_done(iid, self.host, power_state=int(
+            self.driver.power_state(iid)), addresses=addresses)
+
+    def _reboot(self, instance_id: str, hard: bool) -> None:
+        spec = self._specs.get(instance_id)
+        self._notify("reboot.start", spec, instance_id, states.ACTIVE,
+                     states.REBOOTING_HARD if hard else states.REBOOTING)
+        error = self._power(lambda: self.driver.reboot(instance_id, hard))
+        self._notify("reboot.end", spec, instance_id, states.ACTIVE)
+        self._report(instance_id, "reboot", error)
+
+    def _stop(self, instance_id: str) -> None:
+        spec = self._specs.get(instance_id)
+        self._notify("power_off.start", spec, instance_id, states.ACTIVE, states.POWERING_OFF)
+        error = self._power(lambda: self.driver.power_off(instance_id))
+        self._notify("power_off.end", spec, instance_id, states.STOPPED)
+        self._report(instance_id, "stop", error)
+
+    def _start(self, instance_id: str) -> None:
+        spec = self._specs.get(instance_id)
+        self._notify("power_on.start", spec, instance_id, states.STOPPED, states.POWERING_ON)
+        error = self._power(lambda: self.driver.power_on(instance_id))
+        self._notify("power_on.end", spec, instance_id, states.ACTIVE)
+        self._report(instance_id, "start", error)
+
+    @staticmethod
+    def _power(operation: Callable[[], None]) -> str | None:
+        try:
+            operation()
+        except VirtError as exc:
+            return str(exc) or type(exc).__name__
+        return None
+
+    def _report(self, instance_id: str, action: str, error: str | None) -> None:
+        try:
+            power = int(self.driver.power_state(instance_id))
+        except InstanceNotFound:
+            power = states.NOSTATE
+        self.conductor.action_done(instance_id, self.host, action, power, error)
+
+    def _delete(self, instance_id: str) -> None:
+        spec = self._specs.get(instance_id)
+        self._notify("delete.start", spec, instance_id, states.ACTIVE, states.DELETING)
+        self.driver.destroy(instance_id)
+        self._notify("delete.end", spec, instance_id, states.DELETED)
+        self.conductor.instance_deleted(instance_id, self.host)
+        self._specs.pop(instance_id, None)
+
+    def _destroy_leftover(self, instance_id: str) -> None:
+        self.driver.destroy(instance_id)

@@ -1,0 +1,139 @@
+"""Compute's processes: the API, the conductor, the scheduler and the agents, wired
+from a site's configuration. ``labs up`` runs them all in one process; ``labs serve
+compute-api|conductor|scheduler`` and ``labs agent`` run them apart."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from pathlib import Path
+
+from labs.common.bus import Bus, connect
+from labs.common.bus.options import BusOptions
+from labs.common.context import RequestContext
+from labs.common.db import Database
+from labs.common.runner import Site
+from labs.compute.agent import Agent
+from labs.compute.conductor import Conductor
+from labs.compute.config import AgentOptions, ComputeOptions
+from labs.compute.images import ImageInfo, ImageLookup
+from labs.compute.rpcapi import AGENT, CONDUCTOR, SCHEDULER, AgentAPI, SchedulerAPI
+from labs.compute.scheduler.config import SchedulerOptions
+from labs.compute.scheduler.engine import Scheduler
+from labs.compute.scheduler.manager import SchedulerManager
+from labs.compute.service import ComputeService
+from labs.compute.virt.base import VirtDriver
+from labs.compute.virt.fake import FakeDriver
+
+log = logging.getLogger("labs.compute")
+
+
+def open_bus(site: Site, publisher: str) -> Bus:
+    options = site.config.group(BusOptions)
+    return connect(options.url or "memory://", namespace=options.namespace,
+                   publisher_id=publisher)
+
+
+def open_compute(site: Site, db: Database, bus: Bus, images: ImageLookup) -> ComputeService:
+    return ComputeService(db, site.config.group(ComputeOptions), bus, images)
+
+
+class Housekeeper:
+    """The conductor's periodic work: its heartbeat, and driving stuck builds again."""
+
+    def __init__(self, conductor: Conductor, host: str, interval: float) -> None:
+        self.conductor = conductor
+        self.host = host
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="conductor-housekeeping",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.conductor.heartbeat(self.host, "nova-conductor")
+                self.conductor.heartbeat(self.host, "nova-scheduler")
+                self.conductor.redrive_stuck_builds()
+            except Exception:
+                log.exception("conductor housekeeping failed; trying again in %.0f s",
+                              self.interval)
+
+
+def serve_conductor(site: Site, db: Database, bus: Bus) -> Housekeeper:
+    options = site.config.group(ComputeOptions)
+    conductor = Conductor(db, options, SchedulerAPI(bus), AgentAPI(bus))
+    bus.serve(CONDUCTOR, conductor)
+    host = socket.gethostname()
+    conductor.heartbeat(host, "nova-conductor")
+    return Housekeeper(conductor, host, options.heartbeat_seconds)
+
+
+def serve_scheduler(site: Site, db: Database, bus: Bus) -> SchedulerManager:
+    manager = SchedulerManager(db, Scheduler.from_options(site.config.group(SchedulerOptions)),
+                               site.config.group(ComputeOptions))
+    bus.serve(SCHEDULER, manager)
+    return manager
+
+
+def make_driver(site: Site, options: AgentOptions, host: str) -> VirtDriver:
+    state_dir = Path(options.state_dir or site.data_dir / "agent")
+    if options.driver == "fake":
+        return FakeDriver(state_dir, host, vcpus=options.fake_vcpus,
+                          memory_mb=options.fake_memory_mb, disk_gb=options.fake_disk_gb,
+                          spawn_seconds=options.fake_spawn_seconds,
+                          vcpu_overcommit=site.config.group(ComputeOptions).cpu_allocation_ratio)
+    raise ValueError(f"unknown virt driver {options.driver!r}: use fake")
+
+
+def serve_agent(site: Site, bus: Bus, host: str | None = None) -> Agent:
+    """An agent for ``host`` on ``bus`` (call ``start`` once the bus runs)."""
+    options = site.config.group(AgentOptions)
+    compute = site.config.group(ComputeOptions)
+    name = host or options.host or socket.gethostname()
+    agent = Agent(name, options.availability_zone or compute.default_availability_zone,
+                  make_driver(site, options, name), bus, compute.heartbeat_seconds,
+                  options.workers)
+    bus.serve(AGENT, agent, server=name)
+    return agent
+
+
+def prepare_api_database(site: Site, db: Database) -> None:
+    """Migrate compute's tables (and the image tables the API reads) once, before
+    the worker processes start."""
+    from labs.image.app import open_images
+
+    open_images(site, db).prepare()
+    ComputeService(db, site.config.group(ComputeOptions), connect("memory://"),
+                   _NoImages()).prepare()
+
+
+class _NoImages(ImageLookup):
+    def find(self, ctx: RequestContext, image_id: str) -> ImageInfo | None:
+        return None
+
+
+def create_api_app() -> object:
+    """uvicorn's factory in each compute-api worker: the site comes from the
+    environment; tokens and images are read from the shared database and data dir."""
+    from labs.common.runner import compose
+    from labs.compute.api import build_api
+    from labs.compute.images import LocalImages
+    from labs.identity.app import open_identity
+    from labs.image.app import open_images
+
+    site = Site.open()
+    identity = open_identity(site)
+    db = identity.store.db
+    bus = open_bus(site, f"compute.api.{socket.gethostname()}")
+    bus.start()
+    compute = open_compute(site, db, bus, LocalImages(open_images(site, db)))
+    return compose({"/compute": build_api(compute, identity.tokens).app()})

@@ -1,0 +1,231 @@
+"""The conductor: owns the database on behalf of the agents and drives every build.
+
+build: schedule (the scheduler claims room on a host) -> record the host -> cast the
+build to that host's agent -> record the outcome it reports. Alloc failed build is
+tried on another host, up to ``max_build_attempts``, then ends in ERROR with a fault
+that says why. Every method here may run twice for one message (casts are at least
+once): each change is a conditional update that a second run finds already made.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from labs.common.db import Database
+from labs.compute import models, states
+from labs.compute.actions import finish_event
+from labs.compute.config import ComputeOptions
+from labs.compute.payloads import instance_spec, utcnow
+from labs.compute.rpcapi import AgentAPI, SchedulerAPI
+from labs.compute.scheduler.manager import AGENT_BINARY
+
+log = logging.getLogger("labs.compute.conductor")
+Inst, Alloc, Node, Svc = models.Instance, models.Allocation, models.ComputeNode, models.Service
+BUILD_EVENT = "compute__do_build_and_run_instance"
+
+
+class Conductor:
+    """Served on the ``conductor`` topic."""
+
+    def __init__(self, db: Database, options: ComputeOptions, scheduler: SchedulerAPI,
+                 agents: AgentAPI) -> None:
+        self.db = db
+        self.options = options
+        self.scheduler = scheduler
+        self.agents = agents
+
+    # -- builds --------------------------------------------------------------------
+    def build_instances(self, instance_ids: list[str]) -> None:
+        with self.db.reading() as tx:
+            waiting = list(tx.scalars(sa.select(Inst.id).where(
+                Inst.id.in_(instance_ids), Inst.deleted.is_(False),
+                Inst.vm_state == states.BUILDING, Inst.task_state == states.SCHEDULING)))
+        if not waiting:
+            return
+        for instance_id, place in self.scheduler.select_destinations(waiting).items():
+            if "host" in place:
+                self._send_to_host(instance_id, place["host"], place["node"])
+            else:
+                self._fail(instance_id, None, place["error"])
+
+    def _send_to_host(self, instance_id: str, host: str, node_id: str) -> None:
+        with self.db.transaction() as tx:
+            zone = tx.scalar(sa.select(Svc.availability_zone).join(Node, Node.service_id == Svc.id)
+                             .where(Node.id == node_id)) or self.options.default_availability_zone
+            placed = tx.execute(
+                sa.update(Inst).where(Inst.id == instance_id, Inst.deleted.is_(False),
+                                   Inst.task_state == states.SCHEDULING)
+                .values(host=host, node=host, availability_zone=zone,
+                        task_state=states.SPAWNING, attempts=Inst.attempts + 1,
+                        updated_at=utcnow()))
+            if not placed.rowcount:  # type: ignore[attr-defined]
+                # deleted (or placed by a twin of this message) meanwhile
+                row = tx.get(Inst, instance_id)
+                if row is None or row.deleted or row.host != host:
+                    tx.execute(sa.delete(Alloc).where(Alloc.instance_id == instance_id,
+                                                  Alloc.node_id == node_id))
+                    return
+            row = tx.get(Inst, instance_id)
+            assert row is not None
+            spec = instance_spec(row)
+        self.agents.build_instance(host, spec)
+
+    def build_done(self, instance_id: str, host: str, error: str | None = None,
+                   power_state: int = 0, addresses: dict[str, Any] | None = None) -> None:
+        if error:
+            self._build_failed(instance_id, host, error)
+            return
+        with self.db.transaction() as tx:
+            done = tx.execute(
+                sa.update(Inst).where(Inst.id == instance_id, Inst.host == host,
+                                      Inst.deleted.is_(False), Inst.vm_state == states.BUILDING,
+                                   Inst.task_state == states.SPAWNING)
+                .values(vm_state=states.ACTIVE, task_state=None, power_state=power_state,
+                        addresses=addresses or {}, launched_at=utcnow(), updated_at=utcnow()))
+            if done.rowcount:  # type: ignore[attr-defined]
+                finish_event(tx, instance_id, "create", BUILD_EVENT, host)
+
+    def _build_failed(self, instance_id: str, host: str, error: str) -> None:
+        with self.db.transaction() as tx:
+            row = tx.get(Inst, instance_id, with_for_update=True)
+            if (row is None or row.deleted or row.host != host
+                    or row.task_state != states.SPAWNING):
+                return
+            tx.execute(sa.delete(Alloc).where(Alloc.instance_id == instance_id))
+            finish_event(tx, instance_id, "create", BUILD_EVENT, host, error)
+            row.failed_hosts = [*(row.failed_hosts or []), host]
+            row.host = row.node = None
+            row.updated_at = utcnow()
+            if row.attempts >= self.options.max_build_attempts:
+                row.vm_state, row.task_state = states.ERROR, None
+                row.fault = fault(f"Exceeded maximum number of retries. Exhausted all hosts "
+                                  f"available for retrying build failures for instance "
+                                  f"{instance_id}. Last error on {host}: {error}")
+                log.warning("build of %s failed on %s, no more retries: %s",
+                            instance_id, host, error)
+                return
+            row.task_state = states.SCHEDULING
+        log.info("build of %s failed on %s, trying another host: %s", instance_id, host, error)
+        self.build_instances([instance_id])
+
+    def _fail(self, instance_id: str, host: str | None, message: str) -> None:
+        with self.db.transaction() as tx:
+            failed = tx.execute(
+                sa.update(Inst).where(Inst.id == instance_id, Inst.deleted.is_(False),
+                                   Inst.vm_state == states.BUILDING)
+                .values(vm_state=states.ERROR, task_state=None, fault=fault(message),
+                        updated_at=utcnow()))
+            if failed.rowcount:  # type: ignore[attr-defined]
+                finish_event(tx, instance_id, "create", "conductor_schedule_and_build_instances",
+                             host, message)
+        log.warning("build of %s failed: %s", instance_id, message)
+
+    # -- power operations and deletes ----------------------------------------------
+    def action_done(self, instance_id: str, host: str, action: str, power_state: int,
+                    error: str | None = None) -> None:
+        vm_state = states.STOPPED if action == "stop" else states.ACTIVE
+        with self.db.transaction() as tx:
+            row = tx.get(Inst, instance_id, with_for_update=True)
+            if row is None or row.deleted or row.host != host:
+                return
+            if row.task_state == states.DELETING:
+                return
+            row.power_state, row.task_state, row.updated_at = power_state, None, utcnow()
+            if error is None:
+                row.vm_state = vm_state
+            finish_event(tx, instance_id, action, f"compute_{action}_instance", host, error)
+
+    def instance_deleted(self, instance_id: str, host: str) -> None:
+        with self.db.transaction() as tx:
+            mark_deleted(tx, instance_id)
+            finish_event(tx, instance_id, "delete", "compute_terminate_instance", host)
+
+    # -- agents --------------------------------------------------------------------
+    def register_agent(self, host: str, zone: str, resources: dict[str, Any]) -> list[
+            dict[str, Any]]:
+        now = utcnow()
+        with self.db.transaction() as tx:
+            service = self._service(tx, host, AGENT_BINARY, zone or
+                                    self.options.default_availability_zone)
+            service.availability_zone = zone or self.options.default_availability_zone
+            node = tx.scalars(sa.select(Node).where(Node.host == host)).first()
+            if node is None:
+                node = Node(id=str(uuid.uuid4()), host=host, service_id=service.id,
+                         cpu_allocation_ratio=self.options.cpu_allocation_ratio,
+                         ram_allocation_ratio=self.options.ram_allocation_ratio,
+                         disk_allocation_ratio=self.options.disk_allocation_ratio)
+                tx.add(node)
+            node.service_id = service.id
+            node.hypervisor_hostname = resources["hypervisor_hostname"]
+            node.hypervisor_type = resources["hypervisor_type"]
+            node.hypervisor_version = int(resources["hypervisor_version"])
+            node.host_ip = resources["host_ip"]
+            node.vcpus = int(resources["vcpus"])
+            node.memory_mb = int(resources["memory_mb"])
+            node.local_gb = int(resources["disk_gb"])
+            node.updated_at = now
+            rows = tx.scalars(sa.select(Inst).where(Inst.host == host, Inst.deleted.is_(False)))
+            expected = [{**instance_spec(r), "vm_state": r.vm_state, "task_state": r.task_state}
+                        for r in rows]
+        log.info("agent %s registered (%d instances expected there)", host, len(expected))
+        return expected
+
+    def heartbeat(self, host: str, binary: str) -> None:
+        with self.db.transaction() as tx:
+            self._service(tx, host, binary, self.options.default_availability_zone)
+
+    def _service(self, tx: Any, host: str, binary: str, zone: str) -> models.Service:
+        now = utcnow()
+        row: models.Service | None = tx.scalars(
+            sa.select(Svc).where(Svc.host == host, Svc.binary == binary)).first()
+        if row is None:
+            row = Svc(id=str(uuid.uuid4()), host=host, binary=binary, availability_zone=zone,
+                    created_at=now)
+            tx.add(row)
+        row.last_seen = row.updated_at = now
+        return row
+
+    # -- housekeeping --------------------------------------------------------------
+    def redrive_stuck_builds(self) -> int:
+        """Builds with no news for ``stuck_build_seconds`` (a lost message, a crash in
+        the middle): schedule again, or send again to the host (its agent skips a
+        build it already did). Returns how many were driven again."""
+        before = utcnow() - timedelta(seconds=self.options.stuck_build_seconds)
+        with self.db.reading() as tx:
+            stuck = list(tx.execute(sa.select(Inst.id, Inst.host, Inst.node).where(
+                Inst.deleted.is_(False), Inst.vm_state == states.BUILDING,
+                Inst.updated_at < before)))
+        unplaced = [row.id for row in stuck if row.host is None]
+        if unplaced:
+            self.build_instances(unplaced)
+        for row in stuck:
+            if row.host is not None:
+                with self.db.transaction() as tx:
+                    tx.execute(sa.update(Inst).where(Inst.id == row.id).values(updated_at=utcnow()))
+                    instance = tx.get(Inst, row.id)
+                    spec = instance_spec(instance) if instance is not None else None
+                if spec is not None:
+                    self.agents.build_instance(row.host, spec)
+        if stuck:
+            log.info("drove %d stuck builds again", len(stuck))
+        return len(stuck)
+
+
+def fault(message: str, code: int = 500) -> dict[str, Any]:
+    return {"code": code, "message": message[:255], "details": message,
+            "created": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def mark_deleted(tx: Any, instance_id: str) -> bool:
+    now = utcnow()
+    gone = tx.execute(sa.update(Inst).where(Inst.id == instance_id, Inst.deleted.is_(False))
+                      .values(deleted=True, deleted_at=now, terminated_at=now,
+                              vm_state=states.DELETED, task_state=None, power_state=0,
+                              updated_at=now))
+    tx.execute(sa.delete(Alloc).where(Alloc.instance_id == instance_id))
+    return bool(gone.rowcount)

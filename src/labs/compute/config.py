@@ -1,0 +1,45 @@
+"""Compute options (section ``[compute]`` of labs.conf, or ``LABS_COMPUTE_*``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from labs.common.config import option
+
+
+@dataclass(frozen=True)
+class ComputeOptions:
+    section: ClassVar[str] = "compute"
+    default_availability_zone: str = option("nova", "the zone of agents that name none")
+    max_build_attempts: int = option(3, "hosts a build is tried on before it ends in ERROR")
+    heartbeat_seconds: float = option(10.0, "how often an agent reports its state")
+    service_down_seconds: float = option(60.0, "a service not heard of for this long is down")
+    stuck_build_seconds: float = option(
+        120.0, "a build with no news for this long is driven again by the conductor")
+    cpu_allocation_ratio: float = option(4.0, "virtual CPUs per physical CPU on a host")
+    ram_allocation_ratio: float = option(1.0, "virtual RAM per physical RAM on a host")
+    disk_allocation_ratio: float = option(1.0, "virtual disk per physical disk on a host")
+    max_list_limit: int = option(1000, "most servers (flavors, ...) one list answers with")
+    # default quotas, per project
+    quota_instances: int = option(10, "default quota: servers per project")
+    quota_cores: int = option(20, "default quota: vCPUs per project")
+    quota_ram: int = option(51200, "default quota: MiB of RAM per project")
+    quota_key_pairs: int = option(100, "default quota: key pairs per user")
+    quota_metadata_items: int = option(128, "default quota: metadata items per server")
+    quota_server_groups: int = option(10, "default quota: server groups per project")
+    quota_server_group_members: int = option(10, "default quota: servers per server group")
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    section: ClassVar[str] = "agent"
+    host: str = option("", "this agent's host name; empty: the machine's host name")
+    driver: str = option("fake", "virt driver: fake (no VMs; for tests and benchmarks)")
+    availability_zone: str = option("", "this host's zone; empty: the default zone")
+    workers: int = option(16, "builds and power operations run at once on this host")
+    state_dir: str = option("", "where the driver keeps its state; empty: <data-dir>/agent")
+    fake_vcpus: int = option(16, "fake driver: the host's CPUs")
+    fake_memory_mb: int = option(65536, "fake driver: the host's RAM in MiB")
+    fake_disk_gb: int = option(1024, "fake driver: the host's disk in GiB")
+    fake_spawn_seconds: float = option(0.0, "fake driver: how long a spawn takes")

@@ -1,0 +1,229 @@
+"""Compute tables: flavors, keypairs, instances and their actions, server groups,
+services and compute nodes, allocations (claims) and quotas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from labs.common.db import MicroDateTime, new_metadata
+
+ID = sa.String(64)
+#: Names compared byte for byte on every engine (MariaDB's default collation folds case).
+EXACT = sa.String(255).with_variant(mysql.VARCHAR(255, collation="utf8mb4_nopad_bin"), "mysql")
+
+
+class ComputeBase(DeclarativeBase):
+    metadata = new_metadata()
+
+
+class Flavor(ComputeBase):
+    __tablename__ = "flavor"
+    #: Nova's ``flavorid``: what the API calls the flavor's id (any string).
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(EXACT, unique=True)
+    vcpus: Mapped[int]
+    ram: Mapped[int]  # MiB
+    disk: Mapped[int]  # GiB, root disk
+    ephemeral: Mapped[int] = mapped_column(default=0)
+    swap: Mapped[int] = mapped_column(default=0)  # MiB
+    rxtx_factor: Mapped[float] = mapped_column(default=1.0)
+    is_public: Mapped[bool] = mapped_column(default=True)
+    disabled: Mapped[bool] = mapped_column(default=False)
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    extra_specs: Mapped[dict[str, str]] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+
+
+class FlavorAccess(ComputeBase):
+    """A project that may use a private flavor."""
+
+    __tablename__ = "flavor_access"
+    flavor_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("flavor.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    project_id: Mapped[str] = mapped_column(ID, primary_key=True)
+
+
+class Keypair(ComputeBase):
+    __tablename__ = "keypair"
+    __table_args__ = (sa.UniqueConstraint("user_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ID, index=True)
+    name: Mapped[str] = mapped_column(EXACT)
+    type: Mapped[str] = mapped_column(sa.String(8), default="ssh")
+    public_key: Mapped[str] = mapped_column(sa.Text)
+    fingerprint: Mapped[str] = mapped_column(sa.String(128))
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+
+
+class Instance(ComputeBase):
+    """A server. Deleted ones stay (``deleted``) for instance actions and usage audits."""
+
+    __tablename__ = "instance"
+    __table_args__ = (sa.Index("ix_instance_project_deleted", "project_id", "deleted"),
+                      sa.Index("ix_instance_host_deleted", "host", "deleted"))
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ID)
+    user_id: Mapped[str] = mapped_column(ID)
+    name: Mapped[str] = mapped_column(sa.String(255))
+    hostname: Mapped[str] = mapped_column(sa.String(255))
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    vm_state: Mapped[str] = mapped_column(sa.String(32), index=True)
+    task_state: Mapped[str | None] = mapped_column(sa.String(32))
+    power_state: Mapped[int] = mapped_column(default=0)
+    #: The agent's host, once the scheduler placed it (None while scheduling).
+    host: Mapped[str | None] = mapped_column(sa.String(255))
+    node: Mapped[str | None] = mapped_column(sa.String(255))
+    availability_zone: Mapped[str | None] = mapped_column(sa.String(255))
+    requested_zone: Mapped[str | None] = mapped_column(sa.String(255))
+    #: What the server holds (from its flavor; disk = root + ephemeral), for quotas.
+    vcpus: Mapped[int]
+    memory_mb: Mapped[int]
+    disk_gb: Mapped[int]
+    #: The flavor as it was at create time: {id, name, vcpus, ram, disk, ephemeral,
+    #: swap, extra_specs}; a later change to the flavor does not change the server.
+    flavor: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    image_ref: Mapped[str] = mapped_column(ID)
+    key_name: Mapped[str | None] = mapped_column(sa.String(255))
+    key_data: Mapped[str | None] = mapped_column(sa.Text)
+    user_data: Mapped[str | None] = mapped_column(sa.Text(65535))
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", sa.JSON, default=dict)
+    tags: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    security_groups: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    #: What was asked for: "auto", "none" or a list of {"uuid", "fixed_ip"}.
+    requested_networks: Mapped[Any] = mapped_column(sa.JSON, nullable=True)
+    #: {network label: [{"addr", "version", "type", "mac"}]}, set by the agent.
+    addresses: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    scheduler_hints: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    server_group_id: Mapped[str | None] = mapped_column(ID, index=True)
+    config_drive: Mapped[bool] = mapped_column(default=False)
+    locked: Mapped[bool] = mapped_column(default=False)
+    locked_by: Mapped[str | None] = mapped_column(sa.String(16))  # "owner" or "admin"
+    locked_reason: Mapped[str | None] = mapped_column(sa.String(255))
+    reservation_id: Mapped[str] = mapped_column(sa.String(32))
+    launch_index: Mapped[int] = mapped_column(default=0)
+    progress: Mapped[int] = mapped_column(default=0)
+    #: Builds tried so far and the hosts they failed on (for retries).
+    attempts: Mapped[int] = mapped_column(default=0)
+    failed_hosts: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    #: {"code", "message", "details", "created"} when the server went to ERROR.
+    fault: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(MicroDateTime, index=True)
+    launched_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+    terminated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+    deleted: Mapped[bool] = mapped_column(default=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
+class InstanceAction(ComputeBase):
+    """Who did what to a server, and when (``os-instance-actions``)."""
+
+    __tablename__ = "instance_action"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(ID, index=True)
+    request_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    action: Mapped[str] = mapped_column(sa.String(32))
+    project_id: Mapped[str] = mapped_column(ID)
+    user_id: Mapped[str] = mapped_column(ID)
+    message: Mapped[str | None] = mapped_column(sa.String(255))
+    start_time: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime] = mapped_column(MicroDateTime)
+
+
+class InstanceActionEvent(ComputeBase):
+    __tablename__ = "instance_action_event"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    action_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("instance_action.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(sa.String(64))
+    host: Mapped[str | None] = mapped_column(sa.String(255))
+    result: Mapped[str | None] = mapped_column(sa.String(16))  # Success / Error
+    details: Mapped[str | None] = mapped_column(sa.Text)
+    start_time: Mapped[datetime] = mapped_column(MicroDateTime)
+    finish_time: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
+class ServerGroup(ComputeBase):
+    __tablename__ = "server_group"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ID, index=True)
+    user_id: Mapped[str] = mapped_column(ID)
+    name: Mapped[str] = mapped_column(sa.String(255))
+    policy: Mapped[str] = mapped_column(sa.String(32))
+    rules: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+
+
+class Service(ComputeBase):
+    """A running part of compute: each agent (``labs-compute``), the conductor, the
+    scheduler. ``last_seen`` is the heartbeat; an old one shows the service ``down``."""
+
+    __tablename__ = "compute_service"
+    __table_args__ = (sa.UniqueConstraint("host", "binary"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    host: Mapped[str] = mapped_column(sa.String(255))
+    binary: Mapped[str] = mapped_column(sa.String(64))
+    availability_zone: Mapped[str] = mapped_column(sa.String(255))
+    disabled: Mapped[bool] = mapped_column(default=False)
+    disabled_reason: Mapped[str | None] = mapped_column(sa.String(255))
+    forced_down: Mapped[bool] = mapped_column(default=False)
+    last_seen: Mapped[datetime | None] = mapped_column(MicroDateTime)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime] = mapped_column(MicroDateTime)
+
+
+class ComputeNode(ComputeBase):
+    """What an agent's hypervisor offers; usage comes from the allocations on it."""
+
+    __tablename__ = "compute_node"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    host: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    service_id: Mapped[str] = mapped_column(ID)
+    hypervisor_hostname: Mapped[str] = mapped_column(sa.String(255))
+    hypervisor_type: Mapped[str] = mapped_column(sa.String(32))
+    hypervisor_version: Mapped[int] = mapped_column(default=0)
+    host_ip: Mapped[str] = mapped_column(sa.String(64))
+    vcpus: Mapped[int]
+    memory_mb: Mapped[int]
+    local_gb: Mapped[int]
+    cpu_allocation_ratio: Mapped[float]
+    ram_allocation_ratio: Mapped[float]
+    disk_allocation_ratio: Mapped[float]
+    #: Bumped by every claim on this node: claims on one node take turns.
+    generation: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(MicroDateTime)
+
+
+class Allocation(ComputeBase):
+    """What one instance holds on one node: the scheduler's claim."""
+
+    __tablename__ = "allocation"
+    instance_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    node_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("compute_node.id"), index=True)
+    vcpus: Mapped[int]
+    memory_mb: Mapped[int]
+    disk_gb: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+
+
+class QuotaLimit(ComputeBase):
+    """A project's limit for one resource, where an admin set one (else the default)."""
+
+    __tablename__ = "quota_limit"
+    project_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    resource: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    hard_limit: Mapped[int]
+
+
+class QuotaLock(ComputeBase):
+    """One row per project: creates in one project lock it, so quota checks and the
+    rows they count are never raced (on SQLite the first write locks the database)."""
+
+    __tablename__ = "quota_lock"
+    project_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    version: Mapped[int] = mapped_column(default=0)

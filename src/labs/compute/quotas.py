@@ -1,0 +1,116 @@
+"""Compute quotas: limits per project (defaults from the options), usage counted from
+the rows themselves, and checks that never overshoot under concurrent creates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from labs.common.errors import BadRequest, Forbidden
+from labs.compute import models
+from labs.compute.config import ComputeOptions
+
+Inst = models.Instance
+
+#: Resource name -> the option holding its default.
+RESOURCES = ("instances", "cores", "ram", "key_pairs", "metadata_items", "server_groups",
+             "server_group_members")
+#: Shown for compatibility (2.56 bodies carry them); Labs does not inject files.
+STATIC = {"injected_files": 5, "injected_file_content_bytes": 10240,
+          "injected_file_path_bytes": 255}
+
+
+@dataclass(frozen=True)
+class Usage:
+    instances: int
+    cores: int
+    ram: int
+    server_groups: int
+
+    def get(self, resource: str) -> int:
+        return int(getattr(self, resource, 0))
+
+
+class QuotaService:
+    def __init__(self, options: ComputeOptions) -> None:
+        self.options = options
+
+    def defaults(self) -> dict[str, int]:
+        return {name: int(getattr(self.options, f"quota_{name}")) for name in RESOURCES}
+
+    def limits(self, tx: Session, project_id: str) -> dict[str, int]:
+        found = {resource: limit for resource, limit in tx.execute(
+            sa.select(models.QuotaLimit.resource, models.QuotaLimit.hard_limit)
+            .where(models.QuotaLimit.project_id == project_id))}
+        return {name: found.get(name, default) for name, default in self.defaults().items()}
+
+    @staticmethod
+    def usage(tx: Session, project_id: str) -> Usage:
+        count, cores, ram = tx.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(Inst.vcpus), 0),
+                      sa.func.coalesce(sa.func.sum(Inst.memory_mb), 0))
+            .where(Inst.project_id == project_id, Inst.deleted.is_(False))).one()
+        groups = tx.scalar(sa.select(sa.func.count()).select_from(models.ServerGroup)
+                           .where(models.ServerGroup.project_id == project_id)) or 0
+        return Usage(int(count), int(cores), int(ram), int(groups))
+
+    @staticmethod
+    def lock(tx: Session, project_id: str) -> None:
+        """Take the project's quota lock until the transaction ends (a write: on MariaDB
+        a row lock, on SQLite the database's write lock, taken before anything is read)."""
+        bumped = tx.execute(sa.update(models.QuotaLock)
+                            .where(models.QuotaLock.project_id == project_id)
+                            .values(version=models.QuotaLock.version + 1))
+        if bumped.rowcount:  # type: ignore[attr-defined]
+            return
+        try:
+            with tx.begin_nested():
+                tx.add(models.QuotaLock(project_id=project_id, version=0))
+        except sa.exc.IntegrityError:  # another request made it first: lock that one
+            tx.execute(sa.update(models.QuotaLock)
+                       .where(models.QuotaLock.project_id == project_id)
+                       .values(version=models.QuotaLock.version + 1))
+
+    def instances_allowed(self, tx: Session, project_id: str, vcpus: int, ram: int,
+                          min_count: int, max_count: int) -> int:
+        """How many of ``min_count``..``max_count`` servers fit (403 if not even the
+        minimum does, with Nova's message). Call with the project's lock held."""
+        limits, used = self.limits(tx, project_id), self.usage(tx, project_id)
+        fits = max_count
+        for resource, each in (("instances", 1), ("cores", vcpus), ("ram", ram)):
+            if limits[resource] >= 0 and each > 0:
+                fits = min(fits, (limits[resource] - used.get(resource)) // each)
+        if fits >= min_count:
+            return fits
+        over = [r for r, each in (("instances", 1), ("cores", vcpus), ("ram", ram))
+                if limits[r] >= 0 and used.get(r) + each * min_count > limits[r]]
+        wanted = {"instances": max_count, "cores": vcpus * max_count, "ram": ram * max_count}
+        requested = (f"{min_count}-{max_count}" if min_count != max_count else str(max_count))
+        asked = ", ".join(requested if r == "instances" else str(wanted[r]) for r in over)
+        raise Forbidden(
+            f"Quota exceeded for {', '.join(over)}: Requested {asked}, but already used "
+            f"{', '.join(str(used.get(r)) for r in over)} of "
+            f"{', '.join(str(limits[r]) for r in over)} {', '.join(over)}")
+
+    def update(self, tx: Session, project_id: str, changes: dict[str, int]) -> None:
+        for resource, value in changes.items():
+            if resource not in RESOURCES:
+                if resource in STATIC:
+                    continue
+                raise BadRequest(f"Unknown quota resource {resource!r}; known: "
+                                 f"{', '.join(RESOURCES)}.")
+            if value < -1:
+                raise BadRequest(f"Quota limit {value} for {resource} must be -1 "
+                                 "(unlimited) or more.")
+            row = tx.get(models.QuotaLimit, (project_id, resource))
+            if row is None:
+                tx.add(models.QuotaLimit(project_id=project_id, resource=resource,
+                                         hard_limit=value))
+            else:
+                row.hard_limit = value
+
+    @staticmethod
+    def reset(tx: Session, project_id: str) -> None:
+        tx.execute(sa.delete(models.QuotaLimit).where(models.QuotaLimit.project_id == project_id))

@@ -1,0 +1,87 @@
+"""What compute's parts say to each other over the bus: one method per message, the
+same name at both ends (``ConductorAPI.build_instances`` -> ``Conductor.build_instances``).
+
+Casts are durable and delivered at least once, so every receiver is idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labs.common.bus import Bus
+
+CONDUCTOR = "conductor"
+SCHEDULER = "scheduler"
+AGENT = "compute"  # each agent also listens on compute.<host>
+
+
+class ConductorAPI:
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+
+    def build_instances(self, instance_ids: list[str]) -> None:
+        self.bus.cast(CONDUCTOR, "build_instances", instance_ids=instance_ids)
+
+    def build_done(self, instance_id: str, host: str, error: str | None = None,
+                   power_state: int = 0, addresses: dict[str, Any] | None = None) -> None:
+        self.bus.cast(CONDUCTOR, "build_done", instance_id=instance_id, host=host,
+                      error=error, power_state=power_state, addresses=addresses or {})
+
+    def action_done(self, instance_id: str, host: str, action: str, power_state: int,
+                    error: str | None = None) -> None:
+        self.bus.cast(CONDUCTOR, "action_done", instance_id=instance_id, host=host,
+                      action=action, power_state=power_state, error=error)
+
+    def instance_deleted(self, instance_id: str, host: str) -> None:
+        self.bus.cast(CONDUCTOR, "instance_deleted", instance_id=instance_id, host=host)
+
+    def register_agent(self, host: str, zone: str, resources: dict[str, Any],
+                       timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Record the agent and its hypervisor; returns the instances the cloud
+        expects on that host, for the agent to reconcile with what it runs."""
+        result: list[dict[str, Any]] = self.bus.call(
+            CONDUCTOR, "register_agent", timeout=timeout, host=host, zone=zone,
+            resources=resources)
+        return result
+
+    def heartbeat(self, host: str, binary: str) -> None:
+        self.bus.cast(CONDUCTOR, "heartbeat", host=host, binary=binary)
+
+
+class SchedulerAPI:
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+
+    def select_destinations(self, instance_ids: list[str],
+                            timeout: float = 60.0) -> dict[str, dict[str, str]]:
+        """For each instance: ``{"host": ..., "node": ...}`` (claimed) or
+        ``{"error": why no host fits}``."""
+        result: dict[str, dict[str, str]] = self.bus.call(
+            SCHEDULER, "select_destinations", timeout=timeout, instance_ids=instance_ids)
+        return result
+
+
+class AgentAPI:
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+
+    def build_instance(self, host: str, spec: dict[str, Any]) -> None:
+        self.bus.cast(AGENT, "build_instance", server=host, spec=spec)
+
+    def reboot_instance(self, host: str, instance_id: str, hard: bool) -> None:
+        self.bus.cast(AGENT, "reboot_instance", server=host, instance_id=instance_id, hard=hard)
+
+    def stop_instance(self, host: str, instance_id: str) -> None:
+        self.bus.cast(AGENT, "stop_instance", server=host, instance_id=instance_id)
+
+    def start_instance(self, host: str, instance_id: str) -> None:
+        self.bus.cast(AGENT, "start_instance", server=host, instance_id=instance_id)
+
+    def delete_instance(self, host: str, instance_id: str) -> None:
+        self.bus.cast(AGENT, "delete_instance", server=host, instance_id=instance_id)
+
+    def console_output(self, host: str, instance_id: str, length: int | None,
+                       timeout: float = 15.0) -> str:
+        result: str = self.bus.call(AGENT, "console_output", server=host, timeout=timeout,
+                                    instance_id=instance_id, length=length)
+        return result

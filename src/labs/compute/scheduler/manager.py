@@ -1,0 +1,158 @@
+"""The scheduler service: reads the hosts, picks with filters and weighers, and claims.
+
+Alloc claim is one short transaction on the chosen node: it takes the node's lock (a
+write to its ``generation``), counts what the node already holds, and records the
+allocation only if it still fits, and if the server group's hard policy still holds.
+So two schedulers (or two builds) racing for the last room on a host never both win.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from labs.common.db import Database
+from labs.compute import models
+from labs.compute.config import ComputeOptions
+from labs.compute.payloads import utcnow
+from labs.compute.scheduler.engine import Scheduler
+from labs.compute.scheduler.hosts import HostState, RequestSpec
+
+log = logging.getLogger("labs.compute.scheduler")
+Inst, Alloc, Node, Svc = models.Instance, models.Allocation, models.ComputeNode, models.Service
+AGENT_BINARY = "nova-compute"
+
+
+class SchedulerManager:
+    """Served on the ``scheduler`` topic."""
+
+    def __init__(self, db: Database, scheduler: Scheduler, options: ComputeOptions) -> None:
+        self.db = db
+        self.scheduler = scheduler
+        self.options = options
+
+    def select_destinations(self, instance_ids: list[str]) -> dict[str, dict[str, str]]:
+        """Place each instance; see :meth:`SchedulerAPI.select_destinations`."""
+        hosts = self.host_states()
+        by_host = {h.host: h for h in hosts}
+        out: dict[str, dict[str, str]] = {}
+        with self.db.reading() as tx:
+            rows = {r.id: r for r in tx.scalars(sa.select(Inst).where(Inst.id.in_(instance_ids)))}
+            for instance_id in instance_ids:
+                row = rows.get(instance_id)
+                if row is None or row.deleted:
+                    out[instance_id] = {"error": "The server was deleted."}
+                    continue
+                held = tx.get(Alloc, instance_id)
+                if held is not None:  # placed before (a redelivered request)
+                    node = tx.get(Node, held.node_id)
+                    if node is not None:
+                        out[instance_id] = {"host": node.host, "node": node.id}
+                        continue
+                spec = self.request_spec(tx, row)
+                out[instance_id] = self._place(spec, row, hosts, by_host)
+        return out
+
+    def _place(self, spec: RequestSpec, row: models.Instance, hosts: list[HostState],
+               by_host: dict[str, HostState]) -> dict[str, str]:
+        for candidate in self.scheduler.candidates(hosts, spec):
+            if self.claim(candidate.node_id, row, spec):
+                by_host[candidate.host].consume(spec)
+                return {"host": candidate.host, "node": candidate.node_id}
+        return {"error": self.scheduler.explain(hosts, spec)}
+
+    def request_spec(self, tx: Session, row: models.Instance) -> RequestSpec:
+        group_policy, group_rules, group_hosts = None, {}, {}
+        if row.server_group_id:
+            group = tx.get(models.ServerGroup, row.server_group_id)
+            if group is not None:
+                group_policy, group_rules = group.policy, dict(group.rules or {})
+                group_hosts = dict(Counter(tx.scalars(
+                    sa.select(Node.host).join(Alloc, Alloc.node_id == Node.id)
+                    .join(Inst, Inst.id == Alloc.instance_id)
+                    .where(Inst.server_group_id == group.id, Inst.id != row.id,
+                           Inst.deleted.is_(False)))))
+        return RequestSpec(
+            instance_id=row.id, project_id=row.project_id, vcpus=row.vcpus,
+            memory_mb=row.memory_mb, disk_gb=row.disk_gb,
+            availability_zone=row.requested_zone, group_id=row.server_group_id,
+            group_policy=group_policy,
+            group_rules={k: int(v) for k, v in group_rules.items()},
+            group_hosts=group_hosts, ignore_hosts=frozenset(row.failed_hosts or ()))
+
+    def host_states(self) -> list[HostState]:
+        """Every agent's node with what is claimed on it: three queries in all."""
+        down_before = utcnow() - timedelta(seconds=self.options.service_down_seconds)
+        with self.db.reading() as tx:
+            used: dict[str, tuple[int, int, int, int]] = {
+                node_id: (int(v), int(m), int(d), int(n)) for node_id, v, m, d, n in tx.execute(
+                    sa.select(Alloc.node_id, sa.func.sum(Alloc.vcpus), sa.func.sum(Alloc.memory_mb),
+                              sa.func.sum(Alloc.disk_gb), sa.func.count()).group_by(Alloc.node_id))}
+            rows = tx.execute(sa.select(Node, Svc).join(Svc, Svc.id == Node.service_id)).all()
+        states = []
+        for node, service in rows:
+            v, m, d, n = used.get(node.id, (0, 0, 0, 0))
+            states.append(HostState(
+                host=node.host, node_id=node.id, availability_zone=service.availability_zone,
+                enabled=not service.disabled, up=is_up(service, down_before),
+                vcpus=node.vcpus, memory_mb=node.memory_mb, disk_gb=node.local_gb,
+                vcpus_used=v, memory_mb_used=m, disk_gb_used=d,
+                cpu_allocation_ratio=node.cpu_allocation_ratio,
+                ram_allocation_ratio=node.ram_allocation_ratio,
+                disk_allocation_ratio=node.disk_allocation_ratio, instances=n))
+        return states
+
+    def claim(self, node_id: str, row: models.Instance, spec: RequestSpec) -> bool:
+        """Record the allocation if the node still has room (see the module doc)."""
+        with self.db.transaction() as tx:
+            tx.execute(sa.update(Node).where(Node.id == node_id)
+                       .values(generation=Node.generation + 1))
+            node = tx.get(Node, node_id)
+            if node is None:
+                return False
+            v, m, d = tx.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(Alloc.vcpus), 0),
+                          sa.func.coalesce(sa.func.sum(Alloc.memory_mb), 0),
+                          sa.func.coalesce(sa.func.sum(Alloc.disk_gb), 0))
+                .where(Alloc.node_id == node_id)).one()
+            if (v + spec.vcpus > node.vcpus * node.cpu_allocation_ratio
+                    or m + spec.memory_mb > node.memory_mb * node.ram_allocation_ratio
+                    or d + spec.disk_gb > node.local_gb * node.disk_allocation_ratio):
+                return False
+            if not self._group_holds(tx, node_id, row, spec):
+                return False
+            if tx.get(Alloc, row.id) is not None:
+                return False
+            tx.add(Alloc(instance_id=row.id, node_id=node_id, vcpus=spec.vcpus,
+                     memory_mb=spec.memory_mb, disk_gb=spec.disk_gb, created_at=utcnow()))
+            return True
+
+    @staticmethod
+    def _group_holds(tx: Session, node_id: str, row: models.Instance,
+                     spec: RequestSpec) -> bool:
+        """Hard affinity and anti-affinity, checked again under the node's lock."""
+        if spec.group_policy not in ("affinity", "anti-affinity") or not spec.group_id:
+            return True
+        members: dict[str, Any] = {node: n for node, n in tx.execute(
+            sa.select(Alloc.node_id, sa.func.count()).join(Inst, Inst.id == Alloc.instance_id)
+            .where(Inst.server_group_id == spec.group_id, Inst.id != row.id,
+                   Inst.deleted.is_(False))
+            .group_by(Alloc.node_id))}
+        if spec.group_policy == "affinity":
+            return not members or set(members) == {node_id}
+        limit = int(spec.group_rules.get("max_server_per_host", 1))
+        return int(members.get(node_id, 0)) < limit
+
+    def release(self, instance_id: str) -> None:
+        with self.db.transaction() as tx:
+            tx.execute(sa.delete(Alloc).where(Alloc.instance_id == instance_id))
+
+
+def is_up(service: models.Service, down_before: datetime) -> bool:
+    return (not service.forced_down and service.last_seen is not None
+            and service.last_seen >= down_before)

@@ -1,0 +1,161 @@
+"""What can be done to an existing server: reboot, stop, start, lock, console output,
+metadata and tags, and the record of instance actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from labs.common.bus import BusError
+from labs.common.context import RequestContext
+from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
+from labs.compute import actions, models, states
+from labs.compute.actions import start_action
+from labs.compute.payloads import utcnow
+from labs.compute.servers import ServerService
+
+Inst = models.Instance
+MAX_TAGS = 50
+
+
+class ServerActions:
+    def __init__(self, servers: ServerService) -> None:
+        self.servers = servers
+        self.db = servers.db
+        self.agents = servers.agents
+
+    def _move(self, ctx: RequestContext, server_id: str, action: str, nova_action: str,
+              allowed: frozenset[str], task_state: str,
+              from_tasks: frozenset[str | None] = frozenset({None})) -> models.Instance:
+        """Start ``action``: one conditional update from an allowed state, else 409."""
+        with self.db.transaction() as tx:
+            row = self.servers._get(tx, ctx, server_id)
+            self.servers._check_unlocked(ctx, row)
+            tasks = [t for t in from_tasks if t is not None]
+            task_ok = sa.or_(Inst.task_state.is_(None), Inst.task_state.in_(tasks)) \
+                if None in from_tasks else Inst.task_state.in_(tasks)
+            moved = tx.execute(sa.update(Inst).where(
+                Inst.id == row.id, Inst.deleted.is_(False), Inst.vm_state.in_(allowed),
+                task_ok, Inst.host.is_not(None)).values(task_state=task_state,
+                                                        updated_at=utcnow()))
+            if not moved.rowcount:  # type: ignore[attr-defined]
+                if row.task_state not in from_tasks:
+                    raise Conflict(f"Cannot '{nova_action}' instance {row.id} while it is in "
+                                   f"task_state {row.task_state}")
+                raise Conflict(f"Cannot '{nova_action}' instance {row.id} while it is in "
+                               f"vm_state {row.vm_state}")
+            start_action(tx, ctx, row.id, action, row.project_id)
+            return row
+
+    def reboot(self, ctx: RequestContext, server_id: str, hard: bool) -> None:
+        if hard:
+            row = self._move(ctx, server_id, "reboot", "reboot", states.ALLOWED["reboot_hard"],
+                             states.REBOOTING_HARD, frozenset({None, *states.HARD_REBOOT_OVER}))
+        else:
+            row = self._move(ctx, server_id, "reboot", "reboot", states.ALLOWED["reboot"],
+                             states.REBOOTING)
+        assert row.host is not None
+        self.agents.reboot_instance(row.host, row.id, hard)
+
+    def stop(self, ctx: RequestContext, server_id: str) -> None:
+        row = self._move(ctx, server_id, "stop", "stop", states.ALLOWED["stop"],
+                         states.POWERING_OFF)
+        assert row.host is not None
+        self.agents.stop_instance(row.host, row.id)
+
+    def start(self, ctx: RequestContext, server_id: str) -> None:
+        row = self._move(ctx, server_id, "start", "start", states.ALLOWED["start"],
+                         states.POWERING_ON)
+        assert row.host is not None
+        self.agents.start_instance(row.host, row.id)
+
+    def lock(self, ctx: RequestContext, server_id: str, reason: str | None) -> None:
+        with self.db.transaction() as tx:
+            row = self.servers._get(tx, ctx, server_id)
+            row.locked, row.locked_reason = True, reason
+            row.locked_by = "admin" if ctx.is_admin else "owner"
+            start_action(tx, ctx, row.id, "lock", row.project_id)
+
+    def unlock(self, ctx: RequestContext, server_id: str) -> None:
+        with self.db.transaction() as tx:
+            row = self.servers._get(tx, ctx, server_id)
+            if row.locked_by == "admin" and not ctx.is_admin:
+                raise Forbidden(f"Instance {row.id} was locked by an admin; only an admin "
+                                "may unlock it.")
+            row.locked, row.locked_reason, row.locked_by = False, None, None
+            start_action(tx, ctx, row.id, "unlock", row.project_id)
+
+    def console_output(self, ctx: RequestContext, server_id: str, length: int | None) -> str:
+        row = self.servers.get(ctx, server_id)
+        if row.host is None or row.vm_state == states.BUILDING:
+            raise Conflict(f"Instance {row.id} is not ready")
+        try:
+            return self.agents.console_output(row.host, row.id, length)
+        except BusError as exc:
+            raise ServiceUnavailable(f"The host of instance {row.id} did not answer: {exc}. "
+                                     "Try again later.") from None
+
+    # -- metadata and tags -----------------------------------------------------------
+    def metadata(self, ctx: RequestContext, server_id: str) -> dict[str, str]:
+        return dict(self.servers.get(ctx, server_id).metadata_ or {})
+
+    def set_metadata(self, ctx: RequestContext, server_id: str, items: dict[str, str],
+                     replace: bool) -> dict[str, str]:
+        with self.db.transaction() as tx:
+            row = self.servers._get(tx, ctx, server_id)
+            self.servers._check_unlocked(ctx, row)
+            merged = dict(items) if replace else {**(row.metadata_ or {}), **items}
+            limit = self.servers.quotas.limits(tx, row.project_id)["metadata_items"]
+            if 0 <= limit < len(merged):
+                raise Forbidden(f"Quota exceeded for metadata_items: Requested {len(merged)}, "
+                                f"but the limit is {limit}")
+            row.metadata_, row.updated_at = merged, utcnow()
+            return merged
+
+    def delete_metadata(self, ctx: RequestContext, server_id: str, key: str) -> None:
+        with self.db.transaction() as tx:
+            row = self.servers._get(tx, ctx, server_id)
+            self.servers._check_unlocked(ctx, row)
+            items = dict(row.metadata_ or {})
+            if key not in items:
+                raise NotFound(f"Metadata item was not found: {key}")
+            del items[key]
+            row.metadata_, row.updated_at = items, utcnow()
+
+    def tags(self, ctx: RequestContext, server_id: str) -> list[str]:
+        return list(self.servers.get(ctx, server_id).tags or [])
+
+    def set_tags(self, ctx: RequestContext, server_id: str, tags: list[str],
+                 add: bool = False) -> list[str]:
+        with self.db.transaction() as tx:
+            row = self.servers._get(tx, ctx, server_id)
+            merged = list(dict.fromkeys([*(row.tags or []), *tags] if add else tags))
+            if len(merged) > MAX_TAGS:
+                raise BadRequest(f"The number of tags exceeded the per-server limit "
+                                 f"{MAX_TAGS}")
+            row.tags, row.updated_at = merged, utcnow()
+            return merged
+
+    def delete_tag(self, ctx: RequestContext, server_id: str, tag: str | None) -> None:
+        with self.db.transaction() as tx:
+            row = self.servers._get(tx, ctx, server_id)
+            if tag is None:
+                row.tags = []
+            elif tag not in (row.tags or []):
+                raise NotFound(f"Tag '{tag}' could not be found for instance {row.id}.")
+            else:
+                row.tags = [t for t in row.tags if t != tag]
+            row.updated_at = utcnow()
+
+    # -- instance actions ----------------------------------------------------------
+    def list_actions(self, ctx: RequestContext, server_id: str) -> list[Any]:
+        with self.db.reading() as tx:
+            self.servers._get(tx, ctx, server_id, deleted_ok=True)
+            return actions.list_actions(tx, server_id)
+
+    def get_action(self, ctx: RequestContext, server_id: str, request_id: str) -> tuple[
+            Any, list[Any]]:
+        with self.db.reading() as tx:
+            self.servers._get(tx, ctx, server_id, deleted_ok=True)
+            return actions.get_action(tx, server_id, request_id)

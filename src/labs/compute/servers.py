@@ -1,0 +1,311 @@
+"""Servers as the API handles them: create (with quotas), list, show, update, delete.
+
+The API validates, checks policy and quota, records the request and hands the work to
+the conductor (builds) or to the server's agent (power operations, deletes). Every
+change of state here is a conditional update, so two racing requests never both win.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from labs.common.context import RequestContext
+from labs.common.db import Database
+from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound
+from labs.compute import models, states
+from labs.compute.actions import start_action
+from labs.compute.conductor import mark_deleted
+from labs.compute.config import ComputeOptions
+from labs.compute.flavors import FlavorService, check_fits
+from labs.compute.groups import ServerGroupService
+from labs.compute.hosts import HostService
+from labs.compute.images import ImageLookup
+from labs.compute.keypairs import KeypairService
+from labs.compute.payloads import utcnow
+from labs.compute.quotas import QuotaService
+from labs.compute.rpcapi import AgentAPI, ConductorAPI
+
+log = logging.getLogger("labs.compute.servers")
+Inst = models.Instance
+MAX_USER_DATA = 65535
+
+
+@dataclass(frozen=True)
+class ServerRequest:
+    """What ``POST /servers`` asks for, already checked against the schema."""
+
+    name: str
+    image_ref: str
+    flavor_ref: str
+    key_name: str | None = None
+    networks: Any = None
+    user_data: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    availability_zone: str | None = None
+    security_groups: list[str] = field(default_factory=list)
+    min_count: int = 1
+    max_count: int = 1
+    group_id: str | None = None
+    scheduler_hints: dict[str, Any] = field(default_factory=dict)
+    description: str | None = None
+    tags: list[str] = field(default_factory=list)
+    config_drive: bool = False
+
+
+@dataclass(frozen=True)
+class ServerFilter:
+    name: str | None = None
+    status: str | None = None
+    image: str | None = None
+    flavor: str | None = None
+    changes_since: datetime | None = None
+    host: str | None = None
+    project_id: str | None = None
+    all_tenants: bool = False
+    deleted: bool | None = None
+    tags: list[str] = field(default_factory=list)
+    key_name: str | None = None
+    availability_zone: str | None = None
+    locked: bool | None = None
+
+
+def hostname_for(name: str) -> str:
+    """A DNS label from a server name, as Nova's ``sanitize_hostname``."""
+    label = re.sub(r"[ _.]", "-", name.lower())
+    label = re.sub(r"[^a-z0-9-]", "", label).strip("-")
+    return label[:63].rstrip("-") or "server"
+
+
+class ServerService:
+    def __init__(self, db: Database, options: ComputeOptions, quotas: QuotaService,
+                 flavors: FlavorService, keypairs: KeypairService,
+                 groups: ServerGroupService, images: ImageLookup, conductor: ConductorAPI,
+                 agents: AgentAPI, hosts: HostService) -> None:
+        self.db = db
+        self.options = options
+        self.quotas = quotas
+        self.flavors = flavors
+        self.keypairs = keypairs
+        self.groups = groups
+        self.images = images
+        self.conductor = conductor
+        self.agents = agents
+        self.hosts = hosts
+
+    # -- create ----------------------------------------------------------------------
+    def create(self, ctx: RequestContext, req: ServerRequest) -> tuple[list[models.Instance],
+                                                                        str]:
+        project_id = ctx.project_id
+        if not project_id:
+            raise Forbidden("Servers belong to a project: use a project-scoped token.")
+        image = self.images.find(ctx, req.image_ref)
+        if image is None:
+            raise BadRequest("Can not find requested image")
+        if image.status != "active":
+            raise BadRequest(f"Image {image.id} is not active.")
+        try:
+            flavor = self.flavors.get(ctx, req.flavor_ref)
+        except NotFound:
+            raise BadRequest(f"Flavor {req.flavor_ref} could not be found.") from None
+        if flavor.disabled:
+            raise BadRequest(f"Flavor {req.flavor_ref} is disabled.")
+        check_fits(flavor, image.min_disk, image.min_ram)
+        key = self.keypairs.find(ctx.user_id, req.key_name) if req.key_name else None
+        user_data = self._check_user_data(req.user_data)
+        self._check_networks(req.networks)
+        for group_name in req.security_groups:
+            if group_name != "default":
+                raise BadRequest(f"Security group {group_name} not found.")
+        zone = self._check_zone(ctx, req.availability_zone)
+        group = self.groups.get_for_server(ctx, req.group_id) if req.group_id else None
+        disk = flavor.disk + flavor.ephemeral
+        reservation = f"r-{uuid.uuid4().hex[:8]}"
+        now = utcnow()
+        with self.db.transaction() as tx:
+            self.quotas.lock(tx, project_id)
+            limits = self.quotas.limits(tx, project_id)
+            if 0 <= limits["metadata_items"] < len(req.metadata):
+                raise Forbidden(f"Quota exceeded for metadata_items: Requested "
+                                f"{len(req.metadata)}, but the limit is "
+                                f"{limits['metadata_items']}")
+            count = self.quotas.instances_allowed(tx, project_id, flavor.vcpus, flavor.ram,
+                                                  req.min_count, req.max_count)
+            if group is not None:
+                members = len(self.groups.members(tx, group.id))
+                room = limits["server_group_members"]
+                if room >= 0 and members + count > room:
+                    raise Forbidden("Quota exceeded, too many servers in group")
+            rows = []
+            for index in range(count):
+                name = req.name if count == 1 else f"{req.name}-{index + 1}"
+                row = Inst(
+                    id=str(uuid.uuid4()), project_id=project_id, user_id=ctx.user_id,
+                    name=name, hostname=hostname_for(name), description=req.description,
+                    vm_state=states.BUILDING, task_state=states.SCHEDULING,
+                    power_state=states.NOSTATE, requested_zone=zone,
+                    availability_zone=zone or None,
+                    vcpus=flavor.vcpus, memory_mb=flavor.ram, disk_gb=disk,
+                    flavor={"id": flavor.id, "name": flavor.name, "vcpus": flavor.vcpus,
+                            "ram": flavor.ram, "disk": flavor.disk,
+                            "ephemeral": flavor.ephemeral, "swap": flavor.swap,
+                            "extra_specs": dict(flavor.extra_specs or {})},
+                    image_ref=image.id, key_name=key.name if key else None,
+                    key_data=key.public_key if key else None, user_data=user_data,
+                    metadata_=dict(req.metadata), tags=list(req.tags),
+                    security_groups=list(req.security_groups or ["default"]),
+                    requested_networks=req.networks, addresses={},
+                    scheduler_hints=dict(req.scheduler_hints),
+                    server_group_id=group.id if group else None,
+                    config_drive=req.config_drive, reservation_id=reservation,
+                    launch_index=index, failed_hosts=[], created_at=now, updated_at=now)
+                tx.add(row)
+                start_action(tx, ctx, row.id, "create", project_id, now)
+                rows.append(row)
+        try:
+            self.conductor.build_instances([r.id for r in rows])
+        except Exception as exc:  # the conductor drives stuck builds again
+            log.error("could not hand %d builds to the conductor: %s", len(rows), exc)
+        return rows, reservation
+
+    @staticmethod
+    def _check_user_data(user_data: str | None) -> str | None:
+        if user_data is None:
+            return None
+        try:
+            raw = base64.b64decode(user_data, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("User data needs to be valid base 64.") from None
+        if len(raw) > MAX_USER_DATA:
+            raise BadRequest(f"User data is {len(raw)} bytes; at most {MAX_USER_DATA} "
+                             "are allowed.")
+        return user_data
+
+    @staticmethod
+    def _check_networks(networks: Any) -> None:
+        if networks is None or networks in ("auto", "none") or networks == []:
+            return
+        for wanted in networks:
+            if wanted.get("port"):
+                raise BadRequest(f"Port {wanted['port']} could not be found.")
+            if wanted.get("uuid"):
+                raise BadRequest(f"Network {wanted['uuid']} could not be found.")
+
+    def _check_zone(self, ctx: RequestContext, wanted: str | None) -> str | None:
+        if not wanted:
+            return None
+        zone, _, host = wanted.partition(":")
+        if host and not ctx.is_admin:
+            raise Forbidden("Only admins may ask for a host.")
+        if zone and zone not in self.hosts.zone_names():
+            raise BadRequest(f"The requested availability zone is not available: {zone}")
+        return zone or None
+
+    # -- read ------------------------------------------------------------------------
+    def _visible(self, ctx: RequestContext, query: sa.Select[Any]) -> sa.Select[Any]:
+        return query if ctx.is_admin else query.where(Inst.project_id == (ctx.project_id or ""))
+
+    def get(self, ctx: RequestContext, server_id: str, *,
+            deleted_ok: bool = False) -> models.Instance:
+        with self.db.reading() as tx:
+            row = self._get(tx, ctx, server_id, deleted_ok)
+        return row
+
+    def _get(self, tx: Session, ctx: RequestContext, server_id: str,
+             deleted_ok: bool = False) -> models.Instance:
+        query = self._visible(ctx, sa.select(Inst).where(Inst.id == server_id))
+        if not deleted_ok:
+            query = query.where(Inst.deleted.is_(False))
+        row: models.Instance | None = tx.scalars(query).first()
+        if row is None:
+            raise NotFound(f"Instance {server_id} could not be found.")
+        return row
+
+    def list_servers(self, ctx: RequestContext, where: ServerFilter, limit: int | None,
+                     marker: str | None) -> list[models.Instance]:
+        query = sa.select(Inst).order_by(Inst.created_at.desc(), Inst.id.desc())
+        if not (ctx.is_admin and where.all_tenants):
+            query = query.where(Inst.project_id == (ctx.project_id or ""))
+        elif where.project_id:
+            query = query.where(Inst.project_id == where.project_id)
+        if where.deleted and ctx.is_admin:
+            query = query.where(Inst.deleted.is_(True))
+        elif where.changes_since is None:
+            query = query.where(Inst.deleted.is_(False))
+        if where.changes_since is not None:
+            query = query.where(Inst.updated_at >= where.changes_since)
+        for column, value in ((Inst.image_ref, where.image), (Inst.host, where.host),
+                              (Inst.key_name, where.key_name),
+                              (Inst.availability_zone, where.availability_zone)):
+            if value is not None:
+                query = query.where(column == value)
+        if where.locked is not None:
+            query = query.where(Inst.locked.is_(where.locked))
+        with self.db.reading() as tx:
+            rows = list(tx.scalars(query))
+        pattern = None
+        if where.name is not None:
+            try:
+                pattern = re.compile(where.name)
+            except re.error:
+                raise BadRequest(f"Invalid regular expression for name: {where.name}") from None
+        rows = [r for r in rows
+                if (pattern is None or pattern.search(r.name))
+                and (where.status is None
+                     or states.status_of(r.vm_state, r.task_state) == where.status)
+                and (where.flavor is None or r.flavor.get("id") == where.flavor)
+                and all(tag in (r.tags or []) for tag in where.tags)]
+        if marker is not None:
+            ids = [r.id for r in rows]
+            if marker not in ids:
+                raise BadRequest(f"marker [{marker}] not found")
+            rows = rows[ids.index(marker) + 1:]
+        cap = self.options.max_list_limit
+        return rows[:min(limit, cap) if limit is not None else cap]
+
+    # -- update and delete ---------------------------------------------------------
+    def update(self, ctx: RequestContext, server_id: str, changes: dict[str, Any]) -> (
+            models.Instance):
+        with self.db.transaction() as tx:
+            row = self._get(tx, ctx, server_id)
+            if "name" in changes:
+                row.name = changes["name"]
+            if "description" in changes:
+                row.description = changes["description"]
+            row.updated_at = utcnow()
+        return row
+
+    def delete(self, ctx: RequestContext, server_id: str) -> None:
+        """Works in any state. Without a live agent for it, the server is deleted here
+        (its agent cleans up when it comes back)."""
+        with self.db.transaction() as tx:
+            row = self._get(tx, ctx, server_id)
+            self._check_unlocked(ctx, row)
+            if row.task_state == states.DELETING:
+                return
+            start_action(tx, ctx, row.id, "delete", row.project_id)
+            host = row.host
+            if host is None or not self.hosts.is_up(host):
+                mark_deleted(tx, row.id)
+                local = True
+            else:
+                moved = tx.execute(sa.update(Inst).where(Inst.id == row.id,
+                                                         Inst.deleted.is_(False))
+                                   .values(task_state=states.DELETING, updated_at=utcnow()))
+                local = not moved.rowcount  # type: ignore[attr-defined]
+        if not local and host is not None:
+            self.agents.delete_instance(host, server_id)
+
+    @staticmethod
+    def _check_unlocked(ctx: RequestContext, row: models.Instance) -> None:
+        if row.locked and not ctx.is_admin:
+            raise Conflict(f"Instance {row.id} is locked")

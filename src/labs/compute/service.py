@@ -1,0 +1,39 @@
+"""The compute service as the API sees it: the parts wired together, one per process."""
+
+from __future__ import annotations
+
+from labs.common.bus import Bus
+from labs.common.db import Database, upgrade
+from labs.compute.config import ComputeOptions
+from labs.compute.flavors import FlavorService
+from labs.compute.groups import ServerGroupService
+from labs.compute.hosts import HostService
+from labs.compute.images import ImageLookup
+from labs.compute.keypairs import KeypairService
+from labs.compute.quotas import QuotaService
+from labs.compute.rpcapi import AgentAPI, ConductorAPI
+from labs.compute.server_actions import ServerActions
+from labs.compute.servers import ServerService
+
+
+class ComputeService:
+    """Flavors, key pairs, servers, server groups, quotas, hosts."""
+
+    def __init__(self, db: Database, options: ComputeOptions, bus: Bus,
+                 images: ImageLookup) -> None:
+        self.db = db
+        self.options = options
+        self.quotas = QuotaService(options)
+        self.flavors = FlavorService(db)
+        self.keypairs = KeypairService(db, self.quotas)
+        self.groups = ServerGroupService(db, self.quotas)
+        self.hosts = HostService(db, options)
+        self.servers = ServerService(db, options, self.quotas, self.flavors, self.keypairs,
+                                     self.groups, images, ConductorAPI(bus), AgentAPI(bus),
+                                     self.hosts)
+        self.actions = ServerActions(self.servers)
+
+    def prepare(self) -> None:
+        """Migrate the schema and offer the default flavors on a new cloud."""
+        upgrade(self.db, "compute")
+        self.flavors.ensure_defaults()

@@ -1,0 +1,192 @@
+"""The virt driver interface: what a compute agent asks of the hypervisor on its host.
+
+Every driver follows the same rules, checked by tests/compute/test_virt_contract.py:
+
+- Failure: operations raise VirtError or a subclass, never a hypervisor's own exception. A
+  failed spawn cleans up everything it made; other failures leave the instance as it was
+  or in a state that `power_state` reports truthfully.
+- Capabilities: `capabilities` names the optional operations the driver has (a subset of
+  KNOWN_CAPABILITIES). Callers check it before using them; the base class's versions of
+  the optional methods raise UnsupportedOperation.
+- Threads: the agent calls one driver from several threads at once, but never two
+  operations on the same instance at once (it holds a per-instance lock). A driver guards
+  its host-wide state (accounting, state files) itself.
+- Drivers import nothing database-related and never each other.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import ClassVar
+
+#: Optional operations, by the name a driver lists in `capabilities`, and the methods each
+#: one covers.
+KNOWN_CAPABILITIES: Mapping[str, tuple[str, ...]] = {
+    "reboot": ("reboot",),
+    "power": ("power_off", "power_on"),
+    "console_output": ("console_output",),
+    "snapshot": ("snapshot",),
+}
+
+
+class PowerState(IntEnum):
+    """An instance's power state, with Nova's numbers (`OS-EXT-STS:power_state`)."""
+
+    NOSTATE = 0
+    RUNNING = 1
+    PAUSED = 3
+    SHUTDOWN = 4
+    CRASHED = 6
+    SUSPENDED = 7
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """Everything a driver needs to run one instance."""
+
+    id: str
+    name: str
+    hostname: str
+    project_id: str
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    image_id: str
+    image_path: str | None = None  # a local file of the image, when the driver needs the bytes
+    user_data: str | None = None  # base64, as the API received it
+    key_data: str | None = None  # the ssh public key
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValueError("an instance needs an id")
+        if self.vcpus < 1 or self.memory_mb < 1 or self.disk_gb < 0:
+            raise ValueError(
+                f"bad size for instance {self.id}: vcpus={self.vcpus} "
+                f"memory_mb={self.memory_mb} disk_gb={self.disk_gb}")
+
+
+@dataclass(frozen=True)
+class HostResources:
+    """What the host offers in total (capacity, not what is free)."""
+
+    hypervisor_type: str
+    hypervisor_version: int
+    hypervisor_hostname: str
+    host_ip: str
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    """One instance the host runs or holds."""
+
+    id: str
+    power_state: PowerState
+
+
+class VirtError(Exception):
+    """A driver operation failed; the message says which and why."""
+
+
+class SpawnError(VirtError):
+    """Spawn failed. Whatever that spawn made is gone again (see InstanceExists)."""
+
+
+class InstanceExists(SpawnError):
+    """Spawn of an id the host already has; the existing instance is left untouched."""
+
+
+class InsufficientResources(SpawnError):
+    """The host lacks the vcpus, memory or disk for the instance."""
+
+
+class InstanceNotFound(VirtError):
+    """The host has no instance with that id."""
+
+
+class UnsupportedOperation(VirtError):
+    """The driver lacks the capability for this operation (callers should have checked)."""
+
+
+class VirtDriver(ABC):
+    """Runs instances on one host. See the module docstring for the shared rules."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        unknown = cls.capabilities - KNOWN_CAPABILITIES.keys()
+        if unknown:
+            raise TypeError(f"{cls.__name__} declares unknown capabilities {sorted(unknown)}")
+        for capability in cls.capabilities:
+            for method in KNOWN_CAPABILITIES[capability]:
+                if getattr(cls, method) is getattr(VirtDriver, method):
+                    raise TypeError(
+                        f"{cls.__name__} declares {capability!r} but does not define {method}")
+
+    @abstractmethod
+    def host_resources(self) -> HostResources:
+        """The host's hypervisor and total capacity."""
+
+    @abstractmethod
+    def list_instances(self) -> list[InstanceInfo]:
+        """Every instance this host runs or holds (also stopped ones, and those a previous
+        agent process started). Instances still being spawned may be left out."""
+
+    @abstractmethod
+    def spawn(self, spec: InstanceSpec) -> None:
+        """Create and start the instance; it ends RUNNING.
+
+        Raises InstanceExists (a SpawnError) if the id exists, leaving that instance alone;
+        InsufficientResources if the host cannot hold it; SpawnError for any other failure,
+        after removing everything this spawn made (disks, processes, files, accounting).
+        """
+
+    @abstractmethod
+    def destroy(self, instance_id: str) -> None:
+        """Stop the instance and remove everything of it, freeing its resources.
+
+        A missing instance is fine (idempotent), so a half-done destroy can be repeated.
+        """
+
+    @abstractmethod
+    def power_state(self, instance_id: str) -> PowerState:
+        """The instance's power state now. InstanceNotFound if missing."""
+
+    def reboot(self, instance_id: str, hard: bool) -> None:
+        """Restart the guest (soft: ask it; hard: reset); it ends RUNNING, also when it was
+        off. InstanceNotFound if missing. Capability "reboot"."""
+        raise UnsupportedOperation(f"{self.name} driver cannot reboot")
+
+    def power_off(self, instance_id: str, timeout: float = 60.0) -> None:
+        """Ask the guest to shut down, and cut power after `timeout` seconds; it ends
+        SHUTDOWN. Already off is fine. InstanceNotFound if missing. Capability "power"."""
+        raise UnsupportedOperation(f"{self.name} driver cannot power off")
+
+    def power_on(self, instance_id: str) -> None:
+        """Start a stopped instance; it ends RUNNING. Already on is fine. InstanceNotFound
+        if missing. Capability "power"."""
+        raise UnsupportedOperation(f"{self.name} driver cannot power on")
+
+    def console_output(self, instance_id: str, length: int | None = None) -> str:
+        """The last `length` lines of the serial console (None: all of it), each ending in
+        a newline. InstanceNotFound if missing. Capability "console_output"."""
+        raise UnsupportedOperation(f"{self.name} driver has no console output")
+
+    def snapshot(self, instance_id: str, target: Path) -> str:
+        """Write a disk image of the instance to `target` (replaced if it exists; its
+        directory must exist) and return its disk_format, 'qcow2' or 'raw'. On failure
+        `target` is not left half-written. InstanceNotFound if missing. Capability
+        "snapshot"."""
+        raise UnsupportedOperation(f"{self.name} driver cannot snapshot")
+
+    def close(self) -> None:  # noqa: B027 - an optional hook, empty on purpose
+        """Release what the driver holds (not the instances: they keep running)."""

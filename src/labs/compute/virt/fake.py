@@ -1,0 +1,251 @@
+"""The fake driver: no processes, but honest accounting and instances that outlive the agent.
+
+Instances live in a JSON file, `fake-virt-<host>.json` under the state directory, written
+whole to a temporary file and moved into place (os.replace), so readers and a restarted
+agent (a new FakeDriver on the same directory and host) always see a complete file: the
+instances are "still running", as real VMs are after an agent restart.
+
+Capacity is honoured: spawn raises InsufficientResources when the instances' memory or
+disk would exceed the host's totals, or their vcpus the totals times ``vcpu_overcommit``
+(a real host time-shares its CPUs: give it the scheduler's CPU allocation ratio, so that
+what the scheduler may place, the driver accepts). Stopped instances still hold their
+share.
+
+One driver at a time per state directory and host.
+
+Tests inject spawn failures with the metadata key `fake:fail_spawn_on`: a comma-separated
+list of host names on which spawn fails (and stores nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from labs.compute.virt.base import (
+    HostResources,
+    InstanceExists,
+    InstanceInfo,
+    InstanceNotFound,
+    InstanceSpec,
+    InsufficientResources,
+    PowerState,
+    SpawnError,
+    VirtDriver,
+    VirtError,
+)
+
+FAIL_SPAWN_KEY = "fake:fail_spawn_on"
+STATE_FORMAT = 1
+SNAPSHOT_BYTES = 64 * 1024
+_HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_RESOURCES = ("vcpus", "memory_mb", "disk_gb")
+_KEPT = ("name", "hostname", "project_id", "image_id", *_RESOURCES)
+
+Record = Mapping[str, Any]  # one instance as stored; replaced whole, never changed in place
+
+
+class FakeDriver(VirtDriver):
+    """Pretends to run instances; see the module docstring."""
+
+    name: ClassVar[str] = "fake"
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"reboot", "power", "console_output", "snapshot"})
+
+    def __init__(self, state_dir: Path, host: str, vcpus: int = 16, memory_mb: int = 65536,
+                 disk_gb: int = 1024, spawn_seconds: float = 0.0,
+                 vcpu_overcommit: float = 1.0) -> None:
+        if not _HOST_NAME.fullmatch(host):
+            raise ValueError(f"bad host name for the fake driver: {host!r}")
+        self.host = host
+        self.totals = {"vcpus": vcpus, "memory_mb": memory_mb, "disk_gb": disk_gb}
+        self.limits = {**self.totals, "vcpus": int(vcpus * vcpu_overcommit)}
+        self.spawn_seconds = spawn_seconds
+        self.state_file = Path(state_dir) / f"fake-virt-{host}.json"
+        self._lock = threading.Lock()
+        self._building: dict[str, InstanceSpec] = {}  # reserved, not yet stored
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        for stale in self.state_file.parent.glob(f".{self.state_file.name}.*.tmp"):
+            stale.unlink(missing_ok=True)  # a write cut short by a crash
+        self._instances: dict[str, Record] = self._load()
+
+    # -- the interface ------------------------------------------------------------------
+
+    def host_resources(self) -> HostResources:
+        return HostResources(
+            hypervisor_type="fake", hypervisor_version=1000, hypervisor_hostname=self.host,
+            host_ip="127.0.0.1", vcpus=self.totals["vcpus"],
+            memory_mb=self.totals["memory_mb"], disk_gb=self.totals["disk_gb"])
+
+    def list_instances(self) -> list[InstanceInfo]:
+        with self._lock:
+            return [InstanceInfo(id=key, power_state=PowerState(rec["power_state"]))
+                    for key, rec in self._instances.items()]
+
+    def spawn(self, spec: InstanceSpec) -> None:
+        with self._lock:
+            if spec.id in self._instances or spec.id in self._building:
+                raise InstanceExists(f"instance {spec.id} already exists on {self.host}")
+            self._check_capacity(spec)
+            self._building[spec.id] = spec  # holds its resources while it "builds"
+        try:
+            if self.spawn_seconds > 0:
+                time.sleep(self.spawn_seconds)
+            fail_on = spec.metadata.get(FAIL_SPAWN_KEY, "")
+            if self.host in {part.strip() for part in fail_on.split(",")}:
+                raise SpawnError(f"fake spawn failure injected on {self.host}")
+        except BaseException:
+            with self._lock:
+                del self._building[spec.id]
+            raise
+        record = {key: getattr(spec, key) for key in _KEPT}
+        record.update(power_state=int(PowerState.RUNNING), events=["boot"])
+        with self._lock:  # stored and unreserved at once, so never counted twice
+            try:
+                self._store(spec.id, record)
+            finally:
+                del self._building[spec.id]
+
+    def destroy(self, instance_id: str) -> None:
+        with self._lock:
+            if instance_id in self._instances:
+                self._store(instance_id, None)
+
+    def power_state(self, instance_id: str) -> PowerState:
+        with self._lock:
+            return PowerState(self._get(instance_id)["power_state"])
+
+    def reboot(self, instance_id: str, hard: bool) -> None:
+        self._power_event(instance_id, "reboot:hard" if hard else "reboot:soft",
+                          PowerState.RUNNING)
+
+    def power_off(self, instance_id: str, timeout: float = 60.0) -> None:
+        self._power_event(instance_id, "power_off", PowerState.SHUTDOWN)
+
+    def power_on(self, instance_id: str) -> None:
+        self._power_event(instance_id, "power_on", PowerState.RUNNING)
+
+    def console_output(self, instance_id: str, length: int | None = None) -> str:
+        if length is not None and length < 0:
+            raise ValueError(f"console length must not be negative: {length}")
+        with self._lock:
+            rec = self._get(instance_id)
+        lines = _console_lines(instance_id, rec)
+        if length is not None:
+            lines = lines[-length:] if length else []
+        return "".join(line + "\n" for line in lines)
+
+    def snapshot(self, instance_id: str, target: Path) -> str:
+        with self._lock:
+            rec = self._get(instance_id)
+        head = f"LABS-FAKE-SNAPSHOT {instance_id} {rec['image_id']} {rec['hostname']}\n"
+        data = head.encode().ljust(SNAPSHOT_BYTES, b"\0")
+        try:
+            _write_atomic(Path(target), data)
+        except OSError as exc:
+            raise VirtError(f"snapshot of {instance_id} to {target} failed: {exc}") from exc
+        return "raw"
+
+    # -- helpers (callers hold self._lock unless said otherwise) -------------------------
+
+    def _get(self, instance_id: str) -> Record:
+        try:
+            return self._instances[instance_id]
+        except KeyError:
+            raise InstanceNotFound(f"no instance {instance_id} on {self.host}") from None
+
+    def _check_capacity(self, spec: InstanceSpec) -> None:
+        held: list[Mapping[str, Any]] = [*self._instances.values()]
+        held += [{key: getattr(other, key) for key in _RESOURCES}
+                 for other in self._building.values()]
+        for key in _RESOURCES:
+            used = sum(int(rec[key]) for rec in held)
+            wanted = int(getattr(spec, key))
+            if used + wanted > self.limits[key]:
+                raise InsufficientResources(
+                    f"{self.host} cannot hold instance {spec.id}: {key} {wanted} wanted, "
+                    f"{self.limits[key] - used} of {self.limits[key]} free")
+
+    def _power_event(self, instance_id: str, event: str, state: PowerState) -> None:
+        """Record a power event (takes the lock); a no-op when already in `state`, except
+        reboots, which always happen."""
+        with self._lock:
+            rec = self._get(instance_id)
+            if event.startswith("power_") and rec["power_state"] == state:
+                return
+            self._store(instance_id, {**rec, "power_state": int(state),
+                                      "events": [*rec["events"], event]})
+
+    def _store(self, instance_id: str, record: Record | None) -> None:
+        """Write the state with `instance_id` set to `record` (None: removed), then adopt it;
+        on a failed write nothing changes."""
+        new = dict(self._instances)
+        if record is None:
+            new.pop(instance_id, None)
+        else:
+            new[instance_id] = record
+        state = {"format": STATE_FORMAT, "host": self.host, "instances": new}
+        try:
+            _write_atomic(self.state_file, json.dumps(state, sort_keys=True).encode())
+        except OSError as exc:
+            error = SpawnError if instance_id not in self._instances else VirtError
+            raise error(f"cannot write {self.state_file}: {exc}") from exc
+        self._instances = new
+
+    def _load(self) -> dict[str, Record]:
+        try:
+            raw = self.state_file.read_bytes()
+        except FileNotFoundError:
+            return {}
+        try:
+            state = json.loads(raw)
+            if state["format"] != STATE_FORMAT or state["host"] != self.host:
+                raise ValueError(f"format {state['format']}, host {state['host']}")
+            instances: dict[str, Record] = state["instances"]
+            for rec in instances.values():
+                PowerState(rec["power_state"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise VirtError(f"bad fake driver state in {self.state_file}: {exc}") from exc
+        return instances
+
+
+def _console_lines(instance_id: str, rec: Record) -> list[str]:
+    """Deterministic boot lines, and a line for each power event."""
+    lines: list[str] = []
+
+    def say(text: str) -> None:
+        lines.append(f"[{len(lines):6d}.000000] {text}")
+
+    for event in rec["events"]:
+        if event == "power_off":
+            say(f"fake: {rec['hostname']}: power off")
+            continue
+        if event.startswith("reboot:"):
+            say(f"fake: {rec['hostname']}: reboot ({event.partition(':')[2]})")
+        elif event == "power_on":
+            say(f"fake: {rec['hostname']}: power on")
+        say(f"fake: booting instance {rec['name']} ({instance_id})")
+        say(f"fake: {rec['vcpus']} vcpus, {rec['memory_mb']} MiB memory, image "
+            f"{rec['image_id']}")
+        say(f"fake: hostname {rec['hostname']}")
+        say(f"{rec['hostname']} login:")
+    return lines
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write `path` whole or not at all: a temporary file beside it, then os.replace."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

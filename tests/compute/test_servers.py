@@ -1,0 +1,109 @@
+"""Servers end to end through the API with fake agents: builds, power operations,
+deletes, states, quotas, groups and faults."""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+from labs.identity.resources import ProjectFilter
+from tests.compute.conftest import Plane
+
+
+def _project_id(plane: Plane, name: str) -> str:
+    return plane.cloud.identity.resources.list_projects(ProjectFilter(name=name))[0].id
+
+
+def test_create_show_and_delete(plane: Plane) -> None:
+    server = plane.create(name="web-1", metadata={"role": "web"})
+    assert server["status"] == "ACTIVE"
+    assert server["OS-EXT-STS:power_state"] == 1
+    assert server["OS-EXT-STS:vm_state"] == "active"
+    assert server["flavor"]["original_name"] == "m1.tiny"
+    assert server["metadata"] == {"role": "web"}
+    assert server["OS-EXT-AZ:availability_zone"] == "nova"
+    assert "OS-EXT-SRV-ATTR:host" not in server  # admins only
+    admin_view = plane.show(server["id"], "admin")
+    assert admin_view["OS-EXT-SRV-ATTR:host"] in plane.agents
+    resp = plane.call("DELETE", f"/servers/{server['id']}")
+    assert resp.status_code == 204, resp.text
+    plane.wait_gone(server["id"])
+    events = plane.ok("GET", f"/servers/{server['id']}/os-instance-actions")
+    assert [a["action"] for a in events["instanceActions"]] == ["delete", "create"]
+
+
+def test_power_operations(plane: Plane) -> None:
+    server = plane.create()
+    sid = server["id"]
+    assert plane.call("POST", f"/servers/{sid}/action", json={"os-stop": None}).status_code == 202
+    assert plane.wait(sid, "SHUTOFF")["OS-EXT-STS:power_state"] == 4
+    again = plane.call("POST", f"/servers/{sid}/action", json={"os-stop": None})
+    assert again.status_code == 409
+    assert again.json()["conflictingRequest"]["message"] == (
+        f"Cannot 'stop' instance {sid} while it is in vm_state stopped")
+    soft = plane.call("POST", f"/servers/{sid}/action", json={"reboot": {"type": "SOFT"}})
+    assert soft.status_code == 409
+    assert plane.call("POST", f"/servers/{sid}/action",
+                      json={"os-start": None}).status_code == 202
+    assert plane.wait(sid, "ACTIVE")["OS-EXT-STS:power_state"] == 1
+    for kind in ("SOFT", "HARD"):
+        resp = plane.call("POST", f"/servers/{sid}/action", json={"reboot": {"type": kind}})
+        assert resp.status_code == 202, resp.text
+        plane.wait(sid, "ACTIVE")
+    actions = [a["action"] for a in plane.ok(
+        "GET", f"/servers/{sid}/os-instance-actions")["instanceActions"]]
+    assert actions == ["reboot", "reboot", "start", "stop", "create"]
+    console = plane.ok("POST", f"/servers/{sid}/action",
+                       json={"os-getConsoleOutput": {"length": 2}})
+    assert len(console["output"].splitlines()) == 2
+
+
+def test_quota_is_never_overshot(plane: Plane) -> None:
+    body = {"server": {"name": "q", "imageRef": plane.image_id, "flavorRef": "1",
+                       "networks": "none"}}
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda _: plane.call("POST", "/servers", json=body).status_code,
+                              range(14)))
+    assert codes.count(202) == 10 and codes.count(403) == 4, codes
+    over = plane.call("POST", "/servers", json=body).json()
+    assert over["forbidden"]["message"] == (
+        "Quota exceeded for instances: Requested 1, but already used 10 of 10 instances")
+
+
+def test_no_valid_host_is_a_fault(plane: Plane) -> None:
+    plane.service.flavors.create({"id": "huge", "name": "huge", "vcpus": 1,
+                                  "ram": 100_000, "disk": 1})
+    with plane.service.db.transaction() as tx:
+        plane.service.quotas.update(tx, _project_id(plane, "a"), {"ram": -1})
+    body = {"server": {"name": "big", "imageRef": plane.image_id, "flavorRef": "huge",
+                       "networks": "none"}}
+    created = plane.ok("POST", "/servers", json=body)["server"]
+    shown = plane.wait(created["id"], "ERROR")
+    assert shown["fault"]["message"].startswith("No valid host was found. ")
+
+
+def test_anti_affinity_spreads_over_hosts(plane: Plane) -> None:
+    group = plane.ok("POST", "/os-server-groups", json={
+        "server_group": {"name": "g", "policy": "anti-affinity"}})["server_group"]
+    hints = {"group": group["id"]}
+    made = [plane.ok("POST", "/servers", json={
+        "server": {"name": f"g{i}", "imageRef": plane.image_id, "flavorRef": "1",
+                   "networks": "none"}, "os:scheduler_hints": hints})["server"]
+            for i in range(3)]
+    hosts = {plane.wait(s["id"], "ACTIVE", "admin")["OS-EXT-SRV-ATTR:host"] for s in made}
+    assert hosts == {"h1", "h2", "h3"}
+    fourth = plane.ok("POST", "/servers", json={
+        "server": {"name": "g4", "imageRef": plane.image_id, "flavorRef": "1",
+                   "networks": "none"}, "os:scheduler_hints": hints})["server"]
+    assert plane.wait(fourth["id"], "ERROR")["fault"]["message"].startswith(
+        "No valid host was found.")
+
+
+def test_other_projects_see_nothing(plane: Plane) -> None:
+    server = plane.create("alice")
+    assert plane.call("GET", f"/servers/{server['id']}", "bob").status_code == 404
+    assert plane.call("DELETE", f"/servers/{server['id']}", "bob").status_code == 404
+    assert plane.ok("GET", "/servers", "bob")["servers"] == []
+    assert plane.call("POST", "/servers", "ann", json={"server": {
+        "name": "r", "imageRef": plane.image_id, "flavorRef": "1",
+        "networks": "none"}}).status_code == 403
+    assert [s["id"] for s in plane.ok("GET", "/servers", "ann")["servers"]] == [server["id"]]

@@ -1,0 +1,111 @@
+"""The unchanged openstack CLI against `labs up` with the fake driver: the core server
+flow, and three agents (the all-in-one's own and two `labs agent` processes joined
+over RabbitMQ) for anti-affinity, services and hypervisors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import BIN, RunningCloud, start_labs_up
+
+RABBIT = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+@pytest.fixture(scope="module")
+def compute_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
+    base = tmp_path_factory.mktemp("labs-compute")
+    env = {"LABS_BUS_URL": RABBIT, "LABS_BUS_NAMESPACE": f"e2e{uuid.uuid4().hex[:8]}",
+           "LABS_AGENT_HOST": "agent-1", "LABS_COMPUTE_HEARTBEAT_SECONDS": "2"}
+    cloud = start_labs_up(base / "data", env)
+    agents: list[subprocess.Popen[bytes]] = []
+    try:
+        for name in ("agent-2", "agent-3"):
+            log = open(base / f"{name}.log", "wb")  # noqa: SIM115 -- closed with the process
+            agents.append(subprocess.Popen(
+                [str(BIN / "labs"), "agent", "--host", name, "--data-dir", str(base / name)],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}))
+        wait_for(lambda: len(cloud.openstack_json("hypervisor", "list")) == 3, 60,
+                 "three agents registered")
+        yield cloud
+    finally:
+        for agent in agents:
+            agent.terminate()
+            agent.wait(timeout=20)
+        cloud.stop()
+
+
+def wait_for(check: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def status(cloud: RunningCloud, server: str) -> str:
+    return str(cloud.openstack_json("server", "show", server)["status"])
+
+
+def test_core_server_flow(compute_cloud: RunningCloud, tmp_path: Path) -> None:
+    cloud = compute_cloud
+    flavors = {f["Name"] for f in cloud.openstack_json("flavor", "list")}
+    assert {"m1.tiny", "m1.small", "g1.nano"} <= flavors
+    key = tmp_path / "id.pub"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "id")],
+                   check=True, timeout=30)
+    made = cloud.openstack_json("keypair", "create", "--public-key", str(key), "k1")
+    assert made["name"] == "k1" and made["fingerprint"]
+    server = cloud.openstack_json("server", "create", "--image", "labs", "--flavor", "g1.nano",
+                                  "--key-name", "k1", "--property", "role=web", "--wait",
+                                  "vm1")
+    assert server["status"] == "ACTIVE"
+    assert server["key_name"] == "k1"
+    listed = cloud.openstack_json("server", "list")
+    assert [(s["Name"], s["Status"], s["Flavor"]) for s in listed] == [
+        ("vm1", "ACTIVE", "g1.nano")]
+    shown = cloud.openstack_json("server", "show", "vm1")
+    assert shown["OS-EXT-STS:power_state"] in ("Running", 1)
+    cloud.openstack("server", "reboot", "--wait", "vm1")
+    assert status(cloud, "vm1") == "ACTIVE"
+    cloud.openstack("server", "stop", "vm1")
+    wait_for(lambda: status(cloud, "vm1") == "SHUTOFF", 30, "vm1 SHUTOFF")
+    cloud.openstack("server", "start", "vm1")
+    wait_for(lambda: status(cloud, "vm1") == "ACTIVE", 30, "vm1 ACTIVE")
+    limits = {row["Name"]: row["Value"]
+              for row in cloud.openstack_json("limits", "show", "--absolute")}
+    assert limits["totalInstancesUsed"] == 1 and limits["maxTotalInstances"] == 10
+    quota = cloud.openstack_json("quota", "show")
+    assert quota["instances"] == 10 or {"Resource": "instances", "Limit": 10} in quota
+    events = [e["Action"] for e in cloud.openstack_json("server", "event", "list", "vm1")]
+    assert events == ["start", "stop", "reboot", "create"]
+    cloud.openstack("server", "delete", "--wait", "vm1")
+    assert cloud.openstack_json("server", "list") == []
+
+
+def test_anti_affinity_uses_three_agents(compute_cloud: RunningCloud) -> None:
+    cloud = compute_cloud
+    group = cloud.openstack_json("server", "group", "create", "--policy", "anti-affinity",
+                                 "spread")
+    for index in range(3):
+        cloud.openstack("server", "create", "--image", "labs", "--flavor", "g1.nano",
+                        "--hint", f"group={group['id']}", "--wait", f"spread-{index}")
+    hosts = {cloud.openstack_json("server", "show", f"spread-{i}")["OS-EXT-SRV-ATTR:host"]
+             for i in range(3)}
+    assert hosts == {"agent-1", "agent-2", "agent-3"}
+    services = cloud.openstack_json("compute", "service", "list")
+    computes = [s for s in services if s["Binary"] == "nova-compute"]
+    assert {s["Host"] for s in computes} == hosts
+    assert all(s["State"] == "up" and s["Status"] == "enabled" for s in computes)
+    hypervisors = cloud.openstack_json("hypervisor", "list")
+    assert {h["Hypervisor Hostname"] for h in hypervisors} == hosts
+    for index in range(3):
+        cloud.openstack("server", "delete", "--wait", f"spread-{index}")

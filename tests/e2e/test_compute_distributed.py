@@ -1,0 +1,219 @@
+"""Compute distributed: identity, compute-api, conductor, scheduler and three agents as
+separate processes over MariaDB and RabbitMQ, driven with openstacksdk. Then faults:
+kill -9 an agent, and the conductor, in the middle of builds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openstack
+import pymysql
+import pytest
+
+from labs.common.context import RequestContext
+from labs.common.db import Database
+from labs.image.config import ImageOptions
+from labs.image.service import ImageService
+from tests.conftest import MARIADB
+from tests.e2e.conftest import BIN, free_port
+
+RABBIT = "amqp://guest:guest@127.0.0.1:5672//"
+AGENTS = ("agent-a", "agent-b", "agent-c")
+#: Each agent has room for 20 g1.nano servers (128 MiB each).
+AGENT_MEMORY_MB = 20 * 128
+
+
+@dataclass
+class Deployment:
+    base: Path
+    env: dict[str, str]
+    db_url: str
+    identity_port: int
+    compute_port: int
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str, *args: str) -> None:
+        log = open(self.base / f"{name}.log", "ab")  # noqa: SIM115 -- the process owns it
+        self.processes[name] = subprocess.Popen([str(BIN / "labs"), *args], stdout=log,
+                                                stderr=subprocess.STDOUT, env=self.env,
+                                                start_new_session=True)
+
+    def start_agent(self, name: str) -> None:
+        self.start(name, "agent", "--host", name, "--data-dir", str(self.base / name))
+
+    def start_conductor(self) -> None:
+        self.start("conductor", "serve", "conductor")
+
+    def kill(self, name: str) -> None:
+        process = self.processes.pop(name)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for name, process in self.processes.items():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+                print(f"{name} did not stop on SIGTERM")
+
+    def log(self, name: str) -> str:
+        return (self.base / f"{name}.log").read_text(errors="replace")[-3000:]
+
+    def connect(self) -> Any:
+        return openstack.connect(cloud="labs", load_yaml_config=True, load_envvars=False,
+                                 config_files=[str(self.base / "data" / "clouds.yaml")])
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def wait_http(url: str, timeout: float = 60.0) -> None:
+    def up() -> bool:
+        try:
+            return httpx.get(url, timeout=2).status_code < 500
+        except httpx.HTTPError:
+            return False
+    wait_for(up, timeout, url)
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    base = tmp_path_factory.mktemp("labs-distributed")
+    name = f"labs_dist_{uuid.uuid4().hex[:10]}"
+    conn = pymysql.connect(**MARIADB, autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    db_url = f"mysql+pymysql://root@127.0.0.1:3306/{name}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LABS_", "OS_"))}
+    env.update({
+        "LABS_DATA_DIR": str(base / "data"), "LABS_DATABASE_URL": db_url,
+        "LABS_BUS_URL": RABBIT, "LABS_BUS_NAMESPACE": f"dist{uuid.uuid4().hex[:8]}",
+        "LABS_IDENTITY_PASSWORD_HASH_ROUNDS": "4", "LABS_COMPUTE_HEARTBEAT_SECONDS": "1",
+        "LABS_COMPUTE_STUCK_BUILD_SECONDS": "8", "LABS_COMPUTE_QUOTA_INSTANCES": "1000",
+        "LABS_COMPUTE_QUOTA_CORES": "-1", "LABS_COMPUTE_QUOTA_RAM": "-1",
+        "LABS_AGENT_FAKE_MEMORY_MB": str(AGENT_MEMORY_MB),
+        "LABS_AGENT_FAKE_SPAWN_SECONDS": "0.3"})
+    dep = Deployment(base, env, db_url, free_port(), free_port())
+    try:
+        dep.start("identity", "serve", "identity", "--bind", f"127.0.0.1:{dep.identity_port}",
+                  "--workers", "1")
+        wait_http(f"http://127.0.0.1:{dep.identity_port}/identity/v3")
+        dep.start("compute-api", "serve", "compute-api", "--bind",
+                  f"127.0.0.1:{dep.compute_port}", "--workers", "1")
+        wait_http(f"http://127.0.0.1:{dep.compute_port}/compute/v2.1")
+        dep.start_conductor()
+        dep.start("scheduler", "serve", "scheduler")
+        for agent in AGENTS:
+            dep.start_agent(agent)
+        register_image(dep)
+        conn_ = dep.connect()
+        wait_for(lambda: len(list(conn_.compute.hypervisors())) == 3, 60, "three agents")
+        yield dep
+    finally:
+        dep.stop_all()
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.close()
+
+
+def register_image(dep: Deployment) -> None:
+    """A public image in the shared database and data dir (no image API runs here)."""
+    images = ImageService(Database(dep.db_url), ImageOptions(), dep.base / "data")
+    admin = RequestContext(user_id="admin", project_id="admin", roles=frozenset({"admin"}))
+    view = images.create(admin, {"name": "tiny", "disk_format": "raw",
+                                 "container_format": "bare", "visibility": "public"})
+    images.upload(admin, view.row.id, iter([b"\0" * 4096]), 4096)
+    dep.env["IMAGE_ID"] = view.row.id
+
+
+def server_states(conn: Any) -> dict[str, str]:
+    return {s.id: s.status for s in conn.compute.servers()}
+
+
+def build(conn: Any, dep: Deployment, prefix: str, count: int) -> list[str]:
+    conn.compute.create_server(name=prefix, image_id=dep.env["IMAGE_ID"], flavor_id="6",
+                               networks="none", min_count=count, max_count=count)
+    ids = [s.id for s in conn.compute.servers(name=f"^{prefix}-")]
+    assert len(ids) == count
+    return ids
+
+
+def settle(conn: Any, ids: list[str], timeout: float = 120.0) -> dict[str, str]:
+    states: dict[str, str] = {}
+
+    def done() -> bool:
+        states.update({k: v for k, v in server_states(conn).items() if k in ids})
+        return all(states.get(i) in ("ACTIVE", "ERROR") for i in ids)
+    wait_for(done, timeout, f"{len(ids)} servers ACTIVE or ERROR")
+    return states
+
+
+def check_usage(conn: Any) -> None:
+    """Usage counts are exact: the limits, the hypervisors and the servers agree."""
+    servers = list(conn.compute.servers())
+    limits = conn.compute.get_limits().absolute
+    assert limits.total_instances_used == len(servers)
+    placed = [s for s in servers if s.status == "ACTIVE"]
+    by_host: dict[str, int] = {}
+    for server in placed:
+        by_host[server.compute_host] = by_host.get(server.compute_host, 0) + 1
+    assert all(n <= AGENT_MEMORY_MB // 128 for n in by_host.values()), by_host
+
+
+def clean(conn: Any) -> None:
+    for server in list(conn.compute.servers()):
+        conn.compute.delete_server(server)
+    wait_for(lambda: not list(conn.compute.servers()), 60, "all servers deleted")
+
+
+def test_servers_spread_over_agents(deployment: Deployment) -> None:
+    conn = deployment.connect()
+    ids = build(conn, deployment, "spread", 6)
+    states = settle(conn, ids, 60)
+    assert set(states.values()) == {"ACTIVE"}
+    hosts = {conn.compute.get_server(i).compute_host for i in ids}
+    assert hosts == set(AGENTS)
+    check_usage(conn)
+    clean(conn)
+
+
+@pytest.mark.parametrize("victim", ["agent-b", "conductor"])
+def test_kill_9_in_the_middle_of_builds(deployment: Deployment, victim: str) -> None:
+    conn = deployment.connect()
+    ids = build(conn, deployment, f"kill-{victim}", 50)
+    time.sleep(0.5)  # builds are under way (each takes 0.3 s on its agent)
+    deployment.kill(victim)
+    time.sleep(1.0)
+    if victim == "conductor":
+        deployment.start_conductor()
+    else:
+        deployment.start_agent(victim)
+    states = settle(conn, ids)
+    assert set(states.values()) <= {"ACTIVE", "ERROR"}
+    for server_id, state in states.items():
+        if state == "ERROR":
+            assert conn.compute.get_server(server_id).fault["message"], server_id
+    # the 50 fit on the three agents: none should have run out of hosts
+    assert list(states.values()).count("ACTIVE") == 50, states
+    check_usage(conn)
+    clean(conn)
