@@ -28,10 +28,11 @@ def compute_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningC
     agents: list[subprocess.Popen[bytes]] = []
     try:
         for name in ("agent-2", "agent-3"):
-            log = open(base / f"{name}.log", "wb")  # noqa: SIM115 -- closed with the process
-            agents.append(subprocess.Popen(
-                [str(BIN / "labs"), "agent", "--host", name, "--data-dir", str(base / name)],
-                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}))
+            with open(base / f"{name}.log", "wb") as log:
+                agents.append(subprocess.Popen(
+                    [str(BIN / "labs"), "agent", "--host", name, "--data-dir",
+                     str(base / name)],
+                    stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}))
         wait_for(lambda: len(cloud.openstack_json("hypervisor", "list")) == 3, 60,
                  "three agents registered")
         yield cloud
@@ -82,9 +83,10 @@ def test_core_server_flow(compute_cloud: RunningCloud, tmp_path: Path) -> None:
     wait_for(lambda: status(cloud, "vm1") == "ACTIVE", 30, "vm1 ACTIVE")
     limits = {row["Name"]: row["Value"]
               for row in cloud.openstack_json("limits", "show", "--absolute")}
-    assert limits["totalInstancesUsed"] == 1 and limits["maxTotalInstances"] == 10
-    quota = cloud.openstack_json("quota", "show")
-    assert quota["instances"] == 10 or {"Resource": "instances", "Limit": 10} in quota
+    assert limits["total_instances_used"] == 1, limits
+    assert limits["max_total_instances"] == 10, limits
+    quota = {row["Resource"]: row["Limit"] for row in cloud.openstack_json("quota", "show")}
+    assert quota["instances"] == 10 and quota["cores"] == 20, quota
     events = [e["Action"] for e in cloud.openstack_json("server", "event", "list", "vm1")]
     assert events == ["start", "stop", "reboot", "create"]
     cloud.openstack("server", "delete", "--wait", "vm1")

@@ -42,10 +42,10 @@ class Deployment:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, name: str, *args: str) -> None:
-        log = open(self.base / f"{name}.log", "ab")  # noqa: SIM115 -- the process owns it
-        self.processes[name] = subprocess.Popen([str(BIN / "labs"), *args], stdout=log,
-                                                stderr=subprocess.STDOUT, env=self.env,
-                                                start_new_session=True)
+        with open(self.base / f"{name}.log", "ab") as log:
+            self.processes[name] = subprocess.Popen(
+                [str(BIN / "labs"), *args], stdout=log, stderr=subprocess.STDOUT,
+                env=self.env, start_new_session=True)
 
     def start_agent(self, name: str) -> None:
         self.start(name, "agent", "--host", name, "--data-dir", str(self.base / name))
