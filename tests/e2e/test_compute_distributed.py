@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import openstack
 import pymysql
 import pytest
+from openstack import connection
+from openstack.config import OpenStackConfig
 
 from labs.common.context import RequestContext
 from labs.common.db import Database
@@ -74,8 +75,9 @@ class Deployment:
         return (self.base / f"{name}.log").read_text(errors="replace")[-3000:]
 
     def connect(self) -> Any:
-        return openstack.connect(cloud="labs", load_yaml_config=True, load_envvars=False,
-                                 config_files=[str(self.base / "data" / "clouds.yaml")])
+        config = OpenStackConfig(config_files=[str(self.base / "data" / "clouds.yaml")],
+                                 load_envvars=False)
+        return connection.Connection(config=config.get_one("labs"))
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:

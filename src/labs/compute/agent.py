@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
-from labs.common.bus import Bus
+from labs.common.bus import Bus, BusError
 from labs.compute import states
 from labs.compute.payloads import notification_payload, utcnow
 from labs.compute.rpcapi import ConductorAPI
@@ -46,10 +46,19 @@ class Agent:
         self._heartbeat: threading.Thread | None = None
 
     # -- life cycle ----------------------------------------------------------------
-    def start(self) -> None:
-        """Register with the conductor, reconcile, then heartbeat in the background."""
-        expected = self.conductor.register_agent(self.host, self.zone,
-                                                 asdict(self.driver.host_resources()))
+    def start(self, register_timeout: float = 10.0) -> None:
+        """Register with the conductor (waiting for one to answer), reconcile, then
+        heartbeat in the background."""
+        resources = asdict(self.driver.host_resources())
+        while True:
+            try:
+                expected = self.conductor.register_agent(self.host, self.zone, resources,
+                                                         timeout=register_timeout)
+                break
+            except BusError as exc:
+                log.warning("%s: no conductor answered (%s); trying again", self.host, exc)
+                if self._stopping.wait(1.0):
+                    return
         self.reconcile(expected)
         self._heartbeat = threading.Thread(target=self._beat, name=f"agent-{self.host}-beat",
                                            daemon=True)
