@@ -11,7 +11,7 @@ from starlette.types import ASGIApp
 
 from labs.common.runner import Site, compose
 from labs.compute.api import build_api as compute_api
-from labs.compute.app import open_bus, open_compute, serve_agent, serve_conductor, serve_scheduler
+from labs.compute.app import open_bus, open_compute, serve_agents, serve_conductor, serve_scheduler
 from labs.compute.images import LocalImages
 from labs.identity.api import build_api as identity_api
 from labs.identity.app import open_identity
@@ -54,15 +54,16 @@ def build_all_in_one(site: Site, public_url: str) -> AllInOne:
     compute.prepare()
     serve_scheduler(site, db, bus)
     housekeeper = serve_conductor(site, db, bus)
-    agent = serve_agent(site, bus)
+    agents = serve_agents(site, bus)
     cloud = AllInOne(compose({"/identity": identity_api(identity).app(),
                               "/image": image_api(images, identity.tokens).app(),
                               "/compute": compute_api(compute, identity.tokens).app()}),
                      public_url, clouds)
     bus.start()
     cloud.stoppers.append(bus.stop)
-    agent.start()
-    cloud.stoppers.append(agent.stop)
+    for agent in agents:
+        agent.start()
+        cloud.stoppers.append(agent.stop)
     housekeeper.start()
     cloud.stoppers.append(housekeeper.stop)
     return cloud

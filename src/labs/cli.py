@@ -103,19 +103,22 @@ def cmd_agent(args: argparse.Namespace) -> int:
     """A compute agent for one host: no database, only the bus."""
     if args.bus:
         os.environ["LABS_BUS_URL"] = args.bus
-    from labs.compute.app import open_bus, serve_agent
+    from labs.compute.app import open_bus, serve_agents
 
     site = Site.open(args.data_dir, args.config)
     host = args.host or os.uname().nodename
     bus = open_bus(site, f"compute.{host}")
-    agent = serve_agent(site, bus, host)
+    agents = serve_agents(site, bus, host)
     with bus:
-        agent.start()
-        log.info("agent %s running; stop it with SIGTERM or Ctrl-C", host)
+        for agent in agents:
+            agent.start()
+        log.info("agent %s running; stop it with SIGTERM or Ctrl-C",
+                 ", ".join(a.host for a in agents))
         try:
             _wait_for_signal()
         finally:
-            agent.stop()
+            for agent in agents:
+                agent.stop()
     return 0
 
 

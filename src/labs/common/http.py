@@ -402,12 +402,16 @@ class Api:
                 call.body = self._parse_body(call.request, raw, endpoint)
             return endpoint.handler(call)
         except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            # the database went away under this request (a restart): nothing was
-            # committed, and the pool already holds fresh connections for a retry
-            raise ServiceUnavailable("The database connection was lost; nothing was "
-                                     "changed. Try again.") from exc
+            if exc.connection_invalidated:
+                # the database went away under this request (a restart): nothing was
+                # committed, and the pool already holds fresh connections for a retry
+                raise ServiceUnavailable("The database connection was lost; nothing was "
+                                         "changed. Try again.") from exc
+            if is_contention(exc):
+                raise ServiceUnavailable("The database was too busy with other requests to "
+                                         "finish this one (a deadlock or a lock timeout); "
+                                         "nothing was changed. Try again.") from exc
+            raise
 
     @staticmethod
     def _render(result: Any, endpoint: Endpoint) -> Response:
@@ -468,6 +472,16 @@ class Api:
             paths.setdefault(ep.path, {})[ep.method.lower()] = op
         return {"openapi": "3.1.0", "info": {"title": f"Labs {self.name}", "version": "1"},
                 "paths": paths}
+
+
+#: MariaDB's "deadlock found" and "lock wait timeout exceeded".
+CONTENTION_ERRORS = frozenset({1205, 1213})
+
+
+def is_contention(exc: DBAPIError) -> bool:
+    """A transaction lost to others (and was rolled back whole): safe to try again."""
+    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+    return code in CONTENTION_ERRORS or "database is locked" in str(exc.orig)
 
 
 def _no_constant(name: str) -> Any:

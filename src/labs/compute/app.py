@@ -94,16 +94,23 @@ def make_driver(site: Site, options: AgentOptions, host: str) -> VirtDriver:
     raise ValueError(f"unknown virt driver {options.driver!r}: use fake")
 
 
-def serve_agent(site: Site, bus: Bus, host: str | None = None) -> Agent:
-    """An agent for ``host`` on ``bus`` (call ``start`` once the bus runs)."""
+def serve_agents(site: Site, bus: Bus, host: str | None = None) -> list[Agent]:
+    """The agent for ``host`` on ``bus`` (call ``start`` once the bus runs); with the
+    fake driver and ``fake_hosts`` > 1, one agent per simulated host."""
     options = site.config.group(AgentOptions)
     compute = site.config.group(ComputeOptions)
     name = host or options.host or socket.gethostname()
-    agent = Agent(name, options.availability_zone or compute.default_availability_zone,
-                  make_driver(site, options, name), bus, compute.heartbeat_seconds,
-                  options.workers)
-    bus.serve(AGENT, agent, server=name)
-    return agent
+    names = [name]
+    if options.driver == "fake" and options.fake_hosts > 1:
+        names = [f"{name}-{i}" for i in range(1, options.fake_hosts + 1)]
+    agents = []
+    for each in names:
+        agent = Agent(each, options.availability_zone or compute.default_availability_zone,
+                      make_driver(site, options, each), bus, compute.heartbeat_seconds,
+                      options.workers)
+        bus.serve(AGENT, agent, server=each)
+        agents.append(agent)
+    return agents
 
 
 def prepare_api_database(site: Site, db: Database) -> None:

@@ -43,3 +43,5 @@ class AgentOptions:
     fake_memory_mb: int = option(65536, "fake driver: the host's RAM in MiB")
     fake_disk_gb: int = option(1024, "fake driver: the host's disk in GiB")
     fake_spawn_seconds: float = option(0.0, "fake driver: how long a spawn takes")
+    fake_hosts: int = option(1, "fake driver: hosts this agent process simulates, each its "
+                             "own agent (<host>-1 ... <host>-N when more than one)")

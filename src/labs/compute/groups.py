@@ -44,6 +44,7 @@ class ServerGroupService:
             raise Forbidden("Server groups belong to a project: use a project-scoped token.")
         row = SG(id=str(uuid.uuid4()), project_id=project_id, user_id=ctx.user_id, name=name,
                  policy=policy, rules=self._rules(policy, rules or {}), created_at=utcnow())
+        self.quotas.ensure_lock_row(self.db, project_id)
         with self.db.transaction() as tx:
             self.quotas.lock(tx, project_id)
             limit = self.quotas.limits(tx, project_id)["server_groups"]

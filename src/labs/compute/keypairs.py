@@ -83,6 +83,7 @@ class KeypairService:
                        else x509_fingerprint(public_key))
         row = KP(user_id=user_id, name=name, type=key_type, public_key=public_key,
                  fingerprint=fingerprint, created_at=utcnow())
+        self.quotas.ensure_lock_row(self.db, user_id)
         with self.db.transaction() as tx:
             # the quota counts per user: the user's own lock row keeps two creates
             # from both taking the last one

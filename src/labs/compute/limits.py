@@ -48,6 +48,7 @@ class LimitService:
     def update(self, project_id: str, changes: dict[str, int], force: bool = False
                ) -> dict[str, int]:
         """Set limits; unless ``force``, none below what the project already uses."""
+        self.quotas.ensure_lock_row(self.db, project_id)
         with self.db.transaction() as tx:
             self.quotas.lock(tx, project_id)
             used = self.quotas.usage(tx, project_id)

@@ -131,6 +131,7 @@ class ServerService:
         disk = flavor.disk + flavor.ephemeral
         reservation = f"r-{uuid.uuid4().hex[:8]}"
         now = utcnow()
+        self.quotas.ensure_lock_row(self.db, project_id)
         with self.db.transaction() as tx:
             self.quotas.lock(tx, project_id)
             limits = self.quotas.limits(tx, project_id)
