@@ -4,7 +4,10 @@ deletes, states, quotas, groups and faults."""
 from __future__ import annotations
 
 import concurrent.futures
+import threading
+import time
 
+from labs.common.bus import InProcessBus, Notification
 from labs.identity.resources import ProjectFilter
 from tests.compute.conftest import Plane
 
@@ -107,3 +110,77 @@ def test_other_projects_see_nothing(plane: Plane) -> None:
         "name": "r", "imageRef": plane.image_id, "flavorRef": "1",
         "networks": "none"}}).status_code == 403
     assert [s["id"] for s in plane.ok("GET", "/servers", "ann")["servers"]] == [server["id"]]
+
+
+def test_notifications_name_the_instance(plane: Plane) -> None:
+    seen: list[Notification] = []
+    lock = threading.Lock()
+
+    def keep(note: Notification) -> None:
+        with lock:
+            seen.append(note)
+
+    listener = InProcessBus(plane.namespace)
+    listener.subscribe("compute.instance.#", keep, group="test")
+    listener.start()
+    try:
+        server = plane.create(name="Web One")
+        sid = server["id"]
+        plane.ok("POST", f"/servers/{sid}/action", json={"os-stop": None})
+        plane.wait(sid, "SHUTOFF")
+        plane.ok("POST", f"/servers/{sid}/action", json={"os-start": None})
+        plane.wait(sid, "ACTIVE")
+        plane.ok("POST", f"/servers/{sid}/action", json={"reboot": {"type": "SOFT"}})
+        plane.wait(sid, "ACTIVE")
+        plane.ok("DELETE", f"/servers/{sid}")
+        plane.wait_gone(sid)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with lock:
+                if any(n.event_type == "compute.instance.delete.end" for n in seen):
+                    break
+            time.sleep(0.02)
+    finally:
+        listener.stop()
+    events = [n.event_type for n in seen if n.payload.get("instance_id") == sid]
+    assert events == [f"compute.instance.{e}" for e in (
+        "create.start", "create.end", "power_off.start", "power_off.end", "power_on.start",
+        "power_on.end", "reboot.start", "reboot.end", "delete.start", "delete.end")]
+    end = next(n for n in seen if n.event_type == "compute.instance.create.end")
+    assert end.publisher_id.startswith("compute.h")
+    payload = end.payload
+    assert payload["hostname"] == "web-one" and payload["display_name"] == "Web One"
+    assert payload["tenant_id"] == _project_id(plane, "a")
+    assert payload["state"] == "active" and payload["instance_type"] == "m1.tiny"
+    assert payload["fixed_ips"] == [] and payload["host"] == end.publisher_id[len("compute."):]
+
+
+def test_a_disabled_service_gets_no_builds(plane: Plane) -> None:
+    services = plane.ok("GET", "/os-services?binary=nova-compute", "admin")["services"]
+    for service in services:
+        if service["host"] != "h2":
+            plane.ok("PUT", f"/os-services/{service['id']}", "admin",
+                     json={"status": "disabled", "disabled_reason": "maintenance"})
+    made = [plane.create(name=f"d{i}", wait="ACTIVE") for i in range(3)]
+    hosts = {plane.show(s["id"], "admin")["OS-EXT-SRV-ATTR:host"] for s in made}
+    assert hosts == {"h2"}
+    listed = plane.ok("GET", "/os-services?binary=nova-compute", "admin")["services"]
+    assert {s["host"]: s["status"] for s in listed} == {
+        "h1": "disabled", "h2": "enabled", "h3": "disabled"}
+
+
+def test_rebuild_keeps_the_server_and_changes_its_image(plane: Plane) -> None:
+    server = plane.create(name="old")
+    sid = server["id"]
+    resp = plane.call("POST", f"/servers/{sid}/action", json={
+        "rebuild": {"imageRef": plane.image_id, "name": "new", "metadata": {"v": "2"}}})
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["server"]["status"] == "REBUILD"
+    done = plane.wait(sid, "ACTIVE")
+    assert (done["name"], done["metadata"]) == ("new", {"v": "2"})
+    actions = [a["action"] for a in plane.ok(
+        "GET", f"/servers/{sid}/os-instance-actions")["instanceActions"]]
+    assert actions == ["rebuild", "create"]
+    missing = plane.call("POST", f"/servers/{sid}/action", json={
+        "rebuild": {"imageRef": "00000000-0000-0000-0000-000000000000"}})
+    assert missing.status_code == 400

@@ -219,3 +219,29 @@ def test_kill_9_in_the_middle_of_builds(deployment: Deployment, victim: str) -> 
     assert list(states.values()).count("ACTIVE") == 50, states
     check_usage(conn)
     clean(conn)
+
+
+def test_sdk_core_flow(deployment: Deployment) -> None:
+    conn = deployment.connect()
+    compute = conn.compute
+    assert {"m1.tiny", "g1.nano"} <= {f.name for f in compute.flavors()}
+    key = compute.create_keypair(name="sdk-key")
+    assert key.private_key and key.public_key.startswith("ssh-ed25519 ")
+    made = compute.create_server(name="sdk-vm", image_id=deployment.env["IMAGE_ID"],
+                                 flavor_id="6", networks="none", key_name="sdk-key",
+                                 metadata={"owner": "sdk"})
+    server = compute.wait_for_server(made, status="ACTIVE", interval=0.2, wait=60)
+    assert server.key_name == "sdk-key" and server.metadata == {"owner": "sdk"}
+    compute.reboot_server(server, "HARD")
+    compute.wait_for_server(server, status="ACTIVE", interval=0.2, wait=60)
+    compute.stop_server(server)
+    compute.wait_for_server(server, status="SHUTOFF", interval=0.2, wait=60)
+    compute.start_server(server)
+    compute.wait_for_server(server, status="ACTIVE", interval=0.2, wait=60)
+    actions = [a.action for a in compute.server_actions(server)]
+    assert actions == ["start", "stop", "reboot", "create"]
+    assert [s.name for s in compute.servers()] == ["sdk-vm"]
+    compute.delete_server(server)
+    compute.wait_for_delete(server, interval=0.2, wait=60)
+    compute.delete_keypair("sdk-key")
+    check_usage(conn)

@@ -109,6 +109,10 @@ class Agent:
     def reboot_instance(self, instance_id: str, hard: bool) -> None:
         self._submit(instance_id, self._reboot, instance_id, hard)
 
+    def rebuild_instance(self, spec: dict[str, Any]) -> None:
+        self._specs[spec["id"]] = spec
+        self._submit(spec["id"], self._rebuild, spec)
+
     def stop_instance(self, instance_id: str) -> None:
         self._submit(instance_id, self._stop, instance_id)
 
@@ -156,12 +160,7 @@ class Agent:
         self._notify("create.start", spec, iid, states.BUILDING, states.SPAWNING,
                      image_name=spec.get("image_id", ""))
         try:
-            self.driver.spawn(InstanceSpec(
-                id=iid, name=spec["name"], hostname=spec["hostname"],
-                project_id=spec["project_id"], vcpus=spec["vcpus"],
-                memory_mb=spec["memory_mb"], disk_gb=spec["disk_gb"],
-                image_id=spec["image_id"], user_data=spec.get("user_data"),
-                key_data=spec.get("key_data"), metadata=spec.get("metadata") or {}))
+            self.driver.spawn(self._instance_spec(spec))
         except VirtError as exc:
             self._notify("create.error", spec, iid, states.BUILDING, states.SPAWNING,
                          message=str(exc), code=500, exception=type(exc).__name__)
@@ -172,6 +171,23 @@ class Agent:
                      launched_at=utcnow(), message="Success")
         self.conductor.build_done(iid, self.host, power_state=int(
             self.driver.power_state(iid)), addresses=addresses)
+
+    def _rebuild(self, spec: dict[str, Any]) -> None:
+        iid = spec["id"]
+        self._notify("rebuild.start", spec, iid, states.ACTIVE, states.REBUILDING)
+        self.driver.destroy(iid)
+        error = self._power(lambda: self.driver.spawn(self._instance_spec(spec)))
+        self._notify("rebuild.end", spec, iid, states.ACTIVE)
+        self._report(iid, "rebuild", error)
+
+    @staticmethod
+    def _instance_spec(spec: dict[str, Any]) -> InstanceSpec:
+        return InstanceSpec(
+            id=spec["id"], name=spec["name"], hostname=spec["hostname"],
+            project_id=spec["project_id"], vcpus=spec["vcpus"], memory_mb=spec["memory_mb"],
+            disk_gb=spec["disk_gb"], image_id=spec["image_id"],
+            user_data=spec.get("user_data"), key_data=spec.get("key_data"),
+            metadata=spec.get("metadata") or {})
 
     def _reboot(self, instance_id: str, hard: bool) -> None:
         spec = self._specs.get(instance_id)

@@ -71,6 +71,9 @@ class AgentAPI:
     def reboot_instance(self, host: str, instance_id: str, hard: bool) -> None:
         self.bus.cast(AGENT, "reboot_instance", server=host, instance_id=instance_id, hard=hard)
 
+    def rebuild_instance(self, host: str, spec: dict[str, Any]) -> None:
+        self.bus.cast(AGENT, "rebuild_instance", server=host, spec=spec)
+
     def stop_instance(self, host: str, instance_id: str) -> None:
         self.bus.cast(AGENT, "stop_instance", server=host, instance_id=instance_id)
 

@@ -12,7 +12,7 @@ from labs.common.context import RequestContext
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
 from labs.compute import actions, models, states
 from labs.compute.actions import start_action
-from labs.compute.payloads import utcnow
+from labs.compute.payloads import instance_spec, utcnow
 from labs.compute.servers import ServerService
 
 Inst = models.Instance
@@ -69,6 +69,31 @@ class ServerActions:
                          states.POWERING_ON)
         assert row.host is not None
         self.agents.start_instance(row.host, row.id)
+
+    def rebuild(self, ctx: RequestContext, server_id: str, image_ref: str,
+                changes: dict[str, Any]) -> models.Instance:
+        """Boot the server again from ``image_ref`` (its disk is lost), on the same host."""
+        image = self.servers.images.find(ctx, image_ref)
+        if image is None:
+            raise BadRequest("Can not find requested image")
+        if image.status != "active":
+            raise BadRequest(f"Image {image.id} is not active.")
+        row = self._move(ctx, server_id, "rebuild", "rebuild", states.ALLOWED["rebuild"],
+                         states.REBUILDING)
+        with self.db.transaction() as tx:
+            row = self.servers._get(tx, ctx, server_id)
+            row.image_ref = image.id
+            if "name" in changes:
+                row.name = changes["name"]
+            if "metadata" in changes:
+                row.metadata_ = dict(changes["metadata"])
+            if "description" in changes:
+                row.description = changes["description"]
+            row.updated_at = utcnow()
+            spec = instance_spec(row)
+        assert row.host is not None
+        self.agents.rebuild_instance(row.host, spec)
+        return row
 
     def lock(self, ctx: RequestContext, server_id: str, reason: str | None) -> None:
         with self.db.transaction() as tx:

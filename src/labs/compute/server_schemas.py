@@ -80,6 +80,12 @@ SERVER_ACTION: dict[str, Any] = {
         "reboot": {"type": "object", "properties": {
             "type": {"type": "string", "enum": ["SOFT", "HARD", "soft", "hard"]}},
             "required": ["type"]},
+        "rebuild": {"type": "object", "properties": {
+            "imageRef": {"type": "string"}, "name": NAME, "metadata": METADATA,
+            "description": {"type": ["string", "null"], "maxLength": 255},
+            "adminPass": {"type": "string"}, "OS-DCF:diskConfig": {"type": "string"},
+            "preserve_ephemeral": {"type": "boolean"}},
+            "required": ["imageRef"]},
         "os-stop": {"type": "null"},
         "os-start": {"type": "null"},
         "lock": {"type": ["null", "object"], "properties": {

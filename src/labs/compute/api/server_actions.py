@@ -26,12 +26,17 @@ def register(api: Api, service: ComputeService) -> None:
 
     @api.post("/v2.1/servers/{server_id}/action", status=202, schema=schemas.SERVER_ACTION)
     def server_action(call: Call) -> Reply | None:
-        """reboot, os-stop, os-start, lock, unlock, os-getConsoleOutput."""
+        """reboot, rebuild, os-stop, os-start, lock, unlock, os-getConsoleOutput."""
         ctx = call.enforce("compute:servers:action")
         server_id = call.params["server_id"]
         (name, args), = call.body.items()
         if name == "reboot":
             actions.reboot(ctx, server_id, hard=args["type"].upper() == "HARD")
+        elif name == "rebuild":
+            row = actions.rebuild(ctx, server_id, args["imageRef"].rstrip("/").rsplit("/", 1)[-1],
+                                  {k: v for k, v in args.items()
+                                   if k in ("name", "metadata", "description")})
+            return Reply({"server": views.detail(call, row, admin=ctx.is_admin)}, status=202)
         elif name == "os-stop":
             actions.stop(ctx, server_id)
         elif name == "os-start":
