@@ -176,24 +176,26 @@ def burst(cloud: Cloud, count: int, timeout: float = 300.0) -> dict[str, Any]:
     wanted = set(ids)
     with httpx.Client(base_url=cloud.url + "/compute/v2.1", headers=cloud.headers,
                       timeout=60) as client:
+        # as a client waiting for its builds would: is any still building? (20 times a
+        # second), then one full list to count how they ended
         deadline = time.monotonic() + timeout
-        statuses: dict[str, int] = {}
         while time.monotonic() < deadline:
-            listed = client.get("/servers/detail", params={"limit": 1000}).json()["servers"]
-            while len(listed) % 1000 == 0 and listed:
-                more = client.get("/servers/detail", params={
-                    "limit": 1000, "marker": listed[-1]["id"]}).json()["servers"]
-                if not more:
-                    break
-                listed += more
-            statuses = {}
-            for server in listed:
-                if server["id"] in wanted:
-                    statuses[server["status"]] = statuses.get(server["status"], 0) + 1
-            if statuses.get("ACTIVE", 0) + statuses.get("ERROR", 0) == count:
+            building = client.get("/servers", params={"status": "BUILD", "limit": 1})
+            if not building.json()["servers"]:
                 break
             time.sleep(0.05)
         active = time.perf_counter() - began
+        statuses: dict[str, int] = {}
+        marker = None
+        for _ in range(count // 1000 + 2):
+            page = client.get("/servers/detail", params={
+                "limit": 1000, **({"marker": marker} if marker else {})}).json()["servers"]
+            for server in page:
+                if server["id"] in wanted:
+                    statuses[server["status"]] = statuses.get(server["status"], 0) + 1
+            if len(page) < 1000:
+                break
+            marker = page[-1]["id"]
         asyncio.run(_delete_all(cloud, ids))
         wait_empty(client)
     return {"servers": count, "posted_s": round(posted, 3), "all_active_s": round(active, 3),
@@ -310,6 +312,12 @@ def main(argv: list[str] | None = None) -> int:
                 run["peak_rss_mb"] = round(cloud.rss.peak_kb / 1024, 1)
                 rows.append([agents, "peak RSS of labs up", f"{run['peak_rss_mb']} MB"])
                 report["runs"].append(run)
+            except BaseException:
+                RESULTS.mkdir(exist_ok=True)
+                kept = RESULTS / f"compute-labs-up-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
+                kept.write_bytes((Path(tmp) / "labs-up.log").read_bytes())
+                print(f"failed; the server's log is in {kept}", file=sys.stderr)
+                raise
             finally:
                 cloud.stop()
     sched = scheduler_decisions()

@@ -7,7 +7,9 @@ either all its writes commit or none do.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,7 +71,10 @@ def make_engine(url: str, *, pool_size: int = 20, echo: bool = False,
         {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None,
          "skip_autocommit_rollback": True} if autocommit else {})
     if parsed.get_backend_name() == "sqlite":
+        # as many pooled connections as a process has request threads: opening one
+        # costs more than most queries
         engine = sa.create_engine(url, echo=echo, connect_args={"check_same_thread": False},
+                                  pool_size=pool_size, max_overflow=max(40 - pool_size, 0),
                                   **extra)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -124,12 +129,20 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._autocommit = make_engine(url, pool_size=pool_size, echo=echo, autocommit=True)
         self._read_sessions = sessionmaker(self._autocommit, expire_on_commit=False)
+        self._writers: contextlib.AbstractContextManager[Any] = (
+            threading.RLock() if self.is_sqlite else contextlib.nullcontext())
         self._compiled: dict[sa.ClauseElement, str] = {}
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work: commit when the block ends, roll back if it raises."""
-        with self._sessions() as session, session.begin():
+        """One unit of work: commit when the block ends, roll back if it raises.
+
+        On SQLite, write transactions of one process take turns on a lock of this
+        process first: SQLite has one writer at a time, and a writer that finds the
+        database locked sleeps in growing steps (up to 100 ms) before it tries again,
+        so many threads queueing inside SQLite wait far longer than the work takes.
+        """
+        with self._writers, self._sessions() as session, session.begin():
             yield session
 
     @contextmanager

@@ -79,6 +79,27 @@ class ServerFilter:
     locked: bool | None = None
 
 
+def status_clause(status: str) -> sa.ColumnElement[bool]:
+    """The rows that show ``status`` (the SQL twin of ``states.status_of``)."""
+    task = Inst.task_state
+    rebooting = (states.REBOOTING, states.REBOOTING_HARD, states.REBUILDING)
+    quiet = sa.or_(task.is_(None), task.not_in(rebooting))
+    by_status: dict[str, sa.ColumnElement[bool]] = {
+        "ACTIVE": sa.and_(Inst.vm_state == states.ACTIVE, quiet),
+        "BUILD": Inst.vm_state == states.BUILDING,
+        "SHUTOFF": sa.and_(Inst.vm_state == states.STOPPED,
+                           sa.or_(task.is_(None), task != states.REBUILDING)),
+        "ERROR": sa.and_(Inst.vm_state == states.ERROR,
+                         sa.or_(task.is_(None), task != states.REBUILDING)),
+        "REBOOT": sa.and_(Inst.vm_state == states.ACTIVE, task == states.REBOOTING),
+        "HARD_REBOOT": sa.and_(Inst.vm_state == states.ACTIVE, task == states.REBOOTING_HARD),
+        "REBUILD": sa.and_(Inst.vm_state.in_((states.ACTIVE, states.STOPPED, states.ERROR)),
+                           task == states.REBUILDING),
+        "DELETED": Inst.deleted.is_(True),
+    }
+    return by_status.get(status, sa.false())
+
+
 def hostname_for(name: str) -> str:
     """A DNS label from a server name, as Nova's ``sanitize_hostname``."""
     label = re.sub(r"[ _.]", "-", name.lower())
@@ -251,6 +272,12 @@ class ServerService:
                 query = query.where(column == value)
         if where.locked is not None:
             query = query.where(Inst.locked.is_(where.locked))
+        if where.status is not None:
+            query = query.where(status_clause(where.status))
+        cap = self.options.max_list_limit
+        wanted = min(limit, cap) if limit is not None else cap
+        if where.name is None and where.flavor is None and not where.tags and marker is None:
+            query = query.limit(wanted)  # nothing left to filter here: let SQL stop early
         with self.db.reading() as tx:
             rows = list(tx.scalars(query))
         pattern = None
@@ -261,8 +288,6 @@ class ServerService:
                 raise BadRequest(f"Invalid regular expression for name: {where.name}") from None
         rows = [r for r in rows
                 if (pattern is None or pattern.search(r.name))
-                and (where.status is None
-                     or states.status_of(r.vm_state, r.task_state) == where.status)
                 and (where.flavor is None or r.flavor.get("id") == where.flavor)
                 and all(tag in (r.tags or []) for tag in where.tags)]
         if marker is not None:
@@ -270,8 +295,7 @@ class ServerService:
             if marker not in ids:
                 raise BadRequest(f"marker [{marker}] not found")
             rows = rows[ids.index(marker) + 1:]
-        cap = self.options.max_list_limit
-        return rows[:min(limit, cap) if limit is not None else cap]
+        return rows[:wanted]
 
     # -- update and delete ---------------------------------------------------------
     def update(self, ctx: RequestContext, server_id: str, changes: dict[str, Any]) -> (

@@ -166,11 +166,11 @@ class ImageService:
             raise Forbidden("Only an admin may make an image public.")
 
     def get(self, ctx: RequestContext, image_id: str) -> ImageView:
-        with self.db.transaction() as tx:
+        with self.db.reading() as tx:
             return self._view(tx, self._get(tx, ctx, image_id))
 
     def list_images(self, ctx: RequestContext, where: ImageFilter) -> list[ImageView]:
-        with self.db.transaction() as tx:
+        with self.db.reading() as tx:
             # shared images are listed once accepted (or as member_status says)
             query = sa.select(I).where(I.status != "deleted",
                                        self._visible(ctx, where.member_status))
@@ -382,7 +382,7 @@ class ImageService:
                  end: int | None = None, suffix: int | None = None) -> Download:
         """Stream an active image, or bytes ``start``..``end`` (inclusive) of it, or its
         last ``suffix`` bytes."""
-        with self.db.transaction() as tx:
+        with self.db.reading() as tx:
             row = self._get(tx, ctx, image_id)
             view = self._view(tx, row)
         if row.status == "deactivated" and not ctx.is_admin:
@@ -424,7 +424,7 @@ class ImageService:
             return found
 
     def list_members(self, ctx: RequestContext, image_id: str) -> list[models.Member]:
-        with self.db.transaction() as tx:
+        with self.db.reading() as tx:
             row = self._shared_image(tx, ctx, image_id)
             query = sa.select(models.Member).where(models.Member.image_id == image_id)
             if not ctx.is_admin and row.owner != ctx.project_id:
