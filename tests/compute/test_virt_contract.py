@@ -78,8 +78,8 @@ def make_spec(case: Case) -> Callable[..., InstanceSpec]:
 
 
 def _require(driver: VirtDriver, capability: str) -> None:
-    if capability not in driver.capabilities:
-        pytest.skip(f"{driver.name} driver lacks {capability!r}")
+    """Every driver Labs ships offers every capability; one that does not fails here."""
+    assert capability in driver.capabilities, f"{driver.name} driver lacks {capability!r}"
 
 
 def _ids(driver: VirtDriver) -> dict[str, PowerState]:
@@ -349,7 +349,7 @@ def test_fake_spawn_seconds_do_not_hold_the_lock(tmp_path: Path) -> None:
     started = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(fake.spawn, [_spec() for _ in range(8)]))
-    assert time.monotonic() - started < 8 * 0.3 / 2
+    assert time.monotonic() - started < 8 * 0.3 * 0.75  # one at a time would take 2.4 s
     assert len(_ids(fake)) == 8
 
 
