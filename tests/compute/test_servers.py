@@ -184,3 +184,22 @@ def test_rebuild_keeps_the_server_and_changes_its_image(plane: Plane) -> None:
     missing = plane.call("POST", f"/servers/{sid}/action", json={
         "rebuild": {"imageRef": "00000000-0000-0000-0000-000000000000"}})
     assert missing.status_code == 400
+
+
+def test_delete_while_the_agent_is_down_and_its_return(plane: Plane) -> None:
+    server = plane.create(name="orphan")
+    sid = server["id"]
+    host = plane.show(sid, "admin")["OS-EXT-SRV-ATTR:host"]
+    plane.stop_agent(host)
+    service = next(s for s in plane.ok("GET", f"/os-services?host={host}", "admin")["services"]
+                   if s["binary"] == "nova-compute")
+    plane.ok("PUT", f"/os-services/{service['id']}", "admin", json={"forced_down": True})
+    assert plane.call("DELETE", f"/servers/{sid}").status_code == 204
+    assert plane.call("GET", f"/servers/{sid}").status_code == 404  # at once, no agent
+    limits = plane.ok("GET", "/limits")["limits"]["absolute"]
+    assert limits["totalInstancesUsed"] == 0
+    agent = plane.add_agent(host)  # it still runs the VM nobody wants: it cleans up
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and agent.driver.list_instances():
+        time.sleep(0.02)
+    assert agent.driver.list_instances() == []

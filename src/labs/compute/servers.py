@@ -31,7 +31,7 @@ from labs.compute.groups import ServerGroupService
 from labs.compute.hosts import HostService
 from labs.compute.images import ImageLookup
 from labs.compute.keypairs import KeypairService
-from labs.compute.payloads import utcnow
+from labs.compute.payloads import instance_spec, notification_payload, utcnow
 from labs.compute.quotas import QuotaService
 from labs.compute.rpcapi import AgentAPI, ConductorAPI
 
@@ -320,14 +320,29 @@ class ServerService:
             start_action(tx, ctx, row.id, "delete", row.project_id)
             host = row.host
             if host is None or not self.hosts.is_up(host):
+                spec = instance_spec(row)
                 mark_deleted(tx, row.id)
                 local = True
             else:
                 moved = tx.execute(sa.update(Inst).where(Inst.id == row.id,
                                                          Inst.deleted.is_(False))
                                    .values(task_state=states.DELETING, updated_at=utcnow()))
-                local = not moved.rowcount  # type: ignore[attr-defined]
-        if not local and host is not None:
+                if not moved.rowcount:  # type: ignore[attr-defined]
+                    return  # deleted by a racing request meanwhile
+                local = False
+        if local:
+            # no agent will say it: tell the listeners (DNS, ...) from here, as Nova's
+            # API does for a server whose host is down
+            for event, state in (("delete.start", states.ACTIVE), ("delete.end", states.DELETED)):
+                try:
+                    self.conductor.bus.notify(
+                        f"compute.instance.{event}",
+                        notification_payload(spec, host or "", state, states.DELETING),
+                        publisher_id="compute.api")
+                except Exception as exc:
+                    log.warning("could not send compute.instance.%s for %s: %s", event,
+                                server_id, exc)
+        elif host is not None:
             self.agents.delete_instance(host, server_id)
 
     @staticmethod
