@@ -221,6 +221,18 @@ def test_kill_9_in_the_middle_of_builds(deployment: Deployment, victim: str) -> 
     clean(conn)
 
 
+def settled(compute: Any, server: Any, status: str) -> Any:
+    """Refetch until the server shows ``status`` with no task running (the SDK's
+    wait_for_server returns at once when the object it holds already has the status)."""
+    found: list[Any] = []
+
+    def check() -> bool:
+        found[:] = [compute.get_server(server.id)]
+        return bool(found[0].status == status and found[0].task_state is None)
+    wait_for(check, 60, f"{server.id} {status}")
+    return found[0]
+
+
 def test_sdk_core_flow(deployment: Deployment) -> None:
     conn = deployment.connect()
     compute = conn.compute
@@ -233,11 +245,11 @@ def test_sdk_core_flow(deployment: Deployment) -> None:
     server = compute.wait_for_server(made, status="ACTIVE", interval=0.2, wait=60)
     assert server.key_name == "sdk-key" and server.metadata == {"owner": "sdk"}
     compute.reboot_server(server, "HARD")
-    compute.wait_for_server(server, status="ACTIVE", interval=0.2, wait=60)
+    server = settled(compute, server, "ACTIVE")
     compute.stop_server(server)
-    compute.wait_for_server(server, status="SHUTOFF", interval=0.2, wait=60)
+    server = settled(compute, server, "SHUTOFF")
     compute.start_server(server)
-    compute.wait_for_server(server, status="ACTIVE", interval=0.2, wait=60)
+    server = settled(compute, server, "ACTIVE")
     actions = [a.action for a in compute.server_actions(server)]
     assert actions == ["start", "stop", "reboot", "create"]
     assert [s.name for s in compute.servers()] == ["sdk-vm"]
