@@ -42,6 +42,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.bus:
         os.environ["LABS_BUS_URL"] = args.bus
     site = Site.open(args.data_dir, args.config)
+    if args.service != "identity" and not _has_shared_bus(site):
+        return 2
     if args.service in ("conductor", "scheduler"):
         return _serve_control(site, args.service)
     import uvicorn
@@ -106,6 +108,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from labs.compute.app import open_bus, serve_agents
 
     site = Site.open(args.data_dir, args.config)
+    if not _has_shared_bus(site):
+        return 2
     host = args.host or os.uname().nodename
     bus = open_bus(site, f"compute.{host}")
     agents = serve_agents(site, bus, host)
@@ -120,6 +124,18 @@ def cmd_agent(args: argparse.Namespace) -> int:
             for agent in agents:
                 agent.stop()
     return 0
+
+
+def _has_shared_bus(site: Site) -> bool:
+    """Compute's parts in separate processes talk over RabbitMQ, never in-process."""
+    from labs.common.bus.options import BusOptions
+
+    url = site.config.group(BusOptions).url
+    if url and not url.startswith(("memory", "inprocess")):
+        return True
+    log.error("this service talks to the others over RabbitMQ: give --bus "
+              "amqp://user:password@host:5672// (or [bus] url in labs.conf, or LABS_BUS_URL)")
+    return False
 
 
 def _wait_for_signal() -> None:
