@@ -50,7 +50,8 @@ def build_all_in_one(site: Site, public_url: str) -> AllInOne:
         admin_project = identity.resources.list_projects(ProjectFilter(name="admin"))[0]
         ensure_labs_image(images, admin_project.id)
     bus = open_bus(site, "compute.all-in-one")
-    compute = open_compute(site, db, bus, LocalImages(images))
+    compute = open_compute(site, db, bus,
+                           LocalImages(images, public_url.rstrip("/") + IMAGE.path))
     compute.prepare()
     serve_scheduler(site, db, bus)
     housekeeper = serve_conductor(site, db, bus)

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from labs.common.runner import (
+    KEEP_ALIVE_SECONDS,
     ReadyServer,
     Site,
     setup_logging,
@@ -72,8 +73,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # every connection waiting (8 clients that connect at once all land on one
     # worker); libuv's single-accept mode takes one and lets the others have a turn.
     os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
-    uvicorn.run(factory, factory=True, workers=workers, host=host,
-                port=port, log_config=None, access_log=False, server_header=False)
+    uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_config=None,
+                access_log=False, server_header=False, timeout_keep_alive=KEEP_ALIVE_SECONDS)
     return 0
 
 

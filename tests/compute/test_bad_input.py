@@ -115,6 +115,16 @@ def test_actions_in_the_wrong_state(plane: Plane) -> None:
     assert plane.call("DELETE", f"/servers/{sid}").status_code == 204
 
 
+def test_snapshot_needs_an_image_service_for_the_hosts(plane: Plane) -> None:
+    sid = plane.create()["id"]
+    resp = plane.call("POST", f"/servers/{sid}/action", json={"createImage": {"name": "s"}})
+    assert error(resp, 400) == ("No image service is reachable from the hosts to keep the "
+                                "snapshot in.")
+    assert plane.show(sid)["OS-EXT-STS:task_state"] is None
+    assert plane.call("POST", f"/servers/{sid}/action",
+                      json={"createImage": {}}).status_code == 400
+
+
 def test_malformed_bodies(plane: Plane) -> None:
     for raw in (b"{", b"[]", b'{"server": 1}', b'{"server": {"name": NaN}}'):
         resp = plane.client.post("/compute/v2.1/servers", content=raw, headers={

@@ -89,6 +89,14 @@ def test_core_server_flow(compute_cloud: RunningCloud, tmp_path: Path) -> None:
     assert quota["instances"] == 10 and quota["cores"] == 20, quota
     events = [e["Action"] for e in cloud.openstack_json("server", "event", "list", "vm1")]
     assert events == ["start", "stop", "reboot", "create"]
+    snap = cloud.openstack_json("server", "image", "create", "--name", "vm1-snap", "--wait",
+                                "vm1")
+    assert snap["name"] == "vm1-snap"
+    image = cloud.openstack_json("image", "show", "vm1-snap")
+    assert image["status"] == "active" and image["size"] > 0
+    assert image["visibility"] == "private"
+    assert image["properties"]["instance_uuid"] == server["id"]
+    assert cloud.openstack_json("server", "event", "list", "vm1")[0]["Action"] == "createImage"
     cloud.openstack("server", "delete", "--wait", "vm1")
     assert cloud.openstack_json("server", "list") == []
 

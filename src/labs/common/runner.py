@@ -105,10 +105,17 @@ class ReadyServer(uvicorn.Server):
             print(self.ready_line, flush=True)
 
 
+#: How long an idle keep-alive connection stays open. uvicorn's default (5 s) equals
+#: the poll interval of the openstack CLI's --wait: a client that reuses its connection
+#: right as the server closes it gets "connection reset by peer".
+KEEP_ALIVE_SECONDS = 75
+
+
 def uvicorn_config(app: Any, bind: str, **kw: Any) -> uvicorn.Config:
     host, port = split_bind(bind)
     return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                          server_header=False, timeout_graceful_shutdown=5, **kw)
+                          server_header=False, timeout_graceful_shutdown=5,
+                          timeout_keep_alive=KEEP_ALIVE_SECONDS, **kw)
 
 
 def setup_logging(level: str) -> None:

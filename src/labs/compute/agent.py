@@ -10,12 +10,17 @@ that a crash interrupted are finished, and leftovers are cleaned up.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import httpx
 
 from labs.common.bus import Bus, BusError
 from labs.compute import states
@@ -25,6 +30,11 @@ from labs.compute.scheduler.manager import AGENT_BINARY
 from labs.compute.virt.base import InstanceNotFound, InstanceSpec, VirtDriver, VirtError
 
 log = logging.getLogger("labs.compute.agent")
+
+
+def _chunks(data: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+    while chunk := data.read(size):
+        yield chunk
 
 
 class Agent:
@@ -113,6 +123,10 @@ class Agent:
         self._specs[spec["id"]] = spec
         self._submit(spec["id"], self._rebuild, spec)
 
+    def snapshot_instance(self, instance_id: str, image_id: str, image_url: str,
+                          token: str) -> None:
+        self._submit(instance_id, self._snapshot, instance_id, image_id, image_url, token)
+
     def stop_instance(self, instance_id: str) -> None:
         self._submit(instance_id, self._stop, instance_id)
 
@@ -188,6 +202,30 @@ class Agent:
             disk_gb=spec["disk_gb"], image_id=spec["image_id"],
             user_data=spec.get("user_data"), key_data=spec.get("key_data"),
             metadata=spec.get("metadata") or {})
+
+    def _snapshot(self, instance_id: str, image_id: str, image_url: str, token: str) -> None:
+        spec = self._specs.get(instance_id)
+        self._notify("snapshot.start", spec, instance_id, states.ACTIVE,
+                     states.IMAGE_SNAPSHOT)
+        file_url = f"{image_url.rstrip('/')}/v2/images/{image_id}/file"
+        headers = {"X-Auth-Token": token}
+        error = None
+        with tempfile.TemporaryDirectory(prefix="labs-snapshot-") as tmp:
+            target = Path(tmp) / "disk"
+            try:
+                self.driver.snapshot(instance_id, target)
+                with target.open("rb") as data:
+                    reply = httpx.put(file_url, content=_chunks(data), timeout=600, headers={
+                        **headers, "Content-Type": "application/octet-stream",
+                        "Content-Length": str(target.stat().st_size)})
+                reply.raise_for_status()
+            except (VirtError, OSError, httpx.HTTPError) as exc:
+                error = f"snapshot of {instance_id} failed: {exc}"
+                log.warning("%s: %s", self.host, error)
+                with contextlib.suppress(httpx.HTTPError):  # no half-made image stays
+                    httpx.delete(file_url.rsplit("/file", 1)[0], headers=headers, timeout=30)
+        self._notify("snapshot.end", spec, instance_id, states.ACTIVE)
+        self._report(instance_id, "createImage", error)
 
     def _reboot(self, instance_id: str, hard: bool) -> None:
         spec = self._specs.get(instance_id)

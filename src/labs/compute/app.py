@@ -8,6 +8,7 @@ import logging
 import socket
 import threading
 from pathlib import Path
+from typing import Any
 
 from labs.common.bus import Bus, connect
 from labs.common.bus.options import BusOptions
@@ -128,6 +129,15 @@ class _NoImages(ImageLookup):
         return None
 
 
+def image_endpoint(identity: Any) -> str | None:
+    """The image API's public URL from the catalog (None when none is registered)."""
+    for service in identity.catalog.list_services(type="image"):
+        for endpoint in identity.catalog.list_endpoints(service_id=service.id):
+            if endpoint.interface == "public":
+                return str(endpoint.url)
+    return None
+
+
 def create_api_app() -> object:
     """uvicorn's factory in each compute-api worker: the site comes from the
     environment; tokens and images are read from the shared database and data dir."""
@@ -142,5 +152,6 @@ def create_api_app() -> object:
     db = identity.store.db
     bus = open_bus(site, f"compute.api.{socket.gethostname()}")
     bus.start()
-    compute = open_compute(site, db, bus, LocalImages(open_images(site, db)))
+    compute = open_compute(site, db, bus, LocalImages(open_images(site, db),
+                                                      image_endpoint(identity)))
     return compose({"/compute": build_api(compute, identity.tokens).app()})

@@ -128,7 +128,9 @@ class Conductor:
     # -- power operations and deletes ----------------------------------------------
     def action_done(self, instance_id: str, host: str, action: str, power_state: int,
                     error: str | None = None) -> None:
-        vm_state = states.STOPPED if action == "stop" else states.ACTIVE
+        # what the action leaves the server in (a snapshot leaves it as it was)
+        vm_state = {"stop": states.STOPPED, "start": states.ACTIVE, "reboot": states.ACTIVE,
+                    "rebuild": states.ACTIVE}.get(action)
         with self.db.transaction() as tx:
             row = tx.get(Inst, instance_id, with_for_update=True)
             if row is None or row.deleted or row.host != host:
@@ -136,7 +138,7 @@ class Conductor:
             if row.task_state == states.DELETING:
                 return
             row.power_state, row.task_state, row.updated_at = power_state, None, utcnow()
-            if error is None:
+            if error is None and vm_state is not None:
                 row.vm_state = vm_state
             finish_event(tx, instance_id, action, f"compute_{action}_instance", host, error)
 

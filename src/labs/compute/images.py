@@ -18,6 +18,7 @@ class ImageInfo:
     min_disk: int = 0  # GiB
     min_ram: int = 0  # MiB
     size: int = 0
+    disk_format: str = "raw"
     properties: dict[str, Any] = field(default_factory=dict)
 
 
@@ -26,12 +27,24 @@ class ImageLookup(ABC):
     def find(self, ctx: RequestContext, image_id: str) -> ImageInfo | None:
         """The image as ``ctx`` may see it; None when it does not exist for them."""
 
+    def create_snapshot(self, ctx: RequestContext, name: str, disk_format: str,
+                        properties: dict[str, str]) -> str:
+        """Record a new private image of ``ctx``'s project, still without data (the
+        agent uploads it); returns its id."""
+        from labs.common.errors import BadRequest
+        raise BadRequest("This cloud has no image service to keep snapshots in.")
+
+    def upload_url(self) -> str | None:
+        """The image API's URL (``.../image``) as agents should reach it."""
+        return None
+
 
 class LocalImages(ImageLookup):
     """The image service in the same process (the all-in-one)."""
 
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: Any, url: str | None = None) -> None:
         self.service = service
+        self.url = url
 
     def find(self, ctx: RequestContext, image_id: str) -> ImageInfo | None:
         try:
@@ -41,4 +54,15 @@ class LocalImages(ImageLookup):
         row = view.row
         return ImageInfo(id=row.id, name=row.name or "", status=row.status,
                          min_disk=row.min_disk, min_ram=row.min_ram, size=row.size or 0,
+                         disk_format=row.disk_format or "raw",
                          properties=dict(row.properties or {}))
+
+    def create_snapshot(self, ctx: RequestContext, name: str, disk_format: str,
+                        properties: dict[str, str]) -> str:
+        view = self.service.create(ctx, {"name": name, "disk_format": disk_format,
+                                         "container_format": "bare",
+                                         "visibility": "private", **properties})
+        return str(view.row.id)
+
+    def upload_url(self) -> str | None:
+        return self.url

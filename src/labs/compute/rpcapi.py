@@ -74,6 +74,12 @@ class AgentAPI:
     def rebuild_instance(self, host: str, spec: dict[str, Any]) -> None:
         self.bus.cast(AGENT, "rebuild_instance", server=host, spec=spec)
 
+    def snapshot_instance(self, host: str, instance_id: str, image_id: str, image_url: str,
+                          token: str) -> None:
+        """The agent uploads the snapshot to the image API with the caller's token."""
+        self.bus.cast(AGENT, "snapshot_instance", server=host, instance_id=instance_id,
+                      image_id=image_id, image_url=image_url, token=token)
+
     def stop_instance(self, host: str, instance_id: str) -> None:
         self.bus.cast(AGENT, "stop_instance", server=host, instance_id=instance_id)
 

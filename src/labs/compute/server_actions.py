@@ -95,6 +95,33 @@ class ServerActions:
         self.agents.rebuild_instance(row.host, spec)
         return row
 
+    def create_image(self, ctx: RequestContext, server_id: str, name: str,
+                     metadata: dict[str, str]) -> str:
+        """Snapshot the server's disk into a new private image of its project: the image
+        exists (queued) when this returns; the server's agent uploads the data."""
+        images = self.servers.images
+        url = images.upload_url()
+        if url is None:
+            raise BadRequest("No image service is reachable from the hosts to keep the "
+                             "snapshot in.")
+        row = self._move(ctx, server_id, "createImage", "createImage",
+                         states.ALLOWED["createImage"], states.IMAGE_SNAPSHOT)
+        try:
+            source = images.find(ctx, row.image_ref)
+            image_id = images.create_snapshot(
+                ctx, name, source.disk_format if source else "raw",
+                {**metadata, "instance_uuid": row.id, "image_type": "snapshot",
+                 "base_image_ref": row.image_ref})
+        except Exception:
+            with self.db.transaction() as tx:  # give the server back
+                tx.execute(sa.update(Inst).where(Inst.id == row.id,
+                                                 Inst.task_state == states.IMAGE_SNAPSHOT)
+                           .values(task_state=None, updated_at=utcnow()))
+            raise
+        assert row.host is not None
+        self.agents.snapshot_instance(row.host, row.id, image_id, url, ctx.token)
+        return image_id
+
     def lock(self, ctx: RequestContext, server_id: str, reason: str | None) -> None:
         with self.db.transaction() as tx:
             row = self.servers._get(tx, ctx, server_id)

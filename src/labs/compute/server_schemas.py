@@ -86,6 +86,9 @@ SERVER_ACTION: dict[str, Any] = {
             "adminPass": {"type": "string"}, "OS-DCF:diskConfig": {"type": "string"},
             "preserve_ephemeral": {"type": "boolean"}},
             "required": ["imageRef"]},
+        "createImage": {"type": "object", "properties": {
+            "name": NAME, "metadata": METADATA}, "required": ["name"],
+            "additionalProperties": False},
         "os-stop": {"type": "null"},
         "os-start": {"type": "null"},
         "lock": {"type": ["null", "object"], "properties": {

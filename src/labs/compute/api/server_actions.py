@@ -26,7 +26,8 @@ def register(api: Api, service: ComputeService) -> None:
 
     @api.post("/v2.1/servers/{server_id}/action", status=202, schema=schemas.SERVER_ACTION)
     def server_action(call: Call) -> Reply | None:
-        """reboot, rebuild, os-stop, os-start, lock, unlock, os-getConsoleOutput."""
+        """reboot, rebuild, createImage, os-stop, os-start, lock, unlock,
+        os-getConsoleOutput."""
         ctx = call.enforce("compute:servers:action")
         server_id = call.params["server_id"]
         (name, args), = call.body.items()
@@ -37,6 +38,13 @@ def register(api: Api, service: ComputeService) -> None:
                                   {k: v for k, v in args.items()
                                    if k in ("name", "metadata", "description")})
             return Reply({"server": views.detail(call, row, admin=ctx.is_admin)}, status=202)
+        elif name == "createImage":
+            image_id = actions.create_image(ctx, server_id, args["name"],
+                                            args.get("metadata") or {})
+            if call.at_least(2, 45):
+                return Reply({"image_id": image_id}, status=202)
+            url = service.servers.images.upload_url() or ""
+            return Reply(None, status=202, headers={"Location": f"{url}/v2/images/{image_id}"})
         elif name == "os-stop":
             actions.stop(ctx, server_id)
         elif name == "os-start":
