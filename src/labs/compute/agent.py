@@ -103,6 +103,11 @@ class Agent:
                 self._submit(iid, self._start, iid)
             elif task in (states.REBOOTING, states.REBOOTING_HARD):
                 self._submit(iid, self._reboot, iid, task == states.REBOOTING_HARD)
+            elif task == states.REBUILDING:
+                self._submit(iid, self._rebuild, spec)
+            elif task == states.IMAGE_SNAPSHOT:  # the caller's token may be gone: give up
+                self._submit(iid, self._report, iid, "createImage",
+                             "the agent restarted during the snapshot; take it again")
         known = {spec["id"] for spec in expected}
         for iid in running.keys() - known:
             log.info("%s: instance %s is not expected here any more: destroying it",
