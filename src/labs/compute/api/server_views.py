@@ -8,6 +8,7 @@ from typing import Any
 
 from labs.common.http import Call
 from labs.compute import models, states
+from labs.compute.api.views import links, timestamp
 
 Body = dict[str, Any]
 #: Statuses that carry ``progress`` and ``fault``, as Nova.
@@ -17,16 +18,6 @@ FAULTED = frozenset({"ERROR", "DELETED"})
 
 def stamp(moment: datetime | None) -> str | None:
     return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def usage_stamp(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S.%f")
-
-
-def links(call: Call, kind: str, item_id: str) -> list[Body]:
-    base = call.base_url()
-    return [{"rel": "self", "href": f"{base}/v2.1/{kind}/{item_id}"},
-            {"rel": "bookmark", "href": f"{base}/{kind}/{item_id}"}]
 
 
 def brief(call: Call, row: models.Instance) -> Body:
@@ -69,8 +60,8 @@ def detail(call: Call, row: models.Instance, *, admin: bool, host_up: bool | Non
         "OS-DCF:diskConfig": "MANUAL",
         "OS-EXT-AZ:availability_zone": row.availability_zone or "",
         "config_drive": "True" if row.config_drive else "", "key_name": row.key_name,
-        "OS-SRV-USG:launched_at": usage_stamp(row.launched_at),
-        "OS-SRV-USG:terminated_at": usage_stamp(row.terminated_at),
+        "OS-SRV-USG:launched_at": timestamp(row.launched_at),
+        "OS-SRV-USG:terminated_at": timestamp(row.terminated_at),
         "OS-EXT-STS:task_state": row.task_state,
         "OS-EXT-STS:vm_state": row.vm_state,
         "OS-EXT-STS:power_state": row.power_state,
@@ -132,16 +123,16 @@ def created(call: Call, row: models.Instance, admin_pass: str) -> Body:
 def action(call: Call, row: models.InstanceAction) -> Body:
     body: Body = {"action": row.action, "instance_uuid": row.instance_id,
                   "message": row.message, "project_id": row.project_id,
-                  "request_id": row.request_id, "start_time": usage_stamp(row.start_time),
+                  "request_id": row.request_id, "start_time": timestamp(row.start_time),
                   "user_id": row.user_id}
     if call.at_least(2, 58):
-        body["updated_at"] = usage_stamp(row.updated_at)
+        body["updated_at"] = timestamp(row.updated_at)
     return body
 
 
 def event(call: Call, row: models.InstanceActionEvent, admin: bool) -> Body:
-    body: Body = {"event": row.event, "start_time": usage_stamp(row.start_time),
-                  "finish_time": usage_stamp(row.finish_time), "result": row.result}
+    body: Body = {"event": row.event, "start_time": timestamp(row.start_time),
+                  "finish_time": timestamp(row.finish_time), "result": row.result}
     if admin:
         body["traceback"] = row.details if row.result == "Error" else None
     if call.at_least(2, 62):

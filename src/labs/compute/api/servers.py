@@ -11,6 +11,7 @@ from labs.common.http import Api, Call, Reply
 from labs.compute import server_schemas as schemas
 from labs.compute import states
 from labs.compute.api import server_views as views
+from labs.compute.api.views import next_links, page_limit
 from labs.compute.servers import ServerFilter, ServerRequest
 from labs.compute.service import ComputeService
 
@@ -106,20 +107,17 @@ def register(api: Api, service: ComputeService) -> None:
         where = server_filter(call, ctx.is_admin)
         if where.all_tenants:
             call.enforce("compute:servers:all_tenants")
-        limit = call.query.get("limit")
-        if limit is not None and not limit.isdigit():
-            raise BadRequest(f"Invalid limit: {limit!r} is not a non-negative integer.")
-        rows = servers.list_servers(ctx, where, int(limit) if limit else None,
+        max_limit = service.options.max_list_limit
+        rows = servers.list_servers(ctx, where, page_limit(call, max_limit),
                                     call.query.get("marker"))
         up = service.hosts.hosts_up() if detailed and ctx.is_admin else set()
         body: dict[str, Any] = {"servers": [
             views.detail(call, r, admin=ctx.is_admin, host_up=r.host in up) if detailed
             else views.brief(call, r) for r in rows]}
-        if limit and rows and len(rows) == int(limit):
-            query = "&".join(f"{k}={v}" for k, v in call.query.items() if k != "marker")
-            kind = "servers/detail" if detailed else "servers"
-            body["servers_links"] = [{"rel": "next", "href": call.url(
-                f"/v2.1/{kind}?{query}&marker={rows[-1].id}")}]
+        following = next_links(call, "servers/detail" if detailed else "servers", len(rows),
+                               rows[-1].id if rows else None, max_limit)
+        if following:
+            body["servers_links"] = following
         return body
 
     @api.get("/v2.1/servers")
