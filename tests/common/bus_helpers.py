@@ -33,13 +33,14 @@ def require_rabbitmq(url: str = RABBIT_URL) -> tuple[str, int]:
     return host, port
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition",
+             interval: float = 0.01) -> None:
     """Return once ``predicate()`` is true; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.01)
+        time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 

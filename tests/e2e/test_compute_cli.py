@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.common.bus_helpers import wait_for
 from tests.e2e.conftest import BIN, RunningCloud, start_labs_up
 
 RABBIT = "amqp://guest:guest@127.0.0.1:5672//"
@@ -34,7 +33,7 @@ def compute_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningC
                      str(base / name)],
                     stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}))
         wait_for(lambda: len(cloud.openstack_json("hypervisor", "list")) == 3, 60,
-                 "three agents registered")
+                 "three agents registered", interval=0.5)
         yield cloud
     finally:
         for agent in agents:
@@ -43,13 +42,6 @@ def compute_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningC
         cloud.stop()
 
 
-def wait_for(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def status(cloud: RunningCloud, server: str) -> str:
@@ -78,9 +70,9 @@ def test_core_server_flow(compute_cloud: RunningCloud, tmp_path: Path) -> None:
     cloud.openstack("server", "reboot", "--wait", "vm1")
     assert status(cloud, "vm1") == "ACTIVE"
     cloud.openstack("server", "stop", "vm1")
-    wait_for(lambda: status(cloud, "vm1") == "SHUTOFF", 30, "vm1 SHUTOFF")
+    wait_for(lambda: status(cloud, "vm1") == "SHUTOFF", 30, "vm1 SHUTOFF", interval=0.5)
     cloud.openstack("server", "start", "vm1")
-    wait_for(lambda: status(cloud, "vm1") == "ACTIVE", 30, "vm1 ACTIVE")
+    wait_for(lambda: status(cloud, "vm1") == "ACTIVE", 30, "vm1 ACTIVE", interval=0.5)
     limits = {row["Name"]: row["Value"]
               for row in cloud.openstack_json("limits", "show", "--absolute")}
     assert limits["total_instances_used"] == 1, limits

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from labs.common.context import RequestContext
 from labs.common.db import Database
 from labs.image.config import ImageOptions
 from labs.image.service import ImageService
+from tests.common.bus_helpers import wait_for
 from tests.conftest import MARIADB
 from tests.e2e.conftest import BIN, free_port
 
@@ -80,13 +81,6 @@ class Deployment:
         return connection.Connection(config=config.get_one("labs"))
 
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def wait_http(url: str, timeout: float = 60.0) -> None:
@@ -95,7 +89,7 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
             return httpx.get(url, timeout=2).status_code < 500
         except httpx.HTTPError:
             return False
-    wait_for(up, timeout, url)
+    wait_for(up, timeout, url, interval=0.25)
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +123,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             dep.start_agent(agent)
         register_image(dep)
         conn_ = dep.connect()
-        wait_for(lambda: len(list(conn_.compute.hypervisors())) == 3, 60, "three agents")
+        wait_for(lambda: len(list(conn_.compute.hypervisors())) == 3, 60, "three agents",
+                 interval=0.25)
         yield dep
     finally:
         dep.stop_all()
@@ -166,7 +161,7 @@ def settle(conn: Any, ids: list[str], timeout: float = 120.0) -> dict[str, str]:
     def done() -> bool:
         states.update({k: v for k, v in server_states(conn).items() if k in ids})
         return all(states.get(i) in ("ACTIVE", "ERROR") for i in ids)
-    wait_for(done, timeout, f"{len(ids)} servers ACTIVE or ERROR")
+    wait_for(done, timeout, f"{len(ids)} servers ACTIVE or ERROR", interval=0.25)
     return states
 
 
@@ -185,7 +180,7 @@ def check_usage(conn: Any) -> None:
 def clean(conn: Any) -> None:
     for server in list(conn.compute.servers()):
         conn.compute.delete_server(server)
-    wait_for(lambda: not list(conn.compute.servers()), 60, "all servers deleted")
+    wait_for(lambda: not list(conn.compute.servers()), 60, "all servers deleted", interval=0.25)
 
 
 def test_servers_spread_over_agents(deployment: Deployment) -> None:
@@ -229,7 +224,7 @@ def settled(compute: Any, server: Any, status: str) -> Any:
     def check() -> bool:
         found[:] = [compute.get_server(server.id)]
         return bool(found[0].status == status and found[0].task_state is None)
-    wait_for(check, 60, f"{server.id} {status}")
+    wait_for(check, 60, f"{server.id} {status}", interval=0.25)
     return found[0]
 
 
