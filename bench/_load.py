@@ -159,7 +159,11 @@ def parse_wrk(stdout: str, load: str, connections: int, command: Sequence[str]) 
 
 
 def wrk_version() -> str:
-    proc = subprocess.run([WRK, "-v"], capture_output=True, text=True, check=False, timeout=10)
+    try:
+        proc = subprocess.run([WRK, "-v"], capture_output=True, text=True, check=False,
+                              timeout=10)
+    except FileNotFoundError:
+        return "not installed"
     return (proc.stdout or proc.stderr).splitlines()[0].strip() if (
         proc.stdout or proc.stderr) else "unknown"
 

@@ -5,8 +5,8 @@ same process, no VM image build) on a loopback port and measures:
 
 - **single**: one ``POST /servers`` at a time, polled every 5 ms until ACTIVE: p50/p99
   over 20 servers (each deleted afterwards);
-- **burst N**: N servers created at once (N concurrent ``POST /servers`` of one server
-  each, 50 connections), timed from the first request to the moment a server list
+- **burst N**: N servers created at once (N ``POST /servers`` of one server each, sent
+  at once over 50 connections), timed from the first request to the moment a server list
   shows all N ACTIVE; then all deleted and waited for;
 - both with 1 and with 10 agents (a fresh ``labs up`` each);
 - **peak RSS** of the ``labs up`` process (API, conductor, scheduler, agents, and the
@@ -15,7 +15,7 @@ same process, no VM image build) on a loopback port and measures:
   weighers alone (``Scheduler.candidates``), and a whole ``select_destinations``
   (read the hosts, pick, claim) against a SQLite database with 1,000 compute nodes.
 
-    .venv/bin/python bench/compute.py            # 50, 200 and 1,000; 2-4 minutes
+    .venv/bin/python bench/compute.py            # 50, 200 and 1,000; about a minute
     .venv/bin/python bench/compute.py --quick    # 50 and 200
 
 Every request loop is bounded in count and time. See bench/README.md.
@@ -34,9 +34,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import yaml
@@ -151,6 +152,19 @@ def wait_empty(client: httpx.Client, timeout: float = 120.0) -> None:
     raise RuntimeError("servers still there after deleting them")
 
 
+CONNECTIONS = 50
+T = TypeVar("T")
+
+
+async def _bounded(slots: asyncio.Semaphore, work: Awaitable[T]) -> T:
+    """Run `work` when one of the connection slots is free: as many requests in flight as
+    connections, so the client's connection pool never queues (httpcore's queue costs
+    time per waiting request on every hand-over, which made the client use a whole core
+    for 1,000 requests)."""
+    async with slots:
+        return await work
+
+
 async def _post_one(client: httpx.AsyncClient, cloud: Cloud, name: str,
                     dropped: list[str]) -> str:
     """POST one server; a dropped connection (seen a few times in 1,000-server bursts,
@@ -169,17 +183,18 @@ async def _post_one(client: httpx.AsyncClient, cloud: Cloud, name: str,
 
 
 async def _post_all(cloud: Cloud, count: int) -> tuple[list[str], list[str]]:
-    limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
+    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
     async with httpx.AsyncClient(base_url=cloud.url + "/compute/v2.1", headers=cloud.headers,
                                  timeout=120, limits=limits) as client:
         dropped: list[str] = []
-        ids = await asyncio.gather(*(_post_one(client, cloud, f"b{i}", dropped)
+        slots = asyncio.Semaphore(CONNECTIONS)
+        ids = await asyncio.gather(*(_bounded(slots, _post_one(client, cloud, f"b{i}", dropped))
                                      for i in range(count)))
     return list(ids), dropped
 
 
 async def _delete_all(cloud: Cloud, ids: list[str]) -> None:
-    limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
+    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
     async with httpx.AsyncClient(base_url=cloud.url + "/compute/v2.1", headers=cloud.headers,
                                  timeout=120, limits=limits) as client:
         async def delete(server_id: str) -> None:
@@ -189,7 +204,8 @@ async def _delete_all(cloud: Cloud, ids: list[str]) -> None:
                     return
                 except httpx.TransportError:
                     continue
-        await asyncio.gather(*(delete(i) for i in ids))
+        slots = asyncio.Semaphore(CONNECTIONS)
+        await asyncio.gather(*(_bounded(slots, delete(i)) for i in ids))
 
 
 def burst(cloud: Cloud, count: int, timeout: float = 300.0) -> dict[str, Any]:

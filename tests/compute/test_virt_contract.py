@@ -301,7 +301,7 @@ def test_fake_capacity_is_honoured_and_a_failed_spawn_leaves_nothing(
     with pytest.raises(InsufficientResources, match=resource):
         fake.spawn(too_big)
     assert too_big.id not in _ids(fake)
-    assert too_big.id not in fake.state_file.read_text()
+    assert not fake.record_path(too_big.id).exists()
     fake.spawn(_spec(**{resource: 1}))  # exactly full is fine
     with pytest.raises(InsufficientResources):
         fake.spawn(_spec(**{resource: 1}))
@@ -313,7 +313,7 @@ def test_fake_failure_injection(tmp_path: Path) -> None:
     with pytest.raises(SpawnError, match="fake spawn failure injected on cn-1"):
         failing.spawn(spec)
     assert _ids(failing) == {}
-    assert not failing.state_file.exists() or spec.id not in failing.state_file.read_text()
+    assert not failing.record_path(spec.id).exists()
     healthy = FakeDriver(tmp_path, "cn-2", vcpus=1)
     healthy.spawn(spec)  # another host; and the failed spawn held nothing
     assert _ids(healthy) == {spec.id: PowerState.RUNNING}
@@ -366,7 +366,7 @@ def test_fake_building_instances_hold_their_resources(tmp_path: Path) -> None:
     assert len(_ids(fake)) == 1
 
 
-def test_fake_state_file_stays_valid_json_under_concurrent_operations(tmp_path: Path) -> None:
+def test_fake_state_files_stay_valid_json_under_concurrent_operations(tmp_path: Path) -> None:
     fake = FakeDriver(tmp_path, "cn-1", vcpus=64)
     stop = threading.Event()
     bad: list[str] = []
@@ -375,13 +375,14 @@ def test_fake_state_file_stays_valid_json_under_concurrent_operations(tmp_path: 
     def read() -> None:
         nonlocal reads
         while not stop.is_set():
-            try:
-                json.loads(fake.state_file.read_bytes())
-                reads += 1
-            except FileNotFoundError:
-                pass
-            except ValueError as exc:
-                bad.append(str(exc))
+            for path in fake.instances_dir.glob("*.json"):
+                try:
+                    json.loads(path.read_bytes())
+                    reads += 1
+                except FileNotFoundError:
+                    pass  # destroyed meanwhile
+                except ValueError as exc:
+                    bad.append(str(exc))
             time.sleep(0.001)  # leave the writers some of the GIL
 
     def churn(worker: int) -> None:
@@ -404,7 +405,6 @@ def test_fake_state_file_stays_valid_json_under_concurrent_operations(tmp_path: 
         stop.set()
         reader.join()
     assert bad == [] and reads > 0
-    state = json.loads(fake.state_file.read_bytes())
-    assert len(state["instances"]) == 8 * 4
+    assert len(list(fake.instances_dir.glob("*.json"))) == 8 * 4
     assert _ids(FakeDriver(tmp_path, "cn-1", vcpus=64)) == _ids(fake)
-    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    assert [p.name for p in fake.instances_dir.iterdir() if p.name.endswith(".tmp")] == []

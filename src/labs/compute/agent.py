@@ -171,10 +171,12 @@ class Agent:
 
     def _build(self, spec: dict[str, Any]) -> None:
         iid = spec["id"]
-        if iid in {info.id for info in self.driver.list_instances()}:
-            # built before a crash or a redelivery: adopt it
-            self.conductor.build_done(iid, self.host, power_state=int(
-                self.driver.power_state(iid)), addresses={})
+        try:
+            power = self.driver.power_state(iid)
+        except InstanceNotFound:
+            pass
+        else:  # built before a crash or a redelivery: adopt it
+            self.conductor.build_done(iid, self.host, power_state=int(power), addresses={})
             return
         self._notify("create.start", spec, iid, states.BUILDING, states.SPAWNING,
                      image_name=spec.get("image_id", ""))

@@ -48,10 +48,9 @@ class LocalImages(ImageLookup):
 
     def find(self, ctx: RequestContext, image_id: str) -> ImageInfo | None:
         try:
-            view = self.service.get(ctx, image_id)
+            row = self.service.record(ctx, image_id)
         except NotFound:
             return None
-        row = view.row
         return ImageInfo(id=row.id, name=row.name or "", status=row.status,
                          min_disk=row.min_disk, min_ram=row.min_ram, size=row.size or 0,
                          disk_format=row.disk_format or "raw",

@@ -169,6 +169,12 @@ class ImageService:
         with self.db.reading() as tx:
             return self._view(tx, self._get(tx, ctx, image_id))
 
+    def record(self, ctx: RequestContext, image_id: str) -> models.Image:
+        """The image's row without its tags (one query), for a caller that needs only
+        its columns, such as the compute API checking the image of a new server."""
+        with self.db.reading() as tx:
+            return self._get(tx, ctx, image_id)
+
     def list_images(self, ctx: RequestContext, where: ImageFilter) -> list[ImageView]:
         with self.db.reading() as tx:
             # shared images are listed once accepted (or as member_status says)

@@ -1,9 +1,10 @@
 """The fake driver: no processes, but honest accounting and instances that outlive the agent.
 
-Instances live in a JSON file, `fake-virt-<host>.json` under the state directory, written
-whole to a temporary file and moved into place (os.replace), so readers and a restarted
-agent (a new FakeDriver on the same directory and host) always see a complete file: the
-instances are "still running", as real VMs are after an agent restart.
+Each instance lives in a JSON file of its own, `fake-virt-<host>/<id>.json` under the state
+directory, written whole to a temporary file and moved into place (os.replace), so readers
+and a restarted agent (a new FakeDriver on the same directory and host) always see complete
+files: the instances are "still running", as real VMs are after an agent restart. A write
+costs the same with 1 or 1,000 instances on the host.
 
 Capacity is honoured: spawn raises InsufficientResources when the instances' memory or
 disk would exceed the host's totals, or their vcpus the totals times ``vcpu_overcommit``
@@ -68,13 +69,16 @@ class FakeDriver(VirtDriver):
         self.totals = {"vcpus": vcpus, "memory_mb": memory_mb, "disk_gb": disk_gb}
         self.limits = {**self.totals, "vcpus": int(vcpus * vcpu_overcommit)}
         self.spawn_seconds = spawn_seconds
-        self.state_file = Path(state_dir) / f"fake-virt-{host}.json"
+        self.instances_dir = Path(state_dir) / f"fake-virt-{host}"
         self._lock = threading.Lock()
         self._building: dict[str, InstanceSpec] = {}  # reserved, not yet stored
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        for stale in self.state_file.parent.glob(f".{self.state_file.name}.*.tmp"):
+        self.instances_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.instances_dir.glob(".*.tmp"):
             stale.unlink(missing_ok=True)  # a write cut short by a crash
         self._instances: dict[str, Record] = self._load()
+        #: what stored and building instances hold, kept up to date by _store and spawn
+        self._used = {key: sum(int(rec[key]) for rec in self._instances.values())
+                      for key in _RESOURCES}
 
     # -- the interface ------------------------------------------------------------------
 
@@ -95,6 +99,7 @@ class FakeDriver(VirtDriver):
                 raise InstanceExists(f"instance {spec.id} already exists on {self.host}")
             self._check_capacity(spec)
             self._building[spec.id] = spec  # holds its resources while it "builds"
+            self._hold(spec, +1)
         try:
             if self.spawn_seconds > 0:
                 time.sleep(self.spawn_seconds)
@@ -104,6 +109,7 @@ class FakeDriver(VirtDriver):
         except BaseException:
             with self._lock:
                 del self._building[spec.id]
+                self._hold(spec, -1)
             raise
         record = {key: getattr(spec, key) for key in _KEPT}
         record.update(power_state=int(PowerState.RUNNING), events=["boot"])
@@ -112,6 +118,7 @@ class FakeDriver(VirtDriver):
                 self._store(spec.id, record)
             finally:
                 del self._building[spec.id]
+                self._hold(spec, -1)
 
     def destroy(self, instance_id: str) -> None:
         with self._lock:
@@ -161,12 +168,19 @@ class FakeDriver(VirtDriver):
         except KeyError:
             raise InstanceNotFound(f"no instance {instance_id} on {self.host}") from None
 
-    def _check_capacity(self, spec: InstanceSpec) -> None:
-        held: list[Mapping[str, Any]] = [*self._instances.values()]
-        held += [{key: getattr(other, key) for key in _RESOURCES}
-                 for other in self._building.values()]
+    def record_path(self, instance_id: str) -> Path:
+        """The file that holds one instance (it may not exist)."""
+        return self.instances_dir / f"{instance_id}.json"
+
+    def _hold(self, resources: InstanceSpec | Record, sign: int) -> None:
         for key in _RESOURCES:
-            used = sum(int(rec[key]) for rec in held)
+            value = resources[key] if isinstance(resources, Mapping) else getattr(
+                resources, key)
+            self._used[key] += sign * int(value)
+
+    def _check_capacity(self, spec: InstanceSpec) -> None:
+        for key in _RESOURCES:
+            used = self._used[key]
             wanted = int(getattr(spec, key))
             if used + wanted > self.limits[key]:
                 raise InsufficientResources(
@@ -184,35 +198,43 @@ class FakeDriver(VirtDriver):
                                       "events": [*rec["events"], event]})
 
     def _store(self, instance_id: str, record: Record | None) -> None:
-        """Write the state with `instance_id` set to `record` (None: removed), then adopt it;
-        on a failed write nothing changes."""
-        new = dict(self._instances)
-        if record is None:
-            new.pop(instance_id, None)
-        else:
-            new[instance_id] = record
-        state = {"format": STATE_FORMAT, "host": self.host, "instances": new}
+        """Write `instance_id`'s file as `record` (None: remove it), then adopt it; on a
+        failed write nothing changes."""
+        path = self.record_path(instance_id)
+        old = self._instances.get(instance_id)
         try:
-            _write_atomic(self.state_file, json.dumps(state, sort_keys=True).encode())
+            if record is None:
+                path.unlink(missing_ok=True)
+            else:
+                state = {"format": STATE_FORMAT, "host": self.host, "id": instance_id,
+                         "instance": record}
+                _write_atomic(path, json.dumps(state, sort_keys=True).encode())
         except OSError as exc:
-            error = SpawnError if instance_id not in self._instances else VirtError
-            raise error(f"cannot write {self.state_file}: {exc}") from exc
-        self._instances = new
+            error = SpawnError if old is None else VirtError
+            raise error(f"cannot write {path}: {exc}") from exc
+        if old is not None:
+            self._hold(old, -1)
+            del self._instances[instance_id]
+        if record is not None:
+            self._hold(record, +1)
+            self._instances[instance_id] = record
 
     def _load(self) -> dict[str, Record]:
-        try:
-            raw = self.state_file.read_bytes()
-        except FileNotFoundError:
-            return {}
-        try:
-            state = json.loads(raw)
-            if state["format"] != STATE_FORMAT or state["host"] != self.host:
-                raise ValueError(f"format {state['format']}, host {state['host']}")
-            instances: dict[str, Record] = state["instances"]
-            for rec in instances.values():
-                PowerState(rec["power_state"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise VirtError(f"bad fake driver state in {self.state_file}: {exc}") from exc
+        instances: dict[str, Record] = {}
+        for path in sorted(self.instances_dir.glob("*.json")):
+            try:
+                state = json.loads(path.read_bytes())
+                if (state["format"] != STATE_FORMAT or state["host"] != self.host
+                        or f"{state['id']}.json" != path.name):
+                    raise ValueError(
+                        f"format {state['format']}, host {state['host']}, id {state['id']}")
+                record: Record = state["instance"]
+                PowerState(record["power_state"])
+                for key in _RESOURCES:
+                    int(record[key])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise VirtError(f"bad fake driver state in {path}: {exc}") from exc
+            instances[state["id"]] = record
         return instances
 
 
