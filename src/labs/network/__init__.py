@@ -1,0 +1,1 @@
+"""Networking (nova-network style, flat DHCP per project): drivers that wire the host."""

@@ -1,0 +1,167 @@
+"""The nftables rules of one network namespace: port filters, floating IPs, outbound NAT.
+
+The whole ruleset of a network is rendered from the driver's records and applied in one
+`nft -f -` transaction that replaces the previous one, so a change is atomic (no packet
+sees half of it) and a restarted agent rebuilds exactly what its records say.
+
+Two tables:
+
+- ``bridge labs`` (stateless, on the bridge ports): a port may only send from its own
+  MAC and IPv4 address (ARP included; DHCP requests from 0.0.0.0 too) and nothing but
+  ARP and IPv4, so that an address in the rules stands for one port.
+- ``inet labs``: the ports' stateful security rules in the forward hook (bridged IPv4
+  passes it through br_netfilter; routed traffic from the uplink too): established
+  traffic passes, then a port's egress rules (when it has some), then the receiving
+  port's ingress rules, then drop. Traffic from the uplink reaches ports only through a
+  floating IP. NAT: floating IPs (DNAT in, SNAT out), the other ports masqueraded behind
+  the network's external IP, and 169.254.169.254:80 redirected to the metadata listener.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from labs.network import netns
+from labs.network.drivers.base import NetworkSpec, SecurityRule
+from labs.network.state import PortRecord
+
+log = logging.getLogger("labs.network.nft")
+
+METADATA_IP = "169.254.169.254"
+TABLES = ("bridge labs", "inet labs")
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """The interface names and listener a network's rules refer to."""
+
+    bridge: str
+    uplink: str | None
+    metadata: tuple[str, int] | None  # (address, port) of the metadata listener
+
+
+def _match(rule: SecurityRule, port: PortRecord) -> str | None:
+    """The nft match of one rule (without verdict); None if it can match nothing."""
+    peer = "saddr" if rule.direction == "ingress" else "daddr"
+    parts: list[str] = []
+    if rule.remote_cidr is not None:
+        net = ipaddress.IPv4Network(rule.remote_cidr, strict=False)
+        parts.append(f"ip {peer} {net}")
+    elif rule.remote_group is not None:
+        members = sorted(set(port.group_members.get(rule.remote_group, ())),
+                         key=ipaddress.IPv4Address)
+        if not members:
+            return None
+        parts.append(f"ip {peer} {{ {', '.join(members)} }}")
+    if rule.protocol in ("tcp", "udp"):
+        if rule.port_min is None:
+            parts.append(f"meta l4proto {rule.protocol}")
+        elif rule.port_max is None or rule.port_max == rule.port_min:
+            parts.append(f"{rule.protocol} dport {rule.port_min}")
+        else:
+            parts.append(f"{rule.protocol} dport {rule.port_min}-{rule.port_max}")
+    elif rule.protocol == "icmp":
+        parts.append("meta l4proto icmp")
+        if rule.port_min is not None:
+            parts.append(f"icmp type {rule.port_min}")
+        if rule.port_max is not None:
+            parts.append(f"icmp code {rule.port_max}")
+    return " ".join(parts)
+
+
+def _vmap(items: Sequence[tuple[str, str]]) -> str:
+    return "vmap { " + ", ".join(f"{key} : jump {chain}" for key, chain in items) + " }"
+
+
+def render(spec: NetworkSpec, wiring: Wiring, ports: Sequence[PortRecord]) -> str:
+    """The network's whole ruleset, as an `nft -f` script replacing the previous one."""
+    ports = sorted(ports, key=lambda r: r.device)
+    out: list[str] = []
+    for table in TABLES:  # "add then delete" works whether or not the table exists
+        out += [f"table {table}", f"delete table {table}"]
+
+    out += ["table bridge labs {",
+            "  chain prerouting {",
+            "    type filter hook prerouting priority -200; policy accept;"]
+    if ports:
+        out.append("    iifname " + _vmap([(f'"{r.device}"', f"from-{r.device}")
+                                           for r in ports]))
+    out.append("  }")
+    for r in ports:
+        mac, ip = r.port.mac, r.port.ip
+        out += [f"  chain from-{r.device} {{",
+                f"    ether saddr != {mac} drop",
+                f"    arp saddr ether != {mac} drop",
+                f"    arp saddr ip != {{ {ip}, 0.0.0.0 }} drop",
+                "    ether type arp accept",
+                "    ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept",
+                f"    ip saddr {ip} accept",
+                "    drop",
+                "  }"]
+    out.append("}")
+
+    br, up = f'"{wiring.bridge}"', f'"{wiring.uplink}"'
+    out += ["table inet labs {",
+            "  chain forward {",
+            "    type filter hook forward priority 0; policy accept;",
+            "    ct state established,related accept",
+            "    ct state invalid drop"]
+    if wiring.uplink:
+        out.append(f"    iifname {up} oifname {br} ct status & dnat == 0 drop")
+    egress = [r for r in ports if any(x.direction == "egress" for x in r.rules)]
+    if egress:
+        out.append(f"    iifname {br} ip saddr "
+                   + _vmap([(r.port.ip, f"egress-{r.device}") for r in egress]))
+    if ports:
+        out.append(f"    oifname {br} ip daddr "
+                   + _vmap([(r.port.ip, f"ingress-{r.device}") for r in ports]))
+    out.append("  }")
+    for r in egress:
+        out.append(f"  chain egress-{r.device} {{")
+        for rule in r.rules:
+            match = _match(rule, r) if rule.direction == "egress" else None
+            if match is not None:
+                out.append("    " + " ".join(filter(None, (match, "return"))))
+        out += ["    drop", "  }"]
+    for r in ports:
+        out += [f"  chain ingress-{r.device} {{",
+                f"    ip saddr {spec.gateway} udp sport 67 udp dport 68 accept"]
+        for rule in r.rules:
+            match = _match(rule, r) if rule.direction == "ingress" else None
+            if match is not None:
+                out.append("    " + " ".join(filter(None, (match, "accept"))))
+        out += ["    drop", "  }"]
+
+    out += ["  chain prerouting {",
+            "    type nat hook prerouting priority dstnat; policy accept;"]
+    if wiring.metadata is not None:
+        address, port = wiring.metadata
+        out.append(f"    iifname {br} ip daddr {METADATA_IP} tcp dport 80 "
+                   f"dnat ip to {address}:{port}")
+    for r in ports:
+        out += [f"    ip daddr {fip} dnat ip to {r.port.ip}" for fip in r.floating_ips]
+    out += ["  }",
+            "  chain postrouting {",
+            "    type nat hook postrouting priority srcnat; policy accept;"]
+    if wiring.uplink:
+        for r in ports:
+            out += [f"    oifname {up} ip saddr {r.port.ip} snat ip to {fip}"
+                    for fip in r.floating_ips[:1]]
+        out.append(f"    oifname {up} ip saddr {spec.cidr} masquerade")
+    out += ["  }", "}"]
+    return "\n".join(out) + "\n"
+
+
+def apply(namespace: str, ruleset: str) -> None:
+    """Replace the namespace's Labs tables by `ruleset` in one transaction."""
+    netns.require_tools("nft")
+    netns.run(["nft", "-f", "-"], netns=namespace, input=ruleset)
+    log.debug("applied the nftables rules of %s", namespace)
+
+
+def listing(namespace: str) -> str:
+    """The namespace's whole ruleset as nft prints it (for checks and debugging)."""
+    return netns.run(["nft", "list", "ruleset"], netns=namespace).stdout
