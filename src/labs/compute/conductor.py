@@ -1,7 +1,7 @@
 """The conductor: owns the database on behalf of the agents and drives every build.
 
 build: schedule (the scheduler claims room on a host) -> record the host -> cast the
-build to that host's agent -> record the outcome it reports. Alloc failed build is
+build to that host's agent -> record the outcome it reports. A failed build is
 tried on another host, up to ``max_build_attempts``, then ends in ERROR with a fault
 that says why. Every method here may run twice for one message (casts are at least
 once): each change is a conditional update that a second run finds already made.
@@ -17,12 +17,17 @@ from typing import Any
 import sqlalchemy as sa
 
 from labs.common.db import Database
+from labs.common.errors import LabsError
 from labs.compute import models, states
 from labs.compute.actions import finish_event
 from labs.compute.config import ComputeOptions
+from labs.compute.networking import InstanceNetworking, wants_network
 from labs.compute.payloads import instance_spec, utcnow
 from labs.compute.rpcapi import AgentAPI, SchedulerAPI
 from labs.compute.scheduler.manager import AGENT_BINARY
+from labs.network import models as net_models
+from labs.network.config import NetworkOptions
+from labs.network.service import NetworkService
 
 log = logging.getLogger("labs.compute.conductor")
 Inst, Alloc, Node, Svc = models.Instance, models.Allocation, models.ComputeNode, models.Service
@@ -33,11 +38,13 @@ class Conductor:
     """Served on the ``conductor`` topic."""
 
     def __init__(self, db: Database, options: ComputeOptions, scheduler: SchedulerAPI,
-                 agents: AgentAPI) -> None:
+                 agents: AgentAPI, network: NetworkService | None = None) -> None:
         self.db = db
         self.options = options
         self.scheduler = scheduler
         self.agents = agents
+        self.networking = InstanceNetworking(
+            db, network or NetworkService(db, NetworkOptions()))
 
     # -- builds --------------------------------------------------------------------
     def build_instances(self, instance_ids: list[str]) -> None:
@@ -54,6 +61,18 @@ class Conductor:
                 self._fail(instance_id, None, place["error"])
 
     def _send_to_host(self, instance_id: str, host: str, node_id: str) -> None:
+        net = None
+        with self.db.reading() as tx:
+            wanted = tx.get(Inst, instance_id)
+            project_id = wanted.project_id if wanted is not None else None
+            needs_network = wanted is not None and wants_network(wanted)
+        if project_id is not None and needs_network:
+            try:
+                net = self.networking.prepare(project_id)
+            except LabsError as exc:
+                self._unplace(instance_id, node_id, str(exc))
+                return
+        error: str | None = None
         with self.db.transaction() as tx:
             zone = tx.scalar(sa.select(Svc.availability_zone).join(Node, Node.service_id == Svc.id)
                              .where(Node.id == node_id)) or self.options.default_availability_zone
@@ -73,7 +92,22 @@ class Conductor:
             row = tx.get(Inst, instance_id)
             assert row is not None
             spec = instance_spec(row)
+            if net is not None:
+                try:
+                    spec["network"] = self.networking.allocate(tx, row, net)
+                except LabsError as exc:
+                    error = str(exc)
+        if error is not None:
+            self._unplace(instance_id, node_id, error)
+            return
         self.agents.build_instance(host, spec)
+
+    def _unplace(self, instance_id: str, node_id: str, message: str) -> None:
+        """The instance cannot get a network: give back its claim, end in ERROR."""
+        with self.db.transaction() as tx:
+            tx.execute(sa.delete(Alloc).where(Alloc.instance_id == instance_id,
+                                              Alloc.node_id == node_id))
+        self._fail(instance_id, None, message)
 
     def build_done(self, instance_id: str, host: str, error: str | None = None,
                    power_state: int = 0, addresses: dict[str, Any] | None = None) -> None:
@@ -171,11 +205,28 @@ class Conductor:
             node.memory_mb = int(resources["memory_mb"])
             node.local_gb = int(resources["disk_gb"])
             node.updated_at = now
-            rows = tx.scalars(sa.select(Inst).where(Inst.host == host, Inst.deleted.is_(False)))
-            expected = [{**instance_spec(r), "vm_state": r.vm_state, "task_state": r.task_state}
-                        for r in rows]
+            rows = list(tx.scalars(sa.select(Inst).where(Inst.host == host,
+                                                         Inst.deleted.is_(False))))
+            networks = self.networking.specs(tx, rows)
+            expected = [{**self._spec(r, networks), "vm_state": r.vm_state,
+                         "task_state": r.task_state} for r in rows]
         log.info("agent %s registered (%d instances expected there)", host, len(expected))
         return expected
+
+    @staticmethod
+    def _spec(row: models.Instance, networks: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        spec = instance_spec(row)
+        if row.id in networks:
+            spec["network"] = networks[row.id]
+        return spec
+
+    def network_specs(self, instance_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """What the agent plugs for each of these instances (its address, security rules
+        and floating IPs, as now): asked for when rules or floating IPs change."""
+        with self.db.reading() as tx:
+            rows = list(tx.scalars(sa.select(Inst).where(Inst.id.in_(instance_ids),
+                                                         Inst.deleted.is_(False))))
+            return self.networking.specs(tx, rows)
 
     def heartbeat(self, host: str, binary: str) -> None:
         with self.db.transaction() as tx:
@@ -210,7 +261,8 @@ class Conductor:
                 with self.db.transaction() as tx:
                     tx.execute(sa.update(Inst).where(Inst.id == row.id).values(updated_at=utcnow()))
                     instance = tx.get(Inst, row.id)
-                    spec = instance_spec(instance) if instance is not None else None
+                    spec = self._spec(instance, self.networking.specs(tx, [instance])) \
+                        if instance is not None else None
                 if spec is not None:
                     self.agents.build_instance(row.host, spec)
         if stuck:
@@ -230,4 +282,10 @@ def mark_deleted(tx: Any, instance_id: str) -> bool:
                               vm_state=states.DELETED, task_state=None, power_state=0,
                               updated_at=now))
     tx.execute(sa.delete(Alloc).where(Alloc.instance_id == instance_id))
+    # its addresses go back to the pools (floating ones stay with the project)
+    tx.execute(sa.update(net_models.FloatingIp)
+               .where(net_models.FloatingIp.instance_id == instance_id)
+               .values(instance_id=None, fixed_ip=None, updated_at=now))
+    tx.execute(sa.update(net_models.FixedIp).where(net_models.FixedIp.instance_id == instance_id)
+               .values(instance_id=None, mac=None, released_at=now))
     return bool(gone.rowcount)

@@ -13,12 +13,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def instance_spec(row: models.Instance, project_name: str = "") -> dict[str, Any]:
+def instance_spec(row: models.Instance) -> dict[str, Any]:
     """Everything an agent needs to build and report on an instance (it has no
     database): JSON, so it survives the bus."""
     return {
         "id": row.id, "name": row.name, "hostname": row.hostname,
-        "project_id": row.project_id, "project_name": project_name, "user_id": row.user_id,
+        "project_id": row.project_id, "project_name": row.project_name or "",
+        "user_id": row.user_id,
         "vcpus": row.vcpus, "memory_mb": row.memory_mb, "disk_gb": row.disk_gb,
         "flavor": row.flavor, "image_id": row.image_ref, "user_data": row.user_data,
         "key_data": row.key_data, "metadata": dict(row.metadata_ or {}),

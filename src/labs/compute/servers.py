@@ -34,6 +34,7 @@ from labs.compute.keypairs import KeypairService
 from labs.compute.payloads import instance_spec, notification_payload, utcnow
 from labs.compute.quotas import QuotaService
 from labs.compute.rpcapi import AgentAPI, ConductorAPI
+from labs.network.service import NetworkService
 
 log = logging.getLogger("labs.compute.servers")
 Inst = models.Instance
@@ -111,8 +112,9 @@ class ServerService:
     def __init__(self, db: Database, options: ComputeOptions, quotas: QuotaService,
                  flavors: FlavorService, keypairs: KeypairService,
                  groups: ServerGroupService, images: ImageLookup, conductor: ConductorAPI,
-                 agents: AgentAPI, hosts: HostService) -> None:
+                 agents: AgentAPI, hosts: HostService, network: NetworkService) -> None:
         self.db = db
+        self.network = network
         self.options = options
         self.quotas = quotas
         self.flavors = flavors
@@ -144,9 +146,7 @@ class ServerService:
         key = self.keypairs.find(ctx.user_id, req.key_name) if req.key_name else None
         user_data = self._check_user_data(req.user_data)
         self._check_networks(req.networks)
-        for group_name in req.security_groups:
-            if group_name != "default":
-                raise BadRequest(f"Security group {group_name} not found.")
+        self._check_security_groups(project_id, req.security_groups)
         zone = self._check_zone(ctx, req.availability_zone)
         group = self.groups.get_for_server(ctx, req.group_id) if req.group_id else None
         disk = flavor.disk + flavor.ephemeral
@@ -172,6 +172,7 @@ class ServerService:
                 name = req.name if count == 1 else f"{req.name}-{index + 1}"
                 row = Inst(
                     id=str(uuid.uuid4()), project_id=project_id, user_id=ctx.user_id,
+                    project_name=(ctx.project_name or "")[:64],
                     name=name, hostname=hostname_for(name), description=req.description,
                     vm_state=states.BUILDING, task_state=states.SCHEDULING,
                     power_state=states.NOSTATE, requested_zone=zone,
@@ -184,7 +185,7 @@ class ServerService:
                     image_ref=image.id, key_name=key.name if key else None,
                     key_data=key.public_key if key else None, user_data=user_data,
                     metadata_=dict(req.metadata), tags=list(req.tags),
-                    security_groups=list(req.security_groups or ["default"]),
+                    security_groups=list(dict.fromkeys(req.security_groups or ["default"])),
                     requested_networks=req.networks, addresses={},
                     scheduler_hints=dict(req.scheduler_hints),
                     server_group_id=group.id if group else None,
@@ -211,6 +212,14 @@ class ServerService:
             raise BadRequest(f"User data is {len(raw)} bytes; at most {MAX_USER_DATA} "
                              "are allowed.")
         return user_data
+
+    def _check_security_groups(self, project_id: str, names: list[str]) -> None:
+        groups = self.network.security_groups
+        if any(name != "default" for name in names):
+            with self.db.reading() as tx:
+                for name in names:
+                    if name != "default" and groups.find(tx, project_id, name) is None:
+                        raise BadRequest(f"Security group {name} not found.")
 
     @staticmethod
     def _check_networks(networks: Any) -> None:

@@ -14,15 +14,19 @@ from labs.compute.quotas import QuotaService
 from labs.compute.rpcapi import AgentAPI, ConductorAPI
 from labs.compute.server_actions import ServerActions
 from labs.compute.servers import ServerService
+from labs.network.config import NetworkOptions
+from labs.network.service import NetworkService
 
 
 class ComputeService:
-    """Flavors, key pairs, servers, server groups, quotas, hosts."""
+    """Flavors, key pairs, servers, server groups, quotas, hosts; and the network (fixed
+    and floating IPs, security groups), whose tables live beside compute's."""
 
     def __init__(self, db: Database, options: ComputeOptions, bus: Bus,
-                 images: ImageLookup) -> None:
+                 images: ImageLookup, network: NetworkOptions | None = None) -> None:
         self.db = db
         self.options = options
+        self.network = NetworkService(db, network or NetworkOptions())
         self.quotas = QuotaService(options)
         self.flavors = FlavorService(db)
         self.keypairs = KeypairService(db, self.quotas)
@@ -30,10 +34,11 @@ class ComputeService:
         self.hosts = HostService(db, options)
         self.servers = ServerService(db, options, self.quotas, self.flavors, self.keypairs,
                                      self.groups, images, ConductorAPI(bus), AgentAPI(bus),
-                                     self.hosts)
+                                     self.hosts, self.network)
         self.actions = ServerActions(self.servers)
 
     def prepare(self) -> None:
         """Migrate the schema and offer the default flavors on a new cloud."""
         upgrade(self.db, "compute")
+        self.network.prepare()
         self.flavors.ensure_defaults()

@@ -1,0 +1,23 @@
+"""Network options (section ``[network]`` of labs.conf, or ``LABS_NETWORK_*``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from labs.common.config import option
+
+
+@dataclass(frozen=True)
+class NetworkOptions:
+    section: ClassVar[str] = "network"
+    fixed_range: str = option("10.68.0.0/16", "the pool project networks are carved from")
+    network_prefix: int = option(24, "size of each project's network (prefix length)")
+    label: str = option("lan", "the network's name in a server's addresses")
+    dns_domain: str = option("labs.internal",
+                             "the cloud's domain: a VM is <name>.<project>.<domain>")
+    floating_range: str = option("172.24.4.0/24",
+                                 "the public side: floating IPs and the networks' uplinks")
+    floating_pool: str = option("public", "the name of the floating IP pool")
+    ssh_from: str = option("", "where a new project's default group lets TCP 22 in from; "
+                               "empty: the fixed range")

@@ -1,0 +1,135 @@
+"""Floating IPs: public addresses a project allocates from the pool (`[network]
+floating_range`, named `floating_pool`) and associates with one of its servers; the
+server's host then forwards the address to the server's fixed IP (NAT).
+
+The pool's rows are made when the service starts (every host address but the first, the
+public side's gateway, and those the networks' uplinks hold). An address is allocated
+to one project at most and associated with one server at most.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from labs.common.context import RequestContext
+from labs.common.db import Database
+from labs.common.errors import BadRequest, Conflict, NotFound
+from labs.network import models
+
+Float, Net = models.FloatingIp, models.Network
+
+
+class FloatingIps:
+    def __init__(self, db: Database, pool: str, public: ipaddress.IPv4Network) -> None:
+        self.db = db
+        self.pool = pool
+        self.public = public
+
+    def ensure_pool(self) -> None:
+        """Rows for the pool's addresses (the lower half of the public range; the upper
+        half is for the networks' uplinks)."""
+        hosts = list(self.public.hosts())[1:]
+        wanted = hosts[: max(1, len(hosts) // 2)]
+        with self.db.transaction() as tx:
+            have = set(tx.scalars(sa.select(Float.address)))
+            new = [{"address": str(ip), "number": int(ip), "pool": self.pool}
+                   for ip in wanted if str(ip) not in have]
+            if new:
+                tx.execute(sa.insert(Float), new)
+
+    def pools(self) -> list[str]:
+        return [self.pool]
+
+    def list_mine(self, ctx: RequestContext) -> list[models.FloatingIp]:
+        with self.db.reading() as tx:
+            return list(tx.scalars(sa.select(Float).where(Float.project_id == ctx.project_id)
+                                   .order_by(Float.number)))
+
+    def get(self, ctx: RequestContext, floating_id: str) -> models.FloatingIp:
+        with self.db.reading() as tx:
+            return self._mine(tx, ctx, floating_id)
+
+    def allocate(self, ctx: RequestContext, pool: str | None) -> models.FloatingIp:
+        if pool not in (None, self.pool):
+            raise NotFound(f"Floating IP pool not found: {pool}")
+        with self.db.transaction() as tx:
+            free = (sa.select(Float).where(Float.project_id.is_(None), Float.pool == self.pool)
+                    .order_by(Float.updated_at.is_not(None), Float.updated_at, Float.number)
+                    .limit(1))
+            if tx.bind is not None and tx.bind.dialect.name != "sqlite":
+                free = free.with_for_update(skip_locked=True)
+            row = tx.scalar(free)
+            if row is None:
+                raise NotFound(f"No more floating IPs in pool {self.pool}.")
+            row.project_id, row.updated_at = ctx.project_id, _now()
+            return row
+
+    def release(self, ctx: RequestContext, floating_id: str) -> models.FloatingIp:
+        """Give the address back to the pool (disassociated first); the row as it was."""
+        with self.db.transaction() as tx:
+            row = self._mine(tx, ctx, floating_id)
+            before = models.FloatingIp(id=row.id, address=row.address, pool=row.pool,
+                                       project_id=row.project_id, instance_id=row.instance_id,
+                                       fixed_ip=row.fixed_ip, number=row.number)
+            row.project_id = row.instance_id = row.fixed_ip = None
+            row.updated_at = _now()
+            return before
+
+    def associate(self, tx: Session, ctx: RequestContext, address: str, instance_id: str,
+                  fixed_ip: str) -> models.FloatingIp:
+        row = self._by_address(tx, ctx, address)
+        if row.instance_id is not None and row.instance_id != instance_id:
+            raise BadRequest(f"Floating IP {address} is associated with another server; "
+                             "remove it there first.")
+        row.instance_id, row.fixed_ip, row.updated_at = instance_id, fixed_ip, _now()
+        return row
+
+    def disassociate(self, tx: Session, ctx: RequestContext, address: str,
+                     instance_id: str) -> models.FloatingIp:
+        row = self._by_address(tx, ctx, address)
+        if row.instance_id != instance_id:
+            raise Conflict(f"Floating IP {address} is not associated with instance "
+                           f"{instance_id}.")
+        row.instance_id = row.fixed_ip = None
+        row.updated_at = _now()
+        return row
+
+    def release_instance(self, tx: Session, instance_id: str) -> None:
+        """Disassociate everything of a deleted instance (the addresses stay allocated)."""
+        tx.execute(sa.update(Float).where(Float.instance_id == instance_id)
+                   .values(instance_id=None, fixed_ip=None, updated_at=_now()))
+
+    def of_instances(self, tx: Session, instance_ids: list[str]
+                     ) -> dict[str, list[models.FloatingIp]]:
+        out: dict[str, list[models.FloatingIp]] = {}
+        for row in tx.scalars(sa.select(Float).where(Float.instance_id.in_(instance_ids))
+                              .order_by(Float.number)):
+            assert row.instance_id is not None
+            out.setdefault(row.instance_id, []).append(row)
+        return out
+
+    def _mine(self, tx: Session, ctx: RequestContext, floating_id: str) -> models.FloatingIp:
+        message = f"Floating IP not found for ID {floating_id}"
+        try:
+            number = int(floating_id)
+        except ValueError:
+            raise NotFound(message) from None
+        row = tx.get(Float, number) if 0 < number < 2**31 else None
+        if row is None or row.project_id is None or row.project_id != ctx.project_id:
+            raise NotFound(message)
+        return row
+
+    def _by_address(self, tx: Session, ctx: RequestContext, address: str
+                    ) -> models.FloatingIp:
+        row = tx.scalar(sa.select(Float).where(Float.address == address))
+        if row is None or row.project_id is None or row.project_id != ctx.project_id:
+            raise NotFound(f"Floating IP not found for address {address}.")
+        return row
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)

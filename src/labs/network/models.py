@@ -1,0 +1,94 @@
+"""Network tables (nova-network, flat DHCP per project): each project's network and its
+fixed IPs, security groups and their rules, floating IPs.
+
+They live in the compute database (the conductor owns them, as it owns instances) with
+migrations of their own (``alembic_version_network``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from labs.common.db import MicroDateTime, new_metadata
+
+ID = sa.String(64)
+#: Names compared byte for byte on every engine (MariaDB's default collation folds case).
+EXACT = sa.String(255).with_variant(mysql.VARCHAR(255, collation="utf8mb4_nopad_bin"), "mysql")
+
+
+class NetworkBase(DeclarativeBase):
+    metadata = new_metadata()
+
+
+class Network(NetworkBase):
+    """A project's network: a range carved from the cloud's pool on first use."""
+
+    __tablename__ = "network"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ID, unique=True)
+    label: Mapped[str] = mapped_column(sa.String(255))
+    cidr: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    gateway: Mapped[str] = mapped_column(sa.String(64))
+    #: The external address of the network's uplink (its outbound NAT address).
+    external_ip: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+
+
+class FixedIp(NetworkBase):
+    """One address of a network; held by at most one instance at a time."""
+
+    __tablename__ = "fixed_ip"
+    __table_args__ = (sa.UniqueConstraint("network_id", "address"),
+                      sa.Index("ix_fixed_ip_network_free", "network_id", "instance_id"))
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    network_id: Mapped[str] = mapped_column(ID)
+    address: Mapped[str] = mapped_column(sa.String(64))
+    #: Sort key: the address as a number, so allocation goes in address order.
+    number: Mapped[int] = mapped_column(sa.BigInteger)
+    instance_id: Mapped[str | None] = mapped_column(ID, unique=True)
+    mac: Mapped[str | None] = mapped_column(sa.String(32))
+    #: When it was last released: the longest-free address is handed out first.
+    released_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
+class SecurityGroup(NetworkBase):
+    __tablename__ = "security_group"
+    __table_args__ = (sa.UniqueConstraint("project_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(ID)
+    name: Mapped[str] = mapped_column(EXACT)
+    description: Mapped[str] = mapped_column(sa.String(255), default="")
+
+
+class SecurityGroupRule(NetworkBase):
+    """Inbound traffic a group lets in: a protocol and port range from a CIDR or from
+    members of a group."""
+
+    __tablename__ = "security_group_rule"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    group_id: Mapped[int] = mapped_column(sa.ForeignKey("security_group.id",
+                                                        ondelete="CASCADE"), index=True)
+    protocol: Mapped[str | None] = mapped_column(sa.String(8))
+    from_port: Mapped[int | None]
+    to_port: Mapped[int | None]
+    cidr: Mapped[str | None] = mapped_column(sa.String(64))
+    remote_group_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("security_group.id", ondelete="CASCADE"))
+
+
+class FloatingIp(NetworkBase):
+    """A public address: allocated to a project, then associated with an instance."""
+
+    __tablename__ = "floating_ip"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    address: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    number: Mapped[int] = mapped_column(sa.BigInteger)
+    pool: Mapped[str] = mapped_column(sa.String(255))
+    project_id: Mapped[str | None] = mapped_column(ID, index=True)
+    instance_id: Mapped[str | None] = mapped_column(ID, index=True)
+    fixed_ip: Mapped[str | None] = mapped_column(sa.String(64))
+    updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)

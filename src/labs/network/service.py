@@ -1,0 +1,45 @@
+"""The network service as the compute API and the conductor see it: project networks and
+fixed IPs, security groups, floating IPs (nova-network's model), over the compute
+database."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from labs.common.config import ConfigError
+from labs.common.db import Database, upgrade
+from labs.network.config import NetworkOptions
+from labs.network.fixed_ips import FixedIps
+from labs.network.floating_ips import FloatingIps
+from labs.network.security_groups import SecurityGroups
+
+
+class NetworkService:
+    def __init__(self, db: Database, options: NetworkOptions) -> None:
+        self.db = db
+        self.options = options
+        try:
+            pool = ipaddress.IPv4Network(options.fixed_range)
+            public = ipaddress.IPv4Network(options.floating_range)
+            ssh_from = str(ipaddress.IPv4Network(options.ssh_from or options.fixed_range,
+                                                 strict=False))
+        except ValueError as exc:
+            raise ConfigError(f"[network]: {exc}") from None
+        if not pool.prefixlen < options.network_prefix <= 29:
+            raise ConfigError(f"[network] network_prefix {options.network_prefix} must be "
+                              f"longer than fixed_range's /{pool.prefixlen} and at most 29")
+        if pool.overlaps(public):
+            raise ConfigError(f"[network] fixed_range {pool} overlaps floating_range {public}")
+        self.fixed_ips = FixedIps(options, public)
+        self.security_groups = SecurityGroups(db, ssh_from)
+        self.floating_ips = FloatingIps(db, options.floating_pool, public)
+
+    def prepare(self) -> None:
+        """Migrate the schema and fill the floating IP pool."""
+        upgrade(self.db, "network")
+        self.floating_ips.ensure_pool()
+
+    def dns_domain(self, project_name: str) -> str:
+        """The project's domain: ``<project>.<domain>``."""
+        return f"{project_name}.{self.options.dns_domain}" if project_name else \
+            self.options.dns_domain
