@@ -55,7 +55,7 @@ def build_all_in_one(site: Site, public_url: str) -> AllInOne:
     compute.prepare()
     serve_scheduler(site, db, bus)
     housekeeper = serve_conductor(site, db, bus)
-    agents = serve_agents(site, bus)
+    agents = serve_agents(site, bus, image_files=images.local_file)
     cloud = AllInOne(compose({"/identity": identity_api(identity).app(),
                               "/image": image_api(images, identity.tokens).app(),
                               "/compute": compute_api(compute, identity.tokens).app()}),

@@ -32,6 +32,7 @@ from labs.compute.virt.base import (
     VirtDriver,
 )
 from labs.compute.virt.fake import FAIL_SPAWN_KEY, FakeDriver
+from tests.compute.qemu_helpers import kill_leftovers, labs_image, make_driver
 
 CONSOLE_WAIT = 120.0  # seconds a real guest may take to print its first console lines
 CONCURRENT_SPAWNS = 6
@@ -47,16 +48,23 @@ def _fake(tmp_path: Path) -> Case:
     return Case(FakeDriver(tmp_path / "fake-state", host="host-1"))
 
 
-CASES: dict[str, Callable[[Path], Case]] = {"fake": _fake}
+def _qemu(tmp_path: Path) -> Case:
+    return Case(make_driver(tmp_path / "qemu-state"), image_path=str(labs_image()))
+
+
+CASES: dict[str, Callable[[Path], Case]] = {"fake": _fake, "qemu": _qemu}
 
 
 @pytest.fixture(params=sorted(CASES))
 def case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
     built = CASES[request.param](tmp_path)
-    yield built
-    for info in built.driver.list_instances():
-        built.driver.destroy(info.id)
-    built.driver.close()
+    try:
+        yield built
+        for info in built.driver.list_instances():
+            built.driver.destroy(info.id)
+        built.driver.close()
+    finally:
+        kill_leftovers(tmp_path / "qemu-state")
 
 
 @pytest.fixture

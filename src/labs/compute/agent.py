@@ -24,10 +24,12 @@ import httpx
 
 from labs.common.bus import Bus, BusError
 from labs.compute import states
+from labs.compute.agent_network import HostNetworking
 from labs.compute.payloads import notification_payload, utcnow
 from labs.compute.rpcapi import ConductorAPI
 from labs.compute.scheduler.manager import AGENT_BINARY
-from labs.compute.virt.base import InstanceNotFound, InstanceSpec, VirtDriver, VirtError
+from labs.compute.virt.base import InstanceNotFound, InstanceSpec, Nic, VirtDriver, VirtError
+from labs.network.drivers.base import NetworkError
 
 log = logging.getLogger("labs.compute.agent")
 
@@ -41,10 +43,15 @@ class Agent:
     """Served on ``compute.<host>``."""
 
     def __init__(self, host: str, zone: str, driver: VirtDriver, bus: Bus,
-                 heartbeat_seconds: float = 10.0, workers: int = 16) -> None:
+                 heartbeat_seconds: float = 10.0, workers: int = 16,
+                 network: HostNetworking | None = None,
+                 image_files: Callable[[str], str | None] | None = None) -> None:
         self.host = host
+        #: Where an image's bytes are on this host (an image store on the same machine).
+        self.image_files = image_files
         self.zone = zone
         self.driver = driver
+        self.network = network or HostNetworking(None)
         self.bus = bus
         self.conductor = ConductorAPI(bus)
         self.heartbeat_seconds = heartbeat_seconds
@@ -69,6 +76,7 @@ class Agent:
                 log.warning("%s: no conductor answered (%s); trying again", self.host, exc)
                 if self._stopping.wait(1.0):
                     return
+        self.network.start()
         self.reconcile(expected)
         self._heartbeat = threading.Thread(target=self._beat, name=f"agent-{self.host}-beat",
                                            daemon=True)
@@ -80,6 +88,7 @@ class Agent:
         if self._heartbeat is not None:
             self._heartbeat.join(timeout=5)
         self.driver.close()
+        self.network.close()
 
     def _beat(self) -> None:
         while not self._stopping.wait(self.heartbeat_seconds):
@@ -109,6 +118,13 @@ class Agent:
                 self._submit(iid, self._report, iid, "createImage",
                              "the agent restarted during the snapshot; take it again")
         known = {spec["id"] for spec in expected}
+        for spec in expected:  # rules and floating IPs may have changed meanwhile
+            if spec.get("network") and spec["id"] in running and not spec["task_state"]:
+                self._submit(spec["id"], self._apply_network, spec["id"], spec["network"], None)
+        for iid in self.network.plugged() - known - running.keys():
+            log.info("%s: port of %s is not expected here any more: unplugging it",
+                     self.host, iid)
+            self._submit(iid, self.network.unplug, iid)
         for iid in running.keys() - known:
             log.info("%s: instance %s is not expected here any more: destroying it",
                      self.host, iid)
@@ -140,6 +156,24 @@ class Agent:
 
     def delete_instance(self, instance_id: str) -> None:
         self._submit(instance_id, self._delete, instance_id)
+
+    def refresh_network(self, instance_ids: list[str]) -> None:
+        if self.network.driver is None:
+            return  # user-mode networks enforce no rules and carry no floating IPs
+        mine = [iid for iid in instance_ids if (self._specs.get(iid) or {}).get("network")]
+        if mine:  # asking the conductor is a call: not on the bus's delivering thread
+            self.pool.submit(self._refresh_network, mine)
+
+    def _refresh_network(self, instance_ids: list[str]) -> None:
+        try:
+            networks = self.conductor.network_specs(instance_ids)
+        except BusError as exc:
+            log.warning("%s: could not refresh the network of %d instances: %s",
+                        self.host, len(instance_ids), exc)
+            return
+        for iid, network in networks.items():
+            before = (self._specs.get(iid) or {}).get("network")
+            self._submit(iid, self._apply_network, iid, network, before)
 
     def console_output(self, instance_id: str, length: int | None) -> str:
         return self.driver.console_output(instance_id, length)
@@ -181,13 +215,21 @@ class Agent:
         self._notify("create.start", spec, iid, states.BUILDING, states.SPAWNING,
                      image_name=spec.get("image_id", ""))
         try:
-            self.driver.spawn(self._instance_spec(spec))
+            nics = self.network.plug(spec.get("network"))
+        except NetworkError as exc:
+            self._notify("create.error", spec, iid, states.BUILDING, states.SPAWNING,
+                         message=str(exc), code=500, exception=type(exc).__name__)
+            self.conductor.build_done(iid, self.host, error=f"network: {exc}")
+            return
+        try:
+            self.driver.spawn(self._instance_spec(spec, nics))
         except VirtError as exc:
+            self.network.unplug(iid)
             self._notify("create.error", spec, iid, states.BUILDING, states.SPAWNING,
                          message=str(exc), code=500, exception=type(exc).__name__)
             self.conductor.build_done(iid, self.host, error=str(exc))
             return
-        addresses: dict[str, Any] = {}
+        addresses = _addresses(spec.get("network"))
         self._notify("create.end", spec, iid, states.ACTIVE, addresses=addresses,
                      launched_at=utcnow(), message="Success")
         self.conductor.build_done(iid, self.host, power_state=int(
@@ -197,18 +239,33 @@ class Agent:
         iid = spec["id"]
         self._notify("rebuild.start", spec, iid, states.ACTIVE, states.REBUILDING)
         self.driver.destroy(iid)
-        error = self._power(lambda: self.driver.spawn(self._instance_spec(spec)))
+        nics = self.network.plug(spec.get("network"))
+        error = self._power(lambda: self.driver.spawn(self._instance_spec(spec, nics)))
         self._notify("rebuild.end", spec, iid, states.ACTIVE)
         self._report(iid, "rebuild", error)
 
-    @staticmethod
-    def _instance_spec(spec: dict[str, Any]) -> InstanceSpec:
-        return InstanceSpec(
+    def _instance_spec(self, spec: dict[str, Any], nics: tuple[Nic, ...] = ()) -> InstanceSpec:
+        network = spec.get("network") or {}
+        image_path = self.image_files(spec["image_id"]) if self.image_files else None
+        return InstanceSpec(image_path=image_path,
             id=spec["id"], name=spec["name"], hostname=spec["hostname"],
             project_id=spec["project_id"], vcpus=spec["vcpus"], memory_mb=spec["memory_mb"],
             disk_gb=spec["disk_gb"], image_id=spec["image_id"],
             user_data=spec.get("user_data"), key_data=spec.get("key_data"),
-            metadata=spec.get("metadata") or {})
+            metadata=spec.get("metadata") or {},
+            project_name=spec.get("project_name") or "",
+            dns_domain=network.get("domain", ""), nics=nics)
+
+    def _apply_network(self, instance_id: str, network: dict[str, Any],
+                       before: dict[str, Any] | None) -> None:
+        try:
+            self.network.apply(network, before)
+        except NetworkError as exc:
+            log.warning("%s: network of %s not updated: %s", self.host, instance_id, exc)
+            return
+        spec = self._specs.get(instance_id)
+        if spec is not None:
+            spec["network"] = network
 
     def _snapshot(self, instance_id: str, image_id: str, image_url: str, token: str) -> None:
         spec = self._specs.get(instance_id)
@@ -275,9 +332,23 @@ class Agent:
         spec = self._specs.get(instance_id)
         self._notify("delete.start", spec, instance_id, states.ACTIVE, states.DELETING)
         self.driver.destroy(instance_id)
+        self.network.unplug(instance_id)
         self._notify("delete.end", spec, instance_id, states.DELETED)
         self.conductor.instance_deleted(instance_id, self.host)
         self._specs.pop(instance_id, None)
 
     def _destroy_leftover(self, instance_id: str) -> None:
         self.driver.destroy(instance_id)
+        self.network.unplug(instance_id)
+
+
+def _addresses(network: dict[str, Any] | None) -> dict[str, Any]:
+    """The server's addresses as notifications carry them ({label: [...]})."""
+    if not network:
+        return {}
+    entries = [{"version": 4, "addr": network["address"], "OS-EXT-IPS:type": "fixed",
+                "OS-EXT-IPS-MAC:mac_addr": network["mac"]}]
+    entries += [{"version": 4, "addr": address, "OS-EXT-IPS:type": "floating",
+                 "OS-EXT-IPS-MAC:mac_addr": network["mac"]}
+                for address in network.get("floating_ips") or []]
+    return {network["label"]: entries}

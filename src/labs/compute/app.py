@@ -7,15 +7,18 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from labs.common.bus import Bus, connect
 from labs.common.bus.options import BusOptions
+from labs.common.config import ConfigError
 from labs.common.context import RequestContext
 from labs.common.db import Database
 from labs.common.runner import Site
 from labs.compute.agent import Agent
+from labs.compute.agent_setup import make_host_networking
 from labs.compute.conductor import Conductor
 from labs.compute.config import AgentOptions, ComputeOptions
 from labs.compute.images import ImageInfo, ImageLookup
@@ -26,6 +29,9 @@ from labs.compute.scheduler.manager import SchedulerManager
 from labs.compute.service import ComputeService
 from labs.compute.virt.base import VirtDriver
 from labs.compute.virt.fake import FakeDriver
+from labs.compute.virt.qemu import QemuDriver
+from labs.network.config import NetworkOptions
+from labs.network.service import NetworkService
 
 log = logging.getLogger("labs.compute")
 
@@ -37,7 +43,8 @@ def open_bus(site: Site, publisher: str) -> Bus:
 
 
 def open_compute(site: Site, db: Database, bus: Bus, images: ImageLookup) -> ComputeService:
-    return ComputeService(db, site.config.group(ComputeOptions), bus, images)
+    return ComputeService(db, site.config.group(ComputeOptions), bus, images,
+                          site.config.group(NetworkOptions))
 
 
 class Housekeeper:
@@ -71,7 +78,8 @@ class Housekeeper:
 
 def serve_conductor(site: Site, db: Database, bus: Bus) -> Housekeeper:
     options = site.config.group(ComputeOptions)
-    conductor = Conductor(db, options, SchedulerAPI(bus), AgentAPI(bus))
+    conductor = Conductor(db, options, SchedulerAPI(bus), AgentAPI(bus),
+                          NetworkService(db, site.config.group(NetworkOptions)))
     bus.serve(CONDUCTOR, conductor)
     host = socket.gethostname()
     conductor.heartbeat(host, "nova-conductor")
@@ -92,10 +100,20 @@ def make_driver(site: Site, options: AgentOptions, host: str) -> VirtDriver:
                           memory_mb=options.fake_memory_mb, disk_gb=options.fake_disk_gb,
                           spawn_seconds=options.fake_spawn_seconds,
                           vcpu_overcommit=site.config.group(ComputeOptions).cpu_allocation_ratio)
-    raise ValueError(f"unknown virt driver {options.driver!r}: use fake")
+    if options.driver == "qemu":
+        if options.qemu_accel not in ("auto", "kvm", "tcg"):
+            raise ConfigError(f"[agent] qemu_accel = {options.qemu_accel!r}: use auto, kvm "
+                              "or tcg")
+        return QemuDriver(state_dir, host, binary=options.qemu_binary,
+                          accel=options.qemu_accel,
+                          vcpu_overcommit=site.config.group(ComputeOptions).cpu_allocation_ratio,
+                          soft_reboot_seconds=options.qemu_soft_reboot_seconds)
+    raise ConfigError(f"[agent] driver = {options.driver!r}: unknown virt driver, use qemu "
+                      "or fake")
 
 
-def serve_agents(site: Site, bus: Bus, host: str | None = None) -> list[Agent]:
+def serve_agents(site: Site, bus: Bus, host: str | None = None,
+                 image_files: Callable[[str], str | None] | None = None) -> list[Agent]:
     """The agent for ``host`` on ``bus`` (call ``start`` once the bus runs); with the
     fake driver and ``fake_hosts`` > 1, one agent per simulated host."""
     options = site.config.group(AgentOptions)
@@ -106,9 +124,10 @@ def serve_agents(site: Site, bus: Bus, host: str | None = None) -> list[Agent]:
         names = [f"{name}-{i}" for i in range(1, options.fake_hosts + 1)]
     agents = []
     for each in names:
+        network = make_host_networking(site, options, bus)
         agent = Agent(each, options.availability_zone or compute.default_availability_zone,
                       make_driver(site, options, each), bus, compute.heartbeat_seconds,
-                      options.workers)
+                      options.workers, network, image_files)
         bus.serve(AGENT, agent, server=each)
         agents.append(agent)
     return agents
@@ -121,7 +140,7 @@ def prepare_api_database(site: Site, db: Database) -> None:
 
     open_images(site, db).prepare()
     ComputeService(db, site.config.group(ComputeOptions), connect("memory://"),
-                   _NoImages()).prepare()
+                   _NoImages(), site.config.group(NetworkOptions)).prepare()
 
 
 class _NoImages(ImageLookup):

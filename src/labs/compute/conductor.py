@@ -21,6 +21,7 @@ from labs.common.errors import LabsError
 from labs.compute import models, states
 from labs.compute.actions import finish_event
 from labs.compute.config import ComputeOptions
+from labs.compute.metadata_lookup import find_instance_metadata
 from labs.compute.networking import InstanceNetworking, wants_network
 from labs.compute.payloads import instance_spec, utcnow
 from labs.compute.rpcapi import AgentAPI, SchedulerAPI
@@ -45,6 +46,9 @@ class Conductor:
         self.agents = agents
         self.networking = InstanceNetworking(
             db, network or NetworkService(db, NetworkOptions()))
+        #: Why a build being retried failed last ({instance id: "host: error"}), so that
+        #: a retry that finds no host still says what went wrong.
+        self._last_errors: dict[str, str] = {}
 
     # -- builds --------------------------------------------------------------------
     def build_instances(self, instance_ids: list[str]) -> None:
@@ -58,7 +62,9 @@ class Conductor:
             if "host" in place:
                 self._send_to_host(instance_id, place["host"], place["node"])
             else:
-                self._fail(instance_id, None, place["error"])
+                last = self._last_errors.pop(instance_id, None)
+                self._fail(instance_id, None, place["error"] + (
+                    f" The build failed before on {last}" if last else ""))
 
     def _send_to_host(self, instance_id: str, host: str, node_id: str) -> None:
         net = None
@@ -114,6 +120,7 @@ class Conductor:
         if error:
             self._build_failed(instance_id, host, error)
             return
+        self._last_errors.pop(instance_id, None)
         with self.db.transaction() as tx:
             done = tx.execute(
                 sa.update(Inst).where(Inst.id == instance_id, Inst.host == host,
@@ -123,6 +130,21 @@ class Conductor:
                         addresses=addresses or {}, launched_at=utcnow(), updated_at=utcnow()))
             if done.rowcount:  # type: ignore[attr-defined]
                 finish_event(tx, instance_id, "create", BUILD_EVENT, host)
+            row = tx.get(Inst, instance_id) if done.rowcount else None  # type: ignore[attr-defined]
+            project_id = row.project_id if row is not None and wants_network(row) else None
+        if project_id is not None:
+            self._refresh_project(project_id)
+
+    def _refresh_project(self, project_id: str) -> None:
+        """A member joined or left the project's groups: its hosts refresh the rules that
+        name groups."""
+        with self.db.reading() as tx:
+            hosts = self.networking.hosts_of_project(tx, project_id)
+        for host, instance_ids in hosts.items():
+            try:
+                self.agents.refresh_network(host, instance_ids)
+            except Exception as exc:
+                log.warning("could not ask %s to refresh its network rules: %s", host, exc)
 
     def _build_failed(self, instance_id: str, host: str, error: str) -> None:
         with self.db.transaction() as tx:
@@ -145,6 +167,9 @@ class Conductor:
                 return
             row.task_state = states.SCHEDULING
         log.info("build of %s failed on %s, trying another host: %s", instance_id, host, error)
+        if len(self._last_errors) > 10000:  # only a bound; entries leave when used
+            self._last_errors.clear()
+        self._last_errors[instance_id] = f"{host}: {error}"
         self.build_instances([instance_id])
 
     def _fail(self, instance_id: str, host: str | None, message: str) -> None:
@@ -178,8 +203,12 @@ class Conductor:
 
     def instance_deleted(self, instance_id: str, host: str) -> None:
         with self.db.transaction() as tx:
-            mark_deleted(tx, instance_id)
+            gone = mark_deleted(tx, instance_id)
             finish_event(tx, instance_id, "delete", "compute_terminate_instance", host)
+            row = tx.get(Inst, instance_id) if gone else None
+            project_id = row.project_id if row is not None and wants_network(row) else None
+        if project_id is not None:
+            self._refresh_project(project_id)
 
     # -- agents --------------------------------------------------------------------
     def register_agent(self, host: str, zone: str, resources: dict[str, Any]) -> list[
@@ -227,6 +256,11 @@ class Conductor:
             rows = list(tx.scalars(sa.select(Inst).where(Inst.id.in_(instance_ids),
                                                          Inst.deleted.is_(False))))
             return self.networking.specs(tx, rows)
+
+    def instance_metadata(self, network_id: str, fixed_ip: str) -> dict[str, Any] | None:
+        """For the metadata service: the instance at `fixed_ip` on `network_id`."""
+        with self.db.reading() as tx:
+            return find_instance_metadata(tx, self.networking.network, network_id, fixed_ip)
 
     def heartbeat(self, host: str, binary: str) -> None:
         with self.db.transaction() as tx:

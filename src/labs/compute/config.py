@@ -35,7 +35,8 @@ class ComputeOptions:
 class AgentOptions:
     section: ClassVar[str] = "agent"
     host: str = option("", "this agent's host name; empty: the machine's host name")
-    driver: str = option("fake", "virt driver: fake (no VMs; for tests and benchmarks)")
+    driver: str = option("fake", "virt driver: qemu (real VMs) or fake (no VMs; for tests "
+                         "and benchmarks)")
     availability_zone: str = option("", "this host's zone; empty: the default zone")
     workers: int = option(16, "builds and power operations run at once on this host")
     state_dir: str = option("", "where the driver keeps its state; empty: <data-dir>/agent")
@@ -43,5 +44,20 @@ class AgentOptions:
     fake_memory_mb: int = option(65536, "fake driver: the host's RAM in MiB")
     fake_disk_gb: int = option(1024, "fake driver: the host's disk in GiB")
     fake_spawn_seconds: float = option(0.0, "fake driver: how long a spawn takes")
+    qemu_binary: str = option("qemu-system-x86_64", "qemu driver: the emulator to run")
+    qemu_accel: str = option("auto", "qemu driver: auto (KVM when it really runs guests "
+                             "here, else TCG), kvm or tcg")
+    qemu_soft_reboot_seconds: float = option(
+        60.0, "qemu driver: how long a soft reboot waits for the guest to shut down before "
+        "it resets it")
+    network_driver: str = option(
+        "auto", "how VMs are networked: bridge (a bridge per project network in a network "
+        "namespace, DHCP, security groups, floating IPs; needs root, iproute2, nftables "
+        "and dnsmasq), user (qemu's user-mode network, ssh through a loopback port), none, "
+        "or auto: bridge when the host can, else user (none with the fake driver)")
+    network_prefix: str = option("labs", "bridge networks: the first word of the names of "
+                                 "the network namespaces this host makes")
+    metadata_port: int = option(8775, "bridge networks: the port on each network's gateway "
+                                "where VMs' requests to 169.254.169.254:80 are answered")
     fake_hosts: int = option(1, "fake driver: hosts this agent process simulates, each its "
                              "own agent (<host>-1 ... <host>-N when more than one)")

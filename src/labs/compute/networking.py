@@ -51,34 +51,47 @@ class InstanceNetworking:
         ids = [r.id for r in rows]
         fixed = self.network.fixed_ips.of_instances(tx, ids)
         floating = self.network.floating_ips.of_instances(tx, ids)
-        return {r.id: self._spec(tx, r, fixed[r.id], [f.address for f in floating.get(r.id, [])])
+        groups: dict[str, dict[str, list[str]]] = {}
+        return {r.id: self._spec(tx, r, fixed[r.id],
+                                 [f.address for f in floating.get(r.id, [])], groups)
                 for r in rows if r.id in fixed}
 
     def _spec(self, tx: Session, row: models.Instance, fixed: FixedAllocation,
-              floating: list[str]) -> dict[str, Any]:
+              floating: list[str], groups: dict[str, dict[str, list[str]]] | None = None
+              ) -> dict[str, Any]:
         return {"network_id": fixed.network_id, "label": fixed.label, "cidr": fixed.cidr,
                 "gateway": fixed.gateway, "external_ip": fixed.external_ip,
+                "project_id": row.project_id, "domain": self.network.options.dns_domain,
                 "dns_domain": self.network.dns_domain(row.project_name), "mtu": 1500,
                 "port_id": row.id, "address": fixed.address, "mac": fixed.mac,
                 "hostname": row.hostname, "floating_ips": floating,
-                "security": self.security(tx, row)}
+                "security": self.security(tx, row, groups)}
 
-    def security(self, tx: Session, row: models.Instance) -> dict[str, Any]:
-        """The rules of the instance's groups and the addresses of the groups they name."""
-        rules, members = self.network.security_groups.enforced_rules(
+    def security(self, tx: Session, row: models.Instance,
+                 groups: dict[str, dict[str, list[str]]] | None = None) -> dict[str, Any]:
+        """The rules of the instance's groups and the addresses of the groups they name
+        (`groups`: a cache of each project's group members, for many instances at once)."""
+        rules, wanted = self.network.security_groups.enforced_rules(
             tx, row.project_id, list(row.security_groups or []))
-        if members:
-            peers = list(tx.execute(sa.select(Inst.id, Inst.security_groups).where(
-                Inst.project_id == row.project_id, Inst.deleted.is_(False))))
-            addresses = self.network.fixed_ips.of_instances(tx, [p.id for p in peers])
-            for peer in peers:
-                if peer.id not in addresses:
-                    continue
+        members: dict[str, list[str]] = {}
+        if wanted:
+            groups = {} if groups is None else groups
+            if row.project_id not in groups:
+                groups[row.project_id] = self._group_members(tx, row.project_id)
+            members = {name: groups[row.project_id].get(name, []) for name in wanted}
+        return {"rules": [asdict(rule) for rule in rules], "members": members}
+
+    def _group_members(self, tx: Session, project_id: str) -> dict[str, list[str]]:
+        """{group name: the fixed IPs of the project's servers in it}."""
+        peers = list(tx.execute(sa.select(Inst.id, Inst.security_groups).where(
+            Inst.project_id == project_id, Inst.deleted.is_(False))))
+        addresses = self.network.fixed_ips.of_instances(tx, [p.id for p in peers])
+        out: dict[str, list[str]] = {}
+        for peer in peers:
+            if peer.id in addresses:
                 for name in peer.security_groups or ["default"]:
-                    if name in members:
-                        members[name].append(addresses[peer.id].address)
-        return {"rules": [asdict(rule) for rule in rules],
-                "members": {name: sorted(ips) for name, ips in members.items()}}
+                    out.setdefault(name, []).append(addresses[peer.id].address)
+        return {name: sorted(ips) for name, ips in out.items()}
 
     def hosts_of_project(self, tx: Session, project_id: str) -> dict[str, list[str]]:
         """The hosts running the project's instances: {host: [instance ids]}."""

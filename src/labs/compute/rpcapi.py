@@ -47,6 +47,21 @@ class ConductorAPI:
     def heartbeat(self, host: str, binary: str) -> None:
         self.bus.cast(CONDUCTOR, "heartbeat", host=host, binary=binary)
 
+    def instance_metadata(self, network_id: str, fixed_ip: str,
+                          timeout: float = 5.0) -> dict[str, Any] | None:
+        """What the metadata service tells the instance at `fixed_ip` on `network_id`."""
+        result: dict[str, Any] | None = self.bus.call(
+            CONDUCTOR, "instance_metadata", network_id=network_id, fixed_ip=fixed_ip,
+            timeout=timeout)
+        return result
+
+    def network_specs(self, instance_ids: list[str],
+                      timeout: float = 30.0) -> dict[str, dict[str, Any]]:
+        """What an agent plugs for these instances now (address, rules, floating IPs)."""
+        result: dict[str, dict[str, Any]] = self.bus.call(
+            CONDUCTOR, "network_specs", instance_ids=instance_ids, timeout=timeout)
+        return result
+
 
 class SchedulerAPI:
     def __init__(self, bus: Bus) -> None:
@@ -85,6 +100,11 @@ class AgentAPI:
 
     def start_instance(self, host: str, instance_id: str) -> None:
         self.bus.cast(AGENT, "start_instance", server=host, instance_id=instance_id)
+
+    def refresh_network(self, host: str, instance_ids: list[str]) -> None:
+        """Security rules or floating IPs of these instances changed: the agent asks the
+        conductor for their network specs and applies them."""
+        self.bus.cast(AGENT, "refresh_network", server=host, instance_ids=instance_ids)
 
     def delete_instance(self, host: str, instance_id: str) -> None:
         self.bus.cast(AGENT, "delete_instance", server=host, instance_id=instance_id)

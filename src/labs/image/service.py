@@ -169,6 +169,15 @@ class ImageService:
         with self.db.reading() as tx:
             return self._view(tx, self._get(tx, ctx, image_id))
 
+    def local_file(self, image_id: str) -> str | None:
+        """A local file of an active image's data, for a compute agent on the same host
+        (None: no such image, not active, or a store without local files)."""
+        with self.db.reading() as tx:
+            row = tx.get(I, image_id)
+        if row is None or row.status != "active" or not row.location:
+            return None
+        return self.store.path(row.location)
+
     def record(self, ctx: RequestContext, image_id: str) -> models.Image:
         """The image's row without its tags (one query), for a caller that needs only
         its columns, such as the compute API checking the image of a new server."""

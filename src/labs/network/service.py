@@ -5,6 +5,7 @@ database."""
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from labs.common.config import ConfigError
 from labs.common.db import Database, upgrade
@@ -40,6 +41,12 @@ class NetworkService:
         self.floating_ips.ensure_pool()
 
     def dns_domain(self, project_name: str) -> str:
-        """The project's domain: ``<project>.<domain>``."""
-        return f"{project_name}.{self.options.dns_domain}" if project_name else \
-            self.options.dns_domain
+        """The project's domain: ``<project>.<domain>`` (the project's name as a DNS
+        label: lower case, other characters than letters, digits and '-' dropped)."""
+        label = dns_label(project_name)
+        return f"{label}.{self.options.dns_domain}" if label else self.options.dns_domain
+
+
+def dns_label(name: str) -> str:
+    label = re.sub(r"[^a-z0-9-]", "", re.sub(r"[ _.]", "-", name.lower()))
+    return label.strip("-")[:63].rstrip("-")

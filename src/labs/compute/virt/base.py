@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 #: Optional operations, by the name a driver lists in `capabilities`, and the methods each
 #: one covers.
@@ -45,6 +45,25 @@ class PowerState(IntEnum):
 
 
 @dataclass(frozen=True)
+class Nic:
+    """One network interface of an instance: how its traffic leaves the host.
+
+    "user": qemu's own user-mode (slirp) network, reachable only through ports forwarded
+    from the host's loopback; "tap": a tap device (`tap`) a network driver made, inside
+    the network namespace `netns` when set. An empty `mac` lets the driver choose one.
+    """
+
+    mac: str = ""
+    kind: Literal["user", "tap"] = "user"
+    tap: str | None = None
+    netns: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "tap" and not self.tap:
+            raise ValueError("a tap nic needs the name of its tap device")
+
+
+@dataclass(frozen=True)
 class InstanceSpec:
     """Everything a driver needs to run one instance."""
 
@@ -60,6 +79,9 @@ class InstanceSpec:
     user_data: str | None = None  # base64, as the API received it
     key_data: str | None = None  # the ssh public key
     metadata: Mapping[str, str] = field(default_factory=dict)
+    project_name: str = ""  # with dns_domain, the guest's name: <hostname>.<project>.<domain>
+    dns_domain: str = ""
+    nics: tuple[Nic, ...] = ()  # none: the driver's default (one user-mode nic)
 
     def __post_init__(self) -> None:
         if not self.id:

@@ -1,0 +1,198 @@
+"""The qemu driver's image cache: one local copy of each image its instances boot.
+
+Instances get a qcow2 overlay on the cached copy, so the copy is made once per image and
+shared. Glance images never change under their id, so the id is the cache key. An entry
+is `<root>/<image id>/` with the copy (`disk`), what was learnt about it (`info.json`:
+format, virtual size, the boot files) and, for images built by `labs image build`, the
+kernel, initramfs and command line taken out of it (`boot/`) for direct kernel boot. An
+entry is made in a temporary directory and renamed into place, under a file lock per image,
+so concurrent spawns (threads or processes) make it once and never see half of it.
+
+Before an image is cached it is checked: qcow2 or raw, no backing file (it would let an
+image read any file of the host), and bootable (a boot sector on its disk).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labs.compute.virt.base import SpawnError, VirtError
+from labs.image.builder import ImageBuildError, extract_boot_files
+
+log = logging.getLogger("labs.compute.virt.qemu")
+
+INFO_FORMAT = 1
+FORMATS = ("qcow2", "raw")
+LOCK_TIMEOUT = 600.0
+TOOL_TIMEOUT = 300.0
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+@dataclass(frozen=True)
+class BootFiles:
+    """A kernel to boot directly (`qemu -kernel`), with its initramfs and command line."""
+
+    kernel: Path
+    initrd: Path
+    cmdline: str
+
+
+@dataclass(frozen=True)
+class CachedImage:
+    """An image ready for overlays."""
+
+    image_id: str
+    disk: Path
+    format: str
+    virtual_size: int
+    boot: BootFiles | None
+
+
+class ImageCache:
+    """The cache under `root`, using `qemu_img` to inspect images."""
+
+    def __init__(self, root: Path, qemu_img: str) -> None:
+        self.root = Path(root)
+        self.qemu_img = qemu_img
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def get(self, image_id: str, image_path: str | None) -> CachedImage:
+        """The cached copy of the image, made from `image_path` if not cached yet.
+        SpawnError if the image is missing, unsafe or not bootable."""
+        if not _SAFE_ID.fullmatch(image_id):
+            raise SpawnError(f"bad image id {image_id!r}")
+        entry = self.root / image_id
+        with _locked(self.root / f"{image_id}.lock"):
+            if not (entry / "info.json").exists():
+                if not image_path:
+                    raise SpawnError(
+                        f"image {image_id} is not cached and the instance names no local "
+                        "file of it (InstanceSpec.image_path): the qemu driver boots a file")
+                self._add(image_id, Path(image_path), entry)
+            return _load(image_id, entry)
+
+    def kernels(self) -> list[Path]:
+        """Kernels of cached images (for probing the accelerator)."""
+        return sorted(self.root.glob("*/boot/vmlinu[xz]"))
+
+    def _add(self, image_id: str, source: Path, entry: Path) -> None:
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(dir=self.root, prefix=f".{image_id}.") as tmp:
+            work = Path(tmp)
+            disk = work / "disk"
+            try:
+                shutil.copyfile(source, disk)
+            except OSError as exc:
+                raise SpawnError(f"cannot copy image {image_id} from {source}: {exc}") \
+                    from exc
+            info = self._inspect(image_id, disk)
+            boot = self._boot_files(image_id, disk, work / "boot")
+            info["boot"] = None if boot is None else {
+                "kernel": f"boot/{boot.kernel.name}", "initrd": f"boot/{boot.initrd.name}",
+                "cmdline": boot.cmdline}
+            (work / "info.json").write_text(json.dumps(info, sort_keys=True))
+            if entry.exists():  # a copy cut short by a crash, without info.json
+                shutil.rmtree(entry)
+            work.rename(entry)
+            work.mkdir()  # for TemporaryDirectory's clean-up
+        log.info("cached image %s (%s, %d bytes virtual, %s) in %.1f s", image_id,
+                 info["format"], info["virtual_size"],
+                 "direct kernel boot" if boot else "boots from its disk",
+                 time.monotonic() - started)
+
+    def _inspect(self, image_id: str, disk: Path) -> dict[str, Any]:
+        out = run_tool([self.qemu_img, "info", "--output=json", str(disk)],
+                       f"qemu-img info on image {image_id}", error=SpawnError)
+        try:
+            info = json.loads(out)
+            fmt, size = str(info["format"]), int(info["virtual-size"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SpawnError(f"qemu-img info on image {image_id} said {out[:200]!r}") from exc
+        if fmt not in FORMATS:
+            raise SpawnError(f"image {image_id} is {fmt}: the qemu driver boots qcow2 or raw")
+        if "backing-filename" in info:
+            raise SpawnError(f"image {image_id} has a backing file: upload a standalone "
+                             "image (qemu-img convert -O qcow2 it)")
+        sector = disk.with_name("sector0")
+        run_tool([self.qemu_img, "dd", "-f", fmt, "-O", "raw", "bs=512", "count=1",
+                  f"if={disk}", f"of={sector}"], f"reading the boot sector of image {image_id}",
+                 error=SpawnError)
+        head = sector.read_bytes()
+        sector.unlink()
+        if len(head) < 512 or head[510:512] != b"\x55\xaa":
+            raise SpawnError(f"image {image_id} is not bootable: its disk has no boot sector "
+                             "(upload a whole-disk image with a boot loader)")
+        return {"format_version": INFO_FORMAT, "format": fmt, "virtual_size": size}
+
+    def _boot_files(self, image_id: str, disk: Path, dest: Path) -> BootFiles | None:
+        """The image's kernel for direct boot, if it is laid out as `labs image build`
+        makes images; None: boot from the disk."""
+        try:
+            found = extract_boot_files(disk, dest)
+        except (ImageBuildError, OSError) as exc:
+            log.info("image %s boots from its disk (no kernel to boot directly: %s)",
+                     image_id, str(exc)[:200])
+            shutil.rmtree(dest, ignore_errors=True)
+            return None
+        return BootFiles(found.kernel, found.initrd, found.cmdline)
+
+
+def _load(image_id: str, entry: Path) -> CachedImage:
+    try:
+        info = json.loads((entry / "info.json").read_text())
+        boot = info["boot"]
+        return CachedImage(
+            image_id=image_id, disk=entry / "disk", format=info["format"],
+            virtual_size=int(info["virtual_size"]),
+            boot=None if boot is None else BootFiles(
+                entry / boot["kernel"], entry / boot["initrd"], boot["cmdline"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SpawnError(f"bad image cache entry {entry}: {exc}; remove it") from exc
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive file lock (threads and processes alike), waiting at most
+    LOCK_TIMEOUT."""
+    with path.open("a") as f:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise SpawnError(f"{path} stayed locked for {LOCK_TIMEOUT:.0f} s") \
+                        from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def run_tool(cmd: list[str], what: str, timeout: float = TOOL_TIMEOUT,
+             error: type[VirtError] = VirtError) -> str:
+    """Run a host tool (qemu-img); its output, or `error` saying `what` failed and why."""
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              check=False, env={**os.environ, "LC_ALL": "C"})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise error(f"{what} failed: {exc}") from exc
+    if done.returncode != 0:
+        raise error(f"{what} failed (exit {done.returncode}): "
+                        f"{done.stderr.strip()[-1000:]}")
+    return done.stdout

@@ -1,0 +1,202 @@
+"""qemu processes for the qemu driver: the command line, starting and stopping them, and
+finding out which accelerator works on this host.
+
+Each instance is one `qemu-system-x86_64` in a session of its own (so it outlives the
+agent), run in the instance's directory with relative file names there: `disk.qcow2`,
+`config.iso`, `console.log` (the serial console, appended to across power cycles),
+`qmp.sock` and `qemu.log` (qemu's own messages).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from labs.compute.virt.base import Nic, VirtError
+from labs.compute.virt.qemu_images import BootFiles
+
+log = logging.getLogger("labs.compute.virt.qemu")
+
+PROBE_SECONDS = 5.0  # a working KVM boots the probe kernel to its panic in well under 1 s
+KILL_WAIT = 30.0
+
+# Children this process started, by pid, so that whichever driver object sees one exit
+# reaps it (a dead child left unreaped would still look alive in /proc).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+_children_lock = threading.Lock()
+_probed: dict[tuple[str, str], bool] = {}
+_probe_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What one qemu process runs."""
+
+    instance_id: str
+    vcpus: int
+    memory_mb: int
+    accel: str  # "kvm" or "tcg"
+    boot: BootFiles | None  # None: boot from the disk
+    nics: tuple[tuple[Nic, int | None], ...]  # each nic, with its ssh port when "user"
+
+
+def nic_args(nic: Nic, index: int, ssh_port: int | None) -> list[str]:
+    """The qemu options of one network interface."""
+    if nic.kind == "user":
+        netdev = f"user,id=n{index},restrict=on"
+        if ssh_port is not None:
+            netdev += f",hostfwd=tcp:127.0.0.1:{ssh_port}-:22"
+    else:
+        netdev = f"tap,id=n{index},ifname={nic.tap},script=no,downscript=no"
+    device = f"virtio-net-pci,netdev=n{index},romfile="
+    if nic.mac:
+        device += f",mac={nic.mac}"
+    return ["-netdev", netdev, "-device", device]
+
+
+def command_line(binary: str, machine: Machine) -> list[str]:
+    """The whole command, relative to the instance's directory."""
+    cmd = [binary, "-name", f"instance-{machine.instance_id}", "-accel", machine.accel,
+           "-machine", "pc", "-m", str(machine.memory_mb), "-smp", str(machine.vcpus),
+           "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none",
+           "-chardev", "file,id=console,path=console.log,append=on", "-serial",
+           "chardev:console", "-qmp", "unix:qmp.sock,server=on,wait=off",
+           "-drive", "file=disk.qcow2,if=virtio,format=qcow2",
+           "-drive", "file=config.iso,if=ide,media=cdrom,format=raw,readonly=on",
+           "-device", "virtio-rng-pci"]
+    if re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", machine.instance_id):
+        cmd += ["-uuid", machine.instance_id]
+    if machine.accel == "kvm":
+        cmd += ["-cpu", "host"]
+    if machine.boot is not None:
+        cmd += ["-kernel", str(machine.boot.kernel), "-initrd", str(machine.boot.initrd),
+                "-append", machine.boot.cmdline]
+    for index, (nic, port) in enumerate(machine.nics):
+        cmd += nic_args(nic, index, port)
+    namespaces = {nic.netns for nic, _ in machine.nics if nic.netns}
+    if len(namespaces) > 1:
+        raise VirtError(f"instance {machine.instance_id} has nics in several network "
+                        f"namespaces {sorted(namespaces)}: qemu runs in one")
+    if namespaces:
+        cmd = ["ip", "netns", "exec", namespaces.pop(), *cmd]
+    return cmd
+
+
+def start(cmd: list[str], workdir: Path) -> int:
+    """Start qemu detached, in `workdir`; its pid."""
+    with (workdir / "qemu.log").open("ab") as out:
+        try:
+            proc = subprocess.Popen(cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            raise VirtError(f"cannot run {cmd[0]}: {exc}") from exc
+    with _children_lock:
+        _children[proc.pid] = proc
+    return proc.pid
+
+
+def alive(pid: int, workdir: Path) -> bool:
+    """Whether `pid` is the qemu of `workdir` and has not exited (a recycled pid of another
+    program does not count). Reaps it if it is a child of this process that exited."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+        running = state not in (b"Z", b"X") and os.readlink(f"/proc/{pid}/cwd") == str(workdir)
+    except (OSError, IndexError):
+        running = False
+    if not running:
+        with _children_lock:
+            child = _children.pop(pid, None)
+        if child is not None:  # a child of ours that exited, or whose threads still exit
+            try:
+                child.wait(timeout=KILL_WAIT)
+            except subprocess.TimeoutExpired:
+                with _children_lock:
+                    _children[pid] = child
+    return running
+
+
+def kill(pid: int, workdir: Path, timeout: float = KILL_WAIT) -> None:
+    """Kill the qemu (its whole process group) and wait until it is gone."""
+    if not alive(pid, workdir):
+        return
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    except OSError as exc:
+        raise VirtError(f"cannot kill qemu {pid} of {workdir}: {exc}") from exc
+    if not wait_gone(pid, workdir, timeout):
+        raise VirtError(f"qemu {pid} of {workdir} is still there {timeout:.0f} s after "
+                        "SIGKILL: look at it with ps")
+
+
+def wait_gone(pid: int, workdir: Path, timeout: float) -> bool:
+    """Wait up to `timeout` seconds for the process to exit; whether it did."""
+    deadline = time.monotonic() + timeout
+    while alive(pid, workdir):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def version(binary: str) -> int:
+    """qemu's version as Nova reports it: 8.2.4 is 8002004."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True,
+                             timeout=30, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise VirtError(f"{binary} --version failed: {exc}") from exc
+    found = re.search(r"version (\d+)\.(\d+)(?:\.(\d+))?", out)
+    if found is None:
+        raise VirtError(f"cannot read the version of {binary} from {out[:200]!r}")
+    major, minor, micro = (int(part or 0) for part in found.groups())
+    return major * 1_000_000 + minor * 1_000 + micro
+
+
+def kvm_works(binary: str, kernel: Path) -> bool:
+    """Whether KVM really runs guests here: boot `kernel` under KVM with no root disk and
+    see it reach its panic. Opening /dev/kvm is not enough: some hosts offer it and then
+    fail (or hang) once a guest leaves the firmware. Probed once per binary and kernel."""
+    key = (binary, str(kernel))
+    with _probe_lock:
+        if key not in _probed:
+            _probed[key] = _probe(binary, kernel)
+        return _probed[key]
+
+
+def _probe(binary: str, kernel: Path) -> bool:
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        log.info("no usable /dev/kvm: guests run under TCG (software emulation)")
+        return False
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="labs-kvm-probe-") as tmp:
+        console = Path(tmp) / "console.log"
+        cmd = [binary, "-accel", "kvm", "-cpu", "host", "-m", "128", "-nodefaults",
+               "-no-user-config", "-display", "none", "-no-reboot", "-serial",
+               f"file:{console}", "-kernel", str(kernel), "-append", "console=ttyS0 panic=-1"]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_SECONDS,
+                                  stdin=subprocess.DEVNULL, check=False)
+            output = console.read_text(errors="replace")
+            works = done.returncode == 0 and "Kernel panic" in output
+            detail = done.stderr.strip()[-300:] or "no kernel panic on the console"
+        except subprocess.TimeoutExpired:
+            works, detail = False, f"the probe guest hung for {PROBE_SECONDS:.0f} s"
+        except OSError as exc:
+            works, detail = False, str(exc)
+    if works:
+        log.info("KVM works (probe guest ran in %.1f s)", time.monotonic() - started)
+    else:
+        log.warning("/dev/kvm is there but KVM does not run guests (%s): guests run under "
+                    "TCG (software emulation)", detail)
+    return works
