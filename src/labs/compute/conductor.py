@@ -126,8 +126,10 @@ class Conductor:
                 sa.update(Inst).where(Inst.id == instance_id, Inst.host == host,
                                       Inst.deleted.is_(False), Inst.vm_state == states.BUILDING,
                                    Inst.task_state == states.SPAWNING)
+                # addresses stay as the conductor recorded them (a floating IP may have
+                # been added while the server was building)
                 .values(vm_state=states.ACTIVE, task_state=None, power_state=power_state,
-                        addresses=addresses or {}, launched_at=utcnow(), updated_at=utcnow()))
+                        launched_at=utcnow(), updated_at=utcnow()))
             if done.rowcount:  # type: ignore[attr-defined]
                 finish_event(tx, instance_id, "create", BUILD_EVENT, host)
             row = tx.get(Inst, instance_id) if done.rowcount else None  # type: ignore[attr-defined]

@@ -41,4 +41,9 @@ RULES: dict[str, Rule] = {
     "compute:services": admin,
     "compute:hypervisors": admin,
     "compute:instance_actions": reader,
+    "compute:security_groups:read": reader,
+    "compute:security_groups:manage": writer,
+    "compute:security_groups:all_tenants": admin,
+    "compute:floating_ips:read": reader,
+    "compute:floating_ips:manage": writer,
 }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from labs.compute.network_schemas import SERVER_ACTIONS
+
 NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255,
                         "pattern": r"^(?!\s)[\s\S]*(?<!\s)$"}
 METADATA: dict[str, Any] = {
@@ -98,6 +100,7 @@ SERVER_ACTION: dict[str, Any] = {
         "os-getConsoleOutput": {"type": "object", "properties": {
             "length": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"}},
             "additionalProperties": False},
+        **SERVER_ACTIONS,
     },
     "additionalProperties": False,
 }

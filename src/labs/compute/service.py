@@ -13,6 +13,7 @@ from labs.compute.keypairs import KeypairService
 from labs.compute.quotas import QuotaService
 from labs.compute.rpcapi import AgentAPI, ConductorAPI
 from labs.compute.server_actions import ServerActions
+from labs.compute.server_network import ServerNetwork
 from labs.compute.servers import ServerService
 from labs.network.config import NetworkOptions
 from labs.network.service import NetworkService
@@ -36,6 +37,7 @@ class ComputeService:
                                      self.groups, images, ConductorAPI(bus), AgentAPI(bus),
                                      self.hosts, self.network)
         self.actions = ServerActions(self.servers)
+        self.server_network = ServerNetwork(self.servers)
 
     def prepare(self) -> None:
         """Migrate the schema and offer the default flavors on a new cloud."""

@@ -127,8 +127,8 @@ class SecurityGroups:
             return group, self._rules(tx, [group.id])[0]
 
     def names(self, tx: Session, group_ids: Iterable[int]) -> dict[int, str]:
-        return dict(tx.execute(sa.select(Group.id, Group.name).where(
-            Group.id.in_(list(group_ids)))).tuples())
+        rows = tx.execute(sa.select(Group.id, Group.name).where(Group.id.in_(list(group_ids))))
+        return {group_id: name for group_id, name in rows}
 
     def create(self, ctx: RequestContext, name: object, description: object
                ) -> models.SecurityGroup:

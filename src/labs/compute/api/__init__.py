@@ -8,9 +8,11 @@ from labs.common.policy import Policy
 from labs.compute.api import (
     discovery,
     flavors,
+    floating_ips,
     hosts,
     keypairs,
     limits,
+    security_groups,
     server_actions,
     server_groups,
     servers,
@@ -28,6 +30,6 @@ def build_api(service: ComputeService, authenticator: Authenticator) -> Api:
     api.policy = Policy(RULES)
     api.microversions = MICROVERSIONS
     for module in (discovery, servers, server_actions, flavors, keypairs, server_groups,
-                   limits, hosts):
+                   limits, hosts, security_groups, floating_ips):
         module.register(api, service)
     return api

@@ -8,6 +8,7 @@ from typing import Any
 from labs.common.errors import BadRequest, NotFound
 from labs.common.http import Api, Call, Reply
 from labs.compute import server_schemas as schemas
+from labs.compute.api import floating_ips, security_groups
 from labs.compute.api import server_views as views
 from labs.compute.service import ComputeService
 
@@ -27,7 +28,8 @@ def register(api: Api, service: ComputeService) -> None:
     @api.post("/v2.1/servers/{server_id}/action", status=202, schema=schemas.SERVER_ACTION)
     def server_action(call: Call) -> Reply | None:
         """reboot, rebuild, createImage, os-stop, os-start, lock, unlock,
-        os-getConsoleOutput."""
+        os-getConsoleOutput; addSecurityGroup, removeSecurityGroup, addFloatingIp,
+        removeFloatingIp."""
         ctx = call.enforce("compute:servers:action")
         server_id = call.params["server_id"]
         (name, args), = call.body.items()
@@ -59,6 +61,10 @@ def register(api: Api, service: ComputeService) -> None:
         elif name == "os-getConsoleOutput":
             output = actions.console_output(ctx, server_id, console_length(args.get("length")))
             return Reply({"output": output}, status=200)
+        elif name in ("addSecurityGroup", "removeSecurityGroup"):
+            security_groups.server_action(service, ctx, server_id, name, args)
+        elif name in ("addFloatingIp", "removeFloatingIp"):
+            floating_ips.server_action(service, call, ctx, server_id, name, args)
         return None
 
     # -- metadata ----------------------------------------------------------------------
