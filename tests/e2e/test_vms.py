@@ -1,0 +1,210 @@
+"""Real VMs: the unchanged `openstack` CLI against `labs up` with the qemu driver and
+bridge networks. The VMs boot the Labs image under qemu (TCG here), get their address by
+DHCP and their name and keys from the metadata service; ssh reaches them from inside
+their network's namespace. Nothing leaves the namespaces the cloud makes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from labs.network.drivers.bridge import BridgeDriver
+from tests.common.bus_helpers import wait_for
+from tests.compute.qemu_helpers import labs_image
+from tests.e2e.conftest import RunningCloud, start_labs_up
+
+BOOT_SECONDS = 120.0  # a TCG boot takes ~5 s alone; far longer on a loaded machine
+NETWORK_STATE = Path("/run/labs/network")
+USER_DATA = "#!/bin/sh\necho user-data-ran-on $(hostname) > /root/user-data-proof\n"
+
+
+def need(program: str, package: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        pytest.fail(f"{program} is needed: apt-get install {package}")
+    return path
+
+
+@dataclass
+class VmCloud:
+    cloud: RunningCloud
+    data_dir: Path
+    env: dict[str, str]
+    prefix: str
+    key: Path
+
+    def restart(self) -> None:
+        self.cloud = start_labs_up(self.data_dir, self.env)
+
+    def namespace(self) -> str:
+        """The admin project's network namespace (the only network of this cloud)."""
+        names = [line.split()[0] for line in subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True, check=True,
+            timeout=30).stdout.splitlines() if line.startswith(f"{self.prefix}-net-")]
+        assert len(names) == 1, names
+        return names[0]
+
+    def ssh(self, address: str, command: str, timeout: float = BOOT_SECONDS) -> str:
+        """Run `command` as root in the VM at `address`, from inside its namespace;
+        tried again until `timeout` (the guest may still be booting)."""
+        argv = ["ip", "netns", "exec", self.namespace(), need("ssh", "openssh-client"),
+                "-i", str(self.key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
+                "-o", "LogLevel=ERROR", f"root@{address}", command]
+        last: list[subprocess.CompletedProcess[str]] = []
+
+        def ran() -> bool:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                                  check=False)
+            last[:] = [done]
+            return done.returncode == 0
+        wait_for(ran, timeout, f"ssh root@{address} {command!r} "
+                 f"({last[0].stderr if last else ''})", interval=1.0)
+        return last[0].stdout
+
+
+def _cleanup(prefix: str, data_dir: Path) -> None:
+    """Whatever a failed test left: the cloud's qemu processes and its networks."""
+    for line in subprocess.run(["pgrep", "-af", "qemu-system"], capture_output=True,
+                               text=True, timeout=30).stdout.splitlines():
+        pid, _, cmd = line.partition(" ")
+        if str(data_dir) in cmd:
+            try:
+                os.killpg(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                os.kill(int(pid), signal.SIGKILL)
+    state = NETWORK_STATE / prefix
+    if state.exists():
+        driver = BridgeDriver(state, prefix=prefix)
+        for port in driver.list_ports():
+            driver.unplug(port.port_id)
+        for network in driver.list_networks():
+            driver.delete_network(network.id)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def vm_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmCloud]:
+    if os.geteuid() != 0:
+        pytest.fail("the VM tests make network namespaces and bridges: run them as root")
+    for tool, package in (("ip", "iproute2"), ("nft", "nftables"), ("dnsmasq", "dnsmasq-base"),
+                          ("qemu-system-x86_64", "qemu-system-x86")):
+        need(tool, package)
+    labs_image()  # built (or taken from the cache) before the cloud starts
+    base = tmp_path_factory.mktemp("labs-vms")
+    prefix = f"t{uuid.uuid4().hex[:6]}"
+    env = {"LABS_AGENT_DRIVER": "qemu", "LABS_AGENT_NETWORK_DRIVER": "bridge",
+           "LABS_AGENT_NETWORK_PREFIX": prefix, "LABS_AGENT_HOST": "vmhost"}
+    data_dir = base / "data"
+    cloud = start_labs_up(data_dir, env)
+    key = base / "id"
+    state = VmCloud(cloud, data_dir, env, prefix, key)
+    try:
+        yield state
+    finally:
+        state.cloud.stop()
+        _cleanup(prefix, data_dir)
+
+
+def boot(vms: VmCloud, name: str, *extra: str) -> dict[str, str]:
+    server = vms.cloud.openstack_json("server", "create", "--image", "labs", "--flavor",
+                                      "g1.nano", "--key-name", "k", "--wait", *extra, name)
+    assert server["status"] == "ACTIVE", server
+    return dict(server)
+
+
+def fixed_ip(vms: VmCloud, name: str) -> str:
+    addresses = vms.cloud.openstack_json("server", "show", name)["addresses"]
+    return str(addresses["lan"][0])
+
+
+def boot_id(vms: VmCloud, address: str) -> str:
+    return vms.ssh(address, "cat /proc/sys/kernel/random/boot_id").strip()
+
+
+def qemu_of(instance_id: str) -> list[str]:
+    return [line for line in subprocess.run(
+        ["pgrep", "-af", "qemu-system"], capture_output=True, text=True,
+        timeout=30).stdout.splitlines() if instance_id in line]
+
+
+def test_vm_life_cycle(vm_cloud: VmCloud, tmp_path: Path) -> None:
+    vms, cloud = vm_cloud, vm_cloud.cloud
+    cloud.openstack("keypair", "create", "--private-key", str(vms.key), "k")
+    vms.key.chmod(0o600)
+    user_data = tmp_path / "user-data"
+    user_data.write_text(USER_DATA)
+    vm1 = boot(vms, "vm1", "--user-data", str(user_data))
+    address = fixed_ip(vms, "vm1")
+    assert address.startswith("10.68."), address
+
+    # the guest's own account of itself: console, hostname, FQDN, user data
+    wait_for(lambda: "LABS-READY" in cloud.openstack("console", "log", "show", "vm1").stdout,
+             BOOT_SECONDS, "the ready marker on vm1's console", interval=1.0)
+    console = cloud.openstack("console", "log", "show", "vm1").stdout
+    assert re.search(r"^LABS-READY vm1 vm1\.admin\.labs\.internal$", console, re.M), console
+    assert vms.ssh(address, "hostname").strip() == "vm1"
+    assert vms.ssh(address, "hostname -f").strip() == "vm1.admin.labs.internal"
+    assert vms.ssh(address, "cat /root/user-data-proof").strip() == "user-data-ran-on vm1"
+    assert "search admin.labs.internal" in vms.ssh(address, "cat /etc/resolv.conf")
+
+    # power operations really power-cycle the guest
+    first = boot_id(vms, address)
+    cloud.openstack("server", "reboot", "--wait", "vm1")
+    second = boot_id(vms, address)
+    assert second != first
+    cloud.openstack("server", "stop", "vm1")
+    wait_for(lambda: cloud.openstack_json("server", "show", "vm1")["status"] == "SHUTOFF",
+             BOOT_SECONDS, "vm1 SHUTOFF", interval=1.0)
+    assert cloud.openstack_json("server", "show", "vm1")["OS-EXT-STS:power_state"] in (
+        "Shutdown", 4)
+    cloud.openstack("server", "start", "vm1")
+    wait_for(lambda: cloud.openstack_json("server", "show", "vm1")["status"] == "ACTIVE",
+             BOOT_SECONDS, "vm1 ACTIVE", interval=1.0)
+    assert boot_id(vms, address) not in (first, second)
+
+    # a second VM of the project reaches the first
+    boot(vms, "vm2")
+    address2 = fixed_ip(vms, "vm2")
+    assert address2 != address
+    assert "0% packet loss" in vms.ssh(address2, f"ping -c 2 -W 2 {address}")
+
+    # the agent dies with the whole all-in-one: the VMs keep running and are adopted
+    cloud.process.send_signal(signal.SIGKILL)
+    cloud.process.wait(timeout=30)
+    cloud.stop()  # closes its output
+    assert vms.ssh(address, "hostname").strip() == "vm1"
+    vms.restart()
+    cloud = vms.cloud
+    for name in ("vm1", "vm2"):
+        shown = cloud.openstack_json("server", "show", name)
+        assert shown["status"] == "ACTIVE" and shown["OS-EXT-STS:power_state"] in (
+            "Running", 1), shown
+
+    # delete leaves nothing: no qemu process, tap, lease or file
+    namespace = vms.namespace()
+    for name, server_id in (("vm1", vm1["id"]),
+                            ("vm2", cloud.openstack_json("server", "show", "vm2")["id"])):
+        cloud.openstack("server", "delete", "--wait", name)
+        assert qemu_of(server_id) == []
+        assert not list(vms.data_dir.glob(f"agent/**/{server_id}"))
+    links = subprocess.run(["ip", "-n", namespace, "-j", "link"], capture_output=True,
+                           text=True, check=True, timeout=30).stdout
+    assert [link["ifname"] for link in json.loads(links)
+            if link["ifname"].startswith("tap")] == []
+    leases = "".join(p.read_text() for p in (NETWORK_STATE / vms.prefix).rglob("dhcp-hosts"))
+    assert address not in leases and address2 not in leases
+    ruleset = subprocess.run(["ip", "netns", "exec", namespace, "nft", "list", "ruleset"],
+                             capture_output=True, text=True, check=True, timeout=30).stdout
+    assert address not in ruleset and address2 not in ruleset
