@@ -6,6 +6,7 @@ their network's namespace. Nothing leaves the namespaces the cloud makes.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -17,7 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import openstack.config
 import pytest
+from openstack.connection import Connection
 
 from labs.network.drivers.bridge import BridgeDriver
 from tests.common.bus_helpers import wait_for
@@ -47,21 +50,40 @@ class VmCloud:
     def restart(self) -> None:
         self.cloud = start_labs_up(self.data_dir, self.env)
 
-    def namespace(self) -> str:
-        """The admin project's network namespace (the only network of this cloud)."""
-        names = [line.split()[0] for line in subprocess.run(
+    def namespaces(self) -> list[str]:
+        """The network namespaces of this cloud's project networks."""
+        return [line.split()[0] for line in subprocess.run(
             ["ip", "netns", "list"], capture_output=True, text=True, check=True,
             timeout=30).stdout.splitlines() if line.startswith(f"{self.prefix}-net-")]
-        assert len(names) == 1, names
-        return names[0]
+
+    def namespace(self, address: str | None = None) -> str:
+        """The namespace of the network holding `address` (None: the only network)."""
+        names = self.namespaces()
+        if address is None:
+            assert len(names) == 1, names
+            return names[0]
+        subnet = ipaddress.ip_network(f"{address}/24", strict=False)
+        for name in names:
+            shown = subprocess.run(["ip", "-n", name, "-j", "addr"], capture_output=True,
+                                   text=True, check=True, timeout=30).stdout
+            if any(ipaddress.ip_address(a["local"]) in subnet
+                   for link in json.loads(shown) for a in link.get("addr_info", [])
+                   if a.get("family") == "inet"):
+                return name
+        raise AssertionError(f"no network namespace holds {address}: {names}")
+
+    def ssh_argv(self, address: str, command: str, namespace: str | None = None,
+                 connect_timeout: int = 5) -> list[str]:
+        return ["ip", "netns", "exec", namespace or self.namespace(address),
+                need("ssh", "openssh-client"), "-i", str(self.key), "-o", "BatchMode=yes",
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", f"ConnectTimeout={connect_timeout}", "-o", "LogLevel=ERROR",
+                f"root@{address}", command]
 
     def ssh(self, address: str, command: str, timeout: float = BOOT_SECONDS) -> str:
         """Run `command` as root in the VM at `address`, from inside its namespace;
         tried again until `timeout` (the guest may still be booting)."""
-        argv = ["ip", "netns", "exec", self.namespace(), need("ssh", "openssh-client"),
-                "-i", str(self.key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-                "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
-                "-o", "LogLevel=ERROR", f"root@{address}", command]
+        argv = self.ssh_argv(address, command)
         last: list[subprocess.CompletedProcess[str]] = []
 
         def ran() -> bool:
@@ -72,6 +94,12 @@ class VmCloud:
         wait_for(ran, timeout, f"ssh root@{address} {command!r} "
                  f"({last[0].stderr if last else ''})", interval=1.0)
         return last[0].stdout
+
+    def ssh_refused(self, address: str) -> bool:
+        """One ssh attempt (3 s to connect) that does not get in."""
+        done = subprocess.run(self.ssh_argv(address, "true", connect_timeout=3),
+                              capture_output=True, text=True, timeout=60, check=False)
+        return done.returncode != 0
 
 
 def _cleanup(prefix: str, data_dir: Path) -> None:
@@ -208,3 +236,97 @@ def test_vm_life_cycle(vm_cloud: VmCloud, tmp_path: Path) -> None:
     ruleset = subprocess.run(["ip", "netns", "exec", namespace, "nft", "list", "ruleset"],
                              capture_output=True, text=True, check=True, timeout=30).stdout
     assert address not in ruleset and address2 not in ruleset
+
+
+def ping(namespace: str, address: str) -> bool:
+    done = subprocess.run(["ip", "netns", "exec", namespace, need("busybox", "busybox"),
+                           "ping", "-c", "1", "-W", "2", address], capture_output=True,
+                          text=True, timeout=30, check=False)
+    return done.returncode == 0
+
+
+@pytest.fixture
+def outside(vm_cloud: VmCloud) -> Iterator[str]:
+    """A namespace standing for the world outside the cloud: a veth on the cloud's public
+    bridge (br-ext in the cloud's external namespace), 172.24.4.200/24."""
+    name, ext = f"{vm_cloud.prefix}-out", f"{vm_cloud.prefix}-ext"
+    run = [["ip", "netns", "add", name],
+           ["ip", "link", "add", "o" + vm_cloud.prefix, "type", "veth", "peer", "name",
+            "i" + vm_cloud.prefix],
+           ["ip", "link", "set", "o" + vm_cloud.prefix, "netns", ext],
+           ["ip", "-n", ext, "link", "set", "o" + vm_cloud.prefix, "master", "br-ext", "up"],
+           ["ip", "link", "set", "i" + vm_cloud.prefix, "netns", name],
+           ["ip", "-n", name, "addr", "add", "172.24.4.200/24", "dev", "i" + vm_cloud.prefix],
+           ["ip", "-n", name, "link", "set", "i" + vm_cloud.prefix, "up"]]
+    try:
+        for argv in run:
+            subprocess.run(argv, check=True, capture_output=True, timeout=30)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30,
+                       check=False)
+        subprocess.run(["ip", "-n", ext, "link", "del", "o" + vm_cloud.prefix],
+                       capture_output=True, timeout=30, check=False)
+
+
+def test_security_groups_floating_ips_and_projects(vm_cloud: VmCloud, outside: str) -> None:
+    """Rules of the default group, a floating IP from outside, another project's VM. The
+    nova-network proxies go through openstacksdk (today's CLI sends its `security group`
+    and `floating ip` commands only to a network API)."""
+    vms, cloud = vm_cloud, vm_cloud.cloud
+    if not vms.key.exists():
+        cloud.openstack("keypair", "create", "--private-key", str(vms.key), "k")
+        vms.key.chmod(0o600)
+    conn = Connection(config=openstack.config.OpenStackConfig(
+        config_files=[str(cloud.clouds_yaml)]).get_one("labs"))
+    try:
+        boot(vms, "web")
+        web = fixed_ip(vms, "web")
+        assert vms.ssh(web, "hostname").strip() == "web"
+
+        # the default group lets TCP 22 in from the cloud's range; without that rule,
+        # ssh from the gateway is dropped, and with it back, it works again
+        default = conn.get_security_group("default")
+        assert default is not None
+        ssh_rule = next(r for r in default["security_group_rules"]
+                        if r["protocol"] == "tcp" and r["port_range_min"] == 22)
+        assert ssh_rule["remote_ip_prefix"] == "10.68.0.0/16"
+        conn.delete_security_group_rule(ssh_rule["id"])
+        wait_for(lambda: vms.ssh_refused(web), 30, "ssh to web blocked", interval=1.0)
+        conn.create_security_group_rule(default["id"], port_range_min=22,
+                                        port_range_max=22, protocol="tcp",
+                                        remote_ip_prefix="10.68.0.0/16")
+        assert vms.ssh(web, "hostname", timeout=30).strip() == "web"
+
+        # a floating IP makes web reachable from outside (ICMP from anywhere), and
+        # releasing it stops that
+        fip = conn.create_floating_ip(network="public")
+        address = fip["floating_ip_address"]
+        assert not ping(outside, address)
+        server_id = cloud.openstack_json("server", "show", "web")["id"]
+        added = conn.compute.post(f"/servers/{server_id}/action",
+                                  json={"addFloatingIp": {"address": address}},
+                                  microversion="2.1")
+        assert added.status_code == 202, added.text
+        wait_for(lambda: ping(outside, address), 30, f"ping {address} from outside",
+                 interval=0.5)
+        assert not ping(outside, web)  # the fixed IP stays private
+        conn.delete_floating_ip(fip["id"])
+        wait_for(lambda: not ping(outside, address), 30, f"{address} gone", interval=0.5)
+
+        # another project's VM is on a network of its own: it cannot reach web
+        cloud.openstack("project", "create", "other")
+        cloud.openstack("role", "add", "--user", "admin", "--project", "other", "admin")
+        env_other = ["--os-project-name", "other"]
+        cloud.openstack(*env_other, "server", "create", "--image", "labs", "--flavor",
+                        "g1.nano", "--key-name", "k", "--wait", "stranger")
+        stranger = str(cloud.openstack_json(*env_other, "server", "show", "stranger")[
+            "addresses"]["lan"][0])
+        assert vms.namespace(stranger) != vms.namespace(web)
+        assert vms.ssh(stranger, "hostname").strip() == "stranger"
+        tried = vms.ssh(stranger, f"ping -c 2 -W 2 {web} >/dev/null 2>&1; echo rc=$?")
+        assert tried.strip() not in ("", "rc=0"), tried
+        cloud.openstack(*env_other, "server", "delete", "--wait", "stranger")
+        cloud.openstack("server", "delete", "--wait", "web")
+    finally:
+        conn.close()

@@ -10,7 +10,8 @@ Two tables:
   MAC and IPv4 address (ARP included; DHCP requests from 0.0.0.0 too) and nothing but
   ARP and IPv4, so that an address in the rules stands for one port.
 - ``inet labs``: the ports' stateful security rules in the forward hook (bridged IPv4
-  passes it through br_netfilter; routed traffic from the uplink too): established
+  passes it through br_netfilter; routed traffic from the uplink too) and, for what
+  the namespace itself sends to a port, in the output hook: established
   traffic passes, then a port's egress rules (when it has some), then the receiving
   port's ingress rules, then drop. Traffic from the uplink reaches ports only through a
   floating IP. NAT: floating IPs (DNAT in, SNAT out), the other ports masqueraded behind
@@ -115,6 +116,15 @@ def render(spec: NetworkSpec, wiring: Wiring, ports: Sequence[PortRecord]) -> st
     if egress:
         out.append(f"    iifname {br} ip saddr "
                    + _vmap([(r.port.ip, f"egress-{r.device}") for r in egress]))
+    if ports:
+        out.append(f"    oifname {br} ip daddr "
+                   + _vmap([(r.port.ip, f"ingress-{r.device}") for r in ports]))
+    out.append("  }")
+    # what the namespace itself sends to a port (an operator's ssh from the gateway, say)
+    # meets the same ingress rules as traffic from other ports
+    out += ["  chain output {",
+            "    type filter hook output priority 0; policy accept;",
+            "    ct state established,related accept"]
     if ports:
         out.append(f"    oifname {br} ip daddr "
                    + _vmap([(r.port.ip, f"ingress-{r.device}") for r in ports]))
