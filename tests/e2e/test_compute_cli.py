@@ -26,7 +26,8 @@ RABBIT = "amqp://guest:guest@127.0.0.1:5672//"
 def compute_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
     base = tmp_path_factory.mktemp("labs-compute")
     env = {"LABS_BUS_URL": RABBIT, "LABS_BUS_NAMESPACE": f"e2e{uuid.uuid4().hex[:8]}",
-           "LABS_AGENT_HOST": "agent-1", "LABS_COMPUTE_HEARTBEAT_SECONDS": "2"}
+           "LABS_AGENT_HOST": "agent-1", "LABS_COMPUTE_HEARTBEAT_SECONDS": "2",
+           "LABS_AGENT_DRIVER": "fake"}
     cloud = start_labs_up(base / "data", env)
     agents: list[subprocess.Popen[bytes]] = []
     try:

@@ -107,7 +107,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         "LABS_IDENTITY_PASSWORD_HASH_ROUNDS": "4", "LABS_COMPUTE_HEARTBEAT_SECONDS": "1",
         "LABS_COMPUTE_STUCK_BUILD_SECONDS": "8", "LABS_COMPUTE_QUOTA_INSTANCES": "1000",
         "LABS_COMPUTE_QUOTA_CORES": "-1", "LABS_COMPUTE_QUOTA_RAM": "-1",
-        "LABS_AGENT_FAKE_MEMORY_MB": str(AGENT_MEMORY_MB),
+        "LABS_AGENT_DRIVER": "fake", "LABS_AGENT_FAKE_MEMORY_MB": str(AGENT_MEMORY_MB),
         "LABS_AGENT_FAKE_SPAWN_SECONDS": "0.3"})
     dep = Deployment(base, env, db_url, free_port(), free_port())
     try:

@@ -35,7 +35,7 @@ class ComputeOptions:
 class AgentOptions:
     section: ClassVar[str] = "agent"
     host: str = option("", "this agent's host name; empty: the machine's host name")
-    driver: str = option("fake", "virt driver: qemu (real VMs) or fake (no VMs; for tests "
+    driver: str = option("qemu", "virt driver: qemu (real VMs) or fake (no VMs; for tests "
                          "and benchmarks)")
     availability_zone: str = option("", "this host's zone; empty: the default zone")
     workers: int = option(16, "builds and power operations run at once on this host")
