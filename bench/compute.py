@@ -60,6 +60,7 @@ class Cloud:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LABS_", "OS_"))}
         env.update({"LABS_IMAGE_BOOTSTRAP_IMAGE": "false", "LABS_AGENT_FAKE_HOSTS": str(agents),
+                    "LABS_AGENT_DRIVER": "fake",
                     "LABS_AGENT_HOST": "fake", "LABS_AGENT_FAKE_VCPUS": "1024",
                     "LABS_AGENT_FAKE_MEMORY_MB": str(1 << 22),
                     "LABS_COMPUTE_QUOTA_INSTANCES": "-1", "LABS_COMPUTE_QUOTA_CORES": "-1",
