@@ -127,6 +127,14 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ssh(args: argparse.Namespace) -> int:
+    """A shell (or a command) in a VM of this host."""
+    from labs import ssh
+
+    site = Site.open(args.data_dir, args.config)
+    return ssh.run(site, args.server, args.user, args.identity, args.remote)
+
+
 def _has_shared_bus(site: Site) -> bool:
     """Compute's parts in separate processes talk over RabbitMQ, never in-process."""
     from labs.common.bus.options import BusOptions
@@ -207,6 +215,16 @@ def parser() -> argparse.ArgumentParser:
     agent.add_argument("--host", help="this host's name (default: the machine's)")
     agent.add_argument("--bus", help="message bus URL, e.g. amqp://guest:guest@host:5672//")
     agent.set_defaults(func=cmd_agent)
+
+    ssh = sub.add_parser("ssh", help="ssh into a VM of this host, however it is reachable")
+    common(ssh)
+    ssh.add_argument("-l", "--user", default="root", help="login (default root; the image "
+                     "also has labs)")
+    ssh.add_argument("-i", "--identity", help="private key file (default: ssh's own)")
+    ssh.add_argument("server", help="the server's name or id")
+    ssh.add_argument("remote", nargs=argparse.REMAINDER, help="a command to run instead of "
+                     "a shell")
+    ssh.set_defaults(func=cmd_ssh)
 
     ident = sub.add_parser("identity", help="identity administration")
     ident_sub = ident.add_subparsers(dest="action", required=True)

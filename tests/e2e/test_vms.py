@@ -25,7 +25,7 @@ from openstack.connection import Connection
 from labs.network.drivers.bridge import BridgeDriver
 from tests.common.bus_helpers import wait_for
 from tests.compute.qemu_helpers import labs_image
-from tests.e2e.conftest import RunningCloud, start_labs_up
+from tests.e2e.conftest import BIN, RunningCloud, start_labs_up
 
 BOOT_SECONDS = 120.0  # a TCG boot takes ~5 s alone; far longer on a loaded machine
 NETWORK_STATE = Path("/run/labs/network")
@@ -186,6 +186,7 @@ def test_vm_life_cycle(vm_cloud: VmCloud, tmp_path: Path) -> None:
     assert vms.ssh(address, "hostname -f").strip() == "vm1.admin.labs.internal"
     assert vms.ssh(address, "cat /root/user-data-proof").strip() == "user-data-ran-on vm1"
     assert "search admin.labs.internal" in vms.ssh(address, "cat /etc/resolv.conf")
+    assert labs_ssh(vms.data_dir, vms.env, vms.key, "vm1", "hostname").strip() == "vm1"
 
     # power operations really power-cycle the guest
     first = boot_id(vms, address)
@@ -330,3 +331,41 @@ def test_security_groups_floating_ips_and_projects(vm_cloud: VmCloud, outside: s
         cloud.openstack("server", "delete", "--wait", "web")
     finally:
         conn.close()
+
+
+def labs_ssh(data_dir: Path, env: dict[str, str], key: Path, server: str,
+             *command: str) -> str:
+    done = subprocess.run([str(BIN / "labs"), "ssh", "--data-dir", str(data_dir), "-i",
+                           str(key), server, *command], capture_output=True, text=True,
+                          timeout=60, check=False, env={**os.environ, **env})
+    assert done.returncode == 0, done.stderr + done.stdout
+    return done.stdout
+
+
+def test_user_mode_network(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The unprivileged all-in-one's network: qemu's user mode, metadata from the config
+    drive, ssh through a loopback port that `labs ssh` finds."""
+    base = tmp_path_factory.mktemp("labs-user-net")
+    env = {"LABS_AGENT_DRIVER": "qemu", "LABS_AGENT_NETWORK_DRIVER": "user",
+           "LABS_AGENT_HOST": "userhost"}
+    cloud = start_labs_up(base / "data", env)
+    try:
+        key = base / "id"
+        cloud.openstack("keypair", "create", "--private-key", str(key), "k")
+        key.chmod(0o600)
+        server = cloud.openstack_json("server", "create", "--image", "labs", "--flavor",
+                                      "g1.nano", "--key-name", "k", "--wait", "solo")
+        assert server["status"] == "ACTIVE"
+        wait_for(lambda: "LABS-READY solo solo.admin.labs.internal" in cloud.openstack(
+            "console", "log", "show", "solo").stdout, BOOT_SECONDS, "solo ready",
+            interval=1.0)
+        assert labs_ssh(base / "data", env, key, "solo", "hostname -f").strip() == \
+            "solo.admin.labs.internal"
+        assert not [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                              text=True, timeout=30).stdout.splitlines()
+                    if "-net-" in n and server["id"] in n]
+        cloud.openstack("server", "delete", "--wait", "solo")
+        assert qemu_of(server["id"]) == []
+    finally:
+        cloud.stop()
+        _cleanup("unused", base / "data")
