@@ -209,22 +209,26 @@ def test_vm_life_cycle(vm_cloud: VmCloud, tmp_path: Path) -> None:
     assert address2 != address
     assert "0% packet loss" in vms.ssh(address2, f"ping -c 2 -W 2 {address}")
 
-    # the agent dies with the whole all-in-one: the VMs keep running and are adopted
+    # with three VMs running, the agent dies with the whole all-in-one: the VMs keep
+    # running, and a new agent adopts them
+    boot(vms, "vm3")
+    address3 = fixed_ip(vms, "vm3")
     cloud.process.send_signal(signal.SIGKILL)
     cloud.process.wait(timeout=30)
     cloud.stop()  # closes its output
-    assert vms.ssh(address, "hostname").strip() == "vm1"
+    for name, at in (("vm1", address), ("vm2", address2), ("vm3", address3)):
+        assert vms.ssh(at, "hostname").strip() == name
     vms.restart()
     cloud = vms.cloud
-    for name in ("vm1", "vm2"):
+    for name in ("vm1", "vm2", "vm3"):
         shown = cloud.openstack_json("server", "show", name)
         assert shown["status"] == "ACTIVE" and shown["OS-EXT-STS:power_state"] in (
             "Running", 1), shown
 
     # delete leaves nothing: no qemu process, tap, lease or file
     namespace = vms.namespace()
-    for name, server_id in (("vm1", vm1["id"]),
-                            ("vm2", cloud.openstack_json("server", "show", "vm2")["id"])):
+    for name, server_id in [("vm1", vm1["id"])] + [
+            (n, cloud.openstack_json("server", "show", n)["id"]) for n in ("vm2", "vm3")]:
         cloud.openstack("server", "delete", "--wait", name)
         assert qemu_of(server_id) == []
         assert not list(vms.data_dir.glob(f"agent/**/{server_id}"))
@@ -233,10 +237,10 @@ def test_vm_life_cycle(vm_cloud: VmCloud, tmp_path: Path) -> None:
     assert [link["ifname"] for link in json.loads(links)
             if link["ifname"].startswith("tap")] == []
     leases = "".join(p.read_text() for p in (NETWORK_STATE / vms.prefix).rglob("dhcp-hosts"))
-    assert address not in leases and address2 not in leases
+    assert not {address, address2, address3} & set(re.findall(r"[0-9.]+", leases))
     ruleset = subprocess.run(["ip", "netns", "exec", namespace, "nft", "list", "ruleset"],
                              capture_output=True, text=True, check=True, timeout=30).stdout
-    assert address not in ruleset and address2 not in ruleset
+    assert not {address, address2, address3} & set(re.findall(r"[0-9.]+", ruleset))
 
 
 def ping(namespace: str, address: str) -> bool:
@@ -369,3 +373,34 @@ def test_user_mode_network(tmp_path_factory: pytest.TempPathFactory) -> None:
     finally:
         cloud.stop()
         _cleanup("unused", base / "data")
+
+
+def test_bad_images_and_flavors(vm_cloud: VmCloud, tmp_path: Path) -> None:
+    """An image that cannot boot ends in ERROR with a fault that says so, leaving nothing
+    on the host; a flavor too small for an image is refused at once."""
+    cloud = vm_cloud.cloud
+    junk = tmp_path / "junk.raw"
+    junk.write_bytes(os.urandom(1 << 20))
+    cloud.openstack("image", "create", "--disk-format", "raw", "--container-format", "bare",
+                    "--file", str(junk), "junk")
+    made = cloud.openstack("server", "create", "--image", "junk", "--flavor", "g1.nano",
+                           "--wait", "junk", check=False)
+    assert made.returncode != 0
+    shown = cloud.openstack_json("server", "show", "junk")
+    assert shown["status"] == "ERROR"
+    assert "is not bootable" in str(shown["fault"]), shown["fault"]
+    assert qemu_of(shown["id"]) == []
+    assert not list(vm_cloud.data_dir.glob(f"agent/**/{shown['id']}"))
+    cloud.openstack("server", "delete", "--wait", "junk")
+
+    big = tmp_path / "big.qcow2"
+    subprocess.run([need("qemu-img", "qemu-utils"), "create", "-q", "-f", "qcow2", str(big),
+                    "2G"], check=True, timeout=60)
+    cloud.openstack("image", "create", "--disk-format", "qcow2", "--container-format", "bare",
+                    "--file", str(big), "big")
+    refused = cloud.openstack("server", "create", "--image", "big", "--flavor", "g1.nano",
+                              "too-big", check=False)
+    assert refused.returncode != 0
+    assert "Flavor's disk is too small for requested image" in refused.stderr, refused.stderr
+    assert "BadRequestException: 400" in refused.stderr
+    assert not [s for s in cloud.openstack_json("server", "list") if s["Name"] == "too-big"]

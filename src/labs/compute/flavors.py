@@ -146,9 +146,16 @@ class FlavorService:
         return self.access(flavor_id)
 
 
-def check_fits(flavor: models.Flavor, min_disk: int, min_ram: int) -> None:
-    """Nova's checks of an image's minimums against a flavor."""
+def check_fits(flavor: models.Flavor, min_disk: int, min_ram: int, size: int = 0,
+               virtual_size: int = 0) -> None:
+    """Nova's checks of an image against a flavor: its minimums, and that its data and
+    the disk it holds fit the flavor's root disk (a flavor with disk 0 takes any)."""
     if flavor.ram < min_ram:
         raise BadRequest("Flavor's memory is too small for requested image.")
     if flavor.disk and flavor.disk < min_disk:
         raise BadRequest("Flavor's disk is too small for requested image.")
+    disk_bytes = flavor.disk * 1024 ** 3
+    for need in (size, virtual_size):
+        if flavor.disk and need > disk_bytes:
+            raise BadRequest(f"Flavor's disk is too small for requested image. Flavor disk "
+                             f"is {disk_bytes} bytes, image is {need} bytes.")

@@ -18,6 +18,7 @@ class ImageInfo:
     min_disk: int = 0  # GiB
     min_ram: int = 0  # MiB
     size: int = 0
+    virtual_size: int = 0  # bytes of the disk it holds (qcow2), when known
     disk_format: str = "raw"
     properties: dict[str, Any] = field(default_factory=dict)
 
@@ -53,6 +54,7 @@ class LocalImages(ImageLookup):
             return None
         return ImageInfo(id=row.id, name=row.name or "", status=row.status,
                          min_disk=row.min_disk, min_ram=row.min_ram, size=row.size or 0,
+                         virtual_size=row.virtual_size or 0,
                          disk_format=row.disk_format or "raw",
                          properties=dict(row.properties or {}))
 

@@ -142,7 +142,7 @@ class ServerService:
             raise BadRequest(f"Flavor {req.flavor_ref} could not be found.") from None
         if flavor.disabled:
             raise BadRequest(f"Flavor {req.flavor_ref} is disabled.")
-        check_fits(flavor, image.min_disk, image.min_ram)
+        check_fits(flavor, image.min_disk, image.min_ram, image.size, image.virtual_size)
         key = self.keypairs.find(ctx.user_id, req.key_name) if req.key_name else None
         user_data = self._check_user_data(req.user_data)
         self._check_networks(req.networks)
