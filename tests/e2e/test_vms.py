@@ -211,19 +211,25 @@ def test_vm_life_cycle(vm_cloud: VmCloud, tmp_path: Path) -> None:
 
     # with three VMs running, the agent dies with the whole all-in-one: the VMs keep
     # running, and a new agent adopts them
-    boot(vms, "vm3")
+    vm3 = boot(vms, "vm3")
     address3 = fixed_ip(vms, "vm3")
     cloud.process.send_signal(signal.SIGKILL)
     cloud.process.wait(timeout=30)
     cloud.stop()  # closes its output
     for name, at in (("vm1", address), ("vm2", address2), ("vm3", address3)):
         assert vms.ssh(at, "hostname").strip() == name
+    # ... and one of them dies while no agent watches: after the restart it is SHUTOFF
+    for line in qemu_of(vm3["id"]):
+        os.kill(int(line.split()[0]), signal.SIGKILL)
+    wait_for(lambda: qemu_of(vm3["id"]) == [], 30, "vm3's qemu gone", interval=0.2)
     vms.restart()
     cloud = vms.cloud
-    for name in ("vm1", "vm2", "vm3"):
+    for name in ("vm1", "vm2"):
         shown = cloud.openstack_json("server", "show", name)
         assert shown["status"] == "ACTIVE" and shown["OS-EXT-STS:power_state"] in (
             "Running", 1), shown
+    wait_for(lambda: cloud.openstack_json("server", "show", "vm3")["status"] == "SHUTOFF",
+             30, "vm3 SHUTOFF after the agent found it dead", interval=0.5)
 
     # delete leaves nothing: no qemu process, tap, lease or file
     namespace = vms.namespace()

@@ -118,6 +118,11 @@ class Agent:
                 self._submit(iid, self._report, iid, "createImage",
                              "the agent restarted during the snapshot; take it again")
         known = {spec["id"] for spec in expected}
+        for spec in expected:  # VMs that stopped or died while no agent watched
+            info = running.get(spec["id"])
+            if info is not None and not spec["task_state"] \
+                    and spec["vm_state"] in (states.ACTIVE, states.STOPPED):
+                self.conductor.power_state_seen(spec["id"], self.host, int(info.power_state))
         for spec in expected:  # rules and floating IPs may have changed meanwhile
             if spec.get("network") and spec["id"] in running and not spec["task_state"]:
                 self._submit(spec["id"], self._apply_network, spec["id"], spec["network"], None)

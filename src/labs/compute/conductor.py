@@ -203,6 +203,23 @@ class Conductor:
                 row.vm_state = vm_state
             finish_event(tx, instance_id, action, f"compute_{action}_instance", host, error)
 
+    def power_state_seen(self, instance_id: str, host: str, power_state: int) -> None:
+        """An agent found an instance's power other than recorded (after a restart, say):
+        record it; an ACTIVE server whose VM is off becomes SHUTOFF (Nova's power state
+        sync), unless an operation is under way."""
+        with self.db.transaction() as tx:
+            row = tx.get(Inst, instance_id, with_for_update=True)
+            if row is None or row.deleted or row.host != host or row.task_state is not None:
+                return
+            if row.power_state == power_state:
+                return
+            log.info("instance %s on %s: power state %s, recorded %s", instance_id, host,
+                     power_state, row.power_state)
+            row.power_state, row.updated_at = power_state, utcnow()
+            if row.vm_state == states.ACTIVE and power_state in (
+                    states.NOSTATE, states.SHUTDOWN, 6):  # 6: crashed
+                row.vm_state = states.STOPPED
+
     def instance_deleted(self, instance_id: str, host: str) -> None:
         with self.db.transaction() as tx:
             gone = mark_deleted(tx, instance_id)

@@ -32,6 +32,10 @@ class ConductorAPI:
         self.bus.cast(CONDUCTOR, "action_done", instance_id=instance_id, host=host,
                       action=action, power_state=power_state, error=error)
 
+    def power_state_seen(self, instance_id: str, host: str, power_state: int) -> None:
+        self.bus.cast(CONDUCTOR, "power_state_seen", instance_id=instance_id, host=host,
+                      power_state=power_state)
+
     def instance_deleted(self, instance_id: str, host: str) -> None:
         self.bus.cast(CONDUCTOR, "instance_deleted", instance_id=instance_id, host=host)
 
