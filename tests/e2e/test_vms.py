@@ -201,7 +201,20 @@ def test_vm_life_cycle(vm_cloud: VmCloud, tmp_path: Path) -> None:
     cloud.openstack("server", "start", "vm1")
     wait_for(lambda: cloud.openstack_json("server", "show", "vm1")["status"] == "ACTIVE",
              BOOT_SECONDS, "vm1 ACTIVE", interval=1.0)
-    assert boot_id(vms, address) not in (first, second)
+    third = boot_id(vms, address)
+    assert third not in (first, second)
+
+    # a snapshot goes to the image service; a rebuild boots a fresh disk, same address
+    snap = cloud.openstack_json("server", "image", "create", "--name", "vm1-snap", "--wait",
+                                "vm1")
+    image = cloud.openstack_json("image", "show", snap["id"])
+    assert image["status"] == "active" and image["disk_format"] == "qcow2", image
+    assert image["size"] > 0
+    vms.ssh(address, "touch /var/lib/labs/before-rebuild")
+    cloud.openstack("server", "rebuild", "--image", "labs", "--wait", "vm1")
+    assert boot_id(vms, address) != third
+    assert vms.ssh(address, "ls /var/lib/labs/before-rebuild 2>/dev/null; hostname"
+                   ).strip() == "vm1"
 
     # a second VM of the project reaches the first
     boot(vms, "vm2")

@@ -244,8 +244,12 @@ class Agent:
         iid = spec["id"]
         self._notify("rebuild.start", spec, iid, states.ACTIVE, states.REBUILDING)
         self.driver.destroy(iid)
-        nics = self.network.plug(spec.get("network"))
-        error = self._power(lambda: self.driver.spawn(self._instance_spec(spec, nics)))
+        try:
+            nics = self.network.plug(spec.get("network"))
+        except NetworkError as exc:
+            error: str | None = f"network: {exc}"
+        else:
+            error = self._power(lambda: self.driver.spawn(self._instance_spec(spec, nics)))
         self._notify("rebuild.end", spec, iid, states.ACTIVE)
         self._report(iid, "rebuild", error)
 

@@ -12,6 +12,7 @@ from labs.common.context import RequestContext
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
 from labs.compute import actions, models, states
 from labs.compute.actions import start_action
+from labs.compute.networking import InstanceNetworking
 from labs.compute.payloads import instance_spec, utcnow
 from labs.compute.servers import ServerService
 
@@ -91,6 +92,9 @@ class ServerActions:
                 row.description = changes["description"]
             row.updated_at = utcnow()
             spec = instance_spec(row)
+            network = InstanceNetworking(self.db, self.servers.network).specs(tx, [row])
+            if row.id in network:  # the new disk boots on the same port
+                spec["network"] = network[row.id]
         assert row.host is not None
         self.agents.rebuild_instance(row.host, spec)
         return row
