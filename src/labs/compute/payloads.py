@@ -62,10 +62,23 @@ def notification_payload(spec: dict[str, Any], host: str, state: str,
         "access_ip_v4": None, "access_ip_v6": None, "cell_name": "", "os_type": None,
     }
     if addresses is not None:
-        payload["fixed_ips"] = [
-            {"address": ip["addr"], "version": ip.get("version", 4),
-             "type": ip.get("type", "fixed"), "label": label, "meta": {},
-             "floating_ips": [], "vif_mac": ip.get("mac", "")}
-            for label, ips in addresses.items() for ip in ips]
+        payload["fixed_ips"] = fixed_ips(addresses)
+    # Labs: the project's name, for the FQDN <hostname>.<project>.<domain> (Nova's payload
+    # has only the id)
+    payload["project_name"] = spec.get("project_name") or ""
     payload.update(extra)
     return payload
+
+
+def fixed_ips(addresses: dict[str, Any]) -> list[dict[str, Any]]:
+    """Nova's ``fixed_ips`` from a server's ``addresses``: one entry per fixed address,
+    carrying the floating addresses of its network."""
+    out = []
+    for label, ips in addresses.items():
+        floating = [{"address": ip["addr"], "type": "floating", "version": 4, "meta": {}}
+                    for ip in ips if ip.get("OS-EXT-IPS:type", ip.get("type")) == "floating"]
+        out += [{"address": ip["addr"], "version": ip.get("version", 4), "type": "fixed",
+                 "label": label, "meta": {}, "floating_ips": floating,
+                 "vif_mac": ip.get("OS-EXT-IPS-MAC:mac_addr", ip.get("mac", ""))}
+                for ip in ips if ip.get("OS-EXT-IPS:type", ip.get("type", "fixed")) == "fixed"]
+    return out
