@@ -1,0 +1,232 @@
+"""The sink: every VM gets a DNS name (what Designate's Labs handlers did, without their
+leaks).
+
+On ``compute.instance.create.end`` the sink gives the instance, for each fixed IPv4
+address, an A record ``<hostname>.<project>.<domain>`` in the cloud's forward zone and the
+PTR record in the reverse zone that holds the address; on
+``compute.instance.delete.start`` it removes exactly the records it made for that
+instance (they are tagged with its id). A change that fails is retried (with growing
+waits, logged at warning), and a reconciler, at start and every `reconcile_seconds`,
+compares the records with the live instances: it adds what is missing and removes what
+belongs to instances that are gone. So DNS converges on the set of live instances, also
+after the DNS service was down while instances came and went.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from labs.common.bus import Bus
+from labs.common.bus.messages import Notification
+
+log = logging.getLogger("labs.dns.sink")
+
+GROUP = "dns-sink"
+#: (zone name, record name, type, data), names absolute with the trailing dot
+Record = tuple[str, str, str, str]
+
+
+@dataclass(frozen=True)
+class LiveInstance:
+    """What the sink needs of an instance to name it."""
+
+    id: str
+    hostname: str
+    project_name: str
+    addresses: tuple[str, ...]  # fixed IPv4 addresses
+
+
+class SinkTarget(ABC):
+    """Where the sink keeps its records: the DNS service."""
+
+    @abstractmethod
+    def ensure_cloud_zone(self, name: str, email: str, ttl: int) -> object:
+        """Make the zone (owned by the cloud) unless it exists."""
+
+    @abstractmethod
+    def set_instance_records(self, instance_id: str, records: list[Record]) -> None:
+        """Make the instance's managed records exactly `records`."""
+
+    @abstractmethod
+    def remove_instance_records(self, instance_id: str) -> None:
+        """Remove every managed record of the instance."""
+
+    @abstractmethod
+    def managed_instance_ids(self) -> set[str]:
+        """The instances that have managed records."""
+
+
+class InstanceSource(ABC):
+    """The live instances, for the reconciler."""
+
+    @abstractmethod
+    def live_instances(self) -> list[LiveInstance]:
+        """Every instance that is not deleted and has an address."""
+
+
+def label(name: str) -> str:
+    """A name as a DNS label: lower case; characters other than letters, digits and '-'
+    dropped (spaces, '_' and '.' become '-')."""
+    out = "".join(c if c.isalnum() or c == "-" else "-" if c in " _." else ""
+                  for c in name.lower() if c.isascii())
+    return out.strip("-")[:63].rstrip("-")
+
+
+@dataclass(frozen=True)
+class Naming:
+    """The cloud's forward zone (`domain`) and its reverse zones."""
+
+    domain: str  # e.g. "labs.internal."
+    reverse_zones: tuple[str, ...]  # e.g. ("68.10.in-addr.arpa.",)
+    email: str = "hostmaster@labs.internal"
+    ttl: int = 300
+
+    @classmethod
+    def for_ranges(cls, domain: str, ranges: Iterable[str], email: str = "",
+                   ttl: int = 300) -> Naming:
+        """Reverse zones for IPv4 ranges, on octet boundaries (a /16 → one zone, a /20 →
+        its /16's zone)."""
+        zones = []
+        for cidr in ranges:
+            net = ipaddress.IPv4Network(cidr, strict=False)
+            octets = max(1, net.prefixlen // 8)
+            parts = str(net.network_address).split(".")[:octets]
+            zones.append(".".join(reversed(parts)) + ".in-addr.arpa.")
+        domain = domain.rstrip(".").lower() + "."
+        return cls(domain, tuple(dict.fromkeys(zones)),
+                   email or f"hostmaster@{domain.rstrip('.')}", ttl)
+
+    def fqdn(self, instance: LiveInstance) -> str | None:
+        host, project = label(instance.hostname), label(instance.project_name)
+        if not host or not project:
+            return None
+        return f"{host}.{project}.{self.domain}"
+
+    def reverse_zone(self, address: str) -> str | None:
+        name = ipaddress.IPv4Address(address).reverse_pointer + "."
+        matches = [z for z in self.reverse_zones if name.endswith("." + z)]
+        return max(matches, key=len) if matches else None
+
+    def records(self, instance: LiveInstance) -> list[Record]:
+        fqdn = self.fqdn(instance)
+        if fqdn is None:
+            return []
+        out: list[Record] = []
+        for address in instance.addresses:
+            if ipaddress.ip_address(address).version != 4:
+                continue
+            out.append((self.domain, fqdn, "A", address))
+            zone = self.reverse_zone(address)
+            if zone is not None:
+                out.append((zone, ipaddress.IPv4Address(address).reverse_pointer + ".",
+                            "PTR", fqdn))
+        return out
+
+
+def instance_from_payload(payload: dict[str, object]) -> LiveInstance:
+    fixed = payload.get("fixed_ips") or []
+    addresses = tuple(str(ip["address"]) for ip in fixed  # type: ignore[attr-defined]
+                      if isinstance(ip, dict) and ip.get("version", 4) == 4)
+    return LiveInstance(id=str(payload["instance_id"]), hostname=str(payload["hostname"]),
+                        project_name=str(payload.get("project_name") or ""),
+                        addresses=addresses)
+
+
+class DnsSink:
+    """Subscribes to compute's notifications; see the module docstring."""
+
+    def __init__(self, target: SinkTarget, instances: InstanceSource, naming: Naming,
+                 reconcile_seconds: float = 60.0, retry_seconds: float = 1.0,
+                 max_retries: int = 6) -> None:
+        self.target = target
+        self.instances = instances
+        self.naming = naming
+        self.reconcile_seconds = reconcile_seconds
+        self.retry_seconds = retry_seconds
+        self.max_retries = max_retries
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle -------------------------------------------------------------------
+    def subscribe(self, bus: Bus) -> None:
+        bus.subscribe("compute.instance.create.end", self.on_notification, GROUP)
+        bus.subscribe("compute.instance.delete.start", self.on_notification, GROUP)
+
+    def start(self) -> None:
+        """Make the zones, reconcile, then reconcile every `reconcile_seconds`."""
+        self._thread = threading.Thread(target=self._run, name="dns-sink", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.ensure_zones()
+                self.reconcile()
+            except Exception as exc:  # the next round tries again
+                log.warning("DNS reconciliation failed (trying again in %.0f s): %s",
+                            self.reconcile_seconds, exc)
+            self._wake.wait(self.reconcile_seconds)
+            self._wake.clear()
+
+    def ensure_zones(self) -> None:
+        for zone in (self.naming.domain, *self.naming.reverse_zones):
+            self.target.ensure_cloud_zone(zone, self.naming.email, self.naming.ttl)
+
+    # -- events -----------------------------------------------------------------------
+    def on_notification(self, note: Notification) -> None:
+        payload = note.payload
+        if note.event_type == "compute.instance.create.end":
+            instance = instance_from_payload(payload)
+            self._with_retries(f"name {instance.id}", lambda: self.target.set_instance_records(
+                instance.id, self.naming.records(instance)))
+        elif note.event_type == "compute.instance.delete.start":
+            instance_id = str(payload["instance_id"])
+            self._with_retries(f"unname {instance_id}",
+                               lambda: self.target.remove_instance_records(instance_id))
+
+    def _with_retries(self, what: str, work: object) -> None:
+        assert callable(work)
+        wait = self.retry_seconds
+        for attempt in range(1, self.max_retries + 1):
+            try:
+                work()
+                return
+            except Exception as exc:
+                log.warning("DNS sink: %s failed (attempt %d of %d): %s", what, attempt,
+                            self.max_retries, exc)
+                if self._stop.wait(wait):
+                    return
+                wait *= 2
+        log.warning("DNS sink: gave up on %s; the reconciler will repair it", what)
+        self._wake.set()
+
+    # -- convergence ------------------------------------------------------------------
+    def reconcile(self) -> tuple[int, int]:
+        """Add missing records and remove those of gone instances: (named, unnamed)."""
+        live = {i.id: i for i in self.instances.live_instances()}
+        managed = self.target.managed_instance_ids()
+        named = 0
+        for instance in live.values():
+            records = self.naming.records(instance)
+            if records and instance.id not in managed:
+                self.target.set_instance_records(instance.id, records)
+                named += 1
+        gone = managed - live.keys()
+        for instance_id in gone:
+            self.target.remove_instance_records(instance_id)
+        if gone or named:
+            log.info("DNS reconciled: %d instances named, %d gone instances unnamed",
+                     named, len(gone))
+        return named, len(gone)
