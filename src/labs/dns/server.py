@@ -1,0 +1,241 @@
+"""The embedded authoritative DNS server: Labs' zones over UDP and TCP, from memory.
+
+The embedded DNS backend owns one `DnsServer`; the all-in-one cloud runs it so that VM
+names resolve without an external name server. The server holds a mapping of zone name to
+`ZoneSnapshot` and replaces that whole mapping when a zone is published or removed, so
+each query, which reads the mapping once, sees a zone's old content or its new content,
+never a mix. What the answers say is in `labs.dns.server_answer`.
+
+Threads: one serves the UDP socket and accepts TCP connections (a selector, woken by a
+socket pair on stop); each TCP connection gets its own thread, with a timeout per read,
+at most MAX_CONNECTIONS at once. `start()` returns once the sockets are bound (port 0
+picks a free port, read back from `port`); `stop()` closes everything and joins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import selectors
+import socket
+import struct
+import threading
+from collections.abc import Mapping
+from types import MappingProxyType
+
+import dns.name
+
+from labs.dns.server_answer import respond
+from labs.dns.server_zone import ZoneSnapshot
+
+log = logging.getLogger("labs.dns.server")
+
+#: Seconds a TCP client may stay silent, mid-message or between queries.
+TCP_TIMEOUT = 10.0
+MAX_CONNECTIONS = 64
+#: Shorter TCP frames cannot hold a DNS header; longer ones than a query needs are abuse.
+MIN_TCP_QUERY = 12
+MAX_TCP_QUERY = 16384
+UDP_RECEIVE_SIZE = 65535
+BIND_ATTEMPTS = 5
+LENGTH = struct.Struct("!H")
+
+
+class DnsServer:
+    """Answers DNS queries for the zones it is given, on one address, over UDP and TCP."""
+
+    def __init__(
+        self, address: str = "127.0.0.1", port: int = 0, *, tcp_timeout: float = TCP_TIMEOUT
+    ) -> None:
+        self.address = address
+        self._wanted_port = port
+        self._tcp_timeout = tcp_timeout
+        self._zones: Mapping[dns.name.Name, ZoneSnapshot] = MappingProxyType({})
+        self._write_lock = threading.Lock()  # publishers; readers never take it
+        self._udp: socket.socket | None = None
+        self._tcp: socket.socket | None = None
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._connection_threads: set[threading.Thread] = set()
+        self._connections_lock = threading.Lock()
+        self.port = 0
+
+    # -- zones -------------------------------------------------------------------------
+
+    def publish(self, zone: ZoneSnapshot) -> None:
+        """Answer for `zone` from now on, replacing what was served under its name."""
+        with self._write_lock:
+            zones = dict(self._zones)
+            zones[zone.origin] = zone
+            self._zones = MappingProxyType(zones)
+
+    def remove(self, origin: dns.name.Name) -> None:
+        """Stop answering for the zone (its names get REFUSED); unknown zones are fine."""
+        with self._write_lock:
+            if origin in self._zones:
+                zones = dict(self._zones)
+                del zones[origin]
+                self._zones = MappingProxyType(zones)
+
+    @property
+    def zones(self) -> Mapping[dns.name.Name, ZoneSnapshot]:
+        """The zones being served, as one consistent read-only snapshot."""
+        return self._zones
+
+    # -- life cycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind the UDP and TCP sockets and serve in the background (OSError if taken)."""
+        if self._thread is not None:
+            return
+        # With port 0, UDP picks the port and TCP may find it taken: try a few more.
+        for attempt in range(BIND_ATTEMPTS if self._wanted_port == 0 else 1):
+            try:
+                udp, tcp = self._bind()
+                break
+            except OSError:
+                if attempt + 1 >= BIND_ATTEMPTS or self._wanted_port != 0:
+                    raise
+        port = udp.getsockname()[1]
+        udp.setblocking(False)
+        tcp.setblocking(False)
+        self._udp, self._tcp, self.port = udp, tcp, port
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._serve, name=f"dns-{port}", daemon=True)
+        self._thread.start()
+        log.info("DNS server listening on %s port %d (udp, tcp)", self.address, port)
+
+    def _bind(self) -> tuple[socket.socket, socket.socket]:
+        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            udp.bind((self.address, self._wanted_port))
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((self.address, udp.getsockname()[1]))  # one port number for both
+            tcp.listen(MAX_CONNECTIONS)
+        except OSError:
+            udp.close()
+            tcp.close()
+            raise
+        return udp, tcp
+
+    def stop(self) -> None:
+        """Stop serving: close the sockets and every open connection, join the threads."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._stopping.set()
+        assert self._wake_w is not None
+        self._wake_w.send(b"x")
+        thread.join()
+        with self._connections_lock:
+            for conn in self._connections:
+                _shutdown(conn)
+            workers = list(self._connection_threads)
+        for worker in workers:
+            worker.join()
+        for sock in (self._udp, self._tcp, self._wake_r, self._wake_w):
+            if sock is not None:
+                sock.close()
+        self._thread = self._udp = self._tcp = self._wake_r = self._wake_w = None
+        log.info("DNS server on %s port %d stopped", self.address, self.port)
+
+    # -- serving -----------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        assert self._udp is not None and self._tcp is not None and self._wake_r is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._udp, selectors.EVENT_READ)
+            selector.register(self._tcp, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is self._udp:
+                        self._serve_udp(self._udp)
+                    elif key.fileobj is self._tcp:
+                        self._accept(self._tcp)
+
+    def _serve_udp(self, udp: socket.socket) -> None:
+        try:
+            wire, peer = udp.recvfrom(UDP_RECEIVE_SIZE)
+        except OSError:  # nothing after all, or an ICMP error from an earlier reply
+            return
+        for reply in self._answer(wire, tcp=False, client=f"{peer[0]}:{peer[1]}"):
+            try:
+                udp.sendto(reply, peer)
+            except OSError as exc:
+                log.debug("%s: reply not sent (%s)", peer[0], exc)
+
+    def _accept(self, listener: socket.socket) -> None:
+        try:
+            conn, peer = listener.accept()
+        except OSError:
+            return
+        with self._connections_lock:
+            if len(self._connections) >= MAX_CONNECTIONS or self._stopping.is_set():
+                log.debug("%s: TCP connection refused, %d open", peer[0], MAX_CONNECTIONS)
+                conn.close()
+                return
+            self._connections.add(conn)
+            worker = threading.Thread(
+                target=self._serve_connection, args=(conn, f"{peer[0]}:{peer[1]}"),
+                name=f"dns-{self.port}-tcp", daemon=True)
+            self._connection_threads.add(worker)
+        worker.start()
+
+    def _serve_connection(self, conn: socket.socket, client: str) -> None:
+        """Queries one after another on one connection, until EOF, timeout or bad frame."""
+        try:
+            conn.setblocking(True)
+            conn.settimeout(self._tcp_timeout)
+            while not self._stopping.is_set():
+                prefix = _read_exactly(conn, LENGTH.size)
+                if prefix is None:
+                    return
+                (length,) = LENGTH.unpack(prefix)
+                if not MIN_TCP_QUERY <= length <= MAX_TCP_QUERY:
+                    log.debug("%s: closing on a %d-byte TCP frame", client, length)
+                    return
+                wire = _read_exactly(conn, length)
+                if wire is None:
+                    return
+                for reply in self._answer(wire, tcp=True, client=client):
+                    conn.sendall(LENGTH.pack(len(reply)) + reply)
+        except OSError as exc:  # timeouts included: the connection just ends
+            log.debug("%s: TCP connection ended (%s)", client, exc)
+        finally:
+            _shutdown(conn)
+            conn.close()
+            with self._connections_lock:
+                self._connections.discard(conn)
+                self._connection_threads.discard(threading.current_thread())
+
+    def _answer(self, wire: bytes, *, tcp: bool, client: str) -> list[bytes]:
+        try:
+            return respond(wire, self._zones, tcp=tcp, client=client)
+        except Exception:  # one bad query must not take the server down
+            log.exception("%s: failed to answer a query", client)
+            return []
+
+
+def _read_exactly(conn: socket.socket, size: int) -> bytes | None:
+    """`size` bytes from the connection, or None if it closes first."""
+    chunks: list[bytes] = []
+    remaining = size
+    while remaining:
+        chunk = conn.recv(remaining)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _shutdown(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed, or never connected
+        conn.shutdown(socket.SHUT_RDWR)
