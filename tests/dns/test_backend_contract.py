@@ -31,6 +31,7 @@ import pytest
 from labs.dns.backends.base import BackendError, DnsBackend, RecordSet, Zone
 from labs.dns.backends.embedded import EmbeddedBackend
 from tests.dns.conftest import Dig
+from tests.dns.powerdns_helpers import powerdns_served
 
 QUERY_TIMEOUT = 2.0
 ZONE = "bots.labs.internal."
@@ -61,7 +62,8 @@ def _embedded(tmp_path: Path) -> Iterator[Served]:
         backend.close()
 
 
-CASES: dict[str, Callable[[Path], AbstractContextManager[Served]]] = {"embedded": _embedded}
+CASES: dict[str, Callable[[Path], AbstractContextManager[Served]]] = {
+    "embedded": _embedded, "powerdns": powerdns_served}
 
 
 @pytest.fixture(params=list(CASES))
