@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,14 +14,18 @@ from labs.common.runner import Site, compose
 from labs.compute.api import build_api as compute_api
 from labs.compute.app import open_bus, open_compute, serve_agents, serve_conductor, serve_scheduler
 from labs.compute.images import LocalImages
+from labs.dns.api import build_api as dns_api
+from labs.dns.app import Resync, open_dns, open_embedded_backend
 from labs.identity.api import build_api as identity_api
 from labs.identity.app import open_identity
-from labs.identity.bootstrap import COMPUTE, IDENTITY, IMAGE, bootstrap
+from labs.identity.bootstrap import COMPUTE, DNS, IDENTITY, IMAGE, bootstrap
 from labs.identity.resources import ProjectFilter
 from labs.image.api import build_api as image_api
 from labs.image.app import open_images
 from labs.image.bootstrap import ensure_labs_image
 from labs.image.config import ImageOptions
+
+log = logging.getLogger("labs")
 
 
 @dataclass
@@ -42,12 +47,12 @@ def build_all_in_one(site: Site, public_url: str) -> AllInOne:
     compute's conductor, scheduler and one agent on the bus."""
     identity = open_identity(site)
     identity.prepare()
-    clouds = bootstrap(identity, public_url, site.data_dir, (IDENTITY, IMAGE, COMPUTE))
+    clouds = bootstrap(identity, public_url, site.data_dir, (IDENTITY, IMAGE, COMPUTE, DNS))
     db = identity.store.db
     images = open_images(site, db)
     images.prepare()
+    admin_project = identity.resources.list_projects(ProjectFilter(name="admin"))[0]
     if site.config.group(ImageOptions).bootstrap_image:
-        admin_project = identity.resources.list_projects(ProjectFilter(name="admin"))[0]
         ensure_labs_image(images, admin_project.id)
     bus = open_bus(site, "compute.all-in-one")
     compute = open_compute(site, db, bus,
@@ -56,10 +61,20 @@ def build_all_in_one(site: Site, public_url: str) -> AllInOne:
     serve_scheduler(site, db, bus)
     housekeeper = serve_conductor(site, db, bus)
     agents = serve_agents(site, bus, image_files=images.local_file)
+    dns_backend = open_embedded_backend(site)
+    dns = open_dns(site, db, dns_backend, admin_project.id)
+    dns.prepare()
+    log.info("DNS: the embedded server answers on %s port %d (UDP and TCP)",
+             dns_backend.address, dns_backend.port)
     cloud = AllInOne(compose({"/identity": identity_api(identity).app(),
                               "/image": image_api(images, identity.tokens).app(),
-                              "/compute": compute_api(compute, identity.tokens).app()}),
+                              "/compute": compute_api(compute, identity.tokens).app(),
+                              "/dns": dns_api(dns, identity.tokens).app()}),
                      public_url, clouds)
+    cloud.stoppers.append(dns_backend.close)
+    resync = Resync(dns)
+    resync.start()
+    cloud.stoppers.append(resync.stop)
     bus.start()
     cloud.stoppers.append(bus.stop)
     for agent in agents:

@@ -41,6 +41,7 @@ class CatalogService:
 IDENTITY = CatalogService("identity", "keystone", "/identity")
 IMAGE = CatalogService("image", "glance", "/image")
 COMPUTE = CatalogService("compute", "nova", "/compute/v2.1")
+DNS = CatalogService("dns", "designate", "/dns")
 
 
 @dataclass(frozen=True)

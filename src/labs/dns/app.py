@@ -1,0 +1,56 @@
+"""Opening the DNS service for a site: its backend, its tables, and the periodic push
+of zones whose publishing failed."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from labs.common.db import Database
+from labs.common.runner import Site, split_bind
+from labs.dns.backends.base import DnsBackend
+from labs.dns.backends.embedded import EmbeddedBackend
+from labs.dns.config import DnsOptions
+from labs.dns.service import DnsService
+
+log = logging.getLogger("labs.dns")
+
+
+def open_embedded_backend(site: Site) -> EmbeddedBackend:
+    """Labs' own DNS server, answering on ``[dns] listen``."""
+    host, port = split_bind(site.config.group(DnsOptions).listen)
+    return EmbeddedBackend(host, port)
+
+
+def open_dns(site: Site, db: Database, backend: DnsBackend,
+             cloud_project_id: str | None = None) -> DnsService:
+    return DnsService(db, site.config.group(DnsOptions), backend, cloud_project_id)
+
+
+class Resync:
+    """Pushes every zone once at start (a backend may have lost them), then the pending
+    ones every ``sync_seconds``."""
+
+    def __init__(self, dns: DnsService) -> None:
+        self.dns = dns
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dns-sync", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        pending_only = False
+        while True:
+            try:
+                self.dns.sync(pending_only)
+                pending_only = True
+            except Exception:
+                log.exception("dns sync failed; trying again in %.0f s",
+                              self.dns.options.sync_seconds)
+            if self._stop.wait(self.dns.options.sync_seconds):
+                return

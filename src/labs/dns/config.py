@@ -1,0 +1,34 @@
+"""DNS options (section ``[dns]`` of labs.conf, or ``LABS_DNS_*``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from labs.common.config import option
+
+
+@dataclass(frozen=True)
+class DnsOptions:
+    section: ClassVar[str] = "dns"
+    nameservers: list[str] = option(
+        ["ns1.labs.internal."], "the names in every zone's NS recordset; the first one is "
+        "the SOA's primary name server")
+    listen: str = option("127.0.0.1:0", "HOST:PORT the embedded DNS server of `labs up` "
+                         "answers on (UDP and TCP); port 0 picks a free one, which `labs up` "
+                         "logs")
+    default_ttl: int = option(3600, "TTL of a zone created without one")
+    soa_refresh: int = option(3600, "the SOA's refresh, in seconds")
+    soa_retry: int = option(600, "the SOA's retry, in seconds")
+    soa_expire: int = option(86400, "the SOA's expire, in seconds")
+    soa_minimum: int = option(3600, "the SOA's minimum (negative caching TTL), in seconds")
+    quota_zones: int = option(10, "zones a project may own (negative: no limit)")
+    quota_zone_recordsets: int = option(500, "recordsets a zone may hold")
+    quota_zone_records: int = option(500, "records a zone may hold (records made by the "
+                                     "cloud for its VMs do not count)")
+    quota_recordset_records: int = option(20, "records a recordset may hold")
+    quota_api_export_size: int = option(1000, "recordsets a zone export may hold")
+    cloud_project: str = option("admin", "the project that owns the zones the cloud makes "
+                                "for its VMs (by name)")
+    sync_seconds: float = option(30.0, "how often zones whose publishing failed are pushed "
+                                 "to the backend again")

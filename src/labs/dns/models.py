@@ -1,0 +1,105 @@
+"""DNS tables: zones, their recordsets and records, TLDs and quotas (as Designate's)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from labs.common.db import MicroDateTime, new_metadata
+
+ID = sa.String(64)
+NAME = sa.String(255)
+
+
+class DnsBase(DeclarativeBase):
+    metadata = new_metadata()
+
+
+class Zone(DnsBase):
+    """A zone. Its name is unique across projects: one project owns a name."""
+
+    __tablename__ = "dns_zone"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ID, index=True)
+    #: absolute, lower case, with the trailing dot
+    name: Mapped[str] = mapped_column(NAME, unique=True)
+    email: Mapped[str] = mapped_column(NAME)
+    ttl: Mapped[int] = mapped_column(sa.Integer)
+    serial: Mapped[int] = mapped_column(sa.BigInteger)
+    description: Mapped[str | None] = mapped_column(sa.String(160))
+    type: Mapped[str] = mapped_column(sa.String(16), default="PRIMARY")
+    #: PENDING until the backend serves the current serial, then ACTIVE
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    #: what is pending: CREATE, UPDATE, DELETE; NONE once ACTIVE
+    action: Mapped[str] = mapped_column(sa.String(16))
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    pool_id: Mapped[str] = mapped_column(ID)
+    masters: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    attributes: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
+class RecordSet(DnsBase):
+    """All records of one name and type in a zone."""
+
+    __tablename__ = "dns_recordset"
+    __table_args__ = (sa.UniqueConstraint("zone_id", "name", "type"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    zone_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("dns_zone.id", ondelete="CASCADE"),
+                                         index=True)
+    project_id: Mapped[str] = mapped_column(ID, index=True)
+    name: Mapped[str] = mapped_column(NAME, index=True)
+    type: Mapped[str] = mapped_column(sa.String(8))
+    #: None: the zone's TTL
+    ttl: Mapped[int | None] = mapped_column(sa.Integer)
+    description: Mapped[str | None] = mapped_column(sa.String(160))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    action: Mapped[str] = mapped_column(sa.String(16))
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
+class Record(DnsBase):
+    """One record of a recordset, in presentation form. Records the cloud makes for a VM
+    are ``managed``, tagged with the VM's id (``managed_resource_id``)."""
+
+    __tablename__ = "dns_record"
+    __table_args__ = (sa.UniqueConstraint("recordset_id", "hash"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    recordset_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("dns_recordset.id", ondelete="CASCADE"), index=True)
+    zone_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("dns_zone.id", ondelete="CASCADE"),
+                                         index=True)
+    data: Mapped[str] = mapped_column(sa.Text)
+    #: sha256 of the data: one record per data in a recordset, whatever its length
+    hash: Mapped[str] = mapped_column(sa.String(64))
+    managed: Mapped[bool] = mapped_column(default=False)
+    managed_resource_id: Mapped[str | None] = mapped_column(ID, index=True)
+    managed_resource_type: Mapped[str | None] = mapped_column(sa.String(64))
+    managed_plugin_name: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class Tld(DnsBase):
+    """A top-level domain zones may be made under (when any exist)."""
+
+    __tablename__ = "dns_tld"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    #: without the trailing dot, lower case (``org``, ``co.uk``)
+    name: Mapped[str] = mapped_column(NAME, unique=True)
+    description: Mapped[str | None] = mapped_column(sa.String(160))
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
+class Quota(DnsBase):
+    """A project's limit for one resource, where it differs from the default."""
+
+    __tablename__ = "dns_quota"
+    project_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    resource: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    hard_limit: Mapped[int] = mapped_column(sa.Integer)

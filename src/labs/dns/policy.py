@@ -1,0 +1,35 @@
+"""Who may do what with DNS data. Which project's zones a caller sees is the service's
+job (`scope.Caller`); these rules say which roles may try at all."""
+
+from __future__ import annotations
+
+from labs.common.policy import Rule, admin, always, any_of, project_reader, role
+
+#: Roles that may change things in their project (a reader only looks).
+writer = role("admin", "projectadmin", "member")
+
+RULES: dict[str, Rule] = {
+    "dns:get_zone": always,
+    "dns:find_zones": always,
+    "dns:create_zone": writer,
+    "dns:update_zone": writer,
+    "dns:delete_zone": writer,
+    "dns:get_zone_ns_records": always,
+    "dns:get_recordset": always,
+    "dns:find_recordsets": always,
+    "dns:create_recordset": writer,
+    "dns:update_recordset": writer,
+    "dns:delete_recordset": writer,
+    # the headers that widen a caller's reach: admins only
+    "dns:all_projects": admin,
+    "dns:sudo": admin,
+    "dns:edit_managed_records": admin,
+    "dns:create_tld": admin,
+    "dns:find_tlds": admin,
+    "dns:get_tld": admin,
+    "dns:update_tld": admin,
+    "dns:delete_tld": admin,
+    "dns:get_quotas": any_of(admin, project_reader),
+    "dns:set_quota": admin,
+    "dns:reset_quotas": admin,
+}

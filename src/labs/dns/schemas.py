@@ -1,0 +1,70 @@
+"""JSON schemas of DNS request bodies (Designate v2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TTL: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 2147483647}
+DESCRIPTION: dict[str, Any] = {"type": ["string", "null"], "maxLength": 160}
+NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255}
+EMAIL: dict[str, Any] = {"type": "string", "maxLength": 255,
+                         "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$"}
+
+zone_create: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": NAME, "email": EMAIL, "ttl": TTL, "description": DESCRIPTION,
+        "type": {"type": "string", "enum": ["PRIMARY", "SECONDARY"]},
+        "masters": {"type": "array", "items": {"type": "string"}, "maxItems": 0},
+        "attributes": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+    "required": ["name", "email"],
+    "additionalProperties": False,
+}
+
+zone_update: dict[str, Any] = {
+    "type": "object",
+    "properties": {"email": EMAIL, "ttl": TTL, "description": DESCRIPTION},
+    "additionalProperties": False,
+}
+
+recordset_create: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": NAME,
+        "type": {"type": "string", "pattern": "^[A-Za-z0-9]{1,10}$"},
+        "ttl": {"anyOf": [TTL, {"type": "null"}]},
+        "description": DESCRIPTION,
+        "records": {"type": "array", "minItems": 1, "maxItems": 1000,
+                    "items": {"type": "string", "minLength": 1, "maxLength": 4096}},
+    },
+    "required": ["name", "type", "records"],
+    "additionalProperties": False,
+}
+
+recordset_update: dict[str, Any] = {
+    "type": "object",
+    "properties": {k: recordset_create["properties"][k]
+                   for k in ("ttl", "description", "records")},
+    "additionalProperties": False,
+}
+
+tld_create: dict[str, Any] = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 255,
+                            "pattern": r"^(?!.*\.\.)[A-Za-z0-9_.-]+\.?$"},
+                   "description": DESCRIPTION},
+    "required": ["name"],
+    "additionalProperties": False,
+}
+
+tld_update: dict[str, Any] = {
+    "type": "object",
+    "properties": tld_create["properties"],
+    "additionalProperties": False,
+}
+
+quota_update: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": {"type": "integer", "minimum": -1, "maximum": 2147483647},
+}

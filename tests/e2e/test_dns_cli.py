@@ -1,0 +1,111 @@
+"""DNS through the unchanged `openstack` CLI (python-designateclient) against `labs up`,
+and the embedded server answering `dig`."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import RunningCloud, start_labs_up
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def dns_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningCloud, int]]:
+    """`labs up` with the fake virt driver; its embedded DNS server's port (from the log)."""
+    base = tmp_path_factory.mktemp("labs-dns-e2e")
+    cloud = start_labs_up(base / "data", {"LABS_AGENT_DRIVER": "fake",
+                                          "LABS_IMAGE_BOOTSTRAP_IMAGE": "false"})
+    try:
+        log = next(base.glob("labs-up-*.log")).read_text()
+        found = re.search(r"DNS: the embedded server answers on 127\.0\.0\.1 port (\d+)", log)
+        assert found, log[-2000:]
+        yield cloud, int(found.group(1))
+    finally:
+        cloud.stop()
+
+
+def dig(port: int, name: str, type_: str = "A") -> list[str]:
+    """The answer's records, one line each, sorted."""
+    result = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+short", "+time=2",
+                             "+tries=1", name, type_], capture_output=True, text=True,
+                            timeout=20, check=True)
+    return sorted(result.stdout.splitlines())
+
+
+def wait_for(check: object, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(check) and check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not {what} after {timeout} s")
+
+
+def test_catalog_has_dns(dns_cloud: tuple[RunningCloud, int]) -> None:
+    cloud, _ = dns_cloud
+    catalog = cloud.openstack_json("catalog", "list")
+    assert "dns" in [c["Type"] for c in catalog]
+
+
+def test_zone_and_recordset_life(dns_cloud: tuple[RunningCloud, int], tmp_path: Path) -> None:
+    c, port = dns_cloud
+    zone = c.openstack_json("zone", "create", "--email", "hostmaster@e2e.example.org",
+                            "e2e.example.org.")
+    assert zone["name"] == "e2e.example.org." and zone["action"] == "CREATE"
+    assert zone["status"] == "PENDING"
+    shown = c.openstack_json("zone", "show", "e2e.example.org.")
+    assert shown["id"] == zone["id"] and shown["status"] == "ACTIVE"
+    assert shown["email"] == "hostmaster@e2e.example.org"
+    listed = c.openstack_json("zone", "list")
+    assert [(z["name"], z["status"]) for z in listed] == [("e2e.example.org.", "ACTIVE")]
+
+    made = c.openstack_json("recordset", "create", "--type", "A", "--record", "10.68.0.7",
+                            "e2e.example.org.", "www")
+    assert made["name"] == "www.e2e.example.org." and made["records"] == "10.68.0.7"
+    rows = {(r["name"], r["type"]) for r in c.openstack_json("recordset", "list",
+                                                              "e2e.example.org.")}
+    assert rows == {("e2e.example.org.", "SOA"), ("e2e.example.org.", "NS"),
+                    ("www.e2e.example.org.", "A")}
+    assert dig(port, "www.e2e.example.org.") == ["10.68.0.7"]
+    serial = int(dig(port, "e2e.example.org.", "SOA")[0].split()[2])
+    assert serial == c.openstack_json("zone", "show", "e2e.example.org.")["serial"]
+
+    # the demo project sees none of it
+    assert c.openstack_json("zone", "list", cloud="labs-demo") == []
+    other = c.openstack("zone", "show", zone["id"], cloud="labs-demo", check=False)
+    assert other.returncode != 0 and "Could not find Zone" in other.stderr
+
+    c.openstack("recordset", "delete", "e2e.example.org.", "www.e2e.example.org.")
+    wait_for(lambda: dig(port, "www.e2e.example.org.") == [], "removed from DNS")
+    gone = c.openstack("recordset", "show", "e2e.example.org.", "www.e2e.example.org.",
+                       check=False)
+    assert gone.returncode != 0
+
+    deleted = c.openstack_json("zone", "delete", "e2e.example.org.")
+    assert deleted["action"] == "DELETE" and deleted["status"] == "PENDING"
+    wait_for(lambda: c.openstack_json("zone", "list") == [], "zone gone")
+    refused = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+time=2", "+tries=1",
+                              "e2e.example.org.", "SOA"], capture_output=True, text=True,
+                             timeout=20, check=True)
+    assert "status: REFUSED" in refused.stdout
+
+
+def test_errors_reach_the_cli(dns_cloud: tuple[RunningCloud, int]) -> None:
+    c, _ = dns_cloud
+    c.openstack("zone", "create", "--email", "a@errors.example.org", "errors.example.org.")
+    again = c.openstack("zone", "create", "--email", "a@errors.example.org",
+                        "errors.example.org.", check=False)
+    assert again.returncode != 0 and "Duplicate Zone" in again.stderr
+    outside = c.openstack("recordset", "create", "--type", "A", "--record", "10.0.0.1",
+                          "errors.example.org.", "www.elsewhere.org.", check=False)
+    assert outside.returncode != 0 and "not contained within" in outside.stderr
+    bad = c.openstack("recordset", "create", "--type", "A", "--record", "10.0.0.300",
+                      "errors.example.org.", "www", check=False)
+    assert bad.returncode != 0 and "is not an IPv4 address" in bad.stderr
