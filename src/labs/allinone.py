@@ -16,6 +16,9 @@ from labs.compute.app import open_bus, open_compute, serve_agents, serve_conduct
 from labs.compute.images import LocalImages
 from labs.dns.api import build_api as dns_api
 from labs.dns.app import Resync, open_dns, open_embedded_backend
+from labs.dns.config import DnsOptions
+from labs.dns.instances import ComputeInstances
+from labs.dns.sink import DnsSink, Naming
 from labs.identity.api import build_api as identity_api
 from labs.identity.app import open_identity
 from labs.identity.bootstrap import COMPUTE, DNS, IDENTITY, IMAGE, bootstrap
@@ -24,6 +27,7 @@ from labs.image.api import build_api as image_api
 from labs.image.app import open_images
 from labs.image.bootstrap import ensure_labs_image
 from labs.image.config import ImageOptions
+from labs.network.config import NetworkOptions
 
 log = logging.getLogger("labs")
 
@@ -75,6 +79,13 @@ def build_all_in_one(site: Site, public_url: str) -> AllInOne:
     resync = Resync(dns)
     resync.start()
     cloud.stoppers.append(resync.stop)
+    network = site.config.group(NetworkOptions)
+    sink = DnsSink(dns, ComputeInstances(db),
+                   Naming.for_ranges(network.dns_domain, [network.fixed_range]),
+                   reconcile_seconds=site.config.group(DnsOptions).reconcile_seconds)
+    sink.subscribe(bus)
+    sink.start()
+    cloud.stoppers.append(sink.stop)
     bus.start()
     cloud.stoppers.append(bus.stop)
     for agent in agents:

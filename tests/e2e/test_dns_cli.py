@@ -64,7 +64,10 @@ def test_zone_and_recordset_life(dns_cloud: tuple[RunningCloud, int], tmp_path: 
     assert shown["id"] == zone["id"] and shown["status"] == "ACTIVE"
     assert shown["email"] == "hostmaster@e2e.example.org"
     listed = c.openstack_json("zone", "list")
-    assert [(z["name"], z["status"]) for z in listed] == [("e2e.example.org.", "ACTIVE")]
+    # the admin project also owns the zones the cloud makes for its VMs
+    assert sorted((z["name"], z["status"]) for z in listed) == [
+        ("68.10.in-addr.arpa.", "ACTIVE"), ("e2e.example.org.", "ACTIVE"),
+        ("labs.internal.", "ACTIVE")]
 
     made = c.openstack_json("recordset", "create", "--type", "A", "--record", "10.68.0.7",
                             "e2e.example.org.", "www")
@@ -90,7 +93,8 @@ def test_zone_and_recordset_life(dns_cloud: tuple[RunningCloud, int], tmp_path: 
 
     deleted = c.openstack_json("zone", "delete", "e2e.example.org.")
     assert deleted["action"] == "DELETE" and deleted["status"] == "PENDING"
-    wait_for(lambda: c.openstack_json("zone", "list") == [], "zone gone")
+    wait_for(lambda: "e2e.example.org." not in {z["name"] for z in c.openstack_json(
+        "zone", "list")}, "zone gone")
     refused = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+time=2", "+tries=1",
                               "e2e.example.org.", "SOA"], capture_output=True, text=True,
                              timeout=20, check=True)
@@ -109,3 +113,35 @@ def test_errors_reach_the_cli(dns_cloud: tuple[RunningCloud, int]) -> None:
     bad = c.openstack("recordset", "create", "--type", "A", "--record", "10.0.0.300",
                       "errors.example.org.", "www", check=False)
     assert bad.returncode != 0 and "is not an IPv4 address" in bad.stderr
+
+
+def dig_status(port: int, name: str, type_: str = "A") -> str:
+    result = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+time=2", "+tries=1",
+                             name, type_], capture_output=True, text=True, timeout=20,
+                            check=True)
+    found = re.search(r"status: (\w+)", result.stdout)
+    assert found, result.stdout
+    return found.group(1)
+
+
+def test_every_server_gets_a_name_and_loses_it(dns_cloud: tuple[RunningCloud, int],
+                                               tmp_path: Path) -> None:
+    """The sink: A and PTR records within a second of ACTIVE; NXDOMAIN after delete."""
+    c, port = dns_cloud
+    disk = tmp_path / "disk.raw"
+    disk.write_bytes(b"\0" * 65536)
+    c.openstack("image", "create", "--disk-format", "raw", "--container-format", "bare",
+                "--file", str(disk), "tiny")
+    server = c.openstack_json("server", "create", "--image", "tiny", "--flavor", "g1.nano",
+                              "--wait", "web-1")
+    active = time.monotonic()
+    address = str(server["addresses"]["lan"][0])
+    fqdn = "web-1.admin.labs.internal."
+    reverse = ".".join(reversed(address.split("."))) + ".in-addr.arpa."
+    wait_for(lambda: dig(port, fqdn) == [address] and dig(port, reverse, "PTR") == [fqdn],
+             "named", timeout=5)
+    assert time.monotonic() - active < 1.0 + 0.5  # one second, plus the dig processes
+    assert dig(port, "labs.internal.", "SOA") and dig(port, "68.10.in-addr.arpa.", "SOA")
+    c.openstack("server", "delete", "--wait", server["id"])
+    wait_for(lambda: dig_status(port, fqdn) == "NXDOMAIN", "the name gone", timeout=5)
+    assert dig_status(port, reverse, "PTR") == "NXDOMAIN"

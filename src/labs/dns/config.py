@@ -30,5 +30,7 @@ class DnsOptions:
     quota_api_export_size: int = option(1000, "recordsets a zone export may hold")
     cloud_project: str = option("admin", "the project that owns the zones the cloud makes "
                                 "for its VMs (by name)")
+    reconcile_seconds: float = option(60.0, "how often the sink compares the VMs' records "
+                                      "with the live instances (also at start)")
     sync_seconds: float = option(30.0, "how often zones whose publishing failed are pushed "
                                  "to the backend again")

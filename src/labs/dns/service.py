@@ -35,6 +35,7 @@ from labs.dns.quotas import Quotas
 from labs.dns.rdata import USER_TYPES, check_records
 from labs.dns.recordsets import RecordSets, check_placement
 from labs.dns.scope import Caller
+from labs.dns.sink import SinkTarget
 from labs.dns.tlds import Tlds
 from labs.dns.zones import Zones, new_record, new_recordset
 
@@ -48,7 +49,7 @@ MANAGED_PLUGIN = "labs-sink"
 InstanceRecord = tuple[str, str, str, str]
 
 
-class DnsService:
+class DnsService(SinkTarget):
     def __init__(self, db: Database, options: DnsOptions, backend: DnsBackend,
                  cloud_project_id: str | None = None) -> None:
         self.db = db
