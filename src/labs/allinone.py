@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from labs.compute.api import build_api as compute_api
 from labs.compute.app import open_bus, open_compute, serve_agents, serve_conductor, serve_scheduler
 from labs.compute.images import LocalImages
 from labs.dns.api import build_api as dns_api
-from labs.dns.app import Resync, open_dns, open_embedded_backend
+from labs.dns.app import Resync, open_backend, open_dns
 from labs.dns.config import DnsOptions
 from labs.dns.instances import ComputeInstances
 from labs.dns.sink import DnsSink, Naming
@@ -28,8 +27,6 @@ from labs.image.app import open_images
 from labs.image.bootstrap import ensure_labs_image
 from labs.image.config import ImageOptions
 from labs.network.config import NetworkOptions
-
-log = logging.getLogger("labs")
 
 
 @dataclass
@@ -65,11 +62,9 @@ def build_all_in_one(site: Site, public_url: str) -> AllInOne:
     serve_scheduler(site, db, bus)
     housekeeper = serve_conductor(site, db, bus)
     agents = serve_agents(site, bus, image_files=images.local_file)
-    dns_backend = open_embedded_backend(site)
+    dns_backend = open_backend(site)
     dns = open_dns(site, db, dns_backend, admin_project.id)
     dns.prepare()
-    log.info("DNS: the embedded server answers on %s port %d (UDP and TCP)",
-             dns_backend.address, dns_backend.port)
     cloud = AllInOne(compose({"/identity": identity_api(identity).app(),
                               "/image": image_api(images, identity.tokens).app(),
                               "/compute": compute_api(compute, identity.tokens).app(),

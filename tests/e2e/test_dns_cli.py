@@ -145,3 +145,43 @@ def test_every_server_gets_a_name_and_loses_it(dns_cloud: tuple[RunningCloud, in
     c.openstack("server", "delete", "--wait", server["id"])
     wait_for(lambda: dig_status(port, fqdn) == "NXDOMAIN", "the name gone", timeout=5)
     assert dig_status(port, reverse, "PTR") == "NXDOMAIN"
+
+
+def test_the_same_names_through_powerdns(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`[dns] backend = powerdns`: a private pdns-server serves what the embedded server
+    would (a server's A and PTR records; NXDOMAIN after delete; a project's zone)."""
+    from tests.dns.powerdns_helpers import PowerDnsServer
+
+    base = tmp_path_factory.mktemp("labs-dns-pdns")
+    pdns = PowerDnsServer.start(base / "pdns")
+    try:
+        cloud = start_labs_up(base / "data", {
+            "LABS_AGENT_DRIVER": "fake", "LABS_IMAGE_BOOTSTRAP_IMAGE": "false",
+            "LABS_DNS_BACKEND": "powerdns", "LABS_DNS_POWERDNS_API_URL": pdns.api_url,
+            "LABS_DNS_POWERDNS_API_KEY": pdns.api_key})
+        try:
+            port = pdns.dns_port
+            disk = base / "disk.raw"
+            disk.write_bytes(b"\0" * 65536)
+            cloud.openstack("image", "create", "--disk-format", "raw", "--container-format",
+                            "bare", "--file", str(disk), "tiny")
+            server = cloud.openstack_json("server", "create", "--image", "tiny", "--flavor",
+                                          "g1.nano", "--wait", "db-1")
+            address = str(server["addresses"]["lan"][0])
+            fqdn = "db-1.admin.labs.internal."
+            reverse = ".".join(reversed(address.split("."))) + ".in-addr.arpa."
+            wait_for(lambda: dig(port, fqdn) == [address]
+                     and dig(port, reverse, "PTR") == [fqdn], "named by PowerDNS", timeout=5)
+            cloud.openstack("zone", "create", "--email", "hostmaster@pdns.example.org",
+                            "pdns.example.org.")
+            cloud.openstack("recordset", "create", "--type", "A", "--record", "10.68.0.9",
+                            "pdns.example.org.", "www")
+            wait_for(lambda: dig(port, "www.pdns.example.org.") == ["10.68.0.9"],
+                     "a project's record in PowerDNS", timeout=10)
+            cloud.openstack("server", "delete", "--wait", server["id"])
+            wait_for(lambda: dig_status(port, fqdn) == "NXDOMAIN", "the name gone", timeout=5)
+            assert dig_status(port, reverse, "PTR") == "NXDOMAIN"
+        finally:
+            cloud.stop()
+    finally:
+        pdns.stop()

@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 import threading
 
+from labs.common.config import ConfigError
 from labs.common.db import Database
 from labs.common.runner import Site, split_bind
 from labs.dns.backends.base import DnsBackend
 from labs.dns.backends.embedded import EmbeddedBackend
+from labs.dns.backends.powerdns import PowerDnsBackend
 from labs.dns.config import DnsOptions
 from labs.dns.service import DnsService
 
@@ -20,6 +22,25 @@ def open_embedded_backend(site: Site) -> EmbeddedBackend:
     """Labs' own DNS server, answering on ``[dns] listen``."""
     host, port = split_bind(site.config.group(DnsOptions).listen)
     return EmbeddedBackend(host, port)
+
+
+def open_backend(site: Site) -> DnsBackend:
+    """What ``[dns] backend`` names, saying in the log where the zones are served."""
+    options = site.config.group(DnsOptions)
+    if options.backend == "embedded":
+        backend = open_embedded_backend(site)
+        log.info("DNS: the embedded server answers on %s port %d (UDP and TCP)",
+                 backend.address, backend.port)
+        return backend
+    if options.backend == "powerdns":
+        if not options.powerdns_api_url or not options.powerdns_api_key:
+            raise ConfigError("[dns] backend = powerdns needs powerdns_api_url and "
+                              "powerdns_api_key")
+        log.info("DNS: zones are served by PowerDNS, kept in step through %s",
+                 options.powerdns_api_url)
+        return PowerDnsBackend(options.powerdns_api_url, options.powerdns_api_key,
+                               options.powerdns_server_id)
+    raise ConfigError(f"[dns] backend = {options.backend!r}: use embedded or powerdns")
 
 
 def open_dns(site: Site, db: Database, backend: DnsBackend,

@@ -14,6 +14,12 @@ class DnsOptions:
     nameservers: list[str] = option(
         ["ns1.labs.internal."], "the names in every zone's NS recordset; the first one is "
         "the SOA's primary name server")
+    backend: str = option("embedded", "what serves the zones: embedded (Labs' own "
+                          "authoritative server, on `listen`) or powerdns (a PowerDNS "
+                          "server kept in step through its HTTP API)")
+    powerdns_api_url: str = option("", "powerdns: the API's URL, e.g. http://127.0.0.1:8081")
+    powerdns_api_key: str = option("", "powerdns: the API key (pdns.conf api-key)")
+    powerdns_server_id: str = option("localhost", "powerdns: the server id in the API")
     listen: str = option("127.0.0.1:0", "HOST:PORT the embedded DNS server of `labs up` "
                          "answers on (UDP and TCP); port 0 picks a free one, which `labs up` "
                          "logs")
