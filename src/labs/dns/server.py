@@ -33,6 +33,8 @@ log = logging.getLogger("labs.dns.server")
 #: Seconds a TCP client may stay silent, mid-message or between queries.
 TCP_TIMEOUT = 10.0
 MAX_CONNECTIONS = 64
+UDP_BATCH = 64  # queries answered per wake-up of the serving loop
+PACKET_CACHE_SIZE = 20000  # remembered UDP answers (emptied when full)
 #: Shorter TCP frames cannot hold a DNS header; longer ones than a query needs are abuse.
 MIN_TCP_QUERY = 12
 MAX_TCP_QUERY = 16384
@@ -52,6 +54,9 @@ class DnsServer:
         self._tcp_timeout = tcp_timeout
         self._zones: Mapping[dns.name.Name, ZoneSnapshot] = MappingProxyType({})
         self._write_lock = threading.Lock()  # publishers; readers never take it
+        #: UDP answers by query bytes (without the id), for the zones in _cache_zones
+        self._cache: dict[bytes, bytes] = {}
+        self._cache_zones: Mapping[dns.name.Name, ZoneSnapshot] | None = None
         self._udp: socket.socket | None = None
         self._tcp: socket.socket | None = None
         self._wake_r: socket.socket | None = None
@@ -161,15 +166,38 @@ class DnsServer:
                         self._accept(self._tcp)
 
     def _serve_udp(self, udp: socket.socket) -> None:
-        try:
-            wire, peer = udp.recvfrom(UDP_RECEIVE_SIZE)
-        except OSError:  # nothing after all, or an ICMP error from an earlier reply
-            return
-        for reply in self._answer(wire, tcp=False, client=f"{peer[0]}:{peer[1]}"):
+        """Answer the queries waiting on the UDP socket (up to UDP_BATCH of them).
+
+        Answers are remembered by query (everything but its 2-byte id) for as long as the
+        zones stay the same, as PowerDNS's packet cache does: a repeated query is answered
+        with the remembered bytes under its own id, without parsing it. The remembered
+        answers belong to one snapshot of the zones, so a publish empties them at once.
+        """
+        receive, send = udp.recvfrom, udp.sendto
+        for _ in range(UDP_BATCH):
             try:
-                udp.sendto(reply, peer)
-            except OSError as exc:
-                log.debug("%s: reply not sent (%s)", peer[0], exc)
+                wire, peer = receive(UDP_RECEIVE_SIZE)
+            except OSError:  # nothing (more), or an ICMP error from an earlier reply
+                return
+            if self._cache_zones is not self._zones:
+                self._cache, self._cache_zones = {}, self._zones
+            cached = self._cache.get(wire[2:])
+            if cached is not None:
+                try:
+                    send(wire[:2] + cached, peer)
+                except OSError as exc:
+                    log.debug("%s: reply not sent (%s)", peer[0], exc)
+                continue
+            replies = self._answer(wire, tcp=False, client=f"{peer[0]}:{peer[1]}")
+            if len(replies) == 1 and len(wire) > 12:  # a readable query, one answer
+                if len(self._cache) >= PACKET_CACHE_SIZE:
+                    self._cache = {}
+                self._cache[wire[2:]] = replies[0][2:]
+            for reply in replies:
+                try:
+                    send(reply, peer)
+                except OSError as exc:
+                    log.debug("%s: reply not sent (%s)", peer[0], exc)
 
     def _accept(self, listener: socket.socket) -> None:
         try:
