@@ -60,6 +60,7 @@ class Cloud:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LABS_", "OS_"))}
         env.update({"LABS_AGENT_DRIVER": "fake", "LABS_IMAGE_BOOTSTRAP_IMAGE": "false",
+                    "LABS_AGENT_FAKE_VCPUS": "1024", "LABS_AGENT_FAKE_MEMORY_MB": "1048576",
                     "LABS_COMPUTE_QUOTA_INSTANCES": "-1", "LABS_COMPUTE_QUOTA_CORES": "-1",
                     "LABS_COMPUTE_QUOTA_RAM": "-1"})
         self.log_path = work / "labs-up.log"
@@ -146,6 +147,8 @@ def name_latency(cloud: Cloud, count: int) -> tuple[list[float], list[str]]:
 
         def active(sid: str = server_id, seen: dict[str, Any] = shown) -> bool:
             seen.update(cloud.client.get(f"/servers/{sid}").json()["server"])
+            if seen["status"] == "ERROR":
+                raise RuntimeError(f"{seen['name']} went to ERROR: {seen.get('fault')}")
             return seen["status"] == "ACTIVE"
         wait(active, f"n{index} ACTIVE", 0.005)
         at_active = time.perf_counter()
