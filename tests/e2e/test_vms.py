@@ -221,6 +221,8 @@ def test_vm_life_cycle(vm_cloud: VmCloud, tmp_path: Path) -> None:
     address2 = fixed_ip(vms, "vm2")
     assert address2 != address
     assert "0% packet loss" in vms.ssh(address2, f"ping -c 2 -W 2 {address}")
+    # ... and knows it by name (its network's dnsmasq answers the project's names)
+    assert address in vms.ssh(address2, "nslookup vm1.admin.labs.internal")
 
     # with three VMs running, the agent dies with the whole all-in-one: the VMs keep
     # running, and a new agent adopts them
