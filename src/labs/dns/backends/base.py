@@ -9,8 +9,10 @@ Every backend follows the same rules, checked by tests/dns/test_backend_contract
 - Names are absolute, lower case, with the trailing dot (``web-1.bots.labs.internal.``);
   record data is in zone-file presentation form (``10.68.0.2``, ``10 mail.example.org.``,
   ``"some text"``), as Designate's API shows it.
-- `publish` replaces the zone's whole content at once: a query sees the old content or
-  the new one, never a mix. Publishing the same zone again is fine (idempotent).
+- `publish` replaces the zone's whole content at once: a lookup sees the old content or
+  the new one, never a mix. (The embedded server also answers a CNAME and its target
+  from one version; PowerDNS looks them up one after the other, so across a publish the
+  two may come from different versions.) Publishing the same zone again is fine.
 - `remove` of a zone the backend does not have is fine.
 - Failure: operations raise BackendError (never a library's own exception), leaving the
   zone as it was; the service retries.
