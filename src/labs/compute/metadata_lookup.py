@@ -13,12 +13,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labs.common.bus import BusError
+from labs.common.names import dns_label
 from labs.compute import models
 from labs.compute.rpcapi import ConductorAPI
 from labs.network import models as net_models
 from labs.network.drivers.base import InvalidRequest
 from labs.network.metadata_source import InstanceMetadata, MetadataSource
-from labs.network.service import NetworkService, dns_label
+from labs.network.service import NetworkService
 
 log = logging.getLogger("labs.compute.metadata")
 Inst, Fixed, Net = models.Instance, net_models.FixedIp, net_models.Network

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from labs.common.context import RequestContext
 from labs.common.db import Database
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound
+from labs.common.names import dns_label
 from labs.compute import models, states
 from labs.compute.actions import start_action
 from labs.compute.conductor import mark_deleted
@@ -103,9 +104,7 @@ def status_clause(status: str) -> sa.ColumnElement[bool]:
 
 def hostname_for(name: str) -> str:
     """A DNS label from a server name, as Nova's ``sanitize_hostname``."""
-    label = re.sub(r"[ _.]", "-", name.lower())
-    label = re.sub(r"[^a-z0-9-]", "", label).strip("-")
-    return label[:63].rstrip("-") or "server"
+    return dns_label(name) or "server"
 
 
 class ServerService:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from labs.common.bus import Bus
 from labs.common.bus.messages import Notification
+from labs.common.names import dns_label
 
 log = logging.getLogger("labs.dns.sink")
 
@@ -69,14 +70,6 @@ class InstanceSource(ABC):
         """Every instance that is not deleted and has an address."""
 
 
-def label(name: str) -> str:
-    """A name as a DNS label: lower case; characters other than letters, digits and '-'
-    dropped (spaces, '_' and '.' become '-')."""
-    out = "".join(c if c.isalnum() or c == "-" else "-" if c in " _." else ""
-                  for c in name.lower() if c.isascii())
-    return out.strip("-")[:63].rstrip("-")
-
-
 @dataclass(frozen=True)
 class Naming:
     """The cloud's forward zone (`domain`) and its reverse zones."""
@@ -102,7 +95,7 @@ class Naming:
                    email or f"hostmaster@{domain.rstrip('.')}", ttl)
 
     def fqdn(self, instance: LiveInstance) -> str | None:
-        host, project = label(instance.hostname), label(instance.project_name)
+        host, project = dns_label(instance.hostname), dns_label(instance.project_name)
         if not host or not project:
             return None
         return f"{host}.{project}.{self.domain}"

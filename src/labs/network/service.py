@@ -5,10 +5,10 @@ database."""
 from __future__ import annotations
 
 import ipaddress
-import re
 
 from labs.common.config import ConfigError
 from labs.common.db import Database, upgrade
+from labs.common.names import dns_label
 from labs.network.config import NetworkOptions
 from labs.network.fixed_ips import FixedIps
 from labs.network.floating_ips import FloatingIps
@@ -45,8 +45,3 @@ class NetworkService:
         label: lower case, other characters than letters, digits and '-' dropped)."""
         label = dns_label(project_name)
         return f"{label}.{self.options.dns_domain}" if label else self.options.dns_domain
-
-
-def dns_label(name: str) -> str:
-    label = re.sub(r"[^a-z0-9-]", "", re.sub(r"[ _.]", "-", name.lower()))
-    return label.strip("-")[:63].rstrip("-")
