@@ -16,7 +16,6 @@ Downloaded packages, the kernel's extracted pieces and finished images are cache
 
 from __future__ import annotations
 
-import fcntl
 import gzip
 import hashlib
 import json
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labs.common.locks import LockTimeout, file_lock
 from labs.image.binfmt import Entry, Tree, cpio_newc, elf_needed, modinfo, vmlinux_from_bzimage
 
 log = logging.getLogger("labs.image.builder")
@@ -560,21 +560,11 @@ def _tool(name: str, package: str) -> str:
 @contextmanager
 def _locked(path: Path, timeout: float = 1800.0) -> Iterator[None]:
     """One build at a time per cache directory."""
-    with path.open("a") as f:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise ImageBuildError(f"another build holds {path} for too long") \
-                        from None
-                time.sleep(0.5)
-        try:
+    try:
+        with file_lock(path, timeout, poll=0.5):
             yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    except LockTimeout:
+        raise ImageBuildError(f"another build holds {path} for too long") from None
 
 
 def _epoch() -> int:

@@ -14,7 +14,6 @@ image read any file of the host), and bootable (a boot sector on its disk).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labs.common.locks import LockTimeout, file_lock
 from labs.compute.virt.base import SpawnError, VirtError
 from labs.image.builder import ImageBuildError, extract_boot_files
 
@@ -165,23 +165,13 @@ def _load(image_id: str, entry: Path) -> CachedImage:
 
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive file lock (threads and processes alike), waiting at most
+    """Hold the image's file lock (threads and processes alike), waiting at most
     LOCK_TIMEOUT."""
-    with path.open("a") as f:
-        deadline = time.monotonic() + LOCK_TIMEOUT
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise SpawnError(f"{path} stayed locked for {LOCK_TIMEOUT:.0f} s") \
-                        from None
-                time.sleep(0.05)
-        try:
+    try:
+        with file_lock(path, LOCK_TIMEOUT):
             yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    except LockTimeout as exc:
+        raise SpawnError(str(exc)) from None
 
 
 def run_tool(cmd: list[str], what: str, timeout: float = TOOL_TIMEOUT,
