@@ -381,6 +381,24 @@ class CpuMeter:
         return time.monotonic() - began, share
 
 
+# -- a cloud's admin -----------------------------------------------------------------
+
+def admin_token(url: str, clouds_yaml: Path) -> str:
+    """A token of the cloud's admin, scoped to the admin project, with the password that
+    `labs up` wrote into clouds.yaml."""
+    import httpx
+    import yaml
+
+    auth = yaml.safe_load(clouds_yaml.read_text())["clouds"]["labs"]["auth"]
+    reply = httpx.post(f"{url}/identity/v3/auth/tokens", timeout=30, json={"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": auth["username"], "domain": {"name": "Default"},
+            "password": auth["password"]}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}})
+    reply.raise_for_status()
+    return str(reply.headers["X-Subject-Token"])
+
+
 # -- the machine --------------------------------------------------------------------
 
 def free_port() -> int:

@@ -28,7 +28,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -40,15 +39,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
-from _load import free_port, machine, markdown_table
+from _load import admin_token, free_port, machine, markdown_table
+from labs.compute.agent_setup import BRIDGE_STATE, bridge_driver
+from labs.compute.config import AgentOptions
+from labs.network.config import NetworkOptions
 
 LABS = Path(sys.executable).with_name("labs")
 RESULTS = Path(__file__).resolve().parent / "results"
 LATEST = {"OpenStack-API-Version": "compute 2.100"}
 AIMS = {"post_to_ssh_p50_s": 5.0}
-NETWORK_STATE = Path("/run/labs/network")
 WAIT_S = 120.0
 
 
@@ -80,15 +80,8 @@ class Cloud:
         line = self.proc.stdout.readline().decode()
         if not line.startswith("Labs is up"):
             raise RuntimeError(f"labs up did not start: {(work / 'labs-up.log').read_text()}")
-        auth = yaml.safe_load((work / "data" / "clouds.yaml").read_text())["clouds"]["labs"][
-            "auth"]
-        token = httpx.post(f"{self.url}/identity/v3/auth/tokens", timeout=30, json={"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": auth["username"], "domain": {"name": "Default"},
-                "password": auth["password"]}}},
-            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}})
-        token.raise_for_status()
-        self.headers = {"X-Auth-Token": token.headers["X-Subject-Token"], **LATEST}
+        token = admin_token(self.url, work / "data" / "clouds.yaml")
+        self.headers = {"X-Auth-Token": token, **LATEST}
         self.client = httpx.Client(base_url=self.url + "/compute/v2.1", headers=self.headers,
                                    timeout=60)
         self.key = work / "id"
@@ -152,22 +145,14 @@ class Cloud:
 
 def cleanup(prefix: str, work: Path) -> None:
     """Whatever the cloud left: its qemu processes and its networks."""
-    from labs.network.drivers.bridge import BridgeDriver
-
     for line in subprocess.run(["pgrep", "-af", "qemu-system"], capture_output=True,
                                text=True, timeout=30).stdout.splitlines():
         pid, _, cmd = line.partition(" ")
         if str(work) in cmd:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), 9)
-    state = NETWORK_STATE / prefix
-    if state.exists():
-        driver = BridgeDriver(state, prefix=prefix)
-        for port in driver.list_ports():
-            driver.unplug(port.port_id)
-        for network in driver.list_networks():
-            driver.delete_network(network.id)
-        shutil.rmtree(state, ignore_errors=True)
+    if (BRIDGE_STATE / prefix).exists():
+        bridge_driver(AgentOptions(network_prefix=prefix), NetworkOptions()).remove_all()
 
 
 def qemu_pid(server_id: str) -> int | None:
@@ -222,7 +207,7 @@ def delete_all_gone(cloud: Cloud, server_id: str, address: str) -> float:
         if any(link["ifname"] == tap for link in json.loads(links)):
             return False
         leases = "".join(p.read_text() for p in
-                         (NETWORK_STATE / cloud.prefix).rglob("dhcp-hosts"))
+                         (BRIDGE_STATE / cloud.prefix).rglob("dhcp-hosts"))
         return address not in leases
     wait(gone, f"{server_id} gone", 0.02)
     return time.perf_counter() - began

@@ -40,9 +40,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import yaml
 
-from _load import RssSampler, free_port, machine, markdown_table
+from _load import RssSampler, admin_token, free_port, machine, markdown_table
 
 LABS = Path(sys.executable).with_name("labs")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -77,15 +76,8 @@ class Cloud:
             raise RuntimeError(f"labs up did not start: {(work / 'labs-up.log').read_text()}")
         self.rss = RssSampler(self.proc.pid, interval_s=0.1)
         self.rss.start()
-        clouds = yaml.safe_load((work / "data" / "clouds.yaml").read_text())
-        auth = clouds["clouds"]["labs"]["auth"]
-        token = httpx.post(f"{self.url}/identity/v3/auth/tokens", timeout=30, json={"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": auth["username"], "domain": {"name": "Default"},
-                "password": auth["password"]}}},
-            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}})
-        token.raise_for_status()
-        self.headers = {"X-Auth-Token": token.headers["X-Subject-Token"], **LATEST}
+        token = admin_token(self.url, work / "data" / "clouds.yaml")
+        self.headers = {"X-Auth-Token": token, **LATEST}
         self.image_id = self._image()
 
     def _image(self) -> str:

@@ -38,12 +38,11 @@ import dns.message  # noqa: E402
 import dns.query  # noqa: E402
 import dns.rdatatype  # noqa: E402
 import httpx  # noqa: E402
-import yaml  # noqa: E402
 
 sys.path[:0] = [str(BENCH), str(BENCH.parent)]
 from tests.dns.powerdns_helpers import PowerDnsServer  # noqa: E402
 
-from _load import free_port, machine, markdown_table  # noqa: E402
+from _load import admin_token, free_port, machine, markdown_table  # noqa: E402
 from labs.dns.backends.base import RecordSet, Zone  # noqa: E402
 from labs.dns.backends.powerdns import PowerDnsBackend  # noqa: E402
 
@@ -84,15 +83,8 @@ class Cloud:
         if found is None:
             raise RuntimeError("labs up did not say where its DNS server answers")
         self.dns_port = int(found.group(1))
-        auth = yaml.safe_load((work / "data" / "clouds.yaml").read_text())["clouds"]["labs"][
-            "auth"]
-        token = httpx.post(f"{self.url}/identity/v3/auth/tokens", timeout=30, json={"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": auth["username"], "domain": {"name": "Default"},
-                "password": auth["password"]}}},
-            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}})
-        token.raise_for_status()
-        headers = {"X-Auth-Token": token.headers["X-Subject-Token"], **LATEST}
+        token = admin_token(self.url, work / "data" / "clouds.yaml")
+        headers = {"X-Auth-Token": token, **LATEST}
         self.client = httpx.Client(base_url=self.url + "/compute/v2.1", headers=headers,
                                    timeout=60)
         made = httpx.post(f"{self.url}/image/v2/images", headers=headers, timeout=30,

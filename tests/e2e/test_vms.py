@@ -22,13 +22,14 @@ import openstack.config
 import pytest
 from openstack.connection import Connection
 
-from labs.network.drivers.bridge import BridgeDriver
+from labs.compute.agent_setup import BRIDGE_STATE, bridge_driver
+from labs.compute.config import AgentOptions
+from labs.network.config import NetworkOptions
 from tests.common.bus_helpers import wait_for
 from tests.compute.qemu_helpers import labs_image
 from tests.e2e.conftest import BIN, RunningCloud, start_labs_up
 
 BOOT_SECONDS = 120.0  # a TCG boot takes ~5 s alone; far longer on a loaded machine
-NETWORK_STATE = Path("/run/labs/network")
 USER_DATA = "#!/bin/sh\necho user-data-ran-on $(hostname) > /root/user-data-proof\n"
 
 
@@ -112,14 +113,8 @@ def _cleanup(prefix: str, data_dir: Path) -> None:
                 os.killpg(int(pid), signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 os.kill(int(pid), signal.SIGKILL)
-    state = NETWORK_STATE / prefix
-    if state.exists():
-        driver = BridgeDriver(state, prefix=prefix)
-        for port in driver.list_ports():
-            driver.unplug(port.port_id)
-        for network in driver.list_networks():
-            driver.delete_network(network.id)
-        shutil.rmtree(state, ignore_errors=True)
+    if (BRIDGE_STATE / prefix).exists():
+        bridge_driver(AgentOptions(network_prefix=prefix), NetworkOptions()).remove_all()
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +252,7 @@ def test_vm_life_cycle(vm_cloud: VmCloud, tmp_path: Path) -> None:
                            text=True, check=True, timeout=30).stdout
     assert [link["ifname"] for link in json.loads(links)
             if link["ifname"].startswith("tap")] == []
-    leases = "".join(p.read_text() for p in (NETWORK_STATE / vms.prefix).rglob("dhcp-hosts"))
+    leases = "".join(p.read_text() for p in (BRIDGE_STATE / vms.prefix).rglob("dhcp-hosts"))
     assert not {address, address2, address3} & set(re.findall(r"[0-9.]+", leases))
     ruleset = subprocess.run(["ip", "netns", "exec", namespace, "nft", "list", "ruleset"],
                              capture_output=True, text=True, check=True, timeout=30).stdout

@@ -94,3 +94,22 @@ def test_a_restarted_agent_finds_and_unplugs_the_ports(
         assert not netns.link_exists(attachment.netns, attachment.device)
     assert again.list_ports() == []
     assert not ga.ping(spec.gateway)
+
+
+def test_remove_all_leaves_no_namespace_process_or_record(driver: BridgeDriver) -> None:
+    specs = [network("bots", 1, "172.24.4.2"), network("tools", 2, "172.24.4.3")]
+    pids = []
+    for spec in specs:
+        driver.ensure_network(spec)
+        driver.plug(port(spec, 5, "vm"))
+        dnsmasq = Dnsmasq(driver.state.network_dir(spec.id), driver.namespace(spec.id),
+                          driver.bridge_name(spec.id))
+        pid = dnsmasq.pid()
+        assert pid is not None and running(pid)
+        pids.append(pid)
+    driver.remove_all()
+    assert not [ns for ns in (*map(driver.namespace, (s.id for s in specs)),
+                              driver.external_namespace) if netns.exists(ns)]
+    assert not any(running(pid) for pid in pids)
+    assert not driver.state.root.exists()
+    driver.remove_all()  # nothing left: fine

@@ -22,6 +22,17 @@ from labs.network.metadata import MetadataServer
 
 log = logging.getLogger("labs.compute.agent")
 BRIDGE_TOOLS = ("ip", "nft", "dnsmasq")
+#: The records of host-wide kernel objects (namespaces, bridges, dnsmasq) live with
+#: them: under /run, by name prefix, gone on reboot as they are, and readable by
+#: dnsmasq's unprivileged user (a cloud's data directory is private).
+BRIDGE_STATE = Path("/run/labs/network")
+
+
+def bridge_driver(options: AgentOptions, network: NetworkOptions,
+                  metadata_port: int | None = None) -> BridgeDriver:
+    """The bridge driver of this host's agent (`network_prefix` names its objects)."""
+    return BridgeDriver(BRIDGE_STATE / options.network_prefix, prefix=options.network_prefix,
+                        external_cidr=network.floating_range, metadata_port=metadata_port)
 
 
 def bridge_possible() -> str | None:
@@ -60,13 +71,7 @@ def make_host_networking(site: Site, options: AgentOptions, bus: Bus) -> HostNet
     if kind != "bridge":
         return HostNetworking(None)
     network = site.config.group(NetworkOptions)
-    # The records of host-wide kernel objects (namespaces, bridges, dnsmasq) live with
-    # them: under /run, by name prefix, gone on reboot as they are, and readable by
-    # dnsmasq's unprivileged user (a cloud's data directory is private).
-    driver = BridgeDriver(Path("/run/labs/network") / options.network_prefix,
-                          prefix=options.network_prefix,
-                          external_cidr=network.floating_range,
-                          metadata_port=options.metadata_port)
+    driver = bridge_driver(options, network, options.metadata_port)
     metadata = MetadataServer(ConductorMetadataSource(ConductorAPI(bus)))
 
     def serve_metadata(network_id: str, namespace: str, gateway: str) -> None:

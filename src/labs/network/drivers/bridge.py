@@ -25,6 +25,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import shutil
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -161,6 +162,17 @@ class BridgeDriver(NetworkDriver):
             if not any(s.external_ip for s in self.list_networks()):
                 netns.delete(self.external_namespace)
             log.info("deleted network %s", network_id)
+
+    def remove_all(self) -> None:
+        """Unplug every port and delete every network this driver's records name, then
+        the records themselves (an operator taking a host out of service, a test cleaning
+        up after itself)."""
+        with self._lock:
+            for attachment in self.list_ports():
+                self.unplug(attachment.port_id)
+            for spec in self.list_networks():
+                self.delete_network(spec.id)
+            shutil.rmtree(self.state.root, ignore_errors=True)
 
     def list_networks(self) -> list[NetworkSpec]:
         with self._lock:
