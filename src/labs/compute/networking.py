@@ -8,7 +8,7 @@ A server asked for with ``networks: none`` gets no network; any other request
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,10 +17,21 @@ from sqlalchemy.orm import Session
 from labs.common.db import Database
 from labs.compute import models
 from labs.network import models as net_models
+from labs.network.drivers.base import SecurityRule
 from labs.network.fixed_ips import FixedAllocation
 from labs.network.service import NetworkService
 
 Inst = models.Instance
+
+
+@dataclass
+class _Lookups:
+    """What building many specs at once reads only once: the rules of each set of groups
+    and the members of each project's groups."""
+
+    rules: dict[tuple[str, tuple[str, ...]], tuple[list[SecurityRule], dict[str, list[str]]]] \
+        = field(default_factory=dict)
+    members: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
 
 def wants_network(row: models.Instance) -> bool:
@@ -51,34 +62,36 @@ class InstanceNetworking:
         ids = [r.id for r in rows]
         fixed = self.network.fixed_ips.of_instances(tx, ids)
         floating = self.network.floating_ips.of_instances(tx, ids)
-        groups: dict[str, dict[str, list[str]]] = {}
+        cache = _Lookups()
         return {r.id: self._spec(tx, r, fixed[r.id],
-                                 [f.address for f in floating.get(r.id, [])], groups)
+                                 [f.address for f in floating.get(r.id, [])], cache)
                 for r in rows if r.id in fixed}
 
     def _spec(self, tx: Session, row: models.Instance, fixed: FixedAllocation,
-              floating: list[str], groups: dict[str, dict[str, list[str]]] | None = None
-              ) -> dict[str, Any]:
+              floating: list[str], cache: _Lookups | None = None) -> dict[str, Any]:
         return {"network_id": fixed.network_id, "label": fixed.label, "cidr": fixed.cidr,
                 "gateway": fixed.gateway, "external_ip": fixed.external_ip,
                 "project_id": row.project_id, "domain": self.network.options.dns_domain,
                 "dns_domain": self.network.dns_domain(row.project_name), "mtu": 1500,
                 "port_id": row.id, "address": fixed.address, "mac": fixed.mac,
                 "hostname": row.hostname, "floating_ips": floating,
-                "security": self.security(tx, row, groups)}
+                "security": self.security(tx, row, cache)}
 
     def security(self, tx: Session, row: models.Instance,
-                 groups: dict[str, dict[str, list[str]]] | None = None) -> dict[str, Any]:
+                 cache: _Lookups | None = None) -> dict[str, Any]:
         """The rules of the instance's groups and the addresses of the groups they name
-        (`groups`: a cache of each project's group members, for many instances at once)."""
-        rules, wanted = self.network.security_groups.enforced_rules(
-            tx, row.project_id, list(row.security_groups or []))
+        (`cache`: what was read for other instances of the same call)."""
+        cache = cache or _Lookups()
+        names = tuple(row.security_groups or [])
+        if (row.project_id, names) not in cache.rules:
+            cache.rules[(row.project_id, names)] = self.network.security_groups.enforced_rules(
+                tx, row.project_id, list(names))
+        rules, wanted = cache.rules[(row.project_id, names)]
         members: dict[str, list[str]] = {}
         if wanted:
-            groups = {} if groups is None else groups
-            if row.project_id not in groups:
-                groups[row.project_id] = self._group_members(tx, row.project_id)
-            members = {name: groups[row.project_id].get(name, []) for name in wanted}
+            if row.project_id not in cache.members:
+                cache.members[row.project_id] = self._group_members(tx, row.project_id)
+            members = {name: cache.members[row.project_id].get(name, []) for name in wanted}
         return {"rules": [asdict(rule) for rule in rules], "members": members}
 
     def _group_members(self, tx: Session, project_id: str) -> dict[str, list[str]]:
