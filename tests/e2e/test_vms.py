@@ -14,7 +14,7 @@ import shutil
 import signal
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -267,9 +267,10 @@ def ping(namespace: str, address: str) -> bool:
 
 
 @pytest.fixture
-def outside(vm_cloud: VmCloud) -> Iterator[str]:
-    """A namespace standing for the world outside the cloud: a veth on the cloud's public
-    bridge (br-ext in the cloud's external namespace), 172.24.4.200/24."""
+def outside(vm_cloud: VmCloud) -> Iterator[Callable[[], str]]:
+    """Makes a namespace standing for the world outside the cloud: a veth on the cloud's
+    public bridge (br-ext in the cloud's external namespace, which exists once a project
+    network does), 172.24.4.200/24."""
     name, ext = f"{vm_cloud.prefix}-out", f"{vm_cloud.prefix}-ext"
     run = [["ip", "netns", "add", name],
            ["ip", "link", "add", "o" + vm_cloud.prefix, "type", "veth", "peer", "name",
@@ -279,10 +280,14 @@ def outside(vm_cloud: VmCloud) -> Iterator[str]:
            ["ip", "link", "set", "i" + vm_cloud.prefix, "netns", name],
            ["ip", "-n", name, "addr", "add", "172.24.4.200/24", "dev", "i" + vm_cloud.prefix],
            ["ip", "-n", name, "link", "set", "i" + vm_cloud.prefix, "up"]]
-    try:
+
+    def make() -> str:
         for argv in run:
             subprocess.run(argv, check=True, capture_output=True, timeout=30)
-        yield name
+        return name
+
+    try:
+        yield make
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30,
                        check=False)
@@ -290,7 +295,8 @@ def outside(vm_cloud: VmCloud) -> Iterator[str]:
                        capture_output=True, timeout=30, check=False)
 
 
-def test_security_groups_floating_ips_and_projects(vm_cloud: VmCloud, outside: str) -> None:
+def test_security_groups_floating_ips_and_projects(vm_cloud: VmCloud,
+                                                   outside: Callable[[], str]) -> None:
     """Rules of the default group, a floating IP from outside, another project's VM. The
     nova-network proxies go through openstacksdk (today's CLI sends its `security group`
     and `floating ip` commands only to a network API)."""
@@ -303,6 +309,7 @@ def test_security_groups_floating_ips_and_projects(vm_cloud: VmCloud, outside: s
     try:
         boot(vms, "web")
         web = fixed_ip(vms, "web")
+        world = outside()
         assert vms.ssh(web, "hostname").strip() == "web"
 
         # the default group lets TCP 22 in from the cloud's range; without that rule,
@@ -323,17 +330,17 @@ def test_security_groups_floating_ips_and_projects(vm_cloud: VmCloud, outside: s
         # releasing it stops that
         fip = conn.create_floating_ip(network="public")
         address = fip["floating_ip_address"]
-        assert not ping(outside, address)
+        assert not ping(world, address)
         server_id = cloud.openstack_json("server", "show", "web")["id"]
         added = conn.compute.post(f"/servers/{server_id}/action",
                                   json={"addFloatingIp": {"address": address}},
                                   microversion="2.1")
         assert added.status_code == 202, added.text
-        wait_for(lambda: ping(outside, address), 30, f"ping {address} from outside",
+        wait_for(lambda: ping(world, address), 30, f"ping {address} from outside",
                  interval=0.5)
-        assert not ping(outside, web)  # the fixed IP stays private
+        assert not ping(world, web)  # the fixed IP stays private
         conn.delete_floating_ip(fip["id"])
-        wait_for(lambda: not ping(outside, address), 30, f"{address} gone", interval=0.5)
+        wait_for(lambda: not ping(world, address), 30, f"{address} gone", interval=0.5)
 
         # another project's VM is on a network of its own: it cannot reach web
         cloud.openstack("project", "create", "other")
