@@ -14,7 +14,7 @@ from labs.compute.api import build_api as compute_api
 from labs.compute.app import open_bus, open_compute, serve_agents, serve_conductor, serve_scheduler
 from labs.compute.images import LocalImages
 from labs.dns.api import build_api as dns_api
-from labs.dns.app import Resync, open_backend, open_dns
+from labs.dns.app import Resync, dns_server_of, open_backend, open_dns
 from labs.dns.config import DnsOptions
 from labs.dns.instances import ComputeInstances
 from labs.dns.sink import DnsSink, Naming
@@ -61,8 +61,9 @@ def build_all_in_one(site: Site, public_url: str) -> AllInOne:
     compute.prepare()
     serve_scheduler(site, db, bus)
     housekeeper = serve_conductor(site, db, bus)
-    agents = serve_agents(site, bus, image_files=images.local_file)
     dns_backend = open_backend(site)
+    agents = serve_agents(site, bus, image_files=images.local_file,
+                          dns_server=dns_server_of(dns_backend))
     dns = open_dns(site, db, dns_backend, admin_project.id)
     dns.prepare()
     cloud = AllInOne(compose({"/identity": identity_api(identity).app(),

@@ -55,8 +55,16 @@ def driver(prefix: str, state_dir: Path) -> Iterator[BridgeDriver]:
     try:
         yield drv
     finally:
+        clean_up(drv, prefix)
+
+
+def clean_up(drv: BridgeDriver, prefix: str) -> None:
+    """Delete the driver's networks and every namespace named with `prefix` (the
+    stand-in VMs' too), killing what runs in them."""
+    try:
         for spec in drv.list_networks():
             drv.delete_network(spec.id)
+    finally:
         for name in netns.names(f"{prefix}-"):
             pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
                                   text=True, check=False).stdout.split()

@@ -19,8 +19,8 @@ from labs.network.drivers.base import InvalidRequest, NetworkSpec, PortSpec
 from labs.network.drivers.bridge import BridgeDriver
 from labs.network.metadata import (
     InstanceMetadata,
-    MetadataListenError,
     MetadataServer,
+    NamespaceListenError,
     StaticMetadataSource,
 )
 from tests.network.conftest import METADATA_PORT, network, port
@@ -243,7 +243,7 @@ def test_add_and_remove_are_idempotent_and_close_stops_everything(
         server.close()
     assert server.networks() == {}
     assert "refused" in fails_with(guest, "/latest/meta-data/instance-id")
-    with pytest.raises(MetadataListenError, match="closed"):
+    with pytest.raises(NamespaceListenError, match="closed"):
         serve(server, driver, spec)
 
 
@@ -252,10 +252,10 @@ def test_listening_errors_say_what_to_check(
     spec = network("bots", 1)
     driver.ensure_network(spec)
     namespace = driver.namespace(spec.id)
-    with pytest.raises(MetadataListenError, match=r"namespace .*-nowhere does not exist.*"
+    with pytest.raises(NamespaceListenError, match=r"namespace .*-nowhere does not exist.*"
                                                   r"ip netns list"):
         server.add_network(spec.id, namespace + "-nowhere", spec.gateway, METADATA_PORT)
-    with pytest.raises(MetadataListenError, match=r"10\.68\.1\.77 is on no interface of "
+    with pytest.raises(NamespaceListenError, match=r"10\.68\.1\.77 is on no interface of "
                                                   rf"network namespace {namespace}"):
         server.add_network(spec.id, namespace, "10.68.1.77", METADATA_PORT)
     for bad in ("../../proc/self/ns/net", ""):
@@ -264,9 +264,9 @@ def test_listening_errors_say_what_to_check(
     with pytest.raises(InvalidRequest, match="port"):
         server.add_network(spec.id, namespace, spec.gateway, 0)
     serve(server, driver, spec)
-    with pytest.raises(MetadataListenError, match="is taken by another listener"):
+    with pytest.raises(NamespaceListenError, match="is taken by another listener"):
         server.add_network("net-other", namespace, spec.gateway, METADATA_PORT)
     # A change that cannot be made leaves the network served as before.
-    with pytest.raises(MetadataListenError, match="is on no interface"):
+    with pytest.raises(NamespaceListenError, match="is on no interface"):
         server.add_network(spec.id, namespace, "10.68.1.77", METADATA_PORT)
     assert server.networks() == {spec.id: (namespace, spec.gateway, METADATA_PORT)}

@@ -53,7 +53,8 @@ class HostNetworking:
         try:
             self.on_network_ready(spec.id, self.namespace_of(spec.id), spec.gateway)
         except NetworkError as exc:
-            log.warning("network %s: its metadata service is not served: %s", spec.id, exc)
+            log.warning("network %s: its metadata service or DNS relay is not served: %s",
+                        spec.id, exc)
             return
         self._ready.add(spec.id)
 

@@ -1,6 +1,7 @@
 """How an agent's host networks its VMs, chosen from ``[agent] network_driver``: a
-bridge per project network (with DHCP, security groups, floating IPs and the metadata
-service), qemu's user-mode network, or none."""
+bridge per project network (with DHCP, security groups, floating IPs, the metadata
+service and the DNS relay to the cloud's DNS server), qemu's user-mode network, or
+none."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from labs.compute.config import AgentOptions
 from labs.compute.metadata_lookup import ConductorMetadataSource
 from labs.compute.rpcapi import ConductorAPI
 from labs.network.config import NetworkOptions
+from labs.network.dns_relay import RELAY_ADDRESS, RELAY_PORT, DnsRelay, parse_server
+from labs.network.drivers.base import InvalidRequest
 from labs.network.drivers.bridge import BridgeDriver
 from labs.network.metadata import MetadataServer
 
@@ -29,10 +32,13 @@ BRIDGE_STATE = Path("/run/labs/network")
 
 
 def bridge_driver(options: AgentOptions, network: NetworkOptions,
-                  metadata_port: int | None = None) -> BridgeDriver:
-    """The bridge driver of this host's agent (`network_prefix` names its objects)."""
+                  metadata_port: int | None = None, dns_relay: bool = False) -> BridgeDriver:
+    """The bridge driver of this host's agent (`network_prefix` names its objects); with
+    `dns_relay`, the networks' dnsmasq ask the agent's DNS relay what they do not know."""
+    upstream = (f"{RELAY_ADDRESS}#{RELAY_PORT}",) if dns_relay else ()
     return BridgeDriver(BRIDGE_STATE / options.network_prefix, prefix=options.network_prefix,
-                        external_cidr=network.floating_range, metadata_port=metadata_port)
+                        external_cidr=network.floating_range, metadata_port=metadata_port,
+                        upstream_dns=upstream)
 
 
 def bridge_possible() -> str | None:
@@ -64,17 +70,47 @@ def choose_network_driver(options: AgentOptions) -> str:
     return "user"
 
 
-def make_host_networking(site: Site, options: AgentOptions, bus: Bus) -> HostNetworking:
-    """The agent's networking (with bridge networks, also the metadata server)."""
+def make_host_networking(site: Site, options: AgentOptions, bus: Bus,
+                         dns_server: str = "") -> HostNetworking:
+    """The agent's networking (with bridge networks, also the metadata server and, when
+    the cloud's DNS server is known, the DNS relay). `dns_server` (HOST:PORT) is where
+    the all-in-one's own DNS server answers; ``[network] dns_server`` comes first."""
     kind = choose_network_driver(options)
     log.info("network driver: %s", kind)
     if kind != "bridge":
         return HostNetworking(None)
     network = site.config.group(NetworkOptions)
-    driver = bridge_driver(options, network, options.metadata_port)
+    relay = dns_relay(network, dns_server)
+    driver = bridge_driver(options, network, options.metadata_port, relay is not None)
     metadata = MetadataServer(ConductorMetadataSource(ConductorAPI(bus)))
 
-    def serve_metadata(network_id: str, namespace: str, gateway: str) -> None:
+    def serve_network(network_id: str, namespace: str, gateway: str) -> None:
         metadata.add_network(network_id, namespace, gateway, options.metadata_port)
+        if relay is not None:
+            relay.add_network(network_id, namespace)
 
-    return HostNetworking(driver, serve_metadata, driver.namespace, metadata.close)
+    def close() -> None:
+        metadata.close()
+        if relay is not None:
+            relay.close()
+
+    return HostNetworking(driver, serve_network, driver.namespace, close)
+
+
+def dns_relay(network: NetworkOptions, dns_server: str = "") -> DnsRelay | None:
+    """The relay from the networks' dnsmasq to the cloud's DNS server (None when no
+    server is known)."""
+    where = network.dns_server or dns_server
+    if not where:
+        log.info("VMs resolve only their own network's names: [network] dns_server is not "
+                 "set, so the networks cannot ask the cloud's DNS server")
+        return None
+    try:
+        upstream = parse_server(where)
+        forwarders = [parse_server(each) for each in network.dns_forwarders]
+    except InvalidRequest as exc:
+        raise ConfigError(f"[network] dns_server or dns_forwarders: {exc}") from None
+    log.info("the networks ask the cloud's DNS server at %s port %d for the cloud's names%s",
+             *upstream, f", and {', '.join(network.dns_forwarders)} for others"
+             if forwarders else "")
+    return DnsRelay(upstream, forwarders)

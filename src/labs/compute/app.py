@@ -113,9 +113,11 @@ def make_driver(site: Site, options: AgentOptions, host: str) -> VirtDriver:
 
 
 def serve_agents(site: Site, bus: Bus, host: str | None = None,
-                 image_files: Callable[[str], str | None] | None = None) -> list[Agent]:
+                 image_files: Callable[[str], str | None] | None = None,
+                 dns_server: str = "") -> list[Agent]:
     """The agent for ``host`` on ``bus`` (call ``start`` once the bus runs); with the
-    fake driver and ``fake_hosts`` > 1, one agent per simulated host."""
+    fake driver and ``fake_hosts`` > 1, one agent per simulated host. `dns_server`:
+    where the all-in-one's DNS server answers, for the networks' DNS relay."""
     options = site.config.group(AgentOptions)
     compute = site.config.group(ComputeOptions)
     name = host or options.host or socket.gethostname()
@@ -124,7 +126,7 @@ def serve_agents(site: Site, bus: Bus, host: str | None = None,
         names = [f"{name}-{i}" for i in range(1, options.fake_hosts + 1)]
     agents = []
     for each in names:
-        network = make_host_networking(site, options, bus)
+        network = make_host_networking(site, options, bus, dns_server)
         agent = Agent(each, options.availability_zone or compute.default_availability_zone,
                       make_driver(site, options, each), bus, compute.heartbeat_seconds,
                       options.workers, network, image_files)

@@ -43,6 +43,14 @@ def open_backend(site: Site) -> DnsBackend:
     raise ConfigError(f"[dns] backend = {options.backend!r}: use embedded or powerdns")
 
 
+def dns_server_of(backend: DnsBackend) -> str:
+    """Where `backend` answers queries (HOST:PORT), when this process knows it: the
+    embedded server's address; PowerDNS's is configured (``[network] dns_server``)."""
+    if isinstance(backend, EmbeddedBackend):
+        return f"{backend.address}:{backend.port}"
+    return ""
+
+
 def open_dns(site: Site, db: Database, backend: DnsBackend,
              cloud_project_id: str | None = None) -> DnsService:
     return DnsService(db, site.config.group(DnsOptions), backend, cloud_project_id)

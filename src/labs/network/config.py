@@ -21,3 +21,11 @@ class NetworkOptions:
     floating_pool: str = option("public", "the name of the floating IP pool")
     ssh_from: str = option("", "where a new project's default group lets TCP 22 in from; "
                                "empty: the fixed range")
+    dns_server: str = option("", "HOST:PORT of the authoritative server for the cloud's "
+                             "zones, which the networks' dnsmasq ask (through the agent) "
+                             "for names beyond their own network's; empty: labs up's own "
+                             "DNS server, and an agent on its own then leaves each network "
+                             "with only its own names")
+    dns_forwarders: list[str] = option([], "resolvers (HOST[:PORT], reachable from the "
+                                       "host) the networks ask for names outside the "
+                                       "cloud's zones; none: VMs get REFUSED for those")

@@ -1,4 +1,5 @@
-"""dnsmasq for one network: DHCP with static leases only, DNS for the project's names.
+"""dnsmasq for one network: DHCP with static leases only, DNS for the project's names
+(and, with upstream servers, the cloud's other names through the agent's DNS relay).
 
 One dnsmasq per network runs inside the network's namespace, bound to the bridge and
 listening on the gateway address. Everything it reads lives in one directory of the
@@ -57,8 +58,12 @@ class Dnsmasq:
         self.log_file = directory / "dnsmasq.log"
 
     def config(self, spec: NetworkSpec, upstream_dns: Iterable[str] = ()) -> str:
-        """The configuration for the network, one option a line."""
+        """The configuration for the network, one option a line. dnsmasq answers the
+        names of the network's ports itself and asks `upstream_dns` (dnsmasq's
+        ``ADDRESS[#PORT]``) for every other name, the rest of the project's domain
+        included."""
         net = ipaddress.IPv4Network(spec.cidr)
+        upstream = list(upstream_dns)
         lines = [
             f"interface={self.bridge}",
             "bind-interfaces",
@@ -74,11 +79,13 @@ class Dnsmasq:
             f"dhcp-option=tag:labs,option:domain-search,{spec.dns_domain}",
             f"dhcp-option=tag:labs,option:mtu,{spec.mtu}",
             f"domain={spec.dns_domain}",
-            f"local=/{spec.dns_domain}/",
+            # without upstream servers, dnsmasq alone answers for the project's domain
+            *([] if upstream else [f"local=/{spec.dns_domain}/"]),
+            "domain-needed",  # a bare name without a domain never leaves the network
             "no-hosts",
             f"addn-hosts={self.hosts}",
             "no-resolv",
-            *(f"server={s}" for s in upstream_dns),
+            *(f"server={s}" for s in upstream),
             f"log-facility={self.log_file}",
             "log-dhcp",
         ]

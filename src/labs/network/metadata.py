@@ -32,15 +32,21 @@ from types import TracebackType
 
 from labs.network.drivers.base import check_id
 from labs.network.metadata_formats import MetadataResponse, answer
-from labs.network.metadata_netns import MetadataListenError, listen_in_namespace
 from labs.network.metadata_source import (
     InstanceMetadata,
     MetadataSource,
     StaticMetadataSource,
 )
+from labs.network.netns_sockets import NamespaceListenError, listen_in_namespace
 
-__all__ = ["InstanceMetadata", "MetadataListenError", "MetadataServer", "MetadataSource",
-           "StaticMetadataSource", "listen_in_namespace"]
+__all__ = [
+    "InstanceMetadata",
+    "MetadataServer",
+    "MetadataSource",
+    "NamespaceListenError",
+    "StaticMetadataSource",
+    "listen_in_namespace",
+]
 
 log = logging.getLogger("labs.network.metadata")
 
@@ -91,12 +97,12 @@ class MetadataServer:
     def add_network(self, network_id: str, namespace: str, address: str, port: int) -> None:
         """Serve the network's VMs on `address`:`port` (its gateway and the driver's
         metadata port) inside `namespace`. Repeating it is fine; new values replace the
-        old listener. MetadataListenError (see `listen_in_namespace`) when it cannot;
+        old listener. NamespaceListenError (see `listen_in_namespace`) when it cannot;
         the old listener, if any, then stays."""
         check_id("network", network_id)
         with self._lock:
             if self._closed:
-                raise MetadataListenError("the metadata server is closed")
+                raise NamespaceListenError("the metadata server is closed")
             old = self._listeners.get(network_id)
             if old is not None and old.where == (namespace, address, port):
                 return
@@ -109,7 +115,7 @@ class MetadataServer:
             if self._closed or self._listeners.get(network_id) is not old:
                 sock.close()  # closed, or changed by another caller meanwhile: theirs wins
                 if self._closed:
-                    raise MetadataListenError("the metadata server is closed")
+                    raise NamespaceListenError("the metadata server is closed")
                 return
             self._listeners[network_id] = listener
         listener.thread.start()

@@ -1,0 +1,315 @@
+"""The DNS relay: how the networks' dnsmasq reach the cloud's authoritative server.
+
+A network's namespace has no route to the host, where the authoritative server (Labs'
+embedded server or PowerDNS) answers. So the agent listens inside each namespace, on
+127.0.0.1 port 53 over UDP and TCP, and the network's dnsmasq sends there every query it
+cannot answer from its own leases (``server=127.0.0.1``). The relay asks the
+authoritative server from the host's namespace. When that server refuses a query (the
+name is in none of the cloud's zones) and forwarders are configured (resolvers the
+host can reach), the relay asks them in turn. An answer goes back as it came; when the
+cloud's server does not answer within `timeout`, the relay answers SERVFAIL.
+
+All listeners share one asyncio loop in a thread of its own. At most `max_queries` UDP
+queries are under way at once, and beyond that they are dropped (the client asks
+again); as many TCP queries, and the others wait their turn. Datagrams too short to be
+a DNS query, and responses sent to the relay, are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+from labs.network.drivers.base import InvalidRequest, check_id
+from labs.network.netns_sockets import NamespaceListenError, listen_in_namespace
+
+log = logging.getLogger("labs.network.dns_relay")
+
+#: Where the relay listens inside every network's namespace (dnsmasq does not listen on
+#: the namespace's loopback).
+RELAY_ADDRESS = "127.0.0.1"
+RELAY_PORT = 53
+HEADER = 12  # bytes of a DNS header
+SERVFAIL = 2
+REFUSED = 5
+TCP_IDLE_SECONDS = 10.0
+WARN_EVERY_SECONDS = 60.0
+
+Server = tuple[str, int]
+#: How the relay asks one server a query (over UDP or TCP); None: no answer in time.
+Ask = Callable[[Server, bytes], Awaitable[bytes | None]]
+
+
+def parse_server(text: str, default_port: int = 53) -> Server:
+    """``HOST[:PORT]`` (an IP address; IPv6 in brackets with a port) as (host, port)."""
+    text = text.strip()
+    host, port = text, default_port
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":") or not rest[1:].isdigit():
+                raise InvalidRequest(f"bad DNS server {text!r}: use HOST or HOST:PORT")
+            port = int(rest[1:])
+    elif text.count(":") == 1:
+        host, _, digits = text.partition(":")
+        if not digits.isdigit():
+            raise InvalidRequest(f"bad DNS server {text!r}: use HOST or HOST:PORT")
+        port = int(digits)
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM,
+                           flags=socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError):
+        raise InvalidRequest(f"bad DNS server {text!r}: the host must be an IP address") \
+            from None
+    if not 1 <= port <= 65535:
+        raise InvalidRequest(f"bad DNS server {text!r}: the port must be 1-65535")
+    return host, port
+
+
+def rcode(message: bytes) -> int:
+    return message[3] & 0x0F
+
+
+def servfail(query: bytes) -> bytes | None:
+    """The SERVFAIL response to `query` (its id, flags and question); None when the
+    query is not one question in plain form."""
+    if int.from_bytes(query[4:6], "big") != 1:
+        return None
+    end = HEADER
+    while end < len(query) and query[end] != 0:
+        if query[end] & 0xC0:  # a compression pointer has no place in a question
+            return None
+        end += 1 + query[end]
+    end += 5  # the root label, QTYPE and QCLASS
+    if end > len(query):
+        return None
+    flags = bytes([0x80 | (query[2] & 0x79), 0x80 | SERVFAIL])  # QR, opcode, RD; RA
+    return query[:2] + flags + b"\x00\x01" + bytes(6) + query[HEADER:end]
+
+
+@dataclass
+class _Listeners:
+    namespace: str
+    udp: asyncio.DatagramTransport
+    tcp: asyncio.Server
+
+
+class DnsRelay:
+    """Relays the networks' DNS queries to `upstream` (and refused ones to
+    `forwarders`); see the module docstring."""
+
+    def __init__(self, upstream: Server, forwarders: Sequence[Server] = (), *,
+                 timeout: float = 2.0, max_queries: int = 256) -> None:
+        self.upstream = upstream
+        self.forwarders = tuple(forwarders)
+        self.timeout = timeout
+        self.max_queries = max_queries
+        self._busy = 0
+        self._networks: dict[str, _Listeners] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self._warned = 0.0
+        self._loop = asyncio.new_event_loop()
+        self._slots = asyncio.Semaphore(max_queries)
+        self._thread = threading.Thread(target=self._loop.run_forever, name="dns-relay",
+                                        daemon=True)
+        self._thread.start()
+
+    def add_network(self, network_id: str, namespace: str, address: str = RELAY_ADDRESS,
+                    port: int = RELAY_PORT) -> None:
+        """Listen for the network's dnsmasq inside `namespace`; repeating it is fine.
+        NamespaceListenError (see `listen_in_namespace`) when it cannot."""
+        check_id("network", network_id)
+        with self._lock:
+            if self._closed:
+                raise NamespaceListenError("the DNS relay is closed")
+            if network_id in self._networks:
+                return
+            udp = listen_in_namespace(namespace, address, port, udp=True)
+            try:
+                tcp = listen_in_namespace(namespace, address, port)
+            except BaseException:
+                udp.close()
+                raise
+            opened = asyncio.run_coroutine_threadsafe(self._open(namespace, udp, tcp),
+                                                      self._loop)
+            self._networks[network_id] = opened.result(timeout=10)
+        log.info("relaying DNS for network %s from %s:%d in %s to %s:%d", network_id,
+                 address, port, namespace, *self.upstream)
+
+    def remove_network(self, network_id: str) -> None:
+        """Stop listening for the network; an unknown network is fine."""
+        with self._lock:
+            listeners = self._networks.pop(network_id, None)
+            if listeners is None or self._closed:
+                return
+            asyncio.run_coroutine_threadsafe(self._shut(listeners), self._loop
+                                             ).result(timeout=10)
+        log.info("stopped relaying DNS for network %s", network_id)
+
+    def networks(self) -> dict[str, str]:
+        """The networks relayed for: network id to namespace."""
+        with self._lock:
+            return {n: x.namespace for n, x in self._networks.items()}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            listeners = list(self._networks.values())
+            self._networks.clear()
+
+        async def shut_all() -> None:
+            for each in listeners:
+                await self._shut(each)
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(shut_all(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    # In the loop's thread.
+
+    async def _open(self, namespace: str, udp: socket.socket,
+                    tcp: socket.socket) -> _Listeners:
+        transport, _ = await self._loop.create_datagram_endpoint(
+            lambda: _UdpListener(self), sock=udp)
+        server = await asyncio.start_server(self._serve_tcp, sock=tcp)
+        return _Listeners(namespace, transport, server)
+
+    @staticmethod
+    async def _shut(listeners: _Listeners) -> None:
+        listeners.udp.close()
+        listeners.tcp.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(listeners.tcp.wait_closed(), 2)
+
+    def take_udp(self, query: bytes, peer: tuple[str, int],
+                  transport: asyncio.DatagramTransport) -> None:
+        if len(query) < HEADER or query[2] & 0x80 or self._busy >= self.max_queries:
+            return
+        self._busy += 1
+        task = self._loop.create_task(self._answer_udp(query, peer, transport))
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._busy -= 1
+        if not task.cancelled() and task.exception() is not None:
+            log.error("DNS relay failed on a query", exc_info=task.exception())
+
+    async def _answer_udp(self, query: bytes, peer: tuple[str, int],
+                          transport: asyncio.DatagramTransport) -> None:
+        answer = await self._resolve(query, self._ask_udp)
+        if answer is not None and not transport.is_closing():
+            transport.sendto(answer, peer)
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                size = int.from_bytes(
+                    await asyncio.wait_for(reader.readexactly(2), TCP_IDLE_SECONDS), "big")
+                query = await asyncio.wait_for(reader.readexactly(size), self.timeout)
+                if size < HEADER or query[2] & 0x80:
+                    return
+                async with self._slots:
+                    answer = await self._resolve(query, self._ask_tcp)
+                if answer is None:
+                    return
+                writer.write(len(answer).to_bytes(2, "big") + answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, TimeoutError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _resolve(self, query: bytes, ask: Ask) -> bytes | None:
+        answer = await ask(self.upstream, query)
+        if answer is None:
+            self._warn(f"the cloud's DNS server at {self.upstream[0]} port "
+                       f"{self.upstream[1]} did not answer in {self.timeout:.0f} s; VMs "
+                       "get SERVFAIL for names dnsmasq does not know itself")
+            return servfail(query)
+        if rcode(answer) != REFUSED:
+            return answer
+        for forwarder in self.forwarders:
+            forwarded = await ask(forwarder, query)
+            if forwarded is not None:
+                return forwarded
+            self._warn(f"the DNS forwarder {forwarder[0]} port {forwarder[1]} did not "
+                       f"answer in {self.timeout:.0f} s")
+        return answer
+
+    def _warn(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._warned >= WARN_EVERY_SECONDS:
+            self._warned = now
+            log.warning("%s", message)
+
+    async def _ask_udp(self, server: Server, query: bytes) -> bytes | None:
+        answered: asyncio.Future[bytes] = self._loop.create_future()
+        try:
+            transport, _ = await self._loop.create_datagram_endpoint(
+                lambda: _OneAnswer(answered, query[:2]), remote_addr=server)
+        except OSError:
+            return None
+        try:
+            transport.sendto(query)
+            return await asyncio.wait_for(answered, self.timeout)
+        except (TimeoutError, OSError):
+            return None
+        finally:
+            transport.close()
+
+    async def _ask_tcp(self, server: Server, query: bytes) -> bytes | None:
+        writer: asyncio.StreamWriter | None = None
+        try:
+            async with asyncio.timeout(self.timeout):
+                reader, writer = await asyncio.open_connection(*server)
+                writer.write(len(query).to_bytes(2, "big") + query)
+                await writer.drain()
+                size = int.from_bytes(await reader.readexactly(2), "big")
+                return await reader.readexactly(size)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError):
+            return None
+        finally:
+            if writer is not None:
+                writer.close()
+
+
+class _UdpListener(asyncio.DatagramProtocol):
+    def __init__(self, relay: DnsRelay) -> None:
+        self.relay = relay
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.transport is not None:
+            self.relay.take_udp(data, addr, self.transport)
+
+
+class _OneAnswer(asyncio.DatagramProtocol):
+    """Waits for the response carrying the query's id."""
+
+    def __init__(self, answered: asyncio.Future[bytes], query_id: bytes) -> None:
+        self.answered = answered
+        self.query_id = query_id
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) >= HEADER and data[:2] == self.query_id and data[2] & 0x80 \
+                and not self.answered.done():
+            self.answered.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.answered.done():
+            self.answered.set_exception(exc)
