@@ -14,10 +14,7 @@ from labs.compute.api import build_api as compute_api
 from labs.compute.app import open_bus, open_compute, serve_agents, serve_conductor, serve_scheduler
 from labs.compute.images import LocalImages
 from labs.dns.api import build_api as dns_api
-from labs.dns.app import Resync, dns_server_of, open_backend, open_dns
-from labs.dns.config import DnsOptions
-from labs.dns.instances import ComputeInstances
-from labs.dns.sink import DnsSink, Naming
+from labs.dns.app import dns_server_of, serve_dns
 from labs.identity.api import build_api as identity_api
 from labs.identity.app import open_identity
 from labs.identity.bootstrap import COMPUTE, DNS, IDENTITY, IMAGE, bootstrap
@@ -26,7 +23,6 @@ from labs.image.api import build_api as image_api
 from labs.image.app import open_images
 from labs.image.bootstrap import ensure_labs_image
 from labs.image.config import ImageOptions
-from labs.network.config import NetworkOptions
 
 
 @dataclass
@@ -61,27 +57,16 @@ def build_all_in_one(site: Site, public_url: str) -> AllInOne:
     compute.prepare()
     serve_scheduler(site, db, bus)
     housekeeper = serve_conductor(site, db, bus)
-    dns_backend = open_backend(site)
+    dns = serve_dns(site, db, bus, admin_project.id)
     agents = serve_agents(site, bus, image_files=images.local_file,
-                          dns_server=dns_server_of(dns_backend))
-    dns = open_dns(site, db, dns_backend, admin_project.id)
-    dns.prepare()
+                          dns_server=dns_server_of(dns.backend))
     cloud = AllInOne(compose({"/identity": identity_api(identity).app(),
                               "/image": image_api(images, identity.tokens).app(),
                               "/compute": compute_api(compute, identity.tokens).app(),
-                              "/dns": dns_api(dns, identity.tokens).app()}),
+                              "/dns": dns_api(dns.service, identity.tokens).app()}),
                      public_url, clouds)
-    cloud.stoppers.append(dns_backend.close)
-    resync = Resync(dns)
-    resync.start()
-    cloud.stoppers.append(resync.stop)
-    network = site.config.group(NetworkOptions)
-    sink = DnsSink(dns, ComputeInstances(db),
-                   Naming.for_ranges(network.dns_domain, [network.fixed_range]),
-                   reconcile_seconds=site.config.group(DnsOptions).reconcile_seconds)
-    sink.subscribe(bus)
-    sink.start()
-    cloud.stoppers.append(sink.stop)
+    cloud.stoppers.append(dns.stop)
+    dns.start()
     bus.start()
     cloud.stoppers.append(bus.stop)
     for agent in agents:

@@ -11,6 +11,7 @@ from labs.common.runner import (
     KEEP_ALIVE_SECONDS,
     ReadyServer,
     Site,
+    compose,
     setup_logging,
     split_bind,
     uvicorn_config,
@@ -37,7 +38,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """One service on its own: identity or compute-api with worker processes; the
-    conductor and the scheduler as one process each."""
+    conductor, the scheduler and dns as one process each."""
     if args.db:
         os.environ["LABS_DATABASE_URL"] = args.db
     if args.bus:
@@ -47,6 +48,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     if args.service in ("conductor", "scheduler"):
         return _serve_control(site, args.service)
+    if args.service == "dns":
+        return _serve_dns(site, args.bind or site.http().bind, args.workers)
     import uvicorn
 
     from labs.identity.app import open_identity
@@ -99,6 +102,41 @@ def _serve_control(site: Site, which: str) -> int:
         finally:
             if housekeeper is not None:
                 housekeeper.stop()
+    return 0
+
+
+def _serve_dns(site: Site, bind: str, workers: int | None) -> int:
+    """The DNS service in one process: its API, the sink on the bus, and the backend
+    (the embedded server answers on ``[dns] listen``)."""
+    if workers not in (None, 1):
+        log.error("the DNS service runs as one process (its API, its sink and the DNS "
+                  "server it feeds share it): leave out --workers")
+        return 2
+    from labs.compute.app import open_bus
+    from labs.dns.api import build_api
+    from labs.dns.app import serve_dns
+    from labs.identity.app import open_identity
+    from labs.identity.bootstrap import DNS, ensure_catalog
+    from labs.identity.resources import ProjectFilter
+
+    identity = open_identity(site)
+    identity.prepare()
+    public_url = site.public_url(bind)
+    ensure_catalog(identity, public_url, (DNS,))
+    admin = identity.resources.list_projects(ProjectFilter(name="admin"))
+    if not admin:
+        log.error("no admin project yet: start `labs serve identity` first")
+        return 2
+    bus = open_bus(site, f"dns.{os.uname().nodename}")
+    dns = serve_dns(site, identity.store.db, bus, admin[0].id)
+    app = compose({"/dns": build_api(dns.service, identity.tokens).app()})
+    try:
+        with bus:
+            dns.start()
+            ReadyServer(uvicorn_config(app, bind),
+                        f"the DNS service is up at {public_url}/dns").run()
+    finally:
+        dns.stop()
     return 0
 
 
@@ -202,7 +240,7 @@ def parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=["identity", "compute-api", "conductor",
-                                           "scheduler"])
+                                           "scheduler", "dns"])
     common(serve)
     serve.add_argument("--bind", help="HOST:PORT (default 127.0.0.1:5000)")
     serve.add_argument("--db", help="database URL, e.g. mysql+pymysql://user:pw@host/labs")

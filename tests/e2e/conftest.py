@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -101,3 +102,20 @@ def labs_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningClou
         yield cloud
     finally:
         cloud.stop()
+
+
+def dig(port: int, name: str, type_: str = "A") -> list[str]:
+    """The answer's records, one line each, sorted."""
+    result = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+short", "+time=2",
+                             "+tries=1", name, type_], capture_output=True, text=True,
+                            timeout=20, check=True)
+    return sorted(result.stdout.splitlines())
+
+
+def dig_status(port: int, name: str, type_: str = "A") -> str:
+    result = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+time=2", "+tries=1",
+                             name, type_], capture_output=True, text=True, timeout=20,
+                            check=True)
+    found = re.search(r"status: (\w+)", result.stdout)
+    assert found, result.stdout
+    return found.group(1)

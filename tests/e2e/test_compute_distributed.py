@@ -1,6 +1,7 @@
-"""Compute distributed: identity, compute-api, conductor, scheduler and three agents as
-separate processes over MariaDB and RabbitMQ, driven with openstacksdk. Then faults:
-kill -9 an agent, and the conductor, in the middle of builds."""
+"""Compute distributed: identity, compute-api, conductor, scheduler, dns and three agents
+as separate processes over MariaDB and RabbitMQ, driven with openstacksdk. Then faults:
+kill -9 an agent, and the conductor, in the middle of builds; kill -9 the DNS service
+while servers come and go."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from labs.image.config import ImageOptions
 from labs.image.service import ImageService
 from tests.common.bus_helpers import wait_for
 from tests.conftest import MARIADB
-from tests.e2e.conftest import BIN, free_port
+from tests.e2e.conftest import BIN, dig, dig_status, free_port
 
 RABBIT = "amqp://guest:guest@127.0.0.1:5672//"
 AGENTS = ("agent-a", "agent-b", "agent-c")
@@ -41,6 +42,8 @@ class Deployment:
     db_url: str
     identity_port: int
     compute_port: int
+    dns_port: int  # the DNS service's API
+    dns_server_port: int  # its embedded DNS server (UDP and TCP)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, name: str, *args: str) -> None:
@@ -54,6 +57,10 @@ class Deployment:
 
     def start_conductor(self) -> None:
         self.start("conductor", "serve", "conductor")
+
+    def start_dns(self) -> None:
+        self.start("dns", "serve", "dns", "--bind", f"127.0.0.1:{self.dns_port}")
+        wait_http(f"http://127.0.0.1:{self.dns_port}/dns/")
 
     def kill(self, name: str) -> None:
         process = self.processes.pop(name)
@@ -109,7 +116,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         "LABS_COMPUTE_QUOTA_CORES": "-1", "LABS_COMPUTE_QUOTA_RAM": "-1",
         "LABS_AGENT_DRIVER": "fake", "LABS_AGENT_FAKE_MEMORY_MB": str(AGENT_MEMORY_MB),
         "LABS_AGENT_FAKE_SPAWN_SECONDS": "0.3"})
-    dep = Deployment(base, env, db_url, free_port(), free_port())
+    dep = Deployment(base, env, db_url, free_port(), free_port(), free_port(), free_port())
+    env["LABS_DNS_LISTEN"] = f"127.0.0.1:{dep.dns_server_port}"
     try:
         dep.start("identity", "serve", "identity", "--bind", f"127.0.0.1:{dep.identity_port}",
                   "--workers", "1")
@@ -119,6 +127,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         wait_http(f"http://127.0.0.1:{dep.compute_port}/compute/v2.1")
         dep.start_conductor()
         dep.start("scheduler", "serve", "scheduler")
+        dep.start_dns()
         for agent in AGENTS:
             dep.start_agent(agent)
         register_image(dep)
@@ -252,3 +261,37 @@ def test_sdk_core_flow(deployment: Deployment) -> None:
     compute.wait_for_delete(server, interval=0.2, wait=60)
     compute.delete_keypair("sdk-key")
     check_usage(conn)
+
+
+def test_dns_service_names_servers_and_survives_kill_9(deployment: Deployment) -> None:
+    """`labs serve dns`: its API in the catalog, names for every server from the
+    notifications, and after a kill -9 while servers came and went, exactly the live
+    ones."""
+    conn = deployment.connect()
+    port = deployment.dns_server_port
+    assert {"labs.internal.", "68.10.in-addr.arpa."} <= {z.name for z in conn.dns.zones()}
+
+    def boot(name: str) -> tuple[Any, str]:
+        made = conn.compute.create_server(name=name, image_id=deployment.env["IMAGE_ID"],
+                                          flavor_id="6", networks="auto")
+        server = conn.compute.wait_for_server(made, status="ACTIVE", interval=0.2, wait=60)
+        return server, server.addresses["lan"][0]["addr"]
+
+    first, address = boot("named")
+    fqdn = "named.admin.labs.internal."
+    wait_for(lambda: dig(port, fqdn) == [address], 10, f"{fqdn} resolving", interval=0.1)
+    reverse = ".".join(reversed(address.split("."))) + ".in-addr.arpa."
+    assert dig(port, reverse, "PTR") == [fqdn]
+
+    deployment.kill("dns")
+    conn.compute.delete_server(first)
+    conn.compute.wait_for_delete(first, interval=0.2, wait=60)
+    _, late_address = boot("late")
+    deployment.start_dns()
+    wait_for(lambda: dig(port, "late.admin.labs.internal.") == [late_address]
+             and dig_status(port, fqdn) == "NXDOMAIN", 60,
+             "the restarted DNS service converging", interval=0.25)
+    assert "Traceback" not in deployment.log("dns")
+    clean(conn)
+    wait_for(lambda: dig_status(port, "late.admin.labs.internal.") == "NXDOMAIN", 10,
+             "late unnamed", interval=0.1)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import RunningCloud, start_labs_up
+from tests.e2e.conftest import RunningCloud, dig, dig_status, start_labs_up
 
 pytestmark = pytest.mark.e2e
 
@@ -29,14 +29,6 @@ def dns_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runnin
         yield cloud, int(found.group(1))
     finally:
         cloud.stop()
-
-
-def dig(port: int, name: str, type_: str = "A") -> list[str]:
-    """The answer's records, one line each, sorted."""
-    result = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+short", "+time=2",
-                             "+tries=1", name, type_], capture_output=True, text=True,
-                            timeout=20, check=True)
-    return sorted(result.stdout.splitlines())
 
 
 def wait_for(check: object, what: str, timeout: float = 20.0) -> None:
@@ -113,15 +105,6 @@ def test_errors_reach_the_cli(dns_cloud: tuple[RunningCloud, int]) -> None:
     bad = c.openstack("recordset", "create", "--type", "A", "--record", "10.0.0.300",
                       "errors.example.org.", "www", check=False)
     assert bad.returncode != 0 and "is not an IPv4 address" in bad.stderr
-
-
-def dig_status(port: int, name: str, type_: str = "A") -> str:
-    result = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+time=2", "+tries=1",
-                             name, type_], capture_output=True, text=True, timeout=20,
-                            check=True)
-    found = re.search(r"status: (\w+)", result.stdout)
-    assert found, result.stdout
-    return found.group(1)
 
 
 def test_every_server_gets_a_name_and_loses_it(dns_cloud: tuple[RunningCloud, int],

@@ -354,6 +354,21 @@ def test_security_groups_floating_ips_and_projects(vm_cloud: VmCloud,
         assert vms.ssh(stranger, "hostname").strip() == "stranger"
         tried = vms.ssh(stranger, f"ping -c 2 -W 2 {web} >/dev/null 2>&1; echo rc=$?")
         assert tried.strip() not in ("", "rc=0"), tried
+
+        # ... but it knows web by name and by address, and a zone made with Designate:
+        # its network's dnsmasq asks the cloud's DNS server through the agent's relay
+        named = vms.ssh(stranger, "nslookup web.admin.labs.internal")
+        assert re.search(rf"Address:\s+{re.escape(web)}\b", named), named
+        reverse = vms.ssh(stranger, f"nslookup {web}")
+        assert "web.admin.labs.internal" in reverse, reverse
+        cloud.openstack("zone", "create", "--email", "ops@tools.test", "tools.test.")
+        cloud.openstack("recordset", "create", "--type", "A", "--record", "192.0.2.7",
+                        "tools.test.", "www")
+        wait_for(lambda: "192.0.2.7" in vms.ssh(stranger, "nslookup www.tools.test || true"),
+                 30, "www.tools.test from the VM", interval=1.0)
+        gone = vms.ssh(stranger, "nslookup nowhere.tools.test 2>&1; echo rc=$?")
+        assert "NXDOMAIN" in gone and "rc=0" not in gone, gone
+        cloud.openstack("zone", "delete", "tools.test.")
         cloud.openstack(*env_other, "server", "delete", "--wait", "stranger")
         cloud.openstack("server", "delete", "--wait", "web")
     finally:

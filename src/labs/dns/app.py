@@ -1,11 +1,16 @@
-"""Opening the DNS service for a site: its backend, its tables, and the periodic push
-of zones whose publishing failed."""
+"""Opening the DNS service for a site: its backend, its tables, the periodic push of
+zones whose publishing failed, and the sink naming the cloud's VMs (`serve_dns`, shared
+by `labs up` and `labs serve dns`)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
+from labs.common.bus import Bus
 from labs.common.config import ConfigError
 from labs.common.db import Database
 from labs.common.runner import Site, split_bind
@@ -13,7 +18,10 @@ from labs.dns.backends.base import DnsBackend
 from labs.dns.backends.embedded import EmbeddedBackend
 from labs.dns.backends.powerdns import PowerDnsBackend
 from labs.dns.config import DnsOptions
+from labs.dns.instances import ComputeInstances
 from labs.dns.service import DnsService
+from labs.dns.sink import DnsSink, Naming
+from labs.network.config import NetworkOptions
 
 log = logging.getLogger("labs.dns")
 
@@ -83,3 +91,45 @@ class Resync:
                               self.dns.options.sync_seconds)
             if self._stop.wait(self.dns.options.sync_seconds):
                 return
+
+
+@dataclass
+class RunningDns:
+    """The DNS service of a process with its backend, resync and sink; `start` once the
+    bus runs, `stop` at the end."""
+
+    service: DnsService
+    backend: DnsBackend
+    sink: DnsSink
+    resync: Resync
+    _stoppers: list[Callable[[], None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.resync.start()
+        self._stoppers.append(self.resync.stop)
+        self.sink.start()
+        self._stoppers.append(self.sink.stop)
+
+    def stop(self) -> None:
+        """Stop the sink, the resync and the backend (its server), newest first."""
+        while self._stoppers:
+            with contextlib.suppress(Exception):
+                self._stoppers.pop()()
+
+
+def serve_dns(site: Site, db: Database, bus: Bus, cloud_project_id: str) -> RunningDns:
+    """Open the backend (the embedded server starts answering), migrate and bootstrap
+    the DNS tables, and subscribe the sink to compute's notifications on `bus`."""
+    backend = open_backend(site)
+    try:
+        dns = open_dns(site, db, backend, cloud_project_id)
+        dns.prepare()
+        network = site.config.group(NetworkOptions)
+        sink = DnsSink(dns, ComputeInstances(db),
+                       Naming.for_ranges(network.dns_domain, [network.fixed_range]),
+                       reconcile_seconds=site.config.group(DnsOptions).reconcile_seconds)
+        sink.subscribe(bus)
+    except BaseException:
+        backend.close()
+        raise
+    return RunningDns(dns, backend, sink, Resync(dns), [backend.close])
