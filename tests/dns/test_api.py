@@ -3,8 +3,11 @@ validation, paging, TLDs, quotas and serials, on SQLite and MariaDB."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+from labs.dns.errors import OverQuota
+from labs.dns.scope import Caller
 from tests.dns.api_helpers import NAMESERVERS, V2, Dns, dns_fixture, error  # noqa: F401
 
 
@@ -368,3 +371,27 @@ def test_quotas(dns: Dns) -> None:
     dns.ok("DELETE", f"/quotas/{a}", "admin")
     assert dns.ok("GET", f"/quotas/{a}") == defaults
     dns.zone("two.org.")
+
+
+def test_zone_quota_holds_under_concurrent_creates(dns: Dns) -> None:
+    """Creates racing in one project take turns counting: never more zones than the
+    quota, whatever the engine."""
+    a = dns.projects["a"]
+    dns.service.quotas.set(a, {"zones": 3})
+    caller = Caller(project_id=a)
+    outcomes: list[str] = []
+
+    def create(i: int) -> None:
+        try:
+            dns.service.zones.create(caller, {"name": f"race{i}.org.", "email": "a@a.org"})
+            outcomes.append("made")
+        except OverQuota:
+            outcomes.append("over")
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["made"] * 3 + ["over"] * 5
+    assert len(dns.ok("GET", "/zones")["zones"]) == 3

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from labs.common.db import Database
 from labs.common.errors import BadRequest, Forbidden
+from labs.common.row_locks import ensure_lock_row, take_lock
 from labs.compute import models
 from labs.compute.config import ComputeOptions
 
@@ -59,28 +60,14 @@ class QuotaService:
 
     @staticmethod
     def ensure_lock_row(db: Database, project_id: str) -> None:
-        """Make the project's lock row, in a transaction of its own: inserting it inside
-        the create's transaction would have racing creates deadlock on MariaDB."""
-        if db.is_sqlite:
-            return  # SQLite's write lock serializes creates anyway; lock() inserts
-        try:
-            with db.transaction() as tx:
-                if tx.get(models.QuotaLock, project_id) is None:
-                    tx.add(models.QuotaLock(project_id=project_id, version=0))
-        except sa.exc.IntegrityError:
-            pass  # made by a racing request: as good
+        """Make the project's lock row (see labs.common.row_locks)."""
+        ensure_lock_row(db, models.QuotaLock, project_id)
 
     @staticmethod
     def lock(tx: Session, project_id: str) -> None:
-        """Take the project's quota lock until the transaction ends (a write: on MariaDB
-        a row lock, on SQLite the database's write lock, taken before anything is read).
-        On MariaDB call :meth:`ensure_lock_row` first."""
-        bumped = tx.execute(sa.update(models.QuotaLock)
-                            .where(models.QuotaLock.project_id == project_id)
-                            .values(version=models.QuotaLock.version + 1))
-        if not bumped.rowcount:  # type: ignore[attr-defined]
-            tx.add(models.QuotaLock(project_id=project_id, version=0))
-            tx.flush()
+        """Take the project's quota lock until the transaction ends; on MariaDB call
+        :meth:`ensure_lock_row` first."""
+        take_lock(tx, models.QuotaLock, project_id)
 
     def instances_allowed(self, tx: Session, project_id: str, vcpus: int, ram: int,
                           min_count: int, max_count: int) -> int:

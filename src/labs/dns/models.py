@@ -103,3 +103,12 @@ class Quota(DnsBase):
     project_id: Mapped[str] = mapped_column(ID, primary_key=True)
     resource: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     hard_limit: Mapped[int] = mapped_column(sa.Integer)
+
+
+class ProjectLock(DnsBase):
+    """One row per project: zone creates lock it, so that the zone quota is never
+    raced (see labs.common.row_locks)."""
+
+    __tablename__ = "dns_project_lock"
+    project_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    version: Mapped[int] = mapped_column(sa.Integer, default=0)

@@ -7,12 +7,13 @@ not count.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labs.common.db import Database
+from labs.common.row_locks import ensure_lock_row, take_lock
 from labs.dns import models
 from labs.dns.config import DnsOptions
 from labs.dns.errors import OverQuota, QuotaResourceUnknown
@@ -62,6 +63,12 @@ class Quotas:
     def reset(self, project_id: str) -> None:
         with self.db.transaction() as tx:
             tx.execute(sa.delete(models.Quota).where(models.Quota.project_id == project_id))
+
+    def lock_project(self, project_id: str) -> Callable[[Session], None]:
+        """Ready the project's lock row; the function returned takes the lock in a
+        transaction (until it ends), before the zones are counted."""
+        ensure_lock_row(self.db, models.ProjectLock, project_id)
+        return lambda tx: take_lock(tx, models.ProjectLock, project_id)
 
     def check(self, tx: Session, project_id: str, **wanted: int) -> None:
         """Refuse with 413 when a count after the change would pass its limit."""

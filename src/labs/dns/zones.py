@@ -135,8 +135,11 @@ class Zones:
             description=fields.get("description"), type="PRIMARY", status="PENDING",
             action="CREATE", version=1, pool_id=POOL_ID, masters=[],
             attributes=dict(fields.get("attributes") or {}), created_at=now, updated_at=None)
+        lock = self.quotas.lock_project(project_id) if count_quota else None
         try:
             with self.db.transaction() as tx:
+                if lock is not None:
+                    lock(tx)  # creates in one project take turns counting
                 Tlds.check_zone_name(tx, name)
                 self._check_ownership(tx, project_id, name)
                 if count_quota:
