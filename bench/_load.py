@@ -436,3 +436,27 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
              "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def dnsperf(server: str, port: int, names: Sequence[str], seconds: float, work: Path,
+            netns: str | None = None, clients: int = 8,
+            outstanding: int = 100) -> dict[str, Any]:
+    """Load `server`:`port` with A queries for `names` in turn (from inside `netns` when
+    given) for `seconds`; queries/s, lost queries, average latency, response codes."""
+    data = work / "queries.txt"
+    data.write_text("".join(f"{name} A\n" for name in names))
+    argv = ["dnsperf", "-s", server, "-p", str(port), "-d", str(data), "-l", str(seconds),
+            "-c", str(clients), "-q", str(outstanding), "-t", "2"]
+    if netns is not None:
+        argv = ["ip", "netns", "exec", netns, *argv]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60,
+                          check=True)
+    qps = re.search(r"Queries per second:\s+([\d.]+)", done.stdout)
+    lost = re.search(r"Queries lost:\s+(\d+)", done.stdout)
+    latency = re.search(r"Average Latency \(s\):\s+([\d.]+)", done.stdout)
+    codes = re.search(r"Response codes:\s+(.*)", done.stdout)
+    if qps is None:
+        raise RuntimeError(f"dnsperf said: {done.stdout}\n{done.stderr}")
+    return {"qps": float(qps.group(1)), "lost": int(lost.group(1)) if lost else None,
+            "avg_latency_ms": round(float(latency.group(1)) * 1000, 3) if latency else None,
+            "response_codes": codes.group(1).strip() if codes else None}

@@ -42,7 +42,7 @@ import httpx  # noqa: E402
 sys.path[:0] = [str(BENCH), str(BENCH.parent)]
 from tests.dns.powerdns_helpers import PowerDnsServer  # noqa: E402
 
-from _load import admin_token, free_port, machine, markdown_table  # noqa: E402
+from _load import admin_token, dnsperf, free_port, machine, markdown_table  # noqa: E402
 from labs.dns.backends.base import RecordSet, Zone  # noqa: E402
 from labs.dns.backends.powerdns import PowerDnsBackend  # noqa: E402
 
@@ -169,21 +169,6 @@ def zone_of(port: int) -> Zone:
     return Zone("labs.internal.", int(soa[0].split()[2]), tuple(recordsets))
 
 
-def dnsperf(port: int, names: list[str], seconds: float, work: Path) -> dict[str, Any]:
-    data = work / "queries.txt"
-    data.write_text("".join(f"{name} A\n" for name in names))
-    done = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(data),
-                           "-l", str(seconds), "-c", "8", "-q", "100", "-t", "2"],
-                          capture_output=True, text=True, timeout=seconds + 60, check=True)
-    qps = re.search(r"Queries per second:\s+([\d.]+)", done.stdout)
-    lost = re.search(r"Queries lost:\s+(\d+)", done.stdout)
-    latency = re.search(r"Average Latency \(s\):\s+([\d.]+)", done.stdout)
-    if qps is None:
-        raise RuntimeError(f"dnsperf said: {done.stdout}\n{done.stderr}")
-    return {"qps": float(qps.group(1)), "lost": int(lost.group(1)) if lost else None,
-            "avg_latency_ms": round(float(latency.group(1)) * 1000, 3) if latency else None}
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--servers", type=int, default=100)
@@ -200,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             latency, names = name_latency(cloud, args.servers)
             report["resolve_after_active_s"] = [round(x, 4) for x in latency]
             zone = zone_of(cloud.dns_port)
-            report["embedded"] = dnsperf(cloud.dns_port, names, args.seconds, work)
+            report["embedded"] = dnsperf("127.0.0.1", cloud.dns_port, names, args.seconds, work)
         finally:
             cloud.stop()
         pdns = PowerDnsServer.start(work / "pdns")
@@ -209,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             backend.publish(zone)
             wait(lambda: resolves(pdns.dns_port, names[0], zone_address(zone, names[0])),
                  "PowerDNS serving the zone", 0.05)
-            report["powerdns"] = dnsperf(pdns.dns_port, names, args.seconds, work)
+            report["powerdns"] = dnsperf("127.0.0.1", pdns.dns_port, names, args.seconds, work)
             report["powerdns_version"] = subprocess.run(
                 ["pdns_server", "--version"], capture_output=True, text=True,
                 check=False).stdout.strip().splitlines()[0:1]

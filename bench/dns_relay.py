@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
 import dns.name  # noqa: E402, F401
 
 sys.path.insert(0, str(BENCH))
-from _load import machine, markdown_table  # noqa: E402
+from _load import dnsperf, machine, markdown_table  # noqa: E402
 from labs.dns.backends.base import RecordSet, Zone  # noqa: E402
 from labs.dns.backends.embedded import EmbeddedBackend  # noqa: E402
 from labs.network.dns_relay import RELAY_ADDRESS, RELAY_PORT, DnsRelay  # noqa: E402
@@ -58,28 +57,6 @@ def cloud_zone(count: int) -> tuple[Zone, list[str]]:
     records = [RecordSet(name, "A", 60, (f"10.68.{i // 250}.{i % 250 + 2}",))
                for i, name in enumerate(names)]
     return Zone(ZONE, 1, (soa, ns, *records)), names
-
-
-def dnsperf(server: str, port: int, names: list[str], seconds: float, work: Path,
-            netns: str | None = None, clients: int = 8,
-            outstanding: int = 100) -> dict[str, Any]:
-    data = work / "queries.txt"
-    data.write_text("".join(f"{name} A\n" for name in names))
-    argv = ["dnsperf", "-s", server, "-p", str(port), "-d", str(data), "-l", str(seconds),
-            "-c", str(clients), "-q", str(outstanding), "-t", "2"]
-    if netns is not None:
-        argv = ["ip", "netns", "exec", netns, *argv]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60,
-                          check=True)
-    qps = re.search(r"Queries per second:\s+([\d.]+)", done.stdout)
-    lost = re.search(r"Queries lost:\s+(\d+)", done.stdout)
-    latency = re.search(r"Average Latency \(s\):\s+([\d.]+)", done.stdout)
-    codes = re.search(r"Response codes:\s+(.*)", done.stdout)
-    if qps is None:
-        raise RuntimeError(f"dnsperf said: {done.stdout}\n{done.stderr}")
-    return {"qps": float(qps.group(1)), "lost": int(lost.group(1)) if lost else None,
-            "avg_latency_ms": round(float(latency.group(1)) * 1000, 3) if latency else None,
-            "response_codes": codes.group(1).strip() if codes else None}
 
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
