@@ -9,6 +9,7 @@ import pytest
 from labs.common.config import ConfigError
 from labs.compute import agent_setup
 from labs.compute.config import AgentOptions
+from labs.network.config import NetworkOptions
 
 
 def options(**changes: object) -> AgentOptions:
@@ -46,3 +47,28 @@ def test_bad_or_impossible_choices_are_config_errors(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(agent_setup.os, "geteuid", lambda: 1000)
     with pytest.raises(ConfigError, match="bridge networks need root"):
         agent_setup.choose_network_driver(options(network_driver="bridge"))
+
+
+def test_the_dns_relay_follows_the_configured_server(caplog: pytest.LogCaptureFixture) -> None:
+    """`[network] dns_server` comes before labs up's own server; none known: no relay,
+    said in the log; a bad address is a configuration error naming the option."""
+    caplog.set_level("INFO", logger="labs.compute.agent")
+    assert agent_setup.dns_relay(NetworkOptions()) is None
+    assert "dns_server is not set" in caplog.text
+    relay = agent_setup.dns_relay(NetworkOptions(dns_server="127.0.0.2:5300",
+                                                 dns_forwarders=["192.0.2.53"]),
+                                  dns_server="127.0.0.1:5353")
+    assert relay is not None
+    try:
+        assert relay.upstream == ("127.0.0.2", 5300)
+        assert relay.forwarders == (("192.0.2.53", 53),)
+    finally:
+        relay.close()
+    own = agent_setup.dns_relay(NetworkOptions(), dns_server="127.0.0.1:5353")
+    assert own is not None
+    own.close()
+    assert own.upstream == ("127.0.0.1", 5353)
+    for bad in ({"dns_server": "dns.example.org"},
+                {"dns_server": "127.0.0.1", "dns_forwarders": ["127.0.0.1:99999"]}):
+        with pytest.raises(ConfigError, match=r"\[network\] dns_server or dns_forwarders"):
+            agent_setup.dns_relay(NetworkOptions(**bad))  # type: ignore[arg-type]

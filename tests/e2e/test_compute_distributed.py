@@ -295,3 +295,14 @@ def test_dns_service_names_servers_and_survives_kill_9(deployment: Deployment) -
     clean(conn)
     wait_for(lambda: dig_status(port, "late.admin.labs.internal.") == "NXDOMAIN", 10,
              "late unnamed", interval=0.1)
+
+
+def test_dns_service_refuses_workers(tmp_path: Path) -> None:
+    """The DNS service is one process: --workers is refused before anything starts."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LABS_", "OS_"))}
+    done = subprocess.run([str(BIN / "labs"), "serve", "dns", "--workers", "2", "--bus",
+                           RABBIT, "--data-dir", str(tmp_path / "data")],
+                          capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "runs as one process" in done.stderr and "leave out --workers" in done.stderr
+    assert not (tmp_path / "data" / "labs.db").exists()
