@@ -8,6 +8,7 @@ power-cycle it, and hand it to a second driver object as a restarted agent would
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import signal
@@ -254,3 +255,71 @@ def test_host_resources_report_the_accelerator_and_the_host(tmp_path: Path) -> N
     assert host.hypervisor_version // 1000 == int(major) * 1000 + int(minor)
     auto = make_driver(tmp_path / "auto", accel="auto").host_resources()
     assert auto.hypervisor_type in ("QEMU", "KVM")
+
+
+def _host_file(path: Path) -> Path:
+    """A file of the host that looks like a bootable disk (as the host's own disk would)."""
+    path.write_bytes(b"\0" * 510 + b"\x55\xaa" + b"host secret\n" * 1000)
+    return path
+
+
+def _data_file_qcow2(path: Path) -> None:
+    host = _host_file(path.with_name("host-disk"))
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o",
+                    f"data_file={host},data_file_raw=on", str(path), "1M"], check=True,
+                   timeout=60)
+    _host_file(host)  # qemu-img sized it: as it was
+
+
+def _backing_qcow2(path: Path) -> None:
+    host = _host_file(path.with_name("host-disk"))
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(host), "-F", "raw",
+                    str(path), "1M"], check=True, timeout=60)
+
+
+def _vmdk(path: Path) -> None:
+    subprocess.run(["qemu-img", "create", "-q", "-f", "vmdk", str(path), "1M"], check=True,
+                   timeout=60)
+
+
+@pytest.mark.parametrize(("make_image", "says"), [
+    (_data_file_qcow2, "an external data file"), (_backing_qcow2, "a backing file"),
+    (_vmdk, "is vmdk: the qemu driver boots qcow2 or raw")],
+    ids=["data-file", "backing-file", "vmdk"])
+def test_an_image_planted_in_the_store_that_reads_host_files_fails_spawn(
+        tmp_path: Path, make_image: object, says: str) -> None:
+    """Bytes that reached the image store without the upload's checks are inspected
+    before qemu-img or qemu open them."""
+    store = tmp_path / "image-store"
+    store.mkdir()
+    image_id = f"planted-{uuid.uuid4()}"
+    make_image(store / image_id)  # type: ignore[operator]
+    state_dir = tmp_path / "state"
+    driver = make_driver(state_dir)
+    spec = _spec(image_id=image_id, image_path=str(store / image_id))
+    try:
+        with pytest.raises(SpawnError, match=says):
+            driver.spawn(spec)
+        assert driver.list_instances() == []
+        assert not (driver.images.root / image_id).exists()
+        assert qemu_processes(f"instance-{spec.id}") == []
+    finally:
+        kill_leftovers(state_dir)
+
+
+def test_a_cache_entry_made_before_the_checks_is_inspected_again(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    driver = make_driver(state_dir)
+    image_id = f"old-{uuid.uuid4()}"
+    entry = driver.images.root / image_id
+    entry.mkdir(parents=True)
+    _data_file_qcow2(entry / "disk")
+    (entry / "info.json").write_text(json.dumps(
+        {"format_version": 1, "format": "qcow2", "virtual_size": 1 << 20, "boot": None}))
+    spec = _spec(image_id=image_id, image_path=None)
+    try:
+        with pytest.raises(SpawnError, match="an external data file"):
+            driver.spawn(spec)
+        assert driver.list_instances() == []
+    finally:
+        kill_leftovers(state_dir)

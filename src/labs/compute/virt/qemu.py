@@ -51,8 +51,10 @@ from labs.compute.virt.base import (
     VirtError,
 )
 from labs.compute.virt.configdrive import make_config_drive
-from labs.compute.virt.qemu_images import ImageCache, run_tool
+from labs.compute.virt.qemu_images import TOOL_TIMEOUT, ImageCache, run_tool
 from labs.compute.virt.qmp import QmpError, qmp
+from labs.image.format_inspector import ImageFormatError, inspect_file
+from labs.image.qemu_img import limited
 
 log = logging.getLogger("labs.compute.virt.qemu")
 
@@ -141,8 +143,8 @@ class QemuDriver(VirtDriver):
                       "ports": [None for _ in nics]}
             # first of all, so that a crash leaves the instance listed, for clean-up
             records.write_json(workdir / records.RECORD, record)
-            run_tool([self.qemu_img, "create", "-q", "-f", "qcow2", "-F", image.format, "-b",
-                      str(image.disk), str(workdir / "disk.qcow2"), str(size)],
+            run_tool(limited([self.qemu_img, "create", "-q", "-f", "qcow2", "-F", image.format,
+                              "-b", str(image.disk), str(workdir / "disk.qcow2"), str(size)]),
                      f"creating the disk of instance {spec.id}", error=SpawnError)
             make_config_drive(spec, workdir / "config.iso")
             pid = self._start(workdir, record)
@@ -243,12 +245,19 @@ class QemuDriver(VirtDriver):
             if running:
                 self._qmp(workdir, "stop")  # drains and flushes the disk
             try:
-                run_tool([self.qemu_img, "convert", "-U", "-O", "qcow2",
-                          str(workdir / "disk.qcow2"), tmp],
+                run_tool(limited([self.qemu_img, "convert", "-U", "-f", "qcow2", "-O", "qcow2",
+                                  str(workdir / "disk.qcow2"), tmp],
+                                 cpu_seconds=int(TOOL_TIMEOUT)),
                          f"snapshot of instance {instance_id}")
             finally:
                 if running:
                     self._qmp(workdir, "cont")
+            # the copy stands alone (convert copies the backing chain in), which the
+            # image service checks again at upload
+            try:
+                inspect_file(Path(tmp)).check("qcow2")
+            except ImageFormatError as exc:
+                raise VirtError(f"snapshot of instance {instance_id}: {exc}") from exc
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -8,8 +8,12 @@ kernel, initramfs and command line taken out of it (`boot/`) for direct kernel b
 entry is made in a temporary directory and renamed into place, under a file lock per image,
 so concurrent spawns (threads or processes) make it once and never see half of it.
 
-Before an image is cached it is checked: qcow2 or raw, no backing file (it would let an
-image read any file of the host), and bootable (a boot sector on its disk).
+Before an image is cached it is checked, and again each time an instance is made from
+it (old entries included): its bytes must be qcow2 or raw by the format inspector (the
+upload checked them too, but bytes can reach the store some other way), with no backing
+file, no external data file and no unknown features (any would let an image read files
+of the host: OSSA-2024-001), and `qemu-img info`, told the format and run under limits,
+must agree on the format and virtual size. Then it must be bootable (a boot sector).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from typing import Any
 from labs.common.locks import LockTimeout, file_lock
 from labs.compute.virt.base import SpawnError, VirtError
 from labs.image.builder import ImageBuildError, extract_boot_files
+from labs.image.format_inspector import ImageFormatError, inspect_file
+from labs.image.qemu_img import limited
 
 log = logging.getLogger("labs.compute.virt.qemu")
 
@@ -82,7 +88,10 @@ class ImageCache:
                         f"image {image_id} is not cached and the instance names no local "
                         "file of it (InstanceSpec.image_path): the qemu driver boots a file")
                 self._add(image_id, Path(image_path), entry)
-            return _load(image_id, entry)
+            cached = _load(image_id, entry)
+            if _safe_format(image_id, cached.disk) != (cached.format, cached.virtual_size):
+                raise SpawnError(f"image {image_id}: its cached copy changed; remove {entry}")
+            return cached
 
     def kernels(self) -> list[Path]:
         """Kernels of cached images (for probing the accelerator)."""
@@ -99,7 +108,7 @@ class ImageCache:
                 raise SpawnError(f"cannot copy image {image_id} from {source}: {exc}") \
                     from exc
             info = self._inspect(image_id, disk)
-            boot = self._boot_files(image_id, disk, work / "boot")
+            boot = self._boot_files(image_id, disk, str(info["format"]), work / "boot")
             info["boot"] = None if boot is None else {
                 "kernel": f"boot/{boot.kernel.name}", "initrd": f"boot/{boot.initrd.name}",
                 "cmdline": boot.cmdline}
@@ -114,22 +123,22 @@ class ImageCache:
                  time.monotonic() - started)
 
     def _inspect(self, image_id: str, disk: Path) -> dict[str, Any]:
-        out = run_tool([self.qemu_img, "info", "--output=json", str(disk)],
+        fmt, size = _safe_format(image_id, disk)
+        out = run_tool(limited([self.qemu_img, "info", "-f", fmt, "--output=json", str(disk)]),
                        f"qemu-img info on image {image_id}", error=SpawnError)
         try:
             info = json.loads(out)
-            fmt, size = str(info["format"]), int(info["virtual-size"])
-        except (ValueError, KeyError, TypeError) as exc:
+            seen = (str(info["format"]), int(info["virtual-size"]))
+            specific = (info.get("format-specific") or {}).get("data") or {}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SpawnError(f"qemu-img info on image {image_id} said {out[:200]!r}") from exc
-        if fmt not in FORMATS:
-            raise SpawnError(f"image {image_id} is {fmt}: the qemu driver boots qcow2 or raw")
-        if "backing-filename" in info:
-            raise SpawnError(f"image {image_id} has a backing file: upload a standalone "
-                             "image (qemu-img convert -O qcow2 it)")
+        if seen != (fmt, size) or "backing-filename" in info or "data-file" in specific:
+            raise SpawnError(f"image {image_id}: qemu-img sees {seen[0]} of {seen[1]} bytes "
+                             f"(the inspector saw {fmt} of {size}), or other files: refused")
         sector = disk.with_name("sector0")
-        run_tool([self.qemu_img, "dd", "-f", fmt, "-O", "raw", "bs=512", "count=1",
-                  f"if={disk}", f"of={sector}"], f"reading the boot sector of image {image_id}",
-                 error=SpawnError)
+        run_tool(limited([self.qemu_img, "dd", "-f", fmt, "-O", "raw", "bs=512", "count=1",
+                          f"if={disk}", f"of={sector}"]),
+                 f"reading the boot sector of image {image_id}", error=SpawnError)
         head = sector.read_bytes()
         sector.unlink()
         if len(head) < 512 or head[510:512] != b"\x55\xaa":
@@ -137,17 +146,34 @@ class ImageCache:
                              "(upload a whole-disk image with a boot loader)")
         return {"format_version": INFO_FORMAT, "format": fmt, "virtual_size": size}
 
-    def _boot_files(self, image_id: str, disk: Path, dest: Path) -> BootFiles | None:
+    def _boot_files(self, image_id: str, disk: Path, fmt: str,
+                    dest: Path) -> BootFiles | None:
         """The image's kernel for direct boot, if it is laid out as `labs image build`
         makes images; None: boot from the disk."""
         try:
-            found = extract_boot_files(disk, dest)
+            found = extract_boot_files(disk, dest, fmt)
         except (ImageBuildError, OSError) as exc:
             log.info("image %s boots from its disk (no kernel to boot directly: %s)",
                      image_id, str(exc)[:200])
             shutil.rmtree(dest, ignore_errors=True)
             return None
         return BootFiles(found.kernel, found.initrd, found.cmdline)
+
+
+def _safe_format(image_id: str, disk: Path) -> tuple[str, int]:
+    """The image's format and virtual size, as its bytes say; SpawnError unless it is
+    qcow2 or raw and reads no other file."""
+    try:
+        found = inspect_file(disk)
+        found.check(found.format)
+    except ImageFormatError as exc:
+        raise SpawnError(f"image {image_id}: {exc}") from exc
+    except OSError as exc:
+        raise SpawnError(f"cannot read image {image_id}: {exc}") from exc
+    if found.format not in FORMATS or found.virtual_size is None:
+        raise SpawnError(f"image {image_id} is {found.format}: the qemu driver boots qcow2 "
+                         "or raw")
+    return found.format, found.virtual_size
 
 
 def _load(image_id: str, entry: Path) -> CachedImage:
