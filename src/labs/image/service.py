@@ -19,9 +19,10 @@ from labs.common.db import Database, save_unique, upgrade
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 from labs.image import models
 from labs.image.config import ImageOptions
-from labs.image.formats import virtual_size
+from labs.image.format_inspector import ImageFormatError, Inspection
 from labs.image.stores.base import ImageStore, StoreFull
 from labs.image.stores.filesystem import FilesystemStore
+from labs.image.uploads import UploadStream
 
 I = models.Image  # noqa: E741
 
@@ -325,12 +326,27 @@ class ImageService:
             I.owner == owner, I.status.in_(("active", "saving", "deactivated"))))
         return int(used or 0)
 
+    @staticmethod
+    def _lock_quota(tx: Session, owner: str | None) -> None:
+        """Quota checks of one project take turns: on MariaDB by locking its images
+        (always in the same order, so no deadlock); on SQLite the first write holds the
+        database until the commit."""
+        tx.execute(sa.select(I.id).where(I.owner == owner).order_by(I.id).with_for_update())
+
+    def _room(self, tx: Session, owner: str | None, image_id: str) -> int:
+        """Bytes the image may hold: the project's quota less what its other images use
+        (this one's reservation counts as its own), within the largest image size."""
+        mine = tx.scalar(sa.select(I.reserved).where(I.id == image_id)) or 0
+        return min(self.options.max_image_size,
+                   self.options.project_quota_bytes - self.usage(tx, owner) + mine)
+
     def upload(self, ctx: RequestContext, image_id: str, chunks: Iterable[bytes],
                length: int | None) -> ImageView:
         """Stream data into a queued image: queued -> saving -> active.
 
         A failed or interrupted upload leaves no file; the image goes back to
-        ``queued`` (too large) or to ``killed`` (the data stopped or broke).
+        ``queued`` (too large, over quota, or data that fails inspection: 413 or 400,
+        as Glance) or to ``killed`` (the data stopped or broke).
         """
         with self.db.transaction() as tx:
             row = tx.scalars(sa.select(I).where(I.id == image_id, self._visible(ctx))).first()
@@ -338,41 +354,91 @@ class ImageService:
                 raise NotFound(f"No image found with ID {image_id}")
             self._check_owner(ctx, row)
             owner, disk_format = row.owner, row.disk_format
-            # Quota checks of one project take turns: on MariaDB by locking its images
-            # (always in the same order, before the claim below, so no deadlock); on
-            # SQLite the claim's write holds the database until the commit.
-            tx.execute(sa.select(I.id).where(I.owner == owner).order_by(I.id)
-                       .with_for_update())
+            self._lock_quota(tx, owner)  # before the claim below
             # queued -> saving in one conditional write: of two uploads, one wins
             if not self._transition(tx, image_id, "queued", status="saving"):
                 raise Conflict(f"Image status transition from '{row.status}' to 'saving' is "
                                "not allowed: data can only be uploaded to a queued image.")
-            room = min(self.options.max_image_size,
-                       self.options.project_quota_bytes - self.usage(tx, owner))
+            room = self._room(tx, owner, image_id)
             if length is not None and length > room:  # the rollback undoes the claim
                 raise PayloadTooLarge(f"Image size {length} exceeds the {room} bytes left "
                                       "in the project's image storage quota.")
             self._transition(tx, image_id, "saving", reserved=length or 0)
+
+        def verdict(found: Inspection) -> None:
+            found.check(disk_format, self.options.max_virtual_size)
+
+        stream = UploadStream(chunks, length or 0, self.options.chunk_size,
+                              lambda size: self._reserve(image_id, owner, stream.wanted(size),
+                                                         size), verdict)
         try:
-            stored = self.store.write(image_id, chunks, room,
+            stored = self.store.write(image_id, stream, self.options.max_image_size,
                                       self.options.hashing_algorithm)
         except StoreFull as exc:
             self._fail_upload(image_id, "queued")
-            raise PayloadTooLarge(f"Image exceeds the {room} bytes left in the project's "
-                                  "image storage quota.") from exc
+            raise PayloadTooLarge(str(exc)) from None
+        except ImageFormatError as exc:  # Glance: 400, and the image stays queued
+            self._fail_upload(image_id, "queued")
+            raise BadRequest(f"Image not accepted: {exc}") from None
         except BaseException:
             self._fail_upload(image_id, "killed")
             raise
-        head = b"".join(self.store.open(stored.location, 0, 512))
+        assert stream.inspection is not None  # the stream was read to its end
         with self.db.transaction() as tx:
-            if not self._transition(
+            self._lock_quota(tx, owner)
+            # the reservation covered every byte; checked again before the image goes
+            # active, as the quota may have been lowered meanwhile
+            over = stored.size > self._room(tx, owner, image_id)
+            if over:
+                done = self._transition(tx, image_id, "saving", status="queued", reserved=0)
+            else:
+                done = self._transition(
                     tx, image_id, "saving", status="active", reserved=0, size=stored.size,
-                    location=stored.location, checksum=stored.md5, os_hash_algo=stored.hash_algo,
-                    os_hash_value=stored.hash_value,
-                    virtual_size=virtual_size(disk_format, head, stored.size)):
-                self.store.delete(stored.location)
+                    location=stored.location, checksum=stored.md5,
+                    os_hash_algo=stored.hash_algo, os_hash_value=stored.hash_value,
+                    virtual_size=stream.inspection.virtual_size)
+            view = self._view(tx, self._row(tx, image_id)) if done and not over else None
+        if view is None:
+            self.store.delete(stored.location)
+            if over and done:
+                raise PayloadTooLarge(f"Image size {stored.size} exceeds the room left in "
+                                      "the project's image storage quota.")
+            raise Conflict(f"Image {image_id} was deleted during the upload.")
+        return view
+
+    def _reserve(self, image_id: str, owner: str | None, wanted: int, needed: int) -> int:
+        """Grow the running upload's reservation towards `wanted` bytes, at least to
+        `needed`. With no room for `needed`, the image goes back to queued, giving its
+        reservation back in the same transaction (so that a racing upload sees the room
+        at once), and StoreFull."""
+        with self.db.transaction() as tx:
+            self._lock_quota(tx, owner)
+            room = self._room(tx, owner, image_id)
+            if needed > room:
+                self._transition(tx, image_id, "saving", status="queued", reserved=0)
+                reserved = None
+            elif not self._transition(tx, image_id, "saving",
+                                      reserved=(reserved := min(wanted, room))):
                 raise Conflict(f"Image {image_id} was deleted during the upload.")
-            return self._view(tx, self._row(tx, image_id))
+        if reserved is None:
+            raise StoreFull(f"Image data exceeds the {room} bytes left in the project's "
+                            "image storage quota.")
+        return reserved
+
+    def sweep_uploads(self) -> int:
+        """Images left in ``saving`` by a crashed upload go back to ``queued`` (as after
+        a failed upload), giving back their reservation and with their partial data
+        removed; an upload still running (here or in another process) is left alone.
+        How many were swept."""
+        with self.db.reading() as tx:
+            saving = list(tx.scalars(sa.select(I.id).where(I.status == "saving")))
+        swept = 0
+        for image_id in saving:
+            if self.store.discard_upload(image_id):
+                with self.db.transaction() as tx:
+                    swept += self._transition(tx, image_id, "saving", status="queued",
+                                              reserved=0)
+        return swept
 
     def _fail_upload(self, image_id: str, status: str) -> None:
         with self.db.transaction() as tx:
