@@ -48,6 +48,7 @@ def build_all_in_one(site: Site, public_url: str) -> AllInOne:
     db = identity.store.db
     images = open_images(site, db)
     images.prepare()
+    images.sweep_uploads()  # what a crash left in saving
     admin_project = identity.resources.list_projects(ProjectFilter(name="admin"))[0]
     if site.config.group(ImageOptions).bootstrap_image:
         ensure_labs_image(images, admin_project.id)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.e2e.conftest import RunningCloud
+from tests.e2e.conftest import RunningCloud, start_labs_up
 
 if TYPE_CHECKING:
     from openstack.connection import Connection
@@ -227,3 +227,86 @@ def test_an_upload_cut_off_mid_way_leaves_no_image_and_no_file(
     assert status == "killed"
     store = c.data_dir / "images"
     assert not [p for p in store.iterdir() if image["id"] in p.name]
+
+
+@pytest.fixture(scope="module")
+def evil_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Images that would make qemu read files of the host (in the test's own directory),
+    and files whose bytes are not the format they will be declared as."""
+    where = tmp_path_factory.mktemp("evil-files")
+    host = where / "host-file"
+    made = {name: where / f"{name}.img" for name in
+            ("data-file", "backing", "huge", "raw", "qcow2")}
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o",
+                    f"data_file={host},data_file_raw=on", str(made["data-file"]), "1M"],
+                   check=True, capture_output=True, timeout=30)
+    host.write_text("the host's secret\n")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(host), "-F", "raw",
+                    str(made["backing"]), "1M"], check=True, capture_output=True, timeout=30)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(made["huge"]), "64T"],
+                   check=True, capture_output=True, timeout=30)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(made["qcow2"]), "1M"],
+                   check=True, capture_output=True, timeout=30)
+    made["raw"].write_bytes(bytes(range(256)) * 64)
+    return made
+
+
+@pytest.mark.parametrize(("name", "declared", "says"), [
+    ("data-file", "qcow2", "external data file"), ("backing", "qcow2", "backing file"),
+    ("huge", "qcow2", "virtual size"), ("raw", "qcow2", "is raw, not the qcow2"),
+    ("qcow2", "raw", "is qcow2, not the raw")])
+def test_an_image_that_would_read_host_files_or_lies_about_its_format_is_refused(
+        labs_cloud: RunningCloud, evil_files: dict[str, Path], name: str, declared: str,
+        says: str) -> None:
+    c = labs_cloud
+    image_name = f"evil-{name}-{declared}"
+    store = c.data_dir / "images"
+    before = {p.name for p in store.iterdir()}
+    done = c.openstack("image", "create", "--disk-format", declared, "--container-format",
+                       "bare", "--file", str(evil_files[name]), image_name, check=False)
+    assert done.returncode != 0
+    assert says in done.stderr, done.stderr
+    # the service left the image queued with no data; the client then deleted it
+    assert image_name not in image_names(c)
+    assert {p.name for p in store.iterdir()} == before
+
+
+def test_an_upload_a_crash_left_in_saving_is_queued_again_at_start(
+        tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    c = start_labs_up(data_dir)
+    try:
+        token = c.openstack_json("token", "issue")["id"]
+        image = httpx.post(f"{c.url}/image/v2/images", json={"name": "crashed"},
+                           headers={"X-Auth-Token": token}, timeout=10).json()
+        host, port = c.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(f"PUT /image/v2/images/{image['id']}/file HTTP/1.1\r\nHost: {host}"
+                         f"\r\nX-Auth-Token: {token}\r\nContent-Type: application/octet-"
+                         "stream\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+                         + b"1388\r\n" + b"x" * 5000 + b"\r\n")
+            store = data_dir / "images"
+            deadline = time.monotonic() + 10
+            while not list(store.glob(f".upload-{image['id']}-*")):
+                assert time.monotonic() < deadline, "the upload did not start"
+                time.sleep(0.02)
+            c.process.kill()  # the crash, mid-upload
+            c.process.wait(timeout=10)
+    finally:
+        c.stop()
+    assert list(store.glob(f".upload-{image['id']}-*"))  # what the crash left
+    c = start_labs_up(data_dir)
+    try:
+        shown = c.openstack_json("image", "show", image["id"])
+        assert shown["status"] == "queued" and shown.get("size") is None
+        assert not [p for p in store.iterdir() if image["id"] in p.name]
+        # its reservation is given back, and it takes data again
+        c.openstack("image", "set", "--disk-format", "raw", "--container-format", "bare",
+                    image["id"])
+        token = c.openstack_json("token", "issue")["id"]
+        reply = httpx.put(f"{c.url}/image/v2/images/{image['id']}/file", content=b"y" * 100,
+                          headers={"X-Auth-Token": token,
+                                   "Content-Type": "application/octet-stream"}, timeout=30)
+        assert reply.status_code == 204, reply.text
+    finally:
+        c.stop()

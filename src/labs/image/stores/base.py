@@ -6,6 +6,8 @@ Rules every store keeps:
   ``max_size``, nothing is left behind and the exception propagates.
 - ``open`` streams an existing object, optionally a byte range of it.
 - ``delete`` removes an object; deleting one that is already gone is fine.
+- ``discard_upload`` removes what a dead upload of an image left, and says whether no
+  upload of it is running (in any process).
 """
 
 from __future__ import annotations
@@ -54,3 +56,8 @@ class ImageStore(ABC):
     @abstractmethod
     def delete(self, location: str) -> None:
         """Remove the object; a missing object is not an error."""
+
+    @abstractmethod
+    def discard_upload(self, image_id: str) -> bool:
+        """Remove the partial data of the image's dead uploads; False if an upload of
+        it is still running (then nothing of it is touched)."""

@@ -1,8 +1,15 @@
-"""Image data as files in one directory, written atomically."""
+"""Image data as files in one directory, written atomically.
+
+An upload writes `.upload-<image id>-<random>` and renames it into place. It holds an
+exclusive flock on that file while it writes, so that whoever sweeps leftovers (a
+process starting, on this host) tells a running upload from one a crash cut short:
+the kernel lets go of the lock when its process dies.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import uuid
@@ -20,9 +27,26 @@ class FilesystemStore(ImageStore):
         self.sweep()
 
     def sweep(self) -> None:
-        """Remove what an interrupted upload left (a crash between write and rename)."""
-        for leftover in self.directory.glob(".upload-*"):
-            leftover.unlink(missing_ok=True)
+        """Remove what interrupted uploads left (a crash before the rename)."""
+        self._discard(".upload-*")
+
+    def discard_upload(self, image_id: str) -> bool:
+        return self._discard(f".upload-{image_id}-*")
+
+    def _discard(self, pattern: str) -> bool:
+        """Remove the upload files matching `pattern` that no live upload holds; whether
+        none was held."""
+        idle = True
+        for leftover in self.directory.glob(pattern):
+            try:
+                with open(leftover, "rb") as handle:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    leftover.unlink(missing_ok=True)
+            except BlockingIOError:
+                idle = False  # a running upload
+            except FileNotFoundError:
+                pass  # renamed into place or removed meanwhile
+        return idle
 
     def _file(self, location: str) -> Path:
         if "/" in location or location.startswith("."):
@@ -38,6 +62,7 @@ class FilesystemStore(ImageStore):
         hashing: list[Future[None]] = []
         try:
             with open(tmp, "wb") as out, ThreadPoolExecutor(2, "image-hash") as hashers:
+                fcntl.flock(out, fcntl.LOCK_EX)  # a live upload: see the module docstring
                 for chunk in chunks:
                     size += len(chunk)
                     if size > max_size:
