@@ -34,6 +34,9 @@ from labs.network.drivers.base import NetworkError
 log = logging.getLogger("labs.compute.agent")
 
 
+PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
+
+
 def _chunks(data: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
     while chunk := data.read(size):
         yield chunk
@@ -286,7 +289,13 @@ class Agent:
         with tempfile.TemporaryDirectory(prefix="labs-snapshot-") as tmp:
             target = Path(tmp) / "disk"
             try:
-                self.driver.snapshot(instance_id, target)
+                fmt = self.driver.snapshot(instance_id, target)
+                # the image says what the driver wrote (qemu: qcow2, whatever the server
+                # booted from): the image service refuses bytes of another format
+                httpx.patch(file_url.rsplit("/file", 1)[0], timeout=30, headers={
+                    **headers, "Content-Type": PATCH_TYPE}, json=[
+                        {"op": "replace", "path": "/disk_format", "value": fmt}]
+                ).raise_for_status()
                 with target.open("rb") as data:
                     reply = httpx.put(file_url, content=_chunks(data), timeout=600, headers={
                         **headers, "Content-Type": "application/octet-stream",
