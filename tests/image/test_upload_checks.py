@@ -130,7 +130,7 @@ def test_parallel_chunked_uploads_keep_to_the_quota(images: Images) -> None:
     assert sorted(s["status"] for s in shown) == ["active", "active", "queued", "queued"]
     assert sum(s["size"] or 0 for s in shown) <= QUOTA
     with images.service.db.transaction() as tx:
-        assert images.service.usage(tx, images.project_of("alice")) == 2 * len(data)
+        assert images.service.quota.usage(tx, images.project_of("alice")) == 2 * len(data)
         assert not tx.scalar(sa.select(sa.func.sum(models.Image.reserved)))
 
 
@@ -144,7 +144,7 @@ def test_a_chunked_upload_holds_its_reservation_as_it_goes(images: Images) -> No
         for _ in range(8):
             yield b"s" * 50_000
             with images.service.db.transaction() as tx:
-                seen.append(images.service.usage(tx, project))
+                seen.append(images.service.quota.usage(tx, project))
 
     # the service, as the API hands it a body without a length
     assert images.service.upload(ctx, image["id"], body(), None).row.status == "active"

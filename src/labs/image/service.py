@@ -22,7 +22,7 @@ from labs.image.config import ImageOptions
 from labs.image.format_inspector import ImageFormatError, Inspection
 from labs.image.stores.base import ImageStore, StoreFull
 from labs.image.stores.filesystem import FilesystemStore
-from labs.image.uploads import UploadStream
+from labs.image.uploads import ImageQuota, UploadStream, transition
 
 I = models.Image  # noqa: E741
 
@@ -89,6 +89,7 @@ class ImageService:
         self.db = db
         self.options = options
         self.store = store or FilesystemStore(Path(options.store_dir or data_dir / "images"))
+        self.quota = ImageQuota(db, options)
 
     def prepare(self) -> None:
         upgrade(self.db, "image")
@@ -320,26 +321,6 @@ class ImageService:
             row.updated_at = utcnow()
 
     # -- data --------------------------------------------------------------------
-    def usage(self, tx: Session, owner: str | None) -> int:
-        used = tx.scalar(sa.select(sa.func.coalesce(sa.func.sum(I.size), 0) +
-                                   sa.func.coalesce(sa.func.sum(I.reserved), 0)).where(
-            I.owner == owner, I.status.in_(("active", "saving", "deactivated"))))
-        return int(used or 0)
-
-    @staticmethod
-    def _lock_quota(tx: Session, owner: str | None) -> None:
-        """Quota checks of one project take turns: on MariaDB by locking its images
-        (always in the same order, so no deadlock); on SQLite the first write holds the
-        database until the commit."""
-        tx.execute(sa.select(I.id).where(I.owner == owner).order_by(I.id).with_for_update())
-
-    def _room(self, tx: Session, owner: str | None, image_id: str) -> int:
-        """Bytes the image may hold: the project's quota less what its other images use
-        (this one's reservation counts as its own), within the largest image size."""
-        mine = tx.scalar(sa.select(I.reserved).where(I.id == image_id)) or 0
-        return min(self.options.max_image_size,
-                   self.options.project_quota_bytes - self.usage(tx, owner) + mine)
-
     def upload(self, ctx: RequestContext, image_id: str, chunks: Iterable[bytes],
                length: int | None) -> ImageView:
         """Stream data into a queued image: queued -> saving -> active.
@@ -354,12 +335,12 @@ class ImageService:
                 raise NotFound(f"No image found with ID {image_id}")
             self._check_owner(ctx, row)
             owner, disk_format = row.owner, row.disk_format
-            self._lock_quota(tx, owner)  # before the claim below
+            self.quota.lock(tx, owner)  # before the claim below
             # queued -> saving in one conditional write: of two uploads, one wins
             if not self._transition(tx, image_id, "queued", status="saving"):
                 raise Conflict(f"Image status transition from '{row.status}' to 'saving' is "
                                "not allowed: data can only be uploaded to a queued image.")
-            room = self._room(tx, owner, image_id)
+            room = self.quota.room(tx, owner, image_id)
             if length is not None and length > room:  # the rollback undoes the claim
                 raise PayloadTooLarge(f"Image size {length} exceeds the {room} bytes left "
                                       "in the project's image storage quota.")
@@ -369,8 +350,8 @@ class ImageService:
             found.check(disk_format, self.options.max_virtual_size)
 
         stream = UploadStream(chunks, length or 0, self.options.chunk_size,
-                              lambda size: self._reserve(image_id, owner, stream.wanted(size),
-                                                         size), verdict)
+                              lambda size: self.quota.reserve(image_id, owner,
+                                                             stream.wanted(size), size), verdict)
         try:
             stored = self.store.write(image_id, stream, self.options.max_image_size,
                                       self.options.hashing_algorithm)
@@ -385,10 +366,10 @@ class ImageService:
             raise
         assert stream.inspection is not None  # the stream was read to its end
         with self.db.transaction() as tx:
-            self._lock_quota(tx, owner)
+            self.quota.lock(tx, owner)
             # the reservation covered every byte; checked again before the image goes
             # active, as the quota may have been lowered meanwhile
-            over = stored.size > self._room(tx, owner, image_id)
+            over = stored.size > self.quota.room(tx, owner, image_id)
             if over:
                 done = self._transition(tx, image_id, "saving", status="queued", reserved=0)
             else:
@@ -405,25 +386,6 @@ class ImageService:
                                       "the project's image storage quota.")
             raise Conflict(f"Image {image_id} was deleted during the upload.")
         return view
-
-    def _reserve(self, image_id: str, owner: str | None, wanted: int, needed: int) -> int:
-        """Grow the running upload's reservation towards `wanted` bytes, at least to
-        `needed`. With no room for `needed`, the image goes back to queued, giving its
-        reservation back in the same transaction (so that a racing upload sees the room
-        at once), and StoreFull."""
-        with self.db.transaction() as tx:
-            self._lock_quota(tx, owner)
-            room = self._room(tx, owner, image_id)
-            if needed > room:
-                self._transition(tx, image_id, "saving", status="queued", reserved=0)
-                reserved = None
-            elif not self._transition(tx, image_id, "saving",
-                                      reserved=(reserved := min(wanted, room))):
-                raise Conflict(f"Image {image_id} was deleted during the upload.")
-        if reserved is None:
-            raise StoreFull(f"Image data exceeds the {room} bytes left in the project's "
-                            "image storage quota.")
-        return reserved
 
     def sweep_uploads(self) -> int:
         """Images left in ``saving`` by a crashed upload go back to ``queued`` (as after
@@ -444,14 +406,7 @@ class ImageService:
         with self.db.transaction() as tx:
             self._transition(tx, image_id, "saving", status=status, reserved=0)
 
-    @staticmethod
-    def _transition(tx: Session, image_id: str, current: str, **values: Any) -> bool:
-        """Change an image only if its status is still ``current`` (and say whether it
-        did): the status machine holds even when requests race, on either engine."""
-        result = tx.execute(sa.update(I).where(I.id == image_id, I.status == current)
-                            .values(updated_at=utcnow(), **values)
-                            .execution_options(synchronize_session=False))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+    _transition = staticmethod(transition)
 
     @staticmethod
     def _row(tx: Session, image_id: str) -> models.Image:
