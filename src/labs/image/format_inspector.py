@@ -48,6 +48,9 @@ _VMDK_EXTENT = re.compile(rb'^\s*(RW|RDONLY|NOACCESS)\s+(\d+)\s+(\w+)', re.MULTI
 _VMDK_CREATE_TYPE = re.compile(rb'^\s*createType\s*=\s*"([^"]*)"', re.MULTILINE)
 
 
+Buffer = bytes | bytearray
+
+
 class ImageFormatError(ValueError):
     """The bytes are not a safe image of the expected format."""
 
@@ -104,7 +107,7 @@ class FormatInspector:
         self.size += len(chunk)
 
     def result(self) -> Inspection:
-        return inspect(bytes(self._head), self._tail, self.size)
+        return inspect(self._head, self._tail, self.size)  # read in place: no copy
 
 
 def inspect_file(path: Path) -> Inspection:
@@ -118,7 +121,7 @@ def inspect_file(path: Path) -> Inspection:
     return inspect(head, tail, size)
 
 
-def inspect(head: bytes, tail: bytes, size: int) -> Inspection:
+def inspect(head: Buffer, tail: bytes, size: int) -> Inspection:
     """What the image is, from its first bytes (`head`), its last TAIL_BYTES and its
     size. More than one format matching is refused as qemu's probing could pick either."""
     found = [(name, parse(head, tail, size)) for name, matches, parse in _PARSERS
@@ -135,27 +138,27 @@ def inspect(head: bytes, tail: bytes, size: int) -> Inspection:
 _Parsed = tuple[int | None, list[str]]
 
 
-def _u32be(data: bytes, at: int) -> int:
+def _u32be(data: Buffer, at: int) -> int:
     return int(struct.unpack_from(">I", data, at)[0])
 
 
-def _u64be(data: bytes, at: int) -> int:
+def _u64be(data: Buffer, at: int) -> int:
     return int(struct.unpack_from(">Q", data, at)[0])
 
 
-def _u16le(data: bytes, at: int) -> int:
+def _u16le(data: Buffer, at: int) -> int:
     return int(struct.unpack_from("<H", data, at)[0])
 
 
-def _u32le(data: bytes, at: int) -> int:
+def _u32le(data: Buffer, at: int) -> int:
     return int(struct.unpack_from("<I", data, at)[0])
 
 
-def _u64le(data: bytes, at: int) -> int:
+def _u64le(data: Buffer, at: int) -> int:
     return int(struct.unpack_from("<Q", data, at)[0])
 
 
-def _qcow2(head: bytes, _tail: bytes, _size: int) -> _Parsed:
+def _qcow2(head: Buffer, _tail: bytes, _size: int) -> _Parsed:
     if len(head) < 72:
         return None, ["a truncated header"]
     version = _u32be(head, 4)
@@ -175,7 +178,7 @@ def _qcow2(head: bytes, _tail: bytes, _size: int) -> _Parsed:
     return _u64be(head, 24), problems
 
 
-def _vmdk(head: bytes, _tail: bytes, _size: int) -> _Parsed:
+def _vmdk(head: Buffer, _tail: bytes, _size: int) -> _Parsed:
     if head.startswith(VMDK_TEXT):
         return None, ["a descriptor of its own naming other files"]
     if len(head) < 44:
@@ -196,11 +199,11 @@ def _vmdk(head: bytes, _tail: bytes, _size: int) -> _Parsed:
     return capacity * 512, problems
 
 
-def _vhd_footer(head: bytes, tail: bytes) -> bytes:
+def _vhd_footer(head: Buffer, tail: bytes) -> Buffer:
     return tail if tail.startswith(b"conectix") else head
 
 
-def _vhd(head: bytes, tail: bytes, _size: int) -> _Parsed:
+def _vhd(head: Buffer, tail: bytes, _size: int) -> _Parsed:
     footer = _vhd_footer(head, tail)
     if len(footer) < 64:
         return None, ["a truncated footer"]
@@ -208,7 +211,7 @@ def _vhd(head: bytes, tail: bytes, _size: int) -> _Parsed:
     return _u64be(footer, 48), ["a parent disk"] if disk_type == 4 else []
 
 
-def _vhdx(head: bytes, _tail: bytes, _size: int) -> _Parsed:
+def _vhdx(head: Buffer, _tail: bytes, _size: int) -> _Parsed:
     table = head[VHDX_REGION_TABLE:VHDX_REGION_TABLE + (64 << 10)]
     if not table.startswith(b"regi"):
         return None, ["no region table that can be checked"]
@@ -235,7 +238,7 @@ def _vhdx(head: bytes, _tail: bytes, _size: int) -> _Parsed:
     return size, problems
 
 
-def _vdi(head: bytes, _tail: bytes, _size: int) -> _Parsed:
+def _vdi(head: Buffer, _tail: bytes, _size: int) -> _Parsed:
     if len(head) < 0x178:
         return None, ["a truncated header"]
     kind = _u32le(head, 0x4C)
@@ -243,7 +246,7 @@ def _vdi(head: bytes, _tail: bytes, _size: int) -> _Parsed:
     return _u64le(head, 0x170), [] if kind in (1, 2) else [f"image type {kind}"]
 
 
-def _iso(head: bytes, _tail: bytes, _size: int) -> _Parsed:
+def _iso(head: Buffer, _tail: bytes, _size: int) -> _Parsed:
     if len(head) < 0x8000 + 130 or head[0x8000] != 1:
         return None, []
     return _u32le(head, 0x8000 + 80) * _u16le(head, 0x8000 + 128), []
