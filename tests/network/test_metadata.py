@@ -233,11 +233,13 @@ def test_add_and_remove_are_idempotent_and_close_stops_everything(
         # New values replace the listener: the old port is closed, the new one answers.
         server.add_network(spec.id, namespace, spec.gateway, METADATA_PORT + 1)
         assert server.networks()[spec.id] == (namespace, spec.gateway, METADATA_PORT + 1)
+        # VMs reach a listener only through the redirect; from the namespace itself the
+        # new one answers (the gateway's address is no instance's).
         direct = f"http://{spec.gateway}:{METADATA_PORT + 1}/latest/meta-data/local-ipv4"
-        done = subprocess.run(["ip", "netns", "exec", guest.netns, "busybox", "wget", "-q",
+        done = subprocess.run(["ip", "netns", "exec", namespace, "busybox", "wget",
                                "-O", "-", direct], capture_output=True, text=True,
                               timeout=COMMAND_TIMEOUT, check=False)
-        assert (done.returncode, done.stdout) == (0, p.ip), done.stderr
+        assert "404" in done.stderr, done.stderr
         assert "refused" in fails_with(guest, "/latest/meta-data/instance-id")
     finally:
         server.close()

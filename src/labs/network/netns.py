@@ -80,6 +80,10 @@ def ensure(netns: str, *, router: bool) -> None:
     sysctl(netns, "net.bridge.bridge-nf-call-iptables", "1")
     sysctl(netns, "net.ipv6.conf.all.disable_ipv6", "1")
     sysctl(netns, "net.ipv6.conf.default.disable_ipv6", "1")
+    # Strict reverse-path filtering: a packet from the public side claiming a VM's address
+    # (to pass a security group as a member, through a floating IP) is dropped.
+    sysctl(netns, "net.ipv4.conf.all.rp_filter", "1")
+    sysctl(netns, "net.ipv4.conf.default.rp_filter", "1")
 
 
 def delete(netns: str) -> None:

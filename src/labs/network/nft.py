@@ -8,7 +8,8 @@ Two tables:
 
 - ``bridge labs`` (stateless, on the bridge ports): a port may only send from its own
   MAC and IPv4 address (ARP included; DHCP requests from 0.0.0.0 too) and nothing but
-  ARP and IPv4, so that an address in the rules stands for one port.
+  ARP and IPv4 (no IPv6, so no router advertisements), and never a DHCP server's answer
+  (as Neutron), so that an address in the rules stands for one port.
 - ``inet labs``: the ports' stateful security rules in the forward hook (bridged IPv4
   passes it through br_netfilter; routed traffic from the uplink too) and, for what
   the namespace itself sends to a port, in the output hook: established
@@ -16,6 +17,9 @@ Two tables:
   port's ingress rules, then drop. Traffic from the uplink reaches ports only through a
   floating IP. NAT: floating IPs (DNAT in, SNAT out), the other ports masqueraded behind
   the network's external IP, and 169.254.169.254:80 redirected to the metadata listener.
+  The input hook lets into the namespace itself only what the network's VMs need
+  (DHCP, DNS, metadata through the redirect, ping): its dnsmasq is no open resolver for
+  the public side.
 """
 
 from __future__ import annotations
@@ -98,6 +102,8 @@ def render(spec: NetworkSpec, wiring: Wiring, ports: Sequence[PortRecord]) -> st
                 f"    arp saddr ether != {mac} drop",
                 f"    arp saddr ip != {{ {ip}, 0.0.0.0 }} drop",
                 "    ether type arp accept",
+                # a VM answering DHCP would hand the other VMs its own gateway and DNS
+                "    udp sport 67 udp dport 68 drop",
                 "    ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept",
                 f"    ip saddr {ip} accept",
                 "    drop",
@@ -145,6 +151,8 @@ def render(spec: NetworkSpec, wiring: Wiring, ports: Sequence[PortRecord]) -> st
                 out.append("    " + " ".join(filter(None, (match, "accept"))))
         out += ["    drop", "  }"]
 
+    out += _input(spec, wiring)
+
     out += ["  chain prerouting {",
             "    type nat hook prerouting priority dstnat; policy accept;"]
     if wiring.metadata is not None:
@@ -163,6 +171,27 @@ def render(spec: NetworkSpec, wiring: Wiring, ports: Sequence[PortRecord]) -> st
         out.append(f"    oifname {up} ip saddr {spec.cidr} masquerade")
     out += ["  }", "}"]
     return "\n".join(out) + "\n"
+
+
+def _input(spec: NetworkSpec, wiring: Wiring) -> list[str]:
+    """What may reach the namespace itself: from the network's VMs, DHCP, DNS to
+    dnsmasq, the metadata listener through the redirect only, and ping; from the public
+    side only ping and answers (dnsmasq and the listeners are nobody else's)."""
+    br, gateway = f'"{wiring.bridge}"', spec.gateway
+    out = ["  chain input {",
+           "    type filter hook input priority 0; policy drop;",
+           '    iif "lo" accept',
+           "    ct state established,related accept",
+           f"    iifname {br} udp sport 68 udp dport 67 accept",
+           f"    iifname {br} ip daddr {gateway} meta l4proto {{ tcp, udp }} th dport 53 "
+           "accept"]
+    if wiring.metadata is not None:
+        address, port = wiring.metadata
+        out.append(f"    iifname {br} ip daddr {address} tcp dport {port} ct status dnat "
+                   "accept")
+    out += ["    icmp type echo-request accept",
+            "  }"]
+    return out
 
 
 def apply(namespace: str, ruleset: str) -> None:
