@@ -111,3 +111,31 @@ def test_the_public_side_cannot_pass_as_a_vm_of_the_network(
     assert seen == set()
 
 
+
+
+def test_broadcasts_and_multicasts_meet_each_receivers_rules(
+        driver: BridgeDriver, make_guest: Guests) -> None:
+    spec = network("bots", 1)
+    driver.ensure_network(spec)
+    pa, pv, pw = port(spec, 5, "sender"), port(spec, 6, "closed"), port(spec, 7, "open")
+    sender, closed, open_ = make_guest(pa), make_guest(pv), make_guest(pw)
+    for guest in (sender, closed, open_):
+        guest.dhcp()
+    driver.set_security_rules(pv.id, default_rules(), {"default": [pv.ip]})
+    driver.set_security_rules(pw.id, [SecurityRule(protocol="udp", port_min=5000)], {})
+    sent = {
+        "unicast": frames.udp4(pa.mac, pv.mac, pa.ip, pv.ip, 5000, 5000, "unicast"),
+        "subnet": frames.udp4(pa.mac, frames.BROADCAST, pa.ip, "10.68.1.255", 5000, 5000,
+                              "subnet"),
+        "limited": frames.udp4(pa.mac, frames.BROADCAST, pa.ip, "255.255.255.255", 5000,
+                               5000, "limited"),
+        "multicast": frames.udp4(pa.mac, "01:00:5e:00:00:fb", pa.ip, "224.0.0.251", 5000,
+                                 5000, "multicast"),
+        "other-port": frames.udp4(pa.mac, frames.BROADCAST, pa.ip, "255.255.255.255", 5001,
+                                  5001, "other-port"),
+    }
+    with sniffing(closed.netns, list(sent), seconds=2.0) as closed_saw, \
+            sniffing(open_.netns, list(sent), seconds=2.0) as open_saw:
+        sender.send_frames(list(sent.values()))
+    assert closed_saw == set()
+    assert open_saw == {"subnet", "limited", "multicast"}

@@ -9,7 +9,8 @@ Two tables:
 - ``bridge labs`` (stateless, on the bridge ports): a port may only send from its own
   MAC and IPv4 address (ARP included; DHCP requests from 0.0.0.0 too) and nothing but
   ARP and IPv4 (no IPv6, so no router advertisements), and never a DHCP server's answer
-  (as Neutron), so that an address in the rules stands for one port.
+  (as Neutron), so that an address in the rules stands for one port. IPv4 broadcasts
+  and multicasts meet each receiving port's ingress rules on the way out.
 - ``inet labs``: the ports' stateful security rules in the forward hook (bridged IPv4
   passes it through br_netfilter; routed traffic from the uplink too) and, for what
   the namespace itself sends to a port, in the output hook: established
@@ -108,6 +109,21 @@ def render(spec: NetworkSpec, wiring: Wiring, ports: Sequence[PortRecord]) -> st
                 f"    ip saddr {ip} accept",
                 "    drop",
                 "  }"]
+    # A broadcast or multicast matches no port's address in the inet rules below, so
+    # each receiving port's ingress rules are met here, statelessly.
+    out += ["  chain forward {",
+            "    type filter hook forward priority 0; policy accept;"]
+    if ports:
+        out.append("    meta pkttype { broadcast, multicast } ether type ip oifname "
+                   + _vmap([(f'"{r.device}"', f"flood-{r.device}") for r in ports]))
+    out.append("  }")
+    for r in ports:
+        out.append(f"  chain flood-{r.device} {{")
+        for rule in r.rules:
+            match = _match(rule, r) if rule.direction == "ingress" else None
+            if match is not None:
+                out.append("    " + " ".join(filter(None, (match, "accept"))))
+        out += ["    drop", "  }"]
     out.append("}")
 
     br, up = f'"{wiring.bridge}"', f'"{wiring.uplink}"'
