@@ -32,9 +32,9 @@ def ether(dst: str, src: str, kind: int, payload: bytes) -> bytes:
 
 
 def udp4(src_mac: str, dst_mac: str, src: str, dst: str, sport: int, dport: int,
-         marker: str) -> bytes:
+         marker: str | bytes) -> bytes:
     """An IPv4 UDP datagram (UDP checksum 0: none) carrying `marker`."""
-    data = marker.encode()
+    data = marker.encode() if isinstance(marker, str) else marker
     udp = struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
     header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
                          _ip(src), _ip(dst))
@@ -57,3 +57,12 @@ def router_advertisement(src_mac: str, marker: str) -> bytes:
     header = struct.pack("!IHBB16s16s", 6 << 28, len(icmp), 58, 255, source.packed,
                          _ip("ff02::1"))
     return ether("33:33:00:00:00:01", src_mac, 0x86DD, header + icmp)
+
+
+def dhcp_discover(src_mac: str, chaddr: str, xid: int) -> bytes:
+    """A DHCPDISCOVER from 0.0.0.0, broadcast, for the client hardware address
+    `chaddr` (which a VM may set to anything)."""
+    bootp = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 0, xid, 0, 0x8000,
+                        bytes(4), bytes(4), bytes(4), bytes(4), _mac(chaddr), b"", b"")
+    options = bytes.fromhex("63825363") + bytes([53, 1, 1, 255])
+    return udp4(src_mac, BROADCAST, "0.0.0.0", "255.255.255.255", 68, 67, bootp + options)

@@ -5,7 +5,9 @@ network's namespace and of the other VMs: only what the network's own VMs need
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 from labs.network.drivers.base import PortSpec, SecurityRule
 from labs.network.drivers.bridge import BridgeDriver
@@ -139,3 +141,22 @@ def test_broadcasts_and_multicasts_meet_each_receivers_rules(
         sender.send_frames(list(sent.values()))
     assert closed_saw == set()
     assert open_saw == {"subnet", "limited", "multicast"}
+
+
+def test_a_vm_flooding_dhcp_neither_fills_the_log_nor_loses_its_lease(
+        driver: BridgeDriver, make_guest: Guests, state_dir: Path) -> None:
+    spec = network("bots", 1)
+    driver.ensure_network(spec)
+    p = port(spec, 5, "flood")
+    guest = make_guest(p)
+    guest.dhcp()
+    log = next(state_dir.rglob("dnsmasq.log"))
+    before = log.stat().st_size
+    flood = [frames.dhcp_discover(p.mac, p.mac if i % 2 else f"fa:16:3e:77:{i >> 8:02x}:"
+                                  f"{i & 255:02x}", i) for i in range(600)]
+    for start in range(0, len(flood), 100):
+        guest.send_frames(flood[start:start + 100])
+    time.sleep(1.0)  # dnsmasq has read them all
+    assert log.stat().st_size - before < 2000
+    time.sleep(1.0)
+    assert guest.dhcp()["ip"] == p.ip

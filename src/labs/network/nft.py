@@ -9,7 +9,8 @@ Two tables:
 - ``bridge labs`` (stateless, on the bridge ports): a port may only send from its own
   MAC and IPv4 address (ARP included; DHCP requests from 0.0.0.0 too) and nothing but
   ARP and IPv4 (no IPv6, so no router advertisements), and never a DHCP server's answer
-  (as Neutron), so that an address in the rules stands for one port. IPv4 broadcasts
+  (as Neutron), so that an address in the rules stands for one port; DHCP only for its
+  own MAC and at a bounded rate. IPv4 broadcasts
   and multicasts meet each receiving port's ingress rules on the way out.
 - ``inet labs``: the ports' stateful security rules in the forward hook (bridged IPv4
   passes it through br_netfilter; routed traffic from the uplink too) and, for what
@@ -38,6 +39,10 @@ log = logging.getLogger("labs.network.nft")
 
 METADATA_IP = "169.254.169.254"
 TABLES = ("bridge labs", "inet labs")
+#: Where BOOTP's client hardware address starts, in bits from the UDP header.
+DHCP_CHADDR_BITS = (8 + 28) * 8
+#: What a port may send to DHCP servers: a client needs a few packets a minute.
+DHCP_RATE = "5/second burst 20 packets"
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,10 @@ def render(spec: NetworkSpec, wiring: Wiring, ports: Sequence[PortRecord]) -> st
                 "    ether type arp accept",
                 # a VM answering DHCP would hand the other VMs its own gateway and DNS
                 "    udp sport 67 udp dport 68 drop",
+                # DHCP only for its own MAC (BOOTP's chaddr), at a pace no flood keeps up:
+                # dnsmasq logs what it refuses, and the log is the host's disk
+                f"    udp dport 67 @th,{DHCP_CHADDR_BITS},48 != 0x{mac.replace(':', '')} drop",
+                f"    udp dport 67 limit rate over {DHCP_RATE} drop",
                 "    ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept",
                 f"    ip saddr {ip} accept",
                 "    drop",
