@@ -14,7 +14,7 @@ from labs.network.drivers.bridge import BridgeDriver
 from labs.network.netns_sockets import listen_in_namespace
 from tests.network import frames
 from tests.network.conftest import METADATA_PORT, default_rules, network, port
-from tests.network.guests import Guest, Host, listen, must, sniffing
+from tests.network.guests import Guest, Host, listen, must, sh, sniffing
 
 Guests = Callable[[PortSpec], Guest]
 
@@ -72,6 +72,9 @@ def test_the_public_side_and_other_projects_reach_no_service_of_a_network(
         assert web.connect("169.254.169.254", 80) == pa.ip
         assert web.connect(bots.gateway, METADATA_PORT, timeout=0.5) is None
         assert web.ping(bots.gateway)
+        # The public side does not even learn where the network's gateway is.
+        assert sh("busybox", "arping", "-c", "1", "-w", "1", "-I", "eth0", bots.gateway,
+                  netns=outside.netns).returncode != 0
         for where in (bots.gateway, bots.external_ip):
             assert not outside.asks_dns(where, timeout=0.5), where
             assert outside.connect(where, METADATA_PORT, timeout=0.5) is None, where
