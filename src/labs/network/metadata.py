@@ -242,7 +242,15 @@ class MetadataServer:
                                       daemon=True)
             with self._lock:
                 self._connections.add(thread)
-            thread.start()
+            try:
+                thread.start()
+            except RuntimeError as exc:  # out of threads: this caller waits, others too
+                log.warning("network %s: cannot serve %s: %s", listener.network_id,
+                            caller, exc)
+                with self._lock:
+                    self._connections.discard(thread)
+                self._slots.give_back(listener.network_id, caller)
+                conn.close()
 
     def _serve(self, conn: socket.socket, network_id: str, caller: str) -> None:
         try:
