@@ -10,8 +10,8 @@ Two tables:
   MAC and IPv4 address (ARP included; DHCP requests from 0.0.0.0 too) and nothing but
   ARP and IPv4 (no IPv6, so no router advertisements), and never a DHCP server's answer
   (as Neutron), so that an address in the rules stands for one port; DHCP only for its
-  own MAC and at a bounded rate. IPv4 broadcasts
-  and multicasts meet each receiving port's ingress rules on the way out.
+  own MAC and at a bounded rate. IPv4 broadcasts and multicasts meet each receiving
+  port's ingress rules on the way out.
 - ``inet labs``: the ports' stateful security rules in the forward hook (bridged IPv4
   passes it through br_netfilter; routed traffic from the uplink too) and, for what
   the namespace itself sends to a port, in the output hook: established
@@ -83,6 +83,16 @@ def _match(rule: SecurityRule, port: PortRecord) -> str | None:
     return " ".join(parts)
 
 
+def _rules(port: PortRecord, direction: str, verdict: str) -> list[str]:
+    """The port's rules of one direction, each as a line ending in `verdict`."""
+    lines = []
+    for rule in port.rules:
+        match = _match(rule, port) if rule.direction == direction else None
+        if match is not None:
+            lines.append("    " + " ".join(filter(None, (match, verdict))))
+    return lines
+
+
 def _vmap(items: Sequence[tuple[str, str]]) -> str:
     return "vmap { " + ", ".join(f"{key} : jump {chain}" for key, chain in items) + " }"
 
@@ -127,12 +137,8 @@ def render(spec: NetworkSpec, wiring: Wiring, ports: Sequence[PortRecord]) -> st
                    + _vmap([(f'"{r.device}"', f"flood-{r.device}") for r in ports]))
     out.append("  }")
     for r in ports:
-        out.append(f"  chain flood-{r.device} {{")
-        for rule in r.rules:
-            match = _match(rule, r) if rule.direction == "ingress" else None
-            if match is not None:
-                out.append("    " + " ".join(filter(None, (match, "accept"))))
-        out += ["    drop", "  }"]
+        out += [f"  chain flood-{r.device} {{", *_rules(r, "ingress", "accept"),
+                "    drop", "  }"]
     out.append("}")
 
     br, up = f'"{wiring.bridge}"', f'"{wiring.uplink}"'
@@ -161,20 +167,12 @@ def render(spec: NetworkSpec, wiring: Wiring, ports: Sequence[PortRecord]) -> st
                    + _vmap([(r.port.ip, f"ingress-{r.device}") for r in ports]))
     out.append("  }")
     for r in egress:
-        out.append(f"  chain egress-{r.device} {{")
-        for rule in r.rules:
-            match = _match(rule, r) if rule.direction == "egress" else None
-            if match is not None:
-                out.append("    " + " ".join(filter(None, (match, "return"))))
-        out += ["    drop", "  }"]
+        out += [f"  chain egress-{r.device} {{", *_rules(r, "egress", "return"),
+                "    drop", "  }"]
     for r in ports:
         out += [f"  chain ingress-{r.device} {{",
-                f"    ip saddr {spec.gateway} udp sport 67 udp dport 68 accept"]
-        for rule in r.rules:
-            match = _match(rule, r) if rule.direction == "ingress" else None
-            if match is not None:
-                out.append("    " + " ".join(filter(None, (match, "accept"))))
-        out += ["    drop", "  }"]
+                f"    ip saddr {spec.gateway} udp sport 67 udp dport 68 accept",
+                *_rules(r, "ingress", "accept"), "    drop", "  }"]
 
     out += _input(spec, wiring)
 
