@@ -57,6 +57,48 @@ except OSError as exc:
     print(exc, file=sys.stderr)
     sys.exit(1)
 """
+#: Asks argv[1]:53 over UDP for "labs.test" (type A); exits 0 if anything answers within
+#: argv[2] seconds, 1 if nothing does. argv[3], when given, is the source address.
+DNS_PROBE = """
+import socket, sys
+query = bytes.fromhex("abcd01000001000000000000046c61627304746573740000010001")
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    if len(sys.argv) > 3:
+        s.bind((sys.argv[3], 0))
+    s.settimeout(float(sys.argv[2]))
+    s.sendto(query, (sys.argv[1], 53))
+    try:
+        s.recv(4096)
+    except OSError:
+        sys.exit(1)
+"""
+#: Sends each frame of argv[2] (hex, comma-separated) on interface argv[1] as it is.
+SEND_FRAMES = """
+import socket, sys
+with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+    s.bind((sys.argv[1], 0))
+    for frame in sys.argv[2].split(","):
+        s.send(bytes.fromhex(frame))
+"""
+#: Prints the markers (argv[2], comma-separated) found in frames arriving on interface
+#: argv[1] during argv[3] seconds; prints "ready" first.
+SNIFF = """
+import socket, sys, time
+markers = [m.encode() for m in sys.argv[2].split(",")]
+seen = set()
+with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3)) as s:
+    s.bind((sys.argv[1], 0))
+    s.settimeout(0.1)
+    print("ready", flush=True)
+    end = time.monotonic() + float(sys.argv[3])
+    while time.monotonic() < end:
+        try:
+            frame = s.recv(65536)
+        except OSError:
+            continue
+        seen |= {m for m in markers if m in frame}
+print(" ".join(sorted(m.decode() for m in seen)))
+"""
 
 
 def sh(*argv: str, netns: str | None = None,
@@ -88,6 +130,16 @@ class Host:
                   netns=self.netns)
         return done.stdout.strip() if done.returncode == 0 else None
 
+    def asks_dns(self, address: str, timeout: float = 1.0, source: str | None = None) -> bool:
+        """Whether a DNS server at `address` answers a query from here."""
+        return sh(sys.executable, "-c", DNS_PROBE, address, str(timeout),
+                  *((source,) if source else ()), netns=self.netns).returncode == 0
+
+    def send_frames(self, frames: list[bytes], interface: str = "eth0") -> None:
+        """Send Ethernet frames as they are, whatever addresses they carry."""
+        must(sys.executable, "-c", SEND_FRAMES, interface,
+             ",".join(f.hex() for f in frames), netns=self.netns)
+
     def listening(self, port: int, address: str = "0.0.0.0",
                   seconds: float = 8.0) -> AbstractContextManager[None]:
         return listen(self.netns, address, port, seconds)
@@ -108,6 +160,25 @@ def listen(netns: str, address: str, port: int, seconds: float) -> Iterator[None
         finally:
             proc.kill()
             proc.communicate(timeout=COMMAND_TIMEOUT)
+
+
+@contextmanager
+def sniffing(netns: str, markers: list[str], seconds: float = 3.0,
+             interface: str = "eth0") -> Iterator[set[str]]:
+    """Watch `interface` in `netns` while the caller's block runs; afterwards the set
+    holds the markers seen in any arriving frame."""
+    seen: set[str] = set()
+    proc = subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-c", SNIFF,
+                             interface, ",".join(markers), str(seconds)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with proc:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip() == "ready", proc.communicate(timeout=COMMAND_TIMEOUT)[1]
+        yield seen
+        out, err = proc.communicate(timeout=seconds + COMMAND_TIMEOUT)
+        assert proc.returncode == 0, err
+        seen.update(out.split())
 
 
 class Guest(Host):

@@ -50,6 +50,14 @@ PORT = PortSpec(id="p1", network_id="n1", mac="fa:16:3e:00:00:01", ip="10.68.1.5
     (lambda: SecurityRule(direction="sideways"), "bad direction"),  # type: ignore[arg-type]
     (lambda: SecurityRule(remote_cidr="10.0.0.0/8", remote_group="default"), "not both"),
     (lambda: SecurityRule(remote_cidr="nowhere"), "bad remote CIDR"),
+    # Values of the wrong type never reach nft or dnsmasq as text.
+    (lambda: replace(NET, mtu="1500; drop"), "bad MTU"),
+    (lambda: replace(NET, mtu=True), "bad MTU"),
+    (lambda: SecurityRule(protocol="tcp", port_min="22 accept"), "outside 1-65535"),
+    (lambda: SecurityRule(protocol="tcp", port_min=True), "outside 1-65535"),
+    (lambda: SecurityRule(protocol="icmp", port_min="8 drop"), "outside 0-255"),
+    (lambda: SecurityRule(protocol="icmp", port_min=8.5), "outside 0-255"),
+    (lambda: SecurityRule(remote_group=["default"]), "bad remote group"),  # type: ignore[arg-type]
 ])
 def test_bad_values_are_refused(make: Callable[[], Any], message: str) -> None:
     with pytest.raises(InvalidRequest, match=message) as caught:

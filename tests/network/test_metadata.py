@@ -233,11 +233,13 @@ def test_add_and_remove_are_idempotent_and_close_stops_everything(
         # New values replace the listener: the old port is closed, the new one answers.
         server.add_network(spec.id, namespace, spec.gateway, METADATA_PORT + 1)
         assert server.networks()[spec.id] == (namespace, spec.gateway, METADATA_PORT + 1)
+        # VMs reach a listener only through the redirect; from the namespace itself the
+        # new one answers (the gateway's address is no instance's).
         direct = f"http://{spec.gateway}:{METADATA_PORT + 1}/latest/meta-data/local-ipv4"
-        done = subprocess.run(["ip", "netns", "exec", guest.netns, "busybox", "wget", "-q",
+        done = subprocess.run(["ip", "netns", "exec", namespace, "busybox", "wget",
                                "-O", "-", direct], capture_output=True, text=True,
                               timeout=COMMAND_TIMEOUT, check=False)
-        assert (done.returncode, done.stdout) == (0, p.ip), done.stderr
+        assert "404" in done.stderr, done.stderr
         assert "refused" in fails_with(guest, "/latest/meta-data/instance-id")
     finally:
         server.close()
@@ -270,3 +272,68 @@ def test_listening_errors_say_what_to_check(
     with pytest.raises(NamespaceListenError, match="is on no interface"):
         server.add_network(spec.id, namespace, "10.68.1.77", METADATA_PORT)
     assert server.networks() == {spec.id: (namespace, spec.gateway, METADATA_PORT)}
+
+
+#: Keeps argv[1] connections to the metadata address open for argv[2] seconds, sending
+#: one byte to each every 0.2 s and reopening those the server closes; prints how long
+#: the longest-lived one stayed open.
+HOG = """
+import socket, sys, time
+wanted, end = int(sys.argv[1]), time.monotonic() + float(sys.argv[2])
+held, longest = {}, 0.0
+while time.monotonic() < end:
+    while len(held) < wanted:
+        try:
+            c = socket.create_connection(("169.254.169.254", 80), timeout=0.5)
+        except OSError:
+            break
+        c.setblocking(False)
+        held[c] = time.monotonic()
+    for c, since in list(held.items()):
+        try:
+            c.send(b"G")
+            closed = c.recv(100) == b""
+        except BlockingIOError:
+            closed = False
+        except OSError:
+            closed = True
+        if closed:
+            longest = max(longest, time.monotonic() - since)
+            c.close()
+            del held[c]
+    time.sleep(0.2)
+print(round(max([longest, *(time.monotonic() - s for s in held.values())]), 1))
+"""
+
+
+def test_a_vm_holding_connections_denies_metadata_to_no_other_vm(
+        driver: BridgeDriver, make_guest: Guests, source: StaticMetadataSource) -> None:
+    bots, tools = network("bots", 1), network("tools", 2)
+    for spec in (bots, tools):
+        driver.ensure_network(spec)
+    hog_port, same, other = port(bots, 5, "hog"), port(bots, 6, "web-1"), port(tools, 5, "x")
+    for spec, p in ((bots, hog_port), (bots, same), (tools, other)):
+        source.add(record(spec, p))
+    hog, neighbour, stranger = make_guest(hog_port), make_guest(same), make_guest(other)
+    for guest in (hog, neighbour, stranger):
+        guest.dhcp()
+
+    with MetadataServer(source) as server:  # the defaults labs up runs with
+        serve(server, driver, bots)
+        serve(server, driver, tools)
+        holding = subprocess.Popen(["ip", "netns", "exec", hog.netns, sys.executable, "-c",
+                                    HOG, "100", "7"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        with holding:
+            time.sleep(1.5)  # every slot the hog can get is taken
+            for _ in range(3):
+                for guest, p in ((neighbour, same), (stranger, other)):
+                    started = time.monotonic()
+                    assert fetch(guest, "/latest/meta-data/local-ipv4").decode() == p.ip
+                    assert time.monotonic() - started < 1.0
+                time.sleep(0.5)
+            out, err = holding.communicate(timeout=COMMAND_TIMEOUT + 7)
+        assert holding.returncode == 0, err
+        # Trickling bytes kept no connection past the time allowed for a request's head.
+        assert float(out) < 3.0, out
+        assert fetch(hog, "/latest/meta-data/local-ipv4").decode() == hog_port.ip

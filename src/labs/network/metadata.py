@@ -15,8 +15,14 @@ del``: call `remove_network` before the network is deleted.
 
 The server speaks just enough HTTP/1.x for metadata clients (cloud-init, busybox wget,
 curl): one GET or HEAD per connection, answered with ``Connection: close``; request line
-and headers at most 8 KiB; every connection closed after `timeout` seconds at the latest;
-at most `max_connections` at once (more are closed unanswered).
+and headers at most 8 KiB, arriving within `head_timeout` seconds (a caller trickling
+bytes gains nothing); every connection closed after `timeout` seconds at the latest.
+
+Connections are counted per caller (a VM: its network and address), per network and in
+all, and one over any limit is closed unanswered. A caller holds at most `per_caller`
+connections and a network at most `per_network`, so one VM (or one project's network)
+cannot take the slots other VMs need, on its network or any other; `max_connections`
+only bounds the threads of the host.
 """
 
 from __future__ import annotations
@@ -51,6 +57,56 @@ __all__ = [
 log = logging.getLogger("labs.network.metadata")
 
 MAX_HEAD = 8192
+#: After the answer, how long a caller may still send (a body we did not want).
+LINGER = 1.0
+
+
+class _Slots:
+    """Connections under way, per caller, per network and in all."""
+
+    def __init__(self, total: int, per_network: int, per_caller: int) -> None:
+        self.limits = (total, per_network, per_caller)
+        self._lock = threading.Lock()
+        self._total = 0
+        self._networks: dict[str, int] = {}
+        self._callers: dict[tuple[str, str], int] = {}
+        self._refused: set[tuple[str, str]] = set()  # told in the log already
+
+    def take(self, network_id: str, caller: str) -> tuple[str | None, bool]:
+        """Take a slot for `caller` on `network_id`: (None, _) when taken, else (which
+        limit is reached, whether to log it: once until the caller's requests end, so a
+        flood of refused connections does not flood the log)."""
+        total, per_network, per_caller = self.limits
+        key = (network_id, caller)
+        with self._lock:
+            if self._callers.get(key, 0) >= per_caller:
+                full = f"the caller has {per_caller} requests under way"
+            elif self._networks.get(network_id, 0) >= per_network:
+                full = f"the network has {per_network} requests under way"
+            elif self._total >= total:
+                full = f"the host has {total} requests under way"
+            else:
+                full = None
+            if full is not None:
+                first = key not in self._refused
+                self._refused.add(key)
+                return full, first
+            self._total += 1
+            self._networks[network_id] = self._networks.get(network_id, 0) + 1
+            self._callers[key] = self._callers.get(key, 0) + 1
+            return None, False
+
+    def give_back(self, network_id: str, caller: str) -> None:
+        key = (network_id, caller)
+        with self._lock:
+            self._total -= 1
+            self._networks[network_id] -= 1
+            if not self._networks[network_id]:
+                del self._networks[network_id]
+            self._callers[key] -= 1
+            if not self._callers[key]:
+                del self._callers[key]
+                self._refused.discard(key)
 
 
 @dataclass
@@ -78,10 +134,12 @@ class MetadataServer:
     """
 
     def __init__(self, source: MetadataSource, *, timeout: float = 5.0,
-                 max_connections: int = 64) -> None:
+                 head_timeout: float = 2.0, max_connections: int = 1024,
+                 per_network: int = 32, per_caller: int = 4) -> None:
         self.source = source
         self.timeout = timeout
-        self._slots = threading.BoundedSemaphore(max_connections)
+        self.head_timeout = min(head_timeout, timeout)
+        self._slots = _Slots(max_connections, per_network, per_caller)
         self._lock = threading.Lock()
         self._listeners: dict[str, _Listener] = {}
         self._connections: set[threading.Thread] = set()
@@ -170,18 +228,29 @@ class MetadataServer:
                 log.warning("accepting on network %s failed: %s", listener.network_id, exc)
                 listener.stopping.wait(0.1)  # e.g. out of file descriptors: do not spin
                 continue
-            if not self._slots.acquire(blocking=False):
-                log.warning("network %s: too many metadata requests at once; closing the "
-                            "one from %s", listener.network_id, peer[0])
+            caller = str(peer[0])
+            full, tell = self._slots.take(listener.network_id, caller)
+            if full is not None:
+                if tell:
+                    log.warning("network %s: closing metadata requests from %s "
+                                "unanswered: %s", listener.network_id, caller, full)
                 conn.close()
                 continue
             thread = threading.Thread(target=self._serve,
-                                      args=(conn, listener.network_id, str(peer[0])),
-                                      name=f"metadata-{listener.network_id}-{peer[0]}",
+                                      args=(conn, listener.network_id, caller),
+                                      name=f"metadata-{listener.network_id}-{caller}",
                                       daemon=True)
             with self._lock:
                 self._connections.add(thread)
-            thread.start()
+            try:
+                thread.start()
+            except RuntimeError as exc:  # out of threads: this caller waits, others too
+                log.warning("network %s: cannot serve %s: %s", listener.network_id,
+                            caller, exc)
+                with self._lock:
+                    self._connections.discard(thread)
+                self._slots.give_back(listener.network_id, caller)
+                conn.close()
 
     def _serve(self, conn: socket.socket, network_id: str, caller: str) -> None:
         try:
@@ -191,15 +260,16 @@ class MetadataServer:
             log.info("network %s: the connection from %s failed: %s", network_id, caller,
                      exc)
         finally:
-            self._slots.release()
+            self._slots.give_back(network_id, caller)
             with self._lock:
                 self._connections.discard(threading.current_thread())
 
     def _answer(self, conn: socket.socket, network_id: str, caller: str) -> None:
-        deadline = time.monotonic() + self.timeout
+        started = time.monotonic()
+        deadline = started + self.timeout
         method, target, version = "-", "-", "HTTP/1.1"
         try:
-            head = _read_head(conn, deadline)
+            head = _read_head(conn, started + self.head_timeout)
         except _HeadTooLarge:
             response = MetadataResponse(431, b"431 Request Header Fields Too Large\n")
         else:
@@ -215,7 +285,7 @@ class MetadataServer:
                 response = answer(self.source, network_id, caller, method, target)
         conn.settimeout(max(0.1, deadline - time.monotonic()))
         conn.sendall(_serialize(response, version, with_body=method != "HEAD"))
-        _linger(conn, deadline)
+        _linger(conn, min(deadline, time.monotonic() + LINGER))
         log.info("network %s: %s %s %s -> %d", network_id, caller, method, target,
                  response.status)
 

@@ -80,6 +80,15 @@ def ensure(netns: str, *, router: bool) -> None:
     sysctl(netns, "net.bridge.bridge-nf-call-iptables", "1")
     sysctl(netns, "net.ipv6.conf.all.disable_ipv6", "1")
     sysctl(netns, "net.ipv6.conf.default.disable_ipv6", "1")
+    # Strict reverse-path filtering: a packet from the public side claiming a VM's address
+    # (to pass a security group as a member, through a floating IP) is dropped.
+    sysctl(netns, "net.ipv4.conf.all.rp_filter", "1")
+    sysctl(netns, "net.ipv4.conf.default.rp_filter", "1")
+    # ARP answers only for the addresses of the interface asked on, from its own address:
+    # the public side does not learn the project networks' gateways.
+    for conf in ("all", "default"):
+        sysctl(netns, f"net.ipv4.conf.{conf}.arp_ignore", "1")
+        sysctl(netns, f"net.ipv4.conf.{conf}.arp_announce", "2")
 
 
 def delete(netns: str) -> None:

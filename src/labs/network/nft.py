@@ -8,7 +8,10 @@ Two tables:
 
 - ``bridge labs`` (stateless, on the bridge ports): a port may only send from its own
   MAC and IPv4 address (ARP included; DHCP requests from 0.0.0.0 too) and nothing but
-  ARP and IPv4, so that an address in the rules stands for one port.
+  ARP and IPv4 (no IPv6, so no router advertisements), and never a DHCP server's answer
+  (as Neutron), so that an address in the rules stands for one port; DHCP only for its
+  own MAC and at a bounded rate. IPv4 broadcasts and multicasts meet each receiving
+  port's ingress rules on the way out.
 - ``inet labs``: the ports' stateful security rules in the forward hook (bridged IPv4
   passes it through br_netfilter; routed traffic from the uplink too) and, for what
   the namespace itself sends to a port, in the output hook: established
@@ -16,6 +19,9 @@ Two tables:
   port's ingress rules, then drop. Traffic from the uplink reaches ports only through a
   floating IP. NAT: floating IPs (DNAT in, SNAT out), the other ports masqueraded behind
   the network's external IP, and 169.254.169.254:80 redirected to the metadata listener.
+  The input hook lets into the namespace itself only what the network's VMs need
+  (DHCP, DNS, metadata through the redirect, ping): its dnsmasq is no open resolver for
+  the public side.
 """
 
 from __future__ import annotations
@@ -33,6 +39,10 @@ log = logging.getLogger("labs.network.nft")
 
 METADATA_IP = "169.254.169.254"
 TABLES = ("bridge labs", "inet labs")
+#: Where BOOTP's client hardware address starts, in bits from the UDP header.
+DHCP_CHADDR_BITS = (8 + 28) * 8
+#: What a port may send to DHCP servers: a client needs a few packets a minute.
+DHCP_RATE = "5/second burst 20 packets"
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,16 @@ def _match(rule: SecurityRule, port: PortRecord) -> str | None:
     return " ".join(parts)
 
 
+def _rules(port: PortRecord, direction: str, verdict: str) -> list[str]:
+    """The port's rules of one direction, each as a line ending in `verdict`."""
+    lines = []
+    for rule in port.rules:
+        match = _match(rule, port) if rule.direction == direction else None
+        if match is not None:
+            lines.append("    " + " ".join(filter(None, (match, verdict))))
+    return lines
+
+
 def _vmap(items: Sequence[tuple[str, str]]) -> str:
     return "vmap { " + ", ".join(f"{key} : jump {chain}" for key, chain in items) + " }"
 
@@ -98,10 +118,27 @@ def render(spec: NetworkSpec, wiring: Wiring, ports: Sequence[PortRecord]) -> st
                 f"    arp saddr ether != {mac} drop",
                 f"    arp saddr ip != {{ {ip}, 0.0.0.0 }} drop",
                 "    ether type arp accept",
+                # a VM answering DHCP would hand the other VMs its own gateway and DNS
+                "    udp sport 67 udp dport 68 drop",
+                # DHCP only for its own MAC (BOOTP's chaddr), at a pace no flood keeps up:
+                # dnsmasq logs what it refuses, and the log is the host's disk
+                f"    udp dport 67 @th,{DHCP_CHADDR_BITS},48 != 0x{mac.replace(':', '')} drop",
+                f"    udp dport 67 limit rate over {DHCP_RATE} drop",
                 "    ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept",
                 f"    ip saddr {ip} accept",
                 "    drop",
                 "  }"]
+    # A broadcast or multicast matches no port's address in the inet rules below, so
+    # each receiving port's ingress rules are met here, statelessly.
+    out += ["  chain forward {",
+            "    type filter hook forward priority 0; policy accept;"]
+    if ports:
+        out.append("    meta pkttype { broadcast, multicast } ether type ip oifname "
+                   + _vmap([(f'"{r.device}"', f"flood-{r.device}") for r in ports]))
+    out.append("  }")
+    for r in ports:
+        out += [f"  chain flood-{r.device} {{", *_rules(r, "ingress", "accept"),
+                "    drop", "  }"]
     out.append("}")
 
     br, up = f'"{wiring.bridge}"', f'"{wiring.uplink}"'
@@ -130,20 +167,14 @@ def render(spec: NetworkSpec, wiring: Wiring, ports: Sequence[PortRecord]) -> st
                    + _vmap([(r.port.ip, f"ingress-{r.device}") for r in ports]))
     out.append("  }")
     for r in egress:
-        out.append(f"  chain egress-{r.device} {{")
-        for rule in r.rules:
-            match = _match(rule, r) if rule.direction == "egress" else None
-            if match is not None:
-                out.append("    " + " ".join(filter(None, (match, "return"))))
-        out += ["    drop", "  }"]
+        out += [f"  chain egress-{r.device} {{", *_rules(r, "egress", "return"),
+                "    drop", "  }"]
     for r in ports:
         out += [f"  chain ingress-{r.device} {{",
-                f"    ip saddr {spec.gateway} udp sport 67 udp dport 68 accept"]
-        for rule in r.rules:
-            match = _match(rule, r) if rule.direction == "ingress" else None
-            if match is not None:
-                out.append("    " + " ".join(filter(None, (match, "accept"))))
-        out += ["    drop", "  }"]
+                f"    ip saddr {spec.gateway} udp sport 67 udp dport 68 accept",
+                *_rules(r, "ingress", "accept"), "    drop", "  }"]
+
+    out += _input(spec, wiring)
 
     out += ["  chain prerouting {",
             "    type nat hook prerouting priority dstnat; policy accept;"]
@@ -163,6 +194,27 @@ def render(spec: NetworkSpec, wiring: Wiring, ports: Sequence[PortRecord]) -> st
         out.append(f"    oifname {up} ip saddr {spec.cidr} masquerade")
     out += ["  }", "}"]
     return "\n".join(out) + "\n"
+
+
+def _input(spec: NetworkSpec, wiring: Wiring) -> list[str]:
+    """What may reach the namespace itself: from the network's VMs, DHCP, DNS to
+    dnsmasq, the metadata listener through the redirect only, and ping; from the public
+    side only ping and answers (dnsmasq and the listeners are nobody else's)."""
+    br, gateway = f'"{wiring.bridge}"', spec.gateway
+    out = ["  chain input {",
+           "    type filter hook input priority 0; policy drop;",
+           '    iif "lo" accept',
+           "    ct state established,related accept",
+           f"    iifname {br} udp sport 68 udp dport 67 accept",
+           f"    iifname {br} ip daddr {gateway} meta l4proto {{ tcp, udp }} th dport 53 "
+           "accept"]
+    if wiring.metadata is not None:
+        address, port = wiring.metadata
+        out.append(f"    iifname {br} ip daddr {address} tcp dport {port} ct status dnat "
+                   "accept")
+    out += ["    icmp type echo-request accept",
+            "  }"]
+    return out
 
 
 def apply(namespace: str, ruleset: str) -> None:

@@ -81,6 +81,14 @@ def check_ipv4(kind: str, value: str) -> ipaddress.IPv4Address:
     return address
 
 
+def check_int(kind: str, value: object, low: int, high: int) -> int:
+    """An integer within [low, high]; not a bool, a string or a float (they would reach
+    nft and dnsmasq as text)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidRequest(f"{kind} {value!r} is outside {low}-{high}")
+    return value
+
+
 def check_cidr(kind: str, value: str) -> ipaddress.IPv4Network:
     try:
         net = ipaddress.ip_network(value, strict=True)
@@ -126,8 +134,7 @@ class NetworkSpec:
         if gateway not in net or gateway in (net.network_address, net.broadcast_address):
             raise InvalidRequest(f"gateway {self.gateway} is not a host address of {self.cidr}")
         check_hostname("DNS domain", self.dns_domain, dotted=True)
-        if not 576 <= self.mtu <= 9000:
-            raise InvalidRequest(f"bad MTU {self.mtu}: use 576-9000")
+        check_int("bad MTU", self.mtu, 576, 9000)
         if self.external_ip is not None:
             check_ipv4("external IP", self.external_ip)
 
@@ -184,23 +191,25 @@ class SecurityRule:
             raise InvalidRequest("port_max needs port_min")
         if self.protocol in ("tcp", "udp"):
             for value in (self.port_min, self.port_max):
-                if value is not None and not 1 <= value <= 65535:
-                    raise InvalidRequest(f"port {value} is outside 1-65535")
+                if value is not None:
+                    check_int("port", value, 1, 65535)
             if self.port_max is not None and self.port_min is not None \
                     and self.port_min > self.port_max:
                 raise InvalidRequest(
                     f"port range {self.port_min}-{self.port_max}: min is above max")
         elif self.protocol == "icmp":
             for value in (self.port_min, self.port_max):
-                if value is not None and not 0 <= value <= 255:
-                    raise InvalidRequest(f"ICMP type or code {value} is outside 0-255")
+                if value is not None:
+                    check_int("ICMP type or code", value, 0, 255)
         elif self.port_min is not None:
             raise InvalidRequest("ports need a protocol (tcp, udp or icmp)")
+        if self.remote_group is not None and not isinstance(self.remote_group, str):
+            raise InvalidRequest(f"bad remote group {self.remote_group!r}")
         if self.remote_cidr is not None and self.remote_group is not None:
             raise InvalidRequest("a rule has a remote CIDR or a remote group, not both")
         if self.remote_cidr is not None:
             try:
-                ipaddress.IPv4Network(self.remote_cidr, strict=False)
+                ipaddress.IPv4Network(str(self.remote_cidr), strict=False)
             except ValueError:
                 raise InvalidRequest(f"bad remote CIDR {self.remote_cidr!r}") from None
 
