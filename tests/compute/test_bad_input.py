@@ -43,6 +43,7 @@ def server(plane: Plane, **fields: Any) -> dict[str, Any]:
     ({"security_groups": [{"name": "web"}]}, 400, "Security group web not found."),
     ({"metadata": {"k": 1}}, 400, ""),
     ({"bogus": True}, 400, ""),
+    ({"imageRef": "", "block_device_mapping_v2": [[]]}, 400, ""),
     ({"min_count": 11}, 403,
      "Quota exceeded for instances: Requested 11, but already used 0 of 10 instances"),
 ])
