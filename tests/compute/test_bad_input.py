@@ -55,6 +55,11 @@ def test_bad_server_create(plane: Plane, fields: dict[str, Any], code: int,
     assert plane.ok("GET", "/servers")["servers"] == []
 
 
+@pytest.mark.parametrize("path", ["/servers/a%0Ab", "/flavors/1%0A2", "/os-keypairs/a%0Ab"])
+def test_a_newline_in_an_id_is_the_apis_own_404(plane: Plane, path: str) -> None:
+    error(plane.call("GET", path), 404)
+
+
 def test_networks_by_microversion(plane: Plane) -> None:
     body = server(plane)
     del body["server"]["networks"]
