@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from labs.common.errors import BadRequest, NotFound
-from labs.common.http import Api, Call, Reply
+from labs.common.http import PAGING, Api, Call, Reply, query_strings
 from labs.compute import models, schemas
 from labs.compute.api import views
 from labs.compute.flavors import FlavorFilter
@@ -23,6 +23,10 @@ SORT_KEYS: dict[str, Callable[[models.Flavor], Any]] = {
     "vcpu_weight": lambda f: 0,
 }
 TRUE, FALSE = ("1", "t", "true", "on", "y", "yes"), ("0", "f", "false", "off", "n", "no")
+
+#: The query parameters of the flavor lists.
+FLAVOR_FILTERS = {**PAGING, **query_strings("is_public", "minRam", "minDisk", "min_ram",
+                                            "min_disk", "sort_key", "sort_dir")}
 
 
 def flavor_filter(call: Call) -> FlavorFilter:
@@ -98,13 +102,13 @@ def register(api: Api, service: ComputeService) -> None:
             body["flavors_links"] = more
         return body
 
-    @api.get("/v2.1/flavors")
+    @api.get("/v2.1/flavors", query=FLAVOR_FILTERS)
     def list_flavors(call: Call) -> dict[str, Any]:
         """Flavors: id, name and links."""
         rows = listed(call)
         return paged(call, "flavors", rows, [views.flavor_brief(call, r) for r in rows])
 
-    @api.get("/v2.1/flavors/detail")
+    @api.get("/v2.1/flavors/detail", query=FLAVOR_FILTERS)
     def list_flavors_detail(call: Call) -> dict[str, Any]:
         """Flavors in full."""
         rows = listed(call)

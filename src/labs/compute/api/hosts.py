@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labs.common.errors import BadRequest, NotFound
-from labs.common.http import Api, Call
+from labs.common.http import PAGING, Api, Call, query_strings
 from labs.compute import schemas
 from labs.compute.api import views
 from labs.compute.hosts import is_uuid
@@ -32,6 +32,9 @@ def checked_id(call: Call, value: str, not_found: str | None = None) -> str:
         raise BadRequest("Invalid input received: id must be an integer")
     return value
 
+#: The query parameters of the hypervisor lists.
+HYPERVISOR_FILTERS = {**PAGING, **query_strings("hypervisor_hostname_pattern", "with_servers")}
+
 
 def flag(call: Call, name: str) -> bool:
     raw = call.query.get(name, "false").lower()
@@ -45,7 +48,7 @@ def register(api: Api, service: ComputeService) -> None:
     max_limit = service.options.max_list_limit
 
     # -- services ------------------------------------------------------------------
-    @api.get("/v2.1/os-services")
+    @api.get("/v2.1/os-services", query=query_strings("host", "binary"))
     def list_services(call: Call) -> dict[str, Any]:
         """Compute services (filters: host, binary) and whether they are up."""
         call.enforce("compute:services")
@@ -118,12 +121,12 @@ def register(api: Api, service: ComputeService) -> None:
                 body["hypervisors_links"] = more
         return body
 
-    @api.get("/v2.1/os-hypervisors")
+    @api.get("/v2.1/os-hypervisors", query=HYPERVISOR_FILTERS)
     def list_hypervisors(call: Call) -> dict[str, Any]:
         """Hypervisors: id, hostname, state, status."""
         return hypervisors(call, detail=False)
 
-    @api.get("/v2.1/os-hypervisors/detail")
+    @api.get("/v2.1/os-hypervisors/detail", query=HYPERVISOR_FILTERS)
     def list_hypervisors_detail(call: Call) -> dict[str, Any]:
         """Hypervisors in full (before 2.88 with what is in use on them)."""
         return hypervisors(call, detail=True)

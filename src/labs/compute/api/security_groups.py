@@ -8,9 +8,10 @@ from typing import Any
 
 from labs.common.context import RequestContext
 from labs.common.errors import BadRequest, NotFound
-from labs.common.http import Api, Call, Reply
+from labs.common.http import Api, Call, Reply, query_strings
 from labs.compute import network_schemas as schemas
 from labs.compute.api import network_views as views
+from labs.compute.api.views import WINDOW
 from labs.compute.service import ComputeService
 from labs.network.security_groups import RuleRequest
 
@@ -56,7 +57,8 @@ def server_action(service: ComputeService, ctx: RequestContext, server_id: str, 
 def register(api: Api, service: ComputeService) -> None:
     network = service.server_network
 
-    @api.get("/v2.1/os-security-groups")
+    @api.get("/v2.1/os-security-groups",
+             query={**WINDOW, **query_strings("all_tenants")})
     def list_security_groups(call: Call) -> dict[str, Any]:
         """The project's groups (``all_tenants`` for admins; others get their own)."""
         proxy_version(call)

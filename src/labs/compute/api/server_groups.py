@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labs.common.errors import BadRequest
-from labs.common.http import Api, Call
+from labs.common.http import Api, Call, query_strings
 from labs.compute import schemas
 from labs.compute.api import views
 from labs.compute.service import ComputeService
@@ -22,7 +22,8 @@ def register(api: Api, service: ComputeService) -> None:
     groups = service.groups
     max_limit = service.options.max_list_limit
 
-    @api.get("/v2.1/os-server-groups")
+    @api.get("/v2.1/os-server-groups",
+             query={**views.WINDOW, **query_strings("all_projects")})
     def list_server_groups(call: Call) -> dict[str, Any]:
         """The project's groups (``all_projects`` for admins), ``limit``/``offset``."""
         ctx = call.enforce("compute:server_groups:read")

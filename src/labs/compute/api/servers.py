@@ -120,13 +120,13 @@ def register(api: Api, service: ComputeService) -> None:
             body["servers_links"] = following
         return body
 
-    @api.get("/v2.1/servers")
+    @api.get("/v2.1/servers", query=views.SERVER_FILTERS)
     def list_servers(call: Call) -> dict[str, Any]:
         """Servers: id, name and links (filters: name regex, status, image, flavor,
         changes-since, all_tenants for admins; paging with limit and marker)."""
         return listing(call, detailed=False)
 
-    @api.get("/v2.1/servers/detail")
+    @api.get("/v2.1/servers/detail", query=views.SERVER_FILTERS)
     def list_servers_detail(call: Call) -> dict[str, Any]:
         """Servers in full (same filters as the short list)."""
         return listing(call, detailed=True)

@@ -25,6 +25,11 @@ def links(call: Call, kind: str, item_id: str) -> list[Body]:
             {"rel": "bookmark", "href": f"{base}/{kind}/{item_id}"}]
 
 
+#: Nova's ``limit`` and ``offset`` (server groups, security groups).
+WINDOW: dict[str, dict[str, Any]] = {"limit": {"type": "integer", "minimum": 0},
+                                     "offset": {"type": "integer", "minimum": 0}}
+
+
 def page_limit(call: Call, max_limit: int) -> int:
     """The ``?limit=`` asked for: none, 0 or more than ``max_limit`` mean ``max_limit``."""
     raw = call.query.get("limit")
