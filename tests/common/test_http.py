@@ -70,6 +70,13 @@ def test_unknown_routes_methods_and_crashes(client: TestClient) -> None:
     assert resp.json() == {"itemNotFound": {"code": 404, "message": "no 42"}}
 
 
+def test_every_path_below_a_prefix_reaches_its_api(client: TestClient) -> None:
+    resp = client.get("/n/x/a%0Ab")  # a newline in an id
+    assert resp.json() == {"itemNotFound": {"code": 404, "message": "no a\nb"}}
+    resp = client.get("/elsewhere/a%0Ab")  # under no API: still a JSON error
+    assert resp.status_code == 404 and resp.json()["error"]["code"] == 404
+
+
 def test_wrong_content_type(client: TestClient) -> None:
     resp = client.post("/s/things", content=b"name=a",
                        headers={"content-type": "application/x-www-form-urlencoded"})
