@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from labs.common.errors import Conflict
-from labs.common.http import Api, Call, nova_error
+from labs.common.errors import BadRequest, Conflict
+from labs.common.http import Api, Call, Microversions, nova_error
 from labs.common.runner import compose
 
 
@@ -95,3 +95,10 @@ def test_a_route_needs_a_token_before_its_body_is_looked_at() -> None:
                            headers={"content-type": "application/json"})
         assert resp.status_code == 401
         assert resp.json()["error"]["title"] == "Unauthorized"
+
+
+def test_a_microversion_in_digits_other_than_ascii_is_400() -> None:
+    """``str.isdigit`` takes a superscript two, which ``int()`` refuses (a 500 once)."""
+    versions = Microversions("compute", (2, 1), (2, 100))
+    with pytest.raises(BadRequest, match="invalid format"):
+        versions.requested({"openstack-api-version": "compute 2.\u00b2"})

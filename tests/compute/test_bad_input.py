@@ -60,6 +60,28 @@ def test_a_newline_in_an_id_is_the_apis_own_404(plane: Plane, path: str) -> None
     error(plane.call("GET", path), 404)
 
 
+@pytest.mark.parametrize("path", ["/os-server-groups?offset=" + "9" * 40,
+                                  "/flavors?minRam=" + "9" * 40, "/flavors?minDisk=-" + "9" * 40,
+                                  "/flavors/detail?min_ram=2147483648"])
+def test_numbers_past_the_databases_in_queries_are_400(plane: Plane, path: str) -> None:
+    error(plane.call("GET", path), 400)
+
+
+@pytest.mark.parametrize("method,path,version,code", [
+    ("GET", "/servers?limit=\u00b2", "2.100", 400),
+    ("GET", "/os-keypairs?limit=\u00b2", "2.100", 400),
+    ("GET", "/os-server-groups?offset=\u00b2", "2.100", 400),
+    ("GET", "/os-security-groups?limit=\u00b2", "2.35", 400),
+    ("GET", "/flavors?minRam=\u00b2", "2.100", 400),
+    ("GET", "/os-hypervisors/\u00b2", "2.1", 404),
+    ("DELETE", "/os-services/\u00b2", "2.1", 400),
+])
+def test_digits_that_are_not_ascii_are_refused(plane: Plane, method: str, path: str,
+                                               version: str, code: int) -> None:
+    """``str.isdigit`` takes "\u00b2" (a superscript two), which ``int()`` refuses."""
+    error(plane.call(method, path, "admin", version=version), code)
+
+
 def test_networks_by_microversion(plane: Plane) -> None:
     body = server(plane)
     del body["server"]["networks"]

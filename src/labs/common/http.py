@@ -45,6 +45,7 @@ from labs.common.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from labs.common.numbers import is_digits
 from labs.common.policy import Policy, Target
 
 log = logging.getLogger("labs.http")
@@ -114,7 +115,7 @@ class Microversions:
         if wanted.lower() == "latest":
             return self.maximum
         major, dot, minor = wanted.partition(".")
-        if not (dot and major.isdigit() and minor.isdigit()):
+        if not (dot and is_digits(major) and is_digits(minor)):
             raise BadRequest(f"API Version String {wanted} is of invalid format. Must be of "
                              "format MajorNum.MinorNum.")
         version = (int(major), int(minor))
@@ -355,7 +356,7 @@ class Api:
     async def _read_raw(self, request: Request) -> bytes:
         """The whole body, refused with 413 past ``max_body``."""
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
+        if length is not None and is_digits(length) and int(length) > self.max_body:
             raise PayloadTooLarge(f"Request body is larger than {self.max_body} bytes.")
         chunks: list[bytes] = []
         size = 0

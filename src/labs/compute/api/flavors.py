@@ -7,6 +7,7 @@ from typing import Any
 
 from labs.common.errors import BadRequest, NotFound
 from labs.common.http import PAGING, Api, Call, Reply, query_strings
+from labs.common.numbers import is_digits
 from labs.compute import models, schemas
 from labs.compute.api import views
 from labs.compute.flavors import FlavorFilter
@@ -42,10 +43,13 @@ def flavor_filter(call: Call) -> FlavorFilter:
     minimums: dict[str, int | None] = {}
     for name, alias in (("minRam", "min_ram"), ("minDisk", "min_disk")):
         value = call.query.get(name, call.query.get(alias))
-        try:
-            minimums[alias] = None if value is None else int(value)
-        except ValueError:
-            raise BadRequest(f"Invalid {name} filter [{value}]") from None
+        if value is None:
+            minimums[alias] = None
+            continue
+        number = value.strip().removeprefix("-")
+        if not is_digits(number) or int(number) > views.MAX_QUERY_INT:
+            raise BadRequest(f"Invalid {name} filter [{value}]")
+        minimums[alias] = int(value)
     return FlavorFilter(is_public=is_public, **minimums)
 
 

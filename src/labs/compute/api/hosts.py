@@ -6,6 +6,7 @@ from typing import Any
 
 from labs.common.errors import BadRequest, NotFound
 from labs.common.http import PAGING, Api, Call, query_strings
+from labs.common.numbers import is_digits
 from labs.compute import schemas
 from labs.compute.api import views
 from labs.compute.hosts import is_uuid
@@ -26,7 +27,7 @@ def checked_id(call: Call, value: str, not_found: str | None = None) -> str:
     if call.at_least(2, 53):
         if not is_uuid(value):
             raise BadRequest(f"Invalid uuid {value}")
-    elif not value.isdigit():
+    elif not is_digits(value):
         if not_found:
             raise NotFound(not_found)
         raise BadRequest("Invalid input received: id must be an integer")

@@ -9,6 +9,7 @@ from typing import Any
 from labs.common.context import RequestContext
 from labs.common.errors import BadRequest, NotFound
 from labs.common.http import Api, Call, Reply, query_strings
+from labs.common.numbers import is_digits
 from labs.compute import network_schemas as schemas
 from labs.compute.api import network_views as views
 from labs.compute.api.views import WINDOW
@@ -27,7 +28,7 @@ def window(call: Call, rows: list[Any]) -> list[Any]:
     bounds = []
     for name in ("offset", "limit"):
         raw = call.query.get(name)
-        if raw is not None and not raw.isdigit():
+        if raw is not None and not is_digits(raw):
             raise BadRequest(f"Invalid input for query parameters {name}: {raw!r} is not "
                              "an integer >= 0.")
         bounds.append(int(raw) if raw is not None else None)

@@ -6,6 +6,7 @@ from typing import Any
 
 from labs.common.errors import BadRequest
 from labs.common.http import Api, Call, query_strings
+from labs.common.numbers import is_digits
 from labs.compute import schemas
 from labs.compute.api import views
 from labs.compute.service import ComputeService
@@ -13,8 +14,9 @@ from labs.compute.service import ComputeService
 
 def offset(call: Call) -> int:
     raw = call.query.get("offset", "0")
-    if not raw.isdigit():
-        raise BadRequest("Invalid input received: offset must be an integer >= 0")
+    if not is_digits(raw) or int(raw) > views.MAX_QUERY_INT:
+        raise BadRequest("Invalid input received: offset must be an integer from 0 to "
+                         f"{views.MAX_QUERY_INT}")
     return int(raw)
 
 

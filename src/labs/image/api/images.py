@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from labs.common.errors import BadRequest, UnsupportedMediaType
 from labs.common.http import Api, Call, Reply, Streamed, query_strings, validate
+from labs.common.numbers import is_digits
 from labs.image import schemas
 from labs.image.api import views
 from labs.image.service import (
@@ -31,7 +32,7 @@ RANGE = re.compile(r"^bytes=([0-9]{0,19})-([0-9]{0,19})$")
 
 def _number(text: str | None, digits: int = 19) -> int | None:
     """A non-negative decimal integer in ASCII digits, or None."""
-    if text is None or not text.isascii() or not text.isdigit() or len(text) > digits:
+    if text is None or not is_digits(text) or len(text) > digits:
         return None
     return int(text)
 
