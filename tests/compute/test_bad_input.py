@@ -82,6 +82,11 @@ def test_digits_that_are_not_ascii_are_refused(plane: Plane, method: str, path: 
     error(plane.call(method, path, "admin", version=version), code)
 
 
+@pytest.mark.parametrize("since", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00%2B23:59"])
+def test_a_changes_since_past_the_calendar_is_400(plane: Plane, since: str) -> None:
+    error(plane.call("GET", f"/servers/detail?changes-since={since}"), 400)
+
+
 def test_networks_by_microversion(plane: Plane) -> None:
     body = server(plane)
     del body["server"]["networks"]

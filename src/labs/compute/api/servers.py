@@ -82,10 +82,10 @@ def server_filter(call: Call, admin: bool) -> ServerFilter:
     if since:
         try:
             changes_since = datetime.fromisoformat(since.replace("Z", "+00:00"))
-        except ValueError:
+            if changes_since.tzinfo is not None:
+                changes_since = changes_since.astimezone(UTC).replace(tzinfo=None)
+        except (ValueError, OverflowError):  # overflow: a zone moving it past year 1 or 9999
             raise BadRequest(f"Invalid changes-since value: {since}") from None
-        if changes_since.tzinfo is not None:
-            changes_since = changes_since.astimezone(UTC).replace(tzinfo=None)
     all_tenants = "all_tenants" in q and q["all_tenants"].lower() not in ("0", "false", "f",
                                                                         "no", "off")
     locked = q.get("locked")
