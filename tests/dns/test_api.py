@@ -23,6 +23,10 @@ def test_version_discovery_needs_no_token(dns: Dns) -> None:
                for v in versions)
     assert [v["status"] for v in versions].count("CURRENT") == 1
     assert dns.client.get("/dns/v2").json()["version"]["links"][0]["rel"] == "self"
+    doc = dns.client.get("/dns/v2/openapi.json").json()  # the same for every caller
+    assert doc["openapi"] == "3.1.0"
+    for who in ("admin", "amy", "alice", "ann", "bob"):
+        assert dns.ok("GET", "/openapi.json", who) == doc
 
 
 def test_a_token_is_needed(dns: Dns) -> None:
