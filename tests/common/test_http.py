@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from labs.common.errors import Conflict
-from labs.common.http import Api, Call, nova_error
+from labs.common.errors import BadRequest, Conflict
+from labs.common.http import Api, Call, Microversions, nova_error
 from labs.common.runner import compose
 
 
@@ -70,6 +70,13 @@ def test_unknown_routes_methods_and_crashes(client: TestClient) -> None:
     assert resp.json() == {"itemNotFound": {"code": 404, "message": "no 42"}}
 
 
+def test_every_path_below_a_prefix_reaches_its_api(client: TestClient) -> None:
+    resp = client.get("/n/x/a%0Ab")  # a newline in an id
+    assert resp.json() == {"itemNotFound": {"code": 404, "message": "no a\nb"}}
+    resp = client.get("/elsewhere/a%0Ab")  # under no API: still a JSON error
+    assert resp.status_code == 404 and resp.json()["error"]["code"] == 404
+
+
 def test_wrong_content_type(client: TestClient) -> None:
     resp = client.post("/s/things", content=b"name=a",
                        headers={"content-type": "application/x-www-form-urlencoded"})
@@ -88,3 +95,10 @@ def test_a_route_needs_a_token_before_its_body_is_looked_at() -> None:
                            headers={"content-type": "application/json"})
         assert resp.status_code == 401
         assert resp.json()["error"]["title"] == "Unauthorized"
+
+
+def test_a_microversion_in_digits_other_than_ascii_is_400() -> None:
+    """``str.isdigit`` takes a superscript two, which ``int()`` refuses (a 500 once)."""
+    versions = Microversions("compute", (2, 1), (2, 100))
+    with pytest.raises(BadRequest, match="invalid format"):
+        versions.requested({"openstack-api-version": "compute 2.\u00b2"})

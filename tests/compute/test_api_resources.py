@@ -36,6 +36,7 @@ from labs.compute.service import ComputeService
 from labs.identity.api import build_api as identity_api
 from labs.identity.resources import ProjectFilter
 from tests.conftest import Cloud
+from tests.fuzzing import check_document
 
 #: user -> (password, project, role); "admin" is the cloud admin.
 PEOPLE = {"alice": ("pw", "a", "member"), "ann": ("pw", "a", "reader"),
@@ -721,6 +722,23 @@ def test_lookups_for_the_servers_code(compute: Compute) -> None:
     member = compute.server("a", group=group_id)
     with compute.service.db.reading() as tx:
         assert compute.service.groups.members(tx, group_id) == [member]
+
+
+def test_the_openapi_document_describes_every_route(compute: Compute) -> None:
+    resp = compute.client.get("/compute/v2.1/openapi.json")  # no token, no microversion
+    assert resp.status_code == 200, resp.text
+    doc = resp.json()
+    assert doc["openapi"] == "3.1.0"
+    for who in ("admin", "alice", "ann", "bob"):  # public: the same for every caller
+        assert compute.call("GET", "/openapi.json", who).json() == doc
+    check_document(doc, compute_api(compute.service, compute.cloud.identity.tokens))
+    servers = doc["paths"]["/v2.1/servers"]["get"]["parameters"]
+    assert {"limit", "marker", "name", "status", "all_tenants"} <= {p["name"] for p in servers}
+    create = doc["paths"]["/v2.1/servers"]["post"]["requestBody"]
+    assert create["content"]["application/json"]["schema"]["required"] == ["server"]
+    assert doc["paths"]["/v2.1/servers/{server_id}"]["get"]["parameters"] == [
+        {"name": "server_id", "in": "path", "required": True,
+         "schema": {"type": "string", "minLength": 1}}]
 
 
 def test_authentication_and_version_errors(compute: Compute) -> None:

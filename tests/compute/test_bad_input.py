@@ -43,6 +43,7 @@ def server(plane: Plane, **fields: Any) -> dict[str, Any]:
     ({"security_groups": [{"name": "web"}]}, 400, "Security group web not found."),
     ({"metadata": {"k": 1}}, 400, ""),
     ({"bogus": True}, 400, ""),
+    ({"imageRef": "", "block_device_mapping_v2": [[]]}, 400, ""),
     ({"min_count": 11}, 403,
      "Quota exceeded for instances: Requested 11, but already used 0 of 10 instances"),
 ])
@@ -52,6 +53,38 @@ def test_bad_server_create(plane: Plane, fields: dict[str, Any], code: int,
     if message:
         assert got == message
     assert plane.ok("GET", "/servers")["servers"] == []
+
+
+@pytest.mark.parametrize("path", ["/servers/a%0Ab", "/flavors/1%0A2", "/os-keypairs/a%0Ab"])
+def test_a_newline_in_an_id_is_the_apis_own_404(plane: Plane, path: str) -> None:
+    error(plane.call("GET", path), 404)
+
+
+@pytest.mark.parametrize("path", ["/os-server-groups?offset=" + "9" * 40,
+                                  "/flavors?minRam=" + "9" * 40, "/flavors?minDisk=-" + "9" * 40,
+                                  "/flavors/detail?min_ram=2147483648"])
+def test_numbers_past_the_databases_in_queries_are_400(plane: Plane, path: str) -> None:
+    error(plane.call("GET", path), 400)
+
+
+@pytest.mark.parametrize("method,path,version,code", [
+    ("GET", "/servers?limit=\u00b2", "2.100", 400),
+    ("GET", "/os-keypairs?limit=\u00b2", "2.100", 400),
+    ("GET", "/os-server-groups?offset=\u00b2", "2.100", 400),
+    ("GET", "/os-security-groups?limit=\u00b2", "2.35", 400),
+    ("GET", "/flavors?minRam=\u00b2", "2.100", 400),
+    ("GET", "/os-hypervisors/\u00b2", "2.1", 404),
+    ("DELETE", "/os-services/\u00b2", "2.1", 400),
+])
+def test_digits_that_are_not_ascii_are_refused(plane: Plane, method: str, path: str,
+                                               version: str, code: int) -> None:
+    """``str.isdigit`` takes "\u00b2" (a superscript two), which ``int()`` refuses."""
+    error(plane.call(method, path, "admin", version=version), code)
+
+
+@pytest.mark.parametrize("since", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00%2B23:59"])
+def test_a_changes_since_past_the_calendar_is_400(plane: Plane, since: str) -> None:
+    error(plane.call("GET", f"/servers/detail?changes-since={since}"), 400)
 
 
 def test_networks_by_microversion(plane: Plane) -> None:

@@ -3,8 +3,11 @@ validation, paging, TLDs, quotas and serials, on SQLite and MariaDB."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 from typing import Any
+
+import pytest
 
 from labs.dns.errors import OverQuota
 from labs.dns.scope import Caller
@@ -20,6 +23,10 @@ def test_version_discovery_needs_no_token(dns: Dns) -> None:
                for v in versions)
     assert [v["status"] for v in versions].count("CURRENT") == 1
     assert dns.client.get("/dns/v2").json()["version"]["links"][0]["rel"] == "self"
+    doc = dns.client.get("/dns/v2/openapi.json").json()  # the same for every caller
+    assert doc["openapi"] == "3.1.0"
+    for who in ("admin", "amy", "alice", "ann", "bob"):
+        assert dns.ok("GET", "/openapi.json", who) == doc
 
 
 def test_a_token_is_needed(dns: Dns) -> None:
@@ -395,3 +402,22 @@ def test_zone_quota_holds_under_concurrent_creates(dns: Dns) -> None:
         thread.join(timeout=60)
     assert sorted(outcomes) == ["made"] * 3 + ["over"] * 5
     assert len(dns.ok("GET", "/zones")["zones"]) == 3
+
+
+@pytest.mark.parametrize("quota,records", [("zone_recordsets", 1), ("zone_records", 2)])
+def test_recordset_quotas_hold_under_concurrent_creates(dns: Dns, quota: str,
+                                                         records: int) -> None:
+    """Recordsets racing into one zone: never more recordsets (or records) than the
+    zone's quota, whatever the engine."""
+    zone = dns.zone("race.org.")
+    present = dns.rrsets(zone["id"])  # the zone's SOA and NS count as Designate counts them
+    used = len(present) if quota == "zone_recordsets" else sum(
+        len(rs["records"]) for rs in present)
+    dns.ok("PATCH", f"/quotas/{dns.projects['a']}", "admin", json={quota: used + 3 * records})
+    data = [f"10.0.0.{i + 1}" for i in range(records)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(
+            lambda i: dns.recordset(zone["id"], f"r{i}.race.org.", "A", data), range(8)))
+    assert sorted(r.status_code for r in replies) == [202] * 3 + [413] * 5
+    made = [rs for rs in dns.rrsets(zone["id"]) if rs["type"] == "A"]
+    assert len(made) == 3 and sum(len(rs["records"]) for rs in made) == 3 * records

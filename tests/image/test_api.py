@@ -89,6 +89,10 @@ def test_version_discovery_needs_no_token(images: Images) -> None:
     assert versions[0]["links"][0]["href"] == "http://testserver/image/v2/"
     assert images.client.get("/image/versions").status_code == 200
     assert resp.headers["x-openstack-request-id"].startswith("req-")
+    doc = images.client.get("/image/v2/openapi.json").json()  # the same for every caller
+    assert doc["openapi"] == "3.1.0"
+    for who in ("admin", "amy", "alice", "reader", "bob"):
+        assert images.ok("GET", "/openapi.json", who) == doc
 
 
 def test_schema_documents_and_images_that_match_them(images: Images) -> None:

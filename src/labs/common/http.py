@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import random
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -44,6 +45,7 @@ from labs.common.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from labs.common.numbers import is_digits
 from labs.common.policy import Policy, Target
 
 log = logging.getLogger("labs.http")
@@ -113,7 +115,7 @@ class Microversions:
         if wanted.lower() == "latest":
             return self.maximum
         major, dot, minor = wanted.partition(".")
-        if not (dot and major.isdigit() and minor.isdigit()):
+        if not (dot and is_digits(major) and is_digits(minor)):
             raise BadRequest(f"API Version String {wanted} is of invalid format. Must be of "
                              "format MajorNum.MinorNum.")
         version = (int(major), int(minor))
@@ -271,6 +273,20 @@ class Endpoint:
     summary: str
     stream: bool = False
     public: bool = False
+    #: The query parameters the handler reads: name -> JSON schema (for the document).
+    query: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    #: The body's media type in the document (any JSON type is read as JSON).
+    media_type: str = "application/json"
+
+
+#: The paging parameters of most lists (``?limit=&marker=``).
+PAGING: dict[str, dict[str, Any]] = {"limit": {"type": "integer", "minimum": 0},
+                                     "marker": {"type": "string"}}
+
+
+def query_strings(*names: str) -> dict[str, dict[str, Any]]:
+    """Query parameters that take any string (filters by name, id, ...)."""
+    return {name: {"type": "string"} for name in names}
 
 
 class Api:
@@ -294,17 +310,20 @@ class Api:
     def route(
         self, method: str, path: str, *, status: int = 200,
         schema: dict[str, Any] | None = None, summary: str = "", stream: bool = False,
-        public: bool = False,
+        public: bool = False, query: Mapping[str, dict[str, Any]] | None = None,
+        media_type: str = "application/json",
     ) -> Callable[[Handler], Handler]:
         """Register a handler.
 
         Every route needs a valid token unless ``public``; with ``stream`` the handler
-        reads the body itself (``Call.chunks``) instead of getting parsed JSON.
+        reads the body itself (``Call.chunks``) instead of getting parsed JSON. ``query``
+        names the query parameters the handler reads, for the OpenAPI document (the
+        handler still checks their values itself).
         """
         def register(handler: Handler) -> Handler:
             self.endpoints.append(Endpoint(method.upper(), path, handler, status, schema,
                                            summary or (handler.__doc__ or "").strip(), stream,
-                                           public))
+                                           public, dict(query or {}), media_type))
             return handler
         return register
 
@@ -337,7 +356,7 @@ class Api:
     async def _read_raw(self, request: Request) -> bytes:
         """The whole body, refused with 413 past ``max_body``."""
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
+        if length is not None and is_digits(length) and int(length) > self.max_body:
             raise PayloadTooLarge(f"Request body is larger than {self.max_body} bytes.")
         chunks: list[bytes] = []
         size = 0
@@ -463,15 +482,24 @@ class Api:
                 "responses": {str(ep.status): {"description": "success"},
                               "default": {"description": "OpenStack error body"}},
             }
-            params = [{"name": part[1:-1].split(":")[0], "in": "path", "required": True,
-                       "schema": {"type": "string"}}
-                      for part in ep.path.split("/") if part.startswith("{")]
+            names = [part[1:-1].split(":")[0] for part in ep.path.split("/")
+                     if part.startswith("{")]
+            params = [{"name": name, "in": "path", "required": True,
+                       "schema": {"type": "string", "minLength": 1}} for name in names]
+            params += [{"name": name, "in": "query", "required": False, "schema": schema}
+                       for name, schema in ep.query.items()]
             if params:
                 op["parameters"] = params
-            if ep.schema is not None:
-                op["requestBody"] = {"required": True,
-                                     "content": {"application/json": {"schema": ep.schema}}}
-            paths.setdefault(ep.path, {})[ep.method.lower()] = op
+            if ep.stream:
+                op["requestBody"] = {"required": True, "content": {"application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary"}}}}
+            elif ep.schema is not None:
+                optional = jsonschema.Draft202012Validator(ep.schema).is_valid(None)
+                op["requestBody"] = {"required": not optional,
+                                     "content": {ep.media_type: {"schema": ep.schema}}}
+            # Starlette's converters ({targets:str}) are not part of OpenAPI's templates
+            path = re.sub(r"\{(\w+):\w+\}", r"{\1}", ep.path)
+            paths.setdefault(path, {})[ep.method.lower()] = op
         return {"openapi": "3.1.0", "info": {"title": f"Labs {self.name}", "version": "1"},
                 "paths": paths}
 

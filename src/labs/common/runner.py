@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from starlette.types import ASGIApp
 
 from labs.common.config import Config, option
 from labs.common.db import Database, DatabaseOptions
-from labs.common.http import RequestIdMiddleware
+from labs.common.errors import NotFound
+from labs.common.http import RequestIdMiddleware, keystone_error
 
 log = logging.getLogger("labs")
 
@@ -81,8 +83,22 @@ def compose(apis: Mapping[str, ASGIApp]) -> ASGIApp:
         return JSONResponse({"status": "ok", "services": sorted(apis)})
 
     routes: list[Any] = [Route("/healthz", healthz)]
-    routes += [Mount(prefix, app=app) for prefix, app in apis.items()]
-    return RequestIdMiddleware(Starlette(routes=routes))
+    routes += [mount(prefix, app) for prefix, app in apis.items()]
+
+    async def not_found(request: Request, _exc: Exception) -> Response:
+        return JSONResponse(keystone_error(NotFound(f"The resource {request.url.path} was not "
+                                                    "found.")), status_code=404)
+
+    return RequestIdMiddleware(Starlette(routes=routes, exception_handlers={404: not_found}))
+
+
+def mount(prefix: str, app: ASGIApp) -> Mount:
+    """``app`` under ``prefix``, for every path below it."""
+    route = Mount(prefix, app=app)
+    # Starlette's "{path:path}" is ".*", which stops at a newline: a path with %0A in an id
+    # would miss the API and get a bare 404 instead of the API's own error body
+    route.path_regex = re.compile(route.path_regex.pattern, re.DOTALL)
+    return route
 
 
 def split_bind(bind: str) -> tuple[str, int]:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from labs.common.context import RequestContext
 from labs.common.db import Database, save_unique
 from labs.common.errors import BadRequest, Conflict, NotFound
+from labs.common.numbers import is_digits
 from labs.compute import models
 from labs.compute.payloads import utcnow
 
@@ -61,7 +62,7 @@ class FlavorService:
         with self.db.reading() as tx:
             rows = list(tx.scalars(query))
         # Nova's order: by flavorid, numbers in numeric order
-        return sorted(rows, key=lambda f: (0, int(f.id), "") if f.id.isdigit() else (1, 0, f.id))
+        return sorted(rows, key=lambda f: (0, int(f.id), "") if is_digits(f.id) else (1, 0, f.id))
 
     def get(self, ctx: RequestContext, flavor_id: str) -> models.Flavor:
         with self.db.reading() as tx:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from labs.common.context import RequestContext
 from labs.common.db import Database
 from labs.common.errors import BadRequest, Forbidden, NotFound
+from labs.common.numbers import is_digits
 from labs.compute import models
 from labs.compute.payloads import utcnow
 from labs.compute.quotas import QuotaService
@@ -67,7 +68,7 @@ class ServerGroupService:
                                  "max_server_per_host.")
             # the CLI sends rule values as strings
             text = str(value)
-            if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+            if isinstance(value, bool) or not is_digits(text) or int(text) < 1:
                 raise BadRequest("Invalid input for field/attribute max_server_per_host. "
                                  f"Value: {value}. It must be a positive integer.")
             out[key] = int(text)

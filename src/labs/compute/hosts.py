@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from labs.common.db import Database
 from labs.common.errors import BadRequest, Conflict, NotFound
+from labs.common.numbers import is_digits
 from labs.compute import models
 from labs.compute.config import ComputeOptions
 from labs.compute.payloads import utcnow
@@ -97,7 +98,7 @@ class HostService:
     @staticmethod
     def _service(tx: Session, service_id: str) -> models.Service:
         row = tx.get(Svc, service_id)
-        if row is None and service_id.isdigit():
+        if row is None and is_digits(service_id):
             row = next((r for r in tx.scalars(sa.select(Svc))
                         if legacy_id(r.id) == int(service_id)), None)
         if row is None:
@@ -183,7 +184,7 @@ class HostService:
     @staticmethod
     def _node(tx: Session, node_id: str) -> models.ComputeNode:
         node = tx.get(Node, node_id)
-        if node is None and node_id.isdigit():
+        if node is None and is_digits(node_id):
             node = next((n for n in tx.scalars(sa.select(Node))
                          if legacy_id(n.id) == int(node_id)), None)
         if node is None:

@@ -159,7 +159,9 @@ class ServerActions:
     def set_metadata(self, ctx: RequestContext, server_id: str, items: dict[str, str],
                      replace: bool) -> dict[str, str]:
         with self.db.transaction() as tx:
-            row = self.servers._get(tx, ctx, server_id)
+            # locked: two requests merging into the same metadata must take turns, or
+            # both pass the quota check and one's items are lost
+            row = self.servers._get(tx, ctx, server_id, lock=True)
             self.servers._check_unlocked(ctx, row)
             merged = dict(items) if replace else {**(row.metadata_ or {}), **items}
             limit = self.servers.quotas.limits(tx, row.project_id)["metadata_items"]
@@ -171,7 +173,7 @@ class ServerActions:
 
     def delete_metadata(self, ctx: RequestContext, server_id: str, key: str) -> None:
         with self.db.transaction() as tx:
-            row = self.servers._get(tx, ctx, server_id)
+            row = self.servers._get(tx, ctx, server_id, lock=True)
             self.servers._check_unlocked(ctx, row)
             items = dict(row.metadata_ or {})
             if key not in items:
@@ -185,7 +187,7 @@ class ServerActions:
     def set_tags(self, ctx: RequestContext, server_id: str, tags: list[str],
                  add: bool = False) -> list[str]:
         with self.db.transaction() as tx:
-            row = self.servers._get(tx, ctx, server_id)
+            row = self.servers._get(tx, ctx, server_id, lock=True)
             merged = list(dict.fromkeys([*(row.tags or []), *tags] if add else tags))
             if len(merged) > MAX_TAGS:
                 raise BadRequest(f"The number of tags exceeded the per-server limit "
@@ -195,7 +197,7 @@ class ServerActions:
 
     def delete_tag(self, ctx: RequestContext, server_id: str, tag: str | None) -> None:
         with self.db.transaction() as tx:
-            row = self.servers._get(tx, ctx, server_id)
+            row = self.servers._get(tx, ctx, server_id, lock=True)
             if tag is None:
                 row.tags = []
             elif tag not in (row.tags or []):

@@ -23,6 +23,10 @@ NETWORKS: dict[str, Any] = {"oneOf": [
         "additionalProperties": False}},
 ]}
 COUNT: dict[str, Any] = {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1}
+#: One ``block_device_mapping_v2`` entry: Labs reads only the image it boots from.
+BLOCK_DEVICE: dict[str, Any] = {"type": "object", "properties": {
+    "source_type": {"type": "string"}, "uuid": {"type": "string"},
+    "boot_index": {"type": ["integer", "string", "null"]}}}
 
 CREATE_SERVER: dict[str, Any] = {
     "type": "object",
@@ -47,7 +51,7 @@ CREATE_SERVER: dict[str, Any] = {
                 "description": {"type": ["string", "null"], "maxLength": 255},
                 "tags": {"type": "array", "items": TAG, "maxItems": 50},
                 "config_drive": {"type": ["boolean", "string"]},
-                "block_device_mapping_v2": {"type": "array"},
+                "block_device_mapping_v2": {"type": "array", "items": BLOCK_DEVICE},
                 "adminPass": {"type": "string"},
                 "accessIPv4": {"type": "string"},
                 "accessIPv6": {"type": "string"},

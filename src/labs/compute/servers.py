@@ -251,10 +251,14 @@ class ServerService:
         return row
 
     def _get(self, tx: Session, ctx: RequestContext, server_id: str,
-             deleted_ok: bool = False) -> models.Instance:
+             deleted_ok: bool = False, lock: bool = False) -> models.Instance:
+        """The server as ``ctx`` sees it (404 otherwise); with ``lock``, its row stays
+        locked until ``tx`` ends, for changes computed from what it holds."""
         query = self._visible(ctx, sa.select(Inst).where(Inst.id == server_id))
         if not deleted_ok:
             query = query.where(Inst.deleted.is_(False))
+        if lock:
+            query = query.with_for_update()
         row: models.Instance | None = tx.scalars(query).first()
         if row is None:
             raise NotFound(f"Instance {server_id} could not be found.")

@@ -11,9 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import SQLCoreOperations
 
+from labs.common.numbers import is_digits
 from labs.dns.errors import BadRequest, InvalidLimit, InvalidSortDir, InvalidSortKey, MarkerNotFound
 
 DEFAULT_LIMIT = 20
+#: The largest TTL (a signed 32-bit number, as the column and Designate's schema).
+MAX_TTL = 2**31 - 1
 MAX_LIMIT = 1000
 
 
@@ -45,7 +48,7 @@ def parse_listing(query: Mapping[str, str], accepted: tuple[str, ...],
     if limit_text is not None:
         if limit_text.lower() == "max":
             limit = MAX_LIMIT
-        elif not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
+        elif not is_digits(limit_text) or not 1 <= int(limit_text) <= MAX_LIMIT:
             raise InvalidLimit(f"limit should be an integer between 1 and {MAX_LIMIT}")
         else:
             limit = int(limit_text)
@@ -60,8 +63,9 @@ def parse_listing(query: Mapping[str, str], accepted: tuple[str, ...],
     if invalid:
         raise BadRequest(f"Invalid filters {', '.join(invalid)}")
     filters = {k: v for k, v in query.items() if k in accepted}
-    if "ttl" in filters and not filters["ttl"].isdigit():
-        raise BadRequest(f"Invalid filter ttl={filters['ttl']}: a TTL is a number")
+    if "ttl" in filters and not (is_digits(filters["ttl"]) and int(filters["ttl"]) <= MAX_TTL):
+        raise BadRequest(f"Invalid filter ttl={filters['ttl']}: a TTL is a number from 0 to "
+                         f"{MAX_TTL}")
     return Listing(filters, limit, query.get("marker"), sort_key, sort_dir)
 
 

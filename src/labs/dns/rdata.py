@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from labs.common.numbers import is_digits
 from labs.dns.errors import InvalidObject
 from labs.dns.names import absolute_name
 
@@ -48,7 +49,7 @@ def _name(data: str) -> str:
 
 
 def _number(text: str, what: str, high: int) -> int:
-    if not text.isdigit() or int(text) > high:
+    if not is_digits(text) or int(text) > high:
         raise BadRecord(f"{what} {text!r} is not a number from 0 to {high}")
     return int(text)
 

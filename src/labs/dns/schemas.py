@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-TTL: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 2147483647}
+from labs.dns.listing import MAX_TTL
+
+TTL: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": MAX_TTL}
 DESCRIPTION: dict[str, Any] = {"type": ["string", "null"], "maxLength": 160}
 NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255}
 EMAIL: dict[str, Any] = {"type": "string", "maxLength": 255,

@@ -43,10 +43,10 @@ class ApplicationCredentialService:
         if expires:
             try:
                 expires_at = datetime.fromisoformat(expires.replace("Z", "+00:00"))
-            except ValueError:
+                if expires_at.tzinfo is not None:
+                    expires_at = expires_at.astimezone(UTC).replace(tzinfo=None)
+            except (ValueError, OverflowError):  # overflow: a zone moving it past 1 or 9999
                 raise BadRequest(f"Invalid expires_at {expires!r}: use ISO 8601.") from None
-            if expires_at.tzinfo is not None:
-                expires_at = expires_at.astimezone(UTC).replace(tzinfo=None)
             if expires_at < utcnow():
                 raise BadRequest("expires_at is in the past.")
         with self.store.write() as tx:

@@ -44,3 +44,8 @@ def register(api: Api, _service: ComputeService) -> None:
     def show_version_slash(call: Call) -> Reply:
         """The v2.1 API (with a trailing slash)."""
         return Reply({"version": version_doc(call, versions())})
+
+    @api.get("/v2.1/openapi.json", public=True)
+    def openapi(_call: Call) -> dict[str, Any]:
+        """This API as an OpenAPI document."""
+        return api.openapi()

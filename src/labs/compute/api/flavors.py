@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from labs.common.errors import BadRequest, NotFound
-from labs.common.http import Api, Call, Reply
+from labs.common.http import PAGING, Api, Call, Reply, query_strings
+from labs.common.numbers import is_digits
 from labs.compute import models, schemas
 from labs.compute.api import views
 from labs.compute.flavors import FlavorFilter
@@ -24,6 +25,10 @@ SORT_KEYS: dict[str, Callable[[models.Flavor], Any]] = {
 }
 TRUE, FALSE = ("1", "t", "true", "on", "y", "yes"), ("0", "f", "false", "off", "n", "no")
 
+#: The query parameters of the flavor lists.
+FLAVOR_FILTERS = {**PAGING, **query_strings("is_public", "minRam", "minDisk", "min_ram",
+                                            "min_disk", "sort_key", "sort_dir")}
+
 
 def flavor_filter(call: Call) -> FlavorFilter:
     """``is_public`` ("None" is every flavor, for admins), ``minRam``, ``minDisk``."""
@@ -38,10 +43,13 @@ def flavor_filter(call: Call) -> FlavorFilter:
     minimums: dict[str, int | None] = {}
     for name, alias in (("minRam", "min_ram"), ("minDisk", "min_disk")):
         value = call.query.get(name, call.query.get(alias))
-        try:
-            minimums[alias] = None if value is None else int(value)
-        except ValueError:
-            raise BadRequest(f"Invalid {name} filter [{value}]") from None
+        if value is None:
+            minimums[alias] = None
+            continue
+        number = value.strip().removeprefix("-")
+        if not is_digits(number) or int(number) > views.MAX_QUERY_INT:
+            raise BadRequest(f"Invalid {name} filter [{value}]")
+        minimums[alias] = int(value)
     return FlavorFilter(is_public=is_public, **minimums)
 
 
@@ -98,13 +106,13 @@ def register(api: Api, service: ComputeService) -> None:
             body["flavors_links"] = more
         return body
 
-    @api.get("/v2.1/flavors")
+    @api.get("/v2.1/flavors", query=FLAVOR_FILTERS)
     def list_flavors(call: Call) -> dict[str, Any]:
         """Flavors: id, name and links."""
         rows = listed(call)
         return paged(call, "flavors", rows, [views.flavor_brief(call, r) for r in rows])
 
-    @api.get("/v2.1/flavors/detail")
+    @api.get("/v2.1/flavors/detail", query=FLAVOR_FILTERS)
     def list_flavors_detail(call: Call) -> dict[str, Any]:
         """Flavors in full."""
         rows = listed(call)

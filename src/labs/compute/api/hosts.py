@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from labs.common.errors import BadRequest, NotFound
-from labs.common.http import Api, Call
+from labs.common.http import PAGING, Api, Call, query_strings
+from labs.common.numbers import is_digits
 from labs.compute import schemas
 from labs.compute.api import views
 from labs.compute.hosts import is_uuid
@@ -26,11 +27,14 @@ def checked_id(call: Call, value: str, not_found: str | None = None) -> str:
     if call.at_least(2, 53):
         if not is_uuid(value):
             raise BadRequest(f"Invalid uuid {value}")
-    elif not value.isdigit():
+    elif not is_digits(value):
         if not_found:
             raise NotFound(not_found)
         raise BadRequest("Invalid input received: id must be an integer")
     return value
+
+#: The query parameters of the hypervisor lists.
+HYPERVISOR_FILTERS = {**PAGING, **query_strings("hypervisor_hostname_pattern", "with_servers")}
 
 
 def flag(call: Call, name: str) -> bool:
@@ -45,7 +49,7 @@ def register(api: Api, service: ComputeService) -> None:
     max_limit = service.options.max_list_limit
 
     # -- services ------------------------------------------------------------------
-    @api.get("/v2.1/os-services")
+    @api.get("/v2.1/os-services", query=query_strings("host", "binary"))
     def list_services(call: Call) -> dict[str, Any]:
         """Compute services (filters: host, binary) and whether they are up."""
         call.enforce("compute:services")
@@ -118,12 +122,12 @@ def register(api: Api, service: ComputeService) -> None:
                 body["hypervisors_links"] = more
         return body
 
-    @api.get("/v2.1/os-hypervisors")
+    @api.get("/v2.1/os-hypervisors", query=HYPERVISOR_FILTERS)
     def list_hypervisors(call: Call) -> dict[str, Any]:
         """Hypervisors: id, hostname, state, status."""
         return hypervisors(call, detail=False)
 
-    @api.get("/v2.1/os-hypervisors/detail")
+    @api.get("/v2.1/os-hypervisors/detail", query=HYPERVISOR_FILTERS)
     def list_hypervisors_detail(call: Call) -> dict[str, Any]:
         """Hypervisors in full (before 2.88 with what is in use on them)."""
         return hypervisors(call, detail=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labs.common.context import RequestContext
-from labs.common.http import Api, Call, Reply
+from labs.common.http import PAGING, Api, Call, Reply, query_strings
 from labs.compute import schemas
 from labs.compute.api import views
 from labs.compute.keypairs import SSH
@@ -27,7 +27,7 @@ def register(api: Api, service: ComputeService) -> None:
     keypairs = service.keypairs
     max_limit = service.options.max_list_limit
 
-    @api.get("/v2.1/os-keypairs")
+    @api.get("/v2.1/os-keypairs", query={**PAGING, **query_strings("user_id")})
     def list_keypairs(call: Call) -> dict[str, Any]:
         """A user's key pairs (paged by name from 2.35)."""
         _ctx, user_id = owner(call, "compute:keypairs")

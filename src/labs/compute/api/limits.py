@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labs.common.context import RequestContext
-from labs.common.http import Api, Call, Reply
+from labs.common.http import Api, Call, Reply, query_strings
 from labs.compute import schemas
 from labs.compute.api import views
 from labs.compute.limits import LimitService
@@ -24,7 +24,7 @@ def project_of(call: Call, rule: str, other_rule: str, wanted: str | None
 def register(api: Api, service: ComputeService) -> None:
     quotas = LimitService(service.db, service.quotas)
 
-    @api.get("/v2.1/limits")
+    @api.get("/v2.1/limits", query=query_strings("tenant_id"))
     def show_limits(call: Call) -> dict[str, Any]:
         """The project's absolute limits and what it uses (``?tenant_id=`` for admins)."""
         _ctx, project_id = project_of(call, "compute:limits", "compute:limits:other_project",

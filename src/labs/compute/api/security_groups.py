@@ -8,9 +8,11 @@ from typing import Any
 
 from labs.common.context import RequestContext
 from labs.common.errors import BadRequest, NotFound
-from labs.common.http import Api, Call, Reply
+from labs.common.http import Api, Call, Reply, query_strings
+from labs.common.numbers import is_digits
 from labs.compute import network_schemas as schemas
 from labs.compute.api import network_views as views
+from labs.compute.api.views import WINDOW
 from labs.compute.service import ComputeService
 from labs.network.security_groups import RuleRequest
 
@@ -26,7 +28,7 @@ def window(call: Call, rows: list[Any]) -> list[Any]:
     bounds = []
     for name in ("offset", "limit"):
         raw = call.query.get(name)
-        if raw is not None and not raw.isdigit():
+        if raw is not None and not is_digits(raw):
             raise BadRequest(f"Invalid input for query parameters {name}: {raw!r} is not "
                              "an integer >= 0.")
         bounds.append(int(raw) if raw is not None else None)
@@ -56,7 +58,8 @@ def server_action(service: ComputeService, ctx: RequestContext, server_id: str, 
 def register(api: Api, service: ComputeService) -> None:
     network = service.server_network
 
-    @api.get("/v2.1/os-security-groups")
+    @api.get("/v2.1/os-security-groups",
+             query={**WINDOW, **query_strings("all_tenants")})
     def list_security_groups(call: Call) -> dict[str, Any]:
         """The project's groups (``all_tenants`` for admins; others get their own)."""
         proxy_version(call)

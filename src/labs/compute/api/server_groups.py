@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from labs.common.errors import BadRequest
-from labs.common.http import Api, Call
+from labs.common.http import Api, Call, query_strings
+from labs.common.numbers import is_digits
 from labs.compute import schemas
 from labs.compute.api import views
 from labs.compute.service import ComputeService
@@ -13,8 +14,9 @@ from labs.compute.service import ComputeService
 
 def offset(call: Call) -> int:
     raw = call.query.get("offset", "0")
-    if not raw.isdigit():
-        raise BadRequest("Invalid input received: offset must be an integer >= 0")
+    if not is_digits(raw) or int(raw) > views.MAX_QUERY_INT:
+        raise BadRequest("Invalid input received: offset must be an integer from 0 to "
+                         f"{views.MAX_QUERY_INT}")
     return int(raw)
 
 
@@ -22,7 +24,8 @@ def register(api: Api, service: ComputeService) -> None:
     groups = service.groups
     max_limit = service.options.max_list_limit
 
-    @api.get("/v2.1/os-server-groups")
+    @api.get("/v2.1/os-server-groups",
+             query={**views.WINDOW, **query_strings("all_projects")})
     def list_server_groups(call: Call) -> dict[str, Any]:
         """The project's groups (``all_projects`` for admins), ``limit``/``offset``."""
         ctx = call.enforce("compute:server_groups:read")

@@ -6,7 +6,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from labs.common.http import Call
+from labs.common.http import PAGING, Call, query_strings
 from labs.compute import models, states
 from labs.compute.api.views import links, timestamp
 
@@ -14,6 +14,10 @@ Body = dict[str, Any]
 #: Statuses that carry ``progress`` and ``fault``, as Nova.
 PROGRESS = frozenset({"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"})
 FAULTED = frozenset({"ERROR", "DELETED"})
+#: The query parameters of the server lists.
+SERVER_FILTERS = {**PAGING, **query_strings(
+    "name", "status", "image", "flavor", "changes-since", "host", "project_id", "tenant_id",
+    "all_tenants", "deleted", "tags", "key_name", "availability_zone", "locked")}
 
 
 def stamp(moment: datetime | None) -> str | None:

@@ -82,10 +82,10 @@ def server_filter(call: Call, admin: bool) -> ServerFilter:
     if since:
         try:
             changes_since = datetime.fromisoformat(since.replace("Z", "+00:00"))
-        except ValueError:
+            if changes_since.tzinfo is not None:
+                changes_since = changes_since.astimezone(UTC).replace(tzinfo=None)
+        except (ValueError, OverflowError):  # overflow: a zone moving it past year 1 or 9999
             raise BadRequest(f"Invalid changes-since value: {since}") from None
-        if changes_since.tzinfo is not None:
-            changes_since = changes_since.astimezone(UTC).replace(tzinfo=None)
     all_tenants = "all_tenants" in q and q["all_tenants"].lower() not in ("0", "false", "f",
                                                                         "no", "off")
     locked = q.get("locked")
@@ -120,13 +120,13 @@ def register(api: Api, service: ComputeService) -> None:
             body["servers_links"] = following
         return body
 
-    @api.get("/v2.1/servers")
+    @api.get("/v2.1/servers", query=views.SERVER_FILTERS)
     def list_servers(call: Call) -> dict[str, Any]:
         """Servers: id, name and links (filters: name regex, status, image, flavor,
         changes-since, all_tenants for admins; paging with limit and marker)."""
         return listing(call, detailed=False)
 
-    @api.get("/v2.1/servers/detail")
+    @api.get("/v2.1/servers/detail", query=views.SERVER_FILTERS)
     def list_servers_detail(call: Call) -> dict[str, Any]:
         """Servers in full (same filters as the short list)."""
         return listing(call, detailed=True)

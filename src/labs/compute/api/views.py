@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from labs.common.errors import BadRequest
 from labs.common.http import Call
+from labs.common.numbers import is_digits
 from labs.compute import models, schemas
 from labs.compute.groups import GroupView
 from labs.compute.hosts import HypervisorView, ServiceView, ZoneView, legacy_id
@@ -25,12 +26,21 @@ def links(call: Call, kind: str, item_id: str) -> list[Body]:
             {"rel": "bookmark", "href": f"{base}/{kind}/{item_id}"}]
 
 
+#: The largest number a query parameter may carry: the databases' signed 32-bit INT
+#: (larger ones overflowed SQLite's integers and MariaDB's LIMIT into 500s).
+MAX_QUERY_INT = 2**31 - 1
+
+#: Nova's ``limit`` and ``offset`` (server groups, security groups).
+WINDOW: dict[str, dict[str, Any]] = {"limit": {"type": "integer", "minimum": 0},
+                                     "offset": {"type": "integer", "minimum": 0}}
+
+
 def page_limit(call: Call, max_limit: int) -> int:
     """The ``?limit=`` asked for: none, 0 or more than ``max_limit`` mean ``max_limit``."""
     raw = call.query.get("limit")
     if raw is None:
         return max_limit
-    if not raw.isdigit():
+    if not is_digits(raw):
         raise BadRequest("Invalid input received: limit must be an integer >= 0")
     return min(int(raw) or max_limit, max_limit)
 
@@ -39,7 +49,7 @@ def next_links(call: Call, collection: str, count: int, last_id: str | None,
                max_limit: int) -> list[Body]:
     """Nova's ``*_links``: a ``next`` link when the page is full, else nothing."""
     limit = call.query.get("limit")
-    page = min(int(limit), max_limit) if limit and limit.isdigit() else max_limit
+    page = min(int(limit), max_limit) if limit and is_digits(limit) else max_limit
     if not page or count != page or last_id is None:
         return []
     params = {k: v for k, v in sorted(call.query.items()) if k != "marker"}

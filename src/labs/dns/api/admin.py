@@ -7,7 +7,7 @@ from typing import Any
 from labs.common.http import Api, Call, Reply
 from labs.dns import schemas
 from labs.dns.api import views
-from labs.dns.api.base import caller, collection_links, listing
+from labs.dns.api.base import caller, collection_links, list_query, listing
 from labs.dns.service import DnsService
 
 TLD_SORT_KEYS = ("created_at", "id", "updated_at", "name")
@@ -21,7 +21,7 @@ def register(api: Api, dns: DnsService) -> None:
         body = views.tld(call, dns.tlds.create(call.body))
         return Reply(body, status=201, headers={"Location": body["links"]["self"]})
 
-    @api.get("/v2/tlds")
+    @api.get("/v2/tlds", query=list_query(("name",)))
     def list_tlds(call: Call) -> dict[str, Any]:
         """List TLDs (admins)."""
         call.enforce("dns:find_tlds")

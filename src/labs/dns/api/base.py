@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from labs.common.errors import LabsError
-from labs.common.http import Api, Call, Endpoint
+from labs.common.http import Api, Call, Endpoint, query_strings
 from labs.dns import errors
-from labs.dns.listing import Listing, Page, parse_listing
+from labs.dns.listing import MAX_LIMIT, Listing, Page, parse_listing
 from labs.dns.scope import Caller
 
 #: The request id of the request being answered, for error bodies.
@@ -95,6 +95,13 @@ def caller(call: Call) -> Caller:
     if sudo:
         call.enforce("dns:sudo")
     return Caller(sudo or ctx.project_id, all_projects, ctx.is_admin, edit_managed)
+
+
+def list_query(accepted: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """The query parameters of a list taking the filters ``accepted``, for the document."""
+    return {"limit": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                                {"const": "max"}]},
+            **query_strings("marker", "sort_key", "sort_dir", "all_projects", *accepted)}
 
 
 def listing(call: Call, accepted: tuple[str, ...], sort_keys: tuple[str, ...]) -> Listing:

@@ -8,7 +8,7 @@ from typing import Any
 from labs.common.http import Api, Call, Reply
 from labs.dns import schemas
 from labs.dns.api import views
-from labs.dns.api.base import caller, collection_links, listing
+from labs.dns.api.base import caller, collection_links, list_query, listing
 from labs.dns.recordsets import RECORDSET_FILTERS, RECORDSET_SORT_KEYS
 from labs.dns.service import DnsService
 
@@ -31,12 +31,12 @@ def register(api: Api, dns: DnsService) -> None:
         body = views.recordset(call, view)
         return Reply(body, status=202, headers={"Location": body["links"]["self"]})
 
-    @api.get("/v2/zones/{zone_id}/recordsets")
+    @api.get("/v2/zones/{zone_id}/recordsets", query=list_query(RECORDSET_FILTERS))
     def list_zone_recordsets(call: Call) -> dict[str, Any]:
         """List a zone's recordsets (filters, paging)."""
         return list_of(call, call.params["zone_id"])
 
-    @api.get("/v2/recordsets")
+    @api.get("/v2/recordsets", query=list_query(RECORDSET_FILTERS))
     def list_recordsets(call: Call) -> dict[str, Any]:
         """List the recordsets of every zone the caller sees (filters, paging)."""
         return list_of(call, None)

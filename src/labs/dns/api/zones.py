@@ -7,7 +7,7 @@ from typing import Any
 from labs.common.http import Api, Call, Reply
 from labs.dns import schemas
 from labs.dns.api import views
-from labs.dns.api.base import caller, collection_links, listing
+from labs.dns.api.base import caller, collection_links, list_query, listing
 from labs.dns.service import DnsService
 from labs.dns.zones import ZONE_FILTERS, ZONE_SORT_KEYS
 
@@ -20,7 +20,7 @@ def register(api: Api, dns: DnsService) -> None:
         body = views.zone(call, dns.zones.create(caller(call), call.body))
         return Reply(body, status=202, headers={"Location": body["links"]["self"]})
 
-    @api.get("/v2/zones")
+    @api.get("/v2/zones", query=list_query(ZONE_FILTERS))
     def list_zones(call: Call) -> dict[str, Any]:
         """List zones (filters, sort_key/sort_dir, limit/marker paging)."""
         call.enforce("dns:find_zones")

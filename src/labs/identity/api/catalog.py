@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labs.common.http import Api, Call
+from labs.common.http import Api, Call, query_strings
 from labs.identity import schemas
 from labs.identity.api import views
 from labs.identity.service import IdentityService
@@ -51,7 +51,7 @@ def register(api: Api, identity: IdentityService) -> None:
         call.enforce("identity:create_service")
         return {"service": views.service(call, catalog.create_service(call.body["service"]))}
 
-    @api.get("/v3/services")
+    @api.get("/v3/services", query=query_strings("type", "name"))
     def list_services(call: Call) -> dict[str, Any]:
         """List catalog services (filters: type, name)."""
         call.enforce("identity:list_services")
@@ -83,7 +83,7 @@ def register(api: Api, identity: IdentityService) -> None:
         call.enforce("identity:create_endpoint")
         return {"endpoint": views.endpoint(call, catalog.create_endpoint(call.body["endpoint"]))}
 
-    @api.get("/v3/endpoints")
+    @api.get("/v3/endpoints", query=query_strings("service_id", "interface", "region_id"))
     def list_endpoints(call: Call) -> dict[str, Any]:
         """List endpoints (filters: service_id, interface, region_id)."""
         call.enforce("identity:list_endpoints")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labs.common.errors import BadRequest
-from labs.common.http import Api, Call
+from labs.common.http import Api, Call, query_strings
 from labs.identity import schemas
 from labs.identity.api import views
 from labs.identity.resources import ProjectFilter
@@ -36,7 +36,7 @@ def register(api: Api, identity: IdentityService) -> None:
                                       fields.get("enabled", True))
         return {"domain": views.domain(call, row)}
 
-    @api.get("/v3/domains")
+    @api.get("/v3/domains", query=query_strings("name", "enabled"))
     def list_domains(call: Call) -> dict[str, Any]:
         """List domains."""
         call.enforce("identity:list_domains")
@@ -71,7 +71,7 @@ def register(api: Api, identity: IdentityService) -> None:
         row = resources.create_project(call.body["project"], default_domain)
         return {"project": views.project(call, row)}
 
-    @api.get("/v3/projects")
+    @api.get("/v3/projects", query=query_strings("name", "domain_id", "enabled", "parent_id"))
     def list_projects(call: Call) -> dict[str, Any]:
         """List projects (filters: name, domain_id, enabled, parent_id)."""
         call.enforce("identity:list_projects")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labs.common.errors import BadRequest, NotFound
-from labs.common.http import Api, Call
+from labs.common.http import Api, Call, query_strings
 from labs.identity import models, schemas
 from labs.identity.api import views
 from labs.identity.assignments import AssignmentFilter, Grant
@@ -28,7 +28,7 @@ def register(api: Api, identity: IdentityService) -> None:
         row = assignments.create_role(body["name"], body.get("description") or "")
         return {"role": views.role(call, row)}
 
-    @api.get("/v3/roles")
+    @api.get("/v3/roles", query=query_strings("name"))
     def list_roles(call: Call) -> dict[str, Any]:
         """List roles."""
         call.enforce("identity:list_roles")
@@ -102,7 +102,9 @@ def register(api: Api, identity: IdentityService) -> None:
         api.get(base)(list_grants)
 
     # -- role assignments ----------------------------------------------------
-    @api.get("/v3/role_assignments")
+    @api.get("/v3/role_assignments", query=query_strings(
+        "user.id", "group.id", "role.id", "scope.project.id", "scope.domain.id", "scope.system",
+        "effective", "include_names"))
     def list_role_assignments(call: Call) -> dict[str, Any]:
         """Who holds which role where (filters, effective, include_names)."""
         q = call.query

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labs.common.errors import Forbidden
-from labs.common.http import Api, Call
+from labs.common.http import Api, Call, query_strings
 from labs.identity import schemas
 from labs.identity.api import views
 from labs.identity.api.projects import query_bool
@@ -24,7 +24,7 @@ def register(api: Api, identity: IdentityService) -> None:
         default_domain = ctx.domain_id or identity.default_domain_id
         return {"user": views.user(call, users.create_user(call.body["user"], default_domain))}
 
-    @api.get("/v3/users")
+    @api.get("/v3/users", query=query_strings("name", "domain_id", "enabled"))
     def list_users(call: Call) -> dict[str, Any]:
         """List users (filters: name, domain_id, enabled)."""
         name = call.query.get("name")
@@ -76,7 +76,7 @@ def register(api: Api, identity: IdentityService) -> None:
         return {"group": views.group(call, users.create_group(call.body["group"],
                                                               default_domain))}
 
-    @api.get("/v3/groups")
+    @api.get("/v3/groups", query=query_strings("name", "domain_id"))
     def list_groups(call: Call) -> dict[str, Any]:
         """List groups (filters: name, domain_id)."""
         call.enforce("identity:list_groups")
@@ -148,7 +148,7 @@ def register(api: Api, identity: IdentityService) -> None:
         return {"application_credential": views.app_credential(call, new.row, names,
                                                                 new.secret)}
 
-    @api.get(base)
+    @api.get(base, query=query_strings("name"))
     def list_app_credentials(call: Call) -> dict[str, Any]:
         """A user's application credentials."""
         call.enforce("identity:list_application_credentials",

@@ -7,7 +7,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from labs.common.errors import BadRequest, UnsupportedMediaType
-from labs.common.http import Api, Call, Reply, Streamed, validate
+from labs.common.http import Api, Call, Reply, Streamed, query_strings, validate
+from labs.common.numbers import is_digits
 from labs.image import schemas
 from labs.image.api import views
 from labs.image.service import (
@@ -31,7 +32,7 @@ RANGE = re.compile(r"^bytes=([0-9]{0,19})-([0-9]{0,19})$")
 
 def _number(text: str | None, digits: int = 19) -> int | None:
     """A non-negative decimal integer in ASCII digits, or None."""
-    if text is None or not text.isascii() or not text.isdigit() or len(text) > digits:
+    if text is None or not is_digits(text) or len(text) > digits:
         return None
     return int(text)
 
@@ -40,6 +41,11 @@ def versions(call: Call) -> dict[str, Any]:
     return {"versions": [{"id": f"v{v}", "status": "CURRENT" if i == 0 else "SUPPORTED",
                           "links": [{"rel": "self", "href": call.url("/v2/")}]}
                          for i, v in enumerate(VERSIONS)]}
+
+#: The query parameters of the image list.
+LIST_QUERY = {"limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+              **query_strings("marker", "name", "status", "visibility", "owner", "member_status",
+                              "tag", "id", "os_hidden", "sort", "sort_key", "sort_dir")}
 
 
 def _int(call: Call, name: str, default: int, low: int, high: int) -> int:
@@ -171,7 +177,7 @@ def register(api: Api, images: ImageService) -> None:
         return Reply(views.image(view), status=201,
                      headers={"Location": call.url(f"/v2/images/{view.row.id}")})
 
-    @api.get("/v2/images")
+    @api.get("/v2/images", query=LIST_QUERY)
     def list_images(call: Call) -> dict[str, Any]:
         """List images (filters, sorting, limit/marker paging)."""
         ctx = call.enforce("image:get_images")
@@ -190,7 +196,8 @@ def register(api: Api, images: ImageService) -> None:
         ctx = call.enforce("image:get_image")
         return views.image(images.get(ctx, call.params["image_id"]))
 
-    @api.patch("/v2/images/{image_id}", schema=schemas.image_patch)
+    @api.patch("/v2/images/{image_id}", schema=schemas.image_patch,
+               media_type=PATCH_TYPES[0])
     def update_image(call: Call) -> dict[str, Any]:
         """Change an image with JSON-patch operations."""
         ctx = call.enforce("image:modify_image")
