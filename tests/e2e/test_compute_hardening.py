@@ -1,0 +1,83 @@
+"""A member against the compute API of `labs up` (fake driver), through openstacksdk,
+the CLI and plain HTTP: what one caller must not be able to do to the cloud or to
+another caller's lock, and the request ids instance actions record."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openstack.config
+import pytest
+from openstack.connection import Connection
+
+from tests.e2e.conftest import RunningCloud, start_labs_up
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
+    base = tmp_path_factory.mktemp("labs-compute-hardening")
+    running = start_labs_up(base / "data", {"LABS_AGENT_DRIVER": "fake"})
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def connect(cloud: RunningCloud, name: str = "labs") -> Connection:
+    return Connection(config=openstack.config.OpenStackConfig(
+        config_files=[str(cloud.clouds_yaml)]).get_one(name))
+
+
+def wait_active(conn: Connection, server: Any) -> Any:
+    return conn.compute.wait_for_server(server, status="ACTIVE", interval=0.2, wait=30)
+
+
+def test_a_pathological_name_filter_holds_nobody_up(cloud: RunningCloud) -> None:
+    """``^(a+)+$`` against ``aaaa…!`` backtracks for 2^n steps in Python's re: the
+    list answers at once, and a flavor list sent meanwhile is not held up."""
+    conn = connect(cloud, "labs-demo")
+    try:
+        image = conn.image.find_image("labs")
+        flavor = conn.compute.find_flavor("g1.nano")
+        wait_active(conn, conn.compute.create_server(
+            name="a" * 40 + "!", image_id=image.id, flavor_id=flavor.id, networks="none"))
+        compute = conn.compute.get_endpoint()
+        headers = {"X-Auth-Token": conn.auth_token}
+        finished: dict[str, float] = {}
+
+        def evil() -> None:
+            started = time.monotonic()
+            resp = httpx.get(f"{compute}/servers", params={"name": "^(a+)+$"},
+                             headers=headers, timeout=60)
+            finished["evil"] = time.monotonic() - started
+            finished["evil_status"] = resp.status_code
+            finished["evil_count"] = len(resp.json()["servers"])
+
+        worker = threading.Thread(target=evil)
+        worker.start()
+        worst = 0.0
+        try:
+            for _ in range(10):
+                started = time.monotonic()
+                flavors = httpx.get(f"{compute}/flavors", headers=headers, timeout=30)
+                worst = max(worst, time.monotonic() - started)
+                assert flavors.status_code == 200
+        finally:
+            worker.join(90)
+        assert worst < 1.0, f"a flavor list waited {worst:.2f} s beside the name filter"
+        assert finished["evil"] < 2.0 and finished["evil_status"] == 200, finished
+        assert finished["evil_count"] == 0  # RE2 searches, as the DB's REGEXP: no match
+        found = list(conn.compute.servers(name="a{40}!"))
+        assert [s.name for s in found] == ["a" * 40 + "!"]
+        bad = httpx.get(f"{compute}/servers", params={"name": "(a)\\1"}, headers=headers)
+        assert bad.status_code == 400, bad.text
+        assert "Invalid regular expression for name" in bad.json()["badRequest"]["message"]
+        unbalanced = httpx.get(f"{compute}/servers", params={"name": "(("},
+                               headers=headers)
+        assert unbalanced.status_code == 400, unbalanced.text
+    finally:
+        conn.close()
