@@ -81,3 +81,43 @@ def test_a_pathological_name_filter_holds_nobody_up(cloud: RunningCloud) -> None
         assert unbalanced.status_code == 400, unbalanced.text
     finally:
         conn.close()
+
+
+def test_instance_actions_record_the_request_id(cloud: RunningCloud) -> None:
+    """Each action carries the id of the HTTP request that started it (the response's
+    x-openstack-request-id and x-compute-request-id), and shows by it."""
+    conn = connect(cloud, "labs-demo")
+    try:
+        image = conn.image.find_image("labs")
+        flavor = conn.compute.find_flavor("g1.nano")
+        server = wait_active(conn, conn.compute.create_server(
+            name="acts", image_id=image.id, flavor_id=flavor.id, networks="none"))
+        compute = conn.compute.get_endpoint()
+        headers = {"X-Auth-Token": conn.auth_token}
+        stop = httpx.post(f"{compute}/servers/{server.id}/action", json={"os-stop": None},
+                          headers=headers)
+        assert stop.status_code == 202, stop.text
+        stop_id = stop.headers["x-openstack-request-id"]
+        assert stop.headers["x-compute-request-id"] == stop_id
+        conn.compute.wait_for_server(server, status="SHUTOFF", interval=0.2, wait=30)
+        mine = "req-0b5c0f4e-5d55-4c37-9d0e-0b8f4c7b8c1e"
+        start = httpx.post(f"{compute}/servers/{server.id}/action", json={"os-start": None},
+                           headers={**headers, "X-OpenStack-Request-ID": mine})
+        assert start.status_code == 202 and start.headers["x-openstack-request-id"] == mine
+        bad = httpx.get(f"{compute}/flavors", headers={
+            **headers, "X-OpenStack-Request-ID": "req-'; drop table x"})
+        assert bad.headers["x-openstack-request-id"].startswith("req-")
+        assert bad.headers["x-openstack-request-id"] != "req-'; drop table x"
+        wait_active(conn, server)
+        events = cloud.openstack_json("server", "event", "list", "acts", cloud="labs-demo")
+        by_action = {e["Action"]: e["Request ID"] for e in events}
+        assert by_action["stop"] == stop_id and by_action["start"] == mine, events
+        assert len({e["Request ID"] for e in events}) == 3, events
+        for action, request_id in by_action.items():
+            shown = cloud.openstack_json("server", "event", "show", "acts", request_id,
+                                         cloud="labs-demo")
+            assert shown["action"] == action and shown["request_id"] == request_id, shown
+        sdk = conn.compute.get_server_action(stop_id, server)
+        assert sdk.action == "stop"
+    finally:
+        conn.close()
