@@ -121,3 +121,31 @@ def test_instance_actions_record_the_request_id(cloud: RunningCloud) -> None:
         assert sdk.action == "stop"
     finally:
         conn.close()
+
+
+def test_an_admins_lock_stays_the_admins(cloud: RunningCloud) -> None:
+    """Through the CLI: a member's lock on a server an admin locked changes nothing (as
+    Nova), and the member can neither unlock nor delete it until the admin unlocks."""
+    demo = connect(cloud, "labs-demo")
+    try:
+        image = demo.image.find_image("labs")
+        flavor = demo.compute.find_flavor("g1.nano")
+        server = wait_active(demo, demo.compute.create_server(
+            name="held", image_id=image.id, flavor_id=flavor.id, networks="none"))
+    finally:
+        demo.close()
+    cloud.openstack("server", "lock", "--reason", "incident 7", server.id)
+    cloud.openstack("server", "lock", server.id, cloud="labs-demo")  # Nova: a no-op
+    unlock = cloud.openstack("server", "unlock", server.id, cloud="labs-demo", check=False)
+    assert unlock.returncode != 0 and "403" in unlock.stderr, unlock.stderr
+    delete = cloud.openstack("server", "delete", server.id, cloud="labs-demo", check=False)
+    assert delete.returncode != 0, delete.stdout
+    shown = cloud.openstack_json("server", "show", server.id, cloud="labs-demo")
+    assert shown["locked"] is True and shown["locked_reason"] == "incident 7", shown
+    events = [e["Action"] for e in cloud.openstack_json("server", "event", "list", server.id,
+                                                        cloud="labs-demo")]
+    assert events == ["lock", "create"], events
+    cloud.openstack("server", "unlock", server.id)
+    cloud.openstack("server", "lock", server.id, cloud="labs-demo")
+    cloud.openstack("server", "unlock", server.id, cloud="labs-demo")
+    cloud.openstack("server", "delete", "--wait", server.id, cloud="labs-demo")

@@ -127,19 +127,29 @@ class ServerActions:
         return image_id
 
     def lock(self, ctx: RequestContext, server_id: str, reason: str | None) -> None:
+        """As Nova: a lock already there stays as it is for its owner (an admin's lock
+        stays the admin's); an admin's lock replaces an owner's."""
         with self.db.transaction() as tx:
             row = self.servers._get(tx, ctx, server_id)
-            row.locked, row.locked_reason = True, reason
-            row.locked_by = "admin" if ctx.is_admin else "owner"
-            start_action(tx, ctx, row.id, "lock", row.project_id)
+            query = sa.update(Inst).where(Inst.id == row.id, Inst.deleted.is_(False))
+            if not ctx.is_admin:
+                query = query.where(Inst.locked.is_(False))  # never over a racing lock
+            moved = tx.execute(query.values(locked=True, locked_reason=reason,
+                                            locked_by="admin" if ctx.is_admin else "owner"))
+            if moved.rowcount:  # type: ignore[attr-defined]
+                start_action(tx, ctx, row.id, "lock", row.project_id)
 
     def unlock(self, ctx: RequestContext, server_id: str) -> None:
         with self.db.transaction() as tx:
             row = self.servers._get(tx, ctx, server_id)
-            if row.locked_by == "admin" and not ctx.is_admin:
+            query = sa.update(Inst).where(Inst.id == row.id, Inst.deleted.is_(False))
+            if not ctx.is_admin:
+                query = query.where(sa.or_(Inst.locked_by.is_(None),
+                                           Inst.locked_by != "admin"))
+            moved = tx.execute(query.values(locked=False, locked_reason=None, locked_by=None))
+            if not moved.rowcount:  # type: ignore[attr-defined]
                 raise Forbidden(f"Instance {row.id} was locked by an admin; only an admin "
                                 "may unlock it.")
-            row.locked, row.locked_reason, row.locked_by = False, None, None
             start_action(tx, ctx, row.id, "unlock", row.project_id)
 
     def console_output(self, ctx: RequestContext, server_id: str, length: int | None) -> str:
