@@ -99,6 +99,14 @@ class QuotaService:
             f"{', '.join(str(used.get(r)) for r in over)} of "
             f"{', '.join(str(limits[r]) for r in over)} {', '.join(over)}")
 
+    def check_metadata_items(self, tx: Session, project_id: str, count: int,
+                             message: str | None = None) -> None:
+        """403 when ``count`` metadata items pass the project's ``metadata_items``."""
+        limit = self.limits(tx, project_id)["metadata_items"]
+        if 0 <= limit < count:
+            raise Forbidden(message or f"Quota exceeded for metadata_items: Requested "
+                            f"{count}, but the limit is {limit}")
+
     def update(self, tx: Session, project_id: str, changes: dict[str, int]) -> None:
         for resource, value in changes.items():
             if resource not in RESOURCES:

@@ -12,6 +12,7 @@ from labs.common.context import RequestContext
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
 from labs.compute import actions, models, states
 from labs.compute.actions import start_action
+from labs.compute.images import check_snapshot_properties
 from labs.compute.networking import InstanceNetworking
 from labs.compute.payloads import instance_spec, utcnow
 from labs.compute.servers import ServerService
@@ -79,6 +80,11 @@ class ServerActions:
             raise BadRequest("Can not find requested image")
         if image.status != "active":
             raise BadRequest(f"Image {image.id} is not active.")
+        if "metadata" in changes:  # refused before the server moves
+            with self.db.reading() as tx:
+                row = self.servers._get(tx, ctx, server_id)
+                self.servers.quotas.check_metadata_items(tx, row.project_id,
+                                                         len(changes["metadata"]))
         row = self._move(ctx, server_id, "rebuild", "rebuild", states.ALLOWED["rebuild"],
                          states.REBUILDING)
         with self.db.transaction() as tx:
@@ -108,6 +114,11 @@ class ServerActions:
         if url is None:
             raise BadRequest("No image service is reachable from the hosts to keep the "
                              "snapshot in.")
+        check_snapshot_properties(metadata)
+        with self.db.reading() as tx:
+            row = self.servers._get(tx, ctx, server_id)
+            self.servers.quotas.check_metadata_items(tx, row.project_id, len(metadata),
+                                                     "Image metadata limit exceeded")
         row = self._move(ctx, server_id, "createImage", "createImage",
                          states.ALLOWED["createImage"], states.IMAGE_SNAPSHOT)
         try:
@@ -172,10 +183,7 @@ class ServerActions:
             row = self.servers._get(tx, ctx, server_id)
             self.servers._check_unlocked(ctx, row)
             merged = dict(items) if replace else {**(row.metadata_ or {}), **items}
-            limit = self.servers.quotas.limits(tx, row.project_id)["metadata_items"]
-            if 0 <= limit < len(merged):
-                raise Forbidden(f"Quota exceeded for metadata_items: Requested {len(merged)}, "
-                                f"but the limit is {limit}")
+            self.servers.quotas.check_metadata_items(tx, row.project_id, len(merged))
             row.metadata_, row.updated_at = merged, utcnow()
             return merged
 
