@@ -11,6 +11,7 @@ import signal
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,14 +53,14 @@ def labs_image() -> Path:
         return _shared["image"]
 
 
-def make_driver(state_dir: Path, accel: str = ACCEL) -> QemuDriver:
+def make_driver(state_dir: Path, accel: str = ACCEL, **options: Any) -> QemuDriver:
     """A qemu driver on `state_dir` sharing the process's image cache; fails the test
     (never skips it) when qemu is missing."""
     labs_image()
     try:
         return QemuDriver(state_dir, "qemu-test-host", accel=accel, vcpu_overcommit=4.0,
                           soft_reboot_seconds=SOFT_REBOOT_SECONDS,
-                          image_cache=_scratch() / "image-cache")
+                          image_cache=_scratch() / "image-cache", **options)
     except VirtError as exc:
         pytest.fail(str(exc))
 

@@ -3,11 +3,13 @@ and their rules, a server's groups, floating IPs and a server's addresses."""
 
 from __future__ import annotations
 
+import concurrent.futures
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from labs.identity.resources import ProjectFilter
 from labs.network import models as net_models
 from tests.compute.conftest import Plane
 
@@ -400,3 +402,86 @@ def test_deleting_a_server_frees_its_addresses(plane: Plane) -> None:
     assert action(plane, later["id"], {"addFloatingIp": {"address": fip["ip"]}}
                   ).status_code == 202
     assert ("floating", fip["ip"]) in addresses(plane, later["id"])
+
+
+
+# -- quotas (Nova's legacy floating_ips, security_groups, security_group_rules) ----------
+
+def project_a(plane: Plane) -> str:
+    return plane.cloud.identity.resources.list_projects(ProjectFilter(name="a"))[0].id
+
+
+def set_quota(plane: Plane, **limits: int) -> None:
+    plane.ok("PUT", f"/os-quota-sets/{project_a(plane)}", "admin", version=PROXY,
+             json={"quota_set": limits})
+
+
+def parallel(count: int, make: Any) -> list[Any]:
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        return list(pool.map(make, range(count)))
+
+
+def limits(plane: Plane) -> dict[str, int]:
+    found: dict[str, int] = plane.ok("GET", "/limits", version=PROXY)["limits"]["absolute"]
+    return found
+
+
+def test_floating_ip_quota_holds_under_parallel_allocations(plane: Plane) -> None:
+    set_quota(plane, floating_ips=3)
+    replies = parallel(8, lambda _: plane.call("POST", "/os-floating-ips", version=PROXY,
+                                               json={"pool": "public"}))
+    assert sorted(r.status_code for r in replies) == [200] * 3 + [403] * 5
+    refused = next(r for r in replies if r.status_code == 403)
+    assert refused.json()["forbidden"]["message"] == "IP allocation over quota in pool public."
+    assert len(plane.ok("GET", "/os-floating-ips", version=PROXY)["floating_ips"]) == 3
+    over = plane.call("POST", "/os-floating-ips", version=PROXY)
+    assert over.json()["forbidden"]["message"] == "IP allocation over quota."
+    shown = limits(plane)
+    assert shown["maxTotalFloatingIps"] == 3 and shown["totalFloatingIpsUsed"] == 3
+    detail = plane.ok("GET", f"/os-quota-sets/{project_a(plane)}/detail",
+                      version=PROXY)["quota_set"]
+    assert detail["floating_ips"] == {"in_use": 3, "limit": 3, "reserved": 0}
+    assert plane.call("PUT", f"/os-quota-sets/{project_a(plane)}", "admin", version=PROXY,
+                      json={"quota_set": {"floating_ips": 2}}).status_code == 400
+    assert plane.call("PUT", f"/os-quota-sets/{project_a(plane)}", "alice", version=PROXY,
+                      json={"quota_set": {"floating_ips": 50}}).status_code == 403
+    # another project's room is its own
+    assert plane.call("POST", "/os-floating-ips", "bob", version=PROXY).status_code == 200
+
+
+def test_security_group_quota_holds_under_parallel_creates(plane: Plane) -> None:
+    groups(plane)  # the default group: it counts, as in Nova
+    set_quota(plane, security_groups=4)
+    replies = parallel(8, lambda i: plane.call(
+        "POST", "/os-security-groups", version=PROXY,
+        json={"security_group": {"name": f"g{i}", "description": "d"}}))
+    assert sorted(r.status_code for r in replies) == [200] * 3 + [403] * 5
+    refused = next(r for r in replies if r.status_code == 403)
+    assert refused.json()["forbidden"]["message"] == (
+        "Quota exceeded, too many security groups.")
+    assert len(groups(plane)) == 4
+    shown = limits(plane)
+    assert shown["maxSecurityGroups"] == 4 and shown["totalSecurityGroupsUsed"] == 4
+
+
+def test_security_group_rule_quota_holds_per_group(plane: Plane) -> None:
+    web = make_group(plane, "web")
+    set_quota(plane, security_group_rules=5)
+    replies = parallel(8, lambda i: add_rule(plane, web["id"], ip_protocol="tcp",
+                                             from_port=1000 + i, to_port=1000 + i,
+                                             cidr="10.0.0.0/8"))
+    assert sorted(r.status_code for r in replies) == [200] * 5 + [403] * 3
+    refused = next(r for r in replies if r.status_code == 403)
+    assert refused.json()["forbidden"]["message"] == (
+        "Quota exceeded, too many security group rules.")
+    assert len(plane.ok("GET", f"/os-security-groups/{web['id']}",
+                        version=PROXY)["security_group"]["rules"]) == 5
+    assert limits(plane)["maxSecurityGroupRules"] == 5
+    # a group source without a protocol adds three rules at once: all or none
+    other = make_group(plane, "db")
+    for port in (1, 2, 3):
+        assert add_rule(plane, other["id"], ip_protocol="tcp", from_port=port, to_port=port,
+                        cidr="10.0.0.0/8").status_code == 200
+    assert add_rule(plane, other["id"], group_id=str(web["id"])).status_code == 403
+    assert len(plane.ok("GET", f"/os-security-groups/{other['id']}",
+                        version=PROXY)["security_group"]["rules"]) == 3

@@ -7,7 +7,11 @@ import concurrent.futures
 import threading
 import time
 
+import pytest
+import sqlalchemy as sa
+
 from labs.common.bus import InProcessBus, Notification
+from labs.compute import models
 from labs.identity.resources import ProjectFilter
 from tests.compute.conftest import Plane
 
@@ -184,6 +188,49 @@ def test_rebuild_keeps_the_server_and_changes_its_image(plane: Plane) -> None:
     missing = plane.call("POST", f"/servers/{sid}/action", json={
         "rebuild": {"imageRef": "00000000-0000-0000-0000-000000000000"}})
     assert missing.status_code == 400
+
+
+def test_snapshot_and_rebuild_metadata_are_checked(plane: Plane,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """createImage metadata never sets an image's own fields nor Glance's reserved
+    names, and counts against metadata_items (403, as Nova); nor does rebuild's."""
+    images = plane.service.servers.images
+    monkeypatch.setattr(images, "url", "http://127.0.0.1:9/image")  # nothing listens
+    monkeypatch.setattr(plane.service.servers.agents, "snapshot_instance",
+                        lambda *args: None)
+    sid = plane.create(name="snap", metadata={"v": "1"})["id"]
+    for key in ("id", "visibility", "min_disk", "owner", "status", "tags", "name",
+                "os_glance_import_task"):
+        resp = plane.call("POST", f"/servers/{sid}/action", json={
+            "createImage": {"name": "s", "metadata": {key: "1"}}})
+        assert resp.status_code == 400, (key, resp.text)
+        assert f"'{key}'" in resp.json()["badRequest"]["message"]
+    with plane.service.db.transaction() as tx:
+        plane.service.quotas.update(tx, _project_id(plane, "a"), {"metadata_items": 2})
+    many = {"a": "1", "b": "2", "c": "3"}
+    over = plane.call("POST", f"/servers/{sid}/action", json={
+        "createImage": {"name": "s", "metadata": many}})
+    assert over.status_code == 403
+    assert over.json()["forbidden"]["message"] == "Image metadata limit exceeded"
+    assert plane.show(sid)["OS-EXT-STS:task_state"] is None  # nothing half-done
+    made = plane.call("POST", f"/servers/{sid}/action", json={
+        "createImage": {"name": "s", "metadata": {"purpose": "backup"}}})
+    assert made.status_code == 202, made.text
+    image = images.find(plane.cloud.identity.tokens.authenticate(plane.token("alice")),
+                        made.json()["image_id"])
+    assert image is not None and image.name == "s"
+    assert image.properties["purpose"] == "backup"
+    assert image.properties["instance_uuid"] == sid
+    with plane.service.db.transaction() as tx:
+        tx.execute(sa.update(models.Instance).where(models.Instance.id == sid)
+                   .values(task_state=None))
+    rebuilt = plane.call("POST", f"/servers/{sid}/action", json={
+        "rebuild": {"imageRef": plane.image_id, "metadata": many}})
+    assert rebuilt.status_code == 403
+    assert rebuilt.json()["forbidden"]["message"] == (
+        "Quota exceeded for metadata_items: Requested 3, but the limit is 2")
+    shown = plane.show(sid)
+    assert shown["status"] == "ACTIVE" and shown["metadata"] == {"v": "1"}
 
 
 def test_delete_while_the_agent_is_down_and_its_return(plane: Plane) -> None:

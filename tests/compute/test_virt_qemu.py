@@ -323,3 +323,44 @@ def test_a_cache_entry_made_before_the_checks_is_inspected_again(tmp_path: Path)
         assert driver.list_instances() == []
     finally:
         kill_leftovers(state_dir)
+
+
+FLOOD = ("#!/bin/sh\n( i=0; while :; do i=$((i+1)); "
+         "echo \"flood $i ................................................\"; "
+         "done > /dev/ttyS0 2>&1 ) &\n")
+
+
+def test_a_guest_flooding_its_console_stays_under_the_cap(tmp_path: Path) -> None:
+    """A guest that writes to its serial console without end: the log on disk stays
+    within its cap (one file and one rotated), and the last lines show in order."""
+    cap = 64 * 1024
+    state_dir = tmp_path / "state"
+    driver = make_driver(state_dir, console_max_bytes=cap, console_drain_seconds=0.2)
+    spec = _spec(user_data=base64.b64encode(FLOOD.encode()).decode())
+    workdir = state_dir / "instances" / spec.id
+    try:
+        driver.spawn(spec)
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        rotations = 0
+        seen: set[int] = set()
+        while rotations < 3:
+            assert time.monotonic() < deadline, driver.console_output(spec.id, 20)
+            previous = workdir / "console.log.1"
+            if previous.exists():
+                seen.add(previous.stat().st_ino)
+                rotations = len(seen)
+            for name in ("console.log", "console.log.1"):
+                if (workdir / name).exists():
+                    assert (workdir / name).stat().st_size <= cap
+            time.sleep(0.1)
+        assert sorted(p.name for p in workdir.glob("console.log*")) == [
+            "console.log", "console.log.1"]
+        last = driver.console_output(spec.id, 10).splitlines()
+        numbers = [int(line.split()[1]) for line in last if line.startswith("flood ")]
+        assert len(numbers) >= 8, last
+        assert numbers == sorted(set(numbers)), last  # newest last, none twice
+        assert len(driver.console_output(spec.id).encode()) <= 2 * cap
+    finally:
+        driver.destroy(spec.id)
+        driver.close()
+        kill_leftovers(state_dir)

@@ -193,6 +193,11 @@ def test_vm_life_cycle(vm_cloud: VmCloud, tmp_path: Path) -> None:
              BOOT_SECONDS, "vm1 SHUTOFF", interval=1.0)
     assert cloud.openstack_json("server", "show", "vm1")["OS-EXT-STS:power_state"] in (
         "Shutdown", 4)
+    # the console of a stopped guest keeps its end (drained before it shut down)
+    whole = cloud.openstack("console", "log", "show", "vm1").stdout.splitlines()
+    assert len(whole) > 3 and any("LABS-READY" in line for line in whole)
+    assert cloud.openstack("console", "log", "show", "--lines", "3",
+                           "vm1").stdout.splitlines() == whole[-3:]
     cloud.openstack("server", "start", "vm1")
     wait_for(lambda: cloud.openstack_json("server", "show", "vm1")["status"] == "ACTIVE",
              BOOT_SECONDS, "vm1 ACTIVE", interval=1.0)

@@ -20,7 +20,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jsonschema
@@ -168,7 +168,9 @@ class Call:
                 raise Unauthorized("The request you have made requires authentication.")
             if self.api.authenticator is None:
                 raise Unauthorized("This API has no authenticator configured.")
-            self._context = self.api.authenticator.authenticate(token)
+            # the token's context is cached across requests: this request's id is its own
+            self._context = replace(self.api.authenticator.authenticate(token),
+                                    request_id=self.request_id)
         return self._context
 
     def enforce(self, rule: str, target: Target | None = None) -> RequestContext:
@@ -305,6 +307,9 @@ class Api:
         self.authenticator: Authenticator | None = None
         self.policy: Policy | None = None
         self.microversions: Microversions | None = None
+        #: A service's own name for the request id header (Nova: x-compute-request-id),
+        #: sent beside x-openstack-request-id.
+        self.request_id_header: str | None = None
         self.endpoints: list[Endpoint] = []
 
     def route(
@@ -411,6 +416,8 @@ class Api:
             if versions is not None:
                 for name, value in versions.headers(version):
                     response.headers.append(name, value)
+            if self.request_id_header and request_id:
+                response.headers.append(self.request_id_header, request_id)
             return response
         return app
 
@@ -554,8 +561,25 @@ def validate(body: Any, schema: Mapping[str, Any]) -> None:
         raise BadRequest(f"Invalid input for field '{where}': {error.message}")
 
 
+#: What oslo.context accepts as a request id from a client.
+REQUEST_ID = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def request_id_of(scope: Scope) -> str:
+    """The client's ``X-OpenStack-Request-ID`` when well-formed, else a new one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-openstack-request-id":
+            sent = value.decode("latin-1")
+            if REQUEST_ID.fullmatch(sent):
+                return str(sent)
+            break
+    # unique, not secret: a fast pseudo-random UUID rather than one from os.urandom
+    return f"req-{uuid.UUID(int=random.getrandbits(128), version=4)}"
+
+
 class RequestIdMiddleware:
-    """Gives every request an ``x-openstack-request-id`` and writes one access-log line."""
+    """Gives every request an ``x-openstack-request-id`` (the client's own, when it sent a
+    well-formed one) and writes one access-log line."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -564,8 +588,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # unique, not secret: a fast pseudo-random UUID rather than one from os.urandom
-        request_id = f"req-{uuid.UUID(int=random.getrandbits(128), version=4)}"
+        request_id = request_id_of(scope)
         scope["labs.request_id"] = request_id
         started = time.perf_counter()
         status = 500

@@ -46,8 +46,10 @@ def list_actions(tx: Session, instance_id: str) -> list[models.InstanceAction]:
 
 def get_action(tx: Session, instance_id: str,
                request_id: str) -> tuple[models.InstanceAction, list[models.InstanceActionEvent]]:
+    # a client may send its own request id again: the newest action with it (as Nova)
     found = tx.scalars(sa.select(IA).where(IA.instance_id == instance_id,
-                                           IA.request_id == request_id)).first()
+                                           IA.request_id == request_id)
+                       .order_by(IA.id.desc()).limit(1)).first()
     if found is None:
         raise NotFound(f"Action for request_id {request_id} on instance {instance_id} "
                        "not found")

@@ -101,13 +101,17 @@ def make_driver(site: Site, options: AgentOptions, host: str) -> VirtDriver:
                           spawn_seconds=options.fake_spawn_seconds,
                           vcpu_overcommit=site.config.group(ComputeOptions).cpu_allocation_ratio)
     if options.driver == "qemu":
+        if options.qemu_console_log_bytes < 4096:
+            raise ConfigError(f"[agent] qemu_console_log_bytes = "
+                              f"{options.qemu_console_log_bytes}: at least 4096")
         if options.qemu_accel not in ("auto", "kvm", "tcg"):
             raise ConfigError(f"[agent] qemu_accel = {options.qemu_accel!r}: use auto, kvm "
                               "or tcg")
         return QemuDriver(state_dir, host, binary=options.qemu_binary,
                           accel=options.qemu_accel,
                           vcpu_overcommit=site.config.group(ComputeOptions).cpu_allocation_ratio,
-                          soft_reboot_seconds=options.qemu_soft_reboot_seconds)
+                          soft_reboot_seconds=options.qemu_soft_reboot_seconds,
+                          console_max_bytes=options.qemu_console_log_bytes)
     raise ConfigError(f"[agent] driver = {options.driver!r}: unknown virt driver, use qemu "
                       "or fake")
 

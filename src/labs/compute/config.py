@@ -29,6 +29,9 @@ class ComputeOptions:
     quota_metadata_items: int = option(128, "default quota: metadata items per server")
     quota_server_groups: int = option(10, "default quota: server groups per project")
     quota_server_group_members: int = option(10, "default quota: servers per server group")
+    quota_floating_ips: int = option(10, "default quota: floating IPs per project")
+    quota_security_groups: int = option(10, "default quota: security groups per project")
+    quota_security_group_rules: int = option(20, "default quota: rules per security group")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class AgentOptions:
     qemu_soft_reboot_seconds: float = option(
         60.0, "qemu driver: how long a soft reboot waits for the guest to shut down before "
         "it resets it")
+    qemu_console_log_bytes: int = option(
+        2 << 20, "qemu driver: the most bytes of a VM's serial console log kept on disk in "
+        "each of its two files (console.log, rotated once into console.log.1)")
     network_driver: str = option(
         "auto", "how VMs are networked: bridge (a bridge per project network in a network "
         "namespace, DHCP, security groups, floating IPs; needs root, iproute2, nftables "

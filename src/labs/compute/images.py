@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labs.common.context import RequestContext
-from labs.common.errors import NotFound
+from labs.common.errors import BadRequest, NotFound
+from labs.image.service import READ_ONLY, SETTABLE
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,18 @@ class ImageInfo:
     properties: dict[str, Any] = field(default_factory=dict)
 
 
+def check_snapshot_properties(metadata: dict[str, str]) -> None:
+    """A snapshot's ``metadata`` becomes extra properties of the new image: never one of
+    the image's own fields (``id``, ``visibility``, ``min_disk`` ...) nor a name Glance
+    reserves for itself (``os_glance_*``)."""
+    for key in metadata:
+        if key in READ_ONLY or key in SETTABLE or key == "tags":
+            raise BadRequest(f"Invalid image metadata: '{key}' is an image attribute, not "
+                             "a property.")
+        if key.startswith("os_glance"):
+            raise BadRequest(f"Invalid image metadata: '{key}' is reserved.")
+
+
 class ImageLookup(ABC):
     @abstractmethod
     def find(self, ctx: RequestContext, image_id: str) -> ImageInfo | None:
@@ -32,7 +45,6 @@ class ImageLookup(ABC):
                         properties: dict[str, str]) -> str:
         """Record a new private image of ``ctx``'s project, still without data (the
         agent uploads it); returns its id."""
-        from labs.common.errors import BadRequest
         raise BadRequest("This cloud has no image service to keep snapshots in.")
 
     def upload_url(self) -> str | None:
@@ -60,9 +72,10 @@ class LocalImages(ImageLookup):
 
     def create_snapshot(self, ctx: RequestContext, name: str, disk_format: str,
                         properties: dict[str, str]) -> str:
-        view = self.service.create(ctx, {"name": name, "disk_format": disk_format,
-                                         "container_format": "bare",
-                                         "visibility": "private", **properties})
+        # the image's own fields last: no property may stand in for one
+        view = self.service.create(ctx, {**properties, "name": name,
+                                         "disk_format": disk_format,
+                                         "container_format": "bare", "visibility": "private"})
         return str(view.row.id)
 
     def upload_url(self) -> str | None:

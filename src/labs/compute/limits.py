@@ -10,8 +10,8 @@ from labs.common.errors import BadRequest
 from labs.compute.keypairs import KeypairService
 from labs.compute.quotas import RESOURCES, STATIC, QuotaService
 
-#: What a project's own rows count (key pairs count per user, members per group).
-COUNTED = ("instances", "cores", "ram", "server_groups")
+#: What a project's own rows count (key pairs count per user, members and rules per group).
+COUNTED = ("instances", "cores", "ram", "server_groups", "floating_ips", "security_groups")
 
 
 @dataclass(frozen=True)

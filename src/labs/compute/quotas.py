@@ -3,6 +3,7 @@ the rows themselves, and checks that never overshoot under concurrent creates.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -13,12 +14,13 @@ from labs.common.errors import BadRequest, Forbidden
 from labs.common.row_locks import ensure_lock_row, take_lock
 from labs.compute import models
 from labs.compute.config import ComputeOptions
+from labs.network import models as net_models
 
 Inst = models.Instance
 
 #: Resource name -> the option holding its default.
 RESOURCES = ("instances", "cores", "ram", "key_pairs", "metadata_items", "server_groups",
-             "server_group_members")
+             "server_group_members", "floating_ips", "security_groups", "security_group_rules")
 #: Shown for compatibility (2.56 bodies carry them); Labs does not inject files.
 STATIC = {"injected_files": 5, "injected_file_content_bytes": 10240,
           "injected_file_path_bytes": 255}
@@ -30,6 +32,8 @@ class Usage:
     cores: int
     ram: int
     server_groups: int
+    floating_ips: int = 0
+    security_groups: int = 0
 
     def get(self, resource: str) -> int:
         return int(getattr(self, resource, 0))
@@ -56,7 +60,12 @@ class QuotaService:
             .where(Inst.project_id == project_id, Inst.deleted.is_(False))).one()
         groups = tx.scalar(sa.select(sa.func.count()).select_from(models.ServerGroup)
                            .where(models.ServerGroup.project_id == project_id)) or 0
-        return Usage(int(count), int(cores), int(ram), int(groups))
+        floating = tx.scalar(sa.select(sa.func.count()).select_from(net_models.FloatingIp)
+                             .where(net_models.FloatingIp.project_id == project_id)) or 0
+        security = tx.scalar(sa.select(sa.func.count()).select_from(net_models.SecurityGroup)
+                             .where(net_models.SecurityGroup.project_id == project_id)) or 0
+        return Usage(int(count), int(cores), int(ram), int(groups), int(floating),
+                     int(security))
 
     @staticmethod
     def ensure_lock_row(db: Database, project_id: str) -> None:
@@ -90,6 +99,14 @@ class QuotaService:
             f"{', '.join(str(used.get(r)) for r in over)} of "
             f"{', '.join(str(limits[r]) for r in over)} {', '.join(over)}")
 
+    def check_metadata_items(self, tx: Session, project_id: str, count: int,
+                             message: str | None = None) -> None:
+        """403 when ``count`` metadata items pass the project's ``metadata_items``."""
+        limit = self.limits(tx, project_id)["metadata_items"]
+        if 0 <= limit < count:
+            raise Forbidden(message or f"Quota exceeded for metadata_items: Requested "
+                            f"{count}, but the limit is {limit}")
+
     def update(self, tx: Session, project_id: str, changes: dict[str, int]) -> None:
         for resource, value in changes.items():
             if resource not in RESOURCES:
@@ -110,3 +127,19 @@ class QuotaService:
     @staticmethod
     def reset(tx: Session, project_id: str) -> None:
         tx.execute(sa.delete(models.QuotaLimit).where(models.QuotaLimit.project_id == project_id))
+
+
+class NetworkQuota:
+    """The network's creates (floating IPs, security groups and rules) under the same
+    per-project lock and limits as the servers' (``labs.network.quota.ProjectQuota``)."""
+
+    def __init__(self, db: Database, quotas: QuotaService) -> None:
+        self.db = db
+        self.quotas = quotas
+
+    def ready(self, project_id: str) -> None:
+        self.quotas.ensure_lock_row(self.db, project_id)
+
+    def lock(self, tx: Session, project_id: str) -> Mapping[str, int]:
+        self.quotas.lock(tx, project_id)
+        return self.quotas.limits(tx, project_id)

@@ -12,6 +12,7 @@ from labs.common.context import RequestContext
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
 from labs.compute import actions, models, states
 from labs.compute.actions import start_action
+from labs.compute.images import check_snapshot_properties
 from labs.compute.networking import InstanceNetworking
 from labs.compute.payloads import instance_spec, utcnow
 from labs.compute.servers import ServerService
@@ -79,6 +80,11 @@ class ServerActions:
             raise BadRequest("Can not find requested image")
         if image.status != "active":
             raise BadRequest(f"Image {image.id} is not active.")
+        if "metadata" in changes:  # refused before the server moves
+            with self.db.reading() as tx:
+                row = self.servers._get(tx, ctx, server_id)
+                self.servers.quotas.check_metadata_items(tx, row.project_id,
+                                                         len(changes["metadata"]))
         row = self._move(ctx, server_id, "rebuild", "rebuild", states.ALLOWED["rebuild"],
                          states.REBUILDING)
         with self.db.transaction() as tx:
@@ -108,6 +114,11 @@ class ServerActions:
         if url is None:
             raise BadRequest("No image service is reachable from the hosts to keep the "
                              "snapshot in.")
+        check_snapshot_properties(metadata)
+        with self.db.reading() as tx:
+            row = self.servers._get(tx, ctx, server_id)
+            self.servers.quotas.check_metadata_items(tx, row.project_id, len(metadata),
+                                                     "Image metadata limit exceeded")
         row = self._move(ctx, server_id, "createImage", "createImage",
                          states.ALLOWED["createImage"], states.IMAGE_SNAPSHOT)
         try:
@@ -127,19 +138,29 @@ class ServerActions:
         return image_id
 
     def lock(self, ctx: RequestContext, server_id: str, reason: str | None) -> None:
+        """As Nova: a lock already there stays as it is for its owner (an admin's lock
+        stays the admin's); an admin's lock replaces an owner's."""
         with self.db.transaction() as tx:
             row = self.servers._get(tx, ctx, server_id)
-            row.locked, row.locked_reason = True, reason
-            row.locked_by = "admin" if ctx.is_admin else "owner"
-            start_action(tx, ctx, row.id, "lock", row.project_id)
+            query = sa.update(Inst).where(Inst.id == row.id, Inst.deleted.is_(False))
+            if not ctx.is_admin:
+                query = query.where(Inst.locked.is_(False))  # never over a racing lock
+            moved = tx.execute(query.values(locked=True, locked_reason=reason,
+                                            locked_by="admin" if ctx.is_admin else "owner"))
+            if moved.rowcount:  # type: ignore[attr-defined]
+                start_action(tx, ctx, row.id, "lock", row.project_id)
 
     def unlock(self, ctx: RequestContext, server_id: str) -> None:
         with self.db.transaction() as tx:
             row = self.servers._get(tx, ctx, server_id)
-            if row.locked_by == "admin" and not ctx.is_admin:
+            query = sa.update(Inst).where(Inst.id == row.id, Inst.deleted.is_(False))
+            if not ctx.is_admin:
+                query = query.where(sa.or_(Inst.locked_by.is_(None),
+                                           Inst.locked_by != "admin"))
+            moved = tx.execute(query.values(locked=False, locked_reason=None, locked_by=None))
+            if not moved.rowcount:  # type: ignore[attr-defined]
                 raise Forbidden(f"Instance {row.id} was locked by an admin; only an admin "
                                 "may unlock it.")
-            row.locked, row.locked_reason, row.locked_by = False, None, None
             start_action(tx, ctx, row.id, "unlock", row.project_id)
 
     def console_output(self, ctx: RequestContext, server_id: str, length: int | None) -> str:
@@ -164,10 +185,7 @@ class ServerActions:
             row = self.servers._get(tx, ctx, server_id, lock=True)
             self.servers._check_unlocked(ctx, row)
             merged = dict(items) if replace else {**(row.metadata_ or {}), **items}
-            limit = self.servers.quotas.limits(tx, row.project_id)["metadata_items"]
-            if 0 <= limit < len(merged):
-                raise Forbidden(f"Quota exceeded for metadata_items: Requested {len(merged)}, "
-                                f"but the limit is {limit}")
+            self.servers.quotas.check_metadata_items(tx, row.project_id, len(merged))
             row.metadata_, row.updated_at = merged, utcnow()
             return merged
 

@@ -23,6 +23,7 @@ from labs.common.errors import BadRequest, NotFound
 from labs.compute import models
 from labs.compute.networking import InstanceNetworking
 from labs.compute.payloads import utcnow
+from labs.compute.quotas import NetworkQuota
 from labs.compute.servers import ServerService
 from labs.network import models as net_models
 from labs.network.security_groups import DEFAULT, RuleRequest
@@ -50,6 +51,7 @@ class ServerNetwork:
         self.groups = servers.network.security_groups
         self.floating = servers.network.floating_ips
         self.networking = InstanceNetworking(servers.db, servers.network)
+        self.quota = NetworkQuota(servers.db, servers.quotas)
 
     # -- security groups ---------------------------------------------------------------
     def list_groups(self, ctx: RequestContext, all_projects: bool) -> list[GroupView]:
@@ -61,7 +63,7 @@ class ServerNetwork:
         return self._views([self.groups.get(ctx, group_id)])[0]
 
     def create_group(self, ctx: RequestContext, name: str, description: str) -> GroupView:
-        return GroupView(self.groups.create(ctx, name, description), [])
+        return GroupView(self.groups.create(ctx, name, description, self.quota), [])
 
     def update_group(self, ctx: RequestContext, group_id: str, name: str,
                      description: str) -> GroupView:
@@ -79,7 +81,7 @@ class ServerNetwork:
     def add_rule(self, ctx: RequestContext, req: RuleRequest) -> GroupView:
         """Add a rule (three for a group source without a protocol); the project's hosts
         apply it."""
-        parent, made = self.groups.add_rule(ctx, req)
+        parent, made = self.groups.add_rule(ctx, req, self.quota)
         self._refresh_project(parent.project_id)
         return self._views([(parent, made)])[0]
 
@@ -138,7 +140,7 @@ class ServerNetwork:
     def allocate_floating(self, ctx: RequestContext, pool: str | None
                           ) -> net_models.FloatingIp:
         _project(ctx)
-        return self.floating.allocate(ctx, pool)
+        return self.floating.allocate(ctx, pool, self.quota)
 
     def release_floating(self, ctx: RequestContext, floating_id: str) -> None:
         """Give the address back to the pool, taking it from its server first."""

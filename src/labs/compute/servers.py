@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +22,7 @@ from labs.common.context import RequestContext
 from labs.common.db import Database
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound
 from labs.common.names import dns_label
+from labs.common.patterns import filter_pattern
 from labs.compute import models, states
 from labs.compute.actions import start_action
 from labs.compute.conductor import mark_deleted
@@ -266,6 +266,7 @@ class ServerService:
 
     def list_servers(self, ctx: RequestContext, where: ServerFilter, limit: int | None,
                      marker: str | None) -> list[models.Instance]:
+        pattern = None if where.name is None else filter_pattern(where.name, "name")
         query = sa.select(Inst).order_by(Inst.created_at.desc(), Inst.id.desc())
         if not (ctx.is_admin and where.all_tenants):
             query = query.where(Inst.project_id == (ctx.project_id or ""))
@@ -292,12 +293,6 @@ class ServerService:
             query = query.limit(wanted)  # nothing left to filter here: let SQL stop early
         with self.db.reading() as tx:
             rows = list(tx.scalars(query))
-        pattern = None
-        if where.name is not None:
-            try:
-                pattern = re.compile(where.name)
-            except re.error:
-                raise BadRequest(f"Invalid regular expression for name: {where.name}") from None
         rows = [r for r in rows
                 if (pattern is None or pattern.search(r.name))
                 and (where.flavor is None or r.flavor.get("id") == where.flavor)

@@ -19,6 +19,7 @@ from labs.common.context import RequestContext
 from labs.common.db import Database
 from labs.common.errors import BadRequest, Conflict, NotFound
 from labs.network import models
+from labs.network.quota import ProjectQuota, check
 
 Float, Net = models.FloatingIp, models.Network
 
@@ -53,10 +54,23 @@ class FloatingIps:
         with self.db.reading() as tx:
             return self._mine(tx, ctx, floating_id)
 
-    def allocate(self, ctx: RequestContext, pool: str | None) -> models.FloatingIp:
+    def allocate(self, ctx: RequestContext, pool: str | None,
+                 quota: ProjectQuota | None = None) -> models.FloatingIp:
+        """An address of the pool for the caller's project, within its ``floating_ips``
+        quota (403 with Nova's message past it)."""
         if pool not in (None, self.pool):
             raise NotFound(f"Floating IP pool not found: {pool}")
+        project_id = ctx.project_id or ""
+        if quota is not None:
+            quota.ready(project_id)
         with self.db.transaction() as tx:
+            if quota is not None:
+                limits = quota.lock(tx, project_id)  # before counting
+                used = tx.scalar(sa.select(sa.func.count()).select_from(Float)
+                                 .where(Float.project_id == project_id)) or 0
+                check(limits, "floating_ips", used, 1,
+                      f"IP allocation over quota in pool {pool}." if pool
+                      else "IP allocation over quota.")
             free = (sa.select(Float).where(Float.project_id.is_(None), Float.pool == self.pool)
                     .order_by(Float.updated_at.is_not(None), Float.updated_at, Float.number)
                     .limit(1))

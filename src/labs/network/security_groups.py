@@ -24,6 +24,7 @@ from labs.common.db import Database, save_unique
 from labs.common.errors import BadRequest, NotFound
 from labs.network import models
 from labs.network.drivers.base import SecurityRule
+from labs.network.quota import ProjectQuota, check
 
 Group, Rule = models.SecurityGroup, models.SecurityGroupRule
 DEFAULT = "default"
@@ -130,14 +131,24 @@ class SecurityGroups:
         rows = tx.execute(sa.select(Group.id, Group.name).where(Group.id.in_(list(group_ids))))
         return {group_id: name for group_id, name in rows}
 
-    def create(self, ctx: RequestContext, name: object, description: object
-               ) -> models.SecurityGroup:
+    def create(self, ctx: RequestContext, name: object, description: object,
+               quota: ProjectQuota | None = None) -> models.SecurityGroup:
+        """A new group, within the project's ``security_groups`` quota (``default``
+        counts, as in Nova)."""
         project_id = _project(ctx)
         name = check_group_field("name", name)
         description = check_group_field("description", description) \
             if description not in (None, "") else ""
         self.ensure_default(project_id)
+        if quota is not None:
+            quota.ready(project_id)
         with self.db.transaction() as tx:
+            if quota is not None:
+                limits = quota.lock(tx, project_id)  # before counting
+                used = tx.scalar(sa.select(sa.func.count()).select_from(Group)
+                                 .where(Group.project_id == project_id)) or 0
+                check(limits, "security_groups", used, 1,
+                      "Quota exceeded, too many security groups.")
             if tx.scalar(sa.select(Group.id).where(Group.project_id == project_id,
                                                    Group.name == name)) is not None:
                 raise BadRequest(f"Security group {name} already exists")
@@ -176,12 +187,18 @@ class SecurityGroups:
                                                 Group.name == name))
 
     # -- rules ---------------------------------------------------------------------
-    def add_rule(self, ctx: RequestContext, req: RuleRequest
+    def add_rule(self, ctx: RequestContext, req: RuleRequest,
+                 quota: ProjectQuota | None = None
                  ) -> tuple[models.SecurityGroup, list[models.SecurityGroupRule]]:
         """Add a rule (or, for a group source without a protocol, one each for icmp, tcp
-        and udp, as Nova does): the parent group and the new rules."""
+        and udp, as Nova does): the parent group and the new rules, within the
+        ``security_group_rules`` quota (rules per group, as Nova counts them)."""
+        if quota is not None:
+            with self.db.reading() as tx:
+                quota.ready(self._group(tx, ctx, req.parent_group_id).project_id)
         with self.db.transaction() as tx:
             parent = self._group(tx, ctx, req.parent_group_id)
+            limits = quota.lock(tx, parent.project_id) if quota is not None else {}
             remote = self._group(tx, ctx, req.group_id) if req.group_id else None
             if remote is not None and remote.project_id != parent.project_id:
                 raise BadRequest("A rule's source group must be of the same project.")
@@ -197,8 +214,9 @@ class SecurityGroups:
             else:
                 assert protocol is not None
                 wanted = [(protocol, *check_ports(protocol, low, high))]
+            rules = self._rules(tx, [parent.id])[0]
             existing = {(r.protocol, r.from_port, r.to_port, r.cidr, r.remote_group_id)
-                        for r in self._rules(tx, [parent.id])[0]}
+                        for r in rules}
             made = []
             for proto, first, last in wanted:
                 key = (proto, first, last, cidr, remote.id if remote else None)
@@ -207,8 +225,10 @@ class SecurityGroups:
                 rule = Rule(group_id=parent.id, protocol=proto, from_port=first,
                             to_port=last, cidr=cidr,
                             remote_group_id=remote.id if remote else None)
-                tx.add(rule)
                 made.append(rule)
+            check(limits, "security_group_rules", len(rules), len(made),
+                  "Quota exceeded, too many security group rules.")
+            tx.add_all(made)
             tx.flush()
             return parent, made
 

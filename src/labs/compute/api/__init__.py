@@ -29,6 +29,7 @@ def build_api(service: ComputeService, authenticator: Authenticator) -> Api:
     api.authenticator = authenticator
     api.policy = Policy(RULES)
     api.microversions = MICROVERSIONS
+    api.request_id_header = "x-compute-request-id"
     for module in (discovery, servers, server_actions, flavors, keypairs, server_groups,
                    limits, hosts, security_groups, floating_ips):
         module.register(api, service)

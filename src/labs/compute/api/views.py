@@ -148,10 +148,12 @@ LIMIT_NAMES = {
 }
 USED_NAMES = {"totalRAMUsed": "ram", "totalCoresUsed": "cores",
               "totalInstancesUsed": "instances", "totalServerGroupsUsed": "server_groups"}
-#: Nova-network limits, shown (unlimited, unused) before 2.36.
-NETWORK_LIMITS = {"maxTotalFloatingIps": -1, "maxSecurityGroups": -1,
-                  "maxSecurityGroupRules": -1, "totalFloatingIpsUsed": 0,
-                  "totalSecurityGroupsUsed": 0}
+#: Nova-network limits and use, shown before 2.36 (as Nova).
+NETWORK_LIMIT_NAMES = {"maxTotalFloatingIps": "floating_ips",
+                       "maxSecurityGroups": "security_groups",
+                       "maxSecurityGroupRules": "security_group_rules"}
+NETWORK_USED_NAMES = {"totalFloatingIpsUsed": "floating_ips",
+                      "totalSecurityGroupsUsed": "security_groups"}
 
 
 def limits(call: Call, usage: QuotaUsage) -> Body:
@@ -164,7 +166,8 @@ def limits(call: Call, usage: QuotaUsage) -> Body:
                 absolute[name] = usage.limits[resource]
     absolute.update({name: usage.in_use[r] for name, r in USED_NAMES.items()})
     if not call.at_least(2, 36):
-        absolute.update(NETWORK_LIMITS)
+        absolute.update({name: usage.limits[r] for name, r in NETWORK_LIMIT_NAMES.items()})
+        absolute.update({name: usage.in_use[r] for name, r in NETWORK_USED_NAMES.items()})
     return {"limits": {"rate": [], "absolute": absolute}}
 
 
@@ -175,7 +178,7 @@ def _quota_names(call: Call) -> tuple[str, ...]:
 
 
 def quota_set(call: Call, project_id: str | None, values: dict[str, int]) -> Body:
-    """``values`` per resource; nova-network ones are unlimited (-1)."""
+    """``values`` per resource (-1 for those Labs does not limit: fixed IPs)."""
     body: Body = {"id": project_id} if project_id is not None else {}
     body.update({n: values.get(n, -1) for n in _quota_names(call)})
     return {"quota_set": body}

@@ -23,6 +23,7 @@ loopback port (`ssh_address`), or tap devices that a network driver made.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import logging
 import os
@@ -35,6 +36,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, ClassVar
 
+from labs.compute.virt import qemu_console as console
 from labs.compute.virt import qemu_process as process
 from labs.compute.virt import qemu_records as records
 from labs.compute.virt.base import (
@@ -75,7 +77,8 @@ class QemuDriver(VirtDriver):
     def __init__(self, state_dir: Path, host: str, *, binary: str = "qemu-system-x86_64",
                  accel: str = "auto", vcpu_overcommit: float = 1.0,
                  soft_reboot_seconds: float = 60.0, image_cache: Path | None = None,
-                 probe_kernel: Path | None = None, host_ip: str = "127.0.0.1") -> None:
+                 probe_kernel: Path | None = None, host_ip: str = "127.0.0.1",
+                 console_max_bytes: int = 2 << 20, console_drain_seconds: float = 2.0) -> None:
         if accel not in ("auto", "kvm", "tcg"):
             raise ValueError(f"qemu accel must be auto, kvm or tcg, not {accel!r}")
         found = shutil.which(binary)
@@ -99,6 +102,16 @@ class QemuDriver(VirtDriver):
         self._qmp_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._accel: str | None = None if accel == "auto" else accel
         self._version = process.version(self.binary)
+        if console_max_bytes < console.MIN_RING:
+            raise ValueError(f"console_max_bytes must be at least {console.MIN_RING}")
+        self.console_max_bytes = console_max_bytes
+        self.console_ring = console.ring_size(console_max_bytes)
+        self._console_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._closing = threading.Event()
+        self._drainer = threading.Thread(target=self._drain_consoles,
+                                         args=(console_drain_seconds,),
+                                         name=f"qemu-{host}-console", daemon=True)
+        self._drainer.start()
 
     # -- the interface ------------------------------------------------------------------
 
@@ -181,6 +194,7 @@ class QemuDriver(VirtDriver):
             self._qmp(workdir, "system_reset")
             self._resume(workdir)
         else:
+            self._drain_console(workdir)
             self._qmp(workdir, "system_powerdown")
             if process.wait_gone(pid, workdir, self.soft_reboot_seconds):
                 self._start(workdir, records.read_record(workdir))
@@ -196,6 +210,7 @@ class QemuDriver(VirtDriver):
         pid = self._running_pid(workdir)
         if pid is None:
             return
+        self._drain_console(workdir)
         try:
             self._qmp(workdir, "system_powerdown")
         except QmpError as exc:
@@ -220,15 +235,12 @@ class QemuDriver(VirtDriver):
         if length is not None and length < 0:
             raise ValueError(f"console length must not be negative: {length}")
         workdir = self._existing(instance_id)
-        try:
-            raw = (workdir / "console.log").read_bytes()
-        except FileNotFoundError:
-            raw = b""
-        text = raw.decode(errors="replace").replace("\r\n", "\n").replace("\r", "")
-        lines = text.split("\n")[:-1]  # the last line is still being written
-        if length is not None:
-            lines = lines[-length:] if length else []
-        return "".join(line + "\n" for line in lines)
+        self._drain_console(workdir)
+        return console.tail(workdir, length)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._drainer.join(timeout=10)
 
     def snapshot(self, instance_id: str, target: Path) -> str:
         workdir = self._existing(instance_id)
@@ -288,7 +300,8 @@ class QemuDriver(VirtDriver):
             records.write_json(workdir / records.RECORD, record)
             machine = process.Machine(
                 instance_id=workdir.name, vcpus=spec["vcpus"], memory_mb=spec["memory_mb"],
-                accel=self._accelerator(), boot=image.boot, nics=tuple(zip(
+                accel=self._accelerator(), boot=image.boot, console_ring=self.console_ring,
+                nics=tuple(zip(
                     [dataclasses.replace(nic, mac=mac) for nic, mac in
                      zip(nics, record["macs"], strict=True)], ports, strict=True)))
             log_size = records.size(workdir / "qemu.log")
@@ -348,9 +361,37 @@ class QemuDriver(VirtDriver):
             return None
         return pid if process.alive(pid, workdir) else None
 
-    def _qmp(self, workdir: Path, command: str, timeout: float = 10.0) -> Any:
+    def _qmp(self, workdir: Path, command: str, timeout: float = 10.0,
+             arguments: dict[str, Any] | None = None) -> Any:
         with self._qmp_locks[workdir.name]:  # qemu serves one QMP client at a time
-            return qmp(workdir / "qmp.sock", command, timeout=timeout)
+            return qmp(workdir / "qmp.sock", command, arguments, timeout=timeout)
+
+    def _drain_console(self, workdir: Path) -> None:
+        """Move what qemu's console ring holds into the instance's bounded log."""
+        with self._console_locks[workdir.name]:
+            if self._running_pid(workdir) is None:
+                return
+            try:
+                data = self._qmp(workdir, "ringbuf-read", timeout=5.0, arguments={
+                    "device": console.DEVICE, "size": self.console_ring,
+                    "format": "base64"})
+                console.append(workdir, base64.b64decode(data), self.console_max_bytes)
+            except (QmpError, OSError, ValueError) as exc:
+                log.debug("instance %s: console not drained: %s", workdir.name, exc)
+
+    def _drain_consoles(self, every: float) -> None:
+        """Drain every running instance's console now and then, so that little is lost
+        when a guest stops or writes faster than the ring holds."""
+        while not self._closing.wait(every):
+            try:
+                workdirs = [d for d in self.instances_dir.iterdir()
+                            if (d / records.RECORD).exists()]
+            except OSError:
+                continue
+            for workdir in workdirs:
+                if self._closing.is_set():
+                    return
+                self._drain_console(workdir)
 
     def _remove(self, workdir: Path | None, instance_id: str) -> None:
         """Kill the instance's qemu and delete its files."""

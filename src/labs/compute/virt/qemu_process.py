@@ -3,8 +3,9 @@ finding out which accelerator works on this host.
 
 Each instance is one `qemu-system-x86_64` in a session of its own (so it outlives the
 agent), run in the instance's directory with relative file names there: `disk.qcow2`,
-`config.iso`, `console.log` (the serial console, appended to across power cycles),
-`qmp.sock` and `qemu.log` (qemu's own messages).
+`config.iso`, `console.log` (the serial console, drained from qemu's ring buffer and
+appended to across power cycles: see qemu_console), `qmp.sock` and `qemu.log` (qemu's
+own messages).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Machine:
     accel: str  # "kvm" or "tcg"
     boot: BootFiles | None  # None: boot from the disk
     nics: tuple[tuple[Nic, int | None], ...]  # each nic, with its ssh port when "user"
+    console_ring: int = 1 << 16  # bytes of serial output qemu keeps (a power of two)
 
 
 def nic_args(nic: Nic, index: int, ssh_port: int | None) -> list[str]:
@@ -70,7 +72,7 @@ def command_line(binary: str, machine: Machine) -> list[str]:
     cmd = [binary, "-name", f"instance-{machine.instance_id}", "-accel", accel,
            "-machine", "pc", "-m", str(machine.memory_mb), "-smp", str(machine.vcpus),
            "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none",
-           "-chardev", "file,id=console,path=console.log,append=on", "-serial",
+           "-chardev", f"ringbuf,id=console,size={machine.console_ring}", "-serial",
            "chardev:console", "-qmp", "unix:qmp.sock,server=on,wait=off",
            "-drive", "file=disk.qcow2,if=virtio,format=qcow2",
            "-drive", "file=config.iso,if=ide,media=cdrom,format=raw,readonly=on",

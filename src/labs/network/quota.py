@@ -1,0 +1,28 @@
+"""What the network's creates ask before they add a project's rows: Nova's legacy
+network quotas (``floating_ips``, ``security_groups``, ``security_group_rules`` per
+group), whose limits the compute API keeps with its other quotas."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from labs.common.errors import Forbidden
+
+
+class ProjectQuota(Protocol):
+    def ready(self, project_id: str) -> None:
+        """Before the transaction: whatever ``lock`` needs to exist."""
+
+    def lock(self, tx: Session, project_id: str) -> Mapping[str, int]:
+        """Hold the project's quota lock until ``tx`` ends; its limits (-1: none)."""
+
+
+def check(limits: Mapping[str, int], resource: str, used: int, adding: int,
+          message: str) -> None:
+    """403 with Nova's ``message`` when ``adding`` more would pass the limit."""
+    limit = limits.get(resource, -1)
+    if 0 <= limit < used + adding:
+        raise Forbidden(message)
