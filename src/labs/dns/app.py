@@ -61,7 +61,8 @@ def dns_server_of(backend: DnsBackend) -> str:
 
 def open_dns(site: Site, db: Database, backend: DnsBackend,
              cloud_project_id: str | None = None) -> DnsService:
-    return DnsService(db, site.config.group(DnsOptions), backend, cloud_project_id)
+    return DnsService(db, site.config.group(DnsOptions), backend, cloud_project_id,
+                      site.config.group(NetworkOptions).dns_domain)
 
 
 class Resync:
