@@ -188,6 +188,8 @@ class DnsServer:
         zones stay the same, as PowerDNS's packet cache does: a repeated query is answered
         with the remembered bytes under its own id, without parsing it. The remembered
         answers belong to one snapshot of the zones, so a publish empties them at once.
+        Only ordinary queries are remembered (`_cacheable`), and at most
+        PACKET_CACHE_BYTES of them: a flood of odd datagrams cannot fill the memory.
         """
         receive = udp.recvfrom
         for _ in range(UDP_BATCH):
