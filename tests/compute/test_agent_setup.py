@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import dns.message
 import pytest
 
 from labs.common.config import ConfigError
@@ -11,6 +12,7 @@ from labs.compute import agent_setup
 from labs.compute.config import AgentOptions
 from labs.dns.config import DnsOptions
 from labs.network.config import NetworkOptions
+from labs.network.dns_wire import question
 
 
 def options(**changes: object) -> AgentOptions:
@@ -76,8 +78,11 @@ def test_the_dns_relay_follows_the_configured_server(caplog: pytest.LogCaptureFi
                                       DnsOptions(project_zone_domains=["wmcloud.example"])
                                       ) == ["labs.internal.", "68.10.in-addr.arpa.",
                                             "wmcloud.example", "tools.example."]
-    assert own.in_cloud((b"web", b"wmcloud", b"example"))
-    assert not own.in_cloud((b"pypi", b"org"))
+    for name, inside in (("web.WMcloud.example.", True), ("wmcloud.example.", True),
+                         ("x.tools.example.", True), ("pypi.org.", False),
+                         ("evilwmcloud.example.", False), ("example.", False)):
+        asked = question(dns.message.make_query(name, "A").to_wire())
+        assert asked is not None and own.in_cloud(*asked) is inside, name
     for bad in ({"dns_server": "dns.example.org"},
                 {"dns_server": "127.0.0.1", "dns_forwarders": ["127.0.0.1:99999"]}):
         with pytest.raises(ConfigError, match=r"\[network\] dns_server or dns_forwarders"):

@@ -9,10 +9,6 @@ SERVFAIL = 2
 REFUSED = 5
 
 
-def rcode(message: bytes) -> int:
-    return message[3] & 0x0F
-
-
 def question_end(message: bytes) -> int | None:
     """Where the one question of `message` ends; None when it has not exactly one
     question in plain form."""
@@ -27,30 +23,42 @@ def question_end(message: bytes) -> int | None:
     return end if end <= len(message) else None
 
 
-def question_name(query: bytes) -> tuple[bytes, ...] | None:
-    """The labels of the query's name, lower case; None when it cannot be read."""
-    end = question_end(query)
-    if end is None:
+def question(message: bytes) -> tuple[bytes, tuple[int, ...]] | None:
+    """The one question of `message` as it is on the wire (its name lower case, then
+    QTYPE and QCLASS) and where each label of the name starts in it; None when the
+    message has not exactly one question in plain form."""
+    if len(message) < HEADER or message[4:6] != b"\x00\x01":
         return None
-    labels, at = [], HEADER
-    while query[at]:
-        labels.append(query[at + 1:at + 1 + query[at]].lower())
-        at += 1 + query[at]
-    return tuple(labels)
+    at, size, starts = HEADER, len(message), []
+    while at < size:
+        length = message[at]
+        if not length:
+            break
+        if length & 0xC0:  # a compression pointer has no place in a question
+            return None
+        starts.append(at - HEADER)
+        at += 1 + length
+    if at + 5 > size:
+        return None
+    return message[HEADER:at + 1].lower() + message[at + 1:at + 5], tuple(starts)
 
 
-def domain_labels(domain: str) -> tuple[bytes, ...]:
-    """``Labs.Internal.`` as (b"labs", b"internal")."""
-    return tuple(label.encode().lower() for label in domain.strip().rstrip(".").split(".")
-                 if label)
+def domain_wire(domain: str) -> bytes:
+    """``Labs.Internal.`` as the name is on the wire, lower case
+    (``b"\\x04labs\\x08internal\\x00"``)."""
+    labels = [label.encode().lower() for label in domain.strip().rstrip(".").split(".")
+              if label]
+    return b"".join(bytes([len(label)]) + label for label in labels) + b"\x00"
 
 
-def same_question(query: bytes, answer: bytes) -> bool:
-    """Whether `answer` carries the question of `query` (names compared as DNS does,
-    without regard to case)."""
-    end = question_end(query)
-    return end is not None and answer[4:6] == b"\x00\x01" and \
-        answer[HEADER:end].lower() == query[HEADER:end].lower()
+def same_question(asked: bytes, answer: bytes) -> bool:
+    """Whether `answer` carries the question `asked` (as `question` gives it; names
+    compared without regard to case, as DNS compares them)."""
+    if answer[4:6] != b"\x00\x01" or len(answer) < HEADER + len(asked):
+        return False
+    name = len(asked) - 4
+    got = answer[HEADER:HEADER + len(asked)]
+    return got[:name].lower() == asked[:name] and got[name:] == asked[name:]
 
 
 def reply(query: bytes, code: int) -> bytes | None:
