@@ -61,7 +61,9 @@ class Cloud:
         env.update({"LABS_AGENT_DRIVER": "fake", "LABS_IMAGE_BOOTSTRAP_IMAGE": "false",
                     "LABS_AGENT_FAKE_VCPUS": "1024", "LABS_AGENT_FAKE_MEMORY_MB": "1048576",
                     "LABS_COMPUTE_QUOTA_INSTANCES": "-1", "LABS_COMPUTE_QUOTA_CORES": "-1",
-                    "LABS_COMPUTE_QUOTA_RAM": "-1"})
+                    "LABS_COMPUTE_QUOTA_RAM": "-1",
+                    # zone_of reads the cloud's zone by AXFR
+                    "LABS_DNS_ALLOW_TRANSFER": "127.0.0.1"})
         self.log_path = work / "labs-up.log"
         self.log = self.log_path.open("wb")
         self.proc = subprocess.Popen([str(LABS), "up", "--data-dir", str(work / "data"),

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     state.mkdir()
     driver = BridgeDriver(state, prefix=prefix,
                           upstream_dns=(f"{RELAY_ADDRESS}#{RELAY_PORT}",))
-    relay = DnsRelay((server.address, server.port))
+    relay = DnsRelay((server.address, server.port), cloud_domains=[ZONE])
     guest = f"{prefix}-guest"
     try:
         server.publish(zone)

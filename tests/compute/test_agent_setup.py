@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
+import dns.message
 import pytest
 
 from labs.common.config import ConfigError
 from labs.compute import agent_setup
 from labs.compute.config import AgentOptions
+from labs.dns.config import DnsOptions
 from labs.network.config import NetworkOptions
+from labs.network.dns_wire import question
 
 
 def options(**changes: object) -> AgentOptions:
@@ -64,10 +67,22 @@ def test_the_dns_relay_follows_the_configured_server(caplog: pytest.LogCaptureFi
         assert relay.forwarders == (("192.0.2.53", 53),)
     finally:
         relay.close()
-    own = agent_setup.dns_relay(NetworkOptions(), dns_server="127.0.0.1:5353")
+    own = agent_setup.dns_relay(NetworkOptions(dns_cloud_domains=["tools.example."]),
+                                dns_server="127.0.0.1:5353",
+                                dns=DnsOptions(project_zone_domains=["wmcloud.example"]))
     assert own is not None
     own.close()
     assert own.upstream == ("127.0.0.1", 5353)
+    # only the cloud's own domains are asked of the cloud's server
+    assert agent_setup.cloud_domains(NetworkOptions(dns_cloud_domains=["tools.example."]),
+                                      DnsOptions(project_zone_domains=["wmcloud.example"])
+                                      ) == ["labs.internal.", "68.10.in-addr.arpa.",
+                                            "wmcloud.example", "tools.example."]
+    for name, inside in (("web.WMcloud.example.", True), ("wmcloud.example.", True),
+                         ("x.tools.example.", True), ("pypi.org.", False),
+                         ("evilwmcloud.example.", False), ("example.", False)):
+        asked = question(dns.message.make_query(name, "A").to_wire())
+        assert asked is not None and own.in_cloud(*asked) is inside, name
     for bad in ({"dns_server": "dns.example.org"},
                 {"dns_server": "127.0.0.1", "dns_forwarders": ["127.0.0.1:99999"]}):
         with pytest.raises(ConfigError, match=r"\[network\] dns_server or dns_forwarders"):

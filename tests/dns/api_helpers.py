@@ -26,6 +26,8 @@ V2 = "/dns/v2"
 PEOPLE = {"alice": ("a", "member"), "ann": ("a", "reader"), "amy": ("a", "projectadmin"),
           "bob": ("b", "member")}
 NAMESERVERS = ["ns1.labs.test.", "ns2.labs.test."]
+#: Where the tests' projects may make zones (the cloud's default allows none of these).
+OPEN_DOMAINS = ["org", "net", "com", "test", "z", "sub"]
 
 
 class MemoryBackend(DnsBackend):
@@ -133,7 +135,7 @@ def make_dns(cloud: Cloud, **options: Any) -> Iterator[Dns]:
         cloud.user(who, "pw", {project: role})
     backend = MemoryBackend()
     service = DnsService(db, DnsOptions(nameservers=NAMESERVERS, **options), backend,
-                         cloud_project_id=projects["admin"])
+                         cloud_project_id=projects["admin"], internal_domain="labs.internal")
     service.prepare()
     app = compose({"/identity": identity_api(cloud.identity).app(),
                    "/dns": dns_api(service, cloud.identity.tokens).app()})
@@ -143,5 +145,6 @@ def make_dns(cloud: Cloud, **options: Any) -> Iterator[Dns]:
 
 @pytest.fixture(name="dns")
 def dns_fixture(cloud: Cloud) -> Iterator[Dns]:
-    """The DNS API of a test cloud (import ``dns_fixture`` to use the ``dns`` fixture)."""
-    yield from make_dns(cloud)
+    """The DNS API of a test cloud (import ``dns_fixture`` to use the ``dns`` fixture),
+    where projects may make zones under the test names' TLDs."""
+    yield from make_dns(cloud, project_zone_domains=OPEN_DOMAINS)

@@ -30,6 +30,7 @@ import pytest
 
 from labs.dns.backends.base import BackendError, DnsBackend, RecordSet, Zone
 from labs.dns.backends.embedded import EmbeddedBackend
+from labs.dns.server_limits import ServerLimits
 from tests.dns.conftest import Dig
 from tests.dns.powerdns_helpers import powerdns_served
 
@@ -55,7 +56,7 @@ class Served:
 
 @contextmanager
 def _embedded(tmp_path: Path) -> Iterator[Served]:
-    backend = EmbeddedBackend("127.0.0.1", 0)
+    backend = EmbeddedBackend("127.0.0.1", 0, ServerLimits.of(allow_transfer=["127.0.0.1"]))
     try:
         yield Served(backend, "127.0.0.1", backend.port)
     finally:

@@ -21,6 +21,7 @@ import dns.zone
 import pytest
 
 from labs.dns.server import DnsServer
+from labs.dns.server_limits import ServerLimits
 from labs.dns.server_zone import ZoneSnapshot
 from tests.dns.conftest import Dig
 
@@ -54,7 +55,8 @@ def snapshot(text: str, origin: str) -> ZoneSnapshot:
 
 @pytest.fixture
 def server() -> Iterator[DnsServer]:
-    server = DnsServer("127.0.0.1", 0, tcp_timeout=0.5)
+    server = DnsServer("127.0.0.1", 0, tcp_timeout=0.5,
+                       limits=ServerLimits.of(allow_transfer=["127.0.0.1"]))
     server.start()
     server.publish(snapshot(ZONE_TEXT, ORIGIN))
     yield server
@@ -158,8 +160,17 @@ def test_large_udp_answer_is_truncated_and_complete_over_tcp(server: DnsServer) 
     assert not full.flags & dns.flags.TC and len(full.answer[0]) == BIG_TXT
     small_edns = ask(server, "big", "TXT", use_edns=0, payload=1232)
     assert small_edns.flags & dns.flags.TC
+    # the client may offer more, but the server sends no more than its own size
     large_edns = ask(server, "big", "TXT", use_edns=0, payload=4096)
-    assert not large_edns.flags & dns.flags.TC and len(large_edns.answer[0]) == BIG_TXT
+    assert large_edns.flags & dns.flags.TC and large_edns.answer == []
+    roomy = DnsServer("127.0.0.1", 0, limits=ServerLimits.of(max_udp_size=4096))
+    roomy.start()
+    try:
+        roomy.publish(snapshot(ZONE_TEXT, ORIGIN))
+        large_edns = ask(roomy, "big", "TXT", use_edns=0, payload=4096)
+        assert not large_edns.flags & dns.flags.TC and len(large_edns.answer[0]) == BIG_TXT
+    finally:
+        roomy.stop()
 
 
 def test_edns_is_echoed_only_when_asked(server: DnsServer, dig: Dig) -> None:

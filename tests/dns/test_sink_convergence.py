@@ -15,6 +15,7 @@ import pytest
 from labs.common.db import Database
 from labs.dns.backends.embedded import EmbeddedBackend
 from labs.dns.config import DnsOptions
+from labs.dns.server_limits import ServerLimits
 from labs.dns.service import DnsService
 from labs.dns.sink import DnsSink
 from tests.dns.test_sink import NAMING, MemoryInstances, create_end, delete_start, vm
@@ -22,7 +23,7 @@ from tests.dns.test_sink import NAMING, MemoryInstances, create_end, delete_star
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[tuple[DnsService, EmbeddedBackend]]:
-    backend = EmbeddedBackend("127.0.0.1", 0)
+    backend = EmbeddedBackend("127.0.0.1", 0, ServerLimits.of(allow_transfer=["127.0.0.1"]))
     db = Database(f"sqlite:///{tmp_path / 'dns.db'}")
     dns_service = DnsService(db, DnsOptions(), backend, "c" * 32)
     dns_service.prepare()

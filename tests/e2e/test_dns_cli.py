@@ -168,3 +168,36 @@ def test_the_same_names_through_powerdns(tmp_path_factory: pytest.TempPathFactor
             cloud.stop()
     finally:
         pdns.stop()
+
+
+def test_members_take_no_public_names(dns_cloud: tuple[RunningCloud, int]) -> None:
+    """A member's `openstack zone create pypi.org.` is refused, its project's own part of
+    the cloud's domain is not; blacklisted names are for admins; admins take any name."""
+    c, port = dns_cloud
+    hijack = c.openstack("zone", "create", "--email", "a@pypi.org", "pypi.org.",
+                         cloud="labs-demo", check=False)
+    assert hijack.returncode != 0 and "pypi.org. is for admins" in hijack.stderr, \
+        hijack.stderr
+    others = c.openstack("zone", "create", "--email", "a@x.org", "admin.labs.internal.",
+                         cloud="labs-demo", check=False)
+    assert others.returncode != 0, others.stdout
+    own = c.openstack_json("zone", "create", "--email", "hm@demo.org",
+                           "tools.demo.labs.internal.", cloud="labs-demo")
+    assert own["name"] == "tools.demo.labs.internal."
+
+    made = c.openstack_json("zone", "blacklist", "create", "--pattern",
+                            r"^bad\.demo\.labs\.internal\.$", "--description", "not this")
+    listed = c.openstack_json("zone", "blacklist", "list")
+    assert [b["pattern"] for b in listed] == [r"^bad\.demo\.labs\.internal\.$"]
+    denied = c.openstack("zone", "blacklist", "list", cloud="labs-demo", check=False)
+    assert denied.returncode != 0
+    blacklisted = c.openstack("zone", "create", "--email", "hm@demo.org",
+                              "bad.demo.labs.internal.", cloud="labs-demo", check=False)
+    assert blacklisted.returncode != 0 and "Blacklisted zone name" in blacklisted.stderr
+    c.openstack("zone", "blacklist", "delete", made["id"])
+
+    public = c.openstack_json("zone", "create", "--email", "a@pypi.org", "pypi.org.")
+    assert public["name"] == "pypi.org."
+    wait_for(lambda: dig(port, "pypi.org.", "SOA") != [], "pypi.org. served")
+    for name, cloud in (("pypi.org.", "labs"), ("tools.demo.labs.internal.", "labs-demo")):
+        c.openstack("zone", "delete", name, cloud=cloud)

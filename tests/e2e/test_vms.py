@@ -128,7 +128,9 @@ def vm_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmCloud]:
     base = tmp_path_factory.mktemp("labs-vms")
     prefix = f"t{uuid.uuid4().hex[:6]}"
     env = {"LABS_AGENT_DRIVER": "qemu", "LABS_AGENT_NETWORK_DRIVER": "bridge",
-           "LABS_AGENT_NETWORK_PREFIX": prefix, "LABS_AGENT_HOST": "vmhost"}
+           "LABS_AGENT_NETWORK_PREFIX": prefix, "LABS_AGENT_HOST": "vmhost",
+           # the admin's zone tools.test. is one of the cloud's, for its VMs
+           "LABS_NETWORK_DNS_CLOUD_DOMAINS": "tools.test"}
     data_dir = base / "data"
     cloud = start_labs_up(data_dir, env)
     key = base / "id"

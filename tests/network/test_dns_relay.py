@@ -4,14 +4,21 @@ DNS server on the host's loopback, and a second one as a forwarder for other nam
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Iterator
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dns.flags
 import dns.message
+import dns.name
 import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
 import pytest
 
 from labs.dns.backends.base import RecordSet, Zone
@@ -33,6 +40,7 @@ from tests.network.guests import Guest, sh
 CLOUD = "labs.test."
 REVERSE = "68.10.in-addr.arpa."
 OUTSIDE = "example.org."
+DOMAINS = [CLOUD, REVERSE]
 
 
 def zone(name: str, *recordsets: RecordSet, serial: int = 1) -> Zone:
@@ -107,7 +115,8 @@ def test_vms_resolve_the_clouds_names_through_the_relay(
     guest, gateway = guest_on(relayed, prefix, state_dir)
     spec = relayed.list_networks()[0]
     relay = DnsRelay((authoritative.address, authoritative.port),
-                     [(forwarder.address, forwarder.port)], timeout=1.0)
+                     [(forwarder.address, forwarder.port)], cloud_domains=DOMAINS,
+                     timeout=1.0)
     try:
         relay.add_network(spec.id, relayed.namespace(spec.id))
         relay.add_network(spec.id, relayed.namespace(spec.id))  # a repeat is fine
@@ -156,7 +165,8 @@ def test_without_forwarders_other_names_are_refused(
         authoritative: EmbeddedBackend) -> None:
     guest, gateway = guest_on(relayed, prefix, state_dir)
     spec = relayed.list_networks()[0]
-    with_relay = DnsRelay((authoritative.address, authoritative.port), timeout=1.0)
+    with_relay = DnsRelay((authoritative.address, authoritative.port),
+                          cloud_domains=DOMAINS, timeout=1.0)
     try:
         with_relay.add_network(spec.id, relayed.namespace(spec.id))
         assert dig(guest, gateway, "A", f"www.{OUTSIDE}")[0] == "REFUSED"
@@ -178,11 +188,12 @@ def test_without_a_relay_dnsmasq_answers_only_its_network(
 def test_relay_listening_errors(relayed: BridgeDriver, authoritative: EmbeddedBackend) -> None:
     spec = network("bots", 1)
     relayed.ensure_network(spec)
-    relay = DnsRelay((authoritative.address, authoritative.port))
+    relay = DnsRelay((authoritative.address, authoritative.port), cloud_domains=DOMAINS)
     try:
         with pytest.raises(NamespaceListenError, match="does not exist"):
             relay.add_network(spec.id, relayed.namespace(spec.id) + "-nowhere")
-        taken = DnsRelay((authoritative.address, authoritative.port))
+        taken = DnsRelay((authoritative.address, authoritative.port),
+                         cloud_domains=DOMAINS)
         try:
             taken.add_network(spec.id, relayed.namespace(spec.id))
             with pytest.raises(NamespaceListenError, match="taken by another listener"):
@@ -218,3 +229,125 @@ def test_servfail_answers_the_question() -> None:
     wire = query.to_wire()
     for broken in (wire[:HEADER], wire[:-2], wire[:4] + b"\x00\x02" + wire[6:]):
         assert servfail(broken) is None
+
+
+def test_public_names_never_come_from_the_clouds_zones(
+        relayed: BridgeDriver, prefix: str, state_dir: Path,
+        authoritative: EmbeddedBackend, forwarder: EmbeddedBackend) -> None:
+    """A zone the cloud serves for a public name (a project's ``example.org.``) is not
+    what VMs get for it: only the cloud's domains are asked of the cloud's server."""
+    authoritative.publish(zone(OUTSIDE, RecordSet(f"www.{OUTSIDE}", "A", 60, ("10.66.6.6",)),
+                               RecordSet(f"only.{OUTSIDE}", "A", 60, ("10.66.6.7",)),
+                               RecordSet(f"mail.{OUTSIDE}", "A", 60, ("10.66.6.9",))))
+    authoritative.publish(zone("evillabs.test.", RecordSet("evillabs.test.", "A", 60,
+                                                           ("10.66.6.8",))))
+    guest, gateway = guest_on(relayed, prefix, state_dir)
+    spec = relayed.list_networks()[0]
+    relay = DnsRelay((authoritative.address, authoritative.port),
+                     [(forwarder.address, forwarder.port)], cloud_domains=DOMAINS,
+                     timeout=1.0)
+    try:
+        relay.add_network(spec.id, relayed.namespace(spec.id))
+        assert dig(guest, gateway, "A", f"www.{OUTSIDE}") == ("NOERROR", ["192.0.2.80"])
+        assert dig(guest, gateway, "A", "WWW.Example.ORG") == ("NOERROR", ["192.0.2.80"])
+        assert dig(guest, gateway, "A", f"only.{OUTSIDE}")[0] == "NXDOMAIN"
+        assert dig(guest, gateway, "A", f"web.other.{CLOUD}") == ("NOERROR", ["10.68.9.5"])
+    finally:
+        relay.close()
+    alone = DnsRelay((authoritative.address, authoritative.port), cloud_domains=DOMAINS,
+                     timeout=1.0)
+    try:
+        alone.add_network(spec.id, relayed.namespace(spec.id))
+        # (dnsmasq remembers www.example.org from above: ask what it has not seen)
+        assert dig(guest, gateway, "A", f"mail.{OUTSIDE}") == ("REFUSED", [])
+        assert dig(guest, gateway, "A", "evillabs.test") == ("REFUSED", [])
+        assert dig(guest, gateway, "A", f"web.other.{CLOUD}") == ("NOERROR", ["10.68.9.5"])
+    finally:
+        alone.close()
+
+
+class FakeServer:
+    """A UDP server on loopback that answers each query with ``answers(query)`` (wire
+    messages sent in order) and remembers the source ports it was asked from."""
+
+    def __init__(self, answers: Callable[[dns.message.Message], list[bytes]]) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.address = self.sock.getsockname()
+        self.answers = answers
+        self.ports: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                wire, peer = self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            self.ports.append(peer[1])
+            for answer in self.answers(dns.message.from_wire(wire)):
+                self.sock.sendto(answer, peer)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+
+
+def answer_for(query: dns.message.Message, name: str, address: str) -> bytes:
+    response = dns.message.make_response(query)
+    if name != query.question[0].name.to_text():
+        response.question = [dns.rrset.RRset(dns.name.from_text(name), dns.rdataclass.IN,
+                                              dns.rdatatype.A)]
+    response.answer.append(dns.rrset.from_text(name, 60, "IN", "A", address))
+    return response.to_wire()
+
+
+def ask(relay: DnsRelay, name: str, ident: int = 4242) -> dns.message.Message:
+    query = dns.message.make_query(name, "A", id=ident)
+    done = asyncio.run_coroutine_threadsafe(relay._resolve(query.to_wire(), relay._ask_udp),
+                                            relay._loop).result(timeout=10)
+    return dns.message.from_wire(done or b"")
+
+
+def test_forwarder_queries_come_from_random_ports_and_need_the_question() -> None:
+    """A forged answer (right id, another question) is ignored; the true one is taken;
+    every forwarded query leaves from a port of its own."""
+    forged_first = FakeServer(lambda q: [answer_for(q, "forged.example.org.", "10.66.6.6"),
+                                         answer_for(q, q.question[0].name.to_text(),
+                                                    "192.0.2.1")])
+    only_forged = FakeServer(lambda q: [answer_for(q, "forged.example.org.", "10.66.6.6")])
+    relay = DnsRelay(only_forged.address, [forged_first.address],
+                     cloud_domains=["labs.test."], timeout=0.5)
+    try:
+        for i in range(6):
+            answer = ask(relay, f"n{i}.example.org.", ident=100 + i)
+            assert answer.id == 100 + i and answer.rcode() == dns.rcode.NOERROR
+            assert [r.to_text() for rrset in answer.answer for r in rrset] == ["192.0.2.1"]
+        assert len(set(forged_first.ports)) == 6, forged_first.ports
+        # the cloud's server answering another question is no answer: SERVFAIL
+        assert ask(relay, "web.labs.test.").rcode() == dns.rcode.SERVFAIL
+        # a question the relay cannot read goes nowhere
+        asked = len(forged_first.ports) + len(only_forged.ports)
+        two = dns.message.make_query("a.example.org.", "A")
+        two.question.append(two.question[0])
+        done = asyncio.run_coroutine_threadsafe(
+            relay._resolve(two.to_wire(), relay._ask_udp), relay._loop).result(timeout=10)
+        assert done is not None and done[3] & 0x0F == dns.rcode.FORMERR
+        assert len(forged_first.ports) + len(only_forged.ports) == asked
+    finally:
+        relay.close()
+        forged_first.close()
+        only_forged.close()
+    forged_only = DnsRelay(only_forged.address, [only_forged.address],
+                           cloud_domains=["labs.test."], timeout=0.5)
+    try:
+        fresh = FakeServer(lambda q: [answer_for(q, "forged.example.org.", "10.66.6.6")])
+        forged_only.forwarders = (fresh.address,)
+        assert ask(forged_only, "x.example.org.").rcode() == dns.rcode.SERVFAIL
+        fresh.close()
+    finally:
+        forged_only.close()

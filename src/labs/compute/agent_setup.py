@@ -17,6 +17,8 @@ from labs.compute.agent_network import HostNetworking
 from labs.compute.config import AgentOptions
 from labs.compute.metadata_lookup import ConductorMetadataSource
 from labs.compute.rpcapi import ConductorAPI
+from labs.dns.config import DnsOptions
+from labs.dns.sink import Naming
 from labs.network.config import NetworkOptions
 from labs.network.dns_relay import RELAY_ADDRESS, RELAY_PORT, DnsRelay, parse_server
 from labs.network.drivers.base import InvalidRequest
@@ -80,7 +82,7 @@ def make_host_networking(site: Site, options: AgentOptions, bus: Bus,
     if kind != "bridge":
         return HostNetworking(None)
     network = site.config.group(NetworkOptions)
-    relay = dns_relay(network, dns_server)
+    relay = dns_relay(network, dns_server, site.config.group(DnsOptions))
     driver = bridge_driver(options, network, options.metadata_port, relay is not None)
     metadata = MetadataServer(ConductorMetadataSource(ConductorAPI(bus)))
 
@@ -97,9 +99,18 @@ def make_host_networking(site: Site, options: AgentOptions, bus: Bus,
     return HostNetworking(driver, serve_network, driver.namespace, close)
 
 
-def dns_relay(network: NetworkOptions, dns_server: str = "") -> DnsRelay | None:
+def cloud_domains(network: NetworkOptions, dns: DnsOptions) -> list[str]:
+    """The domains whose names VMs resolve through the cloud's DNS server: the cloud's
+    domain and reverse zones, the project domains, and what the operator adds."""
+    naming = Naming.for_ranges(network.dns_domain, [network.fixed_range])
+    return list(dict.fromkeys([naming.domain, *naming.reverse_zones,
+                               *dns.project_zone_domains, *network.dns_cloud_domains]))
+
+
+def dns_relay(network: NetworkOptions, dns_server: str = "",
+              dns: DnsOptions | None = None) -> DnsRelay | None:
     """The relay from the networks' dnsmasq to the cloud's DNS server (None when no
-    server is known)."""
+    server is known), for the names in `cloud_domains`."""
     where = network.dns_server or dns_server
     if not where:
         log.info("VMs resolve only their own network's names: [network] dns_server is not "
@@ -110,7 +121,8 @@ def dns_relay(network: NetworkOptions, dns_server: str = "") -> DnsRelay | None:
         forwarders = [parse_server(each) for each in network.dns_forwarders]
     except InvalidRequest as exc:
         raise ConfigError(f"[network] dns_server or dns_forwarders: {exc}") from None
-    log.info("the networks ask the cloud's DNS server at %s port %d for the cloud's names%s",
-             *upstream, f", and {', '.join(network.dns_forwarders)} for others"
-             if forwarders else "")
-    return DnsRelay(upstream, forwarders)
+    domains = cloud_domains(network, dns or DnsOptions())
+    log.info("the networks ask the cloud's DNS server at %s port %d for names in %s%s",
+             *upstream, ", ".join(domains),
+             f", and {', '.join(network.dns_forwarders)} for others" if forwarders else "")
+    return DnsRelay(upstream, forwarders, cloud_domains=domains)

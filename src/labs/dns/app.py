@@ -19,6 +19,7 @@ from labs.dns.backends.embedded import EmbeddedBackend
 from labs.dns.backends.powerdns import PowerDnsBackend
 from labs.dns.config import DnsOptions
 from labs.dns.instances import ComputeInstances
+from labs.dns.server_limits import ServerLimits
 from labs.dns.service import DnsService
 from labs.dns.sink import DnsSink, Naming
 from labs.network.config import NetworkOptions
@@ -28,8 +29,14 @@ log = logging.getLogger("labs.dns")
 
 def open_embedded_backend(site: Site) -> EmbeddedBackend:
     """Labs' own DNS server, answering on ``[dns] listen``."""
-    host, port = split_bind(site.config.group(DnsOptions).listen)
-    return EmbeddedBackend(host, port)
+    options = site.config.group(DnsOptions)
+    host, port = split_bind(options.listen)
+    try:
+        limits = ServerLimits.of(options.max_udp_size, options.allow_transfer,
+                                 options.rate_limit, options.rate_limit_exempt)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return EmbeddedBackend(host, port, limits)
 
 
 def open_backend(site: Site) -> DnsBackend:
@@ -61,7 +68,8 @@ def dns_server_of(backend: DnsBackend) -> str:
 
 def open_dns(site: Site, db: Database, backend: DnsBackend,
              cloud_project_id: str | None = None) -> DnsService:
-    return DnsService(db, site.config.group(DnsOptions), backend, cloud_project_id)
+    return DnsService(db, site.config.group(DnsOptions), backend, cloud_project_id,
+                      site.config.group(NetworkOptions).dns_domain)
 
 
 class Resync:

@@ -23,6 +23,23 @@ class DnsOptions:
     listen: str = option("127.0.0.1:0", "HOST:PORT the embedded DNS server of `labs up` "
                          "answers on (UDP and TCP); port 0 picks a free one, which `labs up` "
                          "logs")
+    project_zone_domains: list[str] = option(
+        [], "domains under which project members may create zones (e.g. "
+        "`labs.example.org`); members may also create `<project>.<[network] dns_domain>` "
+        "and below, and zones under TLDs an admin registered; admins may create any zone")
+    allow_transfer: list[str] = option(
+        [], "addresses or networks (e.g. `192.0.2.10`, `192.0.2.0/28`) of the secondary "
+        "servers the embedded server gives zone transfers (AXFR) to; everyone else gets "
+        "REFUSED")
+    max_udp_size: int = option(1232, "the largest UDP answer the embedded server sends, "
+                               "whatever the client's EDNS offers; larger ones are "
+                               "truncated (TC) so the client asks over TCP")
+    rate_limit: int = option(20, "the embedded server's response rate limit: answers per "
+                             "second alike (same answer, same client /24 or /56) before "
+                             "it drops or truncates them (0: no limit)")
+    rate_limit_exempt: list[str] = option(
+        ["127.0.0.0/8", "::1"], "clients the rate limit spares (the host, whose DNS relay "
+        "asks for every VM)")
     default_ttl: int = option(3600, "TTL of a zone created without one")
     soa_refresh: int = option(3600, "the SOA's refresh, in seconds")
     soa_retry: int = option(600, "the SOA's retry, in seconds")

@@ -101,6 +101,10 @@ class TldNotFound(NotFound):
     error_type = "tld_not_found"
 
 
+class BlacklistNotFound(NotFound):
+    error_type = "blacklist_not_found"
+
+
 class Duplicate(DnsError, common.Conflict):
     error_type = "duplicate"
 
@@ -115,6 +119,10 @@ class DuplicateRecordSet(Duplicate):
 
 class DuplicateTld(Duplicate):
     error_type = "duplicate_tld"
+
+
+class DuplicateBlacklist(Duplicate):
+    error_type = "duplicate_blacklist"
 
 
 class OverQuota(DnsError, common.PayloadTooLarge):

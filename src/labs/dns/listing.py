@@ -84,7 +84,9 @@ def page(tx: Session, query: sa.Select[Any], model: Any, listing: Listing) -> Pa
     key, ident = getattr(model, listing.sort_key), model.id
     descending = listing.sort_dir == "desc"
     if listing.marker is not None:
-        marker = tx.get(model, listing.marker)
+        # Looked up through the caller's own query: another project's row is as unknown
+        # as a made-up id (same 400), so a marker cannot probe what the caller cannot see.
+        marker = tx.scalars(query.where(ident == listing.marker).limit(1)).first()
         if marker is None:
             raise MarkerNotFound(f"Marker {listing.marker} could not be found")
         mark = getattr(marker, listing.sort_key)

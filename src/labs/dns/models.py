@@ -96,6 +96,17 @@ class Tld(DnsBase):
     updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
 
 
+class Blacklist(DnsBase):
+    """A regular expression (RE2) of zone names only admins may take."""
+
+    __tablename__ = "dns_blacklist"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    pattern: Mapped[str] = mapped_column(NAME, unique=True)
+    description: Mapped[str | None] = mapped_column(sa.String(160))
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
 class Quota(DnsBase):
     """A project's limit for one resource, where it differs from the default."""
 

@@ -66,6 +66,20 @@ tld_update: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+blacklist_create: dict[str, Any] = {
+    "type": "object",
+    "properties": {"pattern": {"type": "string", "minLength": 1, "maxLength": 255},
+                   "description": DESCRIPTION},
+    "required": ["pattern"],
+    "additionalProperties": False,
+}
+
+blacklist_update: dict[str, Any] = {
+    "type": "object",
+    "properties": blacklist_create["properties"],
+    "additionalProperties": False,
+}
+
 quota_update: dict[str, Any] = {
     "type": "object",
     "additionalProperties": {"type": "integer", "minimum": -1, "maximum": 2147483647},

@@ -17,13 +17,15 @@ class Caller:
     ``project_id`` is the project it acts as (the token's, or the one an admin names in
     ``x-auth-sudo-project-id``); with ``all_projects`` (admins' ``x-auth-all-projects``)
     it sees and changes every project's zones. ``edit_managed`` lets an admin change
-    records the cloud made for its VMs.
+    records the cloud made for its VMs; ``admin`` may take any zone name.
     """
 
     project_id: str | None
     all_projects: bool = False
     admin: bool = False
     edit_managed: bool = False
+    #: the name of the project it acts as, when known (not with sudo)
+    project_name: str | None = None
 
     def sees(self, project_column: SQLCoreOperations[str]) -> sa.ColumnElement[bool]:
         if self.all_projects:

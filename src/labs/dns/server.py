@@ -7,9 +7,12 @@ each query, which reads the mapping once, sees a zone's old content or its new c
 never a mix. What the answers say is in `labs.dns.server_answer`.
 
 Threads: one serves the UDP socket and accepts TCP connections (a selector, woken by a
-socket pair on stop); each TCP connection gets its own thread, with a timeout per read,
-at most MAX_CONNECTIONS at once. `start()` returns once the sockets are bound (port 0
-picks a free port, read back from `port`); `stop()` closes everything and joins.
+socket pair on stop); each TCP connection gets its own thread, at most MAX_CONNECTIONS
+at once and MAX_CONNECTIONS_PER_CLIENT from one address; each message must arrive
+whole within the TCP timeout (a client trickling a byte at a time is closed). UDP
+answers pass the response-rate limiter (`labs.dns.server_limits`). `start()` returns
+once the sockets are bound (port 0 picks a free port, read back from `port`); `stop()`
+closes everything and joins.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ import selectors
 import socket
 import struct
 import threading
+import time
 from collections.abc import Mapping
 from types import MappingProxyType
 
 import dns.name
 
 from labs.dns.server_answer import respond
+from labs.dns.server_limits import RateLimiter, ServerLimits
 from labs.dns.server_zone import ZoneSnapshot
 
 log = logging.getLogger("labs.dns.server")
@@ -33,8 +38,14 @@ log = logging.getLogger("labs.dns.server")
 #: Seconds a TCP client may stay silent, mid-message or between queries.
 TCP_TIMEOUT = 10.0
 MAX_CONNECTIONS = 64
+MAX_CONNECTIONS_PER_CLIENT = 8
 UDP_BATCH = 64  # queries answered per wake-up of the serving loop
-PACKET_CACHE_SIZE = 20000  # remembered UDP answers (emptied when full)
+#: Bytes of remembered UDP answers and their keys (emptied when full).
+PACKET_CACHE_BYTES = 16 * 1024 * 1024
+#: Only ordinary queries are remembered: at most this long, one question, no answer or
+#: authority records, at most one additional record (the OPT).
+CACHEABLE_QUERY = 512
+QUERY_COUNTS = struct.Struct("!HHHH")
 #: Shorter TCP frames cannot hold a DNS header; longer ones than a query needs are abuse.
 MIN_TCP_QUERY = 12
 MAX_TCP_QUERY = 16384
@@ -47,11 +58,16 @@ class DnsServer:
     """Answers DNS queries for the zones it is given, on one address, over UDP and TCP."""
 
     def __init__(
-        self, address: str = "127.0.0.1", port: int = 0, *, tcp_timeout: float = TCP_TIMEOUT
+        self, address: str = "127.0.0.1", port: int = 0, *, tcp_timeout: float = TCP_TIMEOUT,
+        limits: ServerLimits | None = None
     ) -> None:
         self.address = address
         self._wanted_port = port
         self._tcp_timeout = tcp_timeout
+        self.limits = limits or ServerLimits()
+        self._limiter = RateLimiter(self.limits.rate_limit, self.limits.rate_limit_exempt)
+        self._cache_bytes = 0
+        self._per_client: dict[str, int] = {}
         self._zones: Mapping[dns.name.Name, ZoneSnapshot] = MappingProxyType({})
         self._write_lock = threading.Lock()  # publishers; readers never take it
         #: UDP answers by query bytes (without the id), for the zones in _cache_zones
@@ -172,67 +188,89 @@ class DnsServer:
         zones stay the same, as PowerDNS's packet cache does: a repeated query is answered
         with the remembered bytes under its own id, without parsing it. The remembered
         answers belong to one snapshot of the zones, so a publish empties them at once.
+        Only ordinary queries are remembered (`_cacheable`), and at most
+        PACKET_CACHE_BYTES of them: a flood of odd datagrams cannot fill the memory.
         """
-        receive, send = udp.recvfrom, udp.sendto
+        receive = udp.recvfrom
         for _ in range(UDP_BATCH):
             try:
                 wire, peer = receive(UDP_RECEIVE_SIZE)
             except OSError:  # nothing (more), or an ICMP error from an earlier reply
                 return
             if self._cache_zones is not self._zones:
-                self._cache, self._cache_zones = {}, self._zones
+                self._cache, self._cache_zones, self._cache_bytes = {}, self._zones, 0
             cached = self._cache.get(wire[2:])
             if cached is not None:
-                try:
-                    send(wire[:2] + cached, peer)
-                except OSError as exc:
-                    log.debug("%s: reply not sent (%s)", peer[0], exc)
+                self._send_udp(udp, wire, wire[:2] + cached, peer)
                 continue
             replies = self._answer(wire, tcp=False, client=f"{peer[0]}:{peer[1]}")
-            if len(replies) == 1 and len(wire) > 12:  # a readable query, one answer
-                if len(self._cache) >= PACKET_CACHE_SIZE:
-                    self._cache = {}
+            if len(replies) == 1 and _cacheable(wire):
+                size = 2 * len(wire) + len(replies[0])
+                if self._cache_bytes + size > PACKET_CACHE_BYTES:
+                    self._cache, self._cache_bytes = {}, 0
                 self._cache[wire[2:]] = replies[0][2:]
+                self._cache_bytes += size
             for reply in replies:
-                try:
-                    send(reply, peer)
-                except OSError as exc:
-                    log.debug("%s: reply not sent (%s)", peer[0], exc)
+                self._send_udp(udp, wire, reply, peer)
+
+    def _send_udp(self, udp: socket.socket, query: bytes, reply: bytes,
+                  peer: tuple[str, int]) -> None:
+        """Send `reply` unless the rate limiter drops it or slips an empty TC one."""
+        verdict = self._limiter.verdict(peer[0], hash(reply[2:]))
+        if verdict != "send":
+            reply = _truncated(query, reply) if verdict == "slip" else b""
+            if not reply:
+                return
+        try:
+            udp.sendto(reply, peer)
+        except OSError as exc:
+            log.debug("%s: reply not sent (%s)", peer[0], exc)
 
     def _accept(self, listener: socket.socket) -> None:
         try:
             conn, peer = listener.accept()
         except OSError:
             return
+        address = peer[0]
         with self._connections_lock:
-            if len(self._connections) >= MAX_CONNECTIONS or self._stopping.is_set():
-                log.debug("%s: TCP connection refused, %d open", peer[0], MAX_CONNECTIONS)
+            mine = self._per_client.get(address, 0)
+            if (len(self._connections) >= MAX_CONNECTIONS or self._stopping.is_set()
+                    or (mine >= MAX_CONNECTIONS_PER_CLIENT
+                        and not self._limiter.exempted(address))):
+                log.debug("%s: TCP connection refused (%d open, %d from it)", address,
+                          len(self._connections), mine)
                 conn.close()
                 return
             self._connections.add(conn)
+            self._per_client[address] = mine + 1
             worker = threading.Thread(
-                target=self._serve_connection, args=(conn, f"{peer[0]}:{peer[1]}"),
+                target=self._serve_connection, args=(conn, address, f"{peer[0]}:{peer[1]}"),
                 name=f"dns-{self.port}-tcp", daemon=True)
             self._connection_threads.add(worker)
         worker.start()
 
-    def _serve_connection(self, conn: socket.socket, client: str) -> None:
-        """Queries one after another on one connection, until EOF, timeout or bad frame."""
+    def _serve_connection(self, conn: socket.socket, address: str, client: str) -> None:
+        """Queries one after another on one connection, until EOF, timeout or bad frame.
+        Each message (its length and its body) must arrive within the TCP timeout of the
+        moment we start waiting for it, however the client spreads its bytes."""
         try:
             conn.setblocking(True)
-            conn.settimeout(self._tcp_timeout)
             while not self._stopping.is_set():
-                prefix = _read_exactly(conn, LENGTH.size)
+                deadline = time.monotonic() + self._tcp_timeout
+                prefix = _read_exactly(conn, LENGTH.size, deadline)
                 if prefix is None:
                     return
                 (length,) = LENGTH.unpack(prefix)
                 if not MIN_TCP_QUERY <= length <= MAX_TCP_QUERY:
                     log.debug("%s: closing on a %d-byte TCP frame", client, length)
                     return
-                wire = _read_exactly(conn, length)
+                wire = _read_exactly(conn, length, deadline)
                 if wire is None:
                     return
-                for reply in self._answer(wire, tcp=True, client=client):
+                conn.settimeout(self._tcp_timeout)
+                may_transfer = self.limits.may_transfer(address)
+                for reply in self._answer(wire, tcp=True, client=client,
+                                          may_transfer=may_transfer):
                     conn.sendall(LENGTH.pack(len(reply)) + reply)
         except OSError as exc:  # timeouts included: the connection just ends
             log.debug("%s: TCP connection ended (%s)", client, exc)
@@ -242,20 +280,55 @@ class DnsServer:
             with self._connections_lock:
                 self._connections.discard(conn)
                 self._connection_threads.discard(threading.current_thread())
+                left = self._per_client.pop(address, 1) - 1
+                if left > 0:
+                    self._per_client[address] = left
 
-    def _answer(self, wire: bytes, *, tcp: bool, client: str) -> list[bytes]:
+    def _answer(self, wire: bytes, *, tcp: bool, client: str, may_transfer: bool = False
+                ) -> list[bytes]:
         try:
-            return respond(wire, self._zones, tcp=tcp, client=client)
+            return respond(wire, self._zones, tcp=tcp, client=client,
+                           udp_limit=self.limits.max_udp_size, may_transfer=may_transfer)
         except Exception:  # one bad query must not take the server down
             log.exception("%s: failed to answer a query", client)
             return []
 
 
-def _read_exactly(conn: socket.socket, size: int) -> bytes | None:
-    """`size` bytes from the connection, or None if it closes first."""
+def _cacheable(wire: bytes) -> bool:
+    """Whether a query is ordinary enough to remember its answer: short, one question,
+    no records but an OPT."""
+    if not 12 < len(wire) <= CACHEABLE_QUERY:
+        return False
+    questions, answers, authority, additional = QUERY_COUNTS.unpack_from(wire, 4)
+    return bool(questions == 1 and answers == 0 and authority == 0 and additional <= 1)
+
+
+def _truncated(query: bytes, reply: bytes) -> bytes:
+    """`reply` cut to its header and the query's question, with TC set: what a rate
+    limited client gets now and then (it asks again over TCP). Empty if the query's
+    question cannot be found."""
+    end = 12
+    while end < len(query) and query[end] != 0:
+        if query[end] & 0xC0:
+            return b""
+        end += 1 + query[end]
+    end += 5
+    if end > len(query) or len(reply) < 12:
+        return b""
+    flags = bytes([reply[2] | 0x02, reply[3]])  # TC
+    return reply[:2] + flags + b"\x00\x01" + bytes(6) + query[12:end]
+
+
+def _read_exactly(conn: socket.socket, size: int, deadline: float) -> bytes | None:
+    """`size` bytes from the connection by `deadline` (monotonic), or None if it closes
+    first; TimeoutError when the deadline passes."""
     chunks: list[bytes] = []
     remaining = size
     while remaining:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the message did not arrive in time")
+        conn.settimeout(left)
         chunk = conn.recv(remaining)
         if not chunk:
             return None

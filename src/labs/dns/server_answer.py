@@ -10,7 +10,10 @@ Authoritative only (RFC 1034 §4.3.2, RFC 2308), with minimal responses:
 - a name at or below an NS record below the apex gets a referral (not authoritative):
   the NS records in AUTHORITY and the in-zone addresses of the name servers as glue;
 - ANY is answered with every rrset of the name (RFC 8482's short answer is not used);
-- AXFR, and IXFR as an AXFR, over TCP only: the SOA, every rrset, the SOA again;
+- AXFR, and IXFR as an AXFR, over TCP only and to the configured secondaries only
+  (everyone else gets REFUSED): the SOA, every rrset, the SOA again;
+- UDP answers are at most the server's own size (``[dns] max_udp_size``), however much
+  the client's EDNS offers, so a small query cannot draw a large answer;
 - no wildcards, no DNSSEC, no additional-section processing for MX, SRV or CNAME targets.
 
 A packet whose header cannot be read is dropped; a readable header with a bad body gets
@@ -52,8 +55,13 @@ MAX_CHAIN = 8
 Zones = Mapping[dns.name.Name, ZoneSnapshot]
 
 
-def respond(wire: bytes, zones: Zones, *, tcp: bool, client: str) -> list[bytes]:
-    """The messages that answer `wire` (none: drop it; several: a zone transfer)."""
+def respond(wire: bytes, zones: Zones, *, tcp: bool, client: str,
+            udp_limit: int = OUR_UDP_SIZE, may_transfer: bool = False) -> list[bytes]:
+    """The messages that answer `wire` (none: drop it; several: a zone transfer).
+
+    A UDP answer is at most `udp_limit` bytes, whatever the client's EDNS offers (the
+    rest is TC: ask over TCP); transfers go only to a client that `may_transfer`.
+    """
     try:
         query = dns.message.from_wire(wire)
     except dns.message.ShortHeader:
@@ -66,29 +74,30 @@ def respond(wire: bytes, zones: Zones, *, tcp: bool, client: str) -> list[bytes]
         log.debug("%s: dropped a response sent as a query", client)
         return []
     if len(query.question) != 1:
-        return [_error(query, dns.rcode.FORMERR, tcp)]
+        return [_error(query, dns.rcode.FORMERR, tcp, udp_limit)]
     if query.edns > 0:
-        response = dns.message.make_response(query, our_payload=OUR_UDP_SIZE)
-        response.use_edns(0, payload=OUR_UDP_SIZE)  # RFC 6891: answer at the version we know
+        response = dns.message.make_response(query, our_payload=udp_limit)
+        response.use_edns(0, payload=udp_limit)  # RFC 6891: answer at the version we know
         response.set_rcode(dns.rcode.BADVERS)  # after use_edns, which resets the OPT flags
-        return [_render(response, query, tcp)]
+        return [_render(response, query, tcp, udp_limit)]
     question = query.question[0]
     log.debug("%s: %s %s %s", client, question.name, question.rdtype.name,
               "tcp" if tcp else "udp")
     if query.opcode() != dns.opcode.QUERY:
-        return [_error(query, dns.rcode.NOTIMP, tcp)]
+        return [_error(query, dns.rcode.NOTIMP, tcp, udp_limit)]
     zone = _find_zone(question.name, zones)
     if zone is None or question.rdclass != dns.rdataclass.IN:
-        return [_error(query, dns.rcode.REFUSED, tcp)]
+        return [_error(query, dns.rcode.REFUSED, tcp, udp_limit)]
     if question.rdtype in (dns.rdatatype.AXFR, dns.rdatatype.IXFR):
-        if not tcp:
-            return [_error(query, dns.rcode.REFUSED, tcp)]
+        if not tcp or not may_transfer:
+            log.debug("%s: transfer of %s refused", client, question.name)
+            return [_error(query, dns.rcode.REFUSED, tcp, udp_limit)]
         if question.name != zone.origin:
-            return [_error(query, dns.rcode.NOTAUTH, tcp)]
+            return [_error(query, dns.rcode.NOTAUTH, tcp, udp_limit)]
         return _transfer(query, zone)
-    response = dns.message.make_response(query, our_payload=OUR_UDP_SIZE)
+    response = dns.message.make_response(query, our_payload=udp_limit)
     _resolve(response, zone, question.name, question.rdtype)
-    return [_render(response, query, tcp)]
+    return [_render(response, query, tcp, udp_limit)]
 
 
 def _find_zone(qname: dns.name.Name, zones: Zones) -> ZoneSnapshot | None:
@@ -152,12 +161,14 @@ def _refer(response: dns.message.Message, zone: ZoneSnapshot, cut: dns.name.Name
                 response.additional.append(glue)
 
 
-def _render(response: dns.message.Message, query: dns.message.Message, tcp: bool) -> bytes:
-    """Wire form within the size the client can take; over UDP, TC and no records if not."""
+def _render(response: dns.message.Message, query: dns.message.Message, tcp: bool,
+            udp_limit: int) -> bytes:
+    """Wire form within the size the client can take and we send over UDP (the
+    smaller); over UDP, TC and no records if not."""
     if tcp:
         limit = TCP_MESSAGE_SIZE
     elif query.edns >= 0:
-        limit = max(CLASSIC_UDP_SIZE, min(query.payload, TCP_MESSAGE_SIZE))
+        limit = max(CLASSIC_UDP_SIZE, min(query.payload, udp_limit))
     else:
         limit = CLASSIC_UDP_SIZE
     try:
@@ -170,10 +181,11 @@ def _render(response: dns.message.Message, query: dns.message.Message, tcp: bool
         return response.to_wire(max_size=limit)
 
 
-def _error(query: dns.message.Message, rcode: dns.rcode.Rcode, tcp: bool) -> bytes:
-    response = dns.message.make_response(query, our_payload=OUR_UDP_SIZE)
+def _error(query: dns.message.Message, rcode: dns.rcode.Rcode, tcp: bool,
+           udp_limit: int) -> bytes:
+    response = dns.message.make_response(query, our_payload=udp_limit)
     response.set_rcode(rcode)
-    return _render(response, query, tcp)
+    return _render(response, query, tcp, udp_limit)
 
 
 def _formerr(wire: bytes) -> list[bytes]:
@@ -195,7 +207,7 @@ def _transfer(query: dns.message.Message, zone: ZoneSnapshot) -> list[bytes]:
         if size > TRANSFER_ROOM:
             log.warning("zone %s: %s %s is too big to transfer", zone.origin, rrset.name,
                         rrset.rdtype.name)
-            return [_error(query, dns.rcode.SERVFAIL, True)]
+            return [_error(query, dns.rcode.SERVFAIL, True, OUR_UDP_SIZE)]
         if size > room:
             chunks.append([])
             room = TRANSFER_ROOM

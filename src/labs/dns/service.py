@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from labs.common.db import Database, upgrade
 from labs.dns import models
 from labs.dns.backends.base import DnsBackend
+from labs.dns.blacklists import Blacklists
 from labs.dns.config import DnsOptions
 from labs.dns.errors import DuplicateZone, InvalidObject, ZoneNotFound
 from labs.dns.names import absolute_name
@@ -37,6 +38,7 @@ from labs.dns.recordsets import RecordSets, check_placement
 from labs.dns.scope import Caller
 from labs.dns.sink import SinkTarget
 from labs.dns.tlds import Tlds
+from labs.dns.zone_rules import ZoneRules
 from labs.dns.zones import Zones, new_record, new_recordset
 
 log = logging.getLogger("labs.dns")
@@ -51,7 +53,8 @@ InstanceRecord = tuple[str, str, str, str]
 
 class DnsService(SinkTarget):
     def __init__(self, db: Database, options: DnsOptions, backend: DnsBackend,
-                 cloud_project_id: str | None = None) -> None:
+                 cloud_project_id: str | None = None, internal_domain: str | None = None
+                 ) -> None:
         self.db = db
         self.options = options
         self.backend = backend
@@ -60,7 +63,10 @@ class DnsService(SinkTarget):
         self.publisher = Publisher(db, backend)
         self.quotas = Quotas(db, options)
         self.tlds = Tlds(db)
-        self.zones = Zones(db, options, self.publisher, self.quotas)
+        self.blacklists = Blacklists(db)
+        #: the cloud's own domain ([network] dns_domain), where projects get a subdomain
+        self.zones = Zones(db, options, self.publisher, self.quotas,
+                           ZoneRules.of(options.project_zone_domains, internal_domain))
         self.recordsets = RecordSets(db, self.zones, self.publisher, self.quotas)
 
     def prepare(self) -> None:

@@ -37,6 +37,7 @@ from labs.dns.publisher import Publisher
 from labs.dns.quotas import Quotas
 from labs.dns.scope import Caller
 from labs.dns.tlds import Tlds
+from labs.dns.zone_rules import ZoneRules
 
 Z, RS, R = models.Zone, models.RecordSet, models.Record
 #: Designate's default pool: Labs has one pool of name servers.
@@ -94,11 +95,12 @@ def writable_zone(tx: Session, caller: Caller, zone_id: str) -> models.Zone:
 
 class Zones:
     def __init__(self, db: Database, options: DnsOptions, publisher: Publisher,
-                 quotas: Quotas) -> None:
+                 quotas: Quotas, rules: ZoneRules | None = None) -> None:
         self.db = db
         self.options = options
         self.publisher = publisher
         self.quotas = quotas
+        self.rules = rules or ZoneRules.of(options.project_zone_domains, None)
 
     # -- the SOA and the serial ------------------------------------------------------
     def soa_data(self, zone: models.Zone) -> str:
@@ -140,8 +142,9 @@ class Zones:
             with self.db.transaction() as tx:
                 if lock is not None:
                     lock(tx)  # creates in one project take turns counting
+                nest_in = self.rules.check(tx, caller, name)
                 Tlds.check_zone_name(tx, name)
-                self._check_ownership(tx, project_id, name)
+                self._check_ownership(tx, project_id, name, nest_in)
                 if count_quota:
                     count = tx.scalar(sa.select(sa.func.count()).select_from(Z)
                                       .where(Z.project_id == project_id))
@@ -160,8 +163,10 @@ class Zones:
         return zone
 
     @staticmethod
-    def _check_ownership(tx: Session, project_id: str, name: str) -> None:
-        """No two zones of one name; no zone inside or above another project's zone."""
+    def _check_ownership(tx: Session, project_id: str, name: str,
+                         nest_in: str | None = None) -> None:
+        """No two zones of one name; no zone inside or above another project's zone
+        (but a project's own subdomain may sit in the cloud's zone `nest_in`)."""
         same = tx.scalars(sa.select(Z).where(Z.name == name)).first()
         if same is not None:
             raise DuplicateZone("Duplicate Zone" if same.project_id == project_id else
@@ -169,7 +174,7 @@ class Zones:
         above = {z.name: z for z in tx.scalars(sa.select(Z).where(Z.name.in_(parents(name))))}
         for parent in parents(name):
             if parent in above:
-                if above[parent].project_id != project_id:
+                if above[parent].project_id != project_id and parent != nest_in:
                     raise IllegalChildZone("Unable to create subzone in another project's "
                                            "zone")
                 break

@@ -28,4 +28,8 @@ class NetworkOptions:
                              "with only its own names")
     dns_forwarders: list[str] = option([], "resolvers (HOST[:PORT], reachable from the "
                                        "host) the networks ask for names outside the "
-                                       "cloud's zones; none: VMs get REFUSED for those")
+                                       "cloud's domains; none: VMs get REFUSED for those")
+    dns_cloud_domains: list[str] = option(
+        [], "more domains whose names the networks ask the cloud's DNS server for (e.g. "
+        "zones admins made outside dns_domain and [dns] project_zone_domains); every "
+        "other name goes to the forwarders")

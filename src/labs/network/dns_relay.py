@@ -3,11 +3,23 @@
 A network's namespace has no route to the host, where the authoritative server (Labs'
 embedded server or PowerDNS) answers. So the agent listens inside each namespace, on
 127.0.0.1 port 53 over UDP and TCP, and the network's dnsmasq sends there every query it
-cannot answer from its own leases (``server=127.0.0.1``). The relay asks the
-authoritative server from the host's namespace. When that server refuses a query (the
-name is in none of the cloud's zones) and forwarders are configured (resolvers the
-host can reach), the relay asks them in turn. An answer goes back as it came; when the
-cloud's server does not answer within `timeout`, the relay answers SERVFAIL.
+cannot answer from its own leases (``server=127.0.0.1``).
+
+Only names in the cloud's own domains (`cloud_domains`: the cloud's domain, its reverse
+zones, the domains the operator gave projects) go to the authoritative server, from the
+host's namespace; every other name goes to the forwarders (resolvers the host can
+reach) in turn, or gets REFUSED without them. The list is the operator's configuration,
+not learned from the server: whatever zone someone manages to create for a public name
+(``pypi.org.``), VMs keep resolving that name as the world does. An answer goes back as
+it came; when the cloud's server does not answer within `timeout`, the relay answers
+SERVFAIL. A query whose question cannot be read (not one question, or a compressed
+name) gets FORMERR and goes nowhere.
+
+Answers are accepted only from the address asked, under the id sent and with the
+question asked. Queries to the cloud's server (on the host) share one UDP socket; each
+query to a forwarder, across the network where answers can be forged, goes from a
+socket of its own on a port the kernel picks at random, so a forger must guess port
+and id.
 
 All listeners share one asyncio loop (uvloop: four times the queries of the standard
 loop) in a thread of its own, and all queries to one server share one UDP socket, each
@@ -32,6 +44,16 @@ from typing import cast
 
 import uvloop
 
+from labs.network.dns_wire import (
+    HEADER,
+    REFUSED,
+    domain_wire,
+    formerr,
+    question,
+    reply,
+    same_question,
+    servfail,
+)
 from labs.network.drivers.base import InvalidRequest, check_id
 from labs.network.netns_sockets import NamespaceListenError, listen_in_namespace
 
@@ -41,15 +63,13 @@ log = logging.getLogger("labs.network.dns_relay")
 #: the namespace's loopback).
 RELAY_ADDRESS = "127.0.0.1"
 RELAY_PORT = 53
-HEADER = 12  # bytes of a DNS header
-SERVFAIL = 2
-REFUSED = 5
 TCP_IDLE_SECONDS = 10.0
 WARN_EVERY_SECONDS = 60.0
 
 Server = tuple[str, int]
 #: How the relay asks one server a query (over UDP or TCP); None: no answer in time.
-Ask = Callable[[Server, bytes], Awaitable[bytes | None]]
+#: The query goes with its question, as `question` reads it (answers must carry it).
+Ask = Callable[[Server, bytes, bytes], Awaitable[bytes | None]]
 
 
 def parse_server(text: str, default_port: int = 53) -> Server:
@@ -78,27 +98,6 @@ def parse_server(text: str, default_port: int = 53) -> Server:
     return host, port
 
 
-def rcode(message: bytes) -> int:
-    return message[3] & 0x0F
-
-
-def servfail(query: bytes) -> bytes | None:
-    """The SERVFAIL response to `query` (its id, flags and question); None when the
-    query is not one question in plain form."""
-    if int.from_bytes(query[4:6], "big") != 1:
-        return None
-    end = HEADER
-    while end < len(query) and query[end] != 0:
-        if query[end] & 0xC0:  # a compression pointer has no place in a question
-            return None
-        end += 1 + query[end]
-    end += 5  # the root label, QTYPE and QCLASS
-    if end > len(query):
-        return None
-    flags = bytes([0x80 | (query[2] & 0x79), 0x80 | SERVFAIL])  # QR, opcode, RD; RA
-    return query[:2] + flags + b"\x00\x01" + bytes(6) + query[HEADER:end]
-
-
 @dataclass
 class _Listeners:
     namespace: str
@@ -111,9 +110,12 @@ class DnsRelay:
     `forwarders`); see the module docstring."""
 
     def __init__(self, upstream: Server, forwarders: Sequence[Server] = (), *,
-                 timeout: float = 2.0, max_queries: int = 256) -> None:
+                 cloud_domains: Sequence[str], timeout: float = 2.0,
+                 max_queries: int = 256) -> None:
         self.upstream = upstream
         self.forwarders = tuple(forwarders)
+        #: the cloud's domains, as names are on the wire (lower case)
+        self.cloud_domains = frozenset(domain_wire(d) for d in cloud_domains)
         self.timeout = timeout
         self.max_queries = max_queries
         self._busy = 0
@@ -239,22 +241,42 @@ class DnsRelay:
         finally:
             writer.close()
 
+    def in_cloud(self, asked: bytes, starts: tuple[int, ...]) -> bool:
+        """Whether the question's name (see `question`) is at or below one of the
+        cloud's domains: whether the name from one of its labels on is one."""
+        name, domains = asked[:-4], self.cloud_domains
+        for start in starts:  # noqa: SIM110 (a loop: twice as fast as any() here)
+            if name[start:] in domains:
+                return True
+        return False
+
     async def _resolve(self, query: bytes, ask: Ask) -> bytes | None:
-        answer = await ask(self.upstream, query)
+        asked = question(query)
+        if asked is None:
+            return formerr(query)
+        if not self.in_cloud(*asked):
+            return await self._forward(query, asked[0], ask)
+        answer = await ask(self.upstream, query, asked[0])
         if answer is None:
             self._warn(f"the cloud's DNS server at {self.upstream[0]} port "
                        f"{self.upstream[1]} did not answer in {self.timeout:.0f} s; VMs "
                        "get SERVFAIL for names dnsmasq does not know itself")
             return servfail(query)
-        if rcode(answer) != REFUSED:
-            return answer
+        return answer
+
+    async def _forward(self, query: bytes, asked: bytes, ask: Ask) -> bytes | None:
+        """The first forwarder's answer; REFUSED without forwarders, SERVFAIL when none
+        answers."""
+        if not self.forwarders:
+            return reply(query, REFUSED)
+        ask_one = self._ask_forwarder_udp if ask == self._ask_udp else ask
         for forwarder in self.forwarders:
-            forwarded = await ask(forwarder, query)
+            forwarded = await ask_one(forwarder, query, asked)
             if forwarded is not None:
                 return forwarded
             self._warn(f"the DNS forwarder {forwarder[0]} port {forwarder[1]} did not "
                        f"answer in {self.timeout:.0f} s")
-        return answer
+        return servfail(query)
 
     def _warn(self, message: str) -> None:
         now = time.monotonic()
@@ -262,13 +284,34 @@ class DnsRelay:
             self._warned = now
             log.warning("%s", message)
 
-    async def _ask_udp(self, server: Server, query: bytes) -> bytes | None:
+    async def _ask_udp(self, server: Server, query: bytes, asked: bytes) -> bytes | None:
         upstream = self._upstreams.get(server)
         if upstream is None:
             upstream = self._upstreams[server] = _UdpUpstream(server)
-        return await upstream.ask(query, self.timeout)
+        return await upstream.ask(query, asked, self.timeout)
 
-    async def _ask_tcp(self, server: Server, query: bytes) -> bytes | None:
+    async def _ask_forwarder_udp(self, server: Server, query: bytes, asked: bytes
+                                 ) -> bytes | None:
+        """One query from a socket of its own (a random source port): the answer must
+        come from the server, under our fresh id, with our question."""
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
+        ident = random.getrandbits(16).to_bytes(2, "big")
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as sock:
+                sock.setblocking(False)
+                sock.connect(server)  # the kernel drops datagrams from anyone else
+                await loop.sock_sendall(sock, ident + query[2:])
+                async with asyncio.timeout(self.timeout):
+                    while True:
+                        answer = await loop.sock_recv(sock, 65535)
+                        if (len(answer) >= HEADER and answer[:2] == ident
+                                and answer[2] & 0x80 and same_question(asked, answer)):
+                            return query[:2] + answer[2:]
+        except (TimeoutError, OSError):
+            return None
+
+    async def _ask_tcp(self, server: Server, query: bytes, asked: bytes) -> bytes | None:
         writer: asyncio.StreamWriter | None = None
         try:
             async with asyncio.timeout(self.timeout):
@@ -276,7 +319,10 @@ class DnsRelay:
                 writer.write(len(query).to_bytes(2, "big") + query)
                 await writer.drain()
                 size = int.from_bytes(await reader.readexactly(2), "big")
-                return await reader.readexactly(size)
+                answer = await reader.readexactly(size)
+                if answer[:2] != query[:2] or not same_question(asked, answer):
+                    return None
+                return answer
         except (TimeoutError, OSError, asyncio.IncompleteReadError):
             return None
         finally:
@@ -305,10 +351,11 @@ class _UdpUpstream(asyncio.DatagramProtocol):
     def __init__(self, server: Server) -> None:
         self.server = server
         self.transport: asyncio.DatagramTransport | None = None
-        self.waiting: dict[int, asyncio.Future[bytes]] = {}
+        #: by the id sent: the question asked (see `question`) and its answer to come
+        self.waiting: dict[int, tuple[bytes, asyncio.Future[bytes]]] = {}
         self._opening = asyncio.Lock()
 
-    async def ask(self, query: bytes, timeout: float) -> bytes | None:
+    async def ask(self, query: bytes, asked: bytes, timeout: float) -> bytes | None:
         try:
             transport = await self._open()
         except OSError:
@@ -319,7 +366,7 @@ class _UdpUpstream(asyncio.DatagramProtocol):
         while ident in self.waiting:
             ident = random.getrandbits(16)
         answered: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self.waiting[ident] = answered
+        self.waiting[ident] = (asked, answered)
         try:
             transport.sendto(ident.to_bytes(2, "big") + query[2:])
             return query[:2] + (await asyncio.wait_for(answered, timeout))[2:]
@@ -340,14 +387,14 @@ class _UdpUpstream(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(data) < HEADER or not data[2] & 0x80:
             return
-        answered = self.waiting.get(int.from_bytes(data[:2], "big"))
-        if answered is not None and not answered.done():
-            answered.set_result(data)
+        waiting = self.waiting.get(int.from_bytes(data[:2], "big"))
+        if waiting is not None and not waiting[1].done() and same_question(waiting[0], data):
+            waiting[1].set_result(data)
 
     def error_received(self, exc: Exception) -> None:
         """The server is not there (ICMP port unreachable): every query waiting on it
         fails now rather than at its timeout."""
-        for answered in self.waiting.values():
+        for _, answered in self.waiting.values():
             if not answered.done():
                 answered.set_exception(exc if isinstance(exc, OSError) else OSError(exc))
 

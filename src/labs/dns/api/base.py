@@ -94,7 +94,8 @@ def caller(call: Call) -> Caller:
         call.enforce("dns:edit_managed_records")
     if sudo:
         call.enforce("dns:sudo")
-    return Caller(sudo or ctx.project_id, all_projects, ctx.is_admin, edit_managed)
+    return Caller(sudo or ctx.project_id, all_projects, ctx.is_admin, edit_managed,
+                  None if sudo else ctx.project_name)
 
 
 def list_query(accepted: tuple[str, ...]) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""How zones, recordsets, name servers and TLDs look on the wire (Designate v2)."""
+"""How zones, recordsets, name servers, TLDs and blacklists look on the wire (Designate v2)."""
 
 from __future__ import annotations
 
@@ -45,3 +45,9 @@ def tld(call: Call, row: models.Tld) -> Body:
     return {"id": row.id, "name": row.name, "description": row.description,
             "created_at": timestamp(row.created_at), "updated_at": timestamp(row.updated_at),
             "links": {"self": call.url(f"/v2/tlds/{row.id}")}}
+
+
+def blacklist(call: Call, row: models.Blacklist) -> Body:
+    return {"id": row.id, "pattern": row.pattern, "description": row.description,
+            "created_at": timestamp(row.created_at), "updated_at": timestamp(row.updated_at),
+            "links": {"self": call.url(f"/v2/blacklists/{row.id}")}}

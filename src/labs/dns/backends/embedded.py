@@ -28,6 +28,7 @@ import dns.rrset
 
 from labs.dns.backends.base import BackendError, DnsBackend, RecordSet, Zone
 from labs.dns.server import DnsServer
+from labs.dns.server_limits import ServerLimits
 from labs.dns.server_zone import ZoneError, ZoneSnapshot
 
 log = logging.getLogger("labs.dns.backends.embedded")
@@ -38,8 +39,9 @@ class EmbeddedBackend(DnsBackend):
 
     name = "embedded"
 
-    def __init__(self, address: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = DnsServer(address, port)
+    def __init__(self, address: str = "127.0.0.1", port: int = 0,
+                 limits: ServerLimits | None = None) -> None:
+        self._server = DnsServer(address, port, limits=limits)
         try:
             self._server.start()
         except OSError as exc:
