@@ -13,12 +13,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import re2
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from labs.common.db import Database
+from labs.common.errors import BadRequest
+from labs.common.patterns import Pattern, filter_pattern
 from labs.dns import models
 from labs.dns.errors import BlacklistNotFound, DuplicateBlacklist, InvalidObject
 from labs.dns.listing import Listing, Page, matching, page
@@ -31,13 +32,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def compiled(pattern: str) -> Any:
-    """The pattern as RE2 runs it; 400 when RE2 cannot (a syntax error, a backreference)."""
+def compiled(pattern: str) -> Pattern:
+    """The pattern as RE2 runs it (labs.common.patterns); 400 when RE2 cannot (a syntax
+    error, a backreference, a pattern too long)."""
     try:
-        return re2.compile(pattern)
-    except re2.error as exc:
-        why = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
-        message = f"{pattern!r} is not a valid pattern: {why}"
+        return filter_pattern(pattern, "pattern")
+    except BadRequest as exc:
+        message = f"{pattern!r} is not a valid pattern: {exc.message}"
         raise InvalidObject(message, [{"path": ["pattern"], "message": message,
                                        "validator": "format",
                                        "validator_value": "regex"}]) from None
