@@ -132,9 +132,13 @@ class TokenService(Authenticator):
             elif scope.empty and auth.get("scope") != "unscoped":
                 scope = self._default_scope(tx, user_id)
         now = utcnow()
+        expires = expires or now + timedelta(seconds=self.lifetime)
+        if app_cred is not None and app_cred.expires_at is not None:
+            # a token never outlives the credential it was made from (as Keystone)
+            expires = min(expires, app_cred.expires_at)
         payload = TokenPayload(
             user_id=user_id, methods=tuple(dict.fromkeys([*carried, *methods])),
-            expires_at=expires or now + timedelta(seconds=self.lifetime), issued_at=now,
+            expires_at=expires, issued_at=now,
             audit_ids=(new_audit_id(), *audit_ids),
             project_id=scope.project_id, domain_id=scope.domain_id, system=scope.system,
             application_credential_id=app_cred.id if app_cred else None)
@@ -271,9 +275,14 @@ class TokenService(Authenticator):
         if revision is None:
             revision = self.store.revision()
         cached = self.cache.get(token, revision)
-        if cached is not None:
-            return cached
-        return self._resolve(token, payload, revision)
+        if cached is None:
+            cached = self._resolve(token, payload, revision)
+        credential = cached.application_credential
+        if credential is not None and credential.expires_at is not None \
+                and credential.expires_at <= utcnow():
+            # tokens made before their expiry was capped at the credential's
+            raise Unauthorized("The application credential has expired.")
+        return cached
 
     def authenticate(self, token: str) -> RequestContext:
         return self.validate(token).context

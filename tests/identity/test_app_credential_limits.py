@@ -1,0 +1,96 @@
+"""What an application credential's token may not do: outlive it, or manage credentials."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.conftest import Cloud
+
+V3 = "/identity/v3"
+
+
+def new_credential(cloud: Cloud, user_id: str, token: str, **fields: Any) -> dict[str, Any]:
+    resp = cloud.client.post(f"{V3}/users/{user_id}/application_credentials",
+                             headers=cloud.headers(token),
+                             json={"application_credential": fields})
+    assert resp.status_code == 201, resp.text
+    cred: dict[str, Any] = resp.json()["application_credential"]
+    return cred
+
+
+def credential_token(cloud: Cloud, cred: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    resp = cloud.client.post(f"{V3}/auth/tokens", json={"auth": {"identity": {
+        "methods": ["application_credential"],
+        "application_credential": {"id": cred["id"], "secret": cred["secret"]}}}})
+    assert resp.status_code == 201, resp.text
+    return resp.headers["X-Subject-Token"], resp.json()["token"]
+
+
+def parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def test_a_token_expires_with_its_application_credential(cloud: Cloud) -> None:
+    user_id = cloud.user("ivy", "pw", {"demo": "member"})
+    password_token = cloud.token("ivy", "pw", "demo")
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    cred = new_credential(cloud, user_id, password_token, name="short",
+                          expires_at=soon.isoformat())
+    token, body = credential_token(cloud, cred)
+    # the token lifetime is an hour; the credential's two seconds win
+    assert parse(body["expires_at"]) <= parse(cred["expires_at"])
+    check = {"X-Auth-Token": password_token, "X-Subject-Token": token}
+    assert cloud.client.get(f"{V3}/auth/tokens", headers=check).status_code == 200
+    time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.2)
+    assert cloud.client.get(f"{V3}/auth/tokens", headers=check).status_code == 404
+    assert cloud.client.get(f"{V3}/auth/projects",
+                            headers=cloud.headers(token)).status_code == 401
+    # nor can it be traded for a token of its own
+    resp = cloud.client.post(f"{V3}/auth/tokens", json={"auth": {"identity": {
+        "methods": ["token"], "token": {"id": token}}}})
+    assert resp.status_code == 401
+
+
+def test_a_credential_without_expiry_gives_the_usual_lifetime(cloud: Cloud) -> None:
+    user_id = cloud.user("jay", "pw", {"demo": "member"})
+    cred = new_credential(cloud, user_id, cloud.token("jay", "pw", "demo"), name="ci")
+    _token, body = credential_token(cloud, cred)
+    left = parse(body["expires_at"]) - datetime.now(UTC)
+    assert timedelta(minutes=59) < left <= timedelta(hours=1)
+
+
+def test_a_restricted_credential_cannot_manage_credentials(cloud: Cloud) -> None:
+    user_id = cloud.user("kim", "pw", {"demo": "member"})
+    password_token = cloud.token("kim", "pw", "demo")
+    keep = new_credential(cloud, user_id, password_token, name="keep")
+    restricted = new_credential(cloud, user_id, password_token, name="restricted")
+    token, _body = credential_token(cloud, restricted)
+    creds = f"{V3}/users/{user_id}/application_credentials"
+    h = cloud.headers(token)
+    for victim in (keep, restricted):
+        resp = cloud.client.delete(f"{creds}/{victim['id']}", headers=h)
+        assert resp.status_code == 403, resp.text
+        assert resp.json()["error"]["code"] == 403
+    resp = cloud.client.post(creds, headers=h, json={"application_credential": {"name": "x"}})
+    assert resp.status_code == 403
+    names = [c["name"] for c in cloud.client.get(
+        creds, headers=cloud.headers(password_token)).json()["application_credentials"]]
+    assert names == ["keep", "restricted"]
+    # reading them stays allowed, as in Keystone
+    assert cloud.client.get(creds, headers=h).status_code == 200
+
+
+def test_an_unrestricted_credential_may_delete_but_not_create(cloud: Cloud) -> None:
+    user_id = cloud.user("lea", "pw", {"demo": "member"})
+    password_token = cloud.token("lea", "pw", "demo")
+    other = new_credential(cloud, user_id, password_token, name="other")
+    free = new_credential(cloud, user_id, password_token, name="free", unrestricted=True)
+    token, _body = credential_token(cloud, free)
+    creds = f"{V3}/users/{user_id}/application_credentials"
+    h = cloud.headers(token)
+    # a credential that made another could outlive its own expiry through it
+    resp = cloud.client.post(creds, headers=h, json={"application_credential": {"name": "x"}})
+    assert resp.status_code == 403
+    assert cloud.client.delete(f"{creds}/{other['id']}", headers=h).status_code == 204
