@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -140,17 +141,22 @@ def test_an_unknown_user_costs_a_check_as_a_known_one(cloud: Cloud) -> None:
     assert calls == [None]
 
 
+def test_bcrypt_runs_in_low_priority_threads() -> None:
+    checks = PasswordChecks(rounds=4, concurrent=1)
+    assert checks.run(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())) == 19
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == 0
+
+
 def test_bcrypt_work_is_bounded_and_the_excess_refused_at_once() -> None:
     checks = PasswordChecks(rounds=4, concurrent=1, waiting=1)
     release = threading.Event()
     inside = threading.Event()
 
-    def hold() -> None:
-        with checks.turn():
-            inside.set()
-            release.wait(10)
+    def hold() -> bool:
+        inside.set()
+        return release.wait(10)
 
-    holder = threading.Thread(target=hold)
+    holder = threading.Thread(target=lambda: checks.run(hold))
     holder.start()
     assert inside.wait(10)
     waiter = threading.Thread(target=lambda: checks.hash("queued"))

@@ -42,10 +42,16 @@ class Lockout:
         if not self.enabled:
             return True
         now = utcnow()
+        expired_before = now - timedelta(seconds=self.duration)
+        with self.db.reading() as tx:  # a locked user's storm costs one read a login
+            row = tx.get(F, user_id)
+            if row is not None and row.count >= self.attempts and (
+                    self.duration == 0 or row.last_failed_at > expired_before):
+                return False
         may_try = F.count < self.attempts
         restart: sa.ColumnElement[int] | int = F.count + 1
         if self.duration > 0:
-            over = F.last_failed_at <= now - timedelta(seconds=self.duration)
+            over = F.last_failed_at <= expired_before
             may_try = sa.or_(may_try, over)
             # the lock has run out: this attempt is the first of a new count
             restart = sa.case((over, 1), else_=F.count + 1)

@@ -1,74 +1,83 @@
-"""Room for bcrypt: how many password checks run at once, and how many may wait.
+"""Where bcrypt runs: a few threads at the lowest CPU priority, with a bounded queue.
 
 A bcrypt check at Keystone's cost takes about a quarter of a second of one core.
 Unbounded, a storm of bad logins would take every core and every request thread of
-the process; here at most ``concurrent`` checks run and ``waiting`` more wait for
-a turn, each in its request's thread. A login beyond that is refused at once with
-503, so the other requests (token validation above all) keep threads and CPU.
+the process. Here every hash and check runs in a small pool of threads niced to 19:
+they use the CPU that nothing else wants, so a storm of logins slows other logins,
+never token validation or the other APIs. At most ``concurrent`` run and ``waiting``
+more wait (each holding its request's thread); a login beyond that gets 503 at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TypeVar
 
 from labs.common.errors import ServiceUnavailable
 from labs.identity.backends.sql import hash_password, verify_password
 
-#: The longest a check waits for its turn before the request gives up.
+T = TypeVar("T")
+
+#: The longest a request waits for its check before it gives up.
 MAX_WAIT = 30.0
+#: Linux's lowest priority: the threads run when the CPU has nothing else to do.
+NICENESS = 19
 
 
-def default_concurrency() -> int:
-    """Half the CPUs, at least one: the other half stays for everything else."""
-    return max(1, (os.cpu_count() or 2) // 2)
+def _lower_priority() -> None:
+    # on Linux a thread id names one thread: only the pool's threads are niced
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS)
 
 
 class PasswordChecks:
     def __init__(self, rounds: int, concurrent: int = 0, waiting: int = 24) -> None:
         self.rounds = rounds
-        self.concurrent = concurrent or default_concurrency()
+        self.concurrent = concurrent or os.cpu_count() or 1
         self.waiting = waiting
-        self._running = threading.BoundedSemaphore(self.concurrent)
+        self._pool = ThreadPoolExecutor(self.concurrent, thread_name_prefix="bcrypt",
+                                        initializer=_lower_priority)
         self._lock = threading.Lock()
         self._admitted = 0
         self._decoy: str | None = None
 
-    @contextmanager
-    def turn(self) -> Iterator[None]:
-        """Hold one of the ``concurrent`` turns; 503 when too many are queued already."""
+    def run(self, work: Callable[[], T]) -> T:
+        """``work`` (a hash or check) on the pool; 503 when too many are queued already."""
         with self._lock:
             if self._admitted >= self.concurrent + self.waiting:
                 raise ServiceUnavailable("Too many password checks are in progress; try "
                                          "again in a moment.")
             self._admitted += 1
         try:
-            if not self._running.acquire(timeout=MAX_WAIT):
-                raise ServiceUnavailable("Password checks are backed up; try again in a "
-                                         "moment.")
+            future = self._pool.submit(work)
             try:
-                yield
-            finally:
-                self._running.release()
+                return future.result(timeout=MAX_WAIT)
+            except FutureTimeout:
+                future.cancel()
+                raise ServiceUnavailable("Password checks are backed up; try again in a "
+                                         "moment.") from None
         finally:
             with self._lock:
                 self._admitted -= 1
 
     def hash(self, secret: str) -> str:
-        with self.turn():
-            return hash_password(secret, self.rounds)
+        return self.run(lambda: hash_password(secret, self.rounds))
 
     def verify(self, secret: str, hashed: str | None) -> bool:
         """Whether ``secret`` matches ``hashed``; with no hash, as long as a real check."""
-        with self.turn():
+        def check() -> bool:
             if hashed is None:
                 # an unknown user costs what a known one does: no timing tells them apart
                 verify_password(secret, self._decoy_hash())
                 return False
             return verify_password(secret, hashed)
+        return self.run(check)
 
     def _decoy_hash(self) -> str:
         if self._decoy is None:

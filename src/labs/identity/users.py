@@ -29,15 +29,15 @@ class UserService:
         self.lockout = lockout
 
     def check_password(self, user_id: str, password: str) -> bool:
-        """Whether ``password`` is the user's: counted by the lockout, bcrypt in its turn.
+        """Whether ``password`` is the user's: counted by the lockout, checked in the pool.
 
         False without a check while the user is locked out.
         """
-        def attempt() -> bool:
-            # the turn before the connection: a login waiting for bcrypt holds no connection
-            with self.passwords.turn(), self.store.read() as tx:
+        def check() -> bool:
+            # in the pool: a login waiting for its check holds no database connection
+            with self.store.read() as tx:
                 return self.backend.check_password(tx, user_id, password)
-        return self.lockout.check(user_id, attempt)
+        return self.lockout.check(user_id, lambda: self.passwords.run(check))
 
     def _check_password_length(self, password: str) -> None:
         if len(password) > self.max_password_length:
@@ -94,9 +94,11 @@ class UserService:
         self._check_password_length(password)
         if not self.check_password(user_id, original):
             raise Unauthorized("The original password you gave is not correct.")
-        with self.passwords.turn(), self.store.write() as tx:
-            self.backend.set_password(tx, user_id, password)
-            revoke(tx, self.lifetime, user_id=user_id)
+        def change() -> None:
+            with self.store.write() as tx:
+                self.backend.set_password(tx, user_id, password)
+                revoke(tx, self.lifetime, user_id=user_id)
+        self.passwords.run(change)
 
     def delete_user(self, user_id: str) -> None:
         with self.store.write() as tx:
