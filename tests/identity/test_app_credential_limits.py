@@ -94,3 +94,47 @@ def test_an_unrestricted_credential_may_delete_but_not_create(cloud: Cloud) -> N
     resp = cloud.client.post(creds, headers=h, json={"application_credential": {"name": "x"}})
     assert resp.status_code == 403
     assert cloud.client.delete(f"{creds}/{other['id']}", headers=h).status_code == 204
+
+
+def rescope(cloud: Cloud, token: str, project: str | None = None) -> str:
+    auth: dict[str, Any] = {"identity": {"methods": ["token"], "token": {"id": token}}}
+    auth["scope"] = ({"project": {"name": project, "domain": {"id": "default"}}}
+                     if project else "unscoped")
+    resp = cloud.client.post(f"{V3}/auth/tokens", json={"auth": auth})
+    assert resp.status_code == 201, resp.text
+    return str(resp.headers["X-Subject-Token"])
+
+
+def test_revoking_a_token_revokes_every_token_rescoped_from_it(cloud: Cloud) -> None:
+    cloud.user("max", "pw", {"demo": "member"})
+    admin = cloud.admin_token()
+    first = cloud.token("max", "pw")
+    chain = [first]
+    for project in ("demo", None, "demo", None):
+        chain.append(rescope(cloud, chain[-1], project))
+
+    def alive() -> list[bool]:
+        return [cloud.client.get(f"{V3}/auth/tokens", headers={
+            "X-Auth-Token": admin, "X-Subject-Token": t}).status_code == 200 for t in chain]
+
+    assert alive() == [True] * 5
+    # revoking one in the middle: it and every token made from it, at any depth
+    assert cloud.client.delete(f"{V3}/auth/tokens", headers={
+        "X-Auth-Token": admin, "X-Subject-Token": chain[2]}).status_code == 204
+    assert alive() == [True, True, False, False, False]
+    assert cloud.client.delete(f"{V3}/auth/tokens", headers={
+        "X-Auth-Token": admin, "X-Subject-Token": first}).status_code == 204
+    assert alive() == [False] * 5
+
+
+def test_a_lineage_of_rescoped_tokens_is_bounded(cloud: Cloud) -> None:
+    cloud.user("ned", "pw", {"demo": "member"})
+    token = cloud.token("ned", "pw")
+    for _ in range(15):
+        token = rescope(cloud, token)
+    resp = cloud.client.post(f"{V3}/auth/tokens", json={"auth": {"identity": {
+        "methods": ["token"], "token": {"id": token}}, "scope": "unscoped"}})
+    assert resp.status_code == 401
+    assert cloud.client.post(f"{V3}/auth/tokens", json={"auth": {"identity": {
+        "methods": ["password"], "password": {"user": {
+            "name": "ned", "domain": {"id": "default"}, "password": "pw"}}}}}).status_code == 201

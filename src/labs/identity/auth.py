@@ -31,6 +31,8 @@ from labs.identity.tokens import TokenCodec, TokenPayload, new_audit_id
 from labs.identity.users import UserService
 
 DENIED = "The request you have made requires authentication."
+#: A token carries the audit ids of its ancestors; this bounds the lineage (and its size).
+MAX_RESCOPES = 16
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ class TokenService(Authenticator):
 
     def _authenticate(self, identity: dict[str, Any]) -> tuple[
             str, Any, tuple[str, ...], models.ApplicationCredential | None, tuple[str, ...]]:
-        """Returns user id, inherited expiry, parent audit ids, credential, carried methods."""
+        """Returns user id, inherited expiry, ancestors' audit ids, credential, carried methods."""
         user_ids: set[str] = set()
         expires = app_cred = None
         audit_ids: tuple[str, ...] = ()
@@ -165,7 +167,11 @@ class TokenService(Authenticator):
                 raise Unauthorized("A token made from an application credential cannot be "
                                    "used to get another token.")
             user_ids.add(held.user.id)
-            expires, audit_ids = held.payload.expires_at, (held.payload.audit_id,)
+            if len(held.payload.audit_ids) >= MAX_RESCOPES:
+                raise Unauthorized("The token was rescoped too many times; authenticate "
+                                   "again.")
+            # the whole lineage: revoking any ancestor revokes this token too
+            expires, audit_ids = held.payload.expires_at, held.payload.audit_ids
             carried = held.payload.methods
         if "application_credential" in identity["methods"]:
             app_cred = self._check_app_cred(identity["application_credential"])
