@@ -20,7 +20,7 @@ from labs.common.runner import compose
 from labs.identity.api import build_api
 from labs.identity.bootstrap import bootstrap
 from labs.identity.config import IdentityOptions
-from labs.identity.passwords import PasswordChecks
+from labs.identity.passwords import NICENESS, PasswordChecks
 from labs.identity.service import IdentityService
 from tests.conftest import ADMIN_PASSWORD, TEST_ROUNDS, Cloud
 
@@ -143,7 +143,8 @@ def test_an_unknown_user_costs_a_check_as_a_known_one(cloud: Cloud) -> None:
 
 def test_bcrypt_runs_in_low_priority_threads() -> None:
     checks = PasswordChecks(rounds=4, concurrent=1)
-    assert checks.run(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())) == 19
+    assert checks.run(lambda: os.getpriority(os.PRIO_PROCESS,
+                                             threading.get_native_id())) == NICENESS
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == 0
 
 

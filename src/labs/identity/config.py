@@ -25,7 +25,7 @@ class IdentityOptions:
         1800, "seconds a locked user stays locked after the last failure (0: until an admin "
         "sets enabled: true)")
     password_check_concurrency: int = option(
-        0, "bcrypt checks running at once per process, at the lowest CPU priority; 0: one "
+        0, "bcrypt checks running at once per process, at a low CPU priority; 0: one "
         "per CPU")
     password_check_queue: int = option(
         24, "password checks that may wait for their turn per process; more get 503 at once")

@@ -1,11 +1,12 @@
-"""Where bcrypt runs: a few threads at the lowest CPU priority, with a bounded queue.
+"""Where bcrypt runs: a few threads at a low CPU priority, with a bounded queue.
 
 A bcrypt check at Keystone's cost takes about a quarter of a second of one core.
 Unbounded, a storm of bad logins would take every core and every request thread of
-the process. Here every hash and check runs in a small pool of threads niced to 19:
-they use the CPU that nothing else wants, so a storm of logins slows other logins,
-never token validation or the other APIs. At most ``concurrent`` run and ``waiting``
-more wait (each holding its request's thread); a login beyond that gets 503 at once.
+the process. Here every hash and check runs in a small pool of threads niced to 10:
+next to ordinary work a check gets about a tenth of a core, so a storm of logins
+slows other logins, hardly token validation or the other APIs (nice 19 would starve
+logins on a host whose VMs keep the CPUs busy). At most ``concurrent`` run and
+``waiting`` more wait (each holding its request's thread); beyond that, 503 at once.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ T = TypeVar("T")
 
 #: The longest a request waits for its check before it gives up.
 MAX_WAIT = 30.0
-#: Linux's lowest priority: the threads run when the CPU has nothing else to do.
-NICENESS = 19
+#: CFS weight 110 against 1024 for ordinary threads: about a tenth of a contended core.
+NICENESS = 10
 
 
 def _lower_priority() -> None:
