@@ -13,7 +13,7 @@ from labs.common.errors import BadRequest, NotFound
 from labs.identity import models
 from labs.identity.assignments import role_ids_for
 from labs.identity.backends.base import IdentityBackend
-from labs.identity.backends.sql import hash_password
+from labs.identity.passwords import PasswordChecks
 from labs.identity.resources import new_id, revoke, utcnow
 from labs.identity.store import IdentityStore
 from labs.identity.tokens import new_secret
@@ -28,11 +28,11 @@ class NewCredential:
 
 
 class ApplicationCredentialService:
-    def __init__(self, store: IdentityStore, backend: IdentityBackend, rounds: int,
+    def __init__(self, store: IdentityStore, backend: IdentityBackend, passwords: PasswordChecks,
                  token_lifetime: int) -> None:
         self.store = store
         self.backend = backend
-        self.rounds = rounds
+        self.passwords = passwords
         self.lifetime = token_lifetime
 
     def create(self, user_id: str, project_id: str, token_role_ids: list[str],
@@ -49,12 +49,13 @@ class ApplicationCredentialService:
                 raise BadRequest(f"Invalid expires_at {expires!r}: use ISO 8601.") from None
             if expires_at < utcnow():
                 raise BadRequest("expires_at is in the past.")
+        secret_hash = self.passwords.hash(secret)  # before the transaction: it takes a while
         with self.store.write() as tx:
             held = set(role_ids_for(tx, self.backend, user_id, models.TARGET_PROJECT, project_id))
             held &= set(token_role_ids)
             wanted = self._resolve_roles(tx, fields.get("roles"), held)
             row = AC(id=new_id(), name=fields["name"], user_id=user_id, project_id=project_id,
-                     secret_hash=hash_password(secret, self.rounds),
+                     secret_hash=secret_hash,
                      description=fields.get("description") or "", expires_at=expires_at,
                      unrestricted=bool(fields.get("unrestricted", False)),
                      role_ids=sorted(wanted))

@@ -23,13 +23,16 @@ from labs.common.errors import BadRequest, NotFound, Unauthorized
 from labs.identity import models
 from labs.identity.assignments import role_ids_for
 from labs.identity.backends.base import IdentityBackend, UserRecord
-from labs.identity.backends.sql import verify_password
 from labs.identity.catalog import CatalogEntry, read_catalog
+from labs.identity.passwords import PasswordChecks
 from labs.identity.resources import ResourceService, revoke, utcnow
 from labs.identity.store import IdentityStore
 from labs.identity.tokens import TokenCodec, TokenPayload, new_audit_id
+from labs.identity.users import UserService
 
 DENIED = "The request you have made requires authentication."
+#: A token carries the audit ids of its ancestors; this bounds the lineage (and its size).
+MAX_RESCOPES = 16
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ class TokenCache:
 class TokenService(Authenticator):
     def __init__(self, store: IdentityStore, backend: IdentityBackend, codec: TokenCodec,
                  resources: ResourceService, lifetime: int, default_domain_id: str,
-                 cache_size: int = 10000) -> None:
+                 cache_size: int, users: UserService, passwords: PasswordChecks) -> None:
         self.store = store
         self.backend = backend
         self.codec = codec
@@ -107,6 +110,8 @@ class TokenService(Authenticator):
         self.lifetime = lifetime
         self.default_domain_id = default_domain_id
         self.cache = TokenCache(cache_size)
+        self.users = users
+        self.passwords = passwords
 
     # -- issuing -------------------------------------------------------------
     def issue(self, auth: dict[str, Any]) -> ValidatedToken:
@@ -121,8 +126,10 @@ class TokenService(Authenticator):
                                    f"{method}.")
             if method not in identity:
                 raise BadRequest(f"identity.{method} is required by the methods list.")
+        # credentials first, each check outside any transaction (bcrypt takes a while)
+        user_id, expires, audit_ids, app_cred, carried = self._authenticate(identity)
         with self.store.read() as tx:
-            user_id, expires, audit_ids, app_cred, carried = self._authenticate(tx, identity)
+            self._check_user_active(tx, user_id)
             scope = self._scope(tx, auth.get("scope"), user_id)
             if app_cred is not None:
                 if not scope.empty and scope.project_id != app_cred.project_id:
@@ -132,51 +139,59 @@ class TokenService(Authenticator):
             elif scope.empty and auth.get("scope") != "unscoped":
                 scope = self._default_scope(tx, user_id)
         now = utcnow()
+        expires = expires or now + timedelta(seconds=self.lifetime)
+        if app_cred is not None and app_cred.expires_at is not None:
+            # a token never outlives the credential it was made from (as Keystone)
+            expires = min(expires, app_cred.expires_at)
         payload = TokenPayload(
             user_id=user_id, methods=tuple(dict.fromkeys([*carried, *methods])),
-            expires_at=expires or now + timedelta(seconds=self.lifetime), issued_at=now,
+            expires_at=expires, issued_at=now,
             audit_ids=(new_audit_id(), *audit_ids),
             project_id=scope.project_id, domain_id=scope.domain_id, system=scope.system,
             application_credential_id=app_cred.id if app_cred else None)
         token = self.codec.encode(payload)
         return self._resolve(token, payload, self.store.revision())
 
-    def _authenticate(self, tx: Session, identity: dict[str, Any]) -> tuple[
+    def _authenticate(self, identity: dict[str, Any]) -> tuple[
             str, Any, tuple[str, ...], models.ApplicationCredential | None, tuple[str, ...]]:
-        """Returns user id, inherited expiry, parent audit ids, credential, carried methods."""
+        """Returns user id, inherited expiry, ancestors' audit ids, credential, carried methods."""
         user_ids: set[str] = set()
         expires = app_cred = None
         audit_ids: tuple[str, ...] = ()
         carried: tuple[str, ...] = ()
         if "password" in identity["methods"]:
-            user_ids.add(self._check_password(tx, identity["password"]["user"]))
+            user_ids.add(self._check_password(identity["password"]["user"]))
         if "token" in identity["methods"]:
             held = self.validate(identity["token"]["id"])
             if held.payload.application_credential_id:
                 raise Unauthorized("A token made from an application credential cannot be "
                                    "used to get another token.")
             user_ids.add(held.user.id)
-            expires, audit_ids = held.payload.expires_at, (held.payload.audit_id,)
+            if len(held.payload.audit_ids) >= MAX_RESCOPES:
+                raise Unauthorized("The token was rescoped too many times; authenticate "
+                                   "again.")
+            # the whole lineage: revoking any ancestor revokes this token too
+            expires, audit_ids = held.payload.expires_at, held.payload.audit_ids
             carried = held.payload.methods
         if "application_credential" in identity["methods"]:
-            app_cred = self._check_app_cred(tx, identity["application_credential"])
+            app_cred = self._check_app_cred(identity["application_credential"])
             user_ids.add(app_cred.user_id)
         if len(user_ids) != 1:
             raise Unauthorized("The methods name different users.")
-        user_id = user_ids.pop()
-        self._check_user_active(tx, user_id)
-        return user_id, expires, audit_ids, app_cred, carried
+        return user_ids.pop(), expires, audit_ids, app_cred, carried
 
-    def _find_user(self, tx: Session, ref: dict[str, Any]) -> UserRecord:
-        try:
-            if "id" in ref:
-                return self.backend.get_user(tx, ref["id"])
-            if "name" not in ref:
-                raise BadRequest("A user must be given by id, or by name with its domain.")
-            domain = ref.get("domain") or {}
-            return self.backend.find_user(tx, ref["name"], self._domain_id(tx, domain))
-        except NotFound:
-            raise Unauthorized(DENIED) from None
+    def _find_user(self, ref: dict[str, Any]) -> UserRecord | None:
+        """The user ``ref`` names, or None when there is none."""
+        with self.store.read() as tx:
+            try:
+                if "id" in ref:
+                    return self.backend.get_user(tx, ref["id"])
+                if "name" not in ref:
+                    raise BadRequest("A user must be given by id, or by name with its domain.")
+                domain = ref.get("domain") or {}
+                return self.backend.find_user(tx, ref["name"], self._domain_id(tx, domain))
+            except NotFound:
+                return None
 
     def _domain_id(self, tx: Session, ref: dict[str, Any]) -> str:
         if "id" in ref:
@@ -185,23 +200,29 @@ class TokenService(Authenticator):
             return self.resources.find_domain(tx, ref["name"]).id
         raise BadRequest("A name must come with its domain (id or name).")
 
-    def _check_password(self, tx: Session, ref: dict[str, Any]) -> str:
-        user = self._find_user(tx, ref)
-        if not self.backend.check_password(tx, user.id, ref["password"]):
+    def _check_password(self, ref: dict[str, Any]) -> str:
+        user = self._find_user(ref)
+        if user is None:
+            self.passwords.verify(ref["password"], None)  # as long as for a real user
+            raise Unauthorized(DENIED)
+        # a locked-out user gets the same answer as a wrong password (as Keystone)
+        if not self.users.check_password(user.id, ref["password"]):
             raise Unauthorized(DENIED)
         return user.id
 
-    def _check_app_cred(self, tx: Session, ref: dict[str, Any]) -> models.ApplicationCredential:
+    def _check_app_cred(self, ref: dict[str, Any]) -> models.ApplicationCredential:
         AC = models.ApplicationCredential
-        if "id" in ref:
-            row = tx.get(AC, ref["id"])
-        elif "name" in ref and "user" in ref:
-            user = self._find_user(tx, ref["user"])
-            row = tx.scalars(sa.select(AC).where(AC.user_id == user.id,
-                                                 AC.name == ref["name"])).first()
-        else:
+        if "id" not in ref and not ("name" in ref and "user" in ref):
             raise BadRequest("An application credential is given by id, or by name and user.")
-        if row is None or not verify_password(ref["secret"], row.secret_hash):
+        user = None if "id" in ref else self._find_user(ref["user"])
+        with self.store.read() as tx:
+            if "id" in ref:
+                row = tx.get(AC, ref["id"])
+            else:
+                row = None if user is None else tx.scalars(sa.select(AC).where(
+                    AC.user_id == user.id, AC.name == ref["name"])).first()
+        matched = self.passwords.verify(ref["secret"], row.secret_hash if row else None)
+        if row is None or not matched:
             raise Unauthorized(DENIED)
         if row.expires_at is not None and row.expires_at <= utcnow():
             raise Unauthorized("The application credential has expired.")
@@ -271,9 +292,14 @@ class TokenService(Authenticator):
         if revision is None:
             revision = self.store.revision()
         cached = self.cache.get(token, revision)
-        if cached is not None:
-            return cached
-        return self._resolve(token, payload, revision)
+        if cached is None:
+            cached = self._resolve(token, payload, revision)
+        credential = cached.application_credential
+        if credential is not None and credential.expires_at is not None \
+                and credential.expires_at <= utcnow():
+            # tokens made before their expiry was capped at the credential's
+            raise Unauthorized("The application credential has expired.")
+        return cached
 
     def authenticate(self, token: str) -> RequestContext:
         return self.validate(token).context

@@ -136,6 +136,15 @@ class ApplicationCredential(IdentityBase):
     role_ids: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
 
 
+class LoginFailure(IdentityBase):
+    """Failed password checks of a user in a row, for the lockout (labs.identity.lockout)."""
+
+    __tablename__ = "login_failure"
+    user_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+    last_failed_at: Mapped[datetime] = mapped_column(MicroDateTime)
+
+
 class RevocationEvent(IdentityBase):
     """Tokens matching every set field and issued before ``issued_before`` are revoked."""
 

@@ -12,6 +12,8 @@ from labs.identity.backends.base import IdentityBackend
 from labs.identity.backends.sql import SqlIdentityBackend
 from labs.identity.catalog import CatalogService
 from labs.identity.config import IdentityOptions
+from labs.identity.lockout import Lockout
+from labs.identity.passwords import PasswordChecks
 from labs.identity.resources import ResourceService
 from labs.identity.store import IdentityStore
 from labs.identity.tokens import KeyRepository, TokenCodec
@@ -30,14 +32,19 @@ class IdentityService:
         self.keys = KeyRepository(Path(options.key_repository or data_dir / "fernet-keys"),
                                   options.max_active_keys)
         self.resources = ResourceService(self.store, lifetime)
-        self.users = UserService(self.store, self.backend, lifetime, options.max_password_length)
+        self.passwords = PasswordChecks(options.password_hash_rounds,
+                                        options.password_check_concurrency,
+                                        options.password_check_queue)
+        self.lockout = Lockout(db, options.lockout_failure_attempts, options.lockout_duration)
+        self.users = UserService(self.store, self.backend, lifetime, options.max_password_length,
+                                 self.passwords, self.lockout)
         self.assignments = AssignmentService(self.store, self.backend)
         self.catalog = CatalogService(self.store)
         self.app_credentials = ApplicationCredentialService(
-            self.store, self.backend, options.password_hash_rounds, lifetime)
+            self.store, self.backend, self.passwords, lifetime)
         self.tokens = TokenService(self.store, self.backend, TokenCodec(self.keys),
                                    self.resources, lifetime, options.default_domain_id,
-                                   options.token_cache_size)
+                                   options.token_cache_size, self.users, self.passwords)
 
     @property
     def default_domain_id(self) -> str:

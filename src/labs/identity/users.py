@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from labs.common.errors import BadRequest, NotFound, Unauthorized
 from labs.identity import models
 from labs.identity.backends.base import GroupRecord, IdentityBackend, UserFilter, UserRecord
+from labs.identity.lockout import Lockout
+from labs.identity.passwords import PasswordChecks
 from labs.identity.resources import get_row, new_id, revoke
 from labs.identity.store import IdentityStore
 
@@ -17,11 +19,25 @@ USER_FIELDS = ("name", "enabled", "default_project_id")
 
 class UserService:
     def __init__(self, store: IdentityStore, backend: IdentityBackend, token_lifetime: int,
-                 max_password_length: int) -> None:
+                 max_password_length: int, passwords: PasswordChecks,
+                 lockout: Lockout) -> None:
         self.store = store
         self.backend = backend
         self.lifetime = token_lifetime
         self.max_password_length = max_password_length
+        self.passwords = passwords
+        self.lockout = lockout
+
+    def check_password(self, user_id: str, password: str) -> bool:
+        """Whether ``password`` is the user's: counted by the lockout, checked in the pool.
+
+        False without a check while the user is locked out.
+        """
+        def check() -> bool:
+            # in the pool: a login waiting for its check holds no database connection
+            with self.store.read() as tx:
+                return self.backend.check_password(tx, user_id, password)
+        return self.lockout.check(user_id, lambda: self.passwords.run(check))
 
     def _check_password_length(self, password: str) -> None:
         if len(password) > self.max_password_length:
@@ -67,16 +83,22 @@ class UserService:
                 self.backend.set_password(tx, user_id, password)
             if password is not None or fields.get("enabled") is False:
                 revoke(tx, self.lifetime, user_id=user_id)
+            if fields.get("enabled") is True:
+                # an admin unlocks a locked-out user by enabling them (as Keystone)
+                tx.execute(sa.delete(models.LoginFailure).where(
+                    models.LoginFailure.user_id == user_id))
             return user
 
     def change_password(self, user_id: str, original: str, password: str) -> None:
         """A user changes their own password; the old one must be right."""
         self._check_password_length(password)
-        with self.store.write() as tx:
-            if not self.backend.check_password(tx, user_id, original):
-                raise Unauthorized("The original password you gave is not correct.")
-            self.backend.set_password(tx, user_id, password)
-            revoke(tx, self.lifetime, user_id=user_id)
+        if not self.check_password(user_id, original):
+            raise Unauthorized("The original password you gave is not correct.")
+        def change() -> None:
+            with self.store.write() as tx:
+                self.backend.set_password(tx, user_id, password)
+                revoke(tx, self.lifetime, user_id=user_id)
+        self.passwords.run(change)
 
     def delete_user(self, user_id: str) -> None:
         with self.store.write() as tx:
@@ -86,6 +108,8 @@ class UserService:
                 models.Assignment.actor_id == user_id))
             tx.execute(sa.delete(models.ApplicationCredential).where(
                 models.ApplicationCredential.user_id == user_id))
+            tx.execute(sa.delete(models.LoginFailure).where(
+                models.LoginFailure.user_id == user_id))
             revoke(tx, self.lifetime, user_id=user_id)
 
     # -- groups --------------------------------------------------------------

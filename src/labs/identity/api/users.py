@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labs.common.context import RequestContext
 from labs.common.errors import Forbidden
 from labs.common.http import Api, Call, query_strings
 from labs.identity import schemas
@@ -132,6 +133,15 @@ def register(api: Api, identity: IdentityService) -> None:
     creds = identity.app_credentials
     base = "/v3/users/{user_id}/application_credentials"
 
+    def check_unrestricted(ctx: RequestContext) -> None:
+        """A restricted application credential manages no credentials (as Keystone)."""
+        if ctx.application_credential_id is None:
+            return
+        held = identity.tokens.validate(ctx.token, ctx.revision)
+        if held.application_credential is None or not held.application_credential.unrestricted:
+            raise Forbidden("A restricted application credential cannot manage application "
+                            "credentials.")
+
     @api.post(base, status=201, schema=schemas.app_credential_create)
     def create_app_credential(call: Call) -> dict[str, Any]:
         """Create an application credential for the token's project."""
@@ -140,6 +150,8 @@ def register(api: Api, identity: IdentityService) -> None:
         if ctx.project_id is None:
             raise Forbidden("An application credential needs a project-scoped token.")
         if ctx.application_credential_id is not None:
+            # not even an unrestricted one (Keystone allows it): the new credential
+            # could outlive the one that made it
             raise Forbidden("An application credential cannot create another one.")
         held = identity.tokens.validate(ctx.token)
         new = creds.create(ctx.user_id, ctx.project_id, [rid for rid, _ in held.roles],
@@ -171,4 +183,5 @@ def register(api: Api, identity: IdentityService) -> None:
         """Delete an application credential; its tokens stop working."""
         call.enforce("identity:delete_application_credential",
                      {"user_id": call.params["user_id"]})
+        check_unrestricted(call.context)
         creds.delete(call.params["user_id"], call.params["credential_id"])

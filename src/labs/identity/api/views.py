@@ -107,7 +107,8 @@ def token(held: ValidatedToken, nocatalog: bool = False) -> Body:
         "user": {"id": held.user.id, "name": held.user.name,
                  "domain": {"id": held.user_domain.id, "name": held.user_domain.name},
                  "password_expires_at": None},
-        "audit_ids": list(p.audit_ids),
+        # as Keystone shows them: the token's own id and the first of its chain
+        "audit_ids": list(dict.fromkeys((p.audit_ids[0], p.audit_ids[-1]))),
         "expires_at": timestamp(p.expires_at), "issued_at": timestamp(p.issued_at),
     }
     if held.project is not None and held.project_domain is not None:
