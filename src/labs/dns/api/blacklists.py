@@ -7,7 +7,7 @@ from typing import Any
 from labs.common.http import Api, Call, Reply
 from labs.dns import schemas
 from labs.dns.api import views
-from labs.dns.api.base import collection_links, listing
+from labs.dns.api.base import collection_links, list_query, listing
 from labs.dns.blacklists import BLACKLIST_SORT_KEYS
 from labs.dns.service import DnsService
 
@@ -20,7 +20,7 @@ def register(api: Api, dns: DnsService) -> None:
         body = views.blacklist(call, dns.blacklists.create(call.body))
         return Reply(body, status=201, headers={"Location": body["links"]["self"]})
 
-    @api.get("/v2/blacklists")
+    @api.get("/v2/blacklists", query=list_query(("pattern",)))
     def list_blacklists(call: Call) -> dict[str, Any]:
         """List blacklists (admins)."""
         call.enforce("dns:find_blacklists")
