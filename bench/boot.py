@@ -41,7 +41,7 @@ from typing import Any
 import httpx
 
 from _load import admin_token, free_port, machine, markdown_table
-from labs.compute.agent_setup import BRIDGE_STATE, bridge_driver
+from labs.compute.agent.network_setup import BRIDGE_STATE, bridge_driver
 from labs.compute.config import AgentOptions
 from labs.network.config import NetworkOptions
 
@@ -193,7 +193,7 @@ def boot_one(cloud: Cloud, name: str) -> tuple[str, str, float, float]:
 
 
 def delete_all_gone(cloud: Cloud, server_id: str, address: str) -> float:
-    from labs.network.drivers.bridge import BridgeDriver
+    from labs.network.agent.drivers.bridge.driver import BridgeDriver
 
     namespace, tap = cloud.namespace(), BridgeDriver.device_name(server_id)
     began = time.perf_counter()

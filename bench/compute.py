@@ -240,13 +240,13 @@ def scheduler_decisions(hosts: int = 1000, repeat: int = 200) -> dict[str, Any]:
 
     from labs.common.db import Database
     from labs.compute import models
+    from labs.compute.api.service import ComputeService
     from labs.compute.config import ComputeOptions
     from labs.compute.payloads import utcnow
     from labs.compute.scheduler.config import SchedulerOptions
     from labs.compute.scheduler.engine import Scheduler
     from labs.compute.scheduler.hosts import HostState, RequestSpec
     from labs.compute.scheduler.manager import SchedulerManager
-    from labs.compute.service import ComputeService
 
     rng = random.Random(7)
     scheduler = Scheduler.from_options(SchedulerOptions())
@@ -266,7 +266,7 @@ def scheduler_decisions(hosts: int = 1000, repeat: int = 200) -> dict[str, Any]:
         db = Database(f"sqlite:///{tmp}/labs.db")
         options = ComputeOptions()
         from labs.common.bus import InProcessBus
-        from labs.compute.images import ImageLookup
+        from labs.compute.api.images import ImageLookup
 
         class NoImages(ImageLookup):
             def find(self, ctx: Any, image_id: str) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 from starlette.types import ASGIApp
 
 from labs.common.runner import Site, compose
-from labs.compute.api import build_api as compute_api
+from labs.compute.api.images import LocalImages
+from labs.compute.api.routes import build_api as compute_api
 from labs.compute.app import open_bus, open_compute, serve_agents, serve_conductor, serve_scheduler
-from labs.compute.images import LocalImages
 from labs.dns.api import build_api as dns_api
 from labs.dns.app import dns_server_of, serve_dns
 from labs.identity.api import build_api as identity_api

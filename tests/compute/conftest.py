@@ -16,16 +16,16 @@ from starlette.testclient import TestClient
 
 from labs.common.bus import Bus, InProcessBus
 from labs.common.runner import compose
-from labs.compute.agent import Agent
-from labs.compute.api import build_api as compute_api
-from labs.compute.conductor import Conductor
+from labs.compute.agent.manager import Agent
+from labs.compute.api.images import LocalImages
+from labs.compute.api.routes import build_api as compute_api
+from labs.compute.api.service import ComputeService
+from labs.compute.conductor.manager import Conductor
 from labs.compute.config import ComputeOptions
-from labs.compute.images import LocalImages
 from labs.compute.rpcapi import AGENT, CONDUCTOR, SCHEDULER, AgentAPI, SchedulerAPI
 from labs.compute.scheduler.config import SchedulerOptions
 from labs.compute.scheduler.engine import Scheduler
 from labs.compute.scheduler.manager import SchedulerManager
-from labs.compute.service import ComputeService
 from labs.compute.virt.fake import FakeDriver
 from labs.identity.api import build_api as identity_api
 from labs.identity.resources import ProjectFilter

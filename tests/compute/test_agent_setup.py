@@ -8,11 +8,11 @@ import dns.message
 import pytest
 
 from labs.common.config import ConfigError
-from labs.compute import agent_setup
+from labs.compute.agent import network_setup as agent_setup
 from labs.compute.config import AgentOptions
 from labs.dns.config import DnsOptions
+from labs.network.agent.dns_relay.wire import question
 from labs.network.config import NetworkOptions
-from labs.network.dns_wire import question
 
 
 def options(**changes: object) -> AgentOptions:
@@ -28,7 +28,7 @@ def test_auto_picks_bridge_when_the_host_can(monkeypatch: pytest.MonkeyPatch) ->
 def test_auto_falls_back_to_user_mode_and_says_why(monkeypatch: pytest.MonkeyPatch,
                                                     caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(agent_setup.os, "geteuid", lambda: 1000)
-    caplog.set_level("INFO", logger="labs.compute.agent")
+    caplog.set_level("INFO", logger="labs.compute.agent.manager")
     assert agent_setup.choose_network_driver(options(driver="qemu")) == "user"
     assert "bridge networks need root" in caplog.text
     monkeypatch.setattr(agent_setup.os, "geteuid", lambda: 0)
@@ -55,7 +55,7 @@ def test_bad_or_impossible_choices_are_config_errors(monkeypatch: pytest.MonkeyP
 def test_the_dns_relay_follows_the_configured_server(caplog: pytest.LogCaptureFixture) -> None:
     """`[network] dns_server` comes before labs up's own server; none known: no relay,
     said in the log; a bad address is a configuration error naming the option."""
-    caplog.set_level("INFO", logger="labs.compute.agent")
+    caplog.set_level("INFO", logger="labs.compute.agent.manager")
     assert agent_setup.dns_relay(NetworkOptions()) is None
     assert "dns_server is not set" in caplog.text
     relay = agent_setup.dns_relay(NetworkOptions(dns_server="127.0.0.2:5300",

@@ -26,13 +26,13 @@ from labs.common.context import RequestContext
 from labs.common.errors import BadRequest
 from labs.common.runner import compose
 from labs.compute import models
-from labs.compute.api import build_api as compute_api
-from labs.compute.conductor import Conductor
+from labs.compute.api.images import ImageInfo, ImageLookup
+from labs.compute.api.routes import build_api as compute_api
+from labs.compute.api.service import ComputeService
+from labs.compute.conductor.manager import Conductor
 from labs.compute.config import ComputeOptions
-from labs.compute.images import ImageInfo, ImageLookup
 from labs.compute.payloads import utcnow
 from labs.compute.rpcapi import AgentAPI, SchedulerAPI
-from labs.compute.service import ComputeService
 from labs.identity.api import build_api as identity_api
 from labs.identity.resources import ProjectFilter
 from tests.conftest import Cloud

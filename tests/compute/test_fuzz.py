@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labs.compute.api import build_api
+from labs.compute.api.routes import build_api
 from labs.identity.resources import ProjectFilter
 from tests.compute.conftest import LATEST, Plane
 from tests.fuzzing import (

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from labs.compute.server_actions import MAX_TAGS
+from labs.compute.api.server_actions import MAX_TAGS
 from labs.identity.resources import ProjectFilter
 from tests.compute.conftest import Plane
 from tests.compute.test_api_resources import ssh_key

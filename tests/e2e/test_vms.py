@@ -22,7 +22,7 @@ import openstack.config
 import pytest
 from openstack.connection import Connection
 
-from labs.compute.agent_setup import BRIDGE_STATE, bridge_driver
+from labs.compute.agent.network_setup import BRIDGE_STATE, bridge_driver
 from labs.compute.config import AgentOptions
 from labs.network.config import NetworkOptions
 from tests.common.bus_helpers import wait_for

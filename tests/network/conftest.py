@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from labs.network import netns
-from labs.network.drivers.base import NetworkSpec, PortSpec, SecurityRule
-from labs.network.drivers.bridge import EXTERNAL_BRIDGE, BridgeDriver
+from labs.network.agent import netns
+from labs.network.agent.drivers.base import NetworkSpec, PortSpec, SecurityRule
+from labs.network.agent.drivers.bridge.driver import EXTERNAL_BRIDGE, BridgeDriver
 from tests.network.guests import Guest, Host, must
 
 TOOLS = {"ip": "iproute2", "nft": "nftables", "dnsmasq": "dnsmasq-base", "busybox": "busybox"}

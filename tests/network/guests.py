@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from labs.network.drivers.base import Attachment
+from labs.network.agent.drivers.base import Attachment
 
 COMMAND_TIMEOUT = 8.0
 #: Prints the lease's values, one `name=value` a line, and configures the interface.

@@ -23,7 +23,7 @@ import pytest
 
 from labs.dns.backends.base import RecordSet, Zone
 from labs.dns.backends.embedded import EmbeddedBackend
-from labs.network.dns_relay import (
+from labs.network.agent.dns_relay.relay import (
     HEADER,
     RELAY_ADDRESS,
     RELAY_PORT,
@@ -31,9 +31,9 @@ from labs.network.dns_relay import (
     parse_server,
     servfail,
 )
-from labs.network.drivers.base import InvalidRequest
-from labs.network.drivers.bridge import BridgeDriver
-from labs.network.netns_sockets import NamespaceListenError
+from labs.network.agent.drivers.base import InvalidRequest
+from labs.network.agent.drivers.bridge.driver import BridgeDriver
+from labs.network.agent.netns_sockets import NamespaceListenError
 from tests.network.conftest import METADATA_PORT, clean_up, network, port
 from tests.network.guests import Guest, sh
 
@@ -147,7 +147,7 @@ def test_vms_resolve_the_clouds_names_through_the_relay(
         # the cloud's server down: SERVFAIL for names dnsmasq has not cached, said in
         # the log
         authoritative.close()
-        with caplog.at_level(logging.WARNING, logger="labs.network.dns_relay"):
+        with caplog.at_level(logging.WARNING, logger="labs.network.agent.dns_relay.relay"):
             assert dig(guest, gateway, "A", f"never-asked.{CLOUD}")[0] == "SERVFAIL"
         assert "did not answer" in caplog.text
         assert dig(guest, gateway, "A", "vm1.bots.labs.test") == ("NOERROR", ["10.68.1.10"])

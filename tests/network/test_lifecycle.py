@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from labs.network import netns, nft
-from labs.network.dnsmasq import Dnsmasq
-from labs.network.drivers.base import PortSpec
-from labs.network.drivers.bridge import BridgeDriver
+from labs.network.agent import netns
+from labs.network.agent.drivers.base import PortSpec
+from labs.network.agent.drivers.bridge import nft
+from labs.network.agent.drivers.bridge.dnsmasq import Dnsmasq
+from labs.network.agent.drivers.bridge.driver import BridgeDriver
 from tests.network.conftest import METADATA_PORT, default_rules, network, port
 from tests.network.guests import Guest, must
 

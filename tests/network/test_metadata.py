@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from labs.network.drivers.base import InvalidRequest, NetworkSpec, PortSpec
-from labs.network.drivers.bridge import BridgeDriver
-from labs.network.metadata import (
+from labs.network.agent.drivers.base import InvalidRequest, NetworkSpec, PortSpec
+from labs.network.agent.drivers.bridge.driver import BridgeDriver
+from labs.network.agent.metadata.server import (
     InstanceMetadata,
     MetadataServer,
     NamespaceListenError,

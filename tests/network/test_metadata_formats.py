@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from labs.network.drivers.base import InvalidRequest
-from labs.network.metadata_formats import (
+from labs.network.agent.drivers.base import InvalidRequest
+from labs.network.agent.metadata.formats import (
     EC2_VERSIONS,
     OPENSTACK_VERSIONS,
     MetadataResponse,
     answer,
     render,
 )
-from labs.network.metadata_source import (
+from labs.network.agent.metadata.source import (
     InstanceMetadata,
     MetadataSource,
     StaticMetadataSource,

@@ -17,16 +17,16 @@ from labs.common.config import ConfigError
 from labs.common.context import RequestContext
 from labs.common.db import Database
 from labs.common.runner import Site
-from labs.compute.agent import Agent
-from labs.compute.agent_setup import make_host_networking
-from labs.compute.conductor import Conductor
+from labs.compute.agent.manager import Agent
+from labs.compute.agent.network_setup import make_host_networking
+from labs.compute.api.images import ImageInfo, ImageLookup
+from labs.compute.api.service import ComputeService
+from labs.compute.conductor.manager import Conductor
 from labs.compute.config import AgentOptions, ComputeOptions
-from labs.compute.images import ImageInfo, ImageLookup
 from labs.compute.rpcapi import AGENT, CONDUCTOR, SCHEDULER, AgentAPI, SchedulerAPI
 from labs.compute.scheduler.config import SchedulerOptions
 from labs.compute.scheduler.engine import Scheduler
 from labs.compute.scheduler.manager import SchedulerManager
-from labs.compute.service import ComputeService
 from labs.compute.virt.base import VirtDriver
 from labs.compute.virt.fake import FakeDriver
 from labs.compute.virt.qemu import QemuDriver
@@ -167,8 +167,8 @@ def create_api_app() -> object:
     """uvicorn's factory in each compute-api worker: the site comes from the
     environment; tokens and images are read from the shared database and data dir."""
     from labs.common.runner import compose
-    from labs.compute.api import build_api
-    from labs.compute.images import LocalImages
+    from labs.compute.api.images import LocalImages
+    from labs.compute.api.routes import build_api
     from labs.identity.app import open_identity
     from labs.image.app import open_images
 

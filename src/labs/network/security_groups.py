@@ -23,7 +23,7 @@ from labs.common.context import RequestContext
 from labs.common.db import Database, save_unique
 from labs.common.errors import BadRequest, NotFound
 from labs.network import models
-from labs.network.drivers.base import SecurityRule
+from labs.network.agent.drivers.base import SecurityRule
 from labs.network.quota import ProjectQuota, check
 
 Group, Rule = models.SecurityGroup, models.SecurityGroupRule

@@ -1,213 +1,162 @@
-"""Flavors, their extra specs and who may use the private ones."""
+"""Flavors: the sizes servers come in. Everyone sees public flavors; a private one only
+admins and the projects on its access list."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from labs.common.errors import BadRequest, NotFound
-from labs.common.http import PAGING, Api, Call, Reply, query_strings
+import sqlalchemy as sa
+
+from labs.common.context import RequestContext
+from labs.common.db import Database, save_unique
+from labs.common.errors import BadRequest, Conflict, NotFound
 from labs.common.numbers import is_digits
-from labs.compute import models, schemas
-from labs.compute.api import views
-from labs.compute.flavors import FlavorFilter
-from labs.compute.service import ComputeService
+from labs.compute import models
+from labs.compute.payloads import utcnow
 
-#: Nova's sort keys -> how Labs reads them off a flavor.
-SORT_KEYS: dict[str, Callable[[models.Flavor], Any]] = {
-    "flavorid": lambda f: f.id, "id": lambda f: f.created_at, "name": lambda f: f.name,
-    "memory_mb": lambda f: f.ram, "vcpus": lambda f: f.vcpus, "root_gb": lambda f: f.disk,
-    "ephemeral_gb": lambda f: f.ephemeral, "swap": lambda f: f.swap,
-    "rxtx_factor": lambda f: f.rxtx_factor, "is_public": lambda f: f.is_public,
-    "disabled": lambda f: f.disabled, "description": lambda f: f.description or "",
-    "created_at": lambda f: f.created_at, "updated_at": lambda f: f.created_at,
-    "vcpu_weight": lambda f: 0,
-}
-TRUE, FALSE = ("1", "t", "true", "on", "y", "yes"), ("0", "f", "false", "off", "n", "no")
+F, FA = models.Flavor, models.FlavorAccess
 
-#: The query parameters of the flavor lists.
-FLAVOR_FILTERS = {**PAGING, **query_strings("is_public", "minRam", "minDisk", "min_ram",
-                                            "min_disk", "sort_key", "sort_dir")}
+#: What `labs up` offers on a new cloud (name, vcpus, ram MiB, disk GiB), Nova's sizes
+#: for the small ones plus a tiny one the Labs image boots in.
+DEFAULT_FLAVORS = (("1", "m1.tiny", 1, 512, 1), ("2", "m1.small", 1, 2048, 20),
+                   ("3", "m1.medium", 2, 4096, 40), ("4", "m1.large", 4, 8192, 80),
+                   ("5", "m1.xlarge", 8, 16384, 160), ("6", "g1.nano", 1, 128, 1))
 
 
-def flavor_filter(call: Call) -> FlavorFilter:
-    """``is_public`` ("None" is every flavor, for admins), ``minRam``, ``minDisk``."""
-    raw = call.query.get("is_public")
-    is_public: bool | None = True
-    if raw is not None and raw.lower() == "none":
-        is_public = None
-    elif raw is not None:
-        if raw.strip().lower() not in TRUE + FALSE:
-            raise BadRequest(f"Invalid is_public filter [{raw}]")
-        is_public = raw.strip().lower() in TRUE
-    minimums: dict[str, int | None] = {}
-    for name, alias in (("minRam", "min_ram"), ("minDisk", "min_disk")):
-        value = call.query.get(name, call.query.get(alias))
-        if value is None:
-            minimums[alias] = None
-            continue
-        number = value.strip().removeprefix("-")
-        if not is_digits(number) or int(number) > views.MAX_QUERY_INT:
-            raise BadRequest(f"Invalid {name} filter [{value}]")
-        minimums[alias] = int(value)
-    return FlavorFilter(is_public=is_public, **minimums)
+@dataclass(frozen=True)
+class FlavorFilter:
+    is_public: bool | None = True  # None: all the caller may see
+    min_ram: int | None = None
+    min_disk: int | None = None
 
 
-def page(call: Call, rows: list[models.Flavor], max_limit: int) -> list[models.Flavor]:
-    """Nova's ``sort_key``/``sort_dir`` (default: by flavor id), ``marker``, ``limit``."""
-    key, direction = call.query.get("sort_key", "flavorid"), call.query.get("sort_dir", "asc")
-    if key not in SORT_KEYS or direction not in ("asc", "desc"):
-        raise BadRequest(f"Invalid sort: sort_key must be one of {', '.join(SORT_KEYS)} "
-                         "and sort_dir asc or desc.")
-    if key != "flavorid":  # the service already orders by flavor id
-        rows = sorted(rows, key=lambda f: (SORT_KEYS[key](f), f.id))
-    if direction == "desc":
-        rows = rows[::-1]
-    marker = call.query.get("marker")
-    if marker is not None:
-        ids = [f.id for f in rows]
-        if marker not in ids:
-            raise BadRequest(f"marker [{marker}] not found")
-        rows = rows[ids.index(marker) + 1:]
-    return rows[:views.page_limit(call, max_limit)]
+class FlavorService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def ensure_defaults(self) -> None:
+        with self.db.transaction() as tx:
+            if tx.scalar(sa.select(sa.func.count()).select_from(F)):
+                return
+            for flavor_id, name, vcpus, ram, disk in DEFAULT_FLAVORS:
+                tx.add(F(id=flavor_id, name=name, vcpus=vcpus, ram=ram, disk=disk,
+                         created_at=utcnow(), extra_specs={}))
+
+    @staticmethod
+    def _visible(ctx: RequestContext) -> sa.ColumnElement[bool]:
+        if ctx.is_admin:
+            return sa.true()
+        shared = sa.select(FA.flavor_id).where(FA.project_id == (ctx.project_id or ""))
+        return sa.or_(F.is_public.is_(True), F.id.in_(shared))
+
+    def list_flavors(self, ctx: RequestContext, where: FlavorFilter) -> list[models.Flavor]:
+        query = sa.select(F).where(self._visible(ctx))
+        if where.is_public is not None and ctx.is_admin:  # others see what _visible allows
+            query = query.where(F.is_public.is_(where.is_public))
+        if where.min_ram is not None:
+            query = query.where(F.ram >= where.min_ram)
+        if where.min_disk is not None:
+            query = query.where(F.disk >= where.min_disk)
+        with self.db.reading() as tx:
+            rows = list(tx.scalars(query))
+        # Nova's order: by flavorid, numbers in numeric order
+        return sorted(rows, key=lambda f: (0, int(f.id), "") if is_digits(f.id) else (1, 0, f.id))
+
+    def get(self, ctx: RequestContext, flavor_id: str) -> models.Flavor:
+        with self.db.reading() as tx:
+            row = tx.scalars(sa.select(F).where(F.id == flavor_id, self._visible(ctx))).first()
+        if row is None:
+            raise NotFound(f"Flavor {flavor_id} could not be found.")
+        return row
+
+    def create(self, fields: dict[str, Any]) -> models.Flavor:
+        flavor_id = fields.get("id") or str(uuid.uuid4())
+        row = F(id=str(flavor_id), name=fields["name"], vcpus=fields["vcpus"],
+                ram=fields["ram"], disk=fields["disk"],
+                ephemeral=fields.get("OS-FLV-EXT-DATA:ephemeral", 0),
+                swap=fields.get("swap") or 0, rxtx_factor=fields.get("rxtx_factor", 1.0),
+                is_public=fields.get("os-flavor-access:is_public", True),
+                description=fields.get("description"), extra_specs={}, created_at=utcnow())
+        with self.db.transaction() as tx:
+            if tx.get(F, row.id) is not None:
+                raise Conflict(f"Flavor with ID {row.id} already exists.")
+            save_unique(tx, f"Flavor with name {row.name} already exists.", row)
+        return row
+
+    def update_description(self, flavor_id: str, description: str | None) -> models.Flavor:
+        with self.db.transaction() as tx:
+            row = self._row(tx, flavor_id)
+            row.description = description
+            return row
+
+    def delete(self, flavor_id: str) -> None:
+        with self.db.transaction() as tx:
+            tx.delete(self._row(tx, flavor_id))
+
+    @staticmethod
+    def _row(tx: Any, flavor_id: str) -> models.Flavor:
+        row: models.Flavor | None = tx.get(F, flavor_id)
+        if row is None:
+            raise NotFound(f"Flavor {flavor_id} could not be found.")
+        return row
+
+    # -- extra specs and access ----------------------------------------------------
+    def set_extra_specs(self, flavor_id: str, specs: dict[str, str]) -> dict[str, str]:
+        with self.db.transaction() as tx:
+            row = self._row(tx, flavor_id)
+            row.extra_specs = {**(row.extra_specs or {}), **specs}
+            return dict(row.extra_specs)
+
+    def unset_extra_spec(self, flavor_id: str, key: str) -> None:
+        with self.db.transaction() as tx:
+            row = self._row(tx, flavor_id)
+            specs = dict(row.extra_specs or {})
+            if key not in specs:
+                raise NotFound(f"Flavor {flavor_id} has no extra specs with key {key}.")
+            del specs[key]
+            row.extra_specs = specs
+
+    def access(self, flavor_id: str) -> list[str]:
+        with self.db.reading() as tx:
+            row = self._row(tx, flavor_id)
+            if row.is_public:
+                raise NotFound("Access list not available for public flavors.")
+            return list(tx.scalars(sa.select(FA.project_id).where(FA.flavor_id == flavor_id)
+                                   .order_by(FA.project_id)))
+
+    def add_access(self, flavor_id: str, project_id: str) -> list[str]:
+        with self.db.transaction() as tx:
+            row = self._row(tx, flavor_id)
+            if row.is_public:
+                raise Conflict("Can not add access to a public flavor.")
+            save_unique(tx, f"Flavor access already exists for flavor {flavor_id} and "
+                        f"project {project_id} combination.",
+                        FA(flavor_id=flavor_id, project_id=project_id))
+        return self.access(flavor_id)
+
+    def remove_access(self, flavor_id: str, project_id: str) -> list[str]:
+        with self.db.transaction() as tx:
+            self._row(tx, flavor_id)
+            gone = tx.execute(sa.delete(FA).where(FA.flavor_id == flavor_id,
+                                                  FA.project_id == project_id))
+            if not gone.rowcount:  # type: ignore[attr-defined]
+                raise NotFound(f"Flavor access not found for {flavor_id} / {project_id} "
+                               "combination.")
+        return self.access(flavor_id)
 
 
-def flavor_fields(body: dict[str, Any]) -> dict[str, Any]:
-    """The create body with numbers out of their strings and the flag as a bool."""
-    fields = dict(body)
-    for name, low in (("ram", 1), ("vcpus", 1), ("disk", 0),
-                      ("OS-FLV-EXT-DATA:ephemeral", 0), ("swap", 0)):
-        if name in fields:
-            fields[name] = schemas.integer(name, fields[name], low)
-    if "rxtx_factor" in fields:
-        fields["rxtx_factor"] = float(fields["rxtx_factor"])
-    if "os-flavor-access:is_public" in fields:
-        fields["os-flavor-access:is_public"] = schemas.boolean(
-            fields["os-flavor-access:is_public"])
-    if fields.get("id") is not None:
-        fields["id"] = str(fields["id"])
-    return fields
-
-
-def register(api: Api, service: ComputeService) -> None:
-    flavors = service.flavors
-    max_limit = service.options.max_list_limit
-
-    def listed(call: Call) -> list[models.Flavor]:
-        ctx = call.enforce("compute:flavors:read")
-        return page(call, flavors.list_flavors(ctx, flavor_filter(call)), max_limit)
-
-    def paged(call: Call, collection: str, rows: list[models.Flavor],
-              items: list[dict[str, Any]]) -> dict[str, Any]:
-        body: dict[str, Any] = {"flavors": items}
-        more = views.next_links(call, collection, len(rows), rows[-1].id if rows else None,
-                                max_limit)
-        if more:
-            body["flavors_links"] = more
-        return body
-
-    @api.get("/v2.1/flavors", query=FLAVOR_FILTERS)
-    def list_flavors(call: Call) -> dict[str, Any]:
-        """Flavors: id, name and links."""
-        rows = listed(call)
-        return paged(call, "flavors", rows, [views.flavor_brief(call, r) for r in rows])
-
-    @api.get("/v2.1/flavors/detail", query=FLAVOR_FILTERS)
-    def list_flavors_detail(call: Call) -> dict[str, Any]:
-        """Flavors in full."""
-        rows = listed(call)
-        return paged(call, "flavors/detail", rows, [views.flavor(call, r) for r in rows])
-
-    @api.get("/v2.1/flavors/{flavor_id}")
-    def show_flavor(call: Call) -> dict[str, Any]:
-        """One flavor."""
-        ctx = call.enforce("compute:flavors:read")
-        return {"flavor": views.flavor(call, flavors.get(ctx, call.params["flavor_id"]))}
-
-    @api.post("/v2.1/flavors", schema=schemas.OBJECT)
-    def create_flavor(call: Call) -> dict[str, Any]:
-        """Create a flavor (admin)."""
-        call.enforce("compute:flavors:manage")
-        body = schemas.check(call.body, schemas.FLAVOR_CREATE, call.version)["flavor"]
-        return {"flavor": views.flavor(call, flavors.create(flavor_fields(body)))}
-
-    @api.put("/v2.1/flavors/{flavor_id}", schema=schemas.FLAVOR_UPDATE)
-    def update_flavor(call: Call) -> dict[str, Any]:
-        """Change a flavor's description (2.55; admin)."""
-        if not call.at_least(2, 55):  # as Nova: the method is not there before
-            raise NotFound("Updating a flavor needs microversion 2.55 or later.")
-        call.enforce("compute:flavors:manage")
-        row = flavors.update_description(call.params["flavor_id"],
-                                         call.body["flavor"]["description"])
-        return {"flavor": views.flavor(call, row)}
-
-    @api.delete("/v2.1/flavors/{flavor_id}")
-    def delete_flavor(call: Call) -> Reply:
-        """Delete a flavor (admin); servers keep their copy of it."""
-        call.enforce("compute:flavors:manage")
-        flavors.delete(call.params["flavor_id"])
-        return Reply(status=202)
-
-    # -- extra specs ---------------------------------------------------------------
-    @api.get("/v2.1/flavors/{flavor_id}/os-extra_specs")
-    def list_extra_specs(call: Call) -> dict[str, Any]:
-        """A flavor's extra specs."""
-        ctx = call.enforce("compute:flavors:read")
-        return {"extra_specs": dict(flavors.get(ctx, call.params["flavor_id"]).extra_specs
-                                    or {})}
-
-    @api.post("/v2.1/flavors/{flavor_id}/os-extra_specs", schema=schemas.EXTRA_SPECS_CREATE)
-    def set_extra_specs(call: Call) -> dict[str, Any]:
-        """Add or change extra specs (admin)."""
-        call.enforce("compute:flavors:manage")
-        specs = call.body["extra_specs"]
-        flavors.set_extra_specs(call.params["flavor_id"], {k: str(v) for k, v in specs.items()})
-        return {"extra_specs": specs}
-
-    @api.get("/v2.1/flavors/{flavor_id}/os-extra_specs/{key}")
-    def show_extra_spec(call: Call) -> dict[str, Any]:
-        """One extra spec."""
-        ctx = call.enforce("compute:flavors:read")
-        flavor_id, key = call.params["flavor_id"], call.params["key"]
-        specs = flavors.get(ctx, flavor_id).extra_specs or {}
-        if key not in specs:
-            raise NotFound(f"Flavor {flavor_id} has no extra specs with key {key}.")
-        return {key: specs[key]}
-
-    @api.put("/v2.1/flavors/{flavor_id}/os-extra_specs/{key}",
-             schema=schemas.EXTRA_SPEC_UPDATE)
-    def update_extra_spec(call: Call) -> dict[str, Any]:
-        """Change one extra spec (admin); the body is ``{key: value}``."""
-        call.enforce("compute:flavors:manage")
-        key = call.params["key"]
-        if key not in call.body:
-            raise BadRequest("Request body and URI mismatch")
-        flavors.set_extra_specs(call.params["flavor_id"], {key: str(call.body[key])})
-        return dict(call.body)
-
-    @api.delete("/v2.1/flavors/{flavor_id}/os-extra_specs/{key}")
-    def delete_extra_spec(call: Call) -> Reply:
-        """Remove one extra spec (admin); 200 with no body, as Nova."""
-        call.enforce("compute:flavors:manage")
-        flavors.unset_extra_spec(call.params["flavor_id"], call.params["key"])
-        return Reply(status=200)
-
-    # -- access to private flavors -------------------------------------------------
-    @api.get("/v2.1/flavors/{flavor_id}/os-flavor-access")
-    def list_flavor_access(call: Call) -> dict[str, Any]:
-        """The projects that may use a private flavor (admin)."""
-        call.enforce("compute:flavors:manage")
-        flavor_id = call.params["flavor_id"]
-        return views.flavor_access(flavor_id, flavors.access(flavor_id))
-
-    @api.post("/v2.1/flavors/{flavor_id}/action", schema=schemas.FLAVOR_ACTION)
-    def flavor_action(call: Call) -> dict[str, Any]:
-        """``addTenantAccess`` / ``removeTenantAccess`` (admin)."""
-        call.enforce("compute:flavors:manage")
-        flavor_id = call.params["flavor_id"]
-        if "addTenantAccess" in call.body:
-            projects = flavors.add_access(flavor_id, call.body["addTenantAccess"]["tenant"])
-        else:
-            projects = flavors.remove_access(flavor_id,
-                                             call.body["removeTenantAccess"]["tenant"])
-        return views.flavor_access(flavor_id, projects)
+def check_fits(flavor: models.Flavor, min_disk: int, min_ram: int, size: int = 0,
+               virtual_size: int = 0) -> None:
+    """Nova's checks of an image against a flavor: its minimums, and that its data and
+    the disk it holds fit the flavor's root disk (a flavor with disk 0 takes any)."""
+    if flavor.ram < min_ram:
+        raise BadRequest("Flavor's memory is too small for requested image.")
+    if flavor.disk and flavor.disk < min_disk:
+        raise BadRequest("Flavor's disk is too small for requested image.")
+    disk_bytes = flavor.disk * 1024 ** 3
+    for need in (size, virtual_size):
+        if flavor.disk and need > disk_bytes:
+            raise BadRequest(f"Flavor's disk is too small for requested image. Flavor disk "
+                             f"is {disk_bytes} bytes, image is {need} bytes.")

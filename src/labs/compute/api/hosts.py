@@ -1,171 +1,261 @@
-"""Hosts for admins: ``os-services``, ``os-hypervisors``; zones for everyone."""
+"""Hosts as admins see them: compute services, hypervisors and availability zones.
+
+Each agent registers a ``nova-compute`` service and the compute node behind it (see
+``Conductor.register_agent``); its heartbeat keeps the service up. What a node has
+in use is the sum of the allocations (the scheduler's claims) on it.
+"""
 
 from __future__ import annotations
 
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from labs.common.errors import BadRequest, NotFound
-from labs.common.http import PAGING, Api, Call, query_strings
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from labs.common.db import Database
+from labs.common.errors import BadRequest, Conflict, NotFound
 from labs.common.numbers import is_digits
-from labs.compute import schemas
-from labs.compute.api import views
-from labs.compute.hosts import is_uuid
-from labs.compute.service import ComputeService
+from labs.compute import models
+from labs.compute.config import ComputeOptions
+from labs.compute.payloads import utcnow
+from labs.compute.scheduler.manager import AGENT_BINARY, is_up
 
-#: Before 2.53 a service is changed with ``PUT /os-services/<action>``:
-#: action -> (the changes it makes, the body field it needs).
-LEGACY_ACTIONS: dict[str, tuple[dict[str, Any], str | None]] = {
-    "enable": ({"status": "enabled"}, None),
-    "disable": ({"status": "disabled"}, None),
-    "disable-log-reason": ({"status": "disabled"}, "disabled_reason"),
-    "force-down": ({}, "forced_down"),
-}
+Svc, Node, Alloc, Inst = models.Service, models.ComputeNode, models.Allocation, models.Instance
 
 
-def checked_id(call: Call, value: str, not_found: str | None = None) -> str:
-    """A uuid from 2.53 (400 otherwise); an integer before (404 ``not_found`` or 400)."""
-    if call.at_least(2, 53):
-        if not is_uuid(value):
-            raise BadRequest(f"Invalid uuid {value}")
-    elif not is_digits(value):
-        if not_found:
-            raise NotFound(not_found)
-        raise BadRequest("Invalid input received: id must be an integer")
-    return value
-
-#: The query parameters of the hypervisor lists.
-HYPERVISOR_FILTERS = {**PAGING, **query_strings("hypervisor_hostname_pattern", "with_servers")}
+def legacy_id(row_id: str) -> int:
+    """The integer id services and hypervisors had before microversion 2.53: a hash
+    of the uuid, so it is stable without a column of its own."""
+    return zlib.crc32(row_id.encode()) & 0x7FFFFFFF
 
 
-def flag(call: Call, name: str) -> bool:
-    raw = call.query.get(name, "false").lower()
-    if raw not in schemas.TRUE_STRINGS | {"false", "0", "off", "no"}:
-        raise BadRequest(f"Invalid input for query parameters {name}. Value: {raw}.")
-    return raw in schemas.TRUE_STRINGS
+def is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
-def register(api: Api, service: ComputeService) -> None:
-    hosts = service.hosts
-    max_limit = service.options.max_list_limit
+def _check_updatable(binary: str) -> None:
+    if binary != AGENT_BINARY:
+        raise BadRequest(f"Updating a {binary} service is not supported. Only "
+                         f"{AGENT_BINARY} services can be updated.")
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    row: models.Service
+    up: bool
+
+
+@dataclass(frozen=True)
+class HypervisorView:
+    node: models.ComputeNode
+    service: ServiceView
+    vcpus_used: int = 0
+    memory_mb_used: int = 0
+    local_gb_used: int = 0
+    running_vms: int = 0
+    #: (id, name) of the servers on the host, when asked for
+    servers: tuple[tuple[str, str], ...] | None = None
+
+
+@dataclass(frozen=True)
+class ZoneView:
+    name: str
+    available: bool
+    #: host -> the services on it (enabled ones only, as Nova lists them)
+    hosts: dict[str, list[ServiceView]]
+
+
+class HostService:
+    def __init__(self, db: Database, options: ComputeOptions) -> None:
+        self.db = db
+        self.options = options
+
+    def _down_before(self) -> datetime:
+        return utcnow() - timedelta(seconds=self.options.service_down_seconds)
 
     # -- services ------------------------------------------------------------------
-    @api.get("/v2.1/os-services", query=query_strings("host", "binary"))
-    def list_services(call: Call) -> dict[str, Any]:
-        """Compute services (filters: host, binary) and whether they are up."""
-        call.enforce("compute:services")
-        rows = hosts.list_services(call.query.get("host"), call.query.get("binary"))
-        return {"services": [views.service(call, r) for r in rows]}
+    def list_services(self, host: str | None = None, binary: str | None = None
+                      ) -> list[ServiceView]:
+        query = sa.select(Svc).order_by(Svc.host, Svc.binary)
+        if host:
+            query = query.where(Svc.host == host)
+        if binary:
+            query = query.where(Svc.binary == binary)
+        with self.db.reading() as tx:
+            rows = list(tx.scalars(query))
+        down_before = self._down_before()
+        return [ServiceView(r, is_up(r, down_before)) for r in rows]
 
-    @api.put("/v2.1/os-services/{service_id}", schema=schemas.OBJECT)
-    def update_service(call: Call) -> dict[str, Any]:
-        """Enable, disable or force down an agent's service: by uuid from 2.53, before
-        that by ``host`` and ``binary`` with the action in the path."""
-        call.enforce("compute:services")
-        body = schemas.check(call.body, schemas.SERVICE_UPDATE, call.version)
-        if call.at_least(2, 53):
-            changes = dict(body)
+    @staticmethod
+    def _service(tx: Session, service_id: str) -> models.Service:
+        row = tx.get(Svc, service_id)
+        if row is None and is_digits(service_id):
+            row = next((r for r in tx.scalars(sa.select(Svc))
+                        if legacy_id(r.id) == int(service_id)), None)
+        if row is None:
+            raise NotFound(f"Service {service_id} could not be found.")
+        return row
+
+    def update_by_host(self, host: str, binary: str, changes: dict[str, Any]) -> ServiceView:
+        """:meth:`update_service` for the service named the pre-2.53 way."""
+        _check_updatable(binary)
+        with self.db.reading() as tx:
+            service_id = tx.scalars(sa.select(Svc.id).where(Svc.host == host,
+                                                            Svc.binary == binary)).first()
+        if service_id is None:
+            raise NotFound(f"Host '{host}' with binary '{binary}' not found.")
+        return self.update_service(service_id, changes)
+
+    def update_service(self, service_id: str, changes: dict[str, Any]) -> ServiceView:
+        """Apply ``status`` ("enabled"/"disabled"), ``disabled_reason``, ``forced_down``."""
+        with self.db.transaction() as tx:
+            row = self._service(tx, service_id)
+            _check_updatable(row.binary)
+            if "status" in changes:
+                if changes["status"] == "enabled":
+                    if changes.get("disabled_reason"):
+                        raise BadRequest("Specifying 'disabled_reason' with status "
+                                         "'enabled' is invalid.")
+                    row.disabled, row.disabled_reason = False, None
+                else:
+                    row.disabled = True
+                    row.disabled_reason = changes.get("disabled_reason")
             if "forced_down" in changes:
-                changes["forced_down"] = schemas.boolean(changes["forced_down"])
-            view = hosts.update_service(checked_id(call, call.params["service_id"]),
-                                        changes)
-            return {"service": views.service(call, view)}
-        return legacy_update(call, body)
+                row.forced_down = bool(changes["forced_down"])
+            if "status" not in changes and "forced_down" not in changes:
+                raise BadRequest("No updates were requested. Fields 'status' or "
+                                 "'forced_down' should be specified.")
+            row.updated_at = utcnow()
+        return ServiceView(row, is_up(row, self._down_before()))
 
-    def legacy_update(call: Call, body: dict[str, Any]) -> dict[str, Any]:
-        action = call.params["service_id"]
-        if action not in LEGACY_ACTIONS or (action == "force-down"
-                                            and not call.at_least(2, 11)):
-            raise NotFound("Unknown action")
-        changes, needed = LEGACY_ACTIONS[action]
-        if needed is not None and needed not in body:
-            raise BadRequest(f"Missing {needed.replace('_', ' ')} field")
-        changes = dict(changes)
-        if needed == "forced_down":
-            changes["forced_down"] = schemas.boolean(body["forced_down"])
-        elif needed:
-            changes["disabled_reason"] = body[needed]
-        hosts.update_by_host(body["host"], body["binary"], changes)
-        reply: dict[str, Any] = {"host": body["host"], "binary": body["binary"]}
-        if "status" in changes:
-            reply["status"] = changes["status"]
-            if changes.get("disabled_reason"):
-                reply["disabled_reason"] = changes["disabled_reason"]
-        else:
-            reply["forced_down"] = changes["forced_down"]
-        return {"service": reply}
-
-    @api.delete("/v2.1/os-services/{service_id}")
-    def delete_service(call: Call) -> None:
-        """Forget a service whose host runs no servers (409 otherwise)."""
-        call.enforce("compute:services")
-        hosts.delete_service(checked_id(call, call.params["service_id"]))
+    def delete_service(self, service_id: str) -> None:
+        """Forget a service and its compute node; refused while servers live there."""
+        with self.db.transaction() as tx:
+            row = self._service(tx, service_id)
+            if row.binary == AGENT_BINARY:
+                hosting = tx.scalar(sa.select(sa.func.count()).select_from(Inst).where(
+                    Inst.host == row.host, Inst.deleted.is_(False)))
+                if hosting:
+                    raise Conflict("Unable to delete compute service that is hosting "
+                                   "instances. Migrate or delete the instances first.")
+                nodes = list(tx.scalars(sa.select(Node.id).where(Node.host == row.host)))
+                if nodes:
+                    tx.execute(sa.delete(Alloc).where(Alloc.node_id.in_(nodes)))
+                    tx.execute(sa.delete(Node).where(Node.id.in_(nodes)))
+            tx.delete(row)
 
     # -- hypervisors ---------------------------------------------------------------
-    def hypervisors(call: Call, detail: bool) -> dict[str, Any]:
-        call.enforce("compute:hypervisors")
-        paged = call.at_least(2, 33)
-        pattern = call.query.get("hypervisor_hostname_pattern") if call.at_least(2, 53) else None
-        if pattern is not None and ("limit" in call.query or "marker" in call.query):
-            raise BadRequest("Paging over hypervisors with the hypervisor_hostname_pattern "
-                             "query parameter is not supported.")
-        rows = hosts.list_hypervisors(
-            pattern=pattern, limit=views.page_limit(call, max_limit) if paged else None,
-            marker=call.query.get("marker") if paged else None,
-            with_servers=call.at_least(2, 53) and flag(call, "with_servers"))
-        body: dict[str, Any] = {"hypervisors": [views.hypervisor(call, r, detail)
-                                                for r in rows]}
-        if paged and pattern is None:
-            last = str(views.resource_id(call, rows[-1].node.id)) if rows else None
-            more = views.next_links(call, "os-hypervisors/detail" if detail
-                                    else "os-hypervisors", len(rows), last, max_limit)
-            if more:
-                body["hypervisors_links"] = more
-        return body
+    def list_hypervisors(self, *, pattern: str | None = None, limit: int | None = None,
+                         marker: str | None = None, with_servers: bool = False
+                         ) -> list[HypervisorView]:
+        """Compute nodes by id; ``pattern`` matches part of the hypervisor hostname."""
+        query = (sa.select(Node, Svc).join(Svc, Svc.id == Node.service_id)
+                 .order_by(Node.id))
+        if pattern is not None:
+            query = query.where(Node.hypervisor_hostname.contains(pattern, autoescape=True))
+        with self.db.reading() as tx:
+            if marker is not None:
+                marker_id = self._node(tx, marker).id
+                query = query.where(Node.id > marker_id)
+            if limit is not None:
+                query = query.limit(limit)
+            pairs = [(node, svc) for node, svc in tx.execute(query)]
+            if pattern is not None and not pairs:
+                raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
+            return self._views(tx, pairs, with_servers)
 
-    @api.get("/v2.1/os-hypervisors", query=HYPERVISOR_FILTERS)
-    def list_hypervisors(call: Call) -> dict[str, Any]:
-        """Hypervisors: id, hostname, state, status."""
-        return hypervisors(call, detail=False)
+    def get_hypervisor(self, node_id: str, with_servers: bool = False) -> HypervisorView:
+        with self.db.reading() as tx:
+            node = self._node(tx, node_id)
+            service = tx.get(Svc, node.service_id)
+            if service is None:
+                raise NotFound(f"Hypervisor with ID '{node_id}' could not be found.")
+            return self._views(tx, [(node, service)], with_servers)[0]
 
-    @api.get("/v2.1/os-hypervisors/detail", query=HYPERVISOR_FILTERS)
-    def list_hypervisors_detail(call: Call) -> dict[str, Any]:
-        """Hypervisors in full (before 2.88 with what is in use on them)."""
-        return hypervisors(call, detail=True)
+    @staticmethod
+    def _node(tx: Session, node_id: str) -> models.ComputeNode:
+        node = tx.get(Node, node_id)
+        if node is None and is_digits(node_id):
+            node = next((n for n in tx.scalars(sa.select(Node))
+                         if legacy_id(n.id) == int(node_id)), None)
+        if node is None:
+            raise NotFound(f"Hypervisor with ID '{node_id}' could not be found.")
+        return node
 
-    @api.get("/v2.1/os-hypervisors/statistics")
-    def hypervisor_statistics(call: Call) -> dict[str, Any]:
-        """Totals over all hypervisors (gone at 2.88)."""
-        if call.at_least(2, 88):
-            raise NotFound("The resource could not be found.")
-        call.enforce("compute:hypervisors")
-        return {"hypervisor_statistics": hosts.statistics()}
+    def _views(self, tx: Session, pairs: list[tuple[models.ComputeNode, models.Service]],
+               with_servers: bool) -> list[HypervisorView]:
+        ids = [node.id for node, _ in pairs]
+        used = {row[0]: row[1:] for row in tx.execute(
+            sa.select(Alloc.node_id, sa.func.sum(Alloc.vcpus), sa.func.sum(Alloc.memory_mb),
+                      sa.func.sum(Alloc.disk_gb), sa.func.count())
+            .where(Alloc.node_id.in_(ids)).group_by(Alloc.node_id))}
+        servers: dict[str, list[tuple[str, str]]] = {}
+        if with_servers:
+            for host, server_id, name in tx.execute(
+                    sa.select(Inst.host, Inst.id, Inst.name)
+                    .where(Inst.host.in_([n.host for n, _ in pairs]), Inst.deleted.is_(False))
+                    .order_by(Inst.created_at)):
+                servers.setdefault(host or "", []).append((server_id, name))
+        down_before = self._down_before()
+        views = []
+        for node, service in pairs:
+            v, m, d, n = used.get(node.id, (0, 0, 0, 0))
+            views.append(HypervisorView(
+                node, ServiceView(service, is_up(service, down_before)), int(v), int(m),
+                int(d), int(n),
+                tuple(servers.get(node.host, ())) if with_servers else None))
+        return views
 
-    @api.get("/v2.1/os-hypervisors/{hypervisor_id}")
-    def show_hypervisor(call: Call) -> dict[str, Any]:
-        """One hypervisor (``with_servers`` from 2.53)."""
-        call.enforce("compute:hypervisors")
-        hypervisor_id = call.params["hypervisor_id"]
-        checked_id(call, hypervisor_id,
-                   f"Hypervisor with ID '{hypervisor_id}' could not be found.")
-        view = hosts.get_hypervisor(hypervisor_id,
-                                    call.at_least(2, 53) and flag(call, "with_servers"))
-        return {"hypervisor": views.hypervisor(call, view, detail=True)}
+    def statistics(self) -> dict[str, int]:
+        """Nova's totals over the nodes of enabled services."""
+        views = [v for v in self.list_hypervisors() if not v.service.row.disabled]
 
-    @api.get("/v2.1/os-aggregates")
-    def list_aggregates(call: Call) -> dict[str, Any]:
-        """Host aggregates: Labs has none (``hypervisor show`` asks for them)."""
-        call.enforce("compute:hypervisors")
-        return {"aggregates": []}
+        def total(value: Callable[[HypervisorView], int]) -> int:
+            return sum(value(v) for v in views)
 
-    # -- availability zones --------------------------------------------------------
-    @api.get("/v2.1/os-availability-zone")
-    def list_zones(call: Call) -> dict[str, Any]:
-        """Availability zones and whether they take servers."""
-        call.enforce("compute:availability_zones")
-        return {"availabilityZoneInfo": [views.zone(z, False) for z in hosts.zones()]}
+        free_disk = total(lambda v: v.node.local_gb - v.local_gb_used)
+        return {"count": len(views), "vcpus": total(lambda v: v.node.vcpus),
+                "memory_mb": total(lambda v: v.node.memory_mb),
+                "local_gb": total(lambda v: v.node.local_gb),
+                "vcpus_used": total(lambda v: v.vcpus_used),
+                "memory_mb_used": total(lambda v: v.memory_mb_used),
+                "local_gb_used": total(lambda v: v.local_gb_used),
+                "free_ram_mb": total(lambda v: v.node.memory_mb - v.memory_mb_used),
+                "free_disk_gb": free_disk, "disk_available_least": free_disk,
+                "current_workload": 0, "running_vms": total(lambda v: v.running_vms)}
 
-    @api.get("/v2.1/os-availability-zone/detail")
-    def list_zones_detail(call: Call) -> dict[str, Any]:
-        """Zones with their hosts and services (admin)."""
-        call.enforce("compute:availability_zones:detail")
-        return {"availabilityZoneInfo": [views.zone(z, True) for z in hosts.zones()]}
+    # -- zones and liveness, also for the servers code -----------------------------
+    def zones(self) -> list[ZoneView]:
+        """The default zone and every agent's zone: available while an enabled agent
+        is in it (the default zone always is); available ones first, by name."""
+        agents = self.list_services(binary=AGENT_BINARY)
+        available = {self.options.default_availability_zone}
+        available |= {s.row.availability_zone for s in agents if not s.row.disabled}
+        hosts: dict[str, dict[str, list[ServiceView]]] = {z: {} for z in available}
+        for view in agents:
+            if not view.row.disabled:
+                hosts[view.row.availability_zone].setdefault(view.row.host, []).append(view)
+        unavailable = {s.row.availability_zone for s in agents} - available
+        return ([ZoneView(z, True, hosts[z]) for z in sorted(available)]
+                + [ZoneView(z, False, {}) for z in sorted(unavailable)])
+
+    def zone_names(self) -> set[str]:
+        """The zones a server may ask for."""
+        return {z.name for z in self.zones() if z.available}
+
+    def hosts_up(self) -> set[str]:
+        """Hosts whose agent heartbeated lately (and is not forced down)."""
+        return {s.row.host for s in self.list_services(binary=AGENT_BINARY) if s.up}
+
+    def is_up(self, host: str) -> bool:
+        """Whether ``host``'s agent heartbeated lately (and is not forced down)."""
+        return any(s.up for s in self.list_services(host=host, binary=AGENT_BINARY))

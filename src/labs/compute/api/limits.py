@@ -1,72 +1,67 @@
-"""Limits (``GET /limits``) and quota sets (``os-quota-sets``) of a project."""
+"""A project's quotas as the API shows and changes them: limits with what is in use
+(``GET /limits``, ``os-quota-sets``), on top of :class:`QuotaService`."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
-from labs.common.context import RequestContext
-from labs.common.http import Api, Call, Reply, query_strings
-from labs.compute import schemas
-from labs.compute.api import views
-from labs.compute.limits import LimitService
-from labs.compute.service import ComputeService
+from labs.common.db import Database
+from labs.common.errors import BadRequest
+from labs.compute.api.keypairs import KeypairService
+from labs.compute.api.quotas import RESOURCES, STATIC, QuotaService
 
-
-def project_of(call: Call, rule: str, other_rule: str, wanted: str | None
-               ) -> tuple[RequestContext, str]:
-    """The caller, and the project asked about: only admins ask about other ones."""
-    ctx = call.enforce(rule)
-    if wanted is not None and wanted != ctx.project_id:
-        call.enforce(other_rule)
-    return ctx, wanted or ctx.project_id or ""
+#: What a project's own rows count (key pairs count per user, members and rules per group).
+COUNTED = ("instances", "cores", "ram", "server_groups", "floating_ips", "security_groups")
 
 
-def register(api: Api, service: ComputeService) -> None:
-    quotas = LimitService(service.db, service.quotas)
+@dataclass(frozen=True)
+class QuotaUsage:
+    """Every resource's limit and use (Labs reserves nothing ahead)."""
 
-    @api.get("/v2.1/limits", query=query_strings("tenant_id"))
-    def show_limits(call: Call) -> dict[str, Any]:
-        """The project's absolute limits and what it uses (``?tenant_id=`` for admins)."""
-        _ctx, project_id = project_of(call, "compute:limits", "compute:limits:other_project",
-                                      call.query.get("tenant_id"))
-        return views.limits(call, quotas.usage(project_id))
+    limits: dict[str, int]
+    in_use: dict[str, int]
 
-    def quota_project(call: Call) -> tuple[RequestContext, str]:
-        return project_of(call, "compute:quotas:show", "compute:quotas:other_project",
-                          call.params["project_id"])
 
-    @api.get("/v2.1/os-quota-sets/{project_id}")
-    def show_quota_set(call: Call) -> dict[str, Any]:
-        """A project's quota limits."""
-        _ctx, project_id = quota_project(call)
-        return views.quota_set(call, project_id, quotas.limits(project_id))
+class LimitService:
+    def __init__(self, db: Database, quotas: QuotaService) -> None:
+        self.db = db
+        self.quotas = quotas
 
-    @api.get("/v2.1/os-quota-sets/{project_id}/detail")
-    def show_quota_detail(call: Call) -> dict[str, Any]:
-        """A project's limits with what it uses (key pairs: the caller's)."""
-        ctx, project_id = quota_project(call)
-        return views.quota_detail(call, project_id, quotas.usage(project_id, ctx.user_id))
+    def defaults(self) -> dict[str, int]:
+        return {**self.quotas.defaults(), **STATIC}
 
-    @api.get("/v2.1/os-quota-sets/{project_id}/defaults")
-    def show_quota_defaults(call: Call) -> dict[str, Any]:
-        """The limits a project has until an admin sets others."""
-        call.enforce("compute:quotas:show")
-        return views.quota_set(call, call.params["project_id"], quotas.defaults())
+    def limits(self, project_id: str) -> dict[str, int]:
+        with self.db.reading() as tx:
+            return {**self.quotas.limits(tx, project_id), **STATIC}
 
-    @api.put("/v2.1/os-quota-sets/{project_id}", schema=schemas.OBJECT)
-    def update_quota_set(call: Call) -> dict[str, Any]:
-        """Set limits (admin); ``force`` allows going below what is in use."""
-        call.enforce("compute:quotas:update")
-        body = schemas.check(call.body, schemas.QUOTA_SET_UPDATE, call.version)["quota_set"]
-        changes = {name: schemas.integer(name, value, -1)
-                   for name, value in body.items() if name != "force"}
-        limits = quotas.update(call.params["project_id"], changes,
-                               schemas.boolean(body.get("force", False)))
-        return views.quota_set(call, None, limits)
+    def usage(self, project_id: str, user_id: str | None = None) -> QuotaUsage:
+        """Limits and use; ``user_id``'s key pairs count when given."""
+        with self.db.reading() as tx:
+            limits = {**self.quotas.limits(tx, project_id), **STATIC}
+            used = self.quotas.usage(tx, project_id)
+            in_use = dict.fromkeys(limits, 0)
+            in_use.update({name: used.get(name) for name in COUNTED})
+            if user_id:
+                in_use["key_pairs"] = KeypairService.count(tx, user_id)
+        return QuotaUsage(limits, in_use)
 
-    @api.delete("/v2.1/os-quota-sets/{project_id}")
-    def reset_quota_set(call: Call) -> Reply:
-        """Back to the default limits (admin)."""
-        call.enforce("compute:quotas:update")
-        quotas.reset(call.params["project_id"])
-        return Reply(status=202)
+    def update(self, project_id: str, changes: dict[str, int], force: bool = False
+               ) -> dict[str, int]:
+        """Set limits; unless ``force``, none below what the project already uses."""
+        self.quotas.ensure_lock_row(self.db, project_id)
+        with self.db.transaction() as tx:
+            self.quotas.lock(tx, project_id)
+            used = self.quotas.usage(tx, project_id)
+            for name, value in changes.items():
+                if not force and name in COUNTED and value != -1 and value < used.get(name):
+                    raise BadRequest(f"Quota limit {value} for {name} must be greater than "
+                                     f"or equal to already used and reserved "
+                                     f"{used.get(name)}.")
+            self.quotas.update(tx, project_id,
+                               {k: v for k, v in changes.items() if k in RESOURCES})
+            return {**self.quotas.limits(tx, project_id), **STATIC}
+
+    def reset(self, project_id: str) -> None:
+        """Back to the defaults."""
+        with self.db.transaction() as tx:
+            self.quotas.reset(tx, project_id)

@@ -1,188 +1,237 @@
-"""Server actions (reboot, stop, start, lock, console output), metadata, tags and the
-record of instance actions."""
+"""What can be done to an existing server: reboot, stop, start, lock, console output,
+metadata and tags, and the record of instance actions."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from labs.common.errors import BadRequest, NotFound
-from labs.common.http import Api, Call, Reply
-from labs.compute import server_schemas as schemas
-from labs.compute.api import floating_ips, security_groups
-from labs.compute.api import server_views as views
-from labs.compute.service import ComputeService
+import sqlalchemy as sa
+
+from labs.common.bus import BusError
+from labs.common.context import RequestContext
+from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
+from labs.compute import actions, models, states
+from labs.compute.actions import start_action
+from labs.compute.api.images import check_snapshot_properties
+from labs.compute.api.servers import ServerService
+from labs.compute.payloads import instance_spec, utcnow
+from labs.network.instance_ports import InstanceNetworking
+
+Inst = models.Instance
+MAX_TAGS = 50
 
 
-def console_length(value: Any) -> int | None:
-    if value is None:
-        return None
-    length = int(value)
-    if length < -1:
-        raise BadRequest("Invalid input: length must be -1 (all) or more.")
-    return None if length == -1 else length
+class ServerActions:
+    def __init__(self, servers: ServerService) -> None:
+        self.servers = servers
+        self.db = servers.db
+        self.agents = servers.agents
 
+    def _move(self, ctx: RequestContext, server_id: str, action: str, nova_action: str,
+              allowed: frozenset[str], task_state: str,
+              from_tasks: frozenset[str | None] = frozenset({None})) -> models.Instance:
+        """Start ``action``: one conditional update from an allowed state, else 409."""
+        with self.db.transaction() as tx:
+            row = self.servers._get(tx, ctx, server_id)
+            self.servers._check_unlocked(ctx, row)
+            tasks = [t for t in from_tasks if t is not None]
+            task_ok = sa.or_(Inst.task_state.is_(None), Inst.task_state.in_(tasks)) \
+                if None in from_tasks else Inst.task_state.in_(tasks)
+            moved = tx.execute(sa.update(Inst).where(
+                Inst.id == row.id, Inst.deleted.is_(False), Inst.vm_state.in_(allowed),
+                task_ok, Inst.host.is_not(None)).values(task_state=task_state,
+                                                        updated_at=utcnow()))
+            if not moved.rowcount:  # type: ignore[attr-defined]
+                if row.task_state not in from_tasks:
+                    raise Conflict(f"Cannot '{nova_action}' instance {row.id} while it is in "
+                                   f"task_state {row.task_state}")
+                raise Conflict(f"Cannot '{nova_action}' instance {row.id} while it is in "
+                               f"vm_state {row.vm_state}")
+            start_action(tx, ctx, row.id, action, row.project_id)
+            return row
 
-def register(api: Api, service: ComputeService) -> None:
-    actions = service.actions
+    def reboot(self, ctx: RequestContext, server_id: str, hard: bool) -> None:
+        if hard:
+            row = self._move(ctx, server_id, "reboot", "reboot", states.ALLOWED["reboot_hard"],
+                             states.REBOOTING_HARD, frozenset({None, *states.HARD_REBOOT_OVER}))
+        else:
+            row = self._move(ctx, server_id, "reboot", "reboot", states.ALLOWED["reboot"],
+                             states.REBOOTING)
+        assert row.host is not None
+        self.agents.reboot_instance(row.host, row.id, hard)
 
-    @api.post("/v2.1/servers/{server_id}/action", status=202, schema=schemas.SERVER_ACTION)
-    def server_action(call: Call) -> Reply | None:
-        """reboot, rebuild, createImage, os-stop, os-start, lock, unlock,
-        os-getConsoleOutput; addSecurityGroup, removeSecurityGroup, addFloatingIp,
-        removeFloatingIp."""
-        ctx = call.enforce("compute:servers:action")
-        server_id = call.params["server_id"]
-        (name, args), = call.body.items()
-        if name == "reboot":
-            actions.reboot(ctx, server_id, hard=args["type"].upper() == "HARD")
-        elif name == "rebuild":
-            row = actions.rebuild(ctx, server_id, args["imageRef"].rstrip("/").rsplit("/", 1)[-1],
-                                  {k: v for k, v in args.items()
-                                   if k in ("name", "metadata", "description")})
-            return Reply({"server": views.detail(call, row, admin=ctx.is_admin)}, status=202)
-        elif name == "createImage":
-            image_id = actions.create_image(ctx, server_id, args["name"],
-                                            args.get("metadata") or {})
-            if call.at_least(2, 45):
-                return Reply({"image_id": image_id}, status=202)
-            url = service.servers.images.upload_url() or ""
-            return Reply(None, status=202, headers={"Location": f"{url}/v2/images/{image_id}"})
-        elif name == "os-stop":
-            actions.stop(ctx, server_id)
-        elif name == "os-start":
-            actions.start(ctx, server_id)
-        elif name == "lock":
-            reason = (args or {}).get("locked_reason")
-            if reason is not None and not call.at_least(2, 73):
-                raise BadRequest("Invalid input: 'locked_reason' needs microversion 2.73.")
-            actions.lock(ctx, server_id, reason)
-        elif name == "unlock":
-            actions.unlock(ctx, server_id)
-        elif name == "os-getConsoleOutput":
-            output = actions.console_output(ctx, server_id, console_length(args.get("length")))
-            return Reply({"output": output}, status=200)
-        elif name in ("addSecurityGroup", "removeSecurityGroup"):
-            security_groups.server_action(service, ctx, server_id, name, args)
-        elif name in ("addFloatingIp", "removeFloatingIp"):
-            floating_ips.server_action(service, call, ctx, server_id, name, args)
-        return None
+    def stop(self, ctx: RequestContext, server_id: str) -> None:
+        row = self._move(ctx, server_id, "stop", "stop", states.ALLOWED["stop"],
+                         states.POWERING_OFF)
+        assert row.host is not None
+        self.agents.stop_instance(row.host, row.id)
 
-    # -- metadata ----------------------------------------------------------------------
-    @api.get("/v2.1/servers/{server_id}/metadata")
-    def list_metadata(call: Call) -> dict[str, Any]:
-        """The server's metadata."""
-        ctx = call.enforce("compute:servers:show")
-        return {"metadata": actions.metadata(ctx, call.params["server_id"])}
+    def start(self, ctx: RequestContext, server_id: str) -> None:
+        row = self._move(ctx, server_id, "start", "start", states.ALLOWED["start"],
+                         states.POWERING_ON)
+        assert row.host is not None
+        self.agents.start_instance(row.host, row.id)
 
-    @api.post("/v2.1/servers/{server_id}/metadata", schema=schemas.METADATA_BODY)
-    def update_metadata(call: Call) -> dict[str, Any]:
-        """Add or change metadata items."""
-        ctx = call.enforce("compute:servers:update")
-        return {"metadata": actions.set_metadata(ctx, call.params["server_id"],
-                                                 call.body["metadata"], replace=False)}
+    def rebuild(self, ctx: RequestContext, server_id: str, image_ref: str,
+                changes: dict[str, Any]) -> models.Instance:
+        """Boot the server again from ``image_ref`` (its disk is lost), on the same host."""
+        image = self.servers.images.find(ctx, image_ref)
+        if image is None:
+            raise BadRequest("Can not find requested image")
+        if image.status != "active":
+            raise BadRequest(f"Image {image.id} is not active.")
+        if "metadata" in changes:  # refused before the server moves
+            with self.db.reading() as tx:
+                row = self.servers._get(tx, ctx, server_id)
+                self.servers.quotas.check_metadata_items(tx, row.project_id,
+                                                         len(changes["metadata"]))
+        row = self._move(ctx, server_id, "rebuild", "rebuild", states.ALLOWED["rebuild"],
+                         states.REBUILDING)
+        with self.db.transaction() as tx:
+            row = self.servers._get(tx, ctx, server_id)
+            row.image_ref = image.id
+            if "name" in changes:
+                row.name = changes["name"]
+            if "metadata" in changes:
+                row.metadata_ = dict(changes["metadata"])
+            if "description" in changes:
+                row.description = changes["description"]
+            row.updated_at = utcnow()
+            spec = instance_spec(row)
+            network = InstanceNetworking(self.db, self.servers.network).specs(tx, [row])
+            if row.id in network:  # the new disk boots on the same port
+                spec["network"] = network[row.id]
+        assert row.host is not None
+        self.agents.rebuild_instance(row.host, spec)
+        return row
 
-    @api.put("/v2.1/servers/{server_id}/metadata", schema=schemas.METADATA_BODY)
-    def replace_metadata(call: Call) -> dict[str, Any]:
-        """Replace all metadata."""
-        ctx = call.enforce("compute:servers:update")
-        return {"metadata": actions.set_metadata(ctx, call.params["server_id"],
-                                                 call.body["metadata"], replace=True)}
+    def create_image(self, ctx: RequestContext, server_id: str, name: str,
+                     metadata: dict[str, str]) -> str:
+        """Snapshot the server's disk into a new private image of its project: the image
+        exists (queued) when this returns; the server's agent uploads the data."""
+        images = self.servers.images
+        url = images.upload_url()
+        if url is None:
+            raise BadRequest("No image service is reachable from the hosts to keep the "
+                             "snapshot in.")
+        check_snapshot_properties(metadata)
+        with self.db.reading() as tx:
+            row = self.servers._get(tx, ctx, server_id)
+            self.servers.quotas.check_metadata_items(tx, row.project_id, len(metadata),
+                                                     "Image metadata limit exceeded")
+        row = self._move(ctx, server_id, "createImage", "createImage",
+                         states.ALLOWED["createImage"], states.IMAGE_SNAPSHOT)
+        try:
+            source = images.find(ctx, row.image_ref)
+            image_id = images.create_snapshot(
+                ctx, name, source.disk_format if source else "raw",
+                {**metadata, "instance_uuid": row.id, "image_type": "snapshot",
+                 "base_image_ref": row.image_ref})
+        except Exception:
+            with self.db.transaction() as tx:  # give the server back
+                tx.execute(sa.update(Inst).where(Inst.id == row.id,
+                                                 Inst.task_state == states.IMAGE_SNAPSHOT)
+                           .values(task_state=None, updated_at=utcnow()))
+            raise
+        assert row.host is not None
+        self.agents.snapshot_instance(row.host, row.id, image_id, url, ctx.token)
+        return image_id
 
-    @api.get("/v2.1/servers/{server_id}/metadata/{key}")
-    def show_metadata_item(call: Call) -> dict[str, Any]:
-        """One metadata item."""
-        ctx = call.enforce("compute:servers:show")
-        items = actions.metadata(ctx, call.params["server_id"])
-        key = call.params["key"]
-        if key not in items:
-            raise NotFound(f"Metadata item was not found: {key}")
-        return {"meta": {key: items[key]}}
+    def lock(self, ctx: RequestContext, server_id: str, reason: str | None) -> None:
+        """As Nova: a lock already there stays as it is for its owner (an admin's lock
+        stays the admin's); an admin's lock replaces an owner's."""
+        with self.db.transaction() as tx:
+            row = self.servers._get(tx, ctx, server_id)
+            query = sa.update(Inst).where(Inst.id == row.id, Inst.deleted.is_(False))
+            if not ctx.is_admin:
+                query = query.where(Inst.locked.is_(False))  # never over a racing lock
+            moved = tx.execute(query.values(locked=True, locked_reason=reason,
+                                            locked_by="admin" if ctx.is_admin else "owner"))
+            if moved.rowcount:  # type: ignore[attr-defined]
+                start_action(tx, ctx, row.id, "lock", row.project_id)
 
-    @api.put("/v2.1/servers/{server_id}/metadata/{key}", schema=schemas.META_ITEM)
-    def set_metadata_item(call: Call) -> dict[str, Any]:
-        """Set one metadata item."""
-        ctx = call.enforce("compute:servers:update")
-        key = call.params["key"]
-        if set(call.body["meta"]) != {key}:
-            raise BadRequest("Request body and URI mismatch")
-        actions.set_metadata(ctx, call.params["server_id"], call.body["meta"], replace=False)
-        return {"meta": call.body["meta"]}
+    def unlock(self, ctx: RequestContext, server_id: str) -> None:
+        with self.db.transaction() as tx:
+            row = self.servers._get(tx, ctx, server_id)
+            query = sa.update(Inst).where(Inst.id == row.id, Inst.deleted.is_(False))
+            if not ctx.is_admin:
+                query = query.where(sa.or_(Inst.locked_by.is_(None),
+                                           Inst.locked_by != "admin"))
+            moved = tx.execute(query.values(locked=False, locked_reason=None, locked_by=None))
+            if not moved.rowcount:  # type: ignore[attr-defined]
+                raise Forbidden(f"Instance {row.id} was locked by an admin; only an admin "
+                                "may unlock it.")
+            start_action(tx, ctx, row.id, "unlock", row.project_id)
 
-    @api.delete("/v2.1/servers/{server_id}/metadata/{key}")
-    def delete_metadata_item(call: Call) -> None:
-        """Remove one metadata item."""
-        ctx = call.enforce("compute:servers:update")
-        actions.delete_metadata(ctx, call.params["server_id"], call.params["key"])
+    def console_output(self, ctx: RequestContext, server_id: str, length: int | None) -> str:
+        row = self.servers.get(ctx, server_id)
+        if row.host is None or row.vm_state == states.BUILDING:
+            raise Conflict(f"Instance {row.id} is not ready")
+        try:
+            return self.agents.console_output(row.host, row.id, length)
+        except BusError as exc:
+            raise ServiceUnavailable(f"The host of instance {row.id} did not answer: {exc}. "
+                                     "Try again later.") from None
 
-    # -- tags (2.26) ---------------------------------------------------------------------
-    def tags_version(call: Call) -> None:
-        if not call.at_least(2, 26):
-            raise NotFound("Server tags need microversion 2.26 or later.")
+    # -- metadata and tags -----------------------------------------------------------
+    def metadata(self, ctx: RequestContext, server_id: str) -> dict[str, str]:
+        return dict(self.servers.get(ctx, server_id).metadata_ or {})
 
-    @api.get("/v2.1/servers/{server_id}/tags")
-    def list_tags(call: Call) -> dict[str, Any]:
-        """The server's tags."""
-        tags_version(call)
-        ctx = call.enforce("compute:servers:show")
-        return {"tags": actions.tags(ctx, call.params["server_id"])}
+    def set_metadata(self, ctx: RequestContext, server_id: str, items: dict[str, str],
+                     replace: bool) -> dict[str, str]:
+        with self.db.transaction() as tx:
+            # locked: two requests merging into the same metadata must take turns, or
+            # both pass the quota check and one's items are lost
+            row = self.servers._get(tx, ctx, server_id, lock=True)
+            self.servers._check_unlocked(ctx, row)
+            merged = dict(items) if replace else {**(row.metadata_ or {}), **items}
+            self.servers.quotas.check_metadata_items(tx, row.project_id, len(merged))
+            row.metadata_, row.updated_at = merged, utcnow()
+            return merged
 
-    @api.put("/v2.1/servers/{server_id}/tags", schema=schemas.TAGS_BODY)
-    def replace_tags(call: Call) -> dict[str, Any]:
-        """Replace all tags."""
-        tags_version(call)
-        ctx = call.enforce("compute:servers:update")
-        return {"tags": actions.set_tags(ctx, call.params["server_id"], call.body["tags"])}
+    def delete_metadata(self, ctx: RequestContext, server_id: str, key: str) -> None:
+        with self.db.transaction() as tx:
+            row = self.servers._get(tx, ctx, server_id, lock=True)
+            self.servers._check_unlocked(ctx, row)
+            items = dict(row.metadata_ or {})
+            if key not in items:
+                raise NotFound(f"Metadata item was not found: {key}")
+            del items[key]
+            row.metadata_, row.updated_at = items, utcnow()
 
-    @api.delete("/v2.1/servers/{server_id}/tags")
-    def delete_tags(call: Call) -> None:
-        """Remove all tags."""
-        tags_version(call)
-        ctx = call.enforce("compute:servers:update")
-        actions.delete_tag(ctx, call.params["server_id"], None)
+    def tags(self, ctx: RequestContext, server_id: str) -> list[str]:
+        return list(self.servers.get(ctx, server_id).tags or [])
 
-    @api.get("/v2.1/servers/{server_id}/tags/{tag}", status=204)
-    def check_tag(call: Call) -> None:
-        """204 if the server has the tag, else 404."""
-        tags_version(call)
-        ctx = call.enforce("compute:servers:show")
-        tag = call.params["tag"]
-        if tag not in actions.tags(ctx, call.params["server_id"]):
-            raise NotFound(f"Tag '{tag}' could not be found for instance "
-                           f"{call.params['server_id']}.")
+    def set_tags(self, ctx: RequestContext, server_id: str, tags: list[str],
+                 add: bool = False) -> list[str]:
+        with self.db.transaction() as tx:
+            row = self.servers._get(tx, ctx, server_id, lock=True)
+            merged = list(dict.fromkeys([*(row.tags or []), *tags] if add else tags))
+            if len(merged) > MAX_TAGS:
+                raise BadRequest(f"The number of tags exceeded the per-server limit "
+                                 f"{MAX_TAGS}")
+            row.tags, row.updated_at = merged, utcnow()
+            return merged
 
-    @api.put("/v2.1/servers/{server_id}/tags/{tag}", status=201)
-    def add_tag(call: Call) -> Reply:
-        """Add one tag."""
-        tags_version(call)
-        ctx = call.enforce("compute:servers:update")
-        tag = call.params["tag"]
-        if not 1 <= len(tag) <= 60 or "," in tag or "/" in tag:
-            raise BadRequest(f"Invalid tag {tag!r}: 1 to 60 characters, no ',' or '/'.")
-        actions.set_tags(ctx, call.params["server_id"], [tag], add=True)
-        url = call.url(f"/v2.1/servers/{call.params['server_id']}/tags/{tag}")
-        return Reply(None, status=201, headers={"Location": url})
-
-    @api.delete("/v2.1/servers/{server_id}/tags/{tag}")
-    def delete_tag(call: Call) -> None:
-        """Remove one tag."""
-        tags_version(call)
-        ctx = call.enforce("compute:servers:update")
-        actions.delete_tag(ctx, call.params["server_id"], call.params["tag"])
+    def delete_tag(self, ctx: RequestContext, server_id: str, tag: str | None) -> None:
+        with self.db.transaction() as tx:
+            row = self.servers._get(tx, ctx, server_id, lock=True)
+            if tag is None:
+                row.tags = []
+            elif tag not in (row.tags or []):
+                raise NotFound(f"Tag '{tag}' could not be found for instance {row.id}.")
+            else:
+                row.tags = [t for t in row.tags if t != tag]
+            row.updated_at = utcnow()
 
     # -- instance actions ----------------------------------------------------------
-    @api.get("/v2.1/servers/{server_id}/os-instance-actions")
-    def list_instance_actions(call: Call) -> dict[str, Any]:
-        """Who did what to the server, newest first."""
-        ctx = call.enforce("compute:instance_actions")
-        rows = actions.list_actions(ctx, call.params["server_id"])
-        return {"instanceActions": [views.action(call, r) for r in rows]}
+    def list_actions(self, ctx: RequestContext, server_id: str) -> list[Any]:
+        with self.db.reading() as tx:
+            self.servers._get(tx, ctx, server_id, deleted_ok=True)
+            return actions.list_actions(tx, server_id)
 
-    @api.get("/v2.1/servers/{server_id}/os-instance-actions/{request_id}")
-    def show_instance_action(call: Call) -> dict[str, Any]:
-        """One action with its events."""
-        ctx = call.enforce("compute:instance_actions")
-        row, events = actions.get_action(ctx, call.params["server_id"],
-                                         call.params["request_id"])
-        body = views.action(call, row)
-        body["events"] = [views.event(call, e, ctx.is_admin) for e in events]
-        return {"instanceAction": body}
+    def get_action(self, ctx: RequestContext, server_id: str, request_id: str) -> tuple[
+            Any, list[Any]]:
+        with self.db.reading() as tx:
+            self.servers._get(tx, ctx, server_id, deleted_ok=True)
+            return actions.get_action(tx, server_id, request_id)

@@ -1,169 +1,358 @@
-"""Servers: create, list, show, update, delete."""
+"""Servers as the API handles them: create (with quotas), list, show, update, delete.
+
+The API validates, checks policy and quota, records the request and hands the work to
+the conductor (builds) or to the server's agent (power operations, deletes). Every
+change of state here is a conditional update, so two racing requests never both win.
+"""
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime
+import base64
+import binascii
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from labs.common.errors import BadRequest
-from labs.common.http import Api, Call, Reply
-from labs.compute import server_schemas as schemas
-from labs.compute import states
-from labs.compute.api import server_views as views
-from labs.compute.api.views import next_links, page_limit
-from labs.compute.servers import ServerFilter, ServerRequest
-from labs.compute.service import ComputeService
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from labs.common.context import RequestContext
+from labs.common.db import Database
+from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound
+from labs.common.names import dns_label
+from labs.common.patterns import filter_pattern
+from labs.compute import models, states
+from labs.compute.actions import start_action
+from labs.compute.api.flavors import FlavorService, check_fits
+from labs.compute.api.groups import ServerGroupService
+from labs.compute.api.hosts import HostService
+from labs.compute.api.images import ImageLookup
+from labs.compute.api.keypairs import KeypairService
+from labs.compute.api.quotas import QuotaService
+from labs.compute.conductor.manager import mark_deleted
+from labs.compute.config import ComputeOptions
+from labs.compute.payloads import instance_spec, notification_payload, utcnow
+from labs.compute.rpcapi import AgentAPI, ConductorAPI
+from labs.network.service import NetworkService
+
+log = logging.getLogger("labs.compute.api.servers")
+Inst = models.Instance
+MAX_USER_DATA = 65535
 
 
-def last_segment(ref: Any) -> str:
-    """``imageRef`` and ``flavorRef`` may be ids or links to them."""
-    return str(ref).rstrip("/").rsplit("/", 1)[-1]
+@dataclass(frozen=True)
+class ServerRequest:
+    """What ``POST /servers`` asks for, already checked against the schema."""
+
+    name: str
+    image_ref: str
+    flavor_ref: str
+    key_name: str | None = None
+    networks: Any = None
+    user_data: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    availability_zone: str | None = None
+    security_groups: list[str] = field(default_factory=list)
+    min_count: int = 1
+    max_count: int = 1
+    group_id: str | None = None
+    scheduler_hints: dict[str, Any] = field(default_factory=dict)
+    description: str | None = None
+    tags: list[str] = field(default_factory=list)
+    config_drive: bool = False
 
 
-def count(value: Any, name: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise BadRequest(f"Invalid {name}: {value!r} is not an integer.") from None
-    if number < 1:
-        raise BadRequest(f"Invalid {name}: it must be at least 1.")
-    return number
+@dataclass(frozen=True)
+class ServerFilter:
+    name: str | None = None
+    status: str | None = None
+    image: str | None = None
+    flavor: str | None = None
+    changes_since: datetime | None = None
+    host: str | None = None
+    project_id: str | None = None
+    all_tenants: bool = False
+    deleted: bool | None = None
+    tags: list[str] = field(default_factory=list)
+    key_name: str | None = None
+    availability_zone: str | None = None
+    locked: bool | None = None
 
 
-def server_request(call: Call) -> ServerRequest:
-    body = call.body["server"]
-    hints = call.body.get("os:scheduler_hints") or call.body.get(
-        "OS-SCH-HNT:scheduler_hints") or {}
-    networks = body.get("networks")
-    if call.at_least(2, 37):
-        if networks is None:
-            raise BadRequest("Invalid input: 'networks' is a required property (use 'auto' "
-                             "or 'none' when you do not care).")
-    elif isinstance(networks, str):
-        raise BadRequest(f"Invalid input for field/attribute networks: {networks!r} needs "
-                         "microversion 2.37 or later.")
-    image_ref = body.get("imageRef")
-    if not image_ref:
-        for mapping in body.get("block_device_mapping_v2") or []:
-            if mapping.get("source_type") == "image" and mapping.get("boot_index") in (0, "0"):
-                image_ref = mapping.get("uuid")
-    if not image_ref:
-        raise BadRequest("Can not find requested image: Labs boots servers from images "
-                         "(give imageRef).")
-    min_count = count(body.get("min_count", 1), "min_count")
-    max_count = count(body.get("max_count", min_count), "max_count")
-    if min_count > max_count:
-        raise BadRequest("min_count must be <= max_count")
-    group = hints.get("group")
-    if isinstance(group, list):
-        group = group[0] if group else None
-    config_drive = body.get("config_drive", False)
-    return ServerRequest(
-        name=body["name"], image_ref=last_segment(image_ref),
-        flavor_ref=last_segment(body["flavorRef"]), key_name=body.get("key_name"),
-        networks=networks, user_data=body.get("user_data"),
-        metadata=body.get("metadata") or {}, availability_zone=body.get("availability_zone"),
-        security_groups=[g["name"] for g in body.get("security_groups") or []],
-        min_count=min_count, max_count=max_count, group_id=group, scheduler_hints=hints,
-        description=body.get("description"), tags=body.get("tags") or [],
-        config_drive=config_drive in (True, "true", "True", "1"))
+def status_clause(status: str) -> sa.ColumnElement[bool]:
+    """The rows that show ``status`` (the SQL twin of ``states.status_of``)."""
+    task = Inst.task_state
+    rebooting = (states.REBOOTING, states.REBOOTING_HARD, states.REBUILDING)
+    quiet = sa.or_(task.is_(None), task.not_in(rebooting))
+    by_status: dict[str, sa.ColumnElement[bool]] = {
+        "ACTIVE": sa.and_(Inst.vm_state == states.ACTIVE, quiet),
+        "BUILD": Inst.vm_state == states.BUILDING,
+        "SHUTOFF": sa.and_(Inst.vm_state == states.STOPPED,
+                           sa.or_(task.is_(None), task != states.REBUILDING)),
+        "ERROR": sa.and_(Inst.vm_state == states.ERROR,
+                         sa.or_(task.is_(None), task != states.REBUILDING)),
+        "REBOOT": sa.and_(Inst.vm_state == states.ACTIVE, task == states.REBOOTING),
+        "HARD_REBOOT": sa.and_(Inst.vm_state == states.ACTIVE, task == states.REBOOTING_HARD),
+        "REBUILD": sa.and_(Inst.vm_state.in_((states.ACTIVE, states.STOPPED, states.ERROR)),
+                           task == states.REBUILDING),
+        "DELETED": Inst.deleted.is_(True),
+    }
+    return by_status.get(status, sa.false())
 
 
-def server_filter(call: Call, admin: bool) -> ServerFilter:
-    q = call.query
-    status = q.get("status")
-    if status is not None:
-        status = status.upper()
-        if status not in states.STATUSES and call.at_least(2, 38):
-            raise BadRequest(f"Invalid status value: {q['status']}")
-    since = q.get("changes-since")
-    changes_since = None
-    if since:
+def hostname_for(name: str) -> str:
+    """A DNS label from a server name, as Nova's ``sanitize_hostname``."""
+    return dns_label(name) or "server"
+
+
+class ServerService:
+    def __init__(self, db: Database, options: ComputeOptions, quotas: QuotaService,
+                 flavors: FlavorService, keypairs: KeypairService,
+                 groups: ServerGroupService, images: ImageLookup, conductor: ConductorAPI,
+                 agents: AgentAPI, hosts: HostService, network: NetworkService) -> None:
+        self.db = db
+        self.network = network
+        self.options = options
+        self.quotas = quotas
+        self.flavors = flavors
+        self.keypairs = keypairs
+        self.groups = groups
+        self.images = images
+        self.conductor = conductor
+        self.agents = agents
+        self.hosts = hosts
+
+    # -- create ----------------------------------------------------------------------
+    def create(self, ctx: RequestContext, req: ServerRequest) -> tuple[list[models.Instance],
+                                                                        str]:
+        project_id = ctx.project_id
+        if not project_id:
+            raise Forbidden("Servers belong to a project: use a project-scoped token.")
+        image = self.images.find(ctx, req.image_ref)
+        if image is None:
+            raise BadRequest("Can not find requested image")
+        if image.status != "active":
+            raise BadRequest(f"Image {image.id} is not active.")
         try:
-            changes_since = datetime.fromisoformat(since.replace("Z", "+00:00"))
-            if changes_since.tzinfo is not None:
-                changes_since = changes_since.astimezone(UTC).replace(tzinfo=None)
-        except (ValueError, OverflowError):  # overflow: a zone moving it past year 1 or 9999
-            raise BadRequest(f"Invalid changes-since value: {since}") from None
-    all_tenants = "all_tenants" in q and q["all_tenants"].lower() not in ("0", "false", "f",
-                                                                        "no", "off")
-    locked = q.get("locked")
-    return ServerFilter(
-        name=q.get("name"), status=status, image=q.get("image"), flavor=q.get("flavor"),
-        changes_since=changes_since, host=q.get("host") if admin else None,
-        project_id=q.get("project_id") or q.get("tenant_id"), all_tenants=all_tenants,
-        deleted=q.get("deleted", "").lower() in ("true", "1") or None,
-        tags=[t for t in q.get("tags", "").split(",") if t], key_name=q.get("key_name"),
-        availability_zone=q.get("availability_zone"),
-        locked=None if locked is None else locked.lower() in ("true", "1"))
+            flavor = self.flavors.get(ctx, req.flavor_ref)
+        except NotFound:
+            raise BadRequest(f"Flavor {req.flavor_ref} could not be found.") from None
+        if flavor.disabled:
+            raise BadRequest(f"Flavor {req.flavor_ref} is disabled.")
+        check_fits(flavor, image.min_disk, image.min_ram, image.size, image.virtual_size)
+        key = self.keypairs.find(ctx.user_id, req.key_name) if req.key_name else None
+        user_data = self._check_user_data(req.user_data)
+        self._check_networks(req.networks)
+        self._check_security_groups(project_id, req.security_groups)
+        zone = self._check_zone(ctx, req.availability_zone)
+        group = self.groups.get_for_server(ctx, req.group_id) if req.group_id else None
+        disk = flavor.disk + flavor.ephemeral
+        reservation = f"r-{uuid.uuid4().hex[:8]}"
+        now = utcnow()
+        self.quotas.ensure_lock_row(self.db, project_id)
+        with self.db.transaction() as tx:
+            self.quotas.lock(tx, project_id)
+            limits = self.quotas.limits(tx, project_id)
+            if 0 <= limits["metadata_items"] < len(req.metadata):
+                raise Forbidden(f"Quota exceeded for metadata_items: Requested "
+                                f"{len(req.metadata)}, but the limit is "
+                                f"{limits['metadata_items']}")
+            count = self.quotas.instances_allowed(tx, project_id, flavor.vcpus, flavor.ram,
+                                                  req.min_count, req.max_count)
+            if group is not None:
+                members = len(self.groups.members(tx, group.id))
+                room = limits["server_group_members"]
+                if room >= 0 and members + count > room:
+                    raise Forbidden("Quota exceeded, too many servers in group")
+            rows = []
+            for index in range(count):
+                name = req.name if count == 1 else f"{req.name}-{index + 1}"
+                row = Inst(
+                    id=str(uuid.uuid4()), project_id=project_id, user_id=ctx.user_id,
+                    project_name=(ctx.project_name or "")[:64],
+                    name=name, hostname=hostname_for(name), description=req.description,
+                    vm_state=states.BUILDING, task_state=states.SCHEDULING,
+                    power_state=states.NOSTATE, requested_zone=zone,
+                    availability_zone=zone or None,
+                    vcpus=flavor.vcpus, memory_mb=flavor.ram, disk_gb=disk,
+                    flavor={"id": flavor.id, "name": flavor.name, "vcpus": flavor.vcpus,
+                            "ram": flavor.ram, "disk": flavor.disk,
+                            "ephemeral": flavor.ephemeral, "swap": flavor.swap,
+                            "extra_specs": dict(flavor.extra_specs or {})},
+                    image_ref=image.id, key_name=key.name if key else None,
+                    key_data=key.public_key if key else None, user_data=user_data,
+                    metadata_=dict(req.metadata), tags=list(req.tags),
+                    security_groups=list(dict.fromkeys(req.security_groups or ["default"])),
+                    requested_networks=req.networks, addresses={},
+                    scheduler_hints=dict(req.scheduler_hints),
+                    server_group_id=group.id if group else None,
+                    config_drive=req.config_drive, reservation_id=reservation,
+                    launch_index=index, failed_hosts=[], created_at=now, updated_at=now)
+                tx.add(row)
+                start_action(tx, ctx, row.id, "create", project_id, now)
+                rows.append(row)
+        try:
+            self.conductor.build_instances([r.id for r in rows])
+        except Exception as exc:  # the conductor drives stuck builds again
+            log.error("could not hand %d builds to the conductor: %s", len(rows), exc)
+        return rows, reservation
 
+    @staticmethod
+    def _check_user_data(user_data: str | None) -> str | None:
+        if user_data is None:
+            return None
+        try:
+            raw = base64.b64decode(user_data, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("User data needs to be valid base 64.") from None
+        if len(raw) > MAX_USER_DATA:
+            raise BadRequest(f"User data is {len(raw)} bytes; at most {MAX_USER_DATA} "
+                             "are allowed.")
+        return user_data
 
-def register(api: Api, service: ComputeService) -> None:
-    servers = service.servers
+    def _check_security_groups(self, project_id: str, names: list[str]) -> None:
+        groups = self.network.security_groups
+        if any(name != "default" for name in names):
+            with self.db.reading() as tx:
+                for name in names:
+                    if name != "default" and groups.find(tx, project_id, name) is None:
+                        raise BadRequest(f"Security group {name} not found.")
 
-    def listing(call: Call, detailed: bool) -> dict[str, Any]:
-        ctx = call.enforce("compute:servers:list")
-        where = server_filter(call, ctx.is_admin)
-        if where.all_tenants:
-            call.enforce("compute:servers:all_tenants")
-        max_limit = service.options.max_list_limit
-        rows = servers.list_servers(ctx, where, page_limit(call, max_limit),
-                                    call.query.get("marker"))
-        up = service.hosts.hosts_up() if detailed and ctx.is_admin else set()
-        body: dict[str, Any] = {"servers": [
-            views.detail(call, r, admin=ctx.is_admin, host_up=r.host in up) if detailed
-            else views.brief(call, r) for r in rows]}
-        following = next_links(call, "servers/detail" if detailed else "servers", len(rows),
-                               rows[-1].id if rows else None, max_limit)
-        if following:
-            body["servers_links"] = following
-        return body
+    @staticmethod
+    def _check_networks(networks: Any) -> None:
+        if networks is None or networks in ("auto", "none") or networks == []:
+            return
+        for wanted in networks:
+            if wanted.get("port"):
+                raise BadRequest(f"Port {wanted['port']} could not be found.")
+            if wanted.get("uuid"):
+                raise BadRequest(f"Network {wanted['uuid']} could not be found.")
 
-    @api.get("/v2.1/servers", query=views.SERVER_FILTERS)
-    def list_servers(call: Call) -> dict[str, Any]:
-        """Servers: id, name and links (filters: name regex, status, image, flavor,
-        changes-since, all_tenants for admins; paging with limit and marker)."""
-        return listing(call, detailed=False)
+    def _check_zone(self, ctx: RequestContext, wanted: str | None) -> str | None:
+        if not wanted:
+            return None
+        zone, _, host = wanted.partition(":")
+        if host and not ctx.is_admin:
+            raise Forbidden("Only admins may ask for a host.")
+        if zone and zone not in self.hosts.zone_names():
+            raise BadRequest(f"The requested availability zone is not available: {zone}")
+        return zone or None
 
-    @api.get("/v2.1/servers/detail", query=views.SERVER_FILTERS)
-    def list_servers_detail(call: Call) -> dict[str, Any]:
-        """Servers in full (same filters as the short list)."""
-        return listing(call, detailed=True)
+    # -- read ------------------------------------------------------------------------
+    def _visible(self, ctx: RequestContext, query: sa.Select[Any]) -> sa.Select[Any]:
+        return query if ctx.is_admin else query.where(Inst.project_id == (ctx.project_id or ""))
 
-    @api.post("/v2.1/servers", status=202, schema=schemas.CREATE_SERVER)
-    def create_server(call: Call) -> Reply:
-        """Create one server (or min_count..max_count of them)."""
-        ctx = call.enforce("compute:servers:create")
-        rows, reservation = servers.create(ctx, server_request(call))
-        if str(call.body["server"].get("return_reservation_id", "")).lower() in ("true", "1"):
-            return Reply({"reservation_id": reservation}, status=202)
-        first = rows[0]
-        return Reply({"server": views.created(call, first, secrets.token_urlsafe(9))},
-                     status=202, headers={"Location": call.url(f"/v2.1/servers/{first.id}")})
+    def get(self, ctx: RequestContext, server_id: str, *,
+            deleted_ok: bool = False) -> models.Instance:
+        with self.db.reading() as tx:
+            row = self._get(tx, ctx, server_id, deleted_ok)
+        return row
 
-    @api.get("/v2.1/servers/{server_id}")
-    def show_server(call: Call) -> dict[str, Any]:
-        """One server."""
-        ctx = call.enforce("compute:servers:show")
-        row = servers.get(ctx, call.params["server_id"])
-        groups = [row.server_group_id] if row.server_group_id else []
-        up = service.hosts.is_up(row.host) if ctx.is_admin and row.host else None
-        return {"server": views.detail(call, row, admin=ctx.is_admin, host_up=up,
-                                       groups=groups)}
+    def _get(self, tx: Session, ctx: RequestContext, server_id: str,
+             deleted_ok: bool = False, lock: bool = False) -> models.Instance:
+        """The server as ``ctx`` sees it (404 otherwise); with ``lock``, its row stays
+        locked until ``tx`` ends, for changes computed from what it holds."""
+        query = self._visible(ctx, sa.select(Inst).where(Inst.id == server_id))
+        if not deleted_ok:
+            query = query.where(Inst.deleted.is_(False))
+        if lock:
+            query = query.with_for_update()
+        row: models.Instance | None = tx.scalars(query).first()
+        if row is None:
+            raise NotFound(f"Instance {server_id} could not be found.")
+        return row
 
-    @api.put("/v2.1/servers/{server_id}", schema=schemas.UPDATE_SERVER)
-    def update_server(call: Call) -> dict[str, Any]:
-        """Rename a server or change its description (2.19)."""
-        ctx = call.enforce("compute:servers:update")
-        changes = dict(call.body["server"])
-        if "description" in changes and not call.at_least(2, 19):
-            raise BadRequest("Invalid input: 'description' needs microversion 2.19 or later.")
-        row = servers.update(ctx, call.params["server_id"], changes)
-        return {"server": views.detail(call, row, admin=ctx.is_admin)}
+    def list_servers(self, ctx: RequestContext, where: ServerFilter, limit: int | None,
+                     marker: str | None) -> list[models.Instance]:
+        pattern = None if where.name is None else filter_pattern(where.name, "name")
+        query = sa.select(Inst).order_by(Inst.created_at.desc(), Inst.id.desc())
+        if not (ctx.is_admin and where.all_tenants):
+            query = query.where(Inst.project_id == (ctx.project_id or ""))
+        elif where.project_id:
+            query = query.where(Inst.project_id == where.project_id)
+        if where.deleted and ctx.is_admin:
+            query = query.where(Inst.deleted.is_(True))
+        elif where.changes_since is None:
+            query = query.where(Inst.deleted.is_(False))
+        if where.changes_since is not None:
+            query = query.where(Inst.updated_at >= where.changes_since)
+        for column, value in ((Inst.image_ref, where.image), (Inst.host, where.host),
+                              (Inst.key_name, where.key_name),
+                              (Inst.availability_zone, where.availability_zone)):
+            if value is not None:
+                query = query.where(column == value)
+        if where.locked is not None:
+            query = query.where(Inst.locked.is_(where.locked))
+        if where.status is not None:
+            query = query.where(status_clause(where.status))
+        cap = self.options.max_list_limit
+        wanted = min(limit, cap) if limit is not None else cap
+        if where.name is None and where.flavor is None and not where.tags and marker is None:
+            query = query.limit(wanted)  # nothing left to filter here: let SQL stop early
+        with self.db.reading() as tx:
+            rows = list(tx.scalars(query))
+        rows = [r for r in rows
+                if (pattern is None or pattern.search(r.name))
+                and (where.flavor is None or r.flavor.get("id") == where.flavor)
+                and all(tag in (r.tags or []) for tag in where.tags)]
+        if marker is not None:
+            ids = [r.id for r in rows]
+            if marker not in ids:
+                raise BadRequest(f"marker [{marker}] not found")
+            rows = rows[ids.index(marker) + 1:]
+        return rows[:wanted]
 
-    @api.delete("/v2.1/servers/{server_id}")
-    def delete_server(call: Call) -> None:
-        """Delete a server, whatever its state."""
-        ctx = call.enforce("compute:servers:delete")
-        servers.delete(ctx, call.params["server_id"])
+    # -- update and delete ---------------------------------------------------------
+    def update(self, ctx: RequestContext, server_id: str, changes: dict[str, Any]) -> (
+            models.Instance):
+        with self.db.transaction() as tx:
+            row = self._get(tx, ctx, server_id)
+            if "name" in changes:
+                row.name = changes["name"]
+            if "description" in changes:
+                row.description = changes["description"]
+            row.updated_at = utcnow()
+        return row
+
+    def delete(self, ctx: RequestContext, server_id: str) -> None:
+        """Works in any state. Without a live agent for it, the server is deleted here
+        (its agent cleans up when it comes back)."""
+        with self.db.transaction() as tx:
+            row = self._get(tx, ctx, server_id)
+            self._check_unlocked(ctx, row)
+            if row.task_state == states.DELETING:
+                return
+            start_action(tx, ctx, row.id, "delete", row.project_id)
+            host = row.host
+            if host is None or not self.hosts.is_up(host):
+                spec = instance_spec(row)
+                mark_deleted(tx, row.id)
+                local = True
+            else:
+                moved = tx.execute(sa.update(Inst).where(Inst.id == row.id,
+                                                         Inst.deleted.is_(False))
+                                   .values(task_state=states.DELETING, updated_at=utcnow()))
+                if not moved.rowcount:  # type: ignore[attr-defined]
+                    return  # deleted by a racing request meanwhile
+                local = False
+        if local:
+            # no agent will say it: tell the listeners (DNS, ...) from here, as Nova's
+            # API does for a server whose host is down
+            for event, state in (("delete.start", states.ACTIVE), ("delete.end", states.DELETED)):
+                try:
+                    self.conductor.bus.notify(
+                        f"compute.instance.{event}",
+                        notification_payload(spec, host or "", state, states.DELETING),
+                        publisher_id="compute.api")
+                except Exception as exc:
+                    log.warning("could not send compute.instance.%s for %s: %s", event,
+                                server_id, exc)
+        elif host is not None:
+            self.agents.delete_instance(host, server_id)
+
+    @staticmethod
+    def _check_unlocked(ctx: RequestContext, row: models.Instance) -> None:
+        if row.locked and not ctx.is_admin:
+            raise Conflict(f"Instance {row.id} is locked")

@@ -1,0 +1,372 @@
+"""The compute agent: one per host. Runs the virt driver, reports to the conductor.
+
+It holds no database credentials: it learns what to do from casts on
+``compute.<host>`` and reports through the conductor. Every operation on one
+instance runs under that instance's lock, in a pool of worker threads. On start it
+registers its hypervisor and reconciles: what the cloud expects on this host is
+compared with what the driver runs (VMs outlive their agent), so builds and deletes
+that a crash interrupted are finished, and leftovers are cleaned up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import httpx
+
+from labs.common.bus import Bus, BusError
+from labs.compute import states
+from labs.compute.payloads import notification_payload, utcnow
+from labs.compute.rpcapi import ConductorAPI
+from labs.compute.scheduler.manager import AGENT_BINARY
+from labs.compute.virt.base import InstanceNotFound, InstanceSpec, Nic, VirtDriver, VirtError
+from labs.network.agent.drivers.base import NetworkError
+from labs.network.agent.host import HostNetworking
+
+log = logging.getLogger("labs.compute.agent.manager")
+
+
+PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
+
+
+def _chunks(data: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+    while chunk := data.read(size):
+        yield chunk
+
+
+class Agent:
+    """Served on ``compute.<host>``."""
+
+    def __init__(self, host: str, zone: str, driver: VirtDriver, bus: Bus,
+                 heartbeat_seconds: float = 10.0, workers: int = 16,
+                 network: HostNetworking | None = None,
+                 image_files: Callable[[str], str | None] | None = None) -> None:
+        self.host = host
+        #: Where an image's bytes are on this host (an image store on the same machine).
+        self.image_files = image_files
+        self.zone = zone
+        self.driver = driver
+        self.network = network or HostNetworking(None)
+        self.bus = bus
+        self.conductor = ConductorAPI(bus)
+        self.heartbeat_seconds = heartbeat_seconds
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix=f"agent-{host}")
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._specs: dict[str, dict[str, Any]] = {}
+        self._stopping = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+
+    # -- life cycle ----------------------------------------------------------------
+    def start(self, register_timeout: float = 10.0) -> None:
+        """Register with the conductor (waiting for one to answer), reconcile, then
+        heartbeat in the background."""
+        resources = asdict(self.driver.host_resources())
+        while True:
+            try:
+                expected = self.conductor.register_agent(self.host, self.zone, resources,
+                                                         timeout=register_timeout)
+                break
+            except BusError as exc:
+                log.warning("%s: no conductor answered (%s); trying again", self.host, exc)
+                if self._stopping.wait(1.0):
+                    return
+        self.network.start()
+        self.reconcile(expected)
+        self._heartbeat = threading.Thread(target=self._beat, name=f"agent-{self.host}-beat",
+                                           daemon=True)
+        self._heartbeat.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.pool.shutdown(wait=True, cancel_futures=False)
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=5)
+        self.driver.close()
+        self.network.close()
+
+    def _beat(self) -> None:
+        while not self._stopping.wait(self.heartbeat_seconds):
+            try:
+                self.conductor.heartbeat(self.host, AGENT_BINARY)
+            except Exception as exc:  # the bus reconnects; keep beating
+                log.warning("heartbeat of %s failed: %s", self.host, exc)
+
+    def reconcile(self, expected: list[dict[str, Any]]) -> None:
+        running = {info.id: info for info in self.driver.list_instances()}
+        for spec in expected:
+            self._specs[spec["id"]] = spec
+            iid, vm_state, task = spec["id"], spec["vm_state"], spec["task_state"]
+            if task == states.DELETING:
+                self._submit(iid, self._delete, iid)
+            elif vm_state == states.BUILDING:
+                self._submit(iid, self._build, spec)
+            elif task == states.POWERING_OFF:
+                self._submit(iid, self._stop, iid)
+            elif task == states.POWERING_ON:
+                self._submit(iid, self._start, iid)
+            elif task in (states.REBOOTING, states.REBOOTING_HARD):
+                self._submit(iid, self._reboot, iid, task == states.REBOOTING_HARD)
+            elif task == states.REBUILDING:
+                self._submit(iid, self._rebuild, spec)
+            elif task == states.IMAGE_SNAPSHOT:  # the caller's token may be gone: give up
+                self._submit(iid, self._report, iid, "createImage",
+                             "the agent restarted during the snapshot; take it again")
+        known = {spec["id"] for spec in expected}
+        for spec in expected:  # VMs that stopped or died while no agent watched
+            info = running.get(spec["id"])
+            if info is not None and not spec["task_state"] \
+                    and spec["vm_state"] in (states.ACTIVE, states.STOPPED):
+                self.conductor.power_state_seen(spec["id"], self.host, int(info.power_state))
+        for spec in expected:  # rules and floating IPs may have changed meanwhile
+            if spec.get("network") and spec["id"] in running and not spec["task_state"]:
+                self._submit(spec["id"], self._apply_network, spec["id"], spec["network"], None)
+        for iid in self.network.plugged() - known - running.keys():
+            log.info("%s: port of %s is not expected here any more: unplugging it",
+                     self.host, iid)
+            self._submit(iid, self.network.unplug, iid)
+        for iid in running.keys() - known:
+            log.info("%s: instance %s is not expected here any more: destroying it",
+                     self.host, iid)
+            self._submit(iid, self._destroy_leftover, iid)
+        log.info("%s reconciled: %d expected, %d running", self.host, len(expected),
+                 len(running))
+
+    # -- what the bus delivers -------------------------------------------------------
+    def build_instance(self, spec: dict[str, Any]) -> None:
+        self._specs[spec["id"]] = spec
+        self._submit(spec["id"], self._build, spec)
+
+    def reboot_instance(self, instance_id: str, hard: bool) -> None:
+        self._submit(instance_id, self._reboot, instance_id, hard)
+
+    def rebuild_instance(self, spec: dict[str, Any]) -> None:
+        self._specs[spec["id"]] = spec
+        self._submit(spec["id"], self._rebuild, spec)
+
+    def snapshot_instance(self, instance_id: str, image_id: str, image_url: str,
+                          token: str) -> None:
+        self._submit(instance_id, self._snapshot, instance_id, image_id, image_url, token)
+
+    def stop_instance(self, instance_id: str) -> None:
+        self._submit(instance_id, self._stop, instance_id)
+
+    def start_instance(self, instance_id: str) -> None:
+        self._submit(instance_id, self._start, instance_id)
+
+    def delete_instance(self, instance_id: str) -> None:
+        self._submit(instance_id, self._delete, instance_id)
+
+    def refresh_network(self, instance_ids: list[str]) -> None:
+        if self.network.driver is None:
+            return  # user-mode networks enforce no rules and carry no floating IPs
+        mine = [iid for iid in instance_ids if (self._specs.get(iid) or {}).get("network")]
+        if mine:  # asking the conductor is a call: not on the bus's delivering thread
+            self.pool.submit(self._refresh_network, mine)
+
+    def _refresh_network(self, instance_ids: list[str]) -> None:
+        try:
+            networks = self.conductor.network_specs(instance_ids)
+        except BusError as exc:
+            log.warning("%s: could not refresh the network of %d instances: %s",
+                        self.host, len(instance_ids), exc)
+            return
+        for iid, network in networks.items():
+            before = (self._specs.get(iid) or {}).get("network")
+            self._submit(iid, self._apply_network, iid, network, before)
+
+    def console_output(self, instance_id: str, length: int | None) -> str:
+        return self.driver.console_output(instance_id, length)
+
+    # -- the work, one instance at a time --------------------------------------------
+    def _submit(self, instance_id: str, work: Callable[..., None], *args: Any) -> None:
+        def locked() -> None:
+            with self._lock(instance_id):
+                try:
+                    work(*args)
+                except Exception:
+                    log.exception("%s: %s of %s failed", self.host, work.__name__, instance_id)
+        self.pool.submit(locked)
+
+    def _lock(self, instance_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(instance_id, threading.Lock())
+
+    def _notify(self, event: str, spec: dict[str, Any] | None, instance_id: str, state: str,
+                task_state: str | None = None, **extra: Any) -> None:
+        payload = (notification_payload(spec, self.host, state, task_state, **extra)
+                   if spec else {"instance_id": instance_id, "host": self.host,
+                                 "state": state, "state_description": task_state or ""})
+        try:
+            self.bus.notify(f"compute.instance.{event}", payload,
+                            publisher_id=f"compute.{self.host}")
+        except Exception as exc:
+            log.warning("%s: could not send compute.instance.%s: %s", self.host, event, exc)
+
+    def _build(self, spec: dict[str, Any]) -> None:
+        iid = spec["id"]
+        try:
+            power = self.driver.power_state(iid)
+        except InstanceNotFound:
+            pass
+        else:  # built before a crash or a redelivery: adopt it
+            self.conductor.build_done(iid, self.host, power_state=int(power), addresses={})
+            return
+        self._notify("create.start", spec, iid, states.BUILDING, states.SPAWNING,
+                     image_name=spec.get("image_id", ""))
+        try:
+            nics = self.network.plug(spec.get("network"))
+        except NetworkError as exc:
+            self._notify("create.error", spec, iid, states.BUILDING, states.SPAWNING,
+                         message=str(exc), code=500, exception=type(exc).__name__)
+            self.conductor.build_done(iid, self.host, error=f"network: {exc}")
+            return
+        try:
+            self.driver.spawn(self._instance_spec(spec, nics))
+        except VirtError as exc:
+            self.network.unplug(iid)
+            self._notify("create.error", spec, iid, states.BUILDING, states.SPAWNING,
+                         message=str(exc), code=500, exception=type(exc).__name__)
+            self.conductor.build_done(iid, self.host, error=str(exc))
+            return
+        addresses = _addresses(spec.get("network"))
+        self._notify("create.end", spec, iid, states.ACTIVE, addresses=addresses,
+                     launched_at=utcnow(), message="Success")
+        self.conductor.build_done(iid, self.host, power_state=int(
+            self.driver.power_state(iid)), addresses=addresses)
+
+    def _rebuild(self, spec: dict[str, Any]) -> None:
+        iid = spec["id"]
+        self._notify("rebuild.start", spec, iid, states.ACTIVE, states.REBUILDING)
+        self.driver.destroy(iid)
+        try:
+            nics = self.network.plug(spec.get("network"))
+        except NetworkError as exc:
+            error: str | None = f"network: {exc}"
+        else:
+            error = self._power(lambda: self.driver.spawn(self._instance_spec(spec, nics)))
+        self._notify("rebuild.end", spec, iid, states.ACTIVE)
+        self._report(iid, "rebuild", error)
+
+    def _instance_spec(self, spec: dict[str, Any], nics: tuple[Nic, ...] = ()) -> InstanceSpec:
+        network = spec.get("network") or {}
+        image_path = self.image_files(spec["image_id"]) if self.image_files else None
+        return InstanceSpec(image_path=image_path,
+            id=spec["id"], name=spec["name"], hostname=spec["hostname"],
+            project_id=spec["project_id"], vcpus=spec["vcpus"], memory_mb=spec["memory_mb"],
+            disk_gb=spec["disk_gb"], image_id=spec["image_id"],
+            user_data=spec.get("user_data"), key_data=spec.get("key_data"),
+            metadata=spec.get("metadata") or {},
+            project_name=spec.get("project_name") or "",
+            dns_domain=network.get("domain", ""), nics=nics)
+
+    def _apply_network(self, instance_id: str, network: dict[str, Any],
+                       before: dict[str, Any] | None) -> None:
+        try:
+            self.network.apply(network, before)
+        except NetworkError as exc:
+            log.warning("%s: network of %s not updated: %s", self.host, instance_id, exc)
+            return
+        spec = self._specs.get(instance_id)
+        if spec is not None:
+            spec["network"] = network
+
+    def _snapshot(self, instance_id: str, image_id: str, image_url: str, token: str) -> None:
+        spec = self._specs.get(instance_id)
+        self._notify("snapshot.start", spec, instance_id, states.ACTIVE,
+                     states.IMAGE_SNAPSHOT)
+        file_url = f"{image_url.rstrip('/')}/v2/images/{image_id}/file"
+        headers = {"X-Auth-Token": token}
+        error = None
+        with tempfile.TemporaryDirectory(prefix="labs-snapshot-") as tmp:
+            target = Path(tmp) / "disk"
+            try:
+                fmt = self.driver.snapshot(instance_id, target)
+                # the image says what the driver wrote (qemu: qcow2, whatever the server
+                # booted from): the image service refuses bytes of another format
+                httpx.patch(file_url.rsplit("/file", 1)[0], timeout=30, headers={
+                    **headers, "Content-Type": PATCH_TYPE}, json=[
+                        {"op": "replace", "path": "/disk_format", "value": fmt}]
+                ).raise_for_status()
+                with target.open("rb") as data:
+                    reply = httpx.put(file_url, content=_chunks(data), timeout=600, headers={
+                        **headers, "Content-Type": "application/octet-stream",
+                        "Content-Length": str(target.stat().st_size)})
+                reply.raise_for_status()
+            except (VirtError, OSError, httpx.HTTPError) as exc:
+                error = f"snapshot of {instance_id} failed: {exc}"
+                log.warning("%s: %s", self.host, error)
+                with contextlib.suppress(httpx.HTTPError):  # no half-made image stays
+                    httpx.delete(file_url.rsplit("/file", 1)[0], headers=headers, timeout=30)
+        self._notify("snapshot.end", spec, instance_id, states.ACTIVE)
+        self._report(instance_id, "createImage", error)
+
+    def _reboot(self, instance_id: str, hard: bool) -> None:
+        spec = self._specs.get(instance_id)
+        self._notify("reboot.start", spec, instance_id, states.ACTIVE,
+                     states.REBOOTING_HARD if hard else states.REBOOTING)
+        error = self._power(lambda: self.driver.reboot(instance_id, hard))
+        self._notify("reboot.end", spec, instance_id, states.ACTIVE)
+        self._report(instance_id, "reboot", error)
+
+    def _stop(self, instance_id: str) -> None:
+        spec = self._specs.get(instance_id)
+        self._notify("power_off.start", spec, instance_id, states.ACTIVE, states.POWERING_OFF)
+        error = self._power(lambda: self.driver.power_off(instance_id))
+        self._notify("power_off.end", spec, instance_id, states.STOPPED)
+        self._report(instance_id, "stop", error)
+
+    def _start(self, instance_id: str) -> None:
+        spec = self._specs.get(instance_id)
+        self._notify("power_on.start", spec, instance_id, states.STOPPED, states.POWERING_ON)
+        error = self._power(lambda: self.driver.power_on(instance_id))
+        self._notify("power_on.end", spec, instance_id, states.ACTIVE)
+        self._report(instance_id, "start", error)
+
+    @staticmethod
+    def _power(operation: Callable[[], None]) -> str | None:
+        try:
+            operation()
+        except VirtError as exc:
+            return str(exc) or type(exc).__name__
+        return None
+
+    def _report(self, instance_id: str, action: str, error: str | None) -> None:
+        try:
+            power = int(self.driver.power_state(instance_id))
+        except InstanceNotFound:
+            power = states.NOSTATE
+        self.conductor.action_done(instance_id, self.host, action, power, error)
+
+    def _delete(self, instance_id: str) -> None:
+        spec = self._specs.get(instance_id)
+        self._notify("delete.start", spec, instance_id, states.ACTIVE, states.DELETING)
+        self.driver.destroy(instance_id)
+        self.network.unplug(instance_id)
+        self._notify("delete.end", spec, instance_id, states.DELETED)
+        self.conductor.instance_deleted(instance_id, self.host)
+        self._specs.pop(instance_id, None)
+
+    def _destroy_leftover(self, instance_id: str) -> None:
+        self.driver.destroy(instance_id)
+        self.network.unplug(instance_id)
+
+
+def _addresses(network: dict[str, Any] | None) -> dict[str, Any]:
+    """The server's addresses as notifications carry them ({label: [...]})."""
+    if not network:
+        return {}
+    entries = [{"version": 4, "addr": network["address"], "OS-EXT-IPS:type": "fixed",
+                "OS-EXT-IPS-MAC:mac_addr": network["mac"]}]
+    entries += [{"version": 4, "addr": address, "OS-EXT-IPS:type": "floating",
+                 "OS-EXT-IPS-MAC:mac_addr": network["mac"]}
+                for address in network.get("floating_ips") or []]
+    return {network["label"]: entries}

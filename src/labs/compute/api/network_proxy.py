@@ -1,0 +1,234 @@
+"""A project's security groups and floating IPs as the compute API changes them (Nova's
+nova-network proxies): which servers name a group, a server joining or leaving a group,
+a floating IP associated with a server or taken from it, and telling the hosts.
+
+The network service keeps the rows and their rules; this layer adds what needs the
+servers: a group a live server names cannot go, a server's ``security_groups`` and
+``addresses`` follow its memberships and floating IPs, and every change that alters what
+a host enforces is cast to that host (``refresh_network``). A cast that fails is logged:
+the change is recorded, and the agent picks it up when it next asks for its specs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from labs.common.context import RequestContext
+from labs.common.errors import BadRequest, NotFound
+from labs.compute import models
+from labs.compute.api.quotas import NetworkQuota
+from labs.compute.api.servers import ServerService
+from labs.compute.payloads import utcnow
+from labs.network import models as net_models
+from labs.network.instance_ports import InstanceNetworking
+from labs.network.security_groups import DEFAULT, RuleRequest
+
+log = logging.getLogger("labs.compute.api.network_proxy")
+Inst = models.Instance
+Group, Rule = net_models.SecurityGroup, net_models.SecurityGroupRule
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """A group with its rules and the names of the groups its rules let in."""
+
+    group: net_models.SecurityGroup
+    rules: list[net_models.SecurityGroupRule]
+    sources: dict[int, str] = field(default_factory=dict)
+
+
+class ServerNetwork:
+    def __init__(self, servers: ServerService) -> None:
+        self.servers = servers
+        self.db = servers.db
+        self.agents = servers.agents
+        self.network = servers.network
+        self.groups = servers.network.security_groups
+        self.floating = servers.network.floating_ips
+        self.networking = InstanceNetworking(servers.db, servers.network)
+        self.quota = NetworkQuota(servers.db, servers.quotas)
+
+    # -- security groups ---------------------------------------------------------------
+    def list_groups(self, ctx: RequestContext, all_projects: bool) -> list[GroupView]:
+        """The caller's project's groups (every project's for an admin who asks)."""
+        pairs = self.groups.list_groups(ctx, None if all_projects else _project(ctx))
+        return self._views(pairs)
+
+    def get_group(self, ctx: RequestContext, group_id: str) -> GroupView:
+        return self._views([self.groups.get(ctx, group_id)])[0]
+
+    def create_group(self, ctx: RequestContext, name: str, description: str) -> GroupView:
+        return GroupView(self.groups.create(ctx, name, description, self.quota), [])
+
+    def update_group(self, ctx: RequestContext, group_id: str, name: str,
+                     description: str) -> GroupView:
+        self.groups.update(ctx, group_id, name, description)
+        return self.get_group(ctx, group_id)
+
+    def delete_group(self, ctx: RequestContext, group_id: str) -> None:
+        """Delete a group no live server names; the project's hosts drop its rules."""
+        group, _ = self.groups.get(ctx, group_id)
+        with self.db.reading() as tx:
+            in_use = any(group.name in names for names in self._named(tx, group.project_id))
+        project_id = self.groups.delete(ctx, group_id, in_use)
+        self._refresh_project(project_id)
+
+    def add_rule(self, ctx: RequestContext, req: RuleRequest) -> GroupView:
+        """Add a rule (three for a group source without a protocol); the project's hosts
+        apply it."""
+        parent, made = self.groups.add_rule(ctx, req, self.quota)
+        self._refresh_project(parent.project_id)
+        return self._views([(parent, made)])[0]
+
+    def delete_rule(self, ctx: RequestContext, rule_id: str) -> None:
+        self._refresh_project(self.groups.delete_rule(ctx, rule_id))
+
+    def server_groups(self, ctx: RequestContext, server_id: str) -> list[GroupView]:
+        """The groups a server is a member of (``default`` when it names none)."""
+        row = self.servers.get(ctx, server_id)
+        names = list(row.security_groups or [DEFAULT])
+        pairs = self.groups.list_groups(ctx, row.project_id)
+        return self._views([(g, rules) for g, rules in pairs if g.name in names])
+
+    def add_server_group(self, ctx: RequestContext, server_id: str, name: str) -> None:
+        """Make the server a member of its project's group ``name``."""
+        with self.db.transaction() as tx:
+            row = self._server(tx, ctx, server_id)
+            if self.groups.find(tx, row.project_id, name) is None:
+                raise NotFound(f"Security group {name} not found for project "
+                               f"{row.project_id}.")
+            names = list(row.security_groups or [DEFAULT])
+            if name in names:
+                raise BadRequest(f"Security group {name} is already associated with the "
+                                 f"instance {row.id}")
+            row.security_groups, row.updated_at = [*names, name], utcnow()
+            project_id = row.project_id
+        self._refresh_project(project_id)
+
+    def remove_server_group(self, ctx: RequestContext, server_id: str, name: str) -> None:
+        """Take the server out of group ``name`` (not out of its last one: a server with
+        no group is in ``default``)."""
+        with self.db.transaction() as tx:
+            row = self._server(tx, ctx, server_id)
+            if self.groups.find(tx, row.project_id, name) is None:
+                raise NotFound(f"Security group {name} not found for project "
+                               f"{row.project_id}.")
+            names = list(row.security_groups or [DEFAULT])
+            if name not in names:
+                raise BadRequest(f"Security group {name} is not associated with the "
+                                 f"instance {row.id}")
+            if names == [name]:
+                raise BadRequest(f"Security group {name} is the only group of instance "
+                                 f"{row.id}; add another group first.")
+            row.security_groups = [n for n in names if n != name]
+            row.updated_at = utcnow()
+            project_id = row.project_id
+        self._refresh_project(project_id)
+
+    # -- floating IPs ------------------------------------------------------------------
+    def list_floating(self, ctx: RequestContext) -> list[net_models.FloatingIp]:
+        return self.floating.list_mine(ctx)
+
+    def get_floating(self, ctx: RequestContext, floating_id: str) -> net_models.FloatingIp:
+        return self.floating.get(ctx, floating_id)
+
+    def allocate_floating(self, ctx: RequestContext, pool: str | None
+                          ) -> net_models.FloatingIp:
+        _project(ctx)
+        return self.floating.allocate(ctx, pool, self.quota)
+
+    def release_floating(self, ctx: RequestContext, floating_id: str) -> None:
+        """Give the address back to the pool, taking it from its server first."""
+        before = self.floating.release(ctx, floating_id)
+        if before.instance_id is not None:
+            with self.db.transaction() as tx:
+                row = tx.get(Inst, before.instance_id)
+                host = self._readdress(tx, row)
+            self._refresh(host, before.instance_id)
+
+    def associate_floating(self, ctx: RequestContext, server_id: str, address: str,
+                           fixed_address: str | None) -> None:
+        """Forward ``address`` (allocated to the caller's project) to the server's fixed
+        IP."""
+        with self.db.transaction() as tx:
+            row = self._server(tx, ctx, server_id)
+            fixed = self.network.fixed_ips.of_instances(tx, [row.id]).get(row.id)
+            if fixed is None:
+                raise BadRequest(f"Instance {row.id} has no network (no fixed IP) to "
+                                 "associate a floating IP with.")
+            if fixed_address is not None and fixed_address != fixed.address:
+                raise BadRequest("Specified fixed address not assigned to instance")
+            self.floating.associate(tx, ctx, address, row.id, fixed.address)
+            host = self._readdress(tx, row)
+        self._refresh(host, server_id)
+
+    def disassociate_floating(self, ctx: RequestContext, server_id: str,
+                              address: str) -> None:
+        with self.db.transaction() as tx:
+            row = self._server(tx, ctx, server_id)
+            self.floating.disassociate(tx, ctx, address, row.id)
+            host = self._readdress(tx, row)
+        self._refresh(host, server_id)
+
+    # -- helpers -----------------------------------------------------------------------
+    def _views(self, pairs: list[tuple[net_models.SecurityGroup,
+                                       list[net_models.SecurityGroupRule]]]
+               ) -> list[GroupView]:
+        wanted = {r.remote_group_id for _, rules in pairs for r in rules if r.remote_group_id}
+        with self.db.reading() as tx:
+            sources = self.groups.names(tx, wanted) if wanted else {}
+        return [GroupView(g, rules, sources) for g, rules in pairs]
+
+    def _server(self, tx: Session, ctx: RequestContext, server_id: str) -> models.Instance:
+        return self.servers._get(tx, ctx, server_id)
+
+    @staticmethod
+    def _named(tx: Session, project_id: str) -> list[list[str]]:
+        """The groups each live server of the project names."""
+        return [list(names or [DEFAULT]) for names in tx.scalars(sa.select(
+            Inst.security_groups).where(Inst.project_id == project_id,
+                                        Inst.deleted.is_(False)))]
+
+    def _readdress(self, tx: Session, row: models.Instance | None) -> str | None:
+        """Rewrite the server's ``addresses`` from its fixed and floating IPs; its host."""
+        if row is None or row.deleted:
+            return None
+        fixed = self.network.fixed_ips.of_instances(tx, [row.id]).get(row.id)
+        if fixed is not None:
+            floating = self.floating.of_instances(tx, [row.id]).get(row.id, [])
+            entries: list[dict[str, Any]] = [fixed.as_address()]
+            entries += [{"version": 4, "addr": f.address, "OS-EXT-IPS:type": "floating",
+                         "OS-EXT-IPS-MAC:mac_addr": fixed.mac} for f in floating]
+            row.addresses, row.updated_at = {fixed.label: entries}, utcnow()
+        return row.host
+
+    def _refresh(self, host: str | None, instance_id: str) -> None:
+        if host is not None:
+            self._cast(host, [instance_id])
+
+    def _refresh_project(self, project_id: str) -> None:
+        """Rules or memberships of the project changed: every host running one of its
+        servers applies them again."""
+        with self.db.reading() as tx:
+            hosts = self.networking.hosts_of_project(tx, project_id)
+        for host, instance_ids in hosts.items():
+            self._cast(host, instance_ids)
+
+    def _cast(self, host: str, instance_ids: list[str]) -> None:
+        try:
+            self.agents.refresh_network(host, instance_ids)
+        except Exception as exc:
+            log.warning("could not ask %s to refresh the network of %s: %s", host,
+                        ", ".join(instance_ids), exc)
+
+
+def _project(ctx: RequestContext) -> str:
+    if ctx.project_id is None:
+        raise BadRequest("A project-scoped token is needed for security groups and "
+                         "floating IPs.")
+    return ctx.project_id

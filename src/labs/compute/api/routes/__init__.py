@@ -1,0 +1,36 @@
+"""The compute HTTP API (Nova v2.1 with microversions 2.1 to 2.100)."""
+
+from __future__ import annotations
+
+from labs.common.context import Authenticator
+from labs.common.http import Api, Microversions, nova_error
+from labs.common.policy import Policy
+from labs.compute.api.routes import (
+    discovery,
+    flavors,
+    floating_ips,
+    hosts,
+    keypairs,
+    limits,
+    security_groups,
+    server_actions,
+    server_groups,
+    servers,
+)
+from labs.compute.api.service import ComputeService
+from labs.compute.policy import RULES
+
+#: The newest microversion of this API: the one today's openstacksdk asks for.
+MICROVERSIONS = Microversions("compute", (2, 1), (2, 100), "X-OpenStack-Nova-API-Version")
+
+
+def build_api(service: ComputeService, authenticator: Authenticator) -> Api:
+    api = Api("compute", render_error=nova_error)
+    api.authenticator = authenticator
+    api.policy = Policy(RULES)
+    api.microversions = MICROVERSIONS
+    api.request_id_header = "x-compute-request-id"
+    for module in (discovery, servers, server_actions, flavors, keypairs, server_groups,
+                   limits, hosts, security_groups, floating_ips):
+        module.register(api, service)
+    return api

@@ -1,0 +1,1 @@
+"""The DNS relay between the networks' dnsmasq and the cloud's authoritative server."""
