@@ -66,6 +66,12 @@ class ConductorAPI:
             CONDUCTOR, "network_specs", instance_ids=instance_ids, timeout=timeout)
         return result
 
+    def list_live_instances(self, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Every instance not deleted that has a fixed address: ``{"id", "hostname",
+        "project_name", "addresses"}`` (for the DNS sink's reconciler)."""
+        result: list[dict[str, Any]] = self.bus.call(CONDUCTOR, "list_live_instances",
+                                                     timeout=timeout)
+        return result
 
 class SchedulerAPI:
     def __init__(self, bus: Bus) -> None:

@@ -14,11 +14,12 @@ from labs.common.bus import Bus
 from labs.common.config import ConfigError
 from labs.common.db import Database
 from labs.common.runner import Site, split_bind
+from labs.compute.rpcapi import ConductorAPI
 from labs.dns.backends.base import DnsBackend
 from labs.dns.backends.embedded import EmbeddedBackend
 from labs.dns.backends.powerdns import PowerDnsBackend
 from labs.dns.config import DnsOptions
-from labs.dns.instances import ComputeInstances
+from labs.dns.instances import ConductorInstances
 from labs.dns.server_limits import ServerLimits
 from labs.dns.service import DnsService
 from labs.dns.sink import DnsSink, Naming
@@ -133,7 +134,7 @@ def serve_dns(site: Site, db: Database, bus: Bus, cloud_project_id: str) -> Runn
         dns = open_dns(site, db, backend, cloud_project_id)
         dns.prepare()
         network = site.config.group(NetworkOptions)
-        sink = DnsSink(dns, ComputeInstances(db),
+        sink = DnsSink(dns, ConductorInstances(ConductorAPI(bus)),
                        Naming.for_ranges(network.dns_domain, [network.fixed_range]),
                        reconcile_seconds=site.config.group(DnsOptions).reconcile_seconds)
         sink.subscribe(bus)

@@ -1,32 +1,17 @@
-"""The live instances as the sink's reconciler sees them: read from the compute tables
-in the shared database (servers not deleted, with their fixed IPv4 addresses)."""
+"""The live instances as the sink's reconciler sees them: asked of compute's conductor
+over the bus (compute's and network's tables are theirs to read)."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
-from labs.common.db import Database
-from labs.compute import models
+from labs.compute.rpcapi import ConductorAPI
 from labs.dns.sink import InstanceSource, LiveInstance
-from labs.network import models as net_models
 
 
-class ComputeInstances(InstanceSource):
-    def __init__(self, db: Database) -> None:
-        self.db = db
+class ConductorInstances(InstanceSource):
+    def __init__(self, conductor: ConductorAPI) -> None:
+        self.conductor = conductor
 
     def live_instances(self) -> list[LiveInstance]:
-        inst, fixed = models.Instance, net_models.FixedIp
-        with self.db.reading() as tx:
-            rows = tx.execute(sa.select(inst.id, inst.hostname, inst.project_name,
-                                        fixed.address)
-                              .join(fixed, fixed.instance_id == inst.id)
-                              .where(inst.deleted.is_(False))
-                              .order_by(inst.id, fixed.address))
-            addresses: dict[str, list[str]] = {}
-            names: dict[str, tuple[str, str]] = {}
-            for iid, hostname, project_name, address in rows:
-                names[iid] = (hostname, project_name or "")
-                addresses.setdefault(iid, []).append(address)
-        return [LiveInstance(iid, host, project, tuple(addresses[iid]))
-                for iid, (host, project) in names.items()]
+        return [LiveInstance(str(i["id"]), str(i["hostname"]), str(i["project_name"]),
+                             tuple(str(a) for a in i["addresses"]))
+                for i in self.conductor.list_live_instances()]

@@ -7,9 +7,10 @@ PTR record in the reverse zone that holds the address; on
 ``compute.instance.delete.start`` it removes exactly the records it made for that
 instance (they are tagged with its id). A change that fails is retried (with growing
 waits, logged at warning), and a reconciler, at start and every `reconcile_seconds`,
-compares the records with the live instances: it adds what is missing and removes what
-belongs to instances that are gone. So DNS converges on the set of live instances, also
-after the DNS service was down while instances came and went.
+compares the records with the live instances (compute's conductor lists them, asked over
+the bus): it adds what is missing and removes what belongs to instances that are gone.
+So DNS converges on the set of live instances, also after the DNS service was down while
+instances came and went.
 """
 
 from __future__ import annotations
@@ -163,14 +164,21 @@ class DnsSink:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        failures = 0
         while not self._stop.is_set():
+            wait = self.reconcile_seconds
             try:
                 self.ensure_zones()
                 self.reconcile()
-            except Exception as exc:  # the next round tries again
+                failures = 0
+            except Exception as exc:
+                # the next round tries again, soon at first (compute's conductor, asked
+                # over the bus, may be starting too), then every `reconcile_seconds`
+                wait = min(wait, self.retry_seconds * 2 ** failures)
+                failures += 1
                 log.warning("DNS reconciliation failed (trying again in %.0f s): %s",
-                            self.reconcile_seconds, exc)
-            self._wake.wait(self.reconcile_seconds)
+                            wait, exc)
+            self._wake.wait(wait)
             self._wake.clear()
 
     def ensure_zones(self) -> None:
