@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import sqlalchemy as sa
 import sqlalchemy.dialects.mysql
@@ -230,6 +230,12 @@ def save_unique(tx: Session, what: str, new: object | None = None) -> None:
             tx.flush()
     except IntegrityError:
         raise Conflict(f"Conflict occurred attempting to store {what}: duplicate entry.") from None
+
+
+def affected(result: sa.Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched (``Session.execute`` types every result
+    as a plain ``Result``; these statements' results are cursor results)."""
+    return cast("sa.CursorResult[Any]", result).rowcount
 
 
 def matching(query: sa.Select[Any], **equal: object) -> sa.Select[Any]:
