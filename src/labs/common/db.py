@@ -18,7 +18,6 @@ from importlib import resources
 from typing import Any, ClassVar, cast
 
 import sqlalchemy as sa
-import sqlalchemy.dialects.mysql
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
@@ -211,10 +210,6 @@ def upgrade(db: Database, service: str) -> None:
     """Bring one service's tables up to date; safe to run on every start."""
     command.upgrade(alembic_config(db, service), "head")
     log.debug("database schema of %s is current", service)
-
-
-#: A timestamp kept to the microsecond on every engine (MariaDB's DATETIME drops it).
-MicroDateTime = sa.DateTime().with_variant(sa.dialects.mysql.DATETIME(fsp=6), "mysql")
 
 
 def save_unique(tx: Session, what: str, new: object | None = None) -> None:
