@@ -36,3 +36,15 @@ def test_sqlite_runs_in_wal_mode(tmp_path: object) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     db.dispose()
+
+
+def test_affected_counts_the_rows_an_update_changed() -> None:
+    import sqlalchemy as sa
+
+    from labs.common.db import affected
+
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+        conn.execute(sa.text("INSERT INTO t VALUES (1), (1), (2)"))
+        assert affected(conn.execute(sa.text("UPDATE t SET x = 3 WHERE x = 1"))) == 2

@@ -15,10 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import sqlalchemy as sa
-import sqlalchemy.dialects.mysql
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
@@ -213,10 +212,6 @@ def upgrade(db: Database, service: str) -> None:
     log.debug("database schema of %s is current", service)
 
 
-#: A timestamp kept to the microsecond on every engine (MariaDB's DATETIME drops it).
-MicroDateTime = sa.DateTime().with_variant(sa.dialects.mysql.DATETIME(fsp=6), "mysql")
-
-
 def save_unique(tx: Session, what: str, new: object | None = None) -> None:
     """Add ``new`` (if given) and flush; a unique-key clash becomes 409 Conflict.
 
@@ -230,6 +225,12 @@ def save_unique(tx: Session, what: str, new: object | None = None) -> None:
             tx.flush()
     except IntegrityError:
         raise Conflict(f"Conflict occurred attempting to store {what}: duplicate entry.") from None
+
+
+def affected(result: sa.Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched (``Session.execute`` types every result
+    as a plain ``Result``; these statements' results are cursor results)."""
+    return cast("sa.CursorResult[Any]", result).rowcount
 
 
 def matching(query: sa.Select[Any], **equal: object) -> sa.Select[Any]:

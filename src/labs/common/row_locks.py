@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from labs.common.db import Database
+from labs.common.db import Database, affected
 
 
 def ensure_lock_row(db: Database, model: Any, key: str) -> None:
@@ -34,6 +34,6 @@ def take_lock(tx: Session, model: Any, key: str) -> None:
     """Hold the key's lock until `tx` ends. On MariaDB call `ensure_lock_row` first."""
     bumped = tx.execute(sa.update(model).where(model.project_id == key)
                         .values(version=model.version + 1))
-    if not bumped.rowcount:  # type: ignore[attr-defined]
+    if not affected(bumped):
         tx.add(model(project_id=key, version=0))
         tx.flush()

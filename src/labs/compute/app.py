@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from labs.common.bus.options import BusOptions
 from labs.common.config import ConfigError
 from labs.common.context import RequestContext
 from labs.common.db import Database
+from labs.common.periodic import Periodic
 from labs.common.runner import Site
 from labs.compute.agent.manager import Agent
 from labs.compute.agent.network_setup import make_host_networking
@@ -47,33 +47,19 @@ def open_compute(site: Site, db: Database, bus: Bus, images: ImageLookup) -> Com
                           site.config.group(NetworkOptions))
 
 
-class Housekeeper:
+class Housekeeper(Periodic):
     """The conductor's periodic work: its heartbeat, and driving stuck builds again."""
 
     def __init__(self, conductor: Conductor, host: str, interval: float) -> None:
+        super().__init__("conductor-housekeeping", interval, self._round,
+                         what="conductor housekeeping")
         self.conductor = conductor
         self.host = host
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="conductor-housekeeping",
-                                        daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.conductor.heartbeat(self.host, "nova-conductor")
-                self.conductor.heartbeat(self.host, "nova-scheduler")
-                self.conductor.redrive_stuck_builds()
-            except Exception:
-                log.exception("conductor housekeeping failed; trying again in %.0f s",
-                              self.interval)
+    def _round(self) -> None:
+        self.conductor.heartbeat(self.host, "nova-conductor")
+        self.conductor.heartbeat(self.host, "nova-scheduler")
+        self.conductor.redrive_stuck_builds()
 
 
 def serve_conductor(site: Site, db: Database, bus: Bus) -> Housekeeper:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from labs.common.bus import Bus
 from labs.common.config import ConfigError
 from labs.common.db import Database
+from labs.common.periodic import Periodic
 from labs.common.runner import Site, split_bind
 from labs.compute.rpcapi import ConductorAPI
 from labs.dns.backends.base import DnsBackend
@@ -79,27 +79,19 @@ class Resync:
 
     def __init__(self, dns: DnsService) -> None:
         self.dns = dns
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="dns-sync", daemon=True)
+        self._pending_only = False
+        self._rounds = Periodic("dns-sync", dns.options.sync_seconds, self._round,
+                                what="dns sync", run_at_start=True)
 
     def start(self) -> None:
-        self._thread.start()
+        self._rounds.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+        self._rounds.stop(timeout=10)
 
-    def _run(self) -> None:
-        pending_only = False
-        while True:
-            try:
-                self.dns.sync(pending_only)
-                pending_only = True
-            except Exception:
-                log.exception("dns sync failed; trying again in %.0f s",
-                              self.dns.options.sync_seconds)
-            if self._stop.wait(self.dns.options.sync_seconds):
-                return
+    def _round(self) -> None:
+        self.dns.sync(self._pending_only)
+        self._pending_only = True
 
 
 @dataclass

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from labs.common.db import Database
+from labs.common.db import Database, affected
 from labs.common.errors import BadRequest
 from labs.common.patterns import Pattern, filter_pattern
 from labs.dns import models
@@ -92,7 +92,7 @@ class Blacklists:
 
     def delete(self, blacklist_id: str) -> None:
         with self.db.transaction() as tx:
-            if tx.execute(sa.delete(B).where(B.id == blacklist_id)).rowcount != 1:  # type: ignore[attr-defined]
+            if affected(tx.execute(sa.delete(B).where(B.id == blacklist_id))) != 1:
                 raise BlacklistNotFound("Could not find Blacklist")
 
     @staticmethod

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import SQLCoreOperations
 
+from labs.common.http import read_limit
 from labs.common.numbers import is_digits
 from labs.dns.errors import BadRequest, InvalidLimit, InvalidSortDir, InvalidSortKey, MarkerNotFound
 
@@ -43,15 +44,9 @@ class Page:
 def parse_listing(query: Mapping[str, str], accepted: tuple[str, ...],
                   sort_keys: tuple[str, ...], ignored: tuple[str, ...] = ()) -> Listing:
     """A list request's query string, checked as Designate checks it."""
-    limit_text = query.get("limit")
-    limit = DEFAULT_LIMIT
-    if limit_text is not None:
-        if limit_text.lower() == "max":
-            limit = MAX_LIMIT
-        elif not is_digits(limit_text) or not 1 <= int(limit_text) <= MAX_LIMIT:
-            raise InvalidLimit(f"limit should be an integer between 1 and {MAX_LIMIT}")
-        else:
-            limit = int(limit_text)
+    limit = read_limit(query.get("limit"), default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT,
+                       words={"max": MAX_LIMIT}, error=InvalidLimit,
+                       invalid=f"limit should be an integer between 1 and {MAX_LIMIT}")
     sort_dir = query.get("sort_dir", "asc")
     if sort_dir not in ("asc", "desc"):
         raise InvalidSortDir("Unknown sort direction, must be 'desc' or 'asc'")

@@ -8,7 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from labs.common.db import MicroDateTime, new_metadata
+from labs.common.columns import MicroDateTime
+from labs.common.db import new_metadata
 
 ID = sa.String(64)
 NAME = sa.String(255)

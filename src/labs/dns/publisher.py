@@ -19,7 +19,7 @@ from collections import defaultdict
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from labs.common.db import Database
+from labs.common.db import Database, affected
 from labs.dns import models
 from labs.dns.backends.base import DnsBackend, RecordSet, Zone
 
@@ -91,10 +91,9 @@ class Publisher:
 
     def _mark_active(self, zone_id: str, serial: int) -> None:
         with self.db.transaction() as tx:
-            done = tx.execute(sa.update(Z).where(Z.id == zone_id, Z.serial == serial,
-                                                 Z.action != "DELETE")
-                              .values(status="ACTIVE", action="NONE")
-                              ).rowcount  # type: ignore[attr-defined]
+            done = affected(tx.execute(sa.update(Z).where(Z.id == zone_id, Z.serial == serial,
+                                                          Z.action != "DELETE")
+                                       .values(status="ACTIVE", action="NONE")))
             if done:
                 tx.execute(sa.update(RS).where(RS.zone_id == zone_id, RS.status == "PENDING")
                            .values(status="ACTIVE", action="NONE"))

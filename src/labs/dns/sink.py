@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from labs.common.bus import Bus
 from labs.common.bus.messages import Notification
 from labs.common.names import dns_label
+from labs.common.periodic import Periodic
 
 log = logging.getLogger("labs.dns.sink")
 
@@ -143,9 +143,12 @@ class DnsSink:
         self.reconcile_seconds = reconcile_seconds
         self.retry_seconds = retry_seconds
         self.max_retries = max_retries
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._reconciler = Periodic("dns-sink", reconcile_seconds, self._reconcile_round,
+                                    what="DNS reconciliation", run_at_start=True,
+                                    traceback=False,  # the next round tries again,
+                                    # soon at first: compute's conductor, asked over the
+                                    # bus, may be starting too
+                                    retry_seconds=retry_seconds)
 
     # -- life cycle -------------------------------------------------------------------
     def subscribe(self, bus: Bus) -> None:
@@ -153,33 +156,16 @@ class DnsSink:
         bus.subscribe("compute.instance.delete.start", self.on_notification, GROUP)
 
     def start(self) -> None:
-        """Make the zones, reconcile, then reconcile every `reconcile_seconds`."""
-        self._thread = threading.Thread(target=self._run, name="dns-sink", daemon=True)
-        self._thread.start()
+        """Make the zones, reconcile, then reconcile every `reconcile_seconds` (after a
+        failure sooner: `retry_seconds`, doubling)."""
+        self._reconciler.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._reconciler.stop(timeout=10)
 
-    def _run(self) -> None:
-        failures = 0
-        while not self._stop.is_set():
-            wait = self.reconcile_seconds
-            try:
-                self.ensure_zones()
-                self.reconcile()
-                failures = 0
-            except Exception as exc:
-                # the next round tries again, soon at first (compute's conductor, asked
-                # over the bus, may be starting too), then every `reconcile_seconds`
-                wait = min(wait, self.retry_seconds * 2 ** failures)
-                failures += 1
-                log.warning("DNS reconciliation failed (trying again in %.0f s): %s",
-                            wait, exc)
-            self._wake.wait(wait)
-            self._wake.clear()
+    def _reconcile_round(self) -> None:
+        self.ensure_zones()
+        self.reconcile()
 
     def ensure_zones(self) -> None:
         for zone in (self.naming.domain, *self.naming.reverse_zones):
@@ -207,11 +193,11 @@ class DnsSink:
             except Exception as exc:
                 log.warning("DNS sink: %s failed (attempt %d of %d): %s", what, attempt,
                             self.max_retries, exc)
-                if self._stop.wait(wait):
+                if self._reconciler.sleep(wait):
                     return
                 wait *= 2
         log.warning("DNS sink: gave up on %s; the reconciler will repair it", what)
-        self._wake.set()
+        self._reconciler.wake()
 
     # -- convergence ------------------------------------------------------------------
     def reconcile(self) -> tuple[int, int]:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from labs.common.db import Database
+from labs.common.db import Database, affected
 from labs.dns import models
 from labs.dns.errors import DuplicateTld, InvalidZoneName, TldNotFound
 from labs.dns.listing import Listing, Page, matching, page
@@ -74,7 +74,7 @@ class Tlds:
 
     def delete(self, tld_id: str) -> None:
         with self.db.transaction() as tx:
-            if tx.execute(sa.delete(T).where(T.id == tld_id)).rowcount != 1:  # type: ignore[attr-defined]
+            if affected(tx.execute(sa.delete(T).where(T.id == tld_id))) != 1:
                 raise TldNotFound("Could not find Tld")
 
     @staticmethod

@@ -20,7 +20,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from labs.common.db import Database
+from labs.common.db import Database, affected
 from labs.identity import models
 from labs.identity.resources import utcnow
 
@@ -67,7 +67,7 @@ class Lockout:
                                                                  last_failed_at=now)
         for _attempt in range(2):
             with self.db.transaction() as tx:
-                if tx.execute(update).rowcount:  # type: ignore[attr-defined]
+                if affected(tx.execute(update)):
                     return
             try:
                 with self.db.transaction() as tx:

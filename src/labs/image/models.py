@@ -6,15 +6,12 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from labs.common.db import MicroDateTime, new_metadata
+from labs.common.columns import EXACT, MicroDateTime
+from labs.common.db import new_metadata
 
 ID = sa.String(64)
-#: Text compared byte for byte on every engine: MariaDB's default collation would make
-#: "a", "A" and "a " one value (and two of them in one set a duplicate key).
-EXACT = sa.String(255).with_variant(mysql.VARCHAR(255, collation="utf8mb4_nopad_bin"), "mysql")
 
 
 class ImageBase(DeclarativeBase):

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from labs.common.db import Database
+from labs.common.db import Database, affected
 from labs.common.errors import Conflict
 from labs.image import models
 from labs.image.config import ImageOptions
@@ -118,4 +118,4 @@ def transition(tx: Session, image_id: str, current: str, **values: Any) -> bool:
     result = tx.execute(sa.update(I).where(I.id == image_id, I.status == current)
                         .values(updated_at=datetime.now(UTC).replace(tzinfo=None), **values)
                         .execution_options(synchronize_session=False))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(affected(result))

@@ -10,14 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from labs.common.db import MicroDateTime, new_metadata
+from labs.common.columns import EXACT, MicroDateTime
+from labs.common.db import new_metadata
 
 ID = sa.String(64)
-#: Names compared byte for byte on every engine (MariaDB's default collation folds case).
-EXACT = sa.String(255).with_variant(mysql.VARCHAR(255, collation="utf8mb4_nopad_bin"), "mysql")
 
 
 class NetworkBase(DeclarativeBase):

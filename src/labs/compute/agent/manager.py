@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 import httpx
 
 from labs.common.bus import Bus, BusError
+from labs.common.periodic import Periodic
 from labs.compute import states
 from labs.compute.payloads import notification_payload, utcnow
 from labs.compute.rpcapi import ConductorAPI
@@ -63,7 +64,7 @@ class Agent:
         self._locks_guard = threading.Lock()
         self._specs: dict[str, dict[str, Any]] = {}
         self._stopping = threading.Event()
-        self._heartbeat: threading.Thread | None = None
+        self._heartbeat: Periodic | None = None
 
     # -- life cycle ----------------------------------------------------------------
     def start(self, register_timeout: float = 10.0) -> None:
@@ -81,24 +82,21 @@ class Agent:
                     return
         self.network.start()
         self.reconcile(expected)
-        self._heartbeat = threading.Thread(target=self._beat, name=f"agent-{self.host}-beat",
-                                           daemon=True)
+        self._heartbeat = Periodic(f"agent-{self.host}-beat", self.heartbeat_seconds,
+                                   self._beat, what=f"heartbeat of {self.host}",
+                                   traceback=False)  # the bus reconnects; keep beating
         self._heartbeat.start()
 
     def stop(self) -> None:
         self._stopping.set()
-        self.pool.shutdown(wait=True, cancel_futures=False)
         if self._heartbeat is not None:
-            self._heartbeat.join(timeout=5)
+            self._heartbeat.stop(timeout=5)
+        self.pool.shutdown(wait=True, cancel_futures=False)
         self.driver.close()
         self.network.close()
 
     def _beat(self) -> None:
-        while not self._stopping.wait(self.heartbeat_seconds):
-            try:
-                self.conductor.heartbeat(self.host, AGENT_BINARY)
-            except Exception as exc:  # the bus reconnects; keep beating
-                log.warning("heartbeat of %s failed: %s", self.host, exc)
+        self.conductor.heartbeat(self.host, AGENT_BINARY)
 
     def reconcile(self, expected: list[dict[str, Any]]) -> None:
         running = {info.id: info for info in self.driver.list_instances()}

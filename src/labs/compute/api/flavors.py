@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from labs.common.context import RequestContext
-from labs.common.db import Database, save_unique
+from labs.common.db import Database, affected, save_unique
 from labs.common.errors import BadRequest, Conflict, NotFound
 from labs.common.numbers import is_digits
 from labs.compute import models
@@ -141,7 +141,7 @@ class FlavorService:
             self._row(tx, flavor_id)
             gone = tx.execute(sa.delete(FA).where(FA.flavor_id == flavor_id,
                                                   FA.project_id == project_id))
-            if not gone.rowcount:  # type: ignore[attr-defined]
+            if not affected(gone):
                 raise NotFound(f"Flavor access not found for {flavor_id} / {project_id} "
                                "combination.")
         return self.access(flavor_id)

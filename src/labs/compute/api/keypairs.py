@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from labs.common.context import RequestContext
-from labs.common.db import Database
+from labs.common.db import Database, affected
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound
 from labs.compute import models
 from labs.compute.api.quotas import QuotaService
@@ -127,7 +127,7 @@ class KeypairService:
     def delete(self, user_id: str, name: str) -> None:
         with self.db.transaction() as tx:
             gone = tx.execute(sa.delete(KP).where(KP.user_id == user_id, KP.name == name))
-            if not gone.rowcount:  # type: ignore[attr-defined]
+            if not affected(gone):
                 raise NotFound(f"Keypair {name} not found for user {user_id}")
 
     def find(self, user_id: str, name: str) -> models.Keypair:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from labs.common.bus import BusError
 from labs.common.context import RequestContext
+from labs.common.db import affected
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
 from labs.compute import actions, models, states
 from labs.compute.actions import start_action
@@ -41,7 +42,7 @@ class ServerActions:
                 Inst.id == row.id, Inst.deleted.is_(False), Inst.vm_state.in_(allowed),
                 task_ok, Inst.host.is_not(None)).values(task_state=task_state,
                                                         updated_at=utcnow()))
-            if not moved.rowcount:  # type: ignore[attr-defined]
+            if not affected(moved):
                 if row.task_state not in from_tasks:
                     raise Conflict(f"Cannot '{nova_action}' instance {row.id} while it is in "
                                    f"task_state {row.task_state}")
@@ -147,7 +148,7 @@ class ServerActions:
                 query = query.where(Inst.locked.is_(False))  # never over a racing lock
             moved = tx.execute(query.values(locked=True, locked_reason=reason,
                                             locked_by="admin" if ctx.is_admin else "owner"))
-            if moved.rowcount:  # type: ignore[attr-defined]
+            if affected(moved):
                 start_action(tx, ctx, row.id, "lock", row.project_id)
 
     def unlock(self, ctx: RequestContext, server_id: str) -> None:
@@ -158,7 +159,7 @@ class ServerActions:
                 query = query.where(sa.or_(Inst.locked_by.is_(None),
                                            Inst.locked_by != "admin"))
             moved = tx.execute(query.values(locked=False, locked_reason=None, locked_by=None))
-            if not moved.rowcount:  # type: ignore[attr-defined]
+            if not affected(moved):
                 raise Forbidden(f"Instance {row.id} was locked by an admin; only an admin "
                                 "may unlock it.")
             start_action(tx, ctx, row.id, "unlock", row.project_id)

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labs.common.context import RequestContext
-from labs.common.db import Database
+from labs.common.db import Database, affected
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound
 from labs.common.names import dns_label
 from labs.common.patterns import filter_pattern
@@ -334,7 +334,7 @@ class ServerService:
                 moved = tx.execute(sa.update(Inst).where(Inst.id == row.id,
                                                          Inst.deleted.is_(False))
                                    .values(task_state=states.DELETING, updated_at=utcnow()))
-                if not moved.rowcount:  # type: ignore[attr-defined]
+                if not affected(moved):
                     return  # deleted by a racing request meanwhile
                 local = False
         if local:

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from labs.common.db import Database
+from labs.common.db import Database, affected
 from labs.common.errors import LabsError
 from labs.compute import models, states
 from labs.compute.actions import finish_event
@@ -88,7 +88,7 @@ class Conductor:
                 .values(host=host, node=host, availability_zone=zone,
                         task_state=states.SPAWNING, attempts=Inst.attempts + 1,
                         updated_at=utcnow()))
-            if not placed.rowcount:  # type: ignore[attr-defined]
+            if not affected(placed):
                 # deleted (or placed by a twin of this message) meanwhile
                 row = tx.get(Inst, instance_id)
                 if row is None or row.deleted or row.host != host:
@@ -130,9 +130,9 @@ class Conductor:
                 # been added while the server was building)
                 .values(vm_state=states.ACTIVE, task_state=None, power_state=power_state,
                         launched_at=utcnow(), updated_at=utcnow()))
-            if done.rowcount:  # type: ignore[attr-defined]
+            if affected(done):
                 finish_event(tx, instance_id, "create", BUILD_EVENT, host)
-            row = tx.get(Inst, instance_id) if done.rowcount else None  # type: ignore[attr-defined]
+            row = tx.get(Inst, instance_id) if affected(done) else None
             project_id = row.project_id if row is not None and wants_network(row) else None
         if project_id is not None:
             self._refresh_project(project_id)
@@ -181,7 +181,7 @@ class Conductor:
                                    Inst.vm_state == states.BUILDING)
                 .values(vm_state=states.ERROR, task_state=None, fault=fault(message),
                         updated_at=utcnow()))
-            if failed.rowcount:  # type: ignore[attr-defined]
+            if affected(failed):
                 finish_event(tx, instance_id, "create", "conductor_schedule_and_build_instances",
                              host, message)
         log.warning("build of %s failed: %s", instance_id, message)
@@ -351,4 +351,4 @@ def mark_deleted(tx: Any, instance_id: str) -> bool:
                .values(instance_id=None, fixed_ip=None, updated_at=now))
     tx.execute(sa.update(net_models.FixedIp).where(net_models.FixedIp.instance_id == instance_id)
                .values(instance_id=None, mac=None, released_at=now))
-    return bool(gone.rowcount)
+    return bool(affected(gone))

@@ -36,6 +36,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, ClassVar
 
+from labs.common.periodic import Periodic
 from labs.compute.virt import qemu_console as console
 from labs.compute.virt import qemu_process as process
 from labs.compute.virt import qemu_records as records
@@ -107,10 +108,8 @@ class QemuDriver(VirtDriver):
         self.console_max_bytes = console_max_bytes
         self.console_ring = console.ring_size(console_max_bytes)
         self._console_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
-        self._closing = threading.Event()
-        self._drainer = threading.Thread(target=self._drain_consoles,
-                                         args=(console_drain_seconds,),
-                                         name=f"qemu-{host}-console", daemon=True)
+        self._drainer = Periodic(f"qemu-{host}-console", console_drain_seconds,
+                                 self._drain_consoles, what=f"console drain on {host}")
         self._drainer.start()
 
     # -- the interface ------------------------------------------------------------------
@@ -239,8 +238,7 @@ class QemuDriver(VirtDriver):
         return console.tail(workdir, length)
 
     def close(self) -> None:
-        self._closing.set()
-        self._drainer.join(timeout=10)
+        self._drainer.stop(timeout=10)
 
     def snapshot(self, instance_id: str, target: Path) -> str:
         workdir = self._existing(instance_id)
@@ -379,19 +377,17 @@ class QemuDriver(VirtDriver):
             except (QmpError, OSError, ValueError) as exc:
                 log.debug("instance %s: console not drained: %s", workdir.name, exc)
 
-    def _drain_consoles(self, every: float) -> None:
-        """Drain every running instance's console now and then, so that little is lost
-        when a guest stops or writes faster than the ring holds."""
-        while not self._closing.wait(every):
-            try:
-                workdirs = [d for d in self.instances_dir.iterdir()
-                            if (d / records.RECORD).exists()]
-            except OSError:
-                continue
-            for workdir in workdirs:
-                if self._closing.is_set():
-                    return
-                self._drain_console(workdir)
+    def _drain_consoles(self) -> None:
+        """Drain every running instance's console (every few seconds, so that little is
+        lost when a guest stops or writes faster than the ring holds)."""
+        try:
+            workdirs = [d for d in self.instances_dir.iterdir() if (d / records.RECORD).exists()]
+        except OSError:
+            return
+        for workdir in workdirs:
+            if self._drainer.stopping:
+                return
+            self._drain_console(workdir)
 
     def _remove(self, workdir: Path | None, instance_id: str) -> None:
         """Kill the instance's qemu and delete its files."""

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from labs.common.errors import LabsError
-from labs.common.http import Api, Call, Endpoint, query_strings
+from labs.common.http import Api, Call, Endpoint, next_page_query, query_strings, yes_no
 from labs.dns import errors
 from labs.dns.listing import MAX_LIMIT, Listing, Page, parse_listing
 from labs.dns.scope import Caller
@@ -78,7 +78,7 @@ def flag(call: Call, header: str, *params: str) -> bool:
     value = call.headers.get(header)
     for name in params:
         value = call.query.get(name, value)
-    return value is not None and value.strip().lower() in TRUE
+    return yes_no(value, yes=TRUE, no=None, strip=True)
 
 
 def caller(call: Call) -> Caller:
@@ -117,6 +117,5 @@ def collection_links(call: Call, found: Page, last_id: str | None) -> dict[str, 
     query = urlencode(params)
     links = {"self": call.url(path) + (f"?{query}" if query else "")}
     if found.more and last_id is not None:
-        following = [(k, v) for k, v in params if k != "marker"] + [("marker", last_id)]
-        links["next"] = call.url(path) + "?" + urlencode(following)
+        links["next"] = call.url(path) + "?" + next_page_query(params, last_id)
     return links

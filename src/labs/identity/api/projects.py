@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labs.common.errors import BadRequest
-from labs.common.http import Api, Call, query_strings
+from labs.common.http import Api, Call, query_strings, yes_no
 from labs.identity import schemas
 from labs.identity.api import views
 from labs.identity.resources import ProjectFilter
@@ -13,14 +13,10 @@ from labs.identity.service import IdentityService
 
 
 def query_bool(call: Call, name: str) -> bool | None:
-    if name not in call.query:
-        return None
-    value = call.query[name].lower()
-    if value in ("true", "1", "yes", ""):
-        return True
-    if value in ("false", "0", "no"):
-        return False
-    raise BadRequest(f"Query parameter {name} must be true or false.")
+    """``?enabled=``: true, 1, yes or nothing; false, 0 or no; else 400."""
+    return yes_no(call.query.get(name), yes=("true", "1", "yes", ""), no=("false", "0", "no"),
+                  absent=None,
+                  invalid=lambda: BadRequest(f"Query parameter {name} must be true or false."))
 
 
 def register(api: Api, identity: IdentityService) -> None:

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlencode
 
 from labs.common.errors import BadRequest, UnsupportedMediaType
-from labs.common.http import Api, Call, Reply, Streamed, query_strings, validate
+from labs.common.http import (
+    Api,
+    Call,
+    Reply,
+    Streamed,
+    next_page_query,
+    query_strings,
+    read_limit,
+    validate,
+    yes_no,
+)
 from labs.common.numbers import is_digits
 from labs.image import schemas
 from labs.image.api import views
@@ -48,16 +57,6 @@ LIST_QUERY = {"limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
                               "tag", "id", "os_hidden", "sort", "sort_key", "sort_dir")}
 
 
-def _int(call: Call, name: str, default: int, low: int, high: int) -> int:
-    raw = call.query.get(name)
-    if raw is None:
-        return default
-    value = _number(raw)
-    if value is None or not low <= value <= high:
-        raise BadRequest(f"{name} must be an integer from {low} to {high}.")
-    return value
-
-
 def _sort(call: Call) -> tuple[tuple[str, str], ...]:
     pairs: list[tuple[str, str]] = []
     if "sort" in call.query:
@@ -86,9 +85,8 @@ def image_filter(call: Call) -> ImageFilter:
     member_status = q.get("member_status", "accepted")
     if member_status not in ("pending", "accepted", "rejected", "all"):
         raise BadRequest(f"Invalid member_status value: {member_status}")
-    hidden = q.get("os_hidden", "false").lower()
-    if hidden not in ("true", "false"):
-        raise BadRequest(f"Invalid os_hidden value: {q['os_hidden']}. Use true or false.")
+    hidden = yes_no(q.get("os_hidden"), yes=("true",), no=("false",), invalid=lambda: BadRequest(
+        f"Invalid os_hidden value: {q['os_hidden']}. Use true or false."))
     ids = None
     if "id" in q:
         if not q["id"].startswith("in:"):
@@ -97,8 +95,10 @@ def image_filter(call: Call) -> ImageFilter:
     return ImageFilter(
         name=q.get("name"), status=q.get("status"), visibility=visibility,
         owner=q.get("owner"), member_status=member_status, tags=tuple(q.getlist("tag")),
-        ids=ids, os_hidden=hidden == "true", sort=_sort(call),
-        limit=_int(call, "limit", 25, 1, MAX_LIMIT), marker=q.get("marker"))
+        ids=ids, os_hidden=hidden, sort=_sort(call),
+        limit=read_limit(q.get("limit"), default=25, minimum=1, maximum=MAX_LIMIT, digits=19,
+                         invalid=f"limit must be an integer from 1 to {MAX_LIMIT}."),
+        marker=q.get("marker"))
 
 
 def patch_changes(body: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:
@@ -186,8 +186,8 @@ def register(api: Api, images: ImageService) -> None:
         body: dict[str, Any] = {"images": [views.image(v) for v in found],
                                 "first": "/v2/images", "schema": "/v2/schemas/images"}
         if len(found) == where.limit:
-            query = [(k, v) for k, v in call.query.multi_items() if k != "marker"]
-            body["next"] = "/v2/images?" + urlencode([*query, ("marker", found[-1].row.id)])
+            body["next"] = "/v2/images?" + next_page_query(call.query.multi_items(),
+                                                            found[-1].row.id)
         return body
 
     @api.get("/v2/images/{image_id}")

@@ -170,34 +170,19 @@ class Publisher:
             if not self._lock.acquire(timeout=-1 if remaining is None else remaining):
                 break
             try:
-                try:
-                    action(self._connected_producer(deadline))
-                    return
-                except self.connector.fatal_errors as exc:
-                    self._reset(graceful=False)
-                    raise BusError(f"RabbitMQ at {safe_url} refused {what}: {exc}") from exc
-                except self.connector.errors as exc:
-                    self._reset(graceful=False)
-                    last = exc
-                    if self._down_since is None:
-                        self._down_since = time.monotonic()
+                failed = self._send_once(what, action, deadline)
             finally:
                 self._lock.release()
+            if failed is None:
+                return
+            last = failed
             attempt += 1
             if attempt > retries:
                 break
             pause = delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic()))
-            LOG.warning(
-                "bus %s: %s failed (%s: %s); reconnecting to %s in %.2fs (retry %d/%d)",
-                self.bus_id,
-                what,
-                type(last).__name__,
-                last,
-                safe_url,
-                pause,
-                attempt,
-                retries,
-            )
+            LOG.warning("bus %s: %s failed (%s: %s); reconnecting to %s in %.2fs (retry %d/%d)",
+                        self.bus_id, what, type(last).__name__, last, safe_url, pause, attempt,
+                        retries)
             time.sleep(pause)
             delay = self.backoff.after(delay)
         reason = f"{type(last).__name__}: {last}" if last is not None else "publisher busy"
@@ -208,6 +193,23 @@ class Publisher:
             f"RabbitMQ at {safe_url} is unavailable: {what} could not be sent {limit} "
             f"({time.monotonic() - started:.1f}s); last error: {reason}"
         ) from last
+
+    def _send_once(self, what: str, action: Callable[[KProducer], None],
+                   deadline: float | None) -> BaseException | None:
+        """One try of ``action`` (``_lock`` held): None once sent, else the connection
+        error that a retry may fix (the connection is dropped)."""
+        try:
+            action(self._connected_producer(deadline))
+            return None
+        except self.connector.fatal_errors as exc:
+            self._reset(graceful=False)
+            raise BusError(f"RabbitMQ at {self.connector.safe_url} refused {what}: "
+                           f"{exc}") from exc
+        except self.connector.errors as exc:
+            self._reset(graceful=False)
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+            return exc
 
     def _connected_producer(self, deadline: float | None) -> KProducer:
         """The producer, connecting first if needed (``_lock`` held)."""

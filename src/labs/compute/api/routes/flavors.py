@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from labs.common.errors import BadRequest, NotFound
-from labs.common.http import PAGING, Api, Call, Reply, query_strings
+from labs.common.http import PAGING, Api, Call, Reply, query_strings, yes_no
 from labs.common.numbers import is_digits
 from labs.compute import models
 from labs.compute.api import schemas
@@ -38,9 +38,8 @@ def flavor_filter(call: Call) -> FlavorFilter:
     if raw is not None and raw.lower() == "none":
         is_public = None
     elif raw is not None:
-        if raw.strip().lower() not in TRUE + FALSE:
-            raise BadRequest(f"Invalid is_public filter [{raw}]")
-        is_public = raw.strip().lower() in TRUE
+        is_public = yes_no(raw, yes=TRUE, no=FALSE, strip=True,
+                           invalid=lambda: BadRequest(f"Invalid is_public filter [{raw}]"))
     minimums: dict[str, int | None] = {}
     for name, alias in (("minRam", "min_ram"), ("minDisk", "min_disk")):
         value = call.query.get(name, call.query.get(alias))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labs.common.errors import BadRequest, NotFound
-from labs.common.http import PAGING, Api, Call, query_strings
+from labs.common.http import PAGING, Api, Call, query_strings, yes_no
 from labs.common.numbers import is_digits
 from labs.compute.api import schemas
 from labs.compute.api.hosts import is_uuid
@@ -38,10 +38,9 @@ HYPERVISOR_FILTERS = {**PAGING, **query_strings("hypervisor_hostname_pattern", "
 
 
 def flag(call: Call, name: str) -> bool:
-    raw = call.query.get(name, "false").lower()
-    if raw not in schemas.TRUE_STRINGS | {"false", "0", "off", "no"}:
-        raise BadRequest(f"Invalid input for query parameters {name}. Value: {raw}.")
-    return raw in schemas.TRUE_STRINGS
+    raw = call.query.get(name)
+    return yes_no(raw, yes=schemas.TRUE_STRINGS, invalid=lambda: BadRequest(
+        f"Invalid input for query parameters {name}. Value: {str(raw).lower()}."))
 
 
 def register(api: Api, service: ComputeService) -> None:

@@ -8,11 +8,10 @@ from typing import Any
 
 from labs.common.context import RequestContext
 from labs.common.errors import BadRequest, NotFound
-from labs.common.http import Api, Call, Reply, query_strings
+from labs.common.http import WINDOW, Api, Call, Reply, query_strings
 from labs.common.numbers import is_digits
 from labs.compute.api import network_schemas as schemas
 from labs.compute.api.routes import network_views as views
-from labs.compute.api.routes.views import WINDOW
 from labs.compute.api.service import ComputeService
 from labs.network.security_groups import RuleRequest
 

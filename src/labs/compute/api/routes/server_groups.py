@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labs.common.errors import BadRequest
-from labs.common.http import Api, Call, query_strings
+from labs.common.http import WINDOW, Api, Call, query_strings
 from labs.common.numbers import is_digits
 from labs.compute.api import schemas
 from labs.compute.api.routes import views
@@ -25,7 +25,7 @@ def register(api: Api, service: ComputeService) -> None:
     max_limit = service.options.max_list_limit
 
     @api.get("/v2.1/os-server-groups",
-             query={**views.WINDOW, **query_strings("all_projects")})
+             query={**WINDOW, **query_strings("all_projects")})
     def list_server_groups(call: Call) -> dict[str, Any]:
         """The project's groups (``all_projects`` for admins), ``limit``/``offset``."""
         ctx = call.enforce("compute:server_groups:read")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from labs.common.errors import BadRequest
-from labs.common.http import Api, Call, Reply
+from labs.common.http import Api, Call, Reply, yes_no
 from labs.compute import states
 from labs.compute.api import server_schemas as schemas
 from labs.compute.api.routes import server_views as views
@@ -86,17 +86,15 @@ def server_filter(call: Call, admin: bool) -> ServerFilter:
                 changes_since = changes_since.astimezone(UTC).replace(tzinfo=None)
         except (ValueError, OverflowError):  # overflow: a zone moving it past year 1 or 9999
             raise BadRequest(f"Invalid changes-since value: {since}") from None
-    all_tenants = "all_tenants" in q and q["all_tenants"].lower() not in ("0", "false", "f",
-                                                                        "no", "off")
-    locked = q.get("locked")
+    all_tenants = yes_no(q.get("all_tenants"), yes=None, no=("0", "false", "f", "no", "off"))
     return ServerFilter(
         name=q.get("name"), status=status, image=q.get("image"), flavor=q.get("flavor"),
         changes_since=changes_since, host=q.get("host") if admin else None,
         project_id=q.get("project_id") or q.get("tenant_id"), all_tenants=all_tenants,
-        deleted=q.get("deleted", "").lower() in ("true", "1") or None,
+        deleted=yes_no(q.get("deleted"), yes=("true", "1"), no=None) or None,
         tags=[t for t in q.get("tags", "").split(",") if t], key_name=q.get("key_name"),
         availability_zone=q.get("availability_zone"),
-        locked=None if locked is None else locked.lower() in ("true", "1"))
+        locked=yes_no(q.get("locked"), yes=("true", "1"), no=None, absent=None))
 
 
 def register(api: Api, service: ComputeService) -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
-from labs.common.errors import BadRequest
-from labs.common.http import Call
+from labs.common.http import Call, next_page_query, read_limit
 from labs.common.numbers import is_digits
 from labs.compute import models
 from labs.compute.api import schemas
@@ -31,19 +29,10 @@ def links(call: Call, kind: str, item_id: str) -> list[Body]:
 #: (larger ones overflowed SQLite's integers and MariaDB's LIMIT into 500s).
 MAX_QUERY_INT = 2**31 - 1
 
-#: Nova's ``limit`` and ``offset`` (server groups, security groups).
-WINDOW: dict[str, dict[str, Any]] = {"limit": {"type": "integer", "minimum": 0},
-                                     "offset": {"type": "integer", "minimum": 0}}
-
-
 def page_limit(call: Call, max_limit: int) -> int:
     """The ``?limit=`` asked for: none, 0 or more than ``max_limit`` mean ``max_limit``."""
-    raw = call.query.get("limit")
-    if raw is None:
-        return max_limit
-    if not is_digits(raw):
-        raise BadRequest("Invalid input received: limit must be an integer >= 0")
-    return min(int(raw) or max_limit, max_limit)
+    return read_limit(call.query.get("limit"), default=max_limit, maximum=max_limit,
+                      clamp=True, invalid="Invalid input received: limit must be an integer >= 0")
 
 
 def next_links(call: Call, collection: str, count: int, last_id: str | None,
@@ -53,10 +42,8 @@ def next_links(call: Call, collection: str, count: int, last_id: str | None,
     page = min(int(limit), max_limit) if limit and is_digits(limit) else max_limit
     if not page or count != page or last_id is None:
         return []
-    params = {k: v for k, v in sorted(call.query.items()) if k != "marker"}
-    params["marker"] = last_id
-    return [{"rel": "next",
-             "href": f"{call.base_url()}/v2.1/{collection}?{urlencode(params)}"}]
+    query = next_page_query(sorted(call.query.items()), last_id)
+    return [{"rel": "next", "href": f"{call.base_url()}/v2.1/{collection}?{query}"}]
 
 
 def timestamp(moment: datetime | None) -> str | None:
