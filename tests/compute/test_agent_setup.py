@@ -8,11 +8,11 @@ import dns.message
 import pytest
 
 from labs.common.config import ConfigError
-from labs.compute.agent import network_setup as agent_setup
 from labs.compute.config import AgentOptions
 from labs.dns.config import DnsOptions
 from labs.network.agent.dns_relay.wire import question
 from labs.network.config import NetworkOptions
+from labs.wiring import host_network as agent_setup
 
 
 def options(**changes: object) -> AgentOptions:

@@ -18,7 +18,6 @@ from labs.common.context import RequestContext
 from labs.common.db import Database
 from labs.common.runner import Site
 from labs.compute.agent.manager import Agent
-from labs.compute.agent.network_setup import make_host_networking
 from labs.compute.api.images import ImageInfo, ImageLookup
 from labs.compute.api.service import ComputeService
 from labs.compute.conductor.manager import Conductor
@@ -32,6 +31,7 @@ from labs.compute.virt.fake import FakeDriver
 from labs.compute.virt.qemu import QemuDriver
 from labs.network.config import NetworkOptions
 from labs.network.service import NetworkService
+from labs.wiring.host_network import make_host_networking
 
 log = logging.getLogger("labs.compute")
 
@@ -142,7 +142,7 @@ def serve_agents(site: Site, bus: Bus, host: str | None = None,
 def prepare_api_database(site: Site, db: Database) -> None:
     """Migrate compute's tables (and the image tables the API reads) once, before
     the worker processes start."""
-    from labs.image.app import open_images
+    from labs.wiring.image import open_images
 
     open_images(site, db).prepare()
     ComputeService(db, site.config.group(ComputeOptions), connect("memory://"),
@@ -169,8 +169,8 @@ def create_api_app() -> object:
     from labs.common.runner import compose
     from labs.compute.api.images import LocalImages
     from labs.compute.api.routes import build_api
-    from labs.identity.app import open_identity
-    from labs.image.app import open_images
+    from labs.wiring.identity import open_identity
+    from labs.wiring.image import open_images
 
     site = Site.open()
     identity = open_identity(site)

@@ -12,17 +12,23 @@ from starlette.types import ASGIApp
 from labs.common.runner import Site, compose
 from labs.compute.api.images import LocalImages
 from labs.compute.api.routes import build_api as compute_api
-from labs.compute.app import open_bus, open_compute, serve_agents, serve_conductor, serve_scheduler
 from labs.dns.api import build_api as dns_api
-from labs.dns.app import dns_server_of, serve_dns
 from labs.identity.api import build_api as identity_api
-from labs.identity.app import open_identity
 from labs.identity.bootstrap import COMPUTE, DNS, IDENTITY, IMAGE, bootstrap
 from labs.identity.resources import ProjectFilter
 from labs.image.api import build_api as image_api
-from labs.image.app import open_images
 from labs.image.bootstrap import ensure_labs_image
 from labs.image.config import ImageOptions
+from labs.wiring.compute import (
+    open_bus,
+    open_compute,
+    serve_agents,
+    serve_conductor,
+    serve_scheduler,
+)
+from labs.wiring.dns import dns_server_of, serve_dns
+from labs.wiring.identity import open_identity
+from labs.wiring.image import open_images
 
 
 @dataclass
