@@ -82,7 +82,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve_control(site: Site, which: str) -> int:
-    from labs.wiring.compute import open_bus, serve_conductor, serve_scheduler
+    from labs.wiring.bus import open_bus
+    from labs.wiring.compute import serve_conductor, serve_scheduler
 
     db = site.database()
     bus = open_bus(site, f"{which}.{os.uname().nodename}")
@@ -115,7 +116,7 @@ def _serve_dns(site: Site, bind: str, workers: int | None) -> int:
     from labs.dns.api import build_api
     from labs.identity.bootstrap import DNS, ensure_catalog
     from labs.identity.resources import ProjectFilter
-    from labs.wiring.compute import open_bus
+    from labs.wiring.bus import open_bus
     from labs.wiring.dns import serve_dns
     from labs.wiring.identity import open_identity
 
@@ -144,7 +145,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
     """A compute agent for one host: no database, only the bus."""
     if args.bus:
         os.environ["LABS_BUS_URL"] = args.bus
-    from labs.wiring.compute import open_bus, serve_agents
+    from labs.wiring.agent import serve_agents
+    from labs.wiring.bus import open_bus
 
     site = Site.open(args.data_dir, args.config)
     if not _has_shared_bus(site):

@@ -1,50 +1,66 @@
-"""Compute's processes: the API, the conductor, the scheduler and the agents, wired
-from a site's configuration. ``labs up`` runs them all in one process; ``labs serve
-compute-api|conductor|scheduler`` and ``labs agent`` run them apart."""
+"""Compute's control processes: the API, the conductor and the scheduler, wired from a
+site's configuration (the agents: `labs.wiring.agent`). ``labs up`` runs them all in one
+process; ``labs serve compute-api|conductor|scheduler`` runs them apart. The functions
+taking options rather than a site are what the tests build with."""
 
 from __future__ import annotations
 
 import logging
 import socket
 import threading
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 from labs.common.bus import Bus, connect
-from labs.common.bus.options import BusOptions
-from labs.common.config import ConfigError
 from labs.common.context import RequestContext
 from labs.common.db import Database
 from labs.common.runner import Site
-from labs.compute.agent.manager import Agent
 from labs.compute.api.images import ImageInfo, ImageLookup
 from labs.compute.api.service import ComputeService
 from labs.compute.conductor.manager import Conductor
-from labs.compute.config import AgentOptions, ComputeOptions
-from labs.compute.rpcapi import AGENT, CONDUCTOR, SCHEDULER, AgentAPI, SchedulerAPI
+from labs.compute.config import ComputeOptions
+from labs.compute.rpcapi import CONDUCTOR, SCHEDULER, AgentAPI, SchedulerAPI
 from labs.compute.scheduler.config import SchedulerOptions
 from labs.compute.scheduler.engine import Scheduler
 from labs.compute.scheduler.manager import SchedulerManager
-from labs.compute.virt.base import VirtDriver
-from labs.compute.virt.fake import FakeDriver
-from labs.compute.virt.qemu import QemuDriver
+from labs.identity.service import IdentityService
 from labs.network.config import NetworkOptions
 from labs.network.service import NetworkService
-from labs.wiring.host_network import make_host_networking
+from labs.wiring.bus import open_bus
 
 log = logging.getLogger("labs.compute")
 
 
-def open_bus(site: Site, publisher: str) -> Bus:
-    options = site.config.group(BusOptions)
-    return connect(options.url or "memory://", namespace=options.namespace,
-                   publisher_id=publisher)
+def new_compute(db: Database, bus: Bus, images: ImageLookup, options: ComputeOptions,
+                network: NetworkOptions) -> ComputeService:
+    """What the compute API does, with the network service whose tables it shares."""
+    return ComputeService(db, options, bus, images, NetworkService(db, network))
 
 
 def open_compute(site: Site, db: Database, bus: Bus, images: ImageLookup) -> ComputeService:
-    return ComputeService(db, site.config.group(ComputeOptions), bus, images,
-                          site.config.group(NetworkOptions))
+    return new_compute(db, bus, images, site.config.group(ComputeOptions),
+                       site.config.group(NetworkOptions))
+
+
+def new_conductor(db: Database, bus: Bus, options: ComputeOptions,
+                  network: NetworkOptions) -> Conductor:
+    """A conductor that asks the scheduler and the agents on `bus` (not yet serving)."""
+    return Conductor(db, options, SchedulerAPI(bus), AgentAPI(bus),
+                     NetworkService(db, network))
+
+
+def conductor_on(bus: Bus, db: Database, options: ComputeOptions,
+                 network: NetworkOptions) -> Conductor:
+    """A conductor serving the ``conductor`` topic on `bus`."""
+    conductor = new_conductor(db, bus, options, network)
+    bus.serve(CONDUCTOR, conductor)
+    return conductor
+
+
+def scheduler_on(bus: Bus, db: Database, options: ComputeOptions,
+                 scheduler: SchedulerOptions) -> SchedulerManager:
+    """A scheduler serving the ``scheduler`` topic on `bus`."""
+    manager = SchedulerManager(db, Scheduler.from_options(scheduler), options)
+    bus.serve(SCHEDULER, manager)
+    return manager
 
 
 class Housekeeper:
@@ -77,66 +93,18 @@ class Housekeeper:
 
 
 def serve_conductor(site: Site, db: Database, bus: Bus) -> Housekeeper:
+    """The conductor on `bus`, its first heartbeat sent; start the housekeeper returned
+    once the bus runs."""
     options = site.config.group(ComputeOptions)
-    conductor = Conductor(db, options, SchedulerAPI(bus), AgentAPI(bus),
-                          NetworkService(db, site.config.group(NetworkOptions)))
-    bus.serve(CONDUCTOR, conductor)
+    conductor = conductor_on(bus, db, options, site.config.group(NetworkOptions))
     host = socket.gethostname()
     conductor.heartbeat(host, "nova-conductor")
     return Housekeeper(conductor, host, options.heartbeat_seconds)
 
 
 def serve_scheduler(site: Site, db: Database, bus: Bus) -> SchedulerManager:
-    manager = SchedulerManager(db, Scheduler.from_options(site.config.group(SchedulerOptions)),
-                               site.config.group(ComputeOptions))
-    bus.serve(SCHEDULER, manager)
-    return manager
-
-
-def make_driver(site: Site, options: AgentOptions, host: str) -> VirtDriver:
-    state_dir = Path(options.state_dir or site.data_dir / "agent")
-    if options.driver == "fake":
-        return FakeDriver(state_dir, host, vcpus=options.fake_vcpus,
-                          memory_mb=options.fake_memory_mb, disk_gb=options.fake_disk_gb,
-                          spawn_seconds=options.fake_spawn_seconds,
-                          vcpu_overcommit=site.config.group(ComputeOptions).cpu_allocation_ratio)
-    if options.driver == "qemu":
-        if options.qemu_console_log_bytes < 4096:
-            raise ConfigError(f"[agent] qemu_console_log_bytes = "
-                              f"{options.qemu_console_log_bytes}: at least 4096")
-        if options.qemu_accel not in ("auto", "kvm", "tcg"):
-            raise ConfigError(f"[agent] qemu_accel = {options.qemu_accel!r}: use auto, kvm "
-                              "or tcg")
-        return QemuDriver(state_dir, host, binary=options.qemu_binary,
-                          accel=options.qemu_accel,
-                          vcpu_overcommit=site.config.group(ComputeOptions).cpu_allocation_ratio,
-                          soft_reboot_seconds=options.qemu_soft_reboot_seconds,
-                          console_max_bytes=options.qemu_console_log_bytes)
-    raise ConfigError(f"[agent] driver = {options.driver!r}: unknown virt driver, use qemu "
-                      "or fake")
-
-
-def serve_agents(site: Site, bus: Bus, host: str | None = None,
-                 image_files: Callable[[str], str | None] | None = None,
-                 dns_server: str = "") -> list[Agent]:
-    """The agent for ``host`` on ``bus`` (call ``start`` once the bus runs); with the
-    fake driver and ``fake_hosts`` > 1, one agent per simulated host. `dns_server`:
-    where the all-in-one's DNS server answers, for the networks' DNS relay."""
-    options = site.config.group(AgentOptions)
-    compute = site.config.group(ComputeOptions)
-    name = host or options.host or socket.gethostname()
-    names = [name]
-    if options.driver == "fake" and options.fake_hosts > 1:
-        names = [f"{name}-{i}" for i in range(1, options.fake_hosts + 1)]
-    agents = []
-    for each in names:
-        network = make_host_networking(site, options, bus, dns_server)
-        agent = Agent(each, options.availability_zone or compute.default_availability_zone,
-                      make_driver(site, options, each), bus, compute.heartbeat_seconds,
-                      options.workers, network, image_files)
-        bus.serve(AGENT, agent, server=each)
-        agents.append(agent)
-    return agents
+    return scheduler_on(bus, db, site.config.group(ComputeOptions),
+                        site.config.group(SchedulerOptions))
 
 
 def prepare_api_database(site: Site, db: Database) -> None:
@@ -145,8 +113,7 @@ def prepare_api_database(site: Site, db: Database) -> None:
     from labs.wiring.image import open_images
 
     open_images(site, db).prepare()
-    ComputeService(db, site.config.group(ComputeOptions), connect("memory://"),
-                   _NoImages(), site.config.group(NetworkOptions)).prepare()
+    open_compute(site, db, connect("memory://"), _NoImages()).prepare()
 
 
 class _NoImages(ImageLookup):
@@ -154,7 +121,7 @@ class _NoImages(ImageLookup):
         return None
 
 
-def image_endpoint(identity: Any) -> str | None:
+def image_endpoint(identity: IdentityService) -> str | None:
     """The image API's public URL from the catalog (None when none is registered)."""
     for service in identity.catalog.list_services(type="image"):
         for endpoint in identity.catalog.list_endpoints(service_id=service.id):
