@@ -41,9 +41,9 @@ from typing import Any
 import httpx
 
 from _load import admin_token, free_port, machine, markdown_table
-from labs.compute.agent.network_setup import BRIDGE_STATE, bridge_driver
 from labs.compute.config import AgentOptions
 from labs.network.config import NetworkOptions
+from labs.wiring.host_network import BRIDGE_STATE, bridge_driver
 
 LABS = Path(sys.executable).with_name("labs")
 RESULTS = Path(__file__).resolve().parent / "results"

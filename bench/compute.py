@@ -240,13 +240,14 @@ def scheduler_decisions(hosts: int = 1000, repeat: int = 200) -> dict[str, Any]:
 
     from labs.common.db import Database
     from labs.compute import models
-    from labs.compute.api.service import ComputeService
     from labs.compute.config import ComputeOptions
     from labs.compute.payloads import utcnow
     from labs.compute.scheduler.config import SchedulerOptions
     from labs.compute.scheduler.engine import Scheduler
     from labs.compute.scheduler.hosts import HostState, RequestSpec
     from labs.compute.scheduler.manager import SchedulerManager
+    from labs.network.config import NetworkOptions
+    from labs.wiring.compute import new_compute
 
     rng = random.Random(7)
     scheduler = Scheduler.from_options(SchedulerOptions())
@@ -272,8 +273,8 @@ def scheduler_decisions(hosts: int = 1000, repeat: int = 200) -> dict[str, Any]:
             def find(self, ctx: Any, image_id: str) -> None:
                 return None
 
-        ComputeService(db, options, InProcessBus(f"b{uuid.uuid4().hex[:6]}"),
-                       NoImages()).prepare()
+        new_compute(db, InProcessBus(f"b{uuid.uuid4().hex[:6]}"), NoImages(), options,
+                    NetworkOptions()).prepare()
         now = utcnow()
         with db.transaction() as tx:
             for i in range(hosts):

@@ -21,6 +21,7 @@ from labs.identity.bootstrap import bootstrap
 from labs.identity.config import IdentityOptions
 from labs.identity.resources import ProjectFilter
 from labs.identity.service import IdentityService
+from labs.wiring.identity import new_identity
 
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 #: Fast hashing for tests; the default (12) is checked on its own.
@@ -63,8 +64,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def identity(db_url: str, tmp_path: Path) -> Iterator[IdentityService]:
-    service = IdentityService(Database(db_url), IdentityOptions(password_hash_rounds=TEST_ROUNDS),
-                              tmp_path)
+    service = new_identity(Database(db_url), IdentityOptions(password_hash_rounds=TEST_ROUNDS),
+                           tmp_path)
     service.prepare()
     bootstrap(service, "http://testserver", tmp_path, admin_password=ADMIN_PASSWORD)
     yield service

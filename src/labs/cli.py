@@ -22,7 +22,7 @@ log = logging.getLogger("labs")
 
 def cmd_up(args: argparse.Namespace) -> int:
     """The all-in-one: every service in this process, on one port."""
-    from labs.allinone import build_all_in_one
+    from labs.wiring.cloud import build_all_in_one
 
     site = Site.open(args.data_dir, args.config)
     bind = args.bind or site.http().bind
@@ -52,8 +52,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _serve_dns(site, args.bind or site.http().bind, args.workers)
     import uvicorn
 
-    from labs.identity.app import open_identity
     from labs.identity.bootstrap import bootstrap
+    from labs.wiring.identity import open_identity
 
     bind = args.bind or site.http().bind
     workers = args.workers or site.http().workers
@@ -61,13 +61,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     identity.prepare()
     if args.service == "identity":
         bootstrap(identity, site.public_url(bind), site.data_dir)
-        factory = "labs.identity.app:create_app"
+        factory = "labs.wiring.identity:create_app"
     else:
-        from labs.compute.app import prepare_api_database
         from labs.identity.bootstrap import COMPUTE, ensure_catalog
+        from labs.wiring.compute import prepare_api_database
         prepare_api_database(site, identity.store.db)
         ensure_catalog(identity, site.public_url(bind), (COMPUTE,))
-        factory = "labs.compute.app:create_api_app"
+        factory = "labs.wiring.compute:create_api_app"
     identity.store.db.dispose()
     site.export()
     host, port = split_bind(bind)
@@ -82,13 +82,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve_control(site: Site, which: str) -> int:
-    from labs.compute.app import open_bus, serve_conductor, serve_scheduler
+    from labs.wiring.bus import open_bus
+    from labs.wiring.compute import serve_conductor, serve_scheduler
 
     db = site.database()
     bus = open_bus(site, f"{which}.{os.uname().nodename}")
     housekeeper = None
     if which == "conductor":
-        from labs.compute.app import prepare_api_database
+        from labs.wiring.compute import prepare_api_database
         prepare_api_database(site, db)
         housekeeper = serve_conductor(site, db, bus)
     else:
@@ -112,12 +113,12 @@ def _serve_dns(site: Site, bind: str, workers: int | None) -> int:
         log.error("the DNS service runs as one process (its API, its sink and the DNS "
                   "server it feeds share it): leave out --workers")
         return 2
-    from labs.compute.app import open_bus
     from labs.dns.api import build_api
-    from labs.dns.app import serve_dns
-    from labs.identity.app import open_identity
     from labs.identity.bootstrap import DNS, ensure_catalog
     from labs.identity.resources import ProjectFilter
+    from labs.wiring.bus import open_bus
+    from labs.wiring.dns import serve_dns
+    from labs.wiring.identity import open_identity
 
     identity = open_identity(site)
     identity.prepare()
@@ -144,7 +145,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
     """A compute agent for one host: no database, only the bus."""
     if args.bus:
         os.environ["LABS_BUS_URL"] = args.bus
-    from labs.compute.app import open_bus, serve_agents
+    from labs.wiring.agent import serve_agents
+    from labs.wiring.bus import open_bus
 
     site = Site.open(args.data_dir, args.config)
     if not _has_shared_bus(site):
@@ -198,7 +200,7 @@ def _wait_for_signal() -> None:
 
 def cmd_rotate_keys(args: argparse.Namespace) -> int:
     """Promote the staged Fernet key and stage a new one."""
-    from labs.identity.app import open_identity
+    from labs.wiring.identity import open_identity
 
     identity = open_identity(Site.open(args.data_dir, args.config))
     identity.keys.ensure()

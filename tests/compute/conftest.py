@@ -1,5 +1,6 @@
 """A whole compute control plane in one process: API, conductor, scheduler and fake
-agents, each on its own in-process bus (as they would be in their own processes)."""
+agents, each on its own in-process bus (as they would be in their own processes), built
+through `labs.wiring` as `labs up` builds them."""
 
 from __future__ import annotations
 
@@ -22,16 +23,17 @@ from labs.compute.api.routes import build_api as compute_api
 from labs.compute.api.service import ComputeService
 from labs.compute.conductor.manager import Conductor
 from labs.compute.config import ComputeOptions
-from labs.compute.rpcapi import AGENT, CONDUCTOR, SCHEDULER, AgentAPI, SchedulerAPI
 from labs.compute.scheduler.config import SchedulerOptions
-from labs.compute.scheduler.engine import Scheduler
-from labs.compute.scheduler.manager import SchedulerManager
 from labs.compute.virt.fake import FakeDriver
 from labs.identity.api import build_api as identity_api
 from labs.identity.resources import ProjectFilter
 from labs.image.api import build_api as image_api
 from labs.image.config import ImageOptions
-from labs.image.service import ImageService
+from labs.network.agent.host import HostNetworking
+from labs.network.config import NetworkOptions
+from labs.wiring.agent import agent_on
+from labs.wiring.compute import conductor_on, new_compute, scheduler_on
+from labs.wiring.image import new_images
 from tests.conftest import Cloud
 
 #: Who is who in compute tests: user -> (password, project, role).
@@ -110,8 +112,8 @@ class Plane:
         driver = FakeDriver(self.state_dir, host, vcpus=vcpus, memory_mb=memory_mb,
                             disk_gb=disk_gb,
                             vcpu_overcommit=self.service.options.cpu_allocation_ratio)
-        agent = Agent(host, zone, driver, bus, heartbeat_seconds=1.0, workers=8)
-        bus.serve(AGENT, agent, server=host)
+        agent = agent_on(bus, host, zone, driver, heartbeat_seconds=1.0, workers=8,
+                         network=HostNetworking(None))
         bus.start()
         agent.start()
         self.agents[host] = agent
@@ -131,7 +133,7 @@ def make_plane(cloud: Cloud, tmp_path: Path, hosts: tuple[str, ...] = ("h1", "h2
     db = cloud.identity.store.db
     options = options or ComputeOptions(heartbeat_seconds=1.0, service_down_seconds=30.0)
     namespace = f"t{uuid.uuid4().hex[:10]}"
-    images = ImageService(db, ImageOptions(store_dir=str(tmp_path / "images")), tmp_path)
+    images = new_images(db, ImageOptions(store_dir=str(tmp_path / "images")), tmp_path)
     images.prepare()
     admin = next(iter(cloud.identity.resources.list_projects(ProjectFilter(name="admin"))))
     projects = {"admin": admin.id}
@@ -141,13 +143,11 @@ def make_plane(cloud: Cloud, tmp_path: Path, hosts: tuple[str, ...] = ("h1", "h2
         cloud.user(user, password, {project: role})
 
     api_bus = InProcessBus(namespace, publisher_id="compute.api")
-    service = ComputeService(db, options, api_bus, LocalImages(images))
+    service = new_compute(db, api_bus, LocalImages(images), options, NetworkOptions())
     service.prepare()
     control_bus = InProcessBus(namespace, publisher_id="compute.control")
-    control_bus.serve(SCHEDULER, SchedulerManager(
-        db, Scheduler.from_options(SchedulerOptions()), options))
-    conductor = Conductor(db, options, SchedulerAPI(control_bus), AgentAPI(control_bus))
-    control_bus.serve(CONDUCTOR, conductor)
+    scheduler_on(control_bus, db, options, SchedulerOptions())
+    conductor = conductor_on(control_bus, db, options, NetworkOptions())
     app = compose({"/identity": identity_api(cloud.identity).app(),
                    "/image": image_api(images, cloud.identity.tokens).app(),
                    "/compute": compute_api(service, cloud.identity.tokens).app()})

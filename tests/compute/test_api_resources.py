@@ -32,9 +32,10 @@ from labs.compute.api.service import ComputeService
 from labs.compute.conductor.manager import Conductor
 from labs.compute.config import ComputeOptions
 from labs.compute.payloads import utcnow
-from labs.compute.rpcapi import AgentAPI, SchedulerAPI
 from labs.identity.api import build_api as identity_api
 from labs.identity.resources import ProjectFilter
+from labs.network.config import NetworkOptions
+from labs.wiring.compute import new_compute, new_conductor
 from tests.conftest import Cloud
 from tests.fuzzing import check_document
 
@@ -118,7 +119,7 @@ def compute(cloud: Cloud) -> Iterator[Compute]:
     db = cloud.identity.store.db
     options = ComputeOptions(service_down_seconds=30.0)
     bus = InProcessBus(namespace=f"t{uuid.uuid4().hex[:10]}")  # never started: no servers
-    service = ComputeService(db, options, bus, NoImages())
+    service = new_compute(db, bus, NoImages(), options, NetworkOptions())
     service.prepare()
     admin = cloud.identity.resources.list_projects(ProjectFilter(name="admin"))[0]
     projects = {"admin": admin.id}
@@ -130,7 +131,7 @@ def compute(cloud: Cloud) -> Iterator[Compute]:
                    "/compute": compute_api(service, cloud.identity.tokens).app()})
     with TestClient(app, base_url="http://testserver", raise_server_exceptions=False) as client:
         yield Compute(Cloud(cloud.identity, client), client, service,
-                      Conductor(db, options, SchedulerAPI(bus), AgentAPI(bus)), projects,
+                      new_conductor(db, bus, options, NetworkOptions()), projects,
                       users)
 
 

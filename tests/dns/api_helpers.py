@@ -19,6 +19,8 @@ from labs.dns.config import DnsOptions
 from labs.dns.service import DnsService
 from labs.identity.api import build_api as identity_api
 from labs.identity.resources import ProjectFilter
+from labs.network.config import NetworkOptions
+from labs.wiring.dns import new_dns
 from tests.conftest import Cloud
 
 V2 = "/dns/v2"
@@ -134,8 +136,8 @@ def make_dns(cloud: Cloud, **options: Any) -> Iterator[Dns]:
     for who, (project, role) in PEOPLE.items():
         cloud.user(who, "pw", {project: role})
     backend = MemoryBackend()
-    service = DnsService(db, DnsOptions(nameservers=NAMESERVERS, **options), backend,
-                         cloud_project_id=projects["admin"], internal_domain="labs.internal")
+    service = new_dns(db, DnsOptions(nameservers=NAMESERVERS, **options), backend,
+                      projects["admin"], NetworkOptions(dns_domain="labs.internal"))
     service.prepare()
     app = compose({"/identity": identity_api(cloud.identity).app(),
                    "/dns": dns_api(service, cloud.identity.tokens).app()})

@@ -24,7 +24,7 @@ from openstack.config import OpenStackConfig
 from labs.common.context import RequestContext
 from labs.common.db import Database
 from labs.image.config import ImageOptions
-from labs.image.service import ImageService
+from labs.wiring.image import new_images
 from tests.common.bus_helpers import wait_for
 from tests.conftest import MARIADB
 from tests.e2e.conftest import BIN, dig, dig_status, free_port
@@ -144,7 +144,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 
 def register_image(dep: Deployment) -> None:
     """A public image in the shared database and data dir (no image API runs here)."""
-    images = ImageService(Database(dep.db_url), ImageOptions(), dep.base / "data")
+    images = new_images(Database(dep.db_url), ImageOptions(), dep.base / "data")
     admin = RequestContext(user_id="admin", project_id="admin", roles=frozenset({"admin"}))
     view = images.create(admin, {"name": "tiny", "disk_format": "raw",
                                  "container_format": "bare", "visibility": "public"})

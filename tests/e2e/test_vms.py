@@ -22,9 +22,9 @@ import openstack.config
 import pytest
 from openstack.connection import Connection
 
-from labs.compute.agent.network_setup import BRIDGE_STATE, bridge_driver
 from labs.compute.config import AgentOptions
 from labs.network.config import NetworkOptions
+from labs.wiring.host_network import BRIDGE_STATE, bridge_driver
 from tests.common.bus_helpers import wait_for
 from tests.compute.qemu_helpers import labs_image
 from tests.e2e.conftest import BIN, RunningCloud, start_labs_up

@@ -15,14 +15,14 @@ from labs.common.runner import compose
 from labs.identity.api import build_api
 from labs.identity.bootstrap import bootstrap
 from labs.identity.config import IdentityOptions
-from labs.identity.service import IdentityService
+from labs.wiring.identity import new_identity
 from tests.conftest import ADMIN_PASSWORD, MARIADB, TEST_ROUNDS
 
 
 @pytest.fixture
 def client(mariadb_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    service = IdentityService(Database(mariadb_url),
-                              IdentityOptions(password_hash_rounds=TEST_ROUNDS), tmp_path)
+    service = new_identity(Database(mariadb_url),
+                           IdentityOptions(password_hash_rounds=TEST_ROUNDS), tmp_path)
     service.prepare()
     bootstrap(service, "http://testserver", tmp_path, admin_password=ADMIN_PASSWORD)
     with TestClient(compose({"/identity": build_api(service).app()})) as c:

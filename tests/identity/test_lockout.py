@@ -21,7 +21,7 @@ from labs.identity.api import build_api
 from labs.identity.bootstrap import bootstrap
 from labs.identity.config import IdentityOptions
 from labs.identity.passwords import NICENESS, PasswordChecks
-from labs.identity.service import IdentityService
+from labs.wiring.identity import new_identity
 from tests.conftest import ADMIN_PASSWORD, TEST_ROUNDS, Cloud
 
 V3 = "/identity/v3"
@@ -40,7 +40,7 @@ def login(cloud: Cloud, user: str, password: str) -> int:
 @contextmanager
 def served(db_url: str, data_dir: Path, **options: Any) -> Iterator[Cloud]:
     """One identity process's service and app; two of them share the database."""
-    service = IdentityService(Database(db_url), IdentityOptions(
+    service = new_identity(Database(db_url), IdentityOptions(
         password_hash_rounds=TEST_ROUNDS, **options), data_dir)
     service.prepare()
     bootstrap(service, "http://testserver", data_dir, admin_password=ADMIN_PASSWORD)

@@ -39,6 +39,7 @@ from labs.identity.assignments import Grant
 from labs.identity.config import IdentityOptions
 from labs.identity.resources import ProjectFilter
 from labs.identity.service import IdentityService
+from labs.wiring.identity import new_identity
 from tests.conftest import ADMIN_PASSWORD, Cloud
 
 V3 = "/identity/v3"
@@ -427,7 +428,7 @@ def error_shape_problem(resp: httpx.Response, code: int) -> str | None:
 def routes(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], int]:
     """(method, path) -> success status of every route on the identity Api."""
     tmp = tmp_path_factory.mktemp("routes")
-    identity = IdentityService(Database(f"sqlite:///{tmp / 'routes.db'}"), IdentityOptions(), tmp)
+    identity = new_identity(Database(f"sqlite:///{tmp / 'routes.db'}"), IdentityOptions(), tmp)
     return {(ep.method, ep.path): ep.status for ep in build_api(identity).endpoints}
 
 

@@ -8,13 +8,13 @@ import bcrypt
 
 from labs.common.db import Database
 from labs.identity.config import IdentityOptions
-from labs.identity.service import IdentityService
+from labs.wiring.identity import new_identity
 from tests.conftest import ADMIN_PASSWORD, Cloud
 
 
 def test_default_password_cost_is_keystones(tmp_path: Path) -> None:
-    service = IdentityService(Database(f"sqlite:///{tmp_path}/x.db"), IdentityOptions(),
-                              tmp_path)
+    service = new_identity(Database(f"sqlite:///{tmp_path}/x.db"), IdentityOptions(),
+                           tmp_path)
     service.prepare()
     service.resources.create_domain("Default", domain_id="default")
     user = service.users.create_user({"name": "u", "password": "pw"}, "default")

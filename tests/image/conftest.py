@@ -18,6 +18,7 @@ from labs.identity.resources import ProjectFilter
 from labs.image.api import build_api as image_api
 from labs.image.config import ImageOptions
 from labs.image.service import ImageService
+from labs.wiring.image import new_images
 from tests.conftest import Cloud
 
 V2 = "/image/v2"
@@ -113,7 +114,7 @@ def make_images(cloud: Cloud, tmp_path: Path, **options: Any) -> Iterator[Images
     store_dir = tmp_path / "image-store"
     opts = {"store_dir": str(store_dir), "project_quota_bytes": QUOTA, "chunk_size": CHUNK,
             **options}
-    service = ImageService(cloud.identity.store.db, ImageOptions(**opts), tmp_path)
+    service = new_images(cloud.identity.store.db, ImageOptions(**opts), tmp_path)
     service.prepare()
     projects = {"admin": cloud.identity.resources.list_projects(
         ProjectFilter(name="admin"))[0].id}

@@ -24,7 +24,7 @@ from labs.common.http import DEFAULT_MAX_BODY
 from labs.image import models, schemas
 from labs.image.api import build_api
 from labs.image.config import ImageOptions
-from labs.image.service import ImageService
+from labs.wiring.image import new_images
 from tests.conftest import Cloud
 from tests.image.conftest import (
     CHUNK,
@@ -57,7 +57,7 @@ def test_the_hashing_algorithm_is_configurable(cloud: Cloud, tmp_path: Path) -> 
         assert (done["os_hash_algo"], done["os_hash_value"]) == ("sha512", sha512(DATA))
         assert done["checksum"] == md5(DATA)
     with pytest.raises(ConfigError, match="hashing_algorithm: 'sha4'"):
-        ImageService(cloud.identity.store.db, ImageOptions(hashing_algorithm="sha4"), tmp_path)
+        new_images(cloud.identity.store.db, ImageOptions(hashing_algorithm="sha4"), tmp_path)
 
 
 def active(images: Images, who: str = "admin", data: bytes = DATA, **fields: Any

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from labs.image import models
 from labs.image.config import ImageOptions
-from labs.image.service import ImageService
+from labs.wiring.image import new_images
 from tests.conftest import Cloud
 from tests.image.conftest import OCTETS, QUOTA, Images, error_message, make_images
 
@@ -172,7 +172,7 @@ def test_uploads_a_crash_left_in_saving_are_swept_at_start(images: Images,
     with open(running, "rb") as held:  # an upload still running, in another process
         fcntl.flock(held, fcntl.LOCK_EX)
         # the image service starts again (as `labs up` does)
-        service = ImageService(images.service.db, images.service.options, tmp_path)
+        service = new_images(images.service.db, images.service.options, tmp_path)
         service.prepare()
         assert service.sweep_uploads() == 1
         assert images.show(dead["id"])["status"] == "queued"
@@ -190,9 +190,9 @@ def test_the_store_sweep_leaves_a_running_upload_alone(images: Images) -> None:
     running = crash_upload(images, image["id"], 0)
     with open(running, "rb") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        ImageService(images.service.db, ImageOptions(store_dir=str(images.store_dir)),
-                     images.store_dir.parent)
+        new_images(images.service.db, ImageOptions(store_dir=str(images.store_dir)),
+                   images.store_dir.parent)
         assert running.exists()
-    ImageService(images.service.db, ImageOptions(store_dir=str(images.store_dir)),
-                 images.store_dir.parent)
+    new_images(images.service.db, ImageOptions(store_dir=str(images.store_dir)),
+               images.store_dir.parent)
     assert not running.exists()

@@ -9,7 +9,6 @@ from labs.identity.app_credentials import ApplicationCredentialService
 from labs.identity.assignments import AssignmentService
 from labs.identity.auth import TokenService
 from labs.identity.backends.base import IdentityBackend
-from labs.identity.backends.sql import SqlIdentityBackend
 from labs.identity.catalog import CatalogService
 from labs.identity.config import IdentityOptions
 from labs.identity.lockout import Lockout
@@ -24,10 +23,10 @@ class IdentityService:
     """Domains, projects, users, groups, roles, catalog, credentials and tokens."""
 
     def __init__(self, db: Database, options: IdentityOptions, data_dir: Path,
-                 backend: IdentityBackend | None = None) -> None:
+                 backend: IdentityBackend) -> None:
         self.options = options
         self.store = IdentityStore(db)
-        self.backend = backend or SqlIdentityBackend(options.password_hash_rounds)
+        self.backend = backend
         lifetime = options.token_expiration
         self.keys = KeyRepository(Path(options.key_repository or data_dir / "fernet-keys"),
                                   options.max_active_keys)

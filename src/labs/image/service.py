@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +20,6 @@ from labs.image import models
 from labs.image.config import ImageOptions
 from labs.image.format_inspector import ImageFormatError, Inspection
 from labs.image.stores.base import ImageStore, StoreFull
-from labs.image.stores.filesystem import FilesystemStore
 from labs.image.uploads import ImageQuota, UploadStream, transition
 
 I = models.Image  # noqa: E741
@@ -81,14 +79,13 @@ class Download:
 
 
 class ImageService:
-    def __init__(self, db: Database, options: ImageOptions, data_dir: Path,
-                 store: ImageStore | None = None) -> None:
+    def __init__(self, db: Database, options: ImageOptions, store: ImageStore) -> None:
         if options.hashing_algorithm not in hashlib.algorithms_available:
             raise ConfigError(f"[image] hashing_algorithm: {options.hashing_algorithm!r} is "
                               "not a hash this Python knows; use e.g. sha256 or sha512")
         self.db = db
         self.options = options
-        self.store = store or FilesystemStore(Path(options.store_dir or data_dir / "images"))
+        self.store = store
         self.quota = ImageQuota(db, options)
 
     def prepare(self) -> None:

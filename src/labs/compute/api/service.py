@@ -15,7 +15,6 @@ from labs.compute.api.server_actions import ServerActions
 from labs.compute.api.servers import ServerService
 from labs.compute.config import ComputeOptions
 from labs.compute.rpcapi import AgentAPI, ConductorAPI
-from labs.network.config import NetworkOptions
 from labs.network.service import NetworkService
 
 
@@ -24,10 +23,10 @@ class ComputeService:
     and floating IPs, security groups), whose tables live beside compute's."""
 
     def __init__(self, db: Database, options: ComputeOptions, bus: Bus,
-                 images: ImageLookup, network: NetworkOptions | None = None) -> None:
+                 images: ImageLookup, network: NetworkService) -> None:
         self.db = db
         self.options = options
-        self.network = NetworkService(db, network or NetworkOptions())
+        self.network = network
         self.quotas = QuotaService(options)
         self.flavors = FlavorService(db)
         self.keypairs = KeypairService(db, self.quotas)

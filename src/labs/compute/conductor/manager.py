@@ -26,7 +26,6 @@ from labs.compute.payloads import instance_spec, utcnow
 from labs.compute.rpcapi import AgentAPI, SchedulerAPI
 from labs.compute.scheduler.manager import AGENT_BINARY
 from labs.network import models as net_models
-from labs.network.config import NetworkOptions
 from labs.network.instance_ports import InstanceNetworking, wants_network
 from labs.network.service import NetworkService
 
@@ -39,13 +38,12 @@ class Conductor:
     """Served on the ``conductor`` topic."""
 
     def __init__(self, db: Database, options: ComputeOptions, scheduler: SchedulerAPI,
-                 agents: AgentAPI, network: NetworkService | None = None) -> None:
+                 agents: AgentAPI, network: NetworkService) -> None:
         self.db = db
         self.options = options
         self.scheduler = scheduler
         self.agents = agents
-        self.networking = InstanceNetworking(
-            db, network or NetworkService(db, NetworkOptions()))
+        self.networking = InstanceNetworking(db, network)
         #: Why a build being retried failed last ({instance id: "host: error"}), so that
         #: a retry that finds no host still says what went wrong.
         self._last_errors: dict[str, str] = {}

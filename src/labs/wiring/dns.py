@@ -1,6 +1,6 @@
-"""Opening the DNS service for a site: its backend, its tables, the periodic push of
-zones whose publishing failed, and the sink naming the cloud's VMs (`serve_dns`, shared
-by `labs up` and `labs serve dns`)."""
+"""The DNS service's process (``labs serve dns``, and the DNS of ``labs up``): its
+backend, its tables, the periodic push of zones whose publishing failed, and the sink
+naming the cloud's VMs (`serve_dns`)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from labs.dns.config import DnsOptions
 from labs.dns.instances import ConductorInstances
 from labs.dns.server_limits import ServerLimits
 from labs.dns.service import DnsService
-from labs.dns.sink import DnsSink, Naming
+from labs.dns.sink import DnsSink, InstanceSource, Naming
 from labs.network.config import NetworkOptions
 
 log = logging.getLogger("labs.dns")
@@ -67,10 +67,29 @@ def dns_server_of(backend: DnsBackend) -> str:
     return ""
 
 
+def new_dns(db: Database, options: DnsOptions, backend: DnsBackend, cloud_project_id: str,
+            network: NetworkOptions) -> DnsService:
+    """The DNS service; the cloud's VMs are named under ``[network] dns_domain``."""
+    return DnsService(db, options, backend, cloud_project_id, network.dns_domain)
+
+
 def open_dns(site: Site, db: Database, backend: DnsBackend,
-             cloud_project_id: str | None = None) -> DnsService:
-    return DnsService(db, site.config.group(DnsOptions), backend, cloud_project_id,
-                      site.config.group(NetworkOptions).dns_domain)
+             cloud_project_id: str) -> DnsService:
+    return new_dns(db, site.config.group(DnsOptions), backend, cloud_project_id,
+                   site.config.group(NetworkOptions))
+
+
+def instance_source(bus: Bus) -> InstanceSource:
+    """Where the sink's reconciler learns the live instances: compute's conductor,
+    asked over the bus (the DNS service reads no other service's tables)."""
+    return ConductorInstances(ConductorAPI(bus))
+
+
+def new_sink(dns: DnsService, instances: InstanceSource, network: NetworkOptions,
+             options: DnsOptions) -> DnsSink:
+    """The sink naming the VMs of ``[network] fixed_range`` under ``dns_domain``."""
+    return DnsSink(dns, instances, Naming.for_ranges(network.dns_domain, [network.fixed_range]),
+                   reconcile_seconds=options.reconcile_seconds)
 
 
 class Resync:
@@ -125,10 +144,8 @@ def serve_dns(site: Site, db: Database, bus: Bus, cloud_project_id: str) -> Runn
     try:
         dns = open_dns(site, db, backend, cloud_project_id)
         dns.prepare()
-        network = site.config.group(NetworkOptions)
-        sink = DnsSink(dns, ConductorInstances(ConductorAPI(bus)),
-                       Naming.for_ranges(network.dns_domain, [network.fixed_range]),
-                       reconcile_seconds=site.config.group(DnsOptions).reconcile_seconds)
+        sink = new_sink(dns, instance_source(bus), site.config.group(NetworkOptions),
+                        site.config.group(DnsOptions))
         sink.subscribe(bus)
     except BaseException:
         backend.close()

@@ -1,4 +1,4 @@
-"""The all-in-one cloud (`labs up`): every service wired together in one process."""
+"""The all-in-one cloud (``labs up``): every service wired together in one process."""
 
 from __future__ import annotations
 
@@ -12,17 +12,19 @@ from starlette.types import ASGIApp
 from labs.common.runner import Site, compose
 from labs.compute.api.images import LocalImages
 from labs.compute.api.routes import build_api as compute_api
-from labs.compute.app import open_bus, open_compute, serve_agents, serve_conductor, serve_scheduler
 from labs.dns.api import build_api as dns_api
-from labs.dns.app import dns_server_of, serve_dns
 from labs.identity.api import build_api as identity_api
-from labs.identity.app import open_identity
 from labs.identity.bootstrap import COMPUTE, DNS, IDENTITY, IMAGE, bootstrap
 from labs.identity.resources import ProjectFilter
 from labs.image.api import build_api as image_api
-from labs.image.app import open_images
 from labs.image.bootstrap import ensure_labs_image
 from labs.image.config import ImageOptions
+from labs.wiring.agent import serve_agents
+from labs.wiring.bus import open_bus
+from labs.wiring.compute import open_compute, serve_conductor, serve_scheduler
+from labs.wiring.dns import dns_server_of, serve_dns
+from labs.wiring.identity import open_identity
+from labs.wiring.image import open_images
 
 
 @dataclass

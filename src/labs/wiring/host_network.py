@@ -6,8 +6,6 @@ none."""
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from pathlib import Path
 
 from labs.common.bus import Bus
@@ -21,12 +19,12 @@ from labs.dns.sink import Naming
 from labs.network.agent.dns_relay.relay import RELAY_ADDRESS, RELAY_PORT, DnsRelay, parse_server
 from labs.network.agent.drivers.base import InvalidRequest
 from labs.network.agent.drivers.bridge.driver import BridgeDriver
+from labs.network.agent.drivers.bridge.prerequisites import bridge_possible
 from labs.network.agent.host import HostNetworking
 from labs.network.agent.metadata.server import MetadataServer
 from labs.network.config import NetworkOptions
 
 log = logging.getLogger("labs.compute.agent.manager")
-BRIDGE_TOOLS = ("ip", "nft", "dnsmasq")
 #: The records of host-wide kernel objects (namespaces, bridges, dnsmasq) live with
 #: them: under /run, by name prefix, gone on reboot as they are, and readable by
 #: dnsmasq's unprivileged user (a cloud's data directory is private).
@@ -41,17 +39,6 @@ def bridge_driver(options: AgentOptions, network: NetworkOptions,
     return BridgeDriver(BRIDGE_STATE / options.network_prefix, prefix=options.network_prefix,
                         external_cidr=network.floating_range, metadata_port=metadata_port,
                         upstream_dns=upstream)
-
-
-def bridge_possible() -> str | None:
-    """Why this host cannot run bridge networks (None: it can)."""
-    if os.geteuid() != 0:
-        return "bridge networks need root"
-    missing = [tool for tool in BRIDGE_TOOLS if shutil.which(tool) is None]
-    if missing:
-        return f"bridge networks need {', '.join(missing)} (Debian: iproute2, nftables, " \
-               "dnsmasq-base)"
-    return None
 
 
 def choose_network_driver(options: AgentOptions) -> str:

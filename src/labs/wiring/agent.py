@@ -1,0 +1,79 @@
+"""A compute agent's process (``labs agent``, and the agent of ``labs up``): its virt
+driver and its host networking, from the site's ``[agent]`` options, served on the bus."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+from labs.common.bus import Bus
+from labs.common.config import ConfigError
+from labs.common.runner import Site
+from labs.compute.agent.manager import Agent
+from labs.compute.config import AgentOptions, ComputeOptions
+from labs.compute.rpcapi import AGENT
+from labs.compute.virt.base import VirtDriver
+from labs.compute.virt.fake import FakeDriver
+from labs.compute.virt.qemu import QemuDriver
+from labs.network.agent.host import HostNetworking
+from labs.wiring.host_network import make_host_networking
+
+#: Where an image's bytes are on this host, by image id (None: download them).
+ImageFiles = Callable[[str], str | None]
+
+
+def make_driver(site: Site, options: AgentOptions, host: str) -> VirtDriver:
+    state_dir = Path(options.state_dir or site.data_dir / "agent")
+    if options.driver == "fake":
+        return FakeDriver(state_dir, host, vcpus=options.fake_vcpus,
+                          memory_mb=options.fake_memory_mb, disk_gb=options.fake_disk_gb,
+                          spawn_seconds=options.fake_spawn_seconds,
+                          vcpu_overcommit=site.config.group(ComputeOptions).cpu_allocation_ratio)
+    if options.driver == "qemu":
+        if options.qemu_console_log_bytes < 4096:
+            raise ConfigError(f"[agent] qemu_console_log_bytes = "
+                              f"{options.qemu_console_log_bytes}: at least 4096")
+        if options.qemu_accel not in ("auto", "kvm", "tcg"):
+            raise ConfigError(f"[agent] qemu_accel = {options.qemu_accel!r}: use auto, kvm "
+                              "or tcg")
+        return QemuDriver(state_dir, host, binary=options.qemu_binary,
+                          accel=options.qemu_accel,
+                          vcpu_overcommit=site.config.group(ComputeOptions).cpu_allocation_ratio,
+                          soft_reboot_seconds=options.qemu_soft_reboot_seconds,
+                          console_max_bytes=options.qemu_console_log_bytes)
+    raise ConfigError(f"[agent] driver = {options.driver!r}: unknown virt driver, use qemu "
+                      "or fake")
+
+
+def agent_on(bus: Bus, host: str, zone: str, driver: VirtDriver, *,
+             heartbeat_seconds: float, workers: int, network: HostNetworking,
+             image_files: ImageFiles | None = None) -> Agent:
+    """The agent of `host` serving ``compute.<host>`` on `bus` (call ``start`` once the
+    bus runs)."""
+    agent = Agent(host, zone, driver, bus, heartbeat_seconds, workers, network, image_files)
+    bus.serve(AGENT, agent, server=host)
+    return agent
+
+
+def serve_agents(site: Site, bus: Bus, host: str | None = None,
+                 image_files: ImageFiles | None = None, dns_server: str = "") -> list[Agent]:
+    """The agent for ``host`` on ``bus`` (call ``start`` once the bus runs); with the
+    fake driver and ``fake_hosts`` > 1, one agent per simulated host. `dns_server`:
+    where the all-in-one's DNS server answers, for the networks' DNS relay."""
+    options = site.config.group(AgentOptions)
+    compute = site.config.group(ComputeOptions)
+    name = host or options.host or socket.gethostname()
+    names = [name]
+    if options.driver == "fake" and options.fake_hosts > 1:
+        names = [f"{name}-{i}" for i in range(1, options.fake_hosts + 1)]
+    agents = []
+    for each in names:
+        network = make_host_networking(site, options, bus, dns_server)
+        agents.append(agent_on(bus, each,
+                               options.availability_zone or compute.default_availability_zone,
+                               make_driver(site, options, each),
+                               heartbeat_seconds=compute.heartbeat_seconds,
+                               workers=options.workers, network=network,
+                               image_files=image_files))
+    return agents
