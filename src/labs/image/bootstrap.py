@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from labs.common.context import RequestContext
-from labs.image.builder import ImageBuildError, build_image
 from labs.image.service import ImageFilter, ImageService
+from labs.vmimage.builder import ImageBuildError, build_image
 
 log = logging.getLogger("labs.image.bootstrap")
 

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from labs.common.config import ConfigError
 from labs.common.context import RequestContext
 from labs.common.db import Database, save_unique, upgrade
+from labs.common.diskimage.format_inspector import ImageFormatError, Inspection
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 from labs.image import models
 from labs.image.config import ImageOptions
-from labs.image.format_inspector import ImageFormatError, Inspection
 from labs.image.stores.base import ImageStore, StoreFull
 from labs.image.stores.filesystem import FilesystemStore
 from labs.image.uploads import ImageQuota, UploadStream, transition
