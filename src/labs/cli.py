@@ -211,7 +211,7 @@ def cmd_rotate_keys(args: argparse.Namespace) -> int:
 
 def cmd_image_build(args: argparse.Namespace) -> int:
     """Build the Labs VM image from Debian packages."""
-    from labs.image.builder import ImageBuildError, build_image
+    from labs.vmimage.builder import ImageBuildError, build_image
 
     try:
         built = build_image(args.output, args.cache_dir, rebuild=args.rebuild)

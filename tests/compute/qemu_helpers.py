@@ -1,5 +1,5 @@
 """What tests of the qemu driver share: the Labs image (built once per test process, as
-tests/image/test_builder.py gets it), one image cache for every driver in the process, and
+tests/vmimage/test_builder.py gets it), one image cache for every driver in the process, and
 a way to make sure no qemu a test started outlives it."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from labs.compute.virt.base import VirtError
 from labs.compute.virt.qemu import QemuDriver
-from labs.image.builder import ImageBuildError, build_image
+from labs.vmimage.builder import ImageBuildError, build_image
 
 CACHE = Path(os.environ.get("LABS_IMAGE_CACHE") or Path.home() / ".cache/labs/image-build")
 ACCEL = os.environ.get("LABS_TEST_ACCEL", "auto")

@@ -23,7 +23,7 @@ import pytest
 
 from labs.compute.virt.base import InstanceNotFound, InstanceSpec, PowerState, SpawnError
 from labs.compute.virt.qemu import QemuDriver
-from labs.image.builder import READY_MARKER
+from labs.vmimage.builder import READY_MARKER
 from tests.compute.qemu_helpers import (
     kill_leftovers,
     labs_image,

@@ -148,7 +148,7 @@ def register_image(dep: Deployment) -> None:
     admin = RequestContext(user_id="admin", project_id="admin", roles=frozenset({"admin"}))
     view = images.create(admin, {"name": "tiny", "disk_format": "raw",
                                  "container_format": "bare", "visibility": "public"})
-    images.upload(admin, view.row.id, iter([b"\0" * 4096]), 4096)
+    images.data.upload(admin, view.row.id, iter([b"\0" * 4096]), 4096)
     dep.env["IMAGE_ID"] = view.row.id
 
 

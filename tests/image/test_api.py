@@ -377,7 +377,7 @@ def test_an_image_deleted_mid_upload_stays_deleted(images: Images) -> None:
     ctx = images.cloud.identity.tokens.authenticate(images.token("alice"))
 
     def delete() -> None:
-        images.service.delete(ctx, image["id"])
+        images.service.records.delete(ctx, image["id"])
 
     assert send_upload(images, image["id"], "alice", [b"x" * 100, b"y" * 100],
                        between=delete) == 409

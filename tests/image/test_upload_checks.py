@@ -147,7 +147,7 @@ def test_a_chunked_upload_holds_its_reservation_as_it_goes(images: Images) -> No
                 seen.append(images.service.quota.usage(tx, project))
 
     # the service, as the API hands it a body without a length
-    assert images.service.upload(ctx, image["id"], body(), None).row.status == "active"
+    assert images.service.data.upload(ctx, image["id"], body(), None).row.status == "active"
     # what the project uses covers what has arrived, and never runs past the quota
     assert all(50_000 * (i + 1) <= used <= QUOTA for i, used in enumerate(seen)), seen
     assert images.show(image["id"])["size"] == 400_000

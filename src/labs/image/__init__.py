@@ -1,1 +1,1 @@
-"""The image service (Glance v2) and the Labs VM image builder."""
+"""The image service (Glance v2)."""

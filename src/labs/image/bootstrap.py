@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from labs.common.context import RequestContext
-from labs.image.builder import ImageBuildError, build_image
-from labs.image.service import ImageFilter, ImageService
+from labs.image.records import ImageFilter
+from labs.image.service import ImageService
+from labs.vmimage.builder import ImageBuildError, build_image
 
 log = logging.getLogger("labs.image.bootstrap")
 
@@ -41,7 +42,8 @@ def ensure_labs_image(images: ImageService, admin_project_id: str) -> str | None
             log.warning("could not build the Labs VM image (%s); build it with `labs image "
                         "build` and register it with `openstack image create`", exc)
             return None
-        for found in images.list_images(admin, ImageFilter(name=IMAGE_NAME, limit=100)):
+        where = ImageFilter(name=IMAGE_NAME, limit=100)
+        for found in images.records.list_images(admin, where):
             if (found.row.properties or {}).get(SHA256_PROPERTY) == built.sha256 and \
                     found.row.status == "active":
                 return found.row.id
@@ -49,7 +51,7 @@ def ensure_labs_image(images: ImageService, admin_project_id: str) -> str | None
                   "container_format": "bare", SHA256_PROPERTY: built.sha256,
                   **{k: str(v) for k, v in built.manifest.get("properties", {}).items()}}
         view = images.create(admin, fields)
-        images.upload(admin, view.row.id, _chunks(built.path), built.size)
+        images.data.upload(admin, view.row.id, _chunks(built.path), built.size)
         log.info("registered the Labs VM image %s (%d bytes) as public image %s",
                  IMAGE_NAME, built.size, view.row.id)
         return view.row.id

@@ -1,5 +1,5 @@
 """Disk and container formats an image may declare (what its bytes are is read by
-labs.image.format_inspector)."""
+labs.common.diskimage.format_inspector)."""
 
 from __future__ import annotations
 

@@ -25,10 +25,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labs.common.db import Database, affected
+from labs.common.diskimage.format_inspector import FormatInspector, Inspection
 from labs.common.errors import Conflict
 from labs.image import models
 from labs.image.config import ImageOptions
-from labs.image.format_inspector import FormatInspector, Inspection
 from labs.image.stores.base import StoreFull
 
 I = models.Image  # noqa: E741

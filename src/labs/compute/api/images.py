@@ -8,7 +8,7 @@ from typing import Any
 
 from labs.common.context import RequestContext
 from labs.common.errors import BadRequest, NotFound
-from labs.image.service import READ_ONLY, SETTABLE
+from labs.image.records import READ_ONLY, SETTABLE
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 As Nova makes it: volume label `config-2`, `openstack/latest/meta_data.json` (uuid,
 names, project, ssh keys, metadata) and `openstack/latest/user_data` (the user data,
-decoded). The Labs guest reads it (src/labs/image/guest/firstboot) and names itself
+decoded). The Labs guest reads it (src/labs/vmimage/guest/firstboot) and names itself
 `<hostname>.<project_name>.<dns_domain>` from `meta`.
 """
 

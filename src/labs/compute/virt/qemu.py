@@ -36,6 +36,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, ClassVar
 
+from labs.common.diskimage.format_inspector import ImageFormatError, inspect_file
+from labs.common.diskimage.qemu_img import limited
 from labs.common.periodic import Periodic
 from labs.compute.virt import qemu_console as console
 from labs.compute.virt import qemu_process as process
@@ -56,8 +58,6 @@ from labs.compute.virt.base import (
 from labs.compute.virt.configdrive import make_config_drive
 from labs.compute.virt.qemu_images import TOOL_TIMEOUT, ImageCache, run_tool
 from labs.compute.virt.qmp import QmpError, qmp
-from labs.image.format_inspector import ImageFormatError, inspect_file
-from labs.image.qemu_img import limited
 
 log = logging.getLogger("labs.compute.virt.qemu")
 

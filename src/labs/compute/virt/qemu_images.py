@@ -4,9 +4,10 @@ Instances get a qcow2 overlay on the cached copy, so the copy is made once per i
 shared. Glance images never change under their id, so the id is the cache key. An entry
 is `<root>/<image id>/` with the copy (`disk`), what was learnt about it (`info.json`:
 format, virtual size, the boot files) and, for images built by `labs image build`, the
-kernel, initramfs and command line taken out of it (`boot/`) for direct kernel boot. An
-entry is made in a temporary directory and renamed into place, under a file lock per image,
-so concurrent spawns (threads or processes) make it once and never see half of it.
+kernel, initramfs and command line taken out of it (`boot/`, see qemu_boot) for direct
+kernel boot. An entry is made in a temporary directory and renamed into place, under a
+file lock per image, so concurrent spawns (threads or processes) make it once and never
+see half of it.
 
 Before an image is cached it is checked, and again each time an instance is made from
 it (old entries included): its bytes must be qcow2 or raw by the format inspector (the
@@ -32,11 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labs.common.diskimage.format_inspector import ImageFormatError, inspect_file
+from labs.common.diskimage.qemu_img import limited
 from labs.common.locks import LockTimeout, file_lock
 from labs.compute.virt.base import SpawnError, VirtError
-from labs.image.builder import ImageBuildError, extract_boot_files
-from labs.image.format_inspector import ImageFormatError, inspect_file
-from labs.image.qemu_img import limited
+from labs.compute.virt.qemu_boot import BootFiles, NoBootFiles, extract_boot_files
 
 log = logging.getLogger("labs.compute.virt.qemu")
 
@@ -45,15 +46,6 @@ FORMATS = ("qcow2", "raw")
 LOCK_TIMEOUT = 600.0
 TOOL_TIMEOUT = 300.0
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-
-@dataclass(frozen=True)
-class BootFiles:
-    """A kernel to boot directly (`qemu -kernel`), with its initramfs and command line."""
-
-    kernel: Path
-    initrd: Path
-    cmdline: str
 
 
 @dataclass(frozen=True)
@@ -151,13 +143,12 @@ class ImageCache:
         """The image's kernel for direct boot, if it is laid out as `labs image build`
         makes images; None: boot from the disk."""
         try:
-            found = extract_boot_files(disk, dest, fmt)
-        except (ImageBuildError, OSError) as exc:
+            return extract_boot_files(disk, dest, fmt)
+        except (NoBootFiles, OSError) as exc:
             log.info("image %s boots from its disk (no kernel to boot directly: %s)",
                      image_id, str(exc)[:200])
             shutil.rmtree(dest, ignore_errors=True)
             return None
-        return BootFiles(found.kernel, found.initrd, found.cmdline)
 
 
 def _safe_format(image_id: str, disk: Path) -> tuple[str, int]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labs.compute.virt.base import Nic, VirtError
-from labs.compute.virt.qemu_images import BootFiles
+from labs.compute.virt.qemu_boot import BootFiles
 
 log = logging.getLogger("labs.compute.virt.qemu")
 

@@ -20,15 +20,9 @@ from labs.common.http import (
 from labs.common.numbers import is_digits
 from labs.image import schemas
 from labs.image.api import views
-from labs.image.service import (
-    READ_ONLY,
-    SORT_KEYS,
-    VISIBILITIES,
-    ImageFilter,
-    ImageService,
-    NoContent,
-    RangeNotSatisfiable,
-)
+from labs.image.data import NoContent, RangeNotSatisfiable
+from labs.image.records import READ_ONLY, SORT_KEYS, VISIBILITIES, ImageFilter
+from labs.image.service import ImageService
 
 VERSIONS = ("2.16", "2.15", "2.14", "2.13", "2.12", "2.11", "2.10", "2.9", "2.8", "2.7", "2.6",
             "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
@@ -133,7 +127,9 @@ def parse_range(header: str | None) -> tuple[int | None, int | None, int | None]
     return int(first), int(last) if last else None, None
 
 
-def register(api: Api, images: ImageService) -> None:
+def register(api: Api, service: ImageService) -> None:
+    records, data = service.records, service.data
+
     @api.get("/", public=True)
     def list_versions(call: Call) -> Reply:
         """The image API versions."""
@@ -173,7 +169,7 @@ def register(api: Api, images: ImageService) -> None:
     def create_image(call: Call) -> Reply:
         """Create an image record (status queued)."""
         ctx = call.enforce("image:add_image")
-        view = images.create(ctx, call.body)
+        view = records.create(ctx, call.body)
         return Reply(views.image(view), status=201,
                      headers={"Location": call.url(f"/v2/images/{view.row.id}")})
 
@@ -182,7 +178,7 @@ def register(api: Api, images: ImageService) -> None:
         """List images (filters, sorting, limit/marker paging)."""
         ctx = call.enforce("image:get_images")
         where = image_filter(call)
-        found = images.list_images(ctx, where)
+        found = records.list_images(ctx, where)
         body: dict[str, Any] = {"images": [views.image(v) for v in found],
                                 "first": "/v2/images", "schema": "/v2/schemas/images"}
         if len(found) == where.limit:
@@ -194,7 +190,7 @@ def register(api: Api, images: ImageService) -> None:
     def show_image(call: Call) -> dict[str, Any]:
         """Show an image."""
         ctx = call.enforce("image:get_image")
-        return views.image(images.get(ctx, call.params["image_id"]))
+        return views.image(records.get(ctx, call.params["image_id"]))
 
     @api.patch("/v2/images/{image_id}", schema=schemas.image_patch,
                media_type=PATCH_TYPES[0])
@@ -204,14 +200,14 @@ def register(api: Api, images: ImageService) -> None:
         ctype = call.headers.get("content-type", "").split(";")[0].strip()
         if ctype not in PATCH_TYPES:
             raise UnsupportedMediaType(f"Send the changes as {PATCH_TYPES[0]}.")
-        return views.image(images.update(ctx, call.params["image_id"],
-                                         patch_changes(call.body)))
+        return views.image(records.update(ctx, call.params["image_id"],
+                                          patch_changes(call.body)))
 
     @api.delete("/v2/images/{image_id}")
     def delete_image(call: Call) -> None:
         """Delete an image and its data."""
         ctx = call.enforce("image:delete_image")
-        images.delete(ctx, call.params["image_id"])
+        records.delete(ctx, call.params["image_id"])
 
     @api.put("/v2/images/{image_id}/file", status=204, stream=True)
     def upload_image(call: Call) -> None:
@@ -220,8 +216,8 @@ def register(api: Api, images: ImageService) -> None:
         ctype = call.headers.get("content-type", "application/octet-stream")
         if ctype.split(";")[0].strip() != "application/octet-stream":
             raise UnsupportedMediaType("Image data is sent as application/octet-stream.")
-        images.upload(ctx, call.params["image_id"], call.chunks(),
-                      _number(call.headers.get("content-length")))
+        data.upload(ctx, call.params["image_id"], call.chunks(),
+                    _number(call.headers.get("content-length")))
 
     @api.get("/v2/images/{image_id}/file")
     def download_image(call: Call) -> Streamed | Reply:
@@ -229,7 +225,7 @@ def register(api: Api, images: ImageService) -> None:
         ctx = call.enforce("image:download_image")
         start, end, suffix = parse_range(call.headers.get("range"))
         try:
-            got = images.download(ctx, call.params["image_id"], start, end, suffix)
+            got = data.download(ctx, call.params["image_id"], start, end, suffix)
         except NoContent:
             return Reply(None, status=204)
         except RangeNotSatisfiable as err:
@@ -247,13 +243,13 @@ def register(api: Api, images: ImageService) -> None:
     def deactivate(call: Call) -> None:
         """Deactivate an image: its data can no longer be downloaded."""
         ctx = call.enforce("image:deactivate")
-        images.set_active(ctx, call.params["image_id"], active=False)
+        records.set_active(ctx, call.params["image_id"], active=False)
 
     @api.post("/v2/images/{image_id}/actions/reactivate", status=204)
     def reactivate(call: Call) -> None:
         """Reactivate a deactivated image."""
         ctx = call.enforce("image:reactivate")
-        images.set_active(ctx, call.params["image_id"], active=True)
+        records.set_active(ctx, call.params["image_id"], active=True)
 
     @api.put("/v2/images/{image_id}/tags/{tag}", status=204)
     def add_tag(call: Call) -> None:
@@ -261,10 +257,10 @@ def register(api: Api, images: ImageService) -> None:
         ctx = call.enforce("image:modify_image")
         if len(call.params["tag"]) > 255:
             raise BadRequest("A tag is at most 255 characters.")
-        images.add_tag(ctx, call.params["image_id"], call.params["tag"])
+        records.add_tag(ctx, call.params["image_id"], call.params["tag"])
 
     @api.delete("/v2/images/{image_id}/tags/{tag}")
     def remove_tag(call: Call) -> None:
         """Remove a tag from an image."""
         ctx = call.enforce("image:modify_image")
-        images.remove_tag(ctx, call.params["image_id"], call.params["tag"])
+        records.remove_tag(ctx, call.params["image_id"], call.params["tag"])

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from labs.image import models
-from labs.image.service import ImageView
+from labs.image.lookup import ImageView
 
 Body = dict[str, Any]
 

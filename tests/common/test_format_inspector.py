@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from labs.image.format_inspector import (
+from labs.common.diskimage.format_inspector import (
     HEAD_BYTES,
     FormatInspector,
     ImageFormatError,

@@ -1,17 +1,14 @@
 """The binary formats the image builder writes and reads: a newc cpio archive (the
 initramfs), the dynamic section of ELF programs (which libraries they need), the .modinfo
-of kernel modules (their dependencies), and the kernel inside a bzImage."""
+of kernel modules (their dependencies)."""
 
 from __future__ import annotations
 
-import lzma
 import struct
 from dataclasses import dataclass, field
 
-XZ_MAGIC = b"\xfd7zXZ\x00"
-PT_LOAD, PT_DYNAMIC, PT_NOTE = 1, 2, 4
+PT_LOAD, PT_DYNAMIC = 1, 2
 DT_NEEDED, DT_STRTAB = 1, 5
-XEN_ELFNOTE_PHYS32_ENTRY = 18
 
 
 @dataclass
@@ -124,34 +121,3 @@ def modinfo(ko: bytes) -> dict[str, str]:
                     info.setdefault(key, value)
     return info
 
-
-def vmlinux_from_bzimage(bzimage: bytes) -> bytes | None:
-    """The uncompressed kernel (ELF) inside an xz-compressed bzImage, if it has a PVH entry
-    point (so that `qemu -kernel` boots it directly); else None."""
-    start = bzimage.find(XZ_MAGIC)
-    if start < 0:
-        return None
-    try:
-        elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(bzimage[start:])
-    except lzma.LZMAError:
-        return None
-    return elf if elf[:4] == b"\x7fELF" and has_pvh_entry(elf) else None
-
-
-def has_pvh_entry(elf: bytes) -> bool:
-    """Whether an ELF kernel carries the Xen PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)."""
-    phoff, = struct.unpack_from("<Q", elf, 0x20)
-    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
-    for i in range(phnum):
-        p_type, _, p_offset, _, _, p_filesz = struct.unpack_from(
-            "<IIQQQQ", elf, phoff + i * phentsize)
-        if p_type != PT_NOTE:
-            continue
-        pos, end = p_offset, p_offset + p_filesz
-        while pos + 12 <= end:
-            namesz, descsz, n_type = struct.unpack_from("<III", elf, pos)
-            name = elf[pos + 12:pos + 12 + namesz].rstrip(b"\0")
-            if name == b"Xen" and n_type == XEN_ELFNOTE_PHYS32_ENTRY:
-                return True
-            pos += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
-    return False

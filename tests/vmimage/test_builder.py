@@ -25,7 +25,8 @@ from typing import Any
 
 import pytest
 
-from labs.image.builder import (
+from labs.compute.virt.qemu_boot import extract_boot_files
+from labs.vmimage.builder import (
     IMAGE_NAME,
     MANIFEST_NAME,
     PACKAGES,
@@ -33,13 +34,12 @@ from labs.image.builder import (
     BuiltImage,
     ImageBuildError,
     build_image,
-    extract_boot_files,
 )
 
 CACHE = Path(os.environ.get("LABS_IMAGE_CACHE") or Path.home() / ".cache/labs/image-build")
 ACCEL = os.environ.get("LABS_TEST_ACCEL", "tcg")
 BOOT_TIMEOUT = 120.0
-GUEST = Path(__file__).parents[2] / "src" / "labs" / "image" / "guest"
+GUEST = Path(__file__).parents[2] / "src" / "labs" / "vmimage" / "guest"
 UUID = "3f1c2a9e-5b7d-4c1e-9a0f-6d2b8e4c7a51"
 USER_DATA = "#!/bin/sh\necho user-data-says-hello from $(hostname) as $(id -u)\n"
 
