@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 from labs.common.db import Database
 from labs.compute import models
 from labs.network import models as net_models
-from labs.network.agent.drivers.base import SecurityRule
 from labs.network.fixed_ips import FixedAllocation
 from labs.network.service import NetworkService
+from labs.network.specs import SecurityRule
 
 Inst = models.Instance
 

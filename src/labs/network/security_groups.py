@@ -23,8 +23,8 @@ from labs.common.context import RequestContext
 from labs.common.db import Database, save_unique
 from labs.common.errors import BadRequest, NotFound
 from labs.network import models
-from labs.network.agent.drivers.base import SecurityRule
 from labs.network.quota import ProjectQuota, check
+from labs.network.specs import SecurityRule
 
 Group, Rule = models.SecurityGroup, models.SecurityGroupRule
 DEFAULT = "default"

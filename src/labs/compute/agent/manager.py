@@ -28,8 +28,8 @@ from labs.compute.payloads import notification_payload, utcnow
 from labs.compute.rpcapi import ConductorAPI
 from labs.compute.scheduler.manager import AGENT_BINARY
 from labs.compute.virt.base import InstanceNotFound, InstanceSpec, Nic, VirtDriver, VirtError
-from labs.network.agent.drivers.base import NetworkError
 from labs.network.agent.host import HostNetworking
+from labs.network.specs import NetworkError
 
 log = logging.getLogger("labs.compute.agent.manager")
 

@@ -19,11 +19,11 @@ from labs.compute.rpcapi import ConductorAPI
 from labs.dns.config import DnsOptions
 from labs.dns.sink import Naming
 from labs.network.agent.dns_relay.relay import RELAY_ADDRESS, RELAY_PORT, DnsRelay, parse_server
-from labs.network.agent.drivers.base import InvalidRequest
 from labs.network.agent.drivers.bridge.driver import BridgeDriver
 from labs.network.agent.host import HostNetworking
 from labs.network.agent.metadata.server import MetadataServer
 from labs.network.config import NetworkOptions
+from labs.network.specs import InvalidRequest
 
 log = logging.getLogger("labs.compute.agent.manager")
 BRIDGE_TOOLS = ("ip", "nft", "dnsmasq")

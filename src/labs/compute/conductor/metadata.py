@@ -17,9 +17,9 @@ from labs.common.names import dns_label
 from labs.compute import models
 from labs.compute.rpcapi import ConductorAPI
 from labs.network import models as net_models
-from labs.network.agent.drivers.base import InvalidRequest
 from labs.network.agent.metadata.source import InstanceMetadata, MetadataSource
 from labs.network.service import NetworkService
+from labs.network.specs import InvalidRequest
 
 log = logging.getLogger("labs.compute.metadata")
 Inst, Fixed, Net = models.Instance, net_models.FixedIp, net_models.Network

@@ -14,13 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from labs.compute.virt.base import Nic
-from labs.network.agent.drivers.base import (
-    NetworkDriver,
-    NetworkError,
-    NetworkSpec,
-    PortSpec,
-    SecurityRule,
-)
+from labs.network.agent.drivers.base import NetworkDriver
+from labs.network.specs import NetworkError, NetworkSpec, PortSpec, SecurityRule
 
 log = logging.getLogger("labs.compute.agent.manager")
 

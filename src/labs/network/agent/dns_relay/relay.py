@@ -54,8 +54,8 @@ from labs.network.agent.dns_relay.wire import (
     same_question,
     servfail,
 )
-from labs.network.agent.drivers.base import InvalidRequest, check_id
 from labs.network.agent.netns_sockets import NamespaceListenError, listen_in_namespace
+from labs.network.specs import InvalidRequest, check_id
 
 log = logging.getLogger("labs.network.agent.dns_relay.relay")
 

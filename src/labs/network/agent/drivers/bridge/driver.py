@@ -33,14 +33,15 @@ from pathlib import Path
 from typing import ClassVar
 
 from labs.network.agent import netns
-from labs.network.agent.drivers.base import (
-    Attachment,
+from labs.network.agent.drivers.base import Attachment, NetworkDriver, NicKind
+from labs.network.agent.drivers.bridge import nft
+from labs.network.agent.drivers.bridge.dnsmasq import Dnsmasq
+from labs.network.agent.drivers.bridge.state import PortRecord, StateStore
+from labs.network.specs import (
     InvalidRequest,
-    NetworkDriver,
     NetworkError,
     NetworkNotFound,
     NetworkSpec,
-    NicKind,
     PortConflict,
     PortNotFound,
     PortSpec,
@@ -48,9 +49,6 @@ from labs.network.agent.drivers.base import (
     check_cidr,
     check_ipv4,
 )
-from labs.network.agent.drivers.bridge import nft
-from labs.network.agent.drivers.bridge.dnsmasq import Dnsmasq
-from labs.network.agent.drivers.bridge.state import PortRecord, StateStore
 
 log = logging.getLogger("labs.network.agent.drivers.bridge.driver")
 

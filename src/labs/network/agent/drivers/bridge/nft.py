@@ -32,8 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from labs.network.agent import netns
-from labs.network.agent.drivers.base import NetworkSpec, SecurityRule
 from labs.network.agent.drivers.bridge.state import PortRecord
+from labs.network.specs import NetworkSpec, SecurityRule
 
 log = logging.getLogger("labs.network.agent.drivers.bridge.nft")
 
