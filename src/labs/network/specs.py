@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 from labs.common import errors
 
@@ -193,3 +194,88 @@ class SecurityRule:
                 ipaddress.IPv4Network(str(self.remote_cidr), strict=False)
             except ValueError:
                 raise InvalidRequest(f"bad remote CIDR {self.remote_cidr!r}") from None
+
+
+def server_addresses(label: str, address: str, mac: str,
+                     floating_ips: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
+    """A server's ``addresses`` (Nova's format): its fixed IP, then its floating IPs, under
+    its network's label."""
+    entries: list[dict[str, Any]] = [
+        {"version": 4, "addr": address, "OS-EXT-IPS:type": "fixed",
+         "OS-EXT-IPS-MAC:mac_addr": mac}]
+    entries += [{"version": 4, "addr": floating, "OS-EXT-IPS:type": "floating",
+                 "OS-EXT-IPS-MAC:mac_addr": mac} for floating in floating_ips]
+    return {label: entries}
+
+
+@dataclass(frozen=True)
+class PortSecurity:
+    """The allow rules of a port's security groups, and the fixed IPs of the members of
+    each group the rules name (a group missing here has no members)."""
+
+    rules: tuple[SecurityRule, ...] = ()
+    members: Mapping[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InstancePort:
+    """The network part of an instance's build spec: the project network its host makes
+    sure of, the port it plugs (fixed IP, MAC, hostname), the floating IPs it forwards and
+    the rules it enforces. `domain` is the cloud's DNS domain (the guest's search
+    domain), `dns_domain` the project's. Travels as a plain dict (`to_message`)."""
+
+    network_id: str
+    label: str
+    cidr: str
+    gateway: str
+    external_ip: str | None
+    project_id: str
+    domain: str
+    dns_domain: str
+    port_id: str
+    address: str
+    mac: str
+    hostname: str
+    mtu: int = 1500
+    floating_ips: tuple[str, ...] = ()
+    security: PortSecurity = field(default_factory=PortSecurity)
+
+    def to_message(self) -> dict[str, Any]:
+        return {"network_id": self.network_id, "label": self.label, "cidr": self.cidr,
+                "gateway": self.gateway, "external_ip": self.external_ip,
+                "project_id": self.project_id, "domain": self.domain,
+                "dns_domain": self.dns_domain, "mtu": self.mtu, "port_id": self.port_id,
+                "address": self.address, "mac": self.mac, "hostname": self.hostname,
+                "floating_ips": list(self.floating_ips),
+                "security": {"rules": [asdict(rule) for rule in self.security.rules],
+                             "members": dict(self.security.members)}}
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> InstancePort:
+        """The port a message describes (InvalidRequest for a rule that is not one)."""
+        security = message.get("security") or {}
+        return cls(
+            network_id=message["network_id"], label=message["label"],
+            cidr=message["cidr"], gateway=message["gateway"],
+            external_ip=message.get("external_ip"),
+            project_id=str(message.get("project_id") or message["network_id"]),
+            domain=message.get("domain", ""), dns_domain=message["dns_domain"],
+            port_id=message["port_id"], address=message["address"], mac=message["mac"],
+            hostname=message["hostname"], mtu=int(message.get("mtu", 1500)),
+            floating_ips=tuple(message.get("floating_ips") or ()),
+            security=PortSecurity(
+                rules=tuple(SecurityRule(**rule) for rule in security.get("rules", [])),
+                members=dict(security.get("members", {}))))
+
+    def network_spec(self) -> NetworkSpec:
+        return NetworkSpec(id=self.network_id, project_id=self.project_id, cidr=self.cidr,
+                           gateway=self.gateway, dns_domain=self.dns_domain, mtu=self.mtu,
+                           external_ip=self.external_ip)
+
+    def port_spec(self) -> PortSpec:
+        return PortSpec(id=self.port_id, network_id=self.network_id, mac=self.mac,
+                        ip=self.address, hostname=self.hostname, instance_id=self.port_id)
+
+    def addresses(self) -> dict[str, Any]:
+        """The server's ``addresses`` (Nova's format)."""
+        return server_addresses(self.label, self.address, self.mac, self.floating_ips)

@@ -13,7 +13,7 @@ from pathlib import Path
 from labs.common.bus import Bus
 from labs.common.config import ConfigError
 from labs.common.runner import Site
-from labs.compute.conductor.metadata import ConductorMetadataSource
+from labs.compute.agent.metadata import ConductorMetadataSource
 from labs.compute.config import AgentOptions
 from labs.compute.rpcapi import ConductorAPI
 from labs.dns.config import DnsOptions
