@@ -42,8 +42,8 @@ from _load import dnsperf, machine, markdown_table  # noqa: E402
 from labs.dns.backends.base import RecordSet, Zone  # noqa: E402
 from labs.dns.backends.embedded import EmbeddedBackend  # noqa: E402
 from labs.network.agent.dns_relay.relay import RELAY_ADDRESS, RELAY_PORT, DnsRelay  # noqa: E402
-from labs.network.agent.drivers.base import NetworkSpec, PortSpec  # noqa: E402
 from labs.network.agent.drivers.bridge.driver import BridgeDriver  # noqa: E402
+from labs.network.specs import NetworkSpec, PortSpec  # noqa: E402
 
 RESULTS = BENCH / "results"
 ZONE = "labs.internal."

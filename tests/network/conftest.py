@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from labs.network.agent import netns
-from labs.network.agent.drivers.base import NetworkSpec, PortSpec, SecurityRule
-from labs.network.agent.drivers.bridge.driver import EXTERNAL_BRIDGE, BridgeDriver
+from labs.network.agent.drivers.bridge.driver import BridgeDriver
+from labs.network.agent.drivers.bridge.uplink import EXTERNAL_BRIDGE
+from labs.network.specs import NetworkSpec, PortSpec, SecurityRule
 from tests.network.guests import Guest, Host, must
 
 TOOLS = {"ip": "iproute2", "nft": "nftables", "dnsmasq": "dnsmasq-base", "busybox": "busybox"}

@@ -10,7 +10,8 @@ import pytest
 
 from labs.common.errors import BadRequest
 from labs.network.agent import netns
-from labs.network.agent.drivers.base import (
+from labs.network.agent.drivers.bridge.driver import BridgeDriver
+from labs.network.specs import (
     InvalidRequest,
     NetworkNotFound,
     NetworkSpec,
@@ -19,7 +20,6 @@ from labs.network.agent.drivers.base import (
     PortSpec,
     SecurityRule,
 )
-from labs.network.agent.drivers.bridge.driver import BridgeDriver
 from tests.network.conftest import network, port
 
 NET = NetworkSpec(id="n1", project_id="p1", cidr="10.68.1.0/24", gateway="10.68.1.1",

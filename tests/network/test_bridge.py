@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from labs.network.agent.drivers.base import PortSpec, SecurityRule
 from labs.network.agent.drivers.bridge.driver import BridgeDriver
+from labs.network.specs import PortSpec, SecurityRule
 from tests.network.conftest import METADATA_PORT, default_rules, network, port
 from tests.network.guests import Guest, Host, listen, must
 

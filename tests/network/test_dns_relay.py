@@ -31,9 +31,9 @@ from labs.network.agent.dns_relay.relay import (
     parse_server,
     servfail,
 )
-from labs.network.agent.drivers.base import InvalidRequest
 from labs.network.agent.drivers.bridge.driver import BridgeDriver
 from labs.network.agent.netns_sockets import NamespaceListenError
+from labs.network.specs import InvalidRequest
 from tests.network.conftest import METADATA_PORT, clean_up, network, port
 from tests.network.guests import Guest, sh
 

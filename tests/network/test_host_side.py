@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from labs.network.agent.drivers.base import PortSpec, SecurityRule
 from labs.network.agent.drivers.bridge.driver import BridgeDriver
 from labs.network.agent.netns_sockets import listen_in_namespace
+from labs.network.specs import PortSpec, SecurityRule
 from tests.network import frames
 from tests.network.conftest import METADATA_PORT, default_rules, network, port
 from tests.network.guests import Guest, Host, listen, must, sh, sniffing

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from labs.network.agent import netns
-from labs.network.agent.drivers.base import PortSpec
 from labs.network.agent.drivers.bridge import nft
 from labs.network.agent.drivers.bridge.dnsmasq import Dnsmasq
 from labs.network.agent.drivers.bridge.driver import BridgeDriver
+from labs.network.specs import PortSpec
 from tests.network.conftest import METADATA_PORT, default_rules, network, port
 from tests.network.guests import Guest, must
 

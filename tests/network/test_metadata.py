@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from labs.network.agent.drivers.base import InvalidRequest, NetworkSpec, PortSpec
 from labs.network.agent.drivers.bridge.driver import BridgeDriver
 from labs.network.agent.metadata.server import (
     InstanceMetadata,
@@ -23,6 +22,7 @@ from labs.network.agent.metadata.server import (
     NamespaceListenError,
     StaticMetadataSource,
 )
+from labs.network.specs import InvalidRequest, NetworkSpec, PortSpec
 from tests.network.conftest import METADATA_PORT, network, port
 from tests.network.guests import COMMAND_TIMEOUT, Guest
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from labs.network.agent.drivers.base import InvalidRequest
 from labs.network.agent.metadata.formats import (
     EC2_VERSIONS,
     OPENSTACK_VERSIONS,
@@ -28,6 +27,7 @@ from labs.network.agent.metadata.source import (
     MetadataSource,
     StaticMetadataSource,
 )
+from labs.network.specs import InvalidRequest
 
 GUEST = Path(__file__).parents[2] / "src" / "labs" / "image" / "guest"
 UUID = "3f1c2a9e-5b7d-4c1e-9a0f-6d2b8e4c7a51"

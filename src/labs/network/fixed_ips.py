@@ -19,6 +19,7 @@ import ipaddress
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -28,12 +29,30 @@ from labs.common.db import Database
 from labs.common.errors import Conflict
 from labs.network import models
 from labs.network.config import NetworkOptions
+from labs.network.specs import server_addresses
 
 Net, Fixed = models.Network, models.FixedIp
 
 
 class NoAddressesLeft(Conflict):
     """A pool (of networks, or of a network's addresses) is used up."""
+
+
+@dataclass(frozen=True)
+class ProjectNetwork:
+    """A project's network as its builds see it."""
+
+    id: str
+    project_id: str
+    label: str
+    cidr: str
+    gateway: str
+    external_ip: str | None
+
+    @classmethod
+    def of(cls, row: models.Network) -> ProjectNetwork:
+        return cls(id=row.id, project_id=row.project_id, label=row.label, cidr=row.cidr,
+                   gateway=row.gateway, external_ip=row.external_ip)
 
 
 @dataclass(frozen=True)
@@ -48,10 +67,9 @@ class FixedAllocation:
     address: str
     mac: str
 
-    def as_address(self) -> dict[str, object]:
-        """The entry of a server's ``addresses`` (Nova's format)."""
-        return {"version": 4, "addr": self.address, "OS-EXT-IPS:type": "fixed",
-                "OS-EXT-IPS-MAC:mac_addr": self.mac}
+    def addresses(self, floating_ips: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+        """The server's ``addresses`` (Nova's format), with these floating IPs."""
+        return server_addresses(self.label, self.address, self.mac, floating_ips)
 
 
 def mac_for(instance_id: str) -> str:
@@ -76,16 +94,16 @@ class FixedIps:
         self.pool = ipaddress.IPv4Network(options.fixed_range)
         self.external = external
 
-    def ensure_network(self, db: Database, project_id: str) -> models.Network:
+    def ensure_network(self, db: Database, project_id: str) -> ProjectNetwork:
         """The project's network, made now (and committed) if it has none."""
         for _attempt in range(5):
             with db.reading() as tx:
                 row = tx.scalar(sa.select(Net).where(Net.project_id == project_id))
             if row is not None:
-                return row
+                return ProjectNetwork.of(row)
             try:
                 with db.transaction() as tx:
-                    return self._make_network(tx, project_id)
+                    return ProjectNetwork.of(self._make_network(tx, project_id))
             except IntegrityError:
                 continue  # another build made it, or took the same block: look again
         raise Conflict(f"Could not make a network for project {project_id}: too many "
@@ -121,7 +139,7 @@ class FixedIps:
                 return str(ip)
         return None
 
-    def allocate(self, tx: Session, net: models.Network, instance_id: str) -> FixedAllocation:
+    def allocate(self, tx: Session, net: ProjectNetwork, instance_id: str) -> FixedAllocation:
         """The instance's address on `net` (the same one when it already has one)."""
         held = tx.scalar(sa.select(Fixed).where(Fixed.instance_id == instance_id))
         if held is None:
@@ -144,17 +162,37 @@ class FixedIps:
                                gateway=net.gateway, external_ip=net.external_ip,
                                address=held.address, mac=held.mac or mac_for(instance_id))
 
-    def release(self, tx: Session, instance_id: str) -> None:
+    @staticmethod
+    def release(tx: Session, instance_id: str, at: datetime | None = None) -> None:
+        """Give the instance's address back to its network (`at`: when; now)."""
         tx.execute(sa.update(Fixed).where(Fixed.instance_id == instance_id)
-                   .values(instance_id=None, mac=None, released_at=_now()))
+                   .values(instance_id=None, mac=None, released_at=at or _now()))
 
     def of_instances(self, tx: Session, instance_ids: list[str]) -> dict[str, FixedAllocation]:
         rows = tx.execute(sa.select(Fixed, Net).join(Net, Net.id == Fixed.network_id)
                           .where(Fixed.instance_id.in_(instance_ids)))
-        return {fixed.instance_id: FixedAllocation(
-            network_id=net.id, label=net.label, cidr=net.cidr, gateway=net.gateway,
-            external_ip=net.external_ip, address=fixed.address, mac=fixed.mac or "")
-            for fixed, net in rows if fixed.instance_id}
+        return {fixed.instance_id: _allocation(fixed, net)
+                for fixed, net in rows if fixed.instance_id}
+
+
+    @staticmethod
+    def held_at(tx: Session, network_id: str, address: str
+                ) -> tuple[str, FixedAllocation] | None:
+        """Who holds `address` on `network_id`: (instance id, its allocation)."""
+        found = tx.execute(sa.select(Fixed, Net).join(Net, Net.id == Fixed.network_id)
+                           .where(Fixed.network_id == network_id, Fixed.address == address,
+                                  Fixed.instance_id.is_not(None))).first()
+        if found is None:
+            return None
+        fixed, net = found
+        assert fixed.instance_id is not None
+        return fixed.instance_id, _allocation(fixed, net)
+
+
+def _allocation(fixed: models.FixedIp, net: models.Network) -> FixedAllocation:
+    return FixedAllocation(network_id=net.id, label=net.label, cidr=net.cidr,
+                           gateway=net.gateway, external_ip=net.external_ip,
+                           address=fixed.address, mac=fixed.mac or "")
 
 
 def _now() -> datetime:

@@ -10,6 +10,7 @@ to one project at most and associated with one server at most.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -22,6 +23,23 @@ from labs.network import models
 from labs.network.quota import ProjectQuota, check
 
 Float, Net = models.FloatingIp, models.Network
+
+
+@dataclass(frozen=True)
+class FloatingIpRecord:
+    """A floating IP as the network's callers see it."""
+
+    id: int
+    address: str
+    pool: str
+    project_id: str | None
+    instance_id: str | None
+    fixed_ip: str | None
+
+    @classmethod
+    def of(cls, row: models.FloatingIp) -> FloatingIpRecord:
+        return cls(id=row.id, address=row.address, pool=row.pool, project_id=row.project_id,
+                   instance_id=row.instance_id, fixed_ip=row.fixed_ip)
 
 
 class FloatingIps:
@@ -45,17 +63,24 @@ class FloatingIps:
     def pools(self) -> list[str]:
         return [self.pool]
 
-    def list_mine(self, ctx: RequestContext) -> list[models.FloatingIp]:
+    def list_mine(self, ctx: RequestContext) -> list[FloatingIpRecord]:
         with self.db.reading() as tx:
-            return list(tx.scalars(sa.select(Float).where(Float.project_id == ctx.project_id)
-                                   .order_by(Float.number)))
+            return [FloatingIpRecord.of(row) for row in tx.scalars(
+                sa.select(Float).where(Float.project_id == ctx.project_id)
+                .order_by(Float.number))]
 
-    def get(self, ctx: RequestContext, floating_id: str) -> models.FloatingIp:
+    def get(self, ctx: RequestContext, floating_id: str) -> FloatingIpRecord:
         with self.db.reading() as tx:
-            return self._mine(tx, ctx, floating_id)
+            return FloatingIpRecord.of(self._mine(tx, ctx, floating_id))
+
+    @staticmethod
+    def count(tx: Session, project_id: str) -> int:
+        """How many floating IPs the project holds (its ``floating_ips`` usage)."""
+        return tx.scalar(sa.select(sa.func.count()).select_from(Float)
+                         .where(Float.project_id == project_id)) or 0
 
     def allocate(self, ctx: RequestContext, pool: str | None,
-                 quota: ProjectQuota | None = None) -> models.FloatingIp:
+                 quota: ProjectQuota | None = None) -> FloatingIpRecord:
         """An address of the pool for the caller's project, within its ``floating_ips``
         quota (403 with Nova's message past it)."""
         if pool not in (None, self.pool):
@@ -66,8 +91,7 @@ class FloatingIps:
         with self.db.transaction() as tx:
             if quota is not None:
                 limits = quota.lock(tx, project_id)  # before counting
-                used = tx.scalar(sa.select(sa.func.count()).select_from(Float)
-                                 .where(Float.project_id == project_id)) or 0
+                used = self.count(tx, project_id)
                 check(limits, "floating_ips", used, 1,
                       f"IP allocation over quota in pool {pool}." if pool
                       else "IP allocation over quota.")
@@ -80,50 +104,50 @@ class FloatingIps:
             if row is None:
                 raise NotFound(f"No more floating IPs in pool {self.pool}.")
             row.project_id, row.updated_at = ctx.project_id, _now()
-            return row
+            return FloatingIpRecord.of(row)
 
-    def release(self, ctx: RequestContext, floating_id: str) -> models.FloatingIp:
-        """Give the address back to the pool (disassociated first); the row as it was."""
+    def release(self, ctx: RequestContext, floating_id: str) -> FloatingIpRecord:
+        """Give the address back to the pool (disassociated first); the address as it
+        was."""
         with self.db.transaction() as tx:
             row = self._mine(tx, ctx, floating_id)
-            before = models.FloatingIp(id=row.id, address=row.address, pool=row.pool,
-                                       project_id=row.project_id, instance_id=row.instance_id,
-                                       fixed_ip=row.fixed_ip, number=row.number)
+            before = FloatingIpRecord.of(row)
             row.project_id = row.instance_id = row.fixed_ip = None
             row.updated_at = _now()
             return before
 
     def associate(self, tx: Session, ctx: RequestContext, address: str, instance_id: str,
-                  fixed_ip: str) -> models.FloatingIp:
+                  fixed_ip: str) -> None:
         row = self._by_address(tx, ctx, address)
         if row.instance_id is not None and row.instance_id != instance_id:
             raise BadRequest(f"Floating IP {address} is associated with another server; "
                              "remove it there first.")
         row.instance_id, row.fixed_ip, row.updated_at = instance_id, fixed_ip, _now()
-        return row
 
     def disassociate(self, tx: Session, ctx: RequestContext, address: str,
-                     instance_id: str) -> models.FloatingIp:
+                     instance_id: str) -> None:
         row = self._by_address(tx, ctx, address)
         if row.instance_id != instance_id:
             raise Conflict(f"Floating IP {address} is not associated with instance "
                            f"{instance_id}.")
         row.instance_id = row.fixed_ip = None
         row.updated_at = _now()
-        return row
 
-    def release_instance(self, tx: Session, instance_id: str) -> None:
-        """Disassociate everything of a deleted instance (the addresses stay allocated)."""
+    @staticmethod
+    def release_instance(tx: Session, instance_id: str, at: datetime | None = None) -> None:
+        """Disassociate everything of a deleted instance (the addresses stay allocated;
+        `at`: when, now if not given)."""
         tx.execute(sa.update(Float).where(Float.instance_id == instance_id)
-                   .values(instance_id=None, fixed_ip=None, updated_at=_now()))
+                   .values(instance_id=None, fixed_ip=None, updated_at=at or _now()))
 
-    def of_instances(self, tx: Session, instance_ids: list[str]
-                     ) -> dict[str, list[models.FloatingIp]]:
-        out: dict[str, list[models.FloatingIp]] = {}
+    @staticmethod
+    def of_instances(tx: Session, instance_ids: list[str]
+                     ) -> dict[str, list[FloatingIpRecord]]:
+        out: dict[str, list[FloatingIpRecord]] = {}
         for row in tx.scalars(sa.select(Float).where(Float.instance_id.in_(instance_ids))
                               .order_by(Float.number)):
             assert row.instance_id is not None
-            out.setdefault(row.instance_id, []).append(row)
+            out.setdefault(row.instance_id, []).append(FloatingIpRecord.of(row))
         return out
 
     def _mine(self, tx: Session, ctx: RequestContext, floating_id: str) -> models.FloatingIp:

@@ -1,27 +1,41 @@
 """An instance's network as the conductor handles it (nova-network's allocate and
 deallocate): its fixed IP when it is placed, what its host must plug (the ``network``
-part of the build spec), the security rules its host enforces, release on delete.
+part of the build spec, an `InstancePort`), the security rules its host enforces,
+release on delete.
 
-A server asked for with ``networks: none`` gets no network; any other request
-(``auto``, or none given) gets an address on its project's network.
+The network knows instances only as compute describes them (`PortOwner`), and learns
+who is in which security group from compute (`GroupMembers`): it reads none of
+compute's tables. Addresses are taken in the caller's transaction, so that placing an
+instance and giving it its fixed IP commit together.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from labs.common.db import Database
-from labs.compute import models
-from labs.network import models as net_models
-from labs.network.agent.drivers.base import SecurityRule
-from labs.network.fixed_ips import FixedAllocation
+from labs.network.fixed_ips import FixedAllocation, FixedIps, ProjectNetwork
+from labs.network.floating_ips import FloatingIps
 from labs.network.service import NetworkService
+from labs.network.specs import InstancePort, PortSecurity, SecurityRule
 
-Inst = models.Instance
+#: The live instances of a project and the security groups each names, read in the
+#: given transaction: {instance id: group names} (no names: ``default``).
+GroupMembers = Callable[[Session, str], Mapping[str, Sequence[str]]]
+
+
+@dataclass(frozen=True)
+class PortOwner:
+    """An instance as its network sees it."""
+
+    id: str
+    project_id: str
+    project_name: str
+    hostname: str
+    security_groups: tuple[str, ...] = ()
 
 
 @dataclass
@@ -34,88 +48,78 @@ class _Lookups:
     members: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
 
-def wants_network(row: models.Instance) -> bool:
-    return bool(row.requested_networks != "none")
+def release_addresses(tx: Session, instance_id: str, at: datetime | None = None) -> None:
+    """A deleted instance's addresses go back to the pools (floating ones stay with its
+    project); `at`: when (now if not given)."""
+    FloatingIps.release_instance(tx, instance_id, at)
+    FixedIps.release(tx, instance_id, at)
 
 
-class InstanceNetworking:
-    def __init__(self, db: Database, network: NetworkService) -> None:
-        self.db = db
+class InstancePorts:
+    def __init__(self, network: NetworkService, group_members: GroupMembers) -> None:
         self.network = network
+        self.group_members = group_members
 
-    def prepare(self, project_id: str) -> net_models.Network:
+    def prepare(self, project_id: str) -> ProjectNetwork:
         """The project's network and default group, made (and committed) if missing:
         before the transaction that places an instance."""
         self.network.security_groups.ensure_default(project_id)
-        return self.network.fixed_ips.ensure_network(self.db, project_id)
+        return self.network.fixed_ips.ensure_network(self.network.db, project_id)
 
-    def allocate(self, tx: Session, row: models.Instance, net: net_models.Network
-                 ) -> dict[str, Any]:
-        """Give the instance its address (recorded in its ``addresses``); the spec its
-        host plugs."""
-        fixed = self.network.fixed_ips.allocate(tx, net, row.id)
-        row.addresses = {fixed.label: [fixed.as_address()]}
-        return self._spec(tx, row, fixed, [])
+    def allocate(self, tx: Session, owner: PortOwner, net: ProjectNetwork) -> InstancePort:
+        """Give the instance its address on `net`; the port its host plugs."""
+        fixed = self.network.fixed_ips.allocate(tx, net, owner.id)
+        return self._port(tx, owner, fixed, [])
 
-    def specs(self, tx: Session, rows: list[models.Instance]) -> dict[str, dict[str, Any]]:
-        """The network part of the specs of instances that already have addresses."""
-        ids = [r.id for r in rows]
+    def specs(self, tx: Session, owners: list[PortOwner]) -> dict[str, InstancePort]:
+        """The ports of instances that already have addresses."""
+        ids = [o.id for o in owners]
         fixed = self.network.fixed_ips.of_instances(tx, ids)
         floating = self.network.floating_ips.of_instances(tx, ids)
         cache = _Lookups()
-        return {r.id: self._spec(tx, r, fixed[r.id],
-                                 [f.address for f in floating.get(r.id, [])], cache)
-                for r in rows if r.id in fixed}
+        return {o.id: self._port(tx, o, fixed[o.id],
+                                 [f.address for f in floating.get(o.id, [])], cache)
+                for o in owners if o.id in fixed}
 
-    def _spec(self, tx: Session, row: models.Instance, fixed: FixedAllocation,
-              floating: list[str], cache: _Lookups | None = None) -> dict[str, Any]:
-        return {"network_id": fixed.network_id, "label": fixed.label, "cidr": fixed.cidr,
-                "gateway": fixed.gateway, "external_ip": fixed.external_ip,
-                "project_id": row.project_id, "domain": self.network.options.dns_domain,
-                "dns_domain": self.network.dns_domain(row.project_name), "mtu": 1500,
-                "port_id": row.id, "address": fixed.address, "mac": fixed.mac,
-                "hostname": row.hostname, "floating_ips": floating,
-                "security": self.security(tx, row, cache)}
+    def _port(self, tx: Session, owner: PortOwner, fixed: FixedAllocation,
+              floating: list[str], cache: _Lookups | None = None) -> InstancePort:
+        return InstancePort(
+            network_id=fixed.network_id, label=fixed.label, cidr=fixed.cidr,
+            gateway=fixed.gateway, external_ip=fixed.external_ip,
+            project_id=owner.project_id, domain=self.network.options.dns_domain,
+            dns_domain=self.network.dns_domain(owner.project_name), mtu=1500,
+            port_id=owner.id, address=fixed.address, mac=fixed.mac,
+            hostname=owner.hostname, floating_ips=tuple(floating),
+            security=self.security(tx, owner, cache))
 
-    def security(self, tx: Session, row: models.Instance,
-                 cache: _Lookups | None = None) -> dict[str, Any]:
+    def security(self, tx: Session, owner: PortOwner,
+                 cache: _Lookups | None = None) -> PortSecurity:
         """The rules of the instance's groups and the addresses of the groups they name
         (`cache`: what was read for other instances of the same call)."""
         cache = cache or _Lookups()
-        names = tuple(row.security_groups or [])
-        if (row.project_id, names) not in cache.rules:
-            cache.rules[(row.project_id, names)] = self.network.security_groups.enforced_rules(
-                tx, row.project_id, list(names))
-        rules, wanted = cache.rules[(row.project_id, names)]
+        key = (owner.project_id, owner.security_groups)
+        if key not in cache.rules:
+            cache.rules[key] = self.network.security_groups.enforced_rules(
+                tx, owner.project_id, list(owner.security_groups))
+        rules, wanted = cache.rules[key]
         members: dict[str, list[str]] = {}
         if wanted:
-            if row.project_id not in cache.members:
-                cache.members[row.project_id] = self._group_members(tx, row.project_id)
-            members = {name: cache.members[row.project_id].get(name, []) for name in wanted}
-        return {"rules": [asdict(rule) for rule in rules], "members": members}
+            if owner.project_id not in cache.members:
+                cache.members[owner.project_id] = self._members(tx, owner.project_id)
+            members = {name: cache.members[owner.project_id].get(name, []) for name in wanted}
+        return PortSecurity(rules=tuple(rules), members=members)
 
-    def _group_members(self, tx: Session, project_id: str) -> dict[str, list[str]]:
+    def _members(self, tx: Session, project_id: str) -> dict[str, list[str]]:
         """{group name: the fixed IPs of the project's servers in it}."""
-        peers = list(tx.execute(sa.select(Inst.id, Inst.security_groups).where(
-            Inst.project_id == project_id, Inst.deleted.is_(False))))
-        addresses = self.network.fixed_ips.of_instances(tx, [p.id for p in peers])
+        peers = self.group_members(tx, project_id)
+        addresses = self.network.fixed_ips.of_instances(tx, list(peers))
         out: dict[str, list[str]] = {}
-        for peer in peers:
-            if peer.id in addresses:
-                for name in peer.security_groups or ["default"]:
-                    out.setdefault(name, []).append(addresses[peer.id].address)
+        for instance_id, names in peers.items():
+            if instance_id in addresses:
+                for name in names or ["default"]:
+                    out.setdefault(name, []).append(addresses[instance_id].address)
         return {name: sorted(ips) for name, ips in out.items()}
 
-    def hosts_of_project(self, tx: Session, project_id: str) -> dict[str, list[str]]:
-        """The hosts running the project's instances: {host: [instance ids]}."""
-        out: dict[str, list[str]] = {}
-        for iid, host in tx.execute(sa.select(Inst.id, Inst.host).where(
-                Inst.project_id == project_id, Inst.deleted.is_(False),
-                Inst.host.is_not(None))):
-            if host is not None:
-                out.setdefault(host, []).append(iid)
-        return out
-
-    def release(self, tx: Session, instance_id: str) -> None:
-        self.network.floating_ips.release_instance(tx, instance_id)
-        self.network.fixed_ips.release(tx, instance_id)
+    @staticmethod
+    def release(tx: Session, instance_id: str) -> None:
+        release_addresses(tx, instance_id)

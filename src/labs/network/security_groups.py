@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -23,12 +23,56 @@ from labs.common.context import RequestContext
 from labs.common.db import Database, save_unique
 from labs.common.errors import BadRequest, NotFound
 from labs.network import models
-from labs.network.agent.drivers.base import SecurityRule
 from labs.network.quota import ProjectQuota, check
+from labs.network.specs import SecurityRule
 
 Group, Rule = models.SecurityGroup, models.SecurityGroupRule
 DEFAULT = "default"
 PROTOCOLS = ("tcp", "udp", "icmp")
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    """A security group as the network's callers see it."""
+
+    id: int
+    project_id: str
+    name: str
+    description: str
+
+    @classmethod
+    def of(cls, row: models.SecurityGroup) -> GroupRecord:
+        return cls(id=row.id, project_id=row.project_id, name=row.name,
+                   description=row.description)
+
+
+@dataclass(frozen=True)
+class RuleRecord:
+    """A group's rule: a protocol and ports from a CIDR or from `remote_group_id`'s
+    members."""
+
+    id: int
+    group_id: int
+    protocol: str | None
+    from_port: int | None
+    to_port: int | None
+    cidr: str | None
+    remote_group_id: int | None
+
+    @classmethod
+    def of(cls, row: models.SecurityGroupRule) -> RuleRecord:
+        return cls(id=row.id, group_id=row.group_id, protocol=row.protocol,
+                   from_port=row.from_port, to_port=row.to_port, cidr=row.cidr,
+                   remote_group_id=row.remote_group_id)
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """A group with its rules and the names of the groups its rules let in."""
+
+    group: GroupRecord
+    rules: list[RuleRecord]
+    sources: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -108,8 +152,7 @@ class SecurityGroups:
         except IntegrityError:
             pass  # made by a concurrent request
 
-    def list_groups(self, ctx: RequestContext, project_id: str | None
-                    ) -> list[tuple[models.SecurityGroup, list[models.SecurityGroupRule]]]:
+    def list_groups(self, ctx: RequestContext, project_id: str | None) -> list[GroupView]:
         """The groups of `project_id` (None: every project's; admins only)."""
         if project_id is not None:
             self.ensure_default(project_id)
@@ -118,22 +161,27 @@ class SecurityGroups:
             if project_id is not None:
                 query = query.where(Group.project_id == project_id)
             groups = list(tx.scalars(query))
-            return [(g, rules) for g, rules in zip(
-                groups, self._rules(tx, [g.id for g in groups]), strict=True)]
+            return self._views(tx, list(zip(
+                groups, self._rules(tx, [g.id for g in groups]), strict=True)))
 
-    def get(self, ctx: RequestContext, group_id: str
-            ) -> tuple[models.SecurityGroup, list[models.SecurityGroupRule]]:
+    def get(self, ctx: RequestContext, group_id: str) -> GroupView:
         with self.db.reading() as tx:
             group = self._group(tx, ctx, group_id)
-            return group, self._rules(tx, [group.id])[0]
+            return self._views(tx, [(group, self._rules(tx, [group.id])[0])])[0]
+
+    @staticmethod
+    def count(tx: Session, project_id: str) -> int:
+        """How many groups the project has (its ``security_groups`` usage)."""
+        return tx.scalar(sa.select(sa.func.count()).select_from(Group)
+                         .where(Group.project_id == project_id)) or 0
 
     def names(self, tx: Session, group_ids: Iterable[int]) -> dict[int, str]:
         rows = tx.execute(sa.select(Group.id, Group.name).where(Group.id.in_(list(group_ids))))
         return {group_id: name for group_id, name in rows}
 
     def create(self, ctx: RequestContext, name: object, description: object,
-               quota: ProjectQuota | None = None) -> models.SecurityGroup:
-        """A new group, within the project's ``security_groups`` quota (``default``
+               quota: ProjectQuota | None = None) -> GroupView:
+        """A new group (no rules yet), within the project's ``security_groups`` quota (``default``
         counts, as in Nova)."""
         project_id = _project(ctx)
         name = check_group_field("name", name)
@@ -145,8 +193,7 @@ class SecurityGroups:
         with self.db.transaction() as tx:
             if quota is not None:
                 limits = quota.lock(tx, project_id)  # before counting
-                used = tx.scalar(sa.select(sa.func.count()).select_from(Group)
-                                 .where(Group.project_id == project_id)) or 0
+                used = self.count(tx, project_id)
                 check(limits, "security_groups", used, 1,
                       "Quota exceeded, too many security groups.")
             if tx.scalar(sa.select(Group.id).where(Group.project_id == project_id,
@@ -154,10 +201,10 @@ class SecurityGroups:
                 raise BadRequest(f"Security group {name} already exists")
             group = Group(project_id=project_id, name=name, description=description)
             save_unique(tx, f"security group {name}", group)
-            return group
+            return GroupView(GroupRecord.of(group), [])
 
     def update(self, ctx: RequestContext, group_id: str, name: object,
-               description: object) -> models.SecurityGroup:
+               description: object) -> None:
         name = check_group_field("name", name)
         description = check_group_field("description", description)
         with self.db.transaction() as tx:
@@ -166,7 +213,6 @@ class SecurityGroups:
                 raise BadRequest("Unable to update system group 'default'")
             group.name, group.description = name, description
             save_unique(tx, f"security group {name}")
-            return group
 
     def delete(self, ctx: RequestContext, group_id: str, in_use: bool) -> str:
         """Delete the group; `in_use`: whether a server names it (the caller knows). Returns
@@ -182,16 +228,16 @@ class SecurityGroups:
             tx.delete(group)
             return group.project_id
 
-    def find(self, tx: Session, project_id: str, name: str) -> models.SecurityGroup | None:
-        return tx.scalar(sa.select(Group).where(Group.project_id == project_id,
-                                                Group.name == name))
+    def find(self, tx: Session, project_id: str, name: str) -> GroupRecord | None:
+        group = tx.scalar(sa.select(Group).where(Group.project_id == project_id,
+                                                 Group.name == name))
+        return GroupRecord.of(group) if group is not None else None
 
     # -- rules ---------------------------------------------------------------------
     def add_rule(self, ctx: RequestContext, req: RuleRequest,
-                 quota: ProjectQuota | None = None
-                 ) -> tuple[models.SecurityGroup, list[models.SecurityGroupRule]]:
+                 quota: ProjectQuota | None = None) -> GroupView:
         """Add a rule (or, for a group source without a protocol, one each for icmp, tcp
-        and udp, as Nova does): the parent group and the new rules, within the
+        and udp, as Nova does): the parent group with the new rules, within the
         ``security_group_rules`` quota (rules per group, as Nova counts them)."""
         if quota is not None:
             with self.db.reading() as tx:
@@ -230,7 +276,7 @@ class SecurityGroups:
                   "Quota exceeded, too many security group rules.")
             tx.add_all(made)
             tx.flush()
-            return parent, made
+            return self._views(tx, [(parent, made)])[0]
 
     def delete_rule(self, ctx: RequestContext, rule_id: str) -> str:
         """Delete a rule; returns its group's project id."""
@@ -267,6 +313,14 @@ class SecurityGroups:
         return out, {name: [] for name in remote_names.values()}
 
     # -- helpers -------------------------------------------------------------------
+    def _views(self, tx: Session, pairs: list[tuple[models.SecurityGroup,
+                                                    list[models.SecurityGroupRule]]]
+               ) -> list[GroupView]:
+        wanted = {r.remote_group_id for _, rules in pairs for r in rules if r.remote_group_id}
+        sources = self.names(tx, wanted) if wanted else {}
+        return [GroupView(GroupRecord.of(g), [RuleRecord.of(r) for r in rules], sources)
+                for g, rules in pairs]
+
     def _group(self, tx: Session, ctx: RequestContext, group_id: str | None,
                missing: str | None = None) -> models.SecurityGroup:
         message = missing or f"Security group {group_id} not found."

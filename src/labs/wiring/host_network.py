@@ -11,18 +11,18 @@ from pathlib import Path
 from labs.common.bus import Bus
 from labs.common.config import ConfigError
 from labs.common.runner import Site
-from labs.compute.conductor.metadata import ConductorMetadataSource
+from labs.compute.agent.metadata import ConductorMetadataSource
 from labs.compute.config import AgentOptions
 from labs.compute.rpcapi import ConductorAPI
 from labs.dns.config import DnsOptions
 from labs.dns.sink import Naming
 from labs.network.agent.dns_relay.relay import RELAY_ADDRESS, RELAY_PORT, DnsRelay, parse_server
-from labs.network.agent.drivers.base import InvalidRequest
 from labs.network.agent.drivers.bridge.driver import BridgeDriver
 from labs.network.agent.drivers.bridge.prerequisites import bridge_possible
 from labs.network.agent.host import HostNetworking
 from labs.network.agent.metadata.server import MetadataServer
 from labs.network.config import NetworkOptions
+from labs.network.specs import InvalidRequest
 
 log = logging.getLogger("labs.compute.agent.manager")
 #: The records of host-wide kernel objects (namespaces, bridges, dnsmasq) live with

@@ -29,8 +29,8 @@ from labs.compute.payloads import notification_payload, utcnow
 from labs.compute.rpcapi import ConductorAPI
 from labs.compute.scheduler.manager import AGENT_BINARY
 from labs.compute.virt.base import InstanceNotFound, InstanceSpec, Nic, VirtDriver, VirtError
-from labs.network.agent.drivers.base import NetworkError
-from labs.network.agent.host import HostNetworking
+from labs.network.agent.host import HostNetworking, PluggedPort
+from labs.network.specs import InstancePort, NetworkError
 
 log = logging.getLogger("labs.compute.agent.manager")
 
@@ -221,7 +221,8 @@ class Agent:
         self._notify("create.start", spec, iid, states.BUILDING, states.SPAWNING,
                      image_name=spec.get("image_id", ""))
         try:
-            nics = self.network.plug(spec.get("network"))
+            port = _port(spec.get("network"))
+            nics = _nics(self.network.plug(port))
         except NetworkError as exc:
             self._notify("create.error", spec, iid, states.BUILDING, states.SPAWNING,
                          message=str(exc), code=500, exception=type(exc).__name__)
@@ -235,7 +236,7 @@ class Agent:
                          message=str(exc), code=500, exception=type(exc).__name__)
             self.conductor.build_done(iid, self.host, error=str(exc))
             return
-        addresses = _addresses(spec.get("network"))
+        addresses = port.addresses() if port is not None else {}
         self._notify("create.end", spec, iid, states.ACTIVE, addresses=addresses,
                      launched_at=utcnow(), message="Success")
         self.conductor.build_done(iid, self.host, power_state=int(
@@ -246,7 +247,7 @@ class Agent:
         self._notify("rebuild.start", spec, iid, states.ACTIVE, states.REBUILDING)
         self.driver.destroy(iid)
         try:
-            nics = self.network.plug(spec.get("network"))
+            nics = _nics(self.network.plug(_port(spec.get("network"))))
         except NetworkError as exc:
             error: str | None = f"network: {exc}"
         else:
@@ -269,7 +270,7 @@ class Agent:
     def _apply_network(self, instance_id: str, network: dict[str, Any],
                        before: dict[str, Any] | None) -> None:
         try:
-            self.network.apply(network, before)
+            self.network.apply(InstancePort.from_message(network), _port(before))
         except NetworkError as exc:
             log.warning("%s: network of %s not updated: %s", self.host, instance_id, exc)
             return
@@ -358,13 +359,15 @@ class Agent:
         self.network.unplug(instance_id)
 
 
-def _addresses(network: dict[str, Any] | None) -> dict[str, Any]:
-    """The server's addresses as notifications carry them ({label: [...]})."""
-    if not network:
-        return {}
-    entries = [{"version": 4, "addr": network["address"], "OS-EXT-IPS:type": "fixed",
-                "OS-EXT-IPS-MAC:mac_addr": network["mac"]}]
-    entries += [{"version": 4, "addr": address, "OS-EXT-IPS:type": "floating",
-                 "OS-EXT-IPS-MAC:mac_addr": network["mac"]}
-                for address in network.get("floating_ips") or []]
-    return {network["label"]: entries}
+def _port(network: dict[str, Any] | None) -> InstancePort | None:
+    """The network part of a build spec (None: the instance has no network)."""
+    return InstancePort.from_message(network) if network else None
+
+
+def _nics(plugged: PluggedPort | None) -> tuple[Nic, ...]:
+    """The virt NIC of the instance's plugged port (none without a network)."""
+    if plugged is None:
+        return ()
+    if plugged.device is None:
+        return (Nic(mac=plugged.mac, kind="user"),)
+    return (Nic(mac=plugged.mac, kind="tap", tap=plugged.device, netns=plugged.netns),)

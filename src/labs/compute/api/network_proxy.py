@@ -12,8 +12,6 @@ the change is recorded, and the agent picks it up when it next asks for its spec
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -23,23 +21,13 @@ from labs.common.errors import BadRequest, NotFound
 from labs.compute import models
 from labs.compute.api.quotas import NetworkQuota
 from labs.compute.api.servers import ServerService
+from labs.compute.instance_network import hosts_of_project
 from labs.compute.payloads import utcnow
-from labs.network import models as net_models
-from labs.network.instance_ports import InstanceNetworking
-from labs.network.security_groups import DEFAULT, RuleRequest
+from labs.network.floating_ips import FloatingIpRecord
+from labs.network.security_groups import DEFAULT, GroupView, RuleRequest
 
 log = logging.getLogger("labs.compute.api.network_proxy")
 Inst = models.Instance
-Group, Rule = net_models.SecurityGroup, net_models.SecurityGroupRule
-
-
-@dataclass(frozen=True)
-class GroupView:
-    """A group with its rules and the names of the groups its rules let in."""
-
-    group: net_models.SecurityGroup
-    rules: list[net_models.SecurityGroupRule]
-    sources: dict[int, str] = field(default_factory=dict)
 
 
 class ServerNetwork:
@@ -50,20 +38,18 @@ class ServerNetwork:
         self.network = servers.network
         self.groups = servers.network.security_groups
         self.floating = servers.network.floating_ips
-        self.networking = InstanceNetworking(servers.db, servers.network)
         self.quota = NetworkQuota(servers.db, servers.quotas)
 
     # -- security groups ---------------------------------------------------------------
     def list_groups(self, ctx: RequestContext, all_projects: bool) -> list[GroupView]:
         """The caller's project's groups (every project's for an admin who asks)."""
-        pairs = self.groups.list_groups(ctx, None if all_projects else _project(ctx))
-        return self._views(pairs)
+        return self.groups.list_groups(ctx, None if all_projects else _project(ctx))
 
     def get_group(self, ctx: RequestContext, group_id: str) -> GroupView:
-        return self._views([self.groups.get(ctx, group_id)])[0]
+        return self.groups.get(ctx, group_id)
 
     def create_group(self, ctx: RequestContext, name: str, description: str) -> GroupView:
-        return GroupView(self.groups.create(ctx, name, description, self.quota), [])
+        return self.groups.create(ctx, name, description, self.quota)
 
     def update_group(self, ctx: RequestContext, group_id: str, name: str,
                      description: str) -> GroupView:
@@ -72,7 +58,7 @@ class ServerNetwork:
 
     def delete_group(self, ctx: RequestContext, group_id: str) -> None:
         """Delete a group no live server names; the project's hosts drop its rules."""
-        group, _ = self.groups.get(ctx, group_id)
+        group = self.groups.get(ctx, group_id).group
         with self.db.reading() as tx:
             in_use = any(group.name in names for names in self._named(tx, group.project_id))
         project_id = self.groups.delete(ctx, group_id, in_use)
@@ -81,9 +67,9 @@ class ServerNetwork:
     def add_rule(self, ctx: RequestContext, req: RuleRequest) -> GroupView:
         """Add a rule (three for a group source without a protocol); the project's hosts
         apply it."""
-        parent, made = self.groups.add_rule(ctx, req, self.quota)
-        self._refresh_project(parent.project_id)
-        return self._views([(parent, made)])[0]
+        view = self.groups.add_rule(ctx, req, self.quota)
+        self._refresh_project(view.group.project_id)
+        return view
 
     def delete_rule(self, ctx: RequestContext, rule_id: str) -> None:
         self._refresh_project(self.groups.delete_rule(ctx, rule_id))
@@ -92,8 +78,8 @@ class ServerNetwork:
         """The groups a server is a member of (``default`` when it names none)."""
         row = self.servers.get(ctx, server_id)
         names = list(row.security_groups or [DEFAULT])
-        pairs = self.groups.list_groups(ctx, row.project_id)
-        return self._views([(g, rules) for g, rules in pairs if g.name in names])
+        return [view for view in self.groups.list_groups(ctx, row.project_id)
+                if view.group.name in names]
 
     def add_server_group(self, ctx: RequestContext, server_id: str, name: str) -> None:
         """Make the server a member of its project's group ``name``."""
@@ -131,14 +117,14 @@ class ServerNetwork:
         self._refresh_project(project_id)
 
     # -- floating IPs ------------------------------------------------------------------
-    def list_floating(self, ctx: RequestContext) -> list[net_models.FloatingIp]:
+    def list_floating(self, ctx: RequestContext) -> list[FloatingIpRecord]:
         return self.floating.list_mine(ctx)
 
-    def get_floating(self, ctx: RequestContext, floating_id: str) -> net_models.FloatingIp:
+    def get_floating(self, ctx: RequestContext, floating_id: str) -> FloatingIpRecord:
         return self.floating.get(ctx, floating_id)
 
     def allocate_floating(self, ctx: RequestContext, pool: str | None
-                          ) -> net_models.FloatingIp:
+                          ) -> FloatingIpRecord:
         _project(ctx)
         return self.floating.allocate(ctx, pool, self.quota)
 
@@ -176,14 +162,6 @@ class ServerNetwork:
         self._refresh(host, server_id)
 
     # -- helpers -----------------------------------------------------------------------
-    def _views(self, pairs: list[tuple[net_models.SecurityGroup,
-                                       list[net_models.SecurityGroupRule]]]
-               ) -> list[GroupView]:
-        wanted = {r.remote_group_id for _, rules in pairs for r in rules if r.remote_group_id}
-        with self.db.reading() as tx:
-            sources = self.groups.names(tx, wanted) if wanted else {}
-        return [GroupView(g, rules, sources) for g, rules in pairs]
-
     def _server(self, tx: Session, ctx: RequestContext, server_id: str) -> models.Instance:
         return self.servers._get(tx, ctx, server_id)
 
@@ -201,10 +179,8 @@ class ServerNetwork:
         fixed = self.network.fixed_ips.of_instances(tx, [row.id]).get(row.id)
         if fixed is not None:
             floating = self.floating.of_instances(tx, [row.id]).get(row.id, [])
-            entries: list[dict[str, Any]] = [fixed.as_address()]
-            entries += [{"version": 4, "addr": f.address, "OS-EXT-IPS:type": "floating",
-                         "OS-EXT-IPS-MAC:mac_addr": fixed.mac} for f in floating]
-            row.addresses, row.updated_at = {fixed.label: entries}, utcnow()
+            row.addresses = fixed.addresses([f.address for f in floating])
+            row.updated_at = utcnow()
         return row.host
 
     def _refresh(self, host: str | None, instance_id: str) -> None:
@@ -215,7 +191,7 @@ class ServerNetwork:
         """Rules or memberships of the project changed: every host running one of its
         servers applies them again."""
         with self.db.reading() as tx:
-            hosts = self.networking.hosts_of_project(tx, project_id)
+            hosts = hosts_of_project(tx, project_id)
         for host, instance_ids in hosts.items():
             self._cast(host, instance_ids)
 

@@ -14,7 +14,7 @@ from labs.common.errors import BadRequest, Forbidden
 from labs.common.row_locks import ensure_lock_row, take_lock
 from labs.compute import models
 from labs.compute.config import ComputeOptions
-from labs.network import models as net_models
+from labs.network.service import NetworkService
 
 Inst = models.Instance
 
@@ -40,8 +40,10 @@ class Usage:
 
 
 class QuotaService:
-    def __init__(self, options: ComputeOptions) -> None:
+    def __init__(self, options: ComputeOptions, network: NetworkService) -> None:
         self.options = options
+        #: Counts the project's floating IPs and security groups.
+        self.network = network
 
     def defaults(self) -> dict[str, int]:
         return {name: int(getattr(self.options, f"quota_{name}")) for name in RESOURCES}
@@ -52,18 +54,15 @@ class QuotaService:
             .where(models.QuotaLimit.project_id == project_id))}
         return {name: found.get(name, default) for name, default in self.defaults().items()}
 
-    @staticmethod
-    def usage(tx: Session, project_id: str) -> Usage:
+    def usage(self, tx: Session, project_id: str) -> Usage:
         count, cores, ram = tx.execute(
             sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(Inst.vcpus), 0),
                       sa.func.coalesce(sa.func.sum(Inst.memory_mb), 0))
             .where(Inst.project_id == project_id, Inst.deleted.is_(False))).one()
         groups = tx.scalar(sa.select(sa.func.count()).select_from(models.ServerGroup)
                            .where(models.ServerGroup.project_id == project_id)) or 0
-        floating = tx.scalar(sa.select(sa.func.count()).select_from(net_models.FloatingIp)
-                             .where(net_models.FloatingIp.project_id == project_id)) or 0
-        security = tx.scalar(sa.select(sa.func.count()).select_from(net_models.SecurityGroup)
-                             .where(net_models.SecurityGroup.project_id == project_id)) or 0
+        floating = self.network.floating_ips.count(tx, project_id)
+        security = self.network.security_groups.count(tx, project_id)
         return Usage(int(count), int(cores), int(ram), int(groups), int(floating),
                      int(security))
 

@@ -15,8 +15,8 @@ from labs.compute import actions, models, states
 from labs.compute.actions import start_action
 from labs.compute.api.images import check_snapshot_properties
 from labs.compute.api.servers import ServerService
+from labs.compute.instance_network import InstanceNetworking
 from labs.compute.payloads import instance_spec, utcnow
-from labs.network.instance_ports import InstanceNetworking
 
 Inst = models.Instance
 MAX_TAGS = 50

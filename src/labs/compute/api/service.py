@@ -27,7 +27,7 @@ class ComputeService:
         self.db = db
         self.options = options
         self.network = network
-        self.quotas = QuotaService(options)
+        self.quotas = QuotaService(options, self.network)
         self.flavors = FlavorService(db)
         self.keypairs = KeypairService(db, self.quotas)
         self.groups = ServerGroupService(db, self.quotas)

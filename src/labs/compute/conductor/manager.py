@@ -22,11 +22,10 @@ from labs.compute import models, states
 from labs.compute.actions import finish_event
 from labs.compute.conductor.metadata import find_instance_metadata
 from labs.compute.config import ComputeOptions
+from labs.compute.instance_network import InstanceNetworking, release_addresses, wants_network
 from labs.compute.payloads import instance_spec, utcnow
 from labs.compute.rpcapi import AgentAPI, SchedulerAPI
 from labs.compute.scheduler.manager import AGENT_BINARY
-from labs.network import models as net_models
-from labs.network.instance_ports import InstanceNetworking, wants_network
 from labs.network.service import NetworkService
 
 log = logging.getLogger("labs.compute.conductor.manager")
@@ -343,10 +342,5 @@ def mark_deleted(tx: Any, instance_id: str) -> bool:
                               vm_state=states.DELETED, task_state=None, power_state=0,
                               updated_at=now))
     tx.execute(sa.delete(Alloc).where(Alloc.instance_id == instance_id))
-    # its addresses go back to the pools (floating ones stay with the project)
-    tx.execute(sa.update(net_models.FloatingIp)
-               .where(net_models.FloatingIp.instance_id == instance_id)
-               .values(instance_id=None, fixed_ip=None, updated_at=now))
-    tx.execute(sa.update(net_models.FixedIp).where(net_models.FixedIp.instance_id == instance_id)
-               .values(instance_id=None, mac=None, released_at=now))
+    release_addresses(tx, instance_id, now)
     return bool(affected(gone))

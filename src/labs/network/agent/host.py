@@ -11,21 +11,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
-from labs.compute.virt.base import Nic
-from labs.network.agent.drivers.base import (
-    NetworkDriver,
-    NetworkError,
-    NetworkSpec,
-    PortSpec,
-    SecurityRule,
-)
+from labs.network.agent.drivers.base import NetworkDriver
+from labs.network.specs import InstancePort, NetworkError, NetworkSpec
 
 log = logging.getLogger("labs.compute.agent.manager")
 
 #: Called when a network is ready on this host: (network id, its namespace, its gateway).
 NetworkReady = Callable[[str, str, str], None]
+
+
+@dataclass(frozen=True)
+class PluggedPort:
+    """How a VM reaches its plugged port: the tap `device` (inside namespace `netns`) the
+    network driver made, or, with no driver (`device` None), qemu's user-mode network
+    with the port's MAC."""
+
+    mac: str
+    device: str | None = None
+    netns: str | None = None
 
 
 class HostNetworking:
@@ -62,47 +67,39 @@ class HostNetworking:
     def kind(self) -> str:
         return self.driver.name if self.driver is not None else "user"
 
-    def plug(self, network: dict[str, Any] | None) -> tuple[Nic, ...]:
-        """Plug the instance's port; the NICs its VM gets (none without a network).
+    def plug(self, port: InstancePort | None) -> PluggedPort | None:
+        """Plug the instance's port; how its VM reaches it (None without a network).
         Raises NetworkError when the host cannot plug it (the build fails here, and
         whatever the plug made is gone)."""
-        if network is None:
-            return ()
+        if port is None:
+            return None
         if self.driver is None:
-            return (Nic(mac=network["mac"], kind="user"),)
-        spec = NetworkSpec(id=network["network_id"], project_id=_project(network),
-                           cidr=network["cidr"], gateway=network["gateway"],
-                           dns_domain=network["dns_domain"], mtu=int(network.get("mtu", 1500)),
-                           external_ip=network.get("external_ip"))
+            return PluggedPort(mac=port.mac)
+        spec = port.network_spec()
         self.driver.ensure_network(spec)
         self._network_ready(spec)
-        port = PortSpec(id=network["port_id"], network_id=spec.id, mac=network["mac"],
-                        ip=network["address"], hostname=network["hostname"],
-                        instance_id=network["port_id"])
-        attachment = self.driver.plug(port)
+        attachment = self.driver.plug(port.port_spec())
         try:
-            self.apply(network, None)
+            self.apply(port, None)
         except NetworkError:
-            self.driver.unplug(port.id)
+            self.driver.unplug(port.port_id)
             raise
-        return (Nic(mac=attachment.mac, kind="tap", tap=attachment.device,
-                    netns=attachment.netns),)
+        return PluggedPort(mac=attachment.mac, device=attachment.device,
+                           netns=attachment.netns)
 
-    def apply(self, network: dict[str, Any], before: dict[str, Any] | None) -> None:
-        """Make the port's rules and floating IPs what `network` says (`before`: what
-        was applied last, to know which floating IPs to take away)."""
+    def apply(self, port: InstancePort, before: InstancePort | None) -> None:
+        """Make the port's rules and floating IPs what `port` says (`before`: what was
+        applied last, to know which floating IPs to take away)."""
         if self.driver is None:
             return
-        port_id = network["port_id"]
-        security = network.get("security") or {}
-        rules = [SecurityRule(**rule) for rule in security.get("rules", [])]
-        self.driver.set_security_rules(port_id, rules, security.get("members", {}))
-        wanted = set(network.get("floating_ips") or [])
-        had = set((before or {}).get("floating_ips") or [])
+        self.driver.set_security_rules(port.port_id, port.security.rules,
+                                       port.security.members)
+        wanted = set(port.floating_ips)
+        had = set(before.floating_ips if before is not None else ())
         for address in sorted(had - wanted):
-            self.driver.remove_floating_ip(port_id, address)
+            self.driver.remove_floating_ip(port.port_id, address)
         for address in sorted(wanted):
-            self.driver.add_floating_ip(port_id, address)
+            self.driver.add_floating_ip(port.port_id, address)
 
     def unplug(self, instance_id: str) -> None:
         if self.driver is not None:
@@ -120,6 +117,3 @@ class HostNetworking:
         if self.driver is not None:
             self.driver.close()
 
-
-def _project(network: dict[str, Any]) -> str:
-    return str(network.get("project_id") or network["network_id"])

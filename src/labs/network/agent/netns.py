@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from labs.network.agent.drivers.base import NetworkError
+from labs.network.specs import NetworkError
 
 log = logging.getLogger("labs.network.agent.netns")
 

@@ -15,8 +15,8 @@ import os
 import socket
 import threading
 
-from labs.network.agent.drivers.base import InvalidRequest, NetworkError, check_ipv4
 from labs.network.agent.netns import NETNS_DIR
+from labs.network.specs import InvalidRequest, NetworkError, check_ipv4
 
 log = logging.getLogger("labs.network.agent.netns")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from labs.compute.api.network_proxy import GroupView
-from labs.network import models
+from labs.network.floating_ips import FloatingIpRecord
+from labs.network.security_groups import GroupView, RuleRecord
 
 Body = dict[str, Any]
 
 
-def security_group_rule(view: GroupView, rule: models.SecurityGroupRule) -> Body:
+def security_group_rule(view: GroupView, rule: RuleRecord) -> Body:
     """A rule lets in either a CIDR (``ip_range``) or a group's members (``group``)."""
     source: Body = {}
     if rule.remote_group_id is not None:
@@ -30,6 +30,6 @@ def security_group(view: GroupView) -> Body:
             "rules": [security_group_rule(view, rule) for rule in view.rules]}
 
 
-def floating_ip(row: models.FloatingIp) -> Body:
+def floating_ip(row: FloatingIpRecord) -> Body:
     return {"id": row.id, "ip": row.address, "pool": row.pool, "fixed_ip": row.fixed_ip,
             "instance_id": row.instance_id}

@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import socket
 import threading
 import time
@@ -44,6 +43,7 @@ from typing import cast
 
 import uvloop
 
+from labs.network.agent.dns_relay.upstream import Server, UdpUpstream, ask_fresh_udp, ask_tcp
 from labs.network.agent.dns_relay.wire import (
     HEADER,
     REFUSED,
@@ -51,11 +51,10 @@ from labs.network.agent.dns_relay.wire import (
     formerr,
     question,
     reply,
-    same_question,
     servfail,
 )
-from labs.network.agent.drivers.base import InvalidRequest, check_id
 from labs.network.agent.netns_sockets import NamespaceListenError, listen_in_namespace
+from labs.network.specs import InvalidRequest, check_id
 
 log = logging.getLogger("labs.network.agent.dns_relay.relay")
 
@@ -66,7 +65,6 @@ RELAY_PORT = 53
 TCP_IDLE_SECONDS = 10.0
 WARN_EVERY_SECONDS = 60.0
 
-Server = tuple[str, int]
 #: How the relay asks one server a query (over UDP or TCP); None: no answer in time.
 #: The query goes with its question, as `question` reads it (answers must carry it).
 Ask = Callable[[Server, bytes, bytes], Awaitable[bytes | None]]
@@ -123,7 +121,7 @@ class DnsRelay:
         self._lock = threading.Lock()
         self._closed = False
         self._warned = 0.0
-        self._upstreams: dict[Server, _UdpUpstream] = {}
+        self._upstreams: dict[Server, UdpUpstream] = {}
         self._loop = uvloop.new_event_loop()
         self._slots = asyncio.Semaphore(max_queries)
         self._thread = threading.Thread(target=self._loop.run_forever, name="dns-relay",
@@ -287,47 +285,15 @@ class DnsRelay:
     async def _ask_udp(self, server: Server, query: bytes, asked: bytes) -> bytes | None:
         upstream = self._upstreams.get(server)
         if upstream is None:
-            upstream = self._upstreams[server] = _UdpUpstream(server)
+            upstream = self._upstreams[server] = UdpUpstream(server)
         return await upstream.ask(query, asked, self.timeout)
 
     async def _ask_forwarder_udp(self, server: Server, query: bytes, asked: bytes
                                  ) -> bytes | None:
-        """One query from a socket of its own (a random source port): the answer must
-        come from the server, under our fresh id, with our question."""
-        loop = asyncio.get_running_loop()
-        family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
-        ident = random.getrandbits(16).to_bytes(2, "big")
-        try:
-            with socket.socket(family, socket.SOCK_DGRAM) as sock:
-                sock.setblocking(False)
-                sock.connect(server)  # the kernel drops datagrams from anyone else
-                await loop.sock_sendall(sock, ident + query[2:])
-                async with asyncio.timeout(self.timeout):
-                    while True:
-                        answer = await loop.sock_recv(sock, 65535)
-                        if (len(answer) >= HEADER and answer[:2] == ident
-                                and answer[2] & 0x80 and same_question(asked, answer)):
-                            return query[:2] + answer[2:]
-        except (TimeoutError, OSError):
-            return None
+        return await ask_fresh_udp(server, query, asked, self.timeout)
 
     async def _ask_tcp(self, server: Server, query: bytes, asked: bytes) -> bytes | None:
-        writer: asyncio.StreamWriter | None = None
-        try:
-            async with asyncio.timeout(self.timeout):
-                reader, writer = await asyncio.open_connection(*server)
-                writer.write(len(query).to_bytes(2, "big") + query)
-                await writer.drain()
-                size = int.from_bytes(await reader.readexactly(2), "big")
-                answer = await reader.readexactly(size)
-                if answer[:2] != query[:2] or not same_question(asked, answer):
-                    return None
-                return answer
-        except (TimeoutError, OSError, asyncio.IncompleteReadError):
-            return None
-        finally:
-            if writer is not None:
-                writer.close()
+        return await ask_tcp(server, query, asked, self.timeout)
 
 
 class _UdpListener(asyncio.DatagramProtocol):
@@ -341,63 +307,3 @@ class _UdpListener(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if self.transport is not None:
             self.relay.take_udp(data, addr, self.transport)
-
-
-class _UdpUpstream(asyncio.DatagramProtocol):
-    """One UDP socket to one server, shared by every query the relay sends there: each
-    query goes out under a fresh id, unique among those waiting, and its answer comes
-    back under the client's own id."""
-
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.transport: asyncio.DatagramTransport | None = None
-        #: by the id sent: the question asked (see `question`) and its answer to come
-        self.waiting: dict[int, tuple[bytes, asyncio.Future[bytes]]] = {}
-        self._opening = asyncio.Lock()
-
-    async def ask(self, query: bytes, asked: bytes, timeout: float) -> bytes | None:
-        try:
-            transport = await self._open()
-        except OSError:
-            return None
-        if len(self.waiting) >= 0xFFFF:
-            return None
-        ident = random.getrandbits(16)
-        while ident in self.waiting:
-            ident = random.getrandbits(16)
-        answered: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self.waiting[ident] = (asked, answered)
-        try:
-            transport.sendto(ident.to_bytes(2, "big") + query[2:])
-            return query[:2] + (await asyncio.wait_for(answered, timeout))[2:]
-        except (TimeoutError, OSError):
-            return None
-        finally:
-            self.waiting.pop(ident, None)
-
-    async def _open(self) -> asyncio.DatagramTransport:
-        async with self._opening:
-            if self.transport is None or self.transport.is_closing():
-                loop = asyncio.get_running_loop()
-                transport, _ = await loop.create_datagram_endpoint(
-                    lambda: self, remote_addr=self.server)
-                self.transport = transport
-            return self.transport
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if len(data) < HEADER or not data[2] & 0x80:
-            return
-        waiting = self.waiting.get(int.from_bytes(data[:2], "big"))
-        if waiting is not None and not waiting[1].done() and same_question(waiting[0], data):
-            waiting[1].set_result(data)
-
-    def error_received(self, exc: Exception) -> None:
-        """The server is not there (ICMP port unreachable): every query waiting on it
-        fails now rather than at its timeout."""
-        for _, answered in self.waiting.values():
-            if not answered.done():
-                answered.set_exception(exc if isinstance(exc, OSError) else OSError(exc))
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
 
-from labs.network.agent.drivers.base import check_id
 from labs.network.agent.metadata.formats import MetadataResponse, answer
 from labs.network.agent.metadata.source import (
     InstanceMetadata,
@@ -44,6 +43,7 @@ from labs.network.agent.metadata.source import (
     StaticMetadataSource,
 )
 from labs.network.agent.netns_sockets import NamespaceListenError, listen_in_namespace
+from labs.network.specs import check_id
 
 __all__ = [
     "InstanceMetadata",

@@ -19,13 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
-from labs.network.agent.drivers.base import (
-    InvalidRequest,
-    check_cidr,
-    check_hostname,
-    check_id,
-    check_ipv4,
-)
+from labs.network.specs import InvalidRequest, check_cidr, check_hostname, check_id, check_ipv4
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from labs.network.agent import netns
-from labs.network.agent.drivers.base import NetworkError, NetworkSpec, PortSpec
+from labs.network.specs import NetworkError, NetworkSpec, PortSpec
 
 log = logging.getLogger("labs.network.agent.drivers.bridge.dnsmasq")
 

@@ -33,14 +33,20 @@ from pathlib import Path
 from typing import ClassVar
 
 from labs.network.agent import netns
-from labs.network.agent.drivers.base import (
-    Attachment,
+from labs.network.agent.drivers.base import Attachment, NetworkDriver, NicKind
+from labs.network.agent.drivers.bridge import nft
+from labs.network.agent.drivers.bridge.dnsmasq import Dnsmasq
+from labs.network.agent.drivers.bridge.state import PortRecord, StateStore
+from labs.network.agent.drivers.bridge.uplink import (
+    Uplink,
+    ensure_public_side,
+    ensure_uplink,
+)
+from labs.network.specs import (
     InvalidRequest,
-    NetworkDriver,
     NetworkError,
     NetworkNotFound,
     NetworkSpec,
-    NicKind,
     PortConflict,
     PortNotFound,
     PortSpec,
@@ -48,13 +54,9 @@ from labs.network.agent.drivers.base import (
     check_cidr,
     check_ipv4,
 )
-from labs.network.agent.drivers.bridge import nft
-from labs.network.agent.drivers.bridge.dnsmasq import Dnsmasq
-from labs.network.agent.drivers.bridge.state import PortRecord, StateStore
 
 log = logging.getLogger("labs.network.agent.drivers.bridge.driver")
 
-EXTERNAL_BRIDGE = "br-ext"
 _PREFIX = re.compile(r"[a-z][a-z0-9]{0,15}")
 
 
@@ -212,39 +214,18 @@ class BridgeDriver(NetworkDriver):
                     f"dnsmasq cannot reach the state directory {root}: {directory} is not "
                     "searchable by other users (chmod o+x)")
 
-    def _ensure_external(self) -> None:
-        namespace = self.external_namespace
-        netns.ensure(namespace, router=False)
-        if not netns.link_exists(namespace, EXTERNAL_BRIDGE):
-            netns.ip(namespace, "link", "add", EXTERNAL_BRIDGE, "type", "bridge")
-            log.info("created the public side: %s in %s", EXTERNAL_BRIDGE, namespace)
-        netns.ip(namespace, "link", "set", EXTERNAL_BRIDGE, "up")
-        netns.set_address(namespace, EXTERNAL_BRIDGE,
-                          f"{self.external_gateway}/{self.external_net.prefixlen}")
-
     def _ensure_uplink(self, spec: NetworkSpec) -> None:
         namespace, uplink = self.namespace(spec.id), self.uplink_name(spec.id)
         if spec.external_ip is None:
             netns.delete_link(namespace, uplink)
             return
-        self._ensure_external()
-        outside = self.external_port_name(spec.id)
-        if not netns.link_exists(namespace, uplink):
-            netns.delete_link(self.external_namespace, outside)  # a half-made pair
-            netns.ip(namespace, "link", "add", uplink, "type", "veth", "peer", "name",
-                     outside, "netns", self.external_namespace)
-            log.info("connected %s to the public side (%s)", namespace, outside)
-        netns.ip(self.external_namespace, "link", "set", outside, "master", EXTERNAL_BRIDGE,
-                 "up")
-        netns.ip(namespace, "link", "set", uplink, "up")
-        wanted = {f"{spec.external_ip}/{self.external_net.prefixlen}"}
+        prefixlen = self.external_net.prefixlen
+        ensure_public_side(self.external_namespace, f"{self.external_gateway}/{prefixlen}")
+        wanted = {f"{spec.external_ip}/{prefixlen}"}
         wanted |= {f"{fip}/32" for r in self.state.ports(spec.id) for fip in r.floating_ips}
-        for stale in netns.addresses(namespace, uplink) - wanted:
-            netns.ip(namespace, "addr", "del", stale, "dev", uplink)
-        for cidr in sorted(wanted):
-            netns.set_address(namespace, uplink, cidr)
-        netns.ip(namespace, "route", "replace", "default", "via", self.external_gateway,
-                 "dev", uplink)
+        ensure_uplink(Uplink(namespace, uplink, self.external_namespace,
+                             self.external_port_name(spec.id)),
+                      wanted, self.external_gateway)
 
     def _apply(self, spec: NetworkSpec, ports: Sequence[PortRecord] | None = None) -> None:
         """Bring the network's rules and dnsmasq in line with `ports` (default: the

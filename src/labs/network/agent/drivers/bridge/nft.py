@@ -32,8 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from labs.network.agent import netns
-from labs.network.agent.drivers.base import NetworkSpec, SecurityRule
 from labs.network.agent.drivers.bridge.state import PortRecord
+from labs.network.specs import NetworkSpec, SecurityRule
 
 log = logging.getLogger("labs.network.agent.drivers.bridge.nft")
 
@@ -103,31 +103,25 @@ def render(spec: NetworkSpec, wiring: Wiring, ports: Sequence[PortRecord]) -> st
     out: list[str] = []
     for table in TABLES:  # "add then delete" works whether or not the table exists
         out += [f"table {table}", f"delete table {table}"]
+    out += _bridge_table(ports)
+    out += ["table inet labs {", *_port_forwarding(spec, wiring, ports)]
+    out += _input(spec, wiring)
+    out += [*_nat(spec, wiring, ports), "}"]
+    return "\n".join(out) + "\n"
 
-    out += ["table bridge labs {",
-            "  chain prerouting {",
-            "    type filter hook prerouting priority -200; policy accept;"]
+
+def _bridge_table(ports: Sequence[PortRecord]) -> list[str]:
+    """Layer 2: each port sends only from its own MAC and IP (and asks DHCP only for
+    itself); broadcasts and multicasts meet each receiving port's ingress rules."""
+    out = ["table bridge labs {",
+           "  chain prerouting {",
+           "    type filter hook prerouting priority -200; policy accept;"]
     if ports:
         out.append("    iifname " + _vmap([(f'"{r.device}"', f"from-{r.device}")
-                                           for r in ports]))
+                                          for r in ports]))
     out.append("  }")
     for r in ports:
-        mac, ip = r.port.mac, r.port.ip
-        out += [f"  chain from-{r.device} {{",
-                f"    ether saddr != {mac} drop",
-                f"    arp saddr ether != {mac} drop",
-                f"    arp saddr ip != {{ {ip}, 0.0.0.0 }} drop",
-                "    ether type arp accept",
-                # a VM answering DHCP would hand the other VMs its own gateway and DNS
-                "    udp sport 67 udp dport 68 drop",
-                # DHCP only for its own MAC (BOOTP's chaddr), at a pace no flood keeps up:
-                # dnsmasq logs what it refuses, and the log is the host's disk
-                f"    udp dport 67 @th,{DHCP_CHADDR_BITS},48 != 0x{mac.replace(':', '')} drop",
-                f"    udp dport 67 limit rate over {DHCP_RATE} drop",
-                "    ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept",
-                f"    ip saddr {ip} accept",
-                "    drop",
-                "  }"]
+        out += _spoofing_filter(r)
     # A broadcast or multicast matches no port's address in the inet rules below, so
     # each receiving port's ingress rules are met here, statelessly.
     out += ["  chain forward {",
@@ -140,13 +134,38 @@ def render(spec: NetworkSpec, wiring: Wiring, ports: Sequence[PortRecord]) -> st
         out += [f"  chain flood-{r.device} {{", *_rules(r, "ingress", "accept"),
                 "    drop", "  }"]
     out.append("}")
+    return out
 
+
+def _spoofing_filter(r: PortRecord) -> list[str]:
+    """What a port may send: from its own MAC and IP, and DHCP only for itself."""
+    mac, ip = r.port.mac, r.port.ip
+    return [f"  chain from-{r.device} {{",
+            f"    ether saddr != {mac} drop",
+            f"    arp saddr ether != {mac} drop",
+            f"    arp saddr ip != {{ {ip}, 0.0.0.0 }} drop",
+            "    ether type arp accept",
+            # a VM answering DHCP would hand the other VMs its own gateway and DNS
+            "    udp sport 67 udp dport 68 drop",
+            # DHCP only for its own MAC (BOOTP's chaddr), at a pace no flood keeps up:
+            # dnsmasq logs what it refuses, and the log is the host's disk
+            f"    udp dport 67 @th,{DHCP_CHADDR_BITS},48 != 0x{mac.replace(':', '')} drop",
+            f"    udp dport 67 limit rate over {DHCP_RATE} drop",
+            "    ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept",
+            f"    ip saddr {ip} accept",
+            "    drop",
+            "  }"]
+
+
+def _port_forwarding(spec: NetworkSpec, wiring: Wiring,
+                     ports: Sequence[PortRecord]) -> list[str]:
+    """Layer 3: each port's security rules, on what other ports, the public side and
+    the namespace itself send it, and on what it sends when it has egress rules."""
     br, up = f'"{wiring.bridge}"', f'"{wiring.uplink}"'
-    out += ["table inet labs {",
-            "  chain forward {",
-            "    type filter hook forward priority 0; policy accept;",
-            "    ct state established,related accept",
-            "    ct state invalid drop"]
+    out = ["  chain forward {",
+           "    type filter hook forward priority 0; policy accept;",
+           "    ct state established,related accept",
+           "    ct state invalid drop"]
     if wiring.uplink:
         out.append(f"    iifname {up} oifname {br} ct status & dnat == 0 drop")
     egress = [r for r in ports if any(x.direction == "egress" for x in r.rules)]
@@ -173,11 +192,14 @@ def render(spec: NetworkSpec, wiring: Wiring, ports: Sequence[PortRecord]) -> st
         out += [f"  chain ingress-{r.device} {{",
                 f"    ip saddr {spec.gateway} udp sport 67 udp dport 68 accept",
                 *_rules(r, "ingress", "accept"), "    drop", "  }"]
+    return out
 
-    out += _input(spec, wiring)
 
-    out += ["  chain prerouting {",
-            "    type nat hook prerouting priority dstnat; policy accept;"]
+def _nat(spec: NetworkSpec, wiring: Wiring, ports: Sequence[PortRecord]) -> list[str]:
+    """The metadata address, floating IPs in and out, and the network's outbound NAT."""
+    br, up = f'"{wiring.bridge}"', f'"{wiring.uplink}"'
+    out = ["  chain prerouting {",
+           "    type nat hook prerouting priority dstnat; policy accept;"]
     if wiring.metadata is not None:
         address, port = wiring.metadata
         out.append(f"    iifname {br} ip daddr {METADATA_IP} tcp dport 80 "
@@ -192,8 +214,8 @@ def render(spec: NetworkSpec, wiring: Wiring, ports: Sequence[PortRecord]) -> st
             out += [f"    oifname {up} ip saddr {r.port.ip} snat ip to {fip}"
                     for fip in r.floating_ips[:1]]
         out.append(f"    oifname {up} ip saddr {spec.cidr} masquerade")
-    out += ["  }", "}"]
-    return "\n".join(out) + "\n"
+    out.append("  }")
+    return out
 
 
 def _input(spec: NetworkSpec, wiring: Wiring) -> list[str]:

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from labs.network.agent.drivers.base import NetworkSpec, NicKind, PortSpec, SecurityRule
+from labs.network.agent.drivers.base import NicKind
+from labs.network.specs import NetworkSpec, PortSpec, SecurityRule
 
 FORMAT = 1
 
