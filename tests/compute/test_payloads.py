@@ -1,8 +1,43 @@
-"""Notification payloads as Nova's consumers (the DNS sink) read them."""
+"""Notification payloads as Nova's consumers (the DNS sink) read them, and the build
+spec as agents read it off the bus."""
 
 from __future__ import annotations
 
-from labs.compute.payloads import fixed_ips
+from datetime import datetime
+from typing import Any
+
+from labs.compute.payloads import BuildSpec, ExpectedInstance, fixed_ips
+
+#: A build spec as the conductor has always cast it to agents.
+SPEC_MESSAGE: dict[str, Any] = {
+    "id": "0b9f6f1e-7d7e-4c55-9d43-3d4f7e0a1c2b", "name": "web-1", "hostname": "web-1",
+    "project_id": "p1", "project_name": "demo", "user_id": "u1",
+    "vcpus": 1, "memory_mb": 512, "disk_gb": 1,
+    "flavor": {"id": "1", "name": "m1.tiny", "vcpus": 1, "ram": 512, "disk": 1,
+               "ephemeral": 0, "swap": 0, "extra_specs": {}},
+    "image_id": "i1", "user_data": None, "key_data": "ssh-ed25519 AAAA",
+    "metadata": {"role": "web"}, "availability_zone": "nova", "reservation_id": "r-1",
+    "created_at": "2025-01-02T03:04:05.678901",
+}
+
+
+def test_the_build_spec_travels_as_before() -> None:
+    spec = BuildSpec.from_message(SPEC_MESSAGE)
+    assert spec.created_at == datetime(2025, 1, 2, 3, 4, 5, 678901)
+    assert spec.network is None and spec.metadata == {"role": "web"}
+    assert spec.to_message() == SPEC_MESSAGE
+    assert list(spec.to_message()) == list(SPEC_MESSAGE)
+    network = {"address": "10.0.0.5", "mac": "fa:16:3e:00:00:05", "label": "lan"}
+    assert spec.with_network(network).to_message() == {**SPEC_MESSAGE, "network": network}
+    assert BuildSpec.from_message({**SPEC_MESSAGE, "network": network}).network == network
+
+
+def test_an_expected_instance_is_its_spec_and_its_states() -> None:
+    message = {**SPEC_MESSAGE, "vm_state": "active", "task_state": None}
+    expected = ExpectedInstance.from_message(message)
+    assert expected.spec == BuildSpec.from_message(SPEC_MESSAGE)
+    assert (expected.vm_state, expected.task_state) == ("active", None)
+    assert expected.to_message() == message
 
 
 def test_fixed_ips_carry_their_floating_addresses() -> None:

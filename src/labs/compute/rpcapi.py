@@ -1,18 +1,53 @@
 """What compute's parts say to each other over the bus: one method per message, the
-same name at both ends (``ConductorAPI.build_instances`` -> ``Conductor.build_instances``).
+same name at both ends (``ConductorAPI.build_instances`` -> ``Conductor.build_instances``),
+the topics they are served on, the names services heartbeat under, and the
+``compute.instance.*`` notifications that listeners outside compute (the DNS sink) read.
 
 Casts are durable and delivered at least once, so every receiver is idempotent.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from labs.common.bus import Bus
+from labs.compute.payloads import BuildSpec, ExpectedInstance
 
+if TYPE_CHECKING:
+    from labs.compute import models
+
+log = logging.getLogger("labs.compute.rpcapi")
+
+# the topics
 CONDUCTOR = "conductor"
 SCHEDULER = "scheduler"
 AGENT = "compute"  # each agent also listens on compute.<host>
+
+# the binaries services heartbeat under (Nova's names, which clients show)
+AGENT_BINARY = "nova-compute"
+CONDUCTOR_BINARY = "nova-conductor"
+SCHEDULER_BINARY = "nova-scheduler"
+
+NOTIFICATION_PREFIX = "compute.instance."
+
+
+def is_up(service: models.Service, down_before: datetime) -> bool:
+    """A service is up while its heartbeats (:meth:`ConductorAPI.heartbeat`) arrive:
+    one came after ``down_before``, and no admin forced it down."""
+    return (not service.forced_down and service.last_seen is not None
+            and service.last_seen >= down_before)
+
+
+def notify_instance(bus: Bus, event: str, payload: dict[str, Any], publisher_id: str) -> None:
+    """Send ``compute.instance.<event>`` (Nova's legacy notification). A failure is
+    logged, not raised: the operation it reports has happened either way."""
+    try:
+        bus.notify(NOTIFICATION_PREFIX + event, payload, publisher_id=publisher_id)
+    except Exception as exc:
+        log.warning("%s: could not send %s%s about %s: %s", publisher_id,
+                    NOTIFICATION_PREFIX, event, payload.get("instance_id"), exc)
 
 
 class ConductorAPI:
@@ -40,13 +75,13 @@ class ConductorAPI:
         self.bus.cast(CONDUCTOR, "instance_deleted", instance_id=instance_id, host=host)
 
     def register_agent(self, host: str, zone: str, resources: dict[str, Any],
-                       timeout: float = 30.0) -> list[dict[str, Any]]:
+                       timeout: float = 30.0) -> list[ExpectedInstance]:
         """Record the agent and its hypervisor; returns the instances the cloud
         expects on that host, for the agent to reconcile with what it runs."""
         result: list[dict[str, Any]] = self.bus.call(
             CONDUCTOR, "register_agent", timeout=timeout, host=host, zone=zone,
             resources=resources)
-        return result
+        return [ExpectedInstance.from_message(message) for message in result]
 
     def heartbeat(self, host: str, binary: str) -> None:
         self.bus.cast(CONDUCTOR, "heartbeat", host=host, binary=binary)
@@ -90,14 +125,14 @@ class AgentAPI:
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
 
-    def build_instance(self, host: str, spec: dict[str, Any]) -> None:
-        self.bus.cast(AGENT, "build_instance", server=host, spec=spec)
+    def build_instance(self, host: str, spec: BuildSpec) -> None:
+        self.bus.cast(AGENT, "build_instance", server=host, spec=spec.to_message())
 
     def reboot_instance(self, host: str, instance_id: str, hard: bool) -> None:
         self.bus.cast(AGENT, "reboot_instance", server=host, instance_id=instance_id, hard=hard)
 
-    def rebuild_instance(self, host: str, spec: dict[str, Any]) -> None:
-        self.bus.cast(AGENT, "rebuild_instance", server=host, spec=spec)
+    def rebuild_instance(self, host: str, spec: BuildSpec) -> None:
+        self.bus.cast(AGENT, "rebuild_instance", server=host, spec=spec.to_message())
 
     def snapshot_instance(self, host: str, instance_id: str, image_id: str, image_url: str,
                           token: str) -> None:

@@ -17,7 +17,14 @@ from labs.compute.api.images import ImageInfo, ImageLookup
 from labs.compute.api.service import ComputeService
 from labs.compute.conductor.manager import Conductor
 from labs.compute.config import ComputeOptions
-from labs.compute.rpcapi import CONDUCTOR, SCHEDULER, AgentAPI, SchedulerAPI
+from labs.compute.rpcapi import (
+    CONDUCTOR,
+    CONDUCTOR_BINARY,
+    SCHEDULER,
+    SCHEDULER_BINARY,
+    AgentAPI,
+    SchedulerAPI,
+)
 from labs.compute.scheduler.config import SchedulerOptions
 from labs.compute.scheduler.engine import Scheduler
 from labs.compute.scheduler.manager import SchedulerManager
@@ -73,8 +80,8 @@ class Housekeeper(Periodic):
         self.host = host
 
     def _round(self) -> None:
-        self.conductor.heartbeat(self.host, "nova-conductor")
-        self.conductor.heartbeat(self.host, "nova-scheduler")
+        self.conductor.heartbeat(self.host, CONDUCTOR_BINARY)
+        self.conductor.heartbeat(self.host, SCHEDULER_BINARY)
         self.conductor.redrive_stuck_builds()
 
 
@@ -84,7 +91,7 @@ def serve_conductor(site: Site, db: Database, bus: Bus) -> Housekeeper:
     options = site.config.group(ComputeOptions)
     conductor = conductor_on(bus, db, options, site.config.group(NetworkOptions))
     host = socket.gethostname()
-    conductor.heartbeat(host, "nova-conductor")
+    conductor.heartbeat(host, CONDUCTOR_BINARY)
     return Housekeeper(conductor, host, options.heartbeat_seconds)
 
 

@@ -25,9 +25,8 @@ import httpx
 from labs.common.bus import Bus, BusError
 from labs.common.periodic import Periodic
 from labs.compute import states
-from labs.compute.payloads import notification_payload, utcnow
-from labs.compute.rpcapi import ConductorAPI
-from labs.compute.scheduler.manager import AGENT_BINARY
+from labs.compute.payloads import BuildSpec, ExpectedInstance, notification_payload, utcnow
+from labs.compute.rpcapi import AGENT_BINARY, ConductorAPI, notify_instance
 from labs.compute.virt.base import InstanceNotFound, InstanceSpec, Nic, VirtDriver, VirtError
 from labs.network.agent.host import HostNetworking, PluggedPort
 from labs.network.specs import InstancePort, NetworkError
@@ -62,7 +61,7 @@ class Agent:
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix=f"agent-{host}")
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self._specs: dict[str, dict[str, Any]] = {}
+        self._specs: dict[str, BuildSpec] = {}
         self._stopping = threading.Event()
         self._heartbeat: Periodic | None = None
 
@@ -98,11 +97,12 @@ class Agent:
     def _beat(self) -> None:
         self.conductor.heartbeat(self.host, AGENT_BINARY)
 
-    def reconcile(self, expected: list[dict[str, Any]]) -> None:
+    def reconcile(self, expected: list[ExpectedInstance]) -> None:
         running = {info.id: info for info in self.driver.list_instances()}
-        for spec in expected:
-            self._specs[spec["id"]] = spec
-            iid, vm_state, task = spec["id"], spec["vm_state"], spec["task_state"]
+        for wanted in expected:
+            spec = wanted.spec
+            self._specs[spec.id] = spec
+            iid, vm_state, task = spec.id, wanted.vm_state, wanted.task_state
             if task == states.DELETING:
                 self._submit(iid, self._delete, iid)
             elif vm_state == states.BUILDING:
@@ -118,15 +118,17 @@ class Agent:
             elif task == states.IMAGE_SNAPSHOT:  # the caller's token may be gone: give up
                 self._submit(iid, self._report, iid, "createImage",
                              "the agent restarted during the snapshot; take it again")
-        known = {spec["id"] for spec in expected}
-        for spec in expected:  # VMs that stopped or died while no agent watched
-            info = running.get(spec["id"])
-            if info is not None and not spec["task_state"] \
-                    and spec["vm_state"] in (states.ACTIVE, states.STOPPED):
-                self.conductor.power_state_seen(spec["id"], self.host, int(info.power_state))
-        for spec in expected:  # rules and floating IPs may have changed meanwhile
-            if spec.get("network") and spec["id"] in running and not spec["task_state"]:
-                self._submit(spec["id"], self._apply_network, spec["id"], spec["network"], None)
+        known = {wanted.spec.id for wanted in expected}
+        for wanted in expected:  # VMs that stopped or died while no agent watched
+            info = running.get(wanted.spec.id)
+            if info is not None and not wanted.task_state \
+                    and wanted.vm_state in (states.ACTIVE, states.STOPPED):
+                self.conductor.power_state_seen(wanted.spec.id, self.host,
+                                                int(info.power_state))
+        for wanted in expected:  # rules and floating IPs may have changed meanwhile
+            iid, network = wanted.spec.id, wanted.spec.network
+            if network and iid in running and not wanted.task_state:
+                self._submit(iid, self._apply_network, iid, network, None)
         for iid in self.network.plugged() - known - running.keys():
             log.info("%s: port of %s is not expected here any more: unplugging it",
                      self.host, iid)
@@ -140,15 +142,17 @@ class Agent:
 
     # -- what the bus delivers -------------------------------------------------------
     def build_instance(self, spec: dict[str, Any]) -> None:
-        self._specs[spec["id"]] = spec
-        self._submit(spec["id"], self._build, spec)
+        build = BuildSpec.from_message(spec)
+        self._specs[build.id] = build
+        self._submit(build.id, self._build, build)
 
     def reboot_instance(self, instance_id: str, hard: bool) -> None:
         self._submit(instance_id, self._reboot, instance_id, hard)
 
     def rebuild_instance(self, spec: dict[str, Any]) -> None:
-        self._specs[spec["id"]] = spec
-        self._submit(spec["id"], self._rebuild, spec)
+        build = BuildSpec.from_message(spec)
+        self._specs[build.id] = build
+        self._submit(build.id, self._rebuild, build)
 
     def snapshot_instance(self, instance_id: str, image_id: str, image_url: str,
                           token: str) -> None:
@@ -166,7 +170,7 @@ class Agent:
     def refresh_network(self, instance_ids: list[str]) -> None:
         if self.network.driver is None:
             return  # user-mode networks enforce no rules and carry no floating IPs
-        mine = [iid for iid in instance_ids if (self._specs.get(iid) or {}).get("network")]
+        mine = [iid for iid in instance_ids if self._network_of(iid)]
         if mine:  # asking the conductor is a call: not on the bus's delivering thread
             self.pool.submit(self._refresh_network, mine)
 
@@ -178,8 +182,11 @@ class Agent:
                         self.host, len(instance_ids), exc)
             return
         for iid, network in networks.items():
-            before = (self._specs.get(iid) or {}).get("network")
-            self._submit(iid, self._apply_network, iid, network, before)
+            self._submit(iid, self._apply_network, iid, network, self._network_of(iid))
+
+    def _network_of(self, instance_id: str) -> dict[str, Any] | None:
+        spec = self._specs.get(instance_id)
+        return spec.network if spec is not None else None
 
     def console_output(self, instance_id: str, length: int | None) -> str:
         return self.driver.console_output(instance_id, length)
@@ -198,19 +205,15 @@ class Agent:
         with self._locks_guard:
             return self._locks.setdefault(instance_id, threading.Lock())
 
-    def _notify(self, event: str, spec: dict[str, Any] | None, instance_id: str, state: str,
+    def _notify(self, event: str, spec: BuildSpec | None, instance_id: str, state: str,
                 task_state: str | None = None, **extra: Any) -> None:
         payload = (notification_payload(spec, self.host, state, task_state, **extra)
                    if spec else {"instance_id": instance_id, "host": self.host,
                                  "state": state, "state_description": task_state or ""})
-        try:
-            self.bus.notify(f"compute.instance.{event}", payload,
-                            publisher_id=f"compute.{self.host}")
-        except Exception as exc:
-            log.warning("%s: could not send compute.instance.%s: %s", self.host, event, exc)
+        notify_instance(self.bus, event, payload, f"compute.{self.host}")
 
-    def _build(self, spec: dict[str, Any]) -> None:
-        iid = spec["id"]
+    def _build(self, spec: BuildSpec) -> None:
+        iid = spec.id
         try:
             power = self.driver.power_state(iid)
         except InstanceNotFound:
@@ -219,9 +222,9 @@ class Agent:
             self.conductor.build_done(iid, self.host, power_state=int(power), addresses={})
             return
         self._notify("create.start", spec, iid, states.BUILDING, states.SPAWNING,
-                     image_name=spec.get("image_id", ""))
+                     image_name=spec.image_id)
         try:
-            port = _port(spec.get("network"))
+            port = _port(spec.network)
             nics = _nics(self.network.plug(port))
         except NetworkError as exc:
             self._notify("create.error", spec, iid, states.BUILDING, states.SPAWNING,
@@ -242,12 +245,12 @@ class Agent:
         self.conductor.build_done(iid, self.host, power_state=int(
             self.driver.power_state(iid)), addresses=addresses)
 
-    def _rebuild(self, spec: dict[str, Any]) -> None:
-        iid = spec["id"]
+    def _rebuild(self, spec: BuildSpec) -> None:
+        iid = spec.id
         self._notify("rebuild.start", spec, iid, states.ACTIVE, states.REBUILDING)
         self.driver.destroy(iid)
         try:
-            nics = _nics(self.network.plug(_port(spec.get("network"))))
+            nics = _nics(self.network.plug(_port(spec.network)))
         except NetworkError as exc:
             error: str | None = f"network: {exc}"
         else:
@@ -255,17 +258,16 @@ class Agent:
         self._notify("rebuild.end", spec, iid, states.ACTIVE)
         self._report(iid, "rebuild", error)
 
-    def _instance_spec(self, spec: dict[str, Any], nics: tuple[Nic, ...] = ()) -> InstanceSpec:
-        network = spec.get("network") or {}
-        image_path = self.image_files(spec["image_id"]) if self.image_files else None
-        return InstanceSpec(image_path=image_path,
-            id=spec["id"], name=spec["name"], hostname=spec["hostname"],
-            project_id=spec["project_id"], vcpus=spec["vcpus"], memory_mb=spec["memory_mb"],
-            disk_gb=spec["disk_gb"], image_id=spec["image_id"],
-            user_data=spec.get("user_data"), key_data=spec.get("key_data"),
-            metadata=spec.get("metadata") or {},
-            project_name=spec.get("project_name") or "",
-            dns_domain=network.get("domain", ""), nics=nics)
+    def _instance_spec(self, spec: BuildSpec, nics: tuple[Nic, ...] = ()) -> InstanceSpec:
+        """What the virt driver boots for ``spec``, on the ports plugged for it."""
+        image_path = self.image_files(spec.image_id) if self.image_files else None
+        return InstanceSpec(
+            id=spec.id, name=spec.name, hostname=spec.hostname,
+            project_id=spec.project_id, vcpus=spec.vcpus, memory_mb=spec.memory_mb,
+            disk_gb=spec.disk_gb, image_id=spec.image_id, image_path=image_path,
+            user_data=spec.user_data, key_data=spec.key_data,
+            metadata=spec.metadata, project_name=spec.project_name,
+            dns_domain=(spec.network or {}).get("domain", ""), nics=nics)
 
     def _apply_network(self, instance_id: str, network: dict[str, Any],
                        before: dict[str, Any] | None) -> None:
@@ -276,7 +278,7 @@ class Agent:
             return
         spec = self._specs.get(instance_id)
         if spec is not None:
-            spec["network"] = network
+            self._specs[instance_id] = spec.with_network(network)
 
     def _snapshot(self, instance_id: str, image_id: str, image_url: str, token: str) -> None:
         spec = self._specs.get(instance_id)

@@ -23,7 +23,7 @@ from labs.common.numbers import is_digits
 from labs.compute import models
 from labs.compute.config import ComputeOptions
 from labs.compute.payloads import utcnow
-from labs.compute.scheduler.manager import AGENT_BINARY, is_up
+from labs.compute.rpcapi import AGENT_BINARY, is_up
 
 Svc, Node, Alloc, Inst = models.Service, models.ComputeNode, models.Allocation, models.Instance
 

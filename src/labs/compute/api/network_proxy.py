@@ -163,7 +163,7 @@ class ServerNetwork:
 
     # -- helpers -----------------------------------------------------------------------
     def _server(self, tx: Session, ctx: RequestContext, server_id: str) -> models.Instance:
-        return self.servers._get(tx, ctx, server_id)
+        return self.servers.find(tx, ctx, server_id)
 
     @staticmethod
     def _named(tx: Session, project_id: str) -> list[list[str]]:

@@ -16,7 +16,7 @@ from labs.compute.actions import start_action
 from labs.compute.api.images import check_snapshot_properties
 from labs.compute.api.servers import ServerService
 from labs.compute.instance_network import InstanceNetworking
-from labs.compute.payloads import instance_spec, utcnow
+from labs.compute.payloads import BuildSpec, utcnow
 
 Inst = models.Instance
 MAX_TAGS = 50
@@ -33,8 +33,7 @@ class ServerActions:
               from_tasks: frozenset[str | None] = frozenset({None})) -> models.Instance:
         """Start ``action``: one conditional update from an allowed state, else 409."""
         with self.db.transaction() as tx:
-            row = self.servers._get(tx, ctx, server_id)
-            self.servers._check_unlocked(ctx, row)
+            row = self.servers.find_changeable(tx, ctx, server_id)
             tasks = [t for t in from_tasks if t is not None]
             task_ok = sa.or_(Inst.task_state.is_(None), Inst.task_state.in_(tasks)) \
                 if None in from_tasks else Inst.task_state.in_(tasks)
@@ -83,13 +82,13 @@ class ServerActions:
             raise BadRequest(f"Image {image.id} is not active.")
         if "metadata" in changes:  # refused before the server moves
             with self.db.reading() as tx:
-                row = self.servers._get(tx, ctx, server_id)
+                row = self.servers.find(tx, ctx, server_id)
                 self.servers.quotas.check_metadata_items(tx, row.project_id,
                                                          len(changes["metadata"]))
         row = self._move(ctx, server_id, "rebuild", "rebuild", states.ALLOWED["rebuild"],
                          states.REBUILDING)
         with self.db.transaction() as tx:
-            row = self.servers._get(tx, ctx, server_id)
+            row = self.servers.find(tx, ctx, server_id)
             row.image_ref = image.id
             if "name" in changes:
                 row.name = changes["name"]
@@ -98,10 +97,9 @@ class ServerActions:
             if "description" in changes:
                 row.description = changes["description"]
             row.updated_at = utcnow()
-            spec = instance_spec(row)
             network = InstanceNetworking(self.db, self.servers.network).specs(tx, [row])
-            if row.id in network:  # the new disk boots on the same port
-                spec["network"] = network[row.id]
+            # the new disk boots on the same port
+            spec = BuildSpec.of_instance(row, network.get(row.id))
         assert row.host is not None
         self.agents.rebuild_instance(row.host, spec)
         return row
@@ -117,7 +115,7 @@ class ServerActions:
                              "snapshot in.")
         check_snapshot_properties(metadata)
         with self.db.reading() as tx:
-            row = self.servers._get(tx, ctx, server_id)
+            row = self.servers.find(tx, ctx, server_id)
             self.servers.quotas.check_metadata_items(tx, row.project_id, len(metadata),
                                                      "Image metadata limit exceeded")
         row = self._move(ctx, server_id, "createImage", "createImage",
@@ -142,7 +140,7 @@ class ServerActions:
         """As Nova: a lock already there stays as it is for its owner (an admin's lock
         stays the admin's); an admin's lock replaces an owner's."""
         with self.db.transaction() as tx:
-            row = self.servers._get(tx, ctx, server_id)
+            row = self.servers.find(tx, ctx, server_id)
             query = sa.update(Inst).where(Inst.id == row.id, Inst.deleted.is_(False))
             if not ctx.is_admin:
                 query = query.where(Inst.locked.is_(False))  # never over a racing lock
@@ -153,7 +151,7 @@ class ServerActions:
 
     def unlock(self, ctx: RequestContext, server_id: str) -> None:
         with self.db.transaction() as tx:
-            row = self.servers._get(tx, ctx, server_id)
+            row = self.servers.find(tx, ctx, server_id)
             query = sa.update(Inst).where(Inst.id == row.id, Inst.deleted.is_(False))
             if not ctx.is_admin:
                 query = query.where(sa.or_(Inst.locked_by.is_(None),
@@ -183,8 +181,7 @@ class ServerActions:
         with self.db.transaction() as tx:
             # locked: two requests merging into the same metadata must take turns, or
             # both pass the quota check and one's items are lost
-            row = self.servers._get(tx, ctx, server_id, lock=True)
-            self.servers._check_unlocked(ctx, row)
+            row = self.servers.find_changeable(tx, ctx, server_id, lock=True)
             merged = dict(items) if replace else {**(row.metadata_ or {}), **items}
             self.servers.quotas.check_metadata_items(tx, row.project_id, len(merged))
             row.metadata_, row.updated_at = merged, utcnow()
@@ -192,8 +189,7 @@ class ServerActions:
 
     def delete_metadata(self, ctx: RequestContext, server_id: str, key: str) -> None:
         with self.db.transaction() as tx:
-            row = self.servers._get(tx, ctx, server_id, lock=True)
-            self.servers._check_unlocked(ctx, row)
+            row = self.servers.find_changeable(tx, ctx, server_id, lock=True)
             items = dict(row.metadata_ or {})
             if key not in items:
                 raise NotFound(f"Metadata item was not found: {key}")
@@ -206,7 +202,7 @@ class ServerActions:
     def set_tags(self, ctx: RequestContext, server_id: str, tags: list[str],
                  add: bool = False) -> list[str]:
         with self.db.transaction() as tx:
-            row = self.servers._get(tx, ctx, server_id, lock=True)
+            row = self.servers.find(tx, ctx, server_id, lock=True)
             merged = list(dict.fromkeys([*(row.tags or []), *tags] if add else tags))
             if len(merged) > MAX_TAGS:
                 raise BadRequest(f"The number of tags exceeded the per-server limit "
@@ -216,7 +212,7 @@ class ServerActions:
 
     def delete_tag(self, ctx: RequestContext, server_id: str, tag: str | None) -> None:
         with self.db.transaction() as tx:
-            row = self.servers._get(tx, ctx, server_id, lock=True)
+            row = self.servers.find(tx, ctx, server_id, lock=True)
             if tag is None:
                 row.tags = []
             elif tag not in (row.tags or []):
@@ -228,11 +224,11 @@ class ServerActions:
     # -- instance actions ----------------------------------------------------------
     def list_actions(self, ctx: RequestContext, server_id: str) -> list[Any]:
         with self.db.reading() as tx:
-            self.servers._get(tx, ctx, server_id, deleted_ok=True)
+            self.servers.find(tx, ctx, server_id, deleted_ok=True)
             return actions.list_actions(tx, server_id)
 
     def get_action(self, ctx: RequestContext, server_id: str, request_id: str) -> tuple[
             Any, list[Any]]:
         with self.db.reading() as tx:
-            self.servers._get(tx, ctx, server_id, deleted_ok=True)
+            self.servers.find(tx, ctx, server_id, deleted_ok=True)
             return actions.get_action(tx, server_id, request_id)

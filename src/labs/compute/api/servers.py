@@ -31,10 +31,10 @@ from labs.compute.api.hosts import HostService
 from labs.compute.api.images import ImageLookup
 from labs.compute.api.keypairs import KeypairService
 from labs.compute.api.quotas import QuotaService
-from labs.compute.conductor.manager import mark_deleted
 from labs.compute.config import ComputeOptions
-from labs.compute.payloads import instance_spec, notification_payload, utcnow
-from labs.compute.rpcapi import AgentAPI, ConductorAPI
+from labs.compute.instances import mark_deleted
+from labs.compute.payloads import BuildSpec, notification_payload, utcnow
+from labs.compute.rpcapi import AgentAPI, ConductorAPI, notify_instance
 from labs.network.service import NetworkService
 
 log = logging.getLogger("labs.compute.api.servers")
@@ -79,6 +79,18 @@ class ServerFilter:
     key_name: str | None = None
     availability_zone: str | None = None
     locked: bool | None = None
+
+
+@dataclass(frozen=True)
+class CheckedRequest:
+    """What a ``ServerRequest`` names, found and checked before anything is recorded."""
+
+    image_id: str
+    flavor: models.Flavor
+    key: models.Keypair | None
+    user_data: str | None
+    zone: str | None
+    group: models.ServerGroup | None
 
 
 def status_clause(status: str) -> sa.ColumnElement[bool]:
@@ -130,6 +142,29 @@ class ServerService:
         project_id = ctx.project_id
         if not project_id:
             raise Forbidden("Servers belong to a project: use a project-scoped token.")
+        checked = self._check(ctx, project_id, req)
+        reservation = f"r-{uuid.uuid4().hex[:8]}"
+        now = utcnow()
+        self.quotas.ensure_lock_row(self.db, project_id)
+        with self.db.transaction() as tx:
+            self.quotas.lock(tx, project_id)
+            count = self._allowed_count(tx, project_id, req, checked)
+            rows = []
+            for index in range(count):
+                name = req.name if count == 1 else f"{req.name}-{index + 1}"
+                row = self._new_instance(ctx, req, checked, name, index, reservation, now)
+                tx.add(row)
+                start_action(tx, ctx, row.id, "create", project_id, now)
+                rows.append(row)
+        try:
+            self.conductor.build_instances([r.id for r in rows])
+        except Exception as exc:  # the conductor drives stuck builds again
+            log.error("could not hand %d builds to the conductor: %s", len(rows), exc)
+        return rows, reservation
+
+    def _check(self, ctx: RequestContext, project_id: str,
+               req: ServerRequest) -> CheckedRequest:
+        """Everything the request names, found and checked (400 or 403 otherwise)."""
         image = self.images.find(ctx, req.image_ref)
         if image is None:
             raise BadRequest("Can not find requested image")
@@ -148,56 +183,54 @@ class ServerService:
         self._check_security_groups(project_id, req.security_groups)
         zone = self._check_zone(ctx, req.availability_zone)
         group = self.groups.get_for_server(ctx, req.group_id) if req.group_id else None
-        disk = flavor.disk + flavor.ephemeral
-        reservation = f"r-{uuid.uuid4().hex[:8]}"
-        now = utcnow()
-        self.quotas.ensure_lock_row(self.db, project_id)
-        with self.db.transaction() as tx:
-            self.quotas.lock(tx, project_id)
-            limits = self.quotas.limits(tx, project_id)
-            if 0 <= limits["metadata_items"] < len(req.metadata):
-                raise Forbidden(f"Quota exceeded for metadata_items: Requested "
-                                f"{len(req.metadata)}, but the limit is "
-                                f"{limits['metadata_items']}")
-            count = self.quotas.instances_allowed(tx, project_id, flavor.vcpus, flavor.ram,
-                                                  req.min_count, req.max_count)
-            if group is not None:
-                members = len(self.groups.members(tx, group.id))
-                room = limits["server_group_members"]
-                if room >= 0 and members + count > room:
-                    raise Forbidden("Quota exceeded, too many servers in group")
-            rows = []
-            for index in range(count):
-                name = req.name if count == 1 else f"{req.name}-{index + 1}"
-                row = Inst(
-                    id=str(uuid.uuid4()), project_id=project_id, user_id=ctx.user_id,
-                    project_name=(ctx.project_name or "")[:64],
-                    name=name, hostname=hostname_for(name), description=req.description,
-                    vm_state=states.BUILDING, task_state=states.SCHEDULING,
-                    power_state=states.NOSTATE, requested_zone=zone,
-                    availability_zone=zone or None,
-                    vcpus=flavor.vcpus, memory_mb=flavor.ram, disk_gb=disk,
-                    flavor={"id": flavor.id, "name": flavor.name, "vcpus": flavor.vcpus,
-                            "ram": flavor.ram, "disk": flavor.disk,
-                            "ephemeral": flavor.ephemeral, "swap": flavor.swap,
-                            "extra_specs": dict(flavor.extra_specs or {})},
-                    image_ref=image.id, key_name=key.name if key else None,
-                    key_data=key.public_key if key else None, user_data=user_data,
-                    metadata_=dict(req.metadata), tags=list(req.tags),
-                    security_groups=list(dict.fromkeys(req.security_groups or ["default"])),
-                    requested_networks=req.networks, addresses={},
-                    scheduler_hints=dict(req.scheduler_hints),
-                    server_group_id=group.id if group else None,
-                    config_drive=req.config_drive, reservation_id=reservation,
-                    launch_index=index, failed_hosts=[], created_at=now, updated_at=now)
-                tx.add(row)
-                start_action(tx, ctx, row.id, "create", project_id, now)
-                rows.append(row)
-        try:
-            self.conductor.build_instances([r.id for r in rows])
-        except Exception as exc:  # the conductor drives stuck builds again
-            log.error("could not hand %d builds to the conductor: %s", len(rows), exc)
-        return rows, reservation
+        return CheckedRequest(image.id, flavor, key, user_data, zone, group)
+
+    def _allowed_count(self, tx: Session, project_id: str, req: ServerRequest,
+                       checked: CheckedRequest) -> int:
+        """How many of the servers asked for the project's quotas (and the server
+        group's) allow: at most ``max_count``; 403 when fewer than ``min_count``."""
+        limits = self.quotas.limits(tx, project_id)
+        if 0 <= limits["metadata_items"] < len(req.metadata):
+            raise Forbidden(f"Quota exceeded for metadata_items: Requested "
+                            f"{len(req.metadata)}, but the limit is "
+                            f"{limits['metadata_items']}")
+        flavor = checked.flavor
+        count = self.quotas.instances_allowed(tx, project_id, flavor.vcpus, flavor.ram,
+                                              req.min_count, req.max_count)
+        if checked.group is not None:
+            members = len(self.groups.members(tx, checked.group.id))
+            room = limits["server_group_members"]
+            if room >= 0 and members + count > room:
+                raise Forbidden("Quota exceeded, too many servers in group")
+        return count
+
+    @staticmethod
+    def _new_instance(ctx: RequestContext, req: ServerRequest, checked: CheckedRequest,
+                      name: str, index: int, reservation: str,
+                      now: datetime) -> models.Instance:
+        """The record of one server of the request, waiting for the scheduler."""
+        flavor, key, zone, group = checked.flavor, checked.key, checked.zone, checked.group
+        return Inst(
+            id=str(uuid.uuid4()), project_id=ctx.project_id, user_id=ctx.user_id,
+            project_name=(ctx.project_name or "")[:64],
+            name=name, hostname=hostname_for(name), description=req.description,
+            vm_state=states.BUILDING, task_state=states.SCHEDULING,
+            power_state=states.NOSTATE, requested_zone=zone,
+            availability_zone=zone or None,
+            vcpus=flavor.vcpus, memory_mb=flavor.ram, disk_gb=flavor.disk + flavor.ephemeral,
+            flavor={"id": flavor.id, "name": flavor.name, "vcpus": flavor.vcpus,
+                    "ram": flavor.ram, "disk": flavor.disk,
+                    "ephemeral": flavor.ephemeral, "swap": flavor.swap,
+                    "extra_specs": dict(flavor.extra_specs or {})},
+            image_ref=checked.image_id, key_name=key.name if key else None,
+            key_data=key.public_key if key else None, user_data=checked.user_data,
+            metadata_=dict(req.metadata), tags=list(req.tags),
+            security_groups=list(dict.fromkeys(req.security_groups or ["default"])),
+            requested_networks=req.networks, addresses={},
+            scheduler_hints=dict(req.scheduler_hints),
+            server_group_id=group.id if group else None,
+            config_drive=req.config_drive, reservation_id=reservation,
+            launch_index=index, failed_hosts=[], created_at=now, updated_at=now)
 
     @staticmethod
     def _check_user_data(user_data: str | None) -> str | None:
@@ -240,21 +273,23 @@ class ServerService:
             raise BadRequest(f"The requested availability zone is not available: {zone}")
         return zone or None
 
-    # -- read ------------------------------------------------------------------------
-    def _visible(self, ctx: RequestContext, query: sa.Select[Any]) -> sa.Select[Any]:
-        return query if ctx.is_admin else query.where(Inst.project_id == (ctx.project_id or ""))
-
+    # -- finding a server: how every part of the API reaches an instance ---------------
     def get(self, ctx: RequestContext, server_id: str, *,
             deleted_ok: bool = False) -> models.Instance:
+        """The server as ``ctx`` sees it, read in a transaction of its own (404 when it
+        does not exist, belongs to another project, or is deleted unless
+        ``deleted_ok``)."""
         with self.db.reading() as tx:
-            row = self._get(tx, ctx, server_id, deleted_ok)
-        return row
+            return self.find(tx, ctx, server_id, deleted_ok=deleted_ok)
 
-    def _get(self, tx: Session, ctx: RequestContext, server_id: str,
+    def find(self, tx: Session, ctx: RequestContext, server_id: str, *,
              deleted_ok: bool = False, lock: bool = False) -> models.Instance:
-        """The server as ``ctx`` sees it (404 otherwise); with ``lock``, its row stays
-        locked until ``tx`` ends, for changes computed from what it holds."""
-        query = self._visible(ctx, sa.select(Inst).where(Inst.id == server_id))
+        """The server as ``ctx`` sees it, within ``tx`` (404 otherwise); with ``lock``,
+        its row stays locked until ``tx`` ends, for changes computed from what it
+        holds."""
+        query = sa.select(Inst).where(Inst.id == server_id)
+        if not ctx.is_admin:
+            query = query.where(Inst.project_id == (ctx.project_id or ""))
         if not deleted_ok:
             query = query.where(Inst.deleted.is_(False))
         if lock:
@@ -264,6 +299,16 @@ class ServerService:
             raise NotFound(f"Instance {server_id} could not be found.")
         return row
 
+    def find_changeable(self, tx: Session, ctx: RequestContext, server_id: str, *,
+                        lock: bool = False) -> models.Instance:
+        """As :meth:`find`, for a change the server's lock forbids: 409 when it is
+        locked and ``ctx`` is not an admin."""
+        row = self.find(tx, ctx, server_id, lock=lock)
+        if row.locked and not ctx.is_admin:
+            raise Conflict(f"Instance {row.id} is locked")
+        return row
+
+    # -- read ------------------------------------------------------------------------
     def list_servers(self, ctx: RequestContext, where: ServerFilter, limit: int | None,
                      marker: str | None) -> list[models.Instance]:
         pattern = None if where.name is None else filter_pattern(where.name, "name")
@@ -308,7 +353,7 @@ class ServerService:
     def update(self, ctx: RequestContext, server_id: str, changes: dict[str, Any]) -> (
             models.Instance):
         with self.db.transaction() as tx:
-            row = self._get(tx, ctx, server_id)
+            row = self.find(tx, ctx, server_id)
             if "name" in changes:
                 row.name = changes["name"]
             if "description" in changes:
@@ -320,14 +365,13 @@ class ServerService:
         """Works in any state. Without a live agent for it, the server is deleted here
         (its agent cleans up when it comes back)."""
         with self.db.transaction() as tx:
-            row = self._get(tx, ctx, server_id)
-            self._check_unlocked(ctx, row)
+            row = self.find_changeable(tx, ctx, server_id)
             if row.task_state == states.DELETING:
                 return
             start_action(tx, ctx, row.id, "delete", row.project_id)
             host = row.host
             if host is None or not self.hosts.is_up(host):
-                spec = instance_spec(row)
+                spec = BuildSpec.of_instance(row)
                 mark_deleted(tx, row.id)
                 local = True
             else:
@@ -341,18 +385,7 @@ class ServerService:
             # no agent will say it: tell the listeners (DNS, ...) from here, as Nova's
             # API does for a server whose host is down
             for event, state in (("delete.start", states.ACTIVE), ("delete.end", states.DELETED)):
-                try:
-                    self.conductor.bus.notify(
-                        f"compute.instance.{event}",
-                        notification_payload(spec, host or "", state, states.DELETING),
-                        publisher_id="compute.api")
-                except Exception as exc:
-                    log.warning("could not send compute.instance.%s for %s: %s", event,
-                                server_id, exc)
+                notify_instance(self.conductor.bus, event, notification_payload(
+                    spec, host or "", state, states.DELETING), "compute.api")
         elif host is not None:
             self.agents.delete_instance(host, server_id)
-
-    @staticmethod
-    def _check_unlocked(ctx: RequestContext, row: models.Instance) -> None:
-        if row.locked and not ctx.is_admin:
-            raise Conflict(f"Instance {row.id} is locked")

@@ -22,10 +22,10 @@ from labs.compute import models, states
 from labs.compute.actions import finish_event
 from labs.compute.conductor.metadata import find_instance_metadata
 from labs.compute.config import ComputeOptions
-from labs.compute.instance_network import InstanceNetworking, release_addresses, wants_network
-from labs.compute.payloads import instance_spec, utcnow
-from labs.compute.rpcapi import AgentAPI, SchedulerAPI
-from labs.compute.scheduler.manager import AGENT_BINARY
+from labs.compute.instance_network import InstanceNetworking, wants_network
+from labs.compute.instances import mark_deleted
+from labs.compute.payloads import BuildSpec, ExpectedInstance, utcnow
+from labs.compute.rpcapi import AGENT_BINARY, AgentAPI, SchedulerAPI
 from labs.network.service import NetworkService
 
 log = logging.getLogger("labs.compute.conductor.manager")
@@ -94,10 +94,10 @@ class Conductor:
                     return
             row = tx.get(Inst, instance_id)
             assert row is not None
-            spec = instance_spec(row)
+            spec = BuildSpec.of_instance(row)
             if net is not None:
                 try:
-                    spec["network"] = self.networking.allocate(tx, row, net)
+                    spec = spec.with_network(self.networking.allocate(tx, row, net))
                 except LabsError as exc:
                     error = str(exc)
         if error is not None:
@@ -253,17 +253,10 @@ class Conductor:
             rows = list(tx.scalars(sa.select(Inst).where(Inst.host == host,
                                                          Inst.deleted.is_(False))))
             networks = self.networking.specs(tx, rows)
-            expected = [{**self._spec(r, networks), "vm_state": r.vm_state,
-                         "task_state": r.task_state} for r in rows]
+            expected = [ExpectedInstance(BuildSpec.of_instance(r, networks.get(r.id)),
+                                         r.vm_state, r.task_state) for r in rows]
         log.info("agent %s registered (%d instances expected there)", host, len(expected))
-        return expected
-
-    @staticmethod
-    def _spec(row: models.Instance, networks: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        spec = instance_spec(row)
-        if row.id in networks:
-            spec["network"] = networks[row.id]
-        return spec
+        return [instance.to_message() for instance in expected]
 
     def network_specs(self, instance_ids: list[str]) -> dict[str, dict[str, Any]]:
         """What the agent plugs for each of these instances (its address, security rules
@@ -321,8 +314,8 @@ class Conductor:
                 with self.db.transaction() as tx:
                     tx.execute(sa.update(Inst).where(Inst.id == row.id).values(updated_at=utcnow()))
                     instance = tx.get(Inst, row.id)
-                    spec = self._spec(instance, self.networking.specs(tx, [instance])) \
-                        if instance is not None else None
+                    spec = None if instance is None else BuildSpec.of_instance(
+                        instance, self.networking.specs(tx, [instance]).get(instance.id))
                 if spec is not None:
                     self.agents.build_instance(row.host, spec)
         if stuck:
@@ -334,13 +327,3 @@ def fault(message: str, code: int = 500) -> dict[str, Any]:
     return {"code": code, "message": message[:255], "details": message,
             "created": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
 
-
-def mark_deleted(tx: Any, instance_id: str) -> bool:
-    now = utcnow()
-    gone = tx.execute(sa.update(Inst).where(Inst.id == instance_id, Inst.deleted.is_(False))
-                      .values(deleted=True, deleted_at=now, terminated_at=now,
-                              vm_state=states.DELETED, task_state=None, power_state=0,
-                              updated_at=now))
-    tx.execute(sa.delete(Alloc).where(Alloc.instance_id == instance_id))
-    release_addresses(tx, instance_id, now)
-    return bool(affected(gone))

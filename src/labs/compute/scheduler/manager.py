@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,12 +20,12 @@ from labs.common.db import Database
 from labs.compute import models
 from labs.compute.config import ComputeOptions
 from labs.compute.payloads import utcnow
+from labs.compute.rpcapi import is_up
 from labs.compute.scheduler.engine import Scheduler
 from labs.compute.scheduler.hosts import HostState, RequestSpec
 
 log = logging.getLogger("labs.compute.scheduler")
 Inst, Alloc, Node, Svc = models.Instance, models.Allocation, models.ComputeNode, models.Service
-AGENT_BINARY = "nova-compute"
 
 
 class SchedulerManager:
@@ -151,8 +151,3 @@ class SchedulerManager:
     def release(self, instance_id: str) -> None:
         with self.db.transaction() as tx:
             tx.execute(sa.delete(Alloc).where(Alloc.instance_id == instance_id))
-
-
-def is_up(service: models.Service, down_before: datetime) -> bool:
-    return (not service.forced_down and service.last_seen is not None
-            and service.last_seen >= down_before)

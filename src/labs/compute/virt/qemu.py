@@ -11,11 +11,12 @@ under software emulation).
 Acceleration: KVM when it really runs a guest here (probed once, see
 qemu_process.kvm_works), otherwise TCG software emulation; `accel` can force either.
 
-Power operations go through QMP. A soft reboot is done as Nova's libvirt driver does it
-for guests without an agent: press the ACPI power button, wait up to
-`soft_reboot_seconds` for the guest to power off, then start it again; a guest that does
-not react gets a hard reset. A snapshot pauses the guest while qemu-img copies the overlay
-(the copy is consistent as after a power cut), then lets it run on.
+Power operations go through QMP (see qemu_monitor, which also drains the consoles). A
+soft reboot is done as Nova's libvirt driver does it for guests without an agent: press
+the ACPI power button, wait up to `soft_reboot_seconds` for the guest to power off, then
+start it again; a guest that does not react gets a hard reset. A snapshot pauses the
+guest while qemu-img copies the overlay (the copy is consistent as after a power cut),
+then lets it run on.
 
 Networking: user-mode (slirp) nics with the guest's ssh port forwarded from a free
 loopback port (`ssh_address`), or tap devices that a network driver made.
@@ -23,7 +24,6 @@ loopback port (`ssh_address`), or tap devices that a network driver made.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import logging
 import os
@@ -32,13 +32,11 @@ import socket
 import tempfile
 import threading
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any, ClassVar
 
 from labs.common.diskimage.format_inspector import ImageFormatError, inspect_file
 from labs.common.diskimage.qemu_img import limited
-from labs.common.periodic import Periodic
 from labs.compute.virt import qemu_console as console
 from labs.compute.virt import qemu_process as process
 from labs.compute.virt import qemu_records as records
@@ -57,15 +55,12 @@ from labs.compute.virt.base import (
 )
 from labs.compute.virt.configdrive import make_config_drive
 from labs.compute.virt.qemu_images import TOOL_TIMEOUT, ImageCache, run_tool
-from labs.compute.virt.qmp import QmpError, qmp
+from labs.compute.virt.qemu_monitor import QemuMonitor
+from labs.compute.virt.qmp import QmpError
 
 log = logging.getLogger("labs.compute.virt.qemu")
 
-START_TIMEOUT = 30.0  # from starting qemu to QMP saying "running"
 GIB = 1 << 30
-_STATUS = {"running": PowerState.RUNNING, "shutdown": PowerState.SHUTDOWN,
-           "suspended": PowerState.SUSPENDED, "internal-error": PowerState.CRASHED,
-           "io-error": PowerState.CRASHED, "guest-panicked": PowerState.CRASHED}
 
 
 class QemuDriver(VirtDriver):
@@ -100,17 +95,10 @@ class QemuDriver(VirtDriver):
         self._lock = threading.Lock()  # building, ports, the accelerator
         self._building: dict[str, InstanceSpec] = {}
         self._ports: set[int] = set()  # chosen but maybe not yet recorded
-        self._qmp_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._accel: str | None = None if accel == "auto" else accel
         self._version = process.version(self.binary)
-        if console_max_bytes < console.MIN_RING:
-            raise ValueError(f"console_max_bytes must be at least {console.MIN_RING}")
-        self.console_max_bytes = console_max_bytes
-        self.console_ring = console.ring_size(console_max_bytes)
-        self._console_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
-        self._drainer = Periodic(f"qemu-{host}-console", console_drain_seconds,
-                                 self._drain_consoles, what=f"console drain on {host}")
-        self._drainer.start()
+        self.monitor = QemuMonitor(self.instances_dir, host, console_max_bytes,
+                                   console_drain_seconds)
 
     # -- the interface ------------------------------------------------------------------
 
@@ -128,7 +116,7 @@ class QemuDriver(VirtDriver):
         for workdir in sorted(self.instances_dir.iterdir()):
             if workdir.name in building or not (workdir / records.RECORD).exists():
                 continue
-            found.append(InstanceInfo(workdir.name, self._state(workdir)))
+            found.append(InstanceInfo(workdir.name, self.monitor.state(workdir)))
         return found
 
     def spawn(self, spec: InstanceSpec) -> None:
@@ -182,36 +170,36 @@ class QemuDriver(VirtDriver):
             log.info("destroyed instance %s", instance_id)
 
     def power_state(self, instance_id: str) -> PowerState:
-        return self._state(self._existing(instance_id))
+        return self.monitor.state(self._existing(instance_id))
 
     def reboot(self, instance_id: str, hard: bool) -> None:
         workdir = self._existing(instance_id)
-        pid = self._running_pid(workdir)
+        pid = self.monitor.running_pid(workdir)
         if pid is None:
             self._start(workdir, records.read_record(workdir))
         elif hard:
-            self._qmp(workdir, "system_reset")
-            self._resume(workdir)
+            self.monitor.qmp(workdir, "system_reset")
+            self.monitor.resume(workdir)
         else:
-            self._drain_console(workdir)
-            self._qmp(workdir, "system_powerdown")
+            self.monitor.drain_console(workdir)
+            self.monitor.qmp(workdir, "system_powerdown")
             if process.wait_gone(pid, workdir, self.soft_reboot_seconds):
                 self._start(workdir, records.read_record(workdir))
             else:
                 log.info("instance %s did not shut down within %.0f s for a soft reboot: "
                          "resetting it", instance_id, self.soft_reboot_seconds)
-                self._qmp(workdir, "system_reset")
-                self._resume(workdir)
+                self.monitor.qmp(workdir, "system_reset")
+                self.monitor.resume(workdir)
         log.info("rebooted instance %s (%s)", instance_id, "hard" if hard else "soft")
 
     def power_off(self, instance_id: str, timeout: float = 60.0) -> None:
         workdir = self._existing(instance_id)
-        pid = self._running_pid(workdir)
+        pid = self.monitor.running_pid(workdir)
         if pid is None:
             return
-        self._drain_console(workdir)
+        self.monitor.drain_console(workdir)
         try:
-            self._qmp(workdir, "system_powerdown")
+            self.monitor.qmp(workdir, "system_powerdown")
         except QmpError as exc:
             log.info("instance %s: no ACPI shutdown (%s): cutting its power", instance_id, exc)
         if process.wait_gone(pid, workdir, timeout):
@@ -224,26 +212,26 @@ class QemuDriver(VirtDriver):
 
     def power_on(self, instance_id: str) -> None:
         workdir = self._existing(instance_id)
-        if self._running_pid(workdir) is None:
+        if self.monitor.running_pid(workdir) is None:
             self._start(workdir, records.read_record(workdir))
             log.info("powered on instance %s", instance_id)
         else:
-            self._resume(workdir)
+            self.monitor.resume(workdir)
 
     def console_output(self, instance_id: str, length: int | None = None) -> str:
         if length is not None and length < 0:
             raise ValueError(f"console length must not be negative: {length}")
         workdir = self._existing(instance_id)
-        self._drain_console(workdir)
+        self.monitor.drain_console(workdir)
         return console.tail(workdir, length)
 
     def close(self) -> None:
-        self._drainer.stop(timeout=10)
+        self.monitor.close()
 
     def snapshot(self, instance_id: str, target: Path) -> str:
         workdir = self._existing(instance_id)
         target = Path(target)
-        running = self._running_pid(workdir) is not None
+        running = self.monitor.running_pid(workdir) is not None
         try:
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
                                        suffix=".tmp")
@@ -253,7 +241,7 @@ class QemuDriver(VirtDriver):
         os.close(fd)
         try:
             if running:
-                self._qmp(workdir, "stop")  # drains and flushes the disk
+                self.monitor.qmp(workdir, "stop")  # drains and flushes the disk
             try:
                 run_tool(limited([self.qemu_img, "convert", "-U", "-f", "qcow2", "-O", "qcow2",
                                   str(workdir / "disk.qcow2"), tmp],
@@ -261,7 +249,7 @@ class QemuDriver(VirtDriver):
                          f"snapshot of instance {instance_id}")
             finally:
                 if running:
-                    self._qmp(workdir, "cont")
+                    self.monitor.qmp(workdir, "cont")
             # the copy stands alone (convert copies the backing chain in), which the
             # image service checks again at upload
             try:
@@ -298,7 +286,8 @@ class QemuDriver(VirtDriver):
             records.write_json(workdir / records.RECORD, record)
             machine = process.Machine(
                 instance_id=workdir.name, vcpus=spec["vcpus"], memory_mb=spec["memory_mb"],
-                accel=self._accelerator(), boot=image.boot, console_ring=self.console_ring,
+                accel=self._accelerator(), boot=image.boot,
+                console_ring=self.monitor.console_ring,
                 nics=tuple(zip(
                     [dataclasses.replace(nic, mac=mac) for nic, mac in
                      zip(nics, record["macs"], strict=True)], ports, strict=True)))
@@ -309,7 +298,7 @@ class QemuDriver(VirtDriver):
             finally:  # recorded now, or given up
                 with self._lock:
                     self._ports.difference_update(p for p in ports if p)
-            last = self._wait_running(workdir, pid, log_size)
+            last = self.monitor.wait_running(workdir, pid, log_size)
             if not last:
                 return pid
             process.kill(pid, workdir)
@@ -318,81 +307,10 @@ class QemuDriver(VirtDriver):
                 break
         raise VirtError(f"qemu did not start instance {workdir.name}: {last}")
 
-    def _wait_running(self, workdir: Path, pid: int, log_size: int) -> str:
-        """Wait for QMP to say "running": "" once it does, or why it did not."""
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if not process.alive(pid, workdir):
-                with (workdir / "qemu.log").open("rb") as f:
-                    f.seek(log_size)
-                    said = f.read().decode(errors="replace").strip()[-1500:]
-                return f"qemu exited: {said or 'no message'}"
-            try:
-                if self._qmp(workdir, "query-status", timeout=2.0)["status"] == "running":
-                    return ""
-            except QmpError:
-                pass  # not listening yet
-            time.sleep(0.05)
-        return f"qemu was not running after {START_TIMEOUT:.0f} s"
-
-    def _state(self, workdir: Path) -> PowerState:
-        pid = self._running_pid(workdir)
-        if pid is None:
-            return PowerState.SHUTDOWN
-        try:
-            status = self._qmp(workdir, "query-status")["status"]
-        except QmpError as exc:
-            if not process.alive(pid, workdir):
-                return PowerState.SHUTDOWN
-            log.warning("instance %s: cannot ask qemu for its state: %s", workdir.name, exc)
-            return PowerState.NOSTATE
-        return _STATUS.get(status, PowerState.PAUSED)
-
-    def _resume(self, workdir: Path) -> None:
-        if self._qmp(workdir, "query-status")["status"] != "running":
-            self._qmp(workdir, "cont")
-
-    def _running_pid(self, workdir: Path) -> int | None:
-        try:
-            pid = int((workdir / "pid").read_text())
-        except (OSError, ValueError):
-            return None
-        return pid if process.alive(pid, workdir) else None
-
-    def _qmp(self, workdir: Path, command: str, timeout: float = 10.0,
-             arguments: dict[str, Any] | None = None) -> Any:
-        with self._qmp_locks[workdir.name]:  # qemu serves one QMP client at a time
-            return qmp(workdir / "qmp.sock", command, arguments, timeout=timeout)
-
-    def _drain_console(self, workdir: Path) -> None:
-        """Move what qemu's console ring holds into the instance's bounded log."""
-        with self._console_locks[workdir.name]:
-            if self._running_pid(workdir) is None:
-                return
-            try:
-                data = self._qmp(workdir, "ringbuf-read", timeout=5.0, arguments={
-                    "device": console.DEVICE, "size": self.console_ring,
-                    "format": "base64"})
-                console.append(workdir, base64.b64decode(data), self.console_max_bytes)
-            except (QmpError, OSError, ValueError) as exc:
-                log.debug("instance %s: console not drained: %s", workdir.name, exc)
-
-    def _drain_consoles(self) -> None:
-        """Drain every running instance's console (every few seconds, so that little is
-        lost when a guest stops or writes faster than the ring holds)."""
-        try:
-            workdirs = [d for d in self.instances_dir.iterdir() if (d / records.RECORD).exists()]
-        except OSError:
-            return
-        for workdir in workdirs:
-            if self._drainer.stopping:
-                return
-            self._drain_console(workdir)
-
     def _remove(self, workdir: Path | None, instance_id: str) -> None:
         """Kill the instance's qemu and delete its files."""
         if workdir is not None:
-            pid = self._running_pid(workdir)
+            pid = self.monitor.running_pid(workdir)
             if pid is not None:
                 process.kill(pid, workdir)
             try:
@@ -401,7 +319,7 @@ class QemuDriver(VirtDriver):
                 pass
             except OSError as exc:
                 raise VirtError(f"cannot remove {workdir}: {exc}") from exc
-        self._qmp_locks.pop(instance_id, None)
+        self.monitor.forget(instance_id)
 
     # -- host-wide state ----------------------------------------------------------------
 

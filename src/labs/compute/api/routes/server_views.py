@@ -50,15 +50,11 @@ def detail(call: Call, row: models.Instance, *, admin: bool, host_up: bool | Non
            groups: list[str] | None = None) -> Body:
     """The full server; ``groups`` only for a single server's show (2.71)."""
     status = "DELETED" if row.deleted else states.status_of(row.vm_state, row.task_state)
-    image: Body = {"id": row.image_ref,
-                   "links": [{"rel": "bookmark",
-                              "href": f"{call.base_url()}/images/{row.image_ref}"}]}
-    if call.at_least(2, 98):
-        image["properties"] = {}
     body: Body = {
         "id": row.id, "name": row.name, "status": status, "tenant_id": row.project_id,
         "user_id": row.user_id, "metadata": dict(row.metadata_ or {}), "hostId": host_id(row),
-        "image": image, "flavor": _flavor(call, row), "created": stamp(row.created_at),
+        "image": _image(call, row), "flavor": _flavor(call, row),
+        "created": stamp(row.created_at),
         "updated": stamp(row.updated_at), "addresses": dict(row.addresses or {}),
         "accessIPv4": "", "accessIPv6": "", "links": links(call, "servers", row.id),
         "OS-DCF:diskConfig": "MANUAL",
@@ -75,23 +71,49 @@ def detail(call: Call, row: models.Instance, *, admin: bool, host_up: bool | Non
     if status in PROGRESS:
         body["progress"] = row.progress
     if status in FAULTED and row.fault:
-        fault: Body = {k: row.fault[k] for k in ("code", "created", "message")
-                       if k in row.fault}
-        if admin or row.fault.get("code") != 500:
-            fault["details"] = row.fault.get("details", "")
-        body["fault"] = fault
+        body["fault"] = _fault(row.fault, admin)
     if admin:
-        body.update({"OS-EXT-SRV-ATTR:host": row.host,
-                     "OS-EXT-SRV-ATTR:instance_name": f"instance-{row.id[:8]}",
-                     "OS-EXT-SRV-ATTR:hypervisor_hostname": row.node})
-    if call.at_least(2, 3) and admin:
+        body.update(_host_attributes(call, row))
+    body.update(_later_fields(call, row, admin=admin, host_up=host_up, groups=groups))
+    return body
+
+
+def _image(call: Call, row: models.Instance) -> Body:
+    image: Body = {"id": row.image_ref,
+                   "links": [{"rel": "bookmark",
+                              "href": f"{call.base_url()}/images/{row.image_ref}"}]}
+    if call.at_least(2, 98):
+        image["properties"] = {}
+    return image
+
+
+def _fault(fault: Body, admin: bool) -> Body:
+    """What went wrong; the details of an internal error only for admins (as Nova)."""
+    shown: Body = {k: fault[k] for k in ("code", "created", "message") if k in fault}
+    if admin or fault.get("code") != 500:
+        shown["details"] = fault.get("details", "")
+    return shown
+
+
+def _host_attributes(call: Call, row: models.Instance) -> Body:
+    """``OS-EXT-SRV-ATTR``: where and how the server runs, for admins."""
+    body: Body = {"OS-EXT-SRV-ATTR:host": row.host,
+                  "OS-EXT-SRV-ATTR:instance_name": f"instance-{row.id[:8]}",
+                  "OS-EXT-SRV-ATTR:hypervisor_hostname": row.node}
+    if call.at_least(2, 3):
         body.update({"OS-EXT-SRV-ATTR:reservation_id": row.reservation_id,
                      "OS-EXT-SRV-ATTR:launch_index": row.launch_index,
                      "OS-EXT-SRV-ATTR:hostname": row.hostname,
                      "OS-EXT-SRV-ATTR:kernel_id": "", "OS-EXT-SRV-ATTR:ramdisk_id": "",
                      "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
                      "OS-EXT-SRV-ATTR:user_data": row.user_data})
-        body["os-extended-volumes:volumes_attached"] = []
+    return body
+
+
+def _later_fields(call: Call, row: models.Instance, *, admin: bool, host_up: bool | None,
+                  groups: list[str] | None) -> Body:
+    """The fields microversions 2.9 and later added, each from its version on."""
+    body: Body = {}
     if call.at_least(2, 9):
         body["locked"] = row.locked
     if call.at_least(2, 16) and admin:
