@@ -19,7 +19,8 @@ from labs.common.runner import Site
 from labs.compute import models
 from labs.compute.config import AgentOptions
 from labs.compute.virt import qemu_records
-from labs.network import models as net_models
+from labs.network.config import NetworkOptions
+from labs.network.service import NetworkService
 
 SSH_OPTIONS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                "-o", "LogLevel=ERROR"]
@@ -50,9 +51,9 @@ def find_target(site: Site, server: str) -> Target:
                 raise SshError(f"{len(rows)} servers are named {server!r}: use an id ("
                                + ", ".join(r.id for r in rows) + ")")
             row = rows[0]
-            fixed = tx.execute(sa.select(net_models.FixedIp.address,
-                                         net_models.FixedIp.network_id)
-                               .where(net_models.FixedIp.instance_id == row.id)).first()
+            # the address through the network service, which owns the network tables
+            network = NetworkService(db, site.config.group(NetworkOptions))
+            fixed = network.fixed_ips.of_instances(tx, [row.id]).get(row.id)
     finally:
         db.dispose()
     options = site.config.group(AgentOptions)
