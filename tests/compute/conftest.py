@@ -18,7 +18,6 @@ from starlette.testclient import TestClient
 from labs.common.bus import Bus, InProcessBus
 from labs.common.runner import compose
 from labs.compute.agent.manager import Agent
-from labs.compute.api.images import LocalImages
 from labs.compute.api.routes import build_api as compute_api
 from labs.compute.api.service import ComputeService
 from labs.compute.conductor.manager import Conductor
@@ -33,7 +32,7 @@ from labs.network.agent.host import HostNetworking
 from labs.network.config import NetworkOptions
 from labs.wiring.agent import agent_on
 from labs.wiring.compute import conductor_on, new_compute, scheduler_on
-from labs.wiring.image import new_images
+from labs.wiring.image import LocalImages, new_images
 from tests.conftest import Cloud
 
 #: Who is who in compute tests: user -> (password, project, role).

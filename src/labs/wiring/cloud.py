@@ -10,7 +10,6 @@ from pathlib import Path
 from starlette.types import ASGIApp
 
 from labs.common.runner import Site, compose
-from labs.compute.api.images import LocalImages
 from labs.compute.api.routes import build_api as compute_api
 from labs.dns.api import build_api as dns_api
 from labs.identity.api import build_api as identity_api
@@ -24,7 +23,7 @@ from labs.wiring.bus import open_bus
 from labs.wiring.compute import open_compute, serve_conductor, serve_scheduler
 from labs.wiring.dns import dns_server_of, serve_dns
 from labs.wiring.identity import open_identity
-from labs.wiring.image import open_images
+from labs.wiring.image import LocalImages, open_images
 
 
 @dataclass

@@ -127,10 +127,9 @@ def create_api_app() -> object:
     """uvicorn's factory in each compute-api worker: the site comes from the
     environment; tokens and images are read from the shared database and data dir."""
     from labs.common.runner import compose
-    from labs.compute.api.images import LocalImages
     from labs.compute.api.routes import build_api
     from labs.wiring.identity import open_identity
-    from labs.wiring.image import open_images
+    from labs.wiring.image import LocalImages, open_images
 
     site = Site.open()
     identity = open_identity(site)

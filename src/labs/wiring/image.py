@@ -1,12 +1,16 @@
 """The image service for a process: its records in the site's database, its bytes in
-the store ``[image] store_dir`` names (under the data directory unless set)."""
+the store ``[image] store_dir`` names (under the data directory unless set); and
+compute's view of it when both run in one process."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from labs.common.context import RequestContext
 from labs.common.db import Database
+from labs.common.errors import NotFound
 from labs.common.runner import Site
+from labs.compute.api.images import ImageInfo, ImageLookup
 from labs.image.config import ImageOptions
 from labs.image.service import ImageService
 from labs.image.stores.filesystem import FilesystemStore
@@ -19,3 +23,34 @@ def new_images(db: Database, options: ImageOptions, data_dir: Path) -> ImageServ
 
 def open_images(site: Site, db: Database) -> ImageService:
     return new_images(db, site.config.group(ImageOptions), site.data_dir)
+
+
+class LocalImages(ImageLookup):
+    """Compute's image lookup over the image service in the same process (``labs up``,
+    ``labs serve compute-api`` beside the image tables)."""
+
+    def __init__(self, service: ImageService, url: str | None = None) -> None:
+        self.service = service
+        self.url = url
+
+    def find(self, ctx: RequestContext, image_id: str) -> ImageInfo | None:
+        try:
+            row = self.service.record(ctx, image_id)
+        except NotFound:
+            return None
+        return ImageInfo(id=row.id, name=row.name or "", status=row.status,
+                         min_disk=row.min_disk, min_ram=row.min_ram, size=row.size or 0,
+                         virtual_size=row.virtual_size or 0,
+                         disk_format=row.disk_format or "raw",
+                         properties=dict(row.properties or {}))
+
+    def create_snapshot(self, ctx: RequestContext, name: str, disk_format: str,
+                        properties: dict[str, str]) -> str:
+        # the image's own fields last: no property may stand in for one
+        view = self.service.create(ctx, {**properties, "name": name,
+                                         "disk_format": disk_format,
+                                         "container_format": "bare", "visibility": "private"})
+        return str(view.row.id)
+
+    def upload_url(self) -> str | None:
+        return self.url

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labs.common.context import RequestContext
-from labs.common.errors import BadRequest, NotFound
+from labs.common.errors import BadRequest
 from labs.image.records import READ_ONLY, SETTABLE
 
 
@@ -50,33 +50,3 @@ class ImageLookup(ABC):
     def upload_url(self) -> str | None:
         """The image API's URL (``.../image``) as agents should reach it."""
         return None
-
-
-class LocalImages(ImageLookup):
-    """The image service in the same process (the all-in-one)."""
-
-    def __init__(self, service: Any, url: str | None = None) -> None:
-        self.service = service
-        self.url = url
-
-    def find(self, ctx: RequestContext, image_id: str) -> ImageInfo | None:
-        try:
-            row = self.service.record(ctx, image_id)
-        except NotFound:
-            return None
-        return ImageInfo(id=row.id, name=row.name or "", status=row.status,
-                         min_disk=row.min_disk, min_ram=row.min_ram, size=row.size or 0,
-                         virtual_size=row.virtual_size or 0,
-                         disk_format=row.disk_format or "raw",
-                         properties=dict(row.properties or {}))
-
-    def create_snapshot(self, ctx: RequestContext, name: str, disk_format: str,
-                        properties: dict[str, str]) -> str:
-        # the image's own fields last: no property may stand in for one
-        view = self.service.create(ctx, {**properties, "name": name,
-                                         "disk_format": disk_format,
-                                         "container_format": "bare", "visibility": "private"})
-        return str(view.row.id)
-
-    def upload_url(self) -> str | None:
-        return self.url
