@@ -27,7 +27,7 @@ from tests.network.conftest import METADATA_PORT, network, port
 from tests.network.guests import COMMAND_TIMEOUT, Guest
 
 Guests = Callable[[PortSpec], Guest]
-GUEST_FILES = Path(__file__).parents[2] / "src" / "labs" / "image" / "guest"
+GUEST_FILES = Path(__file__).parents[2] / "src" / "labs" / "vmimage" / "guest"
 METADATA_URL = "http://169.254.169.254"
 #: Sends argv[1] (a Python bytes literal) to the metadata address, or nothing when it is
 #: empty; prints the answer's status line and how long until the server closed.

@@ -29,7 +29,7 @@ from labs.network.agent.metadata.source import (
 )
 from labs.network.specs import InvalidRequest
 
-GUEST = Path(__file__).parents[2] / "src" / "labs" / "image" / "guest"
+GUEST = Path(__file__).parents[2] / "src" / "labs" / "vmimage" / "guest"
 UUID = "3f1c2a9e-5b7d-4c1e-9a0f-6d2b8e4c7a51"
 PORT_ID = "0b5c0f4e-5d55-4c37-9d0e-0b8f4c7b8c1e"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx4 alice@laptop"
