@@ -21,7 +21,7 @@ FLOATING = "2.43"  # the last with addFloatingIp and removeFloatingIp
 def casts(plane: Plane, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
     """The ``refresh_network`` casts the API sends, in order."""
     sent: list[tuple[str, list[str]]] = []
-    agents = plane.service.server_network.agents
+    agents = plane.service.network_proxy.agents
     real = agents.refresh_network
 
     def record(host: str, instance_ids: list[str]) -> None:
@@ -281,7 +281,7 @@ def test_failed_casts_do_not_fail_requests(plane: Plane,
     def down(host: str, instance_ids: list[str]) -> None:
         raise ConnectionError("bus down")
 
-    monkeypatch.setattr(plane.service.server_network.agents, "refresh_network", down)
+    monkeypatch.setattr(plane.service.network_proxy.agents, "refresh_network", down)
     assert add_rule(plane, web["id"], ip_protocol="tcp", from_port=8, to_port=8
                     ).status_code == 200
     assert action(plane, server["id"], {"addSecurityGroup": {"name": "web"}}).status_code == 202

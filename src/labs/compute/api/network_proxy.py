@@ -30,7 +30,7 @@ log = logging.getLogger("labs.compute.api.network_proxy")
 Inst = models.Instance
 
 
-class ServerNetwork:
+class NetworkProxy:
     def __init__(self, servers: ServerService) -> None:
         self.servers = servers
         self.db = servers.db

@@ -9,7 +9,7 @@ from labs.compute.api.groups import ServerGroupService
 from labs.compute.api.hosts import HostService
 from labs.compute.api.images import ImageLookup
 from labs.compute.api.keypairs import KeypairService
-from labs.compute.api.network_proxy import ServerNetwork
+from labs.compute.api.network_proxy import NetworkProxy
 from labs.compute.api.quotas import QuotaService
 from labs.compute.api.server_actions import ServerActions
 from labs.compute.api.servers import ServerService
@@ -36,7 +36,7 @@ class ComputeService:
                                      self.groups, images, ConductorAPI(bus), AgentAPI(bus),
                                      self.hosts, self.network)
         self.actions = ServerActions(self.servers)
-        self.server_network = ServerNetwork(self.servers)
+        self.network_proxy = NetworkProxy(self.servers)
 
     def prepare(self) -> None:
         """Migrate the schema and offer the default flavors on a new cloud."""

@@ -35,14 +35,14 @@ def server_action(service: ComputeService, call: Call, ctx: RequestContext, serv
     floating = address(args, "address")
     assert floating is not None  # the schema requires it
     if name == "addFloatingIp":
-        service.server_network.associate_floating(ctx, server_id, floating,
+        service.network_proxy.associate_floating(ctx, server_id, floating,
                                                   address(args, "fixed_address"))
     else:
-        service.server_network.disassociate_floating(ctx, server_id, floating)
+        service.network_proxy.disassociate_floating(ctx, server_id, floating)
 
 
 def register(api: Api, service: ComputeService) -> None:
-    network = service.server_network
+    network = service.network_proxy
 
     @api.get("/v2.1/os-floating-ip-pools")
     def list_floating_ip_pools(call: Call) -> dict[str, Any]:

@@ -49,13 +49,13 @@ def server_action(service: ComputeService, ctx: RequestContext, server_id: str, 
                   args: dict[str, Any]) -> None:
     """``addSecurityGroup`` / ``removeSecurityGroup`` (every microversion)."""
     if name == "addSecurityGroup":
-        service.server_network.add_server_group(ctx, server_id, args["name"])
+        service.network_proxy.add_server_group(ctx, server_id, args["name"])
     else:
-        service.server_network.remove_server_group(ctx, server_id, args["name"])
+        service.network_proxy.remove_server_group(ctx, server_id, args["name"])
 
 
 def register(api: Api, service: ComputeService) -> None:
-    network = service.server_network
+    network = service.network_proxy
 
     @api.get("/v2.1/os-security-groups",
              query={**WINDOW, **query_strings("all_tenants")})
