@@ -4,11 +4,10 @@ its failure an ImageBuildError that says which step and why."""
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+
+from labs.common.host_tools import find_host_tool, run_host_tool
 
 #: Host programs the build runs, and the Debian package of each.
 TOOLS = {"apt-get": "apt", "apt-cache": "apt", "dpkg-deb": "dpkg", "mkfs.vfat": "dosfstools",
@@ -23,26 +22,11 @@ class ImageBuildError(Exception):
 
 def run_step(cmd: Sequence[str], what: str, *, cwd: Path | None = None,
              env: dict[str, str] | None = None, timeout: float = TIMEOUT_STEP) -> str:
-    try:
-        done = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise ImageBuildError(f"{what} failed: no answer within {timeout:.0f} s") from exc
-    except OSError as exc:
-        raise ImageBuildError(f"{what} failed: {exc}") from exc
-    if done.returncode != 0:
-        detail = (done.stderr.strip() or done.stdout.strip())[-2000:]
-        raise ImageBuildError(f"{what} failed (exit {done.returncode}): {detail}")
-    return done.stdout
+    return run_host_tool(cmd, what, ImageBuildError, timeout=timeout, cwd=cwd, env=env)
 
 
 def find_tool(name: str, package: str) -> str:
-    path = os.environ.get("PATH", "") + ":/usr/local/sbin:/usr/sbin:/sbin"
-    found = shutil.which(name, path=path)
-    if found is None:
-        raise ImageBuildError(f"{name} is missing: install the Debian package {package} "
-                              f"(apt-get install {package})")
-    return found
+    return find_host_tool(name, package, ImageBuildError)
 
 
 def sha256_of(path: Path) -> str:

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import lzma
 import os
-import shutil
 import struct
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from labs.common.diskimage.qemu_img import limited
+from labs.common.host_tools import find_host_tool, run_host_tool
 
 XZ_MAGIC = b"\xfd7zXZ\x00"
 PT_NOTE = 4
@@ -103,22 +102,8 @@ def has_pvh_entry(elf: bytes) -> bool:
 
 
 def _run(cmd: Sequence[str], what: str, env: dict[str, str] | None = None) -> None:
-    try:
-        done = subprocess.run(list(cmd), env=env, capture_output=True, text=True,
-                              timeout=TIMEOUT, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise NoBootFiles(f"{what} failed: no answer within {TIMEOUT:.0f} s") from exc
-    except OSError as exc:
-        raise NoBootFiles(f"{what} failed: {exc}") from exc
-    if done.returncode != 0:
-        detail = (done.stderr.strip() or done.stdout.strip())[-2000:]
-        raise NoBootFiles(f"{what} failed (exit {done.returncode}): {detail}")
+    run_host_tool(cmd, what, NoBootFiles, timeout=TIMEOUT, env=env)
 
 
 def _tool(name: str, package: str) -> str:
-    path = os.environ.get("PATH", "") + ":/usr/local/sbin:/usr/sbin:/sbin"
-    found = shutil.which(name, path=path)
-    if found is None:
-        raise NoBootFiles(f"{name} is missing: install the Debian package {package} "
-                          f"(apt-get install {package})")
-    return found
+    return find_host_tool(name, package, NoBootFiles)
