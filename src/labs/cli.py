@@ -28,12 +28,24 @@ def cmd_up(args: argparse.Namespace) -> int:
     bind = args.bind or site.http().bind
     cloud = build_all_in_one(site, site.public_url(bind))
     ready = (f"Labs is up at {cloud.public_url} (identity {cloud.public_url}/identity/v3); "
-             f"OS_CLIENT_CONFIG_FILE={cloud.clouds_yaml} OS_CLOUD=labs")
+             f"clients: {_clients_path()}OS_CLIENT_CONFIG_FILE={cloud.clouds_yaml} "
+             "OS_CLOUD=labs")
     try:
         ReadyServer(uvicorn_config(cloud.app, bind), ready).run()
     finally:
         cloud.stop()
     return 0
+
+
+def _clients_path() -> str:
+    """How to reach the `openstack` command installed beside Labs (`./run up` puts it in
+    the project's environment), as the start of an `export` line."""
+    import sys
+
+    where = Path(sys.prefix) / "bin"
+    if (where / "openstack").exists():
+        return f"export PATH={where}:$PATH "
+    return "export "
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import httpx
 import pytest
 
@@ -21,6 +24,18 @@ def test_ready_line_and_healthz(labs_cloud: RunningCloud) -> None:
     assert "clouds.yaml" in labs_cloud.ready_line
     assert httpx.get(f"{labs_cloud.url}/healthz", timeout=5).status_code == 200
     assert labs_cloud.clouds_yaml.stat().st_mode & 0o077 == 0
+
+
+def test_ready_line_gives_a_working_openstack_command(labs_cloud: RunningCloud) -> None:
+    """A new user pastes the ready line's `export` into a shell with a bare PATH and has
+    a working `openstack` command."""
+    export = labs_cloud.ready_line.split("clients: ", 1)[1]
+    script = f"{export}\nopenstack token issue -f value -c project_id"
+    done = subprocess.run(["bash", "-c", script], env={"PATH": "/usr/bin:/bin",
+                          "HOME": os.environ.get("HOME", "/root")},
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.strip()) == 32
 
 
 def test_token_issue_and_catalog(labs_cloud: RunningCloud) -> None:
