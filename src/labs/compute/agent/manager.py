@@ -57,7 +57,8 @@ class Agent:
                  image_files: Callable[[str], str | None] | None = None,
                  snapshot_dir: Path | None = None, image_cache_seconds: float = 600.0) -> None:
         self.host = host
-        self.snapshot_dir = snapshot_dir or Path(tempfile.gettempdir()) / f"labs-snapshots-{host}"
+        #: None: a directory of this agent's own, made at start and removed at stop
+        self.snapshot_dir = snapshot_dir
         self.image_cache_seconds = image_cache_seconds
         #: Where an image's bytes are on this host (an image store on the same machine).
         self.image_files = image_files
@@ -74,14 +75,18 @@ class Agent:
         self._stopping = threading.Event()
         self._heartbeat: Periodic | None = None
         self._image_cache: Periodic | None = None
+        self._own_snapshot_dir = False
 
     # -- life cycle ----------------------------------------------------------------
     def start(self, register_timeout: float = 10.0) -> None:
         """Register with the conductor (waiting for one to answer), reconcile, then
         heartbeat and bound the image cache in the background."""
-        if self.snapshot_dir.exists():  # snapshots cut short by a crash: none goes on
+        if self.snapshot_dir is None:
+            self.snapshot_dir = Path(tempfile.mkdtemp(prefix=f"labs-snapshots-{self.host}-"))
+            self._own_snapshot_dir = True
+        elif self.snapshot_dir.exists():  # snapshots cut short by a crash: none goes on
             shutil.rmtree(self.snapshot_dir)
-        self.snapshot_dir.mkdir(parents=True)
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
         resources = asdict(self.driver.host_resources())
         while True:
             try:
@@ -111,6 +116,8 @@ class Agent:
         self.pool.shutdown(wait=True, cancel_futures=False)
         self.driver.close()
         self.network.close()
+        if self._own_snapshot_dir and self.snapshot_dir is not None:
+            shutil.rmtree(self.snapshot_dir, ignore_errors=True)
 
     def _beat(self) -> None:
         self.conductor.heartbeat(self.host, AGENT_BINARY)
