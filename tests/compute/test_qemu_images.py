@@ -1,19 +1,25 @@
 """The qemu driver's image cache stays within its size limit: least recently used images
 go first, an image an instance uses never goes, and a prune does not race a spawn that has
-just got its image. Real files, real qemu-img; no guest is booted."""
+just got its image. Real files, real qemu-img; one real instance (qemu, TCG) at the end."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 from labs.common.locks import file_lock
+from labs.compute.virt.base import InstanceSpec
+from labs.compute.virt.qemu import QemuDriver
 from labs.compute.virt.qemu_images import ImageCache
+from tests.compute.qemu_helpers import ACCEL, kill_leftovers, labs_image
 
 MIB = 1 << 20
 
@@ -179,3 +185,33 @@ def test_a_spawn_that_gets_the_image_while_a_prune_decides_keeps_it(tmp_path: Pa
     assert cache.prune().removed == ()
     assert asked[0] >= 2
     assert cache.get("x", None).disk.stat().st_size == MIB
+
+
+def test_the_driver_keeps_the_image_of_a_stopped_instance(tmp_path: Path) -> None:
+    """A real instance (qemu under TCG), stopped: with a limit of nothing its image stays,
+    as its overlay's backing file, and goes once the instance is deleted."""
+    state_dir = tmp_path / "state"
+    labs_image()
+    driver = QemuDriver(state_dir, "prune-host", accel=ACCEL, image_cache=tmp_path / "cache",
+                        image_cache_max_bytes=0)
+    uid = str(uuid.uuid4())
+    spec = InstanceSpec(id=uid, name="vm", hostname="vm", project_id="p1", vcpus=1,
+                        memory_mb=128, disk_gb=1, image_id="labs-image",
+                        image_path=str(labs_image()))
+    try:
+        driver.spawn(spec)  # caching the image prunes, but not what the spawn uses
+        driver.power_off(uid, timeout=1.0)
+        driver.manage_image_cache()
+        backing = driver.images.root / "labs-image" / "disk"
+        assert backing.exists()
+        info = subprocess.run(["qemu-img", "info", "-U", "--output=json",
+                               str(state_dir / "instances" / uid / "disk.qcow2")],
+                              capture_output=True, text=True, check=True, timeout=60).stdout
+        assert json.loads(info)["backing-filename"] == str(backing)
+        driver.destroy(uid)
+        driver.manage_image_cache()
+        assert not (driver.images.root / "labs-image").exists()
+    finally:
+        driver.destroy(uid)
+        driver.close()
+        kill_leftovers(state_dir)
