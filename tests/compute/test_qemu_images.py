@@ -215,3 +215,4 @@ def test_the_driver_keeps_the_image_of_a_stopped_instance(tmp_path: Path) -> Non
         driver.destroy(uid)
         driver.close()
         kill_leftovers(state_dir)
+

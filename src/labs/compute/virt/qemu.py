@@ -291,7 +291,7 @@ class QemuDriver(VirtDriver):
                 nics=tuple(zip(
                     [dataclasses.replace(nic, mac=mac) for nic, mac in
                      zip(nics, record["macs"], strict=True)], ports, strict=True)))
-            log_size = records.size(workdir / "qemu.log")
+            log_size = process.bound_log(workdir)
             try:
                 pid = process.start(process.command_line(self.binary, machine), workdir)
                 (workdir / "pid").write_text(f"{pid}\n")

@@ -80,14 +80,6 @@ def bindable(port: int) -> bool:
     return True
 
 
-def size(path: Path) -> int:
-    """The file's size; 0 if it does not exist."""
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
 def memory_mb() -> int:
     """The host's memory (MemTotal) in MiB."""
     with open("/proc/meminfo") as f:
