@@ -56,6 +56,11 @@ class AgentOptions:
     qemu_console_log_bytes: int = option(
         2 << 20, "qemu driver: the most bytes of a VM's serial console log kept on disk in "
         "each of its two files (console.log, rotated once into console.log.1)")
+    image_cache_max_gb: float = option(
+        20.0, "qemu driver: the most GiB of cached images kept on this host, beyond those "
+        "its instances use (never removed); least recently used go first")
+    image_cache_seconds: float = option(
+        600.0, "how often the image cache is pruned (also after each image is cached)")
     network_driver: str = option(
         "auto", "how VMs are networked: bridge (a bridge per project network in a network "
         "namespace, DHCP, security groups, floating IPs; needs root, iproute2, nftables "

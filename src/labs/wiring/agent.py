@@ -23,8 +23,13 @@ from labs.wiring.host_network import make_host_networking
 ImageFiles = Callable[[str], str | None]
 
 
+def agent_state_dir(site: Site, options: AgentOptions) -> Path:
+    """Where the agent keeps its state (the driver's, snapshots under way)."""
+    return Path(options.state_dir or site.data_dir / "agent")
+
+
 def make_driver(site: Site, options: AgentOptions, host: str) -> VirtDriver:
-    state_dir = Path(options.state_dir or site.data_dir / "agent")
+    state_dir = agent_state_dir(site, options)
     if options.driver == "fake":
         return FakeDriver(state_dir, host, vcpus=options.fake_vcpus,
                           memory_mb=options.fake_memory_mb, disk_gb=options.fake_disk_gb,
@@ -37,21 +42,27 @@ def make_driver(site: Site, options: AgentOptions, host: str) -> VirtDriver:
         if options.qemu_accel not in ("auto", "kvm", "tcg"):
             raise ConfigError(f"[agent] qemu_accel = {options.qemu_accel!r}: use auto, kvm "
                               "or tcg")
+        if options.image_cache_max_gb < 0:
+            raise ConfigError(f"[agent] image_cache_max_gb = {options.image_cache_max_gb}: "
+                              "not negative")
         return QemuDriver(state_dir, host, binary=options.qemu_binary,
                           accel=options.qemu_accel,
                           vcpu_overcommit=site.config.group(ComputeOptions).cpu_allocation_ratio,
                           soft_reboot_seconds=options.qemu_soft_reboot_seconds,
-                          console_max_bytes=options.qemu_console_log_bytes)
+                          console_max_bytes=options.qemu_console_log_bytes,
+                          image_cache_max_bytes=int(options.image_cache_max_gb * (1 << 30)))
     raise ConfigError(f"[agent] driver = {options.driver!r}: unknown virt driver, use qemu "
                       "or fake")
 
 
 def agent_on(bus: Bus, host: str, zone: str, driver: VirtDriver, *,
              heartbeat_seconds: float, workers: int, network: HostNetworking,
-             image_files: ImageFiles | None = None) -> Agent:
+             image_files: ImageFiles | None = None, snapshot_dir: Path | None = None,
+             image_cache_seconds: float = 600.0) -> Agent:
     """The agent of `host` serving ``compute.<host>`` on `bus` (call ``start`` once the
     bus runs)."""
-    agent = Agent(host, zone, driver, bus, heartbeat_seconds, workers, network, image_files)
+    agent = Agent(host, zone, driver, bus, heartbeat_seconds, workers, network, image_files,
+                  snapshot_dir, image_cache_seconds)
     bus.serve(AGENT, agent, server=host)
     return agent
 
@@ -75,5 +86,7 @@ def serve_agents(site: Site, bus: Bus, host: str | None = None,
                                make_driver(site, options, each),
                                heartbeat_seconds=compute.heartbeat_seconds,
                                workers=options.workers, network=network,
-                               image_files=image_files))
+                               image_files=image_files,
+                               snapshot_dir=agent_state_dir(site, options) / "snapshots" / each,
+                               image_cache_seconds=options.image_cache_seconds))
     return agents

@@ -6,12 +6,18 @@ instance runs under that instance's lock, in a pool of worker threads. On start 
 registers its hypervisor and reconciles: what the cloud expects on this host is
 compared with what the driver runs (VMs outlive their agent), so builds and deletes
 that a crash interrupted are finished, and leftovers are cleaned up.
+
+What the agent writes stays bounded: snapshots are made in one directory
+(``snapshot_dir``), each in a temporary directory removed when its upload ends, well or
+not, and whatever a crash left there is removed at start; the driver's image cache is
+pruned every ``image_cache_seconds`` (``VirtDriver.manage_image_cache``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -48,8 +54,12 @@ class Agent:
     def __init__(self, host: str, zone: str, driver: VirtDriver, bus: Bus,
                  heartbeat_seconds: float = 10.0, workers: int = 16,
                  network: HostNetworking | None = None,
-                 image_files: Callable[[str], str | None] | None = None) -> None:
+                 image_files: Callable[[str], str | None] | None = None,
+                 snapshot_dir: Path | None = None, image_cache_seconds: float = 600.0) -> None:
         self.host = host
+        #: None: a directory of this agent's own, made at start and removed at stop
+        self.snapshot_dir = snapshot_dir
+        self.image_cache_seconds = image_cache_seconds
         #: Where an image's bytes are on this host (an image store on the same machine).
         self.image_files = image_files
         self.zone = zone
@@ -64,11 +74,19 @@ class Agent:
         self._specs: dict[str, BuildSpec] = {}
         self._stopping = threading.Event()
         self._heartbeat: Periodic | None = None
+        self._image_cache: Periodic | None = None
+        self._own_snapshot_dir = False
 
     # -- life cycle ----------------------------------------------------------------
     def start(self, register_timeout: float = 10.0) -> None:
         """Register with the conductor (waiting for one to answer), reconcile, then
-        heartbeat in the background."""
+        heartbeat and bound the image cache in the background."""
+        if self.snapshot_dir is None:
+            self.snapshot_dir = Path(tempfile.mkdtemp(prefix=f"labs-snapshots-{self.host}-"))
+            self._own_snapshot_dir = True
+        elif self.snapshot_dir.exists():  # snapshots cut short by a crash: none goes on
+            shutil.rmtree(self.snapshot_dir)
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
         resources = asdict(self.driver.host_resources())
         while True:
             try:
@@ -85,14 +103,21 @@ class Agent:
                                    self._beat, what=f"heartbeat of {self.host}",
                                    traceback=False)  # the bus reconnects; keep beating
         self._heartbeat.start()
+        self._image_cache = Periodic(f"agent-{self.host}-images", self.image_cache_seconds,
+                                     self.driver.manage_image_cache, run_at_start=True,
+                                     what=f"image cache clean-up of {self.host}")
+        self._image_cache.start()
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._heartbeat is not None:
-            self._heartbeat.stop(timeout=5)
+        for task in (self._heartbeat, self._image_cache):
+            if task is not None:
+                task.stop(timeout=5)
         self.pool.shutdown(wait=True, cancel_futures=False)
         self.driver.close()
         self.network.close()
+        if self._own_snapshot_dir and self.snapshot_dir is not None:
+            shutil.rmtree(self.snapshot_dir, ignore_errors=True)
 
     def _beat(self) -> None:
         self.conductor.heartbeat(self.host, AGENT_BINARY)
@@ -287,7 +312,7 @@ class Agent:
         file_url = f"{image_url.rstrip('/')}/v2/images/{image_id}/file"
         headers = {"X-Auth-Token": token}
         error = None
-        with tempfile.TemporaryDirectory(prefix="labs-snapshot-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"{instance_id}.", dir=self.snapshot_dir) as tmp:
             target = Path(tmp) / "disk"
             try:
                 fmt = self.driver.snapshot(instance_id, target)

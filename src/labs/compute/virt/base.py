@@ -210,5 +210,9 @@ class VirtDriver(ABC):
         "snapshot"."""
         raise UnsupportedOperation(f"{self.name} driver cannot snapshot")
 
+    def manage_image_cache(self) -> None:  # noqa: B027 - an optional hook, empty on purpose
+        """Bound the host's cache of images (the agent calls this now and then): remove
+        cached images no instance here uses, as the driver's limits say."""
+
     def close(self) -> None:  # noqa: B027 - an optional hook, empty on purpose
         """Release what the driver holds (not the instances: they keep running)."""

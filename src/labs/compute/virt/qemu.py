@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 
 from labs.common.diskimage.format_inspector import ImageFormatError, inspect_file
 from labs.common.diskimage.qemu_img import limited
+from labs.common.host_tools import find_host_tool
 from labs.compute.virt import qemu_console as console
 from labs.compute.virt import qemu_process as process
 from labs.compute.virt import qemu_records as records
@@ -74,24 +75,20 @@ class QemuDriver(VirtDriver):
                  accel: str = "auto", vcpu_overcommit: float = 1.0,
                  soft_reboot_seconds: float = 60.0, image_cache: Path | None = None,
                  probe_kernel: Path | None = None, host_ip: str = "127.0.0.1",
-                 console_max_bytes: int = 2 << 20, console_drain_seconds: float = 2.0) -> None:
+                 console_max_bytes: int = 2 << 20, console_drain_seconds: float = 2.0,
+                 image_cache_max_bytes: int | None = None) -> None:
         if accel not in ("auto", "kvm", "tcg"):
             raise ValueError(f"qemu accel must be auto, kvm or tcg, not {accel!r}")
-        found = shutil.which(binary)
-        if found is None:
-            raise VirtError(f"{binary} not found: install qemu-system-x86 "
-                            "(apt-get install qemu-system-x86)")
-        qemu_img = shutil.which("qemu-img")
-        if qemu_img is None:
-            raise VirtError("qemu-img not found: install qemu-utils (apt-get install "
-                            "qemu-utils)")
+        found = find_host_tool(binary, "qemu-system-x86", VirtError)
+        qemu_img = find_host_tool("qemu-img", "qemu-utils", VirtError)
         self.host, self.binary, self.qemu_img, self.host_ip = host, found, qemu_img, host_ip
         self.accel_option, self.probe_kernel = accel, probe_kernel
         self.vcpu_overcommit, self.soft_reboot_seconds = vcpu_overcommit, soft_reboot_seconds
         self.state_dir = Path(state_dir).resolve()
         self.instances_dir = self.state_dir / "instances"
         self.instances_dir.mkdir(parents=True, exist_ok=True)
-        self.images = ImageCache(Path(image_cache or self.state_dir / "images"), qemu_img)
+        self.images = ImageCache(Path(image_cache or self.state_dir / "images"), qemu_img,
+                                 image_cache_max_bytes, self._images_in_use)
         self._lock = threading.Lock()  # building, ports, the accelerator
         self._building: dict[str, InstanceSpec] = {}
         self._ports: set[int] = set()  # chosen but maybe not yet recorded
@@ -228,6 +225,9 @@ class QemuDriver(VirtDriver):
     def close(self) -> None:
         self.monitor.close()
 
+    def manage_image_cache(self) -> None:
+        self.images.prune()
+
     def snapshot(self, instance_id: str, target: Path) -> str:
         workdir = self._existing(instance_id)
         target = Path(target)
@@ -291,7 +291,7 @@ class QemuDriver(VirtDriver):
                 nics=tuple(zip(
                     [dataclasses.replace(nic, mac=mac) for nic, mac in
                      zip(nics, record["macs"], strict=True)], ports, strict=True)))
-            log_size = records.size(workdir / "qemu.log")
+            log_size = process.bound_log(workdir)
             try:
                 pid = process.start(process.command_line(self.binary, machine), workdir)
                 (workdir / "pid").write_text(f"{pid}\n")
@@ -339,7 +339,7 @@ class QemuDriver(VirtDriver):
 
     def _check_capacity(self, spec: InstanceSpec) -> None:
         """Called with self._lock held; stopped instances keep their share."""
-        held = [record["spec"] for name, record in self._records().items()
+        held = [record["spec"] for name, record in records.every(self.instances_dir).items()
                 if name not in self._building]
         held += [dataclasses.asdict(other) for other in self._building.values()]
         limits = {"vcpus": int((os.cpu_count() or 1) * self.vcpu_overcommit),
@@ -356,7 +356,8 @@ class QemuDriver(VirtDriver):
     def _port(self, wanted: int | None) -> int:
         """A free loopback port for a forwarded ssh port (`wanted` if still free)."""
         with self._lock:
-            recorded = {p for record in self._records().values() for p in record["ports"] if p}
+            recorded = {p for record in records.every(self.instances_dir).values()
+                        for p in record["ports"] if p}
             if wanted and wanted not in self._ports and records.bindable(wanted):
                 self._ports.add(wanted)
                 return wanted
@@ -369,15 +370,13 @@ class QemuDriver(VirtDriver):
                     return port
         raise VirtError("no free loopback port for an instance's ssh port")
 
-    def _records(self) -> dict[str, dict[str, Any]]:
-        """Every instance's record, by id (those destroyed meanwhile left out)."""
-        found = {}
-        for workdir in self.instances_dir.iterdir():
-            try:
-                found[workdir.name] = records.read_record(workdir)
-            except InstanceNotFound:
-                continue
-        return found
+    def _images_in_use(self) -> set[str]:
+        """Images of instances being spawned (first: a spawn records its instance before
+        it ends) and of those recorded, stopped too."""
+        with self._lock:
+            building = {spec.image_id for spec in self._building.values()}
+        return building | {str(record["spec"]["image_id"])
+                            for record in records.every(self.instances_dir).values()}
 
     def _dir(self, instance_id: str, error: type[VirtError] = InstanceNotFound) -> Path:
         if (not instance_id or instance_id.startswith(".") or "/" in instance_id

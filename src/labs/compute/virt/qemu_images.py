@@ -15,6 +15,12 @@ upload checked them too, but bytes can reach the store some other way), with no 
 file, no external data file and no unknown features (any would let an image read files
 of the host: OSSA-2024-001), and `qemu-img info`, told the format and run under limits,
 must agree on the format and virtual size. Then it must be bootable (a boot sector).
+
+The cache is bounded: `prune` removes entries, least recently used first (each `get`
+touches the entry's `used` stamp), until the cache is within `max_bytes`, and never an
+image an instance here uses (the caller says which, and is asked again under the image's
+lock, so a spawn that has just got an image keeps it). Copies a crash left half made
+(`.<image id>.*`) go too.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +51,7 @@ INFO_FORMAT = 1
 FORMATS = ("qcow2", "raw")
 LOCK_TIMEOUT = 600.0
 TOOL_TIMEOUT = 300.0
+USED = "used"  # its mtime: when the entry was last used
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -59,12 +66,25 @@ class CachedImage:
     boot: BootFiles | None
 
 
-class ImageCache:
-    """The cache under `root`, using `qemu_img` to inspect images."""
+@dataclass(frozen=True)
+class Pruned:
+    """What a prune removed (image ids) and the bytes it freed; the bytes kept."""
 
-    def __init__(self, root: Path, qemu_img: str) -> None:
+    removed: tuple[str, ...]
+    freed: int
+    kept: int
+
+
+class ImageCache:
+    """The cache under `root`, using `qemu_img` to inspect images, holding at most
+    `max_bytes` (None: no limit) but for the images `in_use` names (instances use them)."""
+
+    def __init__(self, root: Path, qemu_img: str, max_bytes: int | None = None,
+                 in_use: Callable[[], set[str]] = set) -> None:
         self.root = Path(root)
         self.qemu_img = qemu_img
+        self.max_bytes = max_bytes
+        self.in_use = in_use
         self.root.mkdir(parents=True, exist_ok=True)
 
     def get(self, image_id: str, image_path: str | None) -> CachedImage:
@@ -72,7 +92,7 @@ class ImageCache:
         SpawnError if the image is missing, unsafe or not bootable."""
         if not _SAFE_ID.fullmatch(image_id):
             raise SpawnError(f"bad image id {image_id!r}")
-        entry = self.root / image_id
+        entry, added = self.root / image_id, False
         with _locked(self.root / f"{image_id}.lock"):
             if not (entry / "info.json").exists():
                 if not image_path:
@@ -80,10 +100,70 @@ class ImageCache:
                         f"image {image_id} is not cached and the instance names no local "
                         "file of it (InstanceSpec.image_path): the qemu driver boots a file")
                 self._add(image_id, Path(image_path), entry)
+                added = True
             cached = _load(image_id, entry)
             if _safe_format(image_id, cached.disk) != (cached.format, cached.virtual_size):
                 raise SpawnError(f"image {image_id}: its cached copy changed; remove {entry}")
-            return cached
+            (entry / USED).touch()
+        if added and self.max_bytes is not None:
+            try:
+                self.prune()
+            except OSError as exc:  # the spawn goes on; the agent prunes again later
+                log.warning("image cache %s: prune failed: %s", self.root, exc)
+        return cached
+
+    def prune(self) -> Pruned:
+        """Remove entries of images not `in_use`, least recently used first, until the
+        cache holds at most `max_bytes`; and copies a crash left half made. An entry
+        whose lock another holds (a spawn caching or checking it) is left for next time."""
+        freed, removed = self._remove_half_made(), []
+        entries = sorted((_last_used(entry), entry.name, _bytes(entry))
+                         for entry in self.root.iterdir()
+                         if entry.is_dir() and not entry.name.startswith("."))
+        total = sum(size for _, _, size in entries)
+        for _, image_id, size in entries:
+            if self.max_bytes is None or total <= self.max_bytes:
+                break
+            if image_id in self.in_use() or not self._remove(image_id):
+                continue
+            total -= size
+            freed += size
+            removed.append(image_id)
+        if removed or freed:
+            log.info("image cache %s: removed %s, freed %d bytes, %d bytes kept", self.root,
+                     ", ".join(removed) or "half-made copies only", freed, total)
+        return Pruned(tuple(removed), freed, total)
+
+    def _remove(self, image_id: str) -> bool:
+        """Remove the entry under its lock if still unused; whether it was removed."""
+        entry = self.root / image_id
+        try:
+            with file_lock(self.root / f"{image_id}.lock", 0.0):
+                if image_id in self.in_use():  # a spawn got it since
+                    return False
+                # without info.json the entry is one `get` makes again, whatever is left
+                (entry / "info.json").unlink(missing_ok=True)
+                shutil.rmtree(entry)
+        except LockTimeout:
+            return False
+        return True
+
+    def _remove_half_made(self) -> int:
+        """Remove the temporary directories of copies whose making ended in a crash."""
+        freed = 0
+        for work in self.root.glob(".*.*"):
+            image_id = work.name[1:].rsplit(".", 1)[0]
+            if not work.is_dir() or not _SAFE_ID.fullmatch(image_id):
+                continue
+            try:
+                with file_lock(self.root / f"{image_id}.lock", 0.0):
+                    size = _bytes(work)
+                    shutil.rmtree(work)
+            except (LockTimeout, FileNotFoundError):
+                continue  # being made now, or gone
+            log.info("image cache %s: removed %s, left by a crash", self.root, work.name)
+            freed += size
+        return freed
 
     def kernels(self) -> list[Path]:
         """Kernels of cached images (for probing the accelerator)."""
@@ -165,6 +245,28 @@ def _safe_format(image_id: str, disk: Path) -> tuple[str, int]:
         raise SpawnError(f"image {image_id} is {found.format}: the qemu driver boots qcow2 "
                          "or raw")
     return found.format, found.virtual_size
+
+
+def _last_used(entry: Path) -> float:
+    """When the entry was last used (made, or got for an instance)."""
+    for stamp in (entry / USED, entry / "info.json", entry):
+        try:
+            return stamp.stat().st_mtime
+        except FileNotFoundError:
+            continue
+    return 0.0
+
+
+def _bytes(entry: Path) -> int:
+    """The disk space the entry's files take."""
+    total = 0
+    for path in entry.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_blocks * 512
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def _load(image_id: str, entry: Path) -> CachedImage:

@@ -5,7 +5,7 @@ Each instance is one `qemu-system-x86_64` in a session of its own (so it outlive
 agent), run in the instance's directory with relative file names there: `disk.qcow2`,
 `config.iso`, `console.log` (the serial console, drained from qemu's ring buffer and
 appended to across power cycles: see qemu_console), `qmp.sock` and `qemu.log` (qemu's
-own messages).
+own messages, moved once to `qemu.log.1` at a start when it has passed 1 MiB).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from labs.compute.virt.qemu_boot import BootFiles
 
 log = logging.getLogger("labs.compute.virt.qemu")
 
+QEMU_LOG_MAX_BYTES = 1 << 20
 PROBE_SECONDS = 5.0  # a working KVM boots the probe kernel to its panic in well under 1 s
 KILL_WAIT = 30.0
 
@@ -93,6 +94,20 @@ def command_line(binary: str, machine: Machine) -> list[str]:
     if namespaces:
         cmd = ["ip", "netns", "exec", namespaces.pop(), *cmd]
     return cmd
+
+
+def bound_log(workdir: Path, max_bytes: int = QEMU_LOG_MAX_BYTES) -> int:
+    """Before a start: `qemu.log`, appended to at each start, moved to `qemu.log.1` once
+    it passes `max_bytes`; its size now (where this start's messages will begin)."""
+    path = workdir / "qemu.log"
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return 0
+    if size <= max_bytes:
+        return size
+    os.replace(path, workdir / "qemu.log.1")
+    return 0
 
 
 def start(cmd: list[str], workdir: Path) -> int:

@@ -41,6 +41,17 @@ def read_record(workdir: Path) -> dict[str, Any]:
     return record
 
 
+def every(instances_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every instance's record, by id (those destroyed meanwhile left out)."""
+    found = {}
+    for workdir in instances_dir.iterdir():
+        try:
+            found[workdir.name] = read_record(workdir)
+        except InstanceNotFound:
+            continue
+    return found
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write whole or not at all: a temporary file beside it, then os.replace."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -67,14 +78,6 @@ def bindable(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def size(path: Path) -> int:
-    """The file's size; 0 if it does not exist."""
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
 
 
 def memory_mb() -> int:

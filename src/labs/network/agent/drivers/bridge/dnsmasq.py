@@ -8,6 +8,12 @@ driver's state: `dnsmasq.conf` (written whole; a change restarts dnsmasq), `dhcp
 on SIGHUP. dnsmasq daemonises itself, so it outlives the agent; `dnsmasq.pid` finds it
 again. dnsmasq drops root after start and rereads the hosts files as its own user, so the
 state directory must be readable by it (the driver checks).
+
+What dnsmasq writes stays bounded: no lease file (every lease is static), no line per DHCP
+exchange or DNS query (no `log-dhcp`, no `log-queries`, `quiet-dhcp`), and its log
+(`dnsmasq.log`, for what it refuses and its warnings) is cut at LOG_MAX_BYTES each time the
+network is brought in line, its last part kept once in `dnsmasq.log.1`. dnsmasq appends
+(O_APPEND), so the file is emptied in place and it writes on at the new end.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ log = logging.getLogger("labs.network.agent.drivers.bridge.dnsmasq")
 STOP_TIMEOUT = 5.0
 START_TIMEOUT = 5.0
 LEASE_TIME = "12h"
+LOG_MAX_BYTES = 1 << 20
 
 
 def write_file(path: Path, text: str) -> bool:
@@ -56,6 +63,7 @@ class Dnsmasq:
         self.dhcp_hosts = directory / "dhcp-hosts"
         self.hosts = directory / "hosts"
         self.log_file = directory / "dnsmasq.log"
+        self.previous_log = directory / "dnsmasq.log.1"
 
     def config(self, spec: NetworkSpec, upstream_dns: Iterable[str] = ()) -> str:
         """The configuration for the network, one option a line. dnsmasq answers the
@@ -113,6 +121,7 @@ class Dnsmasq:
         running, restart it if its configuration changed, else reload the leases."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.directory.chmod(0o755)
+        self.bound_log()
         hosts_changed = self.write_hosts(spec, ports)
         conf_changed = write_file(self.conf, self.config(spec, upstream_dns))
         pid = self.pid()
@@ -123,6 +132,25 @@ class Dnsmasq:
             self.start()
         elif hosts_changed:
             self.reload()
+
+    def bound_log(self, max_bytes: int = LOG_MAX_BYTES) -> None:
+        """Keep the log under `max_bytes`: when over, its last `max_bytes` go into
+        `dnsmasq.log.1` (replacing it) and the log is emptied in place."""
+        try:
+            if self.log_file.stat().st_size <= max_bytes:
+                return
+            with self.log_file.open("rb") as log_in:
+                log_in.seek(-max_bytes, os.SEEK_END)
+                kept = log_in.read()
+            tmp = self.previous_log.with_name(self.previous_log.name + ".tmp")
+            tmp.write_bytes(kept)
+            tmp.chmod(0o640)  # as dnsmasq makes its log
+            os.replace(tmp, self.previous_log)
+            os.truncate(self.log_file, 0)
+        except FileNotFoundError:
+            return
+        log.info("dnsmasq log of %s passed %d bytes: kept in %s, emptied", self.namespace,
+                 max_bytes, self.previous_log.name)
 
     def start(self) -> None:
         netns.require_tools("dnsmasq")
