@@ -16,7 +16,6 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,6 +24,7 @@ import httpx
 from labs.common.bus import Bus, BusError
 from labs.common.periodic import Periodic
 from labs.compute import states
+from labs.compute.agent.resources import heartbeat_report, host_report
 from labs.compute.payloads import BuildSpec, ExpectedInstance, notification_payload, utcnow
 from labs.compute.rpcapi import AGENT_BINARY, ConductorAPI, notify_instance
 from labs.compute.virt.base import InstanceNotFound, InstanceSpec, Nic, VirtDriver, VirtError
@@ -48,8 +48,11 @@ class Agent:
     def __init__(self, host: str, zone: str, driver: VirtDriver, bus: Bus,
                  heartbeat_seconds: float = 10.0, workers: int = 16,
                  network: HostNetworking | None = None,
-                 image_files: Callable[[str], str | None] | None = None) -> None:
+                 image_files: Callable[[str], str | None] | None = None, *,
+                 reserved_memory_mb: int = 0, memory_cap_mb: int = 0) -> None:
         self.host = host
+        #: the memory the host keeps for itself, and the most it offers (0: all)
+        self.memory_limits = (reserved_memory_mb, memory_cap_mb)
         #: Where an image's bytes are on this host (an image store on the same machine).
         self.image_files = image_files
         self.zone = zone
@@ -69,7 +72,7 @@ class Agent:
     def start(self, register_timeout: float = 10.0) -> None:
         """Register with the conductor (waiting for one to answer), reconcile, then
         heartbeat in the background."""
-        resources = asdict(self.driver.host_resources())
+        resources = host_report(self.driver, *self.memory_limits)
         while True:
             try:
                 expected = self.conductor.register_agent(self.host, self.zone, resources,
@@ -95,7 +98,8 @@ class Agent:
         self.network.close()
 
     def _beat(self) -> None:
-        self.conductor.heartbeat(self.host, AGENT_BINARY)
+        self.conductor.heartbeat(self.host, AGENT_BINARY,
+                                 heartbeat_report(self.driver, *self.memory_limits))
 
     def reconcile(self, expected: list[ExpectedInstance]) -> None:
         running = {info.id: info for info in self.driver.list_instances()}
