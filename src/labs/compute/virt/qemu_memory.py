@@ -19,7 +19,9 @@ from labs.compute.virt import qemu_records as records
 from labs.compute.virt.base import InstanceNotFound, VirtError
 
 #: The overhead of one VM in MiB before any runs here: TCG with its 64 MiB translation
-#: cache (measured: an idle 128 MiB guest holds ~215 MiB PSS), KVM without one.
+#: cache, KVM without one. Measured under TCG with a booted, idle 128 MiB guest: ~215 MiB
+#: PSS per VM on a host running many (qemu's binary and libraries shared among them),
+#: 275 MiB for a VM alone (it bears them whole), 160 MiB in its first second.
 DEFAULT_OVERHEAD_MB = {"tcg": 96, "kvm": 48}
 
 
