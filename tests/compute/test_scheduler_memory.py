@@ -132,3 +132,22 @@ def test_a_host_short_of_available_memory_refuses_until_memory_is_freed(
     plane.wait_gone(str(first["id"]))
     time.sleep(2.5)
     assert nano(plane, "vm-4")["status"] == "ACTIVE"
+
+
+def test_reports_of_older_agents_lack_the_memory_figures(plane: Plane) -> None:
+    old = {"hypervisor_hostname": "old", "hypervisor_type": "fake", "hypervisor_version": 1,
+           "host_ip": "127.0.0.1", "vcpus": 4, "memory_mb": 2048, "disk_gb": 10}
+    plane.conductor.register_agent("old", "nova", old)
+    plane.conductor.heartbeat("old", "nova-compute")
+    with plane.service.db.reading() as tx:
+        node = tx.scalars(sa.select(models.ComputeNode)
+                          .where(models.ComputeNode.host == "old")).one()
+        assert (node.memory_mb, node.reserved_memory_mb, node.memory_overhead_mb,
+                node.memory_available_mb) == (2048, 0, 0, None)
+    plane.conductor.heartbeat("old", "nova-compute", {**old, "memory_overhead_mb": 30,
+                                                      "memory_available_mb": 900})
+    with plane.service.db.reading() as tx:
+        node = tx.scalars(sa.select(models.ComputeNode)
+                          .where(models.ComputeNode.host == "old")).one()
+        assert (node.memory_overhead_mb, node.memory_available_mb) == (30, 900)
+        assert node.memory_reported_at is not None
