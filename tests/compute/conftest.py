@@ -106,13 +106,17 @@ class Plane:
         raise AssertionError(f"server {server_id} still there after {timeout} s")
 
     def add_agent(self, host: str, vcpus: int = 16, memory_mb: int = 65536,
-                  disk_gb: int = 1024, zone: str = "nova") -> Agent:
+                  disk_gb: int = 1024, zone: str = "nova", *, reserved_memory_mb: int = 0,
+                  memory_overhead_mb: int = 0,
+                  memory_available_mb: int | None = None) -> Agent:
         bus = self._bus(f"compute.{host}")
         driver = FakeDriver(self.state_dir, host, vcpus=vcpus, memory_mb=memory_mb,
                             disk_gb=disk_gb,
-                            vcpu_overcommit=self.service.options.cpu_allocation_ratio)
+                            vcpu_overcommit=self.service.options.cpu_allocation_ratio,
+                            memory_overhead_mb=memory_overhead_mb,
+                            memory_available_mb=memory_available_mb)
         agent = agent_on(bus, host, zone, driver, heartbeat_seconds=1.0, workers=8,
-                         network=HostNetworking(None))
+                         network=HostNetworking(None), reserved_memory_mb=reserved_memory_mb)
         bus.start()
         agent.start()
         self.agents[host] = agent

@@ -20,11 +20,17 @@ from tests.conftest import Cloud
 ROOM_PER_HOST = 50  # g1.nano servers (128 MiB) an agent has room for
 
 
-@pytest.fixture
-def crowded(cloud: Cloud, tmp_path: Path) -> Iterator[Plane]:
+@pytest.fixture(params=[0, 90], ids=["no-overhead", "overhead-90"])
+def crowded(cloud: Cloud, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Plane]:
+    """Three hosts with room for ROOM_PER_HOST g1.nano each, counting the per-instance
+    memory overhead the agents report and a reserve of 256 MiB when there is one."""
+    overhead = int(request.param)
+    reserve = 256 if overhead else 0
     options = ComputeOptions(heartbeat_seconds=1.0, service_down_seconds=60.0,
                              quota_instances=1000, quota_cores=-1, quota_ram=-1)
-    yield from make_plane(cloud, tmp_path, options=options, memory_mb=ROOM_PER_HOST * 128)
+    yield from make_plane(cloud, tmp_path, options=options,
+                          memory_mb=ROOM_PER_HOST * (128 + overhead) + reserve,
+                          memory_overhead_mb=overhead, reserved_memory_mb=reserve)
 
 
 def test_200_at_once_against_room_for_150(crowded: Plane) -> None:

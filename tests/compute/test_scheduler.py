@@ -208,7 +208,7 @@ def test_explain_counts_what_each_filter_removed() -> None:
              make_host("c", memory_mb_used=15000)]
     assert default_scheduler().explain(hosts, make_spec()) == (
         "No valid host was found. There are not enough hosts available. "
-        "(compute: 3 -> 2, ram: 2 -> 0)")
+        "(compute: 3 -> 2, ram (not enough memory): 2 -> 0)")
 
 
 def test_explain_without_hosts_or_when_hosts_pass() -> None:

@@ -32,7 +32,8 @@ from tests.e2e.conftest import BIN, dig, dig_status, free_port
 RABBIT = "amqp://guest:guest@127.0.0.1:5672//"
 AGENTS = ("agent-a", "agent-b", "agent-c")
 #: Each agent has room for 20 g1.nano servers (128 MiB each).
-AGENT_MEMORY_MB = 20 * 128
+AGENT_RESERVE_MB = 256  # what each agent's host keeps for itself
+AGENT_MEMORY_MB = 20 * 128 + AGENT_RESERVE_MB  # room for 20 g1.nano per agent
 
 
 @dataclass
@@ -115,6 +116,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         "LABS_COMPUTE_STUCK_BUILD_SECONDS": "8", "LABS_COMPUTE_QUOTA_INSTANCES": "1000",
         "LABS_COMPUTE_QUOTA_CORES": "-1", "LABS_COMPUTE_QUOTA_RAM": "-1",
         "LABS_AGENT_DRIVER": "fake", "LABS_AGENT_FAKE_MEMORY_MB": str(AGENT_MEMORY_MB),
+        "LABS_AGENT_RESERVED_HOST_MEMORY_MB": str(AGENT_RESERVE_MB),
         "LABS_AGENT_FAKE_SPAWN_SECONDS": "0.3"})
     dep = Deployment(base, env, db_url, free_port(), free_port(), free_port(), free_port())
     env["LABS_DNS_LISTEN"] = f"127.0.0.1:{dep.dns_server_port}"
@@ -183,7 +185,8 @@ def check_usage(conn: Any) -> None:
     by_host: dict[str, int] = {}
     for server in placed:
         by_host[server.compute_host] = by_host.get(server.compute_host, 0) + 1
-    assert all(n <= AGENT_MEMORY_MB // 128 for n in by_host.values()), by_host
+    assert all(n <= (AGENT_MEMORY_MB - AGENT_RESERVE_MB) // 128
+               for n in by_host.values()), by_host
 
 
 def clean(conn: Any) -> None:

@@ -43,9 +43,19 @@ class AgentOptions:
     availability_zone: str = option("", "this host's zone; empty: the default zone")
     workers: int = option(16, "builds and power operations run at once on this host")
     state_dir: str = option("", "where the driver keeps its state; empty: <data-dir>/agent")
+    reserved_host_memory_mb: int = option(
+        512, "memory in MiB the host keeps for itself: the scheduler places no instance "
+        "into it")
+    memory_mb: int = option(0, "the most memory in MiB this host offers to instances "
+                            "(less than it has); 0: all of it")
     fake_vcpus: int = option(16, "fake driver: the host's CPUs")
     fake_memory_mb: int = option(65536, "fake driver: the host's RAM in MiB")
     fake_disk_gb: int = option(1024, "fake driver: the host's disk in GiB")
+    fake_memory_overhead_mb: int = option(
+        0, "fake driver: what each instance costs the host beyond its guest memory, in MiB")
+    fake_memory_available_mb: int = option(
+        -1, "fake driver: the host's available memory in MiB with no instance running "
+        "(each instance then takes its memory and overhead from it); -1: not reported")
     fake_spawn_seconds: float = option(0.0, "fake driver: how long a spawn takes")
     qemu_binary: str = option("qemu-system-x86_64", "qemu driver: the emulator to run")
     qemu_accel: str = option("auto", "qemu driver: auto (KVM when it really runs guests "

@@ -195,6 +195,13 @@ class ComputeNode(ComputeBase):
     cpu_allocation_ratio: Mapped[float]
     ram_allocation_ratio: Mapped[float]
     disk_allocation_ratio: Mapped[float]
+    #: memory the host keeps for itself, and what one instance costs beyond its guest
+    #: memory there, as its agent reports them
+    reserved_memory_mb: Mapped[int] = mapped_column(default=0, server_default="0")
+    memory_overhead_mb: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: the host's MemAvailable at `memory_reported_at` (None: never reported)
+    memory_available_mb: Mapped[int | None]
+    memory_reported_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
     #: Bumped by every claim on this node: claims on one node take turns.
     generation: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(MicroDateTime)

@@ -83,8 +83,15 @@ class ConductorAPI:
             resources=resources)
         return [ExpectedInstance.from_message(message) for message in result]
 
-    def heartbeat(self, host: str, binary: str) -> None:
-        self.bus.cast(CONDUCTOR, "heartbeat", host=host, binary=binary)
+    def heartbeat(self, host: str, binary: str,
+                  resources: dict[str, Any] | None = None) -> None:
+        """Alive; an agent also sends its host resources (see HostResources), so the
+        scheduler sees its memory as it is now."""
+        if resources is None:
+            self.bus.cast(CONDUCTOR, "heartbeat", host=host, binary=binary)
+        else:
+            self.bus.cast(CONDUCTOR, "heartbeat", host=host, binary=binary,
+                          resources=resources)
 
     def instance_metadata(self, network_id: str, fixed_ip: str,
                           timeout: float = 5.0) -> dict[str, Any] | None:

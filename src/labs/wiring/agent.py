@@ -34,6 +34,9 @@ def make_driver(site: Site, options: AgentOptions, host: str) -> VirtDriver:
         return FakeDriver(state_dir, host, vcpus=options.fake_vcpus,
                           memory_mb=options.fake_memory_mb, disk_gb=options.fake_disk_gb,
                           spawn_seconds=options.fake_spawn_seconds,
+                          memory_overhead_mb=options.fake_memory_overhead_mb,
+                          memory_available_mb=(None if options.fake_memory_available_mb < 0
+                                               else options.fake_memory_available_mb),
                           vcpu_overcommit=site.config.group(ComputeOptions).cpu_allocation_ratio)
     if options.driver == "qemu":
         if options.qemu_console_log_bytes < 4096:
@@ -58,11 +61,15 @@ def make_driver(site: Site, options: AgentOptions, host: str) -> VirtDriver:
 def agent_on(bus: Bus, host: str, zone: str, driver: VirtDriver, *,
              heartbeat_seconds: float, workers: int, network: HostNetworking,
              image_files: ImageFiles | None = None, snapshot_dir: Path | None = None,
-             image_cache_seconds: float = 600.0) -> Agent:
+             image_cache_seconds: float = 600.0, reserved_memory_mb: int = 0,
+             memory_cap_mb: int = 0) -> Agent:
     """The agent of `host` serving ``compute.<host>`` on `bus` (call ``start`` once the
     bus runs)."""
+    if reserved_memory_mb < 0 or memory_cap_mb < 0:
+        raise ConfigError("[agent] reserved_host_memory_mb and memory_mb cannot be negative")
     agent = Agent(host, zone, driver, bus, heartbeat_seconds, workers, network, image_files,
-                  snapshot_dir, image_cache_seconds)
+                  snapshot_dir, image_cache_seconds, reserved_memory_mb=reserved_memory_mb,
+                  memory_cap_mb=memory_cap_mb)
     bus.serve(AGENT, agent, server=host)
     return agent
 
@@ -88,5 +95,7 @@ def serve_agents(site: Site, bus: Bus, host: str | None = None,
                                workers=options.workers, network=network,
                                image_files=image_files,
                                snapshot_dir=agent_state_dir(site, options) / "snapshots" / each,
-                               image_cache_seconds=options.image_cache_seconds))
+                               image_cache_seconds=options.image_cache_seconds,
+                               reserved_memory_mb=options.reserved_host_memory_mb,
+                               memory_cap_mb=options.memory_mb))
     return agents

@@ -7,10 +7,7 @@ registers its hypervisor and reconciles: what the cloud expects on this host is
 compared with what the driver runs (VMs outlive their agent), so builds and deletes
 that a crash interrupted are finished, and leftovers are cleaned up.
 
-What the agent writes stays bounded: snapshots are made in one directory
-(``snapshot_dir``), each in a temporary directory removed when its upload ends, well or
-not, and whatever a crash left there is removed at start; the driver's image cache is
-pruned every ``image_cache_seconds`` (``VirtDriver.manage_image_cache``).
+Snapshots go through ``snapshot_dir`` (emptied at start); the image cache is pruned.
 """
 
 from __future__ import annotations
@@ -22,7 +19,6 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -31,6 +27,7 @@ import httpx
 from labs.common.bus import Bus, BusError
 from labs.common.periodic import Periodic
 from labs.compute import states
+from labs.compute.agent.resources import heartbeat_report, host_report
 from labs.compute.payloads import BuildSpec, ExpectedInstance, notification_payload, utcnow
 from labs.compute.rpcapi import AGENT_BINARY, ConductorAPI, notify_instance
 from labs.compute.virt.base import InstanceNotFound, InstanceSpec, Nic, VirtDriver, VirtError
@@ -38,7 +35,6 @@ from labs.network.agent.host import HostNetworking, PluggedPort
 from labs.network.specs import InstancePort, NetworkError
 
 log = logging.getLogger("labs.compute.agent.manager")
-
 
 PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
 
@@ -55,11 +51,14 @@ class Agent:
                  heartbeat_seconds: float = 10.0, workers: int = 16,
                  network: HostNetworking | None = None,
                  image_files: Callable[[str], str | None] | None = None,
-                 snapshot_dir: Path | None = None, image_cache_seconds: float = 600.0) -> None:
+                 snapshot_dir: Path | None = None, image_cache_seconds: float = 600.0, *,
+                 reserved_memory_mb: int = 0, memory_cap_mb: int = 0) -> None:
         self.host = host
         #: None: a directory of this agent's own, made at start and removed at stop
         self.snapshot_dir = snapshot_dir
         self.image_cache_seconds = image_cache_seconds
+        #: the memory the host keeps for itself, and the most it offers (0: all)
+        self.memory_limits = (reserved_memory_mb, memory_cap_mb)
         #: Where an image's bytes are on this host (an image store on the same machine).
         self.image_files = image_files
         self.zone = zone
@@ -87,7 +86,7 @@ class Agent:
         elif self.snapshot_dir.exists():  # snapshots cut short by a crash: none goes on
             shutil.rmtree(self.snapshot_dir)
         self.snapshot_dir.mkdir(parents=True, exist_ok=True)
-        resources = asdict(self.driver.host_resources())
+        resources = host_report(self.driver, *self.memory_limits)
         while True:
             try:
                 expected = self.conductor.register_agent(self.host, self.zone, resources,
@@ -120,7 +119,8 @@ class Agent:
             shutil.rmtree(self.snapshot_dir, ignore_errors=True)
 
     def _beat(self) -> None:
-        self.conductor.heartbeat(self.host, AGENT_BINARY)
+        self.conductor.heartbeat(self.host, AGENT_BINARY,
+                                 heartbeat_report(self.driver, *self.memory_limits))
 
     def reconcile(self, expected: list[ExpectedInstance]) -> None:
         running = {info.id: info for info in self.driver.list_instances()}

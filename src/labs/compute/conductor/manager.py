@@ -249,6 +249,7 @@ class Conductor:
             node.vcpus = int(resources["vcpus"])
             node.memory_mb = int(resources["memory_mb"])
             node.local_gb = int(resources["disk_gb"])
+            _record_memory(node, resources, now)
             node.updated_at = now
             rows = list(tx.scalars(sa.select(Inst).where(Inst.host == host,
                                                          Inst.deleted.is_(False))))
@@ -281,9 +282,16 @@ class Conductor:
         return [{"id": r.id, "hostname": r.hostname, "project_name": r.project_name or "",
                  "addresses": [fixed[r.id].address]} for r in rows if r.id in fixed]
 
-    def heartbeat(self, host: str, binary: str) -> None:
+    def heartbeat(self, host: str, binary: str,
+                  resources: dict[str, Any] | None = None) -> None:
+        """The service is alive; an agent's heartbeat may also carry its host resources
+        (older agents send none), of which the memory figures are recorded."""
         with self.db.transaction() as tx:
             self._service(tx, host, binary, self.options.default_availability_zone)
+            if resources:
+                node = tx.scalars(sa.select(Node).where(Node.host == host)).first()
+                if node is not None:
+                    _record_memory(node, resources, utcnow())
 
     def _service(self, tx: Any, host: str, binary: str, zone: str) -> models.Service:
         now = utcnow()
@@ -327,3 +335,13 @@ def fault(message: str, code: int = 500) -> dict[str, Any]:
     return {"code": code, "message": message[:255], "details": message,
             "created": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
 
+
+
+def _record_memory(node: models.ComputeNode, resources: dict[str, Any], now: Any) -> None:
+    """The memory figures of an agent's report (each optional: older agents lack them)."""
+    node.memory_mb = int(resources.get("memory_mb", node.memory_mb))
+    node.reserved_memory_mb = int(resources.get("reserved_memory_mb") or 0)
+    node.memory_overhead_mb = int(resources.get("memory_overhead_mb") or 0)
+    available = resources.get("memory_available_mb")
+    node.memory_available_mb = None if available is None else int(available)
+    node.memory_reported_at = now

@@ -69,8 +69,8 @@ class Scheduler:
         """Why no host fits: Nova's message, then how many hosts each filter removed.
 
         e.g. "No valid host was found. There are not enough hosts available.
-        (compute: 3 -> 2, ram: 2 -> 0)".  Filters that removed nothing are left
-        out; if some hosts pass every filter (their claims must have failed),
+        (compute: 3 -> 2, ram (not enough memory): 2 -> 0)".  Filters that removed
+        nothing are left out; if some hosts pass every filter (their claims must have failed),
         the message says how many.
         """
         message = NO_VALID_HOST + "There are not enough hosts available."
@@ -83,7 +83,8 @@ class Scheduler:
             passes = host_filter.host_passes
             passing = [host for host in passing if passes(host, spec)]
             if len(passing) < before:
-                steps.append(f"{host_filter.name}: {before} -> {len(passing)}")
+                why = f" ({host_filter.reason})" if host_filter.reason else ""
+                steps.append(f"{host_filter.name}{why}: {before} -> {len(passing)}")
             if not passing:
                 break
         if passing:

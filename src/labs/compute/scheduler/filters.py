@@ -20,6 +20,8 @@ class HostFilter(ABC):
 
     #: the name used in ``[scheduler] enabled_filters``
     name: ClassVar[str]
+    #: what the hosts it removes lack, for the "No valid host" message ("" : nothing said)
+    reason: ClassVar[str] = ""
 
     @abstractmethod
     def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
@@ -36,12 +38,14 @@ class ComputeFilter(HostFilter):
 
 
 class RamFilter(HostFilter):
-    """Enough memory, counting the RAM allocation ratio."""
+    """Enough memory, counting the RAM allocation ratio, the host's reserve and each
+    instance's overhead, and enough memory really available on the host."""
 
     name = "ram"
+    reason = "not enough memory"
 
     def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
-        return host.free_memory_mb >= spec.memory_mb
+        return host.memory_fits(spec)
 
 
 class CoreFilter(HostFilter):
@@ -52,6 +56,7 @@ class CoreFilter(HostFilter):
     """
 
     name = "vcpu"
+    reason = "not enough vCPUs"
 
     def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
         return host.free_vcpus >= spec.vcpus and spec.vcpus <= host.vcpus
@@ -61,6 +66,7 @@ class DiskFilter(HostFilter):
     """Enough local disk, counting the disk allocation ratio."""
 
     name = "disk"
+    reason = "not enough disk"
 
     def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
         return host.free_disk_gb >= spec.disk_gb

@@ -48,6 +48,13 @@ class HostState:
     ram_allocation_ratio: float = 1.0
     disk_allocation_ratio: float = 1.0
     instances: int = 0
+    #: memory the host keeps for itself (``[agent] reserved_host_memory_mb``)
+    reserved_memory_mb: int = 0
+    #: what each instance costs beyond its guest memory, as the host measured it
+    memory_overhead_mb: int = 0
+    #: the host's MemAvailable as last reported, less what was placed there since;
+    #: None: not reported
+    memory_available_mb: float | None = None
 
     @property
     def vcpus_limit(self) -> float:
@@ -63,7 +70,23 @@ class HostState:
 
     @property
     def free_memory_mb(self) -> float:
-        return self.memory_mb * self.ram_allocation_ratio - self.memory_mb_used
+        """Nova's accounting: the limit, less the reserve, less each instance's guest
+        memory and overhead."""
+        return (self.memory_mb * self.ram_allocation_ratio - self.reserved_memory_mb
+                - self.memory_mb_used - self.instances * self.memory_overhead_mb)
+
+    def memory_needed(self, spec: RequestSpec) -> int:
+        """What `spec` would cost this host: its guest memory and the overhead."""
+        return spec.memory_mb + self.memory_overhead_mb
+
+    def memory_fits(self, spec: RequestSpec) -> bool:
+        """Nova's accounting holds, and the host really has the memory (MemAvailable
+        less the reserve), when it reported it."""
+        needed = self.memory_needed(spec)
+        if self.free_memory_mb < needed:
+            return False
+        available = self.memory_available_mb
+        return available is None or available - self.reserved_memory_mb >= needed
 
     @property
     def disk_limit(self) -> float:
@@ -76,6 +99,8 @@ class HostState:
     def consume(self, spec: RequestSpec) -> None:
         """Count `spec` as placed here (when placing several instances in one pass)."""
         self.vcpus_used += spec.vcpus
+        if self.memory_available_mb is not None:
+            self.memory_available_mb -= self.memory_needed(spec)
         self.memory_mb_used += spec.memory_mb
         self.disk_gb_used += spec.disk_gb
         self.instances += 1

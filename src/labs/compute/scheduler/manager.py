@@ -26,6 +26,11 @@ from labs.compute.scheduler.hosts import HostState, RequestSpec
 
 log = logging.getLogger("labs.compute.scheduler")
 Inst, Alloc, Node, Svc = models.Instance, models.Allocation, models.ComputeNode, models.Service
+#: The allocations made on a node after its last memory report (with the node joined):
+#: the memory its reported MemAvailable does not show yet.
+ON_NODE = Node.id == Alloc.node_id
+SINCE_REPORT = sa.and_(Node.memory_reported_at.is_not(None),
+                       Alloc.created_at > Node.memory_reported_at)
 
 
 class SchedulerManager:
@@ -86,13 +91,17 @@ class SchedulerManager:
             group_hosts=group_hosts, ignore_hosts=frozenset(row.failed_hosts or ()))
 
     def host_states(self) -> list[HostState]:
-        """Every agent's node with what is claimed on it: three queries in all."""
+        """Every agent's node with what is claimed on it: four queries in all."""
         down_before = utcnow() - timedelta(seconds=self.options.service_down_seconds)
         with self.db.reading() as tx:
             used: dict[str, tuple[int, int, int, int]] = {
                 node_id: (int(v), int(m), int(d), int(n)) for node_id, v, m, d, n in tx.execute(
                     sa.select(Alloc.node_id, sa.func.sum(Alloc.vcpus), sa.func.sum(Alloc.memory_mb),
                               sa.func.sum(Alloc.disk_gb), sa.func.count()).group_by(Alloc.node_id))}
+            since: dict[str, tuple[int, int]] = {
+                node_id: (int(m), int(n)) for node_id, m, n in tx.execute(
+                    sa.select(Alloc.node_id, sa.func.sum(Alloc.memory_mb), sa.func.count())
+                    .join(Node, ON_NODE).where(SINCE_REPORT).group_by(Alloc.node_id))}
             rows = tx.execute(sa.select(Node, Svc).join(Svc, Svc.id == Node.service_id)).all()
         states = []
         for node, service in rows:
@@ -104,7 +113,10 @@ class SchedulerManager:
                 vcpus_used=v, memory_mb_used=m, disk_gb_used=d,
                 cpu_allocation_ratio=node.cpu_allocation_ratio,
                 ram_allocation_ratio=node.ram_allocation_ratio,
-                disk_allocation_ratio=node.disk_allocation_ratio, instances=n))
+                disk_allocation_ratio=node.disk_allocation_ratio, instances=n,
+                reserved_memory_mb=node.reserved_memory_mb,
+                memory_overhead_mb=node.memory_overhead_mb,
+                memory_available_mb=_available(node, *since.get(node.id, (0, 0)))))
         return states
 
     def claim(self, node_id: str, row: models.Instance, spec: RequestSpec) -> bool:
@@ -115,13 +127,24 @@ class SchedulerManager:
             node = tx.get(Node, node_id)
             if node is None:
                 return False
-            v, m, d = tx.execute(
+            v, m, d, n = tx.execute(
                 sa.select(sa.func.coalesce(sa.func.sum(Alloc.vcpus), 0),
                           sa.func.coalesce(sa.func.sum(Alloc.memory_mb), 0),
-                          sa.func.coalesce(sa.func.sum(Alloc.disk_gb), 0))
+                          sa.func.coalesce(sa.func.sum(Alloc.disk_gb), 0), sa.func.count())
                 .where(Alloc.node_id == node_id)).one()
+            m_since, n_since = tx.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(Alloc.memory_mb), 0), sa.func.count())
+                .join(Node, ON_NODE).where(SINCE_REPORT, Alloc.node_id == node_id)).one()
+            host = HostState(
+                host=node.host, node_id=node.id, availability_zone="", enabled=True, up=True,
+                vcpus=node.vcpus, memory_mb=node.memory_mb, disk_gb=node.local_gb,
+                memory_mb_used=int(m), instances=int(n),
+                ram_allocation_ratio=node.ram_allocation_ratio,
+                reserved_memory_mb=node.reserved_memory_mb,
+                memory_overhead_mb=node.memory_overhead_mb,
+                memory_available_mb=_available(node, int(m_since), int(n_since)))
             if (v + spec.vcpus > node.vcpus * node.cpu_allocation_ratio
-                    or m + spec.memory_mb > node.memory_mb * node.ram_allocation_ratio
+                    or not host.memory_fits(spec)
                     or d + spec.disk_gb > node.local_gb * node.disk_allocation_ratio):
                 return False
             if not self._group_holds(tx, node_id, row, spec):
@@ -151,3 +174,13 @@ class SchedulerManager:
     def release(self, instance_id: str) -> None:
         with self.db.transaction() as tx:
             tx.execute(sa.delete(Alloc).where(Alloc.instance_id == instance_id))
+
+
+
+
+def _available(node: models.ComputeNode, memory_since: int, placed_since: int) -> float | None:
+    """The node's reported MemAvailable less what was placed there since the report
+    (guest memory and overhead of each); None if it never reported one."""
+    if node.memory_available_mb is None:
+        return None
+    return node.memory_available_mb - memory_since - placed_since * node.memory_overhead_mb

@@ -94,7 +94,13 @@ class InstanceSpec:
 
 @dataclass(frozen=True)
 class HostResources:
-    """What the host offers in total (capacity, not what is free)."""
+    """What the host offers in total (capacity), and what its memory really holds.
+
+    `memory_overhead_mb`: what one instance costs beyond its guest memory (the
+    hypervisor's own memory), as measured on the running instances or the driver's
+    known default. `memory_available_mb`: the memory the host can still give (Linux's
+    MemAvailable); None when the driver cannot tell.
+    """
 
     hypervisor_type: str
     hypervisor_version: int
@@ -103,6 +109,8 @@ class HostResources:
     vcpus: int
     memory_mb: int
     disk_gb: int
+    memory_overhead_mb: int = 0
+    memory_available_mb: int | None = None
 
 
 @dataclass(frozen=True)

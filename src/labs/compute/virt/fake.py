@@ -6,6 +6,10 @@ and a restarted agent (a new FakeDriver on the same directory and host) always s
 files: the instances are "still running", as real VMs are after an agent restart. A write
 costs the same with 1 or 1,000 instances on the host.
 
+Memory: `memory_overhead_mb` is reported as each instance's cost beyond its guest memory,
+and `memory_available_mb` (when given) as the host's MemAvailable with no instance, less
+the memory and overhead of each instance it holds, as a real host would show them.
+
 Capacity is honoured: spawn raises InsufficientResources when the instances' memory or
 disk would exceed the host's totals, or their vcpus the totals times ``vcpu_overcommit``
 (a real host time-shares its CPUs: give it the scheduler's CPU allocation ratio, so that
@@ -62,13 +66,17 @@ class FakeDriver(VirtDriver):
 
     def __init__(self, state_dir: Path, host: str, vcpus: int = 16, memory_mb: int = 65536,
                  disk_gb: int = 1024, spawn_seconds: float = 0.0,
-                 vcpu_overcommit: float = 1.0) -> None:
+                 vcpu_overcommit: float = 1.0, memory_overhead_mb: int = 0,
+                 memory_available_mb: int | None = None) -> None:
         if not _HOST_NAME.fullmatch(host):
             raise ValueError(f"bad host name for the fake driver: {host!r}")
         self.host = host
         self.totals = {"vcpus": vcpus, "memory_mb": memory_mb, "disk_gb": disk_gb}
         self.limits = {**self.totals, "vcpus": int(vcpus * vcpu_overcommit)}
         self.spawn_seconds = spawn_seconds
+        #: what each instance costs beyond its guest memory; the host's available memory
+        #: with none running (None: not reported)
+        self.memory_overhead_mb, self.memory_available_mb = memory_overhead_mb, memory_available_mb
         self.instances_dir = Path(state_dir) / f"fake-virt-{host}"
         self._lock = threading.Lock()
         self._building: dict[str, InstanceSpec] = {}  # reserved, not yet stored
@@ -86,7 +94,17 @@ class FakeDriver(VirtDriver):
         return HostResources(
             hypervisor_type="fake", hypervisor_version=1000, hypervisor_hostname=self.host,
             host_ip="127.0.0.1", vcpus=self.totals["vcpus"],
-            memory_mb=self.totals["memory_mb"], disk_gb=self.totals["disk_gb"])
+            memory_mb=self.totals["memory_mb"], disk_gb=self.totals["disk_gb"],
+            memory_overhead_mb=self.memory_overhead_mb, memory_available_mb=self._available())
+
+    def _available(self) -> int | None:
+        """The configured available memory less each instance's memory and overhead."""
+        if self.memory_available_mb is None:
+            return None
+        with self._lock:
+            held = sum(int(rec["memory_mb"]) + self.memory_overhead_mb
+                       for rec in self._instances.values())
+        return self.memory_available_mb - held
 
     def list_instances(self) -> list[InstanceInfo]:
         with self._lock:

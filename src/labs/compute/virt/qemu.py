@@ -39,6 +39,7 @@ from labs.common.diskimage.format_inspector import ImageFormatError, inspect_fil
 from labs.common.diskimage.qemu_img import limited
 from labs.common.host_tools import find_host_tool
 from labs.compute.virt import qemu_console as console
+from labs.compute.virt import qemu_memory as memory
 from labs.compute.virt import qemu_process as process
 from labs.compute.virt import qemu_records as records
 from labs.compute.virt.base import (
@@ -100,11 +101,15 @@ class QemuDriver(VirtDriver):
     # -- the interface ------------------------------------------------------------------
 
     def host_resources(self) -> HostResources:
+        accel, vms = self._accelerator(), memory.running_vms(self.instances_dir,
+                                                            self.monitor.running_pid)
         return HostResources(
-            hypervisor_type="KVM" if self._accelerator() == "kvm" else "QEMU",
+            hypervisor_type="KVM" if accel == "kvm" else "QEMU",
             hypervisor_version=self._version, hypervisor_hostname=self.host,
             host_ip=self.host_ip, vcpus=os.cpu_count() or 1, memory_mb=records.memory_mb(),
-            disk_gb=shutil.disk_usage(self.state_dir).total // GIB)
+            disk_gb=shutil.disk_usage(self.state_dir).total // GIB,
+            memory_overhead_mb=memory.overhead_mb(vms, accel),
+            memory_available_mb=memory.available_mb())
 
     def list_instances(self) -> list[InstanceInfo]:
         with self._lock:
