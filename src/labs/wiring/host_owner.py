@@ -44,10 +44,10 @@ class HostStateTaken(ConfigError):
     def __init__(self, prefix: str, owner: Owner, running: bool) -> None:
         self.owner, self.prefix = owner, prefix
         if running:
-            what = (f"is in use by the cloud of {owner.data_dir} (pid {owner.pid} runs): "
+            what = (f"are in use by the cloud of {owner.data_dir} (pid {owner.pid} runs): "
                     "stop it first")
         else:
-            what = (f"was left by the cloud of {owner.data_dir}: remove it with "
+            what = (f"were left by the cloud of {owner.data_dir}: remove it with "
                     f"`labs down --data-dir {owner.data_dir}`")
         super().__init__(
             f"the host networks of prefix {prefix!r} ({network_dir_hint(prefix)}) {what}; "

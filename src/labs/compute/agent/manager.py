@@ -328,9 +328,22 @@ class Agent:
     def _start(self, instance_id: str) -> None:
         spec = self._specs.get(instance_id)
         self._notify("power_on.start", spec, instance_id, states.STOPPED, states.POWERING_ON)
-        error = self._power(lambda: self.driver.power_on(instance_id))
+        error = self._replug(instance_id) or self._power(
+            lambda: self.driver.power_on(instance_id))
         self._notify("power_on.end", spec, instance_id, states.ACTIVE)
         self._report(instance_id, "start", error)
+
+    def _replug(self, instance_id: str) -> str | None:
+        """Plug again the port of a stopped VM whose host network went meanwhile (`labs
+        down`): the same tap in the same namespace, as its record names them."""
+        port = _port(self._network_of(instance_id))
+        if port is None or instance_id in self.network.plugged():
+            return None
+        try:
+            self.network.plug(port)
+        except NetworkError as exc:
+            return f"network: {exc}"
+        return None
 
     @staticmethod
     def _power(operation: Callable[[], None]) -> str | None:
