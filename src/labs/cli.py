@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from labs.common.runner import (
     KEEP_ALIVE_SECONDS,
@@ -252,22 +253,13 @@ def cmd_image_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="labs", description="Labs: a community cloud.")
-    top.add_argument("--log-level", default="info",
-                     choices=["debug", "info", "warning", "error"])
-    sub = top.add_subparsers(dest="command", required=True)
+def common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, help="where Labs keeps its data "
+                   "(default: $LABS_DATA_DIR or ~/.local/share/labs)")
+    p.add_argument("--config", type=Path, help="labs.conf (default: DATA_DIR/labs.conf)")
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data-dir", type=Path, help="where Labs keeps its data "
-                       "(default: $LABS_DATA_DIR or ~/.local/share/labs)")
-        p.add_argument("--config", type=Path, help="labs.conf (default: DATA_DIR/labs.conf)")
 
-    up = sub.add_parser("up", help="run the whole cloud in this process")
-    common(up)
-    up.add_argument("--bind", help="HOST:PORT (default 127.0.0.1:5000)")
-    up.set_defaults(func=cmd_up)
-
+def _operate_commands(sub: Any) -> None:
     down = sub.add_parser("down", help="stop the cloud's VMs and remove what it made on "
                           "this host (keeps the data directory)")
     common(down)
@@ -279,6 +271,20 @@ def parser() -> argparse.ArgumentParser:
                             "this host")
     common(status)
     status.set_defaults(func=cmd_status)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="labs", description="Labs: a community cloud.")
+    top.add_argument("--log-level", default="info",
+                     choices=["debug", "info", "warning", "error"])
+    sub = top.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the whole cloud in this process")
+    common(up)
+    up.add_argument("--bind", help="HOST:PORT (default 127.0.0.1:5000)")
+    up.set_defaults(func=cmd_up)
+
+    _operate_commands(sub)
 
     serve = sub.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=["identity", "compute-api", "conductor",
