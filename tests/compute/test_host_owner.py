@@ -18,6 +18,7 @@ from labs.wiring.host_owner import (
     claim,
     foreign_owner,
     read_owner,
+    release,
 )
 
 
@@ -100,3 +101,16 @@ def test_unreadable_or_missing_records_have_no_owner(tmp_path: Path) -> None:
     left_network(tmp_path)
     claim(tmp_path, "t1", tmp_path / "a", pid=5)  # records from before owner records
     assert read_owner(tmp_path) == Owner(str(tmp_path / "a"), 5)
+
+
+def test_a_cloud_that_made_nothing_releases_its_claim(tmp_path: Path) -> None:
+    state = tmp_path / "t1"
+    claim(state, "t1", tmp_path / "a", pid=5)
+    release(state, tmp_path / "b")  # not the owner: nothing changes
+    assert read_owner(state) is not None
+    release(state, tmp_path / "a")
+    assert not state.exists()
+    claim(state, "t1", tmp_path / "a", pid=5)
+    left_network(state)
+    release(state, tmp_path / "a")  # it made networks: they stay claimed
+    assert read_owner(state) == Owner(str(tmp_path / "a"), 5)

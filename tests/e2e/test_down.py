@@ -129,4 +129,5 @@ def test_down_status_and_a_second_cloud(clouds: Clouds) -> None:
 
     # now B starts on the prefix
     start_labs_up(b, clouds.env).stop()
-    assert clouds.labs("down", data_dir=b).returncode == 0
+    assert not (BRIDGE_STATE / clouds.prefix).exists()  # B made nothing: no claim stays
+    assert clouds.labs("status", data_dir=b).returncode == 0

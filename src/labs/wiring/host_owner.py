@@ -10,6 +10,7 @@ them; a cloud claims the state at start and refuses state another cloud left.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -111,3 +112,14 @@ def claim(state_dir: Path, prefix: str, data_dir: Path, pid: int | None = None) 
     tmp = state_dir / f".{OWNER_FILE}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(record, sort_keys=True))
     os.replace(tmp, state_dir / OWNER_FILE)
+
+
+def release(state_dir: Path, data_dir: Path) -> None:
+    """Drop the claim of the cloud of `data_dir` when it made nothing on the host (no
+    records besides the owner record): a cloud that ran no VM leaves nothing behind."""
+    owner = read_owner(state_dir)
+    if owner is None or owner.data_dir != cloud_id(data_dir) or has_records(state_dir):
+        return
+    (state_dir / OWNER_FILE).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        state_dir.rmdir()

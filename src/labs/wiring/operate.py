@@ -28,7 +28,14 @@ from labs.compute.virt import qemu_process
 from labs.network.agent import netns
 from labs.network.config import NetworkOptions
 from labs.wiring.host_network import BRIDGE_STATE, bridge_driver
-from labs.wiring.host_owner import Owner, check_free, cloud_id, has_records, read_owner
+from labs.wiring.host_owner import (
+    Owner,
+    check_free,
+    cloud_id,
+    has_records,
+    read_owner,
+    release,
+)
 
 log = logging.getLogger("labs.operate")
 UP_RECORD = "up.json"
@@ -154,7 +161,7 @@ def find_leftovers(site: Site) -> tuple[Leftovers, Owner | None]:
     if owner is not None and owner.data_dir != cloud_id(site.data_dir):
         foreign = owner if (has_records(state_dir) or prefix_namespaces(prefix)) else None
         return found, foreign
-    if state_dir.exists():
+    if has_records(state_dir):
         found.state_dir = state_dir
         found.networks = sorted(p.name for p in (state_dir / "networks").glob("*"))
         found.dnsmasq = dnsmasq_of(state_dir)
@@ -205,7 +212,7 @@ def down(site: Site, delete_data: bool = False) -> int:
                   up.pid, up.pid)
         return 1
     found, foreign = find_leftovers(site)
-    _, _, owner = network_owner(site)
+    _, state_dir, owner = network_owner(site)
     if owner is not None and foreign is None and owner.data_dir == cloud_id(site.data_dir) \
             and owner.pid != os.getpid() and owner.running():
         log.error("a Labs process of %s still runs (pid %d) and holds its host networks: "
@@ -214,6 +221,7 @@ def down(site: Site, delete_data: bool = False) -> int:
     if foreign is not None:
         log.info("the host networks of prefix %s are the cloud of %s's, not this one's: "
                  "left alone", found.prefix, foreign.data_dir)
+    release(state_dir, site.data_dir)
     if found.empty():
         print(f"nothing of the cloud of {site.data_dir} is left on this host")
     else:
@@ -253,6 +261,8 @@ def up_session(site: Site) -> Iterator[None]:
         pass
     finally:
         drop_up_record(site.data_dir)
+        _, state_dir, _ = network_owner(site)
+        release(state_dir, site.data_dir)
         log.info("labs up stopped; its VMs and host networks keep running for the next "
                  "`labs up --data-dir %s` to adopt; `labs down --data-dir %s` removes them",
                  site.data_dir, site.data_dir)
