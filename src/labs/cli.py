@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from labs.common.runner import (
     KEEP_ALIVE_SECONDS,
@@ -22,18 +23,27 @@ log = logging.getLogger("labs")
 
 def cmd_up(args: argparse.Namespace) -> int:
     """The all-in-one: every service in this process, on one port."""
+    from labs.wiring import operate
     from labs.wiring.cloud import build_all_in_one
+    from labs.wiring.host_owner import HostStateTaken
 
     site = Site.open(args.data_dir, args.config)
     bind = args.bind or site.http().bind
-    cloud = build_all_in_one(site, site.public_url(bind))
-    ready = (f"Labs is up at {cloud.public_url} (identity {cloud.public_url}/identity/v3); "
-             f"clients: {_clients_path()}OS_CLIENT_CONFIG_FILE={cloud.clouds_yaml} "
-             "OS_CLOUD=labs")
     try:
-        ReadyServer(uvicorn_config(cloud.app, bind), ready).run()
-    finally:
-        cloud.stop()
+        operate.check_host_free(site)
+        with operate.up_session(site):
+            cloud = build_all_in_one(site, site.public_url(bind))
+            operate.write_up_record(site.data_dir, cloud.public_url)
+            ready = (f"Labs is up at {cloud.public_url} (identity {cloud.public_url}/identity"
+                     f"/v3); clients: {_clients_path()}OS_CLIENT_CONFIG_FILE="
+                     f"{cloud.clouds_yaml} OS_CLOUD=labs")
+            try:
+                ReadyServer(uvicorn_config(cloud.app, bind), ready).run()
+            finally:
+                cloud.stop()
+    except HostStateTaken as exc:
+        log.error("labs up refuses to start: %s", exc)
+        return 2
     return 0
 
 
@@ -46,6 +56,20 @@ def _clients_path() -> str:
     if (where / "openstack").exists():
         return f"export PATH={where}:$PATH "
     return "export "
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    """Stop the cloud's VMs and remove what it made on this host."""
+    from labs.wiring.operate import down
+
+    return down(Site.open(args.data_dir, args.config), args.delete_data)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """What of the cloud runs, and what is left on this host."""
+    from labs.wiring.status import status
+
+    return status(Site.open(args.data_dir, args.config))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -159,13 +183,18 @@ def cmd_agent(args: argparse.Namespace) -> int:
         os.environ["LABS_BUS_URL"] = args.bus
     from labs.wiring.agent import serve_agents
     from labs.wiring.bus import open_bus
+    from labs.wiring.host_owner import HostStateTaken
 
     site = Site.open(args.data_dir, args.config)
     if not _has_shared_bus(site):
         return 2
     host = args.host or os.uname().nodename
     bus = open_bus(site, f"compute.{host}")
-    agents = serve_agents(site, bus, host)
+    try:
+        agents = serve_agents(site, bus, host)
+    except HostStateTaken as exc:
+        log.error("the agent refuses to start: %s", exc)
+        return 2
     with bus:
         for agent in agents:
             agent.start()
@@ -236,21 +265,38 @@ def cmd_image_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, help="where Labs keeps its data "
+                   "(default: $LABS_DATA_DIR or ~/.local/share/labs)")
+    p.add_argument("--config", type=Path, help="labs.conf (default: DATA_DIR/labs.conf)")
+
+
+def _operate_commands(sub: Any) -> None:
+    down = sub.add_parser("down", help="stop the cloud's VMs and remove what it made on "
+                          "this host (keeps the data directory)")
+    common(down)
+    down.add_argument("--delete-data", action="store_true",
+                      help="also delete the data directory (database, images, VM disks)")
+    down.set_defaults(func=cmd_down)
+
+    status = sub.add_parser("status", help="what of the cloud runs, and what it left on "
+                            "this host")
+    common(status)
+    status.set_defaults(func=cmd_status)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="labs", description="Labs: a community cloud.")
     top.add_argument("--log-level", default="info",
                      choices=["debug", "info", "warning", "error"])
     sub = top.add_subparsers(dest="command", required=True)
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data-dir", type=Path, help="where Labs keeps its data "
-                       "(default: $LABS_DATA_DIR or ~/.local/share/labs)")
-        p.add_argument("--config", type=Path, help="labs.conf (default: DATA_DIR/labs.conf)")
-
     up = sub.add_parser("up", help="run the whole cloud in this process")
     common(up)
     up.add_argument("--bind", help="HOST:PORT (default 127.0.0.1:5000)")
     up.set_defaults(func=cmd_up)
+
+    _operate_commands(sub)
 
     serve = sub.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=["identity", "compute-api", "conductor",

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,13 +72,18 @@ class RunningCloud:
 
 
 def start_labs_up(data_dir: Path, env: dict[str, str] | None = None) -> RunningCloud:
+    """`labs up` on `data_dir`; on a network prefix of its own unless `env` gives one
+    (never a real cloud's, and two clouds of the tests that run at once do not share
+    one: a prefix belongs to one cloud)."""
     port = free_port()
     log_path = data_dir.parent / f"labs-up-{port}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [str(BIN / "labs"), "up", "--data-dir", str(data_dir), "--bind",
              f"127.0.0.1:{port}"],
-            stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, **(env or {})})
+            stdout=subprocess.PIPE, stderr=log, text=True,
+            env={**os.environ, "LABS_AGENT_NETWORK_PREFIX": f"e{uuid.uuid4().hex[:7]}",
+                 **(env or {})})
     assert process.stdout is not None
     deadline = time.monotonic() + READY_TIMEOUT
     line = ""

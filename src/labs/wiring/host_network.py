@@ -23,6 +23,7 @@ from labs.network.agent.host import HostNetworking
 from labs.network.agent.metadata.server import MetadataServer
 from labs.network.config import NetworkOptions
 from labs.network.specs import InvalidRequest
+from labs.wiring.host_owner import claim
 
 log = logging.getLogger("labs.compute.agent.manager")
 #: The records of host-wide kernel objects (namespaces, bridges, dnsmasq) live with
@@ -68,6 +69,7 @@ def make_host_networking(site: Site, options: AgentOptions, bus: Bus,
     log.info("network driver: %s", kind)
     if kind != "bridge":
         return HostNetworking(None)
+    claim(BRIDGE_STATE / options.network_prefix, options.network_prefix, site.data_dir)
     network = site.config.group(NetworkOptions)
     relay = dns_relay(network, dns_server, site.config.group(DnsOptions))
     driver = bridge_driver(options, network, options.metadata_port, relay is not None)

@@ -12,22 +12,20 @@ Snapshots go through ``snapshot_dir`` (emptied at start); the image cache is pru
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import httpx
+from typing import Any
 
 from labs.common.bus import Bus, BusError
 from labs.common.periodic import Periodic
 from labs.compute import states
 from labs.compute.agent.resources import heartbeat_report, host_report
+from labs.compute.agent.snapshots import upload_snapshot
 from labs.compute.payloads import BuildSpec, ExpectedInstance, notification_payload, utcnow
 from labs.compute.rpcapi import AGENT_BINARY, ConductorAPI, notify_instance
 from labs.compute.virt.base import InstanceNotFound, InstanceSpec, Nic, VirtDriver, VirtError
@@ -35,14 +33,6 @@ from labs.network.agent.host import HostNetworking, PluggedPort
 from labs.network.specs import InstancePort, NetworkError
 
 log = logging.getLogger("labs.compute.agent.manager")
-
-PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
-
-
-def _chunks(data: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
-    while chunk := data.read(size):
-        yield chunk
-
 
 class Agent:
     """Served on ``compute.<host>``."""
@@ -309,29 +299,10 @@ class Agent:
         spec = self._specs.get(instance_id)
         self._notify("snapshot.start", spec, instance_id, states.ACTIVE,
                      states.IMAGE_SNAPSHOT)
-        file_url = f"{image_url.rstrip('/')}/v2/images/{image_id}/file"
-        headers = {"X-Auth-Token": token}
-        error = None
-        with tempfile.TemporaryDirectory(prefix=f"{instance_id}.", dir=self.snapshot_dir) as tmp:
-            target = Path(tmp) / "disk"
-            try:
-                fmt = self.driver.snapshot(instance_id, target)
-                # the image says what the driver wrote (qemu: qcow2, whatever the server
-                # booted from): the image service refuses bytes of another format
-                httpx.patch(file_url.rsplit("/file", 1)[0], timeout=30, headers={
-                    **headers, "Content-Type": PATCH_TYPE}, json=[
-                        {"op": "replace", "path": "/disk_format", "value": fmt}]
-                ).raise_for_status()
-                with target.open("rb") as data:
-                    reply = httpx.put(file_url, content=_chunks(data), timeout=600, headers={
-                        **headers, "Content-Type": "application/octet-stream",
-                        "Content-Length": str(target.stat().st_size)})
-                reply.raise_for_status()
-            except (VirtError, OSError, httpx.HTTPError) as exc:
-                error = f"snapshot of {instance_id} failed: {exc}"
-                log.warning("%s: %s", self.host, error)
-                with contextlib.suppress(httpx.HTTPError):  # no half-made image stays
-                    httpx.delete(file_url.rsplit("/file", 1)[0], headers=headers, timeout=30)
+        error = upload_snapshot(self.driver, instance_id, self.snapshot_dir, image_id,
+                                image_url, token)
+        if error is not None:
+            log.warning("%s: %s", self.host, error)
         self._notify("snapshot.end", spec, instance_id, states.ACTIVE)
         self._report(instance_id, "createImage", error)
 
@@ -353,9 +324,22 @@ class Agent:
     def _start(self, instance_id: str) -> None:
         spec = self._specs.get(instance_id)
         self._notify("power_on.start", spec, instance_id, states.STOPPED, states.POWERING_ON)
-        error = self._power(lambda: self.driver.power_on(instance_id))
+        error = self._replug(instance_id) or self._power(
+            lambda: self.driver.power_on(instance_id))
         self._notify("power_on.end", spec, instance_id, states.ACTIVE)
         self._report(instance_id, "start", error)
+
+    def _replug(self, instance_id: str) -> str | None:
+        """Plug again the port of a stopped VM whose host network went meanwhile (`labs
+        down`): the same tap in the same namespace, as its record names them."""
+        port = _port(self._network_of(instance_id))
+        if port is None or instance_id in self.network.plugged():
+            return None
+        try:
+            self.network.plug(port)
+        except NetworkError as exc:
+            return f"network: {exc}"
+        return None
 
     @staticmethod
     def _power(operation: Callable[[], None]) -> str | None:
