@@ -99,6 +99,11 @@ def test_down_status_and_a_second_cloud(clouds: Clouds) -> None:
     assert f"labs down --data-dir {a}" in started.stderr, started.stderr
     assert "[agent] network_prefix" in started.stderr and "Traceback" not in started.stderr
     assert clouds.labs("status", data_dir=b).returncode != 0
+    # and so does B's agent on its own (`labs agent`, over RabbitMQ)
+    agent = clouds.labs("agent", "--bus", "amqp://guest:guest@127.0.0.1:5672//", data_dir=b,
+                        timeout=60)
+    assert agent.returncode == 2, agent.stderr
+    assert f"labs down --data-dir {a}" in agent.stderr and "Traceback" not in agent.stderr
 
     # down removes everything; a second down finds nothing; status is clean
     down = clouds.labs("down", data_dir=a)
@@ -131,3 +136,7 @@ def test_down_status_and_a_second_cloud(clouds: Clouds) -> None:
     start_labs_up(b, clouds.env).stop()
     assert not (BRIDGE_STATE / clouds.prefix).exists()  # B made nothing: no claim stays
     assert clouds.labs("status", data_dir=b).returncode == 0
+    # --delete-data takes the data directory too
+    gone = clouds.labs("down", "--delete-data", data_dir=b)
+    assert gone.returncode == 0 and "deleted the data directory" in gone.stdout, gone
+    assert not b.exists()
