@@ -62,13 +62,25 @@ def settled(plane: Plane, name: str, timeout: float = 180.0) -> dict[str, Any]:
     raise AssertionError(f"{name} neither ACTIVE nor ERROR after {timeout} s: {shown}")
 
 
+def node_reported(plane: Plane) -> models.ComputeNode:
+    """The agent's node once a heartbeat has carried a measured overhead (bounded wait)."""
+    for _ in range(300):
+        with plane.service.db.reading() as tx:
+            node = tx.scalars(sa.select(models.ComputeNode)
+                              .where(models.ComputeNode.host == HOST)).one()
+        if node.memory_reported_at is not None and node.memory_overhead_mb > 0:
+            return node
+        time.sleep(0.1)
+    raise AssertionError(f"no memory report from {HOST} within 30 s")
+
+
 def test_a_running_vm_costs_an_overhead_and_a_full_host_refuses(
         qemu_plane: tuple[Plane, QemuDriver]) -> None:
     plane, driver = qemu_plane
     first = settled(plane, "first")
     assert first["status"] == "ACTIVE", first
     vms = qemu_memory.running_vms(driver.instances_dir, driver.monitor.running_pid)
-    assert len(vms) == 1 and vms[0][1] == NANO
+    assert len(vms) == 1 and vms[0].memory_mb == NANO
     measured: int | None = None
     deadline = time.monotonic() + 240  # the guest touches its memory as it boots
     while time.monotonic() < deadline:
@@ -76,20 +88,17 @@ def test_a_running_vm_costs_an_overhead_and_a_full_host_refuses(
         if measured is not None and measured > 0:
             break
         time.sleep(1)
-    pss = qemu_memory.pss_mb(vms[0][0])
+    pss = qemu_memory.pss_mb(vms[0].pid)
     print(f"qemu {NANO} MiB guest under TCG: PSS {pss} MiB, overhead {measured} MiB")
     assert measured is not None and measured > 0, f"PSS {pss} MiB, overhead {measured}"
     reported = driver.host_resources()
     # at least what was measured (the guest may touch more meanwhile), never below the default
     assert reported.memory_overhead_mb >= max(measured, qemu_memory.DEFAULT_OVERHEAD_MB["tcg"])
     assert reported.memory_available_mb is not None and reported.memory_available_mb > 0
-    time.sleep(2.5)  # a heartbeat carries the measurement to the scheduler
-    with plane.service.db.reading() as tx:
-        node = tx.scalars(sa.select(models.ComputeNode)
-                          .where(models.ComputeNode.host == HOST)).one()
-        assert node.memory_mb == CAP_MB
-        assert node.memory_overhead_mb >= qemu_memory.DEFAULT_OVERHEAD_MB["tcg"]
-        assert node.memory_available_mb is not None and node.memory_available_mb <= CAP_MB
+    node = node_reported(plane)  # a heartbeat carries the measurement to the scheduler
+    assert node.memory_mb == CAP_MB
+    assert node.memory_overhead_mb >= qemu_memory.DEFAULT_OVERHEAD_MB["tcg"]
+    assert node.memory_available_mb is not None and node.memory_available_mb <= CAP_MB
     second = settled(plane, "second")
     assert second["status"] == "ERROR", second
     message = str(second["fault"]["message"])

@@ -23,6 +23,7 @@ import pytest
 from openstack.connection import Connection
 
 from labs.compute.config import AgentOptions
+from labs.compute.virt.ksm import KSM_DIR
 from labs.network.config import NetworkOptions
 from labs.wiring.host_network import BRIDGE_STATE, bridge_driver
 from tests.common.bus_helpers import wait_for
@@ -399,6 +400,13 @@ def test_user_mode_network(tmp_path_factory: pytest.TempPathFactory) -> None:
            "LABS_AGENT_HOST": "userhost"}
     cloud = start_labs_up(base / "data", env)
     try:
+        # the agent turns KSM on when it may, and says so
+        logged = "".join(path.read_text() for path in base.glob("labs-up-*.log"))
+        if os.geteuid() == 0:
+            assert re.search(r"KSM (turned|already) on", logged), logged[-3000:]
+            assert (KSM_DIR / "run").read_text().strip() == "1"
+        else:
+            assert "KSM not turned on" in logged, logged[-3000:]
         key = base / "id"
         cloud.openstack("keypair", "create", "--private-key", str(key), "k")
         key.chmod(0o600)

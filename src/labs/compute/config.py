@@ -66,6 +66,12 @@ class AgentOptions:
     qemu_console_log_bytes: int = option(
         2 << 20, "qemu driver: the most bytes of a VM's serial console log kept on disk in "
         "each of its two files (console.log, rotated once into console.log.1)")
+    ksm: str = option(
+        "auto", "qemu driver: auto (turn the kernel's same-page merging on when the agent "
+        "may, so identical pages of VMs are kept once) or off (leave the host's setting)")
+    ksm_pages_to_scan: int = option(
+        1000, "qemu driver: with ksm = auto, the least pages KSM scans per 20 ms round "
+        "(the kernel's default, 100, takes minutes to merge a host full of VMs)")
     image_cache_max_gb: float = option(
         20.0, "qemu driver: the most GiB of cached images kept on this host, beyond those "
         "its instances use (never removed); least recently used go first")

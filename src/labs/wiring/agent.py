@@ -3,6 +3,7 @@ driver and its host networking, from the site's ``[agent]`` options, served on t
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ from labs.common.runner import Site
 from labs.compute.agent.manager import Agent
 from labs.compute.config import AgentOptions, ComputeOptions
 from labs.compute.rpcapi import AGENT
+from labs.compute.virt import ksm
 from labs.compute.virt.base import VirtDriver
 from labs.compute.virt.fake import FakeDriver
 from labs.compute.virt.qemu import QemuDriver
@@ -21,6 +23,8 @@ from labs.wiring.host_network import make_host_networking
 
 #: Where an image's bytes are on this host, by image id (None: download them).
 ImageFiles = Callable[[str], str | None]
+
+log = logging.getLogger("labs.wiring.agent")
 
 
 def agent_state_dir(site: Site, options: AgentOptions) -> Path:
@@ -48,12 +52,17 @@ def make_driver(site: Site, options: AgentOptions, host: str) -> VirtDriver:
         if options.image_cache_max_gb < 0:
             raise ConfigError(f"[agent] image_cache_max_gb = {options.image_cache_max_gb}: "
                               "not negative")
-        return QemuDriver(state_dir, host, binary=options.qemu_binary,
+        if options.ksm not in ksm.MODES or options.ksm_pages_to_scan < 1:
+            raise ConfigError(f"[agent] ksm = {options.ksm!r}, ksm_pages_to_scan = "
+                              f"{options.ksm_pages_to_scan}: use auto or off, and at least 1")
+        driver = QemuDriver(state_dir, host, binary=options.qemu_binary,
                           accel=options.qemu_accel,
                           vcpu_overcommit=site.config.group(ComputeOptions).cpu_allocation_ratio,
                           soft_reboot_seconds=options.qemu_soft_reboot_seconds,
                           console_max_bytes=options.qemu_console_log_bytes,
                           image_cache_max_bytes=int(options.image_cache_max_gb * (1 << 30)))
+        log.info("%s", ksm.turn_on(options.ksm, options.ksm_pages_to_scan))
+        return driver
     raise ConfigError(f"[agent] driver = {options.driver!r}: unknown virt driver, use qemu "
                       "or fake")
 

@@ -8,12 +8,24 @@ libraries fairly among the VMs) less its guest memory. The driver reports the la
 overhead among its running VMs, never less than the accelerator's known default (what a
 VM comes to once its guest has touched its memory), so a host with no VM running, or
 only freshly booted ones, still counts a true cost.
+
+What the host's MemAvailable does not show yet is owed: an instance being built will
+take its guest memory and overhead, and a VM that is still booting has not touched all
+its memory. The driver reports MemAvailable less what it owes, so a build placed just
+before a report is not counted twice as free.
+
+Identical pages of VMs booted from one image (the kernel's code, the files of its
+initramfs, zeroed memory) are merged by the kernel's KSM when it runs (see
+labs.compute.virt.ksm): PSS then counts a merged page once for all the VMs that share
+it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 from labs.compute.virt import qemu_records as records
 from labs.compute.virt.base import InstanceNotFound, VirtError
@@ -23,6 +35,15 @@ from labs.compute.virt.base import InstanceNotFound, VirtError
 #: PSS per VM on a host running many (qemu's binary and libraries shared among them),
 #: 275 MiB for a VM alone (it bears them whole), 160 MiB in its first second.
 DEFAULT_OVERHEAD_MB = {"tcg": 96, "kvm": 48}
+#: How long after its qemu started a VM counts as booting: it may still touch memory it
+#: has not touched yet (under TCG a boot takes 3-20 s; a loaded host is slower).
+BOOT_SECONDS = 120.0
+
+
+class RunningVm(NamedTuple):
+    instance_id: str
+    pid: int
+    memory_mb: int  # its guest memory
 
 
 def pss_mb(pid: int) -> int | None:
@@ -40,8 +61,8 @@ def pss_mb(pid: int) -> int | None:
 
 
 def running_vms(instances_dir: Path,
-                running_pid: Callable[[Path], int | None]) -> list[tuple[int, int]]:
-    """(pid, guest memory in MiB) of every running VM under `instances_dir`."""
+                running_pid: Callable[[Path], int | None]) -> list[RunningVm]:
+    """Every running VM under `instances_dir`."""
     found = []
     for workdir in instances_dir.iterdir():
         try:
@@ -50,18 +71,17 @@ def running_vms(instances_dir: Path,
             continue  # destroyed meanwhile, or not a VM's directory
         pid = running_pid(workdir)
         if pid is not None:
-            found.append((pid, int(record["spec"]["memory_mb"])))
+            found.append(RunningVm(workdir.name, pid, int(record["spec"]["memory_mb"])))
     return found
 
 
-def measured_overhead_mb(vms: Iterable[tuple[int, int]]) -> int | None:
-    """The largest PSS less guest memory among `vms` (pid, memory_mb); None if none runs."""
-    overheads = [pss - memory_mb for pid, memory_mb in vms
-                 if (pss := pss_mb(pid)) is not None]
+def measured_overhead_mb(vms: Iterable[RunningVm]) -> int | None:
+    """The largest PSS less guest memory among `vms`; None if none runs."""
+    overheads = [pss - vm.memory_mb for vm in vms if (pss := pss_mb(vm.pid)) is not None]
     return max(overheads) if overheads else None
 
 
-def overhead_mb(vms: Iterable[tuple[int, int]], accel: str) -> int:
+def overhead_mb(vms: Iterable[RunningVm], accel: str) -> int:
     """What one more VM is counted to cost beyond its guest memory: the measured
     overhead, at least the accelerator's default."""
     measured = measured_overhead_mb(vms)
@@ -76,3 +96,41 @@ def available_mb() -> int:
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) // 1024
     raise VirtError("no MemAvailable in /proc/meminfo")
+
+
+def host_figures(instances_dir: Path, running_pid: Callable[[Path], int | None],
+                 building: dict[str, int], accel: str) -> tuple[int, int]:
+    """(overhead of one more VM, MemAvailable less what is owed) in MiB, for the driver's
+    report. `building`: guest memory of each instance being built, by id."""
+    vms = [vm for vm in running_vms(instances_dir, running_pid)
+           if vm.instance_id not in building]
+    overhead = overhead_mb(vms, accel)
+    return overhead, available_mb() - owed_mb(building.values(), vms, overhead)
+
+
+def owed_mb(building: Iterable[int], vms: Iterable[RunningVm], overhead: int,
+            started_ago: Callable[[int], float | None] | None = None) -> int:
+    """What the host's MemAvailable does not show yet: the guest memory and overhead of
+    each instance being built (`building`: their guest memory; not yet among `vms`), and
+    what each VM still booting may take beyond what it holds now."""
+    started_ago = started_ago or seconds_since_start
+    owed = sum(memory_mb + overhead for memory_mb in building)
+    for vm in vms:
+        age = started_ago(vm.pid)
+        if age is not None and age < BOOT_SECONDS:
+            held = pss_mb(vm.pid) or 0
+            owed += max(0, vm.memory_mb + overhead - held)
+    return owed
+
+
+def seconds_since_start(pid: int) -> float | None:
+    """How long ago process `pid` started; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        with open("/proc/uptime") as uptime:
+            up = float(uptime.read().split()[0])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # field 22 (starttime, in clock ticks after boot) is the 20th after the command's ")"
+    return up - int(fields[19]) / os.sysconf("SC_CLK_TCK")
