@@ -162,3 +162,19 @@ def test_reports_of_older_agents_lack_the_memory_figures(plane: Plane) -> None:
                           .where(models.ComputeNode.host == "old")).one()
         assert (node.memory_overhead_mb, node.memory_available_mb) == (30, 900)
         assert node.memory_reported_at is not None
+
+
+def test_placements_the_report_does_not_count_are_taken_off_it() -> None:
+    from labs.compute.scheduler.manager import _available
+
+    node = models.ComputeNode(memory_available_mb=1000, memory_overhead_mb=90,
+                              counted_instances=1, counted_memory_mb=NANO)
+    # two placed, one counted by the agent (the other claimed before the report but not
+    # yet built there): its memory and overhead are taken off, whenever it was placed
+    assert _available(node, (2 * NANO, 2), since=(0, 0)) == 1000 - (NANO + 90)
+    assert _available(node, (NANO, 1), since=(0, 0)) == 1000
+    # an agent that counts what it is tearing down still owes nothing for it
+    assert _available(node, (0, 0), since=(0, 0)) == 1000
+    older = models.ComputeNode(memory_available_mb=1000, memory_overhead_mb=90)
+    assert _available(older, (2 * NANO, 2), since=(NANO, 1)) == 1000 - (NANO + 90)
+    assert _available(models.ComputeNode(), (NANO, 1), since=(0, 0)) is None

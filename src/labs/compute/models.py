@@ -202,6 +202,10 @@ class ComputeNode(ComputeBase):
     #: the host's MemAvailable at `memory_reported_at` (None: never reported)
     memory_available_mb: Mapped[int | None]
     memory_reported_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+    #: the instances `memory_available_mb` accounts for, their number and guest memory
+    #: (None: the agent does not say; then what was placed since the report is not)
+    counted_instances: Mapped[int | None]
+    counted_memory_mb: Mapped[int | None]
     #: Bumped by every claim on this node: claims on one node take turns.
     generation: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(MicroDateTime)

@@ -345,3 +345,8 @@ def _record_memory(node: models.ComputeNode, resources: dict[str, Any], now: Any
     available = resources.get("memory_available_mb")
     node.memory_available_mb = None if available is None else int(available)
     node.memory_reported_at = now
+    count, memory = resources.get("counted_instances"), resources.get("counted_memory_mb")
+    if available is None or count is None or memory is None:
+        node.counted_instances = node.counted_memory_mb = None
+    else:
+        node.counted_instances, node.counted_memory_mb = int(count), int(memory)

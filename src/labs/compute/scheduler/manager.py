@@ -27,7 +27,8 @@ from labs.compute.scheduler.hosts import HostState, RequestSpec
 log = logging.getLogger("labs.compute.scheduler")
 Inst, Alloc, Node, Svc = models.Instance, models.Allocation, models.ComputeNode, models.Service
 #: The allocations made on a node after its last memory report (with the node joined):
-#: the memory its reported MemAvailable does not show yet.
+#: the memory its reported MemAvailable does not show yet (for agents that do not say which
+#: instances their figure counts).
 ON_NODE = Node.id == Alloc.node_id
 SINCE_REPORT = sa.and_(Node.memory_reported_at.is_not(None),
                        Alloc.created_at > Node.memory_reported_at)
@@ -116,7 +117,7 @@ class SchedulerManager:
                 disk_allocation_ratio=node.disk_allocation_ratio, instances=n,
                 reserved_memory_mb=node.reserved_memory_mb,
                 memory_overhead_mb=node.memory_overhead_mb,
-                memory_available_mb=_available(node, *since.get(node.id, (0, 0)))))
+                memory_available_mb=_available(node, (m, n), since.get(node.id, (0, 0)))))
         return states
 
     def claim(self, node_id: str, row: models.Instance, spec: RequestSpec) -> bool:
@@ -142,7 +143,8 @@ class SchedulerManager:
                 ram_allocation_ratio=node.ram_allocation_ratio,
                 reserved_memory_mb=node.reserved_memory_mb,
                 memory_overhead_mb=node.memory_overhead_mb,
-                memory_available_mb=_available(node, int(m_since), int(n_since)))
+                memory_available_mb=_available(node, (int(m), int(n)),
+                                               (int(m_since), int(n_since))))
             if (v + spec.vcpus > node.vcpus * node.cpu_allocation_ratio
                     or not host.memory_fits(spec)
                     or d + spec.disk_gb > node.local_gb * node.disk_allocation_ratio):
@@ -178,9 +180,16 @@ class SchedulerManager:
 
 
 
-def _available(node: models.ComputeNode, memory_since: int, placed_since: int) -> float | None:
-    """The node's reported MemAvailable less what was placed there since the report
-    (guest memory and overhead of each); None if it never reported one."""
+def _available(node: models.ComputeNode, placed: tuple[int, int],
+               since: tuple[int, int]) -> float | None:
+    """The node's reported MemAvailable less the guest memory and overhead of what is
+    placed there (`placed`: guest memory, instances) that the report does not account
+    for: beyond the instances the agent counted, or, for an agent that does not say,
+    those placed since the report (`since`). None if it never reported one."""
     if node.memory_available_mb is None:
         return None
-    return node.memory_available_mb - memory_since - placed_since * node.memory_overhead_mb
+    memory, count = since
+    if node.counted_instances is not None and node.counted_memory_mb is not None:
+        memory = max(0, placed[0] - node.counted_memory_mb)
+        count = max(0, placed[1] - node.counted_instances)
+    return node.memory_available_mb - memory - count * node.memory_overhead_mb

@@ -99,7 +99,8 @@ class HostResources:
     `memory_overhead_mb`: what one instance costs beyond its guest memory (the
     hypervisor's own memory), as measured on the running instances or the driver's
     known default. `memory_available_mb`: the memory the host can still give (Linux's
-    MemAvailable); None when the driver cannot tell.
+    MemAvailable, less what the driver knows it still owes); None when the driver cannot
+    tell.
     """
 
     hypervisor_type: str
@@ -111,6 +112,10 @@ class HostResources:
     disk_gb: int
     memory_overhead_mb: int = 0
     memory_available_mb: int | None = None
+    #: the instances `memory_available_mb` accounts for (their number and guest memory):
+    #: the scheduler takes the memory of any other instance placed here off it
+    counted_instances: int | None = None
+    counted_memory_mb: int | None = None
 
 
 @dataclass(frozen=True)

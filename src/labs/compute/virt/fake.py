@@ -95,16 +95,19 @@ class FakeDriver(VirtDriver):
             hypervisor_type="fake", hypervisor_version=1000, hypervisor_hostname=self.host,
             host_ip="127.0.0.1", vcpus=self.totals["vcpus"],
             memory_mb=self.totals["memory_mb"], disk_gb=self.totals["disk_gb"],
-            memory_overhead_mb=self.memory_overhead_mb, memory_available_mb=self._available())
+            memory_overhead_mb=self.memory_overhead_mb, **self._available())
 
-    def _available(self) -> int | None:
-        """The configured available memory less each instance's memory and overhead."""
+    def _available(self) -> dict[str, int | None]:
+        """The configured available memory less each instance's memory and overhead, and
+        the instances it counts."""
         if self.memory_available_mb is None:
-            return None
+            return {}
         with self._lock:
-            held = sum(int(rec["memory_mb"]) + self.memory_overhead_mb
-                       for rec in self._instances.values())
-        return self.memory_available_mb - held
+            memory = sum(int(rec["memory_mb"]) for rec in self._instances.values())
+            count = len(self._instances)
+        return {"memory_available_mb":
+                self.memory_available_mb - memory - count * self.memory_overhead_mb,
+                "counted_instances": count, "counted_memory_mb": memory}
 
     def list_instances(self) -> list[InstanceInfo]:
         with self._lock:

@@ -104,14 +104,14 @@ class QemuDriver(VirtDriver):
         accel = self._accelerator()
         with self._lock:
             building = {spec.id: spec.memory_mb for spec in self._building.values()}
-        overhead, available = memory.host_figures(self.instances_dir, self.monitor.running_pid,
-                                                  building, accel)
+        figures = memory.host_figures(self.instances_dir, self.monitor.running_pid, building,
+                                      accel)
         return HostResources(
             hypervisor_type="KVM" if accel == "kvm" else "QEMU",
             hypervisor_version=self._version, hypervisor_hostname=self.host,
             host_ip=self.host_ip, vcpus=os.cpu_count() or 1, memory_mb=records.memory_mb(),
             disk_gb=shutil.disk_usage(self.state_dir).total // GIB,
-            memory_overhead_mb=overhead, memory_available_mb=available)
+            **dataclasses.asdict(figures))
 
     def list_instances(self) -> list[InstanceInfo]:
         with self._lock:

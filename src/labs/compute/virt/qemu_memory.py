@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -98,14 +99,27 @@ def available_mb() -> int:
     raise VirtError("no MemAvailable in /proc/meminfo")
 
 
+@dataclass(frozen=True)
+class HostFigures:
+    """The memory part of the driver's report (see HostResources)."""
+
+    memory_overhead_mb: int
+    memory_available_mb: int
+    counted_instances: int
+    counted_memory_mb: int
+
+
 def host_figures(instances_dir: Path, running_pid: Callable[[Path], int | None],
-                 building: dict[str, int], accel: str) -> tuple[int, int]:
-    """(overhead of one more VM, MemAvailable less what is owed) in MiB, for the driver's
-    report. `building`: guest memory of each instance being built, by id."""
+                 building: dict[str, int], accel: str) -> HostFigures:
+    """The overhead of one more VM, MemAvailable less what is owed, and the instances
+    that figure accounts for (the running and the building ones). `building`: guest
+    memory of each instance being built, by id."""
     vms = [vm for vm in running_vms(instances_dir, running_pid)
            if vm.instance_id not in building]
     overhead = overhead_mb(vms, accel)
-    return overhead, available_mb() - owed_mb(building.values(), vms, overhead)
+    return HostFigures(overhead, available_mb() - owed_mb(building.values(), vms, overhead),
+                       len(vms) + len(building),
+                       sum(vm.memory_mb for vm in vms) + sum(building.values()))
 
 
 def owed_mb(building: Iterable[int], vms: Iterable[RunningVm], overhead: int,
