@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ from labs.wiring.host_network import BRIDGE_STATE, bridge_driver
 LABS = Path(sys.executable).with_name("labs")
 LATEST = {"OpenStack-API-Version": "compute 2.100"}
 WAIT_S = 120.0
+GUEST_SAYS = re.compile(r"labs: \[([\d.]+)\] (first boot|ssh host key)")
 
 
 class Cloud:
@@ -101,6 +103,20 @@ class Cloud:
         reply.raise_for_status()
         server: dict[str, Any] = reply.json()["server"]
         return server
+
+    def guest_clock(self, server_id: str) -> tuple[dict[str, float], list[str]]:
+        """The guest's own uptime (s) when its first-boot program began and when its ssh
+        server was ready, from the lines that program prints on the console; and those
+        lines."""
+        reply = self.client.post(f"/servers/{server_id}/action",
+                                 json={"os-getConsoleOutput": {"length": 300}})
+        reply.raise_for_status()
+        output = reply.json().get("output", "")
+        found: dict[str, float] = {}
+        for said in GUEST_SAYS.finditer(output):
+            key = "first_line" if said[2] == "first boot" else "ssh_ready"
+            found.setdefault(key, float(said[1]))
+        return found, [line for line in output.splitlines() if line.startswith("labs: [")]
 
     def namespace(self) -> str:
         names = [line.split()[0] for line in subprocess.run(
