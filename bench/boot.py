@@ -9,7 +9,9 @@ its own) on a loopback port and measures, as the cloud's admin, over HTTP:
   ``--count`` servers (default 10; under 100 boots p99 is the slowest);
 - **bare qemu → first userspace line**: after each of those, the same kernel, initramfs
   and command line (the driver's, from its image cache) booted by qemu alone, timed to
-  the first line the guest's userspace prints; and POST → ssh over it (p50 ÷ p50);
+  the first line the guest's userspace prints; and POST → ssh over it (p50 ÷ p50).
+  The guest's own clock at that line and when its ssh server is ready (its first-boot
+  program's console lines) show where the difference lies;
 - **delete → everything gone**: after each, ``DELETE`` until the server is gone from
   the API, its qemu process has exited, its tap has left the namespace and its DHCP
   lease has left dnsmasq's file;
