@@ -1,8 +1,10 @@
 """The host's memory as bench/boot.py reads it: per VM, KSM, and the host's health.
 
 - **per VM**: RSS and PSS of a qemu process (``/proc/<pid>/smaps_rollup``);
-- **KSM** (``/sys/kernel/mm/ksm``): only read, never written. Its saving is
-  ``pages_sharing`` pages (the duplicates it freed) of the host's page size;
+- **KSM** (``/sys/kernel/mm/ksm``, as labs.compute.virt.ksm reads it): its saving is
+  ``pages_sharing`` pages (the duplicates it freed) of the host's page size. Written
+  only to put back what the bench's own cloud changed (its agent turns KSM on and never
+  off);
 - **the host's health**: MemAvailable, swap, and the kernel's OOM-kill counter
   (``/proc/vmstat`` ``oom_kill``) with the kernel log's OOM lines, before and after;
 - **the scheduler's view**: the compute node's row in the cloud's SQLite database
@@ -11,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import subprocess
@@ -18,9 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-KSM = Path("/sys/kernel/mm/ksm")
-KSM_FIELDS = ("run", "pages_sharing", "pages_shared", "pages_to_scan", "sleep_millisecs",
-              "full_scans", "general_profit")
+from labs.compute.virt import ksm
+
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MB = 1 << 20
 
@@ -49,14 +51,19 @@ def meminfo_mb() -> dict[str, int]:
 
 
 def ksm_state() -> dict[str, int]:
-    """The KSM counters this kernel has (empty without KSM)."""
-    state = {}
-    for name in KSM_FIELDS:
-        try:
-            state[name] = int((KSM / name).read_text())
-        except (OSError, ValueError):
-            continue
-    return state
+    """KSM's settings and counters (empty without KSM)."""
+    state = ksm.read_state()
+    return {} if state is None else dataclasses.asdict(state)
+
+
+def restore_ksm(before: dict[str, int]) -> list[str]:
+    """Put KSM's `run` and `pages_to_scan` back as they were `before`; what it wrote."""
+    now, wrote = ksm_state(), []
+    for name in ("pages_to_scan", "run"):  # stopped last: merged pages stay merged
+        if name in before and now.get(name) != before[name]:
+            (ksm.KSM_DIR / name).write_text(f"{before[name]}\n")
+            wrote.append(f"{name} {now.get(name)} -> {before[name]}")
+    return wrote
 
 
 def wait_ksm_scans(scans: int = 2, limit_s: float = 90.0) -> tuple[float, dict[str, int]]:

@@ -58,6 +58,7 @@ from _host_memory import (
     ksm_saving,
     ksm_state,
     meminfo_mb,
+    restore_ksm,
     scheduler_holds,
     smaps_kb,
     wait_ksm_scans,
@@ -227,6 +228,10 @@ def table(report: dict[str, Any], count: int) -> str:
             [f"memory per idle VM ({idle['vms']}, g1.nano 128 MiB)",
              f"RSS {idle['rss_mb']} MB, PSS {idle['pss_mb']} MB", ""],
             ["KSM", ksm_text(ksm, idle["vms"]), ""],
+            ["KSM: before the cloud → with it (put back after)",
+             f"{ksm_setting(report['ksm_before_cloud'])} → "
+             f"{ksm_setting(report['ksm_at_start'])} "
+             f"({', '.join(report.get('ksm_restored', [])) or 'nothing to put back'})", ""],
             ["VMs that fit", f"{idle['fit_by_pss']} by PSS in {idle['host_available_mb']} MB "
                              f"available; {idle['fit_by_scheduler']} g1.nano by the "
                              "scheduler", ""]]
@@ -246,6 +251,10 @@ def ksm_text(ksm: dict[str, Any], vms: int) -> str:
     return (f"running; shares {ksm['saved_mb']} MB in all, {ksm['saved_since_mb']} MB more "
             f"with the {vms} idle VMs: {ksm['saved_per_vm_mb']} MB per VM (waited "
             f"{ksm['waited_s']} s, {scans} full scans since they were made)")
+
+
+def ksm_setting(state: dict[str, int]) -> str:
+    return f"run={state.get('run')}, pages_to_scan={state.get('pages_to_scan')}"
 
 
 def fill_rows(fill: dict[str, Any]) -> list[list[object]]:
@@ -298,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join([".venv/bin/python", "bench/boot.py", *(argv or sys.argv[1:])]),
         "machine": machine(), "aims": AIMS, "settings": settings,
         "agent_has_ksm_option": "ksm" in {f.name for f in dataclasses.fields(AgentOptions)}}
+    report["ksm_before_cloud"] = ksm_state()
     with tempfile.TemporaryDirectory(prefix="labs-bench-boot-") as tmp:
         cloud = Cloud(Path(tmp), settings)
         try:
@@ -310,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         finally:
             cloud.stop()
+            if args.ksm != "off":  # the agent turns KSM on and leaves it on
+                report["ksm_restored"] = restore_ksm(report["ksm_before_cloud"])
     report["ksm_at_end"] = ksm_state()
     print()
     print(table(report, args.count))
