@@ -114,15 +114,21 @@ def compute_node(database: Path) -> dict[str, Any]:
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
         db.row_factory = sqlite3.Row
         row = db.execute(
-            "SELECT memory_mb, ram_allocation_ratio, reserved_memory_mb, "
-            "memory_overhead_mb, memory_available_mb FROM compute_node").fetchone()
+            "SELECT vcpus, cpu_allocation_ratio, memory_mb, ram_allocation_ratio, "
+            "reserved_memory_mb, memory_overhead_mb, memory_available_mb "
+            "FROM compute_node").fetchone()
     if row is None:
         raise RuntimeError(f"no compute node in {database}")
     return dict(row)
 
 
 def scheduler_holds(node: dict[str, Any], flavor_mb: int) -> int:
-    """How many VMs of `flavor_mb` the scheduler places on an empty `node` (Nova's
-    accounting: the limit less the reserve, over the flavor and the overhead)."""
+    """How many VMs of `flavor_mb` the scheduler places on an empty `node` by memory
+    (Nova's accounting: the limit less the reserve, over the flavor and the overhead)."""
     limit = node["memory_mb"] * node["ram_allocation_ratio"] - node["reserved_memory_mb"]
     return int(limit // (flavor_mb + node["memory_overhead_mb"]))
+
+
+def scheduler_holds_vcpus(node: dict[str, Any], flavor_vcpus: int = 1) -> int:
+    """How many VMs of `flavor_vcpus` the scheduler places on an empty `node` by vCPUs."""
+    return int(node["vcpus"] * node["cpu_allocation_ratio"] // flavor_vcpus)

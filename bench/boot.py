@@ -20,13 +20,16 @@ its own) on a loopback port and measures, as the cloud's admin, over HTTP:
   most ``--ksm-wait`` s); the qemu processes' RSS and PSS, and what KSM saves
   (``pages_sharing`` pages);
 - **how many the host holds** (``--fill``, the default): the agent offers
-  ``--fill-memory-mb`` (``[agent] memory_mb``); ``g1.nano`` servers are made one after
-  the other until one goes to ERROR, which must say "No valid host was found" for want
-  of memory; then every ACTIVE one must answer ssh, and the host must not have swapped
-  or OOM-killed anything (at most ``--fill-most`` servers, ``--fill-seconds``).
+  ``--fill-memory-mb`` (``[agent] memory_mb``) and enough vCPUs for memory to run out
+  first (``cpu_allocation_ratio`` raised, see ``--fill-cpu-ratio``); ``g1.nano`` servers
+  are made one after the other until one goes to ERROR, which must say "No valid host
+  was found" for want of memory; then every ACTIVE one must answer ssh, and the host
+  must not have swapped or OOM-killed anything (at most ``--fill-most`` servers, for at
+  most ``--fill-seconds``).
 
 ``--ksm`` sets the agent's ``[agent] ksm`` (on: ``auto``, off: ``off``; host: not set).
-This program only reads ``/sys/kernel/mm/ksm``.
+The agent turns KSM on and never off: after the run this program puts back the
+``run`` and ``pages_to_scan`` it found (it writes nothing else to ``/sys``).
 
     sudo .venv/bin/python bench/boot.py                       # about 8 minutes under TCG
     sudo .venv/bin/python bench/boot.py --count 3 --no-fill   # quicker
@@ -40,6 +43,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -60,6 +64,7 @@ from _host_memory import (
     meminfo_mb,
     restore_ksm,
     scheduler_holds,
+    scheduler_holds_vcpus,
     smaps_kb,
     wait_ksm_scans,
 )
@@ -180,7 +185,9 @@ def fill(cloud: Cloud, most: int, limit_s: float) -> dict[str, Any]:
     memory = vm_memory(ids) if ids else {}
     after, ksm_after = host_health(), ksm_state()
     gone_s = delete_servers(cloud, [*ids, *([refused["id"]] if refused else [])])
-    return {"active": len(active), "expected": scheduler_holds(node, FLAVOR_MB),
+    by_memory, by_vcpus = scheduler_holds(node, FLAVOR_MB), scheduler_holds_vcpus(node)
+    return {"active": len(active), "expected": min(by_memory, by_vcpus),
+            "expected_by_memory": by_memory, "expected_by_vcpus": by_vcpus,
             "scheduler_node": node, "refused": refused, "ssh_answered": answered,
             "qemu_running": running, "memory_per_vm": memory,
             "ksm": ksm_saving(ksm_before, ksm_after, len(active)),
@@ -234,7 +241,8 @@ def table(report: dict[str, Any], count: int) -> str:
              f"({', '.join(report.get('ksm_restored', [])) or 'nothing to put back'})", ""],
             ["VMs that fit", f"{idle['fit_by_pss']} by PSS in {idle['host_available_mb']} MB "
                              f"available; {idle['fit_by_scheduler']} g1.nano by the "
-                             "scheduler", ""]]
+                             "scheduler's memory accounting, in the "
+                             f"{idle['scheduler_node']['memory_mb']} MiB offered", ""]]
     if "fill" in report:
         rows += fill_rows(report["fill"])
     rows.append(["accelerator", report["hypervisor_type"], ""])
@@ -259,12 +267,14 @@ def ksm_setting(state: dict[str, int]) -> str:
 
 def fill_rows(fill: dict[str, Any]) -> list[list[object]]:
     node, refused = fill["scheduler_node"], fill["refused"]
-    expected = (f"({node['memory_mb']} MiB offered - {node['reserved_memory_mb']} reserved) "
-                f"// (128 + {node['memory_overhead_mb']} overhead)")
+    expected = (f"memory ({node['memory_mb']} MiB offered - {node['reserved_memory_mb']} "
+                f"reserved) // (128 + {node['memory_overhead_mb']} overhead) = "
+                f"{fill['expected_by_memory']}, vCPUs {node['vcpus']} x "
+                f"{node['cpu_allocation_ratio']:g} = {fill['expected_by_vcpus']}")
     said = refused["fault"][:160] if refused else "none refused within the bounds"
     before, after = fill["host_before"], fill["host_after"]
     return [["VMs the host holds (filled)", f"{fill['active']} ACTIVE, the scheduler "
-             f"expects {fill['expected']} = {expected}; in {fill['seconds']} s",
+             f"expects {fill['expected']} (by {expected}); in {fill['seconds']} s",
              "= expected"],
             ["the next one", f"ERROR: {said}", "No valid host (memory)"],
             ["the ACTIVE ones", f"{fill['ssh_answered']} answer ssh, {fill['qemu_running']} "
@@ -287,6 +297,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                     help="boot servers until the scheduler refuses one")
     ap.add_argument("--fill-memory-mb", type=int, default=3072,
                     help="the memory the agent offers ([agent] memory_mb)")
+    ap.add_argument("--fill-cpu-ratio", type=float, default=0.0,
+                    help="cpu_allocation_ratio while filling; 0: enough vCPUs for "
+                    "--fill-most servers, so that memory runs out first")
     ap.add_argument("--fill-most", type=int, default=40, help="at most this many servers")
     ap.add_argument("--fill-seconds", type=float, default=600.0,
                     help="at most this long to fill")
@@ -300,8 +313,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     settings = {"LABS_AGENT_KSM": KSM_SETTING[args.ksm]} if args.ksm in KSM_SETTING else {}
-    if args.fill:
-        settings["LABS_AGENT_MEMORY_MB"] = str(args.fill_memory_mb)
+    if args.fill:  # memory, not vCPUs, is what the host runs out of
+        ratio = args.fill_cpu_ratio or max(4.0, math.ceil(args.fill_most / (os.cpu_count() or 1)))
+        settings.update({"LABS_AGENT_MEMORY_MB": str(args.fill_memory_mb),
+                         "LABS_COMPUTE_CPU_ALLOCATION_RATIO": str(ratio)})
     report: dict[str, Any] = {
         "benchmark": "boot", "started": datetime.now(UTC).isoformat(),
         "command": " ".join([".venv/bin/python", "bench/boot.py", *(argv or sys.argv[1:])]),
