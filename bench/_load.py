@@ -431,6 +431,12 @@ def machine() -> dict[str, Any]:
     }
 
 
+def percentile(values: Sequence[float], q: float) -> float:
+    """The nearest-rank `q` quantile: with under 100 values, p99 is the largest."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |",
              "|" + "|".join("---" for _ in header) + "|"]

@@ -42,7 +42,14 @@ import httpx  # noqa: E402
 sys.path[:0] = [str(BENCH), str(BENCH.parent)]
 from tests.dns.powerdns_helpers import PowerDnsServer  # noqa: E402
 
-from _load import admin_token, dnsperf, free_port, machine, markdown_table  # noqa: E402
+from _load import (  # noqa: E402
+    admin_token,
+    dnsperf,
+    free_port,
+    machine,
+    markdown_table,
+    percentile,
+)
 from labs.dns.backends.base import RecordSet, Zone  # noqa: E402
 from labs.dns.backends.powerdns import PowerDnsBackend  # noqa: E402
 
@@ -224,11 +231,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def zone_address(zone: Zone, name: str) -> str:
     return next(r.records[0] for r in zone.recordsets if r.name == name and r.type == "A")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 if __name__ == "__main__":
