@@ -31,10 +31,12 @@ from typing import NamedTuple
 from labs.compute.virt import qemu_records as records
 from labs.compute.virt.base import InstanceNotFound, VirtError
 
-#: The overhead of one VM in MiB before any runs here: TCG with its 64 MiB translation
-#: cache, KVM without one. Measured under TCG with a booted, idle 128 MiB guest: ~215 MiB
-#: PSS per VM on a host running many (qemu's binary and libraries shared among them),
-#: 275 MiB for a VM alone (it bears them whole), 160 MiB in its first second.
+#: The overhead of one VM in MiB before any runs here, and the least ever counted: TCG
+#: with its 16 MiB translation cache, KVM without one. Measured under TCG with a booted,
+#: idle 128 MiB guest without KSM: ~40 MiB beyond a guest that touched 128 MiB on a host
+#: running several (qemu's code and the kernel file shared among them), ~90 MiB for a VM
+#: alone (it bears them whole). KSM lowers what VMs really cost (see bench/README.md),
+#: but a guest may touch all its memory and unmerge its pages: this is not lowered.
 DEFAULT_OVERHEAD_MB = {"tcg": 96, "kvm": 48}
 #: How long after its qemu started a VM counts as booting: it may still touch memory it
 #: has not touched yet (under TCG a boot takes 3-20 s; a loaded host is slower).
