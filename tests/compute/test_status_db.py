@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from labs.compute.payloads import utcnow
 from labs.compute.virt.fake import FAIL_SPAWN_KEY
 from labs.wiring.operate import UP_RECORD
 from labs.wiring.status import status
+from labs.wiring.status_db import ERRORS_NAMED, CloudRecords, vm_lines
 from tests.compute.conftest import Plane
 
 
@@ -131,3 +133,14 @@ def test_no_database_yet_is_said_and_not_made(tmp_path: Path,
     assert code == 0, out
     assert f"database: no database yet ({tmp_path / 'labs.db'})" in out
     assert not (tmp_path / "labs.db").exists()
+
+
+def test_past_a_few_vms_in_error_the_rest_are_counted() -> None:
+    named = [(f"id-{i}", f"vm-{i}") for i in range(ERRORS_NAMED)]
+    records = CloudRecords(utcnow(), [], [], Counter({"ERROR": ERRORS_NAMED + 2, "ACTIVE": 1}),
+                           named)
+    lines = vm_lines(records)
+    assert lines[0] == (f"VMs in the database: {ERRORS_NAMED + 3} "
+                        f"(ACTIVE 1, ERROR {ERRORS_NAMED + 2})")
+    assert lines[1:-1] == [f"  in ERROR: id-{i} (vm-{i})" for i in range(ERRORS_NAMED)]
+    assert lines[-1].startswith("  and 2 more in ERROR")
