@@ -1,7 +1,8 @@
 """A way down: a stopped `labs up` leaves its VMs and host networks for adoption;
-`labs status` says so, another cloud on the same network prefix refuses to start (naming
-the cloud and the command that removes its state), and `labs down` leaves nothing on the
-host. Real qemu, namespaces, dnsmasq and nftables, under a prefix of the test's own."""
+`labs status` says so (and what the cloud's database says), another cloud on the same
+network prefix refuses to start (naming the cloud and the command that removes its
+state), and `labs down` leaves nothing on the host. Real qemu, namespaces, dnsmasq and
+nftables, under a prefix of the test's own."""
 
 from __future__ import annotations
 
@@ -78,6 +79,12 @@ def test_down_status_and_a_second_cloud(clouds: Clouds) -> None:
         up = clouds.labs("status", data_dir=a)
         assert up.returncode == 0, up.stdout + up.stderr
         assert f"running (pid {cloud.process.pid}) at {cloud.url}" in up.stdout
+        # what its database says: the agent's host up, and the VM
+        assert "  nova-compute on downhost (zone nova): enabled, up, last heartbeat " \
+            in up.stdout, up.stdout
+        assert "  downhost (KVM): 1 VM(s)" in up.stdout or \
+            "  downhost (QEMU): 1 VM(s)" in up.stdout, up.stdout
+        assert "VMs in the database: 1 (ACTIVE 1)" in up.stdout, up.stdout
         refused = clouds.labs("down", data_dir=a)
         assert refused.returncode != 0 and "still runs" in refused.stderr, refused.stderr
     finally:
@@ -92,6 +99,8 @@ def test_down_status_and_a_second_cloud(clouds: Clouds) -> None:
     assert left["qemu"] and left["dnsmasq"] and len(left["namespaces"]) == 2, left
     status = clouds.labs("status", data_dir=a)
     assert status.returncode != 0 and f"labs down --data-dir {a}" in status.stdout, status
+    assert "nova-compute on downhost (zone nova): enabled, not running (labs up is not)" \
+        in status.stdout, status.stdout
 
     # B on the same prefix refuses at start, naming A and the way to remove its state
     started = clouds.labs("up", "--bind", "127.0.0.1:0", data_dir=b, timeout=60)

@@ -1,6 +1,8 @@
 """A network's dnsmasq log stays bounded: a real dnsmasq, made to log a line per query,
 writes on at the start of its log once the log is cut, and the cut keeps the newest part
-once. No namespace: this dnsmasq answers DNS on a loopback port only."""
+once. No namespace: this dnsmasq answers DNS on a loopback port only. The agent's
+periodic round cuts the logs of the networks in the driver's records with no network
+ensured in between."""
 
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ import dns.message
 import dns.query
 import pytest
 
-from labs.network.agent.drivers.bridge.dnsmasq import Dnsmasq
+from labs.network.agent.drivers.bridge.dnsmasq import LOG_MAX_BYTES, Dnsmasq
+from labs.network.agent.drivers.bridge.driver import BridgeDriver
+from labs.network.agent.host import HostNetworking
+from labs.network.specs import NetworkSpec
 
 
 @pytest.fixture
@@ -81,3 +86,30 @@ def test_the_log_is_cut_at_its_cap_and_dnsmasq_writes_on_at_its_start(
 
     daemon.bound_log(cap)  # under the cap: left alone
     assert daemon.previous_log.stat().st_size == cap
+
+
+def test_the_agents_periodic_round_cuts_a_log_past_its_cap(tmp_path: Path) -> None:
+    driver = BridgeDriver(tmp_path / "state", prefix="logcut")
+    logs = {}
+    for name, size in (("busy", LOG_MAX_BYTES + 300_000), ("quiet", 2000)):
+        spec = NetworkSpec(id=f"net-{name}", project_id=name, cidr="10.70.1.0/24",
+                           gateway="10.70.1.1", dns_domain=f"{name}.labs.test")
+        driver.state.save_network(spec)  # in the records, never ensured here
+        log_file = driver.state.network_dir(spec.id) / "dnsmasq.log"
+        log_file.write_bytes(b"".join(b"line %07d of dnsmasq's log\n" % i
+                                      for i in range(size // 28 + 1))[:size])
+        logs[name] = log_file
+    busy = logs["busy"].read_bytes()
+    networking = HostNetworking(driver, log_cut_seconds=0.05)
+    networking.start()
+    try:
+        deadline = time.monotonic() + 10
+        while logs["busy"].stat().st_size > 0:
+            assert time.monotonic() < deadline, "the periodic round did not cut the log"
+            time.sleep(0.05)
+    finally:
+        networking.close()
+    kept = logs["busy"].with_name("dnsmasq.log.1").read_bytes()
+    assert kept == busy[-LOG_MAX_BYTES:]
+    assert logs["quiet"].stat().st_size == 2000  # under the cap: left alone
+    assert not logs["quiet"].with_name("dnsmasq.log.1").exists()

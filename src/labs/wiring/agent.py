@@ -83,6 +83,16 @@ def agent_on(bus: Bus, host: str, zone: str, driver: VirtDriver, *,
     return agent
 
 
+def agent_hosts(site: Site, host: str | None = None) -> list[str]:
+    """The hosts ``serve_agents`` runs an agent for: ``host``, else ``[agent] host``, else
+    the machine's name; with the fake driver and ``fake_hosts`` > 1, <host>-1 ... <host>-N."""
+    options = site.config.group(AgentOptions)
+    name = host or options.host or socket.gethostname()
+    if options.driver == "fake" and options.fake_hosts > 1:
+        return [f"{name}-{i}" for i in range(1, options.fake_hosts + 1)]
+    return [name]
+
+
 def serve_agents(site: Site, bus: Bus, host: str | None = None,
                  image_files: ImageFiles | None = None, dns_server: str = "") -> list[Agent]:
     """The agent for ``host`` on ``bus`` (call ``start`` once the bus runs); with the
@@ -90,12 +100,8 @@ def serve_agents(site: Site, bus: Bus, host: str | None = None,
     where the all-in-one's DNS server answers, for the networks' DNS relay."""
     options = site.config.group(AgentOptions)
     compute = site.config.group(ComputeOptions)
-    name = host or options.host or socket.gethostname()
-    names = [name]
-    if options.driver == "fake" and options.fake_hosts > 1:
-        names = [f"{name}-{i}" for i in range(1, options.fake_hosts + 1)]
     agents = []
-    for each in names:
+    for each in agent_hosts(site, host):
         network = make_host_networking(site, options, bus, dns_server)
         agents.append(agent_on(bus, each,
                                options.availability_zone or compute.default_availability_zone,

@@ -1,7 +1,8 @@
-"""``labs status``: whether a cloud runs and where, how its VMs would run (KVM or TCG,
-and why), which real components the host has, and what is left on the host that should
-not be, with the fix in words. Exit status 0 when the cloud is up and healthy or
-cleanly down."""
+"""``labs status``: whether a cloud runs and where, what its database says (compute
+services and their heartbeats, agents' hosts, VMs by status; see ``status_db``), how its
+VMs would run (KVM or TCG, and why), which real components the host has, and what is left
+on the host that should not be, with the fix in words. Exit status 0 when the cloud is up
+and healthy or cleanly down."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from labs.compute.config import AgentOptions
 from labs.compute.virt import qemu_process
 from labs.compute.virt.qemu_records import built_kernels
 from labs.wiring.operate import Leftovers, find_leftovers, running_up
+from labs.wiring.status_db import database_status
 
 #: The real programs a cloud may run, and the package that has each.
 COMPONENTS = {"qemu-system-x86_64": "qemu-system-x86", "slapd": "slapd",
@@ -80,11 +82,14 @@ def status(site: Site) -> int:
           + (f" ({', '.join(i for i, _ in found.vms)})" if found.vms else ""))
     print(f"networks (prefix {found.prefix}): {len(found.networks)} in the records, "
           f"namespaces: {', '.join(found.namespaces) or 'none'}")
+    database = database_status(site, up)
+    print("\n".join(database.lines))
     print(f"accelerator: {accelerator(options)}")
     print("components on PATH:")
     print("\n".join(components()))
-    problems = _verdict(up is not None, found, foreign.data_dir if foreign else None,
-                        site.data_dir)
+    problems = database.problems + _verdict(up is not None, found,
+                                            foreign.data_dir if foreign else None,
+                                            site.data_dir)
     for problem in problems:
         print(f"PROBLEM: {problem}")
     if not problems:

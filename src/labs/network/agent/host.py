@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from labs.common.periodic import Periodic
 from labs.network.agent.drivers.base import NetworkDriver
 from labs.network.specs import InstancePort, NetworkError, NetworkSpec
 
@@ -20,6 +21,9 @@ log = logging.getLogger("labs.compute.agent.manager")
 
 #: Called when a network is ready on this host: (network id, its namespace, its gateway).
 NetworkReady = Callable[[str, str, str], None]
+#: How often the networks' logs are cut at their cap besides when a network is ensured:
+#: a host whose networks stay as they are for days must not fill its disk.
+LOG_CUT_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -37,19 +41,29 @@ class HostNetworking:
     def __init__(self, driver: NetworkDriver | None,
                  on_network_ready: NetworkReady | None = None,
                  namespace_of: Callable[[str], str] | None = None,
-                 on_close: Callable[[], None] | None = None) -> None:
+                 on_close: Callable[[], None] | None = None,
+                 log_cut_seconds: float = LOG_CUT_SECONDS) -> None:
         self.driver = driver
         self.on_close = on_close
         self.on_network_ready = on_network_ready
         self.namespace_of = namespace_of
         self._ready: set[str] = set()
+        self._log_cut = Periodic("network-logs", log_cut_seconds, self.bound_logs,
+                                 what="cutting the networks' logs")
 
     def start(self) -> None:
-        """After a restart: serve the networks an earlier agent process made."""
+        """After a restart: serve the networks an earlier agent process made; then cut
+        their logs at their cap every `log_cut_seconds`."""
         if self.driver is None:
             return
         for spec in self.driver.list_networks():
             self._network_ready(spec)
+        self._log_cut.start()
+
+    def bound_logs(self) -> None:
+        """The periodic round: the driver cuts its networks' logs at their cap."""
+        if self.driver is not None:
+            self.driver.bound_logs()
 
     def _network_ready(self, spec: NetworkSpec) -> None:
         if spec.id in self._ready or self.on_network_ready is None \
@@ -112,6 +126,7 @@ class HostNetworking:
         return {attachment.port_id for attachment in self.driver.list_ports()}
 
     def close(self) -> None:
+        self._log_cut.stop()
         if self.on_close is not None:
             self.on_close()
         if self.driver is not None:

@@ -111,5 +111,10 @@ class NetworkDriver(ABC):
     def remove_floating_ip(self, port_id: str, floating_ip: str) -> None:
         """Undo `add_floating_ip`. A port without that floating IP is fine."""
 
+    def bound_logs(self) -> None:  # noqa: B027 - an optional hook, empty on purpose
+        """Cut what the networks' own processes log (dnsmasq's log) at its cap. Ensuring
+        a network cuts its log too; the agent calls this every few minutes, so that a
+        host whose networks stay as they are does not fill its disk either."""
+
     def close(self) -> None:  # noqa: B027 - an optional hook, empty on purpose
         """Release what the driver holds (not the networks: they keep working)."""

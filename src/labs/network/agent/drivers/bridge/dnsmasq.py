@@ -12,7 +12,8 @@ state directory must be readable by it (the driver checks).
 What dnsmasq writes stays bounded: no lease file (every lease is static), no line per DHCP
 exchange or DNS query (no `log-dhcp`, no `log-queries`, `quiet-dhcp`), and its log
 (`dnsmasq.log`, for what it refuses and its warnings) is cut at LOG_MAX_BYTES each time the
-network is brought in line, its last part kept once in `dnsmasq.log.1`. dnsmasq appends
+network is brought in line and every few minutes (the agent's ``bound_logs`` round), its
+last part kept once in `dnsmasq.log.1`. dnsmasq appends
 (O_APPEND), so the file is emptied in place and it writes on at the new end.
 """
 

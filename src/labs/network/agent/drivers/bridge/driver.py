@@ -37,11 +37,7 @@ from labs.network.agent.drivers.base import Attachment, NetworkDriver, NicKind
 from labs.network.agent.drivers.bridge import nft
 from labs.network.agent.drivers.bridge.dnsmasq import Dnsmasq
 from labs.network.agent.drivers.bridge.state import PortRecord, StateStore
-from labs.network.agent.drivers.bridge.uplink import (
-    Uplink,
-    ensure_public_side,
-    ensure_uplink,
-)
+from labs.network.agent.drivers.bridge.uplink import Uplink, ensure_public_side, ensure_uplink
 from labs.network.specs import (
     InvalidRequest,
     NetworkError,
@@ -176,6 +172,12 @@ class BridgeDriver(NetworkDriver):
             for spec in self.list_networks():
                 self.delete_network(spec.id)
             shutil.rmtree(self.state.root, ignore_errors=True)
+
+    def bound_logs(self) -> None:
+        with self._lock:
+            for network_id in self.state.network_ids():
+                Dnsmasq(self.state.network_dir(network_id), self.namespace(network_id),
+                        self.bridge_name(network_id)).bound_log()
 
     def list_networks(self) -> list[NetworkSpec]:
         with self._lock:
