@@ -22,6 +22,7 @@ from labs.common.config import Config
 from labs.common.runner import Site
 from labs.compute import models
 from labs.compute.payloads import utcnow
+from labs.compute.virt import ksm
 from labs.compute.virt.fake import FAIL_SPAWN_KEY
 from labs.wiring.operate import UP_RECORD
 from labs.wiring.status import status
@@ -133,6 +134,10 @@ def test_no_database_yet_is_said_and_not_made(tmp_path: Path,
     assert code == 0, out
     assert f"database: no database yet ({tmp_path / 'labs.db'})" in out
     assert not (tmp_path / "labs.db").exists()
+    # what KSM does on this host, as the kernel says
+    state = ksm.read_state()
+    assert ("KSM (identical pages of VMs kept once): "
+            + ("not in this kernel" if state is None else "")) in out
 
 
 def test_past_a_few_vms_in_error_the_rest_are_counted() -> None:

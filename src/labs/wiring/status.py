@@ -13,7 +13,7 @@ from pathlib import Path
 
 from labs.common.runner import Site
 from labs.compute.config import AgentOptions
-from labs.compute.virt import qemu_process
+from labs.compute.virt import ksm, qemu_process
 from labs.compute.virt.qemu_records import built_kernels
 from labs.wiring.operate import Leftovers, find_leftovers, running_up
 from labs.wiring.status_db import database_status
@@ -85,6 +85,9 @@ def status(site: Site) -> int:
     database = database_status(site, up)
     print("\n".join(database.lines))
     print(f"accelerator: {accelerator(options)}")
+    state = ksm.read_state()
+    print(f"KSM (identical pages of VMs kept once): "
+          f"{'not in this kernel' if state is None else ksm.describe(state)}")
     print("components on PATH:")
     print("\n".join(components()))
     problems = database.problems + _verdict(up is not None, found,
