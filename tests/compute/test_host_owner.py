@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +34,11 @@ def labs_process() -> Iterator[int]:
     """A live process whose command line is a Labs one."""
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "labs"])
     try:
+        cmdline = Path(f"/proc/{proc.pid}/cmdline")
+        for _ in range(100):  # until it has exec'd (before, it has pytest's command line)
+            if b"labs" in cmdline.read_bytes():
+                break
+            time.sleep(0.05)
         yield proc.pid
     finally:
         proc.kill()
