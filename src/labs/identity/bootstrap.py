@@ -42,6 +42,7 @@ IDENTITY = CatalogService("identity", "keystone", "/identity")
 IMAGE = CatalogService("image", "glance", "/image")
 COMPUTE = CatalogService("compute", "nova", "/compute/v2.1")
 DNS = CatalogService("dns", "designate", "/dns")
+NETWORK = CatalogService("network", "neutron", "/network")
 
 
 @dataclass(frozen=True)
