@@ -125,16 +125,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _prepare_network(site: Site, identity: IdentityService, public_url: str) -> bool:
-    """Migrate the network tables and put the network API in the catalog, once, before
-    the worker processes start (the API reads the tables; it needs no bus)."""
-    from labs.identity.bootstrap import NETWORK, ensure_catalog
+    """Migrate the network tables and put the network API in the catalog (if `[network]
+    api_in_catalog`), once, before the worker processes start (the API reads the tables;
+    it needs no bus)."""
+    from labs.identity.bootstrap import NETWORK, ensure_catalog, withdraw_from_catalog
+    from labs.network.config import NetworkOptions
     from labs.wiring.network import admin_project_id, open_network
 
     cloud_project_id = admin_project_id(identity)
     if cloud_project_id is None:
         log.error("no admin project yet: start `labs serve identity` first")
         return False
-    ensure_catalog(identity, public_url, (NETWORK,))
+    if site.config.group(NetworkOptions).api_in_catalog:
+        ensure_catalog(identity, public_url, (NETWORK,))
+    else:
+        withdraw_from_catalog(identity, NETWORK)
+        log.warning("the network API is not in the catalog ([network] api_in_catalog is "
+                    "off): clients reach it only at %s/network", public_url)
     open_network(site, identity.store.db, cloud_project_id).prepare()
     return True
 

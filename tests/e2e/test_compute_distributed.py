@@ -119,7 +119,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         "LABS_COMPUTE_QUOTA_CORES": "-1", "LABS_COMPUTE_QUOTA_RAM": "-1",
         "LABS_AGENT_DRIVER": "fake", "LABS_AGENT_FAKE_MEMORY_MB": str(AGENT_MEMORY_MB),
         "LABS_AGENT_RESERVED_HOST_MEMORY_MB": str(AGENT_RESERVE_MB),
-        "LABS_AGENT_FAKE_SPAWN_SECONDS": "0.3"})
+        "LABS_AGENT_FAKE_SPAWN_SECONDS": "0.3", "LABS_NETWORK_API_IN_CATALOG": "true"})
     dep = Deployment(base, env, db_url, free_port(), free_port(), free_port(), free_port(),
                      free_port())
     env["LABS_DNS_LISTEN"] = f"127.0.0.1:{dep.dns_server_port}"

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.e2e
 def network_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
     base = tmp_path_factory.mktemp("labs-network-e2e")
     cloud = start_labs_up(base / "data", {"LABS_AGENT_DRIVER": "fake",
-                                          "LABS_IMAGE_BOOTSTRAP_IMAGE": "false"})
+                                          "LABS_IMAGE_BOOTSTRAP_IMAGE": "false",
+                                          "LABS_NETWORK_API_IN_CATALOG": "true"})
     try:
         yield cloud
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from labs.identity.bootstrap import NETWORK, ensure_catalog, withdraw_from_catalog
 from labs.network.api.discovery import EXTENSIONS
 from tests.network.api_helpers import V2, Net, error, net_fixture  # noqa: F401
 
@@ -79,3 +80,22 @@ def test_writes_are_not_there_yet(net: Net, who: str) -> None:
 def test_unknown_paths_are_neutron_404s(net: Net) -> None:
     for path in ("/ports", "/routers", "/networks/x/y", "/security-groups"):
         error(net.call("GET", path), 404, "HTTPNotFound")
+
+
+def test_the_catalog_entry_comes_and_goes(net: Net) -> None:
+    """`[network] api_in_catalog`: listed when on; withdrawn when off, leaving another
+    network service's endpoints alone."""
+    identity = net.cloud.identity
+    ensure_catalog(identity, "http://cloud:5000", (NETWORK,))
+    (row,) = identity.catalog.list_services(type="network")
+    assert row.name == "neutron"
+    assert {e.url for e in identity.catalog.list_endpoints(service_id=row.id)} == {
+        "http://cloud:5000/network"}
+    withdraw_from_catalog(identity, NETWORK)
+    assert identity.catalog.list_services(type="network") == []
+    withdraw_from_catalog(identity, NETWORK)  # nothing left to withdraw
+    theirs = identity.catalog.create_service({"type": "network", "name": "neutron"})
+    identity.catalog.create_endpoint({"service_id": theirs.id, "interface": "public",
+                                      "url": "http://neutron:9696", "region_id": "RegionOne"})
+    withdraw_from_catalog(identity, NETWORK)
+    assert [s.id for s in identity.catalog.list_services(type="network")] == [theirs.id]

@@ -13,12 +13,21 @@ from labs.common.runner import Site, compose
 from labs.compute.api.routes import build_api as compute_api
 from labs.dns.api import build_api as dns_api
 from labs.identity.api import build_api as identity_api
-from labs.identity.bootstrap import COMPUTE, DNS, IDENTITY, IMAGE, NETWORK, bootstrap
+from labs.identity.bootstrap import (
+    COMPUTE,
+    DNS,
+    IDENTITY,
+    IMAGE,
+    NETWORK,
+    bootstrap,
+    withdraw_from_catalog,
+)
 from labs.identity.resources import ProjectFilter
 from labs.image.api import build_api as image_api
 from labs.image.bootstrap import ensure_labs_image
 from labs.image.config import ImageOptions
 from labs.network.api import build_api as network_api
+from labs.network.config import NetworkOptions
 from labs.wiring.agent import serve_agents
 from labs.wiring.bus import open_bus
 from labs.wiring.compute import open_compute, serve_conductor, serve_scheduler
@@ -47,8 +56,11 @@ def build_all_in_one(site: Site, public_url: str) -> AllInOne:
     compute's conductor, scheduler and one agent on the bus."""
     identity = open_identity(site)
     identity.prepare()
-    clouds = bootstrap(identity, public_url, site.data_dir, (IDENTITY, IMAGE, COMPUTE, NETWORK,
-                                                             DNS))
+    in_catalog = site.config.group(NetworkOptions).api_in_catalog
+    clouds = bootstrap(identity, public_url, site.data_dir,
+                       (IDENTITY, IMAGE, COMPUTE, DNS, *((NETWORK,) if in_catalog else ())))
+    if not in_catalog:
+        withdraw_from_catalog(identity, NETWORK)
     db = identity.store.db
     images = open_images(site, db)
     images.prepare()
