@@ -4,6 +4,8 @@ network once its first VM made it, and another project's out of sight."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import openstack.config
 import pytest
 from openstack.connection import Connection
 
-from tests.e2e.conftest import RunningCloud, start_labs_up
+from tests.e2e.conftest import BIN, RunningCloud, start_labs_up
 
 pytestmark = pytest.mark.e2e
 
@@ -92,3 +94,14 @@ def test_openstacksdk_lists_and_finds(network_cloud: RunningCloud) -> None:
             "filter-validation"]
     finally:
         demo.close()
+
+
+def test_serve_network_needs_identity_first(tmp_path: Path) -> None:
+    """`labs serve network` on a database identity has not bootstrapped: refused, with
+    what to start first."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LABS_", "OS_"))}
+    done = subprocess.run([str(BIN / "labs"), "serve", "network", "--data-dir",
+                           str(tmp_path / "data")], capture_output=True, text=True,
+                          timeout=60, env=env, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "start `labs serve identity` first" in done.stderr
