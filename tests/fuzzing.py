@@ -70,6 +70,13 @@ def designate_shape(status: int, body: Any) -> bool:
             and _text(body.get("message")) and _text(body.get("request_id")))
 
 
+def neutron_shape(status: int, body: Any) -> bool:
+    """``{"NeutronError": {"type", "message", "detail"}}`` (network)."""
+    error = body.get("NeutronError") if isinstance(body, dict) else None
+    return (isinstance(error, dict) and _text(error.get("type"))
+            and _text(error.get("message")) and isinstance(error.get("detail"), str))
+
+
 def _text(value: Any) -> bool:
     return isinstance(value, str) and bool(value)
 

@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labs.common.runner import (
     KEEP_ALIVE_SECONDS,
@@ -17,6 +17,9 @@ from labs.common.runner import (
     split_bind,
     uvicorn_config,
 )
+
+if TYPE_CHECKING:
+    from labs.identity.service import IdentityService
 
 log = logging.getLogger("labs")
 
@@ -73,14 +76,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """One service on its own: identity or compute-api with worker processes; the
-    conductor, the scheduler and dns as one process each."""
+    """One service on its own: identity, compute-api or network with worker processes;
+    the conductor, the scheduler and dns as one process each."""
     if args.db:
         os.environ["LABS_DATABASE_URL"] = args.db
     if args.bus:
         os.environ["LABS_BUS_URL"] = args.bus
     site = Site.open(args.data_dir, args.config)
-    if args.service != "identity" and not _has_shared_bus(site):
+    if args.service not in ("identity", "network") and not _has_shared_bus(site):
         return 2
     if args.service in ("conductor", "scheduler"):
         return _serve_control(site, args.service)
@@ -98,6 +101,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.service == "identity":
         bootstrap(identity, site.public_url(bind), site.data_dir)
         factory = "labs.wiring.identity:create_app"
+    elif args.service == "network":
+        if not _prepare_network(site, identity, site.public_url(bind)):
+            return 2
+        factory = "labs.wiring.network:create_app"
     else:
         from labs.identity.bootstrap import COMPUTE, ensure_catalog
         from labs.wiring.compute import prepare_api_database
@@ -115,6 +122,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_config=None,
                 access_log=False, server_header=False, timeout_keep_alive=KEEP_ALIVE_SECONDS)
     return 0
+
+
+def _prepare_network(site: Site, identity: IdentityService, public_url: str) -> bool:
+    """Migrate the network tables and put the network API in the catalog (if `[network]
+    api_in_catalog`), once, before the worker processes start (the API reads the tables;
+    it needs no bus)."""
+    from labs.identity.bootstrap import NETWORK, ensure_catalog, withdraw_from_catalog
+    from labs.network.config import NetworkOptions
+    from labs.wiring.network import admin_project_id, open_network
+
+    cloud_project_id = admin_project_id(identity)
+    if cloud_project_id is None:
+        log.error("no admin project yet: start `labs serve identity` first")
+        return False
+    if site.config.group(NetworkOptions).api_in_catalog:
+        ensure_catalog(identity, public_url, (NETWORK,))
+    else:
+        withdraw_from_catalog(identity, NETWORK)
+        log.warning("the network API is not in the catalog ([network] api_in_catalog is "
+                    "off): clients reach it only at %s/network", public_url)
+    open_network(site, identity.store.db, cloud_project_id).prepare()
+    return True
 
 
 def _serve_control(site: Site, which: str) -> int:
@@ -300,7 +329,7 @@ def parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=["identity", "compute-api", "conductor",
-                                           "scheduler", "dns"])
+                                           "scheduler", "dns", "network"])
     common(serve)
     serve.add_argument("--bind", help="HOST:PORT (default 127.0.0.1:5000)")
     serve.add_argument("--db", help="database URL, e.g. mysql+pymysql://user:pw@host/labs")

@@ -5,6 +5,7 @@ while servers come and go."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import subprocess
@@ -45,6 +46,7 @@ class Deployment:
     compute_port: int
     dns_port: int  # the DNS service's API
     dns_server_port: int  # its embedded DNS server (UDP and TCP)
+    network_port: int  # the network API
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, name: str, *args: str) -> None:
@@ -117,8 +119,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         "LABS_COMPUTE_QUOTA_CORES": "-1", "LABS_COMPUTE_QUOTA_RAM": "-1",
         "LABS_AGENT_DRIVER": "fake", "LABS_AGENT_FAKE_MEMORY_MB": str(AGENT_MEMORY_MB),
         "LABS_AGENT_RESERVED_HOST_MEMORY_MB": str(AGENT_RESERVE_MB),
-        "LABS_AGENT_FAKE_SPAWN_SECONDS": "0.3"})
-    dep = Deployment(base, env, db_url, free_port(), free_port(), free_port(), free_port())
+        "LABS_AGENT_FAKE_SPAWN_SECONDS": "0.3", "LABS_NETWORK_API_IN_CATALOG": "true"})
+    dep = Deployment(base, env, db_url, free_port(), free_port(), free_port(), free_port(),
+                     free_port())
     env["LABS_DNS_LISTEN"] = f"127.0.0.1:{dep.dns_server_port}"
     try:
         dep.start("identity", "serve", "identity", "--bind", f"127.0.0.1:{dep.identity_port}",
@@ -127,6 +130,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         dep.start("compute-api", "serve", "compute-api", "--bind",
                   f"127.0.0.1:{dep.compute_port}", "--workers", "1")
         wait_http(f"http://127.0.0.1:{dep.compute_port}/compute/v2.1")
+        dep.start("network", "serve", "network", "--bind", f"127.0.0.1:{dep.network_port}",
+                  "--workers", "2")
+        wait_http(f"http://127.0.0.1:{dep.network_port}/network/")
         dep.start_conductor()
         dep.start("scheduler", "serve", "scheduler")
         dep.start_dns()
@@ -298,6 +304,26 @@ def test_dns_service_names_servers_and_survives_kill_9(deployment: Deployment) -
     clean(conn)
     wait_for(lambda: dig_status(port, "late.admin.labs.internal.") == "NXDOMAIN", 10,
              "late unnamed", interval=0.1)
+
+
+def test_network_service_alone(deployment: Deployment) -> None:
+    """`labs serve network` (two workers, no bus): in the catalog; the project's network
+    its first server made, with the server's address in its subnet."""
+    conn = deployment.connect()
+    made = conn.compute.create_server(name="netted", image_id=deployment.env["IMAGE_ID"],
+                                      flavor_id="6", networks="auto")
+    server = conn.compute.wait_for_server(made, status="ACTIVE", interval=0.2, wait=60)
+    address = ipaddress.ip_address(server.addresses["lan"][0]["addr"])
+    try:
+        lan = conn.network.find_network("lan", ignore_missing=False)
+        assert lan.project_id == server.project_id and not lan.is_router_external
+        (subnet,) = conn.network.subnets(network_id=lan.id)
+        assert address in ipaddress.ip_network(subnet.cidr)
+        public = conn.network.find_network("public", ignore_missing=False)
+        assert public.is_router_external and len(list(conn.network.networks())) == 2
+    finally:
+        clean(conn)
+    assert "Traceback" not in deployment.log("network")
 
 
 def test_dns_service_refuses_workers(tmp_path: Path) -> None:

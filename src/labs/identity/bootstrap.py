@@ -42,6 +42,7 @@ IDENTITY = CatalogService("identity", "keystone", "/identity")
 IMAGE = CatalogService("image", "glance", "/image")
 COMPUTE = CatalogService("compute", "nova", "/compute/v2.1")
 DNS = CatalogService("dns", "designate", "/dns")
+NETWORK = CatalogService("network", "neutron", "/network")
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,24 @@ def ensure_catalog(identity: IdentityService, public_url: str,
                                          "url": url, "region_id": REGION})
             elif have[interface].url != url:
                 catalog.update_endpoint(have[interface].id, {"url": url})
+
+
+def withdraw_from_catalog(identity: IdentityService, svc: CatalogService) -> None:
+    """Remove the endpoints of `svc` this cloud served (at its path, under any public URL
+    the cloud had; others, e.g. a Neutron of the operator's, stay), and the service once
+    it has no endpoints left."""
+    catalog = identity.catalog
+
+    def ours(url: str) -> bool:
+        return url.rstrip("/").endswith(svc.path)
+
+    for row in catalog.list_services(type=svc.type):
+        endpoints = catalog.list_endpoints(service_id=row.id)
+        for endpoint in endpoints:
+            if ours(endpoint.url):
+                catalog.delete_endpoint(endpoint.id)
+        if all(ours(e.url) for e in endpoints):
+            catalog.delete_service(row.id)
 
 
 def bootstrap(identity: IdentityService, public_url: str, data_dir: Path,

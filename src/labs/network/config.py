@@ -19,6 +19,10 @@ class NetworkOptions:
     floating_range: str = option("172.24.4.0/24",
                                  "the public side: floating IPs and the networks' uplinks")
     floating_pool: str = option("public", "the name of the floating IP pool")
+    api_in_catalog: bool = option(
+        False, "list the network API (Neutron v2.0, served under /network) in the catalog; "
+        "off until it serves security groups and floating IPs: while it is listed, the "
+        "openstack CLI and openstacksdk send those to it, not to compute's proxies")
     ssh_from: str = option("", "where a new project's default group lets TCP 22 in from; "
                                "empty: the fixed range")
     dns_server: str = option("", "HOST:PORT of the authoritative server for the cloud's "

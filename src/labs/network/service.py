@@ -1,6 +1,6 @@
-"""The network service as the compute API and the conductor see it: project networks and
-fixed IPs, security groups, floating IPs (nova-network's model), over the compute
-database."""
+"""The network service as the compute API, the conductor and the network API see it:
+project networks and fixed IPs, security groups, floating IPs (nova-network's model),
+over the compute database."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ from labs.network.config import NetworkOptions
 from labs.network.fixed_ips import FixedIps
 from labs.network.floating_ips import FloatingIps
 from labs.network.security_groups import SecurityGroups
+from labs.network.topology import Topology
 
 
 class NetworkService:
-    def __init__(self, db: Database, options: NetworkOptions) -> None:
+    """`cloud_project_id` owns the external network the network API shows."""
+
+    def __init__(self, db: Database, options: NetworkOptions, cloud_project_id: str = "") -> None:
         self.db = db
         self.options = options
         try:
@@ -34,6 +37,7 @@ class NetworkService:
         self.fixed_ips = FixedIps(options, public)
         self.security_groups = SecurityGroups(db, ssh_from)
         self.floating_ips = FloatingIps(db, options.floating_pool, public)
+        self.topology = Topology(db, options, cloud_project_id)
 
     def prepare(self) -> None:
         """Migrate the schema and fill the floating IP pool."""

@@ -13,17 +13,28 @@ from labs.common.runner import Site, compose
 from labs.compute.api.routes import build_api as compute_api
 from labs.dns.api import build_api as dns_api
 from labs.identity.api import build_api as identity_api
-from labs.identity.bootstrap import COMPUTE, DNS, IDENTITY, IMAGE, bootstrap
+from labs.identity.bootstrap import (
+    COMPUTE,
+    DNS,
+    IDENTITY,
+    IMAGE,
+    NETWORK,
+    bootstrap,
+    withdraw_from_catalog,
+)
 from labs.identity.resources import ProjectFilter
 from labs.image.api import build_api as image_api
 from labs.image.bootstrap import ensure_labs_image
 from labs.image.config import ImageOptions
+from labs.network.api import build_api as network_api
+from labs.network.config import NetworkOptions
 from labs.wiring.agent import serve_agents
 from labs.wiring.bus import open_bus
 from labs.wiring.compute import open_compute, serve_conductor, serve_scheduler
 from labs.wiring.dns import dns_server_of, serve_dns
 from labs.wiring.identity import open_identity
 from labs.wiring.image import LocalImages, open_images
+from labs.wiring.network import open_network
 
 
 @dataclass
@@ -45,7 +56,11 @@ def build_all_in_one(site: Site, public_url: str) -> AllInOne:
     compute's conductor, scheduler and one agent on the bus."""
     identity = open_identity(site)
     identity.prepare()
-    clouds = bootstrap(identity, public_url, site.data_dir, (IDENTITY, IMAGE, COMPUTE, DNS))
+    in_catalog = site.config.group(NetworkOptions).api_in_catalog
+    clouds = bootstrap(identity, public_url, site.data_dir,
+                       (IDENTITY, IMAGE, COMPUTE, DNS, *((NETWORK,) if in_catalog else ())))
+    if not in_catalog:
+        withdraw_from_catalog(identity, NETWORK)
     db = identity.store.db
     images = open_images(site, db)
     images.prepare()
@@ -65,6 +80,8 @@ def build_all_in_one(site: Site, public_url: str) -> AllInOne:
     cloud = AllInOne(compose({"/identity": identity_api(identity).app(),
                               "/image": image_api(images, identity.tokens).app(),
                               "/compute": compute_api(compute, identity.tokens).app(),
+                              "/network": network_api(open_network(site, db, admin_project.id),
+                                                      identity.tokens).app(),
                               "/dns": dns_api(dns.service, identity.tokens).app()}),
                      public_url, clouds)
     cloud.stoppers.append(dns.stop)

@@ -1,0 +1,107 @@
+"""The network API (Neutron v2.0) through the unchanged `openstack` CLI and openstacksdk
+against `labs up` with the fake driver: the public network for everyone, a project's
+network once its first VM made it, and another project's out of sight."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import openstack.config
+import pytest
+from openstack.connection import Connection
+
+from tests.e2e.conftest import BIN, RunningCloud, start_labs_up
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def network_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
+    base = tmp_path_factory.mktemp("labs-network-e2e")
+    cloud = start_labs_up(base / "data", {"LABS_AGENT_DRIVER": "fake",
+                                          "LABS_IMAGE_BOOTSTRAP_IMAGE": "false",
+                                          "LABS_NETWORK_API_IN_CATALOG": "true"})
+    try:
+        yield cloud
+    finally:
+        cloud.stop()
+
+
+def connect(cloud: RunningCloud, name: str) -> Connection:
+    return Connection(config=openstack.config.OpenStackConfig(
+        config_files=[str(cloud.clouds_yaml)], load_envvars=False).get_one(name))
+
+
+def boot(cloud: RunningCloud, tmp_path: Path) -> None:
+    """A VM of the demo project, which makes the project's network."""
+    disk = tmp_path / "disk.raw"
+    disk.write_bytes(b"\0" * 65536)
+    cloud.openstack("image", "create", "--disk-format", "raw", "--container-format", "bare",
+                    "--file", str(disk), "tiny", cloud="labs-demo")
+    server = cloud.openstack_json("server", "create", "--image", "tiny", "--flavor", "g1.nano",
+                                  "--wait", "vm1", cloud="labs-demo")
+    assert server["status"] == "ACTIVE"
+
+
+def test_networks_and_subnets_through_the_clients(network_cloud: RunningCloud,
+                                                  tmp_path: Path) -> None:
+    c = network_cloud
+    catalog = {e["Type"]: e for e in c.openstack_json("catalog", "list")}
+    assert catalog["network"]["Name"] == "neutron"
+    # before any VM: only the public network, for admin and demo alike
+    for cloud in ("labs", "labs-demo"):
+        assert [n["Name"] for n in c.openstack_json("network", "list", cloud=cloud)] == [
+            "public"]
+    public = c.openstack_json("network", "show", "public", cloud="labs-demo")
+    assert public["router:external"] is True and public["status"] == "ACTIVE"
+    assert public["mtu"] == 1500 and len(public["subnets"]) == 1
+    boot(c, tmp_path)
+    demo = c.openstack_json("network", "list", cloud="labs-demo")
+    assert sorted(n["Name"] for n in demo) == ["lan", "public"]
+    lan = next(n for n in demo if n["Name"] == "lan")
+    subnets = {s["Name"]: s for s in c.openstack_json("subnet", "list", cloud="labs-demo")}
+    assert set(subnets) == {"lan-subnet", "public-subnet"}
+    assert subnets["lan-subnet"]["Network"] == lan["ID"]
+    assert lan["Subnets"] == [subnets["lan-subnet"]["ID"]]
+    assert subnets["public-subnet"]["Subnet"] == "172.24.4.0/24"
+    assert c.openstack_json("network", "list", "--external", cloud="labs-demo")[0][
+        "Name"] == "public"
+    shown = c.openstack_json("subnet", "show", subnets["lan-subnet"]["ID"], cloud="labs-demo")
+    assert shown["gateway_ip"] == shown["cidr"].rsplit(".", 1)[0] + ".1"
+    # the admin sees the demo project's network too; writes are not there yet
+    assert lan["ID"] in [n["ID"] for n in c.openstack_json("network", "list")]
+    refused = c.openstack("network", "create", "mine", cloud="labs-demo", check=False)
+    assert refused.returncode != 0 and "405" in refused.stderr + refused.stdout
+
+
+def test_openstacksdk_lists_and_finds(network_cloud: RunningCloud) -> None:
+    demo = connect(network_cloud, "labs-demo")
+    try:
+        names = sorted(n.name for n in demo.network.networks())
+        assert "public" in names
+        public = demo.network.find_network("public", ignore_missing=False)
+        assert public.is_router_external is True
+        assert [s.cidr for s in demo.network.subnets(network_id=public.id)] == [
+            "172.24.4.0/24"]
+        # paging through the links, one network a page
+        paged = [n.id for n in demo.network.networks(limit=1)]
+        assert sorted(paged) == sorted(n.id for n in demo.network.networks())
+        assert [e.alias for e in demo.network.extensions()] == [
+            "external-net", "net-mtu", "project-id", "pagination", "sorting",
+            "filter-validation"]
+    finally:
+        demo.close()
+
+
+def test_serve_network_needs_identity_first(tmp_path: Path) -> None:
+    """`labs serve network` on a database identity has not bootstrapped: refused, with
+    what to start first."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LABS_", "OS_"))}
+    done = subprocess.run([str(BIN / "labs"), "serve", "network", "--data-dir",
+                           str(tmp_path / "data")], capture_output=True, text=True,
+                          timeout=60, env=env, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "start `labs serve identity` first" in done.stderr
