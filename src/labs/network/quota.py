@@ -9,7 +9,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from labs.common.errors import Forbidden
+from labs.common.errors import Conflict, Forbidden
 
 
 class ProjectQuota(Protocol):
@@ -26,3 +26,14 @@ def check(limits: Mapping[str, int], resource: str, used: int, adding: int,
     limit = limits.get(resource, -1)
     if 0 <= limit < used + adding:
         raise Forbidden(message)
+
+
+class OverQuota(Conflict):
+    """Neutron's 409 ``OverQuota``."""
+
+
+def check_neutron(limits: Mapping[str, int], resource: str, used: int, adding: int) -> None:
+    """Neutron's 409 when ``adding`` more of ``resource`` would pass the limit."""
+    limit = limits.get(resource, -1)
+    if 0 <= limit < used + adding:
+        raise OverQuota(f"Quota exceeded for resources: ['{resource}'].")
