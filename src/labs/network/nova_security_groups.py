@@ -12,7 +12,7 @@ three rules (icmp, tcp and udp), duplicates and a group in use are 400s, and the
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
@@ -178,8 +178,7 @@ class NovaSecurityGroups:
                 raise BadRequest(f"This rule already exists in group {parent.id}") from None
             record = self.groups.records(tx, [parent])[0]
             ids = {rule.id for rule in made}
-            return GroupRecord(**{**record.__dict__,
-                                  "rules": [r for r in record.rules if r.id in ids]})
+            return replace(record, rules=[r for r in record.rules if r.id in ids])
 
     def delete_rule(self, ctx: RequestContext, rule_id: str) -> str:
         """Delete a rule; returns its group's project id."""

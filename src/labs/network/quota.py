@@ -1,6 +1,8 @@
 """What the network's creates ask before they add a project's rows: Nova's legacy
 network quotas (``floating_ips``, ``security_groups``, ``security_group_rules`` per
-group), whose limits the compute API keeps with its other quotas."""
+group; a 403), whose limits the compute API keeps with its other quotas, and Neutron's
+(``security_group``, ``security_group_rule`` per project; a 409), whose limits the
+caller's `ProjectQuota` gives."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import asdict, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -179,8 +180,8 @@ class SecurityGroups:
             group = self.group_row(tx, ctx, group_id)
             spec = check_rule(group.id, fields)
             if spec.remote_group_id is not None:
-                spec = RuleSpec(**{**spec.__dict__, "remote_group_id": self.group_row(
-                    tx, ctx, spec.remote_group_id).id})
+                spec = replace(spec, remote_group_id=self.group_row(
+                    tx, ctx, spec.remote_group_id).id)
             check_neutron(limits, "security_group_rule", self.count_rules(tx, project_id), 1)
             (made,) = self.add_rules(tx, group, [spec])
             return RuleRecord.of(made, group.project_id)
@@ -234,7 +235,7 @@ class SecurityGroups:
             if spec.key() in existing:
                 raise SecurityGroupRuleExists("Security group rule already exists. Rule "
                                               f"id is {existing[spec.key()]}.")
-            rule = Rule(id=str(uuid.uuid4()), **spec.__dict__, revision_number=0,
+            rule = Rule(id=str(uuid.uuid4()), **asdict(spec), revision_number=0,
                         created_at=when, updated_at=when)
             existing[spec.key()] = rule.id
             made.append(rule)
