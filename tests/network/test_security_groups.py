@@ -348,3 +348,11 @@ def test_the_hosts_get_ipv4_rules_of_both_directions(db: Database,
         SecurityRule("egress", "tcp", 80, 80), SecurityRule("ingress", "icmp", 8)}
     both = enforced(db, groups, ["web", "default"])
     assert SecurityRule("egress") in both and NOTHING_OUT not in both
+
+
+def test_a_new_projects_default_group_is_made_once_under_concurrent_reads(
+        groups: SecurityGroups) -> None:
+    outcomes = race(lambda i: groups.list_groups(ALICE, "p1"))
+    assert outcomes == {"made": ATTEMPTS}
+    (default,) = groups.list_groups(ALICE, "p1")
+    assert len(default.rules) == 6
