@@ -4,11 +4,13 @@ and their rules, a server's groups, floating IPs and a server's addresses."""
 from __future__ import annotations
 
 import concurrent.futures
+import uuid
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from labs.common.context import RequestContext
 from labs.identity.resources import ProjectFilter
 from labs.network import models as net_models
 from tests.compute.conftest import Plane
@@ -44,7 +46,7 @@ def make_group(plane: Plane, name: str, who: str = "alice") -> dict[str, Any]:
     return made
 
 
-def add_rule(plane: Plane, parent: int, who: str = "alice", **rule: Any) -> Any:
+def add_rule(plane: Plane, parent: str | int, who: str = "alice", **rule: Any) -> Any:
     return plane.call("POST", "/os-security-group-rules", who, version=PROXY, json={
         "security_group_rule": {"parent_group_id": str(parent), **rule}})
 
@@ -67,15 +69,16 @@ def test_default_group_has_labs_rules(plane: Plane) -> None:
     assert default["name"] == "default"
     assert default["tenant_id"] != groups(plane, "bob")[0]["tenant_id"]
     assert set(default) == {"id", "name", "description", "tenant_id", "rules"}
-    assert isinstance(default["id"], int)
+    assert uuid.UUID(default["id"])  # as Nova with Neutron shows it
+    # Neutron's (anything from members, IPv4 and IPv6) and Labs' own; egress rules are
+    # not shown, as Nova with Neutron does
     by_source = sorted(((r["ip_protocol"], r["from_port"], r["to_port"],
                          r["ip_range"].get("cidr"), r["group"].get("name"))
                         for r in default["rules"]), key=str)
     assert by_source == [("icmp", -1, -1, "0.0.0.0/0", None),
-                         ("icmp", -1, -1, None, "default"),
-                         ("tcp", 1, 65535, None, "default"),
                          ("tcp", 22, 22, "10.68.0.0/16", None),
-                         ("udp", 1, 65535, None, "default")]
+                         (None, None, None, None, "default"),
+                         (None, None, None, None, "default")]
     for rule in default["rules"]:
         assert rule["parent_group_id"] == default["id"]
         assert (rule["ip_range"] == {}) != (rule["group"] == {})
@@ -217,6 +220,38 @@ def test_other_projects_groups(plane: Plane) -> None:
         "security_group": {"name": "r", "description": ""}}).status_code == 403
     assert len(groups(plane, "ann")) == 2
     assert [g["name"] for g in groups(plane, query="?limit=1&offset=1")] == ["web"]
+
+
+def test_the_proxy_and_the_network_service_share_the_rows(plane: Plane) -> None:
+    """A rule made with Neutron's fields shows through os-security-groups as Nova with
+    Neutron shows it (ingress only), and one made here is the service's ingress rule."""
+    web = make_group(plane, "web")
+    network = plane.service.servers.network.security_groups
+    ctx = RequestContext(user_id="x", project_id=web["tenant_id"],
+                         roles=frozenset({"member"}))
+    for fields in ({"direction": "egress", "protocol": "tcp", "port_range_min": 25,
+                    "port_range_max": 25},
+                   {"direction": "ingress", "protocol": "6",
+                    "remote_ip_prefix": "192.0.2.0/24"},
+                   {"direction": "ingress", "ethertype": "IPv6", "protocol": "udp",
+                    "port_range_min": 53, "port_range_max": 53,
+                    "remote_ip_prefix": "2001:db8::/32"}):
+        network.create_rule(ctx, {"security_group_id": web["id"], **fields})
+    shown = plane.ok("GET", f"/os-security-groups/{web['id']}",
+                     version=PROXY)["security_group"]["rules"]
+    assert sorted((r["ip_protocol"], r["from_port"], r["to_port"], r["ip_range"]["cidr"])
+                  for r in shown) == [("tcp", 1, 65535, "192.0.2.0/24"),
+                                      ("udp", 53, 53, "2001:db8::/32")]
+    made = add_rule(plane, web["id"], ip_protocol="icmp", from_port=8, to_port=-1,
+                    cidr="10.0.0.0/8").json()["security_group_rule"]
+    rule = network.get_rule(ctx, made["id"])
+    assert (rule.direction, rule.ethertype, rule.protocol, rule.port_range_min,
+            rule.port_range_max, rule.remote_ip_prefix) == ("ingress", "IPv4", "icmp", 8,
+                                                            None, "10.0.0.0/8")
+    assert made["from_port"] == 8 and made["to_port"] == -1
+    assert plane.call("DELETE", f"/os-security-group-rules/{made['id']}",
+                      version=PROXY).status_code == 202
+    assert made["id"] not in {r.id for r in network.get(ctx, web["id"]).rules}
 
 
 def test_proxies_are_gone_at_236(plane: Plane) -> None:

@@ -16,6 +16,7 @@ from labs.common.columns import EXACT, MicroDateTime
 from labs.common.db import new_metadata
 
 ID = sa.String(64)
+UUID = sa.String(36)
 
 
 class NetworkBase(DeclarativeBase):
@@ -54,28 +55,44 @@ class FixedIp(NetworkBase):
 
 
 class SecurityGroup(NetworkBase):
+    """A project's named set of allow rules (Neutron's ``security_group``); its id is a
+    UUID, as both Neutron and Nova (with Neutron) show it."""
+
     __tablename__ = "security_group"
+    # Neutron allows duplicate names; Labs keeps them unique in a project, because
+    # servers name their groups (Nova keeps names) and a name must say which group.
     __table_args__ = (sa.UniqueConstraint("project_id", "name"),)
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
     project_id: Mapped[str] = mapped_column(ID)
     name: Mapped[str] = mapped_column(EXACT)
     description: Mapped[str] = mapped_column(sa.String(255), default="")
+    stateful: Mapped[bool] = mapped_column(default=True)
+    revision_number: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime] = mapped_column(MicroDateTime)
 
 
 class SecurityGroupRule(NetworkBase):
-    """Inbound traffic a group lets in: a protocol and port range from a CIDR or from
-    members of a group."""
+    """Traffic a group lets in (ingress) or out (egress): an ethertype, a protocol (a
+    name, or a number when it has none) and a port range (for ICMP: type and code), to or
+    from a CIDR or the members of a group."""
 
     __tablename__ = "security_group_rule"
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    group_id: Mapped[int] = mapped_column(sa.ForeignKey("security_group.id",
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    group_id: Mapped[str] = mapped_column(sa.ForeignKey("security_group.id",
                                                         ondelete="CASCADE"), index=True)
-    protocol: Mapped[str | None] = mapped_column(sa.String(8))
-    from_port: Mapped[int | None]
-    to_port: Mapped[int | None]
-    cidr: Mapped[str | None] = mapped_column(sa.String(64))
-    remote_group_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("security_group.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(sa.String(8))
+    ethertype: Mapped[str] = mapped_column(sa.String(4))
+    protocol: Mapped[str | None] = mapped_column(sa.String(16))
+    port_range_min: Mapped[int | None]
+    port_range_max: Mapped[int | None]
+    remote_ip_prefix: Mapped[str | None] = mapped_column(sa.String(64))
+    remote_group_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("security_group.id", ondelete="CASCADE"), index=True)
+    description: Mapped[str] = mapped_column(sa.String(255), default="")
+    revision_number: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime] = mapped_column(MicroDateTime)
 
 
 class FloatingIp(NetworkBase):

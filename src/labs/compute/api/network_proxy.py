@@ -24,7 +24,9 @@ from labs.compute.api.servers import ServerService
 from labs.compute.instance_network import hosts_of_project
 from labs.compute.payloads import utcnow
 from labs.network.floating_ips import FloatingIpRecord
-from labs.network.security_groups import DEFAULT, GroupView, RuleRequest
+from labs.network.nova_security_groups import NovaSecurityGroups, RuleRequest
+from labs.network.security_groups import DEFAULT
+from labs.network.security_rules import GroupRecord
 
 log = logging.getLogger("labs.compute.api.network_proxy")
 Inst = models.Instance
@@ -36,50 +38,50 @@ class NetworkProxy:
         self.db = servers.db
         self.agents = servers.agents
         self.network = servers.network
-        self.groups = servers.network.security_groups
+        self.groups = NovaSecurityGroups(servers.network.security_groups)
         self.floating = servers.network.floating_ips
         self.quota = NetworkQuota(servers.db, servers.quotas)
 
     # -- security groups ---------------------------------------------------------------
-    def list_groups(self, ctx: RequestContext, all_projects: bool) -> list[GroupView]:
+    def list_groups(self, ctx: RequestContext, all_projects: bool) -> list[GroupRecord]:
         """The caller's project's groups (every project's for an admin who asks)."""
         return self.groups.list_groups(ctx, None if all_projects else _project(ctx))
 
-    def get_group(self, ctx: RequestContext, group_id: str) -> GroupView:
+    def get_group(self, ctx: RequestContext, group_id: str) -> GroupRecord:
         return self.groups.get(ctx, group_id)
 
-    def create_group(self, ctx: RequestContext, name: str, description: str) -> GroupView:
+    def create_group(self, ctx: RequestContext, name: str, description: str) -> GroupRecord:
         return self.groups.create(ctx, name, description, self.quota)
 
     def update_group(self, ctx: RequestContext, group_id: str, name: str,
-                     description: str) -> GroupView:
+                     description: str) -> GroupRecord:
         self.groups.update(ctx, group_id, name, description)
         return self.get_group(ctx, group_id)
 
     def delete_group(self, ctx: RequestContext, group_id: str) -> None:
         """Delete a group no live server names; the project's hosts drop its rules."""
-        group = self.groups.get(ctx, group_id).group
+        group = self.groups.get(ctx, group_id)
         with self.db.reading() as tx:
             in_use = any(group.name in names for names in self._named(tx, group.project_id))
         project_id = self.groups.delete(ctx, group_id, in_use)
         self._refresh_project(project_id)
 
-    def add_rule(self, ctx: RequestContext, req: RuleRequest) -> GroupView:
+    def add_rule(self, ctx: RequestContext, req: RuleRequest) -> GroupRecord:
         """Add a rule (three for a group source without a protocol); the project's hosts
         apply it."""
         view = self.groups.add_rule(ctx, req, self.quota)
-        self._refresh_project(view.group.project_id)
+        self._refresh_project(view.project_id)
         return view
 
     def delete_rule(self, ctx: RequestContext, rule_id: str) -> None:
         self._refresh_project(self.groups.delete_rule(ctx, rule_id))
 
-    def server_groups(self, ctx: RequestContext, server_id: str) -> list[GroupView]:
+    def server_groups(self, ctx: RequestContext, server_id: str) -> list[GroupRecord]:
         """The groups a server is a member of (``default`` when it names none)."""
         row = self.servers.get(ctx, server_id)
         names = list(row.security_groups or [DEFAULT])
         return [view for view in self.groups.list_groups(ctx, row.project_id)
-                if view.group.name in names]
+                if view.name in names]
 
     def add_server_group(self, ctx: RequestContext, server_id: str, name: str) -> None:
         """Make the server a member of its project's group ``name``."""

@@ -13,7 +13,7 @@ from labs.common.numbers import is_digits
 from labs.compute.api import network_schemas as schemas
 from labs.compute.api.routes import network_views as views
 from labs.compute.api.service import ComputeService
-from labs.network.security_groups import RuleRequest
+from labs.network.nova_security_groups import RuleRequest
 
 
 def proxy_version(call: Call) -> None:
