@@ -7,6 +7,7 @@ import io
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from labs.wiring.host_network import BRIDGE_STATE
 from tests.e2e.conftest import RunningCloud, start_labs_up
 
 if TYPE_CHECKING:
@@ -274,7 +276,10 @@ def test_an_image_that_would_read_host_files_or_lies_about_its_format_is_refused
 def test_an_upload_a_crash_left_in_saving_is_queued_again_at_start(
         tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    c = start_labs_up(data_dir)
+    # both starts on one network prefix: the second adopts what the crash left on the
+    # host (its claim of the prefix) and gives it back when it stops
+    env = {"LABS_AGENT_NETWORK_PREFIX": f"i{uuid.uuid4().hex[:7]}"}
+    c = start_labs_up(data_dir, env)
     try:
         token = c.openstack_json("token", "issue")["id"]
         image = httpx.post(f"{c.url}/image/v2/images", json={"name": "crashed"},
@@ -295,7 +300,7 @@ def test_an_upload_a_crash_left_in_saving_is_queued_again_at_start(
     finally:
         c.stop()
     assert list(store.glob(f".upload-{image['id']}-*"))  # what the crash left
-    c = start_labs_up(data_dir)
+    c = start_labs_up(data_dir, env)
     try:
         shown = c.openstack_json("image", "show", image["id"])
         assert shown["status"] == "queued" and shown.get("size") is None
@@ -310,3 +315,5 @@ def test_an_upload_a_crash_left_in_saving_is_queued_again_at_start(
         assert reply.status_code == 204, reply.text
     finally:
         c.stop()
+    # nothing of the cloud stays on the host (the stopped cloud made no networks)
+    assert not (BRIDGE_STATE / env["LABS_AGENT_NETWORK_PREFIX"] / "owner.json").exists()
