@@ -127,7 +127,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _prepare_network(site: Site, identity: IdentityService, public_url: str) -> bool:
     """Migrate the network tables and put the network API in the catalog (if `[network]
     api_in_catalog`), once, before the worker processes start (the API reads the tables;
-    it needs no bus)."""
+    it changes floating IPs over the shared bus when there is one)."""
     from labs.identity.bootstrap import NETWORK, ensure_catalog, withdraw_from_catalog
     from labs.network.config import NetworkOptions
     from labs.wiring.network import admin_project_id, open_network

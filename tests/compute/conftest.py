@@ -29,10 +29,12 @@ from labs.identity.resources import ProjectFilter
 from labs.image.api import build_api as image_api
 from labs.image.config import ImageOptions
 from labs.network.agent.host import HostNetworking
+from labs.network.api import build_api as network_api
 from labs.network.config import NetworkOptions
 from labs.wiring.agent import agent_on
 from labs.wiring.compute import conductor_on, new_compute, scheduler_on
 from labs.wiring.image import LocalImages, new_images
+from labs.wiring.network import new_network
 from tests.conftest import Cloud
 
 #: Who is who in compute tests: user -> (password, project, role).
@@ -153,7 +155,10 @@ def make_plane(cloud: Cloud, tmp_path: Path, hosts: tuple[str, ...] = ("h1", "h2
     conductor = conductor_on(control_bus, db, options, NetworkOptions())
     app = compose({"/identity": identity_api(cloud.identity).app(),
                    "/image": image_api(images, cloud.identity.tokens).app(),
-                   "/compute": compute_api(service, cloud.identity.tokens).app()})
+                   "/compute": compute_api(service, cloud.identity.tokens).app(),
+                   "/network": network_api(new_network(db, NetworkOptions(), admin.id),
+                                           cloud.identity.tokens,
+                                           service.network_proxy).app()})
     with TestClient(app, base_url="http://testserver") as client:
         plane = Plane(Cloud(cloud.identity, client), client, service, conductor, "",
                       tmp_path / "agents", namespace, [api_bus, control_bus])

@@ -307,8 +307,9 @@ def test_dns_service_names_servers_and_survives_kill_9(deployment: Deployment) -
 
 
 def test_network_service_alone(deployment: Deployment) -> None:
-    """`labs serve network` (two workers, no bus): in the catalog; the project's network
-    its first server made, with the server's address in its subnet."""
+    """`labs serve network` (two workers): in the catalog; the project's network its
+    first server made, with the server's address in its subnet; a floating IP
+    associated through it."""
     conn = deployment.connect()
     made = conn.compute.create_server(name="netted", image_id=deployment.env["IMAGE_ID"],
                                       flavor_id="6", networks="auto")
@@ -321,6 +322,16 @@ def test_network_service_alone(deployment: Deployment) -> None:
         assert address in ipaddress.ip_network(subnet.cidr)
         public = conn.network.find_network("public", ignore_missing=False)
         assert public.is_router_external and len(list(conn.network.networks())) == 2
+        # a floating IP made and associated through this service (compute's side over
+        # the shared bus): the server's addresses follow
+        (port,) = conn.network.ports(device_id=server.id)
+        fip = conn.network.create_ip(floating_network_id=public.id)
+        conn.network.update_ip(fip, port_id=port.id)
+        assert conn.network.get_ip(fip.id).fixed_ip_address == str(address)
+        floating = [a["addr"] for a in conn.compute.get_server(server.id).addresses["lan"]
+                    if a["OS-EXT-IPS:type"] == "floating"]
+        assert floating == [fip.floating_ip_address]
+        conn.network.delete_ip(fip)
     finally:
         clean(conn)
     assert "Traceback" not in deployment.log("network")

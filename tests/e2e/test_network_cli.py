@@ -1,6 +1,8 @@
 """The network API (Neutron v2.0) through the unchanged `openstack` CLI and openstacksdk
 against `labs up` with the fake driver: the public network for everyone, a project's
-network once its first VM made it, and another project's out of sight."""
+network once its first VM made it, and another project's out of sight; a server's port,
+and a floating IP made, associated, taken back and released as OSC does it, seen alike
+by compute's ``os-floating-ips``."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import openstack.config
 import pytest
@@ -94,6 +97,51 @@ def test_openstacksdk_lists_and_finds(network_cloud: RunningCloud) -> None:
             "filter-validation"]
     finally:
         demo.close()
+
+
+def proxy_floating_ips(cloud: RunningCloud) -> list[dict[str, Any]]:
+    """The demo project's floating IPs as compute's proxy (up to 2.35) shows them."""
+    demo = connect(cloud, "labs-demo")
+    try:
+        resp = demo.compute.get("/os-floating-ips", microversion="2.35")
+        assert resp.status_code == 200, resp.text
+        found: list[dict[str, Any]] = resp.json()["floating_ips"]
+        return found
+    finally:
+        demo.close()
+
+
+def test_floating_ips_through_the_cli(network_cloud: RunningCloud, tmp_path: Path) -> None:
+    c = network_cloud
+    disk = tmp_path / "disk.raw"
+    disk.write_bytes(b"\0" * 65536)
+    image = c.openstack_json("image", "create", "--disk-format", "raw", "--container-format",
+                             "bare", "--file", str(disk), "fip-image", cloud="labs-demo")
+    server = c.openstack_json("server", "create", "--image", image["id"], "--flavor",
+                              "g1.nano", "--wait", "fip-vm", cloud="labs-demo")
+    sid = server["id"]
+    (port,) = c.openstack_json("port", "list", "--server", sid, cloud="labs-demo")
+    fixed = port["Fixed IP Addresses"][0]["ip_address"]
+    assert port["Status"] == "ACTIVE" and port["MAC Address"].startswith("fa:16:3e:")
+    made = c.openstack_json("floating", "ip", "create", "public", cloud="labs-demo")
+    address = made["floating_ip_address"]
+    assert made["port_id"] is None and address.startswith("172.24.4.")
+    c.openstack("server", "add", "floating", "ip", sid, address, cloud="labs-demo")
+    shown = c.openstack_json("floating", "ip", "show", address, cloud="labs-demo")
+    assert (shown["port_id"], shown["fixed_ip_address"], shown["status"]) == (
+        port["ID"], fixed, "ACTIVE")
+    addresses = c.openstack_json("server", "show", sid, cloud="labs-demo")["addresses"]
+    assert address in str(addresses)
+    # the same row through compute's proxy: no data twice
+    (legacy,) = [f for f in proxy_floating_ips(c) if f["ip"] == address]
+    assert (legacy["instance_id"], legacy["fixed_ip"]) == (sid, fixed)
+    c.openstack("server", "remove", "floating", "ip", sid, address, cloud="labs-demo")
+    shown = c.openstack_json("floating", "ip", "show", address, cloud="labs-demo")
+    assert (shown["port_id"], shown["fixed_ip_address"]) == (None, None)
+    c.openstack("floating", "ip", "delete", address, cloud="labs-demo")
+    assert address not in [f["Floating IP Address"] for f in c.openstack_json(
+        "floating", "ip", "list", cloud="labs-demo")]
+    assert address not in [f["ip"] for f in proxy_floating_ips(c)]
 
 
 def test_serve_network_needs_identity_first(tmp_path: Path) -> None:

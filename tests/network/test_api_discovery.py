@@ -18,7 +18,8 @@ def test_versions_need_no_token(net: Net) -> None:
     for path in ("/network/v2.0", "/network/v2.0/"):
         resources = net.client.get(path).json()["resources"]
         assert [(r["name"], r["collection"]) for r in resources] == [
-            ("network", "networks"), ("subnet", "subnets")]
+            ("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
+            ("floatingip", "floatingips")]
 
 
 def test_openapi_document_is_public_and_complete(net: Net) -> None:
@@ -26,6 +27,8 @@ def test_openapi_document_is_public_and_complete(net: Net) -> None:
     assert doc["openapi"] == "3.1.0"
     assert set(doc["paths"]) >= {"/v2.0/networks", "/v2.0/networks/{network_id}",
                                  "/v2.0/subnets", "/v2.0/subnets/{subnet_id}",
+                                 "/v2.0/ports", "/v2.0/ports/{port_id}",
+                                 "/v2.0/floatingips", "/v2.0/floatingips/{floatingip_id}",
                                  "/v2.0/extensions", "/v2.0/extensions/{alias}"}
 
 
@@ -78,7 +81,7 @@ def test_writes_are_not_there_yet(net: Net, who: str) -> None:
 
 
 def test_unknown_paths_are_neutron_404s(net: Net) -> None:
-    for path in ("/ports", "/routers", "/networks/x/y", "/security-groups"):
+    for path in ("/trunks", "/routers", "/networks/x/y", "/security-groups"):
         error(net.call("GET", path), 404, "HTTPNotFound")
 
 
@@ -99,3 +102,13 @@ def test_the_catalog_entry_comes_and_goes(net: Net) -> None:
                                       "url": "http://neutron:9696", "region_id": "RegionOne"})
     withdraw_from_catalog(identity, NETWORK)
     assert [s.id for s in identity.catalog.list_services(type="network")] == [theirs.id]
+
+
+def test_without_compute_floating_ips_are_read_only(net: Net) -> None:
+    """A network API built with no compute side (none to associate through) lists
+    floating IPs and changes none: 503, never a half-made change."""
+    assert net.ok("/floatingips") == {"floatingips": []}
+    made = net.call("POST", "/floatingips", json={"floatingip": {
+        "floating_network_id": net.external_id()}})
+    error(made, 503, "HTTPServiceUnavailable")
+    assert net.ok("/floatingips") == {"floatingips": []}

@@ -1,11 +1,21 @@
-"""The network API fuzzed from its OpenAPI document (see tests/fuzzing.py)."""
+"""The network API fuzzed from its OpenAPI document (see tests/fuzzing.py), next to a
+compute control plane (floating IPs change through it) with a server holding a port and
+a floating IP."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
+from labs.identity.resources import ProjectFilter
 from labs.network.api import build_api
+from labs.network.config import NetworkOptions
 from labs.network.topology import subnet_id_of
+from labs.wiring.network import new_network
+from tests.compute.conftest import Plane, make_plane
+from tests.conftest import Cloud
 from tests.fuzzing import (
     Fuzz,
     check_document,
@@ -14,17 +24,35 @@ from tests.fuzzing import (
     neutron_shape,
     serve,
 )
-from tests.network.api_helpers import V2, Net, net_fixture  # noqa: F401
+
+
+@pytest.fixture(name="plane")
+def plane_fixture(cloud: Cloud, tmp_path: Path) -> Iterator[Plane]:
+    yield from make_plane(cloud, tmp_path, hosts=("h1",))
 
 
 @pytest.mark.fuzz
-def test_fuzz_network(net: Net) -> None:
-    ids = [n.id for n in net.networks.values()] + [net.external_id()]
-    known = {"network_id": ids, "subnet_id": [subnet_id_of(i) for i in ids],
+def test_fuzz_network(plane: Plane) -> None:
+    server = plane.create(networks="auto")
+    headers = {"X-Auth-Token": plane.token("alice")}
+    v2 = "/network/v2.0"
+    networks = [n["id"] for n in plane.client.get(f"{v2}/networks", headers={
+        "X-Auth-Token": plane.token("admin")}, params={"sort_key": "router:external",
+                                                       "sort_dir": "desc"}).json()["networks"]]
+    ports = [p["id"] for p in plane.client.get(f"{v2}/ports", headers=headers).json()[
+        "ports"]]
+    fip = plane.client.post(f"{v2}/floatingips", headers=headers, json={"floatingip": {
+        "floating_network_id": networks[0], "port_id": ports[0]}})
+    assert fip.status_code == 201 and server["id"], fip.text
+    known = {"network_id": networks, "subnet_id": [subnet_id_of(i) for i in networks],
+             "port_id": ports, "floatingip_id": [fip.json()["floatingip"]["id"]],
              "alias": ["external-net", "net-mtu"]}
-    callers = {"admin": {"X-Auth-Token": net.token("admin")},
-               "member of b": {"X-Auth-Token": net.token("bob")}}
-    doc = net.client.get(f"{V2}/openapi.json").json()
-    check_document(doc, build_api(net.service, net.cloud.identity.tokens))
-    with serve(net.client.app) as url:
+    callers = {"admin": {"X-Auth-Token": plane.token("admin")}, "member of a": headers,
+               "member of b": {"X-Auth-Token": plane.token("bob")}}
+    doc = plane.client.get(f"{v2}/openapi.json").json()
+    (admin,) = plane.cloud.identity.resources.list_projects(ProjectFilter(name="admin"))
+    network = new_network(plane.service.db, NetworkOptions(), admin.id)
+    check_document(doc, build_api(network, plane.cloud.identity.tokens,
+                                  plane.service.network_proxy))
+    with serve(plane.client.app) as url:
         fuzz(Fuzz(f"{url}/network", callers, neutron_shape, known), doc)

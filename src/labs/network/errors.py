@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labs.common.errors import BadRequest, NotFound
+from labs.common.errors import BadRequest, Conflict, NotFound
 
 
 class NetworkNotFound(NotFound):
@@ -35,3 +35,42 @@ class BadLimit(BadRequest):
 
     def __init__(self, problem: str) -> None:
         super().__init__(f"Bad limit request: {problem}.")
+
+
+class PortNotFound(NotFound):
+    neutron_type = "PortNotFound"
+
+    def __init__(self, port_id: str) -> None:
+        super().__init__(f"Port {port_id} could not be found.")
+
+
+class FloatingIPNotFound(NotFound):
+    neutron_type = "FloatingIPNotFound"
+
+    def __init__(self, floating_id: str) -> None:
+        super().__init__(f"Floating IP {floating_id} could not be found")
+
+
+class BadFloatingIpRequest(BadRequest):
+    """A floating IP asked of a network that is not the external one, or for a port
+    address the port does not have."""
+
+    neutron_type = "BadRequest"
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"Bad floatingip request: {problem}.")
+
+
+class OverQuota(Conflict):
+    neutron_type = "OverQuota"
+
+    def __init__(self, resource: str) -> None:
+        super().__init__(f"Quota exceeded for resources: ['{resource}'].")
+
+
+class IpAddressGenerationFailure(Conflict):
+    neutron_type = "IpAddressGenerationFailure"
+
+    def __init__(self, network_id: str) -> None:
+        super().__init__(f"No more IP addresses available on network {network_id}.")
+

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -35,11 +36,29 @@ class FloatingIpRecord:
     project_id: str | None
     instance_id: str | None
     fixed_ip: str | None
+    updated_at: datetime | None = None
 
     @classmethod
     def of(cls, row: models.FloatingIp) -> FloatingIpRecord:
         return cls(id=row.id, address=row.address, pool=row.pool, project_id=row.project_id,
-                   instance_id=row.instance_id, fixed_ip=row.fixed_ip)
+                   instance_id=row.instance_id, fixed_ip=row.fixed_ip,
+                   updated_at=row.updated_at)
+
+
+class Associations(Protocol):
+    """What changes a floating IP with its server's side: compute's (the server's
+    ``addresses`` follow, and its host is told), with the project's quota."""
+
+    def allocate_floating(self, ctx: RequestContext, pool: str | None
+                          ) -> FloatingIpRecord: ...
+
+    def release_floating(self, ctx: RequestContext, floating_id: str) -> None: ...
+
+    def associate_floating(self, ctx: RequestContext, server_id: str, address: str,
+                           fixed_address: str | None) -> None: ...
+
+    def disassociate_floating(self, ctx: RequestContext, server_id: str,
+                              address: str) -> None: ...
 
 
 class FloatingIps:
@@ -68,6 +87,15 @@ class FloatingIps:
             return [FloatingIpRecord.of(row) for row in tx.scalars(
                 sa.select(Float).where(Float.project_id == ctx.project_id)
                 .order_by(Float.number))]
+
+    def list_allocated(self, project_id: str | None, *, every_project: bool = False
+                       ) -> list[FloatingIpRecord]:
+        """The addresses allocated to `project_id`, or with `every_project` to any."""
+        query = sa.select(Float).where(Float.project_id.is_not(None)).order_by(Float.number)
+        if not every_project:
+            query = query.where(Float.project_id == (project_id or ""))
+        with self.db.reading() as tx:
+            return [FloatingIpRecord.of(row) for row in tx.scalars(query)]
 
     def get(self, ctx: RequestContext, floating_id: str) -> FloatingIpRecord:
         with self.db.reading() as tx:

@@ -1,6 +1,6 @@
-"""Who may read the network API. Which networks a caller sees is the topology's job (its
-project's and the external one; every project's for admins); these rules say which
-roles may look at all."""
+"""Who may read the network API, and change floating IPs. Which networks a caller sees
+is the topology's job (its project's and the external one; every project's for
+admins); these rules say which roles may look at all."""
 
 from __future__ import annotations
 
@@ -8,11 +8,20 @@ from labs.common.policy import Rule, admin, always, role
 
 #: Any role in the token's project (an unscoped token has none).
 reader = role("admin", "projectadmin", "member", "reader")
+#: A role that changes the project's resources.
+member = role("admin", "projectadmin", "member")
 
 RULES: dict[str, Rule] = {
     "network:get_extension": always,
     "network:get_network": reader,
     "network:get_subnet": reader,
-    # every project's networks and subnets, not only the caller's
+    "network:get_port": reader,
+    "network:get_floatingip": reader,
+    "network:create_floatingip": member,
+    "network:update_floatingip": member,
+    "network:delete_floatingip": member,
+    # a floating IP's own address chosen at create (Neutron's rule: admins only)
+    "network:create_floatingip:floating_ip_address": admin,
+    # every project's networks, subnets, ports and floating IPs, not only the caller's
     "network:all_projects": admin,
 }

@@ -81,7 +81,8 @@ def build_all_in_one(site: Site, public_url: str) -> AllInOne:
                               "/image": image_api(images, identity.tokens).app(),
                               "/compute": compute_api(compute, identity.tokens).app(),
                               "/network": network_api(open_network(site, db, admin_project.id),
-                                                      identity.tokens).app(),
+                                                      identity.tokens,
+                                                      compute.network_proxy).app(),
                               "/dns": dns_api(dns.service, identity.tokens).app()}),
                      public_url, clouds)
     cloud.stoppers.append(dns.stop)

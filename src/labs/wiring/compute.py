@@ -106,10 +106,12 @@ def prepare_api_database(site: Site, db: Database) -> None:
     from labs.wiring.image import open_images
 
     open_images(site, db).prepare()
-    open_compute(site, db, connect("memory://"), _NoImages()).prepare()
+    open_compute(site, db, connect("memory://"), NoImages()).prepare()
 
 
-class _NoImages(ImageLookup):
+class NoImages(ImageLookup):
+    """For a process that starts no servers: it knows no image."""
+
     def find(self, ctx: RequestContext, image_id: str) -> ImageInfo | None:
         return None
 

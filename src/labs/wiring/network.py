@@ -1,18 +1,26 @@
 """The network API's process (``labs serve network``, and the network API of ``labs
 up``): the network service over the database compute's tables live in, its external
-network owned by the cloud's admin project."""
+network owned by the cloud's admin project; floating IPs change through compute's side
+(on the shared bus, as the compute API's process does; without one, they are
+read-only)."""
 
 from __future__ import annotations
 
+import socket
+
 from starlette.types import ASGIApp
 
+from labs.common.bus.options import BusOptions
 from labs.common.db import Database
 from labs.common.runner import Site, compose
 from labs.identity.resources import ProjectFilter
 from labs.identity.service import IdentityService
 from labs.network.api import build_api
 from labs.network.config import NetworkOptions
+from labs.network.floating_ips import Associations
 from labs.network.service import NetworkService
+from labs.wiring.bus import open_bus
+from labs.wiring.compute import NoImages, open_compute
 from labs.wiring.identity import open_identity
 
 
@@ -34,5 +42,18 @@ def create_app() -> ASGIApp:
     """uvicorn's factory in each worker: the site comes from the environment."""
     site = Site.open()
     identity = open_identity(site)
-    network = open_network(site, identity.store.db, admin_project_id(identity) or "")
-    return compose({"/network": build_api(network, identity.tokens).app()})
+    db = identity.store.db
+    network = open_network(site, db, admin_project_id(identity) or "")
+    return compose({"/network": build_api(network, identity.tokens,
+                                          associations(site, db)).app()})
+
+
+def associations(site: Site, db: Database) -> Associations | None:
+    """Compute's side of floating IPs, over the shared bus (the hosts must hear of
+    associations); none without one: floating IPs are then read-only here."""
+    url = site.config.group(BusOptions).url
+    if not url or url.startswith(("memory", "inprocess")):
+        return None
+    bus = open_bus(site, f"network.api.{socket.gethostname()}")
+    bus.start()
+    return open_compute(site, db, bus, NoImages()).network_proxy

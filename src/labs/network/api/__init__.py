@@ -1,21 +1,25 @@
 """The network HTTP API (Neutron v2.0), served under ``/network``: discovery, extensions,
-and networks and subnets read from today's model."""
+networks, subnets and ports read from today's model, and floating IPs (changed through
+compute's `Associations`: without them, a process serves them read-only)."""
 
 from __future__ import annotations
 
 from labs.common.context import Authenticator
 from labs.common.http import Api
 from labs.common.policy import Policy
-from labs.network.api import discovery, networks
+from labs.network.api import discovery, floatingips, networks, ports
 from labs.network.api.base import NeutronApi
+from labs.network.floating_ips import Associations
 from labs.network.policy import RULES
 from labs.network.service import NetworkService
 
 
-def build_api(service: NetworkService, authenticator: Authenticator) -> Api:
+def build_api(service: NetworkService, authenticator: Authenticator,
+              associations: Associations | None = None) -> Api:
     api = NeutronApi("network")
     api.authenticator = authenticator
     api.policy = Policy(RULES)
-    for module in (discovery, networks):
+    for module in (discovery, networks, ports):
         module.register(api, service)
+    floatingips.register(api, service, associations)
     return api

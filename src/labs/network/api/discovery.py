@@ -29,7 +29,7 @@ EXTENSIONS = (
      "A filter on an attribute that cannot be filtered on is refused.",
      "2018-03-21T10:00:00-00:00"),
 )
-RESOURCES = ("network", "subnet")
+RESOURCES = ("network", "subnet", "port", "floatingip")
 
 
 def extension(alias: str, name: str, description: str, updated: str) -> dict[str, Any]:

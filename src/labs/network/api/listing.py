@@ -10,7 +10,7 @@ show). Lists are applied to the rendered items: the networks of a cloud are few.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -35,6 +35,12 @@ class Collection:
     filters: Mapping[str, Kind]
     sort_keys: tuple[str, ...]
     not_found: Callable[[str], LabsError]
+    #: Filters that are not a plain comparison: (item, values) -> whether it matches.
+    matchers: Mapping[str, Callable[[Item, list[Any]], bool]] = field(default_factory=dict)
+
+    def matches(self, item: Item, name: str, values: list[Any]) -> bool:
+        match = self.matchers.get(name)
+        return match(item, values) if match else item.get(name) in values
 
     def query(self) -> dict[str, dict[str, Any]]:
         """The list's query parameters, for the OpenAPI document."""
@@ -132,7 +138,8 @@ def select(items: list[Item], q: ListQuery, collection: Collection) -> list[Item
             raise collection.not_found(q.marker)
         before, after = ordered[:at], ordered[at + 1:]
     matching = [item for item in (before if q.page_reverse else after)
-                if all(item.get(name) in values for name, values in q.filters.items())]
+                if all(collection.matches(item, name, values)
+                       for name, values in q.filters.items())]
     if not q.limit:
         return matching
     return matching[-q.limit:] if q.page_reverse else matching[:q.limit]

@@ -1,11 +1,14 @@
-"""How networks and subnets look in the API (Neutron v2.0's attributes)."""
+"""How networks, subnets, ports and floating IPs look in the API (Neutron v2.0's
+attributes)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from labs.network.topology import NetworkRecord
+from labs.network.floating_ips import FloatingIpRecord
+from labs.network.ports import PortRecord, port_id_of
+from labs.network.topology import EPOCH, NetworkRecord
 
 #: Every network's MTU (what the bridge driver configures).
 MTU = 1500
@@ -15,10 +18,14 @@ def timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _standard(record: NetworkRecord) -> dict[str, Any]:
+def _standard(record: NetworkRecord | PortRecord) -> dict[str, Any]:
     """What every Neutron resource carries: its owner, dates, revision, tags."""
-    when = timestamp(record.created_at)
-    return {"project_id": record.project_id, "tenant_id": record.project_id,
+    return _owned(record.project_id, record.created_at)
+
+
+def _owned(project_id: str, created_at: datetime) -> dict[str, Any]:
+    when = timestamp(created_at)
+    return {"project_id": project_id, "tenant_id": project_id,
             "description": "", "tags": [], "created_at": when, "updated_at": when,
             "revision_number": 0}
 
@@ -37,3 +44,25 @@ def subnet(record: NetworkRecord) -> dict[str, Any]:
             "allocation_pools": [{"start": record.pool_start, "end": record.pool_end}],
             "dns_nameservers": [], "host_routes": [], "ipv6_ra_mode": None,
             "ipv6_address_mode": None, "subnetpool_id": None, **_standard(record)}
+
+
+def port(record: PortRecord) -> dict[str, Any]:
+    """An instance's port: ACTIVE while its instance holds the address."""
+    return {"id": record.id, "name": "", "network_id": record.network_id,
+            "mac_address": record.mac, "admin_state_up": True, "status": "ACTIVE",
+            "device_id": record.instance_id, "device_owner": "compute:nova",
+            "fixed_ips": [{"subnet_id": record.subnet_id, "ip_address": record.address}],
+            "allowed_address_pairs": [], "security_groups": [],
+            "port_security_enabled": True, **_standard(record)}
+
+
+def floatingip(record: FloatingIpRecord, ident: str, network_id: str) -> dict[str, Any]:
+    """A floating IP (`ident`: its API id): ACTIVE while associated, DOWN otherwise; its
+    dates are those of its last change (allocation or association)."""
+    moment = record.updated_at.replace(tzinfo=UTC) if record.updated_at else EPOCH
+    return {"id": ident, "floating_ip_address": record.address,
+            "floating_network_id": network_id,
+            "port_id": port_id_of(record.instance_id) if record.instance_id else None,
+            "fixed_ip_address": record.fixed_ip, "router_id": None,
+            "status": "ACTIVE" if record.instance_id else "DOWN",
+            **_owned(record.project_id or "", moment)}
