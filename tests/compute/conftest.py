@@ -193,3 +193,18 @@ def _public_image(plane: Plane) -> str:
 @pytest.fixture
 def plane(cloud: Cloud, tmp_path: Path) -> Iterator[Plane]:
     yield from make_plane(cloud, tmp_path)
+
+
+def record_casts(plane: Plane, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
+    """The ``refresh_network`` casts the control plane sends from now on, in order (each
+    still sent)."""
+    sent: list[tuple[str, list[str]]] = []
+    agents = plane.service.network_proxy.agents
+    real = agents.refresh_network
+
+    def record(host: str, instance_ids: list[str]) -> None:
+        sent.append((host, sorted(instance_ids)))
+        real(host, instance_ids)
+
+    monkeypatch.setattr(agents, "refresh_network", record)
+    return sent

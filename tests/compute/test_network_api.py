@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from labs.common.context import RequestContext
 from labs.identity.resources import ProjectFilter
 from labs.network import models as net_models
-from tests.compute.conftest import Plane
+from tests.compute.conftest import Plane, record_casts
 
 PROXY = "2.35"  # the last microversion with the proxy APIs
 FLOATING = "2.43"  # the last with addFloatingIp and removeFloatingIp
@@ -22,16 +22,7 @@ FLOATING = "2.43"  # the last with addFloatingIp and removeFloatingIp
 @pytest.fixture
 def casts(plane: Plane, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
     """The ``refresh_network`` casts the API sends, in order."""
-    sent: list[tuple[str, list[str]]] = []
-    agents = plane.service.network_proxy.agents
-    real = agents.refresh_network
-
-    def record(host: str, instance_ids: list[str]) -> None:
-        sent.append((host, sorted(instance_ids)))
-        real(host, instance_ids)
-
-    monkeypatch.setattr(agents, "refresh_network", record)
-    return sent
+    return record_casts(plane, monkeypatch)
 
 
 def groups(plane: Plane, who: str = "alice", query: str = "") -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from labs.identity.resources import ProjectFilter
 from labs.network import models as net_models
 from labs.network.topology import subnet_id_of
-from tests.compute.conftest import Plane, make_plane
+from tests.compute.conftest import Plane, make_plane, record_casts
 from tests.conftest import Cloud
 from tests.network.api_helpers import error
 
@@ -31,16 +31,7 @@ def plane_fixture(cloud: Cloud, tmp_path: Path) -> Iterator[Plane]:
 @pytest.fixture
 def casts(plane: Plane, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
     """The ``refresh_network`` casts sent, in order."""
-    sent: list[tuple[str, list[str]]] = []
-    agents = plane.service.network_proxy.agents
-    real = agents.refresh_network
-
-    def record(host: str, instance_ids: list[str]) -> None:
-        sent.append((host, sorted(instance_ids)))
-        real(host, instance_ids)
-
-    monkeypatch.setattr(agents, "refresh_network", record)
-    return sent
+    return record_casts(plane, monkeypatch)
 
 
 def neutron(plane: Plane, method: str, path: str, who: str = "alice", *,
