@@ -48,6 +48,13 @@ class MemoryTarget(SinkTarget):
     def managed_instance_ids(self) -> set[str]:
         return set(self.records)
 
+    def managed_records(self, *, instance_id: str | None = None, type_: str | None = None,
+                        name: str | None = None, data: str | None = None
+                        ) -> list[tuple[str, Record]]:
+        return [(owner, r) for owner, records in sorted(self.records.items())
+                for r in records if instance_id in (None, owner) and type_ in (None, r[2])
+                and name in (None, r[1]) and data in (None, r[3])]
+
 
 class MemoryInstances(InstanceSource):
     def __init__(self) -> None:
