@@ -48,6 +48,13 @@ class MemoryTarget(SinkTarget):
     def managed_instance_ids(self) -> set[str]:
         return set(self.records)
 
+    def managed_records(self, *, instance_id: str | None = None, type_: str | None = None,
+                        name: str | None = None, data: str | None = None
+                        ) -> list[tuple[str, Record]]:
+        return [(owner, r) for owner, records in sorted(self.records.items())
+                for r in records if instance_id in (None, owner) and type_ in (None, r[2])
+                and name in (None, r[1]) and data in (None, r[3])]
+
 
 class MemoryInstances(InstanceSource):
     def __init__(self) -> None:
@@ -155,3 +162,25 @@ def test_the_sink_follows_the_bus_and_reconciles_in_the_background() -> None:
                      interval=0.02)
         finally:
             sink.stop()
+
+
+def test_a_floating_ip_is_named_and_kept_when_the_creation_comes_again() -> None:
+    naming = Naming.for_ranges("labs.internal", ["10.68.0.0/16"], floating=["172.24.4.0/24"])
+    target = MemoryTarget()
+    sink = DnsSink(target, MemoryInstances(), naming)
+    sink.ensure_zones()
+    web = vm("web", "bots", "10.68.1.7")
+    sink.on_notification(create_end(web))
+    fip = {"floating_ip_address": "172.24.4.9", "port_id": "p", "fixed_ip_address": "10.68.1.7"}
+    sink.on_notification(Notification("floatingip.update.end", {"floatingip": fip},
+                                      "network.host-1"))
+    ptr = ("4.24.172.in-addr.arpa.", "9.4.24.172.in-addr.arpa.", "PTR",
+           "web.bots.labs.internal.")
+    assert ptr in target.records[web.id]
+    sink.on_notification(create_end(web))  # delivered again (at least once)
+    assert ptr in target.records[web.id]
+    assert sorted(target.records[web.id]) == sorted([*naming.records(web), ptr])
+    sink.on_notification(Notification("floatingip.delete.end", {
+        "floatingip_id": "f", "floatingip": fip}, "network.host-1"))
+    assert target.records[web.id] == naming.records(web)
+    assert naming.reverse_zones == ("68.10.in-addr.arpa.", "4.24.172.in-addr.arpa.")

@@ -309,7 +309,8 @@ def test_dns_service_names_servers_and_survives_kill_9(deployment: Deployment) -
 def test_network_service_alone(deployment: Deployment) -> None:
     """`labs serve network` (two workers): in the catalog; the project's network its
     first server made, with the server's address in its subnet; a floating IP
-    associated through it."""
+    associated through it, which `labs serve dns` names (the network's notifications
+    over RabbitMQ) until it is released."""
     conn = deployment.connect()
     made = conn.compute.create_server(name="netted", image_id=deployment.env["IMAGE_ID"],
                                       flavor_id="6", networks="auto")
@@ -331,7 +332,13 @@ def test_network_service_alone(deployment: Deployment) -> None:
         floating = [a["addr"] for a in conn.compute.get_server(server.id).addresses["lan"]
                     if a["OS-EXT-IPS:type"] == "floating"]
         assert floating == [fip.floating_ip_address]
+        port_dns = deployment.dns_server_port
+        ptr = ".".join(reversed(fip.floating_ip_address.split("."))) + ".in-addr.arpa."
+        wait_for(lambda: dig(port_dns, ptr, "PTR") == ["netted.admin.labs.internal."], 10,
+                 f"{ptr} naming the server", interval=0.1)
         conn.network.delete_ip(fip)
+        wait_for(lambda: dig_status(port_dns, ptr, "PTR") == "NXDOMAIN", 10,
+                 f"{ptr} gone", interval=0.1)
     finally:
         clean(conn)
     assert "Traceback" not in deployment.log("network")

@@ -110,7 +110,8 @@ class ConductorAPI:
 
     def list_live_instances(self, timeout: float = 30.0) -> list[dict[str, Any]]:
         """Every instance not deleted that has a fixed address: ``{"id", "hostname",
-        "project_name", "addresses"}`` (for the DNS sink's reconciler)."""
+        "project_name", "addresses", "floating"}`` (its fixed and its floating IPs; for the
+        DNS sink's reconciler)."""
         result: list[dict[str, Any]] = self.bus.call(CONDUCTOR, "list_live_instances",
                                                      timeout=timeout)
         return result

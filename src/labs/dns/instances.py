@@ -13,5 +13,6 @@ class ConductorInstances(InstanceSource):
 
     def live_instances(self) -> list[LiveInstance]:
         return [LiveInstance(str(i["id"]), str(i["hostname"]), str(i["project_name"]),
-                             tuple(str(a) for a in i["addresses"]))
+                             tuple(str(a) for a in i["addresses"]),
+                             tuple(str(a) for a in i.get("floating", ())))
                 for i in self.conductor.list_live_instances()]

@@ -11,7 +11,9 @@ to its backend (`publisher.py`). Parts: `zones.py`, `recordsets.py`, `tlds.py`,
   instance exactly ``records`` (``(zone name, name, type, data)`` each); recordsets are
   made as needed and removed when left empty; each touched zone is published once;
 - ``remove_instance_records(instance_id)``: remove every record tagged with it;
-- ``managed_instance_ids()``: the instances that have records.
+- ``managed_instance_ids()``: the instances that have records;
+- ``managed_records(instance_id=, type_=, name=, data=)``: the records tagged with an
+  instance that match, with the instance's id.
 
 The zones must be the cloud's own (``ensure_cloud_zone``); these records are
 ``managed`` (``managed_resource_type`` ``instance``) and count against no quota.
@@ -164,6 +166,24 @@ class DnsService(SinkTarget):
             return set(tx.scalars(sa.select(R.managed_resource_id).distinct().where(
                 R.managed.is_(True), R.managed_resource_type == MANAGED_TYPE,
                 R.managed_resource_id.is_not(None))))
+
+    def managed_records(self, *, instance_id: str | None = None, type_: str | None = None,
+                        name: str | None = None, data: str | None = None
+                        ) -> list[tuple[str, InstanceRecord]]:
+        """The records tagged with an instance (``instance_id``'s only, if given) of that
+        type, name and data: (instance id, (zone name, name, type, data)) each."""
+        query = (sa.select(R.managed_resource_id, Z.name, RS.name, RS.type, R.data)
+                 .join(RS, RS.id == R.recordset_id).join(Z, Z.id == R.zone_id)
+                 .where(R.managed_resource_type == MANAGED_TYPE,
+                        R.managed_resource_id.is_not(None))
+                 .order_by(R.managed_resource_id, Z.name, RS.name, RS.type, R.data))
+        for column, value in ((R.managed_resource_id, instance_id), (RS.type, type_),
+                              (RS.name, name), (R.data, data)):
+            if value is not None:
+                query = query.where(column == value)
+        with self.db.reading() as tx:
+            return [(str(owner), (zone, rs_name, rs_type, rdata))
+                    for owner, zone, rs_name, rs_type, rdata in tx.execute(query)]
 
     @staticmethod
     def _instance_record(record: InstanceRecord) -> InstanceRecord:

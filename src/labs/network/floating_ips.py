@@ -10,9 +10,10 @@ to one project at most and associated with one server at most.
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -22,6 +23,10 @@ from labs.common.db import Database
 from labs.common.errors import BadRequest, Conflict, NotFound
 from labs.network import models
 from labs.network.quota import ProjectQuota, check
+from labs.network.topology import ID_NAMESPACE
+
+if TYPE_CHECKING:
+    from labs.network.notices import Notices
 
 Float, Net = models.FloatingIp, models.Network
 
@@ -45,6 +50,11 @@ class FloatingIpRecord:
                    updated_at=row.updated_at)
 
 
+def floating_id_of(number: int) -> str:
+    """The API's id of floating IP row `number`, stable across reads and restarts."""
+    return str(uuid.uuid5(ID_NAMESPACE, f"floatingip:{number}"))
+
+
 class Associations(Protocol):
     """What changes a floating IP with its server's side: compute's (the server's
     ``addresses`` follow, and its host is told), with the project's quota."""
@@ -62,10 +72,13 @@ class Associations(Protocol):
 
 
 class FloatingIps:
+    """`notices`: where each change is told once committed (None: nowhere)."""
+
     def __init__(self, db: Database, pool: str, public: ipaddress.IPv4Network) -> None:
         self.db = db
         self.pool = pool
         self.public = public
+        self.notices: Notices | None = None
 
     def ensure_pool(self) -> None:
         """Rows for the pool's addresses (the lower half of the public range; the upper
@@ -132,7 +145,7 @@ class FloatingIps:
             if row is None:
                 raise NotFound(f"No more floating IPs in pool {self.pool}.")
             row.project_id, row.updated_at = ctx.project_id, _now()
-            return FloatingIpRecord.of(row)
+            return self._told(tx, "create", row)
 
     def release(self, ctx: RequestContext, floating_id: str) -> FloatingIpRecord:
         """Give the address back to the pool (disassociated first); the address as it
@@ -140,6 +153,8 @@ class FloatingIps:
         with self.db.transaction() as tx:
             row = self._mine(tx, ctx, floating_id)
             before = FloatingIpRecord.of(row)
+            if self.notices is not None:
+                self.notices.floatingip(tx, "delete", before)
             row.project_id = row.instance_id = row.fixed_ip = None
             row.updated_at = _now()
             return before
@@ -151,6 +166,7 @@ class FloatingIps:
             raise BadRequest(f"Floating IP {address} is associated with another server; "
                              "remove it there first.")
         row.instance_id, row.fixed_ip, row.updated_at = instance_id, fixed_ip, _now()
+        self._told(tx, "update", row)
 
     def disassociate(self, tx: Session, ctx: RequestContext, address: str,
                      instance_id: str) -> None:
@@ -160,6 +176,7 @@ class FloatingIps:
                            f"{instance_id}.")
         row.instance_id = row.fixed_ip = None
         row.updated_at = _now()
+        self._told(tx, "update", row)
 
     @staticmethod
     def release_instance(tx: Session, instance_id: str, at: datetime | None = None) -> None:
@@ -177,6 +194,13 @@ class FloatingIps:
             assert row.instance_id is not None
             out.setdefault(row.instance_id, []).append(FloatingIpRecord.of(row))
         return out
+
+    def _told(self, tx: Session, action: str, row: models.FloatingIp) -> FloatingIpRecord:
+        """The row as it is now, told to `notices` once `tx` commits."""
+        record = FloatingIpRecord.of(row)
+        if self.notices is not None:
+            self.notices.floatingip(tx, action, record)
+        return record
 
     def _mine(self, tx: Session, ctx: RequestContext, floating_id: str) -> models.FloatingIp:
         message = f"Floating IP not found for ID {floating_id}"

@@ -135,7 +135,7 @@ class NovaSecurityGroups:
                 raise BadRequest(f"Security group {name} already exists")
             group = self.groups.add_group(tx, project_id, name, description)
             self.groups.add_rules(tx, group, egress_rules(group.id))
-            return self.groups.records(tx, [group])[0]
+            return self.groups.told_group(tx, "create", group)
 
     def update(self, ctx: RequestContext, group_id: str, name: object,
                description: object) -> None:
@@ -176,6 +176,8 @@ class NovaSecurityGroups:
                 made = self.groups.add_rules(tx, parent, specs)
             except SecurityGroupRuleExists:
                 raise BadRequest(f"This rule already exists in group {parent.id}") from None
+            for rule in made:
+                self.groups.told_rule(tx, "create", rule, parent)
             record = self.groups.records(tx, [parent])[0]
             ids = {rule.id for rule in made}
             return replace(record, rules=[r for r in record.rules if r.id in ids])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -43,6 +43,9 @@ from labs.network.security_rules import (
 )
 from labs.network.specs import SecurityRule
 
+if TYPE_CHECKING:
+    from labs.network.notices import Notices
+
 Group, Rule = models.SecurityGroup, models.SecurityGroupRule
 DEFAULT = "default"
 #: What the hosts can enforce today (the bridge passes IPv4 only).
@@ -58,9 +61,13 @@ def egress_rules(group_id: str) -> list[RuleSpec]:
 
 
 class SecurityGroups:
+    """`notices`: where groups and rules made or deleted through the APIs are told, once
+    committed (None: nowhere)."""
+
     def __init__(self, db: Database, ssh_from: str) -> None:
         self.db = db
         self.ssh_from = ssh_from
+        self.notices: Notices | None = None
 
     # -- groups --------------------------------------------------------------------
     def ensure_default(self, project_id: str) -> None:
@@ -117,7 +124,7 @@ class SecurityGroups:
                                                         "exists.")
             group = self.add_group(tx, project_id, name, description)
             self.add_rules(tx, group, egress_rules(group.id))
-            return self.records(tx, [group])[0]
+            return self.told_group(tx, "create", group)
 
     def update_group(self, ctx: RequestContext, group_id: str,
                      changes: dict[str, Any]) -> GroupRecord:
@@ -149,6 +156,7 @@ class SecurityGroups:
                     "Insufficient rights for removing default security group.")
             if in_use:
                 raise SecurityGroupInUse(f"Security Group {group.id} in use.")
+            self.told_group(tx, "delete", group)
             tx.execute(sa.delete(Rule).where(sa.or_(Rule.group_id == group.id,
                                                     Rule.remote_group_id == group.id)))
             tx.delete(group)
@@ -184,12 +192,13 @@ class SecurityGroups:
                     tx, ctx, spec.remote_group_id).id)
             check_neutron(limits, "security_group_rule", self.count_rules(tx, project_id), 1)
             (made,) = self.add_rules(tx, group, [spec])
-            return RuleRecord.of(made, group.project_id)
+            return self.told_rule(tx, "create", made, group)
 
     def delete_rule(self, ctx: RequestContext, rule_id: str) -> str:
         """Delete a rule; returns its group's project id."""
         with self.db.transaction() as tx:
             rule, group = self._rule(tx, ctx, rule_id)
+            self.told_rule(tx, "delete", rule, group)
             tx.delete(rule)
             touch(group)
             return group.project_id
@@ -243,6 +252,22 @@ class SecurityGroups:
         touch(group)
         tx.flush()
         return made
+
+    def told_group(self, tx: Session, action: str, group: models.SecurityGroup
+                   ) -> GroupRecord:
+        """The group as it is now with its rules, told to `notices` (``create`` or
+        ``delete``) once `tx` commits."""
+        record = self.records(tx, [group])[0]
+        if self.notices is not None:
+            self.notices.security_group(tx, action, record)
+        return record
+
+    def told_rule(self, tx: Session, action: str, rule: models.SecurityGroupRule,
+                  group: models.SecurityGroup) -> RuleRecord:
+        record = RuleRecord.of(rule, group.project_id)
+        if self.notices is not None:
+            self.notices.security_group_rule(tx, action, record)
+        return record
 
     def group_row(self, tx: Session, ctx: RequestContext,
                   group_id: str | None) -> models.SecurityGroup:

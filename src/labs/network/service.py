@@ -5,6 +5,7 @@ over the compute database."""
 from __future__ import annotations
 
 import ipaddress
+from typing import TYPE_CHECKING
 
 from labs.common.config import ConfigError
 from labs.common.db import Database, upgrade
@@ -15,6 +16,9 @@ from labs.network.floating_ips import FloatingIps
 from labs.network.ports import Ports
 from labs.network.security_groups import SecurityGroups
 from labs.network.topology import Topology
+
+if TYPE_CHECKING:
+    from labs.network.notices import Notices
 
 
 class NetworkService:
@@ -40,6 +44,12 @@ class NetworkService:
         self.floating_ips = FloatingIps(db, options.floating_pool, public)
         self.topology = Topology(db, options, cloud_project_id)
         self.ports = Ports(db)
+
+    def tell(self, notices: Notices) -> None:
+        """Send the notifications of floating IP and security group changes through
+        `notices` from now on."""
+        self.floating_ips.notices = notices
+        self.security_groups.notices = notices
 
     def prepare(self) -> None:
         """Migrate the schema and fill the floating IP pool."""

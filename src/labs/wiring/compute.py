@@ -30,6 +30,7 @@ from labs.compute.scheduler.engine import Scheduler
 from labs.compute.scheduler.manager import SchedulerManager
 from labs.identity.service import IdentityService
 from labs.network.config import NetworkOptions
+from labs.network.notices import Notices
 from labs.network.service import NetworkService
 from labs.wiring.bus import open_bus
 
@@ -38,8 +39,17 @@ log = logging.getLogger("labs.compute")
 
 def new_compute(db: Database, bus: Bus, images: ImageLookup, options: ComputeOptions,
                 network: NetworkOptions) -> ComputeService:
-    """What the compute API does, with the network service whose tables it shares."""
-    return ComputeService(db, options, bus, images, NetworkService(db, network))
+    """What the compute API does, with the network service whose tables it shares (its
+    changes told on `bus`)."""
+    return ComputeService(db, options, bus, images, network_on(bus, db, network))
+
+
+def network_on(bus: Bus, db: Database, options: NetworkOptions,
+               cloud_project_id: str = "") -> NetworkService:
+    """The network service, telling its changes on `bus` (Neutron's notifications)."""
+    network = NetworkService(db, options, cloud_project_id)
+    network.tell(Notices(bus, network.topology.external().id))
+    return network
 
 
 def open_compute(site: Site, db: Database, bus: Bus, images: ImageLookup) -> ComputeService:

@@ -87,9 +87,11 @@ def instance_source(bus: Bus) -> InstanceSource:
 
 def new_sink(dns: DnsService, instances: InstanceSource, network: NetworkOptions,
              options: DnsOptions) -> DnsSink:
-    """The sink naming the VMs of ``[network] fixed_range`` under ``dns_domain``."""
-    return DnsSink(dns, instances, Naming.for_ranges(network.dns_domain, [network.fixed_range]),
-                   reconcile_seconds=options.reconcile_seconds)
+    """The sink naming the VMs of ``[network] fixed_range`` under ``dns_domain``, and their
+    floating IPs of ``floating_range`` in its reverse zone."""
+    naming = Naming.for_ranges(network.dns_domain, [network.fixed_range],
+                               floating=[network.floating_range])
+    return DnsSink(dns, instances, naming, reconcile_seconds=options.reconcile_seconds)
 
 
 class Resync:

@@ -273,14 +273,20 @@ class Conductor:
             return find_instance_metadata(tx, self.networking.network, network_id, fixed_ip)
 
     def list_live_instances(self) -> list[dict[str, Any]]:
-        """The instances not deleted that have a fixed address, with their names (for
-        the DNS sink's reconciler); the addresses come from the network service."""
+        """The instances not deleted that have a fixed address, with their names and
+        floating IPs (for the DNS sink's reconciler); the addresses come from the network
+        service."""
+        network = self.networking.network
         with self.db.reading() as tx:
             rows = list(tx.execute(sa.select(Inst.id, Inst.hostname, Inst.project_name)
                                    .where(Inst.deleted.is_(False)).order_by(Inst.id)))
-            fixed = self.networking.network.fixed_ips.of_instances(tx, [r.id for r in rows])
+            ids = [r.id for r in rows]
+            fixed = network.fixed_ips.of_instances(tx, ids)
+            floating = network.floating_ips.of_instances(tx, ids)
         return [{"id": r.id, "hostname": r.hostname, "project_name": r.project_name or "",
-                 "addresses": [fixed[r.id].address]} for r in rows if r.id in fixed]
+                 "addresses": [fixed[r.id].address],
+                 "floating": [f.address for f in floating.get(r.id, [])]}
+                for r in rows if r.id in fixed]
 
     def heartbeat(self, host: str, binary: str,
                   resources: dict[str, Any] | None = None) -> None:

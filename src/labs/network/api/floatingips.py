@@ -10,7 +10,6 @@ Today's floating IPs are numbered rows: the API's id is derived from the number
 from __future__ import annotations
 
 import ipaddress
-import uuid
 from typing import Any
 
 from labs.common.context import RequestContext
@@ -27,10 +26,9 @@ from labs.network.errors import (
     OverQuota,
     PortNotFound,
 )
-from labs.network.floating_ips import Associations, FloatingIpRecord
+from labs.network.floating_ips import Associations, FloatingIpRecord, floating_id_of
 from labs.network.ports import PortRecord
 from labs.network.service import NetworkService
-from labs.network.topology import ID_NAMESPACE
 
 FLOATINGIPS = Collection(
     "floatingip", "floatingips",
@@ -69,11 +67,6 @@ def fixed_address(asked: dict[str, Any]) -> str | None:
     except ValueError:
         raise BadRequest(f"Invalid input for fixed_ip_address. Reason: '{value}' is not "
                          "a valid IP address.") from None
-
-
-def floating_id_of(number: int) -> str:
-    """The API's id of floating IP row `number`, stable across reads and restarts."""
-    return str(uuid.uuid5(ID_NAMESPACE, f"floatingip:{number}"))
 
 
 class FloatingIpsApi:

@@ -1,0 +1,106 @@
+"""What the network service tells listeners outside it (the DNS sink names floating IPs
+from them): Neutron's notifications, with Neutron's event types and payloads, on the bus
+compute's ``compute.instance.*`` notifications travel, from ``network.<host>``.
+
+- ``floatingip.create.end`` / ``update.end``: ``{"floatingip": <the API's view>}``;
+  ``floatingip.delete.end``: ``{"floatingip_id": id, "floatingip": <the view before>}``;
+- ``security_group.create.end`` / ``delete.end`` and ``security_group_rule.create.end`` /
+  ``delete.end``, shaped the same way.
+
+The writes that change these rows (`FloatingIps`, `SecurityGroups`, the nova-network
+proxies over them) hand their payload to `Notices.after_commit` inside their transaction:
+it is sent once the transaction commits, and never for one rolled back. A failure to send
+is logged, not raised: the change has happened either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from labs.common.bus import Bus
+from labs.network.api import views
+from labs.network.floating_ips import FloatingIpRecord, floating_id_of
+from labs.network.security_rules import GroupRecord, RuleRecord
+
+log = logging.getLogger("labs.network.notices")
+
+PUBLISHER_PREFIX = "network."
+
+
+class Notices:
+    """Sends the network's notifications on `bus` (`external_network_id`: the network
+    floating IPs are shown on)."""
+
+    def __init__(self, bus: Bus, external_network_id: str, host: str | None = None) -> None:
+        self.bus = bus
+        self.external_network_id = external_network_id
+        self.publisher_id = PUBLISHER_PREFIX + (host or socket.gethostname())
+
+    def after_commit(self, tx: Session, event_type: str, payload: dict[str, Any]) -> None:
+        """Send the notification once `tx` commits (nothing if it rolls back)."""
+        sa.event.listen(tx, "after_commit", lambda _session: self.send(event_type, payload),
+                        once=True)
+
+    def send(self, event_type: str, payload: dict[str, Any]) -> None:
+        try:
+            self.bus.notify(event_type, payload, publisher_id=self.publisher_id)
+        except Exception as exc:
+            log.warning("%s: could not send %s: %s", self.publisher_id, event_type, exc)
+
+    # -- what changed ----------------------------------------------------------------
+    def floatingip(self, tx: Session, action: str, record: FloatingIpRecord) -> None:
+        """``floatingip.<action>.end`` for `record` as it is after the change (as it
+        was, for ``delete``)."""
+        ident = floating_id_of(record.id)
+        view = views.floatingip(record, ident, self.external_network_id)
+        self.after_commit(tx, f"floatingip.{action}.end", _payload("floatingip", action,
+                                                                   ident, view))
+
+    def security_group(self, tx: Session, action: str, group: GroupRecord) -> None:
+        self.after_commit(tx, f"security_group.{action}.end", _payload(
+            "security_group", action, group.id, security_group_view(group)))
+
+    def security_group_rule(self, tx: Session, action: str, rule: RuleRecord) -> None:
+        self.after_commit(tx, f"security_group_rule.{action}.end", _payload(
+            "security_group_rule", action, rule.id, security_group_rule_view(rule)))
+
+
+def _payload(resource: str, action: str, ident: str, view: dict[str, Any]
+             ) -> dict[str, Any]:
+    """Neutron's: the view, and for a delete the id beside it."""
+    if action == "delete":
+        return {f"{resource}_id": ident, resource: view}
+    return {resource: view}
+
+
+def security_group_view(group: GroupRecord) -> dict[str, Any]:
+    """A group as Neutron shows it, with its rules."""
+    return {"id": group.id, "name": group.name, "description": group.description,
+            "stateful": group.stateful, "shared": False,
+            "security_group_rules": [security_group_rule_view(r) for r in group.rules],
+            **_owned(group.project_id, group.revision_number, group.created_at,
+                     group.updated_at)}
+
+
+def security_group_rule_view(rule: RuleRecord) -> dict[str, Any]:
+    return {"id": rule.id, "security_group_id": rule.group_id,
+            "direction": rule.direction, "ethertype": rule.ethertype,
+            "protocol": rule.protocol, "port_range_min": rule.port_range_min,
+            "port_range_max": rule.port_range_max,
+            "remote_ip_prefix": rule.remote_ip_prefix,
+            "normalized_cidr": rule.remote_ip_prefix,
+            "remote_group_id": rule.remote_group_id, "remote_address_group_id": None,
+            "description": rule.description,
+            **_owned(rule.project_id, rule.revision_number, rule.created_at,
+                     rule.updated_at)}
+
+
+def _owned(project_id: str, revision: int, created: Any, updated: Any) -> dict[str, Any]:
+    return {"project_id": project_id, "tenant_id": project_id, "tags": [],
+            "revision_number": revision, "created_at": views.timestamp(created),
+            "updated_at": views.timestamp(updated)}
