@@ -96,3 +96,25 @@ def test_two_networks_of_one_project_coexist(
     # separate networks: no path between them (there is no router between networks)
     assert not ga.ping(b.ip)
     must("ip", "-n", driver.namespace(back.id), "link", "show")
+
+
+def test_a_subnet_without_dhcp_gives_no_lease_and_its_name_servers_are_handed_out(
+        driver: BridgeDriver, make_guest: Guests) -> None:
+    quiet = replace(network("quiet", 1), dhcp=False)
+    named = replace(network("named", 2), dns_servers=("9.9.9.9", "1.1.1.1"))
+    driver.ensure_network(quiet)
+    driver.ensure_network(named)
+    gq, gn = make_guest(port(quiet, 5, "q")), make_guest(port(named, 5, "n"))
+    try:
+        gq.dhcp()
+    except AssertionError as exc:
+        assert "no DHCP lease" in str(exc)
+    else:
+        raise AssertionError("a lease on a network without DHCP")
+    must("ip", "-n", gq.netns, "addr", "add", "10.68.1.5/24", "dev", "eth0")
+    assert "10.68.1.5" in gq.resolve("q.quiet.labs.test", "10.68.1.1")  # DNS stays
+    lease = gn.dhcp()
+    assert lease["dns"].split() == ["9.9.9.9", "1.1.1.1"] and lease["router"] == "10.68.2.1"
+    # turned on again (the subnet changed): the next lease comes
+    driver.ensure_network(replace(quiet, dhcp=True))
+    assert gq.dhcp()["ip"] == "10.68.1.5"

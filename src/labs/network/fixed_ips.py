@@ -53,12 +53,15 @@ class ProjectNetwork:
     external_ip: str | None
     subnet_id: str = ""
     mtu: int = 1500
+    dhcp: bool = True
+    dns_servers: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, row: models.Network, subnet: models.Subnet) -> ProjectNetwork:
         return cls(id=row.id, project_id=row.project_id, label=row.label, cidr=subnet.cidr,
                    gateway=subnet.gateway_ip or "", external_ip=row.external_ip,
-                   subnet_id=subnet.id, mtu=row.mtu)
+                   subnet_id=subnet.id, mtu=row.mtu, dhcp=subnet.enable_dhcp,
+                   dns_servers=tuple(subnet.dns_nameservers))
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class FixedAllocation:
     address: str
     mac: str
     mtu: int = 1500
+    dhcp: bool = True
+    dns_servers: tuple[str, ...] = ()
 
     def addresses(self, floating_ips: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
         """The server's ``addresses`` (Nova's format), with these floating IPs."""
@@ -192,7 +197,7 @@ class FixedIps:
         return FixedAllocation(network_id=net.id, label=net.label, cidr=net.cidr,
                                gateway=net.gateway, external_ip=net.external_ip,
                                address=held.address, mac=held.mac or mac_for(instance_id),
-                               mtu=net.mtu)
+                               mtu=net.mtu, dhcp=net.dhcp, dns_servers=net.dns_servers)
 
     @staticmethod
     def release(tx: Session, instance_id: str, at: datetime | None = None) -> None:
@@ -227,7 +232,8 @@ def _allocation(fixed: models.FixedIp, sub: models.Subnet,
                 net: models.Network) -> FixedAllocation:
     return FixedAllocation(network_id=net.id, label=net.label, cidr=sub.cidr,
                            gateway=sub.gateway_ip or "", external_ip=net.external_ip,
-                           address=fixed.address, mac=fixed.mac or "", mtu=net.mtu)
+                           address=fixed.address, mac=fixed.mac or "", mtu=net.mtu,
+                           dhcp=sub.enable_dhcp, dns_servers=tuple(sub.dns_nameservers))
 
 
 def _now() -> datetime:

@@ -92,6 +92,7 @@ class InstancePorts:
             dns_domain=self.network.dns_domain(owner.project_name),
             port_id=owner.id, address=fixed.address, mac=fixed.mac,
             hostname=owner.hostname, floating_ips=tuple(floating), mtu=fixed.mtu,
+            dhcp=fixed.dhcp, dns_servers=fixed.dns_servers,
             security=self.security(tx, owner, cache))
 
     def security(self, tx: Session, owner: PortOwner,
