@@ -80,3 +80,16 @@ def test_a_shared_network_takes_any_projects_servers(plane: Plane) -> None:
     # bob has no network of his own: his default one is made when none is asked for
     default = plane.create("bob", networks="auto", name="vm2")
     assert fixed_address(default, "lan").startswith("10.")
+
+
+def test_a_port_on_a_shared_network_is_its_servers_projects(plane: Plane) -> None:
+    shared = neutron(plane, "network", {"name": "commons", "shared": True}, "admin")
+    neutron(plane, "subnet", {"network_id": shared["id"], "cidr": "10.78.0.0/24"}, "admin")
+    server = plane.create("bob", networks=[{"uuid": shared["id"]}])
+
+    def ports(who: str) -> list[str]:
+        return [p["device_id"] for p in plane.client.get(
+            f"{V2}/ports", headers={"X-Auth-Token": plane.token(who)},
+            params={"network_id": shared["id"]}).json()["ports"]]
+    assert ports("bob") == [server["id"]]
+    assert ports("alice") == []

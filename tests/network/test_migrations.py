@@ -128,6 +128,8 @@ def test_networks_get_subnet_rows_with_the_ids_shown_before_and_back(db_url: str
         nets = {r.id: r for r in conn.execute(sa.text("SELECT * FROM network"))}
         subnets = {r.network_id: r for r in conn.execute(sa.text("SELECT * FROM subnet"))}
         fixed = list(conn.execute(sa.text("SELECT network_id, subnet_id FROM fixed_ip")))
+        held = list(conn.execute(sa.text(
+            "SELECT instance_id, project_id FROM fixed_ip WHERE project_id IS NOT NULL")))
     assert {n: (r.default_of_project, r.mtu, bool(r.shared), bool(r.admin_state_up),
                 r.revision_number, r.description, r.updated_at == r.created_at)
             for n, r in nets.items()} == {
@@ -142,6 +144,7 @@ def test_networks_get_subnet_rows_with_the_ids_shown_before_and_back(db_url: str
     assert pools == [{"start": "10.68.0.2", "end": "10.68.0.6"}]
     assert subnets["n2"].gateway_ip == "10.68.0.9"
     assert sorted(set(fixed)) == [("n1", subnet_id_of("n1")), ("n2", subnet_id_of("n2"))]
+    assert sorted(tuple(r) for r in held) == [("vm-n1", "p1"), ("vm-n2", "p2")]
     assert schema_drift(db, models.NetworkBase.metadata) == []
     with db.engine.begin() as conn:  # a second network of p1 is allowed now
         conn.execute(sa.text(

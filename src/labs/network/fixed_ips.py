@@ -175,8 +175,10 @@ class FixedIps:
                 return str(ip)
         return None
 
-    def allocate(self, tx: Session, net: ProjectNetwork, instance_id: str) -> FixedAllocation:
-        """The instance's address on `net` (the same one when it already has one)."""
+    def allocate(self, tx: Session, net: ProjectNetwork, instance_id: str,
+                 project_id: str | None = None) -> FixedAllocation:
+        """The address on `net` of the instance (of `project_id`: by default the
+        network's), the same one when it already has one."""
         held = tx.scalar(sa.select(Fixed).where(Fixed.instance_id == instance_id))
         if held is None:
             free = (sa.select(Fixed.id).where(Fixed.network_id == net.id,
@@ -191,7 +193,8 @@ class FixedIps:
                                       f"{net.project_id}: delete servers or ask for a bigger "
                                       "network.")
             tx.execute(sa.update(Fixed).where(Fixed.id == fixed_id)
-                       .values(instance_id=instance_id, mac=mac_for(instance_id)))
+                       .values(instance_id=instance_id, mac=mac_for(instance_id),
+                               project_id=project_id or net.project_id))
             held = tx.get(Fixed, fixed_id, populate_existing=True)
             assert held is not None
         return FixedAllocation(network_id=net.id, label=net.label, cidr=net.cidr,
@@ -203,7 +206,8 @@ class FixedIps:
     def release(tx: Session, instance_id: str, at: datetime | None = None) -> None:
         """Give the instance's address back to its network (`at`: when; now)."""
         tx.execute(sa.update(Fixed).where(Fixed.instance_id == instance_id)
-                   .values(instance_id=None, mac=None, released_at=at or _now()))
+                   .values(instance_id=None, project_id=None, mac=None,
+                           released_at=at or _now()))
 
     def of_instances(self, tx: Session, instance_ids: list[str]) -> dict[str, FixedAllocation]:
         rows = tx.execute(_JOINED.where(Fixed.instance_id.in_(instance_ids)))

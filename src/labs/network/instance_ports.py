@@ -70,7 +70,7 @@ class InstancePorts:
 
     def allocate(self, tx: Session, owner: PortOwner, net: ProjectNetwork) -> InstancePort:
         """Give the instance its address on `net`; the port its host plugs."""
-        fixed = self.network.fixed_ips.allocate(tx, net, owner.id)
+        fixed = self.network.fixed_ips.allocate(tx, net, owner.id, owner.project_id)
         return self._port(tx, owner, fixed, [])
 
     def specs(self, tx: Session, owners: list[PortOwner]) -> dict[str, InstancePort]:

@@ -84,6 +84,8 @@ class FixedIp(NetworkBase):
     #: Sort key: the address as a number, so allocation goes in address order.
     number: Mapped[int] = mapped_column(sa.BigInteger)
     instance_id: Mapped[str | None] = mapped_column(ID, unique=True)
+    #: The project of the instance holding it (on a shared network, not the network's).
+    project_id: Mapped[str | None] = mapped_column(ID, index=True)
     mac: Mapped[str | None] = mapped_column(sa.String(32))
     #: When it was last released: the longest-free address is handed out first.
     released_at: Mapped[datetime | None] = mapped_column(MicroDateTime)

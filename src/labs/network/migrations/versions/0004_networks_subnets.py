@@ -9,7 +9,8 @@ updated_at) and the one the cloud made on the project's first VM is marked
 (``default_of_project``: every network before this revision). A network's range moves
 to the new ``subnet`` table: each existing network gets one subnet whose id is the one
 the API showed before (uuid5 of the network id), its pool every host address past the
-gateway, and each fixed IP names its subnet.
+gateway, and each fixed IP names its subnet and (while held) the project of the instance
+holding it (on a shared network, another than the network's).
 """
 
 import ipaddress
@@ -80,6 +81,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('updated_at', WHEN, nullable=True))
     with op.batch_alter_table('fixed_ip', schema=None) as batch_op:
         batch_op.add_column(sa.Column('subnet_id', sa.String(length=36), nullable=True))
+        batch_op.add_column(sa.Column('project_id', sa.String(length=64), nullable=True))
     bind = op.get_bind()
     bind.execute(sa.text(
         "UPDATE network SET description = '', shared = :f, admin_state_up = :t, mtu = 1500,"
@@ -89,6 +91,9 @@ def upgrade() -> None:
     for net in networks:
         bind.execute(sa.text("UPDATE fixed_ip SET subnet_id = :s WHERE network_id = :n"),
                      {"s": _subnet_id_of(net['id']), "n": net['id']})
+        bind.execute(sa.text("UPDATE fixed_ip SET project_id = :p WHERE network_id = :n "
+                             "AND instance_id IS NOT NULL"),
+                     {"p": net['project_id'], "n": net['id']})
     with op.batch_alter_table('network', schema=None) as batch_op:
         for name in ('description', 'shared', 'admin_state_up', 'mtu', 'revision_number',
                      'updated_at'):
@@ -105,6 +110,8 @@ def upgrade() -> None:
         batch_op.alter_column('subnet_id', existing_type=sa.String(length=36),
                               nullable=False)
         batch_op.create_index(batch_op.f('ix_fixed_ip_subnet_id'), ['subnet_id'],
+                              unique=False)
+        batch_op.create_index(batch_op.f('ix_fixed_ip_project_id'), ['project_id'],
                               unique=False)
 
 
@@ -145,7 +152,9 @@ def downgrade() -> None:
             bind.execute(sa.text("DELETE FROM fixed_ip WHERE network_id = :n"), {"n": net['id']})
             bind.execute(sa.text("DELETE FROM network WHERE id = :n"), {"n": net['id']})
     with op.batch_alter_table('fixed_ip', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_fixed_ip_project_id'))
         batch_op.drop_index(batch_op.f('ix_fixed_ip_subnet_id'))
+        batch_op.drop_column('project_id')
         batch_op.drop_column('subnet_id')
     with op.batch_alter_table('network', schema=None) as batch_op:
         batch_op.add_column(sa.Column('cidr', sa.String(length=64), nullable=True))
