@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from labs.network.agent.drivers.bridge.driver import BridgeDriver
-from labs.network.specs import NetworkSpec, PortSpec, SecurityRule
+from labs.network.specs import InvalidRequest, NetworkSpec, PortSpec, SecurityRule
 from tests.network.conftest import METADATA_PORT, default_rules, network, port
 from tests.network.guests import Guest, Host, listen, must
 
@@ -118,3 +118,23 @@ def test_a_subnet_without_dhcp_gives_no_lease_and_its_name_servers_are_handed_ou
     # turned on again (the subnet changed): the next lease comes
     driver.ensure_network(replace(quiet, dhcp=True))
     assert gq.dhcp()["ip"] == "10.68.1.5"
+
+
+def test_a_deleted_networks_uplink_address_goes_to_the_next_network(
+        driver: BridgeDriver, make_guest: Guests) -> None:
+    """A network deleted through the API after its last VM left a host stays there until
+    its uplink address is handed to another network: then it goes."""
+    old, busy = network("old", 1, "172.24.4.2"), network("busy", 3, "172.24.4.4")
+    driver.ensure_network(old)
+    driver.ensure_network(busy)
+    make_guest(port(busy, 5, "b"))
+    new = network("new", 2, "172.24.4.2")
+    driver.ensure_network(new)
+    assert [s.id for s in driver.list_networks() if s.external_ip == "172.24.4.2"] == [new.id]
+    assert old.id not in [s.id for s in driver.list_networks()]
+    try:
+        driver.ensure_network(network("thief", 4, "172.24.4.4"))
+    except InvalidRequest as exc:
+        assert "172.24.4.4 is network" in str(exc)
+    else:
+        raise AssertionError("a network with ports lost its uplink address")

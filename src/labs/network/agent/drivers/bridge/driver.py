@@ -200,7 +200,12 @@ class BridgeDriver(NetworkDriver):
             raise InvalidRequest(f"external IP {spec.external_ip} is not a host address of "
                                  f"{self.external_net} other than its gateway")
         for other in self.list_networks():
-            if other.id != spec.id and other.external_ip == spec.external_ip:
+            if other.id != spec.id and other.external_ip == spec.external_ip \
+                    and not self.state.ports(other.id):
+                # a network deleted since its last port left this host: its address
+                # went back to the cloud and now is this network's
+                self.delete_network(other.id)
+            elif other.id != spec.id and other.external_ip == spec.external_ip:
                 raise InvalidRequest(
                     f"external IP {spec.external_ip} is network {other.id}'s")
             if other.id != spec.id and self.bridge_name(other.id) == self.bridge_name(spec.id):
