@@ -182,6 +182,9 @@ def test_bad_networks_and_subnets_are_400s(net: Net) -> None:
                                "maximum is 1500.")
     error(net.call("POST", "/networks", json={"network": {"colour": "red"}}), 400,
           "HTTPBadRequest")
+    error(net.call("POST", "/networks", json={"network": {"mtu": "big"}}), 400,
+          "HTTPBadRequest")
+    assert made(net, "network", {"mtu": "1400"})["mtu"] == 1400  # as OSC sends it
     mine = made(net, "network", {"name": "bad"})
     ident = mine["id"]
     error(net.call("PUT", f"/networks/{ident}", json={"network": {"mtu": 1501}}), 400,

@@ -32,7 +32,9 @@ MIN_MTU = 576
 _TEXT = {"type": "string", "maxLength": 255}
 _ID = {"type": "string", "minLength": 1, "maxLength": 255}
 _CHANGES = {"name": _TEXT, "description": _TEXT, "admin_state_up": {"type": "boolean"},
-            "mtu": {"type": "integer"}, "shared": {"type": "boolean"},
+            # OSC sends the MTU as text; Neutron converts it
+            "mtu": {"type": ["integer", "string"], "pattern": "^[0-9]{1,9}$"},
+            "shared": {"type": "boolean"},
             "router:external": {"type": "boolean"}}
 CREATE = {"type": "object", "required": ["network"], "additionalProperties": False,
           "properties": {"network": {
@@ -67,7 +69,9 @@ def owner(call: Call, ctx: RequestContext, asked: dict[str, Any], action: str) -
     return project
 
 
-def check_attributes(call: Call, action: str, asked: dict[str, Any]) -> None:
+def check_attributes(call: Call, action: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The attributes asked for, checked (the MTU as a number)."""
+    asked = {**body, **({"mtu": int(body["mtu"])} if "mtu" in body else {})}
     if asked.get("mtu") is not None and asked["mtu"] > views.MTU:
         raise InvalidInput(f"Requested MTU is too big, maximum is {views.MTU}")
     if asked.get("mtu") is not None and asked["mtu"] < MIN_MTU:
@@ -79,6 +83,7 @@ def check_attributes(call: Call, action: str, asked: dict[str, Any]) -> None:
         if asked["router:external"]:
             raise BadRequest("Labs has one external network: the cloud's public range "
                              "([network] floating_range); no other can be made.")
+    return asked
 
 
 def register(api: Api, network: NetworkService) -> None:
@@ -121,17 +126,15 @@ def register(api: Api, network: NetworkService) -> None:
     def create_network(call: Call) -> dict[str, Any]:
         """Make a network (no subnet yet: it holds no addresses)."""
         ctx = call.enforce("network:create_network")
-        asked = call.body["network"]
-        project = owner(call, ctx, asked, "create_network")
-        check_attributes(call, "create_network", asked)
+        project = owner(call, ctx, call.body["network"], "create_network")
+        asked = check_attributes(call, "create_network", call.body["network"])
         return shown(call, network.networks.create_network(project, asked))
 
     @api.put("/v2.0/networks/{network_id}", schema=UPDATE)
     def update_network(call: Call) -> dict[str, Any]:
         """Change a network's name, description, state, MTU (admins: sharing)."""
         found = changeable(call, "network:update_network")
-        asked = call.body["network"]
-        check_attributes(call, "update_network", asked)
+        asked = check_attributes(call, "update_network", call.body["network"])
         network.networks.update_network(found.id, asked)
         return shown(call, found.id)
 
