@@ -458,38 +458,3 @@ def test_bad_images_and_flavors(vm_cloud: VmCloud, tmp_path: Path) -> None:
     assert "BadRequestException: 400" in refused.stderr
     assert not [s for s in cloud.openstack_json("server", "list") if s["Name"] == "too-big"]
 
-
-def test_a_vm_on_a_network_made_with_the_cli(vm_cloud: VmCloud) -> None:
-    """`network create`, `subnet create` with a range of the user's, and `server create
-    --network`: the VM gets its address there by DHCP, and ssh reaches it from its
-    network's namespace (once the default group lets ssh in from that range)."""
-    vms, cloud = vm_cloud, vm_cloud.cloud
-    if not vms.key.exists():
-        cloud.openstack("keypair", "create", "--private-key", str(vms.key), "k")
-        vms.key.chmod(0o600)
-    net = cloud.openstack_json("network", "create", "blue")
-    subnet = cloud.openstack_json("subnet", "create", "--subnet-range", "192.168.77.0/24",
-                                  "--network", net["id"], "blue-v4")
-    assert subnet["gateway_ip"] == "192.168.77.1"
-    conn = Connection(config=openstack.config.OpenStackConfig(
-        config_files=[str(cloud.clouds_yaml)]).get_one("labs"))
-    default = conn.get_security_group("default")
-    assert default is not None
-    rule = conn.create_security_group_rule(default["id"], port_range_min=22,
-                                           port_range_max=22, protocol="tcp",
-                                           remote_ip_prefix="192.168.77.0/24")
-    try:
-        boot(vms, "bluevm", "--network", net["id"])
-        addresses = cloud.openstack_json("server", "show", "bluevm")["addresses"]
-        (address,) = addresses["blue"]
-        assert ipaddress.IPv4Address(address) in ipaddress.IPv4Network("192.168.77.0/24")
-        assert vms.ssh(address, "hostname").strip() == "bluevm"
-        assert address in vms.ssh(address, "ip -4 addr show eth0")
-        refused = cloud.openstack("network", "delete", net["id"], check=False)
-        assert refused.returncode != 0 and "in use" in refused.stderr
-        cloud.openstack("server", "delete", "--wait", "bluevm")
-        cloud.openstack("subnet", "delete", subnet["id"])
-        cloud.openstack("network", "delete", net["id"])
-    finally:
-        conn.delete_security_group_rule(rule["id"])
-        conn.close()

@@ -202,9 +202,7 @@ class BridgeDriver(NetworkDriver):
         for other in self.list_networks():
             if other.id != spec.id and other.external_ip == spec.external_ip \
                     and not self.state.ports(other.id):
-                # a network deleted since its last port left this host: its address
-                # went back to the cloud and now is this network's
-                self.delete_network(other.id)
+                self.delete_network(other.id)  # deleted since its last port left
             elif other.id != spec.id and other.external_ip == spec.external_ip:
                 raise InvalidRequest(
                     f"external IP {spec.external_ip} is network {other.id}'s")
