@@ -457,4 +457,3 @@ def test_bad_images_and_flavors(vm_cloud: VmCloud, tmp_path: Path) -> None:
     assert "Flavor's disk is too small for requested image" in refused.stderr, refused.stderr
     assert "BadRequestException: 400" in refused.stderr
     assert not [s for s in cloud.openstack_json("server", "list") if s["Name"] == "too-big"]
-
