@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from labs.compute.payloads import BuildSpec, ExpectedInstance, fixed_ips
+from labs.network.specs import InstancePort
 
 #: A build spec as the conductor has always cast it to agents.
 SPEC_MESSAGE: dict[str, Any] = {
@@ -52,3 +53,26 @@ def test_fixed_ips_carry_their_floating_addresses() -> None:
         "floating_ips": [{"address": "172.24.4.9", "type": "floating", "version": 4,
                           "meta": {}}]}]
     assert fixed_ips({}) == []
+
+
+#: The ``network`` part of a build spec as conductors cast it before subnets had rows.
+PORT_MESSAGE: dict[str, Any] = {
+    "network_id": "n1", "label": "lan", "cidr": "10.68.0.0/24", "gateway": "10.68.0.1",
+    "external_ip": "172.24.4.254", "project_id": "p1", "domain": "labs.internal",
+    "dns_domain": "demo.labs.internal", "mtu": 1500, "port_id": "i1",
+    "address": "10.68.0.2", "mac": "fa:16:3e:00:00:02", "hostname": "web-1",
+    "floating_ips": [], "security": {"rules": [], "members": {}}}
+
+
+def test_the_network_part_carries_dhcp_and_name_servers_and_reads_older_ones() -> None:
+    old = InstancePort.from_message(PORT_MESSAGE)
+    assert old.network_spec().dhcp is True and old.network_spec().dns_servers == ()
+    assert old.to_message() == {**PORT_MESSAGE, "enable_dhcp": True, "dns_nameservers": []}
+    new = {**PORT_MESSAGE, "mtu": 1400, "enable_dhcp": False, "dns_nameservers": ["9.9.9.9"]}
+    port = InstancePort.from_message(new)
+    assert port.to_message() == new
+    spec = port.network_spec()
+    assert (spec.dhcp, spec.dns_servers, spec.mtu) == (False, ("9.9.9.9",), 1400)
+    # an agent that knows neither key reads the rest alike
+    assert {k: v for k, v in port.to_message().items() if k in PORT_MESSAGE} == {
+        **PORT_MESSAGE, "mtu": 1400}

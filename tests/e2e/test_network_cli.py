@@ -74,10 +74,41 @@ def test_networks_and_subnets_through_the_clients(network_cloud: RunningCloud,
         "Name"] == "public"
     shown = c.openstack_json("subnet", "show", subnets["lan-subnet"]["ID"], cloud="labs-demo")
     assert shown["gateway_ip"] == shown["cidr"].rsplit(".", 1)[0] + ".1"
-    # the admin sees the demo project's network too; writes are not there yet
+    # the admin sees the demo project's network too
     assert lan["ID"] in [n["ID"] for n in c.openstack_json("network", "list")]
-    refused = c.openstack("network", "create", "mine", cloud="labs-demo", check=False)
-    assert refused.returncode != 0 and "405" in refused.stderr + refused.stdout
+
+
+def test_a_network_and_subnet_made_and_deleted_with_the_cli(
+        network_cloud: RunningCloud) -> None:
+    c = network_cloud
+    made = c.openstack_json("network", "create", "--mtu", "1400", "--description", "mine",
+                            "mine", cloud="labs-demo")
+    assert (made["name"], made["mtu"], made["shared"], made["subnets"]) == (
+        "mine", 1400, False, [])
+    subnet = c.openstack_json("subnet", "create", "--subnet-range", "192.168.77.0/24",
+                              "--network", "mine", "--dns-nameserver", "9.9.9.9",
+                              "--allocation-pool", "start=192.168.77.10,end=192.168.77.20",
+                              "mine-v4", cloud="labs-demo")
+    assert (subnet["cidr"], subnet["gateway_ip"], subnet["dns_nameservers"]) == (
+        "192.168.77.0/24", "192.168.77.1", ["9.9.9.9"])
+    assert subnet["allocation_pools"] == [{"start": "192.168.77.10", "end": "192.168.77.20"}]
+    assert c.openstack_json("network", "show", "mine", cloud="labs-demo")["subnets"] == [
+        subnet["id"]]
+    c.openstack("network", "set", "--name", "ours", "mine", cloud="labs-demo")
+    c.openstack("subnet", "set", "--name", "ours-v4", "mine-v4", cloud="labs-demo")
+    assert c.openstack_json("subnet", "show", subnet["id"], cloud="labs-demo")[
+        "name"] == "ours-v4"
+    # sharing is the admin's
+    refused = c.openstack("network", "create", "--share", "everyone", cloud="labs-demo",
+                          check=False)
+    assert refused.returncode != 0 and "disallowed by policy" in refused.stderr
+    refused = c.openstack("subnet", "create", "--subnet-range", "10.0.0.0/8", "--network",
+                          "ours", "big", cloud="labs-demo", check=False)
+    assert refused.returncode != 0 and "/16 to /29" in refused.stderr
+    c.openstack("subnet", "delete", "ours-v4", cloud="labs-demo")
+    c.openstack("network", "delete", "ours", cloud="labs-demo")
+    assert "ours" not in [n["Name"] for n in c.openstack_json("network", "list",
+                                                              cloud="labs-demo")]
 
 
 def test_openstacksdk_lists_and_finds(network_cloud: RunningCloud) -> None:

@@ -63,19 +63,18 @@ def test_an_unscoped_token_may_not_look(net: Net) -> None:
           "PolicyNotAuthorized")
 
 
-WRITES = [("POST", "/networks"), ("PUT", "/networks/{a}"), ("DELETE", "/networks/{a}"),
-          ("POST", "/subnets"), ("PUT", "/subnets/{s}"), ("DELETE", "/subnets/{s}"),
-          ("POST", "/extensions")]
+WRITES = [("POST", "/ports"), ("PUT", "/ports/{p}"), ("DELETE", "/ports/{p}"),
+          ("POST", "/extensions"), ("PATCH", "/networks/{a}")]
 
 
 @pytest.mark.parametrize("who", ["admin", "alice"])
 def test_writes_are_not_there_yet(net: Net, who: str) -> None:
-    """Read-only at this step: 405, and nothing changes."""
+    """Ports are read-only at this step: 405, and nothing changes."""
     ident = net.networks["a"].id
     before = (net.ok("/networks", "admin"), net.ok("/subnets", "admin"))
     for method, path in WRITES:
-        resp = net.call(method, path.format(a=ident, s=before[0]["networks"][0]["subnets"][0]),
-                        who, json={"network": {"name": "x"}, "subnet": {"cidr": "10.0.0.0/24"}})
+        resp = net.call(method, path.format(a=ident, p=ident), who,
+                        json={"port": {"name": "x"}, "network": {"name": "x"}})
         error(resp, 405, "HTTPMethodNotAllowed")
     assert (net.ok("/networks", "admin"), net.ok("/subnets", "admin")) == before
 

@@ -1,10 +1,13 @@
-"""The network migrations build exactly the network models, and nova-network's security
-groups become Neutron's (UUID ids, ingress IPv4 rules, egress rules added) and back, on
-both engines."""
+"""The network migrations build exactly the network models, nova-network's security
+groups become Neutron's (UUID ids, ingress IPv4 rules, egress rules added) and back, and
+networks get subnet rows (and lose their one-per-project limit) and back, on both
+engines."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +15,7 @@ from alembic import command
 
 from labs.common.db import Database, alembic_config, schema_drift, upgrade
 from labs.network import models
+from labs.network.topology import subnet_id_of
 
 
 def test_migrations_build_exactly_the_models(db_url: str) -> None:
@@ -92,3 +96,69 @@ def test_nova_network_groups_become_neutrons_and_back(db_url: str) -> None:
         (p1, "icmp", -1, -1, "0.0.0.0/0", ()), (p1, "tcp", 22, 22, "10.68.0.0/16", ()),
         (web, "tcp", 80, 80, "192.0.2.0/24", ()), (web, "icmp", 8, -1, "0.0.0.0/0", ()),
         (web, "udp", 53, 53, "", p1)])
+
+
+def _one_network_per_project(db: Database) -> None:
+    """Two projects' networks as revision 0002 made them, one address of each held."""
+    with db.engine.begin() as conn:
+        for net_id, project, cidr, ext in (("n1", "p1", "10.68.0.0/29", "172.24.4.254"),
+                                           ("n2", "p2", "10.68.0.8/29", None)):
+            conn.execute(sa.text(
+                "INSERT INTO network (id, project_id, label, cidr, gateway, external_ip, "
+                "created_at) VALUES (:i, :p, 'lan', :c, :g, :e, :t)"),
+                {"i": net_id, "p": project, "c": cidr, "e": ext,
+                 "g": cidr.replace(".0/29", ".1").replace(".8/29", ".9"),
+                 "t": datetime(2026, 1, 2, 3, 4, 5)})
+            base = 0 if net_id == "n1" else 8
+            for host in range(2, 7):
+                conn.execute(sa.text(
+                    "INSERT INTO fixed_ip (network_id, address, number, instance_id) "
+                    "VALUES (:n, :a, :num, :inst)"),
+                    {"n": net_id, "a": f"10.68.0.{base + host}", "num": base + host,
+                     "inst": f"vm-{net_id}" if host == 2 else None})
+
+
+def test_networks_get_subnet_rows_with_the_ids_shown_before_and_back(db_url: str) -> None:
+    db = Database(db_url)
+    cfg = alembic_config(db, "network")
+    command.upgrade(cfg, "0002")
+    _one_network_per_project(db)
+    command.upgrade(cfg, "0004")
+    with db.engine.connect() as conn:
+        nets = {r.id: r for r in conn.execute(sa.text("SELECT * FROM network"))}
+        subnets = {r.network_id: r for r in conn.execute(sa.text("SELECT * FROM subnet"))}
+        fixed = list(conn.execute(sa.text("SELECT network_id, subnet_id FROM fixed_ip")))
+        held = list(conn.execute(sa.text(
+            "SELECT instance_id, project_id FROM fixed_ip WHERE project_id IS NOT NULL")))
+    assert {n: (r.default_of_project, r.mtu, bool(r.shared), bool(r.admin_state_up),
+                r.revision_number, r.description, r.updated_at == r.created_at)
+            for n, r in nets.items()} == {
+        "n1": ("p1", 1500, False, True, 0, "", True), "n2": ("p2", 1500, False, True, 0, "",
+                                                           True)}
+    n1 = subnets["n1"]
+    assert n1.id == subnet_id_of("n1") and n1.cidr == "10.68.0.0/29"
+    assert (n1.gateway_ip, n1.project_id, n1.name, bool(n1.enable_dhcp)) == (
+        "10.68.0.1", "p1", "lan-subnet", True)
+    pools = n1.allocation_pools if isinstance(n1.allocation_pools, list) else \
+        json.loads(n1.allocation_pools)
+    assert pools == [{"start": "10.68.0.2", "end": "10.68.0.6"}]
+    assert subnets["n2"].gateway_ip == "10.68.0.9"
+    assert sorted(set(fixed)) == [("n1", subnet_id_of("n1")), ("n2", subnet_id_of("n2"))]
+    assert sorted(tuple(r) for r in held) == [("vm-n1", "p1"), ("vm-n2", "p2")]
+    assert schema_drift(db, models.NetworkBase.metadata) == []
+    with db.engine.begin() as conn:  # a second network of p1 is allowed now
+        conn.execute(sa.text(
+            "INSERT INTO network (id, project_id, label, description, shared, admin_state_up,"
+            " mtu, revision_number, created_at, updated_at) VALUES ('n3', 'p1', 'x', '', "
+            ":f, :t, 1500, 0, :w, :w)"), {"f": False, "t": True, "w": datetime(2026, 1, 3)})
+
+    command.downgrade(cfg, "0002")
+    with db.engine.connect() as conn:
+        back = sorted(tuple(r) for r in conn.execute(sa.text(
+            "SELECT id, project_id, cidr, gateway, external_ip FROM network")))
+        held = list(conn.execute(sa.text(
+            "SELECT address FROM fixed_ip WHERE instance_id IS NOT NULL ORDER BY address")))
+    db.dispose()
+    assert back == [("n1", "p1", "10.68.0.0/29", "10.68.0.1", "172.24.4.254"),
+                    ("n2", "p2", "10.68.0.8/29", "10.68.0.9", None)]
+    assert [r.address for r in held] == ["10.68.0.10", "10.68.0.2"]

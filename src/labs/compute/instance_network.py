@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labs.common.db import Database
+from labs.common.errors import BadRequest
 from labs.compute import models
 from labs.network.fixed_ips import ProjectNetwork
 from labs.network.instance_ports import InstancePorts, PortOwner, release_addresses
@@ -22,13 +23,46 @@ from labs.network.service import NetworkService
 
 Inst = models.Instance
 
-__all__ = ["InstanceNetworking", "hosts_of_project", "release_addresses", "wants_network"]
+__all__ = ["InstanceNetworking", "check_requested_networks", "hosts_of_project",
+           "release_addresses", "wants_network"]
 
 
 def wants_network(row: models.Instance) -> bool:
     """A server asked for with ``networks: none`` gets no network; any other request
-    (``auto``, or none given) gets an address on its project's network."""
+    gets an address on the network asked for, or (``auto``, or none given) on its
+    project's network."""
     return bool(row.requested_networks != "none")
+
+
+def requested_network(row: models.Instance) -> str | None:
+    """The network the server was asked on (None: the project's own)."""
+    asked = row.requested_networks
+    if isinstance(asked, list) and asked and isinstance(asked[0], dict):
+        return asked[0].get("uuid") or None
+    return None
+
+
+def check_requested_networks(network: NetworkService, project_id: str,
+                             networks: Any) -> None:
+    """The network a new server asks for exists and can hold it, or (none asked) the
+    project's network is not ambiguous (a 400, or Nova's 409)."""
+    if networks == "none":
+        return
+    if networks in (None, "auto", []):
+        network.networks.for_server(project_id, None)
+        return
+    if len(networks) > 1:
+        raise BadRequest("Labs servers have one network interface for now: ask for one "
+                         "network.")
+    (wanted,) = networks
+    if wanted.get("port"):
+        raise BadRequest(f"Port {wanted['port']} could not be found.")
+    if wanted.get("fixed_ip"):
+        raise BadRequest("Labs gives each server a free address of its network: fixed_ip "
+                         "cannot be chosen.")
+    if not wanted.get("uuid"):
+        raise BadRequest("A requested network needs a uuid.")
+    network.networks.for_server(project_id, wanted["uuid"])
 
 
 def port_owner(row: models.Instance) -> PortOwner:
@@ -63,10 +97,11 @@ class InstanceNetworking:
         self.network = network
         self.ports = InstancePorts(network, group_members)
 
-    def prepare(self, project_id: str) -> ProjectNetwork:
-        """The project's network and default group, made (and committed) if missing:
-        before the transaction that places an instance."""
-        return self.ports.prepare(project_id)
+    def prepare(self, row: models.Instance) -> ProjectNetwork:
+        """The server's network (the one it was asked on, or its project's, made and
+        committed if missing) and its project's default group: before the transaction
+        that places it."""
+        return self.ports.prepare(row.project_id, requested_network(row))
 
     def allocate(self, tx: Session, row: models.Instance, net: ProjectNetwork
                  ) -> dict[str, Any]:

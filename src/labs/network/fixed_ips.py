@@ -1,9 +1,11 @@
-"""Project networks and their fixed IPs.
+"""Project networks' fixed IPs, and each project's default network.
 
-A project's network is carved from the cloud's pool (`[network] fixed_range`, one
-`network_prefix`-sized block each, the lowest free one) the first time one of its VMs is
-placed; every host address of it gets a row, the first one being the gateway (DHCP, DNS,
-metadata, router). An instance takes the free address released longest ago (fresh ones
+A project's default network is carved from the cloud's pool (`[network] fixed_range`,
+one `network_prefix`-sized block each, the lowest one no other default network has) the
+first time one of its VMs is placed with no network asked for, unless it has networks
+of its own. Every address of a subnet's allocation pools gets a row (`fill`); the
+gateway (the first host address of a default network) is the host side's DHCP, DNS,
+metadata and router address. An instance takes the free address released longest ago (fresh ones
 first, then in address order), so an address just freed is not handed out again at once;
 an address is held by one instance at most (a unique key), and released on delete.
 
@@ -30,8 +32,9 @@ from labs.common.errors import Conflict
 from labs.network import models
 from labs.network.config import NetworkOptions
 from labs.network.specs import server_addresses
+from labs.network.topology import subnet_id_of
 
-Net, Fixed = models.Network, models.FixedIp
+Net, Sub, Fixed = models.Network, models.Subnet, models.FixedIp
 
 
 class NoAddressesLeft(Conflict):
@@ -40,7 +43,7 @@ class NoAddressesLeft(Conflict):
 
 @dataclass(frozen=True)
 class ProjectNetwork:
-    """A project's network as its builds see it."""
+    """A network (with its subnet) as its builds see it."""
 
     id: str
     project_id: str
@@ -48,16 +51,22 @@ class ProjectNetwork:
     cidr: str
     gateway: str
     external_ip: str | None
+    subnet_id: str = ""
+    mtu: int = 1500
+    dhcp: bool = True
+    dns_servers: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, row: models.Network) -> ProjectNetwork:
-        return cls(id=row.id, project_id=row.project_id, label=row.label, cidr=row.cidr,
-                   gateway=row.gateway, external_ip=row.external_ip)
+    def of(cls, row: models.Network, subnet: models.Subnet) -> ProjectNetwork:
+        return cls(id=row.id, project_id=row.project_id, label=row.label, cidr=subnet.cidr,
+                   gateway=subnet.gateway_ip or "", external_ip=row.external_ip,
+                   subnet_id=subnet.id, mtu=row.mtu, dhcp=subnet.enable_dhcp,
+                   dns_servers=tuple(subnet.dns_nameservers))
 
 
 @dataclass(frozen=True)
 class FixedAllocation:
-    """An instance's place on its project's network."""
+    """An instance's place on a network."""
 
     network_id: str
     label: str
@@ -66,10 +75,29 @@ class FixedAllocation:
     external_ip: str | None
     address: str
     mac: str
+    mtu: int = 1500
+    dhcp: bool = True
+    dns_servers: tuple[str, ...] = ()
 
     def addresses(self, floating_ips: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
         """The server's ``addresses`` (Nova's format), with these floating IPs."""
         return server_addresses(self.label, self.address, self.mac, floating_ips)
+
+
+def pool_addresses(pools: list[dict[str, str]]) -> list[ipaddress.IPv4Address]:
+    """Every address of the pools, in order."""
+    out: list[ipaddress.IPv4Address] = []
+    for pool in pools:
+        start, end = ipaddress.IPv4Address(pool["start"]), ipaddress.IPv4Address(pool["end"])
+        out += [ipaddress.IPv4Address(n) for n in range(int(start), int(end) + 1)]
+    return out
+
+
+def fill(tx: Session, subnet: models.Subnet) -> None:
+    """A row for every address of the subnet's allocation pools."""
+    tx.execute(sa.insert(Fixed), [
+        {"network_id": subnet.network_id, "subnet_id": subnet.id, "address": str(ip),
+         "number": int(ip)} for ip in pool_addresses(subnet.allocation_pools)])
 
 
 def mac_for(instance_id: str) -> str:
@@ -95,40 +123,48 @@ class FixedIps:
         self.external = external
 
     def ensure_network(self, db: Database, project_id: str) -> ProjectNetwork:
-        """The project's network, made now (and committed) if it has none."""
+        """The project's default network, made now (and committed) if it has none."""
         for _attempt in range(5):
             with db.reading() as tx:
-                row = tx.scalar(sa.select(Net).where(Net.project_id == project_id))
-            if row is not None:
-                return ProjectNetwork.of(row)
+                found = tx.execute(sa.select(Net, Sub).join(Sub, Sub.network_id == Net.id)
+                                   .where(Net.default_of_project == project_id)).first()
+            if found is not None:
+                return ProjectNetwork.of(*found)
             try:
                 with db.transaction() as tx:
-                    return ProjectNetwork.of(self._make_network(tx, project_id))
+                    return ProjectNetwork.of(*self._make_network(tx, project_id))
             except IntegrityError:
                 continue  # another build made it, or took the same block: look again
         raise Conflict(f"Could not make a network for project {project_id}: too many "
                        "concurrent attempts; try again.")
 
-    def _make_network(self, tx: Session, project_id: str) -> models.Network:
-        taken = set(tx.scalars(sa.select(Net.cidr)))
+    def _make_network(self, tx: Session, project_id: str
+                      ) -> tuple[models.Network, models.Subnet]:
+        taken = set(tx.scalars(sa.select(Sub.cidr).join(Net, Net.id == Sub.network_id)
+                               .where(Net.default_of_project.is_not(None))))
         blocks = self.pool.subnets(new_prefix=self.options.network_prefix)
         cidr = next((str(block) for block in blocks if str(block) not in taken), None)
         if cidr is None:
             raise NoAddressesLeft(f"No network left in {self.pool} for project {project_id}: "
                                   "the operator can widen [network] fixed_range.")
-        block = ipaddress.IPv4Network(cidr)
-        hosts = list(block.hosts())
+        hosts = list(ipaddress.IPv4Network(cidr).hosts())
+        now = _now()
         row = Net(id=str(uuid.uuid4()), project_id=project_id, label=self.options.label,
-                  cidr=cidr, gateway=str(hosts[0]), external_ip=self._external_ip(tx),
-                  created_at=_now())
-        tx.add(row)
+                  description="", shared=False, admin_state_up=True, mtu=1500,
+                  default_of_project=project_id, external_ip=self.external_ip(tx),
+                  revision_number=0, created_at=now, updated_at=now)
+        subnet = Sub(id=subnet_id_of(row.id), network_id=row.id, project_id=project_id,
+                     name=f"{row.label}-subnet", description="", ip_version=4, cidr=cidr,
+                     gateway_ip=str(hosts[0]),
+                     allocation_pools=[{"start": str(hosts[1]), "end": str(hosts[-1])}],
+                     dns_nameservers=[], host_routes=[], enable_dhcp=True,
+                     revision_number=0, created_at=now, updated_at=now)
+        tx.add_all([row, subnet])
         tx.flush()
-        tx.execute(sa.insert(Fixed), [
-            {"network_id": row.id, "address": str(ip), "number": int(ip)}
-            for ip in hosts[1:]])
-        return row
+        fill(tx, subnet)
+        return row, subnet
 
-    def _external_ip(self, tx: Session) -> str | None:
+    def external_ip(self, tx: Session) -> str | None:
         """The network's uplink address: the highest free one of the public range (floating
         IPs are handed out from the bottom)."""
         taken = set(tx.scalars(sa.select(Net.external_ip).where(Net.external_ip.is_not(None))))
@@ -139,8 +175,10 @@ class FixedIps:
                 return str(ip)
         return None
 
-    def allocate(self, tx: Session, net: ProjectNetwork, instance_id: str) -> FixedAllocation:
-        """The instance's address on `net` (the same one when it already has one)."""
+    def allocate(self, tx: Session, net: ProjectNetwork, instance_id: str,
+                 project_id: str | None = None) -> FixedAllocation:
+        """The address on `net` of the instance (of `project_id`: by default the
+        network's), the same one when it already has one."""
         held = tx.scalar(sa.select(Fixed).where(Fixed.instance_id == instance_id))
         if held is None:
             free = (sa.select(Fixed.id).where(Fixed.network_id == net.id,
@@ -155,44 +193,51 @@ class FixedIps:
                                       f"{net.project_id}: delete servers or ask for a bigger "
                                       "network.")
             tx.execute(sa.update(Fixed).where(Fixed.id == fixed_id)
-                       .values(instance_id=instance_id, mac=mac_for(instance_id)))
+                       .values(instance_id=instance_id, mac=mac_for(instance_id),
+                               project_id=project_id or net.project_id))
             held = tx.get(Fixed, fixed_id, populate_existing=True)
             assert held is not None
         return FixedAllocation(network_id=net.id, label=net.label, cidr=net.cidr,
                                gateway=net.gateway, external_ip=net.external_ip,
-                               address=held.address, mac=held.mac or mac_for(instance_id))
+                               address=held.address, mac=held.mac or mac_for(instance_id),
+                               mtu=net.mtu, dhcp=net.dhcp, dns_servers=net.dns_servers)
 
     @staticmethod
     def release(tx: Session, instance_id: str, at: datetime | None = None) -> None:
         """Give the instance's address back to its network (`at`: when; now)."""
         tx.execute(sa.update(Fixed).where(Fixed.instance_id == instance_id)
-                   .values(instance_id=None, mac=None, released_at=at or _now()))
+                   .values(instance_id=None, project_id=None, mac=None,
+                           released_at=at or _now()))
 
     def of_instances(self, tx: Session, instance_ids: list[str]) -> dict[str, FixedAllocation]:
-        rows = tx.execute(sa.select(Fixed, Net).join(Net, Net.id == Fixed.network_id)
-                          .where(Fixed.instance_id.in_(instance_ids)))
-        return {fixed.instance_id: _allocation(fixed, net)
-                for fixed, net in rows if fixed.instance_id}
-
+        rows = tx.execute(_JOINED.where(Fixed.instance_id.in_(instance_ids)))
+        return {fixed.instance_id: _allocation(fixed, sub, net)
+                for fixed, sub, net in rows if fixed.instance_id}
 
     @staticmethod
     def held_at(tx: Session, network_id: str, address: str
                 ) -> tuple[str, FixedAllocation] | None:
         """Who holds `address` on `network_id`: (instance id, its allocation)."""
-        found = tx.execute(sa.select(Fixed, Net).join(Net, Net.id == Fixed.network_id)
-                           .where(Fixed.network_id == network_id, Fixed.address == address,
-                                  Fixed.instance_id.is_not(None))).first()
+        found = tx.execute(_JOINED.where(Fixed.network_id == network_id,
+                                         Fixed.address == address,
+                                         Fixed.instance_id.is_not(None))).first()
         if found is None:
             return None
-        fixed, net = found
+        fixed, sub, net = found
         assert fixed.instance_id is not None
-        return fixed.instance_id, _allocation(fixed, net)
+        return fixed.instance_id, _allocation(fixed, sub, net)
 
 
-def _allocation(fixed: models.FixedIp, net: models.Network) -> FixedAllocation:
-    return FixedAllocation(network_id=net.id, label=net.label, cidr=net.cidr,
-                           gateway=net.gateway, external_ip=net.external_ip,
-                           address=fixed.address, mac=fixed.mac or "")
+_JOINED = (sa.select(Fixed, Sub, Net).join(Sub, Sub.id == Fixed.subnet_id)
+           .join(Net, Net.id == Fixed.network_id))
+
+
+def _allocation(fixed: models.FixedIp, sub: models.Subnet,
+                net: models.Network) -> FixedAllocation:
+    return FixedAllocation(network_id=net.id, label=net.label, cidr=sub.cidr,
+                           gateway=sub.gateway_ip or "", external_ip=net.external_ip,
+                           address=fixed.address, mac=fixed.mac or "", mtu=net.mtu,
+                           dhcp=sub.enable_dhcp, dns_servers=tuple(sub.dns_nameservers))
 
 
 def _now() -> datetime:

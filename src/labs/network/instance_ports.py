@@ -60,15 +60,17 @@ class InstancePorts:
         self.network = network
         self.group_members = group_members
 
-    def prepare(self, project_id: str) -> ProjectNetwork:
-        """The project's network and default group, made (and committed) if missing:
-        before the transaction that places an instance."""
+    def prepare(self, project_id: str, network_id: str | None = None) -> ProjectNetwork:
+        """The network an instance goes on (`network_id`, or the project's only one, or
+        its default one, made and committed if missing) and the project's default
+        group: before the transaction that places it."""
         self.network.security_groups.ensure_default(project_id)
-        return self.network.fixed_ips.ensure_network(self.network.db, project_id)
+        chosen = self.network.networks.for_server(project_id, network_id)
+        return chosen or self.network.fixed_ips.ensure_network(self.network.db, project_id)
 
     def allocate(self, tx: Session, owner: PortOwner, net: ProjectNetwork) -> InstancePort:
         """Give the instance its address on `net`; the port its host plugs."""
-        fixed = self.network.fixed_ips.allocate(tx, net, owner.id)
+        fixed = self.network.fixed_ips.allocate(tx, net, owner.id, owner.project_id)
         return self._port(tx, owner, fixed, [])
 
     def specs(self, tx: Session, owners: list[PortOwner]) -> dict[str, InstancePort]:
@@ -87,9 +89,10 @@ class InstancePorts:
             network_id=fixed.network_id, label=fixed.label, cidr=fixed.cidr,
             gateway=fixed.gateway, external_ip=fixed.external_ip,
             project_id=owner.project_id, domain=self.network.options.dns_domain,
-            dns_domain=self.network.dns_domain(owner.project_name), mtu=1500,
+            dns_domain=self.network.dns_domain(owner.project_name),
             port_id=owner.id, address=fixed.address, mac=fixed.mac,
-            hostname=owner.hostname, floating_ips=tuple(floating),
+            hostname=owner.hostname, floating_ips=tuple(floating), mtu=fixed.mtu,
+            dhcp=fixed.dhcp, dns_servers=fixed.dns_servers,
             security=self.security(tx, owner, cache))
 
     def security(self, tx: Session, owner: PortOwner,

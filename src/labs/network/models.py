@@ -1,5 +1,5 @@
-"""Network tables (nova-network, flat DHCP per project): each project's network and its
-fixed IPs, security groups and their rules, floating IPs.
+"""Network tables: projects' networks, their subnets and fixed IPs, security groups and
+their rules, floating IPs.
 
 They live in the compute database (the conductor owns them, as it owns instances) with
 migrations of their own (``alembic_version_network``).
@@ -8,6 +8,7 @@ migrations of their own (``alembic_version_network``).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -24,31 +25,67 @@ class NetworkBase(DeclarativeBase):
 
 
 class Network(NetworkBase):
-    """A project's network: a range carved from the cloud's pool on first use."""
+    """A network of a project (Neutron's ``network``): made through the API, or carved
+    from the cloud's pool as the project's default one on its first VM
+    (`default_of_project`)."""
 
     __tablename__ = "network"
     id: Mapped[str] = mapped_column(ID, primary_key=True)
-    project_id: Mapped[str] = mapped_column(ID, unique=True)
+    project_id: Mapped[str] = mapped_column(ID, index=True)
+    #: Its name (nova-network's label: the key of a server's ``addresses``).
     label: Mapped[str] = mapped_column(sa.String(255))
-    cidr: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    gateway: Mapped[str] = mapped_column(sa.String(64))
+    description: Mapped[str] = mapped_column(sa.String(255), default="")
+    shared: Mapped[bool] = mapped_column(default=False)
+    admin_state_up: Mapped[bool] = mapped_column(default=True)
+    mtu: Mapped[int] = mapped_column(default=1500)
+    #: The project whose default network this is (made on its first VM); else None.
+    default_of_project: Mapped[str | None] = mapped_column(ID, unique=True)
     #: The external address of the network's uplink (its outbound NAT address).
     external_ip: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    revision_number: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime] = mapped_column(MicroDateTime)
+
+
+class Subnet(NetworkBase):
+    """A network's IPv4 range (Labs networks carry one): its gateway (the host side's
+    DHCP, DNS, metadata and router address) and the pools its fixed IPs come from."""
+
+    __tablename__ = "subnet"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    network_id: Mapped[str] = mapped_column(ID, index=True)
+    project_id: Mapped[str] = mapped_column(ID, index=True)
+    name: Mapped[str] = mapped_column(sa.String(255), default="")
+    description: Mapped[str] = mapped_column(sa.String(255), default="")
+    ip_version: Mapped[int] = mapped_column(default=4)
+    cidr: Mapped[str] = mapped_column(sa.String(64))
+    gateway_ip: Mapped[str | None] = mapped_column(sa.String(64))
+    #: [{"start", "end"}]
+    allocation_pools: Mapped[Any] = mapped_column(sa.JSON)
+    dns_nameservers: Mapped[Any] = mapped_column(sa.JSON)
+    #: [{"destination", "nexthop"}]
+    host_routes: Mapped[Any] = mapped_column(sa.JSON)
+    enable_dhcp: Mapped[bool] = mapped_column(default=True)
+    revision_number: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime] = mapped_column(MicroDateTime)
 
 
 class FixedIp(NetworkBase):
-    """One address of a network; held by at most one instance at a time."""
+    """One address of a subnet's pools; held by at most one instance at a time."""
 
     __tablename__ = "fixed_ip"
     __table_args__ = (sa.UniqueConstraint("network_id", "address"),
                       sa.Index("ix_fixed_ip_network_free", "network_id", "instance_id"))
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     network_id: Mapped[str] = mapped_column(ID)
+    subnet_id: Mapped[str] = mapped_column(UUID, index=True)
     address: Mapped[str] = mapped_column(sa.String(64))
     #: Sort key: the address as a number, so allocation goes in address order.
     number: Mapped[int] = mapped_column(sa.BigInteger)
     instance_id: Mapped[str | None] = mapped_column(ID, unique=True)
+    #: The project of the instance holding it (on a shared network, not the network's).
+    project_id: Mapped[str | None] = mapped_column(ID, index=True)
     mac: Mapped[str | None] = mapped_column(sa.String(32))
     #: When it was last released: the longest-free address is handed out first.
     released_at: Mapped[datetime | None] = mapped_column(MicroDateTime)

@@ -1,6 +1,7 @@
-"""Who may read the network API, and change floating IPs. Which networks a caller sees
-is the topology's job (its project's and the external one; every project's for
-admins); these rules say which roles may look at all."""
+"""Who may read the network API, and change networks, subnets and floating IPs. Which
+networks a caller sees is the topology's job (its project's, the shared ones and the
+external one; every project's for admins); these rules say which roles may look at
+all, and what only admins may set."""
 
 from __future__ import annotations
 
@@ -15,6 +16,20 @@ RULES: dict[str, Rule] = {
     "network:get_extension": always,
     "network:get_network": reader,
     "network:get_subnet": reader,
+    "network:create_network": member,
+    "network:update_network": member,
+    "network:delete_network": member,
+    "network:create_subnet": member,
+    "network:update_subnet": member,
+    "network:delete_subnet": member,
+    # a network seen by every project, or another project's (Neutron's rules: admins)
+    "network:create_network:shared": admin,
+    "network:update_network:shared": admin,
+    "network:create_network:router:external": admin,
+    "network:update_network:router:external": admin,
+    # networks and subnets of a project other than the caller's
+    "network:create_network:project_id": admin,
+    "network:create_subnet:project_id": admin,
     "network:get_port": reader,
     "network:get_floatingip": reader,
     "network:create_floatingip": member,

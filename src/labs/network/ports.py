@@ -1,5 +1,6 @@
-"""Ports, read from today's model: an instance holding a fixed IP has one port on its
-project's network. A port has no row of its own yet: its id is derived from its
+"""Ports, read from today's model: an instance holding a fixed IP has one port on that
+address's network, owned by the instance's project (on a shared network, not the
+network's). A port has no row of its own yet: its id is derived from its
 instance's (`port_id_of`), so it is the same on every read, and it names the instance
 (``device_id``) that floating IPs are associated with.
 
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 
 from labs.common.db import Database
 from labs.network import models
-from labs.network.topology import ID_NAMESPACE, subnet_id_of
+from labs.network.topology import ID_NAMESPACE
 
 Fixed, Net = models.FixedIp, models.Network
 
@@ -39,14 +40,11 @@ class PortRecord:
     mac: str
     #: The network's: an address has no date of its own.
     created_at: datetime
+    subnet_id: str = ""
 
     @property
     def id(self) -> str:
         return port_id_of(self.instance_id)
-
-    @property
-    def subnet_id(self) -> str:
-        return subnet_id_of(self.network_id)
 
 
 class Ports:
@@ -60,7 +58,7 @@ class Ports:
         query = (sa.select(Fixed, Net).join(Net, Net.id == Fixed.network_id)
                  .where(Fixed.instance_id.is_not(None)).order_by(Fixed.id))
         if not every_project:
-            query = query.where(Net.project_id == (project_id or ""))
+            query = query.where(Fixed.project_id == (project_id or ""))
         with self.db.reading() as tx:
             rows = [(fixed, net) for fixed, net in tx.execute(query)]
         return [_record(fixed, net) for fixed, net in rows]
@@ -73,6 +71,7 @@ class Ports:
 def _record(fixed: models.FixedIp, net: models.Network) -> PortRecord:
     assert fixed.instance_id is not None
     created = net.created_at if net.created_at.tzinfo else net.created_at.replace(tzinfo=UTC)
-    return PortRecord(instance_id=fixed.instance_id, project_id=net.project_id,
+    return PortRecord(instance_id=fixed.instance_id,
+                      project_id=fixed.project_id or net.project_id,
                       network_id=net.id, address=fixed.address, mac=fixed.mac or "",
-                      created_at=created)
+                      created_at=created, subnet_id=fixed.subnet_id)

@@ -13,6 +13,7 @@ from labs.common.names import dns_label
 from labs.network.config import NetworkOptions
 from labs.network.fixed_ips import FixedIps
 from labs.network.floating_ips import FloatingIps
+from labs.network.networks import Networks
 from labs.network.ports import Ports
 from labs.network.security_groups import SecurityGroups
 from labs.network.topology import Topology
@@ -44,6 +45,7 @@ class NetworkService:
         self.floating_ips = FloatingIps(db, options.floating_pool, public)
         self.topology = Topology(db, options, cloud_project_id)
         self.ports = Ports(db)
+        self.networks = Networks(db, self.fixed_ips)
 
     def tell(self, notices: Notices) -> None:
         """Send the notifications of floating IP and security group changes through

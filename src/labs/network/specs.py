@@ -96,7 +96,9 @@ class NetworkSpec:
     """One project network: its subnet, gateway (DHCP, DNS and router address), the DNS
     domain its VMs live in (``<project>.<domain>``, also their search domain) and its
     address on the cloud's public side (`external_ip`: the source of its outbound NAT and
-    the router of its floating IPs; None: an isolated network without floating IPs)."""
+    the router of its floating IPs; None: an isolated network without floating IPs).
+    Without `dhcp` its VMs get no lease (the gateway still answers DNS); `dns_servers`
+    are the name servers DHCP hands out instead of the gateway."""
 
     id: str
     project_id: str
@@ -105,6 +107,8 @@ class NetworkSpec:
     dns_domain: str
     mtu: int = 1500
     external_ip: str | None = None
+    dhcp: bool = True
+    dns_servers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_id("network", self.id)
@@ -119,6 +123,11 @@ class NetworkSpec:
         check_int("bad MTU", self.mtu, 576, 9000)
         if self.external_ip is not None:
             check_ipv4("external IP", self.external_ip)
+        if not isinstance(self.dhcp, bool):
+            raise InvalidRequest(f"bad DHCP switch {self.dhcp!r}: true or false")
+        object.__setattr__(self, "dns_servers", tuple(self.dns_servers))
+        for server in self.dns_servers:
+            check_ipv4("DNS server", server)
 
 
 @dataclass(frozen=True)
@@ -239,6 +248,8 @@ class InstancePort:
     mtu: int = 1500
     floating_ips: tuple[str, ...] = ()
     security: PortSecurity = field(default_factory=PortSecurity)
+    dhcp: bool = True
+    dns_servers: tuple[str, ...] = ()
 
     def to_message(self) -> dict[str, Any]:
         return {"network_id": self.network_id, "label": self.label, "cidr": self.cidr,
@@ -246,7 +257,8 @@ class InstancePort:
                 "project_id": self.project_id, "domain": self.domain,
                 "dns_domain": self.dns_domain, "mtu": self.mtu, "port_id": self.port_id,
                 "address": self.address, "mac": self.mac, "hostname": self.hostname,
-                "floating_ips": list(self.floating_ips),
+                "floating_ips": list(self.floating_ips), "enable_dhcp": self.dhcp,
+                "dns_nameservers": list(self.dns_servers),
                 "security": {"rules": [asdict(rule) for rule in self.security.rules],
                              "members": dict(self.security.members)}}
 
@@ -263,6 +275,8 @@ class InstancePort:
             port_id=message["port_id"], address=message["address"], mac=message["mac"],
             hostname=message["hostname"], mtu=int(message.get("mtu", 1500)),
             floating_ips=tuple(message.get("floating_ips") or ()),
+            dhcp=bool(message.get("enable_dhcp", True)),
+            dns_servers=tuple(message.get("dns_nameservers") or ()),
             security=PortSecurity(
                 rules=tuple(SecurityRule(**rule) for rule in security.get("rules", [])),
                 members=dict(security.get("members", {}))))
@@ -270,7 +284,8 @@ class InstancePort:
     def network_spec(self) -> NetworkSpec:
         return NetworkSpec(id=self.network_id, project_id=self.project_id, cidr=self.cidr,
                            gateway=self.gateway, dns_domain=self.dns_domain, mtu=self.mtu,
-                           external_ip=self.external_ip)
+                           external_ip=self.external_ip, dhcp=self.dhcp,
+                           dns_servers=self.dns_servers)
 
     def port_spec(self) -> PortSpec:
         return PortSpec(id=self.port_id, network_id=self.network_id, mac=self.mac,

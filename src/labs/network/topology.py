@@ -1,17 +1,16 @@
-"""The networks and subnets the network API shows, read from today's model: each
-project's network (one subnet: its range) and the public side (``[network]
-floating_range``) as the cloud's external network, owned by the cloud's admin project
-and seen by everyone.
+"""The networks and subnets the network API shows: the projects' networks and subnets
+(rows), and the public side (``[network] floating_range``) as the cloud's external
+network, owned by the cloud's admin project and seen by everyone.
 
-Subnets have no rows of their own yet: a subnet's id is derived from its network's
-(`subnet_id_of`), so it is the same on every read.
+A network made before subnets had rows kept its subnet's id: derived from the
+network's (`subnet_id_of`); the default network of a project is made with that id too.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -24,40 +23,80 @@ from labs.network.config import NetworkOptions
 ID_NAMESPACE = uuid.UUID("5f0b8e8c-2d1c-4f63-9a55-6c1d1c3f6a15")
 #: The external network is made by the configuration, not by a row: it has no date.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Net, Sub = models.Network, models.Subnet
 
 
 def subnet_id_of(network_id: str) -> str:
-    """The id of a network's one subnet, stable across reads and restarts."""
+    """The id of a default network's subnet, stable across reads and restarts."""
     return str(uuid.uuid5(ID_NAMESPACE, f"subnet:{network_id}"))
+
+
+def aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class SubnetRecord:
+    id: str
+    network_id: str
+    project_id: str
+    name: str
+    cidr: str
+    gateway_ip: str | None
+    allocation_pools: list[dict[str, str]]
+    enable_dhcp: bool
+    created_at: datetime
+    updated_at: datetime
+    description: str = ""
+    dns_nameservers: list[str] = field(default_factory=list)
+    host_routes: list[dict[str, str]] = field(default_factory=list)
+    revision_number: int = 0
+
+    @classmethod
+    def of(cls, row: models.Subnet) -> SubnetRecord:
+        return cls(id=row.id, network_id=row.network_id, project_id=row.project_id,
+                   name=row.name, cidr=row.cidr, gateway_ip=row.gateway_ip,
+                   allocation_pools=list(row.allocation_pools),
+                   enable_dhcp=row.enable_dhcp, created_at=aware(row.created_at),
+                   updated_at=aware(row.updated_at), description=row.description,
+                   dns_nameservers=list(row.dns_nameservers),
+                   host_routes=list(row.host_routes), revision_number=row.revision_number)
 
 
 @dataclass(frozen=True)
 class NetworkRecord:
-    """A network with its one subnet: the range, the gateway and the addresses handed
-    out (``pool_start``..``pool_end``)."""
+    """A network with its subnets."""
 
     id: str
     name: str
     project_id: str
-    cidr: str
-    gateway: str
-    pool_start: str
-    pool_end: str
     external: bool
     created_at: datetime
+    subnets: tuple[SubnetRecord, ...] = ()
+    updated_at: datetime = EPOCH
+    description: str = ""
+    shared: bool = False
+    admin_state_up: bool = True
+    mtu: int = 1500
+    revision_number: int = 0
 
     @property
-    def subnet_id(self) -> str:
-        return subnet_id_of(self.id)
+    def subnet_ids(self) -> list[str]:
+        return [s.id for s in self.subnets]
 
-
-def _host_range(cidr: str) -> tuple[list[ipaddress.IPv4Address], str]:
-    hosts = list(ipaddress.IPv4Network(cidr).hosts())
-    return hosts, str(hosts[0])
+    @classmethod
+    def of(cls, row: models.Network, subnets: list[models.Subnet]) -> NetworkRecord:
+        return cls(id=row.id, name=row.label, project_id=row.project_id, external=False,
+                   created_at=aware(row.created_at), updated_at=aware(row.updated_at),
+                   subnets=tuple(SubnetRecord.of(s) for s in subnets),
+                   description=row.description, shared=row.shared,
+                   admin_state_up=row.admin_state_up, mtu=row.mtu,
+                   revision_number=row.revision_number)
 
 
 class Topology:
-    """Who sees which networks: a project its own and the external one; admins all."""
+    """Who sees which networks: a project its own, the shared ones and the external one;
+    admins all."""
 
     def __init__(self, db: Database, options: NetworkOptions,
                  external_project_id: str) -> None:
@@ -68,32 +107,40 @@ class Topology:
     def external(self) -> NetworkRecord:
         """The public side: its pool is the floating IPs' (the lower half of the range
         past the gateway, as `FloatingIps.ensure_pool` fills it)."""
-        hosts, gateway = _host_range(self.options.floating_range)
+        cidr = self.options.floating_range
+        hosts = list(ipaddress.IPv4Network(cidr).hosts())
         pool = hosts[1:][: max(1, (len(hosts) - 1) // 2)]
-        ident = str(uuid.uuid5(ID_NAMESPACE, f"external:{self.options.floating_range}"))
+        ident = str(uuid.uuid5(ID_NAMESPACE, f"external:{cidr}"))
+        subnet = SubnetRecord(
+            id=subnet_id_of(ident), network_id=ident, project_id=self.external_project_id,
+            name=f"{self.options.floating_pool}-subnet", cidr=cidr,
+            gateway_ip=str(hosts[0]),
+            allocation_pools=[{"start": str(pool[0]), "end": str(pool[-1])}],
+            enable_dhcp=False, created_at=EPOCH, updated_at=EPOCH)
         return NetworkRecord(id=ident, name=self.options.floating_pool,
-                             project_id=self.external_project_id,
-                             cidr=self.options.floating_range, gateway=gateway,
-                             pool_start=str(pool[0]), pool_end=str(pool[-1]), external=True,
-                             created_at=EPOCH)
+                             project_id=self.external_project_id, external=True,
+                             created_at=EPOCH, subnets=(subnet,))
 
     def networks(self, project_id: str | None, *,
                  every_project: bool = False) -> list[NetworkRecord]:
-        """The external network and `project_id`'s (none without a project), or with
-        `every_project` every project's."""
-        query = sa.select(models.Network).order_by(models.Network.id)
+        """The external network, `project_id`'s and the shared ones (without a
+        project: those two), or with `every_project` every project's."""
+        query = sa.select(Net).order_by(Net.id)
         if not every_project:
-            query = query.where(models.Network.project_id == (project_id or ""))
+            query = query.where(sa.or_(Net.project_id == (project_id or ""),
+                                       Net.shared.is_(True)))
         with self.db.reading() as tx:
             rows = list(tx.scalars(query))
-        return [self.external(), *(self._project_network(row) for row in rows)]
+            subnets: dict[str, list[models.Subnet]] = {}
+            ids = [row.id for row in rows]
+            for sub in tx.scalars(sa.select(Sub).where(Sub.network_id.in_(ids))
+                                  .order_by(Sub.created_at, Sub.id)):
+                subnets.setdefault(sub.network_id, []).append(sub)
+        return [self.external(),
+                *(NetworkRecord.of(row, subnets.get(row.id, [])) for row in rows)]
 
-    @staticmethod
-    def _project_network(row: models.Network) -> NetworkRecord:
-        hosts, _ = _host_range(row.cidr)
-        free = [str(ip) for ip in hosts if str(ip) != row.gateway]
-        created = row.created_at if row.created_at.tzinfo else \
-            row.created_at.replace(tzinfo=UTC)
-        return NetworkRecord(id=row.id, name=row.label, project_id=row.project_id,
-                             cidr=row.cidr, gateway=row.gateway, pool_start=free[0],
-                             pool_end=free[-1], external=False, created_at=created)
+    def subnets(self, project_id: str | None, *,
+                every_project: bool = False) -> list[SubnetRecord]:
+        """The subnets of the networks `networks` shows."""
+        return [s for n in self.networks(project_id, every_project=every_project)
+                for s in n.subnets]

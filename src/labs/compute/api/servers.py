@@ -32,6 +32,7 @@ from labs.compute.api.images import ImageLookup
 from labs.compute.api.keypairs import KeypairService
 from labs.compute.api.quotas import QuotaService
 from labs.compute.config import ComputeOptions
+from labs.compute.instance_network import check_requested_networks
 from labs.compute.instances import mark_deleted
 from labs.compute.payloads import BuildSpec, notification_payload, utcnow
 from labs.compute.rpcapi import AgentAPI, ConductorAPI, notify_instance
@@ -179,7 +180,7 @@ class ServerService:
         check_fits(flavor, image.min_disk, image.min_ram, image.size, image.virtual_size)
         key = self.keypairs.find(ctx.user_id, req.key_name) if req.key_name else None
         user_data = self._check_user_data(req.user_data)
-        self._check_networks(req.networks)
+        check_requested_networks(self.network, project_id, req.networks)
         self._check_security_groups(project_id, req.security_groups)
         zone = self._check_zone(ctx, req.availability_zone)
         group = self.groups.get_for_server(ctx, req.group_id) if req.group_id else None
@@ -252,16 +253,6 @@ class ServerService:
                 for name in names:
                     if name != "default" and groups.find(tx, project_id, name) is None:
                         raise BadRequest(f"Security group {name} not found.")
-
-    @staticmethod
-    def _check_networks(networks: Any) -> None:
-        if networks is None or networks in ("auto", "none") or networks == []:
-            return
-        for wanted in networks:
-            if wanted.get("port"):
-                raise BadRequest(f"Port {wanted['port']} could not be found.")
-            if wanted.get("uuid"):
-                raise BadRequest(f"Network {wanted['uuid']} could not be found.")
 
     def _check_zone(self, ctx: RequestContext, wanted: str | None) -> str | None:
         if not wanted:

@@ -67,11 +67,11 @@ class Conductor:
         net = None
         with self.db.reading() as tx:
             wanted = tx.get(Inst, instance_id)
-            project_id = wanted.project_id if wanted is not None else None
-            needs_network = wanted is not None and wants_network(wanted)
-        if project_id is not None and needs_network:
+            if wanted is not None:
+                tx.expunge(wanted)
+        if wanted is not None and wants_network(wanted):
             try:
-                net = self.networking.prepare(project_id)
+                net = self.networking.prepare(wanted)
             except LabsError as exc:
                 self._unplace(instance_id, node_id, str(exc))
                 return

@@ -1,13 +1,14 @@
 """The network HTTP API (Neutron v2.0), served under ``/network``: discovery, extensions,
-networks, subnets and ports read from today's model, and floating IPs (changed through
-compute's `Associations`: without them, a process serves them read-only)."""
+networks and subnets (made, changed and deleted here), ports read from today's model,
+and floating IPs (changed through compute's `Associations`: without them, a process
+serves them read-only)."""
 
 from __future__ import annotations
 
 from labs.common.context import Authenticator
 from labs.common.http import Api
 from labs.common.policy import Policy
-from labs.network.api import discovery, floatingips, networks, ports
+from labs.network.api import discovery, floatingips, networks, ports, subnets
 from labs.network.api.base import NeutronApi
 from labs.network.floating_ips import Associations
 from labs.network.policy import RULES
@@ -19,7 +20,7 @@ def build_api(service: NetworkService, authenticator: Authenticator,
     api = NeutronApi("network")
     api.authenticator = authenticator
     api.policy = Policy(RULES)
-    for module in (discovery, networks, ports):
+    for module in (discovery, networks, subnets, ports):
         module.register(api, service)
     floatingips.register(api, service, associations)
     return api

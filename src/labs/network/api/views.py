@@ -8,9 +8,9 @@ from typing import Any
 
 from labs.network.floating_ips import FloatingIpRecord
 from labs.network.ports import PortRecord, port_id_of
-from labs.network.topology import EPOCH, NetworkRecord
+from labs.network.topology import EPOCH, NetworkRecord, SubnetRecord
 
-#: Every network's MTU (what the bridge driver configures).
+#: The largest MTU a network may have (the host's links').
 MTU = 1500
 
 
@@ -18,32 +18,38 @@ def timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _standard(record: NetworkRecord | PortRecord) -> dict[str, Any]:
+def _standard(record: PortRecord) -> dict[str, Any]:
     """What every Neutron resource carries: its owner, dates, revision, tags."""
     return _owned(record.project_id, record.created_at)
 
 
-def _owned(project_id: str, created_at: datetime) -> dict[str, Any]:
-    when = timestamp(created_at)
+def _owned(project_id: str, created_at: datetime, updated_at: datetime | None = None,
+           description: str = "", revision_number: int = 0) -> dict[str, Any]:
     return {"project_id": project_id, "tenant_id": project_id,
-            "description": "", "tags": [], "created_at": when, "updated_at": when,
-            "revision_number": 0}
+            "description": description, "tags": [], "created_at": timestamp(created_at),
+            "updated_at": timestamp(updated_at or created_at),
+            "revision_number": revision_number}
 
 
 def network(record: NetworkRecord) -> dict[str, Any]:
     return {"id": record.id, "name": record.name, "status": "ACTIVE",
-            "admin_state_up": True, "shared": False, "router:external": record.external,
-            "mtu": MTU, "subnets": [record.subnet_id], **_standard(record)}
+            "admin_state_up": record.admin_state_up, "shared": record.shared,
+            "router:external": record.external, "mtu": record.mtu,
+            "subnets": record.subnet_ids,
+            **_owned(record.project_id, record.created_at, record.updated_at,
+                     record.description, record.revision_number)}
 
 
-def subnet(record: NetworkRecord) -> dict[str, Any]:
-    """The network's one subnet; the external one hands out no addresses by DHCP."""
-    return {"id": record.subnet_id, "name": f"{record.name}-subnet",
-            "network_id": record.id, "ip_version": 4, "cidr": record.cidr,
-            "gateway_ip": record.gateway, "enable_dhcp": not record.external,
-            "allocation_pools": [{"start": record.pool_start, "end": record.pool_end}],
-            "dns_nameservers": [], "host_routes": [], "ipv6_ra_mode": None,
-            "ipv6_address_mode": None, "subnetpool_id": None, **_standard(record)}
+def subnet(record: SubnetRecord) -> dict[str, Any]:
+    return {"id": record.id, "name": record.name, "network_id": record.network_id,
+            "ip_version": 4, "cidr": record.cidr, "gateway_ip": record.gateway_ip,
+            "enable_dhcp": record.enable_dhcp,
+            "allocation_pools": [dict(p) for p in record.allocation_pools],
+            "dns_nameservers": list(record.dns_nameservers),
+            "host_routes": [dict(r) for r in record.host_routes], "ipv6_ra_mode": None,
+            "ipv6_address_mode": None, "subnetpool_id": None,
+            **_owned(record.project_id, record.created_at, record.updated_at,
+                     record.description, record.revision_number)}
 
 
 def port(record: PortRecord) -> dict[str, Any]:

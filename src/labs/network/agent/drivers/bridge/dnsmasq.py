@@ -71,7 +71,6 @@ class Dnsmasq:
         names of the network's ports itself and asks `upstream_dns` (dnsmasq's
         ``ADDRESS[#PORT]``) for every other name, the rest of the project's domain
         included."""
-        net = ipaddress.IPv4Network(spec.cidr)
         upstream = list(upstream_dns)
         lines = [
             f"interface={self.bridge}",
@@ -79,14 +78,7 @@ class Dnsmasq:
             "except-interface=lo",
             f"listen-address={spec.gateway}",
             f"pid-file={self.pid_file}",
-            f"dhcp-range=set:labs,{net.network_address},static,{net.netmask},{LEASE_TIME}",
-            f"dhcp-hostsfile={self.dhcp_hosts}",
-            "dhcp-authoritative",
-            "leasefile-ro",  # every lease is static: nothing to remember
-            f"dhcp-option=tag:labs,option:router,{spec.gateway}",
-            f"dhcp-option=tag:labs,option:dns-server,{spec.gateway}",
-            f"dhcp-option=tag:labs,option:domain-search,{spec.dns_domain}",
-            f"dhcp-option=tag:labs,option:mtu,{spec.mtu}",
+            *(self._dhcp(spec) if spec.dhcp else []),
             f"domain={spec.dns_domain}",
             # without upstream servers, dnsmasq alone answers for the project's domain
             *([] if upstream else [f"local=/{spec.dns_domain}/"]),
@@ -99,6 +91,22 @@ class Dnsmasq:
             "quiet-dhcp",  # no line per routine exchange: a guest cannot fill the disk
         ]
         return "\n".join(lines) + "\n"
+
+    def _dhcp(self, spec: NetworkSpec) -> list[str]:
+        """DHCP's lines: a static lease for each port, the gateway as router, and as
+        name server unless the subnet names its own."""
+        net = ipaddress.IPv4Network(spec.cidr)
+        return [
+            f"dhcp-range=set:labs,{net.network_address},static,{net.netmask},{LEASE_TIME}",
+            f"dhcp-hostsfile={self.dhcp_hosts}",
+            "dhcp-authoritative",
+            "leasefile-ro",  # every lease is static: nothing to remember
+            f"dhcp-option=tag:labs,option:router,{spec.gateway}",
+            "dhcp-option=tag:labs,option:dns-server,"
+            + ",".join(spec.dns_servers or (spec.gateway,)),
+            f"dhcp-option=tag:labs,option:domain-search,{spec.dns_domain}",
+            f"dhcp-option=tag:labs,option:mtu,{spec.mtu}",
+        ]
 
     def write_hosts(self, spec: NetworkSpec, ports: Iterable[PortSpec]) -> bool:
         """Write the leases and names of `ports`; True if anything changed."""

@@ -200,7 +200,10 @@ class BridgeDriver(NetworkDriver):
             raise InvalidRequest(f"external IP {spec.external_ip} is not a host address of "
                                  f"{self.external_net} other than its gateway")
         for other in self.list_networks():
-            if other.id != spec.id and other.external_ip == spec.external_ip:
+            if other.id != spec.id and other.external_ip == spec.external_ip \
+                    and not self.state.ports(other.id):
+                self.delete_network(other.id)  # deleted since its last port left
+            elif other.id != spec.id and other.external_ip == spec.external_ip:
                 raise InvalidRequest(
                     f"external IP {spec.external_ip} is network {other.id}'s")
             if other.id != spec.id and self.bridge_name(other.id) == self.bridge_name(spec.id):

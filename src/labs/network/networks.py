@@ -1,0 +1,240 @@
+"""Projects' networks and subnets as the API makes, changes and deletes them, and the
+network a new server goes on.
+
+A network is made empty (no addresses); its subnet (Labs networks carry one IPv4
+subnet) brings its fixed IPs: a row for every address of the subnet's pools. A
+network or subnet whose addresses are held by instances is not deleted (409). Ranges
+may overlap between networks: each network has a namespace of its own on its hosts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from labs.common.db import Database
+from labs.common.errors import BadRequest, Conflict
+from labs.network import models, subnet_checks
+from labs.network.errors import NetworkNotFound, SubnetNotFound
+from labs.network.fixed_ips import FixedIps, ProjectNetwork, fill
+from labs.network.quota import ProjectQuota, check_neutron
+from labs.network.topology import NetworkRecord, SubnetRecord
+
+Net, Sub, Fixed = models.Network, models.Subnet, models.FixedIp
+#: What a network's or subnet's update may change, and the column each is kept in.
+NETWORK_COLUMNS = {"name": "label", "description": "description",
+                   "admin_state_up": "admin_state_up", "mtu": "mtu", "shared": "shared"}
+SUBNET_COLUMNS = {"name": "name", "description": "description", "enable_dhcp": "enable_dhcp",
+                  "dns_nameservers": "dns_nameservers", "host_routes": "host_routes"}
+
+
+class NetworkInUse(Conflict):
+    neutron_type = "NetworkInUse"
+
+    def __init__(self, network_id: str) -> None:
+        super().__init__(f"Unable to complete operation on network {network_id}. There are "
+                         "one or more ports still in use on the network.")
+
+
+class SubnetInUse(Conflict):
+    neutron_type = "SubnetInUse"
+
+    def __init__(self, subnet_id: str) -> None:
+        super().__init__(f"Unable to complete operation on subnet {subnet_id}: One or more "
+                         "ports have an IP allocation from this subnet.")
+
+
+class OneSubnetPerNetwork(BadRequest):
+    neutron_type = "BadRequest"
+
+
+class NetworkRequiresSubnet(BadRequest):
+    def __init__(self, network_id: str) -> None:
+        super().__init__(f"Network {network_id} requires a subnet in order to boot "
+                         "instances on.")
+
+
+class NetworkAmbiguous(Conflict):
+    def __init__(self) -> None:
+        super().__init__("Multiple possible networks found, use a Network ID to be more "
+                         "specific.")
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Networks:
+    def __init__(self, db: Database, fixed_ips: FixedIps) -> None:
+        self.db = db
+        self.fixed_ips = fixed_ips
+
+    # -- networks ---------------------------------------------------------------------
+    def create_network(self, project_id: str, asked: Mapping[str, Any],
+                       quota: ProjectQuota | None = None) -> str:
+        """A new empty network of `project_id` (its id)."""
+        if quota is not None:
+            quota.ready(project_id)
+        with self.db.transaction() as tx:
+            self.check_quota(tx, project_id, "network", Net, quota)
+            moment = now()
+            row = Net(id=str(uuid.uuid4()), project_id=project_id,
+                      label=asked.get("name", ""), description=asked.get("description", ""),
+                      shared=bool(asked.get("shared", False)),
+                      admin_state_up=bool(asked.get("admin_state_up", True)),
+                      mtu=int(asked.get("mtu", 1500)), default_of_project=None,
+                      external_ip=self.fixed_ips.external_ip(tx), revision_number=0,
+                      created_at=moment, updated_at=moment)
+            tx.add(row)
+            return row.id
+
+    @staticmethod
+    def check_quota(tx: Session, project_id: str, resource: str,
+                    model: type[models.Network] | type[models.Subnet],
+                    quota: ProjectQuota | None) -> None:
+        """Where a network's or subnet's create asks the project's quota (Neutron's
+        ``network`` and ``subnet``; a 409): under its lock, against what it holds."""
+        if quota is None:
+            return
+        limits = quota.lock(tx, project_id)
+        used = tx.scalar(sa.select(sa.func.count()).select_from(model)
+                         .where(model.project_id == project_id)) or 0
+        check_neutron(limits, resource, used, 1)
+
+    def update_network(self, network_id: str, changes: Mapping[str, Any]) -> None:
+        with self.db.transaction() as tx:
+            row = tx.get(Net, network_id, with_for_update=True)
+            if row is None:
+                raise NetworkNotFound(network_id)
+            for key, column in NETWORK_COLUMNS.items():
+                if key in changes:
+                    setattr(row, column, changes[key])
+            row.revision_number += 1
+            row.updated_at = now()
+
+    def delete_network(self, network_id: str) -> None:
+        """The network, its subnets and their addresses (409 while any is held)."""
+        with self.db.transaction() as tx:
+            row = tx.get(Net, network_id, with_for_update=True)
+            if row is None:
+                raise NetworkNotFound(network_id)
+            if self._held(tx, Fixed.network_id == network_id):
+                raise NetworkInUse(network_id)
+            tx.execute(sa.delete(Fixed).where(Fixed.network_id == network_id))
+            tx.execute(sa.delete(Sub).where(Sub.network_id == network_id))
+            tx.delete(row)
+
+    @staticmethod
+    def _held(tx: Session, where: Any) -> bool:
+        return tx.scalar(sa.select(Fixed.id).where(where, Fixed.instance_id.is_not(None))
+                         .limit(1)) is not None
+
+    # -- subnets ----------------------------------------------------------------------
+    def create_subnet(self, network: NetworkRecord, project_id: str,
+                      asked: Mapping[str, Any], quota: ProjectQuota | None = None) -> str:
+        """A subnet of `network` (checked: a 400 or 409 for what Labs cannot make), with
+        a fixed IP row for every address of its pools."""
+        net = subnet_checks.cidr(asked["cidr"])
+        gateway = subnet_checks.gateway(net, asked.get("gateway_ip"), "gateway_ip" in asked)
+        pools = subnet_checks.pools(net, gateway, asked.get("allocation_pools"))
+        dns = subnet_checks.nameservers(asked.get("dns_nameservers") or [])
+        routes = subnet_checks.host_routes(asked.get("host_routes") or [])
+        if quota is not None:
+            quota.ready(project_id)
+        with self.db.transaction() as tx:
+            if tx.get(Net, network.id, with_for_update=True) is None:
+                raise NetworkNotFound(network.id)
+            taken = tx.scalar(sa.select(Sub.id).where(Sub.network_id == network.id))
+            if taken is not None:
+                raise OneSubnetPerNetwork(
+                    f"Bad subnets request: Labs networks carry one IPv4 subnet; network "
+                    f"{network.id} has one already ({taken}).")
+            self.check_quota(tx, project_id, "subnet", Sub, quota)
+            moment = now()
+            row = Sub(id=str(uuid.uuid4()), network_id=network.id, project_id=project_id,
+                      name=asked.get("name", ""), description=asked.get("description", ""),
+                      ip_version=4, cidr=str(net), gateway_ip=gateway,
+                      allocation_pools=pools, dns_nameservers=dns, host_routes=routes,
+                      enable_dhcp=bool(asked.get("enable_dhcp", True)), revision_number=0,
+                      created_at=moment, updated_at=moment)
+            tx.add(row)
+            tx.flush()
+            fill(tx, row)
+            return row.id
+
+    def update_subnet(self, subnet_id: str, changes: Mapping[str, Any]) -> None:
+        checked = dict(changes)
+        if "dns_nameservers" in changes:
+            checked["dns_nameservers"] = subnet_checks.nameservers(
+                changes["dns_nameservers"] or [])
+        if "host_routes" in changes:
+            checked["host_routes"] = subnet_checks.host_routes(changes["host_routes"] or [])
+        with self.db.transaction() as tx:
+            row = tx.get(Sub, subnet_id, with_for_update=True)
+            if row is None:
+                raise SubnetNotFound(subnet_id)
+            for key in ("gateway_ip", "allocation_pools"):
+                if key in changes and changes[key] != _current(row, key):
+                    raise BadRequest(f"Invalid input for {key}. Reason: a Labs subnet's "
+                                     f"{key} is fixed when it is made.")
+            for key, column in SUBNET_COLUMNS.items():
+                if key in checked:
+                    setattr(row, column, checked[key])
+            row.revision_number += 1
+            row.updated_at = now()
+
+    def delete_subnet(self, subnet_id: str) -> None:
+        with self.db.transaction() as tx:
+            row = tx.get(Sub, subnet_id, with_for_update=True)
+            if row is None:
+                raise SubnetNotFound(subnet_id)
+            if self._held(tx, Fixed.subnet_id == subnet_id):
+                raise SubnetInUse(subnet_id)
+            tx.execute(sa.delete(Fixed).where(Fixed.subnet_id == subnet_id))
+            tx.delete(row)
+
+    # -- a server's network -----------------------------------------------------------
+    def for_server(self, project_id: str, network_id: str | None) -> ProjectNetwork | None:
+        """The network a server of `project_id` goes on: `network_id` (the project's or
+        a shared one), or with none asked the project's only network; None: the project
+        has none yet (its default one is made when the server is placed). A 400 for a
+        network it cannot use, 409 when several could be meant."""
+        with self.db.reading() as tx:
+            query = sa.select(Net)
+            if network_id is not None:
+                query = query.where(Net.id == network_id, sa.or_(
+                    Net.project_id == project_id, Net.shared.is_(True)))
+            else:
+                query = query.where(Net.project_id == project_id)
+            rows = list(tx.scalars(query.limit(2)))
+            if network_id is not None and not rows:
+                raise BadRequest(f"Network {network_id} could not be found.")
+            if not rows:
+                return None
+            if len(rows) > 1:
+                raise NetworkAmbiguous()
+            subnet = tx.scalar(sa.select(Sub).where(Sub.network_id == rows[0].id)
+                               .order_by(Sub.created_at).limit(1))
+            if subnet is None:
+                raise NetworkRequiresSubnet(rows[0].id)
+            return ProjectNetwork.of(rows[0], subnet)
+
+    def record(self, network_id: str) -> NetworkRecord | None:
+        with self.db.reading() as tx:
+            row = tx.get(Net, network_id)
+            subs = list(tx.scalars(sa.select(Sub).where(Sub.network_id == network_id)))
+            return NetworkRecord.of(row, subs) if row is not None else None
+
+    def subnet(self, subnet_id: str) -> SubnetRecord | None:
+        with self.db.reading() as tx:
+            row = tx.get(Sub, subnet_id)
+            return SubnetRecord.of(row) if row is not None else None
+
+
+def _current(row: models.Subnet, key: str) -> Any:
+    return row.gateway_ip if key == "gateway_ip" else row.allocation_pools

@@ -1,0 +1,81 @@
+"""A real VM on a network its project made: the unchanged `openstack` CLI makes the
+network and its subnet (the network API listed in the catalog), `server create
+--network` puts a VM there under qemu with bridge networks, and ssh reaches it from its
+network's namespace."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import uuid
+from collections.abc import Iterator
+
+import openstack.config
+import pytest
+from openstack.connection import Connection
+
+from tests.compute.qemu_helpers import labs_image
+from tests.e2e.conftest import start_labs_up
+from tests.e2e.test_vms import VmCloud, _cleanup, boot, need
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def vm_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmCloud]:
+    if os.geteuid() != 0:
+        pytest.fail("the VM tests make network namespaces and bridges: run them as root")
+    for tool, package in (("ip", "iproute2"), ("nft", "nftables"), ("dnsmasq", "dnsmasq-base"),
+                          ("qemu-system-x86_64", "qemu-system-x86")):
+        need(tool, package)
+    labs_image()
+    base = tmp_path_factory.mktemp("labs-vm-networks")
+    prefix = f"t{uuid.uuid4().hex[:6]}"
+    env = {"LABS_AGENT_DRIVER": "qemu", "LABS_AGENT_NETWORK_DRIVER": "bridge",
+           "LABS_AGENT_NETWORK_PREFIX": prefix, "LABS_AGENT_HOST": "vmhost",
+           "LABS_NETWORK_API_IN_CATALOG": "true"}
+    data_dir = base / "data"
+    state = VmCloud(start_labs_up(data_dir, env), data_dir, env, prefix, base / "id")
+    try:
+        yield state
+    finally:
+        state.cloud.stop()
+        _cleanup(prefix, data_dir)
+
+
+def test_a_vm_on_a_network_made_with_the_cli(vm_cloud: VmCloud) -> None:
+    """`network create`, `subnet create` with a range of the user's, and `server create
+    --network`: the VM gets its address there by DHCP, and ssh reaches it from its
+    network's namespace (once the default group lets ssh in from that range: it lets it
+    in from the cloud's fixed range only)."""
+    vms, cloud = vm_cloud, vm_cloud.cloud
+    cloud.openstack("keypair", "create", "--private-key", str(vms.key), "k")
+    vms.key.chmod(0o600)
+    net = cloud.openstack_json("network", "create", "blue")
+    subnet = cloud.openstack_json("subnet", "create", "--subnet-range", "192.168.77.0/24",
+                                  "--network", net["id"], "blue-v4")
+    assert subnet["gateway_ip"] == "192.168.77.1"
+    conn = Connection(config=openstack.config.OpenStackConfig(
+        config_files=[str(cloud.clouds_yaml)]).get_one("labs"))
+    try:
+        groups = conn.compute.get("/os-security-groups", microversion="2.35").json()
+        default = next(g for g in groups["security_groups"] if g["name"] == "default")
+        added = conn.compute.post("/os-security-group-rules", microversion="2.35", json={
+            "security_group_rule": {"parent_group_id": default["id"], "ip_protocol": "tcp",
+                                    "from_port": 22, "to_port": 22,
+                                    "cidr": "192.168.77.0/24"}})
+        assert added.status_code == 200, added.text
+    finally:
+        conn.close()
+    boot(vms, "bluevm", "--network", net["id"])
+    addresses = cloud.openstack_json("server", "show", "bluevm")["addresses"]
+    (address,) = addresses["blue"]
+    assert ipaddress.IPv4Address(address) in ipaddress.IPv4Network("192.168.77.0/24")
+    assert vms.ssh(address, "hostname").strip() == "bluevm"
+    assert f"inet {address}/24" in vms.ssh(address, "ip -4 addr show eth0")
+    refused = cloud.openstack("network", "delete", net["id"], check=False)
+    assert refused.returncode != 0 and "in use" in refused.stderr
+    cloud.openstack("server", "delete", "--wait", "bluevm")
+    cloud.openstack("subnet", "delete", subnet["id"])
+    cloud.openstack("network", "delete", net["id"])
+    assert "blue" not in [n["Name"] for n in cloud.openstack_json("network", "list")]
