@@ -498,7 +498,7 @@ def test_quota_sets(compute: Compute) -> None:
                      "injected_files": 5, "injected_file_content_bytes": 10240,
                      "injected_file_path_bytes": 255}
     old = compute.ok("GET", f"/os-quota-sets/{a}", version="2.1")["quota_set"]
-    assert old["floating_ips"] == 10 and old["security_group_rules"] == 20
+    assert old["floating_ips"] == 10 and old["security_group_rules"] == 100
     assert old["security_groups"] == 10 and old["fixed_ips"] == -1
     assert "injected_files" not in compute.ok("GET", f"/os-quota-sets/{a}")["quota_set"]
     detail = compute.ok("GET", f"/os-quota-sets/{a}/detail", version="2.56")["quota_set"]

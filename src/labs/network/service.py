@@ -13,6 +13,7 @@ from labs.network.config import NetworkOptions
 from labs.network.fixed_ips import FixedIps
 from labs.network.floating_ips import FloatingIps
 from labs.network.ports import Ports
+from labs.network.quotas import NetworkQuotas, count_networks, count_ports
 from labs.network.security_groups import SecurityGroups
 from labs.network.topology import Topology
 
@@ -40,6 +41,11 @@ class NetworkService:
         self.floating_ips = FloatingIps(db, options.floating_pool, public)
         self.topology = Topology(db, options, cloud_project_id)
         self.ports = Ports(db)
+        self.quotas = NetworkQuotas(db, options, {
+            "network": count_networks, "subnet": count_networks, "port": count_ports,
+            "floatingip": self.floating_ips.count,
+            "security_group": self.security_groups.count,
+            "security_group_rule": self.security_groups.count_rules})
 
     def prepare(self) -> None:
         """Migrate the schema and fill the floating IP pool."""

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from labs.common.context import RequestContext
 from labs.common.errors import BadRequest, NotFound
 from labs.compute import models
-from labs.compute.api.quotas import NetworkQuota
 from labs.compute.api.servers import ServerService
 from labs.compute.instance_network import hosts_of_project
 from labs.compute.payloads import utcnow
@@ -40,7 +39,8 @@ class NetworkProxy:
         self.network = servers.network
         self.groups = NovaSecurityGroups(servers.network.security_groups)
         self.floating = servers.network.floating_ips
-        self.quota = NetworkQuota(servers.db, servers.quotas)
+        #: The network's quotas: the same limits as the network API's.
+        self.quota = servers.network.quotas
 
     # -- security groups ---------------------------------------------------------------
     def list_groups(self, ctx: RequestContext, all_projects: bool) -> list[GroupRecord]:
