@@ -36,13 +36,14 @@ def test_extensions_list_what_is_implemented(net: Net) -> None:
     found = net.ok("/extensions")["extensions"]
     assert sorted(e["alias"] for e in found) == sorted(
         ["external-net", "net-mtu", "project-id", "pagination", "sorting",
-         "filter-validation"])
+         "filter-validation", "security-group", "standard-attr-description"])
     assert all(set(e) == {"alias", "name", "description", "updated", "links"}
                for e in found)
     assert len(EXTENSIONS) == len(found)
     shown = net.ok("/extensions/external-net", "bob")["extension"]
     assert shown["alias"] == "external-net" and shown["name"] == "Neutron external network"
-    for alias in ("security-group", "router", "standard-attr-tag", "x" * 300):
+    assert net.ok("/extensions/security-group")["extension"]["name"] == "security-group"
+    for alias in ("stateful-security-group", "router", "standard-attr-tag", "x" * 300):
         assert "does not exist" in error(net.call("GET", f"/extensions/{alias}"), 404,
                                          "HTTPNotFound")["message"]
 
@@ -81,7 +82,7 @@ def test_writes_are_not_there_yet(net: Net, who: str) -> None:
 
 
 def test_unknown_paths_are_neutron_404s(net: Net) -> None:
-    for path in ("/trunks", "/routers", "/networks/x/y", "/security-groups"):
+    for path in ("/trunks", "/routers", "/networks/x/y", "/security-groups/x/y"):
         error(net.call("GET", path), 404, "HTTPNotFound")
 
 

@@ -97,10 +97,12 @@ class SecurityGroups:
             return self.records(tx, [self.group_row(tx, ctx, group_id)])[0]
 
     def create_group(self, ctx: RequestContext, name: object, description: object = "",
-                     quota: ProjectQuota | None = None) -> GroupRecord:
-        """A new group letting everything out, within the project's ``security_group``
+                     quota: ProjectQuota | None = None,
+                     project_id: str | None = None) -> GroupRecord:
+        """A new group letting everything out in the caller's project (or `project_id`,
+        which the caller checked it may name), within the project's ``security_group``
         quota (``default`` counts, as in Neutron)."""
-        project_id = project_of(ctx)
+        project_id = project_id or project_of(ctx)
         name = check_text("name", name)
         description = check_text("description", description or "")
         self.ensure_default(project_id)
@@ -180,8 +182,11 @@ class SecurityGroups:
             group = self.group_row(tx, ctx, group_id)
             spec = check_rule(group.id, fields)
             if spec.remote_group_id is not None:
-                spec = replace(spec, remote_group_id=self.group_row(
-                    tx, ctx, spec.remote_group_id).id)
+                remote = self.group_row(tx, ctx, spec.remote_group_id)
+                if remote.project_id != group.project_id:  # members are the project's
+                    raise SecurityGroupNotFound(
+                        f"Security group {spec.remote_group_id} does not exist")
+                spec = replace(spec, remote_group_id=remote.id)
             check_neutron(limits, "security_group_rule", self.count_rules(tx, project_id), 1)
             (made,) = self.add_rules(tx, group, [spec])
             return RuleRecord.of(made, group.project_id)

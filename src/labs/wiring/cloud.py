@@ -82,6 +82,7 @@ def build_all_in_one(site: Site, public_url: str) -> AllInOne:
                               "/compute": compute_api(compute, identity.tokens).app(),
                               "/network": network_api(open_network(site, db, admin_project.id),
                                                       identity.tokens,
+                                                      compute.network_proxy,
                                                       compute.network_proxy).app(),
                               "/dns": dns_api(dns.service, identity.tokens).app()}),
                      public_url, clouds)

@@ -1,8 +1,8 @@
 """The network API's process (``labs serve network``, and the network API of ``labs
 up``): the network service over the database compute's tables live in, its external
-network owned by the cloud's admin project; floating IPs change through compute's side
-(on the shared bus, as the compute API's process does; without one, they are
-read-only)."""
+network owned by the cloud's admin project; floating IPs and security groups change
+through compute's side (on the shared bus, as the compute API's process does; without
+one, they are read-only)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from starlette.types import ASGIApp
 from labs.common.bus.options import BusOptions
 from labs.common.db import Database
 from labs.common.runner import Site, compose
+from labs.compute.api.network_proxy import NetworkProxy
 from labs.identity.resources import ProjectFilter
 from labs.identity.service import IdentityService
 from labs.network.api import build_api
 from labs.network.config import NetworkOptions
-from labs.network.floating_ips import Associations
 from labs.network.service import NetworkService
 from labs.wiring.bus import open_bus
 from labs.wiring.compute import NoImages, open_compute
@@ -44,13 +44,14 @@ def create_app() -> ASGIApp:
     identity = open_identity(site)
     db = identity.store.db
     network = open_network(site, db, admin_project_id(identity) or "")
-    return compose({"/network": build_api(network, identity.tokens,
-                                          associations(site, db)).app()})
+    proxy = compute_side(site, db)
+    return compose({"/network": build_api(network, identity.tokens, proxy, proxy).app()})
 
 
-def associations(site: Site, db: Database) -> Associations | None:
-    """Compute's side of floating IPs, over the shared bus (the hosts must hear of
-    associations); none without one: floating IPs are then read-only here."""
+def compute_side(site: Site, db: Database) -> NetworkProxy | None:
+    """Compute's side of floating IPs and security groups (its `Associations` and
+    `GroupUse`), over the shared bus (the hosts must hear of changes); none without
+    one: floating IPs and security groups are then read-only here."""
     url = site.config.group(BusOptions).url
     if not url or url.startswith(("memory", "inprocess")):
         return None

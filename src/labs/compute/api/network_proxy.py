@@ -61,9 +61,16 @@ class NetworkProxy:
     def delete_group(self, ctx: RequestContext, group_id: str) -> None:
         """Delete a group no live server names; the project's hosts drop its rules."""
         group = self.groups.get(ctx, group_id)
-        with self.db.reading() as tx:
-            in_use = any(group.name in names for names in self._named(tx, group.project_id))
+        in_use = self.group_in_use(group.project_id, group.name)
         project_id = self.groups.delete(ctx, group_id, in_use)
+        self._refresh_project(project_id)
+
+    # -- labs.network.group_use.GroupUse: the network API's groups and rules -----------
+    def group_in_use(self, project_id: str, name: str) -> bool:
+        with self.db.reading() as tx:
+            return any(name in names for names in self._named(tx, project_id))
+
+    def rules_changed(self, project_id: str) -> None:
         self._refresh_project(project_id)
 
     def add_rule(self, ctx: RequestContext, req: RuleRequest) -> GroupRecord:

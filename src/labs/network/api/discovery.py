@@ -3,7 +3,8 @@ version, v2.0, CURRENT), the v2.0 root, and the extensions this API implements.
 
 Only the extensions whose attributes and behaviour the handlers really have are listed:
 ``external-net`` (``router:external``), ``net-mtu``, ``project-id``, ``pagination``,
-``sorting`` and ``filter-validation``.
+``sorting``, ``filter-validation``, ``security-group`` (groups and rules) and
+``standard-attr-description`` (their ``description``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ EXTENSIONS = (
     ("filter-validation", "Filter parameters validation",
      "A filter on an attribute that cannot be filtered on is refused.",
      "2018-03-21T10:00:00-00:00"),
+    ("security-group", "security-group", "The security groups extension.",
+     "2012-10-05T10:00:00-00:00"),
+    ("standard-attr-description", "standard-attr-description",
+     "Extension to add descriptions to standard attributes",
+     "2016-02-10T10:00:00-00:00"),
 )
 RESOURCES = ("network", "subnet", "port", "floatingip")
 
