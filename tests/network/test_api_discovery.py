@@ -36,7 +36,8 @@ def test_extensions_list_what_is_implemented(net: Net) -> None:
     found = net.ok("/extensions")["extensions"]
     assert sorted(e["alias"] for e in found) == sorted(
         ["external-net", "net-mtu", "project-id", "pagination", "sorting",
-         "filter-validation", "security-group", "standard-attr-description"])
+         "filter-validation", "security-group", "standard-attr-description", "quotas",
+         "quota_details"])
     assert all(set(e) == {"alias", "name", "description", "updated", "links"}
                for e in found)
     assert len(EXTENSIONS) == len(found)

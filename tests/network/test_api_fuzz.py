@@ -1,6 +1,6 @@
 """The network API fuzzed from its OpenAPI document (see tests/fuzzing.py), next to a
 compute control plane (floating IPs and security groups change through it) with a server
-holding a port and a floating IP, and a security group with a rule."""
+holding a port and a floating IP, and a security group with a rule; quotas too."""
 
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ def test_fuzz_network(plane: Plane) -> None:
     known = {"network_id": networks, "subnet_id": [subnet_id_of(i) for i in networks],
              "port_id": ports, "floatingip_id": [fip.json()["floatingip"]["id"]],
              "security_group_id": [group["id"]], "security_group_rule_id": [rule["id"]],
+             "project_id": [group["project_id"]],
              "alias": ["external-net", "net-mtu", "security-group"]}
     callers = {"admin": {"X-Auth-Token": plane.token("admin")}, "member of a": headers,
                "member of b": {"X-Auth-Token": plane.token("bob")}}

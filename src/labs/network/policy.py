@@ -27,6 +27,10 @@ RULES: dict[str, Rule] = {
     "network:get_security_group_rule": reader,
     "network:create_security_group_rule": member,
     "network:delete_security_group_rule": member,
+    # a project's quotas (another project's also need network:all_projects)
+    "network:get_quota": reader,
+    "network:update_quota": admin,
+    "network:delete_quota": admin,
     # a floating IP's own address chosen at create (Neutron's rule: admins only)
     "network:create_floatingip:floating_ip_address": admin,
     # every project's networks, subnets, ports and floating IPs, not only the caller's

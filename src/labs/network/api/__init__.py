@@ -1,14 +1,21 @@
 """The network HTTP API (Neutron v2.0), served under ``/network``: discovery, extensions,
 networks, subnets and ports read from today's model, floating IPs and security groups
 (changed through compute's `Associations` and `GroupUse`: without them, a process serves
-them read-only)."""
+them read-only), and quotas."""
 
 from __future__ import annotations
 
 from labs.common.context import Authenticator
 from labs.common.http import Api
 from labs.common.policy import Policy
-from labs.network.api import discovery, floatingips, networks, ports, security_groups
+from labs.network.api import (
+    discovery,
+    floatingips,
+    networks,
+    ports,
+    quotas,
+    security_groups,
+)
 from labs.network.api.base import NeutronApi
 from labs.network.floating_ips import Associations
 from labs.network.group_use import GroupUse
@@ -22,7 +29,7 @@ def build_api(service: NetworkService, authenticator: Authenticator,
     api = NeutronApi("network")
     api.authenticator = authenticator
     api.policy = Policy(RULES)
-    for module in (discovery, networks, ports):
+    for module in (discovery, networks, ports, quotas):
         module.register(api, service)
     floatingips.register(api, service, associations)
     security_groups.register(api, service, group_use)
