@@ -471,7 +471,7 @@ def test_limits_per_microversion(compute: Compute) -> None:
     absolute = limits["absolute"]
     assert absolute == {
         "maxImageMeta": 128, "maxPersonality": 5, "maxPersonalitySize": 10240,
-        "maxSecurityGroupRules": 20, "maxSecurityGroups": 10, "maxServerMeta": 128,
+        "maxSecurityGroupRules": 100, "maxSecurityGroups": 10, "maxServerMeta": 128,
         "maxTotalCores": 20, "maxTotalFloatingIps": 10, "maxTotalInstances": 10,
         "maxTotalKeypairs": 100, "maxTotalRAMSize": 51200, "maxServerGroups": 10,
         "maxServerGroupMembers": 10, "totalCoresUsed": 2, "totalInstancesUsed": 1,

@@ -114,3 +114,21 @@ def test_without_compute_floating_ips_are_read_only(net: Net) -> None:
         "floating_network_id": net.external_id()}})
     error(made, 503, "HTTPServiceUnavailable")
     assert net.ok("/floatingips") == {"floatingips": []}
+
+
+def test_without_compute_security_groups_are_read_only(net: Net) -> None:
+    """No compute side (none to say which servers use a group, none to tell the hosts):
+    groups and rules are listed, never changed."""
+    (default,) = net.ok("/security-groups")["security_groups"]
+    assert default["name"] == "default"
+    for method, path, body in (
+            ("POST", "/security-groups", {"security_group": {"name": "web"}}),
+            ("PUT", f"/security-groups/{default['id']}", {"security_group": {
+                "description": "x"}}),
+            ("DELETE", f"/security-groups/{default['id']}", None),
+            ("POST", "/security-group-rules", {"security_group_rule": {
+                "security_group_id": default["id"], "direction": "ingress"}}),
+            ("DELETE", f"/security-group-rules/{default['security_group_rules'][0]['id']}",
+             None)):
+        error(net.call(method, path, json=body), 503, "HTTPServiceUnavailable")
+    assert net.ok("/security-groups")["security_groups"] == [default]
