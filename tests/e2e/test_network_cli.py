@@ -95,7 +95,8 @@ def test_openstacksdk_lists_and_finds(network_cloud: RunningCloud) -> None:
         assert sorted(paged) == sorted(n.id for n in demo.network.networks())
         assert [e.alias for e in demo.network.extensions()] == [
             "external-net", "net-mtu", "project-id", "pagination", "sorting",
-            "filter-validation"]
+            "filter-validation", "security-group", "standard-attr-description", "quotas",
+            "quota_details"]
     finally:
         demo.close()
 

@@ -305,9 +305,9 @@ def outside(vm_cloud: VmCloud) -> Iterator[Callable[[], str]]:
 
 def test_security_groups_floating_ips_and_projects(vm_cloud: VmCloud,
                                                    outside: Callable[[], str]) -> None:
-    """Rules of the default group, a floating IP from outside, another project's VM. The
-    nova-network proxies go through openstacksdk (today's CLI sends its `security group`
-    and `floating ip` commands only to a network API)."""
+    """Rules of the default group, a floating IP from outside, another project's VM.
+    Groups, rules and floating IPs go through openstacksdk to the network API (in the
+    catalog), which has compute's hosts enforce the changed rules."""
     vms, cloud = vm_cloud, vm_cloud.cloud
     if not vms.key.exists():
         cloud.openstack("keypair", "create", "--private-key", str(vms.key), "k")

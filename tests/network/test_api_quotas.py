@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from labs.network.errors import OverQuota
 from labs.network.quotas import RESOURCES
 from tests.compute.conftest import Plane, make_plane
 from tests.conftest import Cloud
@@ -114,3 +115,23 @@ def test_concurrent_creates_never_pass_a_limit(plane: Plane) -> None:
     over = plane.call("POST", "/os-security-groups", version=PROXY, json={
         "security_group": {"name": "more", "description": ""}})
     assert over.status_code == 403, over.text
+
+
+def test_check_create_for_other_resources(plane: Plane) -> None:
+    """What a create of networks, subnets or ports calls: 409 ``OverQuota`` past the
+    limit, counting what the project has."""
+    plane.create(networks="auto")  # the project's network, subnet and one port
+    mine = project(plane)
+    quotas = plane.service.network.quotas
+    assert ok(plane, "GET", f"/quotas/{mine}/details")["quota"]["port"]["used"] == 1
+    quotas.update(mine, {"network": 2, "port": 1})
+    quotas.ready(mine)
+    with plane.service.db.transaction() as tx:
+        quotas.check_create(tx, mine, "network", adding=1)
+        with pytest.raises(OverQuota, match="network"):
+            quotas.check_create(tx, mine, "network", adding=2)
+        with pytest.raises(OverQuota, match="port"):
+            quotas.check_create(tx, mine, "port")
+    quotas.update(mine, {"port": -1})
+    with plane.service.db.transaction() as tx:
+        quotas.check_create(tx, mine, "port", adding=1000)
