@@ -165,7 +165,7 @@ def test_security_group_rules_through_the_cli(network_cloud: RunningCloud) -> No
                             "--dst-port", "5432:5433", "--remote-ip", "10.68.0.0/16",
                             "--description", "postgres", "db", cloud="labs-demo")
     assert (made["protocol"], made["port_range_min"], made["port_range_max"],
-            made["remote_ip_prefix"], made["ethertype"], made["description"]) == (
+            made["remote_ip_prefix"], made["ether_type"], made["description"]) == (
         "tcp", 5432, 5433, "10.68.0.0/16", "IPv4", "postgres")
     listed = c.openstack_json("security", "group", "rule", "list", "db", cloud="labs-demo")
     assert {r["ID"] for r in listed} >= {made["id"]} and len(listed) == 3  # 2 egress

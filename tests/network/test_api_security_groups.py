@@ -292,3 +292,28 @@ def test_quota(plane: Plane) -> None:
     over = plane.call("POST", "/os-security-groups", version=PROXY, json={
         "security_group": {"name": "more", "description": ""}})
     assert over.status_code == 403, over.text
+
+
+def test_servers_name_groups_by_name_or_id(plane: Plane, casts: list[Any]) -> None:
+    """As Nova with Neutron: a server's groups given by id (what the CLI sends once it
+    finds them through the network API) are its groups by name."""
+    web, ops = make_group(plane, "web"), make_group(plane, "ops")
+    theirs = make_group(plane, "db", "bob")
+    server = plane.create(networks="auto", security_groups=[{"name": web["id"]}])
+    sid = server["id"]
+    assert plane.show(sid)["security_groups"] == [{"name": "web"}]
+    casts.clear()
+    assert plane.call("POST", f"/servers/{sid}/action", json={
+        "addSecurityGroup": {"name": ops["id"]}}).status_code == 202
+    assert sorted(g["name"] for g in plane.show(sid)["security_groups"]) == ["ops", "web"]
+    assert len(casts) == 1
+    assert plane.call("POST", f"/servers/{sid}/action", json={
+        "removeSecurityGroup": {"name": web["id"]}}).status_code == 202
+    assert plane.show(sid)["security_groups"] == [{"name": "ops"}]
+    # another project's group, by id, is as good as missing
+    refused = plane.call("POST", "/servers", json={"server": {
+        "name": "x", "imageRef": plane.image_id, "flavorRef": "1", "networks": "auto",
+        "security_groups": [{"name": theirs["id"]}]}})
+    assert refused.status_code == 400 and theirs["id"] in refused.text, refused.text
+    assert plane.call("POST", f"/servers/{sid}/action", json={
+        "addSecurityGroup": {"name": theirs["id"]}}).status_code == 404

@@ -219,6 +219,17 @@ class SecurityGroups:
                                                 Group.name == name))
 
     @staticmethod
+    def find_named(tx: Session, project_id: str,
+                   name_or_id: str) -> models.SecurityGroup | None:
+        """The project's group named `name_or_id`, or else with that id (servers name
+        their groups; Nova with Neutron takes a name or an id)."""
+        found = SecurityGroups.find(tx, project_id, name_or_id)
+        if found is None and len(name_or_id) <= 36:
+            row = tx.get(Group, name_or_id)
+            found = row if row is not None and row.project_id == project_id else None
+        return found
+
+    @staticmethod
     def add_group(tx: Session, project_id: str, name: str,
                   description: str) -> models.SecurityGroup:
         """A new group without rules (a name the project has is a 409)."""

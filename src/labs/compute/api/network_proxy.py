@@ -93,7 +93,7 @@ class NetworkProxy:
     def add_server_group(self, ctx: RequestContext, server_id: str, name: str) -> None:
         """Make the server a member of its project's group ``name``."""
         with self.db.transaction() as tx:
-            row, names = self._server_and_groups(tx, ctx, server_id, name)
+            row, name, names = self._server_and_groups(tx, ctx, server_id, name)
             if name in names:
                 raise BadRequest(f"Security group {name} is already associated with the "
                                  f"instance {row.id}")
@@ -105,7 +105,7 @@ class NetworkProxy:
         """Take the server out of group ``name`` (not out of its last one: a server with
         no group is in ``default``)."""
         with self.db.transaction() as tx:
-            row, names = self._server_and_groups(tx, ctx, server_id, name)
+            row, name, names = self._server_and_groups(tx, ctx, server_id, name)
             if name not in names:
                 raise BadRequest(f"Security group {name} is not associated with the "
                                  f"instance {row.id}")
@@ -118,13 +118,14 @@ class NetworkProxy:
         self._refresh_project(project_id)
 
     def _server_and_groups(self, tx: Session, ctx: RequestContext, server_id: str,
-                           name: str) -> tuple[models.Instance, list[str]]:
-        """The server (changeable by the caller) and the groups it names, once its
-        project's group ``name`` is known to exist."""
+                           name: str) -> tuple[models.Instance, str, list[str]]:
+        """The server (changeable by the caller), the name of its project's group
+        ``name`` (a name or an id) and the groups the server names."""
         row = self._server(tx, ctx, server_id)
-        if self.groups.find(tx, row.project_id, name) is None:
+        group = self.network.security_groups.find_named(tx, row.project_id, name)
+        if group is None:
             raise NotFound(f"Security group {name} not found for project {row.project_id}.")
-        return row, list(row.security_groups or [DEFAULT])
+        return row, group.name, list(row.security_groups or [DEFAULT])
 
     # -- floating IPs ------------------------------------------------------------------
     def list_floating(self, ctx: RequestContext) -> list[FloatingIpRecord]:
