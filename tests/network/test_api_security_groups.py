@@ -275,6 +275,12 @@ def test_roles_and_other_projects(plane: Plane) -> None:
     assert {(web["project_id"], "web"), (bob_project, "db")} <= everyone
     assert neutron(plane, "DELETE", f"/security-group-rules/{rule['id']}",
                    "admin").status_code == 204
+    error(make_rule(plane, web["id"], "admin", direction="egress", protocol="tcp",
+                    project_id=bob_project), 400, "HTTPBadRequest")
+    error(make_rule(plane, web["id"], direction="egress", protocol="tcp",
+                    tenant_id=bob_project), 400, "HTTPBadRequest")
+    assert make_rule(plane, web["id"], "admin", direction="egress", protocol="tcp",
+                     project_id=web["project_id"]).status_code == 201
 
 
 def test_quota(plane: Plane) -> None:

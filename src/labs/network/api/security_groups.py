@@ -140,8 +140,10 @@ def register(api: Api, network: NetworkService, use: GroupUse | None) -> None:
         """Add a rule to a group; the hosts of the project's servers apply it."""
         ctx = call.enforce("network:create_security_group_rule")
         asked = call.body["security_group_rule"]
-        owner(call, ctx, asked)
+        project_id = owner(call, ctx, asked)
         use = sgs.changer()
+        if project_id not in (None, groups.get(ctx, asked["security_group_id"]).project_id):
+            raise BadRequest("A security group rule belongs to its group's project.")
         made = groups.create_rule(ctx, asked, network.quotas)
         use.rules_changed(made.project_id)
         return {"security_group_rule": views.rule(made)}
