@@ -126,7 +126,8 @@ def test_openstacksdk_lists_and_finds(network_cloud: RunningCloud) -> None:
         assert sorted(paged) == sorted(n.id for n in demo.network.networks())
         assert [e.alias for e in demo.network.extensions()] == [
             "external-net", "net-mtu", "project-id", "pagination", "sorting",
-            "filter-validation", "security-group", "standard-attr-description", "quotas",
+            "filter-validation", "security-group", "standard-attr-description",
+            "standard-attr-revisions", "revision-if-match", "standard-attr-tag", "quotas",
             "quota_details"]
     finally:
         demo.close()

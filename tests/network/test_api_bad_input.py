@@ -22,7 +22,7 @@ BAD_LISTS: list[tuple[dict[str, Any], str, str]] = [
      "invalid attribute for sort_keys"),
     ({"sort_key": "name", "sort_dir": "up"}, "HTTPBadRequest", "invalid value for sort_dirs"),
     ({"nonesuch": "x"}, "HTTPBadRequest", "nonesuch is invalid attribute for filtering"),
-    ({"tags": "x"}, "HTTPBadRequest", "tags is invalid attribute for filtering"),
+    ({"tag": "x"}, "HTTPBadRequest", "tag is invalid attribute for filtering"),
     ({"shared": "maybe"}, "InvalidInput", "'maybe' cannot be converted to boolean"),
     ({"router:external": "2"}, "InvalidInput", "cannot be converted to boolean"),
     ({"mtu": "big"}, "InvalidInput", "'big' is not an integer"),

@@ -36,7 +36,8 @@ def test_extensions_list_what_is_implemented(net: Net) -> None:
     found = net.ok("/extensions")["extensions"]
     assert sorted(e["alias"] for e in found) == sorted(
         ["external-net", "net-mtu", "project-id", "pagination", "sorting",
-         "filter-validation", "security-group", "standard-attr-description", "quotas",
+         "filter-validation", "security-group", "standard-attr-description",
+         "standard-attr-revisions", "revision-if-match", "standard-attr-tag", "quotas",
          "quota_details"])
     assert all(set(e) == {"alias", "name", "description", "updated", "links"}
                for e in found)
@@ -44,7 +45,7 @@ def test_extensions_list_what_is_implemented(net: Net) -> None:
     shown = net.ok("/extensions/external-net", "bob")["extension"]
     assert shown["alias"] == "external-net" and shown["name"] == "Neutron external network"
     assert net.ok("/extensions/security-group")["extension"]["name"] == "security-group"
-    for alias in ("stateful-security-group", "router", "standard-attr-tag", "x" * 300):
+    for alias in ("stateful-security-group", "router", "standard-attr-tag-ext", "x" * 300):
         assert "does not exist" in error(net.call("GET", f"/extensions/{alias}"), 404,
                                          "HTTPNotFound")["message"]
 

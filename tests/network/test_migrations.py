@@ -145,6 +145,7 @@ def test_networks_get_subnet_rows_with_the_ids_shown_before_and_back(db_url: str
     assert subnets["n2"].gateway_ip == "10.68.0.9"
     assert sorted(set(fixed)) == [("n1", subnet_id_of("n1")), ("n2", subnet_id_of("n2"))]
     assert sorted(tuple(r) for r in held) == [("vm-n1", "p1"), ("vm-n2", "p2")]
+    command.upgrade(cfg, "head")
     assert schema_drift(db, models.NetworkBase.metadata) == []
     with db.engine.begin() as conn:  # a second network of p1 is allowed now
         conn.execute(sa.text(
@@ -162,3 +163,23 @@ def test_networks_get_subnet_rows_with_the_ids_shown_before_and_back(db_url: str
     assert back == [("n1", "p1", "10.68.0.0/29", "10.68.0.1", "172.24.4.254"),
                     ("n2", "p2", "10.68.0.8/29", "10.68.0.9", None)]
     assert [r.address for r in held] == ["10.68.0.10", "10.68.0.2"]
+
+
+def test_tags_and_floating_ip_revisions_come_and_go(db_url: str) -> None:
+    db = Database(db_url)
+    cfg = alembic_config(db, "network")
+    command.upgrade(cfg, "0004")
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO floating_ip (address, number, pool, project_id) "
+                             "VALUES ('172.24.4.2', 1, 'public', 'p1')"))
+    command.upgrade(cfg, "0007")
+    with db.engine.begin() as conn:
+        assert [tuple(r) for r in conn.execute(sa.text(
+            "SELECT address, revision_number FROM floating_ip"))] == [("172.24.4.2", 0)]
+        conn.execute(sa.text("INSERT INTO resource_tag (resource_type, resource_id, tag) "
+                             "VALUES ('networks', 'n1', 'Blue'), ('networks', 'n1', 'blue')"))
+    command.downgrade(cfg, "0004")
+    with db.engine.connect() as conn:
+        assert not sa.inspect(conn).has_table("resource_tag")
+        assert "revision_number" not in {
+            c["name"] for c in sa.inspect(conn).get_columns("floating_ip")}

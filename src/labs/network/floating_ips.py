@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from labs.common.context import RequestContext
 from labs.common.db import Database
 from labs.common.errors import BadRequest, Conflict, NotFound
-from labs.network import models
+from labs.network import models, tags
 from labs.network.quota import ProjectQuota, check
 from labs.network.topology import ID_NAMESPACE
 
@@ -42,12 +42,13 @@ class FloatingIpRecord:
     instance_id: str | None
     fixed_ip: str | None
     updated_at: datetime | None = None
+    revision_number: int = 0
 
     @classmethod
     def of(cls, row: models.FloatingIp) -> FloatingIpRecord:
         return cls(id=row.id, address=row.address, pool=row.pool, project_id=row.project_id,
                    instance_id=row.instance_id, fixed_ip=row.fixed_ip,
-                   updated_at=row.updated_at)
+                   updated_at=row.updated_at, revision_number=row.revision_number)
 
 
 def floating_id_of(number: int) -> str:
@@ -144,7 +145,7 @@ class FloatingIps:
             row = tx.scalar(free)
             if row is None:
                 raise NotFound(f"No more floating IPs in pool {self.pool}.")
-            row.project_id, row.updated_at = ctx.project_id, _now()
+            row.project_id, row.updated_at, row.revision_number = ctx.project_id, _now(), 0
             return self._told(tx, "create", row)
 
     def release(self, ctx: RequestContext, floating_id: str) -> FloatingIpRecord:
@@ -157,6 +158,7 @@ class FloatingIps:
                 self.notices.floatingip(tx, "delete", before)
             row.project_id = row.instance_id = row.fixed_ip = None
             row.updated_at = _now()
+            tags.drop(tx, "floatingips", [floating_id_of(row.id)])
             return before
 
     def associate(self, tx: Session, ctx: RequestContext, address: str, instance_id: str,
@@ -166,6 +168,7 @@ class FloatingIps:
             raise BadRequest(f"Floating IP {address} is associated with another server; "
                              "remove it there first.")
         row.instance_id, row.fixed_ip, row.updated_at = instance_id, fixed_ip, _now()
+        row.revision_number += 1
         self._told(tx, "update", row)
 
     def disassociate(self, tx: Session, ctx: RequestContext, address: str,
@@ -176,6 +179,7 @@ class FloatingIps:
                            f"{instance_id}.")
         row.instance_id = row.fixed_ip = None
         row.updated_at = _now()
+        row.revision_number += 1
         self._told(tx, "update", row)
 
     @staticmethod
@@ -183,7 +187,8 @@ class FloatingIps:
         """Disassociate everything of a deleted instance (the addresses stay allocated;
         `at`: when, now if not given)."""
         tx.execute(sa.update(Float).where(Float.instance_id == instance_id)
-                   .values(instance_id=None, fixed_ip=None, updated_at=at or _now()))
+                   .values(instance_id=None, fixed_ip=None, updated_at=at or _now(),
+                           revision_number=Float.revision_number + 1))
 
     @staticmethod
     def of_instances(tx: Session, instance_ids: list[str]

@@ -143,7 +143,18 @@ class FloatingIp(NetworkBase):
     project_id: Mapped[str | None] = mapped_column(ID, index=True)
     instance_id: Mapped[str | None] = mapped_column(ID, index=True)
     fixed_ip: Mapped[str | None] = mapped_column(sa.String(64))
+    revision_number: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
+class ResourceTag(NetworkBase):
+    """A tag on one of the network's resources (Neutron's ``standard-attr-tag``): the
+    resource's collection (``networks``), its API id, the tag."""
+
+    __tablename__ = "resource_tag"
+    resource_type: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    resource_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tag: Mapped[str] = mapped_column(EXACT, primary_key=True)
 
 
 class NetworkQuota(NetworkBase):

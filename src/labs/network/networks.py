@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from labs.common.db import Database
 from labs.common.errors import BadRequest, Conflict
-from labs.network import models, subnet_checks
+from labs.network import models, revisions, subnet_checks, tags
 from labs.network.errors import NetworkNotFound, SubnetNotFound
 from labs.network.fixed_ips import FixedIps, ProjectNetwork, fill
 from labs.network.quotas import NetworkQuotas
@@ -94,25 +94,33 @@ class Networks:
             tx.add(row)
             return row.id
 
-    def update_network(self, network_id: str, changes: Mapping[str, Any]) -> None:
+    def update_network(self, network_id: str, changes: Mapping[str, Any],
+                       expected: int | None = None) -> None:
+        """Change the network (at revision `expected` only, if given)."""
         with self.db.transaction() as tx:
             row = tx.get(Net, network_id, with_for_update=True)
             if row is None:
                 raise NetworkNotFound(network_id)
+            revisions.check(row, expected)
             for key, column in NETWORK_COLUMNS.items():
                 if key in changes:
                     setattr(row, column, changes[key])
             row.revision_number += 1
             row.updated_at = now()
 
-    def delete_network(self, network_id: str) -> None:
-        """The network, its subnets and their addresses (409 while any is held)."""
+    def delete_network(self, network_id: str, expected: int | None = None) -> None:
+        """The network, its subnets, their addresses and tags (409 while any address is
+        held; at revision `expected` only, if given)."""
         with self.db.transaction() as tx:
             row = tx.get(Net, network_id, with_for_update=True)
             if row is None:
                 raise NetworkNotFound(network_id)
+            revisions.check(row, expected)
             if self._held(tx, Fixed.network_id == network_id):
                 raise NetworkInUse(network_id)
+            tags.drop(tx, "networks", [network_id])
+            tags.drop(tx, "subnets", tx.scalars(
+                sa.select(Sub.id).where(Sub.network_id == network_id)))
             tx.execute(sa.delete(Fixed).where(Fixed.network_id == network_id))
             tx.execute(sa.delete(Sub).where(Sub.network_id == network_id))
             tx.delete(row)
@@ -154,7 +162,8 @@ class Networks:
             fill(tx, row)
             return row.id
 
-    def update_subnet(self, subnet_id: str, changes: Mapping[str, Any]) -> None:
+    def update_subnet(self, subnet_id: str, changes: Mapping[str, Any],
+                      expected: int | None = None) -> None:
         checked = dict(changes)
         if "dns_nameservers" in changes:
             checked["dns_nameservers"] = subnet_checks.nameservers(
@@ -165,6 +174,7 @@ class Networks:
             row = tx.get(Sub, subnet_id, with_for_update=True)
             if row is None:
                 raise SubnetNotFound(subnet_id)
+            revisions.check(row, expected)
             for key in ("gateway_ip", "allocation_pools"):
                 if key in changes and changes[key] != _current(row, key):
                     raise BadRequest(f"Invalid input for {key}. Reason: a Labs subnet's "
@@ -175,13 +185,15 @@ class Networks:
             row.revision_number += 1
             row.updated_at = now()
 
-    def delete_subnet(self, subnet_id: str) -> None:
+    def delete_subnet(self, subnet_id: str, expected: int | None = None) -> None:
         with self.db.transaction() as tx:
             row = tx.get(Sub, subnet_id, with_for_update=True)
             if row is None:
                 raise SubnetNotFound(subnet_id)
+            revisions.check(row, expected)
             if self._held(tx, Fixed.subnet_id == subnet_id):
                 raise SubnetInUse(subnet_id)
+            tags.drop(tx, "subnets", [subnet_id])
             tx.execute(sa.delete(Fixed).where(Fixed.subnet_id == subnet_id))
             tx.delete(row)
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from labs.common.context import RequestContext
 from labs.common.db import Database, save_unique
 from labs.common.errors import BadRequest, Conflict
-from labs.network import models
+from labs.network import models, revisions, tags
 from labs.network.quota import ProjectQuota, check_neutron
 from labs.network.security_rules import (
     GroupRecord,
@@ -128,11 +128,13 @@ class SecurityGroups:
             self.add_rules(tx, group, egress_rules(group.id))
             return self.told_group(tx, "create", group)
 
-    def update_group(self, ctx: RequestContext, group_id: str,
-                     changes: dict[str, Any]) -> GroupRecord:
-        """Change a group's name or description (``default`` keeps its name)."""
+    def update_group(self, ctx: RequestContext, group_id: str, changes: dict[str, Any],
+                     expected: int | None = None) -> GroupRecord:
+        """Change a group's name or description (``default`` keeps its name; at
+        revision `expected` only, if given)."""
         with self.db.transaction() as tx:
-            group = self.group_row(tx, ctx, group_id)
+            group = self.group_row(tx, ctx, group_id, lock=True)
+            revisions.check(group, expected)
             name = check_text("name", changes.get("name", group.name))
             if group.name == DEFAULT and name != DEFAULT:
                 raise SecurityGroupCannotUpdateDefault(
@@ -147,18 +149,21 @@ class SecurityGroups:
             save_unique(tx, f"security group {name}")
             return self.records(tx, [group])[0]
 
-    def delete_group(self, ctx: RequestContext, group_id: str, in_use: bool) -> str:
-        """Delete the group; `in_use`: whether a server names it (the caller knows).
-        ``default`` only by an admin (the project gets a new one on next use). Returns
-        the project id."""
+    def delete_group(self, ctx: RequestContext, group_id: str, in_use: bool,
+                     expected: int | None = None) -> str:
+        """Delete the group and its tags; `in_use`: whether a server names it (the
+        caller knows). ``default`` only by an admin (the project gets a new one on next
+        use). Returns the project id."""
         with self.db.transaction() as tx:
-            group = self.group_row(tx, ctx, group_id)
+            group = self.group_row(tx, ctx, group_id, lock=True)
+            revisions.check(group, expected)
             if group.name == DEFAULT and not ctx.is_admin:
                 raise SecurityGroupCannotRemoveDefault(
                     "Insufficient rights for removing default security group.")
             if in_use:
                 raise SecurityGroupInUse(f"Security Group {group.id} in use.")
             self.told_group(tx, "delete", group)
+            tags.drop(tx, "security-groups", [group.id])
             tx.execute(sa.delete(Rule).where(sa.or_(Rule.group_id == group.id,
                                                     Rule.remote_group_id == group.id)))
             tx.delete(group)
@@ -285,10 +290,11 @@ class SecurityGroups:
             self.notices.security_group_rule(tx, action, record)
         return record
 
-    def group_row(self, tx: Session, ctx: RequestContext,
-                  group_id: str | None) -> models.SecurityGroup:
+    def group_row(self, tx: Session, ctx: RequestContext, group_id: str | None,
+                  lock: bool = False) -> models.SecurityGroup:
         """The group, if the caller may see it (else 404, as for no group)."""
-        group = tx.get(Group, group_id) if isinstance(group_id, str) else None
+        group = tx.get(Group, group_id, with_for_update=lock) \
+            if isinstance(group_id, str) else None
         if group is None or not (ctx.is_admin or group.project_id == ctx.project_id):
             raise SecurityGroupNotFound(f"Security group {group_id} does not exist")
         return group

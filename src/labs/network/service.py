@@ -17,6 +17,7 @@ from labs.network.networks import Networks
 from labs.network.ports import Ports
 from labs.network.quotas import NetworkQuotas, count_networks, count_ports, count_subnets
 from labs.network.security_groups import SecurityGroups
+from labs.network.tags import Tags
 from labs.network.topology import Topology
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class NetworkService:
         self.floating_ips = FloatingIps(db, options.floating_pool, public)
         self.topology = Topology(db, options, cloud_project_id)
         self.ports = Ports(db)
+        self.tags = Tags(db)
         self.quotas = NetworkQuotas(db, options, {
             "network": count_networks, "subnet": count_subnets, "port": count_ports,
             "floatingip": self.floating_ips.count,

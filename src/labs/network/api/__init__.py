@@ -1,7 +1,8 @@
 """The network HTTP API (Neutron v2.0), served under ``/network``: discovery, extensions,
 networks and subnets (made, changed and deleted here), ports read from today's model,
 floating IPs and security groups (changed through compute's `Associations` and
-`GroupUse`: without them, a process serves them read-only), and quotas."""
+`GroupUse`: without them, a process serves them read-only), quotas, and the tags of
+networks, subnets, floating IPs and security groups."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from labs.network.api import (
     quotas,
     security_groups,
     subnets,
+    tagging,
 )
 from labs.network.api.base import NeutronApi
 from labs.network.floating_ips import Associations
@@ -34,4 +36,5 @@ def build_api(service: NetworkService, authenticator: Authenticator,
         module.register(api, service)
     floatingips.register(api, service, associations)
     security_groups.register(api, service, group_use)
+    tagging.register(api, service)
     return api

@@ -4,8 +4,9 @@ version, v2.0, CURRENT), the v2.0 root, and the extensions this API implements.
 Only the extensions whose attributes and behaviour the handlers really have are listed:
 ``external-net`` (``router:external``), ``net-mtu``, ``project-id``, ``pagination``,
 ``sorting``, ``filter-validation``, ``security-group`` (groups and rules),
-``standard-attr-description`` (their ``description``), ``quotas`` and
-``quota_details``.
+``standard-attr-description`` (their ``description``), ``standard-attr-revisions``
+(``revision_number``), ``revision-if-match`` (``If-Match: revision_number=N``),
+``standard-attr-tag`` (``tags``), ``quotas`` and ``quota_details``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,17 @@ EXTENSIONS = (
     ("standard-attr-description", "standard-attr-description",
      "Extension to add descriptions to standard attributes",
      "2016-02-10T10:00:00-00:00"),
+    ("standard-attr-revisions", "Resource revision numbers",
+     "This extension will display the revision number of neutron resources.",
+     "2016-04-11T10:00:00-00:00"),
+    ("revision-if-match", "If-Match constraints based on revision_number",
+     "Extension indicating that If-Match based on revision_number is supported.",
+     "2016-12-11T00:00:00-00:00"),
+    ("standard-attr-tag", "Tag support for resources with standard attribute: subnet, "
+     "trunk, network_segment_range, router, network, policy, subnetpool, port, "
+     "security_group, floatingip",
+     "Enables to set tag on resources with standard attribute.",
+     "2017-01-01T00:00:00-00:00"),
     ("quotas", "Quota management support", "Expose functions for quotas management per "
      "project", "2012-07-29T10:00:00-00:00"),
     ("quota_details", "Quota details management support", "Expose functions for quotas "

@@ -16,9 +16,10 @@ from labs.common.context import RequestContext
 from labs.common.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
 from labs.common.http import Api, Call
 from labs.network.api import listing, views
-from labs.network.api.base import allowed
+from labs.network.api.base import allowed, expected_revision
 from labs.network.api.listing import Collection, Item
 from labs.network.api.networks import FIELDS
+from labs.network.api.tagging import tagged
 from labs.network.errors import (
     BadFloatingIpRequest,
     FloatingIPNotFound,
@@ -28,16 +29,17 @@ from labs.network.errors import (
 )
 from labs.network.floating_ips import Associations, FloatingIpRecord, floating_id_of
 from labs.network.ports import PortRecord
+from labs.network.revisions import RevisionNumberConstraintFailed
 from labs.network.service import NetworkService
 
-FLOATINGIPS = Collection(
+FLOATINGIPS = listing.taggable(Collection(
     "floatingip", "floatingips",
     {"id": "str", "project_id": "str", "tenant_id": "str", "description": "str",
      "revision_number": "int", "floating_ip_address": "str", "floating_network_id": "str",
      "port_id": "str", "fixed_ip_address": "str", "router_id": "str", "status": "str"},
     ("id", "project_id", "tenant_id", "floating_ip_address", "floating_network_id",
      "port_id", "fixed_ip_address", "status", "created_at", "updated_at"),
-    FloatingIPNotFound)
+    FloatingIPNotFound))
 _ID = {"type": "string", "minLength": 1, "maxLength": 255}
 _NULLABLE = {"type": ["string", "null"], "maxLength": 255}
 CREATE = {"type": "object", "required": ["floatingip"], "additionalProperties": False,
@@ -88,8 +90,19 @@ class FloatingIpsApi:
 
     def visible(self, call: Call, rule: str) -> list[Item]:
         ctx = call.enforce(rule)
-        return [self.shown(r) for r in self.network.floating_ips.list_allocated(
-            ctx.project_id, every_project=allowed(call, "network:all_projects"))]
+        return tagged(self.network, "floatingips", [
+            self.shown(r) for r in self.network.floating_ips.list_allocated(
+                ctx.project_id, every_project=allowed(call, "network:all_projects"))])
+
+    def constrained(self, call: Call, ctx: RequestContext, ident: str
+                    ) -> FloatingIpRecord:
+        """The caller's floating IP `ident`, at the ``If-Match`` revision if one is
+        asked (412 otherwise)."""
+        expected = expected_revision(call)
+        record = self.mine(ctx, ident)
+        if expected is not None and record.revision_number != expected:
+            raise RevisionNumberConstraintFailed(expected, record.revision_number)
+        return record
 
     def mine(self, ctx: RequestContext, ident: str) -> FloatingIpRecord:
         """The caller's project's floating IP `ident` (404 for any other)."""
@@ -131,7 +144,8 @@ class FloatingIpsApi:
                                               target.address)
 
     def reread(self, ctx: RequestContext, record: FloatingIpRecord) -> Item:
-        return {"floatingip": self.shown(self.mine(ctx, floating_id_of(record.id)))}
+        return {"floatingip": tagged(self.network, "floatingips", [
+            self.shown(self.mine(ctx, floating_id_of(record.id)))])[0]}
 
 
 def register(api: Api, network: NetworkService, associations: Associations | None) -> None:
@@ -176,7 +190,7 @@ def register(api: Api, network: NetworkService, associations: Associations | Non
     def update_floatingip(call: Call) -> dict[str, Any]:
         """Associate the floating IP with a port, or (``port_id: null``) with none."""
         ctx = call.enforce("network:update_floatingip")
-        record = fips.mine(ctx, call.params["floatingip_id"])
+        record = fips.constrained(call, ctx, call.params["floatingip_id"])
         asked = call.body["floatingip"]
         fixed = fixed_address(asked)
         if "port_id" in asked:
@@ -187,5 +201,5 @@ def register(api: Api, network: NetworkService, associations: Associations | Non
     def delete_floatingip(call: Call) -> None:
         """Give the address back (taken from its port first)."""
         ctx = call.enforce("network:delete_floatingip")
-        record = fips.mine(ctx, call.params["floatingip_id"])
+        record = fips.constrained(call, ctx, call.params["floatingip_id"])
         fips.changer().release_floating(ctx, str(record.id))

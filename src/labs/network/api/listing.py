@@ -10,7 +10,7 @@ show). Lists are applied to the rendered items: the networks of a cloud are few.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -66,6 +66,27 @@ def fields_of(call: Call) -> list[str]:
 def only_fields(item: Item, fields: list[str]) -> Item:
     """The item with only ``fields`` (all of it without any)."""
     return {k: v for k, v in item.items() if k in fields} if fields else item
+
+
+def _tag_set(values: list[Any]) -> set[str]:
+    return {tag for value in values for tag in str(value).split(",") if tag}
+
+
+#: Neutron's tag filters (``standard-attr-tag``), each a comma-separated list: all of
+#: them, any of them, not all of them, none of them.
+TAG_MATCHERS: dict[str, Callable[[Item, list[Any]], bool]] = {
+    "tags": lambda item, values: _tag_set(values) <= set(item.get("tags", [])),
+    "tags-any": lambda item, values: bool(_tag_set(values) & set(item.get("tags", []))),
+    "not-tags": lambda item, values: not _tag_set(values) <= set(item.get("tags", [])),
+    "not-tags-any": lambda item, values: not _tag_set(values) & set(item.get("tags", [])),
+}
+
+
+def taggable(collection: Collection) -> Collection:
+    """The collection, filtered by its items' tags too."""
+    return replace(collection,
+                   filters={**collection.filters, **dict.fromkeys(TAG_MATCHERS, "str")},
+                   matchers={**collection.matchers, **TAG_MATCHERS})
 
 
 def _convert(name: str, kind: Kind, raw: str) -> Any:

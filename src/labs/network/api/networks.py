@@ -10,8 +10,9 @@ from labs.common.context import RequestContext
 from labs.common.errors import BadRequest, Forbidden
 from labs.common.http import Api, Call
 from labs.network.api import listing, views
-from labs.network.api.base import allowed
+from labs.network.api.base import allowed, expected_revision
 from labs.network.api.listing import Collection
+from labs.network.api.tagging import tagged
 from labs.network.errors import InvalidInput, NetworkNotFound
 from labs.network.service import NetworkService
 from labs.network.topology import NetworkRecord
@@ -19,13 +20,13 @@ from labs.network.topology import NetworkRecord
 COMMON_FILTERS: dict[str, listing.Kind] = {
     "id": "str", "name": "str", "project_id": "str", "tenant_id": "str",
     "description": "str", "revision_number": "int"}
-NETWORKS = Collection(
+NETWORKS = listing.taggable(Collection(
     "network", "networks",
     {**COMMON_FILTERS, "status": "str", "admin_state_up": "bool", "shared": "bool",
      "router:external": "bool", "mtu": "int"},
     ("id", "name", "project_id", "tenant_id", "status", "admin_state_up", "shared",
      "router:external", "mtu", "created_at", "updated_at"),
-    NetworkNotFound)
+    NetworkNotFound))
 FIELDS = {"fields": {"type": "string"}}
 #: The smallest MTU the host side configures.
 MIN_MTU = 576
@@ -108,13 +109,14 @@ def register(api: Api, network: NetworkService) -> None:
         return found
 
     def shown(call: Call, ident: str) -> dict[str, Any]:
-        return listing.one(call, NETWORKS, [views.network(r) for r in visible(
-            call, "network:get_network")], ident)
+        return listing.one(call, NETWORKS, tagged(network, "networks", [
+            views.network(r) for r in visible(call, "network:get_network")]), ident)
 
     @api.get("/v2.0/networks", query=NETWORKS.query())
     def list_networks(call: Call) -> dict[str, Any]:
         """List the networks the caller sees (filters, fields, sorting, paging)."""
-        shown = [views.network(r) for r in visible(call, "network:get_network")]
+        shown = tagged(network, "networks", [
+            views.network(r) for r in visible(call, "network:get_network")])
         return listing.answer(call, NETWORKS, shown)
 
     @api.get("/v2.0/networks/{network_id}", query=FIELDS)
@@ -135,11 +137,11 @@ def register(api: Api, network: NetworkService) -> None:
         """Change a network's name, description, state, MTU (admins: sharing)."""
         found = changeable(call, "network:update_network")
         asked = check_attributes(call, "update_network", call.body["network"])
-        network.networks.update_network(found.id, asked)
+        network.networks.update_network(found.id, asked, expected_revision(call))
         return shown(call, found.id)
 
     @api.delete("/v2.0/networks/{network_id}")
     def delete_network(call: Call) -> None:
         """Delete a network with its subnets (409 while servers hold addresses on it)."""
         found = changeable(call, "network:delete_network")
-        network.networks.delete_network(found.id)
+        network.networks.delete_network(found.id, expected_revision(call))

@@ -15,8 +15,9 @@ from labs.common.errors import BadRequest, ServiceUnavailable
 from labs.common.http import Api, Call
 from labs.network.api import listing
 from labs.network.api import security_views as views
-from labs.network.api.base import allowed
+from labs.network.api.base import allowed, expected_revision
 from labs.network.api.networks import FIELDS
+from labs.network.api.tagging import tagged
 from labs.network.group_use import GroupUse
 from labs.network.service import NetworkService
 
@@ -66,17 +67,18 @@ class SecurityGroupsApi:
         return self.groups.list_groups(ctx, ctx.project_id or "")
 
     def group_items(self, call: Call) -> list[listing.Item]:
-        return [views.group(g) for g in self.visible(call, "network:get_security_group")]
+        return tagged(self.network, "security-groups", [
+            views.group(g) for g in self.visible(call, "network:get_security_group")])
 
     def rule_items(self, call: Call) -> list[listing.Item]:
         return [views.rule(r) for g in self.visible(call, "network:get_security_group_rule")
                 for r in g.rules]
 
-    def delete_group(self, ctx: RequestContext, group_id: str) -> None:
+    def delete_group(self, ctx: RequestContext, group_id: str, expected: int | None) -> None:
         use = self.changer()
         group = self.groups.get(ctx, group_id)
         in_use = use.group_in_use(group.project_id, group.name)
-        use.rules_changed(self.groups.delete_group(ctx, group_id, in_use))
+        use.rules_changed(self.groups.delete_group(ctx, group_id, in_use, expected))
 
 
 def register(api: Api, network: NetworkService, use: GroupUse | None) -> None:
@@ -114,15 +116,17 @@ def register(api: Api, network: NetworkService, use: GroupUse | None) -> None:
         stateful_only(asked)
         use = sgs.changer()
         changed = groups.update_group(ctx, call.params["security_group_id"], {
-            k: v for k, v in asked.items() if k in ("name", "description")})
+            k: v for k, v in asked.items() if k in ("name", "description")},
+            expected_revision(call))
         use.rules_changed(changed.project_id)  # its members name it by name
-        return {"security_group": views.group(changed)}
+        return {"security_group": tagged(network, "security-groups",
+                                         [views.group(changed)])[0]}
 
     @api.delete("/v2.0/security-groups/{security_group_id}")
     def delete_security_group(call: Call) -> None:
         """Delete a group no live server is a member of (``default``: admins only)."""
         ctx = call.enforce("network:delete_security_group")
-        sgs.delete_group(ctx, call.params["security_group_id"])
+        sgs.delete_group(ctx, call.params["security_group_id"], expected_revision(call))
 
     @api.get("/v2.0/security-group-rules", query=views.RULES.query())
     def list_security_group_rules(call: Call) -> dict[str, Any]:

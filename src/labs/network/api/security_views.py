@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labs.network.api.listing import Collection, Item
+from labs.network.api.listing import Collection, Item, taggable
 from labs.network.api.networks import COMMON_FILTERS
 from labs.network.api.views import timestamp
 from labs.network.security_rules import (
@@ -31,12 +31,12 @@ def _protocol_matches(item: Item, values: list[Any]) -> bool:
     return item.get("protocol") in {protocol_name(v, item["ethertype"]) for v in values}
 
 
-GROUPS = Collection(
+GROUPS = taggable(Collection(
     "security_group", "security_groups",
     {**COMMON_FILTERS, "stateful": "bool", "shared": "bool"},
     ("id", "name", "project_id", "tenant_id", "description", "stateful",
      "revision_number", "created_at", "updated_at"),
-    group_not_found)
+    group_not_found))
 RULES = Collection(
     "security_group_rule", "security_group_rules",
     {"id": "str", "project_id": "str", "tenant_id": "str", "description": "str",

@@ -9,20 +9,21 @@ from typing import Any
 from labs.common.errors import BadRequest, Forbidden
 from labs.common.http import Api, Call
 from labs.network.api import listing, views
-from labs.network.api.base import allowed
+from labs.network.api.base import allowed, expected_revision
 from labs.network.api.listing import Collection
 from labs.network.api.networks import COMMON_FILTERS, FIELDS, owner
+from labs.network.api.tagging import tagged
 from labs.network.errors import NetworkNotFound, SubnetNotFound
 from labs.network.service import NetworkService
 from labs.network.topology import NetworkRecord, SubnetRecord
 
-SUBNETS = Collection(
+SUBNETS = listing.taggable(Collection(
     "subnet", "subnets",
     {**COMMON_FILTERS, "network_id": "str", "cidr": "str", "gateway_ip": "str",
      "ip_version": "int", "enable_dhcp": "bool"},
     ("id", "name", "project_id", "tenant_id", "network_id", "cidr", "gateway_ip",
      "ip_version", "enable_dhcp", "created_at", "updated_at"),
-    SubnetNotFound)
+    SubnetNotFound))
 _TEXT = {"type": "string", "maxLength": 255}
 _ID = {"type": "string", "minLength": 1, "maxLength": 255}
 _ADDRESS = {"type": "string", "maxLength": 64}
@@ -62,8 +63,8 @@ def register(api: Api, network: NetworkService) -> None:
             ctx.project_id, every_project=allowed(call, "network:all_projects"))
 
     def shown(call: Call, ident: str) -> dict[str, Any]:
-        return listing.one(call, SUBNETS, [views.subnet(s) for r in visible(call)
-                                           for s in r.subnets], ident)
+        return listing.one(call, SUBNETS, tagged(network, "subnets", [
+            views.subnet(s) for r in visible(call) for s in r.subnets]), ident)
 
     def owned_network(call: Call, network_id: str, action: str) -> NetworkRecord:
         """The network the caller changes subnets of: 404 if it does not see it, 403 if
@@ -88,8 +89,8 @@ def register(api: Api, network: NetworkService) -> None:
     @api.get("/v2.0/subnets", query=SUBNETS.query())
     def list_subnets(call: Call) -> dict[str, Any]:
         """List the subnets the caller sees (filters, fields, sorting, paging)."""
-        return listing.answer(call, SUBNETS, [views.subnet(s) for r in visible(call)
-                                              for s in r.subnets])
+        return listing.answer(call, SUBNETS, tagged(network, "subnets", [
+            views.subnet(s) for r in visible(call) for s in r.subnets]))
 
     @api.get("/v2.0/subnets/{subnet_id}", query=FIELDS)
     def show_subnet(call: Call) -> dict[str, Any]:
@@ -117,11 +118,12 @@ def register(api: Api, network: NetworkService) -> None:
     def update_subnet(call: Call) -> dict[str, Any]:
         """Change a subnet's name, description, DHCP, name servers, host routes."""
         found = changeable(call, "update_subnet")
-        network.networks.update_subnet(found.id, call.body["subnet"])
+        network.networks.update_subnet(found.id, call.body["subnet"],
+                                       expected_revision(call))
         return shown(call, found.id)
 
     @api.delete("/v2.0/subnets/{subnet_id}")
     def delete_subnet(call: Call) -> None:
         """Delete a subnet and its addresses (409 while servers hold any)."""
         found = changeable(call, "delete_subnet")
-        network.networks.delete_subnet(found.id)
+        network.networks.delete_subnet(found.id, expected_revision(call))

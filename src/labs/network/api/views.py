@@ -71,4 +71,5 @@ def floatingip(record: FloatingIpRecord, ident: str, network_id: str) -> dict[st
             "port_id": port_id_of(record.instance_id) if record.instance_id else None,
             "fixed_ip_address": record.fixed_ip, "router_id": None,
             "status": "ACTIVE" if record.instance_id else "DOWN",
-            **_owned(record.project_id or "", moment)}
+            **_owned(record.project_id or "", moment,
+                     revision_number=record.revision_number)}
