@@ -1,6 +1,7 @@
 """The network API fuzzed from its OpenAPI document (see tests/fuzzing.py), next to a
 compute control plane (floating IPs and security groups change through it) with a server
-holding a port and a floating IP, and a security group with a rule; quotas too."""
+holding a port and a floating IP, and a security group with a rule; quotas and tags
+too."""
 
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ def test_fuzz_network(plane: Plane) -> None:
     assert fip.status_code == 201 and server["id"], fip.text
     group = plane.client.post(f"{v2}/security-groups", headers=headers, json={
         "security_group": {"name": "web"}}).json()["security_group"]
+    tagged = plane.client.put(f"{v2}/networks/{networks[-1]}/tags", headers=headers,
+                              json={"tags": ["blue"]})
+    assert tagged.status_code == 200, tagged.text
     rule = plane.client.post(f"{v2}/security-group-rules", headers=headers, json={
         "security_group_rule": {"security_group_id": group["id"], "direction": "ingress",
                                 "protocol": "tcp", "port_range_min": 22,
@@ -54,7 +58,8 @@ def test_fuzz_network(plane: Plane) -> None:
              "port_id": ports, "floatingip_id": [fip.json()["floatingip"]["id"]],
              "security_group_id": [group["id"]], "security_group_rule_id": [rule["id"]],
              "project_id": [group["project_id"]],
-             "alias": ["external-net", "net-mtu", "security-group"]}
+             "alias": ["external-net", "net-mtu", "security-group", "standard-attr-tag"],
+             "tag": ["blue", "red"]}
     callers = {"admin": {"X-Auth-Token": plane.token("admin")}, "member of a": headers,
                "member of b": {"X-Auth-Token": plane.token("bob")}}
     doc = plane.client.get(f"{v2}/openapi.json").json()
