@@ -2,7 +2,8 @@
 against `labs up` with the fake driver: the public network for everyone, a project's
 network once its first VM made it, and another project's out of sight; a server's port,
 and a floating IP made, associated, taken back and released as OSC does it, seen alike
-by compute's ``os-floating-ips``; security groups, their rules and quotas."""
+by compute's ``os-floating-ips``; security groups, their rules and quotas; tags and
+``If-Match`` revisions."""
 
 from __future__ import annotations
 
@@ -251,3 +252,50 @@ def test_security_groups_and_quotas_through_openstacksdk(network_cloud: RunningC
     finally:
         demo.close()
         admin.close()
+
+
+def test_tags_and_revisions_through_the_cli_and_openstacksdk(
+        network_cloud: RunningCloud) -> None:
+    c = network_cloud
+
+    def names(*query: str) -> list[str]:
+        return sorted(n["Name"] for n in c.openstack_json("network", "list", *query,
+                                                          cloud="labs-demo"))
+
+    c.openstack("network", "create", "--tag", "blue", "--tag", "red", "tagged",
+                cloud="labs-demo")
+    c.openstack("network", "create", "plain", cloud="labs-demo")
+    shown = c.openstack_json("network", "show", "tagged", cloud="labs-demo")
+    assert sorted(shown["tags"]) == ["blue", "red"]
+    assert names("--tags", "blue") == ["tagged"]
+    assert names("--tags", "blue,red") == ["tagged"]
+    assert names("--any-tags", "red,green") == ["tagged"]
+    assert "tagged" not in names("--not-tags", "blue") and "plain" in names(
+        "--not-tags", "blue")
+    c.openstack("network", "unset", "--tag", "red", "tagged", cloud="labs-demo")
+    c.openstack("network", "set", "--tag", "green", "tagged", cloud="labs-demo")
+    assert sorted(c.openstack_json("network", "show", "tagged", cloud="labs-demo")[
+        "tags"]) == ["blue", "green"]
+    assert names("--tags", "red") == []
+    c.openstack("security", "group", "create", "tagged-sg", cloud="labs-demo")
+    c.openstack("security", "group", "set", "--tag", "fw", "tagged-sg", cloud="labs-demo")
+    assert c.openstack_json("security", "group", "show", "tagged-sg",
+                            cloud="labs-demo")["tags"] == ["fw"]
+    demo = connect(c, "labs-demo")
+    try:
+        net = demo.network.find_network("tagged", ignore_missing=False)
+        demo.network.set_tags(net, ["sdk", "two"])
+        again = demo.network.get_network(net.id)
+        assert sorted(again.tags) == ["sdk", "two"]
+        assert [n.name for n in demo.network.networks(tags="sdk")] == ["tagged"]
+        at = int(again.revision_number)
+        with pytest.raises(exceptions.HttpException) as stale:
+            demo.network.update_network(again, name="x", if_revision=at - 1)
+        assert stale.value.status_code == 412
+        renamed = demo.network.update_network(again, name="tagged2", if_revision=at)
+        assert (renamed.name, renamed.revision_number) == ("tagged2", at + 1)
+    finally:
+        demo.close()
+    for name in ("tagged2", "plain"):
+        c.openstack("network", "delete", name, cloud="labs-demo")
+    c.openstack("security", "group", "delete", "tagged-sg", cloud="labs-demo")
