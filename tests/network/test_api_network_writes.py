@@ -249,3 +249,24 @@ def test_networks_and_subnets_stay_within_the_project_quota(net: Net) -> None:
     assert net.ok(f"/quotas/{project}/details")["quota"]["network"]["used"] == \
         used["network"]["used"] + 1
     assert other["project_id"] != project
+
+
+def test_new_networks_take_public_addresses_within_the_router_quota(net: Net) -> None:
+    """Every project shares the public range: a project's networks hold at most its
+    ``router`` quota of its addresses (one each, for their uplinks)."""
+    project = net.projects["a"]
+
+    def uplinks() -> int:
+        with net.service.db.reading() as tx:
+            return tx.scalar(sa.select(sa.func.count()).select_from(models.Network).where(
+                models.Network.project_id == project,
+                models.Network.external_ip.is_not(None))) or 0
+
+    before = uplinks()
+    resp = net.call("PUT", f"/quotas/{project}", "admin", json={"quota": {
+        "router": before + 1}})
+    assert resp.status_code == 200, resp.text
+    for name in ("one", "two", "three"):
+        made(net, "network", {"name": name})
+    assert uplinks() == before + 1
+    made(net, "network", {"name": "four"}, "bob")  # another project's own quota

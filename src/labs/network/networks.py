@@ -79,20 +79,33 @@ class Networks:
 
     # -- networks ---------------------------------------------------------------------
     def create_network(self, project_id: str, asked: Mapping[str, Any]) -> str:
-        """A new empty network of `project_id` (its id), within its quota."""
+        """A new empty network of `project_id` (its id), within its quota. Its uplink
+        address (a network's own router's, of the public range every project shares)
+        only while the project's networks hold fewer than its ``router`` quota of them:
+        past it, the network has no way out, as a Neutron network without a router."""
         self.quotas.ready(project_id)
         with self.db.transaction() as tx:
             self.quotas.check_create(tx, project_id, "network")
+            uplink = self.fixed_ips.external_ip(tx) if self._uplinks_left(
+                tx, project_id) else None
             moment = now()
             row = Net(id=str(uuid.uuid4()), project_id=project_id,
                       label=asked.get("name", ""), description=asked.get("description", ""),
                       shared=bool(asked.get("shared", False)),
                       admin_state_up=bool(asked.get("admin_state_up", True)),
                       mtu=int(asked.get("mtu", 1500)), default_of_project=None,
-                      external_ip=self.fixed_ips.external_ip(tx), revision_number=0,
+                      external_ip=uplink, revision_number=0,
                       created_at=moment, updated_at=moment)
             tx.add(row)
             return row.id
+
+    def _uplinks_left(self, tx: Session, project_id: str) -> bool:
+        """Whether the project (its lock held) may take one more public address for a
+        network's uplink."""
+        limit = self.quotas.limits(tx, project_id)["router"]
+        held = tx.scalar(sa.select(sa.func.count()).select_from(Net).where(
+            Net.project_id == project_id, Net.external_ip.is_not(None))) or 0
+        return limit < 0 or held < limit
 
     def update_network(self, network_id: str, changes: Mapping[str, Any]) -> None:
         with self.db.transaction() as tx:
