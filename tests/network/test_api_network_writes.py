@@ -270,3 +270,19 @@ def test_new_networks_take_public_addresses_within_the_router_quota(net: Net) ->
         made(net, "network", {"name": name})
     assert uplinks() == before + 1
     made(net, "network", {"name": "four"}, "bob")  # another project's own quota
+
+
+def test_a_projects_subnets_hold_a_bounded_number_of_addresses(net: Net) -> None:
+    """Each address of a subnet is a row made with it: a /16 is fine, but the subnets
+    of the project's quota cannot all be /16s."""
+    big = made(net, "network", {"name": "big"})
+    sub = made(net, "subnet", {"network_id": big["id"], "cidr": "10.64.0.0/16"})
+    assert len(addresses(net, sub["id"])) == 65533
+    again = made(net, "network", {"name": "again"})
+    body = error(net.call("POST", "/subnets", json={"subnet": {
+        "network_id": again["id"], "cidr": "10.65.0.0/16"}}), 409, "OverQuota")
+    assert "subnet" in body["message"]
+    small = made(net, "subnet", {"network_id": again["id"], "cidr": "10.65.0.0/24"})
+    assert len(addresses(net, small["id"])) == 253
+    other = made(net, "network", {"name": "big"}, "bob")  # another project's own limit
+    made(net, "subnet", {"network_id": other["id"], "cidr": "10.64.0.0/16"}, "bob")

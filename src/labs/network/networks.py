@@ -155,6 +155,9 @@ class Networks:
                     f"Bad subnets request: Labs networks carry one IPv4 subnet; network "
                     f"{network.id} has one already ({taken}).")
             self.quotas.check_create(tx, project_id, "subnet")
+            subnet_checks.project_addresses(tx.scalar(
+                sa.select(sa.func.count()).select_from(Fixed).join(Sub, Sub.id == Fixed.subnet_id)
+                .where(Sub.project_id == project_id)) or 0, pools)
             moment = now()
             row = Sub(id=str(uuid.uuid4()), network_id=network.id, project_id=project_id,
                       name=asked.get("name", ""), description=asked.get("description", ""),
