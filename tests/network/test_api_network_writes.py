@@ -218,6 +218,13 @@ def test_bad_networks_and_subnets_are_400s(net: Net) -> None:
          "HTTPBadRequest", "Duplicate"),
         ({"cidr": "10.0.0.0/24", "host_routes": [{"destination": "x", "nexthop": "1.1.1.1"}]},
          400, "HTTPBadRequest", "host_routes"),
+        ({"cidr": "0.0.0.0/16"}, 400, "HTTPBadRequest", "special-purpose"),
+        ({"cidr": "127.0.0.0/24"}, 400, "HTTPBadRequest", "special-purpose"),
+        ({"cidr": "169.254.169.0/24"}, 400, "HTTPBadRequest", "special-purpose"),
+        ({"cidr": "224.0.0.0/24"}, 400, "HTTPBadRequest", "special-purpose"),
+        ({"cidr": "255.255.255.0/24"}, 400, "HTTPBadRequest", "special-purpose"),
+        ({"cidr": "172.24.0.0/16"}, 400, "HTTPBadRequest", "the public range"),
+        ({"cidr": "172.24.4.128/29"}, 400, "HTTPBadRequest", "the public range"),
         ({"cidr": "10.0.0.0/24", "subnetpool_id": "abc"}, 400, "HTTPBadRequest", ""),
         ({"cidr": "10.0.0.0/24", "colour": "red"}, 400, "HTTPBadRequest", ""),
     ]

@@ -85,6 +85,22 @@ def cidr(value: str) -> ipaddress.IPv4Network:
     return net
 
 
+#: Ranges no subnet's hosts can be on: "this network", loopback, link-local (the
+#: metadata service's 169.254.169.254 is on the gateway), multicast and reserved.
+UNUSABLE = tuple(ipaddress.IPv4Network(r) for r in (
+    "0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4"))
+
+
+def usable(net: ipaddress.IPv4Network, public: ipaddress.IPv4Network) -> None:
+    """A 400 for a range the host side cannot give a network: one of `UNUSABLE`, or
+    the public range (`public`: every network's uplink and floating IPs are on it)."""
+    for other, what in [*((u, "a special-purpose range") for u in UNUSABLE),
+                        (public, "the public range")]:
+        if net.overlaps(other):
+            raise InvalidSubnet(f"Invalid input for cidr. Reason: {net} overlaps {other}, "
+                                f"{what}.")
+
+
 def gateway(net: ipaddress.IPv4Network, value: Any, given: bool) -> str:
     """The gateway: the one given (a host address of the range), or the first host."""
     if not given:
