@@ -3,8 +3,11 @@ shapes, who may do what, and the addresses a subnet brings."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from labs.network import models
@@ -79,6 +82,40 @@ def test_a_network_or_subnet_in_use_is_not_deleted(net: Net) -> None:
     assert mine["id"] in body["message"]
     error(net.call("DELETE", f"/subnets/{sub['id']}"), 409, "SubnetInUse")
     assert net.ok(f"/subnets/{sub['id']}")["subnet"]["cidr"] == "10.9.0.0/29"
+
+
+def test_an_address_taken_while_its_network_is_deleted_is_kept(net: Net) -> None:
+    """A placement takes an address (its row locked) while the network's deletion runs:
+    the deletion waits for it, then refuses (409) and the address stays."""
+    if net.service.db.is_sqlite:
+        pytest.skip("row locks: SQLite runs one writer at a time")
+    mine = made(net, "network", {"name": "racing"})
+    sub = made(net, "subnet", {"network_id": mine["id"], "cidr": "10.9.0.0/29"})
+    answers: list[Any] = []
+    with net.service.db.transaction() as tx:
+        tx.execute(sa.update(models.FixedIp).where(models.FixedIp.subnet_id == sub["id"],
+                                                   models.FixedIp.address == "10.9.0.2")
+                   .values(instance_id="vm-1", mac="fa:16:3e:00:00:01"))
+        deleting = threading.Thread(target=lambda: answers.append(
+            net.call("DELETE", f"/networks/{mine['id']}")))
+        deleting.start()
+        deadline = time.monotonic() + 20
+        while not waiting_on_fixed_ips(net) and deleting.is_alive():
+            assert time.monotonic() < deadline, "the deletion never waited"
+            time.sleep(0.05)
+    deleting.join(30)
+    error(answers[0], 409, "NetworkInUse")
+    assert addresses(net, sub["id"]) == [f"10.9.0.{n}" for n in range(2, 7)]
+
+
+def waiting_on_fixed_ips(net: Net) -> bool:
+    """Whether a transaction of this database waits for a lock on a fixed IP."""
+    with net.service.db.engine.connect() as conn:
+        return bool(conn.execute(sa.text(
+            "SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN "
+            "information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
+            "WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE() "
+            "AND t.trx_query LIKE '%fixed_ip%'")).scalar())
 
 
 def test_pools_and_gateway_as_asked(net: Net) -> None:

@@ -124,16 +124,22 @@ class Networks:
             row = tx.get(Net, network_id, with_for_update=True)
             if row is None:
                 raise NetworkNotFound(network_id)
-            if self._held(tx, Fixed.network_id == network_id):
+            if not self._free_all(tx, Fixed.network_id == network_id):
                 raise NetworkInUse(network_id)
-            tx.execute(sa.delete(Fixed).where(Fixed.network_id == network_id))
             tx.execute(sa.delete(Sub).where(Sub.network_id == network_id))
             tx.delete(row)
 
     @staticmethod
-    def _held(tx: Session, where: Any) -> bool:
-        return tx.scalar(sa.select(Fixed.id).where(where, Fixed.instance_id.is_not(None))
-                         .limit(1)) is not None
+    def _free_all(tx: Session, where: Any) -> bool:
+        """Delete the free addresses matching `where`; whether they all were (else one
+        is held, perhaps taken by a placement meanwhile: the caller refuses, and its
+        rollback keeps them). The delete waits for a placement holding a row's lock
+        and then spares the row it took."""
+        if tx.scalar(sa.select(Fixed.id).where(where, Fixed.instance_id.is_not(None))
+                     .limit(1)) is not None:
+            return False
+        tx.execute(sa.delete(Fixed).where(where, Fixed.instance_id.is_(None)))
+        return tx.scalar(sa.select(Fixed.id).where(where).limit(1).with_for_update()) is None
 
     # -- subnets ----------------------------------------------------------------------
     def create_subnet(self, network: NetworkRecord, project_id: str,
@@ -197,9 +203,8 @@ class Networks:
             row = tx.get(Sub, subnet_id, with_for_update=True)
             if row is None:
                 raise SubnetNotFound(subnet_id)
-            if self._held(tx, Fixed.subnet_id == subnet_id):
+            if not self._free_all(tx, Fixed.subnet_id == subnet_id):
                 raise SubnetInUse(subnet_id)
-            tx.execute(sa.delete(Fixed).where(Fixed.subnet_id == subnet_id))
             tx.delete(row)
 
     # -- a server's network -----------------------------------------------------------
