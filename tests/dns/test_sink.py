@@ -14,6 +14,7 @@ import pytest
 from labs.common.bus import connect
 from labs.common.bus.messages import Notification
 from labs.dns.sink import DnsSink, InstanceSource, LiveInstance, Naming, Record, SinkTarget
+from labs.network.ports import port_id_of
 from tests.common.bus_helpers import wait_for
 
 NAMING = Naming.for_ranges("labs.internal", ["10.68.0.0/16"])
@@ -171,7 +172,8 @@ def test_a_floating_ip_is_named_and_kept_when_the_creation_comes_again() -> None
     sink.ensure_zones()
     web = vm("web", "bots", "10.68.1.7")
     sink.on_notification(create_end(web))
-    fip = {"floating_ip_address": "172.24.4.9", "port_id": "p", "fixed_ip_address": "10.68.1.7"}
+    fip = {"floating_ip_address": "172.24.4.9", "port_id": port_id_of(web.id),
+           "fixed_ip_address": "10.68.1.7"}
     sink.on_notification(Notification("floatingip.update.end", {"floatingip": fip},
                                       "network.host-1"))
     ptr = ("4.24.172.in-addr.arpa.", "9.4.24.172.in-addr.arpa.", "PTR",
@@ -184,3 +186,26 @@ def test_a_floating_ip_is_named_and_kept_when_the_creation_comes_again() -> None
         "floatingip_id": "f", "floatingip": fip}, "network.host-1"))
     assert target.records[web.id] == naming.records(web)
     assert naming.reverse_zones == ("68.10.in-addr.arpa.", "4.24.172.in-addr.arpa.")
+
+
+def test_a_floating_ip_names_the_instance_behind_its_port_not_another_projects() -> None:
+    """Ranges overlap between networks: another project's instance at the same fixed
+    address (named first, or alone) never gets the floating IP's PTR record."""
+    naming = Naming.for_ranges("labs.internal", ["10.68.0.0/16"], floating=["172.24.4.0/24"])
+    target = MemoryTarget()
+    sink = DnsSink(target, MemoryInstances(), naming)
+    sink.ensure_zones()
+    theirs = LiveInstance("0-theirs", "secret-db", "payroll", ("192.168.0.5",))
+    ours = LiveInstance("1-ours", "web", "bots", ("192.168.0.5",))
+    fip = {"floating_ip_address": "172.24.4.9", "port_id": port_id_of(ours.id),
+           "fixed_ip_address": "192.168.0.5"}
+    update = Notification("floatingip.update.end", {"floatingip": fip}, "network.host-1")
+    sink.on_notification(create_end(theirs))  # ours is not named yet
+    sink.on_notification(update)
+    assert target.records[theirs.id] == naming.records(theirs)
+    sink.on_notification(create_end(ours))
+    sink.on_notification(update)
+    ptr = ("4.24.172.in-addr.arpa.", "9.4.24.172.in-addr.arpa.", "PTR",
+           "web.bots.labs.internal.")
+    assert target.records[theirs.id] == naming.records(theirs)
+    assert ptr in target.records[ours.id]

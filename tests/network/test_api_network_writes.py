@@ -3,8 +3,11 @@ shapes, who may do what, and the addresses a subnet brings."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from labs.network import models
@@ -79,6 +82,40 @@ def test_a_network_or_subnet_in_use_is_not_deleted(net: Net) -> None:
     assert mine["id"] in body["message"]
     error(net.call("DELETE", f"/subnets/{sub['id']}"), 409, "SubnetInUse")
     assert net.ok(f"/subnets/{sub['id']}")["subnet"]["cidr"] == "10.9.0.0/29"
+
+
+def test_an_address_taken_while_its_network_is_deleted_is_kept(net: Net) -> None:
+    """A placement takes an address (its row locked) while the network's deletion runs:
+    the deletion waits for it, then refuses (409) and the address stays."""
+    if net.service.db.is_sqlite:
+        pytest.skip("row locks: SQLite runs one writer at a time")
+    mine = made(net, "network", {"name": "racing"})
+    sub = made(net, "subnet", {"network_id": mine["id"], "cidr": "10.9.0.0/29"})
+    answers: list[Any] = []
+    with net.service.db.transaction() as tx:
+        tx.execute(sa.update(models.FixedIp).where(models.FixedIp.subnet_id == sub["id"],
+                                                   models.FixedIp.address == "10.9.0.2")
+                   .values(instance_id="vm-1", mac="fa:16:3e:00:00:01"))
+        deleting = threading.Thread(target=lambda: answers.append(
+            net.call("DELETE", f"/networks/{mine['id']}")))
+        deleting.start()
+        deadline = time.monotonic() + 20
+        while not waiting_on_fixed_ips(net) and deleting.is_alive():
+            assert time.monotonic() < deadline, "the deletion never waited"
+            time.sleep(0.05)
+    deleting.join(30)
+    error(answers[0], 409, "NetworkInUse")
+    assert addresses(net, sub["id"]) == [f"10.9.0.{n}" for n in range(2, 7)]
+
+
+def waiting_on_fixed_ips(net: Net) -> bool:
+    """Whether a transaction of this database waits for a lock on a fixed IP."""
+    with net.service.db.engine.connect() as conn:
+        return bool(conn.execute(sa.text(
+            "SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN "
+            "information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
+            "WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE() "
+            "AND t.trx_query LIKE '%fixed_ip%'")).scalar())
 
 
 def test_pools_and_gateway_as_asked(net: Net) -> None:
@@ -218,6 +255,13 @@ def test_bad_networks_and_subnets_are_400s(net: Net) -> None:
          "HTTPBadRequest", "Duplicate"),
         ({"cidr": "10.0.0.0/24", "host_routes": [{"destination": "x", "nexthop": "1.1.1.1"}]},
          400, "HTTPBadRequest", "host_routes"),
+        ({"cidr": "0.0.0.0/16"}, 400, "HTTPBadRequest", "special-purpose"),
+        ({"cidr": "127.0.0.0/24"}, 400, "HTTPBadRequest", "special-purpose"),
+        ({"cidr": "169.254.169.0/24"}, 400, "HTTPBadRequest", "special-purpose"),
+        ({"cidr": "224.0.0.0/24"}, 400, "HTTPBadRequest", "special-purpose"),
+        ({"cidr": "255.255.255.0/24"}, 400, "HTTPBadRequest", "special-purpose"),
+        ({"cidr": "172.24.0.0/16"}, 400, "HTTPBadRequest", "the public range"),
+        ({"cidr": "172.24.4.128/29"}, 400, "HTTPBadRequest", "the public range"),
         ({"cidr": "10.0.0.0/24", "subnetpool_id": "abc"}, 400, "HTTPBadRequest", ""),
         ({"cidr": "10.0.0.0/24", "colour": "red"}, 400, "HTTPBadRequest", ""),
     ]
@@ -249,3 +293,40 @@ def test_networks_and_subnets_stay_within_the_project_quota(net: Net) -> None:
     assert net.ok(f"/quotas/{project}/details")["quota"]["network"]["used"] == \
         used["network"]["used"] + 1
     assert other["project_id"] != project
+
+
+def test_new_networks_take_public_addresses_within_the_router_quota(net: Net) -> None:
+    """Every project shares the public range: a project's networks hold at most its
+    ``router`` quota of its addresses (one each, for their uplinks)."""
+    project = net.projects["a"]
+
+    def uplinks() -> int:
+        with net.service.db.reading() as tx:
+            return tx.scalar(sa.select(sa.func.count()).select_from(models.Network).where(
+                models.Network.project_id == project,
+                models.Network.external_ip.is_not(None))) or 0
+
+    before = uplinks()
+    resp = net.call("PUT", f"/quotas/{project}", "admin", json={"quota": {
+        "router": before + 1}})
+    assert resp.status_code == 200, resp.text
+    for name in ("one", "two", "three"):
+        made(net, "network", {"name": name})
+    assert uplinks() == before + 1
+    made(net, "network", {"name": "four"}, "bob")  # another project's own quota
+
+
+def test_a_projects_subnets_hold_a_bounded_number_of_addresses(net: Net) -> None:
+    """Each address of a subnet is a row made with it: a /16 is fine, but the subnets
+    of the project's quota cannot all be /16s."""
+    big = made(net, "network", {"name": "big"})
+    sub = made(net, "subnet", {"network_id": big["id"], "cidr": "10.64.0.0/16"})
+    assert len(addresses(net, sub["id"])) == 65533
+    again = made(net, "network", {"name": "again"})
+    body = error(net.call("POST", "/subnets", json={"subnet": {
+        "network_id": again["id"], "cidr": "10.65.0.0/16"}}), 409, "OverQuota")
+    assert "subnet" in body["message"]
+    small = made(net, "subnet", {"network_id": again["id"], "cidr": "10.65.0.0/24"})
+    assert len(addresses(net, small["id"])) == 253
+    other = made(net, "network", {"name": "big"}, "bob")  # another project's own limit
+    made(net, "subnet", {"network_id": other["id"], "cidr": "10.64.0.0/16"}, "bob")

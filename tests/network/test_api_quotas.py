@@ -88,6 +88,24 @@ def test_bad_updates(plane: Plane, body: Any) -> None:
     assert ok(plane, "GET", f"/quotas/{mine}")["quota"] == DEFAULTS
 
 
+def test_a_project_id_longer_than_any_is_a_400(plane: Plane) -> None:
+    """Paths and bodies naming a project id longer than the network keeps: 400s."""
+    long = "p" * 65
+    for method, path, body in (("PUT", f"/quotas/{long}", {"quota": {"network": 5}}),
+                               ("GET", f"/quotas/{long}", None),
+                               ("GET", f"/quotas/{long}/details", None),
+                               ("DELETE", f"/quotas/{long}", None),
+                               ("POST", "/networks", {"network": {"project_id": long}}),
+                               ("POST", "/networks", {"network": {"tenant_id": long}}),
+                               ("POST", "/security-groups", {"security_group": {
+                                   "name": "web", "project_id": long}})):
+        error(neutron(plane, method, path, "admin", json=body), 400, "HTTPBadRequest")
+    net = ok(plane, "POST", "/networks", json={"network": {"name": "n"}})["network"]
+    error(neutron(plane, "POST", "/subnets", "admin", json={"subnet": {
+        "network_id": net["id"], "cidr": "10.3.0.0/24", "project_id": long}}), 400,
+        "HTTPBadRequest")
+
+
 def parallel(count: int, make: Any) -> list[Any]:
     with concurrent.futures.ThreadPoolExecutor(12) as pool:
         return list(pool.map(make, range(count)))

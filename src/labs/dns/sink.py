@@ -33,6 +33,7 @@ from labs.common.bus import Bus
 from labs.common.bus.messages import Notification
 from labs.common.names import dns_label
 from labs.common.periodic import Periodic
+from labs.network.ports import port_id_of
 
 log = logging.getLogger("labs.dns.sink")
 
@@ -227,10 +228,10 @@ class DnsSink:
                 log.warning("DNS sink: %s without a floating IP", note.event_type)
                 return
             address = str(fip["floating_ip_address"])
-            fixed = fip.get("fixed_ip_address") if fip.get("port_id") and \
-                note.event_type != "floatingip.delete.end" else None
+            port = fip.get("port_id") if note.event_type != "floatingip.delete.end" else None
+            fixed = fip.get("fixed_ip_address") if port else None
             self._with_retries(f"name floating IP {address}", lambda: self.point_floating(
-                address, str(fixed) if fixed else None))
+                address, str(fixed) if fixed else None, str(port) if port else None))
         elif note.event_type == "compute.instance.delete.start":
             instance_id = str(payload["instance_id"])
             self._with_retries(f"unname {instance_id}",
@@ -244,9 +245,12 @@ class DnsSink:
         self.target.set_instance_records(
             instance.id, list(dict.fromkeys([*self.naming.records(instance), *kept])))
 
-    def point_floating(self, address: str, fixed: str | None) -> None:
+    def point_floating(self, address: str, fixed: str | None,
+                       port_id: str | None = None) -> None:
         """Make the floating IP `address`'s PTR record name the instance holding `fixed`
-        (found by the A record the sink made for it), or with None no instance."""
+        behind port `port_id` (found by the A records the sink made at `fixed`: ranges
+        overlap between networks, so the one whose port it is), or with None no
+        instance."""
         placeholder = self.naming.ptr(address, self.naming.domain)
         if placeholder is None or not self.naming.is_floating_ptr(placeholder):
             return  # outside the floating range: not the sink's to name
@@ -254,8 +258,9 @@ class DnsSink:
         owner, wanted = None, None
         if fixed is not None:
             for instance_id, (_, fqdn, _, _) in self.target.managed_records(
-                    type_="A", data=fixed)[:1]:
-                owner, wanted = instance_id, self.naming.ptr(address, fqdn)
+                    type_="A", data=fixed):
+                if port_id_of(instance_id) == port_id:
+                    owner, wanted = instance_id, self.naming.ptr(address, fqdn)
             if owner is None:
                 log.info("DNS sink: no instance named at %s yet; the reconciler will name "
                          "floating IP %s", fixed, address)

@@ -79,20 +79,33 @@ class Networks:
 
     # -- networks ---------------------------------------------------------------------
     def create_network(self, project_id: str, asked: Mapping[str, Any]) -> str:
-        """A new empty network of `project_id` (its id), within its quota."""
+        """A new empty network of `project_id` (its id), within its quota. Its uplink
+        address (a network's own router's, of the public range every project shares)
+        only while the project's networks hold fewer than its ``router`` quota of them:
+        past it, the network has no way out, as a Neutron network without a router."""
         self.quotas.ready(project_id)
         with self.db.transaction() as tx:
             self.quotas.check_create(tx, project_id, "network")
+            uplink = self.fixed_ips.external_ip(tx) if self._uplinks_left(
+                tx, project_id) else None
             moment = now()
             row = Net(id=str(uuid.uuid4()), project_id=project_id,
                       label=asked.get("name", ""), description=asked.get("description", ""),
                       shared=bool(asked.get("shared", False)),
                       admin_state_up=bool(asked.get("admin_state_up", True)),
                       mtu=int(asked.get("mtu", 1500)), default_of_project=None,
-                      external_ip=self.fixed_ips.external_ip(tx), revision_number=0,
+                      external_ip=uplink, revision_number=0,
                       created_at=moment, updated_at=moment)
             tx.add(row)
             return row.id
+
+    def _uplinks_left(self, tx: Session, project_id: str) -> bool:
+        """Whether the project (its lock held) may take one more public address for a
+        network's uplink."""
+        limit = self.quotas.limits(tx, project_id)["router"]
+        held = tx.scalar(sa.select(sa.func.count()).select_from(Net).where(
+            Net.project_id == project_id, Net.external_ip.is_not(None))) or 0
+        return limit < 0 or held < limit
 
     def update_network(self, network_id: str, changes: Mapping[str, Any],
                        expected: int | None = None) -> None:
@@ -116,19 +129,25 @@ class Networks:
             if row is None:
                 raise NetworkNotFound(network_id)
             revisions.check(row, expected)
-            if self._held(tx, Fixed.network_id == network_id):
+            if not self._free_all(tx, Fixed.network_id == network_id):
                 raise NetworkInUse(network_id)
             tags.drop(tx, "networks", [network_id])
             tags.drop(tx, "subnets", tx.scalars(
                 sa.select(Sub.id).where(Sub.network_id == network_id)))
-            tx.execute(sa.delete(Fixed).where(Fixed.network_id == network_id))
             tx.execute(sa.delete(Sub).where(Sub.network_id == network_id))
             tx.delete(row)
 
     @staticmethod
-    def _held(tx: Session, where: Any) -> bool:
-        return tx.scalar(sa.select(Fixed.id).where(where, Fixed.instance_id.is_not(None))
-                         .limit(1)) is not None
+    def _free_all(tx: Session, where: Any) -> bool:
+        """Delete the free addresses matching `where`; whether they all were (else one
+        is held, perhaps taken by a placement meanwhile: the caller refuses, and its
+        rollback keeps them). The delete waits for a placement holding a row's lock
+        and then spares the row it took."""
+        if tx.scalar(sa.select(Fixed.id).where(where, Fixed.instance_id.is_not(None))
+                     .limit(1)) is not None:
+            return False
+        tx.execute(sa.delete(Fixed).where(where, Fixed.instance_id.is_(None)))
+        return tx.scalar(sa.select(Fixed.id).where(where).limit(1).with_for_update()) is None
 
     # -- subnets ----------------------------------------------------------------------
     def create_subnet(self, network: NetworkRecord, project_id: str,
@@ -136,6 +155,7 @@ class Networks:
         """A subnet of `network` (checked: a 400 or 409 for what Labs cannot make), with
         a fixed IP row for every address of its pools, within `project_id`'s quota."""
         net = subnet_checks.cidr(asked["cidr"])
+        subnet_checks.usable(net, self.fixed_ips.external)
         gateway = subnet_checks.gateway(net, asked.get("gateway_ip"), "gateway_ip" in asked)
         pools = subnet_checks.pools(net, gateway, asked.get("allocation_pools"))
         dns = subnet_checks.nameservers(asked.get("dns_nameservers") or [])
@@ -150,6 +170,9 @@ class Networks:
                     f"Bad subnets request: Labs networks carry one IPv4 subnet; network "
                     f"{network.id} has one already ({taken}).")
             self.quotas.check_create(tx, project_id, "subnet")
+            subnet_checks.project_addresses(tx.scalar(
+                sa.select(sa.func.count()).select_from(Fixed).join(Sub, Sub.id == Fixed.subnet_id)
+                .where(Sub.project_id == project_id)) or 0, pools)
             moment = now()
             row = Sub(id=str(uuid.uuid4()), network_id=network.id, project_id=project_id,
                       name=asked.get("name", ""), description=asked.get("description", ""),
@@ -191,10 +214,9 @@ class Networks:
             if row is None:
                 raise SubnetNotFound(subnet_id)
             revisions.check(row, expected)
-            if self._held(tx, Fixed.subnet_id == subnet_id):
+            if not self._free_all(tx, Fixed.subnet_id == subnet_id):
                 raise SubnetInUse(subnet_id)
             tags.drop(tx, "subnets", [subnet_id])
-            tx.execute(sa.delete(Fixed).where(Fixed.subnet_id == subnet_id))
             tx.delete(row)
 
     # -- a server's network -----------------------------------------------------------

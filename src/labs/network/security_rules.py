@@ -276,6 +276,8 @@ def _prefix(value: object, ethertype: str) -> str | None:
     if value is None:
         return None
     try:
+        if "%" in str(value):  # an IPv6 scope (zone) is no CIDR: never a peer
+            raise ValueError(value)
         net = ipaddress.ip_network(str(value), strict=False)
     except ValueError:
         raise InvalidSecurityGroupRule(f"Invalid CIDR {value!r} for remote_ip_prefix.",

@@ -15,6 +15,9 @@ from labs.common.errors import BadRequest, Conflict
 MAX_PREFIX = 16
 #: The smallest one the host side takes (a gateway and a few addresses).
 MIN_PREFIX = 29
+#: The addresses a project's subnets hold together (each a row, made with its subnet):
+#: two /16s' worth, so no project fills the database with the subnets of its quota.
+MAX_PROJECT_ADDRESSES = 2 * 2 ** (32 - MAX_PREFIX)
 
 
 class InvalidSubnet(BadRequest):
@@ -38,6 +41,15 @@ class OverlappingAllocationPools(Conflict):
 
 class GatewayConflictWithAllocationPools(Conflict):
     neutron_type = "GatewayConflictWithAllocationPools"
+
+
+class ProjectAddressesExceeded(Conflict):
+    neutron_type = "OverQuota"
+
+    def __init__(self, held: int, asked: int) -> None:
+        super().__init__(f"Quota exceeded for resources: ['subnet']. The project's subnets "
+                         f"hold {held} addresses; {asked} more would pass Labs' limit of "
+                         f"{MAX_PROJECT_ADDRESSES}.")
 
 
 Pool = tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]
@@ -71,6 +83,22 @@ def cidr(value: str) -> ipaddress.IPv4Network:
         raise InvalidSubnet(f"Invalid input for cidr. Reason: '{value}' isn't a recommended "
                             f"CIDR, use '{net}' instead.")
     return net
+
+
+#: Ranges no subnet's hosts can be on: "this network", loopback, link-local (the
+#: metadata service's 169.254.169.254 is on the gateway), multicast and reserved.
+UNUSABLE = tuple(ipaddress.IPv4Network(r) for r in (
+    "0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4"))
+
+
+def usable(net: ipaddress.IPv4Network, public: ipaddress.IPv4Network) -> None:
+    """A 400 for a range the host side cannot give a network: one of `UNUSABLE`, or
+    the public range (`public`: every network's uplink and floating IPs are on it)."""
+    for other, what in [*((u, "a special-purpose range") for u in UNUSABLE),
+                        (public, "the public range")]:
+        if net.overlaps(other):
+            raise InvalidSubnet(f"Invalid input for cidr. Reason: {net} overlaps {other}, "
+                                f"{what}.")
 
 
 def gateway(net: ipaddress.IPv4Network, value: Any, given: bool) -> str:
@@ -149,3 +177,12 @@ def host_routes(values: list[dict[str, Any]]) -> list[dict[str, str]]:
         hop = _address("host_routes", route.get("nexthop"))
         out.append({"destination": str(dest), "nexthop": str(hop)})
     return out
+
+
+def project_addresses(held: int, pools_: list[dict[str, str]]) -> None:
+    """A 409 when `pools_` would bring a project's subnets (holding `held` addresses) past
+    `MAX_PROJECT_ADDRESSES`."""
+    asked = sum(int(ipaddress.IPv4Address(p["end"])) - int(ipaddress.IPv4Address(p["start"]))
+                + 1 for p in pools_)
+    if held + asked > MAX_PROJECT_ADDRESSES:
+        raise ProjectAddressesExceeded(held, asked)

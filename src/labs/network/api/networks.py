@@ -31,7 +31,8 @@ FIELDS = {"fields": {"type": "string"}}
 #: The smallest MTU the host side configures.
 MIN_MTU = 576
 _TEXT = {"type": "string", "maxLength": 255}
-_ID = {"type": "string", "minLength": 1, "maxLength": 255}
+#: A project's id as the network keeps it (longer ones are no project's).
+PROJECT_ID = {"type": "string", "minLength": 1, "maxLength": 64}
 _CHANGES = {"name": _TEXT, "description": _TEXT, "admin_state_up": {"type": "boolean"},
             # OSC sends the MTU as text; Neutron converts it
             "mtu": {"type": ["integer", "string"], "pattern": "^[0-9]{1,9}$"},
@@ -40,7 +41,7 @@ _CHANGES = {"name": _TEXT, "description": _TEXT, "admin_state_up": {"type": "boo
 CREATE = {"type": "object", "required": ["network"], "additionalProperties": False,
           "properties": {"network": {
               "type": "object", "additionalProperties": False,
-              "properties": {**_CHANGES, "project_id": _ID, "tenant_id": _ID,
+              "properties": {**_CHANGES, "project_id": PROJECT_ID, "tenant_id": PROJECT_ID,
                              "port_security_enabled": {"type": "boolean", "const": True},
                              "availability_zone_hints": {"type": "array", "maxItems": 0}}}}}
 UPDATE = {"type": "object", "required": ["network"], "additionalProperties": False,

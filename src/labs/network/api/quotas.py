@@ -14,6 +14,8 @@ from labs.network.quotas import RESOURCES
 from labs.network.service import NetworkService
 
 _LIMIT = {"type": ["integer", "string"]}
+#: The longest project id the network keeps.
+MAX_PROJECT_ID = 64
 UPDATE = {"type": "object", "required": ["quota"], "additionalProperties": False,
           "properties": {"quota": {"type": "object", "additionalProperties": False,
                                    "properties": dict.fromkeys(RESOURCES, _LIMIT)}}}
@@ -30,6 +32,15 @@ def limit_of(resource: str, value: int | str) -> int:
     return int(text)
 
 
+def project_in(call: Call) -> str:
+    """The project the path names (400 for an id no project has: longer than kept)."""
+    project_id: str = call.params["project_id"]
+    if len(project_id) > MAX_PROJECT_ID:
+        raise BadRequest(f"Invalid input for project_id. Reason: longer than "
+                         f"{MAX_PROJECT_ID} characters.")
+    return project_id
+
+
 def register(api: Api, network: NetworkService) -> None:
     quotas = network.quotas
 
@@ -37,7 +48,7 @@ def register(api: Api, network: NetworkService) -> None:
         """The project in the path, which the caller may read (its own, or any for an
         admin; 403 otherwise, as Neutron answers)."""
         ctx = call.enforce("network:get_quota")
-        project_id = call.params["project_id"]
+        project_id = project_in(call)
         if project_id != ctx.project_id:
             call.enforce("network:all_projects")
         return ctx, project_id
@@ -78,10 +89,10 @@ def register(api: Api, network: NetworkService) -> None:
         """Set some of a project's limits."""
         call.enforce("network:update_quota")
         changes = {k: limit_of(k, v) for k, v in call.body["quota"].items()}
-        return {"quota": quotas.update(call.params["project_id"], changes)}
+        return {"quota": quotas.update(project_in(call), changes)}
 
     @api.delete("/v2.0/quotas/{project_id}")
     def delete_quota(call: Call) -> None:
         """A project's limits back to the defaults."""
         call.enforce("network:delete_quota")
-        quotas.reset(call.params["project_id"])
+        quotas.reset(project_in(call))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from labs.network.api.listing import Collection, Item, taggable
-from labs.network.api.networks import COMMON_FILTERS
+from labs.network.api.networks import COMMON_FILTERS, PROJECT_ID
 from labs.network.api.views import timestamp
 from labs.network.security_rules import (
     GroupRecord,
@@ -58,7 +58,8 @@ GROUP_CREATE = {"type": "object", "required": ["security_group"],
                 "additionalProperties": False,
                 "properties": {"security_group": {
                     "type": "object", "additionalProperties": False,
-                    "properties": {**_GROUP_FIELDS, "project_id": _ID, "tenant_id": _ID}}}}
+                    "properties": {**_GROUP_FIELDS, "project_id": PROJECT_ID,
+                                   "tenant_id": PROJECT_ID}}}}
 GROUP_UPDATE = {"type": "object", "required": ["security_group"],
                 "additionalProperties": False,
                 "properties": {"security_group": {
@@ -77,7 +78,7 @@ RULE_CREATE = {"type": "object", "required": ["security_group_rule"],
                        "remote_ip_prefix": {"type": ["string", "null"]},
                        "remote_group_id": _NULLABLE_ID,
                        "description": {"type": ["string", "null"], "maxLength": 255},
-                       "project_id": _ID, "tenant_id": _ID}}}}
+                       "project_id": PROJECT_ID, "tenant_id": PROJECT_ID}}}}
 
 
 def rule(record: RuleRecord) -> Item:

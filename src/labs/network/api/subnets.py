@@ -11,7 +11,7 @@ from labs.common.http import Api, Call
 from labs.network.api import listing, views
 from labs.network.api.base import allowed, expected_revision
 from labs.network.api.listing import Collection
-from labs.network.api.networks import COMMON_FILTERS, FIELDS, owner
+from labs.network.api.networks import COMMON_FILTERS, FIELDS, PROJECT_ID, owner
 from labs.network.api.tagging import tagged
 from labs.network.errors import NetworkNotFound, SubnetNotFound
 from labs.network.service import NetworkService
@@ -45,8 +45,8 @@ CREATE = {"type": "object", "required": ["subnet"], "additionalProperties": Fals
               "additionalProperties": False,
               "properties": {**_CHANGES, "network_id": _ID, "cidr": {"type": "string",
                                                                     "maxLength": 64},
-                             "ip_version": {"type": "integer"}, "project_id": _ID,
-                             "tenant_id": _ID, "subnetpool_id": _NONE,
+                             "ip_version": {"type": "integer"}, "project_id": PROJECT_ID,
+                             "tenant_id": PROJECT_ID, "subnetpool_id": _NONE,
                              "ipv6_ra_mode": _NONE, "ipv6_address_mode": _NONE,
                              "use_default_subnetpool": {"type": "boolean", "const": False},
                              "segment_id": _NONE,
