@@ -3,6 +3,7 @@ shapes, who may do what, and the addresses a subnet brings."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 import time
 from typing import Any
@@ -84,11 +85,10 @@ def test_a_network_or_subnet_in_use_is_not_deleted(net: Net) -> None:
     assert net.ok(f"/subnets/{sub['id']}")["subnet"]["cidr"] == "10.9.0.0/29"
 
 
+@pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)  # SQLite: one writer
 def test_an_address_taken_while_its_network_is_deleted_is_kept(net: Net) -> None:
     """A placement takes an address (its row locked) while the network's deletion runs:
     the deletion waits for it, then refuses (409) and the address stays."""
-    if net.service.db.is_sqlite:
-        pytest.skip("row locks: SQLite runs one writer at a time")
     mine = made(net, "network", {"name": "racing"})
     sub = made(net, "subnet", {"network_id": mine["id"], "cidr": "10.9.0.0/29"})
     answers: list[Any] = []
@@ -109,13 +109,13 @@ def test_an_address_taken_while_its_network_is_deleted_is_kept(net: Net) -> None
 
 
 def waiting_on_fixed_ips(net: Net) -> bool:
-    """Whether a transaction of this database waits for a lock on a fixed IP."""
+    """Whether another connection to this database is inside a statement on fixed IPs
+    (which, while the test holds a row's lock, means it waits for that lock)."""
     with net.service.db.engine.connect() as conn:
         return bool(conn.execute(sa.text(
-            "SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN "
-            "information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
-            "WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE() "
-            "AND t.trx_query LIKE '%fixed_ip%'")).scalar())
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() "
+            "AND ID <> CONNECTION_ID() AND COMMAND = 'Query' "
+            "AND INFO LIKE '%fixed_ip%'")).scalar())
 
 
 def test_pools_and_gateway_as_asked(net: Net) -> None:
@@ -330,3 +330,24 @@ def test_a_projects_subnets_hold_a_bounded_number_of_addresses(net: Net) -> None
     assert len(addresses(net, small["id"])) == 253
     other = made(net, "network", {"name": "big"}, "bob")  # another project's own limit
     made(net, "subnet", {"network_id": other["id"], "cidr": "10.64.0.0/16"}, "bob")
+
+
+def test_default_networks_made_at_once_take_blocks_of_their_own(net: Net) -> None:
+    """Projects' first servers at once: each default network gets a block of the pool
+    no other has (one subnet per block), whichever commits first."""
+    projects = [net.cloud.project(f"p{i}") for i in range(6)]
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        made_ = list(pool.map(lambda p: net.service.fixed_ips.ensure_network(
+            net.service.db, p), projects))
+    with net.service.db.reading() as tx:
+        cidrs = [tx.scalar(sa.select(models.Subnet.cidr).where(
+            models.Subnet.network_id == m.id)) for m in made_]
+    assert len(set(cidrs)) == len(projects), cidrs
+
+
+def test_a_subnet_in_the_default_networks_range_is_a_400(net: Net) -> None:
+    mine = made(net, "network", {"name": "inside"})
+    body = error(net.call("POST", "/subnets", json={"subnet": {
+        "network_id": mine["id"], "cidr": "10.68.200.0/24", "ip_version": 4}}), 400,
+        "HTTPBadRequest")
+    assert "fixed_range" in body["message"]

@@ -140,8 +140,7 @@ class FixedIps:
 
     def _make_network(self, tx: Session, project_id: str
                       ) -> tuple[models.Network, models.Subnet]:
-        taken = set(tx.scalars(sa.select(Sub.cidr).join(Net, Net.id == Sub.network_id)
-                               .where(Net.default_of_project.is_not(None))))
+        taken = set(tx.scalars(sa.select(Sub.pool_block).where(Sub.pool_block.is_not(None))))
         blocks = self.pool.subnets(new_prefix=self.options.network_prefix)
         cidr = next((str(block) for block in blocks if str(block) not in taken), None)
         if cidr is None:
@@ -155,7 +154,7 @@ class FixedIps:
                   revision_number=0, created_at=now, updated_at=now)
         subnet = Sub(id=subnet_id_of(row.id), network_id=row.id, project_id=project_id,
                      name=f"{row.label}-subnet", description="", ip_version=4, cidr=cidr,
-                     gateway_ip=str(hosts[0]),
+                     pool_block=cidr, gateway_ip=str(hosts[0]),
                      allocation_pools=[{"start": str(hosts[1]), "end": str(hosts[-1])}],
                      dns_nameservers=[], host_routes=[], enable_dhcp=True,
                      revision_number=0, created_at=now, updated_at=now)

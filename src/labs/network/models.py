@@ -59,6 +59,9 @@ class Subnet(NetworkBase):
     description: Mapped[str] = mapped_column(sa.String(255), default="")
     ip_version: Mapped[int] = mapped_column(default=4)
     cidr: Mapped[str] = mapped_column(sa.String(64))
+    #: The block of ``[network] fixed_range`` a project's default network was carved
+    #: from (its cidr; none for the subnets projects make): one subnet per block.
+    pool_block: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     gateway_ip: Mapped[str | None] = mapped_column(sa.String(64))
     #: [{"start", "end"}]
     allocation_pools: Mapped[Any] = mapped_column(sa.JSON)

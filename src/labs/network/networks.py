@@ -155,7 +155,7 @@ class Networks:
         """A subnet of `network` (checked: a 400 or 409 for what Labs cannot make), with
         a fixed IP row for every address of its pools, within `project_id`'s quota."""
         net = subnet_checks.cidr(asked["cidr"])
-        subnet_checks.usable(net, self.fixed_ips.external)
+        subnet_checks.usable(net, self.fixed_ips.external, self.fixed_ips.pool)
         gateway = subnet_checks.gateway(net, asked.get("gateway_ip"), "gateway_ip" in asked)
         pools = subnet_checks.pools(net, gateway, asked.get("allocation_pools"))
         dns = subnet_checks.nameservers(asked.get("dns_nameservers") or [])

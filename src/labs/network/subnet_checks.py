@@ -91,11 +91,16 @@ UNUSABLE = tuple(ipaddress.IPv4Network(r) for r in (
     "0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4"))
 
 
-def usable(net: ipaddress.IPv4Network, public: ipaddress.IPv4Network) -> None:
-    """A 400 for a range the host side cannot give a network: one of `UNUSABLE`, or
-    the public range (`public`: every network's uplink and floating IPs are on it)."""
+def usable(net: ipaddress.IPv4Network, public: ipaddress.IPv4Network,
+           pool: ipaddress.IPv4Network) -> None:
+    """A 400 for a range the host side cannot give a network: one of `UNUSABLE`, the
+    public range (`public`: every network's uplink and floating IPs are on it), or the
+    cloud's own (`pool`: projects' default networks are carved from it, and named in its
+    reverse zone)."""
     for other, what in [*((u, "a special-purpose range") for u in UNUSABLE),
-                        (public, "the public range")]:
+                        (public, "the public range"),
+                        (pool, "the range of projects' default networks ([network] "
+                               "fixed_range); pick another")]:
         if net.overlaps(other):
             raise InvalidSubnet(f"Invalid input for cidr. Reason: {net} overlaps {other}, "
                                 f"{what}.")

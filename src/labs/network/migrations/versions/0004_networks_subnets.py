@@ -49,6 +49,7 @@ def _create_subnet_table() -> sa.Table:
         sa.Column('description', sa.String(length=255), nullable=False),
         sa.Column('ip_version', sa.Integer(), nullable=False),
         sa.Column('cidr', sa.String(length=64), nullable=False),
+        sa.Column('pool_block', sa.String(length=64), nullable=True),
         sa.Column('gateway_ip', sa.String(length=64), nullable=True),
         sa.Column('allocation_pools', sa.JSON(), nullable=False),
         sa.Column('dns_nameservers', sa.JSON(), nullable=False),
@@ -57,7 +58,8 @@ def _create_subnet_table() -> sa.Table:
         sa.Column('revision_number', sa.Integer(), nullable=False),
         sa.Column('created_at', WHEN, nullable=False),
         sa.Column('updated_at', WHEN, nullable=False),
-        sa.PrimaryKeyConstraint('id', name=op.f('pk_subnet')))
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_subnet')),
+        sa.UniqueConstraint('pool_block', name=op.f('uq_subnet_pool_block')))
     with op.batch_alter_table('subnet', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_subnet_network_id'), ['network_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_subnet_project_id'), ['project_id'], unique=False)
@@ -128,7 +130,7 @@ def _subnet_of(net: dict[str, Any]) -> dict[str, Any]:
     return {'id': _subnet_id_of(net['id']), 'network_id': net['id'],
             'project_id': net['project_id'], 'name': f"{net['label']}-subnet",
             'description': '', 'ip_version': 4, 'cidr': net['cidr'],
-            'gateway_ip': net['gateway'],
+            'pool_block': net['cidr'], 'gateway_ip': net['gateway'],
             'allocation_pools': [{'start': str(hosts[1]), 'end': str(hosts[-1])}],
             'dns_nameservers': [], 'host_routes': [], 'enable_dhcp': True,
             'revision_number': 0, 'created_at': net['created_at'],
