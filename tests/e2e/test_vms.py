@@ -345,6 +345,9 @@ def test_security_groups_floating_ips_and_projects(vm_cloud: VmCloud,
         cloud.openstack("security", "group", "rule", "create", "--protocol", "tcp",
                         "--dst-port", "22", "ssh-world")
         assert vms.ssh(address, "hostname", timeout=30, namespace=world).strip() == "web"
+        cloud.openstack("server", "remove", "security", "group", "web", "ssh-world")
+        wait_for(lambda: vms.ssh_refused(address, world), 30, "ssh-world's rules gone",
+                 interval=1.0)
 
         # the default group lets TCP 22 in from the cloud's range; without that rule,
         # ssh from the gateway is dropped, and with it back, it works again
