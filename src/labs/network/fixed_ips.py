@@ -18,13 +18,15 @@ together.
 from __future__ import annotations
 
 import ipaddress
+import random
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from labs.common.db import Database
@@ -35,6 +37,9 @@ from labs.network.specs import server_addresses
 from labs.network.topology import subnet_id_of
 
 Net, Sub, Fixed = models.Network, models.Subnet, models.FixedIp
+#: How often a project's default network is tried for before a 409 (every round of a
+#: race has one winner, so this many projects' first builds can race at once).
+ENSURE_ATTEMPTS = 64
 
 
 class NoAddressesLeft(Conflict):
@@ -123,8 +128,12 @@ class FixedIps:
         self.external = external
 
     def ensure_network(self, db: Database, project_id: str) -> ProjectNetwork:
-        """The project's default network, made now (and committed) if it has none."""
-        for _attempt in range(5):
+        """The project's default network, made now (and committed) if it has none.
+        Projects' first builds at once race for the lowest free block: each round one
+        wins, the others look again (after a short random pause)."""
+        for attempt in range(ENSURE_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, 0.02))
             with db.reading() as tx:
                 found = tx.execute(sa.select(Net, Sub).join(Sub, Sub.network_id == Net.id)
                                    .where(Net.default_of_project == project_id)).first()
@@ -133,7 +142,9 @@ class FixedIps:
             try:
                 with db.transaction() as tx:
                     return ProjectNetwork.of(*self._make_network(tx, project_id))
-            except IntegrityError:
+            except (IntegrityError, OperationalError) as exc:
+                if not _lost_race(exc):
+                    raise
                 continue  # another build made it, or took the same block: look again
         raise Conflict(f"Could not make a network for project {project_id}: too many "
                        "concurrent attempts; try again.")
@@ -237,6 +248,15 @@ def _allocation(fixed: models.FixedIp, sub: models.Subnet,
                            gateway=sub.gateway_ip or "", external_ip=net.external_ip,
                            address=fixed.address, mac=fixed.mac or "", mtu=net.mtu,
                            dhcp=sub.enable_dhcp, dns_servers=tuple(sub.dns_nameservers))
+
+
+def _lost_race(exc: Exception) -> bool:
+    """Whether `exc` says another transaction got there first: a unique key taken, or
+    (MariaDB) a deadlock between inserts of racing transactions, rolled back."""
+    if isinstance(exc, IntegrityError):
+        return True
+    code = getattr(getattr(exc, "orig", None), "args", (None,))[0]
+    return code in (1205, 1213)  # lock wait timeout, deadlock
 
 
 def _now() -> datetime:
