@@ -3,8 +3,9 @@ network a new server goes on.
 
 A network is made empty (no addresses); its subnet (Labs networks carry one IPv4
 subnet) brings its fixed IPs: a row for every address of the subnet's pools. A
-network or subnet whose addresses are held by instances is not deleted (409). Ranges
-may overlap between networks: each network has a namespace of its own on its hosts.
+network or subnet whose addresses are held by instances, or that is on a router, is not
+deleted (409). Ranges may overlap between networks: each network has a namespace of its
+own on its hosts.
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ class Networks:
             row = tx.get(Net, network_id, with_for_update=True)
             if row is None:
                 raise NetworkNotFound(network_id)
-            if self._held(tx, Fixed.network_id == network_id):
+            if self._held(tx, Fixed.network_id == network_id) or self._routed(
+                    tx, models.RouterInterface.network_id == network_id):
                 raise NetworkInUse(network_id)
             tx.execute(sa.delete(Fixed).where(Fixed.network_id == network_id))
             tx.execute(sa.delete(Sub).where(Sub.network_id == network_id))
@@ -121,6 +123,12 @@ class Networks:
     def _held(tx: Session, where: Any) -> bool:
         return tx.scalar(sa.select(Fixed.id).where(where, Fixed.instance_id.is_not(None))
                          .limit(1)) is not None
+
+    @staticmethod
+    def _routed(tx: Session, where: Any) -> bool:
+        """Whether a router has an interface matching `where` (its port is in use)."""
+        return tx.scalar(sa.select(models.RouterInterface.id).where(where).limit(1)
+                         ) is not None
 
     # -- subnets ----------------------------------------------------------------------
     def create_subnet(self, network: NetworkRecord, project_id: str,
@@ -180,7 +188,8 @@ class Networks:
             row = tx.get(Sub, subnet_id, with_for_update=True)
             if row is None:
                 raise SubnetNotFound(subnet_id)
-            if self._held(tx, Fixed.subnet_id == subnet_id):
+            if self._held(tx, Fixed.subnet_id == subnet_id) or self._routed(
+                    tx, models.RouterInterface.subnet_id == subnet_id):
                 raise SubnetInUse(subnet_id)
             tx.execute(sa.delete(Fixed).where(Fixed.subnet_id == subnet_id))
             tx.delete(row)

@@ -1,5 +1,5 @@
 """The network HTTP API (Neutron v2.0), served under ``/network``: discovery, extensions,
-networks and subnets (made, changed and deleted here), ports read from today's model,
+networks, subnets and routers (made, changed and deleted here), ports read from today's model,
 floating IPs and security groups (changed through compute's `Associations` and
 `GroupUse`: without them, a process serves them read-only), and quotas."""
 
@@ -14,6 +14,7 @@ from labs.network.api import (
     networks,
     ports,
     quotas,
+    routers,
     security_groups,
     subnets,
 )
@@ -30,7 +31,7 @@ def build_api(service: NetworkService, authenticator: Authenticator,
     api = NeutronApi("network")
     api.authenticator = authenticator
     api.policy = Policy(RULES)
-    for module in (discovery, networks, subnets, ports, quotas):
+    for module in (discovery, networks, subnets, routers, ports, quotas):
         module.register(api, service)
     floatingips.register(api, service, associations)
     security_groups.register(api, service, group_use)

@@ -4,8 +4,9 @@ version, v2.0, CURRENT), the v2.0 root, and the extensions this API implements.
 Only the extensions whose attributes and behaviour the handlers really have are listed:
 ``external-net`` (``router:external``), ``net-mtu``, ``project-id``, ``pagination``,
 ``sorting``, ``filter-validation``, ``security-group`` (groups and rules),
-``standard-attr-description`` (their ``description``), ``quotas`` and
-``quota_details``.
+``standard-attr-description`` (their ``description``), ``router`` (routers, their
+interfaces by subnet, floating IPs' ``router_id``), ``quotas`` and ``quota_details``
+(not ``ext-gw-mode``: SNAT is always on).
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ EXTENSIONS = (
     ("standard-attr-description", "standard-attr-description",
      "Extension to add descriptions to standard attributes",
      "2016-02-10T10:00:00-00:00"),
+    ("router", "Neutron L3 Router", "Routers joining subnets, with a gateway on the "
+     "external network; floating IPs come in through them.", "2012-07-20T10:00:00-00:00"),
     ("quotas", "Quota management support", "Expose functions for quotas management per "
      "project", "2012-07-29T10:00:00-00:00"),
     ("quota_details", "Quota details management support", "Expose functions for quotas "
      "usage statistics per project", "2017-02-10T10:00:00-00:00"),
 )
-RESOURCES = ("network", "subnet", "port", "floatingip")
+RESOURCES = ("network", "subnet", "port", "router", "floatingip")
 
 
 def extension(alias: str, name: str, description: str, updated: str) -> dict[str, Any]:
