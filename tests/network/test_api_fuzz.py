@@ -56,7 +56,8 @@ def test_fuzz_network(plane: Plane) -> None:
     assert made.status_code == 201, made.text
     routers = [r["id"] for r in plane.client.get(f"{v2}/routers", headers=headers).json()[
         "routers"]]
-    known = {"network_id": networks, "router_id": routers, "subnet_id": [subnet_id_of(i) for i in networks],
+    known = {"network_id": networks, "router_id": routers,
+             "subnet_id": [subnet_id_of(i) for i in networks],
              "port_id": ports, "floatingip_id": [fip.json()["floatingip"]["id"]],
              "security_group_id": [group["id"]], "security_group_rule_id": [rule["id"]],
              "project_id": [group["project_id"]],
