@@ -5,6 +5,7 @@ untouchable, readers' writes refused, bad input a Neutron 4xx."""
 
 from __future__ import annotations
 
+import concurrent.futures
 from typing import Any
 
 from labs.network.routers import auto_interface_id, auto_router_id
@@ -202,3 +203,17 @@ def test_routers_count_against_the_quota(net: Net) -> None:
     used = net.client.get(f"/network/v2.0/quotas/{net.projects['c']}/details",
                           headers=headers).json()["quota"]["router"]
     assert (used["used"], used["limit"]) == (1, 1)
+
+
+def test_routers_made_at_once_get_addresses_of_their_own(net: Net) -> None:
+    external = net.service.topology.external().id
+    body = {"router": {"external_gateway_info": {"network_id": external}}}
+    token = net.token("alice")
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        replies = list(pool.map(lambda _: net.client.post(
+            "/network/v2.0/routers", json=body, headers={"X-Auth-Token": token}), range(6)))
+    assert [r.status_code for r in replies] == [201] * 6, [r.text for r in replies]
+    addresses = [r.json()["router"]["external_gateway_info"]["external_fixed_ips"][0][
+        "ip_address"] for r in replies]
+    taken = {net.networks[p].external_ip for p in ("a", "b")}
+    assert len(set(addresses)) == 6 and not set(addresses) & taken

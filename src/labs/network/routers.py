@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from labs.common.db import Database
-from labs.common.errors import BadRequest
+from labs.common.errors import BadRequest, Conflict
 from labs.network import models
 from labs.network.errors import (
     IpAddressInUse,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from labs.network.fixed_ips import FixedIps
     from labs.network.quotas import NetworkQuotas
 
+T = TypeVar("T")
 Router, Interface = models.Router, models.RouterInterface
 Fixed, Float, Sub = models.FixedIp, models.FloatingIp, models.Subnet
 #: What a router's update may change directly.
@@ -147,6 +149,9 @@ class Routers:
         """A new router of `project_id` (with a gateway: an address of the public range),
         within its ``router`` quota."""
         self.quotas.ready(project_id)
+        return _again(lambda: self._create(project_id, asked, gateway))
+
+    def _create(self, project_id: str, asked: Mapping[str, Any], gateway: bool) -> str:
         with self.db.transaction() as tx:
             # the one place routers are counted against the project's quota
             self.quotas.check_create(tx, project_id, "router")
@@ -165,6 +170,10 @@ class Routers:
     def update(self, router_id: str, changes: Mapping[str, Any],
                gateway: bool | None) -> None:
         """Change the router's attributes, and its gateway (None: as it is)."""
+        _again(lambda: self._update(router_id, changes, gateway))
+
+    def _update(self, router_id: str, changes: Mapping[str, Any],
+                gateway: bool | None) -> None:
         with self.db.transaction() as tx:
             row = self._locked(tx, router_id)
             for key in ROUTER_COLUMNS:
@@ -190,6 +199,9 @@ class Routers:
         if subnet.gateway_ip is None:
             raise BadRequest("Bad router request: Subnet for router interface must have a "
                              "gateway IP.")
+        return _again(lambda: self._add_interface(router_id, subnet))
+
+    def _add_interface(self, router_id: str, subnet: SubnetRecord) -> InterfaceRecord:
         with self.db.transaction() as tx:
             row = self._locked(tx, router_id)
             if tx.get(Sub, subnet.id) is None:
@@ -289,6 +301,20 @@ def _floating_through(tx: Session, subnet_ids: list[str]) -> bool:
         return False
     return tx.scalar(sa.select(Float.id).join(Fixed, Fixed.instance_id == Float.instance_id)
                      .where(Fixed.subnet_id.in_(subnet_ids)).limit(1)) is not None
+
+
+def _again(attempt: Callable[[], T]) -> T:
+    """`attempt`, again when a parallel change took the same address or subnet first (a
+    unique key; the next attempt sees what it took)."""
+    for _ in range(4):
+        try:
+            return attempt()
+        except IntegrityError:
+            continue
+    try:
+        return attempt()
+    except IntegrityError:
+        raise Conflict("Too many concurrent changes of routers; try again.") from None
 
 
 def _now() -> datetime:
