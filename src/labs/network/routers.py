@@ -63,6 +63,18 @@ def count_routers(tx: Session, project_id: str) -> int:
                      .where(Router.project_id == project_id)) or 0
 
 
+def gateway_routers(tx: Session, instance_ids: list[str]) -> dict[str, str]:
+    """instance id -> the router joining its subnet to the external network (the one
+    its floating IPs come in through), read in `tx`."""
+    if not instance_ids:
+        return {}
+    return {instance or "": router for instance, router in tx.execute(
+        sa.select(Fixed.instance_id, Router.id)
+        .join(Interface, Interface.subnet_id == Fixed.subnet_id)
+        .join(Router, Router.id == Interface.router_id)
+        .where(Fixed.instance_id.in_(instance_ids), Router.external_gateway.is_(True)))}
+
+
 @dataclass(frozen=True)
 class InterfaceRecord:
     id: str
@@ -245,15 +257,8 @@ class Routers:
 
     def of_instances(self, instance_ids: list[str]) -> dict[str, str]:
         """instance id -> the router its floating IPs come in through."""
-        if not instance_ids:
-            return {}
         with self.db.reading() as tx:
-            return {instance or "": router for instance, router in tx.execute(
-                sa.select(Fixed.instance_id, Router.id)
-                .join(Interface, Interface.subnet_id == Fixed.subnet_id)
-                .join(Router, Router.id == Interface.router_id)
-                .where(Fixed.instance_id.in_(instance_ids),
-                       Router.external_gateway.is_(True)))}
+            return gateway_routers(tx, instance_ids)
 
     # -- inside ------------------------------------------------------------------------
     @staticmethod
