@@ -107,6 +107,25 @@ def test_a_network_and_subnet_made_and_deleted_with_the_cli(
     refused = c.openstack("subnet", "create", "--subnet-range", "10.0.0.0/8", "--network",
                           "ours", "big", cloud="labs-demo", check=False)
     assert refused.returncode != 0 and "/16 to /29" in refused.stderr
+    # a router: a gateway on public, the subnet joined (then neither goes while it is)
+    router = c.openstack_json("router", "create", "edge", cloud="labs-demo")
+    assert router["external_gateway_info"] is None
+    c.openstack("router", "set", "--external-gateway", "public", "edge", cloud="labs-demo")
+    c.openstack("router", "add", "subnet", "edge", "ours-v4", cloud="labs-demo")
+    shown = c.openstack_json("router", "show", "edge", cloud="labs-demo")
+    gateway = shown["external_gateway_info"]
+    assert gateway["external_fixed_ips"][0]["ip_address"].startswith("172.24.4.")
+    refused = c.openstack("router", "delete", "edge", cloud="labs-demo", check=False)
+    assert refused.returncode != 0 and "still has ports" in refused.stderr
+    refused = c.openstack("subnet", "delete", "ours-v4", cloud="labs-demo", check=False)
+    assert refused.returncode != 0
+    c.openstack("router", "remove", "subnet", "edge", "ours-v4", cloud="labs-demo")
+    c.openstack("router", "unset", "--external-gateway", "edge", cloud="labs-demo")
+    assert c.openstack_json("router", "show", "edge", cloud="labs-demo")[
+        "external_gateway_info"] is None
+    c.openstack("router", "delete", "edge", cloud="labs-demo")
+    assert "edge" not in [r["Name"] for r in c.openstack_json("router", "list",
+                                                             cloud="labs-demo")]
     c.openstack("subnet", "delete", "ours-v4", cloud="labs-demo")
     c.openstack("network", "delete", "ours", cloud="labs-demo")
     assert "ours" not in [n["Name"] for n in c.openstack_json("network", "list",
@@ -128,8 +147,8 @@ def test_openstacksdk_lists_and_finds(network_cloud: RunningCloud) -> None:
         assert [e.alias for e in demo.network.extensions()] == [
             "external-net", "net-mtu", "project-id", "pagination", "sorting",
             "filter-validation", "security-group", "standard-attr-description",
-            "standard-attr-revisions", "revision-if-match", "standard-attr-tag", "quotas",
-            "quota_details"]
+            "standard-attr-revisions", "revision-if-match", "standard-attr-tag", "router",
+            "quotas", "quota_details"]
     finally:
         demo.close()
 

@@ -19,7 +19,7 @@ def test_versions_need_no_token(net: Net) -> None:
         resources = net.client.get(path).json()["resources"]
         assert [(r["name"], r["collection"]) for r in resources] == [
             ("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
-            ("floatingip", "floatingips")]
+            ("router", "routers"), ("floatingip", "floatingips")]
 
 
 def test_openapi_document_is_public_and_complete(net: Net) -> None:
@@ -29,6 +29,9 @@ def test_openapi_document_is_public_and_complete(net: Net) -> None:
                                  "/v2.0/subnets", "/v2.0/subnets/{subnet_id}",
                                  "/v2.0/ports", "/v2.0/ports/{port_id}",
                                  "/v2.0/floatingips", "/v2.0/floatingips/{floatingip_id}",
+                                 "/v2.0/routers", "/v2.0/routers/{router_id}",
+                                 "/v2.0/routers/{router_id}/add_router_interface",
+                                 "/v2.0/routers/{router_id}/remove_router_interface",
                                  "/v2.0/extensions", "/v2.0/extensions/{alias}"}
 
 
@@ -37,15 +40,17 @@ def test_extensions_list_what_is_implemented(net: Net) -> None:
     assert sorted(e["alias"] for e in found) == sorted(
         ["external-net", "net-mtu", "project-id", "pagination", "sorting",
          "filter-validation", "security-group", "standard-attr-description",
-         "standard-attr-revisions", "revision-if-match", "standard-attr-tag", "quotas",
-         "quota_details"])
+         "standard-attr-revisions", "revision-if-match", "standard-attr-tag", "router",
+         "quotas", "quota_details"])
     assert all(set(e) == {"alias", "name", "description", "updated", "links"}
                for e in found)
     assert len(EXTENSIONS) == len(found)
     shown = net.ok("/extensions/external-net", "bob")["extension"]
     assert shown["alias"] == "external-net" and shown["name"] == "Neutron external network"
     assert net.ok("/extensions/security-group")["extension"]["name"] == "security-group"
-    for alias in ("stateful-security-group", "router", "standard-attr-tag-ext", "x" * 300):
+    assert net.ok("/extensions/router")["extension"]["name"] == "Neutron L3 Router"
+    for alias in ("stateful-security-group", "ext-gw-mode", "l3_agent_scheduler",
+                  "standard-attr-tag-ext", "x" * 300):
         assert "does not exist" in error(net.call("GET", f"/extensions/{alias}"), 404,
                                          "HTTPNotFound")["message"]
 
@@ -83,7 +88,7 @@ def test_writes_are_not_there_yet(net: Net, who: str) -> None:
 
 
 def test_unknown_paths_are_neutron_404s(net: Net) -> None:
-    for path in ("/trunks", "/routers", "/networks/x/y", "/security-groups/x/y"):
+    for path in ("/trunks", "/qos/policies", "/networks/x/y", "/security-groups/x/y"):
         error(net.call("GET", path), 404, "HTTPNotFound")
 
 

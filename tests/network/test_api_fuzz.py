@@ -1,7 +1,7 @@
 """The network API fuzzed from its OpenAPI document (see tests/fuzzing.py), next to a
 compute control plane (floating IPs and security groups change through it) with a server
-holding a port and a floating IP, and a security group with a rule; quotas and tags
-too."""
+holding a port and a floating IP, and a security group with a rule; quotas, tags and
+routers (the server's network's own, and one more) too."""
 
 from __future__ import annotations
 
@@ -54,7 +54,13 @@ def test_fuzz_network(plane: Plane) -> None:
         "security_group_rule": {"security_group_id": group["id"], "direction": "ingress",
                                 "protocol": "tcp", "port_range_min": 22,
                                 "port_range_max": 22}}).json()["security_group_rule"]
-    known = {"network_id": networks, "subnet_id": [subnet_id_of(i) for i in networks],
+    made = plane.client.post(f"{v2}/routers", headers=headers, json={"router": {
+        "name": "edge", "external_gateway_info": {"network_id": networks[0]}}})
+    assert made.status_code == 201, made.text
+    routers = [r["id"] for r in plane.client.get(f"{v2}/routers", headers=headers).json()[
+        "routers"]]
+    known = {"network_id": networks, "router_id": routers,
+             "subnet_id": [subnet_id_of(i) for i in networks],
              "port_id": ports, "floatingip_id": [fip.json()["floatingip"]["id"]],
              "security_group_id": [group["id"]], "security_group_rule_id": [rule["id"]],
              "project_id": [group["project_id"]],

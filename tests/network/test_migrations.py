@@ -15,6 +15,7 @@ from alembic import command
 
 from labs.common.db import Database, alembic_config, schema_drift, upgrade
 from labs.network import models
+from labs.network.routers import auto_interface_id, auto_router_id
 from labs.network.topology import subnet_id_of
 
 
@@ -183,3 +184,42 @@ def test_tags_and_floating_ip_revisions_come_and_go(db_url: str) -> None:
         assert not sa.inspect(conn).has_table("resource_tag")
         assert "revision_number" not in {
             c["name"] for c in sa.inspect(conn).get_columns("floating_ip")}
+
+
+def test_networks_with_an_uplink_get_a_router_of_their_own_and_back(db_url: str) -> None:
+    db = Database(db_url)
+    cfg = alembic_config(db, "network")
+    command.upgrade(cfg, "0002")
+    _one_network_per_project(db)
+    command.upgrade(cfg, "0004")
+    command.upgrade(cfg, "0005")
+    with db.engine.connect() as conn:
+        routers = [r._mapping for r in conn.execute(sa.text("SELECT * FROM router"))]
+        joined = [tuple(r) for r in conn.execute(sa.text(
+            "SELECT id, router_id, subnet_id, network_id FROM router_interface"))]
+    (router,) = routers  # n2 had no uplink address: no way out, no router
+    assert router["id"] == auto_router_id("n1")
+    assert (router["project_id"], router["name"], router["external_ip"],
+            bool(router["external_gateway"]), bool(router["enable_snat"]),
+            bool(router["admin_state_up"]), router["status"]) == (
+        "p1", "lan-router", "172.24.4.254", True, True, True, "ACTIVE")
+    assert joined == [(auto_interface_id(subnet_id_of("n1")), auto_router_id("n1"),
+                       subnet_id_of("n1"), "n1")]
+    with db.engine.begin() as conn:  # an address is one router's at most
+        try:
+            conn.execute(sa.text(
+                "INSERT INTO router (id, project_id, name, description, admin_state_up, "
+                "status, external_gateway, external_ip, enable_snat, revision_number, "
+                "created_at, updated_at) VALUES ('r2', 'p2', '', '', :t, 'ACTIVE', :t, "
+                "'172.24.4.254', :t, 0, :w, :w)"), {"t": True, "w": datetime(2026, 1, 3)})
+        except sa.exc.IntegrityError:
+            pass
+        else:
+            raise AssertionError("two routers hold one address")
+    command.downgrade(cfg, "0004")
+    with db.engine.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+        kept = list(conn.execute(sa.text("SELECT external_ip FROM network WHERE id = 'n1'")))
+    db.dispose()
+    assert not {"router", "router_interface"} & tables
+    assert [r.external_ip for r in kept] == ["172.24.4.254"]

@@ -74,3 +74,70 @@ class IpAddressGenerationFailure(Conflict):
     def __init__(self, network_id: str) -> None:
         super().__init__(f"No more IP addresses available on network {network_id}.")
 
+
+
+class RouterNotFound(NotFound):
+    neutron_type = "RouterNotFound"
+
+    def __init__(self, router_id: str) -> None:
+        super().__init__(f"Router {router_id} could not be found")
+
+
+class RouterInUse(Conflict):
+    neutron_type = "RouterInUse"
+
+    def __init__(self, router_id: str) -> None:
+        super().__init__(f"Router {router_id} still has ports")
+
+
+class RouterInterfaceNotFoundForSubnet(NotFound):
+    neutron_type = "RouterInterfaceNotFoundForSubnet"
+
+    def __init__(self, router_id: str, subnet_id: str) -> None:
+        super().__init__(f"Router {router_id} has no interface on subnet {subnet_id}")
+
+
+class RouterInterfaceInUseByFloatingIP(Conflict):
+    neutron_type = "RouterInterfaceInUseByFloatingIP"
+
+    def __init__(self, router_id: str, subnet_id: str) -> None:
+        super().__init__(f"Router interface for subnet {subnet_id} on router {router_id} "
+                         "cannot be deleted, as it is required by one or more floating IPs.")
+
+
+class RouterExternalGatewayInUseByFloatingIp(Conflict):
+    neutron_type = "RouterExternalGatewayInUseByFloatingIp"
+
+    def __init__(self, router_id: str) -> None:
+        super().__init__(f"Gateway cannot be updated for router {router_id}, since a "
+                         "gateway to the external network is required by one or more "
+                         "floating IPs.")
+
+
+class NoRouterAddressLeft(Conflict):
+    """The public range's uplink half is used up."""
+
+    neutron_type = "IpAddressGenerationFailure"
+
+    def __init__(self, router_id: str) -> None:
+        super().__init__(f"No more IP addresses available for the gateway of router "
+                         f"{router_id} on the external network.")
+
+
+class ExternalGatewayForFloatingIPNotFound(NotFound):
+    neutron_type = "ExternalGatewayForFloatingIPNotFound"
+
+    def __init__(self, external_id: str, subnet_id: str, port_id: str) -> None:
+        super().__init__(f"External network {external_id} is not reachable from subnet "
+                         f"{subnet_id}.  Therefore, cannot associate Port {port_id} with a "
+                         "Floating IP.")
+
+
+class IpAddressInUse(Conflict):
+    """A subnet's gateway address is taken by another router's interface."""
+
+    neutron_type = "IpAddressInUse"
+
+    def __init__(self, network_id: str, address: str) -> None:
+        super().__init__(f"Unable to complete operation for network {network_id}. The IP "
+                         f"address {address} is in use.")

@@ -33,6 +33,7 @@ from labs.common.db import Database
 from labs.common.errors import Conflict
 from labs.network import models
 from labs.network.config import NetworkOptions
+from labs.network.routers import make_auto
 from labs.network.specs import server_addresses
 from labs.network.topology import subnet_id_of
 
@@ -172,12 +173,16 @@ class FixedIps:
         tx.add_all([row, subnet])
         tx.flush()
         fill(tx, subnet)
+        make_auto(tx, row, subnet)  # its way out: SNAT and floating IPs
         return row, subnet
 
     def external_ip(self, tx: Session) -> str | None:
-        """The network's uplink address: the highest free one of the public range (floating
-        IPs are handed out from the bottom)."""
+        """A network's uplink or a router's gateway address: the highest free one of the
+        public range (floating IPs are handed out from the bottom); a default network's
+        auto router holds its network's."""
         taken = set(tx.scalars(sa.select(Net.external_ip).where(Net.external_ip.is_not(None))))
+        taken |= set(tx.scalars(sa.select(models.Router.external_ip)
+                                .where(models.Router.external_ip.is_not(None))))
         taken |= set(tx.scalars(sa.select(models.FloatingIp.address)))
         hosts = list(self.external.hosts())
         for ip in reversed(hosts[1:]):  # the first is the public side's gateway

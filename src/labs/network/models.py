@@ -1,5 +1,5 @@
 """Network tables: projects' networks, their subnets and fixed IPs, security groups and
-their rules, floating IPs.
+their rules, floating IPs, routers and their interfaces.
 
 They live in the compute database (the conductor owns them, as it owns instances) with
 migrations of their own (``alembic_version_network``).
@@ -158,6 +158,43 @@ class ResourceTag(NetworkBase):
     resource_type: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     resource_id: Mapped[str] = mapped_column(ID, primary_key=True)
     tag: Mapped[str] = mapped_column(EXACT, primary_key=True)
+
+
+class Router(NetworkBase):
+    """A project's router (Neutron's ``router``): it joins the subnets of its interfaces,
+    and with a gateway on the external network (Labs has one: the public range) holds an
+    address of the public range (`external_ip`, from the networks' uplink half) that its
+    networks' traffic leaves by (SNAT) and their floating IPs come in on."""
+
+    __tablename__ = "router"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ID, index=True)
+    name: Mapped[str] = mapped_column(sa.String(255), default="")
+    description: Mapped[str] = mapped_column(sa.String(255), default="")
+    admin_state_up: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="ACTIVE")
+    #: Whether it has a gateway on the external network. The external network is not a
+    #: row (its id derives from ``[network] floating_range``): a flag, not its id.
+    external_gateway: Mapped[bool] = mapped_column(default=False)
+    #: Its gateway's address on the public range (None without a gateway).
+    external_ip: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    enable_snat: Mapped[bool] = mapped_column(default=True)
+    revision_number: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime] = mapped_column(MicroDateTime)
+
+
+class RouterInterface(NetworkBase):
+    """A subnet joined to a router, on the subnet's gateway address (its Neutron port's
+    id is `id`). A subnet is on one router at most."""
+
+    __tablename__ = "router_interface"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    router_id: Mapped[str] = mapped_column(sa.ForeignKey("router.id", ondelete="CASCADE"),
+                                           index=True)
+    subnet_id: Mapped[str] = mapped_column(UUID, unique=True)
+    network_id: Mapped[str] = mapped_column(ID, index=True)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
 
 
 class NetworkQuota(NetworkBase):

@@ -3,8 +3,9 @@ network a new server goes on.
 
 A network is made empty (no addresses); its subnet (Labs networks carry one IPv4
 subnet) brings its fixed IPs: a row for every address of the subnet's pools. A
-network or subnet whose addresses are held by instances is not deleted (409). Ranges
-may overlap between networks: each network has a namespace of its own on its hosts.
+network or subnet whose addresses are held by instances, or that is on a router, is not
+deleted (409). Ranges may overlap between networks: each network has a namespace of its
+own on its hosts.
 """
 
 from __future__ import annotations
@@ -129,7 +130,8 @@ class Networks:
             if row is None:
                 raise NetworkNotFound(network_id)
             revisions.check(row, expected)
-            if not self._free_all(tx, Fixed.network_id == network_id):
+            if self._routed(tx, models.RouterInterface.network_id == network_id) or \
+                    not self._free_all(tx, Fixed.network_id == network_id):
                 raise NetworkInUse(network_id)
             tags.drop(tx, "networks", [network_id])
             tags.drop(tx, "subnets", tx.scalars(
@@ -148,6 +150,12 @@ class Networks:
             return False
         tx.execute(sa.delete(Fixed).where(where, Fixed.instance_id.is_(None)))
         return tx.scalar(sa.select(Fixed.id).where(where).limit(1).with_for_update()) is None
+
+    @staticmethod
+    def _routed(tx: Session, where: Any) -> bool:
+        """Whether a router has an interface matching `where` (its port is in use)."""
+        return tx.scalar(sa.select(models.RouterInterface.id).where(where).limit(1)
+                         ) is not None
 
     # -- subnets ----------------------------------------------------------------------
     def create_subnet(self, network: NetworkRecord, project_id: str,
@@ -214,7 +222,8 @@ class Networks:
             if row is None:
                 raise SubnetNotFound(subnet_id)
             revisions.check(row, expected)
-            if not self._free_all(tx, Fixed.subnet_id == subnet_id):
+            if self._routed(tx, models.RouterInterface.subnet_id == subnet_id) or \
+                    not self._free_all(tx, Fixed.subnet_id == subnet_id):
                 raise SubnetInUse(subnet_id)
             tags.drop(tx, "subnets", [subnet_id])
             tx.delete(row)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from labs.common.bus import Bus
 from labs.network.api import views
 from labs.network.floating_ips import FloatingIpRecord, floating_id_of
+from labs.network.routers import gateway_routers
 from labs.network.security_rules import GroupRecord, RuleRecord
 
 log = logging.getLogger("labs.network.notices")
@@ -57,7 +58,9 @@ class Notices:
         """``floatingip.<action>.end`` for `record` as it is after the change (as it
         was, for ``delete``)."""
         ident = floating_id_of(record.id)
-        view = views.floatingip(record, ident, self.external_network_id)
+        routers = gateway_routers(tx, [record.instance_id] if record.instance_id else [])
+        view = views.floatingip(record, ident, self.external_network_id,
+                                routers.get(record.instance_id or ""))
         self.after_commit(tx, f"floatingip.{action}.end", _payload("floatingip", action,
                                                                    ident, view))
 

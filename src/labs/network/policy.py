@@ -1,4 +1,4 @@
-"""Who may read the network API, and change networks, subnets, floating IPs, security
+"""Who may read the network API, and change networks, subnets, routers, floating IPs, security
 groups and quotas. Which networks a caller sees is the topology's job (its project's, the
 shared ones and the external one; every project's for admins); these rules say which
 roles may look at all, and what only admins may set."""
@@ -30,6 +30,13 @@ RULES: dict[str, Rule] = {
     # networks and subnets of a project other than the caller's
     "network:create_network:project_id": admin,
     "network:create_subnet:project_id": admin,
+    "network:get_router": reader,
+    "network:create_router": member,
+    "network:update_router": member,
+    "network:delete_router": member,
+    "network:add_router_interface": member,
+    "network:remove_router_interface": member,
+    "network:create_router:project_id": admin,
     "network:get_port": reader,
     "network:get_floatingip": reader,
     "network:create_floatingip": member,

@@ -64,7 +64,7 @@ def count_ports(tx: Session, project_id: str) -> int:
 
 class NetworkQuotas:
     """`counters`: how each resource's usage is counted (one without a counter has
-    none in use: Labs has no routers yet)."""
+    none in use)."""
 
     def __init__(self, db: Database, options: NetworkOptions,
                  counters: Mapping[str, Counter]) -> None:

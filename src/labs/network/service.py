@@ -16,6 +16,7 @@ from labs.network.floating_ips import FloatingIps
 from labs.network.networks import Networks
 from labs.network.ports import Ports
 from labs.network.quotas import NetworkQuotas, count_networks, count_ports, count_subnets
+from labs.network.routers import Routers, count_routers
 from labs.network.security_groups import SecurityGroups
 from labs.network.tags import Tags
 from labs.network.topology import Topology
@@ -50,10 +51,11 @@ class NetworkService:
         self.tags = Tags(db)
         self.quotas = NetworkQuotas(db, options, {
             "network": count_networks, "subnet": count_subnets, "port": count_ports,
-            "floatingip": self.floating_ips.count,
+            "router": count_routers, "floatingip": self.floating_ips.count,
             "security_group": self.security_groups.count,
             "security_group_rule": self.security_groups.count_rules})
         self.networks = Networks(db, self.fixed_ips, self.quotas)
+        self.routers = Routers(db, self.fixed_ips, self.quotas)
 
     def tell(self, notices: Notices) -> None:
         """Send the notifications of floating IP and security group changes through

@@ -125,8 +125,9 @@ def running_vms(site: Site) -> list[tuple[str, int]]:
 
 
 def prefix_namespaces(prefix: str) -> list[str]:
+    """The host namespaces of the cloud's networks, routers and public side."""
     return [n for n in netns.names(f"{prefix}-")
-            if n.startswith(f"{prefix}-net-") or n == f"{prefix}-ext"]
+            if n.startswith((f"{prefix}-net-", f"{prefix}-rtr-")) or n == f"{prefix}-ext"]
 
 
 def dnsmasq_of(state_dir: Path) -> list[int]:

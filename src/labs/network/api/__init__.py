@@ -1,5 +1,5 @@
 """The network HTTP API (Neutron v2.0), served under ``/network``: discovery, extensions,
-networks and subnets (made, changed and deleted here), ports read from today's model,
+networks, subnets and routers (made, changed and deleted here), ports read from today's model,
 floating IPs and security groups (changed through compute's `Associations` and
 `GroupUse`: without them, a process serves them read-only), quotas, and the tags of
 networks, subnets, floating IPs and security groups."""
@@ -15,6 +15,7 @@ from labs.network.api import (
     networks,
     ports,
     quotas,
+    routers,
     security_groups,
     subnets,
     tagging,
@@ -32,7 +33,7 @@ def build_api(service: NetworkService, authenticator: Authenticator,
     api = NeutronApi("network")
     api.authenticator = authenticator
     api.policy = Policy(RULES)
-    for module in (discovery, networks, subnets, ports, quotas):
+    for module in (discovery, networks, subnets, routers, ports, quotas):
         module.register(api, service)
     floatingips.register(api, service, associations)
     security_groups.register(api, service, group_use)

@@ -6,7 +6,9 @@ Only the extensions whose attributes and behaviour the handlers really have are 
 ``sorting``, ``filter-validation``, ``security-group`` (groups and rules),
 ``standard-attr-description`` (their ``description``), ``standard-attr-revisions``
 (``revision_number``), ``revision-if-match`` (``If-Match: revision_number=N``),
-``standard-attr-tag`` (``tags``), ``quotas`` and ``quota_details``.
+``standard-attr-tag`` (``tags``), ``router`` (routers, their interfaces by subnet,
+floating IPs' ``router_id``), ``quotas`` and ``quota_details`` (not ``ext-gw-mode``:
+SNAT is always on).
 """
 
 from __future__ import annotations
@@ -47,12 +49,14 @@ EXTENSIONS = (
      "security_group, floatingip",
      "Enables to set tag on resources with standard attribute.",
      "2017-01-01T00:00:00-00:00"),
+    ("router", "Neutron L3 Router", "Routers joining subnets, with a gateway on the "
+     "external network; floating IPs come in through them.", "2012-07-20T10:00:00-00:00"),
     ("quotas", "Quota management support", "Expose functions for quotas management per "
      "project", "2012-07-29T10:00:00-00:00"),
     ("quota_details", "Quota details management support", "Expose functions for quotas "
      "usage statistics per project", "2017-02-10T10:00:00-00:00"),
 )
-RESOURCES = ("network", "subnet", "port", "floatingip")
+RESOURCES = ("network", "subnet", "port", "router", "floatingip")
 
 
 def extension(alias: str, name: str, description: str, updated: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Floating IPs (``/v2.0/floatingips``): the addresses of the external network a project
 allocates and associates with one of its ports, over the same rows and the same path as
 compute's ``os-floating-ips``: allocation under compute's quota, association through
-compute (the server's addresses follow, its host is told).
+compute (the server's addresses follow, its host is told) with a port whose subnet a
+router joins to the external network (its ``router_id``).
 
 Today's floating IPs are numbered rows: the API's id is derived from the number
 (`floating_id_of`), the same on every read.
@@ -22,6 +23,7 @@ from labs.network.api.networks import FIELDS
 from labs.network.api.tagging import tagged
 from labs.network.errors import (
     BadFloatingIpRequest,
+    ExternalGatewayForFloatingIPNotFound,
     FloatingIPNotFound,
     IpAddressGenerationFailure,
     OverQuota,
@@ -84,15 +86,20 @@ class FloatingIpsApi:
             raise ServiceUnavailable("This network API process changes no floating IPs.")
         return self.associations
 
-    def shown(self, record: FloatingIpRecord) -> Item:
-        return views.floatingip(record, floating_id_of(record.id),
-                                self.network.topology.external().id)
+    def shown(self, records: list[FloatingIpRecord]) -> list[Item]:
+        """The floating IPs as the API shows them, each with the router it comes in
+        through."""
+        external = self.network.topology.external().id
+        routers = self.network.routers.of_instances(
+            [r.instance_id for r in records if r.instance_id])
+        return [views.floatingip(r, floating_id_of(r.id), external,
+                                 routers.get(r.instance_id or "")) for r in records]
 
     def visible(self, call: Call, rule: str) -> list[Item]:
         ctx = call.enforce(rule)
-        return tagged(self.network, "floatingips", [
-            self.shown(r) for r in self.network.floating_ips.list_allocated(
-                ctx.project_id, every_project=allowed(call, "network:all_projects"))])
+        return tagged(self.network, "floatingips", self.shown(
+            self.network.floating_ips.list_allocated(
+                ctx.project_id, every_project=allowed(call, "network:all_projects"))))
 
     def constrained(self, call: Call, ctx: RequestContext, ident: str
                     ) -> FloatingIpRecord:
@@ -112,9 +119,14 @@ class FloatingIpsApi:
         raise FloatingIPNotFound(ident)
 
     def port(self, ctx: RequestContext, port_id: str) -> PortRecord:
+        """The caller's port `port_id`, if a router joins its subnet to the external
+        network (Neutron's 404s otherwise)."""
         found = self.network.ports.find(ctx.project_id, port_id)
         if found is None:
             raise PortNotFound(port_id)
+        if self.network.routers.gateway_router(found.subnet_id) is None:
+            raise ExternalGatewayForFloatingIPNotFound(
+                self.network.topology.external().id, found.subnet_id, port_id)
         return found
 
     def allocate(self, ctx: RequestContext, network_id: str) -> FloatingIpRecord:
@@ -144,8 +156,8 @@ class FloatingIpsApi:
                                               target.address)
 
     def reread(self, ctx: RequestContext, record: FloatingIpRecord) -> Item:
-        return {"floatingip": tagged(self.network, "floatingips", [
-            self.shown(self.mine(ctx, floating_id_of(record.id)))])[0]}
+        return {"floatingip": tagged(self.network, "floatingips", self.shown(
+            [self.mine(ctx, floating_id_of(record.id))]))[0]}
 
 
 def register(api: Api, network: NetworkService, associations: Associations | None) -> None:

@@ -1,4 +1,4 @@
-"""How networks, subnets, ports and floating IPs look in the API (Neutron v2.0's
+"""How networks, subnets, routers, ports and floating IPs look in the API (Neutron v2.0's
 attributes)."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from typing import Any
 
 from labs.network.floating_ips import FloatingIpRecord
 from labs.network.ports import PortRecord, port_id_of
+from labs.network.routers import RouterRecord
 from labs.network.topology import EPOCH, NetworkRecord, SubnetRecord
 
 #: The largest MTU a network may have (the host's links').
@@ -62,14 +63,27 @@ def port(record: PortRecord) -> dict[str, Any]:
             "port_security_enabled": True, **_standard(record)}
 
 
-def floatingip(record: FloatingIpRecord, ident: str, network_id: str) -> dict[str, Any]:
+def router(record: RouterRecord, external: NetworkRecord) -> dict[str, Any]:
+    """A router, its gateway (if it has one) on the external network."""
+    gateway = {"network_id": external.id, "enable_snat": record.enable_snat,
+               "external_fixed_ips": [{"subnet_id": external.subnet_ids[0],
+                                       "ip_address": record.external_ip}]
+               } if record.external_gateway else None
+    return {"id": record.id, "name": record.name, "status": record.status,
+            "admin_state_up": record.admin_state_up, "external_gateway_info": gateway,
+            **_owned(record.project_id, record.created_at, record.updated_at,
+                     record.description, record.revision_number)}
+
+
+def floatingip(record: FloatingIpRecord, ident: str, network_id: str,
+               router_id: str | None = None) -> dict[str, Any]:
     """A floating IP (`ident`: its API id): ACTIVE while associated, DOWN otherwise; its
     dates are those of its last change (allocation or association)."""
     moment = record.updated_at.replace(tzinfo=UTC) if record.updated_at else EPOCH
     return {"id": ident, "floating_ip_address": record.address,
             "floating_network_id": network_id,
             "port_id": port_id_of(record.instance_id) if record.instance_id else None,
-            "fixed_ip_address": record.fixed_ip, "router_id": None,
+            "fixed_ip_address": record.fixed_ip, "router_id": router_id,
             "status": "ACTIVE" if record.instance_id else "DOWN",
             **_owned(record.project_id or "", moment,
                      revision_number=record.revision_number)}
