@@ -15,6 +15,7 @@ from alembic import command
 
 from labs.common.db import Database, alembic_config, schema_drift, upgrade
 from labs.network import models
+from labs.network.ports import port_id_of
 from labs.network.topology import subnet_id_of
 
 
@@ -145,7 +146,6 @@ def test_networks_get_subnet_rows_with_the_ids_shown_before_and_back(db_url: str
     assert subnets["n2"].gateway_ip == "10.68.0.9"
     assert sorted(set(fixed)) == [("n1", subnet_id_of("n1")), ("n2", subnet_id_of("n2"))]
     assert sorted(tuple(r) for r in held) == [("vm-n1", "p1"), ("vm-n2", "p2")]
-    assert schema_drift(db, models.NetworkBase.metadata) == []
     with db.engine.begin() as conn:  # a second network of p1 is allowed now
         conn.execute(sa.text(
             "INSERT INTO network (id, project_id, label, description, shared, admin_state_up,"
@@ -162,3 +162,38 @@ def test_networks_get_subnet_rows_with_the_ids_shown_before_and_back(db_url: str
     assert back == [("n1", "p1", "10.68.0.0/29", "10.68.0.1", "172.24.4.254"),
                     ("n2", "p2", "10.68.0.8/29", "10.68.0.9", None)]
     assert [r.address for r in held] == ["10.68.0.10", "10.68.0.2"]
+
+
+def test_held_addresses_become_ports_with_the_ids_shown_before_and_back(db_url: str) -> None:
+    db = Database(db_url)
+    cfg = alembic_config(db, "network")
+    command.upgrade(cfg, "0002")
+    _one_network_per_project(db)
+    command.upgrade(cfg, "0004")
+    command.upgrade(cfg, "0006")
+    with db.engine.connect() as conn:
+        ports = {r.id: r for r in conn.execute(sa.text("SELECT * FROM port"))}
+        held = {r.address: (r.port_id, r.instance_id, r.mac) for r in conn.execute(
+            sa.text("SELECT * FROM fixed_ip WHERE port_id IS NOT NULL"))}
+    assert sorted(ports) == sorted([port_id_of("vm-n1"), port_id_of("vm-n2")])
+    one = ports[port_id_of("vm-n1")]
+    assert (one.network_id, one.project_id, one.device_id, one.device_owner, one.status,
+            bool(one.auto_delete), bool(one.port_security_enabled)) == (
+        "n1", "p1", "vm-n1", "compute:nova", "ACTIVE", True, True)
+    assert held == {"10.68.0.2": (port_id_of("vm-n1"), "vm-n1", one.mac_address),
+                    "10.68.0.10": (port_id_of("vm-n2"), "vm-n2",
+                                   ports[port_id_of("vm-n2")].mac_address)}
+    assert one.mac_address.startswith("fa:16:3e:")
+    assert schema_drift(db, models.NetworkBase.metadata) == []
+    with db.engine.begin() as conn:  # a port made through the API holds an address
+        conn.execute(sa.text("UPDATE fixed_ip SET port_id = 'x', project_id = 'p1', "
+                             "mac = 'fa:16:3e:00:00:01' WHERE address = '10.68.0.3'"))
+
+    command.downgrade(cfg, "0004")
+    with db.engine.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+        back = sorted((r.address, r.instance_id, r.project_id) for r in conn.execute(
+            sa.text("SELECT * FROM fixed_ip WHERE project_id IS NOT NULL")))
+    db.dispose()
+    assert "port" not in tables
+    assert back == [("10.68.0.10", "vm-n2", "p2"), ("10.68.0.2", "vm-n1", "p1")]

@@ -31,10 +31,11 @@ from labs.common.db import Database
 from labs.common.errors import Conflict
 from labs.network import models
 from labs.network.config import NetworkOptions
+from labs.network.ports import COMPUTE_OWNER, port_id_of
 from labs.network.specs import server_addresses
 from labs.network.topology import subnet_id_of
 
-Net, Sub, Fixed = models.Network, models.Subnet, models.FixedIp
+Net, Sub, Fixed, Port = models.Network, models.Subnet, models.FixedIp, models.Port
 
 
 class NoAddressesLeft(Conflict):
@@ -181,20 +182,17 @@ class FixedIps:
         network's), the same one when it already has one."""
         held = tx.scalar(sa.select(Fixed).where(Fixed.instance_id == instance_id))
         if held is None:
-            free = (sa.select(Fixed.id).where(Fixed.network_id == net.id,
-                                              Fixed.instance_id.is_(None))
-                    .order_by(Fixed.released_at.is_not(None), Fixed.released_at,
-                              Fixed.number).limit(1))
-            if tx.bind is not None and tx.bind.dialect.name != "sqlite":
-                free = free.with_for_update(skip_locked=True)
-            fixed_id = tx.scalar(free)
+            fixed_id = tx.scalar(free_address(tx, net.id))
             if fixed_id is None:
                 raise NoAddressesLeft(f"No fixed IP left on network {net.cidr} of project "
                                       f"{net.project_id}: delete servers or ask for a bigger "
                                       "network.")
+            port = compute_port(net.id, instance_id, project_id or net.project_id)
+            tx.add(port)
+            tx.flush()
             tx.execute(sa.update(Fixed).where(Fixed.id == fixed_id)
-                       .values(instance_id=instance_id, mac=mac_for(instance_id),
-                               project_id=project_id or net.project_id))
+                       .values(instance_id=instance_id, mac=port.mac_address,
+                               port_id=port.id, project_id=port.project_id))
             held = tx.get(Fixed, fixed_id, populate_existing=True)
             assert held is not None
         return FixedAllocation(network_id=net.id, label=net.label, cidr=net.cidr,
@@ -204,10 +202,23 @@ class FixedIps:
 
     @staticmethod
     def release(tx: Session, instance_id: str, at: datetime | None = None) -> None:
-        """Give the instance's address back to its network (`at`: when; now)."""
+        """The instance's ports let go: those compute made are deleted and their
+        addresses go back to their networks (`at`: when; now), the others are unbound
+        and keep theirs."""
+        ports = list(tx.scalars(sa.select(Port).where(Port.device_id == instance_id,
+                                                      Port.device_owner.startswith(
+                                                          COMPUTE_OWNER))))
         tx.execute(sa.update(Fixed).where(Fixed.instance_id == instance_id)
-                   .values(instance_id=None, project_id=None, mac=None,
-                           released_at=at or _now()))
+                   .values(instance_id=None))
+        made = [p.id for p in ports if p.auto_delete]
+        if made:
+            free_ports(tx, made, at)
+        for port in ports:
+            if not port.auto_delete:
+                port.device_id = port.device_owner = port.binding_host_id = ""
+                port.status = "DOWN"
+                port.revision_number += 1
+                port.updated_at = _now()
 
     def of_instances(self, tx: Session, instance_ids: list[str]) -> dict[str, FixedAllocation]:
         rows = tx.execute(_JOINED.where(Fixed.instance_id.in_(instance_ids)))
@@ -226,6 +237,38 @@ class FixedIps:
         fixed, sub, net = found
         assert fixed.instance_id is not None
         return fixed.instance_id, _allocation(fixed, sub, net)
+
+
+def free_address(tx: Session, network_id: str) -> sa.Select[Any]:
+    """The network's free address released longest ago (fresh ones first, then in
+    address order), locked where the engine can."""
+    free = (sa.select(Fixed.id).where(Fixed.network_id == network_id,
+                                      Fixed.port_id.is_(None))
+            .order_by(Fixed.released_at.is_not(None), Fixed.released_at,
+                      Fixed.number).limit(1))
+    if tx.bind is not None and tx.bind.dialect.name != "sqlite":
+        free = free.with_for_update(skip_locked=True)
+    return free
+
+
+def compute_port(network_id: str, instance_id: str, project_id: str) -> models.Port:
+    """The port compute makes for an instance asking only for a network: ACTIVE,
+    deleted with its instance."""
+    now = _now()
+    return Port(id=port_id_of(instance_id), network_id=network_id, project_id=project_id,
+                name="", description="", mac_address=mac_for(instance_id),
+                device_id=instance_id, device_owner="compute:nova", admin_state_up=True,
+                status="ACTIVE", port_security_enabled=True, security_groups=[],
+                allowed_address_pairs=[], binding_host_id="", auto_delete=True,
+                revision_number=0, created_at=now, updated_at=now)
+
+
+def free_ports(tx: Session, port_ids: list[str], at: datetime | None = None) -> None:
+    """Delete the ports; their addresses go back to their networks."""
+    tx.execute(sa.update(Fixed).where(Fixed.port_id.in_(port_ids))
+               .values(instance_id=None, port_id=None, project_id=None, mac=None,
+                       released_at=at or _now()))
+    tx.execute(sa.delete(Port).where(Port.id.in_(port_ids)))
 
 
 _JOINED = (sa.select(Fixed, Sub, Net).join(Sub, Sub.id == Fixed.subnet_id)

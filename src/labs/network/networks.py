@@ -123,7 +123,9 @@ class Networks:
             row = tx.get(Net, network_id, with_for_update=True)
             if row is None:
                 raise NetworkNotFound(network_id)
-            if self._held(tx, Fixed.network_id == network_id):
+            if self._held(tx, Fixed.network_id == network_id) or tx.scalar(
+                    sa.select(models.Port.id).where(models.Port.network_id == network_id)
+                    .limit(1)) is not None:
                 raise NetworkInUse(network_id)
             tx.execute(sa.delete(Fixed).where(Fixed.network_id == network_id))
             tx.execute(sa.delete(Sub).where(Sub.network_id == network_id))
@@ -131,7 +133,7 @@ class Networks:
 
     @staticmethod
     def _held(tx: Session, where: Any) -> bool:
-        return tx.scalar(sa.select(Fixed.id).where(where, Fixed.instance_id.is_not(None))
+        return tx.scalar(sa.select(Fixed.id).where(where, Fixed.port_id.is_not(None))
                          .limit(1)) is not None
 
     # -- subnets ----------------------------------------------------------------------
