@@ -14,6 +14,7 @@ from labs.network.config import NetworkOptions
 from labs.network.fixed_ips import FixedIps
 from labs.network.floating_ips import FloatingIps
 from labs.network.networks import Networks
+from labs.network.port_changes import PortChanges
 from labs.network.ports import Ports
 from labs.network.security_groups import SecurityGroups
 from labs.network.topology import Topology
@@ -45,6 +46,7 @@ class NetworkService:
         self.floating_ips = FloatingIps(db, options.floating_pool, public)
         self.topology = Topology(db, options, cloud_project_id)
         self.ports = Ports(db)
+        self.port_changes = PortChanges(db, self.security_groups)
         self.networks = Networks(db, self.fixed_ips)
 
     def tell(self, notices: Notices) -> None:
