@@ -74,3 +74,12 @@ class IpAddressGenerationFailure(Conflict):
     def __init__(self, network_id: str) -> None:
         super().__init__(f"No more IP addresses available on network {network_id}.")
 
+
+
+class PortInUse(Conflict):
+    """A port asked for by a server while another device holds it (Nova's 409)."""
+
+    neutron_type = "PortInUse"
+
+    def __init__(self, port_id: str) -> None:
+        super().__init__(f"Port {port_id} is still in use.")
