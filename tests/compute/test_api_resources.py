@@ -471,7 +471,7 @@ def test_limits_per_microversion(compute: Compute) -> None:
     absolute = limits["absolute"]
     assert absolute == {
         "maxImageMeta": 128, "maxPersonality": 5, "maxPersonalitySize": 10240,
-        "maxSecurityGroupRules": 20, "maxSecurityGroups": 10, "maxServerMeta": 128,
+        "maxSecurityGroupRules": 100, "maxSecurityGroups": 10, "maxServerMeta": 128,
         "maxTotalCores": 20, "maxTotalFloatingIps": 10, "maxTotalInstances": 10,
         "maxTotalKeypairs": 100, "maxTotalRAMSize": 51200, "maxServerGroups": 10,
         "maxServerGroupMembers": 10, "totalCoresUsed": 2, "totalInstancesUsed": 1,
@@ -498,7 +498,7 @@ def test_quota_sets(compute: Compute) -> None:
                      "injected_files": 5, "injected_file_content_bytes": 10240,
                      "injected_file_path_bytes": 255}
     old = compute.ok("GET", f"/os-quota-sets/{a}", version="2.1")["quota_set"]
-    assert old["floating_ips"] == 10 and old["security_group_rules"] == 20
+    assert old["floating_ips"] == 10 and old["security_group_rules"] == 100
     assert old["security_groups"] == 10 and old["fixed_ips"] == -1
     assert "injected_files" not in compute.ok("GET", f"/os-quota-sets/{a}")["quota_set"]
     detail = compute.ok("GET", f"/os-quota-sets/{a}/detail", version="2.56")["quota_set"]

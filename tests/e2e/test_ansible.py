@@ -91,7 +91,7 @@ REMOVE = """
 def ansible_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
     base = tmp_path_factory.mktemp("labs-ansible")
     cloud = start_labs_up(base / "data", {"LABS_AGENT_DRIVER": "fake",
-                                          "LABS_IMAGE_BOOTSTRAP_IMAGE": "false", "LABS_NETWORK_API_IN_CATALOG": "true"})
+                                          "LABS_IMAGE_BOOTSTRAP_IMAGE": "false"})
     try:
         yield cloud
     finally:

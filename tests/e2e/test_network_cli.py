@@ -2,8 +2,8 @@
 against `labs up` with the fake driver: the public network for everyone, a project's
 network once its first VM made it, and another project's out of sight; a port made with
 the CLI and a server on it (the port outlives the server); a server's port, and a
-floating IP made, associated, taken back and released as OSC does it, seen alike
-by compute's ``os-floating-ips``."""
+floating IP made, associated, taken back and released as OSC does it, seen alike by
+compute's ``os-floating-ips``; security groups, their rules and quotas."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any
 
 import openstack.config
 import pytest
+from openstack import exceptions
 from openstack.connection import Connection
 
 from tests.e2e.conftest import BIN, RunningCloud, start_labs_up
@@ -25,9 +26,9 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def network_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
     base = tmp_path_factory.mktemp("labs-network-e2e")
+    # the network API is in the catalog by default ([network] api_in_catalog)
     cloud = start_labs_up(base / "data", {"LABS_AGENT_DRIVER": "fake",
-                                          "LABS_IMAGE_BOOTSTRAP_IMAGE": "false",
-                                          "LABS_NETWORK_API_IN_CATALOG": "true"})
+                                          "LABS_IMAGE_BOOTSTRAP_IMAGE": "false"})
     try:
         yield cloud
     finally:
@@ -126,7 +127,8 @@ def test_openstacksdk_lists_and_finds(network_cloud: RunningCloud) -> None:
         assert sorted(paged) == sorted(n.id for n in demo.network.networks())
         assert [e.alias for e in demo.network.extensions()] == [
             "external-net", "net-mtu", "project-id", "pagination", "sorting",
-            "filter-validation"]
+            "filter-validation", "security-group", "standard-attr-description", "quotas",
+            "quota_details"]
     finally:
         demo.close()
 
@@ -220,3 +222,67 @@ def test_serve_network_needs_identity_first(tmp_path: Path) -> None:
                           timeout=60, env=env, check=False)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "start `labs serve identity` first" in done.stderr
+
+
+def test_security_group_rules_through_the_cli(network_cloud: RunningCloud) -> None:
+    c = network_cloud
+    c.openstack("security", "group", "create", "--description", "db servers", "db",
+                cloud="labs-demo")
+    made = c.openstack_json("security", "group", "rule", "create", "--protocol", "tcp",
+                            "--dst-port", "5432:5433", "--remote-ip", "10.68.0.0/16",
+                            "--description", "postgres", "db", cloud="labs-demo")
+    assert (made["protocol"], made["port_range_min"], made["port_range_max"],
+            made["remote_ip_prefix"], made["ether_type"], made["description"]) == (
+        "tcp", 5432, 5433, "10.68.0.0/16", "IPv4", "postgres")
+    listed = c.openstack_json("security", "group", "rule", "list", "db", cloud="labs-demo")
+    assert {r["ID"] for r in listed} >= {made["id"]} and len(listed) == 3  # 2 egress
+    egress = c.openstack_json("security", "group", "rule", "list", "--egress", "db",
+                              cloud="labs-demo")
+    assert len(egress) == 2 and made["id"] not in {r["ID"] for r in egress}
+    shown = c.openstack_json("security", "group", "rule", "show", made["id"],
+                             cloud="labs-demo")
+    assert shown["security_group_id"] == made["security_group_id"]
+    again = c.openstack("security", "group", "rule", "create", "--protocol", "tcp",
+                        "--dst-port", "5432:5433", "--remote-ip", "10.68.0.0/16", "db",
+                        cloud="labs-demo", check=False)
+    assert again.returncode != 0 and "already exists" in again.stderr
+    backwards = c.openstack("security", "group", "rule", "create", "--protocol", "tcp",
+                            "--dst-port", "90:80", "db", cloud="labs-demo", check=False)
+    assert backwards.returncode != 0
+    # another project sees none of it
+    assert "db" not in {g["Name"] for g in c.openstack_json("security", "group", "list",
+                                                          "--project", "admin")}
+    c.openstack("security", "group", "rule", "delete", made["id"], cloud="labs-demo")
+    assert made["id"] not in {r["ID"] for r in c.openstack_json(
+        "security", "group", "rule", "list", "db", cloud="labs-demo")}
+    c.openstack("security", "group", "delete", "db", cloud="labs-demo")
+
+
+def test_security_groups_and_quotas_through_openstacksdk(network_cloud: RunningCloud) -> None:
+    c = network_cloud
+    demo, admin = connect(c, "labs-demo"), connect(c, "labs")
+    try:
+        group = demo.network.create_security_group(name="sdk", description="from the sdk")
+        assert group.stateful is True and group.project_id
+        rule = demo.network.create_security_group_rule(
+            security_group_id=group.id, direction="ingress", protocol="udp",
+            port_range_min=53, port_range_max=53, remote_ip_prefix="192.0.2.0/24")
+        assert (rule.protocol, rule.port_range_min, rule.remote_ip_prefix) == (
+            "udp", 53, "192.0.2.0/24")
+        found = demo.network.find_security_group("sdk")
+        assert found is not None and found.id == group.id
+        assert rule.id in {r["id"] for r in found.security_group_rules}
+        assert [r.id for r in demo.network.security_group_rules(
+            security_group_id=group.id, direction="ingress")] == [rule.id]
+        quota = demo.network.get_quota(group.project_id, details=True)
+        assert quota.security_groups["used"] >= 2  # default and sdk
+        admin.network.update_quota(group.project_id, security_groups=2)
+        with pytest.raises(exceptions.ConflictException, match="Quota exceeded"):
+            demo.network.create_security_group(name="more")
+        admin.network.delete_quota(group.project_id)
+        demo.network.delete_security_group_rule(rule)
+        demo.network.delete_security_group(group)
+        assert demo.network.find_security_group("sdk") is None
+    finally:
+        demo.close()
+        admin.close()

@@ -82,10 +82,11 @@ class VmCloud:
                 "-o", f"ConnectTimeout={connect_timeout}", "-o", "LogLevel=ERROR",
                 f"root@{address}", command]
 
-    def ssh(self, address: str, command: str, timeout: float = BOOT_SECONDS) -> str:
-        """Run `command` as root in the VM at `address`, from inside its namespace;
-        tried again until `timeout` (the guest may still be booting)."""
-        argv = self.ssh_argv(address, command)
+    def ssh(self, address: str, command: str, timeout: float = BOOT_SECONDS,
+            namespace: str | None = None) -> str:
+        """Run `command` as root in the VM at `address`, from inside its namespace (or
+        `namespace`); tried again until `timeout` (the guest may still be booting)."""
+        argv = self.ssh_argv(address, command, namespace)
         last: list[subprocess.CompletedProcess[str]] = []
 
         def ran() -> bool:
@@ -97,9 +98,9 @@ class VmCloud:
                  f"({last[0].stderr if last else ''})", interval=1.0)
         return last[0].stdout
 
-    def ssh_refused(self, address: str) -> bool:
+    def ssh_refused(self, address: str, namespace: str | None = None) -> bool:
         """One ssh attempt (3 s to connect) that does not get in."""
-        done = subprocess.run(self.ssh_argv(address, "true", connect_timeout=3),
+        done = subprocess.run(self.ssh_argv(address, "true", namespace, connect_timeout=3),
                               capture_output=True, text=True, timeout=60, check=False)
         return done.returncode != 0
 
@@ -305,9 +306,10 @@ def outside(vm_cloud: VmCloud) -> Iterator[Callable[[], str]]:
 
 def test_security_groups_floating_ips_and_projects(vm_cloud: VmCloud,
                                                    outside: Callable[[], str]) -> None:
-    """Rules of the default group, a floating IP from outside, another project's VM. The
-    nova-network proxies go through openstacksdk (today's CLI sends its `security group`
-    and `floating ip` commands only to a network API)."""
+    """A server made by openstacksdk with ``auto_ip`` answers from outside on its
+    floating IP; ssh through it once a group lets TCP 22 in from anywhere, blocked again
+    when the rule goes and back when it returns (the `openstack` CLI, through the network
+    API); the default group's rules; another project's VM."""
     vms, cloud = vm_cloud, vm_cloud.cloud
     if not vms.key.exists():
         cloud.openstack("keypair", "create", "--private-key", str(vms.key), "k")
@@ -315,10 +317,34 @@ def test_security_groups_floating_ips_and_projects(vm_cloud: VmCloud,
     conn = Connection(config=openstack.config.OpenStackConfig(
         config_files=[str(cloud.clouds_yaml)]).get_one("labs"))
     try:
-        boot(vms, "web")
+        made = conn.create_server("web", image="labs", flavor="g1.nano", key_name="k",
+                                  auto_ip=True, wait=True, timeout=BOOT_SECONDS)
+        shown = conn.get_server(made.id)
+        assert shown is not None
+        address = shown.public_v4  # the floating IP auto_ip gave it
+        assert address and address.startswith("172.24.4."), address
         web = fixed_ip(vms, "web")
         world = outside()
+        wait_for(lambda: ping(world, address), 30, f"ping {address} from outside",
+                 interval=0.5)
+        assert not ping(world, web)  # the fixed IP stays private
         assert vms.ssh(web, "hostname").strip() == "web"
+
+        # ssh from outside: the default group lets TCP 22 in from the cloud's range only;
+        # a group with a rule from anywhere opens it, and the rule's delete closes it
+        assert vms.ssh_refused(address, world)
+        cloud.openstack("security", "group", "create", "ssh-world")
+        rule = cloud.openstack_json("security", "group", "rule", "create", "--protocol",
+                                    "tcp", "--dst-port", "22", "ssh-world")
+        assert rule["remote_ip_prefix"] == "0.0.0.0/0"
+        cloud.openstack("server", "add", "security", "group", "web", "ssh-world")
+        assert vms.ssh(address, "hostname", timeout=30, namespace=world).strip() == "web"
+        cloud.openstack("security", "group", "rule", "delete", rule["id"])
+        wait_for(lambda: vms.ssh_refused(address, world), 30, "ssh from outside blocked",
+                 interval=1.0)
+        cloud.openstack("security", "group", "rule", "create", "--protocol", "tcp",
+                        "--dst-port", "22", "ssh-world")
+        assert vms.ssh(address, "hostname", timeout=30, namespace=world).strip() == "web"
 
         # the default group lets TCP 22 in from the cloud's range; without that rule,
         # ssh from the gateway is dropped, and with it back, it works again
@@ -334,19 +360,8 @@ def test_security_groups_floating_ips_and_projects(vm_cloud: VmCloud,
                                         remote_ip_prefix="10.68.0.0/16")
         assert vms.ssh(web, "hostname", timeout=30).strip() == "web"
 
-        # a floating IP makes web reachable from outside (ICMP from anywhere), and
-        # releasing it stops that
-        fip = conn.create_floating_ip(network="public")
-        address = fip["floating_ip_address"]
-        assert not ping(world, address)
-        server_id = cloud.openstack_json("server", "show", "web")["id"]
-        added = conn.compute.post(f"/servers/{server_id}/action",
-                                  json={"addFloatingIp": {"address": address}},
-                                  microversion="2.1")
-        assert added.status_code == 202, added.text
-        wait_for(lambda: ping(world, address), 30, f"ping {address} from outside",
-                 interval=0.5)
-        assert not ping(world, web)  # the fixed IP stays private
+        # releasing the floating IP ends the way in from outside
+        (fip,) = conn.list_floating_ips({"floating_ip_address": address})
         conn.delete_floating_ip(fip["id"])
         wait_for(lambda: not ping(world, address), 30, f"{address} gone", interval=0.5)
 

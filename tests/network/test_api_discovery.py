@@ -36,13 +36,15 @@ def test_extensions_list_what_is_implemented(net: Net) -> None:
     found = net.ok("/extensions")["extensions"]
     assert sorted(e["alias"] for e in found) == sorted(
         ["external-net", "net-mtu", "project-id", "pagination", "sorting",
-         "filter-validation"])
+         "filter-validation", "security-group", "standard-attr-description", "quotas",
+         "quota_details"])
     assert all(set(e) == {"alias", "name", "description", "updated", "links"}
                for e in found)
     assert len(EXTENSIONS) == len(found)
     shown = net.ok("/extensions/external-net", "bob")["extension"]
     assert shown["alias"] == "external-net" and shown["name"] == "Neutron external network"
-    for alias in ("security-group", "router", "standard-attr-tag", "x" * 300):
+    assert net.ok("/extensions/security-group")["extension"]["name"] == "security-group"
+    for alias in ("stateful-security-group", "router", "standard-attr-tag", "x" * 300):
         assert "does not exist" in error(net.call("GET", f"/extensions/{alias}"), 404,
                                          "HTTPNotFound")["message"]
 
@@ -80,7 +82,7 @@ def test_writes_are_not_there_yet(net: Net, who: str) -> None:
 
 
 def test_unknown_paths_are_neutron_404s(net: Net) -> None:
-    for path in ("/trunks", "/routers", "/networks/x/y", "/security-groups"):
+    for path in ("/trunks", "/routers", "/networks/x/y", "/security-groups/x/y"):
         error(net.call("GET", path), 404, "HTTPNotFound")
 
 
@@ -111,3 +113,21 @@ def test_without_compute_floating_ips_are_read_only(net: Net) -> None:
         "floating_network_id": net.external_id()}})
     error(made, 503, "HTTPServiceUnavailable")
     assert net.ok("/floatingips") == {"floatingips": []}
+
+
+def test_without_compute_security_groups_are_read_only(net: Net) -> None:
+    """No compute side (none to say which servers use a group, none to tell the hosts):
+    groups and rules are listed, never changed."""
+    (default,) = net.ok("/security-groups")["security_groups"]
+    assert default["name"] == "default"
+    for method, path, body in (
+            ("POST", "/security-groups", {"security_group": {"name": "web"}}),
+            ("PUT", f"/security-groups/{default['id']}", {"security_group": {
+                "description": "x"}}),
+            ("DELETE", f"/security-groups/{default['id']}", None),
+            ("POST", "/security-group-rules", {"security_group_rule": {
+                "security_group_id": default["id"], "direction": "ingress"}}),
+            ("DELETE", f"/security-group-rules/{default['security_group_rules'][0]['id']}",
+             None)):
+        error(net.call(method, path, json=body), 503, "HTTPServiceUnavailable")
+    assert net.ok("/security-groups")["security_groups"] == [default]

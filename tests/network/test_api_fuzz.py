@@ -1,6 +1,7 @@
 """The network API fuzzed from its OpenAPI document (see tests/fuzzing.py), next to a
-compute control plane (floating IPs change through it) with a server holding a port and
-a floating IP, and a port made through the API."""
+compute control plane (floating IPs and security groups change through it) with a server
+holding a port and a floating IP, a port made through the API, and a security group with
+a rule; quotas too."""
 
 from __future__ import annotations
 
@@ -47,15 +48,23 @@ def test_fuzz_network(plane: Plane) -> None:
     fip = plane.client.post(f"{v2}/floatingips", headers=headers, json={"floatingip": {
         "floating_network_id": networks[0], "port_id": ports[0]}})
     assert fip.status_code == 201 and server["id"], fip.text
+    group = plane.client.post(f"{v2}/security-groups", headers=headers, json={
+        "security_group": {"name": "web"}}).json()["security_group"]
+    rule = plane.client.post(f"{v2}/security-group-rules", headers=headers, json={
+        "security_group_rule": {"security_group_id": group["id"], "direction": "ingress",
+                                "protocol": "tcp", "port_range_min": 22,
+                                "port_range_max": 22}}).json()["security_group_rule"]
     known = {"network_id": networks, "subnet_id": [subnet_id_of(i) for i in networks],
              "port_id": ports, "floatingip_id": [fip.json()["floatingip"]["id"]],
-             "alias": ["external-net", "net-mtu"]}
+             "security_group_id": [group["id"]], "security_group_rule_id": [rule["id"]],
+             "project_id": [group["project_id"]],
+             "alias": ["external-net", "net-mtu", "security-group"]}
     callers = {"admin": {"X-Auth-Token": plane.token("admin")}, "member of a": headers,
                "member of b": {"X-Auth-Token": plane.token("bob")}}
     doc = plane.client.get(f"{v2}/openapi.json").json()
     (admin,) = plane.cloud.identity.resources.list_projects(ProjectFilter(name="admin"))
     network = new_network(plane.service.db, NetworkOptions(), admin.id)
     check_document(doc, build_api(network, plane.cloud.identity.tokens,
-                                  plane.service.network_proxy))
+                                  plane.service.network_proxy, plane.service.network_proxy))
     with serve(plane.client.app) as url:
         fuzz(Fuzz(f"{url}/network", callers, neutron_shape, known), doc)

@@ -229,3 +229,23 @@ def test_bad_networks_and_subnets_are_400s(net: Net) -> None:
     sub = made(net, "subnet", {"network_id": ident, "cidr": "10.0.0.0/24"})
     error(net.call("PUT", f"/subnets/{sub['id']}", json={"subnet": {
         "gateway_ip": "10.0.0.9"}}), 400, "HTTPBadRequest")
+
+
+def test_networks_and_subnets_stay_within_the_project_quota(net: Net) -> None:
+    project = net.projects["a"]
+    used = net.ok(f"/quotas/{project}/details")["quota"]
+    resp = net.call("PUT", f"/quotas/{project}", "admin", json={"quota": {
+        "network": used["network"]["used"] + 1, "subnet": used["subnet"]["used"] + 1}})
+    assert resp.status_code == 200, resp.text
+    first = made(net, "network", {"name": "one"})
+    body = error(net.call("POST", "/networks", json={"network": {"name": "two"}}), 409,
+                 "OverQuota")
+    assert "network" in body["message"]
+    made(net, "subnet", {"network_id": first["id"], "cidr": "10.1.0.0/29"})
+    other = made(net, "network", {"name": "two"}, "bob")  # another project's quota
+    assert net.call("DELETE", f"/networks/{first['id']}").status_code == 204
+    second = made(net, "network", {"name": "two"})
+    made(net, "subnet", {"network_id": second["id"], "cidr": "10.2.0.0/29"})
+    assert net.ok(f"/quotas/{project}/details")["quota"]["network"]["used"] == \
+        used["network"]["used"] + 1
+    assert other["project_id"] != project

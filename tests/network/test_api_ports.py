@@ -169,3 +169,14 @@ def test_bad_ports_are_refused_with_neutrons_errors(net: Net) -> None:
           "HTTPBadRequest")
     error(net.call("GET", "/ports", params={"device_owner": "x", "size": "1"}), 400,
           "HTTPBadRequest")
+
+
+def test_ports_count_against_the_projects_port_quota(net: Net) -> None:
+    network_id, _ = small_network(net)
+    mine = net.projects["a"]
+    used = net.ok(f"/quotas/{mine}/details", "admin")["quota"]["port"]["used"]
+    net.service.quotas.update(mine, {"port": used + 1})
+    made(net, {"network_id": network_id})
+    body = error(port_of(net, {"network_id": network_id}), 409, "OverQuota")
+    assert "port" in body["message"]
+    assert len(net.ok("/ports", network_id=network_id)["ports"]) == 1

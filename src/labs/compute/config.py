@@ -29,9 +29,6 @@ class ComputeOptions:
     quota_metadata_items: int = option(128, "default quota: metadata items per server")
     quota_server_groups: int = option(10, "default quota: server groups per project")
     quota_server_group_members: int = option(10, "default quota: servers per server group")
-    quota_floating_ips: int = option(10, "default quota: floating IPs per project")
-    quota_security_groups: int = option(10, "default quota: security groups per project")
-    quota_security_group_rules: int = option(20, "default quota: rules per security group")
 
 
 @dataclass(frozen=True)

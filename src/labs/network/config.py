@@ -20,9 +20,10 @@ class NetworkOptions:
                                  "the public side: floating IPs and the networks' uplinks")
     floating_pool: str = option("public", "the name of the floating IP pool")
     api_in_catalog: bool = option(
-        False, "list the network API (Neutron v2.0, served under /network) in the catalog; "
-        "off until it serves security groups and floating IPs: while it is listed, the "
-        "openstack CLI and openstacksdk send those to it, not to compute's proxies")
+        True, "list the network API (Neutron v2.0, served under /network) in the catalog: "
+        "the openstack CLI and openstacksdk then send security groups, floating IPs and "
+        "quotas to it (off: they use compute's nova-network proxies, and the API is still "
+        "served for clients that know where it is)")
     ssh_from: str = option("", "where a new project's default group lets TCP 22 in from; "
                                "empty: the fixed range")
     dns_server: str = option("", "HOST:PORT of the authoritative server for the cloud's "
@@ -37,3 +38,14 @@ class NetworkOptions:
         [], "more domains whose names the networks ask the cloud's DNS server for (e.g. "
         "zones admins made outside dns_domain and [dns] project_zone_domains); every "
         "other name goes to the forwarders")
+    # default quotas per project (Neutron's names; admins change them per project, through
+    # /v2.0/quotas or, for the last three, compute's legacy os-quota-sets keys)
+    quota_network: int = option(100, "default quota: networks per project")
+    quota_subnet: int = option(100, "default quota: subnets per project")
+    quota_port: int = option(500, "default quota: ports per project")
+    quota_router: int = option(10, "default quota: routers per project")
+    quota_floatingip: int = option(10, "default quota: floating IPs per project")
+    quota_security_group: int = option(10, "default quota: security groups per project "
+                                       "(its default group counts)")
+    quota_security_group_rule: int = option(100, "default quota: security group rules per "
+                                            "project (in all its groups)")

@@ -133,7 +133,7 @@ class FloatingIps:
             if quota is not None:
                 limits = quota.lock(tx, project_id)  # before counting
                 used = self.count(tx, project_id)
-                check(limits, "floating_ips", used, 1,
+                check(limits, "floatingip", used, 1,
                       f"IP allocation over quota in pool {pool}." if pool
                       else "IP allocation over quota.")
             free = (sa.select(Float).where(Float.project_id.is_(None), Float.pool == self.pool)

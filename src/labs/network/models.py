@@ -181,3 +181,22 @@ class FloatingIp(NetworkBase):
     instance_id: Mapped[str | None] = mapped_column(ID, index=True)
     fixed_ip: Mapped[str | None] = mapped_column(sa.String(64))
     updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
+class NetworkQuota(NetworkBase):
+    """A project's limit for one of Neutron's resources, where an admin set one (else
+    the ``[network] quota_<resource>`` default)."""
+
+    __tablename__ = "network_quota"
+    project_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    resource: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    hard_limit: Mapped[int]
+
+
+class NetworkQuotaLock(NetworkBase):
+    """One row per project: the network's creates in a project lock it before they
+    count, so quota checks are never raced (see labs.common.row_locks)."""
+
+    __tablename__ = "network_quota_lock"
+    project_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    version: Mapped[int] = mapped_column(default=0)

@@ -22,7 +22,7 @@ from labs.common.errors import BadRequest, Conflict
 from labs.network import models, subnet_checks
 from labs.network.errors import NetworkNotFound, SubnetNotFound
 from labs.network.fixed_ips import FixedIps, ProjectNetwork, fill
-from labs.network.quota import ProjectQuota, check_neutron
+from labs.network.quotas import NetworkQuotas
 from labs.network.topology import NetworkRecord, SubnetRecord
 
 Net, Sub, Fixed = models.Network, models.Subnet, models.FixedIp
@@ -70,18 +70,19 @@ def now() -> datetime:
 
 
 class Networks:
-    def __init__(self, db: Database, fixed_ips: FixedIps) -> None:
+    """`quotas`: the projects' limits on networks and subnets (Neutron's 409 past them)."""
+
+    def __init__(self, db: Database, fixed_ips: FixedIps, quotas: NetworkQuotas) -> None:
         self.db = db
         self.fixed_ips = fixed_ips
+        self.quotas = quotas
 
     # -- networks ---------------------------------------------------------------------
-    def create_network(self, project_id: str, asked: Mapping[str, Any],
-                       quota: ProjectQuota | None = None) -> str:
-        """A new empty network of `project_id` (its id)."""
-        if quota is not None:
-            quota.ready(project_id)
+    def create_network(self, project_id: str, asked: Mapping[str, Any]) -> str:
+        """A new empty network of `project_id` (its id), within its quota."""
+        self.quotas.ready(project_id)
         with self.db.transaction() as tx:
-            self.check_quota(tx, project_id, "network", Net, quota)
+            self.quotas.check_create(tx, project_id, "network")
             moment = now()
             row = Net(id=str(uuid.uuid4()), project_id=project_id,
                       label=asked.get("name", ""), description=asked.get("description", ""),
@@ -92,19 +93,6 @@ class Networks:
                       created_at=moment, updated_at=moment)
             tx.add(row)
             return row.id
-
-    @staticmethod
-    def check_quota(tx: Session, project_id: str, resource: str,
-                    model: type[models.Network] | type[models.Subnet],
-                    quota: ProjectQuota | None) -> None:
-        """Where a network's or subnet's create asks the project's quota (Neutron's
-        ``network`` and ``subnet``; a 409): under its lock, against what it holds."""
-        if quota is None:
-            return
-        limits = quota.lock(tx, project_id)
-        used = tx.scalar(sa.select(sa.func.count()).select_from(model)
-                         .where(model.project_id == project_id)) or 0
-        check_neutron(limits, resource, used, 1)
 
     def update_network(self, network_id: str, changes: Mapping[str, Any]) -> None:
         with self.db.transaction() as tx:
@@ -138,16 +126,15 @@ class Networks:
 
     # -- subnets ----------------------------------------------------------------------
     def create_subnet(self, network: NetworkRecord, project_id: str,
-                      asked: Mapping[str, Any], quota: ProjectQuota | None = None) -> str:
+                      asked: Mapping[str, Any]) -> str:
         """A subnet of `network` (checked: a 400 or 409 for what Labs cannot make), with
-        a fixed IP row for every address of its pools."""
+        a fixed IP row for every address of its pools, within `project_id`'s quota."""
         net = subnet_checks.cidr(asked["cidr"])
         gateway = subnet_checks.gateway(net, asked.get("gateway_ip"), "gateway_ip" in asked)
         pools = subnet_checks.pools(net, gateway, asked.get("allocation_pools"))
         dns = subnet_checks.nameservers(asked.get("dns_nameservers") or [])
         routes = subnet_checks.host_routes(asked.get("host_routes") or [])
-        if quota is not None:
-            quota.ready(project_id)
+        self.quotas.ready(project_id)
         with self.db.transaction() as tx:
             if tx.get(Net, network.id, with_for_update=True) is None:
                 raise NetworkNotFound(network.id)
@@ -156,7 +143,7 @@ class Networks:
                 raise OneSubnetPerNetwork(
                     f"Bad subnets request: Labs networks carry one IPv4 subnet; network "
                     f"{network.id} has one already ({taken}).")
-            self.check_quota(tx, project_id, "subnet", Sub, quota)
+            self.quotas.check_create(tx, project_id, "subnet")
             moment = now()
             row = Sub(id=str(uuid.uuid4()), network_id=network.id, project_id=project_id,
                       name=asked.get("name", ""), description=asked.get("description", ""),

@@ -6,7 +6,8 @@ As Nova with Neutron does, ids are the groups' UUIDs and a rule added here is an
 ingress rule. Nova-network's own behaviour stays where clients rely on it: a rule names
 tcp, udp or icmp (icmp type and code -1 for any), a group source without a protocol adds
 three rules (icmp, tcp and udp), duplicates and a group in use are 400s, and the
-``security_group_rules`` quota counts a group's ingress rules.
+quotas are the network's (``security_group``, ``security_group_rule`` per project, as
+Nova with Neutron has them) with Nova's 403s.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class NovaSecurityGroups:
     def create(self, ctx: RequestContext, name: object, description: object,
                quota: ProjectQuota | None = None) -> GroupRecord:
         """A new group (letting everything out, nothing in), within the project's
-        ``security_groups`` quota (``default`` counts, as in Nova)."""
+        ``security_group`` quota (``default`` counts, as in Nova)."""
         project_id = project_of(ctx)
         name = check_group_field("name", name)
         description = check_group_field("description", description) \
@@ -129,7 +130,7 @@ class NovaSecurityGroups:
         with self.db.transaction() as tx:
             if quota is not None:
                 limits = quota.lock(tx, project_id)  # before counting
-                check(limits, "security_groups", self.groups.count(tx, project_id), 1,
+                check(limits, "security_group", self.groups.count(tx, project_id), 1,
                       "Quota exceeded, too many security groups.")
             if self.groups.find(tx, project_id, name) is not None:
                 raise BadRequest(f"Security group {name} already exists")
@@ -158,7 +159,7 @@ class NovaSecurityGroups:
                  quota: ProjectQuota | None = None) -> GroupRecord:
         """Add a rule (or, for a group source without a protocol, one each for icmp, tcp
         and udp, as nova-network does): the parent group with only the new rules, within
-        the ``security_group_rules`` quota (ingress rules per group, as Nova counts)."""
+        the project's ``security_group_rule`` quota."""
         if quota is not None:
             quota.ready(self.get(ctx, req.parent_group_id).project_id)
         with self.db.transaction() as tx:
@@ -168,9 +169,8 @@ class NovaSecurityGroups:
             if remote is not None and remote.project_id != parent.project_id:
                 raise BadRequest("A rule's source group must be of the same project.")
             specs = self._specs(parent.id, req, remote.id if remote else None)
-            ingress = [r for r in self.groups.records(tx, [parent])[0].rules
-                       if r.direction == "ingress"]
-            check(limits, "security_group_rules", len(ingress), len(specs),
+            check(limits, "security_group_rule",
+                  self.groups.count_rules(tx, parent.project_id), len(specs),
                   "Quota exceeded, too many security group rules.")
             try:
                 made = self.groups.add_rules(tx, parent, specs)

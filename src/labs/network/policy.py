@@ -1,7 +1,7 @@
-"""Who may read the network API, and change networks, subnets and floating IPs. Which
-networks a caller sees is the topology's job (its project's, the shared ones and the
-external one; every project's for admins); these rules say which roles may look at
-all, and what only admins may set."""
+"""Who may read the network API, and change networks, subnets, floating IPs, security
+groups and quotas. Which networks a caller sees is the topology's job (its project's, the
+shared ones and the external one; every project's for admins); these rules say which
+roles may look at all, and what only admins may set."""
 
 from __future__ import annotations
 
@@ -44,6 +44,17 @@ RULES: dict[str, Rule] = {
     "network:create_floatingip": member,
     "network:update_floatingip": member,
     "network:delete_floatingip": member,
+    "network:get_security_group": reader,
+    "network:create_security_group": member,
+    "network:update_security_group": member,
+    "network:delete_security_group": member,
+    "network:get_security_group_rule": reader,
+    "network:create_security_group_rule": member,
+    "network:delete_security_group_rule": member,
+    # a project's quotas (another project's also need network:all_projects)
+    "network:get_quota": reader,
+    "network:update_quota": admin,
+    "network:delete_quota": admin,
     # a floating IP's own address chosen at create (Neutron's rule: admins only)
     "network:create_floatingip:floating_ip_address": admin,
     # every project's networks, subnets, ports and floating IPs, not only the caller's

@@ -31,7 +31,7 @@ from labs.common.errors import BadRequest, Conflict
 from labs.network import models
 from labs.network.errors import InvalidInput, IpAddressGenerationFailure, PortNotFound
 from labs.network.fixed_ips import free_address, free_ports
-from labs.network.quota import ProjectQuota, check_neutron
+from labs.network.quotas import NetworkQuotas
 from labs.network.security_groups import DEFAULT, SecurityGroups
 from labs.network.security_rules import SecurityGroupNotFound
 from labs.network.topology import NetworkRecord
@@ -99,14 +99,16 @@ def _ipv4(value: str) -> ipaddress.IPv4Address:
 
 
 class PortChanges:
-    def __init__(self, db: Database, security_groups: SecurityGroups) -> None:
+    def __init__(self, db: Database, security_groups: SecurityGroups,
+                 quotas: NetworkQuotas) -> None:
         self.db = db
         self.security_groups = security_groups
+        self.quotas = quotas
 
-    def create(self, network: NetworkRecord, project_id: str, asked: Mapping[str, Any],
-               quota: ProjectQuota | None = None) -> str:
+    def create(self, network: NetworkRecord, project_id: str,
+               asked: Mapping[str, Any]) -> str:
         """A port of `project_id` on `network`, as `asked` (the API's attributes,
-        checked for shape): its id."""
+        checked for shape), within its ``port`` quota (409 ``OverQuota``): its id."""
         secured = asked.get("port_security_enabled", True)
         if not secured and (asked.get("security_groups") or asked.get(
                 "allowed_address_pairs")):
@@ -114,11 +116,12 @@ class PortChanges:
         pairs = check_pairs(asked.get("allowed_address_pairs") or [])
         if secured and "security_groups" not in asked:
             self.security_groups.ensure_default(project_id)
+        self.quotas.ready(project_id)
         now = _now()
         for _attempt in range(5):
             try:
                 with self.db.transaction() as tx:
-                    self.check_quota(tx, project_id, quota)
+                    self.quotas.check_create(tx, project_id, "port")
                     port = Port(
                         id=str(uuid.uuid4()), network_id=network.id, project_id=project_id,
                         name=asked.get("name", ""), description=asked.get("description", ""),
@@ -141,17 +144,6 @@ class PortChanges:
                     raise MacAddressInUse(asked["mac_address"], network.id) from None
                 continue  # a concurrent create took the MAC or an address: again
         raise Conflict("Could not make the port: too many concurrent changes; try again.")
-
-    @staticmethod
-    def check_quota(tx: Session, project_id: str, quota: ProjectQuota | None) -> None:
-        """Where a port's create asks the project's ``port`` quota (Neutron's; a 409):
-        under its lock, against the ports it holds."""
-        if quota is None:
-            return
-        limits = quota.lock(tx, project_id)
-        used = tx.scalar(sa.select(sa.func.count()).select_from(Port)
-                         .where(Port.project_id == project_id)) or 0
-        check_neutron(limits, "port", used, 1)
 
     @staticmethod
     def _mac(tx: Session, network_id: str, asked: str | None) -> str:

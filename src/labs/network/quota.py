@@ -1,8 +1,7 @@
-"""What the network's creates ask before they add a project's rows: Nova's legacy
-network quotas (``floating_ips``, ``security_groups``, ``security_group_rules`` per
-group; a 403), whose limits the compute API keeps with its other quotas, and Neutron's
-(``security_group``, ``security_group_rule`` per project; a 409), whose limits the
-caller's `ProjectQuota` gives."""
+"""What the network's creates ask before they add a project's rows, under the limits
+the caller's `ProjectQuota` gives (the network's own: labs.network.quotas): Nova's 403
+with its message for the compute API's proxies, Neutron's 409 ``OverQuota`` for the
+network API."""
 
 from __future__ import annotations
 
@@ -11,7 +10,8 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from labs.common.errors import Conflict, Forbidden
+from labs.common.errors import Forbidden
+from labs.network.errors import OverQuota
 
 
 class ProjectQuota(Protocol):
@@ -22,6 +22,9 @@ class ProjectQuota(Protocol):
         """Hold the project's quota lock until ``tx`` ends; its limits (-1: none)."""
 
 
+__all__ = ["OverQuota", "ProjectQuota", "check", "check_neutron"]
+
+
 def check(limits: Mapping[str, int], resource: str, used: int, adding: int,
           message: str) -> None:
     """403 with Nova's ``message`` when ``adding`` more would pass the limit."""
@@ -30,12 +33,8 @@ def check(limits: Mapping[str, int], resource: str, used: int, adding: int,
         raise Forbidden(message)
 
 
-class OverQuota(Conflict):
-    """Neutron's 409 ``OverQuota``."""
-
-
 def check_neutron(limits: Mapping[str, int], resource: str, used: int, adding: int) -> None:
     """Neutron's 409 when ``adding`` more of ``resource`` would pass the limit."""
     limit = limits.get(resource, -1)
     if 0 <= limit < used + adding:
-        raise OverQuota(f"Quota exceeded for resources: ['{resource}'].")
+        raise OverQuota(resource)

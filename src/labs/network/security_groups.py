@@ -104,10 +104,12 @@ class SecurityGroups:
             return self.records(tx, [self.group_row(tx, ctx, group_id)])[0]
 
     def create_group(self, ctx: RequestContext, name: object, description: object = "",
-                     quota: ProjectQuota | None = None) -> GroupRecord:
-        """A new group letting everything out, within the project's ``security_group``
+                     quota: ProjectQuota | None = None,
+                     project_id: str | None = None) -> GroupRecord:
+        """A new group letting everything out in the caller's project (or `project_id`,
+        which the caller checked it may name), within the project's ``security_group``
         quota (``default`` counts, as in Neutron)."""
-        project_id = project_of(ctx)
+        project_id = project_id or project_of(ctx)
         name = check_text("name", name)
         description = check_text("description", description or "")
         self.ensure_default(project_id)
@@ -188,8 +190,11 @@ class SecurityGroups:
             group = self.group_row(tx, ctx, group_id)
             spec = check_rule(group.id, fields)
             if spec.remote_group_id is not None:
-                spec = replace(spec, remote_group_id=self.group_row(
-                    tx, ctx, spec.remote_group_id).id)
+                remote = self.group_row(tx, ctx, spec.remote_group_id)
+                if remote.project_id != group.project_id:  # members are the project's
+                    raise SecurityGroupNotFound(
+                        f"Security group {spec.remote_group_id} does not exist")
+                spec = replace(spec, remote_group_id=remote.id)
             check_neutron(limits, "security_group_rule", self.count_rules(tx, project_id), 1)
             (made,) = self.add_rules(tx, group, [spec])
             return self.told_rule(tx, "create", made, group)
@@ -221,6 +226,17 @@ class SecurityGroups:
     def find(tx: Session, project_id: str, name: str) -> models.SecurityGroup | None:
         return tx.scalar(sa.select(Group).where(Group.project_id == project_id,
                                                 Group.name == name))
+
+    @staticmethod
+    def find_named(tx: Session, project_id: str,
+                   name_or_id: str) -> models.SecurityGroup | None:
+        """The project's group named `name_or_id`, or else with that id (servers name
+        their groups; Nova with Neutron takes a name or an id)."""
+        found = SecurityGroups.find(tx, project_id, name_or_id)
+        if found is None and len(name_or_id) <= 36:
+            row = tx.get(Group, name_or_id)
+            found = row if row is not None and row.project_id == project_id else None
+        return found
 
     @staticmethod
     def add_group(tx: Session, project_id: str, name: str,

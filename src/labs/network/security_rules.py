@@ -31,36 +31,46 @@ ICMP = ("icmp", "ipv6-icmp")
 
 
 class SecurityGroupNotFound(NotFound):
-    pass
+    neutron_type = "SecurityGroupNotFound"
 
 
 class SecurityGroupRuleNotFound(NotFound):
-    pass
+    neutron_type = "SecurityGroupRuleNotFound"
 
 
 class SecurityGroupRuleExists(Conflict):
-    pass
+    neutron_type = "SecurityGroupRuleExists"
 
 
 class SecurityGroupInUse(Conflict):
-    pass
+    neutron_type = "SecurityGroupInUse"
 
 
 class SecurityGroupCannotRemoveDefault(Conflict):
-    pass
+    neutron_type = "SecurityGroupCannotRemoveDefault"
 
 
 class SecurityGroupCannotUpdateDefault(Conflict):
-    pass
+    neutron_type = "SecurityGroupCannotUpdateDefault"
 
 
 class SecurityGroupDefaultAlreadyExists(Conflict):
-    pass
+    neutron_type = "SecurityGroupDefaultAlreadyExists"
 
 
 class InvalidSecurityGroupRule(BadRequest):
-    """A rule's fields do not fit together (Neutron has a name for each case; the
-    message says which)."""
+    """A rule's fields do not fit together; `neutron_type` is Neutron's name for the
+    case (``SecurityGroupInvalidPortRange``, ...)."""
+
+    def __init__(self, message: str, neutron_type: str = "BadRequest") -> None:
+        super().__init__(message)
+        self.neutron_type = neutron_type
+
+
+class InvalidSecurityInput(BadRequest):
+    """A field of the wrong kind or value (Neutron's ``InvalidInput``)."""
+
+    neutron_type = "InvalidInput"
 
 
 def now() -> datetime:
@@ -156,11 +166,11 @@ class RuleSpec:
 def check_text(kind: str, value: object, *, empty: bool = True) -> str:
     """A name or description: a string of at most 255 characters."""
     if not isinstance(value, str):
-        raise BadRequest(f"Invalid input: {kind} {value!r} is not a string.")
+        raise InvalidSecurityInput(f"Invalid input: {kind} {value!r} is not a string.")
     if len(value) > 255:
-        raise BadRequest(f"Invalid input: {kind} is longer than 255 characters.")
+        raise InvalidSecurityInput(f"Invalid input: {kind} is longer than 255 characters.")
     if not empty and not value.strip():
-        raise BadRequest(f"Invalid input: {kind} cannot be empty.")
+        raise InvalidSecurityInput(f"Invalid input: {kind} cannot be empty.")
     return value
 
 
@@ -168,7 +178,8 @@ def check_rule(group_id: str, fields: dict[str, Any]) -> RuleSpec:
     """A rule from the fields of a Neutron request (after `group_id` was found)."""
     direction = fields.get("direction")
     if direction not in DIRECTIONS:
-        raise BadRequest(f"Invalid input: direction {direction!r} is not ingress or egress.")
+        raise InvalidSecurityInput(
+            f"Invalid input: direction {direction!r} is not ingress or egress.")
     ethertype = _ethertype(fields.get("ethertype", "IPv4"))
     protocol = protocol_name(fields.get("protocol"), ethertype)
     low, high = (_int(fields.get(name), name) for name in ("port_range_min",
@@ -177,10 +188,11 @@ def check_rule(group_id: str, fields: dict[str, Any]) -> RuleSpec:
     prefix = _prefix(fields.get("remote_ip_prefix"), ethertype)
     remote = fields.get("remote_group_id")
     if remote is not None and not isinstance(remote, str):
-        raise BadRequest(f"Invalid input: remote_group_id {remote!r} is not a string.")
+        raise InvalidSecurityInput(f"Invalid input: remote_group_id {remote!r} is not a string.")
     if remote is not None and prefix is not None:
         raise InvalidSecurityGroupRule(
-            "Only remote_ip_prefix or remote_group_id may be provided.")
+            "Only remote_ip_prefix or remote_group_id may be provided.",
+            "SecurityGroupRemoteGroupAndRemoteIpPrefix")
     description = check_text("description", fields.get("description") or "")
     return RuleSpec(group_id, direction, ethertype, protocol, low, high, prefix, remote,
                     description)
@@ -198,12 +210,13 @@ def protocol_name(value: object, ethertype: str = "IPv4") -> str | None:
         raise InvalidSecurityGroupRule(
             f"Security group rule protocol {value} not supported. Only protocol values "
             f"{sorted(PROTOCOL_NUMBERS)} and integer representations [0 to 255] are "
-            "supported.")
+            "supported.", "SecurityGroupRuleInvalidProtocol")
     if ethertype == "IPv6" and text in ("icmp", "icmpv6"):
         return "ipv6-icmp"
     if text == "icmpv6" or (ethertype == "IPv4" and text == "ipv6-icmp"):
         raise InvalidSecurityGroupRule(
-            f"Protocol {value} conflicts with ethertype {ethertype}.")
+            f"Protocol {value} conflicts with ethertype {ethertype}.",
+            "SecurityGroupEthertypeConflictWithProtocol")
     return text
 
 
@@ -212,46 +225,51 @@ def check_ports(protocol: str | None, low: int | None, high: int | None) -> None
     if low is None and high is None:
         return
     if protocol is None:
-        raise InvalidSecurityGroupRule("Must also specify protocol if port range is given.")
+        raise InvalidSecurityGroupRule("Must also specify protocol if port range is given.",
+                                       "SecurityGroupProtocolRequiredWithPorts")
     if protocol in WITH_PORTS:
         for value in (low, high):
             if value is not None and not 1 <= value <= 65535:
                 raise InvalidSecurityGroupRule(
-                    f"Invalid value for port {value}: ports are 1-65535.")
+                    f"Invalid value for port {value}: ports are 1-65535.",
+                    "SecurityGroupInvalidPortValue")
         if low is None or high is None or low > high:
             raise InvalidSecurityGroupRule(
-                "For TCP/UDP protocols, port_range_min must be <= port_range_max")
+                "For TCP/UDP protocols, port_range_min must be <= port_range_max",
+                "SecurityGroupInvalidPortRange")
     elif protocol in ICMP:
         for value, name in ((low, "type"), (high, "code")):
             if value is not None and not 0 <= value <= 255:
                 raise InvalidSecurityGroupRule(
-                    f"Invalid value for ICMP {name}: {value}; it must be 0 to 255.")
+                    f"Invalid value for ICMP {name}: {value}; it must be 0 to 255.",
+                    "SecurityGroupInvalidIcmpValue")
         if low is None:
             raise InvalidSecurityGroupRule(
                 f"ICMP code (port-range-max) {high} is provided but ICMP type "
-                "(port-range-min) is missing.")
+                "(port-range-min) is missing.", "SecurityGroupMissingIcmpType")
     else:
         raise InvalidSecurityGroupRule(
             f"Invalid protocol {protocol} for port range, only supported for TCP, UDP, "
-            "UDPLITE, SCTP, DCCP, ICMP and ICMPV6 protocols")
+            "UDPLITE, SCTP, DCCP, ICMP and ICMPV6 protocols",
+            "SecurityGroupInvalidProtocolForPortRange")
 
 
 def _ethertype(value: object) -> str:
     for name in ETHERTYPES:
         if isinstance(value, str) and value.lower() == name.lower():
             return name
-    raise BadRequest(f"Invalid input: ethertype {value!r} is not IPv4 or IPv6.")
+    raise InvalidSecurityInput(f"Invalid input: ethertype {value!r} is not IPv4 or IPv6.")
 
 
 def _int(value: object, name: str) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise BadRequest(f"Invalid input: {name} {value!r} is not an integer.")
+        raise InvalidSecurityInput(f"Invalid input: {name} {value!r} is not an integer.")
     try:
         return int(value)
     except ValueError:
-        raise BadRequest(f"Invalid input: {name} {value!r} is not an integer.") from None
+        raise InvalidSecurityInput(f"Invalid input: {name} {value!r} is not an integer.") from None
 
 
 def _prefix(value: object, ethertype: str) -> str | None:
@@ -260,9 +278,10 @@ def _prefix(value: object, ethertype: str) -> str | None:
     try:
         net = ipaddress.ip_network(str(value), strict=False)
     except ValueError:
-        raise BadRequest(f"Invalid input: remote_ip_prefix {value!r} is not a valid "
-                         "CIDR.") from None
+        raise InvalidSecurityGroupRule(f"Invalid CIDR {value!r} for remote_ip_prefix.",
+                                       "InvalidCIDR") from None
     if f"IPv{net.version}" != ethertype:
         raise InvalidSecurityGroupRule(
-            f"Conflicting value ethertype {ethertype} for CIDR {value}")
+            f"Conflicting value ethertype {ethertype} for CIDR {value}",
+            "SecurityGroupRuleParameterConflict")
     return str(net)

@@ -16,6 +16,7 @@ from labs.network.floating_ips import FloatingIps
 from labs.network.networks import Networks
 from labs.network.port_changes import PortChanges
 from labs.network.ports import Ports
+from labs.network.quotas import NetworkQuotas, count_networks, count_ports, count_subnets
 from labs.network.security_groups import SecurityGroups
 from labs.network.topology import Topology
 
@@ -46,8 +47,13 @@ class NetworkService:
         self.floating_ips = FloatingIps(db, options.floating_pool, public)
         self.topology = Topology(db, options, cloud_project_id)
         self.ports = Ports(db)
-        self.port_changes = PortChanges(db, self.security_groups)
-        self.networks = Networks(db, self.fixed_ips)
+        self.quotas = NetworkQuotas(db, options, {
+            "network": count_networks, "subnet": count_subnets, "port": count_ports,
+            "floatingip": self.floating_ips.count,
+            "security_group": self.security_groups.count,
+            "security_group_rule": self.security_groups.count_rules})
+        self.networks = Networks(db, self.fixed_ips, self.quotas)
+        self.port_changes = PortChanges(db, self.security_groups, self.quotas)
 
     def tell(self, notices: Notices) -> None:
         """Send the notifications of floating IP and security group changes through

@@ -83,6 +83,7 @@ def build_all_in_one(site: Site, public_url: str) -> AllInOne:
                               "/network": network_api(open_network(site, db, admin_project.id,
                                                                    bus),
                                                       identity.tokens,
+                                                      compute.network_proxy,
                                                       compute.network_proxy).app(),
                               "/dns": dns_api(dns.service, identity.tokens).app()}),
                      public_url, clouds)

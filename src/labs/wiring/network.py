@@ -1,8 +1,8 @@
 """The network API's process (``labs serve network``, and the network API of ``labs
 up``): the network service over the database compute's tables live in, its external
-network owned by the cloud's admin project; floating IPs change through compute's side
-(on the shared bus, as the compute API's process does; without one, they are
-read-only). Its changes are told on that bus (Neutron's notifications)."""
+network owned by the cloud's admin project; floating IPs and security groups change
+through compute's side (on the shared bus, as the compute API's process does; without
+one, they are read-only). Its changes are told on that bus (Neutron's notifications)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from labs.common.bus import Bus
 from labs.common.bus.options import BusOptions
 from labs.common.db import Database
 from labs.common.runner import Site, compose
+from labs.compute.api.network_proxy import NetworkProxy
 from labs.identity.resources import ProjectFilter
 from labs.identity.service import IdentityService
 from labs.network.api import build_api
 from labs.network.config import NetworkOptions
-from labs.network.floating_ips import Associations
 from labs.network.service import NetworkService
 from labs.wiring.bus import open_bus
 from labs.wiring.compute import NoImages, network_on, open_compute
@@ -51,8 +51,8 @@ def create_app() -> ASGIApp:
     db = identity.store.db
     bus = shared_bus(site)
     network = open_network(site, db, admin_project_id(identity) or "", bus)
-    return compose({"/network": build_api(network, identity.tokens,
-                                          associations(site, db, bus)).app()})
+    proxy = compute_side(site, db, bus)
+    return compose({"/network": build_api(network, identity.tokens, proxy, proxy).app()})
 
 
 def shared_bus(site: Site) -> Bus | None:
@@ -65,9 +65,10 @@ def shared_bus(site: Site) -> Bus | None:
     return bus
 
 
-def associations(site: Site, db: Database, bus: Bus | None) -> Associations | None:
-    """Compute's side of floating IPs, over the shared bus (the hosts must hear of
-    associations); none without one: floating IPs are then read-only here."""
+def compute_side(site: Site, db: Database, bus: Bus | None) -> NetworkProxy | None:
+    """Compute's side of floating IPs and security groups (its `Associations` and
+    `GroupUse`), over the shared bus (the hosts must hear of changes); none without
+    one: floating IPs and security groups are then read-only here."""
     if bus is None:
         return None
     return open_compute(site, db, bus, NoImages()).network_proxy

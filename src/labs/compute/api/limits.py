@@ -10,8 +10,9 @@ from labs.common.errors import BadRequest
 from labs.compute.api.keypairs import KeypairService
 from labs.compute.api.quotas import RESOURCES, STATIC, QuotaService
 
-#: What a project's own rows count (key pairs count per user, members and rules per group).
-COUNTED = ("instances", "cores", "ram", "server_groups", "floating_ips", "security_groups")
+#: What a project's own rows count (key pairs count per user, members per group).
+COUNTED = ("instances", "cores", "ram", "server_groups", "floating_ips", "security_groups",
+           "security_group_rules")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from labs.common.context import RequestContext
 from labs.common.errors import BadRequest, NotFound
 from labs.compute import models
-from labs.compute.api.quotas import NetworkQuota
 from labs.compute.api.servers import ServerService
 from labs.compute.instance_network import hosts_of_project
 from labs.compute.payloads import utcnow
@@ -40,7 +39,8 @@ class NetworkProxy:
         self.network = servers.network
         self.groups = NovaSecurityGroups(servers.network.security_groups)
         self.floating = servers.network.floating_ips
-        self.quota = NetworkQuota(servers.db, servers.quotas)
+        #: The network's quotas: the same limits as the network API's.
+        self.quota = servers.network.quotas
 
     # -- security groups ---------------------------------------------------------------
     def list_groups(self, ctx: RequestContext, all_projects: bool) -> list[GroupRecord]:
@@ -61,9 +61,16 @@ class NetworkProxy:
     def delete_group(self, ctx: RequestContext, group_id: str) -> None:
         """Delete a group no live server names; the project's hosts drop its rules."""
         group = self.groups.get(ctx, group_id)
-        with self.db.reading() as tx:
-            in_use = any(group.name in names for names in self._named(tx, group.project_id))
+        in_use = self.group_in_use(group.project_id, group.name)
         project_id = self.groups.delete(ctx, group_id, in_use)
+        self._refresh_project(project_id)
+
+    # -- labs.network.group_use.GroupUse: the network API's groups and rules -----------
+    def group_in_use(self, project_id: str, name: str) -> bool:
+        with self.db.reading() as tx:
+            return any(name in names for names in self._named(tx, project_id))
+
+    def rules_changed(self, project_id: str) -> None:
         self._refresh_project(project_id)
 
     def add_rule(self, ctx: RequestContext, req: RuleRequest) -> GroupRecord:
@@ -86,7 +93,7 @@ class NetworkProxy:
     def add_server_group(self, ctx: RequestContext, server_id: str, name: str) -> None:
         """Make the server a member of its project's group ``name``."""
         with self.db.transaction() as tx:
-            row, names = self._server_and_groups(tx, ctx, server_id, name)
+            row, name, names = self._server_and_groups(tx, ctx, server_id, name)
             if name in names:
                 raise BadRequest(f"Security group {name} is already associated with the "
                                  f"instance {row.id}")
@@ -98,7 +105,7 @@ class NetworkProxy:
         """Take the server out of group ``name`` (not out of its last one: a server with
         no group is in ``default``)."""
         with self.db.transaction() as tx:
-            row, names = self._server_and_groups(tx, ctx, server_id, name)
+            row, name, names = self._server_and_groups(tx, ctx, server_id, name)
             if name not in names:
                 raise BadRequest(f"Security group {name} is not associated with the "
                                  f"instance {row.id}")
@@ -111,13 +118,14 @@ class NetworkProxy:
         self._refresh_project(project_id)
 
     def _server_and_groups(self, tx: Session, ctx: RequestContext, server_id: str,
-                           name: str) -> tuple[models.Instance, list[str]]:
-        """The server (changeable by the caller) and the groups it names, once its
-        project's group ``name`` is known to exist."""
+                           name: str) -> tuple[models.Instance, str, list[str]]:
+        """The server (changeable by the caller), the name of its project's group
+        ``name`` (a name or an id) and the groups the server names."""
         row = self._server(tx, ctx, server_id)
-        if self.groups.find(tx, row.project_id, name) is None:
+        group = self.network.security_groups.find_named(tx, row.project_id, name)
+        if group is None:
             raise NotFound(f"Security group {name} not found for project {row.project_id}.")
-        return row, list(row.security_groups or [DEFAULT])
+        return row, group.name, list(row.security_groups or [DEFAULT])
 
     # -- floating IPs ------------------------------------------------------------------
     def list_floating(self, ctx: RequestContext) -> list[FloatingIpRecord]:

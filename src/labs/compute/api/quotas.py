@@ -3,7 +3,6 @@ the rows themselves, and checks that never overshoot under concurrent creates.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -14,13 +13,17 @@ from labs.common.errors import BadRequest, Forbidden
 from labs.common.row_locks import ensure_lock_row, take_lock
 from labs.compute import models
 from labs.compute.config import ComputeOptions
+from labs.network.quotas import LEGACY_NAMES
 from labs.network.service import NetworkService
 
 Inst = models.Instance
 
-#: Resource name -> the option holding its default.
-RESOURCES = ("instances", "cores", "ram", "key_pairs", "metadata_items", "server_groups",
-             "server_group_members", "floating_ips", "security_groups", "security_group_rules")
+#: Compute's own resources (each with its ``quota_<name>`` option).
+OWN = ("instances", "cores", "ram", "key_pairs", "metadata_items", "server_groups",
+       "server_group_members")
+#: Every resource os-quota-sets shows: the network's last (Nova's legacy names for the
+#: network's own limits, which it keeps: labs.network.quotas).
+RESOURCES = (*OWN, *LEGACY_NAMES)
 #: Shown for compatibility (2.56 bodies carry them); Labs does not inject files.
 STATIC = {"injected_files": 5, "injected_file_content_bytes": 10240,
           "injected_file_path_bytes": 255}
@@ -34,6 +37,7 @@ class Usage:
     server_groups: int
     floating_ips: int = 0
     security_groups: int = 0
+    security_group_rules: int = 0
 
     def get(self, resource: str) -> int:
         return int(getattr(self, resource, 0))
@@ -42,17 +46,22 @@ class Usage:
 class QuotaService:
     def __init__(self, options: ComputeOptions, network: NetworkService) -> None:
         self.options = options
-        #: Counts the project's floating IPs and security groups.
+        #: Keeps the network's limits and counts its floating IPs and security groups.
         self.network = network
 
     def defaults(self) -> dict[str, int]:
-        return {name: int(getattr(self.options, f"quota_{name}")) for name in RESOURCES}
+        network = self.network.quotas.defaults()
+        return {**{name: int(getattr(self.options, f"quota_{name}")) for name in OWN},
+                **{legacy: network[name] for legacy, name in LEGACY_NAMES.items()}}
 
     def limits(self, tx: Session, project_id: str) -> dict[str, int]:
         found = {resource: limit for resource, limit in tx.execute(
             sa.select(models.QuotaLimit.resource, models.QuotaLimit.hard_limit)
             .where(models.QuotaLimit.project_id == project_id))}
-        return {name: found.get(name, default) for name, default in self.defaults().items()}
+        network = self.network.quotas.limits(tx, project_id)
+        return {**{name: found.get(name, int(getattr(self.options, f"quota_{name}")))
+                   for name in OWN},
+                **{legacy: network[name] for legacy, name in LEGACY_NAMES.items()}}
 
     def usage(self, tx: Session, project_id: str) -> Usage:
         count, cores, ram = tx.execute(
@@ -63,8 +72,9 @@ class QuotaService:
                            .where(models.ServerGroup.project_id == project_id)) or 0
         floating = self.network.floating_ips.count(tx, project_id)
         security = self.network.security_groups.count(tx, project_id)
+        rules = self.network.security_groups.count_rules(tx, project_id)
         return Usage(int(count), int(cores), int(ram), int(groups), int(floating),
-                     int(security))
+                     int(security), int(rules))
 
     @staticmethod
     def ensure_lock_row(db: Database, project_id: str) -> None:
@@ -116,6 +126,10 @@ class QuotaService:
             if value < -1:
                 raise BadRequest(f"Quota limit {value} for {resource} must be -1 "
                                  "(unlimited) or more.")
+            if resource in LEGACY_NAMES:
+                self.network.quotas.set_limits(tx, project_id,
+                                               {LEGACY_NAMES[resource]: value})
+                continue
             row = tx.get(models.QuotaLimit, (project_id, resource))
             if row is None:
                 tx.add(models.QuotaLimit(project_id=project_id, resource=resource,
@@ -123,22 +137,6 @@ class QuotaService:
             else:
                 row.hard_limit = value
 
-    @staticmethod
-    def reset(tx: Session, project_id: str) -> None:
+    def reset(self, tx: Session, project_id: str) -> None:
         tx.execute(sa.delete(models.QuotaLimit).where(models.QuotaLimit.project_id == project_id))
-
-
-class NetworkQuota:
-    """The network's creates (floating IPs, security groups and rules) under the same
-    per-project lock and limits as the servers' (``labs.network.quota.ProjectQuota``)."""
-
-    def __init__(self, db: Database, quotas: QuotaService) -> None:
-        self.db = db
-        self.quotas = quotas
-
-    def ready(self, project_id: str) -> None:
-        self.quotas.ensure_lock_row(self.db, project_id)
-
-    def lock(self, tx: Session, project_id: str) -> Mapping[str, int]:
-        self.quotas.lock(tx, project_id)
-        return self.quotas.limits(tx, project_id)
+        self.network.quotas.clear(tx, project_id, tuple(LEGACY_NAMES.values()))

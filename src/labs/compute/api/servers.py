@@ -92,6 +92,8 @@ class CheckedRequest:
     user_data: str | None
     zone: str | None
     group: models.ServerGroup | None
+    #: The names of the security groups asked for (by name or id).
+    security_groups: list[str]
 
 
 def status_clause(status: str) -> sa.ColumnElement[bool]:
@@ -181,10 +183,10 @@ class ServerService:
         key = self.keypairs.find(ctx.user_id, req.key_name) if req.key_name else None
         user_data = self._check_user_data(req.user_data)
         check_requested_networks(self.network, project_id, req.networks)
-        self._check_security_groups(project_id, req.security_groups)
+        names = self._check_security_groups(project_id, req.security_groups)
         zone = self._check_zone(ctx, req.availability_zone)
         group = self.groups.get_for_server(ctx, req.group_id) if req.group_id else None
-        return CheckedRequest(image.id, flavor, key, user_data, zone, group)
+        return CheckedRequest(image.id, flavor, key, user_data, zone, group, names)
 
     def _allowed_count(self, tx: Session, project_id: str, req: ServerRequest,
                        checked: CheckedRequest) -> int:
@@ -226,7 +228,7 @@ class ServerService:
             image_ref=checked.image_id, key_name=key.name if key else None,
             key_data=key.public_key if key else None, user_data=checked.user_data,
             metadata_=dict(req.metadata), tags=list(req.tags),
-            security_groups=list(dict.fromkeys(req.security_groups or ["default"])),
+            security_groups=list(dict.fromkeys(checked.security_groups or ["default"])),
             requested_networks=req.networks, addresses={},
             scheduler_hints=dict(req.scheduler_hints),
             server_group_id=group.id if group else None,
@@ -246,13 +248,18 @@ class ServerService:
                              "are allowed.")
         return user_data
 
-    def _check_security_groups(self, project_id: str, names: list[str]) -> None:
-        groups = self.network.security_groups
-        if any(name != "default" for name in names):
-            with self.db.reading() as tx:
-                for name in names:
-                    if name != "default" and groups.find(tx, project_id, name) is None:
-                        raise BadRequest(f"Security group {name} not found.")
+    def _check_security_groups(self, project_id: str, asked: list[str]) -> list[str]:
+        """The names of the project's groups `asked` names or ids (as Nova with Neutron
+        takes them; ``default`` may not exist yet)."""
+        if all(name == "default" for name in asked):
+            return list(asked)
+        with self.db.reading() as tx:
+            found = [(name, self.network.security_groups.find_named(tx, project_id, name))
+                     for name in asked]
+        for name, row in found:
+            if row is None and name != "default":
+                raise BadRequest(f"Security group {name} not found.")
+        return [row.name if row is not None else name for name, row in found]
 
     def _check_zone(self, ctx: RequestContext, wanted: str | None) -> str | None:
         if not wanted:

@@ -1,26 +1,37 @@
 """The network HTTP API (Neutron v2.0), served under ``/network``: discovery, extensions,
 networks and subnets (made, changed and deleted here), ports read from today's model,
-and floating IPs (changed through compute's `Associations`: without them, a process
-serves them read-only)."""
+floating IPs and security groups (changed through compute's `Associations` and
+`GroupUse`: without them, a process serves them read-only), and quotas."""
 
 from __future__ import annotations
 
 from labs.common.context import Authenticator
 from labs.common.http import Api
 from labs.common.policy import Policy
-from labs.network.api import discovery, floatingips, networks, ports, subnets
+from labs.network.api import (
+    discovery,
+    floatingips,
+    networks,
+    ports,
+    quotas,
+    security_groups,
+    subnets,
+)
 from labs.network.api.base import NeutronApi
 from labs.network.floating_ips import Associations
+from labs.network.group_use import GroupUse
 from labs.network.policy import RULES
 from labs.network.service import NetworkService
 
 
 def build_api(service: NetworkService, authenticator: Authenticator,
-              associations: Associations | None = None) -> Api:
+              associations: Associations | None = None,
+              group_use: GroupUse | None = None) -> Api:
     api = NeutronApi("network")
     api.authenticator = authenticator
     api.policy = Policy(RULES)
-    for module in (discovery, networks, subnets, ports):
+    for module in (discovery, networks, subnets, ports, quotas):
         module.register(api, service)
     floatingips.register(api, service, associations)
+    security_groups.register(api, service, group_use)
     return api

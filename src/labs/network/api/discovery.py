@@ -3,7 +3,9 @@ version, v2.0, CURRENT), the v2.0 root, and the extensions this API implements.
 
 Only the extensions whose attributes and behaviour the handlers really have are listed:
 ``external-net`` (``router:external``), ``net-mtu``, ``project-id``, ``pagination``,
-``sorting`` and ``filter-validation``.
+``sorting``, ``filter-validation``, ``security-group`` (groups and rules),
+``standard-attr-description`` (their ``description``), ``quotas`` and
+``quota_details``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,15 @@ EXTENSIONS = (
     ("filter-validation", "Filter parameters validation",
      "A filter on an attribute that cannot be filtered on is refused.",
      "2018-03-21T10:00:00-00:00"),
+    ("security-group", "security-group", "The security groups extension.",
+     "2012-10-05T10:00:00-00:00"),
+    ("standard-attr-description", "standard-attr-description",
+     "Extension to add descriptions to standard attributes",
+     "2016-02-10T10:00:00-00:00"),
+    ("quotas", "Quota management support", "Expose functions for quotas management per "
+     "project", "2012-07-29T10:00:00-00:00"),
+    ("quota_details", "Quota details management support", "Expose functions for quotas "
+     "usage statistics per project", "2017-02-10T10:00:00-00:00"),
 )
 RESOURCES = ("network", "subnet", "port", "floatingip")
 
