@@ -1,8 +1,9 @@
 """The network API (Neutron v2.0) through the unchanged `openstack` CLI and openstacksdk
 against `labs up` with the fake driver: the public network for everyone, a project's
-network once its first VM made it, and another project's out of sight; a server's port,
-and a floating IP made, associated, taken back and released as OSC does it, seen alike
-by compute's ``os-floating-ips``; security groups, their rules and quotas; tags and
+network once its first VM made it, and another project's out of sight; a port made with
+the CLI and a server on it (the port outlives the server); a server's port, and a
+floating IP made, associated, taken back and released as OSC does it, seen alike by
+compute's ``os-floating-ips``; security groups, their rules and quotas; tags and
 ``If-Match`` revisions."""
 
 from __future__ import annotations
@@ -151,6 +152,41 @@ def test_openstacksdk_lists_and_finds(network_cloud: RunningCloud) -> None:
             "quotas", "quota_details"]
     finally:
         demo.close()
+
+
+def test_a_port_made_with_the_cli_and_a_server_on_it(network_cloud: RunningCloud,
+                                                     tmp_path: Path) -> None:
+    c = network_cloud
+    c.openstack_json("network", "create", "ported", cloud="labs-demo")
+    subnet = c.openstack_json("subnet", "create", "--subnet-range", "192.168.88.0/24",
+                              "--network", "ported", "ported-v4", cloud="labs-demo")
+    port = c.openstack_json("port", "create", "--network", "ported", "--fixed-ip",
+                            "subnet=ported-v4,ip-address=192.168.88.42", "p42",
+                            cloud="labs-demo")
+    assert port["fixed_ips"] == [{"subnet_id": subnet["id"], "ip_address": "192.168.88.42"}]
+    assert (port["status"], port["device_id"], port["name"]) == ("DOWN", "", "p42")
+    taken = c.openstack("port", "create", "--network", "ported", "--fixed-ip",
+                        "ip-address=192.168.88.42", "again", cloud="labs-demo", check=False)
+    assert taken.returncode != 0 and "already allocated" in taken.stderr
+    disk = tmp_path / "disk.raw"
+    disk.write_bytes(b"\0" * 65536)
+    image = c.openstack_json("image", "create", "--disk-format", "raw", "--container-format",
+                             "bare", "--file", str(disk), "port-image", cloud="labs-demo")
+    server = c.openstack_json("server", "create", "--image", image["id"], "--flavor",
+                              "g1.nano", "--port", port["id"], "--wait", "on-port",
+                              cloud="labs-demo")
+    assert server["status"] == "ACTIVE" and "192.168.88.42" in str(server["addresses"])
+    bound = c.openstack_json("port", "show", "p42", cloud="labs-demo")
+    assert (bound["device_id"], bound["device_owner"], bound["status"]) == (
+        server["id"], "compute:nova", "ACTIVE")
+    c.openstack("server", "delete", "--wait", server["id"], cloud="labs-demo")
+    kept = c.openstack_json("port", "show", "p42", cloud="labs-demo")
+    assert (kept["device_id"], kept["status"], kept["fixed_ips"]) == (
+        "", "DOWN", port["fixed_ips"])
+    c.openstack("port", "delete", "p42", cloud="labs-demo")
+    assert "p42" not in [p["Name"] for p in c.openstack_json("port", "list",
+                                                             cloud="labs-demo")]
+    c.openstack("network", "delete", "ported", cloud="labs-demo")
 
 
 def proxy_floating_ips(cloud: RunningCloud) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """A real VM on a network its project made: the unchanged `openstack` CLI makes the
 network and its subnet (the network API listed in the catalog), `server create
---network` puts a VM there under qemu with bridge networks, and ssh reaches it from its
-network's namespace."""
+--network` (or `--port`, a port made with `port create --fixed-ip`) puts a VM there
+under qemu with bridge networks, and ssh reaches it from its network's namespace."""
 
 from __future__ import annotations
 
@@ -79,3 +79,38 @@ def test_a_vm_on_a_network_made_with_the_cli(vm_cloud: VmCloud) -> None:
     cloud.openstack("subnet", "delete", subnet["id"])
     cloud.openstack("network", "delete", net["id"])
     assert "blue" not in [n["Name"] for n in cloud.openstack_json("network", "list")]
+
+
+def test_a_vm_on_a_port_made_with_the_cli(vm_cloud: VmCloud) -> None:
+    """`port create --fixed-ip` and `server create --port`: the VM gets the port's
+    address (by DHCP, from its port's MAC); the port outlives the server."""
+    vms, cloud = vm_cloud, vm_cloud.cloud
+    if cloud.openstack("keypair", "show", "k", check=False).returncode != 0:
+        cloud.openstack("keypair", "create", "--private-key", str(vms.key), "k")
+        vms.key.chmod(0o600)
+    net = cloud.openstack_json("network", "create", "green")
+    cloud.openstack_json("subnet", "create", "--subnet-range", "192.168.78.0/24",
+                         "--network", net["id"], "green-v4")
+    port = cloud.openstack_json("port", "create", "--network", "green", "--fixed-ip",
+                                "subnet=green-v4,ip-address=192.168.78.99", "green-port")
+    conn = Connection(config=openstack.config.OpenStackConfig(
+        config_files=[str(cloud.clouds_yaml)]).get_one("labs"))
+    try:
+        groups = conn.compute.get("/os-security-groups", microversion="2.35").json()
+        default = next(g for g in groups["security_groups"] if g["name"] == "default")
+        added = conn.compute.post("/os-security-group-rules", microversion="2.35", json={
+            "security_group_rule": {"parent_group_id": default["id"], "ip_protocol": "tcp",
+                                    "from_port": 22, "to_port": 22,
+                                    "cidr": "192.168.78.0/24"}})
+        assert added.status_code == 200, added.text
+    finally:
+        conn.close()
+    boot(vms, "greenvm", "--port", port["id"])
+    assert cloud.openstack_json("server", "show", "greenvm")["addresses"] == {
+        "green": ["192.168.78.99"]}
+    assert "inet 192.168.78.99/24" in vms.ssh("192.168.78.99", "ip -4 addr show eth0")
+    cloud.openstack("server", "delete", "--wait", "greenvm")
+    kept = cloud.openstack_json("port", "show", "green-port")
+    assert kept["device_id"] == "" and kept["fixed_ips"] == port["fixed_ips"]
+    cloud.openstack("port", "delete", "green-port")
+    cloud.openstack("network", "delete", net["id"])

@@ -75,7 +75,8 @@ def test_a_servers_port(plane: Plane) -> None:
         "allowed_address_pairs": [], "security_groups": [], "port_security_enabled": True,
         "project_id": server["tenant_id"], "tenant_id": server["tenant_id"],
         "description": "", "tags": [], "created_at": port["created_at"],
-        "updated_at": port["created_at"], "revision_number": 0}
+        # one change: ACTIVE once its host plugged it
+        "updated_at": port["updated_at"], "revision_number": 1}
     assert uuid.UUID(port["id"]).version == 5
     assert ok(plane, "GET", f"/ports/{port['id']}")["port"] == port
     # the same id on every read; filters as OSC sends them
@@ -103,9 +104,12 @@ def test_other_projects_ports_are_invisible(plane: Plane) -> None:
     every = {p["id"] for p in ok(plane, "GET", "/ports", "admin")["ports"]}
     assert every == {port["id"], theirs["id"]}
     error(neutron(plane, "GET", "/ports/nonsense"), 404, "PortNotFound")
-    error(neutron(plane, "GET", "/ports", params={"binding:host_id": "h1"}), 400,
-          "HTTPBadRequest")
-    error(neutron(plane, "POST", "/ports", json={"port": {}}), 405, "HTTPMethodNotAllowed")
+    # the host binding is the admins': a member's filter on it finds nothing
+    host = plane.show(port["device_id"], "admin")["OS-EXT-SRV-ATTR:host"]
+    assert ok(plane, "GET", "/ports", params={"binding:host_id": host})["ports"] == []
+    assert port["id"] in [p["id"] for p in ok(plane, "GET", "/ports", "admin", params={
+        "binding:host_id": host})["ports"]]
+    error(neutron(plane, "POST", "/ports", json={"port": {}}), 400, "HTTPBadRequest")
 
 
 def test_floating_ip_life(plane: Plane, casts: list[Any]) -> None:

@@ -1,7 +1,7 @@
 """The network API fuzzed from its OpenAPI document (see tests/fuzzing.py), next to a
 compute control plane (floating IPs and security groups change through it) with a server
-holding a port and a floating IP, and a security group with a rule; quotas, tags and
-routers (the server's network's own, and one more) too."""
+holding a port and a floating IP, a port made through the API, and a security group with
+a rule; quotas, tags and routers (the server's network's own, and one more) too."""
 
 from __future__ import annotations
 
@@ -40,8 +40,11 @@ def test_fuzz_network(plane: Plane) -> None:
     networks = [n["id"] for n in plane.client.get(f"{v2}/networks", headers={
         "X-Auth-Token": plane.token("admin")}, params={"sort_key": "router:external",
                                                        "sort_dir": "desc"}).json()["networks"]]
-    ports = [p["id"] for p in plane.client.get(f"{v2}/ports", headers=headers).json()[
-        "ports"]]
+    listed = plane.client.get(f"{v2}/ports", headers=headers).json()["ports"]
+    made = plane.client.post(f"{v2}/ports", headers=headers, json={"port": {
+        "network_id": listed[0]["network_id"], "name": "made"}})
+    assert made.status_code == 201, made.text
+    ports = [p["id"] for p in listed] + [made.json()["port"]["id"]]
     fip = plane.client.post(f"{v2}/floatingips", headers=headers, json={"floatingip": {
         "floating_network_id": networks[0], "port_id": ports[0]}})
     assert fip.status_code == 201 and server["id"], fip.text

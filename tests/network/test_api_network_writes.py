@@ -78,7 +78,7 @@ def test_a_network_or_subnet_in_use_is_not_deleted(net: Net) -> None:
     with net.service.db.transaction() as tx:
         tx.execute(sa.update(models.FixedIp).where(models.FixedIp.subnet_id == sub["id"],
                                                    models.FixedIp.address == "10.9.0.2")
-                   .values(instance_id="vm-1", mac="fa:16:3e:00:00:01"))
+                   .values(instance_id="vm-1", port_id="port-1", mac="fa:16:3e:00:00:01"))
     body = error(net.call("DELETE", f"/networks/{mine['id']}"), 409, "NetworkInUse")
     assert mine["id"] in body["message"]
     error(net.call("DELETE", f"/subnets/{sub['id']}"), 409, "SubnetInUse")
@@ -95,7 +95,7 @@ def test_an_address_taken_while_its_network_is_deleted_is_kept(net: Net) -> None
     with net.service.db.transaction() as tx:
         tx.execute(sa.update(models.FixedIp).where(models.FixedIp.subnet_id == sub["id"],
                                                    models.FixedIp.address == "10.9.0.2")
-                   .values(instance_id="vm-1", mac="fa:16:3e:00:00:01"))
+                   .values(instance_id="vm-1", port_id="port-1", mac="fa:16:3e:00:00:01"))
         deleting = threading.Thread(target=lambda: answers.append(
             net.call("DELETE", f"/networks/{mine['id']}")))
         deleting.start()

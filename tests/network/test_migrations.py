@@ -15,6 +15,7 @@ from alembic import command
 
 from labs.common.db import Database, alembic_config, schema_drift, upgrade
 from labs.network import models
+from labs.network.ports import port_id_of
 from labs.network.routers import auto_interface_id, auto_router_id
 from labs.network.topology import subnet_id_of
 
@@ -223,3 +224,37 @@ def test_networks_with_an_uplink_get_a_router_of_their_own_and_back(db_url: str)
     db.dispose()
     assert not {"router", "router_interface"} & tables
     assert [r.external_ip for r in kept] == ["172.24.4.254"]
+
+
+def test_held_addresses_become_ports_with_the_ids_shown_before_and_back(db_url: str) -> None:
+    db = Database(db_url)
+    cfg = alembic_config(db, "network")
+    command.upgrade(cfg, "0002")
+    _one_network_per_project(db)
+    command.upgrade(cfg, "0004")
+    command.upgrade(cfg, "0006")
+    with db.engine.connect() as conn:
+        ports = {r.id: r for r in conn.execute(sa.text("SELECT * FROM port"))}
+        held = {r.address: (r.port_id, r.instance_id, r.mac) for r in conn.execute(
+            sa.text("SELECT * FROM fixed_ip WHERE port_id IS NOT NULL"))}
+    assert sorted(ports) == sorted([port_id_of("vm-n1"), port_id_of("vm-n2")])
+    one = ports[port_id_of("vm-n1")]
+    assert (one.network_id, one.project_id, one.device_id, one.device_owner, one.status,
+            bool(one.auto_delete), bool(one.port_security_enabled)) == (
+        "n1", "p1", "vm-n1", "compute:nova", "ACTIVE", True, True)
+    assert held == {"10.68.0.2": (port_id_of("vm-n1"), "vm-n1", one.mac_address),
+                    "10.68.0.10": (port_id_of("vm-n2"), "vm-n2",
+                                   ports[port_id_of("vm-n2")].mac_address)}
+    assert one.mac_address.startswith("fa:16:3e:")
+    with db.engine.begin() as conn:  # a port made through the API holds an address
+        conn.execute(sa.text("UPDATE fixed_ip SET port_id = 'x', project_id = 'p1', "
+                             "mac = 'fa:16:3e:00:00:01' WHERE address = '10.68.0.3'"))
+
+    command.downgrade(cfg, "0004")
+    with db.engine.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+        back = sorted((r.address, r.instance_id, r.project_id) for r in conn.execute(
+            sa.text("SELECT * FROM fixed_ip WHERE project_id IS NOT NULL")))
+    db.dispose()
+    assert "port" not in tables
+    assert back == [("10.68.0.10", "vm-n2", "p2"), ("10.68.0.2", "vm-n1", "p1")]

@@ -9,15 +9,17 @@ the network service, compute's only here.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labs.common.db import Database
-from labs.common.errors import BadRequest
+from labs.common.errors import BadRequest, NotFound
 from labs.compute import models
-from labs.network.fixed_ips import ProjectNetwork
+from labs.network.errors import PortInUse
+from labs.network.fixed_ips import ProjectNetwork, ports_plugged
 from labs.network.instance_ports import InstancePorts, PortOwner, release_addresses
 from labs.network.service import NetworkService
 
@@ -34,18 +36,24 @@ def wants_network(row: models.Instance) -> bool:
     return bool(row.requested_networks != "none")
 
 
-def requested_network(row: models.Instance) -> str | None:
-    """The network the server was asked on (None: the project's own)."""
+def requested(row: models.Instance) -> dict[str, Any]:
+    """What the server asked for (``uuid``, ``port``, ``fixed_ip``): {} for its
+    project's network."""
     asked = row.requested_networks
     if isinstance(asked, list) and asked and isinstance(asked[0], dict):
-        return asked[0].get("uuid") or None
-    return None
+        return {k: v for k, v in asked[0].items() if v}
+    return {}
+
+
+def requested_network(row: models.Instance) -> str | None:
+    """The network the server was asked on (None: the project's own)."""
+    return requested(row).get("uuid")
 
 
 def check_requested_networks(network: NetworkService, project_id: str,
                              networks: Any) -> None:
-    """The network a new server asks for exists and can hold it, or (none asked) the
-    project's network is not ambiguous (a 400, or Nova's 409)."""
+    """The network or port a new server asks for exists and can hold it, or (none
+    asked) the project's network is not ambiguous (a 400, or Nova's 409)."""
     if networks == "none":
         return
     if networks in (None, "auto", []):
@@ -53,16 +61,43 @@ def check_requested_networks(network: NetworkService, project_id: str,
         return
     if len(networks) > 1:
         raise BadRequest("Labs servers have one network interface for now: ask for one "
-                         "network.")
+                         "network or port.")
     (wanted,) = networks
     if wanted.get("port"):
-        raise BadRequest(f"Port {wanted['port']} could not be found.")
-    if wanted.get("fixed_ip"):
-        raise BadRequest("Labs gives each server a free address of its network: fixed_ip "
-                         "cannot be chosen.")
+        _check_port(network, project_id, wanted["port"])
+        return
     if not wanted.get("uuid"):
         raise BadRequest("A requested network needs a uuid.")
-    network.networks.for_server(project_id, wanted["uuid"])
+    net = network.networks.for_server(project_id, wanted["uuid"])
+    if wanted.get("fixed_ip"):
+        assert net is not None
+        _check_fixed_ip(network, net, wanted["fixed_ip"])
+
+
+def _check_port(network: NetworkService, project_id: str, port_id: str) -> None:
+    """Nova's 400 for a port the project does not have or that has no address, 409 for
+    one another device holds."""
+    port = network.ports.find(project_id, port_id)
+    if port is None:
+        raise BadRequest(f"Port {port_id} could not be found.")
+    if port.device_id:
+        raise PortInUse(port_id)
+    if not port.fixed_ips:
+        raise BadRequest(f"Port {port_id} requires a FixedIP in order to be used.")
+
+
+def _check_fixed_ip(network: NetworkService, net: ProjectNetwork, address: str) -> None:
+    """Nova's 400 for an address that is not a free one of the network's pools."""
+    try:
+        ipaddress.IPv4Address(address)
+    except ValueError:
+        raise BadRequest(f"Invalid fixed IP address ({address})") from None
+    state = network.fixed_ips.state_of(network.db, net.id, address)
+    if state == "absent":
+        raise BadRequest(f"Fixed IP address {address} is not in the allocation pools of "
+                         f"network {net.id}.")
+    if state == "held":
+        raise BadRequest(f"Fixed IP address {address} is already in use.")
 
 
 def port_owner(row: models.Instance) -> PortOwner:
@@ -101,13 +136,21 @@ class InstanceNetworking:
         """The server's network (the one it was asked on, or its project's, made and
         committed if missing) and its project's default group: before the transaction
         that places it."""
+        port_id = requested(row).get("port")
+        if port_id is not None:
+            port = self.network.ports.find(row.project_id, port_id)
+            if port is None:
+                raise NotFound(f"Port {port_id} could not be found.")
+            return self.ports.prepare(row.project_id, port.network_id)
         return self.ports.prepare(row.project_id, requested_network(row))
 
     def allocate(self, tx: Session, row: models.Instance, net: ProjectNetwork
                  ) -> dict[str, Any]:
         """Give the instance its address (recorded in its ``addresses``); the ``network``
         part of its build spec."""
-        port = self.ports.allocate(tx, port_owner(row), net)
+        asked = requested(row)
+        port = self.ports.allocate(tx, port_owner(row), net, port_id=asked.get("port"),
+                                   address=asked.get("fixed_ip"))
         row.addresses = port.addresses()
         return port.to_message()
 
@@ -115,6 +158,12 @@ class InstanceNetworking:
         """The ``network`` part of the specs of instances that already have addresses."""
         ports = self.ports.specs(tx, [port_owner(row) for row in rows])
         return {iid: port.to_message() for iid, port in ports.items()}
+
+    @staticmethod
+    def ports_plugged(tx: Session, instance_id: str, running: bool,
+                      host: str | None = None) -> None:
+        """The server's ports: ACTIVE while it runs (on `host`), DOWN while stopped."""
+        ports_plugged(tx, instance_id, running, host)
 
     @staticmethod
     def hosts_of_project(tx: Session, project_id: str) -> dict[str, list[str]]:

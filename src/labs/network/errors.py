@@ -141,3 +141,12 @@ class IpAddressInUse(Conflict):
     def __init__(self, network_id: str, address: str) -> None:
         super().__init__(f"Unable to complete operation for network {network_id}. The IP "
                          f"address {address} is in use.")
+
+
+class PortInUse(Conflict):
+    """A port asked for by a server while another device holds it (Nova's 409)."""
+
+    neutron_type = "PortInUse"
+
+    def __init__(self, port_id: str) -> None:
+        super().__init__(f"Port {port_id} is still in use.")

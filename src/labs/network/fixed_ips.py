@@ -33,11 +33,13 @@ from labs.common.db import Database
 from labs.common.errors import Conflict
 from labs.network import models
 from labs.network.config import NetworkOptions
+from labs.network.errors import PortInUse
+from labs.network.ports import COMPUTE_OWNER, port_id_of
 from labs.network.routers import make_auto
 from labs.network.specs import server_addresses
 from labs.network.topology import subnet_id_of
 
-Net, Sub, Fixed = models.Network, models.Subnet, models.FixedIp
+Net, Sub, Fixed, Port = models.Network, models.Subnet, models.FixedIp, models.Port
 #: How often a project's default network is tried for before a 409 (every round of a
 #: race has one winner, so this many projects' first builds can race at once).
 ENSURE_ATTEMPTS = 64
@@ -191,25 +193,32 @@ class FixedIps:
         return None
 
     def allocate(self, tx: Session, net: ProjectNetwork, instance_id: str,
-                 project_id: str | None = None) -> FixedAllocation:
+                 project_id: str | None = None, *, port_id: str | None = None,
+                 address: str | None = None) -> FixedAllocation:
         """The address on `net` of the instance (of `project_id`: by default the
-        network's), the same one when it already has one."""
+        network's), the same one when it already has one: that of the port `port_id`
+        (bound to it now), or `address`, or the next free one (in a port made for it)."""
         held = tx.scalar(sa.select(Fixed).where(Fixed.instance_id == instance_id))
-        if held is None:
-            free = (sa.select(Fixed.id).where(Fixed.network_id == net.id,
-                                              Fixed.instance_id.is_(None))
-                    .order_by(Fixed.released_at.is_not(None), Fixed.released_at,
-                              Fixed.number).limit(1))
-            if tx.bind is not None and tx.bind.dialect.name != "sqlite":
-                free = free.with_for_update(skip_locked=True)
+        if held is None and port_id is not None:
+            fixed_id = bind_port(tx, port_id, instance_id)
+        elif held is None:
+            free = free_address(tx, net.id)
+            if address is not None:
+                free = free.where(Fixed.address == address)
             fixed_id = tx.scalar(free)
+            if fixed_id is None and address is not None:
+                raise Conflict(f"Fixed IP address {address} is already in use.")
             if fixed_id is None:
                 raise NoAddressesLeft(f"No fixed IP left on network {net.cidr} of project "
                                       f"{net.project_id}: delete servers or ask for a bigger "
                                       "network.")
+            port = compute_port(net.id, instance_id, project_id or net.project_id)
+            tx.add(port)
+            tx.flush()
             tx.execute(sa.update(Fixed).where(Fixed.id == fixed_id)
-                       .values(instance_id=instance_id, mac=mac_for(instance_id),
-                               project_id=project_id or net.project_id))
+                       .values(instance_id=instance_id, mac=port.mac_address,
+                               port_id=port.id, project_id=port.project_id))
+        if held is None:
             held = tx.get(Fixed, fixed_id, populate_existing=True)
             assert held is not None
         return FixedAllocation(network_id=net.id, label=net.label, cidr=net.cidr,
@@ -219,10 +228,32 @@ class FixedIps:
 
     @staticmethod
     def release(tx: Session, instance_id: str, at: datetime | None = None) -> None:
-        """Give the instance's address back to its network (`at`: when; now)."""
+        """The instance's ports let go: those compute made are deleted and their
+        addresses go back to their networks (`at`: when; now), the others are unbound
+        and keep theirs."""
+        ports = list(tx.scalars(sa.select(Port).where(Port.device_id == instance_id,
+                                                      Port.device_owner.startswith(
+                                                          COMPUTE_OWNER))))
         tx.execute(sa.update(Fixed).where(Fixed.instance_id == instance_id)
-                   .values(instance_id=None, project_id=None, mac=None,
-                           released_at=at or _now()))
+                   .values(instance_id=None))
+        made = [p.id for p in ports if p.auto_delete]
+        if made:
+            free_ports(tx, made, at)
+        for port in ports:
+            if not port.auto_delete:
+                port.device_id = port.device_owner = port.binding_host_id = ""
+                port.status = "DOWN"
+                port.revision_number += 1
+                port.updated_at = _now()
+
+    @staticmethod
+    def state_of(db: Database, network_id: str, address: str) -> str:
+        """Whether `address` is one of the network's pools', and free: "free", "held"
+        or "absent"."""
+        with db.reading() as tx:
+            row = tx.scalar(sa.select(Fixed).where(Fixed.network_id == network_id,
+                                                   Fixed.address == address))
+        return "absent" if row is None else "held" if row.port_id else "free"
 
     def of_instances(self, tx: Session, instance_ids: list[str]) -> dict[str, FixedAllocation]:
         rows = tx.execute(_JOINED.where(Fixed.instance_id.in_(instance_ids)))
@@ -241,6 +272,72 @@ class FixedIps:
         fixed, sub, net = found
         assert fixed.instance_id is not None
         return fixed.instance_id, _allocation(fixed, sub, net)
+
+
+def free_address(tx: Session, network_id: str) -> sa.Select[Any]:
+    """The network's free address released longest ago (fresh ones first, then in
+    address order), locked where the engine can."""
+    free = (sa.select(Fixed.id).where(Fixed.network_id == network_id,
+                                      Fixed.port_id.is_(None))
+            .order_by(Fixed.released_at.is_not(None), Fixed.released_at,
+                      Fixed.number).limit(1))
+    if tx.bind is not None and tx.bind.dialect.name != "sqlite":
+        free = free.with_for_update(skip_locked=True)
+    return free
+
+
+def bind_port(tx: Session, port_id: str, instance_id: str) -> int:
+    """Bind the port to the instance (``compute:nova``; DOWN until its host has plugged
+    it, see `ports_plugged`): its first fixed IP's
+    row, now the instance's (409 if another device holds the port)."""
+    port = tx.get(Port, port_id, with_for_update=True)
+    if port is None:
+        raise Conflict(f"Port {port_id} could not be found.")
+    if port.device_id and port.device_id != instance_id:
+        raise PortInUse(port_id)
+    fixed_id = tx.scalar(sa.select(Fixed.id).where(Fixed.port_id == port_id)
+                         .order_by(Fixed.number).limit(1))
+    if fixed_id is None:
+        raise Conflict(f"Port {port_id} requires a FixedIP in order to be used.")
+    port.device_id, port.device_owner, port.status = instance_id, "compute:nova", "DOWN"
+    port.revision_number += 1
+    port.updated_at = _now()
+    tx.execute(sa.update(Fixed).where(Fixed.id == fixed_id).values(instance_id=instance_id))
+    return fixed_id
+
+
+def compute_port(network_id: str, instance_id: str, project_id: str) -> models.Port:
+    """The port compute makes for an instance asking only for a network: DOWN until its
+    host has plugged it, deleted with its instance."""
+    now = _now()
+    return Port(id=port_id_of(instance_id), network_id=network_id, project_id=project_id,
+                name="", description="", mac_address=mac_for(instance_id),
+                device_id=instance_id, device_owner="compute:nova", admin_state_up=True,
+                status="DOWN", port_security_enabled=True, security_groups=[],
+                allowed_address_pairs=[], binding_host_id="", auto_delete=True,
+                revision_number=0, created_at=now, updated_at=now)
+
+
+def ports_plugged(tx: Session, instance_id: str, running: bool,
+                  host: str | None = None) -> None:
+    """The instance's ports follow it: ACTIVE while it runs (plugged on `host`), DOWN
+    while it is stopped."""
+    values: dict[str, Any] = {"status": "ACTIVE" if running else "DOWN"}
+    if host is not None:
+        values["binding_host_id"] = host
+    tx.execute(sa.update(Port).where(Port.device_id == instance_id,
+                                     Port.device_owner.startswith(COMPUTE_OWNER),
+                                     Port.status != values["status"])
+               .values(**values, revision_number=Port.revision_number + 1,
+                       updated_at=_now()))
+
+
+def free_ports(tx: Session, port_ids: list[str], at: datetime | None = None) -> None:
+    """Delete the ports; their addresses go back to their networks."""
+    tx.execute(sa.update(Fixed).where(Fixed.port_id.in_(port_ids))
+               .values(instance_id=None, port_id=None, project_id=None, mac=None,
+                       released_at=at or _now()))
+    tx.execute(sa.delete(Port).where(Port.id.in_(port_ids)))
 
 
 _JOINED = (sa.select(Fixed, Sub, Net).join(Sub, Sub.id == Fixed.subnet_id)

@@ -68,9 +68,12 @@ class InstancePorts:
         chosen = self.network.networks.for_server(project_id, network_id)
         return chosen or self.network.fixed_ips.ensure_network(self.network.db, project_id)
 
-    def allocate(self, tx: Session, owner: PortOwner, net: ProjectNetwork) -> InstancePort:
-        """Give the instance its address on `net`; the port its host plugs."""
-        fixed = self.network.fixed_ips.allocate(tx, net, owner.id, owner.project_id)
+    def allocate(self, tx: Session, owner: PortOwner, net: ProjectNetwork, *,
+                 port_id: str | None = None, address: str | None = None) -> InstancePort:
+        """Give the instance its address on `net` (that of the port `port_id`, bound to
+        it now, or `address`, or a free one); the port its host plugs."""
+        fixed = self.network.fixed_ips.allocate(tx, net, owner.id, owner.project_id,
+                                                port_id=port_id, address=address)
         return self._port(tx, owner, fixed, [])
 
     def specs(self, tx: Session, owners: list[PortOwner]) -> dict[str, InstancePort]:

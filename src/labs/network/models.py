@@ -74,12 +74,47 @@ class Subnet(NetworkBase):
     updated_at: Mapped[datetime] = mapped_column(MicroDateTime)
 
 
+class Port(NetworkBase):
+    """A place on a network (Neutron's ``port``): its MAC, its fixed IPs (the `FixedIp`
+    rows it holds) and the device it is bound to (``device_id``: a server's id, with
+    ``device_owner`` ``compute:<zone>``). Compute makes one for a server that asks for a
+    network (`auto_delete`: deleted with the server); a project makes its own through
+    the API (kept, unbound, when its server goes)."""
+
+    __tablename__ = "port"
+    __table_args__ = (sa.UniqueConstraint("network_id", "mac_address"),)
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    network_id: Mapped[str] = mapped_column(ID, index=True)
+    project_id: Mapped[str] = mapped_column(ID, index=True)
+    name: Mapped[str] = mapped_column(sa.String(255), default="")
+    description: Mapped[str] = mapped_column(sa.String(255), default="")
+    mac_address: Mapped[str] = mapped_column(sa.String(32))
+    device_id: Mapped[str] = mapped_column(sa.String(255), default="", index=True)
+    device_owner: Mapped[str] = mapped_column(sa.String(255), default="")
+    admin_state_up: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="DOWN")
+    port_security_enabled: Mapped[bool] = mapped_column(default=True)
+    #: The ids of the port's security groups (its project's).
+    security_groups: Mapped[Any] = mapped_column(sa.JSON)
+    #: [{"ip_address", "mac_address"}]
+    allowed_address_pairs: Mapped[Any] = mapped_column(sa.JSON)
+    #: ``binding:host_id``: the host it is plugged on ("" while unbound).
+    binding_host_id: Mapped[str] = mapped_column(sa.String(255), default="")
+    #: Made by compute for a server (deleted with it), not through the API.
+    auto_delete: Mapped[bool] = mapped_column(default=False)
+    revision_number: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime] = mapped_column(MicroDateTime)
+
+
 class FixedIp(NetworkBase):
-    """One address of a subnet's pools; held by at most one instance at a time."""
+    """One address of a subnet's pools; held by at most one port at a time (and, while
+    that port is bound to an instance, by the instance: `instance_id` mirrors the
+    port's ``device_id``)."""
 
     __tablename__ = "fixed_ip"
     __table_args__ = (sa.UniqueConstraint("network_id", "address"),
-                      sa.Index("ix_fixed_ip_network_free", "network_id", "instance_id"))
+                      sa.Index("ix_fixed_ip_network_free", "network_id", "port_id"))
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     network_id: Mapped[str] = mapped_column(ID)
     subnet_id: Mapped[str] = mapped_column(UUID, index=True)
@@ -87,7 +122,9 @@ class FixedIp(NetworkBase):
     #: Sort key: the address as a number, so allocation goes in address order.
     number: Mapped[int] = mapped_column(sa.BigInteger)
     instance_id: Mapped[str | None] = mapped_column(ID, unique=True)
-    #: The project of the instance holding it (on a shared network, not the network's).
+    #: The port holding it (None: free).
+    port_id: Mapped[str | None] = mapped_column(UUID, index=True)
+    #: The project of the port holding it (on a shared network, not the network's).
     project_id: Mapped[str | None] = mapped_column(ID, index=True)
     mac: Mapped[str | None] = mapped_column(sa.String(32))
     #: When it was last released: the longest-free address is handed out first.

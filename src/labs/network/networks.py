@@ -131,6 +131,7 @@ class Networks:
                 raise NetworkNotFound(network_id)
             revisions.check(row, expected)
             if self._routed(tx, models.RouterInterface.network_id == network_id) or \
+                    self._ported(tx, network_id) or \
                     not self._free_all(tx, Fixed.network_id == network_id):
                 raise NetworkInUse(network_id)
             tags.drop(tx, "networks", [network_id])
@@ -142,14 +143,20 @@ class Networks:
     @staticmethod
     def _free_all(tx: Session, where: Any) -> bool:
         """Delete the free addresses matching `where`; whether they all were (else one
-        is held, perhaps taken by a placement meanwhile: the caller refuses, and its
-        rollback keeps them). The delete waits for a placement holding a row's lock
-        and then spares the row it took."""
-        if tx.scalar(sa.select(Fixed.id).where(where, Fixed.instance_id.is_not(None))
+        is held by a port, perhaps taken by a placement meanwhile: the caller refuses,
+        and its rollback keeps them). The delete waits for a placement holding a row's
+        lock and then spares the row it took."""
+        if tx.scalar(sa.select(Fixed.id).where(where, Fixed.port_id.is_not(None))
                      .limit(1)) is not None:
             return False
-        tx.execute(sa.delete(Fixed).where(where, Fixed.instance_id.is_(None)))
+        tx.execute(sa.delete(Fixed).where(where, Fixed.port_id.is_(None)))
         return tx.scalar(sa.select(Fixed.id).where(where).limit(1).with_for_update()) is None
+
+    @staticmethod
+    def _ported(tx: Session, network_id: str) -> bool:
+        """Whether a port is on the network (with or without an address)."""
+        return tx.scalar(sa.select(models.Port.id).where(models.Port.network_id == network_id)
+                         .limit(1)) is not None
 
     @staticmethod
     def _routed(tx: Session, where: Any) -> bool:

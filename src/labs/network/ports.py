@@ -1,77 +1,143 @@
-"""Ports, read from today's model: an instance holding a fixed IP has one port on that
-address's network, owned by the instance's project (on a shared network, not the
-network's). A port has no row of its own yet: its id is derived from its
-instance's (`port_id_of`), so it is the same on every read, and it names the instance
-(``device_id``) that floating IPs are associated with.
+"""Ports, as their rows have them: a port is on one network, owned by a project (on a
+shared network, not necessarily the network's), holds fixed IPs (`FixedIp` rows naming
+it) and may be bound to a device (``device_id``; a server, ``device_owner``
+``compute:<zone>``).
 
-The network tables know the address, the MAC and the network, not the instance's host
-or zone: ``device_owner`` is ``compute:nova`` and the port is ``ACTIVE`` as long as the
-address is held (it is taken when the instance is placed and given back on delete).
+The port compute makes for a server that asks only for a network has the id
+`port_id_of` the server (the id the API showed before ports had rows), so floating
+IPs associated through a server name the same port as before.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from labs.common.db import Database
 from labs.network import models
-from labs.network.topology import ID_NAMESPACE
+from labs.network.topology import ID_NAMESPACE, aware
 
-Fixed, Net = models.FixedIp, models.Network
+Fixed, Port = models.FixedIp, models.Port
+#: Filters that compare one column (the API's name -> the column).
+COLUMN_FILTERS = {"id": Port.id, "name": Port.name, "description": Port.description,
+                  "network_id": Port.network_id, "mac_address": Port.mac_address,
+                  "device_id": Port.device_id, "device_owner": Port.device_owner,
+                  "status": Port.status, "project_id": Port.project_id,
+                  "tenant_id": Port.project_id, "admin_state_up": Port.admin_state_up,
+                  "port_security_enabled": Port.port_security_enabled,
+                  "revision_number": Port.revision_number,
+                  "binding:host_id": Port.binding_host_id}
+#: Which servers compute binds ports to: ``compute:<zone>``.
+COMPUTE_OWNER = "compute:"
 
 
 def port_id_of(instance_id: str) -> str:
-    """The id of an instance's port, stable across reads and restarts."""
+    """The id of the port compute makes for an instance, stable across reads and
+    restarts."""
     return str(uuid.uuid5(ID_NAMESPACE, f"port:{instance_id}"))
 
 
 @dataclass(frozen=True)
 class PortRecord:
-    """An instance's place on its project's network."""
+    """A port with its fixed IPs ((subnet id, address), in address order)."""
 
-    instance_id: str
+    id: str
     project_id: str
     network_id: str
-    address: str
     mac: str
-    #: The network's: an address has no date of its own.
     created_at: datetime
-    subnet_id: str = ""
+    updated_at: datetime
+    fixed_ips: tuple[tuple[str, str], ...] = ()
+    name: str = ""
+    description: str = ""
+    device_id: str = ""
+    device_owner: str = ""
+    admin_state_up: bool = True
+    status: str = "DOWN"
+    port_security_enabled: bool = True
+    security_groups: tuple[str, ...] = ()
+    allowed_address_pairs: tuple[Mapping[str, str], ...] = ()
+    host: str = ""
+    revision_number: int = 0
 
     @property
-    def id(self) -> str:
-        return port_id_of(self.instance_id)
+    def instance_id(self) -> str | None:
+        """The server the port is bound to (None if none)."""
+        bound = self.device_owner.startswith(COMPUTE_OWNER) and self.device_id
+        return self.device_id if bound else None
+
+    @property
+    def address(self) -> str:
+        """Its first fixed IP ("" if it has none)."""
+        return self.fixed_ips[0][1] if self.fixed_ips else ""
+
+    @property
+    def subnet_id(self) -> str:
+        return self.fixed_ips[0][0] if self.fixed_ips else ""
+
+
+def _filtered(query: sa.Select[Any], filters: Mapping[str, Sequence[Any]]) -> sa.Select[Any]:
+    """``query`` narrowed by the API's filters (``fixed_ips``: ``ip_address=...`` or
+    ``subnet_id=...``, a port holding any)."""
+    for name, values in filters.items():
+        if name in COLUMN_FILTERS:
+            query = query.where(COLUMN_FILTERS[name].in_(list(values)))
+        elif name == "fixed_ips":
+            wanted = [str(v).partition("=") for v in values]
+            holders = sa.select(Fixed.port_id).where(Fixed.port_id.is_not(None), sa.or_(
+                sa.false(), *[(Fixed.address if key == "ip_address" else Fixed.subnet_id)
+                              == value for key, _, value in wanted
+                              if key in ("ip_address", "subnet_id")]))
+            query = query.where(Port.id.in_(holders))
+    return query
 
 
 class Ports:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def list(self, project_id: str | None, *, every_project: bool = False
-             ) -> list[PortRecord]:
-        """The ports of `project_id`'s instances (none without a project), or with
-        `every_project` every project's."""
-        query = (sa.select(Fixed, Net).join(Net, Net.id == Fixed.network_id)
-                 .where(Fixed.instance_id.is_not(None)).order_by(Fixed.id))
+    def list(self, project_id: str | None, *, every_project: bool = False,
+             filters: Mapping[str, Sequence[Any]] | None = None) -> list[PortRecord]:
+        """`project_id`'s ports (none without a project), or with `every_project` every
+        project's; narrowed by the API's `filters` (see `COLUMN_FILTERS`)."""
+        query = _filtered(sa.select(Port), filters or {}).order_by(Port.id)
         if not every_project:
-            query = query.where(Fixed.project_id == (project_id or ""))
+            query = query.where(Port.project_id == (project_id or ""))
         with self.db.reading() as tx:
-            rows = [(fixed, net) for fixed, net in tx.execute(query)]
-        return [_record(fixed, net) for fixed, net in rows]
+            return records(tx, list(tx.scalars(query)))
 
     def find(self, project_id: str | None, port_id: str) -> PortRecord | None:
         """`project_id`'s port `port_id` (None if it has none such)."""
-        return next((p for p in self.list(project_id) if p.id == port_id), None)
+        found = self.list(project_id, filters={"id": [port_id]})
+        return found[0] if found else None
 
 
-def _record(fixed: models.FixedIp, net: models.Network) -> PortRecord:
-    assert fixed.instance_id is not None
-    created = net.created_at if net.created_at.tzinfo else net.created_at.replace(tzinfo=UTC)
-    return PortRecord(instance_id=fixed.instance_id,
-                      project_id=fixed.project_id or net.project_id,
-                      network_id=net.id, address=fixed.address, mac=fixed.mac or "",
-                      created_at=created, subnet_id=fixed.subnet_id)
+def records(tx: Session, rows: list[models.Port]) -> list[PortRecord]:
+    """The ports' records, with their fixed IPs."""
+    held: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    ids = [r.id for r in rows]
+    for start in range(0, len(ids), 500):
+        for fixed in tx.scalars(sa.select(Fixed).where(Fixed.port_id.in_(
+                ids[start:start + 500])).order_by(Fixed.number)):
+            held[fixed.port_id or ""].append((fixed.subnet_id, fixed.address))
+    return [record(r, held[r.id]) for r in rows]
+
+
+def record(row: models.Port, fixed_ips: Sequence[tuple[str, str]]) -> PortRecord:
+    return PortRecord(
+        id=row.id, project_id=row.project_id, network_id=row.network_id,
+        mac=row.mac_address, created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at), fixed_ips=tuple(fixed_ips), name=row.name,
+        description=row.description, device_id=row.device_id,
+        device_owner=row.device_owner, admin_state_up=row.admin_state_up,
+        status=row.status, port_security_enabled=row.port_security_enabled,
+        security_groups=tuple(row.security_groups or ()),
+        allowed_address_pairs=tuple(row.allowed_address_pairs or ()),
+        host=row.binding_host_id, revision_number=row.revision_number)

@@ -54,12 +54,10 @@ def count_subnets(tx: Session, project_id: str) -> int:
 
 
 def count_ports(tx: Session, project_id: str) -> int:
-    """The project's ports (today: the addresses its instances hold, on its networks or
-    shared ones)."""
-    Fixed = models.FixedIp
-    return tx.scalar(sa.select(sa.func.count()).select_from(Fixed)
-                     .where(Fixed.project_id == project_id, Fixed.instance_id.is_not(None))
-                     ) or 0
+    """The project's ports (those compute made for its servers too)."""
+    Port = models.Port
+    return tx.scalar(sa.select(sa.func.count()).select_from(Port)
+                     .where(Port.project_id == project_id)) or 0
 
 
 class NetworkQuotas:

@@ -14,6 +14,7 @@ from labs.network.config import NetworkOptions
 from labs.network.fixed_ips import FixedIps
 from labs.network.floating_ips import FloatingIps
 from labs.network.networks import Networks
+from labs.network.port_changes import PortChanges
 from labs.network.ports import Ports
 from labs.network.quotas import NetworkQuotas, count_networks, count_ports, count_subnets
 from labs.network.routers import Routers, count_routers
@@ -56,6 +57,7 @@ class NetworkService:
             "security_group_rule": self.security_groups.count_rules})
         self.networks = Networks(db, self.fixed_ips, self.quotas)
         self.routers = Routers(db, self.fixed_ips, self.quotas)
+        self.port_changes = PortChanges(db, self.security_groups, self.quotas)
 
     def tell(self, notices: Notices) -> None:
         """Send the notifications of floating IP and security group changes through

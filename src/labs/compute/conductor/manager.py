@@ -129,6 +129,7 @@ class Conductor:
                         launched_at=utcnow(), updated_at=utcnow()))
             if affected(done):
                 finish_event(tx, instance_id, "create", BUILD_EVENT, host)
+                self.networking.ports_plugged(tx, instance_id, True, host)
             row = tx.get(Inst, instance_id) if affected(done) else None
             project_id = row.project_id if row is not None and wants_network(row) else None
         if project_id is not None:
@@ -198,6 +199,7 @@ class Conductor:
             row.power_state, row.task_state, row.updated_at = power_state, None, utcnow()
             if error is None and vm_state is not None:
                 row.vm_state = vm_state
+                self.networking.ports_plugged(tx, instance_id, vm_state == states.ACTIVE)
             finish_event(tx, instance_id, action, f"compute_{action}_instance", host, error)
 
     def power_state_seen(self, instance_id: str, host: str, power_state: int) -> None:
@@ -216,6 +218,7 @@ class Conductor:
             if row.vm_state == states.ACTIVE and power_state in (
                     states.NOSTATE, states.SHUTDOWN, 6):  # 6: crashed
                 row.vm_state = states.STOPPED
+                self.networking.ports_plugged(tx, instance_id, False)
 
     def instance_deleted(self, instance_id: str, host: str) -> None:
         with self.db.transaction() as tx:

@@ -146,14 +146,17 @@ class FloatingIpsApi:
         """Associate the address with `port_id`'s instance (from its present one
         first), or with None take it from its instance."""
         target = self.port(ctx, port_id) if port_id is not None else None
+        if target is not None and (target.instance_id is None or not target.address):
+            raise BadFloatingIpRequest(f"Port {port_id} is not bound to a server with a "
+                                       "fixed IP")
         if target is not None and fixed not in (None, target.address):
             raise BadFloatingIpRequest(f"Port {port_id} does not have fixed ip {fixed}")
         if record.instance_id is not None and (
                 target is None or target.instance_id != record.instance_id):
             self.changer().disassociate_floating(ctx, record.instance_id, record.address)
-        if target is not None and target.instance_id != record.instance_id:
-            self.changer().associate_floating(ctx, target.instance_id, record.address,
-                                              target.address)
+        if target is not None and target.instance_id not in (None, record.instance_id):
+            self.changer().associate_floating(ctx, target.instance_id or "",
+                                              record.address, target.address)
 
     def reread(self, ctx: RequestContext, record: FloatingIpRecord) -> Item:
         return {"floatingip": tagged(self.network, "floatingips", self.shown(

@@ -19,11 +19,6 @@ def timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _standard(record: PortRecord) -> dict[str, Any]:
-    """What every Neutron resource carries: its owner, dates, revision, tags."""
-    return _owned(record.project_id, record.created_at)
-
-
 def _owned(project_id: str, created_at: datetime, updated_at: datetime | None = None,
            description: str = "", revision_number: int = 0) -> dict[str, Any]:
     return {"project_id": project_id, "tenant_id": project_id,
@@ -53,14 +48,19 @@ def subnet(record: SubnetRecord) -> dict[str, Any]:
                      record.description, record.revision_number)}
 
 
-def port(record: PortRecord) -> dict[str, Any]:
-    """An instance's port: ACTIVE while its instance holds the address."""
-    return {"id": record.id, "name": "", "network_id": record.network_id,
-            "mac_address": record.mac, "admin_state_up": True, "status": "ACTIVE",
-            "device_id": record.instance_id, "device_owner": "compute:nova",
-            "fixed_ips": [{"subnet_id": record.subnet_id, "ip_address": record.address}],
-            "allowed_address_pairs": [], "security_groups": [],
-            "port_security_enabled": True, **_standard(record)}
+def port(record: PortRecord, admin: bool = False) -> dict[str, Any]:
+    """A port (``binding:host_id`` for `admin` callers only, as Neutron's policy)."""
+    return {"id": record.id, "name": record.name, "network_id": record.network_id,
+            "mac_address": record.mac, "admin_state_up": record.admin_state_up,
+            "status": record.status, "device_id": record.device_id,
+            "device_owner": record.device_owner,
+            "fixed_ips": [{"subnet_id": s, "ip_address": a} for s, a in record.fixed_ips],
+            "allowed_address_pairs": [dict(p) for p in record.allowed_address_pairs],
+            "security_groups": list(record.security_groups),
+            "port_security_enabled": record.port_security_enabled,
+            **({"binding:host_id": record.host} if admin else {}),
+            **_owned(record.project_id, record.created_at, record.updated_at,
+                     record.description, record.revision_number)}
 
 
 def router(record: RouterRecord, external: NetworkRecord) -> dict[str, Any]:
