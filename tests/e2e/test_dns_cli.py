@@ -56,10 +56,11 @@ def test_zone_and_recordset_life(dns_cloud: tuple[RunningCloud, int], tmp_path: 
     assert shown["id"] == zone["id"] and shown["status"] == "ACTIVE"
     assert shown["email"] == "hostmaster@e2e.example.org"
     listed = c.openstack_json("zone", "list")
-    # the admin project also owns the zones the cloud makes for its VMs
+    # the admin project also owns the zones the cloud makes for its VMs (the forward
+    # zone, and the reverse zones of the fixed and the floating ranges)
     assert sorted((z["name"], z["status"]) for z in listed) == [
-        ("68.10.in-addr.arpa.", "ACTIVE"), ("e2e.example.org.", "ACTIVE"),
-        ("labs.internal.", "ACTIVE")]
+        ("4.24.172.in-addr.arpa.", "ACTIVE"), ("68.10.in-addr.arpa.", "ACTIVE"),
+        ("e2e.example.org.", "ACTIVE"), ("labs.internal.", "ACTIVE")]
 
     made = c.openstack_json("recordset", "create", "--type", "A", "--record", "10.68.0.7",
                             "e2e.example.org.", "www")
