@@ -15,7 +15,7 @@ import pytest
 from openstack.connection import Connection
 
 from tests.compute.qemu_helpers import labs_image
-from tests.e2e.conftest import start_labs_up
+from tests.e2e.conftest import RunningCloud, start_labs_up
 from tests.e2e.test_vms import VmCloud, _cleanup, boot, need
 
 pytestmark = pytest.mark.e2e
@@ -43,6 +43,22 @@ def vm_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmCloud]:
         _cleanup(prefix, data_dir)
 
 
+def allow_ssh_from(cloud: RunningCloud, cidr: str) -> None:
+    """A rule in the admin project's default group letting TCP 22 in from `cidr` (the
+    default group lets it in from the cloud's fixed range only)."""
+    conn = Connection(config=openstack.config.OpenStackConfig(
+        config_files=[str(cloud.clouds_yaml)]).get_one("labs"))
+    try:
+        groups = conn.compute.get("/os-security-groups", microversion="2.35").json()
+        default = next(g for g in groups["security_groups"] if g["name"] == "default")
+        added = conn.compute.post("/os-security-group-rules", microversion="2.35", json={
+            "security_group_rule": {"parent_group_id": default["id"], "ip_protocol": "tcp",
+                                    "from_port": 22, "to_port": 22, "cidr": cidr}})
+        assert added.status_code == 200, added.text
+    finally:
+        conn.close()
+
+
 def test_a_vm_on_a_network_made_with_the_cli(vm_cloud: VmCloud) -> None:
     """`network create`, `subnet create` with a range of the user's, and `server create
     --network`: the VM gets its address there by DHCP, and ssh reaches it from its
@@ -55,18 +71,7 @@ def test_a_vm_on_a_network_made_with_the_cli(vm_cloud: VmCloud) -> None:
     subnet = cloud.openstack_json("subnet", "create", "--subnet-range", "192.168.77.0/24",
                                   "--network", net["id"], "blue-v4")
     assert subnet["gateway_ip"] == "192.168.77.1"
-    conn = Connection(config=openstack.config.OpenStackConfig(
-        config_files=[str(cloud.clouds_yaml)]).get_one("labs"))
-    try:
-        groups = conn.compute.get("/os-security-groups", microversion="2.35").json()
-        default = next(g for g in groups["security_groups"] if g["name"] == "default")
-        added = conn.compute.post("/os-security-group-rules", microversion="2.35", json={
-            "security_group_rule": {"parent_group_id": default["id"], "ip_protocol": "tcp",
-                                    "from_port": 22, "to_port": 22,
-                                    "cidr": "192.168.77.0/24"}})
-        assert added.status_code == 200, added.text
-    finally:
-        conn.close()
+    allow_ssh_from(cloud, "192.168.77.0/24")
     boot(vms, "bluevm", "--network", net["id"])
     addresses = cloud.openstack_json("server", "show", "bluevm")["addresses"]
     (address,) = addresses["blue"]
@@ -93,18 +98,7 @@ def test_a_vm_on_a_port_made_with_the_cli(vm_cloud: VmCloud) -> None:
                          "--network", net["id"], "green-v4")
     port = cloud.openstack_json("port", "create", "--network", "green", "--fixed-ip",
                                 "subnet=green-v4,ip-address=192.168.78.99", "green-port")
-    conn = Connection(config=openstack.config.OpenStackConfig(
-        config_files=[str(cloud.clouds_yaml)]).get_one("labs"))
-    try:
-        groups = conn.compute.get("/os-security-groups", microversion="2.35").json()
-        default = next(g for g in groups["security_groups"] if g["name"] == "default")
-        added = conn.compute.post("/os-security-group-rules", microversion="2.35", json={
-            "security_group_rule": {"parent_group_id": default["id"], "ip_protocol": "tcp",
-                                    "from_port": 22, "to_port": 22,
-                                    "cidr": "192.168.78.0/24"}})
-        assert added.status_code == 200, added.text
-    finally:
-        conn.close()
+    allow_ssh_from(cloud, "192.168.78.0/24")
     boot(vms, "greenvm", "--port", port["id"])
     assert cloud.openstack_json("server", "show", "greenvm")["addresses"] == {
         "green": ["192.168.78.99"]}
