@@ -55,6 +55,13 @@ def release_addresses(tx: Session, instance_id: str, at: datetime | None = None)
     FixedIps.release(tx, instance_id, at)
 
 
+def host_port_id(instance_id: str, fixed: FixedAllocation) -> str:
+    """The id a host knows an instance's port by (its tap's name derives from it): the
+    instance's own for its first NIC (as hosts have always known it), the port's for the
+    others."""
+    return instance_id if fixed.nic_index == 0 or not fixed.port_id else fixed.port_id
+
+
 class InstancePorts:
     def __init__(self, network: NetworkService, group_members: GroupMembers) -> None:
         self.network = network
@@ -69,22 +76,35 @@ class InstancePorts:
         return chosen or self.network.fixed_ips.ensure_network(self.network.db, project_id)
 
     def allocate(self, tx: Session, owner: PortOwner, net: ProjectNetwork, *,
-                 port_id: str | None = None, address: str | None = None) -> InstancePort:
+                 port_id: str | None = None, address: str | None = None,
+                 nic_index: int = 0) -> InstancePort:
         """Give the instance its address on `net` (that of the port `port_id`, bound to
-        it now, or `address`, or a free one); the port its host plugs."""
+        it now, or `address`, or a free one) as its NIC `nic_index`; the port its host
+        plugs."""
         fixed = self.network.fixed_ips.allocate(tx, net, owner.id, owner.project_id,
-                                                port_id=port_id, address=address)
+                                                port_id=port_id, address=address,
+                                                nic_index=nic_index)
         return self._port(tx, owner, fixed, [])
 
-    def specs(self, tx: Session, owners: list[PortOwner]) -> dict[str, InstancePort]:
-        """The ports of instances that already have addresses."""
+    def specs(self, tx: Session, owners: list[PortOwner]) -> dict[str, list[InstancePort]]:
+        """The ports of instances that already have addresses, in NIC order (floating
+        IPs go with the port of the address they forward to, or the first)."""
         ids = [o.id for o in owners]
-        fixed = self.network.fixed_ips.of_instances(tx, ids)
+        nics = self.network.fixed_ips.nics_of_instances(tx, ids)
         floating = self.network.floating_ips.of_instances(tx, ids)
         cache = _Lookups()
-        return {o.id: self._port(tx, o, fixed[o.id],
-                                 [f.address for f in floating.get(o.id, [])], cache)
-                for o in owners if o.id in fixed}
+        out: dict[str, list[InstancePort]] = {}
+        for owner in owners:
+            if owner.id not in nics:
+                continue
+            mine = floating.get(owner.id, [])
+            addresses = {fixed.address for fixed in nics[owner.id]}
+            out[owner.id] = [
+                self._port(tx, owner, fixed, [
+                    f.address for f in mine if f.fixed_ip == fixed.address
+                    or (index == 0 and f.fixed_ip not in addresses)], cache)
+                for index, fixed in enumerate(nics[owner.id])]
+        return out
 
     def _port(self, tx: Session, owner: PortOwner, fixed: FixedAllocation,
               floating: list[str], cache: _Lookups | None = None) -> InstancePort:
@@ -93,7 +113,7 @@ class InstancePorts:
             gateway=fixed.gateway, external_ip=fixed.external_ip,
             project_id=owner.project_id, domain=self.network.options.dns_domain,
             dns_domain=self.network.dns_domain(owner.project_name),
-            port_id=owner.id, address=fixed.address, mac=fixed.mac,
+            port_id=host_port_id(owner.id, fixed), address=fixed.address, mac=fixed.mac,
             hostname=owner.hostname, floating_ips=tuple(floating), mtu=fixed.mtu,
             dhcp=fixed.dhcp, dns_servers=fixed.dns_servers,
             security=self.security(tx, owner, cache))
@@ -118,12 +138,12 @@ class InstancePorts:
     def _members(self, tx: Session, project_id: str) -> dict[str, list[str]]:
         """{group name: the fixed IPs of the project's servers in it}."""
         peers = self.group_members(tx, project_id)
-        addresses = self.network.fixed_ips.of_instances(tx, list(peers))
+        addresses = self.network.fixed_ips.nics_of_instances(tx, list(peers))
         out: dict[str, list[str]] = {}
         for instance_id, names in peers.items():
-            if instance_id in addresses:
+            for fixed in addresses.get(instance_id, []):
                 for name in names or ["default"]:
-                    out.setdefault(name, []).append(addresses[instance_id].address)
+                    out.setdefault(name, []).append(fixed.address)
         return {name: sorted(ips) for name, ips in out.items()}
 
     @staticmethod
