@@ -72,7 +72,7 @@ def check_requested_networks(network: NetworkService, project_id: str,
             net = network.networks.for_server(project_id, wanted["uuid"])
             assert net is not None
             if wanted.get("fixed_ip"):
-                _check_fixed_ip(network, net, wanted["fixed_ip"])
+                check_fixed_ip(network, net, wanted["fixed_ip"])
             net_id = net.id
         if net_id in seen:
             raise BadRequest(f"Network {net_id} is asked for twice: a Labs server has one "
@@ -93,7 +93,7 @@ def _check_port(network: NetworkService, project_id: str, port_id: str) -> PortR
     return port
 
 
-def _check_fixed_ip(network: NetworkService, net: ProjectNetwork, address: str) -> None:
+def check_fixed_ip(network: NetworkService, net: ProjectNetwork, address: str) -> None:
     """Nova's 400 for an address that is not a free one of the network's pools."""
     try:
         ipaddress.IPv4Address(address)
