@@ -21,6 +21,7 @@ import ctypes
 import fcntl
 import logging
 import os
+import socket
 import struct
 import threading
 import time
@@ -90,6 +91,8 @@ def _enter(netns: str) -> None:
 
 
 def _attach(device: str) -> int:
+    """Attach to the existing tap (TUNSETIFF would make a new one of that name)."""
+    socket.if_nametoindex(device)  # OSError if this namespace has no such device
     fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
     try:
         request = struct.pack("16sH", device.encode(), IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)
