@@ -92,7 +92,8 @@ def test_interfaces_are_listed_attached_and_detached(plane: Plane) -> None:
     port = neutron(plane, "port", {"network_id": green, "fixed_ips": [
         {"subnet_id": green_sub, "ip_address": "10.32.0.7"}]})
     made = attach(plane, sid, {"port_id": port["id"]})["interfaceAttachment"]
-    assert (made["port_id"], made["net_id"]) == (port["id"], green)
+    assert (made["port_id"], made["net_id"], made["port_state"]) == (
+        port["id"], green, "ACTIVE")
     assert made["fixed_ips"] == [{"subnet_id": green_sub, "ip_address": "10.32.0.7"}]
     assert list(plane.show(sid)["addresses"]) == ["blue", "green"]
     assert fake_nics(plane, server) == [sid, port["id"]]

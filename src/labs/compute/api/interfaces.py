@@ -76,16 +76,19 @@ class ServerInterfaces:
             port = self.networking.attach(tx, row, net, port_id=port_id, address=address)
             readdress(tx, self.network, row)
             actions.start_action(tx, ctx, row.id, "attach_interface", row.project_id)
-            host, iid = row.host, row.id
+            host, iid, running = row.host, row.id, row.vm_state == states.ACTIVE
+        assert host is not None
         attached = self._port_of(iid, port.address)
         try:
-            assert host is not None
             self.servers.agents.attach_interface(host, iid, port.to_message())
-        except (BusError, AssertionError) as exc:
+        except BusError as exc:
             self._let_go(iid, attached.id)
             raise AttachFailed(f"Failed to attach network adapter device to {iid}: "
                                f"{exc}") from exc
-        return self.network.ports.find(None, attached.id) or attached
+        with self.db.transaction() as tx:  # plugged: ACTIVE while the server runs
+            self.networking.ports_plugged(tx, iid, running, host)
+        now = self.network.ports.list(None, every_project=True, filters={"id": [attached.id]})
+        return now[0] if now else attached
 
     def detach(self, ctx: RequestContext, server_id: str, port_id: str) -> None:
         """Take the interface of `port_id` from the server."""
