@@ -75,6 +75,11 @@ def test_too_many_nics_and_the_same_network_twice_are_refused(plane: Plane) -> N
     refused(plane, [{"uuid": blue}] * (MAX_PORTS + 1), 400,
             f"at most {MAX_PORTS} network interfaces")
     refused(plane, [{"uuid": blue}, {"uuid": blue}], 400, "asked for twice")
+    port = neutron(plane, "port", {"network_id": blue})
+    resp = plane.call("POST", "/servers", json={"server": {
+        "name": "two", "imageRef": plane.image_id, "flavorRef": "1", "max_count": 2,
+        "networks": [{"port": port["id"]}]}})
+    assert resp.status_code == 400 and "one by one" in resp.text, resp.text
 
 
 def test_interfaces_are_listed_attached_and_detached(plane: Plane) -> None:

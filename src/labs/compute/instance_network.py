@@ -49,10 +49,14 @@ def requested(row: models.Instance) -> list[dict[str, Any]]:
 
 
 def check_requested_networks(network: NetworkService, project_id: str,
-                             networks: Any) -> None:
+                             networks: Any, count: int = 1) -> None:
     """The networks or ports a new server asks for (one NIC each, at most MAX_PORTS)
     exist and can hold it, each network once, or (none asked) the project's network is
-    not ambiguous (a 400, or Nova's 409)."""
+    not ambiguous (a 400, or Nova's 409); a port is for one of `count` servers only."""
+    if count > 1 and isinstance(networks, list) and any(w.get("port") for w in networks):
+        raise BadRequest("Unable to launch multiple instances with a single configured "
+                         "port ID. Please launch your instance one by one with different "
+                         "ports.")
     if networks == "none":
         return
     if networks in (None, "auto", []):
