@@ -1,6 +1,6 @@
 """An agent's side of an instance's network: plug the ports the conductor allocated
-(the ``network`` part of the build spec: one per NIC) before the VM starts, keep its security rules
-and floating IPs as the cloud says, unplug it when the VM is gone.
+(the ``network`` part of the build spec: one per NIC) before the VM starts, keep their
+security rules and floating IPs as the cloud says, unplug them when the VM is gone.
 
 With a network driver (``bridge``) the VM gets a tap on its project's bridge; without
 one (``user``) it gets qemu's user-mode network with the same MAC, reachable only
