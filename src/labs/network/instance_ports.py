@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from labs.network.fixed_ips import FixedAllocation, FixedIps, ProjectNetwork
 from labs.network.floating_ips import FloatingIps
+from labs.network.router_parts import router_parts
 from labs.network.service import NetworkService
-from labs.network.specs import InstancePort, PortSecurity, SecurityRule
+from labs.network.specs import InstancePort, PortSecurity, RouterPart, SecurityRule
 
 #: The live instances of a project and the security groups each names, read in the
 #: given transaction: {instance id: group names} (no names: ``default``).
@@ -74,7 +75,8 @@ class InstancePorts:
         it now, or `address`, or a free one); the port its host plugs."""
         fixed = self.network.fixed_ips.allocate(tx, net, owner.id, owner.project_id,
                                                 port_id=port_id, address=address)
-        return self._port(tx, owner, fixed, [])
+        router = router_parts(tx, [owner.id]).get(owner.id)
+        return self._port(tx, owner, fixed, [], router=router)
 
     def specs(self, tx: Session, owners: list[PortOwner]) -> dict[str, InstancePort]:
         """The ports of instances that already have addresses."""
@@ -82,12 +84,15 @@ class InstancePorts:
         fixed = self.network.fixed_ips.of_instances(tx, ids)
         floating = self.network.floating_ips.of_instances(tx, ids)
         cache = _Lookups()
+        routers = router_parts(tx, ids)
         return {o.id: self._port(tx, o, fixed[o.id],
-                                 [f.address for f in floating.get(o.id, [])], cache)
+                                 [f.address for f in floating.get(o.id, [])], cache,
+                                 routers.get(o.id))
                 for o in owners if o.id in fixed}
 
     def _port(self, tx: Session, owner: PortOwner, fixed: FixedAllocation,
-              floating: list[str], cache: _Lookups | None = None) -> InstancePort:
+              floating: list[str], cache: _Lookups | None = None,
+              router: RouterPart | None = None) -> InstancePort:
         return InstancePort(
             network_id=fixed.network_id, label=fixed.label, cidr=fixed.cidr,
             gateway=fixed.gateway, external_ip=fixed.external_ip,
@@ -96,7 +101,7 @@ class InstancePorts:
             port_id=owner.id, address=fixed.address, mac=fixed.mac,
             hostname=owner.hostname, floating_ips=tuple(floating), mtu=fixed.mtu,
             dhcp=fixed.dhcp, dns_servers=fixed.dns_servers,
-            security=self.security(tx, owner, cache))
+            security=self.security(tx, owner, cache), router=router)
 
     def security(self, tx: Session, owner: PortOwner,
                  cache: _Lookups | None = None) -> PortSecurity:
