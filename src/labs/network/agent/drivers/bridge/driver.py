@@ -171,6 +171,8 @@ class BridgeDriver(NetworkDriver):
                 self.unplug(attachment.port_id)
             for spec in self.list_networks():
                 self.delete_network(spec.id)
+            for router in netns.names(f"{self.prefix}-rtr-"):  # see routing.py
+                netns.delete(router)
             shutil.rmtree(self.state.root, ignore_errors=True)
 
     def bound_logs(self) -> None:

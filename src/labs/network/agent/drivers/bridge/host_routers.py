@@ -1,7 +1,8 @@
 """The user routers of a host's bridge networks, as the instances' specs say (their
-``router`` part, a `RouterPart`): a router joins those of its networks that exist on
-this host (`Routing`: one namespace per router, a transit pair per network, its
-gateway, SNAT and floating IPs), and goes when none of them is left here.
+``router`` part, a `RouterPart`): a router joins those of its networks that have ports
+on this host (`Routing`: one namespace per router, a transit pair per network, its
+gateway, SNAT and floating IPs), and goes with the last of those ports (its external
+IP with it).
 
 A router's floating IPs are those of its ports plugged on this host: a floating IP
 comes in where its VM runs. A network that leaves its router loses its transit pair
@@ -50,19 +51,25 @@ class HostRouters:
 
     def port_gone(self, network_id: str) -> None:
         """A port of `network_id` was unplugged: its router keeps only the floating IPs
-        of the ports still here."""
+        of the ports still here, and goes with the last of them."""
         with self._lock:
-            router_id = self._of.get(network_id)
-            if router_id is not None and router_id in self._routers:
-                self._ensure(self._routers[router_id])
+            known = self._routers.get(self._of.get(network_id, ""))
+            if known is not None:
+                self._ensure(known)
+            elif not self.driver.state.ports(network_id):
+                self._leave(network_id, None)
 
     def _ensure(self, router: RouterPart) -> None:
+        """Join the router's networks that have ports on this host (none: delete it)."""
         here = {spec.id for spec in self.driver.list_networks()}
-        members = [(nid, cidr) for nid, cidr in router.networks if nid in here]
+        members = [(nid, cidr) for nid, cidr in router.networks
+                   if nid in here and self.driver.state.ports(nid)]
+        for nid in [n for n, r in self._of.items() if r == router.id]:
+            del self._of[nid]
         if not members:
             self.routing.delete(router.id)
-            self._forget(router.id)
-            log.info("router %s has no network on this host: deleted", router.id)
+            self._routers.pop(router.id, None)
+            log.info("router %s has no port on this host: deleted", router.id)
             return
         local = {record.port.ip for nid, _ in members
                  for record in self.driver.state.ports(nid)}
@@ -88,8 +95,3 @@ class HostRouters:
         elif joined:  # a router this process never saw (the agent restarted): gone if empty
             for router in self.routing.unjoined():
                 self.routing.delete(router)
-
-    def _forget(self, router_id: str) -> None:
-        self._routers.pop(router_id, None)
-        for nid in [n for n, r in self._of.items() if r == router_id]:
-            del self._of[nid]
