@@ -158,7 +158,8 @@ class BridgeDriver(NetworkDriver):
                     self.bridge_name(network_id)).stop()
             netns.delete(namespace)  # its interfaces go with it, uplink peers included
             self.state.drop_network(network_id)
-            if not any(s.external_ip for s in self.list_networks()):
+            if not any(s.external_ip for s in self.list_networks()) \
+                    and not netns.names(f"{self.prefix}-rtr-"):  # routers' gateways
                 netns.delete(self.external_namespace)
             log.info("deleted network %s", network_id)
 
@@ -171,8 +172,6 @@ class BridgeDriver(NetworkDriver):
                 self.unplug(attachment.port_id)
             for spec in self.list_networks():
                 self.delete_network(spec.id)
-            for router in netns.names(f"{self.prefix}-rtr-"):  # see routing.py
-                netns.delete(router)
             shutil.rmtree(self.state.root, ignore_errors=True)
 
     def bound_logs(self) -> None:
