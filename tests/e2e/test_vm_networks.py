@@ -3,23 +3,26 @@ network and its subnet (the network API listed in the catalog), `server create
 --network` (or `--port`, a port made with `port create --fixed-ip`) puts a VM there
 under qemu with bridge networks, and ssh reaches it from its network's namespace. A VM
 on two networks has a NIC on each (eth0, eth1); `server remove port` and `server add
-port` take one from the running VM and give one back (os-interface)."""
+port` take one from the running VM and give one back (os-interface). Two networks
+joined by a router with a gateway: ssh reaches the first one's VM from outside through
+its floating IP, and that VM reaches the second one's."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import openstack.config
 import pytest
 from openstack.connection import Connection
 
+from labs.network.agent import netns
 from tests.common.bus_helpers import wait_for
 from tests.compute.qemu_helpers import labs_image
 from tests.e2e.conftest import RunningCloud, start_labs_up
-from tests.e2e.test_vms import VmCloud, _cleanup, boot, need
+from tests.e2e.test_vms import VmCloud, _cleanup, boot, need, outside_fixture  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -167,3 +170,51 @@ def test_a_vm_on_two_networks_and_a_nic_detached_and_attached(vm_cloud: VmCloud)
     cloud.openstack("port", "delete", "black-port")
     for name in nets:
         cloud.openstack("network", "delete", nets[name])
+
+
+def test_two_networks_joined_by_a_router(vm_cloud: VmCloud,
+                                         outside: Callable[[], str]) -> None:
+    """`router create`, `router set --external-gateway public`, `router add subnet` for
+    two networks; a VM on a port of the first, in a group letting ssh in from anywhere,
+    with a floating IP: ssh reaches it from outside through the floating IP, and from
+    there it reaches the VM on the second network (by its fixed IP) and the outside."""
+    vms, cloud = vm_cloud, vm_cloud.cloud
+    keypair(vms)
+    for name, cidr in (("rt-a", "192.168.91.0/24"), ("rt-b", "192.168.92.0/24")):
+        cloud.openstack_json("network", "create", name)
+        cloud.openstack_json("subnet", "create", "--subnet-range", cidr, "--network", name,
+                             f"{name}-v4")
+    router = cloud.openstack_json("router", "create", "rt")
+    cloud.openstack("router", "set", "--external-gateway", "public", "rt")
+    cloud.openstack("router", "add", "subnet", "rt", "rt-a-v4")
+    cloud.openstack("router", "add", "subnet", "rt", "rt-b-v4")
+    port = cloud.openstack_json("port", "create", "--network", "rt-a", "rt-a-port")
+    cloud.openstack("security", "group", "create", "ssh-anywhere")
+    cloud.openstack("security", "group", "rule", "create", "--protocol", "tcp",
+                    "--dst-port", "22", "ssh-anywhere")
+    boot(vms, "rta", "--port", port["id"], "--security-group", "ssh-anywhere")
+    boot(vms, "rtb", "--network", "rt-b")
+    (vm_b,) = cloud.openstack_json("server", "show", "rtb")["addresses"]["rt-b"]
+    fip = cloud.openstack_json("floating", "ip", "create", "public")["floating_ip_address"]
+    cloud.openstack("server", "add", "floating", "ip", "rta", fip)
+    shown = cloud.openstack_json("floating", "ip", "show", fip)
+    assert shown["router_id"] == router["id"]
+
+    world = outside()
+    assert vms.ssh(fip, "hostname", namespace=world).strip() == "rta"
+    assert "reached" in vms.ssh(fip, f"ping -c 2 -W 2 {vm_b} >/dev/null && echo reached",
+                                timeout=60, namespace=world)
+    assert "reached" in vms.ssh(
+        fip, "ping -c 2 -W 2 172.24.4.200 >/dev/null && echo reached", timeout=60,
+        namespace=world)  # out through the router, from its floating IP
+    for server in ("rta", "rtb"):
+        cloud.openstack("server", "delete", "--wait", server)
+    # the router's namespace (and its external IP) went with its last port on the host
+    wait_for(lambda: not netns.names(f"{vms.prefix}-rtr-"), 30, "the router's namespace gone")
+    cloud.openstack("floating", "ip", "delete", fip)
+    for name in ("rt-a", "rt-b"):
+        cloud.openstack("router", "remove", "subnet", "rt", f"{name}-v4")
+    cloud.openstack("router", "delete", "rt")
+    cloud.openstack("port", "delete", "rt-a-port")
+    for name in ("rt-a", "rt-b"):
+        cloud.openstack("network", "delete", name)

@@ -275,8 +275,8 @@ def ping(namespace: str, address: str) -> bool:
     return done.returncode == 0
 
 
-@pytest.fixture
-def outside(vm_cloud: VmCloud) -> Iterator[Callable[[], str]]:
+@pytest.fixture(name="outside")
+def outside_fixture(vm_cloud: VmCloud) -> Iterator[Callable[[], str]]:
     """Makes a namespace standing for the world outside the cloud: a veth on the cloud's
     public bridge (br-ext in the cloud's external namespace, which exists once a project
     network does), 172.24.4.200/24."""

@@ -1,6 +1,7 @@
 """What the network learns from compute about security groups, without reading
 compute's tables: whether a live server names a group (so it cannot go), and a way to
-have the hosts running a project's servers enforce its rules again after a change.
+have the hosts running a project's servers enforce its rules (or route by its routers)
+again after a change.
 
 Compute provides it (its nova-network proxy layer) to the network API, as it provides
 `Associations` for floating IPs; a process without compute has none and changes no
@@ -19,3 +20,7 @@ class GroupUse(Protocol):
     def rules_changed(self, project_id: str) -> None:
         """The project's groups or rules changed: every host running one of its servers
         applies them again (a host that cannot be told picks them up later)."""
+
+    def routers_changed(self, project_id: str) -> None:
+        """A router of the project changed (its gateway, its subnets): every host running
+        one of its servers reads its servers' networks again and routes by them."""

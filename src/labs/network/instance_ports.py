@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from labs.network.fixed_ips import FixedAllocation, FixedIps, ProjectNetwork
 from labs.network.floating_ips import FloatingIps
+from labs.network.router_parts import router_parts
 from labs.network.service import NetworkService
-from labs.network.specs import InstancePort, PortSecurity, SecurityRule
+from labs.network.specs import InstancePort, PortSecurity, RouterPart, SecurityRule
 
 #: The live instances of a project and the security groups each names, read in the
 #: given transaction: {instance id: group names} (no names: ``default``).
@@ -84,7 +85,8 @@ class InstancePorts:
         fixed = self.network.fixed_ips.allocate(tx, net, owner.id, owner.project_id,
                                                 port_id=port_id, address=address,
                                                 nic_index=nic_index)
-        return self._port(tx, owner, fixed, [])
+        router = router_parts(tx, [owner.id]).get((owner.id, fixed.network_id))
+        return self._port(tx, owner, fixed, [], router=router)
 
     def specs(self, tx: Session, owners: list[PortOwner]) -> dict[str, list[InstancePort]]:
         """The ports of instances that already have addresses, in NIC order (floating
@@ -93,6 +95,7 @@ class InstancePorts:
         nics = self.network.fixed_ips.nics_of_instances(tx, ids)
         floating = self.network.floating_ips.of_instances(tx, ids)
         cache = _Lookups()
+        routers = router_parts(tx, ids)
         out: dict[str, list[InstancePort]] = {}
         for owner in owners:
             if owner.id not in nics:
@@ -102,12 +105,14 @@ class InstancePorts:
             out[owner.id] = [
                 self._port(tx, owner, fixed, [
                     f.address for f in mine if f.fixed_ip == fixed.address
-                    or (index == 0 and f.fixed_ip not in addresses)], cache)
+                    or (index == 0 and f.fixed_ip not in addresses)], cache,
+                    routers.get((owner.id, fixed.network_id)))
                 for index, fixed in enumerate(nics[owner.id])]
         return out
 
     def _port(self, tx: Session, owner: PortOwner, fixed: FixedAllocation,
-              floating: list[str], cache: _Lookups | None = None) -> InstancePort:
+              floating: list[str], cache: _Lookups | None = None,
+              router: RouterPart | None = None) -> InstancePort:
         return InstancePort(
             network_id=fixed.network_id, label=fixed.label, cidr=fixed.cidr,
             gateway=fixed.gateway, external_ip=fixed.external_ip,
@@ -116,7 +121,7 @@ class InstancePorts:
             port_id=host_port_id(owner.id, fixed), address=fixed.address, mac=fixed.mac,
             hostname=owner.hostname, floating_ips=tuple(floating), mtu=fixed.mtu,
             dhcp=fixed.dhcp, dns_servers=fixed.dns_servers,
-            security=self.security(tx, owner, cache))
+            security=self.security(tx, owner, cache), router=router)
 
     def security(self, tx: Session, owner: PortOwner,
                  cache: _Lookups | None = None) -> PortSecurity:

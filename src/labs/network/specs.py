@@ -227,6 +227,46 @@ class PortSecurity:
 
 
 @dataclass(frozen=True)
+class RouterPart:
+    """The user router a port's subnet is on, as its host builds it: its external IP
+    (None: no gateway), its networks as (network id, CIDR) in the order they joined, and
+    its floating IPs as (floating address, fixed address). A network on a user router
+    leaves through it (its own uplink is not used) and its ports' floating IPs come in
+    through it."""
+
+    id: str
+    external_ip: str | None = None
+    networks: tuple[tuple[str, str], ...] = ()
+    floating: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        check_id("router", self.id)
+        if self.external_ip is not None:
+            check_ipv4("router external IP", self.external_ip)
+        object.__setattr__(self, "networks", tuple(
+            (check_id("network", n), str(check_cidr("router network CIDR", c)))
+            for n, c in self.networks))
+        object.__setattr__(self, "floating", tuple(
+            (str(check_ipv4("floating IP", f)), str(check_ipv4("fixed IP", x)))
+            for f, x in self.floating))
+
+    def to_message(self) -> dict[str, Any]:
+        return {"id": self.id, "external_ip": self.external_ip,
+                "networks": [{"id": n, "cidr": c} for n, c in self.networks],
+                "floating_ips": [{"floating": f, "fixed": x} for f, x in self.floating]}
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any] | None) -> RouterPart | None:
+        """The router a message describes (None for none: older messages have none)."""
+        if not message:
+            return None
+        return cls(id=message["id"], external_ip=message.get("external_ip"),
+                   networks=tuple((n["id"], n["cidr"]) for n in message.get("networks", [])),
+                   floating=tuple((f["floating"], f["fixed"])
+                                  for f in message.get("floating_ips", [])))
+
+
+@dataclass(frozen=True)
 class InstancePort:
     """The network part of an instance's build spec: the project network its host makes
     sure of, the port it plugs (fixed IP, MAC, hostname), the floating IPs it forwards and
@@ -250,6 +290,8 @@ class InstancePort:
     security: PortSecurity = field(default_factory=PortSecurity)
     dhcp: bool = True
     dns_servers: tuple[str, ...] = ()
+    #: The user router its subnet is on (None: none, or its network's own auto router).
+    router: RouterPart | None = None
 
     def to_message(self) -> dict[str, Any]:
         return {"network_id": self.network_id, "label": self.label, "cidr": self.cidr,
@@ -260,7 +302,8 @@ class InstancePort:
                 "floating_ips": list(self.floating_ips), "enable_dhcp": self.dhcp,
                 "dns_nameservers": list(self.dns_servers),
                 "security": {"rules": [asdict(rule) for rule in self.security.rules],
-                             "members": dict(self.security.members)}}
+                             "members": dict(self.security.members)},
+                **({"router": self.router.to_message()} if self.router is not None else {})}
 
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> InstancePort:
@@ -279,12 +322,16 @@ class InstancePort:
             dns_servers=tuple(message.get("dns_nameservers") or ()),
             security=PortSecurity(
                 rules=tuple(SecurityRule(**rule) for rule in security.get("rules", [])),
-                members=dict(security.get("members", {}))))
+                members=dict(security.get("members", {}))),
+            router=RouterPart.from_message(message.get("router")))
 
     def network_spec(self) -> NetworkSpec:
+        """The network its host makes sure of (with no uplink while a router routes
+        it)."""
+        external_ip = self.external_ip if self.router is None else None
         return NetworkSpec(id=self.network_id, project_id=self.project_id, cidr=self.cidr,
                            gateway=self.gateway, dns_domain=self.dns_domain, mtu=self.mtu,
-                           external_ip=self.external_ip, dhcp=self.dhcp,
+                           external_ip=external_ip, dhcp=self.dhcp,
                            dns_servers=self.dns_servers)
 
     def port_spec(self) -> PortSpec:

@@ -18,6 +18,7 @@ from labs.dns.config import DnsOptions
 from labs.dns.sink import Naming
 from labs.network.agent.dns_relay.relay import RELAY_ADDRESS, RELAY_PORT, DnsRelay, parse_server
 from labs.network.agent.drivers.bridge.driver import BridgeDriver
+from labs.network.agent.drivers.bridge.host_routers import HostRouters
 from labs.network.agent.drivers.bridge.prerequisites import bridge_possible
 from labs.network.agent.host import HostNetworking
 from labs.network.agent.metadata.server import MetadataServer
@@ -85,7 +86,8 @@ def make_host_networking(site: Site, options: AgentOptions, bus: Bus,
         if relay is not None:
             relay.close()
 
-    return HostNetworking(driver, serve_network, driver.namespace, close)
+    return HostNetworking(driver, serve_network, driver.namespace, close,
+                          routers=HostRouters(driver))
 
 
 def cloud_domains(network: NetworkOptions, dns: DnsOptions) -> list[str]:

@@ -73,6 +73,9 @@ class NetworkProxy:
     def rules_changed(self, project_id: str) -> None:
         self._refresh_project(project_id)
 
+    def routers_changed(self, project_id: str) -> None:
+        self._refresh_project(project_id)
+
     def add_rule(self, ctx: RequestContext, req: RuleRequest) -> GroupRecord:
         """Add a rule (three for a group source without a protocol); the project's hosts
         apply it."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from labs.common.periodic import Periodic
 from labs.network.agent.drivers.base import NetworkDriver
@@ -24,6 +25,16 @@ NetworkReady = Callable[[str, str, str], None]
 #: How often the networks' logs are cut at their cap besides when a network is ensured:
 #: a host whose networks stay as they are for days must not fill its disk.
 LOG_CUT_SECONDS = 600.0
+
+
+class PortRouters(Protocol):
+    """The host's user routers (see drivers/bridge/host_routers.py)."""
+
+    def follow(self, port: InstancePort, before: InstancePort | None) -> None:
+        """Join the port's network to its router (``port.router``), or to none."""
+
+    def port_gone(self, network_id: str) -> None:
+        """A port of the network was unplugged (its floating IPs leave its router)."""
 
 
 @dataclass(frozen=True)
@@ -44,8 +55,10 @@ class HostNetworking:
                  on_network_ready: NetworkReady | None = None,
                  namespace_of: Callable[[str], str] | None = None,
                  on_close: Callable[[], None] | None = None,
-                 log_cut_seconds: float = LOG_CUT_SECONDS) -> None:
+                 log_cut_seconds: float = LOG_CUT_SECONDS,
+                 routers: PortRouters | None = None) -> None:
         self.driver = driver
+        self.routers = routers
         self.on_close = on_close
         self.on_network_ready = on_network_ready
         self.namespace_of = namespace_of
@@ -96,7 +109,7 @@ class HostNetworking:
         self._network_ready(spec)
         attachment = self.driver.plug(port.port_spec())
         try:
-            self.apply(port, None)
+            self._apply(port, None)
         except NetworkError:
             self.driver.unplug(port.port_id)
             raise
@@ -120,23 +133,41 @@ class HostNetworking:
 
     def apply(self, port: InstancePort, before: InstancePort | None) -> None:
         """Make the port's rules and floating IPs what `port` says (`before`: what was
-        applied last, to know which floating IPs to take away)."""
+        applied last, to know which floating IPs to take away). A network whose spec
+        changed (it joined or left a router, say) is made sure of again first."""
         if self.driver is None:
             return
+        if before is None or before.network_spec() != port.network_spec():
+            self.driver.ensure_network(port.network_spec())
+        self._apply(port, before)
+
+    def _apply(self, port: InstancePort, before: InstancePort | None) -> None:
+        assert self.driver is not None
         self.driver.set_security_rules(port.port_id, port.security.rules,
                                        port.security.members)
-        wanted = set(port.floating_ips)
+        # a routed network's floating IPs come in through its router, not its uplink
+        wanted = set(port.floating_ips) if port.router is None else set()
         had = set(before.floating_ips if before is not None else ())
+        if port.router is not None:
+            had |= set(port.floating_ips)
         for address in sorted(had - wanted):
             self.driver.remove_floating_ip(port.port_id, address)
         for address in sorted(wanted):
             self.driver.add_floating_ip(port.port_id, address)
+        if self.routers is not None:
+            self.routers.follow(port, before)
 
     def unplug(self, port_id: str) -> None:
         """Unplug one port (by the id the host knows it by: its instance's for a first
-        NIC, see `InstancePort.port_id`); a missing one is fine."""
-        if self.driver is not None:
-            self.driver.unplug(port_id)
+        NIC, see `InstancePort.port_id`); a missing one is fine. The router its network
+        is on forgets it."""
+        if self.driver is None:
+            return
+        networks = [a.network_id for a in self.driver.list_ports() if a.port_id == port_id]
+        self.driver.unplug(port_id)
+        if self.routers is not None:
+            for network_id in networks:
+                self.routers.port_gone(network_id)
 
     def unplug_all(self, port_ids: Sequence[str]) -> None:
         for port_id in port_ids:

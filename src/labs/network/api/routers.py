@@ -3,6 +3,11 @@ deleted by its members, with a gateway on the external network
 (``external_gateway_info``) and subnets joined to them (``add_router_interface``,
 ``remove_router_interface`` by ``subnet_id``; by ``port_id`` once ports are rows).
 
+A change that alters how hosts route (a gateway set or cleared on a router with subnets,
+a subnet added or removed) has the hosts running the project's servers read their
+networks again (compute's `GroupUse.routers_changed`; none in a process without compute:
+hosts pick it up when they next reconcile).
+
 Routers carry SNAT always (``enable_snat`` true; Labs does not list ``ext-gw-mode``); a
 gateway's address is the cloud's to choose.
 """
@@ -19,6 +24,7 @@ from labs.network.api.base import allowed
 from labs.network.api.listing import Collection
 from labs.network.api.networks import COMMON_FILTERS, FIELDS, owner
 from labs.network.errors import NetworkNotFound, RouterNotFound, SubnetNotFound
+from labs.network.group_use import GroupUse
 from labs.network.routers import RouterRecord
 from labs.network.service import NetworkService
 from labs.network.topology import SubnetRecord
@@ -55,8 +61,14 @@ INTERFACE = {"type": "object", "additionalProperties": False,
 class RoutersApi:
     """What the handlers ask of the network service, as the caller may see it."""
 
-    def __init__(self, network: NetworkService) -> None:
+    def __init__(self, network: NetworkService, group_use: GroupUse | None = None) -> None:
         self.network = network
+        self.group_use = group_use
+
+    def routed(self, project_id: str) -> None:
+        """The project's routing changed: its hosts follow."""
+        if self.group_use is not None:
+            self.group_use.routers_changed(project_id)
 
     def visible(self, call: Call) -> list[RouterRecord]:
         ctx = call.enforce("network:get_router")
@@ -133,8 +145,8 @@ def interface_body(router: RouterRecord, port_id: str, subnet_id: str,
             "subnet_id": subnet_id, "subnet_ids": [subnet_id]}
 
 
-def register(api: Api, network: NetworkService) -> None:
-    routers = RoutersApi(network)
+def register(api: Api, network: NetworkService, group_use: GroupUse | None = None) -> None:
+    routers = RoutersApi(network, group_use)
 
     @api.get("/v2.0/routers", query=ROUTERS.query())
     def list_routers(call: Call) -> dict[str, Any]:
@@ -164,6 +176,8 @@ def register(api: Api, network: NetworkService) -> None:
         gateway = routers.gateway(asked["external_gateway_info"]) \
             if "external_gateway_info" in asked else None
         network.routers.update(found.id, asked, gateway)
+        if gateway is not None and gateway != found.external_gateway and found.interfaces:
+            routers.routed(found.project_id)
         return routers.one(call, found.id)
 
     @api.delete("/v2.0/routers/{router_id}")
@@ -178,6 +192,7 @@ def register(api: Api, network: NetworkService) -> None:
         found = routers.changeable(call, "network:add_router_interface")
         subnet = routers.subnet(call, found, call.body)
         made = network.routers.add_interface(found.id, subnet)
+        routers.routed(found.project_id)
         return interface_body(found, made.id, made.subnet_id, made.network_id)
 
     @api.put("/v2.0/routers/{router_id}/remove_router_interface", schema=INTERFACE)
@@ -188,4 +203,5 @@ def register(api: Api, network: NetworkService) -> None:
         if "subnet_id" not in body or "port_id" in body:
             routers.subnet(call, found, body)  # the same 400s as adding
         gone = network.routers.remove_interface(found.id, body["subnet_id"])
+        routers.routed(found.project_id)
         return interface_body(found, gone.id, gone.subnet_id, gone.network_id)

@@ -158,7 +158,8 @@ class BridgeDriver(NetworkDriver):
                     self.bridge_name(network_id)).stop()
             netns.delete(namespace)  # its interfaces go with it, uplink peers included
             self.state.drop_network(network_id)
-            if not any(s.external_ip for s in self.list_networks()):
+            if not any(s.external_ip for s in self.list_networks()) \
+                    and not netns.names(f"{self.prefix}-rtr-"):  # routers' gateways
                 netns.delete(self.external_namespace)
             log.info("deleted network %s", network_id)
 

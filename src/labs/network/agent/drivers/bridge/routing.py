@@ -124,6 +124,13 @@ class Routing:
             if netns.exists(joined.namespace):
                 netns.delete_link(joined.namespace, NETWORK_SIDE)
 
+    def unjoined(self) -> list[str]:
+        """The routers (ids) whose namespace exists but joins no network any more."""
+        start = self.namespace("")
+        return [name[len(start):] for name in netns.names(start)
+                if name.startswith(start) and not any(
+                    link.startswith("tr") for link in _links(name))]
+
     def _join(self, namespace: str, k: int, joined: Joined) -> None:
         device = f"tr{k}"
         router_side, network_side = transit(k)
