@@ -20,7 +20,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +35,9 @@ from labs.network.quotas import NetworkQuotas
 from labs.network.security_groups import DEFAULT, SecurityGroups
 from labs.network.security_rules import SecurityGroupNotFound
 from labs.network.topology import NetworkRecord
+
+if TYPE_CHECKING:
+    from labs.network.notices import Notices
 
 Fixed, Port, Group = models.FixedIp, models.Port, models.SecurityGroup
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -104,6 +107,8 @@ class PortChanges:
         self.db = db
         self.security_groups = security_groups
         self.quotas = quotas
+        #: where each change is told once committed (None: nowhere)
+        self.notices: Notices | None = None
 
     def create(self, network: NetworkRecord, project_id: str,
                asked: Mapping[str, Any]) -> str:
@@ -138,6 +143,8 @@ class PortChanges:
                     tx.add(port)
                     tx.flush()
                     self._take(tx, network, port, asked.get("fixed_ips"))
+                    if self.notices is not None:
+                        self.notices.port(tx, "create", port)
                     return port.id
             except IntegrityError:
                 if "mac_address" in asked:
@@ -241,6 +248,8 @@ class PortChanges:
             row.allowed_address_pairs = check_pairs(pairs)
             row.revision_number += 1
             row.updated_at = _now()
+            if self.notices is not None:
+                self.notices.port(tx, "update", row)
 
     def delete(self, port_id: str) -> None:
         """The port goes; its addresses go back to their networks."""
@@ -248,6 +257,8 @@ class PortChanges:
             row = tx.get(Port, port_id, with_for_update=True)
             if row is None:
                 raise PortNotFound(port_id)
+            if self.notices is not None:
+                self.notices.port(tx, "delete", row)
             free_ports(tx, [port_id])
 
 
