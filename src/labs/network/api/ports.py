@@ -1,7 +1,7 @@
-"""Ports (``/v2.0/ports``): a project's own, listed (filtered in the database), shown,
-made on its networks or shared ones, changed and deleted (see
-`labs.network.port_changes`). ``binding:host_id`` is shown to and set by admins only,
-as is a chosen MAC."""
+"""Ports (``/v2.0/ports``): a project's own, listed (filtered, sorted and paged in the
+database: `labs.network.port_listing`), shown, made on its networks or shared ones,
+changed and deleted (see `labs.network.port_changes`). ``binding:host_id`` is shown to
+and set by admins only, as is a chosen MAC."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from labs.network.api.base import allowed
 from labs.network.api.listing import Collection, Item
 from labs.network.api.networks import COMMON_FILTERS, FIELDS, disallowed, owner
 from labs.network.errors import NetworkNotFound, PortNotFound
+from labs.network.port_listing import PortPage, ports_page
 from labs.network.ports import PortRecord
 from labs.network.service import NetworkService
 
@@ -86,10 +87,14 @@ def register(api: Api, network: NetworkService) -> None:
 
     @api.get("/v2.0/ports", query=PORTS.query())
     def list_ports(call: Call) -> dict[str, Any]:
-        """List the ports the caller sees (filters, fields, sorting, paging)."""
+        """List the ports the caller sees (filters, fields; sorted and paged in the
+        database)."""
+        ctx = call.enforce("network:get_port")
         q = listing.parse(call, PORTS)
-        return listing.answer(call, PORTS, [view(call, r) for r in visible(
-            call, "network:get_port", **q.filters)])
+        page = ports_page(network.db, ctx.project_id, PortPage(
+            q.filters, q.sorts, q.limit, q.marker, q.page_reverse),
+            every_project=allowed(call, "network:all_projects"))
+        return listing.render(call, PORTS, q, [view(call, r) for r in page])
 
     @api.get("/v2.0/ports/{port_id}", query=FIELDS)
     def show_port(call: Call) -> dict[str, Any]:
