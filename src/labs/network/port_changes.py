@@ -31,6 +31,8 @@ from labs.common.errors import BadRequest, Conflict
 from labs.network import models
 from labs.network.errors import InvalidInput, IpAddressGenerationFailure, PortNotFound
 from labs.network.fixed_ips import free_address, free_ports
+from labs.network.floating_ips import FloatingIpRecord
+from labs.network.ports import PortRecord, records
 from labs.network.quotas import NetworkQuotas
 from labs.network.security_groups import DEFAULT, SecurityGroups
 from labs.network.security_rules import SecurityGroupNotFound
@@ -251,15 +253,32 @@ class PortChanges:
             if self.notices is not None:
                 self.notices.port(tx, "update", row)
 
-    def delete(self, port_id: str) -> None:
-        """The port goes; its addresses go back to their networks."""
+    def delete(self, port_id: str) -> PortRecord:
+        """The port goes (as it was, returned); its addresses go back to their networks,
+        and the floating IPs on them are taken from its server (Neutron's)."""
         with self.db.transaction() as tx:
             row = tx.get(Port, port_id, with_for_update=True)
             if row is None:
                 raise PortNotFound(port_id)
+            (gone,) = records(tx, [row])
             if self.notices is not None:
                 self.notices.port(tx, "delete", row)
+            if gone.instance_id is not None:
+                self._unfloat(tx, gone)
             free_ports(tx, [port_id])
+            return gone
+
+    def _unfloat(self, tx: Session, port: PortRecord) -> None:
+        """Take the floating IPs forwarded to the port's addresses from its server."""
+        for row in tx.scalars(sa.select(models.FloatingIp).where(
+                models.FloatingIp.instance_id == port.instance_id,
+                models.FloatingIp.fixed_ip.in_([a for _, a in port.fixed_ips]))
+                .with_for_update()):
+            row.instance_id = row.fixed_ip = None
+            row.updated_at = _now()
+            row.revision_number += 1
+            if self.notices is not None:
+                self.notices.floatingip(tx, "update", FloatingIpRecord.of(row))
 
 
 def _now() -> datetime:

@@ -172,6 +172,14 @@ class NetworkProxy:
             host = self._readdress(tx, row)
         self._refresh(host, server_id)
 
+    # -- labs.network.port_use.PortUse: a server's port deleted through the network API -
+    def port_deleted(self, instance_id: str) -> None:
+        """The server's interface there is gone (Nova drops it): its ``addresses`` no
+        longer name it, and its host applies its network again."""
+        with self.db.transaction() as tx:
+            host = self._readdress(tx, tx.get(Inst, instance_id, with_for_update=True))
+        self._refresh(host, instance_id)
+
     # -- helpers -----------------------------------------------------------------------
     def _server(self, tx: Session, ctx: RequestContext, server_id: str) -> models.Instance:
         return self.servers.find(tx, ctx, server_id)
@@ -184,14 +192,14 @@ class NetworkProxy:
                                         Inst.deleted.is_(False)))]
 
     def _readdress(self, tx: Session, row: models.Instance | None) -> str | None:
-        """Rewrite the server's ``addresses`` from its fixed and floating IPs; its host."""
+        """Rewrite the server's ``addresses`` from its fixed and floating IPs (none left:
+        none); its host."""
         if row is None or row.deleted:
             return None
         fixed = self.network.fixed_ips.of_instances(tx, [row.id]).get(row.id)
-        if fixed is not None:
-            floating = self.floating.of_instances(tx, [row.id]).get(row.id, [])
-            row.addresses = fixed.addresses([f.address for f in floating])
-            row.updated_at = utcnow()
+        floating = self.floating.of_instances(tx, [row.id]).get(row.id, [])
+        row.addresses = fixed.addresses([f.address for f in floating]) if fixed else {}
+        row.updated_at = utcnow()
         return row.host
 
     def _refresh(self, host: str | None, instance_id: str) -> None:

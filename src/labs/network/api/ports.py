@@ -15,6 +15,7 @@ from labs.network.api.listing import Collection, Item
 from labs.network.api.networks import COMMON_FILTERS, FIELDS, disallowed, owner
 from labs.network.errors import NetworkNotFound, PortNotFound
 from labs.network.port_listing import PortPage, ports_page
+from labs.network.port_use import PortUse
 from labs.network.ports import PortRecord
 from labs.network.service import NetworkService
 
@@ -57,7 +58,7 @@ UPDATE = {"type": "object", "required": ["port"], "additionalProperties": False,
                                   "properties": _CHANGES}}}
 
 
-def register(api: Api, network: NetworkService) -> None:
+def register(api: Api, network: NetworkService, port_use: PortUse | None = None) -> None:
     def visible(call: Call, rule: str, **filters: list[Any]) -> list[PortRecord]:
         """The ports of the caller's project (admins: every project's)."""
         ctx = call.enforce(rule)
@@ -128,6 +129,9 @@ def register(api: Api, network: NetworkService) -> None:
 
     @api.delete("/v2.0/ports/{port_id}")
     def delete_port(call: Call) -> None:
-        """Delete a port; its addresses go back to their network (a server's port too:
-        the server then has no address there)."""
-        network.port_changes.delete(changeable(call, "network:delete_port").id)
+        """Delete a port; its addresses go back to their network, its floating IPs are
+        taken from it (a server's port too: the server then has no interface there, and
+        compute is told)."""
+        gone = network.port_changes.delete(changeable(call, "network:delete_port").id)
+        if gone.instance_id is not None and port_use is not None:
+            port_use.port_deleted(gone.instance_id)
