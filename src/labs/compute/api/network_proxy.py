@@ -139,9 +139,11 @@ class NetworkProxy:
         _project(ctx)
         return self.floating.allocate(ctx, pool, self.quota)
 
-    def release_floating(self, ctx: RequestContext, floating_id: str) -> None:
-        """Give the address back to the pool, taking it from its server first."""
-        before = self.floating.release(ctx, floating_id)
+    def release_floating(self, ctx: RequestContext, floating_id: str, *,
+                         expected_revision: int | None = None) -> None:
+        """Give the address back to the pool, taking it from its server first (at
+        revision `expected_revision` only, if given)."""
+        before = self.floating.release(ctx, floating_id, expected_revision)
         if before.instance_id is not None:
             with self.db.transaction() as tx:
                 row = tx.get(Inst, before.instance_id)
@@ -149,9 +151,11 @@ class NetworkProxy:
             self._refresh(host, before.instance_id)
 
     def associate_floating(self, ctx: RequestContext, server_id: str, address: str,
-                           fixed_address: str | None) -> None:
+                           fixed_address: str | None, *, expected_revision: int | None = None,
+                           move: bool = False) -> None:
         """Forward ``address`` (allocated to the caller's project) to the server's fixed
-        IP."""
+        IP (see `labs.network.floating_ips.Associations` for `expected_revision` and
+        `move`: the server it leaves is readdressed and refreshed too)."""
         with self.db.transaction() as tx:
             row = self._server(tx, ctx, server_id)
             fixed = self.network.fixed_ips.of_instances(tx, [row.id]).get(row.id)
@@ -160,15 +164,19 @@ class NetworkProxy:
                                  "associate a floating IP with.")
             if fixed_address is not None and fixed_address != fixed.address:
                 raise BadRequest("Specified fixed address not assigned to instance")
-            self.floating.associate(tx, ctx, address, row.id, fixed.address)
+            left = self.floating.associate(tx, ctx, address, row.id, fixed.address,
+                                           expected_revision, move)
             host = self._readdress(tx, row)
+            left_host = self._readdress(tx, tx.get(Inst, left)) if left else None
         self._refresh(host, server_id)
+        if left is not None:
+            self._refresh(left_host, left)
 
-    def disassociate_floating(self, ctx: RequestContext, server_id: str,
-                              address: str) -> None:
+    def disassociate_floating(self, ctx: RequestContext, server_id: str, address: str, *,
+                              expected_revision: int | None = None) -> None:
         with self.db.transaction() as tx:
             row = self._server(tx, ctx, server_id)
-            self.floating.disassociate(tx, ctx, address, row.id)
+            self.floating.disassociate(tx, ctx, address, row.id, expected_revision)
             host = self._readdress(tx, row)
         self._refresh(host, server_id)
 
