@@ -65,6 +65,22 @@ class MacAddressInUse(Conflict):
                          f"address {mac} is in use.")
 
 
+class InvalidIpForNetwork(BadRequest):
+    neutron_type = "InvalidIpForNetwork"
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"IP address {address} is not a valid IP for any of the subnets "
+                         "on the specified network.")
+
+
+class InvalidIpForSubnet(BadRequest):
+    neutron_type = "InvalidIpForSubnet"
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"IP address {address} is not a valid IP for the specified "
+                         "subnet.")
+
+
 class PortSecurityRequired(BadRequest):
     neutron_type = "PortSecurityAndIPRequiredForSecurityGroups"
 
@@ -217,8 +233,7 @@ class PortChanges:
         inside = [s for s in network.subnets if ip in ipaddress.IPv4Network(s.cidr)
                   and subnet_id in (None, s.id)]
         if not inside:
-            where = f"subnet {subnet_id}" if subnet_id else f"network {network.id}"
-            raise InvalidInput(f"IP address {address} is not a valid IP for the {where}")
+            raise InvalidIpForSubnet(address) if subnet_id else InvalidIpForNetwork(address)
         row = tx.scalar(sa.select(Fixed).where(Fixed.subnet_id == inside[0].id,
                                                Fixed.address == str(ip)).with_for_update())
         if row is None:
