@@ -127,6 +127,12 @@ def make_auto(tx: Session, network: models.Network, subnet: models.Subnet) -> No
                      created_at=network.created_at))
 
 
+class BadRouterRequest(BadRequest):
+    """Neutron's ``BadRequest`` of a router change (its type names no HTTP class)."""
+
+    neutron_type = "BadRequest"
+
+
 class Routers:
     """`quotas`: the projects' ``router`` limits (Neutron's 409 past them)."""
 
@@ -299,8 +305,8 @@ class Routers:
 
 def _on_a_router(same: bool, subnet: SubnetRecord) -> Exception:
     if same:
-        return BadRequest(f"Bad router request: Router already has a port on subnet "
-                          f"{subnet.id}.")
+        return BadRouterRequest(f"Bad router request: Router already has a port on "
+                                f"subnet {subnet.id}.")
     return IpAddressInUse(subnet.network_id, subnet.gateway_ip or "")
 
 
@@ -310,8 +316,9 @@ def _no_overlap(tx: Session, router_id: str, subnet: SubnetRecord) -> None:
     for other in tx.scalars(sa.select(Sub).join(Interface, Interface.subnet_id == Sub.id)
                             .where(Interface.router_id == router_id)):
         if ipaddress.IPv4Network(other.cidr).overlaps(new):
-            raise BadRequest(f"Bad router request: Cidr {subnet.cidr} of subnet {subnet.id} "
-                             f"overlaps with cidr {other.cidr} of subnet {other.id}.")
+            raise BadRouterRequest(f"Bad router request: Cidr {subnet.cidr} of subnet "
+                                   f"{subnet.id} overlaps with cidr {other.cidr} of subnet "
+                                   f"{other.id}.")
 
 
 def _floating_through(tx: Session, subnet_ids: list[str]) -> bool:

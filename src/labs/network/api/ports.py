@@ -17,6 +17,7 @@ from labs.network.errors import NetworkNotFound, PortNotFound
 from labs.network.port_listing import PortPage, ports_page
 from labs.network.port_use import PortUse
 from labs.network.ports import PortRecord
+from labs.network.router_ports import interface_ports
 from labs.network.service import NetworkService
 
 
@@ -92,9 +93,20 @@ def register(api: Api, network: NetworkService, port_use: PortUse | None = None)
         database)."""
         ctx = call.enforce("network:get_port")
         q = listing.parse(call, PORTS)
+        every = allowed(call, "network:all_projects")
+        routers = [r for r in network.routers.visible(ctx.project_id, every_project=every)
+                   if r.id in q.filters.get("device_id", ())]
+        if routers:  # a router's ports: its interfaces (few; listed as the others are)
+            subnets = {s.id: s for s in network.topology.subnets(None, every_project=True)}
+            return listing.answer(call, PORTS, [view(call, r) for r in [
+                *visible(call, "network:get_port", **q.filters),
+                *interface_ports(routers, subnets)]])
+        if "binding:host_id" in q.filters and not allowed(
+                call, "network:get_port:binding:host_id"):
+            return listing.render(call, PORTS, q, [])  # nothing shows the caller a host
         page = ports_page(network.db, ctx.project_id, PortPage(
             q.filters, q.sorts, q.limit, q.marker, q.page_reverse),
-            every_project=allowed(call, "network:all_projects"))
+            every_project=every)
         return listing.render(call, PORTS, q, [view(call, r) for r in page])
 
     @api.get("/v2.0/ports/{port_id}", query=FIELDS)
