@@ -76,7 +76,7 @@ def register(api: Api, network: NetworkService, port_use: PortUse | None = None)
     def changeable(call: Call, rule: str) -> PortRecord:
         """The port the path names, if the caller's (404 otherwise)."""
         ident = call.params["port_id"]
-        visible(call, "network:get_port")
+        call.enforce("network:get_port")
         found = visible(call, rule, id=[ident])
         if not found:
             raise PortNotFound(ident)
