@@ -2,7 +2,8 @@
 
 - **rule → enforced**: one real VM (`labs up`, qemu, bridge networks: `_cloud.Cloud`) in
   a group of its own that lets nothing in; a rule letting TCP 22 in is added, then
-  deleted, `--changes` times in all (compute's ``os-security-group-rules``). Each is
+  deleted, `--changes` times in all (the network API's
+  ``/v2.0/security-group-rules``). Each is
   timed from the API's answer until a TCP connect from the network's namespace to the VM
   first behaves as the rule says (a probe process in that namespace starts a connect
   every 5 ms, each with a 0.25 s timeout; the time is when the first connect that
@@ -14,10 +15,14 @@
   TCP connect to the floating IP:22 that succeeds from an "outside" namespace on the
   cloud's public bridge (172.24.4.200/24); then taken away again (and waited for).
   Baseline: a TCP connect to the VM's fixed IP from its network's namespace.
-- **ports listed**: `labs up` with the fake driver and `--ports` servers on the
-  project's network; ``GET /network/v2.0/ports`` (admin, every project's) timed
+- **ports made and listed**: `labs up` with the fake driver; `--ports` ports made one
+  after another through ``POST /network/v2.0/ports`` on a /20 network of the admin's
+  (ports made per second; each create's p50/p99), beside a port's rename
+  (``PUT /v2.0/ports/{id}``, a write that allocates nothing); then
+  ``GET /network/v2.0/ports`` (admin, every project's) and one page of it
+  (``?limit=100&sort_key=name&sort_dir=asc``, sorted and paged in the database) timed
   `--lists` times, p50/p99 and ports listed per second; baseline: the same list in the
-  same cloud before the servers were made (no ports: the request's fixed cost).
+  same cloud before the ports were made (no ports: the request's fixed cost).
 
     sudo .venv/bin/python bench/network.py                # about 3 minutes under TCG
     sudo .venv/bin/python bench/network.py --quick        # 5 changes, 100 ports
@@ -163,10 +168,26 @@ def isolate(cloud: Cloud, server_id: str) -> str:
     return str(group["id"])
 
 
+def neutron(cloud: Cloud, method: str, path: str, **kw: Any) -> Any:
+    reply = cloud.client.request(method, f"{cloud.url}/network/v2.0{path}", **kw)
+    if reply.status_code >= 300:
+        raise RuntimeError(f"{method} {path}: {reply.status_code} {reply.text[:300]}")
+    return reply.json() if reply.content else None
+
+
+def neutron_group(cloud: Cloud, name: str) -> str:
+    """The network API's id of the caller's group `name`."""
+    (group,) = neutron(cloud, "GET", "/security-groups", params={"name": name})[
+        "security_groups"]
+    return str(group["id"])
+
+
 def ssh_rule(cloud: Cloud, group_id: str) -> str:
-    made = proxy(cloud, "POST", "/os-security-group-rules", json={"security_group_rule": {
-        "parent_group_id": group_id, "ip_protocol": "tcp", "from_port": 22,
-        "to_port": 22, "cidr": "0.0.0.0/0"}})
+    """A rule letting TCP 22 in from anywhere (`group_id`: the network API's)."""
+    made = neutron(cloud, "POST", "/security-group-rules", json={"security_group_rule": {
+        "security_group_id": group_id, "direction": "ingress", "ethertype": "IPv4",
+        "protocol": "tcp", "port_range_min": 22, "port_range_max": 22,
+        "remote_ip_prefix": "0.0.0.0/0"}})
     return str(made["security_group_rule"]["id"])
 
 
@@ -181,7 +202,7 @@ def rule_changes(cloud: Cloud, probe: Probe, group_id: str, address: str,
             answered = time.monotonic()
             out["add"].append(probe.until(address, 22, "open") - answered)
         else:
-            proxy(cloud, "DELETE", f"/os-security-group-rules/{rule}")
+            neutron(cloud, "DELETE", f"/security-group-rules/{rule}")
             answered = time.monotonic()
             rule = None
             out["delete"].append(probe.until(address, 22, "closed") - answered)
@@ -265,7 +286,8 @@ def vm_part(work: Path, args: argparse.Namespace, report: dict[str, Any]) -> Non
     try:
         server_id, address, _, _ = boot_one(cloud, "probe")
         namespace = cloud.namespace()
-        group_id = isolate(cloud, server_id)
+        isolate(cloud, server_id)
+        group_id = neutron_group(cloud, "bench")
         with probe_in(namespace) as probe:
             probe.until(address, 22, "closed")
             report["rules"] = rule_changes(cloud, probe, group_id, address, args.changes)
@@ -284,38 +306,67 @@ def vm_part(work: Path, args: argparse.Namespace, report: dict[str, Any]) -> Non
 
 
 # -- many ports: the fake driver ----------------------------------------------------------
+PORTS = "/network/v2.0/ports"
+PAGE = "/network/v2.0/ports?limit=100&sort_key=name&sort_dir=asc"
+
+
 def ports_part(work: Path, args: argparse.Namespace, report: dict[str, Any]) -> None:
     from compute import Cloud as FakeCloud  # bench/compute.py's: the fake driver
 
-    (work / "data").mkdir()  # a /20 network: room for --ports servers in one project
-    (work / "data" / "labs.conf").write_text("[network]\nnetwork_prefix = 20\n")
     cloud = FakeCloud(work, agents=1)
     try:
         with httpx.Client(base_url=cloud.url, headers=cloud.headers, timeout=60) as client:
-            empty = lists(client, "/network/v2.0/ports", "ports", args.lists)
-            made_s = make_servers(client, cloud, args.ports)
-            report["ports"] = {"servers": args.ports, "made_s": made_s,
-                               **lists(client, "/network/v2.0/ports", "ports", args.lists),
-                               "baseline": empty}
+            empty = lists(client, PORTS, "ports", args.lists)
+            network_id = port_network(client, args.ports)
+            made = make_ports(client, network_id, args.ports)
+            renamed = renames(client, made.pop("ids"), args.lists)
+            report["ports"] = {**made, **lists(client, PORTS, "ports", args.lists),
+                               "page": lists(client, PAGE, "ports", args.lists),
+                               "baseline": empty, "renames": renamed}
     finally:
         cloud.stop()
 
 
-def make_servers(client: httpx.Client, cloud: Any, count: int, limit_s: float = 600) -> float:
+def port_network(client: httpx.Client, count: int) -> str:
+    """A /20 network of the admin's project (room for `count` ports), its port quota
+    lifted."""
+    net = client.post("/network/v2.0/networks", json={"network": {"name": "bench"}})
+    net.raise_for_status()
+    made = net.json()["network"]
+    client.post("/network/v2.0/subnets", json={"subnet": {
+        "network_id": made["id"], "cidr": "10.200.0.0/20"}}).raise_for_status()
+    client.put(f"/network/v2.0/quotas/{made['project_id']}", json={"quota": {
+        "port": count + 100}}).raise_for_status()
+    return str(made["id"])
+
+
+def make_ports(client: httpx.Client, network_id: str, count: int,
+               limit_s: float = 600) -> dict[str, Any]:
+    """`count` ports made one after another: each create's seconds, and in all."""
+    seconds, ids = [], []
     began = time.monotonic()
     for index in range(count):
-        body = cloud.body(f"port-{index}")
-        body["server"]["networks"] = "auto"
-        client.post("/compute/v2.1/servers", json=body).raise_for_status()
-    deadline = began + limit_s
-    while time.monotonic() < deadline:
-        servers = client.get("/compute/v2.1/servers/detail").json()["servers"]
-        if any(s["status"] == "ERROR" for s in servers):
-            raise RuntimeError("a server went to ERROR")
-        if sum(s["status"] == "ACTIVE" for s in servers) >= count:
-            return time.monotonic() - began
-        time.sleep(0.5)
-    raise RuntimeError(f"{count} servers not ACTIVE within {limit_s:.0f} s")
+        asked = time.monotonic()
+        reply = client.post(PORTS, json={"port": {"network_id": network_id,
+                                                  "name": f"p{index:05d}"}})
+        seconds.append(time.monotonic() - asked)
+        reply.raise_for_status()
+        ids.append(reply.json()["port"]["id"])
+        if time.monotonic() - began > limit_s:
+            raise RuntimeError(f"{count} ports not made within {limit_s:.0f} s")
+    return {"made": count, "made_s": time.monotonic() - began, "creates": seconds,
+            "ids": ids}
+
+
+def renames(client: httpx.Client, ids: list[str], times: int) -> list[float]:
+    """A port's rename, `times` times (a write that allocates nothing)."""
+    seconds = []
+    for index in range(times):
+        began = time.monotonic()
+        client.put(f"{PORTS}/{ids[index % len(ids)]}", json={"port": {
+            "name": f"r{index:05d}"}}).raise_for_status()
+        seconds.append(time.monotonic() - began)
+    return seconds
 
 
 def lists(client: httpx.Client, path: str, key: str, times: int) -> dict[str, Any]:
@@ -352,21 +403,34 @@ def table(report: dict[str, Any]) -> str:
         rows.append(["baseline: TCP connect to the fixed IP from the network's namespace",
                      ms(base["p50"]), ms(base["p99"])])
     if "ports" in report:
-        ports, base = report["ports"], report["ports"]["baseline"]
-        s, b = spread(ports["seconds"]), spread(base["seconds"])
-        per_s = ports["listed"] / s["p50"] if s["p50"] else 0.0
-        rows.append([f"GET /v2.0/ports: {ports['listed']} ports ({per_s:,.0f} ports/s at "
-                     "p50)", ms(s["p50"]), ms(s["p99"])])
-        rows.append([f"baseline: GET /v2.0/ports before the servers ({base['listed']} ports)",
-                     ms(b["p50"]), ms(b["p99"])])
+        rows.extend(port_rows(report["ports"]))
     return markdown_table(["measure", "p50 ms", "p99 ms"], rows)
+
+
+def port_rows(ports: dict[str, Any]) -> list[list[object]]:
+    made, renamed = spread(ports["creates"]), spread(ports["renames"])
+    rate = ports["made"] / ports["made_s"] if ports["made_s"] else 0.0
+    s, page = spread(ports["seconds"]), spread(ports["page"]["seconds"])
+    b = spread(ports["baseline"]["seconds"])
+    per_s = ports["listed"] / s["p50"] if s["p50"] else 0.0
+    return [
+        [f"POST /v2.0/ports: {ports['made']} made ({rate:,.0f} ports/s)",
+         ms(made["p50"]), ms(made["p99"])],
+        ["baseline: PUT /v2.0/ports/{id} (a rename)", ms(renamed["p50"]),
+         ms(renamed["p99"])],
+        [f"GET /v2.0/ports: {ports['listed']} ports ({per_s:,.0f} ports/s at p50)",
+         ms(s["p50"]), ms(s["p99"])],
+        [f"GET /v2.0/ports?limit=100 sorted by name ({ports['page']['listed']} ports)",
+         ms(page["p50"]), ms(page["p99"])],
+        [f"baseline: GET /v2.0/ports before the ports ({ports['baseline']['listed']} ports)",
+         ms(b["p50"]), ms(b["p99"])]]
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--changes", type=int, default=20, help="rule changes and "
                         "floating IP associations (default 20)")
-    parser.add_argument("--ports", type=int, default=500, help="servers (one port each)")
+    parser.add_argument("--ports", type=int, default=1000, help="ports made and listed")
     parser.add_argument("--lists", type=int, default=50, help="port lists timed")
     parser.add_argument("--quick", action="store_true", help="5 changes, 100 ports")
     parser.add_argument("--only", choices=("vm", "ports"), help="one part only")

@@ -156,9 +156,10 @@ def make_plane(cloud: Cloud, tmp_path: Path, hosts: tuple[str, ...] = ("h1", "h2
     app = compose({"/identity": identity_api(cloud.identity).app(),
                    "/image": image_api(images, cloud.identity.tokens).app(),
                    "/compute": compute_api(service, cloud.identity.tokens).app(),
-                   "/network": network_api(new_network(db, NetworkOptions(), admin.id),
+                   "/network": network_api(new_network(db, NetworkOptions(), admin.id, api_bus),
                                            cloud.identity.tokens,
-                                           service.network_proxy, service.network_proxy).app()})
+                                           service.network_proxy, service.network_proxy,
+                                           service.network_proxy).app()})
     with TestClient(app, base_url="http://testserver") as client:
         plane = Plane(Cloud(cloud.identity, client), client, service, conductor, "",
                       tmp_path / "agents", namespace, [api_bus, control_bus])

@@ -1,8 +1,10 @@
 """Ansible's openstack.cloud collection (from the ``ansible`` package, unchanged) against
-`labs up` with the fake driver: a playbook makes a key pair, a security group and its
-rules, a server with ``auto_ip: true`` (a floating IP from the public network on its
-port), then removes all of it; a second run of the same tasks changes nothing. What the
-playbook made is checked through the `openstack` CLI, not through Ansible's answers."""
+`labs up` with the fake driver: a playbook makes a network with a subnet, a router with
+its gateway on ``public`` and the subnet as an interface, a port on the network, a key
+pair, a security group and its rules, a server with ``auto_ip: true`` (a floating IP
+from the public network on its port), then removes all of it; a second run of the same
+tasks changes nothing. What the playbook made is checked through the `openstack` CLI,
+not through Ansible's answers."""
 
 from __future__ import annotations
 
@@ -32,6 +34,19 @@ MAKE = """
     group/openstack.cloud.openstack:
       cloud: labs-demo
   tasks:
+    - openstack.cloud.network:
+        name: ansible-net
+    - openstack.cloud.subnet:
+        name: ansible-subnet
+        network: ansible-net
+        cidr: 10.77.0.0/24
+    - openstack.cloud.router:
+        name: ansible-router
+        network: public
+        interfaces: [ansible-subnet]
+    - openstack.cloud.port:
+        name: ansible-port
+        network: ansible-net
     - openstack.cloud.keypair:
         name: ansible-key
         public_key: "{{ lookup('file', key_file) }}"
@@ -83,6 +98,18 @@ REMOVE = """
         state: absent
     - openstack.cloud.keypair:
         name: ansible-key
+        state: absent
+    - openstack.cloud.port:
+        name: ansible-port
+        state: absent
+    - openstack.cloud.router:
+        name: ansible-router
+        state: absent
+    - openstack.cloud.subnet:
+        name: ansible-subnet
+        state: absent
+    - openstack.cloud.network:
+        name: ansible-net
         state: absent
 """
 
@@ -138,7 +165,7 @@ def test_a_playbook_makes_and_removes_a_server_with_a_floating_ip(
                    check=True, timeout=30)
     out = tmp_path / "made.json"
     stats = play(c, tmp_path, MAKE, key_file=f"{key}.pub", out_file=str(out))
-    assert stats["failures"] == 0 and stats["changed"] >= 5, stats
+    assert stats["failures"] == 0 and stats["changed"] >= 9, stats
     made = json.loads(out.read_text())
     server = c.openstack_json("server", "show", "ansible-vm", cloud="labs-demo")
     assert server["status"] == "ACTIVE" and server["key_name"] == "ansible-key"
@@ -149,6 +176,7 @@ def test_a_playbook_makes_and_removes_a_server_with_a_floating_ip(
     assert address.startswith("172.24.4.") and fip["Port"] is not None
     assert address in json.dumps(server["addresses"])
     assert address in json.dumps(made["floating_ips"])
+    check_the_network(c)
     rules = c.openstack_json("security", "group", "rule", "list", "web", cloud="labs-demo")
     assert {(r["IP Protocol"], r["Port Range"]) for r in rules
             if r["Direction"] == "ingress"} == {("tcp", "80:80"), ("icmp", "")}
@@ -158,9 +186,33 @@ def test_a_playbook_makes_and_removes_a_server_with_a_floating_ip(
     assert again["failures"] == 0 and again["changed"] <= 1, again  # the copy task only
 
     removed = play(c, tmp_path, REMOVE)
-    assert removed["failures"] == 0 and removed["changed"] == 3, removed
+    assert removed["failures"] == 0 and removed["changed"] == 7, removed
     assert c.openstack_json("server", "list", cloud="labs-demo") == []
     assert c.openstack_json("floating", "ip", "list", cloud="labs-demo") == []
     groups = c.openstack_json("security", "group", "list", cloud="labs-demo")
     assert [g["Name"] for g in groups] == ["default"]
     assert c.openstack_json("keypair", "list", cloud="labs-demo") == []
+    assert "ansible-net" not in json.dumps(c.openstack_json("network", "list",
+                                                            cloud="labs-demo"))
+    assert c.openstack_json("router", "list", "--name", "ansible-router",
+                            cloud="labs-demo") == []
+    assert c.openstack_json("port", "list", "--name", "ansible-port",
+                            cloud="labs-demo") == []
+
+
+def check_the_network(c: RunningCloud) -> None:
+    """The network, subnet, router and port the playbook made, as the CLI shows them."""
+    net = c.openstack_json("network", "show", "ansible-net", cloud="labs-demo")
+    subnet = c.openstack_json("subnet", "show", "ansible-subnet", cloud="labs-demo")
+    assert subnet["cidr"] == "10.77.0.0/24" and subnet["network_id"] == net["id"]
+    assert subnet["gateway_ip"] == "10.77.0.1"
+    router = c.openstack_json("router", "show", "ansible-router", cloud="labs-demo")
+    public = c.openstack_json("network", "show", "public", cloud="labs-demo")
+    assert router["external_gateway_info"]["network_id"] == public["id"]
+    (joined,) = c.openstack_json("port", "list", "--router", "ansible-router",
+                                 cloud="labs-demo")
+    assert "10.77.0.1" in json.dumps(joined["Fixed IP Addresses"])
+    port = c.openstack_json("port", "show", "ansible-port", cloud="labs-demo")
+    assert port["network_id"] == net["id"]
+    (fixed,) = port["fixed_ips"]
+    assert fixed["subnet_id"] == subnet["id"] and fixed["ip_address"].startswith("10.77.0.")

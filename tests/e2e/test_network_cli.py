@@ -186,6 +186,19 @@ def test_a_port_made_with_the_cli_and_a_server_on_it(network_cloud: RunningCloud
     c.openstack("port", "delete", "p42", cloud="labs-demo")
     assert "p42" not in [p["Name"] for p in c.openstack_json("port", "list",
                                                              cloud="labs-demo")]
+    # a server's port deleted under it (Neutron allows it): Nova drops the interface,
+    # and `server show` keeps no stale address
+    port = c.openstack_json("port", "create", "--network", "ported", "--fixed-ip",
+                            "subnet=ported-v4,ip-address=192.168.88.43", "p43",
+                            cloud="labs-demo")
+    server = c.openstack_json("server", "create", "--image", image["id"], "--flavor",
+                              "g1.nano", "--port", port["id"], "--wait", "on-port-2",
+                              cloud="labs-demo")
+    assert "192.168.88.43" in str(server["addresses"])
+    c.openstack("port", "delete", "p43", cloud="labs-demo")
+    shown = c.openstack_json("server", "show", server["id"], cloud="labs-demo")
+    assert shown["status"] == "ACTIVE" and "192.168.88.43" not in str(shown["addresses"])
+    c.openstack("server", "delete", "--wait", server["id"], cloud="labs-demo")
     c.openstack("network", "delete", "ported", cloud="labs-demo")
 
 

@@ -117,9 +117,9 @@ def test_another_projects_ports_are_invisible_and_untouchable(net: Net) -> None:
 def test_bad_ports_are_refused_with_neutrons_errors(net: Net) -> None:
     network_id, subnet_id = small_network(net)  # pool: .2 to .6
     _, bobs_subnet = small_network(net, "10.8.0.0/29", "bob")
-    for fixed, type_ in (([{"ip_address": "10.7.0.2"}], "InvalidInput"),
+    for fixed, type_ in (([{"ip_address": "10.7.0.2"}], "InvalidIpForNetwork"),
                          ([{"subnet_id": subnet_id, "ip_address": "10.8.0.2"}],
-                          "InvalidInput"),
+                          "InvalidIpForSubnet"),
                          ([{"ip_address": "10.9.0.1"}], "InvalidInput"),  # the gateway
                          ([{"ip_address": "not-an-ip"}], "InvalidInput"),
                          ([{"subnet_id": bobs_subnet}], "InvalidInput"),

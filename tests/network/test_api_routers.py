@@ -67,11 +67,11 @@ def test_a_router_joins_subnets_and_goes_once_they_are_off(net: Net) -> None:
     error(net.call("DELETE", f"/networks/{one['network_id']}"), 409, "NetworkInUse")
     # the same subnet again, an overlapping one, one on another router
     body = error(interface(net, made_router["id"], "add", {"subnet_id": one["id"]}), 400,
-                 "HTTPBadRequest")
+                 "BadRequest")
     assert "already has a port" in body["message"]
     overlapping = subnet(net, "10.1.0.0/25")
     body = error(interface(net, made_router["id"], "add", {"subnet_id": overlapping["id"]}),
-                 400, "HTTPBadRequest")
+                 400, "BadRequest")
     assert "overlaps with cidr 10.1.0.0/24" in body["message"]
     other = router(net, {"name": "r2"})
     assert other["external_gateway_info"] is None
@@ -141,8 +141,8 @@ def test_bad_input_is_a_neutron_4xx(net: Net) -> None:
          "HTTPBadRequest"),
         ("PUT", f"/routers/{rid}/remove_router_interface", {"subnet_id": "nope"}, 404,
          "RouterInterfaceNotFoundForSubnet"),
-        ("PUT", f"/routers/{rid}/remove_router_interface", {"port_id": "p"}, 400,
-         "HTTPBadRequest"),
+        ("PUT", f"/routers/{rid}/remove_router_interface", {"port_id": "p"}, 404,
+         "RouterInterfaceNotFound"),
         ("PUT", "/routers/nope/add_router_interface", {"subnet_id": "s"}, 404,
          "RouterNotFound"),
         ("GET", "/routers?color=red", None, 400, "HTTPBadRequest"),
@@ -217,3 +217,24 @@ def test_routers_made_at_once_get_addresses_of_their_own(net: Net) -> None:
         "ip_address"] for r in replies]
     taken = {net.networks[p].external_ip for p in ("a", "b")}
     assert len(set(addresses)) == 6 and not set(addresses) & taken
+
+
+def test_a_routers_interfaces_are_listed_as_its_ports(net: Net) -> None:
+    """As openstacksdk's ``list_router_interfaces`` finds them (``?device_id=``); the
+    port an interface shows as takes it off the router."""
+    made_router = router(net, {"name": "r1"})
+    sub = subnet(net, "10.1.0.0/24")
+    joined = interface(net, made_router["id"], "add", {"subnet_id": sub["id"]}).json()
+    (port,) = net.ok("/ports", device_id=made_router["id"])["ports"]
+    assert (port["id"], port["device_owner"], port["network_id"], port["status"]) == (
+        joined["port_id"], "network:router_interface", sub["network_id"], "ACTIVE")
+    assert port["fixed_ips"] == [{"subnet_id": sub["id"], "ip_address": sub["gateway_ip"]}]
+    assert port["project_id"] == net.projects["a"]
+    assert net.ok("/ports", device_id=made_router["id"],
+                  device_owner="compute:nova")["ports"] == []
+    assert net.ok("/ports", "bob", device_id=made_router["id"])["ports"] == []
+    gone = interface(net, made_router["id"], "remove", {"port_id": port["id"]})
+    assert gone.status_code == 200, gone.text
+    assert gone.json()["subnet_id"] == sub["id"]
+    assert net.ok("/ports", device_id=made_router["id"])["ports"] == []
+    assert net.call("DELETE", f"/routers/{made_router['id']}").status_code == 204

@@ -29,18 +29,20 @@ from tests.common.bus_helpers import (
 from tests.compute.conftest import Plane, make_plane
 from tests.conftest import Cloud
 from tests.network.api_helpers import OPTIONS
-from tests.network.test_api_floatingips import PROXY, ok, port_of, public_id
+from tests.network.test_api_floatingips import PROXY, neutron, ok, port_of, public_id
 
 PATTERNS = ("floatingip.#", "security_group.#", "security_group_rule.#")
+#: The notifications of networks, subnets, ports and routers.
+TOPOLOGY = ("network.#", "subnet.#", "port.#", "router.#")
 
 
 class Heard:
     """The network notifications a listener has received, in order."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, patterns: tuple[str, ...] = PATTERNS) -> None:
         self.notes: list[Notification] = []
         self._lock = threading.Lock()
-        for pattern in PATTERNS:
+        for pattern in patterns:
             bus.subscribe(pattern, self._keep, group="test-notices")
 
     def _keep(self, note: Notification) -> None:
@@ -67,6 +69,15 @@ def plane_fixture(cloud: Cloud, tmp_path: Path) -> Iterator[Plane]:
 def heard(plane: Plane) -> Iterator[Heard]:
     listener = InProcessBus(plane.namespace)
     found = Heard(listener)
+    listener.start()
+    yield found
+    listener.stop()
+
+
+@pytest.fixture
+def heard_topology(plane: Plane) -> Iterator[Heard]:
+    listener = InProcessBus(plane.namespace)
+    found = Heard(listener, TOPOLOGY)
     listener.start()
     yield found
     listener.stop()
@@ -174,6 +185,58 @@ def test_security_groups_through_the_network_service(plane: Plane, heard: Heard)
     assert notes[1].payload["security_group_rule"]["security_group_id"] == group.id
     assert notes[3].payload["security_group"]["id"] == group.id
     assert len(heard.events()) == 4
+
+
+def test_networks_subnets_ports_routers(plane: Plane, heard_topology: Heard) -> None:
+    """Neutron's names and payloads (the API's views) for what the network API writes;
+    a refused change tells nothing."""
+    heard = heard_topology
+    net = ok(plane, "POST", "/networks", json={"network": {"name": "n1"}})["network"]
+    sub = ok(plane, "POST", "/subnets", json={"subnet": {
+        "network_id": net["id"], "cidr": "10.99.1.0/24"}})["subnet"]
+    renamed = ok(plane, "PUT", f"/networks/{net['id']}",
+                 json={"network": {"name": "n2"}})["network"]
+    port = ok(plane, "POST", "/ports", json={"port": {"network_id": net["id"],
+                                                      "name": "p"}})["port"]
+    changed = ok(plane, "PUT", f"/ports/{port['id']}",
+                 json={"port": {"name": "q"}})["port"]
+    refused = neutron(plane, "POST", "/subnets", json={"subnet": {
+        "network_id": net["id"], "cidr": "10.99.2.0/24"}})  # one subnet a network
+    assert refused.status_code == 400
+    router = ok(plane, "POST", "/routers", json={"router": {"name": "r", "external_gateway_info": {
+        "network_id": public_id(plane)}}})["router"]
+    joined = ok(plane, "PUT", f"/routers/{router['id']}/add_router_interface",
+                json={"subnet_id": sub["id"]})
+    left = ok(plane, "PUT", f"/routers/{router['id']}/remove_router_interface",
+              json={"subnet_id": sub["id"]})
+    ok(plane, "DELETE", f"/routers/{router['id']}")
+    ok(plane, "DELETE", f"/ports/{port['id']}")
+    ok(plane, "DELETE", f"/subnets/{sub['id']}")
+    ok(plane, "DELETE", f"/networks/{net['id']}")
+    notes = heard.wait(12)
+    assert [n.event_type for n in notes] == [
+        "network.create.end", "subnet.create.end", "network.update.end",
+        "port.create.end", "port.update.end", "router.create.end",
+        "router.interface.create", "router.interface.delete", "router.delete.end",
+        "port.delete.end", "subnet.delete.end", "network.delete.end"]
+    assert all(n.publisher_id.startswith("network.") for n in notes)
+    by = {n.event_type: n.payload for n in notes}
+    assert by["network.create.end"]["network"]["id"] == net["id"]
+    assert by["network.create.end"]["network"]["subnets"] == []
+    assert by["subnet.create.end"] == {"subnet": sub}
+    assert by["network.update.end"] == {"network": renamed}
+    assert by["port.create.end"]["port"] == {**port, "binding:host_id": ""}
+    assert by["port.update.end"]["port"] == {**changed, "binding:host_id": ""}
+    assert by["router.create.end"] == {"router": router}
+    assert by["router.interface.create"] == {"router_interface": joined}
+    assert by["router.interface.delete"] == {"router_interface": left}
+    assert by["router.delete.end"]["router_id"] == router["id"]
+    assert by["port.delete.end"]["port_id"] == port["id"]
+    assert by["port.delete.end"]["port"]["name"] == "q"
+    assert by["subnet.delete.end"]["subnet"]["id"] == sub["id"]
+    assert by["network.delete.end"] == {"network_id": net["id"], "network": {
+        **renamed, "subnets": []}}
+    assert len(heard.events()) == 12
 
 
 @pytest.mark.rabbitmq

@@ -135,12 +135,14 @@ def hosts_of_project(tx: Session, project_id: str) -> dict[str, list[str]]:
     return out
 
 
-def readdress(tx: Session, network: NetworkService, row: models.Instance) -> None:
+def readdress(tx: Session, network: NetworkService, row: models.Instance, *,
+              keep: bool = True) -> None:
     """Rewrite the server's ``addresses`` from its fixed IPs (every NIC's, in order) and
-    the floating IPs forwarded to them (a server without any keeps what it had)."""
+    the floating IPs forwarded to them (a server without any keeps what it had, or with
+    `keep` false has none: its last port was deleted)."""
     ports = InstancePorts(network, group_members).specs(tx, [port_owner(row)]).get(row.id)
-    if ports:
-        row.addresses = ports_addresses(ports)
+    if ports or not keep:
+        row.addresses = ports_addresses(ports) if ports else {}
         row.updated_at = utcnow()
 
 

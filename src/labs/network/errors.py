@@ -90,6 +90,13 @@ class RouterInUse(Conflict):
         super().__init__(f"Router {router_id} still has ports")
 
 
+class RouterInterfaceNotFound(NotFound):
+    neutron_type = "RouterInterfaceNotFound"
+
+    def __init__(self, router_id: str, port_id: str) -> None:
+        super().__init__(f"Router {router_id} does not have an interface with id {port_id}")
+
+
 class RouterInterfaceNotFoundForSubnet(NotFound):
     neutron_type = "RouterInterfaceNotFoundForSubnet"
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from labs.common.context import RequestContext
 from labs.common.db import Database
 from labs.common.errors import BadRequest, Conflict, NotFound
-from labs.network import models, tags
+from labs.network import models, revisions, tags
 from labs.network.quota import ProjectQuota, check
 from labs.network.topology import ID_NAMESPACE
 
@@ -58,18 +58,25 @@ def floating_id_of(number: int) -> str:
 
 class Associations(Protocol):
     """What changes a floating IP with its server's side: compute's (the server's
-    ``addresses`` follow, and its host is told), with the project's quota."""
+    ``addresses`` follow, and its host is told), with the project's quota.
+
+    `expected_revision` (``If-Match: revision_number=N``) is checked on the floating IP's
+    locked row in the change's own transaction (412 otherwise): of two racing changes
+    at one revision, one passes. `move`: an address associated with another server is
+    taken from it in the same transaction (Neutron's port change), not refused."""
 
     def allocate_floating(self, ctx: RequestContext, pool: str | None
                           ) -> FloatingIpRecord: ...
 
-    def release_floating(self, ctx: RequestContext, floating_id: str) -> None: ...
+    def release_floating(self, ctx: RequestContext, floating_id: str, *,
+                         expected_revision: int | None = None) -> None: ...
 
     def associate_floating(self, ctx: RequestContext, server_id: str, address: str,
-                           fixed_address: str | None) -> None: ...
+                           fixed_address: str | None, *, expected_revision: int | None = None,
+                           move: bool = False) -> None: ...
 
-    def disassociate_floating(self, ctx: RequestContext, server_id: str,
-                              address: str) -> None: ...
+    def disassociate_floating(self, ctx: RequestContext, server_id: str, address: str, *,
+                              expected_revision: int | None = None) -> None: ...
 
 
 class FloatingIps:
@@ -148,11 +155,13 @@ class FloatingIps:
             row.project_id, row.updated_at, row.revision_number = ctx.project_id, _now(), 0
             return self._told(tx, "create", row)
 
-    def release(self, ctx: RequestContext, floating_id: str) -> FloatingIpRecord:
-        """Give the address back to the pool (disassociated first); the address as it
-        was."""
+    def release(self, ctx: RequestContext, floating_id: str,
+                expected: int | None = None) -> FloatingIpRecord:
+        """Give the address back to the pool (disassociated first; at revision
+        `expected` only, if given); the address as it was."""
         with self.db.transaction() as tx:
             row = self._mine(tx, ctx, floating_id)
+            revisions.check(row, expected)
             before = FloatingIpRecord.of(row)
             if self.notices is not None:
                 self.notices.floatingip(tx, "delete", before)
@@ -162,18 +171,26 @@ class FloatingIps:
             return before
 
     def associate(self, tx: Session, ctx: RequestContext, address: str, instance_id: str,
-                  fixed_ip: str) -> None:
+                  fixed_ip: str, expected: int | None = None, move: bool = False
+                  ) -> str | None:
+        """Forward `address` to `instance_id`'s `fixed_ip` (at revision `expected` only,
+        if given; with `move`, from the server it is on): the server it was on before,
+        if another."""
         row = self._by_address(tx, ctx, address)
-        if row.instance_id is not None and row.instance_id != instance_id:
+        revisions.check(row, expected)
+        before = row.instance_id if row.instance_id != instance_id else None
+        if before is not None and not move:
             raise BadRequest(f"Floating IP {address} is associated with another server; "
                              "remove it there first.")
         row.instance_id, row.fixed_ip, row.updated_at = instance_id, fixed_ip, _now()
         row.revision_number += 1
         self._told(tx, "update", row)
+        return before
 
     def disassociate(self, tx: Session, ctx: RequestContext, address: str,
-                     instance_id: str) -> None:
+                     instance_id: str, expected: int | None = None) -> None:
         row = self._by_address(tx, ctx, address)
+        revisions.check(row, expected)
         if row.instance_id != instance_id:
             raise Conflict(f"Floating IP {address} is not associated with instance "
                            f"{instance_id}.")
@@ -221,14 +238,14 @@ class FloatingIps:
             number = int(floating_id)
         except ValueError:
             raise NotFound(message) from None
-        row = tx.get(Float, number) if 0 < number < 2**31 else None
+        row = tx.get(Float, number, with_for_update=True) if 0 < number < 2**31 else None
         if row is None or row.project_id is None or row.project_id != ctx.project_id:
             raise NotFound(message)
         return row
 
     def _by_address(self, tx: Session, ctx: RequestContext, address: str
                     ) -> models.FloatingIp:
-        row = tx.scalar(sa.select(Float).where(Float.address == address))
+        row = tx.scalar(sa.select(Float).where(Float.address == address).with_for_update())
         if row is None or row.project_id is None or row.project_id != ctx.project_id:
             raise NotFound(f"Floating IP not found for address {address}.")
         return row

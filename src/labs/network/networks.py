@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -25,6 +25,9 @@ from labs.network.errors import NetworkNotFound, SubnetNotFound
 from labs.network.fixed_ips import FixedIps, ProjectNetwork, fill
 from labs.network.quotas import NetworkQuotas
 from labs.network.topology import NetworkRecord, SubnetRecord
+
+if TYPE_CHECKING:
+    from labs.network.notices import Notices
 
 Net, Sub, Fixed = models.Network, models.Subnet, models.FixedIp
 #: What a network's or subnet's update may change, and the column each is kept in.
@@ -71,12 +74,14 @@ def now() -> datetime:
 
 
 class Networks:
-    """`quotas`: the projects' limits on networks and subnets (Neutron's 409 past them)."""
+    """`quotas`: the projects' limits on networks and subnets (Neutron's 409 past them);
+    `notices`: where each change is told once committed (None: nowhere)."""
 
     def __init__(self, db: Database, fixed_ips: FixedIps, quotas: NetworkQuotas) -> None:
         self.db = db
         self.fixed_ips = fixed_ips
         self.quotas = quotas
+        self.notices: Notices | None = None
 
     # -- networks ---------------------------------------------------------------------
     def create_network(self, project_id: str, asked: Mapping[str, Any]) -> str:
@@ -98,6 +103,8 @@ class Networks:
                       external_ip=uplink, revision_number=0,
                       created_at=moment, updated_at=moment)
             tx.add(row)
+            if self.notices is not None:
+                self.notices.network(tx, "create", row)
             return row.id
 
     def _uplinks_left(self, tx: Session, project_id: str) -> bool:
@@ -121,6 +128,8 @@ class Networks:
                     setattr(row, column, changes[key])
             row.revision_number += 1
             row.updated_at = now()
+            if self.notices is not None:
+                self.notices.network(tx, "update", row)
 
     def delete_network(self, network_id: str, expected: int | None = None) -> None:
         """The network, its subnets, their addresses and tags (409 while any address is
@@ -134,6 +143,8 @@ class Networks:
                     self._ported(tx, network_id) or \
                     not self._free_all(tx, Fixed.network_id == network_id):
                 raise NetworkInUse(network_id)
+            if self.notices is not None:
+                self.notices.network(tx, "delete", row)
             tags.drop(tx, "networks", [network_id])
             tags.drop(tx, "subnets", tx.scalars(
                 sa.select(Sub.id).where(Sub.network_id == network_id)))
@@ -198,6 +209,8 @@ class Networks:
             tx.add(row)
             tx.flush()
             fill(tx, row)
+            if self.notices is not None:
+                self.notices.subnet(tx, "create", row)
             return row.id
 
     def update_subnet(self, subnet_id: str, changes: Mapping[str, Any],
@@ -222,6 +235,8 @@ class Networks:
                     setattr(row, column, checked[key])
             row.revision_number += 1
             row.updated_at = now()
+            if self.notices is not None:
+                self.notices.subnet(tx, "update", row)
 
     def delete_subnet(self, subnet_id: str, expected: int | None = None) -> None:
         with self.db.transaction() as tx:
@@ -232,6 +247,8 @@ class Networks:
             if self._routed(tx, models.RouterInterface.subnet_id == subnet_id) or \
                     not self._free_all(tx, Fixed.subnet_id == subnet_id):
                 raise SubnetInUse(subnet_id)
+            if self.notices is not None:
+                self.notices.subnet(tx, "delete", row)
             tags.drop(tx, "subnets", [subnet_id])
             tx.delete(row)
 

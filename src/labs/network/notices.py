@@ -5,12 +5,17 @@ compute's ``compute.instance.*`` notifications travel, from ``network.<host>``.
 - ``floatingip.create.end`` / ``update.end``: ``{"floatingip": <the API's view>}``;
   ``floatingip.delete.end``: ``{"floatingip_id": id, "floatingip": <the view before>}``;
 - ``security_group.create.end`` / ``delete.end`` and ``security_group_rule.create.end`` /
-  ``delete.end``, shaped the same way.
+  ``delete.end``, shaped the same way;
+- ``network.*``, ``subnet.*``, ``port.*`` and ``router.*`` (``create.end`` /
+  ``update.end`` / ``delete.end``), shaped the same way (``{"port": ...}``; a port's view
+  with its ``binding:host_id``), and ``router.interface.create`` / ``.delete``:
+  ``{"router_interface": <the API's answer to the interface change>}``.
 
-The writes that change these rows (`FloatingIps`, `SecurityGroups`, the nova-network
-proxies over them) hand their payload to `Notices.after_commit` inside their transaction:
-it is sent once the transaction commits, and never for one rolled back. A failure to send
-is logged, not raised: the change has happened either way.
+The writes that change these rows (`FloatingIps`, `SecurityGroups`, `Networks`,
+`Routers`, `PortChanges`, the nova-network proxies over them) hand their payload to
+`Notices.after_commit` inside their transaction: it is sent once the transaction
+commits, and never for one rolled back. A failure to send is logged, not raised: the
+change has happened either way.
 """
 
 from __future__ import annotations
@@ -23,10 +28,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labs.common.bus import Bus
+from labs.network import models
 from labs.network.api import views
 from labs.network.floating_ips import FloatingIpRecord, floating_id_of
-from labs.network.routers import gateway_routers
+from labs.network.ports import records
+from labs.network.routers import InterfaceRecord, RouterRecord, gateway_routers
 from labs.network.security_rules import GroupRecord, RuleRecord
+from labs.network.topology import NetworkRecord, SubnetRecord
 
 log = logging.getLogger("labs.network.notices")
 
@@ -34,12 +42,13 @@ PUBLISHER_PREFIX = "network."
 
 
 class Notices:
-    """Sends the network's notifications on `bus` (`external_network_id`: the network
-    floating IPs are shown on)."""
+    """Sends the network's notifications on `bus` (`external`: the network floating IPs
+    are shown on, and routers' gateways)."""
 
-    def __init__(self, bus: Bus, external_network_id: str, host: str | None = None) -> None:
+    def __init__(self, bus: Bus, external: NetworkRecord, host: str | None = None) -> None:
         self.bus = bus
-        self.external_network_id = external_network_id
+        self.external = external
+        self.external_network_id = external.id
         self.publisher_id = PUBLISHER_PREFIX + (host or socket.gethostname())
 
     def after_commit(self, tx: Session, event_type: str, payload: dict[str, Any]) -> None:
@@ -71,6 +80,51 @@ class Notices:
     def security_group_rule(self, tx: Session, action: str, rule: RuleRecord) -> None:
         self.after_commit(tx, f"security_group_rule.{action}.end", _payload(
             "security_group_rule", action, rule.id, security_group_rule_view(rule)))
+
+    def network(self, tx: Session, action: str, row: models.Network) -> None:
+        """``network.<action>.end`` for `row` as it is now (as it was, for ``delete``:
+        call before deleting it)."""
+        tx.flush()
+        subnets = list(tx.scalars(sa.select(models.Subnet).where(
+            models.Subnet.network_id == row.id).order_by(models.Subnet.created_at)))
+        view = views.network(NetworkRecord.of(row, subnets))
+        self._tagged(tx, "networks", view)
+        self.after_commit(tx, f"network.{action}.end", _payload("network", action, row.id,
+                                                                view))
+
+    def subnet(self, tx: Session, action: str, row: models.Subnet) -> None:
+        tx.flush()
+        view = views.subnet(SubnetRecord.of(row))
+        self._tagged(tx, "subnets", view)
+        self.after_commit(tx, f"subnet.{action}.end", _payload("subnet", action, row.id,
+                                                               view))
+
+    def port(self, tx: Session, action: str, row: models.Port) -> None:
+        tx.flush()
+        (record,) = records(tx, [row])
+        self.after_commit(tx, f"port.{action}.end", _payload(
+            "port", action, row.id, views.port(record, admin=True)))
+
+    def router(self, tx: Session, action: str, row: models.Router) -> None:
+        tx.flush()
+        view = views.router(RouterRecord.of(row, []), self.external)
+        self.after_commit(tx, f"router.{action}.end", _payload("router", action, row.id,
+                                                               view))
+
+    def router_interface(self, tx: Session, action: str, row: models.Router,
+                         interface: InterfaceRecord) -> None:
+        """``router.interface.<action>`` (``create``, ``delete``): Neutron's
+        ``{"router_interface": ...}``, the API's answer to the change."""
+        self.after_commit(tx, f"router.interface.{action}", {"router_interface": {
+            "id": row.id, "tenant_id": row.project_id, "project_id": row.project_id,
+            "port_id": interface.id, "network_id": interface.network_id,
+            "subnet_id": interface.subnet_id, "subnet_ids": [interface.subnet_id]}})
+
+    @staticmethod
+    def _tagged(tx: Session, kind: str, view: dict[str, Any]) -> None:
+        view["tags"] = list(tx.scalars(sa.select(models.ResourceTag.tag).where(
+            models.ResourceTag.resource_type == kind,
+            models.ResourceTag.resource_id == view["id"]).order_by(models.ResourceTag.tag)))
 
 
 def _payload(resource: str, action: str, ident: str, view: dict[str, Any]

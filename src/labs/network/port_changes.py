@@ -20,7 +20,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -31,10 +31,15 @@ from labs.common.errors import BadRequest, Conflict
 from labs.network import models
 from labs.network.errors import InvalidInput, IpAddressGenerationFailure, PortNotFound
 from labs.network.fixed_ips import free_address, free_ports
+from labs.network.floating_ips import FloatingIpRecord
+from labs.network.ports import PortRecord, records
 from labs.network.quotas import NetworkQuotas
 from labs.network.security_groups import DEFAULT, SecurityGroups
 from labs.network.security_rules import SecurityGroupNotFound
 from labs.network.topology import NetworkRecord
+
+if TYPE_CHECKING:
+    from labs.network.notices import Notices
 
 Fixed, Port, Group = models.FixedIp, models.Port, models.SecurityGroup
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -58,6 +63,22 @@ class MacAddressInUse(Conflict):
     def __init__(self, mac: str, network_id: str) -> None:
         super().__init__(f"Unable to complete operation for network {network_id}. The mac "
                          f"address {mac} is in use.")
+
+
+class InvalidIpForNetwork(BadRequest):
+    neutron_type = "InvalidIpForNetwork"
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"IP address {address} is not a valid IP for any of the subnets "
+                         "on the specified network.")
+
+
+class InvalidIpForSubnet(BadRequest):
+    neutron_type = "InvalidIpForSubnet"
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"IP address {address} is not a valid IP for the specified "
+                         "subnet.")
 
 
 class PortSecurityRequired(BadRequest):
@@ -104,6 +125,8 @@ class PortChanges:
         self.db = db
         self.security_groups = security_groups
         self.quotas = quotas
+        #: where each change is told once committed (None: nowhere)
+        self.notices: Notices | None = None
 
     def create(self, network: NetworkRecord, project_id: str,
                asked: Mapping[str, Any]) -> str:
@@ -138,6 +161,8 @@ class PortChanges:
                     tx.add(port)
                     tx.flush()
                     self._take(tx, network, port, asked.get("fixed_ips"))
+                    if self.notices is not None:
+                        self.notices.port(tx, "create", port)
                     return port.id
             except IntegrityError:
                 if "mac_address" in asked:
@@ -208,8 +233,7 @@ class PortChanges:
         inside = [s for s in network.subnets if ip in ipaddress.IPv4Network(s.cidr)
                   and subnet_id in (None, s.id)]
         if not inside:
-            where = f"subnet {subnet_id}" if subnet_id else f"network {network.id}"
-            raise InvalidInput(f"IP address {address} is not a valid IP for the {where}")
+            raise InvalidIpForSubnet(address) if subnet_id else InvalidIpForNetwork(address)
         row = tx.scalar(sa.select(Fixed).where(Fixed.subnet_id == inside[0].id,
                                                Fixed.address == str(ip)).with_for_update())
         if row is None:
@@ -241,14 +265,35 @@ class PortChanges:
             row.allowed_address_pairs = check_pairs(pairs)
             row.revision_number += 1
             row.updated_at = _now()
+            if self.notices is not None:
+                self.notices.port(tx, "update", row)
 
-    def delete(self, port_id: str) -> None:
-        """The port goes; its addresses go back to their networks."""
+    def delete(self, port_id: str) -> PortRecord:
+        """The port goes (as it was, returned); its addresses go back to their networks,
+        and the floating IPs on them are taken from its server (Neutron's)."""
         with self.db.transaction() as tx:
             row = tx.get(Port, port_id, with_for_update=True)
             if row is None:
                 raise PortNotFound(port_id)
+            (gone,) = records(tx, [row])
+            if self.notices is not None:
+                self.notices.port(tx, "delete", row)
+            if gone.instance_id is not None:
+                self._unfloat(tx, gone)
             free_ports(tx, [port_id])
+            return gone
+
+    def _unfloat(self, tx: Session, port: PortRecord) -> None:
+        """Take the floating IPs forwarded to the port's addresses from its server."""
+        for row in tx.scalars(sa.select(models.FloatingIp).where(
+                models.FloatingIp.instance_id == port.instance_id,
+                models.FloatingIp.fixed_ip.in_([a for _, a in port.fixed_ips]))
+                .with_for_update()):
+            row.instance_id = row.fixed_ip = None
+            row.updated_at = _now()
+            row.revision_number += 1
+            if self.notices is not None:
+                self.notices.floatingip(tx, "update", FloatingIpRecord.of(row))
 
 
 def _now() -> datetime:

@@ -83,7 +83,7 @@ class PortRecord:
         return self.fixed_ips[0][0] if self.fixed_ips else ""
 
 
-def _filtered(query: sa.Select[Any], filters: Mapping[str, Sequence[Any]]) -> sa.Select[Any]:
+def filtered(query: sa.Select[Any], filters: Mapping[str, Sequence[Any]]) -> sa.Select[Any]:
     """``query`` narrowed by the API's filters (``fixed_ips``: ``ip_address=...`` or
     ``subnet_id=...``, a port holding any)."""
     for name, values in filters.items():
@@ -107,7 +107,7 @@ class Ports:
              filters: Mapping[str, Sequence[Any]] | None = None) -> list[PortRecord]:
         """`project_id`'s ports (none without a project), or with `every_project` every
         project's; narrowed by the API's `filters` (see `COLUMN_FILTERS`)."""
-        query = _filtered(sa.select(Port), filters or {}).order_by(Port.id)
+        query = filtered(sa.select(Port), filters or {}).order_by(Port.id)
         if not every_project:
             query = query.where(Port.project_id == (project_id or ""))
         with self.db.reading() as tx:

@@ -37,6 +37,7 @@ from labs.network.topology import ID_NAMESPACE, SubnetRecord, aware
 
 if TYPE_CHECKING:
     from labs.network.fixed_ips import FixedIps
+    from labs.network.notices import Notices
     from labs.network.quotas import NetworkQuotas
 
 T = TypeVar("T")
@@ -126,6 +127,12 @@ def make_auto(tx: Session, network: models.Network, subnet: models.Subnet) -> No
                      created_at=network.created_at))
 
 
+class BadRouterRequest(BadRequest):
+    """Neutron's ``BadRequest`` of a router change (its type names no HTTP class)."""
+
+    neutron_type = "BadRequest"
+
+
 class Routers:
     """`quotas`: the projects' ``router`` limits (Neutron's 409 past them)."""
 
@@ -133,6 +140,8 @@ class Routers:
         self.db = db
         self.fixed_ips = fixed_ips
         self.quotas = quotas
+        #: where each change is told once committed (None: nowhere)
+        self.notices: Notices | None = None
 
     def visible(self, project_id: str | None, *, every_project: bool = False
                 ) -> list[RouterRecord]:
@@ -177,6 +186,8 @@ class Routers:
             tx.add(row)
             if gateway:
                 self._set_gateway(tx, row, True)
+            if self.notices is not None:
+                self.notices.router(tx, "create", row)
             return row.id
 
     def update(self, router_id: str, changes: Mapping[str, Any],
@@ -195,6 +206,8 @@ class Routers:
                 self._set_gateway(tx, row, gateway)
             row.revision_number += 1
             row.updated_at = _now()
+            if self.notices is not None:
+                self.notices.router(tx, "update", row)
 
     def delete(self, router_id: str) -> None:
         with self.db.transaction() as tx:
@@ -204,6 +217,8 @@ class Routers:
                 raise RouterInUse(router_id)
             if row.external_gateway:
                 self._set_gateway(tx, row, False)
+            if self.notices is not None:
+                self.notices.router(tx, "delete", row)
             tx.delete(row)
 
     def add_interface(self, router_id: str, subnet: SubnetRecord) -> InterfaceRecord:
@@ -228,7 +243,10 @@ class Routers:
             tx.add(made)
             row.revision_number += 1
             row.updated_at = _now()
-            return InterfaceRecord(made.id, row.id, subnet.id, subnet.network_id)
+            joined = InterfaceRecord(made.id, row.id, subnet.id, subnet.network_id)
+            if self.notices is not None:
+                self.notices.router_interface(tx, "create", row, joined)
+            return joined
 
     def remove_interface(self, router_id: str, subnet_id: str) -> InterfaceRecord:
         """Take `subnet_id` off the router (409 while floating IPs come in through it)."""
@@ -244,6 +262,8 @@ class Routers:
             tx.delete(found)
             row.revision_number += 1
             row.updated_at = _now()
+            if self.notices is not None:
+                self.notices.router_interface(tx, "delete", row, gone)
             return gone
 
     # -- what floating IPs ask --------------------------------------------------------
@@ -285,8 +305,8 @@ class Routers:
 
 def _on_a_router(same: bool, subnet: SubnetRecord) -> Exception:
     if same:
-        return BadRequest(f"Bad router request: Router already has a port on subnet "
-                          f"{subnet.id}.")
+        return BadRouterRequest(f"Bad router request: Router already has a port on "
+                                f"subnet {subnet.id}.")
     return IpAddressInUse(subnet.network_id, subnet.gateway_ip or "")
 
 
@@ -296,8 +316,9 @@ def _no_overlap(tx: Session, router_id: str, subnet: SubnetRecord) -> None:
     for other in tx.scalars(sa.select(Sub).join(Interface, Interface.subnet_id == Sub.id)
                             .where(Interface.router_id == router_id)):
         if ipaddress.IPv4Network(other.cidr).overlaps(new):
-            raise BadRequest(f"Bad router request: Cidr {subnet.cidr} of subnet {subnet.id} "
-                             f"overlaps with cidr {other.cidr} of subnet {other.id}.")
+            raise BadRouterRequest(f"Bad router request: Cidr {subnet.cidr} of subnet "
+                                   f"{subnet.id} overlaps with cidr {other.cidr} of subnet "
+                                   f"{other.id}.")
 
 
 def _floating_through(tx: Session, subnet_ids: list[str]) -> bool:

@@ -60,10 +60,11 @@ class NetworkService:
         self.port_changes = PortChanges(db, self.security_groups, self.quotas)
 
     def tell(self, notices: Notices) -> None:
-        """Send the notifications of floating IP and security group changes through
-        `notices` from now on."""
-        self.floating_ips.notices = notices
-        self.security_groups.notices = notices
+        """Send the notifications of floating IP, security group, network, subnet,
+        port and router changes through `notices` from now on."""
+        for part in (self.floating_ips, self.security_groups, self.networks, self.routers,
+                     self.port_changes):
+            part.notices = notices
 
     def prepare(self) -> None:
         """Migrate the schema and fill the floating IP pool."""

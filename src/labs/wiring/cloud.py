@@ -84,6 +84,7 @@ def build_all_in_one(site: Site, public_url: str) -> AllInOne:
                                                                    bus),
                                                       identity.tokens,
                                                       compute.network_proxy,
+                                                      compute.network_proxy,
                                                       compute.network_proxy).app(),
                               "/dns": dns_api(dns.service, identity.tokens).app()}),
                      public_url, clouds)

@@ -48,7 +48,7 @@ def network_on(bus: Bus, db: Database, options: NetworkOptions,
                cloud_project_id: str = "") -> NetworkService:
     """The network service, telling its changes on `bus` (Neutron's notifications)."""
     network = NetworkService(db, options, cloud_project_id)
-    network.tell(Notices(bus, network.topology.external().id))
+    network.tell(Notices(bus, network.topology.external()))
     return network
 
 

@@ -52,7 +52,7 @@ def create_app() -> ASGIApp:
     bus = shared_bus(site)
     network = open_network(site, db, admin_project_id(identity) or "", bus)
     proxy = compute_side(site, db, bus)
-    return compose({"/network": build_api(network, identity.tokens, proxy, proxy).app()})
+    return compose({"/network": build_api(network, identity.tokens, proxy, proxy, proxy).app()})
 
 
 def shared_bus(site: Site) -> Bus | None:

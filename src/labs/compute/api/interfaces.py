@@ -169,4 +169,4 @@ class ServerInterfaces:
             FixedIps.release(tx, instance_id, port_id=port_id)
             row = tx.get(models.Instance, instance_id)
             if row is not None:
-                readdress(tx, self.network, row)
+                readdress(tx, self.network, row, keep=False)

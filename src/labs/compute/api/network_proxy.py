@@ -142,9 +142,11 @@ class NetworkProxy:
         _project(ctx)
         return self.floating.allocate(ctx, pool, self.quota)
 
-    def release_floating(self, ctx: RequestContext, floating_id: str) -> None:
-        """Give the address back to the pool, taking it from its server first."""
-        before = self.floating.release(ctx, floating_id)
+    def release_floating(self, ctx: RequestContext, floating_id: str, *,
+                         expected_revision: int | None = None) -> None:
+        """Give the address back to the pool, taking it from its server first (at
+        revision `expected_revision` only, if given)."""
+        before = self.floating.release(ctx, floating_id, expected_revision)
         if before.instance_id is not None:
             with self.db.transaction() as tx:
                 row = tx.get(Inst, before.instance_id)
@@ -152,9 +154,11 @@ class NetworkProxy:
             self._refresh(host, before.instance_id)
 
     def associate_floating(self, ctx: RequestContext, server_id: str, address: str,
-                           fixed_address: str | None) -> None:
+                           fixed_address: str | None, *, expected_revision: int | None = None,
+                           move: bool = False) -> None:
         """Forward ``address`` (allocated to the caller's project) to the server's fixed
-        IP."""
+        IP (see `labs.network.floating_ips.Associations` for `expected_revision` and
+        `move`: the server it leaves is readdressed and refreshed too)."""
         with self.db.transaction() as tx:
             row = self._server(tx, ctx, server_id)
             nics = self.network.fixed_ips.nics_of_instances(tx, [row.id]).get(row.id)
@@ -164,18 +168,30 @@ class NetworkProxy:
             if fixed_address is not None and fixed_address not in {
                     fixed.address for fixed in nics}:
                 raise BadRequest("Specified fixed address not assigned to instance")
-            self.floating.associate(tx, ctx, address, row.id,
-                                    fixed_address or nics[0].address)
+            left = self.floating.associate(tx, ctx, address, row.id,
+                                           fixed_address or nics[0].address,
+                                           expected_revision, move)
+            host = self._readdress(tx, row)
+            left_host = self._readdress(tx, tx.get(Inst, left)) if left else None
+        self._refresh(host, server_id)
+        if left is not None:
+            self._refresh(left_host, left)
+
+    def disassociate_floating(self, ctx: RequestContext, server_id: str, address: str, *,
+                              expected_revision: int | None = None) -> None:
+        with self.db.transaction() as tx:
+            row = self._server(tx, ctx, server_id)
+            self.floating.disassociate(tx, ctx, address, row.id, expected_revision)
             host = self._readdress(tx, row)
         self._refresh(host, server_id)
 
-    def disassociate_floating(self, ctx: RequestContext, server_id: str,
-                              address: str) -> None:
+    # -- labs.network.port_use.PortUse: a server's port deleted through the network API -
+    def port_deleted(self, instance_id: str) -> None:
+        """The server's interface there is gone (Nova drops it): its ``addresses`` no
+        longer name it, and its host applies its network again."""
         with self.db.transaction() as tx:
-            row = self._server(tx, ctx, server_id)
-            self.floating.disassociate(tx, ctx, address, row.id)
-            host = self._readdress(tx, row)
-        self._refresh(host, server_id)
+            host = self._readdress(tx, tx.get(Inst, instance_id, with_for_update=True))
+        self._refresh(host, instance_id)
 
     # -- helpers -----------------------------------------------------------------------
     def _server(self, tx: Session, ctx: RequestContext, server_id: str) -> models.Instance:
@@ -189,10 +205,11 @@ class NetworkProxy:
                                         Inst.deleted.is_(False)))]
 
     def _readdress(self, tx: Session, row: models.Instance | None) -> str | None:
-        """Rewrite the server's ``addresses`` from its fixed and floating IPs; its host."""
+        """Rewrite the server's ``addresses`` from its fixed and floating IPs (none left:
+        none); its host."""
         if row is None or row.deleted:
             return None
-        readdress(tx, self.network, row)
+        readdress(tx, self.network, row, keep=False)
         return row.host
 
     def _refresh(self, host: str | None, instance_id: str) -> None:

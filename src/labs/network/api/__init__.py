@@ -24,18 +24,20 @@ from labs.network.api.base import NeutronApi
 from labs.network.floating_ips import Associations
 from labs.network.group_use import GroupUse
 from labs.network.policy import RULES
+from labs.network.port_use import PortUse
 from labs.network.service import NetworkService
 
 
 def build_api(service: NetworkService, authenticator: Authenticator,
               associations: Associations | None = None,
-              group_use: GroupUse | None = None) -> Api:
+              group_use: GroupUse | None = None, port_use: PortUse | None = None) -> Api:
     api = NeutronApi("network")
     api.authenticator = authenticator
     api.policy = Policy(RULES)
-    for module in (discovery, networks, subnets, ports, quotas):
+    for module in (discovery, networks, subnets, quotas):
         module.register(api, service)
     routers.register(api, service, group_use)
+    ports.register(api, service, port_use)
     floatingips.register(api, service, associations)
     security_groups.register(api, service, group_use)
     tagging.register(api, service)

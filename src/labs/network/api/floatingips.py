@@ -142,21 +142,23 @@ class FloatingIpsApi:
             raise IpAddressGenerationFailure(network_id) from None
 
     def point(self, ctx: RequestContext, record: FloatingIpRecord, port_id: str | None,
-              fixed: str | None) -> None:
-        """Associate the address with `port_id`'s instance (from its present one
-        first), or with None take it from its instance."""
+              fixed: str | None, expected: int | None = None) -> None:
+        """Associate the address with `port_id`'s instance (moved from its present one
+        in the same transaction), or with None take it from its instance; at revision
+        `expected` only, if given, checked in that transaction."""
         target = self.port(ctx, port_id) if port_id is not None else None
         if target is not None and (target.instance_id is None or not target.address):
             raise BadFloatingIpRequest(f"Port {port_id} is not bound to a server with a "
                                        "fixed IP")
         if target is not None and fixed not in (None, target.address):
             raise BadFloatingIpRequest(f"Port {port_id} does not have fixed ip {fixed}")
-        if record.instance_id is not None and (
-                target is None or target.instance_id != record.instance_id):
-            self.changer().disassociate_floating(ctx, record.instance_id, record.address)
-        if target is not None and target.instance_id not in (None, record.instance_id):
+        if target is None and record.instance_id is not None:
+            self.changer().disassociate_floating(ctx, record.instance_id, record.address,
+                                                 expected_revision=expected)
+        elif target is not None and target.instance_id not in (None, record.instance_id):
             self.changer().associate_floating(ctx, target.instance_id or "",
-                                              record.address, target.address)
+                                              record.address, target.address,
+                                              expected_revision=expected, move=True)
 
     def reread(self, ctx: RequestContext, record: FloatingIpRecord) -> Item:
         return {"floatingip": tagged(self.network, "floatingips", self.shown(
@@ -209,7 +211,7 @@ def register(api: Api, network: NetworkService, associations: Associations | Non
         asked = call.body["floatingip"]
         fixed = fixed_address(asked)
         if "port_id" in asked:
-            fips.point(ctx, record, asked["port_id"], fixed)
+            fips.point(ctx, record, asked["port_id"], fixed, expected_revision(call))
         return fips.reread(ctx, record)
 
     @api.delete("/v2.0/floatingips/{floatingip_id}")
@@ -217,4 +219,5 @@ def register(api: Api, network: NetworkService, associations: Associations | Non
         """Give the address back (taken from its port first)."""
         ctx = call.enforce("network:delete_floatingip")
         record = fips.constrained(call, ctx, call.params["floatingip_id"])
-        fips.changer().release_floating(ctx, str(record.id))
+        fips.changer().release_floating(ctx, str(record.id),
+                                        expected_revision=expected_revision(call))

@@ -4,7 +4,8 @@ either), ``fields``, ``sort_key``/``sort_dir`` pairs, ``limit``/``marker`` pagin
 
 Filters are validated (an attribute that cannot be filtered on is a 400), as Neutron's
 ``filter-validation`` does; a marker must name something the caller sees (404 as for a
-show). Lists are applied to the rendered items: the networks of a cloud are few.
+show). Lists are applied to the rendered items: the networks of a cloud are few (ports,
+which may be many, are sorted and paged in the database: `render`).
 """
 
 from __future__ import annotations
@@ -186,7 +187,13 @@ def links(call: Call, page: list[Item], q: ListQuery) -> list[dict[str, str]]:
 def answer(call: Call, collection: Collection, items: list[Item]) -> dict[str, Any]:
     """The list's body: the page, each item with the fields asked for, and its links."""
     q = parse(call, collection)
-    page = select(items, q, collection)
+    return render(call, collection, q, select(items, q, collection))
+
+
+def render(call: Call, collection: Collection, q: ListQuery, page: list[Item]
+           ) -> dict[str, Any]:
+    """The body of a `page` already selected as `q` asks (sorted and paged, in the
+    database for ports)."""
     body: dict[str, Any] = {collection.plural: [only_fields(i, q.fields) for i in page]}
     found = links(call, page, q)
     if found:

@@ -1,7 +1,7 @@
-"""Ports (``/v2.0/ports``): a project's own, listed (filtered in the database), shown,
-made on its networks or shared ones, changed and deleted (see
-`labs.network.port_changes`). ``binding:host_id`` is shown to and set by admins only,
-as is a chosen MAC."""
+"""Ports (``/v2.0/ports``): a project's own, listed (filtered, sorted and paged in the
+database: `labs.network.port_listing`), shown, made on its networks or shared ones,
+changed and deleted (see `labs.network.port_changes`). ``binding:host_id`` is shown to
+and set by admins only, as is a chosen MAC."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from labs.network.api.base import allowed
 from labs.network.api.listing import Collection, Item
 from labs.network.api.networks import COMMON_FILTERS, FIELDS, disallowed, owner
 from labs.network.errors import NetworkNotFound, PortNotFound
+from labs.network.port_listing import PortPage, ports_page
+from labs.network.port_use import PortUse
 from labs.network.ports import PortRecord
+from labs.network.router_ports import interface_ports
 from labs.network.service import NetworkService
 
 
@@ -56,7 +59,7 @@ UPDATE = {"type": "object", "required": ["port"], "additionalProperties": False,
                                   "properties": _CHANGES}}}
 
 
-def register(api: Api, network: NetworkService) -> None:
+def register(api: Api, network: NetworkService, port_use: PortUse | None = None) -> None:
     def visible(call: Call, rule: str, **filters: list[Any]) -> list[PortRecord]:
         """The ports of the caller's project (admins: every project's)."""
         ctx = call.enforce(rule)
@@ -73,7 +76,7 @@ def register(api: Api, network: NetworkService) -> None:
     def changeable(call: Call, rule: str) -> PortRecord:
         """The port the path names, if the caller's (404 otherwise)."""
         ident = call.params["port_id"]
-        visible(call, "network:get_port")
+        call.enforce("network:get_port")
         found = visible(call, rule, id=[ident])
         if not found:
             raise PortNotFound(ident)
@@ -86,10 +89,25 @@ def register(api: Api, network: NetworkService) -> None:
 
     @api.get("/v2.0/ports", query=PORTS.query())
     def list_ports(call: Call) -> dict[str, Any]:
-        """List the ports the caller sees (filters, fields, sorting, paging)."""
+        """List the ports the caller sees (filters, fields; sorted and paged in the
+        database)."""
+        ctx = call.enforce("network:get_port")
         q = listing.parse(call, PORTS)
-        return listing.answer(call, PORTS, [view(call, r) for r in visible(
-            call, "network:get_port", **q.filters)])
+        every = allowed(call, "network:all_projects")
+        routers = [r for r in network.routers.visible(ctx.project_id, every_project=every)
+                   if r.id in q.filters.get("device_id", ())]
+        if routers:  # a router's ports: its interfaces (few; listed as the others are)
+            subnets = {s.id: s for s in network.topology.subnets(None, every_project=True)}
+            return listing.answer(call, PORTS, [view(call, r) for r in [
+                *visible(call, "network:get_port", **q.filters),
+                *interface_ports(routers, subnets)]])
+        if "binding:host_id" in q.filters and not allowed(
+                call, "network:get_port:binding:host_id"):
+            return listing.render(call, PORTS, q, [])  # nothing shows the caller a host
+        page = ports_page(network.db, ctx.project_id, PortPage(
+            q.filters, q.sorts, q.limit, q.marker, q.page_reverse),
+            every_project=every)
+        return listing.render(call, PORTS, q, [view(call, r) for r in page])
 
     @api.get("/v2.0/ports/{port_id}", query=FIELDS)
     def show_port(call: Call) -> dict[str, Any]:
@@ -123,6 +141,9 @@ def register(api: Api, network: NetworkService) -> None:
 
     @api.delete("/v2.0/ports/{port_id}")
     def delete_port(call: Call) -> None:
-        """Delete a port; its addresses go back to their network (a server's port too:
-        the server then has no address there)."""
-        network.port_changes.delete(changeable(call, "network:delete_port").id)
+        """Delete a port; its addresses go back to their network, its floating IPs are
+        taken from it (a server's port too: the server then has no interface there, and
+        compute is told)."""
+        gone = network.port_changes.delete(changeable(call, "network:delete_port").id)
+        if gone.instance_id is not None and port_use is not None:
+            port_use.port_deleted(gone.instance_id)

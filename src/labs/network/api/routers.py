@@ -1,7 +1,8 @@
 """Routers (``/v2.0/routers``): a project's routers, listed, shown, made, changed and
 deleted by its members, with a gateway on the external network
 (``external_gateway_info``) and subnets joined to them (``add_router_interface``,
-``remove_router_interface`` by ``subnet_id``; by ``port_id`` once ports are rows).
+``remove_router_interface`` by ``subnet_id``, or removed by the ``port_id`` its
+interface shows as: `labs.network.router_ports`).
 
 A change that alters how hosts route (a gateway set or cleared on a router with subnets,
 a subnet added or removed) has the hosts running the project's servers read their
@@ -23,7 +24,12 @@ from labs.network.api import listing, views
 from labs.network.api.base import allowed
 from labs.network.api.listing import Collection
 from labs.network.api.networks import COMMON_FILTERS, FIELDS, owner
-from labs.network.errors import NetworkNotFound, RouterNotFound, SubnetNotFound
+from labs.network.errors import (
+    NetworkNotFound,
+    RouterInterfaceNotFound,
+    RouterNotFound,
+    SubnetNotFound,
+)
 from labs.network.group_use import GroupUse
 from labs.network.routers import RouterRecord
 from labs.network.service import NetworkService
@@ -200,6 +206,11 @@ def register(api: Api, network: NetworkService, group_use: GroupUse | None = Non
         """Take a subnet off the router."""
         found = routers.changeable(call, "network:remove_router_interface")
         body = call.body
+        if "port_id" in body and "subnet_id" not in body:  # the interface's port
+            joined = next((i for i in found.interfaces if i.id == body["port_id"]), None)
+            if joined is None:
+                raise RouterInterfaceNotFound(found.id, body["port_id"])
+            body = {"subnet_id": joined.subnet_id}
         if "subnet_id" not in body or "port_id" in body:
             routers.subnet(call, found, body)  # the same 400s as adding
         gone = network.routers.remove_interface(found.id, body["subnet_id"])
