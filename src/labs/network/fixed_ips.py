@@ -63,13 +63,15 @@ class ProjectNetwork:
     mtu: int = 1500
     dhcp: bool = True
     dns_servers: tuple[str, ...] = ()
+    host_routes: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(cls, row: models.Network, subnet: models.Subnet) -> ProjectNetwork:
         return cls(id=row.id, project_id=row.project_id, label=row.label, cidr=subnet.cidr,
                    gateway=subnet.gateway_ip or "", external_ip=row.external_ip,
                    subnet_id=subnet.id, mtu=row.mtu, dhcp=subnet.enable_dhcp,
-                   dns_servers=tuple(subnet.dns_nameservers))
+                   dns_servers=tuple(subnet.dns_nameservers),
+                   host_routes=routes_of(subnet))
 
 
 @dataclass(frozen=True)
@@ -86,10 +88,16 @@ class FixedAllocation:
     mtu: int = 1500
     dhcp: bool = True
     dns_servers: tuple[str, ...] = ()
+    host_routes: tuple[tuple[str, str], ...] = ()
 
     def addresses(self, floating_ips: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
         """The server's ``addresses`` (Nova's format), with these floating IPs."""
         return server_addresses(self.label, self.address, self.mac, floating_ips)
+
+
+def routes_of(subnet: models.Subnet) -> tuple[tuple[str, str], ...]:
+    """The subnet's host routes as (destination, next hop)."""
+    return tuple((r["destination"], r["nexthop"]) for r in subnet.host_routes or [])
 
 
 def pool_addresses(pools: list[dict[str, str]]) -> list[ipaddress.IPv4Address]:
@@ -194,10 +202,12 @@ class FixedIps:
 
     def allocate(self, tx: Session, net: ProjectNetwork, instance_id: str,
                  project_id: str | None = None, *, port_id: str | None = None,
-                 address: str | None = None) -> FixedAllocation:
+                 address: str | None = None,
+                 security_groups: list[str] | None = None) -> FixedAllocation:
         """The address on `net` of the instance (of `project_id`: by default the
         network's), the same one when it already has one: that of the port `port_id`
-        (bound to it now), or `address`, or the next free one (in a port made for it)."""
+        (bound to it now), or `address`, or the next free one (in a port made for it,
+        in `security_groups`)."""
         held = tx.scalar(sa.select(Fixed).where(Fixed.instance_id == instance_id))
         if held is None and port_id is not None:
             fixed_id = bind_port(tx, port_id, instance_id)
@@ -212,7 +222,8 @@ class FixedIps:
                 raise NoAddressesLeft(f"No fixed IP left on network {net.cidr} of project "
                                       f"{net.project_id}: delete servers or ask for a bigger "
                                       "network.")
-            port = compute_port(net.id, instance_id, project_id or net.project_id)
+            port = compute_port(net.id, instance_id, project_id or net.project_id,
+                                security_groups)
             tx.add(port)
             tx.flush()
             tx.execute(sa.update(Fixed).where(Fixed.id == fixed_id)
@@ -224,7 +235,8 @@ class FixedIps:
         return FixedAllocation(network_id=net.id, label=net.label, cidr=net.cidr,
                                gateway=net.gateway, external_ip=net.external_ip,
                                address=held.address, mac=held.mac or mac_for(instance_id),
-                               mtu=net.mtu, dhcp=net.dhcp, dns_servers=net.dns_servers)
+                               mtu=net.mtu, dhcp=net.dhcp, dns_servers=net.dns_servers,
+                               host_routes=net.host_routes)
 
     @staticmethod
     def release(tx: Session, instance_id: str, at: datetime | None = None) -> None:
@@ -306,14 +318,17 @@ def bind_port(tx: Session, port_id: str, instance_id: str) -> int:
     return fixed_id
 
 
-def compute_port(network_id: str, instance_id: str, project_id: str) -> models.Port:
-    """The port compute makes for an instance asking only for a network: DOWN until its
-    host has plugged it, deleted with its instance."""
+def compute_port(network_id: str, instance_id: str, project_id: str,
+                 security_groups: list[str] | None = None) -> models.Port:
+    """The port compute makes for an instance asking only for a network (in the
+    instance's `security_groups`, ids): DOWN until its host has plugged it, deleted
+    with its instance."""
     now = _now()
     return Port(id=port_id_of(instance_id), network_id=network_id, project_id=project_id,
                 name="", description="", mac_address=mac_for(instance_id),
                 device_id=instance_id, device_owner="compute:nova", admin_state_up=True,
-                status="DOWN", port_security_enabled=True, security_groups=[],
+                status="DOWN", port_security_enabled=True,
+                security_groups=list(security_groups or []),
                 allowed_address_pairs=[], binding_host_id="", auto_delete=True,
                 revision_number=0, created_at=now, updated_at=now)
 
@@ -349,7 +364,8 @@ def _allocation(fixed: models.FixedIp, sub: models.Subnet,
     return FixedAllocation(network_id=net.id, label=net.label, cidr=sub.cidr,
                            gateway=sub.gateway_ip or "", external_ip=net.external_ip,
                            address=fixed.address, mac=fixed.mac or "", mtu=net.mtu,
-                           dhcp=sub.enable_dhcp, dns_servers=tuple(sub.dns_nameservers))
+                           dhcp=sub.enable_dhcp, dns_servers=tuple(sub.dns_nameservers),
+                           host_routes=routes_of(sub))
 
 
 def _lost_race(exc: Exception) -> bool:

@@ -17,5 +17,6 @@ class GroupUse(Protocol):
         """Whether a live server of `project_id` is a member of its group `name`."""
 
     def rules_changed(self, project_id: str) -> None:
-        """The project's groups or rules changed: every host running one of its servers
-        applies them again (a host that cannot be told picks them up later)."""
+        """The project's groups, rules, ports' security or a subnet its servers are on
+        changed: every host running one of its servers applies them again (a host that
+        cannot be told picks them up later)."""

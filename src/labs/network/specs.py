@@ -98,7 +98,9 @@ class NetworkSpec:
     address on the cloud's public side (`external_ip`: the source of its outbound NAT and
     the router of its floating IPs; None: an isolated network without floating IPs).
     Without `dhcp` its VMs get no lease (the gateway still answers DNS); `dns_servers`
-    are the name servers DHCP hands out instead of the gateway."""
+    are the name servers DHCP hands out instead of the gateway; `host_routes` the
+    subnet's extra routes ((destination CIDR, next hop inside the subnet)), handed out
+    by DHCP as classless static routes."""
 
     id: str
     project_id: str
@@ -109,6 +111,7 @@ class NetworkSpec:
     external_ip: str | None = None
     dhcp: bool = True
     dns_servers: tuple[str, ...] = ()
+    host_routes: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         check_id("network", self.id)
@@ -128,6 +131,27 @@ class NetworkSpec:
         object.__setattr__(self, "dns_servers", tuple(self.dns_servers))
         for server in self.dns_servers:
             check_ipv4("DNS server", server)
+        object.__setattr__(self, "host_routes", check_routes(self.host_routes, net))
+
+
+def check_routes(routes: object, net: ipaddress.IPv4Network) -> tuple[tuple[str, str], ...]:
+    """Host routes as (destination CIDR, next hop): each next hop a host address of
+    `net` (a pair, or a Neutron-style {"destination", "nexthop"})."""
+    if not isinstance(routes, list | tuple):
+        raise InvalidRequest(f"bad host routes {routes!r}: a list of (destination, nexthop)")
+    out = []
+    for route in routes:
+        if isinstance(route, Mapping):
+            route = (route.get("destination"), route.get("nexthop"))
+        if not isinstance(route, list | tuple) or len(route) != 2 \
+                or not all(isinstance(x, str) for x in route):
+            raise InvalidRequest(f"bad host route {route!r}: (destination, nexthop)")
+        destination = check_cidr("host route destination", route[0])
+        hop = check_ipv4("host route next hop", route[1])
+        if hop not in net or hop in (net.network_address, net.broadcast_address):
+            raise InvalidRequest(f"host route next hop {hop} is not a host address of {net}")
+        out.append((str(destination), str(hop)))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -218,12 +242,60 @@ def server_addresses(label: str, address: str, mac: str,
 
 
 @dataclass(frozen=True)
+class AddressPair:
+    """An address (or CIDR) a port may also send from (Neutron's allowed address pair),
+    with the MAC it comes from (None: the port's own)."""
+
+    ip: str
+    mac: str | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            net = ipaddress.ip_network(self.ip, strict=False)
+        except (ValueError, TypeError):
+            raise InvalidRequest(f"bad allowed address {self.ip!r}") from None
+        if not isinstance(net, ipaddress.IPv4Network):
+            raise InvalidRequest(f"bad allowed address {self.ip!r}: Labs networks are IPv4")
+        object.__setattr__(self, "ip", str(net))
+        if self.mac is not None and (not isinstance(self.mac, str) or not _MAC.fullmatch(
+                self.mac) or int(self.mac[:2], 16) & 1):
+            raise InvalidRequest(f"bad allowed MAC {self.mac!r}")
+
+    @classmethod
+    def of(cls, pair: Mapping[str, Any]) -> AddressPair:
+        """From Neutron's {"ip_address", "mac_address"}."""
+        return cls(ip=pair.get("ip_address", ""), mac=pair.get("mac_address"))
+
+
+@dataclass(frozen=True)
 class PortSecurity:
     """The allow rules of a port's security groups, and the fixed IPs of the members of
-    each group the rules name (a group missing here has no members)."""
+    each group the rules name (a group missing here has no members). With `enabled`
+    False (Neutron's ``port_security_enabled``) the host filters nothing for the port:
+    no rules, no anti-spoofing. `allowed_pairs` may send besides the port's own MAC and
+    IP."""
 
     rules: tuple[SecurityRule, ...] = ()
     members: Mapping[str, list[str]] = field(default_factory=dict)
+    enabled: bool = True
+    allowed_pairs: tuple[AddressPair, ...] = ()
+
+    def to_message(self) -> dict[str, Any]:
+        return {"rules": [asdict(rule) for rule in self.rules],
+                "members": dict(self.members), "enabled": self.enabled,
+                "allowed_address_pairs": [
+                    {"ip_address": p.ip, **({"mac_address": p.mac} if p.mac else {})}
+                    for p in self.allowed_pairs]}
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> PortSecurity:
+        """What `to_message` made (a message without `enabled` or pairs: enabled,
+        none)."""
+        return cls(rules=tuple(SecurityRule(**rule) for rule in message.get("rules", [])),
+                   members=dict(message.get("members", {})),
+                   enabled=bool(message.get("enabled", True)),
+                   allowed_pairs=tuple(AddressPair.of(p) for p in message.get(
+                       "allowed_address_pairs") or ()))
 
 
 @dataclass(frozen=True)
@@ -250,6 +322,7 @@ class InstancePort:
     security: PortSecurity = field(default_factory=PortSecurity)
     dhcp: bool = True
     dns_servers: tuple[str, ...] = ()
+    host_routes: tuple[tuple[str, str], ...] = ()
 
     def to_message(self) -> dict[str, Any]:
         return {"network_id": self.network_id, "label": self.label, "cidr": self.cidr,
@@ -259,8 +332,9 @@ class InstancePort:
                 "address": self.address, "mac": self.mac, "hostname": self.hostname,
                 "floating_ips": list(self.floating_ips), "enable_dhcp": self.dhcp,
                 "dns_nameservers": list(self.dns_servers),
-                "security": {"rules": [asdict(rule) for rule in self.security.rules],
-                             "members": dict(self.security.members)}}
+                "host_routes": [{"destination": d, "nexthop": h}
+                                for d, h in self.host_routes],
+                "security": self.security.to_message()}
 
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> InstancePort:
@@ -277,15 +351,15 @@ class InstancePort:
             floating_ips=tuple(message.get("floating_ips") or ()),
             dhcp=bool(message.get("enable_dhcp", True)),
             dns_servers=tuple(message.get("dns_nameservers") or ()),
-            security=PortSecurity(
-                rules=tuple(SecurityRule(**rule) for rule in security.get("rules", [])),
-                members=dict(security.get("members", {}))))
+            host_routes=tuple((r.get("destination"), r.get("nexthop"))
+                              for r in message.get("host_routes") or ()),
+            security=PortSecurity.from_message(security))
 
     def network_spec(self) -> NetworkSpec:
         return NetworkSpec(id=self.network_id, project_id=self.project_id, cidr=self.cidr,
                            gateway=self.gateway, dns_domain=self.dns_domain, mtu=self.mtu,
                            external_ip=self.external_ip, dhcp=self.dhcp,
-                           dns_servers=self.dns_servers)
+                           dns_servers=self.dns_servers, host_routes=self.host_routes)
 
     def port_spec(self) -> PortSpec:
         return PortSpec(id=self.port_id, network_id=self.network_id, mac=self.mac,

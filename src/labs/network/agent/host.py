@@ -106,8 +106,13 @@ class HostNetworking:
         applied last, to know which floating IPs to take away)."""
         if self.driver is None:
             return
+        spec = port.network_spec()
+        if spec not in self.driver.list_networks():  # the subnet changed (DHCP, routes)
+            self.driver.ensure_network(spec)
         self.driver.set_security_rules(port.port_id, port.security.rules,
-                                       port.security.members)
+                                       port.security.members,
+                                       port_security=port.security.enabled,
+                                       allowed_pairs=port.security.allowed_pairs)
         wanted = set(port.floating_ips)
         had = set(before.floating_ips if before is not None else ())
         for address in sorted(had - wanted):

@@ -33,8 +33,10 @@ def build_api(service: NetworkService, authenticator: Authenticator,
     api = NeutronApi("network")
     api.authenticator = authenticator
     api.policy = Policy(RULES)
-    for module in (discovery, networks, subnets, routers, ports, quotas):
+    for module in (discovery, networks, routers, quotas):
         module.register(api, service)
+    subnets.register(api, service, group_use)
+    ports.register(api, service, group_use)
     floatingips.register(api, service, associations)
     security_groups.register(api, service, group_use)
     tagging.register(api, service)
