@@ -166,3 +166,14 @@ def test_subnet_changes_reach_the_hosts_of_its_servers(
             "host_routes": [bad]}})
         assert resp.status_code == 400 and "NeutronError" in resp.json(), resp.text
     assert casts == []
+
+
+def test_a_group_a_port_is_in_cannot_go(plane: Plane) -> None:
+    web = group(plane, "web")
+    network_id = port_of(plane, plane.create(networks="auto")["id"])["network_id"]
+    made = ok(plane, "POST", "/ports", json={"port": {"network_id": network_id,
+                                                      "security_groups": [web["id"]]}})
+    error(neutron(plane, "DELETE", f"/security-groups/{web['id']}"), 409,
+          "SecurityGroupInUse")
+    assert set_port(plane, made["port"]["id"], security_groups=[]).status_code == 200
+    assert neutron(plane, "DELETE", f"/security-groups/{web['id']}").status_code == 204

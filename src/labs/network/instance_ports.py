@@ -177,3 +177,9 @@ def server_group_changed(tx: Session, instance_id: str, group_id: str,
         port.security_groups = [*groups, group_id] if member else groups
         port.revision_number += 1
         port.updated_at = datetime.now(UTC).replace(tzinfo=None)
+
+
+def ports_in_group(tx: Session, project_id: str, group_id: str) -> bool:
+    """Whether one of the project's ports is in the group (it cannot go then)."""
+    return any(group_id in (groups or []) for groups in tx.scalars(
+        sa.select(Port.security_groups).where(Port.project_id == project_id)))

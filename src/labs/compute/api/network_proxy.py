@@ -24,7 +24,7 @@ from labs.compute.api.servers import ServerService
 from labs.compute.instance_network import hosts_of_project
 from labs.compute.payloads import utcnow
 from labs.network.floating_ips import FloatingIpRecord
-from labs.network.instance_ports import server_group_changed
+from labs.network.instance_ports import ports_in_group, server_group_changed
 from labs.network.nova_security_groups import NovaSecurityGroups, RuleRequest
 from labs.network.security_groups import DEFAULT
 from labs.network.security_rules import GroupRecord
@@ -69,8 +69,12 @@ class NetworkProxy:
 
     # -- labs.network.group_use.GroupUse: the network API's groups and rules -----------
     def group_in_use(self, project_id: str, name: str) -> bool:
+        """Whether a live server names the group or a port is in it."""
         with self.db.reading() as tx:
-            return any(name in names for names in self._named(tx, project_id))
+            if any(name in names for names in self._named(tx, project_id)):
+                return True
+            group = self.network.security_groups.find_named(tx, project_id, name)
+            return group is not None and ports_in_group(tx, project_id, group.id)
 
     def rules_changed(self, project_id: str) -> None:
         self._refresh_project(project_id)
