@@ -26,6 +26,7 @@ from labs.compute.virt.base import (
     InstanceNotFound,
     InstanceSpec,
     InsufficientResources,
+    Nic,
     PowerState,
     SpawnError,
     UnsupportedOperation,
@@ -189,12 +190,35 @@ def test_missing_instance_raises_not_found(driver: VirtDriver, tmp_path: Path) -
         "power": lambda: driver.power_off(missing),
         "console_output": lambda: driver.console_output(missing),
         "snapshot": lambda: driver.snapshot(missing, tmp_path / "missing.img"),
+        "interfaces": lambda: driver.attach_nic(missing, Nic(kind="user", port_id="p1")),
     }
     for capability, call in calls.items():
         if capability in driver.capabilities:
             with pytest.raises(InstanceNotFound):
                 call()
     assert not (tmp_path / "missing.img").exists()
+
+
+def test_nics_attach_and_detach_running_or_off(driver: VirtDriver, make_spec: Any) -> None:
+    """A NIC attached to a running instance (again: no change) and one detached while
+    it is off; the instance runs on, and starts again with what it has."""
+    _require(driver, "interfaces")
+    spec = make_spec(nics=(Nic(kind="user", port_id="first"),))
+    driver.spawn(spec)
+    second = Nic(kind="user", port_id="second")
+    driver.attach_nic(spec.id, second)
+    driver.attach_nic(spec.id, second)
+    assert driver.power_state(spec.id) is PowerState.RUNNING
+    driver.power_off(spec.id, timeout=5)
+    driver.detach_nic(spec.id, "second")
+    driver.detach_nic(spec.id, "second")
+    driver.attach_nic(spec.id, Nic(kind="user", port_id="third"))
+    driver.power_on(spec.id)
+    assert driver.power_state(spec.id) is PowerState.RUNNING
+    if isinstance(driver, FakeDriver):
+        assert driver.nics(spec.id) == ["first", "third"]
+        assert [e for e in driver._instances[spec.id]["events"] if ":" in e] == [
+            "attach:second", "detach:second", "attach:third"]
 
 
 def test_console_output_length(driver: VirtDriver, make_spec: Any) -> None:

@@ -1,7 +1,9 @@
 """A real VM on a network its project made: the unchanged `openstack` CLI makes the
 network and its subnet (the network API listed in the catalog), `server create
 --network` (or `--port`, a port made with `port create --fixed-ip`) puts a VM there
-under qemu with bridge networks, and ssh reaches it from its network's namespace."""
+under qemu with bridge networks, and ssh reaches it from its network's namespace. A VM
+on two networks has a NIC on each (eth0, eth1); `server remove port` and `server add
+port` take one from the running VM and give one back (os-interface)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import openstack.config
 import pytest
 from openstack.connection import Connection
 
+from tests.common.bus_helpers import wait_for
 from tests.compute.qemu_helpers import labs_image
 from tests.e2e.conftest import RunningCloud, start_labs_up
 from tests.e2e.test_vms import VmCloud, _cleanup, boot, need
@@ -108,3 +111,59 @@ def test_a_vm_on_a_port_made_with_the_cli(vm_cloud: VmCloud) -> None:
     assert kept["device_id"] == "" and kept["fixed_ips"] == port["fixed_ips"]
     cloud.openstack("port", "delete", "green-port")
     cloud.openstack("network", "delete", net["id"])
+
+
+def keypair(vms: VmCloud) -> None:
+    if vms.cloud.openstack("keypair", "show", "k", check=False).returncode != 0:
+        vms.cloud.openstack("keypair", "create", "--private-key", str(vms.key), "k")
+        vms.key.chmod(0o600)
+
+
+def test_a_vm_on_two_networks_and_a_nic_detached_and_attached(vm_cloud: VmCloud) -> None:
+    """`server create --network A --network B`: eth0 on A and eth1 on B, each with its
+    address by DHCP; `server remove port` takes eth1 from the running VM (its port,
+    made by compute, goes), `server add port` gives it a NIC on a port of a third
+    network, eth1 again."""
+    vms, cloud = vm_cloud, vm_cloud.cloud
+    keypair(vms)
+    nets = {}
+    for name, third in (("red", 81), ("white", 82), ("black", 83)):
+        nets[name] = cloud.openstack_json("network", "create", name)["id"]
+        cloud.openstack_json("subnet", "create", "--subnet-range",
+                             f"192.168.{third}.0/24", "--network", name, f"{name}-v4")
+    allow_ssh_from(cloud, "192.168.81.0/24")
+    server = boot(vms, "twonics", "--network", nets["red"], "--network", nets["white"])
+    addresses = cloud.openstack_json("server", "show", "twonics")["addresses"]
+    assert list(addresses) == ["red", "white"], addresses
+    (red,), (white,) = addresses["red"], addresses["white"]
+    assert red.startswith("192.168.81.") and white.startswith("192.168.82."), addresses
+
+    def holds(device: str, address: str) -> bool:
+        return f"inet {address}/24" in vms.ssh(red, f"ip -4 addr show {device} || true")
+    wait_for(lambda: holds("eth0", red) and holds("eth1", white), 60,
+             "eth0 and eth1 holding both addresses", interval=1.0)
+
+    ports = cloud.openstack_json("port", "list", "--server", server["id"])
+    white_port = next(p["ID"] for p in ports if p["Fixed IP Addresses"][0]["ip_address"]
+                      == white)
+    cloud.openstack("server", "remove", "port", "twonics", white_port)
+    assert list(cloud.openstack_json("server", "show", "twonics")["addresses"]) == ["red"]
+    wait_for(lambda: "eth1" not in vms.ssh(red, "ls /sys/class/net"), 60, "eth1 gone",
+             interval=1.0)
+    assert cloud.openstack("port", "show", white_port, check=False).returncode != 0
+
+    port = cloud.openstack_json("port", "create", "--network", "black", "--fixed-ip",
+                                "subnet=black-v4,ip-address=192.168.83.33", "black-port")
+    cloud.openstack("server", "add", "port", "twonics", port["id"])
+    assert cloud.openstack_json("server", "show", "twonics")["addresses"] == {
+        "red": [red], "black": ["192.168.83.33"]}
+    wait_for(lambda: "eth1" in vms.ssh(red, "ls /sys/class/net"), 60, "eth1 back",
+             interval=1.0)
+    mac = vms.ssh(red, "cat /sys/class/net/eth1/address").strip()
+    assert mac == port["mac_address"]
+
+    cloud.openstack("server", "delete", "--wait", "twonics")
+    assert cloud.openstack_json("port", "show", "black-port")["device_id"] == ""
+    cloud.openstack("port", "delete", "black-port")
+    for name in nets:
+        cloud.openstack("network", "delete", nets[name])

@@ -260,6 +260,44 @@ def test_held_addresses_become_ports_with_the_ids_shown_before_and_back(db_url: 
     assert back == [("10.68.0.10", "vm-n2", "p2"), ("10.68.0.2", "vm-n1", "p1")]
 
 
+def test_an_instance_holds_an_address_per_network_in_nic_order_and_back(
+        db_url: str) -> None:
+    """0008: held addresses are their instance's first NIC; an instance then holds one
+    address per network (a second on the same network is refused); back at 0007 its
+    NICs past the first let theirs go (their ports unbound)."""
+    db = Database(db_url)
+    cfg = alembic_config(db, "network")
+    command.upgrade(cfg, "0002")
+    _one_network_per_project(db)
+    command.upgrade(cfg, "0007")
+    command.upgrade(cfg, "0008")
+    with db.engine.begin() as conn:
+        assert [tuple(r) for r in conn.execute(sa.text(
+            "SELECT address, nic_index FROM fixed_ip WHERE instance_id = 'vm-n1'"))] == [
+            ("10.68.0.2", 0)]
+        conn.execute(sa.text("UPDATE fixed_ip SET instance_id = 'vm-n1', nic_index = 1, "
+                             "port_id = :p WHERE address = '10.68.0.10'"),
+                     {"p": port_id_of("vm-n2")})
+    with db.engine.begin() as conn:
+        try:
+            conn.execute(sa.text("UPDATE fixed_ip SET instance_id = 'vm-n1' "
+                                 "WHERE address = '10.68.0.3'"))
+        except sa.exc.IntegrityError:
+            pass
+        else:
+            raise AssertionError("an instance holds two addresses of one network")
+    command.downgrade(cfg, "0007")
+    with db.engine.connect() as conn:
+        held = sorted(tuple(r) for r in conn.execute(sa.text(
+            "SELECT address, instance_id FROM fixed_ip WHERE instance_id IS NOT NULL")))
+        port = conn.execute(sa.text("SELECT device_id, status FROM port WHERE id = :p"),
+                            {"p": port_id_of("vm-n2")}).one()
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("fixed_ip")}
+    db.dispose()
+    assert held == [("10.68.0.2", "vm-n1")]
+    assert tuple(port) == ("", "DOWN") and "nic_index" not in columns
+
+
 def test_the_ports_compute_made_take_their_servers_groups(db_url: str) -> None:
     db = Database(db_url)
     cfg = alembic_config(db, "network")
@@ -280,7 +318,7 @@ def test_the_ports_compute_made_take_their_servers_groups(db_url: str) -> None:
                 "VALUES (:i, :p, :n, '', :s, 0, :t, :t)"),
                 {"i": group_id, "p": project, "n": name, "s": True, "t": when})
     try:
-        command.upgrade(cfg, "0008")
+        command.upgrade(cfg, "0009")
         with db.engine.connect() as conn:
             groups = {r.device_id: json.loads(r.security_groups) if isinstance(
                 r.security_groups, str) else r.security_groups for r in conn.execute(

@@ -18,10 +18,13 @@ from sqlalchemy.orm import Session
 from labs.common.db import Database
 from labs.common.errors import BadRequest, NotFound
 from labs.compute import models
+from labs.compute.payloads import utcnow
 from labs.network.errors import PortInUse
-from labs.network.fixed_ips import ProjectNetwork, ports_plugged
+from labs.network.fixed_ips import ProjectNetwork
 from labs.network.instance_ports import InstancePorts, PortOwner, release_addresses
+from labs.network.ports import PortRecord, ports_plugged
 from labs.network.service import NetworkService
+from labs.network.specs import MAX_PORTS, InstancePort, ports_addresses, ports_message
 
 Inst = models.Instance
 
@@ -36,45 +39,52 @@ def wants_network(row: models.Instance) -> bool:
     return bool(row.requested_networks != "none")
 
 
-def requested(row: models.Instance) -> dict[str, Any]:
-    """What the server asked for (``uuid``, ``port``, ``fixed_ip``): {} for its
-    project's network."""
+def requested(row: models.Instance) -> list[dict[str, Any]]:
+    """What the server asked for, one entry per NIC (``uuid``, ``port``, ``fixed_ip``);
+    [{}] for one NIC on its project's network."""
     asked = row.requested_networks
-    if isinstance(asked, list) and asked and isinstance(asked[0], dict):
-        return {k: v for k, v in asked[0].items() if v}
-    return {}
-
-
-def requested_network(row: models.Instance) -> str | None:
-    """The network the server was asked on (None: the project's own)."""
-    return requested(row).get("uuid")
+    if isinstance(asked, list) and asked and all(isinstance(x, dict) for x in asked):
+        return [{k: v for k, v in wanted.items() if v} for wanted in asked]
+    return [{}]
 
 
 def check_requested_networks(network: NetworkService, project_id: str,
-                             networks: Any) -> None:
-    """The network or port a new server asks for exists and can hold it, or (none
-    asked) the project's network is not ambiguous (a 400, or Nova's 409)."""
+                             networks: Any, count: int = 1) -> None:
+    """The networks or ports a new server asks for (one NIC each, at most MAX_PORTS)
+    exist and can hold it, each network once, or (none asked) the project's network is
+    not ambiguous (a 400, or Nova's 409); a port is for one of `count` servers only."""
+    if count > 1 and isinstance(networks, list) and any(w.get("port") for w in networks):
+        raise BadRequest("Unable to launch multiple instances with a single configured "
+                         "port ID. Please launch your instance one by one with different "
+                         "ports.")
     if networks == "none":
         return
     if networks in (None, "auto", []):
         network.networks.for_server(project_id, None)
         return
-    if len(networks) > 1:
-        raise BadRequest("Labs servers have one network interface for now: ask for one "
-                         "network or port.")
-    (wanted,) = networks
-    if wanted.get("port"):
-        _check_port(network, project_id, wanted["port"])
-        return
-    if not wanted.get("uuid"):
-        raise BadRequest("A requested network needs a uuid.")
-    net = network.networks.for_server(project_id, wanted["uuid"])
-    if wanted.get("fixed_ip"):
-        assert net is not None
-        _check_fixed_ip(network, net, wanted["fixed_ip"])
+    if len(networks) > MAX_PORTS:
+        raise BadRequest(f"A server has at most {MAX_PORTS} network interfaces: "
+                         f"{len(networks)} were asked for.")
+    seen: set[str] = set()
+    for wanted in networks:
+        if wanted.get("port"):
+            port = _check_port(network, project_id, wanted["port"])
+            net_id = port.network_id
+        elif not wanted.get("uuid"):
+            raise BadRequest("A requested network needs a uuid.")
+        else:
+            net = network.networks.for_server(project_id, wanted["uuid"])
+            assert net is not None
+            if wanted.get("fixed_ip"):
+                check_fixed_ip(network, net, wanted["fixed_ip"])
+            net_id = net.id
+        if net_id in seen:
+            raise BadRequest(f"Network {net_id} is asked for twice: a Labs server has one "
+                             "network interface per network.")
+        seen.add(net_id)
 
 
-def _check_port(network: NetworkService, project_id: str, port_id: str) -> None:
+def _check_port(network: NetworkService, project_id: str, port_id: str) -> PortRecord:
     """Nova's 400 for a port the project does not have or that has no address, 409 for
     one another device holds."""
     port = network.ports.find(project_id, port_id)
@@ -84,9 +94,10 @@ def _check_port(network: NetworkService, project_id: str, port_id: str) -> None:
         raise PortInUse(port_id)
     if not port.fixed_ips:
         raise BadRequest(f"Port {port_id} requires a FixedIP in order to be used.")
+    return port
 
 
-def _check_fixed_ip(network: NetworkService, net: ProjectNetwork, address: str) -> None:
+def check_fixed_ip(network: NetworkService, net: ProjectNetwork, address: str) -> None:
     """Nova's 400 for an address that is not a free one of the network's pools."""
     try:
         ipaddress.IPv4Address(address)
@@ -124,6 +135,15 @@ def hosts_of_project(tx: Session, project_id: str) -> dict[str, list[str]]:
     return out
 
 
+def readdress(tx: Session, network: NetworkService, row: models.Instance) -> None:
+    """Rewrite the server's ``addresses`` from its fixed IPs (every NIC's, in order) and
+    the floating IPs forwarded to them (a server without any keeps what it had)."""
+    ports = InstancePorts(network, group_members).specs(tx, [port_owner(row)]).get(row.id)
+    if ports:
+        row.addresses = ports_addresses(ports)
+        row.updated_at = utcnow()
+
+
 class InstanceNetworking:
     """The network service's instance ports, for compute's rows."""
 
@@ -132,32 +152,53 @@ class InstanceNetworking:
         self.network = network
         self.ports = InstancePorts(network, group_members)
 
-    def prepare(self, row: models.Instance) -> ProjectNetwork:
-        """The server's network (the one it was asked on, or its project's, made and
-        committed if missing) and its project's default group: before the transaction
-        that places it."""
-        port_id = requested(row).get("port")
-        if port_id is not None:
-            port = self.network.ports.find(row.project_id, port_id)
-            if port is None:
-                raise NotFound(f"Port {port_id} could not be found.")
-            return self.ports.prepare(row.project_id, port.network_id)
-        return self.ports.prepare(row.project_id, requested_network(row))
+    def prepare(self, row: models.Instance) -> list[ProjectNetwork]:
+        """The server's networks, one per NIC asked for (the one a NIC was asked on or
+        its port's, or its project's, made and committed if missing) and its project's
+        default group: before the transaction that places it."""
+        nets = []
+        for wanted in requested(row):
+            port_id = wanted.get("port")
+            if port_id is not None:
+                port = self.network.ports.find(row.project_id, port_id)
+                if port is None:
+                    raise NotFound(f"Port {port_id} could not be found.")
+                nets.append(self.ports.prepare(row.project_id, port.network_id))
+            else:
+                nets.append(self.ports.prepare(row.project_id, wanted.get("uuid")))
+        return nets
 
-    def allocate(self, tx: Session, row: models.Instance, net: ProjectNetwork
+    def allocate(self, tx: Session, row: models.Instance, nets: list[ProjectNetwork]
                  ) -> dict[str, Any]:
-        """Give the instance its address (recorded in its ``addresses``); the ``network``
-        part of its build spec."""
-        asked = requested(row)
-        port = self.ports.allocate(tx, port_owner(row), net, port_id=asked.get("port"),
-                                   address=asked.get("fixed_ip"))
-        row.addresses = port.addresses()
-        return port.to_message()
+        """Give the instance its addresses, one per NIC (recorded in its
+        ``addresses``); the ``network`` part of its build spec."""
+        owner = port_owner(row)
+        ports = [self.ports.allocate(tx, owner, net, port_id=wanted.get("port"),
+                                     address=wanted.get("fixed_ip"), nic_index=index)
+                 for index, (wanted, net) in enumerate(zip(requested(row), nets,
+                                                           strict=True))]
+        row.addresses = ports_addresses(ports)
+        message = ports_message(ports)
+        assert message is not None
+        return message
+
+    def attach(self, tx: Session, row: models.Instance, net: ProjectNetwork, *,
+               port_id: str | None = None, address: str | None = None) -> InstancePort:
+        """Give the running server one more NIC (its port `port_id`, or a port made on
+        `net`, on `address` if given): its port, after the server's others."""
+        index = self.network.fixed_ips.next_nic_index(tx, row.id)
+        return self.ports.allocate(tx, port_owner(row), net, port_id=port_id,
+                                   address=address, nic_index=index)
 
     def specs(self, tx: Session, rows: list[models.Instance]) -> dict[str, dict[str, Any]]:
         """The ``network`` part of the specs of instances that already have addresses."""
         ports = self.ports.specs(tx, [port_owner(row) for row in rows])
-        return {iid: port.to_message() for iid, port in ports.items()}
+        return {iid: message for iid, mine in ports.items()
+                if (message := ports_message(mine)) is not None}
+
+    def ports_of(self, tx: Session, row: models.Instance) -> list[InstancePort]:
+        """The server's ports as its host plugs them, in NIC order."""
+        return self.ports.specs(tx, [port_owner(row)]).get(row.id, [])
 
     @staticmethod
     def ports_plugged(tx: Session, instance_id: str, running: bool,

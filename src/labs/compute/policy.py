@@ -46,4 +46,6 @@ RULES: dict[str, Rule] = {
     "compute:security_groups:all_tenants": admin,
     "compute:floating_ips:read": reader,
     "compute:floating_ips:manage": writer,
+    "compute:interfaces:read": reader,
+    "compute:interfaces:manage": writer,
 }

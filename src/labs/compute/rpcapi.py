@@ -162,6 +162,20 @@ class AgentAPI:
     def delete_instance(self, host: str, instance_id: str) -> None:
         self.bus.cast(AGENT, "delete_instance", server=host, instance_id=instance_id)
 
+    def attach_interface(self, host: str, instance_id: str, port: dict[str, Any],
+                         timeout: float = 90.0) -> None:
+        """The agent plugs the port (an `InstancePort` message) and gives the VM its
+        NIC; returns once it has (RemoteError when it could not)."""
+        self.bus.call(AGENT, "attach_interface", server=host, timeout=timeout,
+                      instance_id=instance_id, port=port)
+
+    def detach_interface(self, host: str, instance_id: str, port_id: str,
+                         timeout: float = 90.0) -> None:
+        """The agent takes the NIC of the port (by the id its host knows it by) from the
+        VM and unplugs it."""
+        self.bus.call(AGENT, "detach_interface", server=host, timeout=timeout,
+                      instance_id=instance_id, port_id=port_id)
+
     def console_output(self, host: str, instance_id: str, length: int | None,
                        timeout: float = 15.0) -> str:
         result: str = self.bus.call(AGENT, "console_output", server=host, timeout=timeout,

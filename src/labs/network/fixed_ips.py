@@ -34,9 +34,8 @@ from labs.common.errors import Conflict
 from labs.network import models
 from labs.network.config import NetworkOptions
 from labs.network.errors import PortInUse
-from labs.network.ports import COMPUTE_OWNER, port_id_of
+from labs.network.ports import COMPUTE_OWNER, free_ports, port_id_of
 from labs.network.routers import make_auto
-from labs.network.specs import server_addresses
 from labs.network.topology import subnet_id_of
 
 Net, Sub, Fixed, Port = models.Network, models.Subnet, models.FixedIp, models.Port
@@ -88,11 +87,10 @@ class FixedAllocation:
     mtu: int = 1500
     dhcp: bool = True
     dns_servers: tuple[str, ...] = ()
+    #: The port holding it, and that port's place among its instance's NICs.
+    port_id: str = ""
+    nic_index: int = 0
     host_routes: tuple[tuple[str, str], ...] = ()
-
-    def addresses(self, floating_ips: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
-        """The server's ``addresses`` (Nova's format), with these floating IPs."""
-        return server_addresses(self.label, self.address, self.mac, floating_ips)
 
 
 def routes_of(subnet: models.Subnet) -> tuple[tuple[str, str], ...]:
@@ -202,15 +200,18 @@ class FixedIps:
 
     def allocate(self, tx: Session, net: ProjectNetwork, instance_id: str,
                  project_id: str | None = None, *, port_id: str | None = None,
-                 address: str | None = None,
+                 address: str | None = None, nic_index: int = 0,
                  security_groups: list[str] | None = None) -> FixedAllocation:
         """The address on `net` of the instance (of `project_id`: by default the
-        network's), the same one when it already has one: that of the port `port_id`
-        (bound to it now), or `address`, or the next free one (in a port made for it,
-        in `security_groups`)."""
-        held = tx.scalar(sa.select(Fixed).where(Fixed.instance_id == instance_id))
+        network's), the same one when it already has one there: that of the port
+        `port_id` (bound to it now), or `address`, or the next free one (in a port made
+        for it, in `security_groups`); its port is the instance's NIC `nic_index`."""
+        held = tx.scalar(sa.select(Fixed).where(Fixed.instance_id == instance_id,
+                                                Fixed.network_id == net.id))
         if held is None and port_id is not None:
             fixed_id = bind_port(tx, port_id, instance_id)
+            tx.execute(sa.update(Fixed).where(Fixed.id == fixed_id)
+                       .values(nic_index=nic_index))
         elif held is None:
             free = free_address(tx, net.id)
             if address is not None:
@@ -223,12 +224,13 @@ class FixedIps:
                                       f"{net.project_id}: delete servers or ask for a bigger "
                                       "network.")
             port = compute_port(net.id, instance_id, project_id or net.project_id,
-                                security_groups)
+                                nic_index, security_groups)
             tx.add(port)
             tx.flush()
             tx.execute(sa.update(Fixed).where(Fixed.id == fixed_id)
                        .values(instance_id=instance_id, mac=port.mac_address,
-                               port_id=port.id, project_id=port.project_id))
+                               port_id=port.id, project_id=port.project_id,
+                               nic_index=nic_index))
         if held is None:
             held = tx.get(Fixed, fixed_id, populate_existing=True)
             assert held is not None
@@ -236,18 +238,31 @@ class FixedIps:
                                gateway=net.gateway, external_ip=net.external_ip,
                                address=held.address, mac=held.mac or mac_for(instance_id),
                                mtu=net.mtu, dhcp=net.dhcp, dns_servers=net.dns_servers,
+                               port_id=held.port_id or "", nic_index=held.nic_index,
                                host_routes=net.host_routes)
 
     @staticmethod
-    def release(tx: Session, instance_id: str, at: datetime | None = None) -> None:
-        """The instance's ports let go: those compute made are deleted and their
-        addresses go back to their networks (`at`: when; now), the others are unbound
-        and keep theirs."""
-        ports = list(tx.scalars(sa.select(Port).where(Port.device_id == instance_id,
-                                                      Port.device_owner.startswith(
-                                                          COMPUTE_OWNER))))
-        tx.execute(sa.update(Fixed).where(Fixed.instance_id == instance_id)
-                   .values(instance_id=None))
+    def next_nic_index(tx: Session, instance_id: str) -> int:
+        """The index a NIC attached to the instance now gets: after its last one."""
+        last = tx.scalar(sa.select(sa.func.max(Fixed.nic_index))
+                         .where(Fixed.instance_id == instance_id))
+        return 0 if last is None else int(last) + 1
+
+    @staticmethod
+    def release(tx: Session, instance_id: str, at: datetime | None = None,
+                port_id: str | None = None) -> None:
+        """The instance's ports (or only `port_id`, a NIC detached) let go: those compute
+        made are deleted and their addresses go back to their networks (`at`: when;
+        now), the others are unbound and keep theirs."""
+        which = sa.select(Port).where(Port.device_id == instance_id,
+                                      Port.device_owner.startswith(COMPUTE_OWNER))
+        if port_id is not None:
+            which = which.where(Port.id == port_id)
+        ports = list(tx.scalars(which))
+        unheld = sa.update(Fixed).where(Fixed.instance_id == instance_id)
+        if port_id is not None:
+            unheld = unheld.where(Fixed.port_id == port_id)
+        tx.execute(unheld.values(instance_id=None, nic_index=0))
         made = [p.id for p in ports if p.auto_delete]
         if made:
             free_ports(tx, made, at)
@@ -268,9 +283,21 @@ class FixedIps:
         return "absent" if row is None else "held" if row.port_id else "free"
 
     def of_instances(self, tx: Session, instance_ids: list[str]) -> dict[str, FixedAllocation]:
-        rows = tx.execute(_JOINED.where(Fixed.instance_id.in_(instance_ids)))
-        return {fixed.instance_id: _allocation(fixed, sub, net)
-                for fixed, sub, net in rows if fixed.instance_id}
+        """Each instance's primary address (that of its first NIC)."""
+        return {iid: nics[0] for iid, nics in self.nics_of_instances(tx, instance_ids).items()}
+
+    @staticmethod
+    def nics_of_instances(tx: Session, instance_ids: list[str]
+                          ) -> dict[str, list[FixedAllocation]]:
+        """Each instance's addresses, one per NIC, in NIC order (instances without any
+        left out)."""
+        rows = tx.execute(_JOINED.where(Fixed.instance_id.in_(instance_ids))
+                          .order_by(Fixed.instance_id, Fixed.nic_index, Fixed.number))
+        out: dict[str, list[FixedAllocation]] = {}
+        for fixed, sub, net in rows:
+            if fixed.instance_id:
+                out.setdefault(fixed.instance_id, []).append(_allocation(fixed, sub, net))
+        return out
 
     @staticmethod
     def held_at(tx: Session, network_id: str, address: str
@@ -319,40 +346,22 @@ def bind_port(tx: Session, port_id: str, instance_id: str) -> int:
 
 
 def compute_port(network_id: str, instance_id: str, project_id: str,
+                 nic_index: int = 0,
                  security_groups: list[str] | None = None) -> models.Port:
     """The port compute makes for an instance asking only for a network (in the
     instance's `security_groups`, ids): DOWN until its host has plugged it, deleted
-    with its instance."""
+    with its instance. Its first NIC's has the id and MAC it always had; the others'
+    derive from the instance and the network."""
     now = _now()
-    return Port(id=port_id_of(instance_id), network_id=network_id, project_id=project_id,
-                name="", description="", mac_address=mac_for(instance_id),
+    port_id = port_id_of(instance_id if nic_index == 0 else f"{instance_id}/{network_id}")
+    mac = mac_for(instance_id if nic_index == 0 else port_id)
+    return Port(id=port_id, network_id=network_id, project_id=project_id,
+                name="", description="", mac_address=mac,
                 device_id=instance_id, device_owner="compute:nova", admin_state_up=True,
                 status="DOWN", port_security_enabled=True,
                 security_groups=list(security_groups or []),
                 allowed_address_pairs=[], binding_host_id="", auto_delete=True,
                 revision_number=0, created_at=now, updated_at=now)
-
-
-def ports_plugged(tx: Session, instance_id: str, running: bool,
-                  host: str | None = None) -> None:
-    """The instance's ports follow it: ACTIVE while it runs (plugged on `host`), DOWN
-    while it is stopped."""
-    values: dict[str, Any] = {"status": "ACTIVE" if running else "DOWN"}
-    if host is not None:
-        values["binding_host_id"] = host
-    tx.execute(sa.update(Port).where(Port.device_id == instance_id,
-                                     Port.device_owner.startswith(COMPUTE_OWNER),
-                                     Port.status != values["status"])
-               .values(**values, revision_number=Port.revision_number + 1,
-                       updated_at=_now()))
-
-
-def free_ports(tx: Session, port_ids: list[str], at: datetime | None = None) -> None:
-    """Delete the ports; their addresses go back to their networks."""
-    tx.execute(sa.update(Fixed).where(Fixed.port_id.in_(port_ids))
-               .values(instance_id=None, port_id=None, project_id=None, mac=None,
-                       released_at=at or _now()))
-    tx.execute(sa.delete(Port).where(Port.id.in_(port_ids)))
 
 
 _JOINED = (sa.select(Fixed, Sub, Net).join(Sub, Sub.id == Fixed.subnet_id)
@@ -365,6 +374,7 @@ def _allocation(fixed: models.FixedIp, sub: models.Subnet,
                            gateway=sub.gateway_ip or "", external_ip=net.external_ip,
                            address=fixed.address, mac=fixed.mac or "", mtu=net.mtu,
                            dhcp=sub.enable_dhcp, dns_servers=tuple(sub.dns_nameservers),
+                           port_id=fixed.port_id or "", nic_index=fixed.nic_index,
                            host_routes=routes_of(sub))
 
 

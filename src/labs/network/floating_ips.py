@@ -191,6 +191,14 @@ class FloatingIps:
                            revision_number=Float.revision_number + 1))
 
     @staticmethod
+    def release_fixed(tx: Session, instance_id: str, fixed_ip: str) -> None:
+        """Disassociate what the instance's address `fixed_ip` gets (a NIC detached)."""
+        tx.execute(sa.update(Float).where(Float.instance_id == instance_id,
+                                          Float.fixed_ip == fixed_ip)
+                   .values(instance_id=None, fixed_ip=None, updated_at=_now(),
+                           revision_number=Float.revision_number + 1))
+
+    @staticmethod
     def of_instances(tx: Session, instance_ids: list[str]
                      ) -> dict[str, list[FloatingIpRecord]]:
         out: dict[str, list[FloatingIpRecord]] = {}

@@ -64,6 +64,13 @@ def release_addresses(tx: Session, instance_id: str, at: datetime | None = None)
     FixedIps.release(tx, instance_id, at)
 
 
+def host_port_id(instance_id: str, fixed: FixedAllocation) -> str:
+    """The id a host knows an instance's port by (its tap's name derives from it): the
+    instance's own for its first NIC (as hosts have always known it), the port's for the
+    others."""
+    return instance_id if fixed.nic_index == 0 or not fixed.port_id else fixed.port_id
+
+
 class InstancePorts:
     def __init__(self, network: NetworkService, group_members: GroupMembers) -> None:
         self.network = network
@@ -78,25 +85,37 @@ class InstancePorts:
         return chosen or self.network.fixed_ips.ensure_network(self.network.db, project_id)
 
     def allocate(self, tx: Session, owner: PortOwner, net: ProjectNetwork, *,
-                 port_id: str | None = None, address: str | None = None) -> InstancePort:
+                 port_id: str | None = None, address: str | None = None,
+                 nic_index: int = 0) -> InstancePort:
         """Give the instance its address on `net` (that of the port `port_id`, bound to
-        it now, or `address`, or a free one); the port its host plugs."""
+        it now, or `address`, or a free one) as its NIC `nic_index`; the port its host
+        plugs (a port made for it is in its security groups)."""
         groups = None if port_id is not None else group_ids(
             tx, owner.project_id, owner.security_groups)
         fixed = self.network.fixed_ips.allocate(tx, net, owner.id, owner.project_id,
                                                 port_id=port_id, address=address,
-                                                security_groups=groups)
+                                                nic_index=nic_index, security_groups=groups)
         return self._port(tx, owner, fixed, [])
 
-    def specs(self, tx: Session, owners: list[PortOwner]) -> dict[str, InstancePort]:
-        """The ports of instances that already have addresses."""
+    def specs(self, tx: Session, owners: list[PortOwner]) -> dict[str, list[InstancePort]]:
+        """The ports of instances that already have addresses, in NIC order (floating
+        IPs go with the port of the address they forward to, or the first)."""
         ids = [o.id for o in owners]
-        fixed = self.network.fixed_ips.of_instances(tx, ids)
+        nics = self.network.fixed_ips.nics_of_instances(tx, ids)
         floating = self.network.floating_ips.of_instances(tx, ids)
         cache = _Lookups()
-        return {o.id: self._port(tx, o, fixed[o.id],
-                                 [f.address for f in floating.get(o.id, [])], cache)
-                for o in owners if o.id in fixed}
+        out: dict[str, list[InstancePort]] = {}
+        for owner in owners:
+            if owner.id not in nics:
+                continue
+            mine = floating.get(owner.id, [])
+            addresses = {fixed.address for fixed in nics[owner.id]}
+            out[owner.id] = [
+                self._port(tx, owner, fixed, [
+                    f.address for f in mine if f.fixed_ip == fixed.address
+                    or (index == 0 and f.fixed_ip not in addresses)], cache)
+                for index, fixed in enumerate(nics[owner.id])]
+        return out
 
     def _port(self, tx: Session, owner: PortOwner, fixed: FixedAllocation,
               floating: list[str], cache: _Lookups | None = None) -> InstancePort:
@@ -105,21 +124,25 @@ class InstancePorts:
             gateway=fixed.gateway, external_ip=fixed.external_ip,
             project_id=owner.project_id, domain=self.network.options.dns_domain,
             dns_domain=self.network.dns_domain(owner.project_name),
-            port_id=owner.id, address=fixed.address, mac=fixed.mac,
+            port_id=host_port_id(owner.id, fixed), address=fixed.address, mac=fixed.mac,
             hostname=owner.hostname, floating_ips=tuple(floating), mtu=fixed.mtu,
             dhcp=fixed.dhcp, dns_servers=fixed.dns_servers,
-            host_routes=fixed.host_routes, security=self.security(tx, owner, cache))
+            host_routes=fixed.host_routes,
+            security=self.security(tx, owner, cache, fixed.port_id or None))
 
-    def security(self, tx: Session, owner: PortOwner,
-                 cache: _Lookups | None = None) -> PortSecurity:
+    def security(self, tx: Session, owner: PortOwner, cache: _Lookups | None = None,
+                 port_id: str | None = None) -> PortSecurity:
         """What the host enforces for the instance's port: the rules of the port's
         groups and the addresses of the groups they name, its port security and address
-        pairs (`cache`: what was read for other instances of the same call). An
-        instance without a port row has its own groups' rules."""
+        pairs, for its port `port_id` (default: its first); `cache`: what was read for
+        other instances of the same call. An instance without a port row has its own
+        groups' rules."""
         cache = cache or _Lookups()
-        port = tx.scalar(sa.select(Port).where(Port.device_id == owner.id,
-                                               Port.device_owner.startswith(COMPUTE_OWNER))
-                         .order_by(Port.created_at).limit(1))
+        which = sa.select(Port).where(Port.device_id == owner.id,
+                                      Port.device_owner.startswith(COMPUTE_OWNER))
+        if port_id is not None:
+            which = which.where(Port.id == port_id)
+        port = tx.scalar(which.order_by(Port.created_at).limit(1))
         if port is not None and not port.port_security_enabled:
             return PortSecurity(enabled=False)
         names = owner.security_groups if port is None else tuple(sorted(

@@ -110,10 +110,12 @@ class Port(NetworkBase):
 class FixedIp(NetworkBase):
     """One address of a subnet's pools; held by at most one port at a time (and, while
     that port is bound to an instance, by the instance: `instance_id` mirrors the
-    port's ``device_id``)."""
+    port's ``device_id``). An instance has one NIC per network it is on, in
+    `nic_index` order."""
 
     __tablename__ = "fixed_ip"
     __table_args__ = (sa.UniqueConstraint("network_id", "address"),
+                      sa.UniqueConstraint("instance_id", "network_id"),
                       sa.Index("ix_fixed_ip_network_free", "network_id", "port_id"))
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     network_id: Mapped[str] = mapped_column(ID)
@@ -121,7 +123,10 @@ class FixedIp(NetworkBase):
     address: Mapped[str] = mapped_column(sa.String(64))
     #: Sort key: the address as a number, so allocation goes in address order.
     number: Mapped[int] = mapped_column(sa.BigInteger)
-    instance_id: Mapped[str | None] = mapped_column(ID, unique=True)
+    #: The instance holding it through its port: one address per (instance, network).
+    instance_id: Mapped[str | None] = mapped_column(ID, index=True)
+    #: The place of its port among the instance's NICs (0: eth0, its primary one).
+    nic_index: Mapped[int] = mapped_column(default=0)
     #: The port holding it (None: free).
     port_id: Mapped[str | None] = mapped_column(UUID, index=True)
     #: The project of the port holding it (on a shared network, not the network's).

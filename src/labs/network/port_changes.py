@@ -30,7 +30,8 @@ from labs.common.db import Database
 from labs.common.errors import BadRequest, Conflict
 from labs.network import models
 from labs.network.errors import InvalidInput, IpAddressGenerationFailure, PortNotFound
-from labs.network.fixed_ips import free_address, free_ports
+from labs.network.fixed_ips import free_address
+from labs.network.ports import free_ports
 from labs.network.quotas import NetworkQuotas
 from labs.network.security_groups import DEFAULT, SecurityGroups
 from labs.network.security_rules import SecurityGroupNotFound

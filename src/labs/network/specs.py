@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -251,11 +251,9 @@ class AddressPair:
 
     def __post_init__(self) -> None:
         try:
-            net = ipaddress.ip_network(self.ip, strict=False)
+            net = ipaddress.IPv4Network(self.ip, strict=False)  # Labs networks are IPv4
         except (ValueError, TypeError):
             raise InvalidRequest(f"bad allowed address {self.ip!r}") from None
-        if not isinstance(net, ipaddress.IPv4Network):
-            raise InvalidRequest(f"bad allowed address {self.ip!r}: Labs networks are IPv4")
         object.__setattr__(self, "ip", str(net))
         if self.mac is not None and (not isinstance(self.mac, str) or not _MAC.fullmatch(
                 self.mac) or int(self.mac[:2], 16) & 1):
@@ -289,8 +287,7 @@ class PortSecurity:
 
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> PortSecurity:
-        """What `to_message` made (a message without `enabled` or pairs: enabled,
-        none)."""
+        """What `to_message` made (without `enabled` or pairs: enabled, none)."""
         return cls(rules=tuple(SecurityRule(**rule) for rule in message.get("rules", [])),
                    members=dict(message.get("members", {})),
                    enabled=bool(message.get("enabled", True)),
@@ -368,3 +365,36 @@ class InstancePort:
     def addresses(self) -> dict[str, Any]:
         """The server's ``addresses`` (Nova's format)."""
         return server_addresses(self.label, self.address, self.mac, self.floating_ips)
+
+
+#: The most NICs (ports) one instance has.
+MAX_PORTS = 8
+
+
+def ports_message(ports: Sequence[InstancePort]) -> dict[str, Any] | None:
+    """The ``network`` part of a build spec for an instance's ports, in NIC order: the
+    first port's own message (all that agents of the previous release read), with every
+    port's under ``ports``. None without ports."""
+    if not ports:
+        return None
+    return {**ports[0].to_message(), "ports": [port.to_message() for port in ports]}
+
+
+def ports_of(message: Mapping[str, Any] | None) -> list[InstancePort]:
+    """The ports a build spec's ``network`` part holds, in NIC order: its ``ports``, or,
+    as conductors of the previous release send it, the one port it is."""
+    if not message:
+        return []
+    listed = message.get("ports")
+    if listed is None:
+        return [InstancePort.from_message(message)]
+    return [InstancePort.from_message(port) for port in listed]
+
+
+def ports_addresses(ports: Sequence[InstancePort]) -> dict[str, Any]:
+    """A server's ``addresses`` over all its ports (two networks of one name share it)."""
+    out: dict[str, Any] = {}
+    for port in ports:
+        for label, entries in port.addresses().items():
+            out.setdefault(label, []).extend(entries)
+    return out

@@ -24,13 +24,19 @@ from typing import Any
 from labs.common.bus import Bus, BusError
 from labs.common.periodic import Periodic
 from labs.compute import states
+from labs.compute.agent.nics import attach_port, detach_port, nics_of
 from labs.compute.agent.resources import heartbeat_report, host_report
 from labs.compute.agent.snapshots import upload_snapshot
 from labs.compute.payloads import BuildSpec, ExpectedInstance, notification_payload, utcnow
 from labs.compute.rpcapi import AGENT_BINARY, ConductorAPI, notify_instance
 from labs.compute.virt.base import InstanceNotFound, InstanceSpec, Nic, VirtDriver, VirtError
-from labs.network.agent.host import HostNetworking, PluggedPort
-from labs.network.specs import InstancePort, NetworkError
+from labs.network.agent.host import HostNetworking
+from labs.network.specs import (
+    InstancePort,
+    NetworkError,
+    ports_addresses,
+    ports_of,
+)
 
 log = logging.getLogger("labs.compute.agent.manager")
 
@@ -144,10 +150,11 @@ class Agent:
             iid, network = wanted.spec.id, wanted.spec.network
             if network and iid in running and not wanted.task_state:
                 self._submit(iid, self._apply_network, iid, network, None)
-        for iid in self.network.plugged() - known - running.keys():
-            log.info("%s: port of %s is not expected here any more: unplugging it",
-                     self.host, iid)
-            self._submit(iid, self.network.unplug, iid)
+        ports = {port.port_id for wanted in expected for port in ports_of(wanted.spec.network)}
+        for port_id in self.network.plugged() - ports - known - running.keys():
+            log.info("%s: port %s is not expected here any more: unplugging it",
+                     self.host, port_id)
+            self._submit(port_id, self.network.unplug, port_id)
         for iid in running.keys() - known:
             log.info("%s: instance %s is not expected here any more: destroying it",
                      self.host, iid)
@@ -206,6 +213,20 @@ class Agent:
     def console_output(self, instance_id: str, length: int | None) -> str:
         return self.driver.console_output(instance_id, length)
 
+    def attach_interface(self, instance_id: str, port: dict[str, Any]) -> None:
+        """Plug one more port for the instance and give its VM the NIC (hot-plugged
+        when it runs); a call: the caller learns of a failure (NetworkError, VirtError),
+        and then nothing of it is left on the host."""
+        with self._lock(instance_id):
+            attach_port(self.network, self.driver, self._specs, instance_id,
+                        InstancePort.from_message(port))
+
+    def detach_interface(self, instance_id: str, port_id: str) -> None:
+        """Take the NIC of the port (by the id the host knows it by) from the VM and
+        unplug it; a call."""
+        with self._lock(instance_id):
+            detach_port(self.network, self.driver, self._specs, instance_id, port_id)
+
     # -- the work, one instance at a time --------------------------------------------
     def _submit(self, instance_id: str, work: Callable[..., None], *args: Any) -> None:
         def locked() -> None:
@@ -238,9 +259,9 @@ class Agent:
             return
         self._notify("create.start", spec, iid, states.BUILDING, states.SPAWNING,
                      image_name=spec.image_id)
+        ports = ports_of(spec.network)
         try:
-            port = _port(spec.network)
-            nics = _nics(self.network.plug(port))
+            nics = nics_of(self.network.plug_all(ports))
         except NetworkError as exc:
             self._notify("create.error", spec, iid, states.BUILDING, states.SPAWNING,
                          message=str(exc), code=500, exception=type(exc).__name__)
@@ -249,12 +270,12 @@ class Agent:
         try:
             self.driver.spawn(self._instance_spec(spec, nics))
         except VirtError as exc:
-            self.network.unplug(iid)
+            self.network.unplug_all([port.port_id for port in ports])
             self._notify("create.error", spec, iid, states.BUILDING, states.SPAWNING,
                          message=str(exc), code=500, exception=type(exc).__name__)
             self.conductor.build_done(iid, self.host, error=str(exc))
             return
-        addresses = port.addresses() if port is not None else {}
+        addresses = ports_addresses(ports)
         self._notify("create.end", spec, iid, states.ACTIVE, addresses=addresses,
                      launched_at=utcnow(), message="Success")
         self.conductor.build_done(iid, self.host, power_state=int(
@@ -265,7 +286,7 @@ class Agent:
         self._notify("rebuild.start", spec, iid, states.ACTIVE, states.REBUILDING)
         self.driver.destroy(iid)
         try:
-            nics = _nics(self.network.plug(_port(spec.network)))
+            nics = nics_of(self.network.plug_all(ports_of(spec.network)))
         except NetworkError as exc:
             error: str | None = f"network: {exc}"
         else:
@@ -286,8 +307,10 @@ class Agent:
 
     def _apply_network(self, instance_id: str, network: dict[str, Any],
                        before: dict[str, Any] | None) -> None:
+        had = {port.port_id: port for port in ports_of(before)}
         try:
-            self.network.apply(InstancePort.from_message(network), _port(before))
+            for port in ports_of(network):
+                self.network.apply(port, had.get(port.port_id))
         except NetworkError as exc:
             log.warning("%s: network of %s not updated: %s", self.host, instance_id, exc)
             return
@@ -330,13 +353,13 @@ class Agent:
         self._report(instance_id, "start", error)
 
     def _replug(self, instance_id: str) -> str | None:
-        """Plug again the port of a stopped VM whose host network went meanwhile (`labs
-        down`): the same tap in the same namespace, as its record names them."""
-        port = _port(self._network_of(instance_id))
-        if port is None or instance_id in self.network.plugged():
-            return None
+        """Plug again the ports of a stopped VM whose host network went meanwhile (`labs
+        down`): the same taps in the same namespaces, as its record names them."""
+        plugged = self.network.plugged()
+        missing = [port for port in ports_of(self._network_of(instance_id))
+                   if port.port_id not in plugged]
         try:
-            self.network.plug(port)
+            self.network.plug_all(missing)
         except NetworkError as exc:
             return f"network: {exc}"
         return None
@@ -360,25 +383,16 @@ class Agent:
         spec = self._specs.get(instance_id)
         self._notify("delete.start", spec, instance_id, states.ACTIVE, states.DELETING)
         self.driver.destroy(instance_id)
-        self.network.unplug(instance_id)
+        self._unplug_all(instance_id)
         self._notify("delete.end", spec, instance_id, states.DELETED)
         self.conductor.instance_deleted(instance_id, self.host)
         self._specs.pop(instance_id, None)
 
     def _destroy_leftover(self, instance_id: str) -> None:
         self.driver.destroy(instance_id)
-        self.network.unplug(instance_id)
+        self._unplug_all(instance_id)
 
-
-def _port(network: dict[str, Any] | None) -> InstancePort | None:
-    """The network part of a build spec (None: the instance has no network)."""
-    return InstancePort.from_message(network) if network else None
-
-
-def _nics(plugged: PluggedPort | None) -> tuple[Nic, ...]:
-    """The virt NIC of the instance's plugged port (none without a network)."""
-    if plugged is None:
-        return ()
-    if plugged.device is None:
-        return (Nic(mac=plugged.mac, kind="user"),)
-    return (Nic(mac=plugged.mac, kind="tap", tap=plugged.device, netns=plugged.netns),)
+    def _unplug_all(self, instance_id: str) -> None:
+        """Unplug every port of the instance (its first NIC's goes by its id)."""
+        ports = [port.port_id for port in ports_of(self._network_of(instance_id))]
+        self.network.unplug_all(list(dict.fromkeys([*ports, instance_id])))

@@ -21,7 +21,7 @@ from labs.common.context import RequestContext
 from labs.common.errors import BadRequest, NotFound
 from labs.compute import models
 from labs.compute.api.servers import ServerService
-from labs.compute.instance_network import hosts_of_project
+from labs.compute.instance_network import hosts_of_project, readdress
 from labs.compute.payloads import utcnow
 from labs.network.floating_ips import FloatingIpRecord
 from labs.network.instance_ports import ports_in_group, server_group_changed
@@ -167,13 +167,15 @@ class NetworkProxy:
         IP."""
         with self.db.transaction() as tx:
             row = self._server(tx, ctx, server_id)
-            fixed = self.network.fixed_ips.of_instances(tx, [row.id]).get(row.id)
-            if fixed is None:
+            nics = self.network.fixed_ips.nics_of_instances(tx, [row.id]).get(row.id)
+            if not nics:
                 raise BadRequest(f"Instance {row.id} has no network (no fixed IP) to "
                                  "associate a floating IP with.")
-            if fixed_address is not None and fixed_address != fixed.address:
+            if fixed_address is not None and fixed_address not in {
+                    fixed.address for fixed in nics}:
                 raise BadRequest("Specified fixed address not assigned to instance")
-            self.floating.associate(tx, ctx, address, row.id, fixed.address)
+            self.floating.associate(tx, ctx, address, row.id,
+                                    fixed_address or nics[0].address)
             host = self._readdress(tx, row)
         self._refresh(host, server_id)
 
@@ -200,11 +202,7 @@ class NetworkProxy:
         """Rewrite the server's ``addresses`` from its fixed and floating IPs; its host."""
         if row is None or row.deleted:
             return None
-        fixed = self.network.fixed_ips.of_instances(tx, [row.id]).get(row.id)
-        if fixed is not None:
-            floating = self.floating.of_instances(tx, [row.id]).get(row.id, [])
-            row.addresses = fixed.addresses([f.address for f in floating])
-            row.updated_at = utcnow()
+        readdress(tx, self.network, row)
         return row.host
 
     def _refresh(self, host: str | None, instance_id: str) -> None:

@@ -182,7 +182,7 @@ class ServerService:
         check_fits(flavor, image.min_disk, image.min_ram, image.size, image.virtual_size)
         key = self.keypairs.find(ctx.user_id, req.key_name) if req.key_name else None
         user_data = self._check_user_data(req.user_data)
-        check_requested_networks(self.network, project_id, req.networks)
+        check_requested_networks(self.network, project_id, req.networks, req.max_count)
         names = self._check_security_groups(project_id, req.security_groups)
         zone = self._check_zone(ctx, req.availability_zone)
         group = self.groups.get_for_server(ctx, req.group_id) if req.group_id else None

@@ -30,6 +30,7 @@ KNOWN_CAPABILITIES: Mapping[str, tuple[str, ...]] = {
     "power": ("power_off", "power_on"),
     "console_output": ("console_output",),
     "snapshot": ("snapshot",),
+    "interfaces": ("attach_nic", "detach_nic"),
 }
 
 
@@ -51,12 +52,15 @@ class Nic:
     "user": qemu's own user-mode (slirp) network, reachable only through ports forwarded
     from the host's loopback; "tap": a tap device (`tap`) a network driver made, inside
     the network namespace `netns` when set. An empty `mac` lets the driver choose one.
+    `port_id` names the port it is plugged to (how `attach_nic` and `detach_nic` know
+    it; letters, digits, '-' and '_').
     """
 
     mac: str = ""
     kind: Literal["user", "tap"] = "user"
     tap: str | None = None
     netns: str | None = None
+    port_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind == "tap" and not self.tap:
@@ -222,6 +226,18 @@ class VirtDriver(ABC):
         `target` is not left half-written. InstanceNotFound if missing. Capability
         "snapshot"."""
         raise UnsupportedOperation(f"{self.name} driver cannot snapshot")
+
+    def attach_nic(self, instance_id: str, nic: Nic) -> None:
+        """Give the instance one more NIC (`nic.port_id` names it): hot-plugged into a
+        running guest, and there at every later start. Attaching a port it already has
+        is fine. InstanceNotFound if missing. Capability "interfaces"."""
+        raise UnsupportedOperation(f"{self.name} driver cannot attach interfaces")
+
+    def detach_nic(self, instance_id: str, port_id: str) -> None:
+        """Take the NIC of `port_id` away (unplugged from a running guest, gone at later
+        starts). A NIC it does not have is fine. InstanceNotFound if missing. Capability
+        "interfaces"."""
+        raise UnsupportedOperation(f"{self.name} driver cannot detach interfaces")
 
     def manage_image_cache(self) -> None:  # noqa: B027 - an optional hook, empty on purpose
         """Bound the host's cache of images (the agent calls this now and then): remove

@@ -41,6 +41,7 @@ from labs.compute.virt.base import (
     InstanceNotFound,
     InstanceSpec,
     InsufficientResources,
+    Nic,
     PowerState,
     SpawnError,
     VirtDriver,
@@ -62,7 +63,7 @@ class FakeDriver(VirtDriver):
 
     name: ClassVar[str] = "fake"
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"reboot", "power", "console_output", "snapshot"})
+        {"reboot", "power", "console_output", "snapshot", "interfaces"})
 
     def __init__(self, state_dir: Path, host: str, vcpus: int = 16, memory_mb: int = 65536,
                  disk_gb: int = 1024, spawn_seconds: float = 0.0,
@@ -132,8 +133,9 @@ class FakeDriver(VirtDriver):
                 del self._building[spec.id]
                 self._hold(spec, -1)
             raise
-        record = {key: getattr(spec, key) for key in _KEPT}
-        record.update(power_state=int(PowerState.RUNNING), events=["boot"])
+        record: dict[str, Any] = {key: getattr(spec, key) for key in _KEPT}
+        record.update(power_state=int(PowerState.RUNNING), events=["boot"],
+                      nics=[nic.port_id or "" for nic in spec.nics])
         with self._lock:  # stored and unreserved at once, so never counted twice
             try:
                 self._store(spec.id, record)
@@ -169,6 +171,30 @@ class FakeDriver(VirtDriver):
         if length is not None:
             lines = lines[-length:] if length else []
         return "".join(line + "\n" for line in lines)
+
+    def attach_nic(self, instance_id: str, nic: Nic) -> None:
+        if not nic.port_id:
+            raise VirtError(f"a NIC attached to {instance_id} needs its port's id")
+        with self._lock:
+            rec = self._get(instance_id)
+            if nic.port_id in rec.get("nics", []):
+                return
+            self._store(instance_id, {**rec, "nics": [*rec.get("nics", []), nic.port_id],
+                                      "events": [*rec["events"], f"attach:{nic.port_id}"]})
+
+    def detach_nic(self, instance_id: str, port_id: str) -> None:
+        with self._lock:
+            rec = self._get(instance_id)
+            if port_id not in rec.get("nics", []):
+                return
+            self._store(instance_id, {
+                **rec, "nics": [p for p in rec["nics"] if p != port_id],
+                "events": [*rec["events"], f"detach:{port_id}"]})
+
+    def nics(self, instance_id: str) -> list[str]:
+        """The ports of the instance's NICs, in order ("" for a NIC without a port)."""
+        with self._lock:
+            return list(self._get(instance_id).get("nics", []))
 
     def snapshot(self, instance_id: str, target: Path) -> str:
         with self._lock:

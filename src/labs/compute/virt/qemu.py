@@ -19,7 +19,7 @@ guest while qemu-img copies the overlay (the copy is consistent as after a power
 then lets it run on.
 
 Networking: user-mode (slirp) nics with the guest's ssh port forwarded from a free
-loopback port (`ssh_address`), or tap devices that a network driver made.
+loopback port (`ssh_address`), or taps a network driver made, also hot-plugged (qemu_nics).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from labs.common.diskimage.qemu_img import limited
 from labs.common.host_tools import find_host_tool
 from labs.compute.virt import qemu_console as console
 from labs.compute.virt import qemu_memory as memory
+from labs.compute.virt import qemu_nics
 from labs.compute.virt import qemu_process as process
 from labs.compute.virt import qemu_records as records
 from labs.compute.virt.base import (
@@ -48,7 +49,6 @@ from labs.compute.virt.base import (
     InstanceInfo,
     InstanceNotFound,
     InstanceSpec,
-    InsufficientResources,
     Nic,
     PowerState,
     SpawnError,
@@ -70,7 +70,7 @@ class QemuDriver(VirtDriver):
 
     name: ClassVar[str] = "qemu"
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"reboot", "power", "console_output", "snapshot"})
+        {"reboot", "power", "console_output", "snapshot", "interfaces"})
 
     def __init__(self, state_dir: Path, host: str, *, binary: str = "qemu-system-x86_64",
                  accel: str = "auto", vcpu_overcommit: float = 1.0,
@@ -270,22 +270,31 @@ class QemuDriver(VirtDriver):
         log.info("snapshot of instance %s written to %s", instance_id, target)
         return "qcow2"
 
+    def attach_nic(self, instance_id: str, nic: Nic) -> None:
+        workdir = self._existing(instance_id)
+        qemu_nics.attach(workdir, nic, self.monitor.qmp_lock(workdir),
+                         lambda: self.monitor.running_pid(workdir) is not None)
+
+    def detach_nic(self, instance_id: str, port_id: str) -> None:
+        workdir = self._existing(instance_id)
+        qemu_nics.detach(workdir, port_id, self.monitor.qmp_lock(workdir),
+                         lambda: self.monitor.running_pid(workdir) is not None)
+
     def ssh_address(self, instance_id: str) -> tuple[str, int]:
-        """Where the guest's ssh port is forwarded to, for its first user-mode nic."""
-        record = records.read_record(self._existing(instance_id))
-        for nic, port in zip(records.nics(record), record["ports"], strict=True):
-            if nic.kind == "user" and port:
-                return "127.0.0.1", int(port)
-        raise VirtError(f"instance {instance_id} has no user-mode nic with a forwarded port")
+        return "127.0.0.1", records.ssh_port(records.read_record(self._existing(instance_id)))
 
     # -- processes ----------------------------------------------------------------------
 
     def _start(self, workdir: Path, record: dict[str, Any]) -> int:
         """Start the instance's qemu from its record and wait until it runs; its pid."""
-        spec = record["spec"]
-        image = self.images.get(spec["image_id"], spec["image_path"])
         nics = records.nics(record)
-        last = ""
+        with process.foreign_taps(nics) as fds:
+            return self._start_machine(workdir, record, nics, fds)
+
+    def _start_machine(self, workdir: Path, record: dict[str, Any], nics: list[Nic],
+                       fds: dict[int, int]) -> int:
+        spec, last = record["spec"], ""
+        image = self.images.get(spec["image_id"], spec["image_path"])
         for attempt in range(3):  # another program may take a chosen port first
             ports = [self._port(record["ports"][i] if attempt == 0 else None)
                      if nic.kind == "user" else None for i, nic in enumerate(nics)]
@@ -293,14 +302,15 @@ class QemuDriver(VirtDriver):
             records.write_json(workdir / records.RECORD, record)
             machine = process.Machine(
                 instance_id=workdir.name, vcpus=spec["vcpus"], memory_mb=spec["memory_mb"],
-                accel=self._accelerator(), boot=image.boot,
+                accel=self._accelerator(), boot=image.boot, tap_fds=fds,
                 console_ring=self.monitor.console_ring,
                 nics=tuple(zip(
                     [dataclasses.replace(nic, mac=mac) for nic, mac in
                      zip(nics, record["macs"], strict=True)], ports, strict=True)))
             log_size = process.bound_log(workdir)
             try:
-                pid = process.start(process.command_line(self.binary, machine), workdir)
+                pid = process.start(process.command_line(self.binary, machine), workdir,
+                                    fds.values())
                 (workdir / "pid").write_text(f"{pid}\n")
             finally:  # recorded now, or given up
                 with self._lock:
@@ -346,19 +356,9 @@ class QemuDriver(VirtDriver):
 
     def _check_capacity(self, spec: InstanceSpec) -> None:
         """Called with self._lock held; stopped instances keep their share."""
-        held = [record["spec"] for name, record in records.every(self.instances_dir).items()
-                if name not in self._building]
-        held += [dataclasses.asdict(other) for other in self._building.values()]
-        limits = {"vcpus": int((os.cpu_count() or 1) * self.vcpu_overcommit),
-                  "memory_mb": records.memory_mb(),
-                  "disk_gb": shutil.disk_usage(self.state_dir).total // GIB}
-        for key, limit in limits.items():
-            used = sum(int(rec[key]) for rec in held)
-            wanted = int(getattr(spec, key))
-            if used + wanted > limit:
-                raise InsufficientResources(
-                    f"{self.host} cannot hold instance {spec.id}: {key} {wanted} wanted, "
-                    f"{limit - used} of {limit} free")
+        records.check_capacity(self.instances_dir, self._building, spec, self.host,
+                               int((os.cpu_count() or 1) * self.vcpu_overcommit),
+                               shutil.disk_usage(self.state_dir).total // GIB)
 
     def _port(self, wanted: int | None) -> int:
         """A free loopback port for a forwarded ssh port (`wanted` if still free)."""

@@ -60,6 +60,10 @@ class QemuMonitor:
         with self._qmp_locks[workdir.name]:
             return qmp(workdir / "qmp.sock", command, arguments, timeout=timeout)
 
+    def qmp_lock(self, workdir: Path) -> threading.Lock:
+        """Held by whoever talks to the instance's qemu (one QMP client at a time)."""
+        return self._qmp_locks[workdir.name]
+
     def running_pid(self, workdir: Path) -> int | None:
         """The pid of the instance's qemu, None when it does not run."""
         try:

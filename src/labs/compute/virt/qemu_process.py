@@ -10,6 +10,7 @@ own messages, moved once to `qemu.log.1` at a start when it has passed 1 MiB).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -18,9 +19,11 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from labs.compute.virt import qemu_nics as nics
 from labs.compute.virt.base import Nic, VirtError
 from labs.compute.virt.qemu_boot import BootFiles
 
@@ -48,18 +51,25 @@ class Machine:
     accel: str  # "kvm" or "tcg"
     boot: BootFiles | None  # None: boot from the disk
     nics: tuple[tuple[Nic, int | None], ...]  # each nic, with its ssh port when "user"
+    #: the descriptors of taps opened outside qemu's namespace, by nic index
+    tap_fds: Mapping[int, int] = field(default_factory=dict)
     console_ring: int = 1 << 16  # bytes of serial output qemu keeps (a power of two)
 
 
-def nic_args(nic: Nic, index: int, ssh_port: int | None) -> list[str]:
-    """The qemu options of one network interface."""
+def nic_args(nic: Nic, index: int, ssh_port: int | None, fd: int | None = None) -> list[str]:
+    """The qemu options of one network interface (`fd`: its tap, opened already)."""
+    netdev_id = nics.netdev_id(nic, index)
     if nic.kind == "user":
-        netdev = f"user,id=n{index},restrict=on"
+        netdev = f"user,id={netdev_id},restrict=on"
         if ssh_port is not None:
             netdev += f",hostfwd=tcp:127.0.0.1:{ssh_port}-:22"
+    elif fd is not None:
+        netdev = f"tap,id={netdev_id},fd={fd}"
     else:
-        netdev = f"tap,id=n{index},ifname={nic.tap},script=no,downscript=no"
-    device = f"virtio-net-pci,netdev=n{index},romfile="
+        netdev = f"tap,id={netdev_id},ifname={nic.tap},script=no,downscript=no"
+    device = f"virtio-net-pci,netdev={netdev_id},romfile="
+    if nics.device_id(nic):
+        device += f",id={nics.device_id(nic)}"
     if nic.mac:
         device += f",mac={nic.mac}"
     return ["-netdev", netdev, "-device", device]
@@ -91,14 +101,35 @@ def command_line(binary: str, machine: Machine) -> list[str]:
         cmd += ["-kernel", str(machine.boot.kernel), "-initrd", str(machine.boot.initrd),
                 "-append", machine.boot.cmdline]
     for index, (nic, port) in enumerate(machine.nics):
-        cmd += nic_args(nic, index, port)
-    namespaces = {nic.netns for nic, _ in machine.nics if nic.netns}
-    if len(namespaces) > 1:
-        raise VirtError(f"instance {machine.instance_id} has nics in several network "
-                        f"namespaces {sorted(namespaces)}: qemu runs in one")
-    if namespaces:
-        cmd = ["ip", "netns", "exec", namespaces.pop(), *cmd]
+        cmd += nic_args(nic, index, port, machine.tap_fds.get(index))
+    namespace = nics.qemu_namespace([nic for nic, _ in machine.nics])
+    outside = {nic.netns for index, (nic, _) in enumerate(machine.nics)
+               if nic.kind == "tap" and nic.netns != namespace
+               and index not in machine.tap_fds}
+    if outside:
+        raise VirtError(f"instance {machine.instance_id} has taps in network namespaces "
+                        f"{sorted(map(str, outside))} besides qemu's {namespace}: they "
+                        "must be opened first")
+    if namespace:
+        cmd = ["ip", "netns", "exec", namespace, *cmd]
     return cmd
+
+
+@contextlib.contextmanager
+def foreign_taps(machine_nics: list[Nic]) -> Iterator[dict[int, int]]:
+    """The taps outside the namespace qemu runs in, opened: their descriptors, by nic
+    index (closed again on leaving: a started qemu holds its own copies)."""
+    namespace = nics.qemu_namespace(machine_nics)
+    fds: dict[int, int] = {}
+    try:
+        for index, nic in enumerate(machine_nics):
+            if nic.kind == "tap" and nic.netns != namespace:
+                assert nic.tap is not None
+                fds[index] = nics.open_tap(nic.netns, nic.tap)
+        yield fds
+    finally:
+        for fd in fds.values():
+            os.close(fd)
 
 
 def bound_log(workdir: Path, max_bytes: int = QEMU_LOG_MAX_BYTES) -> int:
@@ -115,12 +146,14 @@ def bound_log(workdir: Path, max_bytes: int = QEMU_LOG_MAX_BYTES) -> int:
     return 0
 
 
-def start(cmd: list[str], workdir: Path) -> int:
-    """Start qemu detached, in `workdir`; its pid."""
+def start(cmd: list[str], workdir: Path, pass_fds: Collection[int] = ()) -> int:
+    """Start qemu detached, in `workdir` (`pass_fds`: descriptors it inherits); its
+    pid."""
     with (workdir / "qemu.log").open("ab") as out:
         try:
             proc = subprocess.Popen(cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+                                    stderr=subprocess.STDOUT, start_new_session=True,
+                                    pass_fds=tuple(pass_fds))
         except OSError as exc:
             raise VirtError(f"cannot run {cmd[0]}: {exc}") from exc
     with _children_lock:

@@ -8,15 +8,24 @@ temporary file and renamed into place, so readers never see half of it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import socket
 import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from labs.compute.virt.base import InstanceNotFound, Nic, VirtError
+from labs.compute.virt.base import (
+    InstanceNotFound,
+    InstanceSpec,
+    InsufficientResources,
+    Nic,
+    VirtError,
+)
 
 RECORD = "instance.json"
 RECORD_FORMAT = 1
@@ -25,6 +34,31 @@ RECORD_FORMAT = 1
 def nics(record: dict[str, Any]) -> list[Nic]:
     """The instance's nics (its spec's, or the default one)."""
     return [Nic(**nic) for nic in record["spec"]["nics"]] or [Nic()]
+
+
+def with_nic(record: dict[str, Any], nic: Nic) -> tuple[dict[str, Any], str] | None:
+    """The record with `nic` added after the others, and the NIC's MAC; None when it has
+    that port's NIC already."""
+    if any(old.port_id == nic.port_id for old in nics(record) if old.port_id):
+        return None
+    chosen = nic.mac or mac(record["spec"]["id"], len(record["macs"]))
+    spec = {**record["spec"], "nics": [*record["spec"]["nics"], asdict(nic)]}
+    return ({**record, "spec": spec, "macs": [*record["macs"], chosen],
+             "ports": [*record["ports"], None]}, chosen)
+
+
+def without_nic(record: dict[str, Any], port_id: str
+                ) -> tuple[dict[str, Any], Nic, int] | None:
+    """The record without the NIC of `port_id`, that NIC and its index; None when it has
+    no such NIC."""
+    listed = [Nic(**nic) for nic in record["spec"]["nics"]]
+    index = next((i for i, nic in enumerate(listed) if nic.port_id == port_id), None)
+    if index is None:
+        return None
+    keep = [i for i in range(len(listed)) if i != index]
+    spec = {**record["spec"], "nics": [record["spec"]["nics"][i] for i in keep]}
+    return ({**record, "spec": spec, "macs": [record["macs"][i] for i in keep],
+             "ports": [record["ports"][i] for i in keep]}, listed[index], index)
 
 
 def read_record(workdir: Path) -> dict[str, Any]:
@@ -95,3 +129,30 @@ def built_kernels() -> list[Path]:
     cache = Path(os.environ.get("LABS_IMAGE_CACHE")
                  or Path.home() / ".cache" / "labs" / "image-build")
     return sorted(cache.glob("kernel/*/vmlinuz"))
+
+
+def check_capacity(instances_dir: Path, building: Mapping[str, InstanceSpec],
+                   spec: InstanceSpec, host: str, vcpus: int, disk_gb: int) -> None:
+    """InsufficientResources when the host's instances (recorded, stopped ones too, and
+    `building`) and `spec` need more than its `vcpus`, memory or `disk_gb`."""
+    held = [record["spec"] for name, record in every(instances_dir).items()
+            if name not in building]
+    held += [dataclasses.asdict(other) for other in building.values()]
+    limits = {"vcpus": vcpus, "memory_mb": memory_mb(), "disk_gb": disk_gb}
+    for key, limit in limits.items():
+        used = sum(int(rec[key]) for rec in held)
+        wanted = int(getattr(spec, key))
+        if used + wanted > limit:
+            raise InsufficientResources(
+                f"{host} cannot hold instance {spec.id}: {key} {wanted} wanted, "
+                f"{limit - used} of {limit} free")
+
+
+def ssh_port(record: dict[str, Any]) -> int:
+    """The loopback port the guest's ssh port is forwarded to (its first user-mode
+    nic's)."""
+    for nic, port in zip(nics(record), record["ports"], strict=True):
+        if nic.kind == "user" and port:
+            return int(port)
+    raise VirtError(f"instance {record['spec']['id']} has no user-mode nic with a "
+                    "forwarded port")

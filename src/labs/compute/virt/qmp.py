@@ -10,6 +10,7 @@ qemu serves one QMP client at a time: callers keep sessions short.
 
 from __future__ import annotations
 
+import array
 import json
 import os
 import socket
@@ -53,6 +54,9 @@ class QmpSession:
             self._file.flush()
         except OSError as exc:
             raise QmpError(f"QMP {command} on {self.path}: cannot send: {exc}") from exc
+        return self._answer(command)
+
+    def _answer(self, command: str) -> Any:
         while True:
             answer = self._read()
             if "event" in answer:
@@ -64,6 +68,17 @@ class QmpSession:
             if "return" in answer:
                 return answer["return"]
             raise QmpError(f"QMP {command} on {self.path}: unexpected answer {answer!r}")
+
+    def send_fd(self, command: str, arguments: dict[str, Any], fd: int) -> Any:
+        """Run one command with a file descriptor sent alongside (``getfd``)."""
+        request = json.dumps({"execute": command, "arguments": arguments}).encode() + b"\n"
+        try:
+            self._file.flush()
+            self._sock.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                            array.array("i", [fd]))])
+        except OSError as exc:
+            raise QmpError(f"QMP {command} on {self.path}: cannot send: {exc}") from exc
+        return self._answer(command)
 
     def close(self) -> None:
         try:

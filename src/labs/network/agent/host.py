@@ -1,6 +1,6 @@
-"""An agent's side of an instance's network: plug the port the conductor allocated
-(the ``network`` part of the build spec) before the VM starts, keep its security rules
-and floating IPs as the cloud says, unplug it when the VM is gone.
+"""An agent's side of an instance's network: plug the ports the conductor allocated
+(the ``network`` part of the build spec: one per NIC) before the VM starts, keep their
+security rules and floating IPs as the cloud says, unplug them when the VM is gone.
 
 With a network driver (``bridge``) the VM gets a tap on its project's bridge; without
 one (``user``) it gets qemu's user-mode network with the same MAC, reachable only
@@ -10,7 +10,7 @@ through ports forwarded from the host's loopback.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from labs.common.periodic import Periodic
@@ -35,6 +35,8 @@ class PluggedPort:
     mac: str
     device: str | None = None
     netns: str | None = None
+    #: The id the host knows the port by (`InstancePort.port_id`).
+    port_id: str | None = None
 
 
 class HostNetworking:
@@ -88,7 +90,7 @@ class HostNetworking:
         if port is None:
             return None
         if self.driver is None:
-            return PluggedPort(mac=port.mac)
+            return PluggedPort(mac=port.mac, port_id=port.port_id)
         spec = port.network_spec()
         self.driver.ensure_network(spec)
         self._network_ready(spec)
@@ -99,7 +101,22 @@ class HostNetworking:
             self.driver.unplug(port.port_id)
             raise
         return PluggedPort(mac=attachment.mac, device=attachment.device,
-                           netns=attachment.netns)
+                           netns=attachment.netns, port_id=port.port_id)
+
+    def plug_all(self, ports: Sequence[InstancePort]) -> list[PluggedPort]:
+        """Plug an instance's ports, in NIC order; how its VM reaches each. Raises
+        NetworkError when one cannot be plugged, after unplugging those this call
+        plugged."""
+        plugged: list[PluggedPort] = []
+        try:
+            for port in ports:
+                done = self.plug(port)
+                assert done is not None
+                plugged.append(done)
+        except NetworkError:
+            self.unplug_all([port.port_id for port in ports[:len(plugged)]])
+            raise
+        return plugged
 
     def apply(self, port: InstancePort, before: InstancePort | None) -> None:
         """Make the port's rules and floating IPs what `port` says (`before`: what was
@@ -120,12 +137,18 @@ class HostNetworking:
         for address in sorted(wanted):
             self.driver.add_floating_ip(port.port_id, address)
 
-    def unplug(self, instance_id: str) -> None:
+    def unplug(self, port_id: str) -> None:
+        """Unplug one port (by the id the host knows it by: its instance's for a first
+        NIC, see `InstancePort.port_id`); a missing one is fine."""
         if self.driver is not None:
-            self.driver.unplug(instance_id)
+            self.driver.unplug(port_id)
+
+    def unplug_all(self, port_ids: Sequence[str]) -> None:
+        for port_id in port_ids:
+            self.unplug(port_id)
 
     def plugged(self) -> set[str]:
-        """The ports this host has (by instance id)."""
+        """The ports this host has (by the ids `InstancePort.port_id` gives them)."""
         if self.driver is None:
             return set()
         return {attachment.port_id for attachment in self.driver.list_ports()}

@@ -10,6 +10,7 @@ from labs.compute.api.routes import (
     flavors,
     floating_ips,
     hosts,
+    interfaces,
     keypairs,
     limits,
     security_groups,
@@ -31,6 +32,6 @@ def build_api(service: ComputeService, authenticator: Authenticator) -> Api:
     api.microversions = MICROVERSIONS
     api.request_id_header = "x-compute-request-id"
     for module in (discovery, servers, server_actions, flavors, keypairs, server_groups,
-                   limits, hosts, security_groups, floating_ips):
+                   limits, hosts, security_groups, floating_ips, interfaces):
         module.register(api, service)
     return api

@@ -1,7 +1,7 @@
 """the ports compute made take their servers' security groups
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 
 A host enforces the security groups of a server's port (Neutron's), no longer those
 the server names. Each port compute made for a server (``auto_delete``) with no groups
@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0008'
-down_revision = '0007'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

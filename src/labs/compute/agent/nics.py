@@ -1,0 +1,58 @@
+"""An agent's NICs of its instances: the virt NICs of plugged ports, and the ports
+attached to and detached from an instance while it exists (os-interface).
+
+The instance's spec (the agent's `specs`) follows: its ``network`` part lists the ports
+it has now, so a restart, a refresh or a delete handles every one of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import MutableMapping, Sequence
+
+from labs.compute.payloads import BuildSpec
+from labs.compute.virt.base import InstanceNotFound, Nic, VirtDriver, VirtError
+from labs.network.agent.host import HostNetworking, PluggedPort
+from labs.network.specs import InstancePort, ports_message, ports_of
+
+
+def nics_of(plugged: Sequence[PluggedPort]) -> tuple[Nic, ...]:
+    """The virt NICs of an instance's plugged ports, in order (none without a
+    network)."""
+    return tuple(Nic(mac=p.mac, kind="user", port_id=p.port_id) if p.device is None
+                 else Nic(mac=p.mac, kind="tap", tap=p.device, netns=p.netns,
+                          port_id=p.port_id) for p in plugged)
+
+
+def attach_port(network: HostNetworking, driver: VirtDriver,
+                specs: MutableMapping[str, BuildSpec], instance_id: str,
+                port: InstancePort) -> None:
+    """Plug the port and give the instance's VM its NIC (hot-plugged when it runs); the
+    port is unplugged again if the VM cannot take it (VirtError). Raises NetworkError
+    when the host cannot plug it."""
+    plugged = network.plug(port)
+    assert plugged is not None
+    try:
+        (nic,) = nics_of([plugged])
+        driver.attach_nic(instance_id, nic)
+    except VirtError:
+        network.unplug(port.port_id)
+        raise
+    spec = specs.get(instance_id)
+    if spec is not None:
+        ports = [p for p in ports_of(spec.network) if p.port_id != port.port_id]
+        specs[instance_id] = spec.with_network(ports_message([*ports, port]))
+
+
+def detach_port(network: HostNetworking, driver: VirtDriver,
+                specs: MutableMapping[str, BuildSpec], instance_id: str,
+                port_id: str) -> None:
+    """Take the port's NIC from the instance's VM (if it still has one) and unplug the
+    port."""
+    with contextlib.suppress(InstanceNotFound):  # no VM: only the port is left to unplug
+        driver.detach_nic(instance_id, port_id)
+    network.unplug(port_id)
+    spec = specs.get(instance_id)
+    if spec is not None:
+        ports = [p for p in ports_of(spec.network) if p.port_id != port_id]
+        specs[instance_id] = spec.with_network(ports_message(ports))
