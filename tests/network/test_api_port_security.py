@@ -177,3 +177,22 @@ def test_a_group_a_port_is_in_cannot_go(plane: Plane) -> None:
           "SecurityGroupInUse")
     assert set_port(plane, made["port"]["id"], security_groups=[]).status_code == 200
     assert neutron(plane, "DELETE", f"/security-groups/{web['id']}").status_code == 204
+
+
+def test_each_nic_of_a_server_has_its_own_ports_security(plane: Plane) -> None:
+    nets = []
+    for name, cidr in (("blue", "10.31.0.0/24"), ("green", "10.32.0.0/24")):
+        made = ok(plane, "POST", "/networks", json={"network": {"name": name}})["network"]
+        ok(plane, "POST", "/subnets", json={"subnet": {"network_id": made["id"],
+                                                       "cidr": cidr, "ip_version": 4}})
+        nets.append(made["id"])
+    server = plane.create(networks=[{"uuid": nets[0]}, {"uuid": nets[1]}])
+    sid = server["id"]
+    ports = {p["network_id"]: p for p in ok(plane, "GET", "/ports", params={
+        "device_id": sid})["ports"]}
+    assert set_port(plane, ports[nets[1]]["id"], port_security_enabled=False,
+                    security_groups=[]).status_code == 200
+    message = plane.conductor.network_specs([sid])[sid]
+    nics = [InstancePort.from_message(m) for m in message["ports"]]
+    assert [(n.network_id, n.security.enabled) for n in nics] == [(nets[0], True),
+                                                                 (nets[1], False)]
