@@ -18,6 +18,7 @@ from labs.compute.virt.fake import FAIL_SPAWN_KEY, FakeDriver
 from labs.network.agent.drivers.base import Attachment, NetworkDriver, NicKind
 from labs.network.agent.host import HostNetworking
 from labs.network.specs import (
+    AddressPair,
     InstancePort,
     NetworkSpec,
     PortSpec,
@@ -68,7 +69,9 @@ class RecordingDriver(NetworkDriver):
         return [self._attachment(port) for port in self.ports.values()]
 
     def set_security_rules(self, port_id: str, rules: Sequence[SecurityRule],
-                           group_members: Mapping[str, Sequence[str]]) -> None:
+                           group_members: Mapping[str, Sequence[str]], *,
+                           port_security: bool = True,
+                           allowed_pairs: Sequence[AddressPair] = ()) -> None:
         pass
 
     def add_floating_ip(self, port_id: str, floating_ip: str) -> None:
