@@ -17,15 +17,14 @@ from labs.compute.virt.base import Nic
 from labs.compute.virt.fake import FAIL_SPAWN_KEY, FakeDriver
 from labs.network.agent.drivers.base import Attachment, NetworkDriver, NicKind
 from labs.network.agent.host import HostNetworking
-from labs.network.specs import (
+from labs.network.instance_spec import (
+    AddressPair,
     InstancePort,
-    NetworkSpec,
-    PortSpec,
-    SecurityRule,
     ports_addresses,
     ports_message,
     ports_of,
 )
+from labs.network.specs import NetworkSpec, PortSpec, SecurityRule
 from tests.compute.test_payloads import PORT_MESSAGE, SPEC_MESSAGE
 from tests.compute.test_virt_contract import _spec
 
@@ -68,7 +67,9 @@ class RecordingDriver(NetworkDriver):
         return [self._attachment(port) for port in self.ports.values()]
 
     def set_security_rules(self, port_id: str, rules: Sequence[SecurityRule],
-                           group_members: Mapping[str, Sequence[str]]) -> None:
+                           group_members: Mapping[str, Sequence[str]], *,
+                           port_security: bool = True,
+                           allowed_pairs: Sequence[AddressPair] = ()) -> None:
         pass
 
     def add_floating_ip(self, port_id: str, floating_ip: str) -> None:

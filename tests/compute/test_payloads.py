@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from labs.compute.payloads import BuildSpec, ExpectedInstance, fixed_ips
-from labs.network.specs import InstancePort
+from labs.network.instance_spec import InstancePort
 
 #: A build spec as the conductor has always cast it to agents.
 SPEC_MESSAGE: dict[str, Any] = {
@@ -67,12 +67,23 @@ PORT_MESSAGE: dict[str, Any] = {
 def test_the_network_part_carries_dhcp_and_name_servers_and_reads_older_ones() -> None:
     old = InstancePort.from_message(PORT_MESSAGE)
     assert old.network_spec().dhcp is True and old.network_spec().dns_servers == ()
-    assert old.to_message() == {**PORT_MESSAGE, "enable_dhcp": True, "dns_nameservers": []}
-    new = {**PORT_MESSAGE, "mtu": 1400, "enable_dhcp": False, "dns_nameservers": ["9.9.9.9"]}
+    secured = {"rules": [], "members": {}, "enabled": True, "allowed_address_pairs": []}
+    assert old.to_message() == {**PORT_MESSAGE, "enable_dhcp": True, "dns_nameservers": [],
+                                "host_routes": [], "security": secured}
+    new = {**PORT_MESSAGE, "mtu": 1400, "enable_dhcp": False, "dns_nameservers": ["9.9.9.9"],
+           "host_routes": [{"destination": "10.9.0.0/16", "nexthop": "10.68.0.254"}],
+           "security": {**secured, "enabled": False, "allowed_address_pairs": [
+               {"ip_address": "10.68.0.100/32", "mac_address": "fa:16:3e:00:00:09"},
+               {"ip_address": "10.68.0.128/25"}]}}
     port = InstancePort.from_message(new)
     assert port.to_message() == new
     spec = port.network_spec()
     assert (spec.dhcp, spec.dns_servers, spec.mtu) == (False, ("9.9.9.9",), 1400)
-    # an agent that knows neither key reads the rest alike
-    assert {k: v for k, v in port.to_message().items() if k in PORT_MESSAGE} == {
-        **PORT_MESSAGE, "mtu": 1400}
+    assert spec.host_routes == (("10.9.0.0/16", "10.68.0.254"),)
+    assert not port.security.enabled and len(port.security.allowed_pairs) == 2
+    # an agent that knows none of the new keys reads the rest alike
+    message = port.to_message()
+    assert {k: v for k, v in message.items() if k in PORT_MESSAGE and k != "security"} == {
+        **{k: v for k, v in PORT_MESSAGE.items() if k != "security"}, "mtu": 1400}
+    assert {k: message["security"][k] for k in ("rules", "members")} == {
+        "rules": [], "members": {}}

@@ -21,7 +21,8 @@ COMMAND_TIMEOUT = 8.0
 UDHCPC_SCRIPT = """#!/bin/sh
 case "$1" in
   bound|renew)
-    env | grep -E '^(ip|mask|router|dns|domain|search|hostname|mtu)=' > "$LEASE_FILE"
+    env | grep -E '^(ip|mask|router|dns|domain|search|hostname|mtu|staticroutes)=' \
+      > "$LEASE_FILE"
     ip addr add "$ip/$mask" dev "$interface"
     [ -n "$router" ] && ip route add default via "$router" dev "$interface"
     ;;
@@ -196,8 +197,9 @@ class Guest(Host):
         must("ip", "-n", netns, "link", "set", "eth0", "up")
 
     def dhcp(self) -> dict[str, str]:
-        """Ask for a lease with udhcpc (search domain and MTU requested too) and return
-        the lease's values; the address and default route get configured."""
+        """Ask for a lease with udhcpc (search domain, MTU and classless static routes
+        requested too) and return the lease's values; the address and default route get
+        configured."""
         script = self.workdir / f"{self.netns}.udhcpc"
         lease = self.workdir / f"{self.netns}.lease"
         script.write_text(UDHCPC_SCRIPT)
@@ -205,7 +207,7 @@ class Guest(Host):
         done = subprocess.run(
             ["ip", "netns", "exec", self.netns, "env", f"LEASE_FILE={lease}",
              "busybox", "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "5", "-T", "1",
-             "-O", "search", "-O", "mtu", "-s", str(script)],
+             "-O", "search", "-O", "mtu", "-O", "staticroutes", "-s", str(script)],
             capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False)
         assert done.returncode == 0, f"no DHCP lease: {done.stdout}{done.stderr}"
         return dict(line.split("=", 1) for line in lease.read_text().splitlines())

@@ -72,7 +72,10 @@ def test_a_servers_port(plane: Plane) -> None:
         "mac_address": entry["OS-EXT-IPS-MAC:mac_addr"], "admin_state_up": True,
         "status": "ACTIVE", "device_id": sid, "device_owner": "compute:nova",
         "fixed_ips": [{"subnet_id": subnet_id_of(network_id), "ip_address": entry["addr"]}],
-        "allowed_address_pairs": [], "security_groups": [], "port_security_enabled": True,
+        "allowed_address_pairs": [], "port_security_enabled": True,
+        # in the server's groups (default)
+        "security_groups": [g["id"] for g in ok(plane, "GET", "/security-groups", params={
+            "name": "default"})["security_groups"]],
         "project_id": server["tenant_id"], "tenant_id": server["tenant_id"],
         "description": "", "tags": [], "created_at": port["created_at"],
         # one change: ACTIVE once its host plugged it

@@ -15,7 +15,8 @@ from labs.network.agent.drivers.bridge.driver import BridgeDriver
 from labs.network.agent.drivers.bridge.host_routers import HostRouters
 from labs.network.agent.drivers.bridge.routing import NETWORK_SIDE
 from labs.network.agent.host import HostNetworking
-from labs.network.specs import InstancePort, NetworkSpec, PortSecurity, PortSpec, RouterPart
+from labs.network.instance_spec import InstancePort, PortSecurity, RouterPart
+from labs.network.specs import NetworkSpec, PortSpec
 from tests.network.conftest import default_rules, port
 from tests.network.guests import Guest, Host, must
 

@@ -296,3 +296,35 @@ def test_an_instance_holds_an_address_per_network_in_nic_order_and_back(
     db.dispose()
     assert held == [("10.68.0.2", "vm-n1")]
     assert tuple(port) == ("", "DOWN") and "nic_index" not in columns
+
+
+def test_the_ports_compute_made_take_their_servers_groups(db_url: str) -> None:
+    db = Database(db_url)
+    cfg = alembic_config(db, "network")
+    command.upgrade(cfg, "0002")
+    _one_network_per_project(db)
+    command.upgrade(cfg, "0007")
+    when = datetime(2026, 1, 2, 3, 4, 5)
+    with db.engine.begin() as conn:  # compute's servers, in the same database
+        conn.execute(sa.text("CREATE TABLE instance (id VARCHAR(64) PRIMARY KEY, "
+                             "security_groups TEXT NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO instance VALUES ('vm-n1', :a), ('vm-n2', '[]')"),
+                     {"a": json.dumps(["web", "gone"])})
+        for group_id, project, name in (("g-web", "p1", "web"), ("g-d1", "p1", "default"),
+                                        ("g-d2", "p2", "default")):
+            conn.execute(sa.text(
+                "INSERT INTO security_group (id, project_id, name, description, stateful, "
+                "revision_number, created_at, updated_at) "
+                "VALUES (:i, :p, :n, '', :s, 0, :t, :t)"),
+                {"i": group_id, "p": project, "n": name, "s": True, "t": when})
+    try:
+        command.upgrade(cfg, "0009")
+        with db.engine.connect() as conn:
+            groups = {r.device_id: json.loads(r.security_groups) if isinstance(
+                r.security_groups, str) else r.security_groups for r in conn.execute(
+                sa.text("SELECT device_id, security_groups FROM port"))}
+        assert groups == {"vm-n1": ["g-web"], "vm-n2": ["g-d2"]}
+    finally:
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE instance"))
+        db.dispose()

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from labs.network.specs import InstancePort, InvalidRequest, RouterPart, ports_message, ports_of
+from labs.network.instance_spec import InstancePort, RouterPart, ports_message, ports_of
+from labs.network.specs import InvalidRequest
 from tests.compute.conftest import Plane, make_plane, record_casts
 from tests.conftest import Cloud
 from tests.network.test_api_floatingips import ok, port_of, public_id

@@ -20,11 +20,11 @@ from labs.common.errors import BadRequest, NotFound
 from labs.compute import models
 from labs.compute.payloads import utcnow
 from labs.network.errors import PortInUse
-from labs.network.fixed_ips import ProjectNetwork, ports_plugged
+from labs.network.fixed_ips import ProjectNetwork
 from labs.network.instance_ports import InstancePorts, PortOwner, release_addresses
-from labs.network.ports import PortRecord
+from labs.network.instance_spec import MAX_PORTS, InstancePort, ports_addresses, ports_message
+from labs.network.ports import PortRecord, ports_plugged
 from labs.network.service import NetworkService
-from labs.network.specs import MAX_PORTS, InstancePort, ports_addresses, ports_message
 
 Inst = models.Instance
 

@@ -34,7 +34,7 @@ from labs.common.errors import Conflict
 from labs.network import models
 from labs.network.config import NetworkOptions
 from labs.network.errors import PortInUse
-from labs.network.ports import COMPUTE_OWNER, port_id_of
+from labs.network.ports import COMPUTE_OWNER, free_ports, port_id_of
 from labs.network.routers import make_auto
 from labs.network.topology import subnet_id_of
 
@@ -62,13 +62,15 @@ class ProjectNetwork:
     mtu: int = 1500
     dhcp: bool = True
     dns_servers: tuple[str, ...] = ()
+    host_routes: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(cls, row: models.Network, subnet: models.Subnet) -> ProjectNetwork:
         return cls(id=row.id, project_id=row.project_id, label=row.label, cidr=subnet.cidr,
                    gateway=subnet.gateway_ip or "", external_ip=row.external_ip,
                    subnet_id=subnet.id, mtu=row.mtu, dhcp=subnet.enable_dhcp,
-                   dns_servers=tuple(subnet.dns_nameservers))
+                   dns_servers=tuple(subnet.dns_nameservers),
+                   host_routes=routes_of(subnet))
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,12 @@ class FixedAllocation:
     #: The port holding it, and that port's place among its instance's NICs.
     port_id: str = ""
     nic_index: int = 0
+    host_routes: tuple[tuple[str, str], ...] = ()
+
+
+def routes_of(subnet: models.Subnet) -> tuple[tuple[str, str], ...]:
+    """The subnet's host routes as (destination, next hop)."""
+    return tuple((r["destination"], r["nexthop"]) for r in subnet.host_routes or [])
 
 
 def pool_addresses(pools: list[dict[str, str]]) -> list[ipaddress.IPv4Address]:
@@ -192,11 +200,12 @@ class FixedIps:
 
     def allocate(self, tx: Session, net: ProjectNetwork, instance_id: str,
                  project_id: str | None = None, *, port_id: str | None = None,
-                 address: str | None = None, nic_index: int = 0) -> FixedAllocation:
+                 address: str | None = None, nic_index: int = 0,
+                 security_groups: list[str] | None = None) -> FixedAllocation:
         """The address on `net` of the instance (of `project_id`: by default the
         network's), the same one when it already has one there: that of the port
         `port_id` (bound to it now), or `address`, or the next free one (in a port made
-        for it); its port is the instance's NIC `nic_index`."""
+        for it, in `security_groups`); its port is the instance's NIC `nic_index`."""
         held = tx.scalar(sa.select(Fixed).where(Fixed.instance_id == instance_id,
                                                 Fixed.network_id == net.id))
         if held is None and port_id is not None:
@@ -215,7 +224,7 @@ class FixedIps:
                                       f"{net.project_id}: delete servers or ask for a bigger "
                                       "network.")
             port = compute_port(net.id, instance_id, project_id or net.project_id,
-                                nic_index)
+                                nic_index, security_groups)
             tx.add(port)
             tx.flush()
             tx.execute(sa.update(Fixed).where(Fixed.id == fixed_id)
@@ -229,7 +238,8 @@ class FixedIps:
                                gateway=net.gateway, external_ip=net.external_ip,
                                address=held.address, mac=held.mac or mac_for(instance_id),
                                mtu=net.mtu, dhcp=net.dhcp, dns_servers=net.dns_servers,
-                               port_id=held.port_id or "", nic_index=held.nic_index)
+                               port_id=held.port_id or "", nic_index=held.nic_index,
+                               host_routes=net.host_routes)
 
     @staticmethod
     def next_nic_index(tx: Session, instance_id: str) -> int:
@@ -336,41 +346,22 @@ def bind_port(tx: Session, port_id: str, instance_id: str) -> int:
 
 
 def compute_port(network_id: str, instance_id: str, project_id: str,
-                 nic_index: int = 0) -> models.Port:
-    """The port compute makes for an instance asking only for a network: DOWN until its
-    host has plugged it, deleted with its instance. Its first NIC's has the id and MAC
-    it always had; the others' derive from the instance and the network."""
+                 nic_index: int = 0,
+                 security_groups: list[str] | None = None) -> models.Port:
+    """The port compute makes for an instance asking only for a network (in the
+    instance's `security_groups`, ids): DOWN until its host has plugged it, deleted
+    with its instance. Its first NIC's has the id and MAC it always had; the others'
+    derive from the instance and the network."""
     now = _now()
     port_id = port_id_of(instance_id if nic_index == 0 else f"{instance_id}/{network_id}")
     mac = mac_for(instance_id if nic_index == 0 else port_id)
     return Port(id=port_id, network_id=network_id, project_id=project_id,
                 name="", description="", mac_address=mac,
                 device_id=instance_id, device_owner="compute:nova", admin_state_up=True,
-                status="DOWN", port_security_enabled=True, security_groups=[],
+                status="DOWN", port_security_enabled=True,
+                security_groups=list(security_groups or []),
                 allowed_address_pairs=[], binding_host_id="", auto_delete=True,
                 revision_number=0, created_at=now, updated_at=now)
-
-
-def ports_plugged(tx: Session, instance_id: str, running: bool,
-                  host: str | None = None) -> None:
-    """The instance's ports follow it: ACTIVE while it runs (plugged on `host`), DOWN
-    while it is stopped."""
-    values: dict[str, Any] = {"status": "ACTIVE" if running else "DOWN"}
-    if host is not None:
-        values["binding_host_id"] = host
-    tx.execute(sa.update(Port).where(Port.device_id == instance_id,
-                                     Port.device_owner.startswith(COMPUTE_OWNER),
-                                     Port.status != values["status"])
-               .values(**values, revision_number=Port.revision_number + 1,
-                       updated_at=_now()))
-
-
-def free_ports(tx: Session, port_ids: list[str], at: datetime | None = None) -> None:
-    """Delete the ports; their addresses go back to their networks."""
-    tx.execute(sa.update(Fixed).where(Fixed.port_id.in_(port_ids))
-               .values(instance_id=None, port_id=None, project_id=None, mac=None,
-                       released_at=at or _now()))
-    tx.execute(sa.delete(Port).where(Port.id.in_(port_ids)))
 
 
 _JOINED = (sa.select(Fixed, Sub, Net).join(Sub, Sub.id == Fixed.subnet_id)
@@ -383,7 +374,8 @@ def _allocation(fixed: models.FixedIp, sub: models.Subnet,
                            gateway=sub.gateway_ip or "", external_ip=net.external_ip,
                            address=fixed.address, mac=fixed.mac or "", mtu=net.mtu,
                            dhcp=sub.enable_dhcp, dns_servers=tuple(sub.dns_nameservers),
-                           port_id=fixed.port_id or "", nic_index=fixed.nic_index)
+                           port_id=fixed.port_id or "", nic_index=fixed.nic_index,
+                           host_routes=routes_of(sub))
 
 
 def _lost_race(exc: Exception) -> bool:

@@ -18,8 +18,9 @@ class GroupUse(Protocol):
         """Whether a live server of `project_id` is a member of its group `name`."""
 
     def rules_changed(self, project_id: str) -> None:
-        """The project's groups or rules changed: every host running one of its servers
-        applies them again (a host that cannot be told picks them up later)."""
+        """The project's groups, rules, ports' security or a subnet its servers are on
+        changed: every host running one of its servers applies them again (a host that
+        cannot be told picks them up later)."""
 
     def routers_changed(self, project_id: str) -> None:
         """A router of the project changed (its gateway, its subnets): every host running

@@ -3,8 +3,10 @@ deallocate): its fixed IP when it is placed, what its host must plug (the ``netw
 part of the build spec, an `InstancePort`), the security rules its host enforces,
 release on delete.
 
-The network knows instances only as compute describes them (`PortOwner`), and learns
-who is in which security group from compute (`GroupMembers`): it reads none of
+The rules a host enforces are those of the instance's port (Neutron's): its security
+groups (a port made for a server starts with the server's), its port security and
+its allowed address pairs; the members of a remote group are the ports in it. The
+network knows instances only as compute describes them (`PortOwner`): it reads none of
 compute's tables. Addresses are taken in the caller's transaction, so that placing an
 instance and giving it its fixed IP commit together.
 """
@@ -13,18 +15,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from labs.network import models
 from labs.network.fixed_ips import FixedAllocation, FixedIps, ProjectNetwork
 from labs.network.floating_ips import FloatingIps
+from labs.network.instance_spec import AddressPair, InstancePort, PortSecurity, RouterPart
+from labs.network.ports import COMPUTE_OWNER
 from labs.network.router_parts import router_parts
+from labs.network.security_groups import DEFAULT, NOTHING_OUT
 from labs.network.service import NetworkService
-from labs.network.specs import InstancePort, PortSecurity, RouterPart, SecurityRule
+from labs.network.specs import SecurityRule
+
+Port, Fixed, Group = models.Port, models.FixedIp, models.SecurityGroup
 
 #: The live instances of a project and the security groups each names, read in the
-#: given transaction: {instance id: group names} (no names: ``default``).
+#: given transaction: {instance id: group names} (no names: ``default``). Kept for its
+#: callers: the members of a group are now the ports in it.
 GroupMembers = Callable[[Session, str], Mapping[str, Sequence[str]]]
 
 
@@ -81,10 +91,12 @@ class InstancePorts:
                  nic_index: int = 0) -> InstancePort:
         """Give the instance its address on `net` (that of the port `port_id`, bound to
         it now, or `address`, or a free one) as its NIC `nic_index`; the port its host
-        plugs."""
+        plugs (a port made for it is in its security groups)."""
+        groups = None if port_id is not None else group_ids(
+            tx, owner.project_id, owner.security_groups)
         fixed = self.network.fixed_ips.allocate(tx, net, owner.id, owner.project_id,
                                                 port_id=port_id, address=address,
-                                                nic_index=nic_index)
+                                                nic_index=nic_index, security_groups=groups)
         router = router_parts(tx, [owner.id]).get((owner.id, fixed.network_id))
         return self._port(tx, owner, fixed, [], router=router)
 
@@ -121,36 +133,82 @@ class InstancePorts:
             port_id=host_port_id(owner.id, fixed), address=fixed.address, mac=fixed.mac,
             hostname=owner.hostname, floating_ips=tuple(floating), mtu=fixed.mtu,
             dhcp=fixed.dhcp, dns_servers=fixed.dns_servers,
-            security=self.security(tx, owner, cache), router=router)
+            host_routes=fixed.host_routes, router=router,
+            security=self.security(tx, owner, cache, fixed.port_id or None))
 
-    def security(self, tx: Session, owner: PortOwner,
-                 cache: _Lookups | None = None) -> PortSecurity:
-        """The rules of the instance's groups and the addresses of the groups they name
-        (`cache`: what was read for other instances of the same call)."""
+    def security(self, tx: Session, owner: PortOwner, cache: _Lookups | None = None,
+                 port_id: str | None = None) -> PortSecurity:
+        """What the host enforces for the instance's port: the rules of the port's
+        groups and the addresses of the groups they name, its port security and address
+        pairs, for its port `port_id` (default: its first); `cache`: what was read for
+        other instances of the same call. An instance without a port row has its own
+        groups' rules."""
         cache = cache or _Lookups()
-        key = (owner.project_id, owner.security_groups)
+        which = sa.select(Port).where(Port.device_id == owner.id,
+                                      Port.device_owner.startswith(COMPUTE_OWNER))
+        if port_id is not None:
+            which = which.where(Port.id == port_id)
+        port = tx.scalar(which.order_by(Port.created_at).limit(1))
+        if port is not None and not port.port_security_enabled:
+            return PortSecurity(enabled=False)
+        names = owner.security_groups if port is None else tuple(sorted(
+            self.network.security_groups.names(tx, port.security_groups or []).values()))
+        key = (owner.project_id, names if port is None or names else ("",))
         if key not in cache.rules:
             cache.rules[key] = self.network.security_groups.enforced_rules(
-                tx, owner.project_id, list(owner.security_groups))
+                tx, owner.project_id, list(names)) if names or port is None \
+                else ([NOTHING_OUT], {})  # a port in no group: nothing in or out
         rules, wanted = cache.rules[key]
         members: dict[str, list[str]] = {}
         if wanted:
             if owner.project_id not in cache.members:
                 cache.members[owner.project_id] = self._members(tx, owner.project_id)
             members = {name: cache.members[owner.project_id].get(name, []) for name in wanted}
-        return PortSecurity(rules=tuple(rules), members=members)
+        pairs = tuple(AddressPair.of(p) for p in (port.allowed_address_pairs or [])
+                      ) if port is not None else ()
+        return PortSecurity(rules=tuple(rules), members=members, allowed_pairs=pairs)
 
     def _members(self, tx: Session, project_id: str) -> dict[str, list[str]]:
-        """{group name: the fixed IPs of the project's servers in it}."""
-        peers = self.group_members(tx, project_id)
-        addresses = self.network.fixed_ips.nics_of_instances(tx, list(peers))
-        out: dict[str, list[str]] = {}
-        for instance_id, names in peers.items():
-            for fixed in addresses.get(instance_id, []):
-                for name in names or ["default"]:
-                    out.setdefault(name, []).append(fixed.address)
+        """{group name: the fixed IPs of the project's ports in it}."""
+        names = {g.id: g.name for g in tx.scalars(sa.select(Group).where(
+            Group.project_id == project_id))}
+        out: dict[str, set[str]] = {}
+        for groups, address in tx.execute(
+                sa.select(Port.security_groups, Fixed.address)
+                .join(Fixed, Fixed.port_id == Port.id)
+                .where(Port.project_id == project_id, Port.port_security_enabled)):
+            for group_id in groups or []:
+                if group_id in names:
+                    out.setdefault(names[group_id], set()).add(address)
         return {name: sorted(ips) for name, ips in out.items()}
 
     @staticmethod
     def release(tx: Session, instance_id: str) -> None:
         release_addresses(tx, instance_id)
+
+
+def group_ids(tx: Session, project_id: str, names: Sequence[str]) -> list[str]:
+    """The ids of the project's groups named `names` (none: ``default``), in order."""
+    wanted = list(names) or [DEFAULT]
+    found = dict(tx.execute(sa.select(Group.name, Group.id).where(
+        Group.project_id == project_id, Group.name.in_(wanted))).all())
+    return [found[name] for name in wanted if name in found]
+
+
+def server_group_changed(tx: Session, instance_id: str, group_id: str,
+                         member: bool) -> None:
+    """A server joined (`member`) or left a group: so do its ports (those with port
+    security: the others have no groups)."""
+    for port in tx.scalars(sa.select(Port).where(
+            Port.device_id == instance_id, Port.device_owner.startswith(COMPUTE_OWNER),
+            Port.port_security_enabled).with_for_update()):
+        groups = [g for g in port.security_groups or [] if g != group_id]
+        port.security_groups = [*groups, group_id] if member else groups
+        port.revision_number += 1
+        port.updated_at = datetime.now(UTC).replace(tzinfo=None)
+
+
+def ports_in_group(tx: Session, project_id: str, group_id: str) -> bool:
+    """Whether one of the project's ports is in the group (it cannot go then)."""
+    return any(group_id in (groups or []) for groups in tx.scalars(
+        sa.select(Port.security_groups).where(Port.project_id == project_id)))

@@ -10,6 +10,7 @@ own on its hosts.
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -185,7 +186,7 @@ class Networks:
         gateway = subnet_checks.gateway(net, asked.get("gateway_ip"), "gateway_ip" in asked)
         pools = subnet_checks.pools(net, gateway, asked.get("allocation_pools"))
         dns = subnet_checks.nameservers(asked.get("dns_nameservers") or [])
-        routes = subnet_checks.host_routes(asked.get("host_routes") or [])
+        routes = subnet_checks.host_routes(asked.get("host_routes") or [], net)
         self.quotas.ready(project_id)
         with self.db.transaction() as tx:
             if tx.get(Net, network.id, with_for_update=True) is None:
@@ -226,6 +227,9 @@ class Networks:
             if row is None:
                 raise SubnetNotFound(subnet_id)
             revisions.check(row, expected)
+            if "host_routes" in checked:
+                subnet_checks.host_routes(checked["host_routes"],
+                                          ipaddress.IPv4Network(row.cidr))
             for key in ("gateway_ip", "allocation_pools"):
                 if key in changes and changes[key] != _current(row, key):
                     raise BadRequest(f"Invalid input for {key}. Reason: a Labs subnet's "

@@ -30,9 +30,9 @@ from labs.common.db import Database
 from labs.common.errors import BadRequest, Conflict
 from labs.network import models
 from labs.network.errors import InvalidInput, IpAddressGenerationFailure, PortNotFound
-from labs.network.fixed_ips import free_address, free_ports
+from labs.network.fixed_ips import free_address
 from labs.network.floating_ips import FloatingIpRecord
-from labs.network.ports import PortRecord, records
+from labs.network.ports import PortRecord, free_ports, records
 from labs.network.quotas import NetworkQuotas
 from labs.network.security_groups import DEFAULT, SecurityGroups
 from labs.network.security_rules import SecurityGroupNotFound
@@ -86,7 +86,23 @@ class PortSecurityRequired(BadRequest):
 
     def __init__(self) -> None:
         super().__init__("Port security must be enabled and port must have an IP address "
-                         "in order to use security groups or allowed address pairs.")
+                         "in order to use security groups.")
+
+
+class AddressPairAndPortSecurityRequired(Conflict):
+    neutron_type = "AddressPairAndPortSecurityRequired"
+
+    def __init__(self) -> None:
+        super().__init__("Port Security must be enabled in order to have allowed address "
+                         "pairs on a port.")
+
+
+class PortSecurityPortHasSecurityGroup(Conflict):
+    neutron_type = "PortSecurityPortHasSecurityGroup"
+
+    def __init__(self) -> None:
+        super().__init__("Port has security group associated. Cannot disable port "
+                         "security or IP address until security group is removed.")
 
 
 def check_mac(value: str) -> str:
@@ -102,7 +118,7 @@ def check_pairs(pairs: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     for pair in pairs:
         try:
-            ip = str(ipaddress.ip_network(pair["ip_address"], strict=False))
+            ip = str(ipaddress.IPv4Network(pair["ip_address"], strict=False))
         except ValueError:
             raise InvalidInput(f"'{pair['ip_address']}' is not a valid IP address or "
                                "CIDR in allowed_address_pairs") from None
@@ -133,9 +149,10 @@ class PortChanges:
         """A port of `project_id` on `network`, as `asked` (the API's attributes,
         checked for shape), within its ``port`` quota (409 ``OverQuota``): its id."""
         secured = asked.get("port_security_enabled", True)
-        if not secured and (asked.get("security_groups") or asked.get(
-                "allowed_address_pairs")):
+        if not secured and asked.get("security_groups"):
             raise PortSecurityRequired()
+        if not secured and asked.get("allowed_address_pairs"):
+            raise AddressPairAndPortSecurityRequired()
         pairs = check_pairs(asked.get("allowed_address_pairs") or [])
         if secured and "security_groups" not in asked:
             self.security_groups.ensure_default(project_id)
@@ -244,17 +261,21 @@ class PortChanges:
         return row.id
 
     def update(self, port_id: str, changes: Mapping[str, Any]) -> None:
-        """Change the port's name, description, state, binding, groups, pairs."""
+        """Change the port's name, description, state, binding, groups, pairs (port
+        security goes off only for a port left without groups and pairs: Neutron's
+        400 or 409 otherwise)."""
         with self.db.transaction() as tx:
             row = tx.get(Port, port_id, with_for_update=True)
             if row is None:
                 raise PortNotFound(port_id)
             secured = changes.get("port_security_enabled", row.port_security_enabled)
-            groups = changes.get("security_groups", [] if not secured and
-                                 "port_security_enabled" in changes else row.security_groups)
-            pairs = changes.get("allowed_address_pairs", row.allowed_address_pairs)
-            if not secured and (groups or pairs):
-                raise PortSecurityRequired()
+            groups = changes.get("security_groups", row.security_groups) or []
+            pairs = changes.get("allowed_address_pairs", row.allowed_address_pairs) or []
+            if not secured and groups:
+                raise PortSecurityRequired() if "security_groups" in changes \
+                    else PortSecurityPortHasSecurityGroup()
+            if not secured and pairs:
+                raise AddressPairAndPortSecurityRequired()
             if "security_groups" in changes:
                 groups = self._groups(tx, row.project_id, changes, secured)
             for name, column in PORT_COLUMNS.items():

@@ -14,7 +14,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -141,3 +141,25 @@ def record(row: models.Port, fixed_ips: Sequence[tuple[str, str]]) -> PortRecord
         security_groups=tuple(row.security_groups or ()),
         allowed_address_pairs=tuple(row.allowed_address_pairs or ()),
         host=row.binding_host_id, revision_number=row.revision_number)
+
+
+def ports_plugged(tx: Session, instance_id: str, running: bool,
+                  host: str | None = None) -> None:
+    """The instance's ports follow it: ACTIVE while it runs (plugged on `host`), DOWN
+    while it is stopped."""
+    values: dict[str, Any] = {"status": "ACTIVE" if running else "DOWN"}
+    if host is not None:
+        values["binding_host_id"] = host
+    tx.execute(sa.update(Port).where(Port.device_id == instance_id,
+                                     Port.device_owner.startswith(COMPUTE_OWNER),
+                                     Port.status != values["status"])
+               .values(**values, revision_number=Port.revision_number + 1,
+                       updated_at=datetime.now(UTC).replace(tzinfo=None)))
+
+
+def free_ports(tx: Session, port_ids: list[str], at: datetime | None = None) -> None:
+    """Delete the ports; their addresses go back to their networks."""
+    tx.execute(sa.update(Fixed).where(Fixed.port_id.in_(port_ids))
+               .values(instance_id=None, port_id=None, project_id=None, mac=None,
+                       released_at=at or datetime.now(UTC).replace(tzinfo=None)))
+    tx.execute(sa.delete(Port).where(Port.id.in_(port_ids)))

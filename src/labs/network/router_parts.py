@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labs.network import models
+from labs.network.instance_spec import RouterPart
 from labs.network.routers import auto_router_id
-from labs.network.specs import RouterPart
 
 Fixed, Float, Sub = models.FixedIp, models.FloatingIp, models.Subnet
 Router, Interface = models.Router, models.RouterInterface

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
 
 from labs.common import errors
 
@@ -20,7 +20,7 @@ Protocol = Literal["tcp", "udp", "icmp"]
 Direction = Literal["ingress", "egress"]
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _PROTOCOLS = ("tcp", "udp", "icmp")
 
@@ -98,7 +98,9 @@ class NetworkSpec:
     address on the cloud's public side (`external_ip`: the source of its outbound NAT and
     the router of its floating IPs; None: an isolated network without floating IPs).
     Without `dhcp` its VMs get no lease (the gateway still answers DNS); `dns_servers`
-    are the name servers DHCP hands out instead of the gateway."""
+    are the name servers DHCP hands out instead of the gateway; `host_routes` the
+    subnet's extra routes ((destination CIDR, next hop inside the subnet)), handed out
+    by DHCP as classless static routes."""
 
     id: str
     project_id: str
@@ -109,6 +111,7 @@ class NetworkSpec:
     external_ip: str | None = None
     dhcp: bool = True
     dns_servers: tuple[str, ...] = ()
+    host_routes: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         check_id("network", self.id)
@@ -128,6 +131,27 @@ class NetworkSpec:
         object.__setattr__(self, "dns_servers", tuple(self.dns_servers))
         for server in self.dns_servers:
             check_ipv4("DNS server", server)
+        object.__setattr__(self, "host_routes", check_routes(self.host_routes, net))
+
+
+def check_routes(routes: object, net: ipaddress.IPv4Network) -> tuple[tuple[str, str], ...]:
+    """Host routes as (destination CIDR, next hop): each next hop a host address of
+    `net` (a pair, or a Neutron-style {"destination", "nexthop"})."""
+    if not isinstance(routes, list | tuple):
+        raise InvalidRequest(f"bad host routes {routes!r}: a list of (destination, nexthop)")
+    out = []
+    for route in routes:
+        if isinstance(route, Mapping):
+            route = (route.get("destination"), route.get("nexthop"))
+        if not isinstance(route, list | tuple) or len(route) != 2 \
+                or not all(isinstance(x, str) for x in route):
+            raise InvalidRequest(f"bad host route {route!r}: (destination, nexthop)")
+        destination = check_cidr("host route destination", route[0])
+        hop = check_ipv4("host route next hop", route[1])
+        if hop not in net or hop in (net.network_address, net.broadcast_address):
+            raise InvalidRequest(f"host route next hop {hop} is not a host address of {net}")
+        out.append((str(destination), str(hop)))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -146,7 +170,7 @@ class PortSpec:
         check_id("port", self.id)
         check_id("network", self.network_id)
         check_id("instance", self.instance_id)
-        if not _MAC.fullmatch(self.mac) or int(self.mac[:2], 16) & 1:
+        if not MAC.fullmatch(self.mac) or int(self.mac[:2], 16) & 1:
             raise InvalidRequest(
                 f"bad MAC {self.mac!r}: use a lower-case unicast aa:bb:cc:dd:ee:ff")
         check_ipv4("fixed IP", self.ip)
@@ -203,174 +227,3 @@ class SecurityRule:
                 ipaddress.IPv4Network(str(self.remote_cidr), strict=False)
             except ValueError:
                 raise InvalidRequest(f"bad remote CIDR {self.remote_cidr!r}") from None
-
-
-def server_addresses(label: str, address: str, mac: str,
-                     floating_ips: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
-    """A server's ``addresses`` (Nova's format): its fixed IP, then its floating IPs, under
-    its network's label."""
-    entries: list[dict[str, Any]] = [
-        {"version": 4, "addr": address, "OS-EXT-IPS:type": "fixed",
-         "OS-EXT-IPS-MAC:mac_addr": mac}]
-    entries += [{"version": 4, "addr": floating, "OS-EXT-IPS:type": "floating",
-                 "OS-EXT-IPS-MAC:mac_addr": mac} for floating in floating_ips]
-    return {label: entries}
-
-
-@dataclass(frozen=True)
-class PortSecurity:
-    """The allow rules of a port's security groups, and the fixed IPs of the members of
-    each group the rules name (a group missing here has no members)."""
-
-    rules: tuple[SecurityRule, ...] = ()
-    members: Mapping[str, list[str]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RouterPart:
-    """The user router a port's subnet is on, as its host builds it: its external IP
-    (None: no gateway), its networks as (network id, CIDR) in the order they joined, and
-    its floating IPs as (floating address, fixed address). A network on a user router
-    leaves through it (its own uplink is not used) and its ports' floating IPs come in
-    through it."""
-
-    id: str
-    external_ip: str | None = None
-    networks: tuple[tuple[str, str], ...] = ()
-    floating: tuple[tuple[str, str], ...] = ()
-
-    def __post_init__(self) -> None:
-        check_id("router", self.id)
-        if self.external_ip is not None:
-            check_ipv4("router external IP", self.external_ip)
-        object.__setattr__(self, "networks", tuple(
-            (check_id("network", n), str(check_cidr("router network CIDR", c)))
-            for n, c in self.networks))
-        object.__setattr__(self, "floating", tuple(
-            (str(check_ipv4("floating IP", f)), str(check_ipv4("fixed IP", x)))
-            for f, x in self.floating))
-
-    def to_message(self) -> dict[str, Any]:
-        return {"id": self.id, "external_ip": self.external_ip,
-                "networks": [{"id": n, "cidr": c} for n, c in self.networks],
-                "floating_ips": [{"floating": f, "fixed": x} for f, x in self.floating]}
-
-    @classmethod
-    def from_message(cls, message: Mapping[str, Any] | None) -> RouterPart | None:
-        """The router a message describes (None for none: older messages have none)."""
-        if not message:
-            return None
-        return cls(id=message["id"], external_ip=message.get("external_ip"),
-                   networks=tuple((n["id"], n["cidr"]) for n in message.get("networks", [])),
-                   floating=tuple((f["floating"], f["fixed"])
-                                  for f in message.get("floating_ips", [])))
-
-
-@dataclass(frozen=True)
-class InstancePort:
-    """The network part of an instance's build spec: the project network its host makes
-    sure of, the port it plugs (fixed IP, MAC, hostname), the floating IPs it forwards and
-    the rules it enforces. `domain` is the cloud's DNS domain (the guest's search
-    domain), `dns_domain` the project's. Travels as a plain dict (`to_message`)."""
-
-    network_id: str
-    label: str
-    cidr: str
-    gateway: str
-    external_ip: str | None
-    project_id: str
-    domain: str
-    dns_domain: str
-    port_id: str
-    address: str
-    mac: str
-    hostname: str
-    mtu: int = 1500
-    floating_ips: tuple[str, ...] = ()
-    security: PortSecurity = field(default_factory=PortSecurity)
-    dhcp: bool = True
-    dns_servers: tuple[str, ...] = ()
-    #: The user router its subnet is on (None: none, or its network's own auto router).
-    router: RouterPart | None = None
-
-    def to_message(self) -> dict[str, Any]:
-        return {"network_id": self.network_id, "label": self.label, "cidr": self.cidr,
-                "gateway": self.gateway, "external_ip": self.external_ip,
-                "project_id": self.project_id, "domain": self.domain,
-                "dns_domain": self.dns_domain, "mtu": self.mtu, "port_id": self.port_id,
-                "address": self.address, "mac": self.mac, "hostname": self.hostname,
-                "floating_ips": list(self.floating_ips), "enable_dhcp": self.dhcp,
-                "dns_nameservers": list(self.dns_servers),
-                "security": {"rules": [asdict(rule) for rule in self.security.rules],
-                             "members": dict(self.security.members)},
-                **({"router": self.router.to_message()} if self.router is not None else {})}
-
-    @classmethod
-    def from_message(cls, message: Mapping[str, Any]) -> InstancePort:
-        """The port a message describes (InvalidRequest for a rule that is not one)."""
-        security = message.get("security") or {}
-        return cls(
-            network_id=message["network_id"], label=message["label"],
-            cidr=message["cidr"], gateway=message["gateway"],
-            external_ip=message.get("external_ip"),
-            project_id=str(message.get("project_id") or message["network_id"]),
-            domain=message.get("domain", ""), dns_domain=message["dns_domain"],
-            port_id=message["port_id"], address=message["address"], mac=message["mac"],
-            hostname=message["hostname"], mtu=int(message.get("mtu", 1500)),
-            floating_ips=tuple(message.get("floating_ips") or ()),
-            dhcp=bool(message.get("enable_dhcp", True)),
-            dns_servers=tuple(message.get("dns_nameservers") or ()),
-            security=PortSecurity(
-                rules=tuple(SecurityRule(**rule) for rule in security.get("rules", [])),
-                members=dict(security.get("members", {}))),
-            router=RouterPart.from_message(message.get("router")))
-
-    def network_spec(self) -> NetworkSpec:
-        """The network its host makes sure of (with no uplink while a router routes
-        it)."""
-        external_ip = self.external_ip if self.router is None else None
-        return NetworkSpec(id=self.network_id, project_id=self.project_id, cidr=self.cidr,
-                           gateway=self.gateway, dns_domain=self.dns_domain, mtu=self.mtu,
-                           external_ip=external_ip, dhcp=self.dhcp,
-                           dns_servers=self.dns_servers)
-
-    def port_spec(self) -> PortSpec:
-        return PortSpec(id=self.port_id, network_id=self.network_id, mac=self.mac,
-                        ip=self.address, hostname=self.hostname, instance_id=self.port_id)
-
-    def addresses(self) -> dict[str, Any]:
-        """The server's ``addresses`` (Nova's format)."""
-        return server_addresses(self.label, self.address, self.mac, self.floating_ips)
-
-
-#: The most NICs (ports) one instance has.
-MAX_PORTS = 8
-
-
-def ports_message(ports: Sequence[InstancePort]) -> dict[str, Any] | None:
-    """The ``network`` part of a build spec for an instance's ports, in NIC order: the
-    first port's own message (all that agents of the previous release read), with every
-    port's under ``ports``. None without ports."""
-    if not ports:
-        return None
-    return {**ports[0].to_message(), "ports": [port.to_message() for port in ports]}
-
-
-def ports_of(message: Mapping[str, Any] | None) -> list[InstancePort]:
-    """The ports a build spec's ``network`` part holds, in NIC order: its ``ports``, or,
-    as conductors of the previous release send it, the one port it is."""
-    if not message:
-        return []
-    listed = message.get("ports")
-    if listed is None:
-        return [InstancePort.from_message(message)]
-    return [InstancePort.from_message(port) for port in listed]
-
-
-def ports_addresses(ports: Sequence[InstancePort]) -> dict[str, Any]:
-    """A server's ``addresses`` over all its ports (two networks of one name share it)."""
-    out: dict[str, Any] = {}
-    for port in ports:
-        for label, entries in port.addresses().items():
-            out.setdefault(label, []).extend(entries)
-    return out

@@ -170,7 +170,10 @@ def nameservers(values: list[Any]) -> list[str]:
     return out
 
 
-def host_routes(values: list[dict[str, Any]]) -> list[dict[str, str]]:
+def host_routes(values: list[dict[str, Any]],
+                subnet: ipaddress.IPv4Network | None = None) -> list[dict[str, str]]:
+    """Host routes as Neutron keeps them; each next hop a host address of `subnet` (its
+    VMs reach it directly: DHCP hands the routes out)."""
     out = []
     for route in values:
         try:
@@ -180,6 +183,10 @@ def host_routes(values: list[dict[str, Any]]) -> list[dict[str, str]]:
                                 f"'{route.get('destination')}' is not a valid IPv4 "
                                 "subnet.") from None
         hop = _address("host_routes", route.get("nexthop"))
+        if subnet is not None and (hop not in subnet or hop in (
+                subnet.network_address, subnet.broadcast_address)):
+            raise InvalidSubnet(f"Invalid input for host_routes. Reason: nexthop {hop} is "
+                                f"not a host address of the subnet {subnet}.")
         out.append({"destination": str(dest), "nexthop": str(hop)})
     return out
 

@@ -31,12 +31,8 @@ from labs.compute.payloads import BuildSpec, ExpectedInstance, notification_payl
 from labs.compute.rpcapi import AGENT_BINARY, ConductorAPI, notify_instance
 from labs.compute.virt.base import InstanceNotFound, InstanceSpec, Nic, VirtDriver, VirtError
 from labs.network.agent.host import HostNetworking
-from labs.network.specs import (
-    InstancePort,
-    NetworkError,
-    ports_addresses,
-    ports_of,
-)
+from labs.network.instance_spec import InstancePort, ports_addresses, ports_of
+from labs.network.specs import NetworkError
 
 log = logging.getLogger("labs.compute.agent.manager")
 

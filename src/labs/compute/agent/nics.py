@@ -13,7 +13,7 @@ from collections.abc import MutableMapping, Sequence
 from labs.compute.payloads import BuildSpec
 from labs.compute.virt.base import InstanceNotFound, Nic, VirtDriver, VirtError
 from labs.network.agent.host import HostNetworking, PluggedPort
-from labs.network.specs import InstancePort, ports_message, ports_of
+from labs.network.instance_spec import InstancePort, ports_message, ports_of
 
 
 def nics_of(plugged: Sequence[PluggedPort]) -> tuple[Nic, ...]:

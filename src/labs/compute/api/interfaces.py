@@ -23,8 +23,8 @@ from labs.compute.api.servers import ServerService
 from labs.compute.instance_network import InstanceNetworking, check_fixed_ip, readdress
 from labs.network.errors import PortInUse, PortNotFound
 from labs.network.fixed_ips import FixedIps, ProjectNetwork
+from labs.network.instance_spec import MAX_PORTS
 from labs.network.ports import PortRecord
-from labs.network.specs import MAX_PORTS
 
 #: The states a server takes or gives up an interface in.
 CHANGEABLE = frozenset({states.ACTIVE, states.STOPPED})

@@ -3,8 +3,9 @@ nova-network proxies): which servers name a group, a server joining or leaving a
 a floating IP associated with a server or taken from it, and telling the hosts.
 
 The network service keeps the rows and their rules; this layer adds what needs the
-servers: a group a live server names cannot go, a server's ``security_groups`` and
-``addresses`` follow its memberships and floating IPs, and every change that alters what
+servers: a group a live server names cannot go, a server's ``security_groups`` (and
+its ports' groups, which its host enforces) and ``addresses`` follow its memberships
+and floating IPs, and every change that alters what
 a host enforces is cast to that host (``refresh_network``). A cast that fails is logged:
 the change is recorded, and the agent picks it up when it next asks for its specs.
 """
@@ -23,6 +24,7 @@ from labs.compute.api.servers import ServerService
 from labs.compute.instance_network import hosts_of_project, readdress
 from labs.compute.payloads import utcnow
 from labs.network.floating_ips import FloatingIpRecord
+from labs.network.instance_ports import ports_in_group, server_group_changed
 from labs.network.nova_security_groups import NovaSecurityGroups, RuleRequest
 from labs.network.security_groups import DEFAULT
 from labs.network.security_rules import GroupRecord
@@ -67,8 +69,12 @@ class NetworkProxy:
 
     # -- labs.network.group_use.GroupUse: the network API's groups and rules -----------
     def group_in_use(self, project_id: str, name: str) -> bool:
+        """Whether a live server names the group or a port is in it."""
         with self.db.reading() as tx:
-            return any(name in names for names in self._named(tx, project_id))
+            if any(name in names for names in self._named(tx, project_id)):
+                return True
+            group = self.network.security_groups.find_named(tx, project_id, name)
+            return group is not None and ports_in_group(tx, project_id, group.id)
 
     def rules_changed(self, project_id: str) -> None:
         self._refresh_project(project_id)
@@ -101,6 +107,7 @@ class NetworkProxy:
                 raise BadRequest(f"Security group {name} is already associated with the "
                                  f"instance {row.id}")
             row.security_groups, row.updated_at = [*names, name], utcnow()
+            server_group_changed(tx, row.id, self._group_id(tx, row.project_id, name), True)
             project_id = row.project_id
         self._refresh_project(project_id)
 
@@ -117,6 +124,7 @@ class NetworkProxy:
                                  f"{row.id}; add another group first.")
             row.security_groups = [n for n in names if n != name]
             row.updated_at = utcnow()
+            server_group_changed(tx, row.id, self._group_id(tx, row.project_id, name), False)
             project_id = row.project_id
         self._refresh_project(project_id)
 
@@ -129,6 +137,11 @@ class NetworkProxy:
         if group is None:
             raise NotFound(f"Security group {name} not found for project {row.project_id}.")
         return row, group.name, list(row.security_groups or [DEFAULT])
+
+    def _group_id(self, tx: Session, project_id: str, name: str) -> str:
+        group = self.network.security_groups.find_named(tx, project_id, name)
+        assert group is not None  # found by _server_and_groups in this transaction
+        return group.id
 
     # -- floating IPs ------------------------------------------------------------------
     def list_floating(self, ctx: RequestContext) -> list[FloatingIpRecord]:

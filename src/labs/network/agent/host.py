@@ -16,7 +16,8 @@ from typing import Protocol
 
 from labs.common.periodic import Periodic
 from labs.network.agent.drivers.base import NetworkDriver
-from labs.network.specs import InstancePort, NetworkError, NetworkSpec
+from labs.network.instance_spec import InstancePort
+from labs.network.specs import NetworkError, NetworkSpec
 
 log = logging.getLogger("labs.compute.agent.manager")
 
@@ -137,14 +138,17 @@ class HostNetworking:
         changed (it joined or left a router, say) is made sure of again first."""
         if self.driver is None:
             return
-        if before is None or before.network_spec() != port.network_spec():
-            self.driver.ensure_network(port.network_spec())
+        spec = port.network_spec()
+        if spec not in self.driver.list_networks():  # a router or the subnet changed
+            self.driver.ensure_network(spec)
         self._apply(port, before)
 
     def _apply(self, port: InstancePort, before: InstancePort | None) -> None:
         assert self.driver is not None
         self.driver.set_security_rules(port.port_id, port.security.rules,
-                                       port.security.members)
+                                       port.security.members,
+                                       port_security=port.security.enabled,
+                                       allowed_pairs=port.security.allowed_pairs)
         # a routed network's floating IPs come in through its router, not its uplink
         wanted = set(port.floating_ips) if port.router is None else set()
         had = set(before.floating_ips if before is not None else ())

@@ -34,10 +34,11 @@ def build_api(service: NetworkService, authenticator: Authenticator,
     api = NeutronApi("network")
     api.authenticator = authenticator
     api.policy = Policy(RULES)
-    for module in (discovery, networks, subnets, quotas):
+    for module in (discovery, networks, quotas):
         module.register(api, service)
     routers.register(api, service, group_use)
-    ports.register(api, service, port_use)
+    subnets.register(api, service, group_use)
+    ports.register(api, service, port_use, group_use)
     floatingips.register(api, service, associations)
     security_groups.register(api, service, group_use)
     tagging.register(api, service)

@@ -14,6 +14,7 @@ from labs.network.api.base import allowed
 from labs.network.api.listing import Collection, Item
 from labs.network.api.networks import COMMON_FILTERS, FIELDS, disallowed, owner
 from labs.network.errors import NetworkNotFound, PortNotFound
+from labs.network.group_use import GroupUse
 from labs.network.port_listing import PortPage, ports_page
 from labs.network.port_use import PortUse
 from labs.network.ports import PortRecord
@@ -59,7 +60,12 @@ UPDATE = {"type": "object", "required": ["port"], "additionalProperties": False,
                                   "properties": _CHANGES}}}
 
 
-def register(api: Api, network: NetworkService, port_use: PortUse | None = None) -> None:
+#: What a host enforces for a port: a change to one is applied by the project's hosts.
+ENFORCED = ("security_groups", "port_security_enabled", "allowed_address_pairs")
+
+
+def register(api: Api, network: NetworkService, port_use: PortUse | None = None,
+             use: GroupUse | None = None) -> None:
     def visible(call: Call, rule: str, **filters: list[Any]) -> list[PortRecord]:
         """The ports of the caller's project (admins: every project's)."""
         ctx = call.enforce(rule)
@@ -133,10 +139,14 @@ def register(api: Api, network: NetworkService, port_use: PortUse | None = None)
 
     @api.put("/v2.0/ports/{port_id}", schema=UPDATE)
     def update_port(call: Call) -> dict[str, Any]:
-        """Change a port's name, description, state, device, groups, address pairs."""
+        """Change a port's name, description, state, device, groups, port security,
+        address pairs; the hosts of its project's servers enforce the change (the
+        groups' members change too)."""
         found = changeable(call, "network:update_port")
         admin_only(call, "update_port", call.body["port"])
         network.port_changes.update(found.id, call.body["port"])
+        if use is not None and any(k in call.body["port"] for k in ENFORCED):
+            use.rules_changed(found.project_id)
         return shown(call, found.id)
 
     @api.delete("/v2.0/ports/{port_id}")

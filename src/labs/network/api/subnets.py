@@ -14,6 +14,7 @@ from labs.network.api.listing import Collection
 from labs.network.api.networks import COMMON_FILTERS, FIELDS, PROJECT_ID, owner
 from labs.network.api.tagging import tagged
 from labs.network.errors import NetworkNotFound, SubnetNotFound
+from labs.network.group_use import GroupUse
 from labs.network.service import NetworkService
 from labs.network.topology import NetworkRecord, SubnetRecord
 
@@ -56,7 +57,12 @@ UPDATE = {"type": "object", "required": ["subnet"], "additionalProperties": Fals
                                     "properties": _CHANGES}}}
 
 
-def register(api: Api, network: NetworkService) -> None:
+#: What a subnet's hosts serve (DHCP, its name servers and routes): a change to one is
+#: applied by the hosts of the servers on its network.
+SERVED = ("enable_dhcp", "dns_nameservers", "host_routes")
+
+
+def register(api: Api, network: NetworkService, use: GroupUse | None = None) -> None:
     def visible(call: Call) -> list[NetworkRecord]:
         ctx = call.enforce("network:get_subnet")
         return network.topology.networks(
@@ -120,6 +126,11 @@ def register(api: Api, network: NetworkService) -> None:
         found = changeable(call, "update_subnet")
         network.networks.update_subnet(found.id, call.body["subnet"],
                                        expected_revision(call))
+        if use is not None and any(k in call.body["subnet"] for k in SERVED):
+            for project_id in sorted({p.project_id for p in network.ports.list(
+                    None, every_project=True, filters={"network_id": [found.network_id]})
+                    if p.instance_id}):
+                use.rules_changed(project_id)
         return shown(call, found.id)
 
     @api.delete("/v2.0/subnets/{subnet_id}")

@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from labs.network.instance_spec import AddressPair
 from labs.network.specs import NetworkSpec, PortSpec, SecurityRule
 
 NicKind = Literal["tap", "veth"]
@@ -95,10 +96,14 @@ class NetworkDriver(ABC):
 
     @abstractmethod
     def set_security_rules(self, port_id: str, rules: Sequence[SecurityRule],
-                           group_members: Mapping[str, Sequence[str]]) -> None:
+                           group_members: Mapping[str, Sequence[str]], *,
+                           port_security: bool = True,
+                           allowed_pairs: Sequence[AddressPair] = ()) -> None:
         """Replace the port's allow rules at once (no moment with neither the old nor the
         new set). `group_members` maps each remote group the rules name to its members'
-        IPs; a group missing from it has no members. PortNotFound if missing."""
+        IPs; a group missing from it has no members. Without `port_security` the port
+        is not filtered at all; `allowed_pairs` may send besides its own MAC and IP.
+        PortNotFound if missing."""
 
     @abstractmethod
     def add_floating_ip(self, port_id: str, floating_ip: str) -> None:

@@ -94,8 +94,17 @@ class Dnsmasq:
 
     def _dhcp(self, spec: NetworkSpec) -> list[str]:
         """DHCP's lines: a static lease for each port, the gateway as router, and as
-        name server unless the subnet names its own."""
+        name server unless the subnet names its own; the subnet's host routes as
+        classless static routes (option 121, and Microsoft's 249), which a client
+        takes instead of the router option: so the default route via the gateway is
+        one of them."""
         net = ipaddress.IPv4Network(spec.cidr)
+        routes = ""
+        if spec.host_routes:
+            pairs = list(spec.host_routes)
+            if all(destination != "0.0.0.0/0" for destination, _ in pairs):
+                pairs.append(("0.0.0.0/0", spec.gateway))
+            routes = ",".join(f"{destination},{hop}" for destination, hop in pairs)
         return [
             f"dhcp-range=set:labs,{net.network_address},static,{net.netmask},{LEASE_TIME}",
             f"dhcp-hostsfile={self.dhcp_hosts}",
@@ -106,6 +115,8 @@ class Dnsmasq:
             + ",".join(spec.dns_servers or (spec.gateway,)),
             f"dhcp-option=tag:labs,option:domain-search,{spec.dns_domain}",
             f"dhcp-option=tag:labs,option:mtu,{spec.mtu}",
+            *([f"dhcp-option=tag:labs,option:classless-static-route,{routes}",
+               f"dhcp-option=tag:labs,249,{routes}"] if routes else []),
         ]
 
     def write_hosts(self, spec: NetworkSpec, ports: Iterable[PortSpec]) -> bool:

@@ -38,6 +38,7 @@ from labs.network.agent.drivers.bridge import nft
 from labs.network.agent.drivers.bridge.dnsmasq import Dnsmasq
 from labs.network.agent.drivers.bridge.state import PortRecord, StateStore
 from labs.network.agent.drivers.bridge.uplink import Uplink, ensure_public_side, ensure_uplink
+from labs.network.instance_spec import AddressPair
 from labs.network.specs import (
     InvalidRequest,
     NetworkError,
@@ -343,13 +344,12 @@ class BridgeDriver(NetworkDriver):
         return self._network(record.port.network_id), record
 
     def set_security_rules(self, port_id: str, rules: Sequence[SecurityRule],
-                           group_members: Mapping[str, Sequence[str]]) -> None:
-        for members in group_members.values():
-            for member in members:
-                check_ipv4("group member", member)
-        with self._lock:
+                           group_members: Mapping[str, Sequence[str]], *,
+                           port_security: bool = True,
+                           allowed_pairs: Sequence[AddressPair] = ()) -> None:
+        with self._lock:  # a bad member address: InvalidRequest, before anything changes
             spec, record = self._port(port_id)
-            updated = record.with_rules(rules, group_members)
+            updated = record.with_rules(rules, group_members, port_security, allowed_pairs)
             self._apply(spec, [updated if r.port.id == port_id else r
                                for r in self.state.ports(spec.id)])
             self.state.save_port(updated)

@@ -18,7 +18,7 @@ from dataclasses import replace
 from labs.network.agent import netns
 from labs.network.agent.drivers.bridge.driver import BridgeDriver
 from labs.network.agent.drivers.bridge.routing import NETWORK_SIDE, Joined, RouterSpec, Routing
-from labs.network.specs import InstancePort, RouterPart
+from labs.network.instance_spec import InstancePort, RouterPart
 
 log = logging.getLogger("labs.network.agent.drivers.bridge.routing")
 

@@ -126,11 +126,12 @@ def _bridge_table(ports: Sequence[PortRecord]) -> list[str]:
     # each receiving port's ingress rules are met here, statelessly.
     out += ["  chain forward {",
             "    type filter hook forward priority 0; policy accept;"]
-    if ports:
+    secured = [r for r in ports if r.port_security]
+    if secured:
         out.append("    meta pkttype { broadcast, multicast } ether type ip oifname "
-                   + _vmap([(f'"{r.device}"', f"flood-{r.device}") for r in ports]))
+                   + _vmap([(f'"{r.device}"', f"flood-{r.device}") for r in secured]))
     out.append("  }")
-    for r in ports:
+    for r in secured:
         out += [f"  chain flood-{r.device} {{", *_rules(r, "ingress", "accept"),
                 "    drop", "  }"]
     out.append("}")
@@ -138,23 +139,35 @@ def _bridge_table(ports: Sequence[PortRecord]) -> list[str]:
 
 
 def _spoofing_filter(r: PortRecord) -> list[str]:
-    """What a port may send: from its own MAC and IP, and DHCP only for itself."""
+    """What a port may send: from its own MAC and IP or an allowed address pair's, and
+    DHCP only for itself; anything, with port security off."""
+    if not r.port_security:
+        return [f"  chain from-{r.device} {{", "    accept", "  }"]
     mac, ip = r.port.mac, r.port.ip
+    sources = [(mac, ip), *((p.mac or mac, p.ip) for p in r.allowed_pairs)]
+    macs = ", ".join(sorted({m for m, _ in sources}))
     return [f"  chain from-{r.device} {{",
-            f"    ether saddr != {mac} drop",
-            f"    arp saddr ether != {mac} drop",
-            f"    arp saddr ip != {{ {ip}, 0.0.0.0 }} drop",
-            "    ether type arp accept",
+            f"    ether saddr != {{ {macs} }} drop",
+            *(f"    ether type arp ether saddr {m} arp saddr ether {m} arp saddr ip {a} "
+              "accept" for m, a in [*sources, (mac, "0.0.0.0")]),
+            "    ether type arp drop",
             # a VM answering DHCP would hand the other VMs its own gateway and DNS
             "    udp sport 67 udp dport 68 drop",
             # DHCP only for its own MAC (BOOTP's chaddr), at a pace no flood keeps up:
             # dnsmasq logs what it refuses, and the log is the host's disk
             f"    udp dport 67 @th,{DHCP_CHADDR_BITS},48 != 0x{mac.replace(':', '')} drop",
             f"    udp dport 67 limit rate over {DHCP_RATE} drop",
-            "    ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept",
-            f"    ip saddr {ip} accept",
+            f"    ether saddr {mac} ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept",
+            *(f"    ether saddr {m} ip saddr {a} accept" for m, a in sources),
             "    drop",
             "  }"]
+
+
+def _pair_jumps(ports: Sequence[PortRecord], key: str, chain: str) -> list[str]:
+    """Jumps for traffic from or to a port's allowed address pairs (after the ports' own
+    addresses, so an address of a port itself goes to that port's chain)."""
+    return [f"    {key} {p.ip} jump {chain}-{r.device}"
+            for r in ports for p in r.allowed_pairs]
 
 
 def _port_forwarding(spec: NetworkSpec, wiring: Wiring,
@@ -168,13 +181,16 @@ def _port_forwarding(spec: NetworkSpec, wiring: Wiring,
            "    ct state invalid drop"]
     if wiring.uplink:
         out.append(f"    iifname {up} oifname {br} ct status & dnat == 0 drop")
+    ports = [r for r in ports if r.port_security]  # the others are not filtered
     egress = [r for r in ports if any(x.direction == "egress" for x in r.rules)]
     if egress:
         out.append(f"    iifname {br} ip saddr "
                    + _vmap([(r.port.ip, f"egress-{r.device}") for r in egress]))
+        out += _pair_jumps(egress, f"iifname {br} ip saddr", "egress")
     if ports:
         out.append(f"    oifname {br} ip daddr "
                    + _vmap([(r.port.ip, f"ingress-{r.device}") for r in ports]))
+        out += _pair_jumps(ports, f"oifname {br} ip daddr", "ingress")
     out.append("  }")
     # what the namespace itself sends to a port (an operator's ssh from the gateway, say)
     # meets the same ingress rules as traffic from other ports
@@ -184,6 +200,7 @@ def _port_forwarding(spec: NetworkSpec, wiring: Wiring,
     if ports:
         out.append(f"    oifname {br} ip daddr "
                    + _vmap([(r.port.ip, f"ingress-{r.device}") for r in ports]))
+        out += _pair_jumps(ports, f"oifname {br} ip daddr", "ingress")
     out.append("  }")
     for r in egress:
         out += [f"  chain egress-{r.device} {{", *_rules(r, "egress", "return"),

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from labs.network.agent.drivers.base import NicKind
-from labs.network.specs import NetworkSpec, PortSpec, SecurityRule
+from labs.network.instance_spec import AddressPair
+from labs.network.specs import NetworkSpec, PortSpec, SecurityRule, check_ipv4
 
 FORMAT = 1
 
@@ -35,19 +36,31 @@ class PortRecord:
     rules: tuple[SecurityRule, ...] = ()
     group_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     floating_ips: tuple[str, ...] = ()
+    #: False: the port is not filtered at all (no rules, no anti-spoofing).
+    port_security: bool = True
+    #: What it may send from besides its own MAC and IP.
+    allowed_pairs: tuple[AddressPair, ...] = ()
 
     def with_rules(self, rules: Sequence[SecurityRule],
-                   group_members: Mapping[str, Sequence[str]]) -> PortRecord:
+                   group_members: Mapping[str, Sequence[str]], port_security: bool = True,
+                   allowed_pairs: Sequence[AddressPair] = ()) -> PortRecord:
+        """The record with these rules, members (IPv4 addresses, else InvalidRequest)
+        and port security."""
+        for member in [m for members in group_members.values() for m in members]:
+            check_ipv4("group member", member)
         groups = {r.remote_group for r in rules if r.remote_group is not None}
         members = {g: tuple(group_members.get(g, ())) for g in sorted(groups)}
-        return replace(self, rules=tuple(rules), group_members=members)
+        return replace(self, rules=tuple(rules), group_members=members,
+                       port_security=port_security, allowed_pairs=tuple(allowed_pairs))
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "port": asdict(self.port), "kind": self.kind,
                 "device": self.device, "peer": self.peer,
                 "rules": [asdict(r) for r in self.rules],
                 "group_members": {k: list(v) for k, v in self.group_members.items()},
-                "floating_ips": list(self.floating_ips)}
+                "floating_ips": list(self.floating_ips),
+                "port_security": self.port_security,
+                "allowed_pairs": [asdict(p) for p in self.allowed_pairs]}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PortRecord:
@@ -56,7 +69,10 @@ class PortRecord:
                    device=data["device"], peer=data["peer"],
                    rules=tuple(SecurityRule(**r) for r in data["rules"]),
                    group_members={k: tuple(v) for k, v in data["group_members"].items()},
-                   floating_ips=tuple(data["floating_ips"]))
+                   floating_ips=tuple(data["floating_ips"]),
+                   port_security=bool(data.get("port_security", True)),
+                   allowed_pairs=tuple(AddressPair(**p) for p in data.get(
+                       "allowed_pairs", ())))
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
