@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from labs.compute.virt.fake import FakeDriver
-from labs.network.specs import MAX_PORTS
+from labs.network.instance_spec import MAX_PORTS
 from tests.compute.conftest import Plane
 from tests.compute.test_server_networks import V2, neutron, port_of, refused
 
