@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from labs.compute.virt.fake import FakeDriver
-from labs.network.specs import MAX_PORTS
+from labs.network.instance_spec import MAX_PORTS
 from tests.compute.conftest import Plane
 from tests.compute.test_server_networks import V2, neutron, port_of, refused
 
@@ -183,3 +183,26 @@ def test_a_stopped_server_takes_an_interface_and_has_it_at_start(plane: Plane) -
     plane.wait(sid, "ACTIVE")
     assert fake_nics(plane, server) == [sid, made["port_id"]]
     assert {i["port_state"] for i in interfaces(plane, sid)} == {"ACTIVE"}
+
+
+def test_an_interface_made_on_a_network_counts_against_the_port_quota(
+        plane: Plane) -> None:
+    blue, _ = network(plane, "blue", "10.31.0.0/24")
+    green, _ = network(plane, "green", "10.32.0.0/24")
+    red, _ = network(plane, "red", "10.33.0.0/24")
+    server = plane.create(networks=[{"uuid": blue}])
+    sid = server["id"]
+    mine = neutron(plane, "port", {"network_id": red})
+    project = mine["project_id"]
+    used = len(plane.client.get(f"{V2}/ports", headers={
+        "X-Auth-Token": plane.token("alice")}).json()["ports"])
+    resp = plane.client.put(f"{V2}/quotas/{project}", headers={
+        "X-Auth-Token": plane.token("admin")}, json={"quota": {"port": used}})
+    assert resp.status_code == 200, resp.text
+    # Nova's 403 PortLimitExceeded: no port made, the server keeps its one interface
+    assert "Maximum number of ports exceeded" in str(attach(plane, sid, {"net_id": green},
+                                                            403))
+    assert len(interfaces(plane, sid)) == 1
+    # a port the project already has takes no more of the quota
+    attach(plane, sid, {"port_id": mine["id"]})
+    assert len(interfaces(plane, sid)) == 2

@@ -2,7 +2,8 @@
 one more attached (a port of the project's, or one made on a network) and one taken
 away, while the server exists.
 
-Attaching binds the port (or makes one) in the API's own transaction, then asks the
+Attaching binds the port (or makes one, within the project's ``port`` quota: Nova's 403
+past it) in the API's own transaction, then asks the
 server's agent to plug it and hot-plug the NIC (a call: the answer says whether the VM
 has it); if the agent cannot, the port is let go again. Detaching asks the agent first,
 then lets the port go: a port compute made for the server is deleted with its address,
@@ -17,11 +18,11 @@ from sqlalchemy.orm import Session
 
 from labs.common.bus import BusError
 from labs.common.context import RequestContext
-from labs.common.errors import BadRequest, Conflict, LabsError, NotFound
+from labs.common.errors import BadRequest, Conflict, Forbidden, LabsError, NotFound
 from labs.compute import actions, models, states
 from labs.compute.api.servers import ServerService
 from labs.compute.instance_network import InstanceNetworking, check_fixed_ip, readdress
-from labs.network.errors import PortInUse, PortNotFound
+from labs.network.errors import OverQuota, PortInUse, PortNotFound
 from labs.network.fixed_ips import FixedIps, ProjectNetwork
 from labs.network.instance_spec import MAX_PORTS
 from labs.network.ports import PortRecord
@@ -73,6 +74,11 @@ class ServerInterfaces:
             if any(fixed.network_id == net.id for fixed in nics):
                 raise Conflict(f"Instance {row.id} has an interface on network {net.id} "
                                "already: a Labs server has one per network.")
+            if port_id is None:  # a port made for it: within the project's port quota
+                try:
+                    self.network.quotas.check_create(tx, row.project_id, "port")
+                except OverQuota as exc:
+                    raise Forbidden(f"Maximum number of ports exceeded: {exc}") from exc
             port = self.networking.attach(tx, row, net, port_id=port_id, address=address)
             readdress(tx, self.network, row)
             actions.start_action(tx, ctx, row.id, "attach_interface", row.project_id)
@@ -141,6 +147,8 @@ class ServerInterfaces:
             raise NotFound(f"Network {net_id} could not be found.") from exc
         if address is not None:
             check_fixed_ip(self.network, net, address)
+        if port_id is None:
+            self.network.quotas.ready(project_id)
         return port_id, net, address
 
     def _changeable(self, tx: Session, ctx: RequestContext, server_id: str
