@@ -159,3 +159,25 @@ def test_the_fake_driver_keeps_nics_across_a_restart(tmp_path: Path) -> None:
     driver.spawn(spec)
     driver.attach_nic(spec.id, Nic(kind="user", port_id="b"))
     assert FakeDriver(tmp_path, "h1").nics(spec.id) == ["a", "b"]
+
+
+def test_a_port_deleted_through_the_network_api_leaves_the_vm_and_the_host(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its address goes back to its network (another server may get it): the VM must
+    not keep a NIC that may still send from it."""
+    built, driver, network = agent(tmp_path)
+    ports = [InstancePort.from_message(PORT_MESSAGE), InstancePort.from_message(SECOND)]
+    spec = BuildSpec.from_message({**SPEC_MESSAGE, "network": ports_message(ports)})
+    built._specs[spec.id] = spec
+    built._build(spec)
+    monkeypatch.setattr(built, "_submit", lambda _key, work, *args: work(*args))
+    specs: dict[str, Any] = {spec.id: ports_message(ports[:1])}
+    monkeypatch.setattr(built, "conductor", type("C", (), {
+        "network_specs": staticmethod(lambda ids: {i: specs[i] for i in ids if i in specs})}))
+    built._refresh_network([spec.id])  # the second port was deleted
+    assert driver.nics(spec.id) == ["i1"] and list(network.ports) == ["i1"]
+    assert [p.port_id for p in ports_of(built._specs[spec.id].network)] == ["i1"]
+    specs.clear()
+    built._refresh_network([spec.id])  # and then the last one
+    assert driver.nics(spec.id) == [] and network.ports == {}
+    assert built._specs[spec.id].network is None
