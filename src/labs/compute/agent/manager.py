@@ -24,7 +24,7 @@ from typing import Any
 from labs.common.bus import Bus, BusError
 from labs.common.periodic import Periodic
 from labs.compute import states
-from labs.compute.agent.nics import attach_port, detach_port, nics_of
+from labs.compute.agent.nics import attach_port, detach_gone, detach_port, nics_of
 from labs.compute.agent.resources import heartbeat_report, host_report
 from labs.compute.agent.snapshots import upload_snapshot
 from labs.compute.payloads import BuildSpec, ExpectedInstance, notification_payload, utcnow
@@ -309,14 +309,10 @@ class Agent:
         (deleted through the network API: its address may go to another server) leaves
         its VM and this host."""
         had = {port.port_id: port for port in ports_of(before)}
-        now = ports_of(network)
         try:
-            for port in now:
+            for port in ports_of(network):
                 self.network.apply(port, had.get(port.port_id))
-            for port_id in had.keys() - {port.port_id for port in now}:
-                log.info("%s: port %s of %s is gone: detaching it", self.host, port_id,
-                         instance_id)
-                detach_port(self.network, self.driver, self._specs, instance_id, port_id)
+            detach_gone(self.network, self.driver, self._specs, instance_id, before, network)
         except (NetworkError, VirtError) as exc:
             log.warning("%s: network of %s not updated: %s", self.host, instance_id, exc)
             return
