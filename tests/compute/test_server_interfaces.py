@@ -206,3 +206,20 @@ def test_an_interface_made_on_a_network_counts_against_the_port_quota(
     # a port the project already has takes no more of the quota
     attach(plane, sid, {"port_id": mine["id"]})
     assert len(interfaces(plane, sid)) == 2
+
+
+def test_no_chosen_address_on_another_projects_network(plane: Plane) -> None:
+    """As Neutron's ``create_port:fixed_ips:ip_address``: only the network's owner (or
+    an admin) picks an address on it; on a shared one, another project takes the next
+    free one."""
+    shared = neutron(plane, "network", {"name": "commons", "shared": True}, "admin")
+    neutron(plane, "subnet", {"network_id": shared["id"], "cidr": "10.77.0.0/24"}, "admin")
+    refused(plane, [{"uuid": shared["id"], "fixed_ip": "10.77.0.9"}], 403,
+            "fixed IP on network")
+    blue, _ = network(plane, "blue", "10.31.0.0/24")
+    server = plane.create(networks=[{"uuid": blue}])
+    assert "fixed IP on network" in str(attach(plane, server["id"], {
+        "net_id": shared["id"], "fixed_ips": [{"ip_address": "10.77.0.9"}]}, 403))
+    assert len(interfaces(plane, server["id"])) == 1
+    got = attach(plane, server["id"], {"net_id": shared["id"]})["interfaceAttachment"]
+    assert got["fixed_ips"][0]["ip_address"] != "10.77.0.9"

@@ -62,3 +62,19 @@ def test_the_networks_owner_and_admins_may(net: Net) -> None:
     resp = set_port(net, port["id"], "bob", allowed_address_pairs=[
         {"ip_address": "10.9.0.0/29"}])
     assert resp.status_code == 200, resp.text
+
+
+def test_no_chosen_address_on_another_projects_network(net: Net) -> None:
+    """Neutron's ``create_port:fixed_ips:ip_address`` (the network's owner or an admin):
+    another project cannot pick the address a departed port of someone else's held."""
+    network_id, subnet_id = shared_network(net)
+    error(port_of(net, {"network_id": network_id, "fixed_ips": [
+        {"ip_address": "10.77.0.9"}]}, "bob"), 403, "PolicyNotAuthorized")
+    error(port_of(net, {"network_id": network_id, "fixed_ips": [
+        {"subnet_id": subnet_id, "ip_address": "10.77.0.9"}]}, "bob"), 403,
+        "PolicyNotAuthorized")
+    chosen = made(net, {"network_id": network_id, "fixed_ips": [{"subnet_id": subnet_id}]},
+                  "bob")  # a subnet may be chosen, not an address
+    assert chosen["fixed_ips"][0]["subnet_id"] == subnet_id
+    made(net, {"network_id": network_id, "fixed_ips": [{"ip_address": "10.77.0.9"}]},
+         "admin")

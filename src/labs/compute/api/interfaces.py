@@ -146,7 +146,8 @@ class ServerInterfaces:
         except BadRequest as exc:
             raise NotFound(f"Network {net_id} could not be found.") from exc
         if address is not None:
-            check_fixed_ip(self.network, net, address)
+            check_fixed_ip(self.network, net, address,
+                           None if ctx.is_admin else project_id)
         if port_id is None:
             self.network.quotas.ready(project_id)
         return port_id, net, address

@@ -95,10 +95,13 @@ def register(api: Api, network: NetworkService, port_use: PortUse | None = None,
 
     def owner_only(call: Call, action: str, asked: dict[str, Any],
                    network_project: str | None) -> None:
-        """Neutron's 403 for port security turned off, or address pairs given, by a
-        caller whose project does not own the port's network (admins excepted)."""
+        """Neutron's 403 for port security turned off, address pairs given, or an
+        address chosen by a caller whose project does not own the port's network
+        (admins excepted)."""
         if call.context.project_id == network_project:
             return
+        if any("ip_address" in fixed for fixed in asked.get("fixed_ips") or []):
+            disallowed(call, action, "fixed_ips:ip_address")
         if asked.get("port_security_enabled", True) is False:
             disallowed(call, action, "port_security_enabled")
         if asked.get("allowed_address_pairs"):
