@@ -223,3 +223,18 @@ def test_no_chosen_address_on_another_projects_network(plane: Plane) -> None:
     assert len(interfaces(plane, server["id"])) == 1
     got = attach(plane, server["id"], {"net_id": shared["id"]})["interfaceAttachment"]
     assert got["fixed_ips"][0]["ip_address"] != "10.77.0.9"
+
+
+def test_a_new_servers_ports_count_against_the_port_quota(plane: Plane) -> None:
+    blue, _ = network(plane, "blue", "10.31.0.0/24")
+    green, _ = network(plane, "green", "10.32.0.0/24")
+    mine = neutron(plane, "port", {"network_id": green})
+    resp = plane.client.put(f"{V2}/quotas/{mine['project_id']}", headers={
+        "X-Auth-Token": plane.token("admin")}, json={"quota": {"port": 2}})
+    assert resp.status_code == 200, resp.text
+    # one port is left: a server asking for two networks needs two
+    refused(plane, [{"uuid": blue}, {"uuid": green}], 403,
+            "Maximum number of ports exceeded")
+    # a port the project has takes none more
+    server = plane.create(networks=[{"uuid": blue}, {"port": mine["id"]}])
+    assert len(interfaces(plane, server["id"])) == 2

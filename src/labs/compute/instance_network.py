@@ -61,6 +61,7 @@ def check_requested_networks(network: NetworkService, project_id: str,
         return
     if networks in (None, "auto", []):
         network.networks.for_server(project_id, None)
+        check_port_quota(network, project_id, count)
         return
     if len(networks) > MAX_PORTS:
         raise BadRequest(f"A server has at most {MAX_PORTS} network interfaces: "
@@ -82,6 +83,20 @@ def check_requested_networks(network: NetworkService, project_id: str,
             raise BadRequest(f"Network {net_id} is asked for twice: a Labs server has one "
                              "network interface per network.")
         seen.add(net_id)
+    check_port_quota(network, project_id, count * sum(
+        1 for wanted in networks if not wanted.get("port")))
+
+
+def check_port_quota(network: NetworkService, project_id: str, needed: int) -> None:
+    """Nova's 403 when the project's ``port`` quota has no room for the `needed` ports
+    compute would make for new servers (checked before, as Nova does: the ports are
+    made when the servers are placed)."""
+    with network.db.reading() as tx:
+        limit = network.quotas.limits(tx, project_id)["port"]
+        used = network.quotas.used(tx, project_id)["port"]
+    if needed and 0 <= limit < used + needed:
+        raise Forbidden(f"Maximum number of ports exceeded: {needed} more asked for, "
+                        f"{max(limit - used, 0)} left of {limit}.")
 
 
 def _check_port(network: NetworkService, project_id: str, port_id: str) -> PortRecord:
