@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from labs.common.errors import Conflict
 from labs.compute.virt.fake import FakeDriver
+from labs.network.instance_ports import InstancePorts
 from labs.network.instance_spec import MAX_PORTS
 from tests.compute.conftest import Plane
 from tests.compute.test_server_networks import V2, neutron, port_of, refused
@@ -238,3 +240,23 @@ def test_a_new_servers_ports_count_against_the_port_quota(plane: Plane) -> None:
     # a port the project has takes none more
     server = plane.create(networks=[{"uuid": blue}, {"port": mine["id"]}])
     assert len(interfaces(plane, server["id"])) == 2
+
+
+def test_a_build_whose_second_nic_fails_keeps_no_port(plane: Plane,
+                                                      monkeypatch: Any) -> None:
+    """The conductor gives a server all its NICs or none: one that cannot have its
+    second ends in ERROR holding no address of its first."""
+    blue, _ = network(plane, "blue", "10.31.0.0/24")
+    green, _ = network(plane, "green", "10.32.0.0/24")
+    real = InstancePorts.allocate
+
+    def second_fails(self: InstancePorts, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("nic_index"):
+            raise Conflict("Fixed IP address 10.32.0.9 is already in use.")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(InstancePorts, "allocate", second_fails)
+    server = plane.create(networks=[{"uuid": blue}, {"uuid": green}], wait="ERROR")
+    held = plane.client.get(f"{V2}/ports", headers={"X-Auth-Token": plane.token("alice")},
+                            params={"device_id": server["id"]}).json()["ports"]
+    assert held == []
