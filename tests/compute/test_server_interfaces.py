@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labs.common.bus import BusTimeout
 from labs.common.errors import Conflict
 from labs.compute.virt.fake import FakeDriver
 from labs.network.instance_ports import InstancePorts
@@ -260,3 +261,23 @@ def test_a_build_whose_second_nic_fails_keeps_no_port(plane: Plane,
     held = plane.client.get(f"{V2}/ports", headers={"X-Auth-Token": plane.token("alice")},
                             params={"device_id": server["id"]}).json()["ports"]
     assert held == []
+
+
+def test_an_attach_that_times_out_leaves_no_nic(plane: Plane, monkeypatch: Any) -> None:
+    """The host may still give the VM its NIC after the API gave up waiting (and gave
+    the port's address back): it is asked to take it away again."""
+    blue, _ = network(plane, "blue", "10.31.0.0/24")
+    green, _ = network(plane, "green", "10.32.0.0/24")
+    server = plane.create(networks=[{"uuid": blue}])
+    agents = plane.service.servers.agents
+    real = agents.attach_interface
+
+    def slow(host: str, instance_id: str, port: dict[str, Any], timeout: float = 90.0
+             ) -> None:
+        real(host, instance_id, port, timeout)  # done, but after the caller gave up
+        raise BusTimeout("no answer within 90 s")
+
+    monkeypatch.setattr(agents, "attach_interface", slow)
+    attach(plane, server["id"], {"net_id": green}, 500)
+    assert len(interfaces(plane, server["id"])) == 1
+    assert fake_nics(plane, server) == [server["id"]]

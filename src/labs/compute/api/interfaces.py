@@ -2,21 +2,23 @@
 one more attached (a port of the project's, or one made on a network) and one taken
 away, while the server exists.
 
-Attaching binds the port (or makes one, within the project's ``port`` quota: Nova's 403
-past it) in the API's own transaction, then asks the
-server's agent to plug it and hot-plug the NIC (a call: the answer says whether the VM
-has it); if the agent cannot, the port is let go again. Detaching asks the agent first,
-then lets the port go: a port compute made for the server is deleted with its address,
-a port the project made is unbound and kept.
+Attaching binds the port (or makes one, within the project's ``port`` quota: Nova's
+403 past it) in the API's own transaction, then asks the server's agent to plug it and
+hot-plug the NIC (a call: the answer says whether the VM has it); if the agent cannot,
+the port is let go again (after asking the agent to take the NIC back when it did not
+answer in time: it may give it yet). Detaching asks the agent first, then lets the port
+go: a port compute made for the server is deleted with its address, a port the project
+made is unbound and kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from labs.common.bus import BusError
+from labs.common.bus import BusError, BusTimeout
 from labs.common.context import RequestContext
 from labs.common.errors import BadRequest, Conflict, Forbidden, LabsError, NotFound
 from labs.compute import actions, models, states
@@ -88,6 +90,9 @@ class ServerInterfaces:
         try:
             self.servers.agents.attach_interface(host, iid, port.to_message())
         except BusError as exc:
+            if isinstance(exc, BusTimeout):  # the host may give it yet: take it back
+                with contextlib.suppress(BusError):
+                    self.servers.agents.detach_interface(host, iid, port.port_id)
             self._let_go(iid, attached.id)
             raise AttachFailed(f"Failed to attach network adapter device to {iid}: "
                                f"{exc}") from exc
