@@ -13,7 +13,7 @@ import pytest
 
 from labs.compute.agent.manager import Agent
 from labs.compute.payloads import BuildSpec
-from labs.compute.virt.base import Nic
+from labs.compute.virt.base import Nic, VirtError
 from labs.compute.virt.fake import FAIL_SPAWN_KEY, FakeDriver
 from labs.network.agent.drivers.base import Attachment, NetworkDriver, NicKind
 from labs.network.agent.host import HostNetworking
@@ -159,3 +159,44 @@ def test_the_fake_driver_keeps_nics_across_a_restart(tmp_path: Path) -> None:
     driver.spawn(spec)
     driver.attach_nic(spec.id, Nic(kind="user", port_id="b"))
     assert FakeDriver(tmp_path, "h1").nics(spec.id) == ["a", "b"]
+
+
+def test_a_port_deleted_through_the_network_api_leaves_the_vm_and_the_host(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its address goes back to its network (another server may get it): the VM must
+    not keep a NIC that may still send from it."""
+    built, driver, network = agent(tmp_path)
+    ports = [InstancePort.from_message(PORT_MESSAGE), InstancePort.from_message(SECOND)]
+    spec = BuildSpec.from_message({**SPEC_MESSAGE, "network": ports_message(ports)})
+    built._specs[spec.id] = spec
+    built._build(spec)
+    monkeypatch.setattr(built, "_submit", lambda _key, work, *args: work(*args))
+    specs: dict[str, Any] = {spec.id: ports_message(ports[:1])}
+    monkeypatch.setattr(built, "conductor", type("C", (), {
+        "network_specs": staticmethod(lambda ids: {i: specs[i] for i in ids if i in specs})}))
+    built._refresh_network([spec.id])  # the second port was deleted
+    assert driver.nics(spec.id) == ["i1"] and list(network.ports) == ["i1"]
+    assert [p.port_id for p in ports_of(built._specs[spec.id].network)] == ["i1"]
+    specs.clear()
+    built._refresh_network([spec.id])  # and then the last one
+    assert driver.nics(spec.id) == [] and network.ports == {}
+    assert built._specs[spec.id].network is None
+
+
+def test_a_gone_port_leaves_the_host_even_when_the_guest_keeps_its_card(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A guest may refuse to let a NIC go: the host side goes anyway, so the card it
+    keeps reaches nothing (its address may be another server's by now)."""
+    built, driver, network = agent(tmp_path)
+    ports = [InstancePort.from_message(PORT_MESSAGE), InstancePort.from_message(SECOND)]
+    spec = BuildSpec.from_message({**SPEC_MESSAGE, "network": ports_message(ports)})
+    built._specs[spec.id] = spec
+    built._build(spec)
+
+    def refuse(instance_id: str, port_id: str) -> None:
+        raise VirtError(f"the guest did not release NIC {port_id}")
+
+    monkeypatch.setattr(driver, "detach_nic", refuse)
+    built._apply_network(spec.id, ports_message(ports[:1]), built._network_of(spec.id))
+    assert list(network.ports) == ["i1"]
+    assert [p.port_id for p in ports_of(built._specs[spec.id].network)] == ["i1"]

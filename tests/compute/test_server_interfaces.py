@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from labs.common.bus import BusTimeout
+from labs.common.errors import Conflict
 from labs.compute.virt.fake import FakeDriver
+from labs.network.instance_ports import InstancePorts
 from labs.network.instance_spec import MAX_PORTS
 from tests.compute.conftest import Plane
 from tests.compute.test_server_networks import V2, neutron, port_of, refused
@@ -183,3 +186,98 @@ def test_a_stopped_server_takes_an_interface_and_has_it_at_start(plane: Plane) -
     plane.wait(sid, "ACTIVE")
     assert fake_nics(plane, server) == [sid, made["port_id"]]
     assert {i["port_state"] for i in interfaces(plane, sid)} == {"ACTIVE"}
+
+
+def test_an_interface_made_on_a_network_counts_against_the_port_quota(
+        plane: Plane) -> None:
+    blue, _ = network(plane, "blue", "10.31.0.0/24")
+    green, _ = network(plane, "green", "10.32.0.0/24")
+    red, _ = network(plane, "red", "10.33.0.0/24")
+    server = plane.create(networks=[{"uuid": blue}])
+    sid = server["id"]
+    mine = neutron(plane, "port", {"network_id": red})
+    project = mine["project_id"]
+    used = len(plane.client.get(f"{V2}/ports", headers={
+        "X-Auth-Token": plane.token("alice")}).json()["ports"])
+    resp = plane.client.put(f"{V2}/quotas/{project}", headers={
+        "X-Auth-Token": plane.token("admin")}, json={"quota": {"port": used}})
+    assert resp.status_code == 200, resp.text
+    # Nova's 403 PortLimitExceeded: no port made, the server keeps its one interface
+    assert "Maximum number of ports exceeded" in str(attach(plane, sid, {"net_id": green},
+                                                            403))
+    assert len(interfaces(plane, sid)) == 1
+    # a port the project already has takes no more of the quota
+    attach(plane, sid, {"port_id": mine["id"]})
+    assert len(interfaces(plane, sid)) == 2
+
+
+def test_no_chosen_address_on_another_projects_network(plane: Plane) -> None:
+    """As Neutron's ``create_port:fixed_ips:ip_address``: only the network's owner (or
+    an admin) picks an address on it; on a shared one, another project takes the next
+    free one."""
+    shared = neutron(plane, "network", {"name": "commons", "shared": True}, "admin")
+    neutron(plane, "subnet", {"network_id": shared["id"], "cidr": "10.77.0.0/24"}, "admin")
+    refused(plane, [{"uuid": shared["id"], "fixed_ip": "10.77.0.9"}], 403,
+            "fixed IP on network")
+    blue, _ = network(plane, "blue", "10.31.0.0/24")
+    server = plane.create(networks=[{"uuid": blue}])
+    assert "fixed IP on network" in str(attach(plane, server["id"], {
+        "net_id": shared["id"], "fixed_ips": [{"ip_address": "10.77.0.9"}]}, 403))
+    assert len(interfaces(plane, server["id"])) == 1
+    got = attach(plane, server["id"], {"net_id": shared["id"]})["interfaceAttachment"]
+    assert got["fixed_ips"][0]["ip_address"] != "10.77.0.9"
+
+
+def test_a_new_servers_ports_count_against_the_port_quota(plane: Plane) -> None:
+    blue, _ = network(plane, "blue", "10.31.0.0/24")
+    green, _ = network(plane, "green", "10.32.0.0/24")
+    mine = neutron(plane, "port", {"network_id": green})
+    resp = plane.client.put(f"{V2}/quotas/{mine['project_id']}", headers={
+        "X-Auth-Token": plane.token("admin")}, json={"quota": {"port": 2}})
+    assert resp.status_code == 200, resp.text
+    # one port is left: a server asking for two networks needs two
+    refused(plane, [{"uuid": blue}, {"uuid": green}], 403,
+            "Maximum number of ports exceeded")
+    # a port the project has takes none more
+    server = plane.create(networks=[{"uuid": blue}, {"port": mine["id"]}])
+    assert len(interfaces(plane, server["id"])) == 2
+
+
+def test_a_build_whose_second_nic_fails_keeps_no_port(plane: Plane,
+                                                      monkeypatch: Any) -> None:
+    """The conductor gives a server all its NICs or none: one that cannot have its
+    second ends in ERROR holding no address of its first."""
+    blue, _ = network(plane, "blue", "10.31.0.0/24")
+    green, _ = network(plane, "green", "10.32.0.0/24")
+    real = InstancePorts.allocate
+
+    def second_fails(self: InstancePorts, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("nic_index"):
+            raise Conflict("Fixed IP address 10.32.0.9 is already in use.")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(InstancePorts, "allocate", second_fails)
+    server = plane.create(networks=[{"uuid": blue}, {"uuid": green}], wait="ERROR")
+    held = plane.client.get(f"{V2}/ports", headers={"X-Auth-Token": plane.token("alice")},
+                            params={"device_id": server["id"]}).json()["ports"]
+    assert held == []
+
+
+def test_an_attach_that_times_out_leaves_no_nic(plane: Plane, monkeypatch: Any) -> None:
+    """The host may still give the VM its NIC after the API gave up waiting (and gave
+    the port's address back): it is asked to take it away again."""
+    blue, _ = network(plane, "blue", "10.31.0.0/24")
+    green, _ = network(plane, "green", "10.32.0.0/24")
+    server = plane.create(networks=[{"uuid": blue}])
+    agents = plane.service.servers.agents
+    real = agents.attach_interface
+
+    def slow(host: str, instance_id: str, port: dict[str, Any], timeout: float = 90.0
+             ) -> None:
+        real(host, instance_id, port, timeout)  # done, but after the caller gave up
+        raise BusTimeout("no answer within 90 s")
+
+    monkeypatch.setattr(agents, "attach_interface", slow)
+    attach(plane, server["id"], {"net_id": green}, 500)
+    assert len(interfaces(plane, server["id"])) == 1
+    assert fake_nics(plane, server) == [server["id"]]

@@ -16,7 +16,7 @@ from labs.network.instance_spec import InstancePort
 from tests.compute.conftest import Plane, make_plane, record_casts
 from tests.conftest import Cloud
 from tests.network.api_helpers import error
-from tests.network.test_api_floatingips import neutron, ok, port_of
+from tests.network.test_api_floatingips import neutron, ok, port_of, public_id
 
 
 @pytest.fixture(name="plane")
@@ -196,3 +196,44 @@ def test_each_nic_of_a_server_has_its_own_ports_security(plane: Plane) -> None:
     nics = [InstancePort.from_message(m) for m in message["ports"]]
     assert [(n.network_id, n.security.enabled) for n in nics] == [(nets[0], True),
                                                                  (nets[1], False)]
+
+
+def test_a_port_naming_another_projects_server_as_its_device_is_not_its_port(
+        plane: Plane, casts: list[tuple[str, list[str]]]) -> None:
+    """Neutron lets a project write any ``device_id`` on its port: that binds it to no
+    server, so another project's server's group actions leave it alone, and deleting it
+    tells that server's host nothing."""
+    web = group(plane, "web")
+    cidr = "10.61.0.0/24"
+    blue = ok(plane, "POST", "/networks", json={"network": {"name": "blue"}})["network"]
+    sub = ok(plane, "POST", "/subnets", json={"subnet": {
+        "network_id": blue["id"], "cidr": cidr}})["subnet"]
+    rid = ok(plane, "POST", "/routers", json={"router": {
+        "name": "r", "external_gateway_info": {"network_id": public_id(plane)}}})[
+        "router"]["id"]
+    ok(plane, "PUT", f"/routers/{rid}/add_router_interface", json={"subnet_id": sub["id"]})
+    sid = plane.create(networks=[{"uuid": blue["id"]}])["id"]
+    mine = port_of(plane, sid)
+    fip = ok(plane, "POST", "/floatingips", json={"floatingip": {
+        "floating_network_id": public_id(plane), "port_id": mine["id"]}})["floatingip"]
+    (fixed,) = mine["fixed_ips"]
+    bobs_net = ok(plane, "POST", "/networks", "bob", json={"network": {"name": "b"}})
+    bobs_sub = ok(plane, "POST", "/subnets", "bob", json={"subnet": {
+        "network_id": bobs_net["network"]["id"], "cidr": cidr, "ip_version": 4}})
+    forged = ok(plane, "POST", "/ports", "bob", json={"port": {  # alice's address too
+        "network_id": bobs_net["network"]["id"], "device_id": sid,
+        "device_owner": "compute:nova", "fixed_ips": [{
+            "subnet_id": bobs_sub["subnet"]["id"], "ip_address": fixed["ip_address"]}]}})[
+        "port"]
+    resp = plane.call("POST", f"/servers/{sid}/action", version="2.35",
+                      json={"addSecurityGroup": {"name": "web"}})
+    assert resp.status_code == 202, resp.text
+    after = ok(plane, "GET", f"/ports/{forged['id']}", "bob")["port"]
+    assert web["id"] not in after["security_groups"]
+    assert after["security_groups"] == forged["security_groups"]
+    casts.clear()
+    assert neutron(plane, "DELETE", f"/ports/{forged['id']}", "bob").status_code == 204
+    assert casts == []
+    # alice's floating IP stays on her server's address
+    after = ok(plane, "GET", f"/floatingips/{fip['id']}")["floatingip"]
+    assert after["port_id"] == mine["id"]

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labs.common.db import Database
-from labs.common.errors import BadRequest, NotFound
+from labs.common.errors import BadRequest, Forbidden, NotFound
 from labs.compute import models
 from labs.compute.payloads import utcnow
 from labs.network.errors import PortInUse
@@ -61,6 +61,7 @@ def check_requested_networks(network: NetworkService, project_id: str,
         return
     if networks in (None, "auto", []):
         network.networks.for_server(project_id, None)
+        check_port_quota(network, project_id, count)
         return
     if len(networks) > MAX_PORTS:
         raise BadRequest(f"A server has at most {MAX_PORTS} network interfaces: "
@@ -76,12 +77,26 @@ def check_requested_networks(network: NetworkService, project_id: str,
             net = network.networks.for_server(project_id, wanted["uuid"])
             assert net is not None
             if wanted.get("fixed_ip"):
-                check_fixed_ip(network, net, wanted["fixed_ip"])
+                check_fixed_ip(network, net, wanted["fixed_ip"], project_id)
             net_id = net.id
         if net_id in seen:
             raise BadRequest(f"Network {net_id} is asked for twice: a Labs server has one "
                              "network interface per network.")
         seen.add(net_id)
+    check_port_quota(network, project_id, count * sum(
+        1 for wanted in networks if not wanted.get("port")))
+
+
+def check_port_quota(network: NetworkService, project_id: str, needed: int) -> None:
+    """Nova's 403 when the project's ``port`` quota has no room for the `needed` ports
+    compute would make for new servers (checked before, as Nova does: the ports are
+    made when the servers are placed)."""
+    with network.db.reading() as tx:
+        limit = network.quotas.limits(tx, project_id)["port"]
+        used = network.quotas.used(tx, project_id)["port"]
+    if needed and 0 <= limit < used + needed:
+        raise Forbidden(f"Maximum number of ports exceeded: {needed} more asked for, "
+                        f"{max(limit - used, 0)} left of {limit}.")
 
 
 def _check_port(network: NetworkService, project_id: str, port_id: str) -> PortRecord:
@@ -97,8 +112,15 @@ def _check_port(network: NetworkService, project_id: str, port_id: str) -> PortR
     return port
 
 
-def check_fixed_ip(network: NetworkService, net: ProjectNetwork, address: str) -> None:
-    """Nova's 400 for an address that is not a free one of the network's pools."""
+def check_fixed_ip(network: NetworkService, net: ProjectNetwork, address: str,
+                   project_id: str | None = None) -> None:
+    """Nova's 400 for an address that is not a free one of the network's pools; a 403
+    when the network is not `project_id`'s (given: the server's project, the caller no
+    admin), as Neutron's ``create_port:fixed_ips:ip_address``: on a shared network
+    another project takes the next free address, not one someone else just gave up."""
+    if project_id is not None and net.project_id != project_id:
+        raise Forbidden(f"Policy does not allow choosing a fixed IP on network {net.id} "
+                        "of another project.")
     try:
         ipaddress.IPv4Address(address)
     except ValueError:

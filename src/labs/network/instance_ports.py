@@ -198,10 +198,12 @@ def group_ids(tx: Session, project_id: str, names: Sequence[str]) -> list[str]:
 def server_group_changed(tx: Session, instance_id: str, group_id: str,
                          member: bool) -> None:
     """A server joined (`member`) or left a group: so do its ports (those with port
-    security: the others have no groups)."""
+    security: the others have no groups). Its ports are those holding its addresses: a
+    port of another project's that only names it as its ``device_id`` is not one."""
+    held = sa.select(Fixed.port_id).where(Fixed.instance_id == instance_id)
     for port in tx.scalars(sa.select(Port).where(
             Port.device_id == instance_id, Port.device_owner.startswith(COMPUTE_OWNER),
-            Port.port_security_enabled).with_for_update()):
+            Port.id.in_(held), Port.port_security_enabled).with_for_update()):
         groups = [g for g in port.security_groups or [] if g != group_id]
         port.security_groups = [*groups, group_id] if member else groups
         port.revision_number += 1

@@ -47,6 +47,15 @@ RULES: dict[str, Rule] = {
     "network:create_port:binding:host_id": admin,
     "network:update_port:binding:host_id": admin,
     "network:get_port:binding:host_id": admin,
+    # a port without port security, or with address pairs, on a network of another
+    # project's (a shared one): it could send as the others' ports or the gateway; or
+    # with an address chosen there (Neutron's admin_or_network_owner; the network's
+    # owner needs no rule)
+    "network:create_port:fixed_ips:ip_address": admin,
+    "network:create_port:port_security_enabled": admin,
+    "network:create_port:allowed_address_pairs": admin,
+    "network:update_port:port_security_enabled": admin,
+    "network:update_port:allowed_address_pairs": admin,
     "network:get_floatingip": reader,
     "network:create_floatingip": member,
     "network:update_floatingip": member,

@@ -19,6 +19,7 @@ import random
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -290,13 +291,19 @@ class PortChanges:
                 self.notices.port(tx, "update", row)
 
     def delete(self, port_id: str) -> PortRecord:
-        """The port goes (as it was, returned); its addresses go back to their networks,
-        and the floating IPs on them are taken from its server (Neutron's)."""
+        """The port goes (as it was, returned: bound to a server only if it held that
+        server's addresses); its addresses go back to their networks, and the floating
+        IPs on them are taken from its server (Neutron's)."""
         with self.db.transaction() as tx:
             row = tx.get(Port, port_id, with_for_update=True)
             if row is None:
                 raise PortNotFound(port_id)
             (gone,) = records(tx, [row])
+            if gone.instance_id is not None and tx.scalar(
+                    sa.select(Fixed.id).where(Fixed.port_id == port_id,
+                                              Fixed.instance_id == gone.instance_id)
+                    .limit(1)) is None:  # only names a server: bound to none
+                gone = replace(gone, device_id="", device_owner="")
             if self.notices is not None:
                 self.notices.port(tx, "delete", row)
             if gone.instance_id is not None:

@@ -24,7 +24,7 @@ from typing import Any
 from labs.common.bus import Bus, BusError
 from labs.common.periodic import Periodic
 from labs.compute import states
-from labs.compute.agent.nics import attach_port, detach_port, nics_of
+from labs.compute.agent.nics import attach_port, detach_gone, detach_port, nics_of
 from labs.compute.agent.resources import heartbeat_report, host_report
 from labs.compute.agent.snapshots import upload_snapshot
 from labs.compute.payloads import BuildSpec, ExpectedInstance, notification_payload, utcnow
@@ -199,8 +199,10 @@ class Agent:
             log.warning("%s: could not refresh the network of %d instances: %s",
                         self.host, len(instance_ids), exc)
             return
-        for iid, network in networks.items():
-            self._submit(iid, self._apply_network, iid, network, self._network_of(iid))
+        for iid in instance_ids:  # one left out has no port any more (or is gone)
+            before = self._network_of(iid)
+            if iid in networks or before:
+                self._submit(iid, self._apply_network, iid, networks.get(iid), before)
 
     def _network_of(self, instance_id: str) -> dict[str, Any] | None:
         spec = self._specs.get(instance_id)
@@ -301,13 +303,17 @@ class Agent:
             metadata=spec.metadata, project_name=spec.project_name,
             dns_domain=(spec.network or {}).get("domain", ""), nics=nics)
 
-    def _apply_network(self, instance_id: str, network: dict[str, Any],
+    def _apply_network(self, instance_id: str, network: dict[str, Any] | None,
                        before: dict[str, Any] | None) -> None:
+        """Apply the instance's ports as they are now; a port it had and has no more
+        (deleted through the network API: its address may go to another server) leaves
+        its VM and this host."""
         had = {port.port_id: port for port in ports_of(before)}
         try:
             for port in ports_of(network):
                 self.network.apply(port, had.get(port.port_id))
-        except NetworkError as exc:
+            detach_gone(self.network, self.driver, self._specs, instance_id, before, network)
+        except (NetworkError, VirtError) as exc:
             log.warning("%s: network of %s not updated: %s", self.host, instance_id, exc)
             return
         spec = self._specs.get(instance_id)

@@ -8,12 +8,16 @@ it has now, so a restart, a refresh or a delete handles every one of them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import MutableMapping, Sequence
+import logging
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import Any
 
 from labs.compute.payloads import BuildSpec
 from labs.compute.virt.base import InstanceNotFound, Nic, VirtDriver, VirtError
 from labs.network.agent.host import HostNetworking, PluggedPort
 from labs.network.instance_spec import InstancePort, ports_message, ports_of
+
+log = logging.getLogger("labs.compute.agent.nics")
 
 
 def nics_of(plugged: Sequence[PluggedPort]) -> tuple[Nic, ...]:
@@ -56,3 +60,27 @@ def detach_port(network: HostNetworking, driver: VirtDriver,
     if spec is not None:
         ports = [p for p in ports_of(spec.network) if p.port_id != port_id]
         specs[instance_id] = spec.with_network(ports_message(ports))
+
+
+def detach_gone(network: HostNetworking, driver: VirtDriver,
+                specs: MutableMapping[str, BuildSpec], instance_id: str,
+                before: Mapping[str, Any] | None, now: Mapping[str, Any] | None) -> None:
+    """Take from the instance the ports its ``network`` part had (`before`) and has no
+    more (`now`): deleted through the network API, their addresses may go to another
+    server, so no NIC of its VM keeps sending from them (a guest that keeps its card
+    keeps one that reaches nothing: the port is unplugged all the same)."""
+    kept = {port.port_id for port in ports_of(now)}
+    for port in ports_of(before):
+        if port.port_id in kept:
+            continue
+        log.info("port %s of %s is gone: detaching it", port.port_id, instance_id)
+        try:
+            detach_port(network, driver, specs, instance_id, port.port_id)
+        except VirtError as exc:
+            log.warning("%s keeps the NIC of its gone port %s (%s): unplugging the port",
+                        instance_id, port.port_id, exc)
+            network.unplug(port.port_id)
+            spec = specs.get(instance_id)
+            if spec is not None:
+                specs[instance_id] = spec.with_network(ports_message(
+                    [p for p in ports_of(spec.network) if p.port_id != port.port_id]))

@@ -2,26 +2,29 @@
 one more attached (a port of the project's, or one made on a network) and one taken
 away, while the server exists.
 
-Attaching binds the port (or makes one) in the API's own transaction, then asks the
-server's agent to plug it and hot-plug the NIC (a call: the answer says whether the VM
-has it); if the agent cannot, the port is let go again. Detaching asks the agent first,
-then lets the port go: a port compute made for the server is deleted with its address,
-a port the project made is unbound and kept.
+Attaching binds the port (or makes one, within the project's ``port`` quota: Nova's
+403 past it) in the API's own transaction, then asks the server's agent to plug it and
+hot-plug the NIC (a call: the answer says whether the VM has it); if the agent cannot,
+the port is let go again (after asking the agent to take the NIC back when it did not
+answer in time: it may give it yet). Detaching asks the agent first, then lets the port
+go: a port compute made for the server is deleted with its address, a port the project
+made is unbound and kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from labs.common.bus import BusError
+from labs.common.bus import BusError, BusTimeout
 from labs.common.context import RequestContext
-from labs.common.errors import BadRequest, Conflict, LabsError, NotFound
+from labs.common.errors import BadRequest, Conflict, Forbidden, LabsError, NotFound
 from labs.compute import actions, models, states
 from labs.compute.api.servers import ServerService
 from labs.compute.instance_network import InstanceNetworking, check_fixed_ip, readdress
-from labs.network.errors import PortInUse, PortNotFound
+from labs.network.errors import OverQuota, PortInUse, PortNotFound
 from labs.network.fixed_ips import FixedIps, ProjectNetwork
 from labs.network.instance_spec import MAX_PORTS
 from labs.network.ports import PortRecord
@@ -73,6 +76,11 @@ class ServerInterfaces:
             if any(fixed.network_id == net.id for fixed in nics):
                 raise Conflict(f"Instance {row.id} has an interface on network {net.id} "
                                "already: a Labs server has one per network.")
+            if port_id is None:  # a port made for it: within the project's port quota
+                try:
+                    self.network.quotas.check_create(tx, row.project_id, "port")
+                except OverQuota as exc:
+                    raise Forbidden(f"Maximum number of ports exceeded: {exc}") from exc
             port = self.networking.attach(tx, row, net, port_id=port_id, address=address)
             readdress(tx, self.network, row)
             actions.start_action(tx, ctx, row.id, "attach_interface", row.project_id)
@@ -82,6 +90,9 @@ class ServerInterfaces:
         try:
             self.servers.agents.attach_interface(host, iid, port.to_message())
         except BusError as exc:
+            if isinstance(exc, BusTimeout):  # the host may give it yet: take it back
+                with contextlib.suppress(BusError):
+                    self.servers.agents.detach_interface(host, iid, port.port_id)
             self._let_go(iid, attached.id)
             raise AttachFailed(f"Failed to attach network adapter device to {iid}: "
                                f"{exc}") from exc
@@ -140,7 +151,10 @@ class ServerInterfaces:
         except BadRequest as exc:
             raise NotFound(f"Network {net_id} could not be found.") from exc
         if address is not None:
-            check_fixed_ip(self.network, net, address)
+            check_fixed_ip(self.network, net, address,
+                           None if ctx.is_admin else project_id)
+        if port_id is None:
+            self.network.quotas.ready(project_id)
         return port_id, net, address
 
     def _changeable(self, tx: Session, ctx: RequestContext, server_id: str

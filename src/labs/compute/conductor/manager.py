@@ -96,8 +96,9 @@ class Conductor:
             assert row is not None
             spec = BuildSpec.of_instance(row)
             if net is not None:
-                try:
-                    spec = spec.with_network(self.networking.allocate(tx, row, net))
+                try:  # every NIC or none: a failed one leaves no port of the others
+                    with tx.begin_nested():
+                        spec = spec.with_network(self.networking.allocate(tx, row, net))
                 except LabsError as exc:
                     error = str(exc)
         if error is not None:

@@ -93,6 +93,20 @@ def register(api: Api, network: NetworkService, port_use: PortUse | None = None,
             if attribute in asked:
                 disallowed(call, action, attribute)
 
+    def owner_only(call: Call, action: str, asked: dict[str, Any],
+                   network_project: str | None) -> None:
+        """Neutron's 403 for port security turned off, address pairs given, or an
+        address chosen by a caller whose project does not own the port's network
+        (admins excepted)."""
+        if call.context.project_id == network_project:
+            return
+        if any("ip_address" in fixed for fixed in asked.get("fixed_ips") or []):
+            disallowed(call, action, "fixed_ips:ip_address")
+        if asked.get("port_security_enabled", True) is False:
+            disallowed(call, action, "port_security_enabled")
+        if asked.get("allowed_address_pairs"):
+            disallowed(call, action, "allowed_address_pairs")
+
     @api.get("/v2.0/ports", query=PORTS.query())
     def list_ports(call: Call) -> dict[str, Any]:
         """List the ports the caller sees (filters, fields; sorted and paged in the
@@ -135,6 +149,7 @@ def register(api: Api, network: NetworkService, port_use: PortUse | None = None,
             raise NetworkNotFound(asked["network_id"])
         if target.external:
             raise BadRequest("The external network takes floating IPs, not ports.")
+        owner_only(call, "create_port", asked, target.project_id)
         return shown(call, network.port_changes.create(target, project, asked))
 
     @api.put("/v2.0/ports/{port_id}", schema=UPDATE)
@@ -144,6 +159,9 @@ def register(api: Api, network: NetworkService, port_use: PortUse | None = None,
         groups' members change too)."""
         found = changeable(call, "network:update_port")
         admin_only(call, "update_port", call.body["port"])
+        held = network.networks.record(found.network_id)
+        owner_only(call, "update_port", call.body["port"],
+                   held.project_id if held is not None else None)
         network.port_changes.update(found.id, call.body["port"])
         if use is not None and any(k in call.body["port"] for k in ENFORCED):
             use.rules_changed(found.project_id)
