@@ -175,9 +175,9 @@ def test_a_vm_on_two_networks_and_a_nic_detached_and_attached(vm_cloud: VmCloud)
 def test_two_networks_joined_by_a_router(vm_cloud: VmCloud,
                                          outside: Callable[[], str]) -> None:
     """`router create`, `router set --external-gateway public`, `router add subnet` for
-    two networks; a VM on a port of the first, in a group letting ssh in from anywhere,
-    with a floating IP: ssh reaches it from outside through the floating IP, and from
-    there it reaches the VM on the second network (by its fixed IP) and the outside."""
+    two networks; a VM on a port of the first, the port in a group letting ssh in from
+    anywhere, with a floating IP: ssh reaches it from outside through the floating IP,
+    and from there it reaches the VM on the second network (by its fixed IP) and the outside."""
     vms, cloud = vm_cloud, vm_cloud.cloud
     keypair(vms)
     for name, cidr in (("rt-a", "192.168.91.0/24"), ("rt-b", "192.168.92.0/24")):
@@ -188,11 +188,14 @@ def test_two_networks_joined_by_a_router(vm_cloud: VmCloud,
     cloud.openstack("router", "set", "--external-gateway", "public", "rt")
     cloud.openstack("router", "add", "subnet", "rt", "rt-a-v4")
     cloud.openstack("router", "add", "subnet", "rt", "rt-b-v4")
-    port = cloud.openstack_json("port", "create", "--network", "rt-a", "rt-a-port")
     cloud.openstack("security", "group", "create", "ssh-anywhere")
     cloud.openstack("security", "group", "rule", "create", "--protocol", "tcp",
                     "--dst-port", "22", "ssh-anywhere")
-    boot(vms, "rta", "--port", port["id"], "--security-group", "ssh-anywhere")
+    # a port the user makes has the groups it is made with (a server's groups are for
+    # the ports compute makes, as in Nova)
+    port = cloud.openstack_json("port", "create", "--network", "rt-a", "--security-group",
+                                "ssh-anywhere", "rt-a-port")
+    boot(vms, "rta", "--port", port["id"])
     boot(vms, "rtb", "--network", "rt-b")
     (vm_b,) = cloud.openstack_json("server", "show", "rtb")["addresses"]["rt-b"]
     fip = cloud.openstack_json("floating", "ip", "create", "public")["floating_ip_address"]
