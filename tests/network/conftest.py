@@ -1,5 +1,7 @@
-"""Fixtures for the bridge driver tests: a driver with a prefix of its own, stand-in VMs,
-a host on the public side, and clean-up of every namespace and process they made."""
+"""Fixtures for the network tests: the control plane with one fake host (`plane`) and
+the ``refresh_network`` casts it sends (`casts`), for the API tests; for the bridge
+driver tests, a driver with a prefix of its own, stand-in VMs, a host on the public
+side, and clean-up of every namespace and process they made."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from labs.network.agent import netns
 from labs.network.agent.drivers.bridge.driver import BridgeDriver
 from labs.network.agent.drivers.bridge.uplink import EXTERNAL_BRIDGE
 from labs.network.specs import NetworkSpec, PortSpec, SecurityRule
+from tests.compute.conftest import Plane, make_plane, record_casts
+from tests.conftest import Cloud
 from tests.network.guests import Guest, Host, must
 
 TOOLS = {"ip": "iproute2", "nft": "nftables", "dnsmasq": "dnsmasq-base", "busybox": "busybox"}
@@ -33,6 +37,17 @@ def network_tools() -> None:
     if missing:
         pytest.fail(f"the network tests need the Debian packages {' '.join(missing)}: "
                     f"apt-get install {' '.join(missing)}")
+
+
+@pytest.fixture(name="plane")
+def plane_fixture(cloud: Cloud, tmp_path: Path) -> Iterator[Plane]:
+    yield from make_plane(cloud, tmp_path, hosts=("h1",))
+
+
+@pytest.fixture
+def casts(plane: Plane, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
+    """The ``refresh_network`` casts sent, in order."""
+    return record_casts(plane, monkeypatch)
 
 
 @pytest.fixture

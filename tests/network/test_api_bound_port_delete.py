@@ -5,20 +5,12 @@ its floating IP is taken from it, and the server's ``addresses`` no longer name 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.compute.conftest import Plane, make_plane, record_casts
-from tests.conftest import Cloud
+from tests.compute.conftest import Plane, record_casts
 from tests.network.test_api_floatingips import neutron, ok, port_of, public_id
-
-
-@pytest.fixture(name="plane")
-def plane_fixture(cloud: Cloud, tmp_path: Path) -> Iterator[Plane]:
-    yield from make_plane(cloud, tmp_path, hosts=("h1",))
 
 
 def test_a_servers_port_deleted(plane: Plane, monkeypatch: pytest.MonkeyPatch) -> None:

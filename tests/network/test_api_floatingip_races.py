@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,15 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from labs.network import models
-from tests.compute.conftest import Plane, make_plane
-from tests.conftest import Cloud
+from tests.compute.conftest import Plane
 from tests.network.api_helpers import error
 from tests.network.test_api_floatingips import ok, port_of, public_id
-
-
-@pytest.fixture(name="plane")
-def plane_fixture(cloud: Cloud, tmp_path: Path) -> Iterator[Plane]:
-    yield from make_plane(cloud, tmp_path, hosts=("h1",))
 
 
 def put(plane: Plane, fip_id: str, port_id: str | None, revision: int) -> httpx.Response:

@@ -5,8 +5,6 @@ rows compute's ``os-floating-ips`` shows, with the same casts to the server's ho
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,22 +14,12 @@ import sqlalchemy as sa
 from labs.identity.resources import ProjectFilter
 from labs.network import models as net_models
 from labs.network.topology import subnet_id_of
-from tests.compute.conftest import Plane, make_plane, record_casts
-from tests.conftest import Cloud
+from tests.compute.conftest import Plane
 from tests.network.api_helpers import error
 
 PROXY = "2.35"
 
 
-@pytest.fixture(name="plane")
-def plane_fixture(cloud: Cloud, tmp_path: Path) -> Iterator[Plane]:
-    yield from make_plane(cloud, tmp_path, hosts=("h1",))
-
-
-@pytest.fixture
-def casts(plane: Plane, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
-    """The ``refresh_network`` casts sent, in order."""
-    return record_casts(plane, monkeypatch)
 
 
 def neutron(plane: Plane, method: str, path: str, who: str = "alice", *,

@@ -5,9 +5,6 @@ a rule; quotas, tags and routers (the server's network's own, and one more) too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from labs.identity.resources import ProjectFilter
@@ -15,8 +12,7 @@ from labs.network.api import build_api
 from labs.network.config import NetworkOptions
 from labs.network.topology import subnet_id_of
 from labs.wiring.network import new_network
-from tests.compute.conftest import Plane, make_plane
-from tests.conftest import Cloud
+from tests.compute.conftest import Plane
 from tests.fuzzing import (
     Fuzz,
     check_document,
@@ -25,11 +21,6 @@ from tests.fuzzing import (
     neutron_shape,
     serve,
 )
-
-
-@pytest.fixture(name="plane")
-def plane_fixture(cloud: Cloud, tmp_path: Path) -> Iterator[Plane]:
-    yield from make_plane(cloud, tmp_path, hosts=("h1",))
 
 
 @pytest.mark.fuzz

@@ -6,27 +6,12 @@ servers on it. Refusals are Neutron's."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from labs.network.instance_spec import InstancePort
-from tests.compute.conftest import Plane, make_plane, record_casts
-from tests.conftest import Cloud
+from tests.compute.conftest import Plane
 from tests.network.api_helpers import error
 from tests.network.test_api_floatingips import neutron, ok, port_of, public_id
-
-
-@pytest.fixture(name="plane")
-def plane_fixture(cloud: Cloud, tmp_path: Path) -> Iterator[Plane]:
-    yield from make_plane(cloud, tmp_path, hosts=("h1",))
-
-
-@pytest.fixture
-def casts(plane: Plane, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
-    return record_casts(plane, monkeypatch)
 
 
 def enforced(plane: Plane, server_id: str) -> InstancePort:

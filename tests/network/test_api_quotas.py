@@ -5,16 +5,13 @@ creates that never pass a limit under concurrent requests."""
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from labs.network.errors import OverQuota
 from labs.network.quotas import RESOURCES
-from tests.compute.conftest import Plane, make_plane
-from tests.conftest import Cloud
+from tests.compute.conftest import Plane
 from tests.network.api_helpers import error
 from tests.network.test_api_floatingips import neutron, ok
 
@@ -22,10 +19,6 @@ PROXY = "2.35"
 DEFAULTS = {"network": 100, "subnet": 100, "port": 500, "router": 10, "floatingip": 10,
             "security_group": 10, "security_group_rule": 100}
 
-
-@pytest.fixture(name="plane")
-def plane_fixture(cloud: Cloud, tmp_path: Path) -> Iterator[Plane]:
-    yield from make_plane(cloud, tmp_path, hosts=("h1",))
 
 
 def project(plane: Plane, who: str = "alice") -> str:

@@ -4,21 +4,10 @@ port's subnet to the external network (Neutron's 404 otherwise), shows that rout
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from labs.network.routers import auto_router_id
-from tests.compute.conftest import Plane, make_plane
-from tests.conftest import Cloud
+from tests.compute.conftest import Plane
 from tests.network.api_helpers import error
 from tests.network.test_api_floatingips import neutron, ok, port_of, public_id
-
-
-@pytest.fixture(name="plane")
-def plane_fixture(cloud: Cloud, tmp_path: Path) -> Iterator[Plane]:
-    yield from make_plane(cloud, tmp_path, hosts=("h1",))
 
 
 def test_the_default_networks_router_carries_its_floating_ips(plane: Plane) -> None:

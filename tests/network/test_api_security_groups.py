@@ -6,14 +6,11 @@ projects, and bad input (a 4xx with Neutron's error type, never a 500)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.compute.conftest import Plane, make_plane, record_casts
-from tests.conftest import Cloud
+from tests.compute.conftest import Plane
 from tests.network.api_helpers import error
 from tests.network.test_api_floatingips import neutron, ok
 
@@ -21,14 +18,6 @@ PROXY = "2.35"
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 
 
-@pytest.fixture(name="plane")
-def plane_fixture(cloud: Cloud, tmp_path: Path) -> Iterator[Plane]:
-    yield from make_plane(cloud, tmp_path, hosts=("h1",))
-
-
-@pytest.fixture
-def casts(plane: Plane, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
-    return record_casts(plane, monkeypatch)
 
 
 def make_group(plane: Plane, name: str, who: str = "alice", **more: Any) -> dict[str, Any]:

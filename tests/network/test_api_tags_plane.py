@@ -5,23 +5,14 @@ proxy releases or deletes them, association raises a floating IP's revision, and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 from labs.network import models
-from tests.compute.conftest import Plane, make_plane
-from tests.conftest import Cloud
+from tests.compute.conftest import Plane
 from tests.network.api_helpers import error
 from tests.network.test_api_floatingips import PROXY, neutron, ok, port_of, public_id
-
-
-@pytest.fixture(name="plane")
-def plane_fixture(cloud: Cloud, tmp_path: Path) -> Iterator[Plane]:
-    yield from make_plane(cloud, tmp_path, hosts=("h1",))
 
 
 def stored_tags(plane: Plane) -> list[tuple[str, str]]:

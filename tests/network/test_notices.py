@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +25,7 @@ from tests.common.bus_helpers import (
     stop_and_clean_up,
     wait_for,
 )
-from tests.compute.conftest import Plane, make_plane
+from tests.compute.conftest import Plane
 from tests.conftest import Cloud
 from tests.network.api_helpers import OPTIONS
 from tests.network.test_api_floatingips import PROXY, neutron, ok, port_of, public_id
@@ -59,10 +58,6 @@ class Heard:
         with self._lock:
             return [n.event_type for n in self.notes]
 
-
-@pytest.fixture(name="plane")
-def plane_fixture(cloud: Cloud, tmp_path: Path) -> Iterator[Plane]:
-    yield from make_plane(cloud, tmp_path, hosts=("h1",))
 
 
 @pytest.fixture

@@ -5,27 +5,14 @@ project's servers. A network's own auto router is no router for its host."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from labs.network.instance_spec import InstancePort, RouterPart, ports_message, ports_of
 from labs.network.specs import InvalidRequest
-from tests.compute.conftest import Plane, make_plane, record_casts
-from tests.conftest import Cloud
+from tests.compute.conftest import Plane
 from tests.network.test_api_floatingips import ok, port_of, public_id
-
-
-@pytest.fixture(name="plane")
-def plane_fixture(cloud: Cloud, tmp_path: Path) -> Iterator[Plane]:
-    yield from make_plane(cloud, tmp_path, hosts=("h1",))
-
-
-@pytest.fixture
-def casts(plane: Plane, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
-    return record_casts(plane, monkeypatch)
 
 
 def network_with_subnet(plane: Plane, name: str, cidr: str) -> tuple[str, str]:
