@@ -51,12 +51,15 @@ class PortOwner:
 
 @dataclass
 class _Lookups:
-    """What building many specs at once reads only once: the rules of each set of groups
-    and the members of each project's groups."""
+    """What building many specs at once reads only once: the rules of each set of groups,
+    the members of each project's groups, and (`ports`, when read up front) the ports
+    compute made for the instances, by id, with the names of the groups they are in."""
 
     rules: dict[tuple[str, tuple[str, ...]], tuple[list[SecurityRule], dict[str, list[str]]]] \
         = field(default_factory=dict)
     members: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    ports: dict[str, models.Port] | None = None
+    group_names: dict[str, str] = field(default_factory=dict)
 
 
 def release_addresses(tx: Session, instance_id: str, at: datetime | None = None) -> None:
@@ -107,6 +110,10 @@ class InstancePorts:
         nics = self.network.fixed_ips.nics_of_instances(tx, ids)
         floating = self.network.floating_ips.of_instances(tx, ids)
         cache = _Lookups()
+        cache.ports = {port.id: port for port in tx.scalars(sa.select(Port).where(
+            Port.device_id.in_(ids), Port.device_owner.startswith(COMPUTE_OWNER)))}
+        cache.group_names = self.network.security_groups.names(tx, {
+            group for port in cache.ports.values() for group in port.security_groups or []})
         routers = router_parts(tx, ids)
         out: dict[str, list[InstancePort]] = {}
         for owner in owners:
@@ -144,15 +151,11 @@ class InstancePorts:
         other instances of the same call. An instance without a port row has its own
         groups' rules."""
         cache = cache or _Lookups()
-        which = sa.select(Port).where(Port.device_id == owner.id,
-                                      Port.device_owner.startswith(COMPUTE_OWNER))
-        if port_id is not None:
-            which = which.where(Port.id == port_id)
-        port = tx.scalar(which.order_by(Port.created_at).limit(1))
+        port = self._compute_port(tx, owner, cache, port_id)
         if port is not None and not port.port_security_enabled:
             return PortSecurity(enabled=False)
-        names = owner.security_groups if port is None else tuple(sorted(
-            self.network.security_groups.names(tx, port.security_groups or []).values()))
+        names = owner.security_groups if port is None else self._group_names(
+            tx, cache, port.security_groups or [])
         key = (owner.project_id, names if port is None or names else ("",))
         if key not in cache.rules:
             cache.rules[key] = self.network.security_groups.enforced_rules(
@@ -167,6 +170,27 @@ class InstancePorts:
         pairs = tuple(AddressPair.of(p) for p in (port.allowed_address_pairs or [])
                       ) if port is not None else ()
         return PortSecurity(rules=tuple(rules), members=members, allowed_pairs=pairs)
+
+    @staticmethod
+    def _compute_port(tx: Session, owner: PortOwner, cache: _Lookups,
+                      port_id: str | None) -> models.Port | None:
+        """The port compute made for the instance: `port_id`, or its first."""
+        if port_id is not None and cache.ports is not None:
+            found = cache.ports.get(port_id)
+            return found if found is not None and found.device_id == owner.id else None
+        which = sa.select(Port).where(Port.device_id == owner.id,
+                                      Port.device_owner.startswith(COMPUTE_OWNER))
+        if port_id is not None:
+            which = which.where(Port.id == port_id)
+        return tx.scalar(which.order_by(Port.created_at).limit(1))
+
+    def _group_names(self, tx: Session, cache: _Lookups,
+                     group_ids: Sequence[str]) -> tuple[str, ...]:
+        missing = [g for g in group_ids if g not in cache.group_names]
+        if missing:
+            cache.group_names.update(self.network.security_groups.names(tx, missing))
+        return tuple(sorted(cache.group_names[g] for g in group_ids
+                            if g in cache.group_names))
 
     def _members(self, tx: Session, project_id: str) -> dict[str, list[str]]:
         """{group name: the fixed IPs of the project's ports in it}."""
