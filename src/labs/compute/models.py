@@ -105,6 +105,16 @@ class Instance(ComputeBase):
     locked: Mapped[bool] = mapped_column(default=False)
     locked_by: Mapped[str | None] = mapped_column(sa.String(16))  # "owner" or "admin"
     locked_reason: Mapped[str | None] = mapped_column(sa.String(255))
+    #: The addresses the user says the server is reached at (Nova's accessIPv4/6).
+    access_ip_v4: Mapped[str | None] = mapped_column(sa.String(39))
+    access_ip_v6: Mapped[str | None] = mapped_column(sa.String(39))
+    #: What compute keeps about a server beside what the user sees: the image a shelved
+    #: server was saved to, the power state to come back to after a move...
+    system_metadata: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict,
+                                                            nullable=True)
+    #: During a resize: the flavor it had and the one it goes to (as ``flavor``).
+    old_flavor: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+    new_flavor: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
     reservation_id: Mapped[str] = mapped_column(sa.String(32))
     launch_index: Mapped[int] = mapped_column(default=0)
     progress: Mapped[int] = mapped_column(default=0)
@@ -147,6 +157,39 @@ class InstanceActionEvent(ComputeBase):
     details: Mapped[str | None] = mapped_column(sa.Text)
     start_time: Mapped[datetime] = mapped_column(MicroDateTime)
     finish_time: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
+class Migration(ComputeBase):
+    """One move of a server between hosts, or a resize on one (Nova's migration
+    record, what ``os-migrations`` and ``servers/{id}/migrations`` show)."""
+
+    __tablename__ = "migration"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(ID, unique=True)
+    instance_id: Mapped[str] = mapped_column(ID, index=True)
+    project_id: Mapped[str] = mapped_column(ID)
+    user_id: Mapped[str] = mapped_column(ID)
+    #: "migration" (cold), "resize", "live-migration" or "evacuation"
+    migration_type: Mapped[str] = mapped_column(sa.String(32))
+    #: Nova's statuses: queued, pre-migrating, migrating, post-migrating, finished,
+    #: confirming, confirmed, reverting, reverted, running, preparing, completed,
+    #: cancelled, error, failed
+    status: Mapped[str] = mapped_column(sa.String(32), index=True)
+    source_compute: Mapped[str | None] = mapped_column(sa.String(255))
+    source_node: Mapped[str | None] = mapped_column(sa.String(255))
+    dest_compute: Mapped[str | None] = mapped_column(sa.String(255))
+    dest_node: Mapped[str | None] = mapped_column(sa.String(255))
+    dest_host: Mapped[str | None] = mapped_column(sa.String(255))
+    old_flavor_id: Mapped[str | None] = mapped_column(ID)
+    new_flavor_id: Mapped[str | None] = mapped_column(ID)
+    memory_total: Mapped[int | None] = mapped_column(sa.BigInteger)
+    memory_processed: Mapped[int | None] = mapped_column(sa.BigInteger)
+    memory_remaining: Mapped[int | None] = mapped_column(sa.BigInteger)
+    disk_total: Mapped[int | None] = mapped_column(sa.BigInteger)
+    disk_processed: Mapped[int | None] = mapped_column(sa.BigInteger)
+    disk_remaining: Mapped[int | None] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(MicroDateTime)
 
 
 class ServerGroup(ComputeBase):
