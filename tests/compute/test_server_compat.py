@@ -140,7 +140,10 @@ def test_access_ips(plane: Plane) -> None:
         "accessIPv4": "192.0.2.1"}}).status_code == 403
     assert plane.call("PUT", f"/servers/{sid}", "bob", json={"server": {
         "accessIPv4": "192.0.2.1"}}).status_code == 404
-    # a rebuild sets them too
+    # a rebuild sets them too (a bad one is refused before the server moves)
+    bad = act(plane, sid, {"rebuild": {"imageRef": plane.image_id, "accessIPv4": "x"}})
+    assert bad.status_code == 400, bad.text
+    assert plane.show(sid)["OS-EXT-STS:task_state"] is None
     rebuilt = act(plane, sid, {"rebuild": {"imageRef": plane.image_id,
                                            "accessIPv4": "192.0.2.99"}})
     assert rebuilt.status_code == 202, rebuilt.text

@@ -13,7 +13,7 @@ from labs.common.db import affected
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
 from labs.compute import actions, models, states
 from labs.compute.actions import start_action
-from labs.compute.api.access_ips import set_access_ips
+from labs.compute.api.access_ips import access_ips, set_access_ips
 from labs.compute.api.images import check_snapshot_properties
 from labs.compute.api.servers import ServerService
 from labs.compute.instance_network import InstanceNetworking
@@ -88,6 +88,7 @@ class ServerActions:
     def rebuild(self, ctx: RequestContext, server_id: str, image_ref: str,
                 changes: dict[str, Any]) -> models.Instance:
         """Boot the server again from ``image_ref`` (its disk is lost), on the same host."""
+        access_ips(changes)  # refused before the server moves
         image = self.servers.images.find(ctx, image_ref)
         if image is None:
             raise BadRequest("Can not find requested image")

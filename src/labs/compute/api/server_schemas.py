@@ -85,7 +85,7 @@ UPDATE_SERVER: dict[str, Any] = {
 #: The values of the server actions, by action (see routes/action_table): Nova's checks.
 #: The actions Nova reads no value of (os-stop, os-start, unlock, pause, ...) have none.
 REBOOT: dict[str, Any] = {"type": "object", "properties": {
-    "type": {"type": "string", "enum": ["SOFT", "HARD", "soft", "hard"]}},
+    "type": {"type": "string", "enum": ["SOFT", "HARD", "Soft", "Hard", "soft", "hard"]}},
     "required": ["type"], "additionalProperties": False}
 REBUILD: dict[str, Any] = {"type": "object", "properties": {
     "imageRef": {"type": "string"}, "name": NAME, "metadata": METADATA,
@@ -93,7 +93,7 @@ REBUILD: dict[str, Any] = {"type": "object", "properties": {
     "adminPass": {"type": "string"}, "OS-DCF:diskConfig": {"type": "string"},
     "preserve_ephemeral": {"type": "boolean"}, "accessIPv4": ACCESS_IPV4,
     "accessIPv6": ACCESS_IPV6},
-    "required": ["imageRef"], "additionalProperties": False}
+    "required": ["imageRef"]}
 CREATE_IMAGE: dict[str, Any] = {"type": "object", "properties": {
     "name": NAME, "metadata": METADATA}, "required": ["name"], "additionalProperties": False}
 #: ``lock`` from 2.73 (before, Nova reads no value).

@@ -19,8 +19,7 @@ STATUS = {"active": "ACTIVE", "queued": "SAVING", "saving": "SAVING", "deleted":
           "pending_delete": "DELETED", "killed": "ERROR", "deactivated": "ERROR",
           "uploading": "SAVING", "importing": "SAVING"}
 PROGRESS = {"queued": 25, "saving": 50, "active": 100}
-FILTERS = {**PAGING, **query_strings("name", "status", "minRam", "minDisk", "server", "type",
-                                     "changes-since")}
+FILTERS = {**PAGING, **query_strings("name", "status", "minRam", "minDisk", "server", "type")}
 
 
 def brief(call: Call, image: ImageInfo, image_url: str | None = None) -> Body:

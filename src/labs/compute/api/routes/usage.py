@@ -37,7 +37,7 @@ def moment(value: str | None) -> datetime:
 
 def period(call: Call) -> tuple[datetime, datetime]:
     start, stop = moment(call.query.get("start")), moment(call.query.get("end"))
-    if start > stop:
+    if not start < stop:
         raise BadRequest("Invalid start time. The start time cannot occur after the end "
                          "time.")
     return start, stop
