@@ -30,7 +30,8 @@ def test_fuzz_compute(plane: Plane) -> None:
         ProjectFilter())}
     known = {"server_id": [victim["id"]], "flavor_id": ["1"], "group_id": [group, str(secgroup)],
              "project_id": [projects["a"], projects["b"]], "name": ["k"],
-             "hypervisor_id": ["1"]}
+             "hypervisor_id": ["1"], "image_id": [plane.image_id],
+             "alias": ["os-pause-server"]}
     # the newest microversion, and the oldest (the proxy APIs, the older bodies)
     callers = {"admin": {"X-Auth-Token": plane.token("admin"),
                          "OpenStack-API-Version": f"compute {LATEST}"},

@@ -31,6 +31,7 @@ from labs.compute.virt.base import (
     SpawnError,
     UnsupportedOperation,
     VirtDriver,
+    VirtError,
 )
 from labs.compute.virt.fake import FAIL_SPAWN_KEY, FakeDriver
 from tests.compute.qemu_helpers import kill_leftovers, labs_image, make_driver
@@ -181,6 +182,35 @@ def test_power_off_and_on_are_idempotent(driver: VirtDriver, make_spec: Any) -> 
     assert driver.power_state(spec.id) is PowerState.RUNNING
 
 
+def test_pause_and_unpause(driver: VirtDriver, make_spec: Any, tmp_path: Path) -> None:
+    """Paused and unpaused (again: no change); a snapshot leaves a paused guest paused;
+    a paused guest powers off at once; one that is off cannot be paused or unpaused."""
+    _require(driver, "pause")
+    spec = make_spec()
+    driver.spawn(spec)
+    driver.pause(spec.id)
+    driver.pause(spec.id)
+    assert driver.power_state(spec.id) is PowerState.PAUSED
+    assert _ids(driver)[spec.id] is PowerState.PAUSED
+    if "snapshot" in driver.capabilities:
+        driver.snapshot(spec.id, tmp_path / "paused.img")
+        assert driver.power_state(spec.id) is PowerState.PAUSED
+    driver.unpause(spec.id)
+    driver.unpause(spec.id)
+    assert driver.power_state(spec.id) is PowerState.RUNNING
+    if "power" in driver.capabilities:
+        driver.pause(spec.id)
+        started = time.monotonic()
+        driver.power_off(spec.id, timeout=30)
+        assert time.monotonic() - started < 15  # no wait for a guest that cannot answer
+        assert driver.power_state(spec.id) is PowerState.SHUTDOWN
+        with pytest.raises(VirtError):
+            driver.pause(spec.id)
+        with pytest.raises(VirtError):
+            driver.unpause(spec.id)
+        assert driver.power_state(spec.id) is PowerState.SHUTDOWN
+
+
 def test_missing_instance_raises_not_found(driver: VirtDriver, tmp_path: Path) -> None:
     missing = str(uuid.uuid4())
     with pytest.raises(InstanceNotFound):
@@ -188,6 +218,7 @@ def test_missing_instance_raises_not_found(driver: VirtDriver, tmp_path: Path) -
     calls: dict[str, Callable[[], object]] = {
         "reboot": lambda: driver.reboot(missing, hard=False),
         "power": lambda: driver.power_off(missing),
+        "pause": lambda: driver.pause(missing),
         "console_output": lambda: driver.console_output(missing),
         "snapshot": lambda: driver.snapshot(missing, tmp_path / "missing.img"),
         "interfaces": lambda: driver.attach_nic(missing, Nic(kind="user", port_id="p1")),

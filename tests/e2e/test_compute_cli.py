@@ -174,3 +174,44 @@ def test_security_groups_and_floating_ips(compute_cloud: RunningCloud) -> None:
         cloud.openstack("server", "delete", "--wait", "s")
     finally:
         conn.close()
+
+
+def test_pause_usage_and_access_ips(compute_cloud: RunningCloud) -> None:
+    """`server pause` and `unpause`, `usage list` and `usage show` through the CLI;
+    access IPs through openstacksdk (the CLI has no option for them)."""
+    cloud = compute_cloud
+    conn = Connection(config=openstack.config.OpenStackConfig(
+        config_files=[str(cloud.clouds_yaml)]).get_one("labs"))
+    try:
+        image = cloud.openstack_json("image", "show", "labs")["id"]
+        flavor = cloud.openstack_json("flavor", "show", "g1.nano")["id"]
+        made = conn.compute.create_server(name="p", image_id=image, flavor_id=flavor,
+                                          networks="none", access_ipv4="192.0.2.5",
+                                          access_ipv6="2001:db8::5")
+        server = conn.compute.wait_for_server(made, wait=60)
+        assert (server.access_ipv4, server.access_ipv6) == ("192.0.2.5", "2001:db8::5")
+        shown = cloud.openstack_json("server", "show", "p")
+        assert (shown["accessIPv4"], shown["accessIPv6"]) == ("192.0.2.5", "2001:db8::5")
+        cloud.openstack("server", "pause", "p")
+        wait_for(lambda: status(cloud, "p") == "PAUSED", 30, "p PAUSED", interval=0.5)
+        assert [s["Name"] for s in cloud.openstack_json(
+            "server", "list", "--status", "PAUSED")] == ["p"]
+        assert cloud.openstack("server", "pause", "p", check=False).returncode != 0
+        cloud.openstack("server", "unpause", "p")
+        wait_for(lambda: status(cloud, "p") == "ACTIVE", 30, "p ACTIVE", interval=0.5)
+        events = [e["Action"] for e in cloud.openstack_json("server", "event", "list", "p")]
+        assert events[:2] == ["unpause", "pause"]
+
+        # (-f json shows the project's id, and the CLI's "detailed=True" is not Nova's
+        # "detailed=1": the list counts no servers, as against Nova)
+        admin_id = cloud.openstack_json("project", "show", "admin")["id"]
+        usage = cloud.openstack_json("usage", "list")
+        (admin,) = [u for u in usage if u["Project"] == admin_id]
+        assert float(admin["CPU Hours"]) > 0 and float(admin["RAM MB-Hours"]) > 0
+        shown_usage = cloud.openstack_json("usage", "show", "--project", "admin")
+        assert shown_usage["Project"] == admin_id
+        assert [s["name"] for s in shown_usage["Servers"]] == ["p"]
+        assert float(shown_usage["CPU Hours"]) > 0
+        cloud.openstack("server", "delete", "--wait", "p")
+    finally:
+        conn.close()

@@ -207,6 +207,15 @@ def test_vm_life_cycle(vm_cloud: VmCloud, tmp_path: Path) -> None:
              BOOT_SECONDS, "vm1 ACTIVE", interval=1.0)
     third = boot_id(vms, address)
     assert third not in (first, second)
+    # pause freezes the guest where it is: no answer while paused, the same boot after
+    cloud.openstack("server", "pause", "vm1")
+    wait_for(lambda: cloud.openstack_json("server", "show", "vm1")["status"] == "PAUSED",
+             BOOT_SECONDS, "vm1 PAUSED", interval=1.0)
+    assert vms.ssh_refused(address)
+    cloud.openstack("server", "unpause", "vm1")
+    wait_for(lambda: cloud.openstack_json("server", "show", "vm1")["status"] == "ACTIVE",
+             BOOT_SECONDS, "vm1 ACTIVE", interval=1.0)
+    assert boot_id(vms, address) == third
 
     # a snapshot goes to the image service; a rebuild boots a fresh disk, same address
     snap = cloud.openstack_json("server", "image", "create", "--name", "vm1-snap", "--wait",

@@ -154,6 +154,12 @@ class AgentAPI:
     def start_instance(self, host: str, instance_id: str) -> None:
         self.bus.cast(AGENT, "start_instance", server=host, instance_id=instance_id)
 
+    def pause_instance(self, host: str, instance_id: str) -> None:
+        self.bus.cast(AGENT, "pause_instance", server=host, instance_id=instance_id)
+
+    def unpause_instance(self, host: str, instance_id: str) -> None:
+        self.bus.cast(AGENT, "unpause_instance", server=host, instance_id=instance_id)
+
     def refresh_network(self, host: str, instance_ids: list[str]) -> None:
         """Security rules or floating IPs of these instances changed: the agent asks the
         conductor for their network specs and applies them."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 ACTIVE = "active"
 BUILDING = "building"
 STOPPED = "stopped"
+PAUSED = "paused"
 ERROR = "error"
 DELETED = "deleted"
 
@@ -19,41 +20,68 @@ POWERING_ON = "powering-on"
 REBUILDING = "rebuilding"
 IMAGE_SNAPSHOT = "image_snapshot"
 DELETING = "deleting"
+PAUSING = "pausing"
+UNPAUSING = "unpausing"
 
 # power_state (Nova's numbers)
 NOSTATE = 0
 RUNNING = 1
 SHUTDOWN = 4
 
-_STATUS: dict[str, tuple[str, dict[str, str]]] = {
+#: The status a client sees, by vm_state: the default, and those of some task_states
+#: (Nova's ``_STATE_MAP``, for the states Labs has).
+STATE_MAP: dict[str, tuple[str, dict[str, str]]] = {
     ACTIVE: ("ACTIVE", {REBOOTING: "REBOOT", REBOOTING_HARD: "HARD_REBOOT",
                         REBUILDING: "REBUILD"}),
     BUILDING: ("BUILD", {}),
     STOPPED: ("SHUTOFF", {REBUILDING: "REBUILD"}),
+    PAUSED: ("PAUSED", {}),
     ERROR: ("ERROR", {REBUILDING: "REBUILD"}),
     DELETED: ("DELETED", {}),
 }
 
 #: Every status a server list may be filtered by.
-STATUSES = frozenset({"ACTIVE", "BUILD", "SHUTOFF", "ERROR", "DELETED", "REBOOT",
+STATUSES = frozenset({"ACTIVE", "BUILD", "SHUTOFF", "PAUSED", "ERROR", "DELETED", "REBOOT",
                       "HARD_REBOOT", "REBUILD", "UNKNOWN"})
 
 
 def status_of(vm_state: str, task_state: str | None) -> str:
-    default, by_task = _STATUS.get(vm_state, ("UNKNOWN", {}))
+    default, by_task = STATE_MAP.get(vm_state, ("UNKNOWN", {}))
     return by_task.get(task_state or "", default)
+
+
+def states_of_status(statuses: list[str]) -> tuple[set[str], set[str] | None]:
+    """The vm_states and task_states a list filtered by ``statuses`` matches, as Nova's
+    ``task_and_vm_state_from_status``: when a status is some vm_state's default, Nova
+    filters on the vm_states alone (task_states None), so ``SHUTOFF`` is every stopped
+    server, and a server still powering off (vm_state active) is not one."""
+    wanted = {status.upper() for status in statuses}
+    vm_states: set[str] = set()
+    tasks: set[str] = set()
+    default = False
+    for vm_state, (shown, by_task) in STATE_MAP.items():
+        if shown in wanted:
+            vm_states.add(vm_state)
+            default = True
+        for task, task_shown in by_task.items():
+            if task_shown in wanted:
+                vm_states.add(vm_state)
+                tasks.add(task)
+    return vm_states, None if default else tasks
 
 
 #: What each action needs: the vm_states it may start from (any task_state must be
 #: None unless listed), as Nova's ``check_instance_state``.
 ALLOWED: dict[str, frozenset[str]] = {
     "reboot": frozenset({ACTIVE}),
-    "reboot_hard": frozenset({ACTIVE, STOPPED, ERROR}),
+    "reboot_hard": frozenset({ACTIVE, STOPPED, PAUSED, ERROR}),
     "stop": frozenset({ACTIVE, ERROR}),
+    "pause": frozenset({ACTIVE}),
+    "unpause": frozenset({PAUSED}),
     "start": frozenset({STOPPED}),
     "rebuild": frozenset({ACTIVE, STOPPED, ERROR}),
-    "createImage": frozenset({ACTIVE, STOPPED}),
-    "console": frozenset({ACTIVE, STOPPED, ERROR}),
+    "createImage": frozenset({ACTIVE, STOPPED, PAUSED}),
+    "console": frozenset({ACTIVE, STOPPED, PAUSED, ERROR}),
 }
 #: Task states a hard reboot may interrupt (a stuck soft reboot, say).
 HARD_REBOOT_OVER = frozenset({REBOOTING, REBOOTING_HARD, POWERING_ON, POWERING_OFF})

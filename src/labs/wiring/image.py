@@ -12,6 +12,8 @@ from labs.common.errors import NotFound
 from labs.common.runner import Site
 from labs.compute.api.images import ImageInfo, ImageLookup
 from labs.image.config import ImageOptions
+from labs.image.models import Image
+from labs.image.records import ImageFilter
 from labs.image.service import ImageService
 from labs.image.stores.filesystem import FilesystemStore
 
@@ -23,6 +25,14 @@ def new_images(db: Database, options: ImageOptions, data_dir: Path) -> ImageServ
 
 def open_images(site: Site, db: Database) -> ImageService:
     return new_images(db, site.config.group(ImageOptions), site.data_dir)
+
+
+def info_of(row: Image) -> ImageInfo:
+    return ImageInfo(id=row.id, name=row.name or "", status=row.status,
+                     min_disk=row.min_disk, min_ram=row.min_ram, size=row.size or 0,
+                     virtual_size=row.virtual_size or 0, disk_format=row.disk_format or "raw",
+                     properties=dict(row.properties or {}), created_at=row.created_at,
+                     updated_at=row.updated_at)
 
 
 class LocalImages(ImageLookup):
@@ -38,11 +48,16 @@ class LocalImages(ImageLookup):
             row = self.service.record(ctx, image_id)
         except NotFound:
             return None
-        return ImageInfo(id=row.id, name=row.name or "", status=row.status,
-                         min_disk=row.min_disk, min_ram=row.min_ram, size=row.size or 0,
-                         virtual_size=row.virtual_size or 0,
-                         disk_format=row.disk_format or "raw",
-                         properties=dict(row.properties or {}))
+        return info_of(row)
+
+    def list_images(self, ctx: RequestContext, limit: int,
+                    marker: str | None = None) -> list[ImageInfo]:
+        views = self.service.records.list_images(ctx, ImageFilter(limit=limit,
+                                                                  marker=marker))
+        return [info_of(view.row) for view in views]
+
+    def delete_image(self, ctx: RequestContext, image_id: str) -> None:
+        self.service.records.delete(ctx, image_id)
 
     def create_snapshot(self, ctx: RequestContext, name: str, disk_format: str,
                         properties: dict[str, str]) -> str:

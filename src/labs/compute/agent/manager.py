@@ -24,7 +24,7 @@ from typing import Any
 from labs.common.bus import Bus, BusError
 from labs.common.periodic import Periodic
 from labs.compute import states
-from labs.compute.agent.nics import attach_port, detach_gone, detach_port, nics_of
+from labs.compute.agent.nics import attach_port, detach_gone, detach_port, nics_of, replug, unplug
 from labs.compute.agent.resources import heartbeat_report, host_report
 from labs.compute.agent.snapshots import upload_snapshot
 from labs.compute.payloads import BuildSpec, ExpectedInstance, notification_payload, utcnow
@@ -132,6 +132,8 @@ class Agent:
                 self._submit(iid, self._reboot, iid, task == states.REBOOTING_HARD)
             elif task == states.REBUILDING:
                 self._submit(iid, self._rebuild, spec)
+            elif task in (states.PAUSING, states.UNPAUSING):
+                self._submit(iid, self._pause, iid, task == states.PAUSING)
             elif task == states.IMAGE_SNAPSHOT:  # the caller's token may be gone: give up
                 self._submit(iid, self._report, iid, "createImage",
                              "the agent restarted during the snapshot; take it again")
@@ -139,7 +141,7 @@ class Agent:
         for wanted in expected:  # VMs that stopped or died while no agent watched
             info = running.get(wanted.spec.id)
             if info is not None and not wanted.task_state \
-                    and wanted.vm_state in (states.ACTIVE, states.STOPPED):
+                    and wanted.vm_state in (states.ACTIVE, states.STOPPED, states.PAUSED):
                 self.conductor.power_state_seen(wanted.spec.id, self.host,
                                                 int(info.power_state))
         for wanted in expected:  # rules and floating IPs may have changed meanwhile
@@ -181,6 +183,12 @@ class Agent:
 
     def start_instance(self, instance_id: str) -> None:
         self._submit(instance_id, self._start, instance_id)
+
+    def pause_instance(self, instance_id: str) -> None:
+        self._submit(instance_id, self._pause, instance_id, True)
+
+    def unpause_instance(self, instance_id: str) -> None:
+        self._submit(instance_id, self._pause, instance_id, False)
 
     def delete_instance(self, instance_id: str) -> None:
         self._submit(instance_id, self._delete, instance_id)
@@ -349,22 +357,19 @@ class Agent:
     def _start(self, instance_id: str) -> None:
         spec = self._specs.get(instance_id)
         self._notify("power_on.start", spec, instance_id, states.STOPPED, states.POWERING_ON)
-        error = self._replug(instance_id) or self._power(
+        error = replug(self.network, self._network_of(instance_id)) or self._power(
             lambda: self.driver.power_on(instance_id))
         self._notify("power_on.end", spec, instance_id, states.ACTIVE)
         self._report(instance_id, "start", error)
 
-    def _replug(self, instance_id: str) -> str | None:
-        """Plug again the ports of a stopped VM whose host network went meanwhile (`labs
-        down`): the same taps in the same namespaces, as its record names them."""
-        plugged = self.network.plugged()
-        missing = [port for port in ports_of(self._network_of(instance_id))
-                   if port.port_id not in plugged]
-        try:
-            self.network.plug_all(missing)
-        except NetworkError as exc:
-            return f"network: {exc}"
-        return None
+    def _pause(self, instance_id: str, pause: bool) -> None:
+        spec, action = self._specs.get(instance_id), "pause" if pause else "unpause"
+        before, task, after = ((states.ACTIVE, states.PAUSING, states.PAUSED) if pause
+                               else (states.PAUSED, states.UNPAUSING, states.ACTIVE))
+        self._notify(f"{action}.start", spec, instance_id, before, task)
+        error = self._power(lambda: getattr(self.driver, action)(instance_id))
+        self._notify(f"{action}.end", spec, instance_id, after)
+        self._report(instance_id, action, error)
 
     @staticmethod
     def _power(operation: Callable[[], None]) -> str | None:
@@ -385,16 +390,11 @@ class Agent:
         spec = self._specs.get(instance_id)
         self._notify("delete.start", spec, instance_id, states.ACTIVE, states.DELETING)
         self.driver.destroy(instance_id)
-        self._unplug_all(instance_id)
+        unplug(self.network, self._network_of(instance_id), instance_id)
         self._notify("delete.end", spec, instance_id, states.DELETED)
         self.conductor.instance_deleted(instance_id, self.host)
         self._specs.pop(instance_id, None)
 
     def _destroy_leftover(self, instance_id: str) -> None:
         self.driver.destroy(instance_id)
-        self._unplug_all(instance_id)
-
-    def _unplug_all(self, instance_id: str) -> None:
-        """Unplug every port of the instance (its first NIC's goes by its id)."""
-        ports = [port.port_id for port in ports_of(self._network_of(instance_id))]
-        self.network.unplug_all(list(dict.fromkeys([*ports, instance_id])))
+        unplug(self.network, self._network_of(instance_id), instance_id)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from labs.common.context import RequestContext
-from labs.common.errors import BadRequest
+from labs.common.errors import BadRequest, NotFound
 from labs.image.records import READ_ONLY, SETTABLE
 
 
@@ -22,6 +23,8 @@ class ImageInfo:
     virtual_size: int = 0  # bytes of the disk it holds (qcow2), when known
     disk_format: str = "raw"
     properties: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 def check_snapshot_properties(metadata: dict[str, str]) -> None:
@@ -40,6 +43,17 @@ class ImageLookup(ABC):
     @abstractmethod
     def find(self, ctx: RequestContext, image_id: str) -> ImageInfo | None:
         """The image as ``ctx`` may see it; None when it does not exist for them."""
+
+    def list_images(self, ctx: RequestContext, limit: int,
+                    marker: str | None = None) -> list[ImageInfo]:
+        """Up to ``limit`` images ``ctx`` sees (as Glance lists them, newest first), after
+        the one ``marker`` names (NotFound when it sees no such image)."""
+        return []
+
+    def delete_image(self, ctx: RequestContext, image_id: str) -> None:
+        """Delete the image as ``ctx`` (the image service's rules: owner or admin, not
+        protected); NotFound when it sees no such image."""
+        raise NotFound(f"Image {image_id} could not be found.")
 
     def create_snapshot(self, ctx: RequestContext, name: str, disk_format: str,
                         properties: dict[str, str]) -> str:

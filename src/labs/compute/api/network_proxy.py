@@ -28,6 +28,7 @@ from labs.network.instance_ports import ports_in_group, server_group_changed
 from labs.network.nova_security_groups import NovaSecurityGroups, RuleRequest
 from labs.network.security_groups import DEFAULT
 from labs.network.security_rules import GroupRecord
+from labs.network.topology import NetworkRecord
 
 log = logging.getLogger("labs.compute.api.network_proxy")
 Inst = models.Instance
@@ -43,6 +44,17 @@ class NetworkProxy:
         self.floating = servers.network.floating_ips
         #: The network's quotas: the same limits as the network API's.
         self.quota = servers.network.quotas
+
+    # -- networks (os-networks) --------------------------------------------------------
+    def list_networks(self, ctx: RequestContext) -> list[NetworkRecord]:
+        """The networks the caller sees, as Neutron lists them to it (an admin: all)."""
+        return self.network.topology.networks(ctx.project_id, every_project=ctx.is_admin)
+
+    def get_network(self, ctx: RequestContext, network_id: str) -> NetworkRecord:
+        for found in self.list_networks(ctx):
+            if found.id == network_id:
+                return found
+        raise NotFound(f"Network {network_id} could not be found.")
 
     # -- security groups ---------------------------------------------------------------
     def list_groups(self, ctx: RequestContext, all_projects: bool) -> list[GroupRecord]:

@@ -1,4 +1,4 @@
-"""What can be done to an existing server: reboot, stop, start, lock, console output,
+"""What can be done to an existing server: reboot, stop, start, pause, lock, console output,
 metadata and tags, and the record of instance actions."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from labs.common.db import affected
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
 from labs.compute import actions, models, states
 from labs.compute.actions import start_action
+from labs.compute.api.access_ips import access_ips, set_access_ips
 from labs.compute.api.images import check_snapshot_properties
 from labs.compute.api.servers import ServerService
 from labs.compute.instance_network import InstanceNetworking
@@ -72,9 +73,22 @@ class ServerActions:
         assert row.host is not None
         self.agents.start_instance(row.host, row.id)
 
+    def pause(self, ctx: RequestContext, server_id: str) -> None:
+        row = self._move(ctx, server_id, "pause", "pause", states.ALLOWED["pause"],
+                         states.PAUSING)
+        assert row.host is not None
+        self.agents.pause_instance(row.host, row.id)
+
+    def unpause(self, ctx: RequestContext, server_id: str) -> None:
+        row = self._move(ctx, server_id, "unpause", "unpause", states.ALLOWED["unpause"],
+                         states.UNPAUSING)
+        assert row.host is not None
+        self.agents.unpause_instance(row.host, row.id)
+
     def rebuild(self, ctx: RequestContext, server_id: str, image_ref: str,
                 changes: dict[str, Any]) -> models.Instance:
         """Boot the server again from ``image_ref`` (its disk is lost), on the same host."""
+        access_ips(changes)  # refused before the server moves
         image = self.servers.images.find(ctx, image_ref)
         if image is None:
             raise BadRequest("Can not find requested image")
@@ -96,6 +110,7 @@ class ServerActions:
                 row.metadata_ = dict(changes["metadata"])
             if "description" in changes:
                 row.description = changes["description"]
+            set_access_ips(row, changes)
             row.updated_at = utcnow()
             network = InstanceNetworking(self.db, self.servers.network).specs(tx, [row])
             # the new disk boots on the same port

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from labs.compute.api.network_schemas import SERVER_ACTIONS
-
 NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255,
                         "pattern": r"^(?!\s)[\s\S]*(?<!\s)$"}
 METADATA: dict[str, Any] = {
@@ -22,6 +20,9 @@ NETWORKS: dict[str, Any] = {"oneOf": [
         "fixed_ip": {"type": "string"}, "tag": {"type": "string"}},
         "additionalProperties": False}},
 ]}
+#: As Nova's (the address itself is checked by servers.access_ips).
+ACCESS_IPV4: dict[str, Any] = {"type": "string", "format": "ipv4"}
+ACCESS_IPV6: dict[str, Any] = {"type": "string", "format": "ipv6"}
 COUNT: dict[str, Any] = {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1}
 #: One ``block_device_mapping_v2`` entry: Labs reads only the image it boots from.
 BLOCK_DEVICE: dict[str, Any] = {"type": "object", "properties": {
@@ -53,8 +54,8 @@ CREATE_SERVER: dict[str, Any] = {
                 "config_drive": {"type": ["boolean", "string"]},
                 "block_device_mapping_v2": {"type": "array", "items": BLOCK_DEVICE},
                 "adminPass": {"type": "string"},
-                "accessIPv4": {"type": "string"},
-                "accessIPv6": {"type": "string"},
+                "accessIPv4": ACCESS_IPV4,
+                "accessIPv6": ACCESS_IPV6,
                 "OS-DCF:diskConfig": {"type": "string"},
                 "hostname": {"type": "string"},
             },
@@ -73,41 +74,35 @@ UPDATE_SERVER: dict[str, Any] = {
     "properties": {"server": {
         "type": "object",
         "properties": {"name": NAME, "description": {"type": ["string", "null"],
-                                                     "maxLength": 255}},
+                                                     "maxLength": 255},
+                       "accessIPv4": ACCESS_IPV4, "accessIPv6": ACCESS_IPV6},
         "additionalProperties": False,
     }},
     "required": ["server"],
     "additionalProperties": False,
 }
 
-SERVER_ACTION: dict[str, Any] = {
-    "type": "object", "minProperties": 1, "maxProperties": 1,
-    "properties": {
-        "reboot": {"type": "object", "properties": {
-            "type": {"type": "string", "enum": ["SOFT", "HARD", "soft", "hard"]}},
-            "required": ["type"]},
-        "rebuild": {"type": "object", "properties": {
-            "imageRef": {"type": "string"}, "name": NAME, "metadata": METADATA,
-            "description": {"type": ["string", "null"], "maxLength": 255},
-            "adminPass": {"type": "string"}, "OS-DCF:diskConfig": {"type": "string"},
-            "preserve_ephemeral": {"type": "boolean"}},
-            "required": ["imageRef"]},
-        "createImage": {"type": "object", "properties": {
-            "name": NAME, "metadata": METADATA}, "required": ["name"],
-            "additionalProperties": False},
-        "os-stop": {"type": "null"},
-        "os-start": {"type": "null"},
-        "lock": {"type": ["null", "object"], "properties": {
-            "locked_reason": {"type": "string", "maxLength": 255}},
-            "additionalProperties": False},
-        "unlock": {"type": "null"},
-        "os-getConsoleOutput": {"type": "object", "properties": {
-            "length": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"}},
-            "additionalProperties": False},
-        **SERVER_ACTIONS,
-    },
-    "additionalProperties": False,
-}
+#: The values of the server actions, by action (see routes/action_table): Nova's checks.
+#: The actions Nova reads no value of (os-stop, os-start, unlock, pause, ...) have none.
+REBOOT: dict[str, Any] = {"type": "object", "properties": {
+    "type": {"type": "string", "enum": ["SOFT", "HARD", "Soft", "Hard", "soft", "hard"]}},
+    "required": ["type"], "additionalProperties": False}
+REBUILD: dict[str, Any] = {"type": "object", "properties": {
+    "imageRef": {"type": "string"}, "name": NAME, "metadata": METADATA,
+    "description": {"type": ["string", "null"], "maxLength": 255},
+    "adminPass": {"type": "string"}, "OS-DCF:diskConfig": {"type": "string"},
+    "preserve_ephemeral": {"type": "boolean"}, "accessIPv4": ACCESS_IPV4,
+    "accessIPv6": ACCESS_IPV6},
+    "required": ["imageRef"]}
+CREATE_IMAGE: dict[str, Any] = {"type": "object", "properties": {
+    "name": NAME, "metadata": METADATA}, "required": ["name"], "additionalProperties": False}
+#: ``lock`` from 2.73 (before, Nova reads no value).
+LOCK_V2_73: dict[str, Any] = {"type": ["null", "object"], "properties": {
+    "locked_reason": {"type": "string", "minLength": 1, "maxLength": 255}},
+    "additionalProperties": False}
+CONSOLE_OUTPUT: dict[str, Any] = {"type": "object", "properties": {
+    "length": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"}},
+    "additionalProperties": False}
 
 METADATA_BODY: dict[str, Any] = {
     "type": "object", "properties": {"metadata": METADATA}, "required": ["metadata"],

@@ -25,6 +25,7 @@ from labs.common.names import dns_label
 from labs.common.patterns import filter_pattern
 from labs.compute import models, states
 from labs.compute.actions import start_action
+from labs.compute.api.access_ips import set_access_ips
 from labs.compute.api.flavors import FlavorService, check_fits
 from labs.compute.api.groups import ServerGroupService
 from labs.compute.api.hosts import HostService
@@ -63,6 +64,8 @@ class ServerRequest:
     description: str | None = None
     tags: list[str] = field(default_factory=list)
     config_drive: bool = False
+    access_ip_v4: str | None = None
+    access_ip_v6: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ class ServerFilter:
     key_name: str | None = None
     availability_zone: str | None = None
     locked: bool | None = None
+    access_ip_v4: str | None = None  # regular expressions, as name
+    access_ip_v6: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,24 +102,15 @@ class CheckedRequest:
 
 
 def status_clause(status: str) -> sa.ColumnElement[bool]:
-    """The rows that show ``status`` (the SQL twin of ``states.status_of``)."""
-    task = Inst.task_state
-    rebooting = (states.REBOOTING, states.REBOOTING_HARD, states.REBUILDING)
-    quiet = sa.or_(task.is_(None), task.not_in(rebooting))
-    by_status: dict[str, sa.ColumnElement[bool]] = {
-        "ACTIVE": sa.and_(Inst.vm_state == states.ACTIVE, quiet),
-        "BUILD": Inst.vm_state == states.BUILDING,
-        "SHUTOFF": sa.and_(Inst.vm_state == states.STOPPED,
-                           sa.or_(task.is_(None), task != states.REBUILDING)),
-        "ERROR": sa.and_(Inst.vm_state == states.ERROR,
-                         sa.or_(task.is_(None), task != states.REBUILDING)),
-        "REBOOT": sa.and_(Inst.vm_state == states.ACTIVE, task == states.REBOOTING),
-        "HARD_REBOOT": sa.and_(Inst.vm_state == states.ACTIVE, task == states.REBOOTING_HARD),
-        "REBUILD": sa.and_(Inst.vm_state.in_((states.ACTIVE, states.STOPPED, states.ERROR)),
-                           task == states.REBUILDING),
-        "DELETED": Inst.deleted.is_(True),
-    }
-    return by_status.get(status, sa.false())
+    """The rows a list filtered by ``status`` shows, as Nova filters (see
+    ``states.states_of_status``)."""
+    if status == "DELETED":
+        return Inst.deleted.is_(True)
+    vm_states, tasks = states.states_of_status([status])
+    if not vm_states:
+        return sa.false()
+    clause = Inst.vm_state.in_(sorted(vm_states))
+    return clause if tasks is None else sa.and_(clause, Inst.task_state.in_(sorted(tasks)))
 
 
 def hostname_for(name: str) -> str:
@@ -233,6 +229,7 @@ class ServerService:
             scheduler_hints=dict(req.scheduler_hints),
             server_group_id=group.id if group else None,
             config_drive=req.config_drive, reservation_id=reservation,
+            access_ip_v4=req.access_ip_v4, access_ip_v6=req.access_ip_v6,
             launch_index=index, failed_hosts=[], created_at=now, updated_at=now)
 
     @staticmethod
@@ -332,12 +329,17 @@ class ServerService:
             query = query.where(status_clause(where.status))
         cap = self.options.max_list_limit
         wanted = min(limit, cap) if limit is not None else cap
-        if where.name is None and where.flavor is None and not where.tags and marker is None:
+        if where.name is None and where.flavor is None and not where.tags and marker is None \
+                and where.access_ip_v4 is None and where.access_ip_v6 is None:
             query = query.limit(wanted)  # nothing left to filter here: let SQL stop early
         with self.db.reading() as tx:
             rows = list(tx.scalars(query))
+        by_address = [(filter_pattern(value, key), column) for key, value, column in (
+            ("access_ip_v4", where.access_ip_v4, "access_ip_v4"),
+            ("access_ip_v6", where.access_ip_v6, "access_ip_v6")) if value is not None]
         rows = [r for r in rows
                 if (pattern is None or pattern.search(r.name))
+                and all(p.search(getattr(r, column) or "") for p, column in by_address)
                 and (where.flavor is None or r.flavor.get("id") == where.flavor)
                 and all(tag in (r.tags or []) for tag in where.tags)]
         if marker is not None:
@@ -356,6 +358,7 @@ class ServerService:
                 row.name = changes["name"]
             if "description" in changes:
                 row.description = changes["description"]
+            set_access_ips(row, changes)
             row.updated_at = utcnow()
         return row
 

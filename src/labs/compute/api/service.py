@@ -13,6 +13,7 @@ from labs.compute.api.network_proxy import NetworkProxy
 from labs.compute.api.quotas import QuotaService
 from labs.compute.api.server_actions import ServerActions
 from labs.compute.api.servers import ServerService
+from labs.compute.api.usage import UsageService
 from labs.compute.config import ComputeOptions
 from labs.compute.rpcapi import AgentAPI, ConductorAPI
 from labs.network.service import NetworkService
@@ -37,6 +38,7 @@ class ComputeService:
                                      self.hosts, self.network)
         self.actions = ServerActions(self.servers)
         self.network_proxy = NetworkProxy(self.servers)
+        self.usage = UsageService(db)
 
     def prepare(self) -> None:
         """Migrate the schema and offer the default flavors on a new cloud."""

@@ -190,7 +190,8 @@ class Conductor:
                     error: str | None = None) -> None:
         # what the action leaves the server in (a snapshot leaves it as it was)
         vm_state = {"stop": states.STOPPED, "start": states.ACTIVE, "reboot": states.ACTIVE,
-                    "rebuild": states.ACTIVE}.get(action)
+                    "rebuild": states.ACTIVE, "pause": states.PAUSED,
+                    "unpause": states.ACTIVE}.get(action)
         with self.db.transaction() as tx:
             row = tx.get(Inst, instance_id, with_for_update=True)
             if row is None or row.deleted or row.host != host:
@@ -200,7 +201,8 @@ class Conductor:
             row.power_state, row.task_state, row.updated_at = power_state, None, utcnow()
             if error is None and vm_state is not None:
                 row.vm_state = vm_state
-                self.networking.ports_plugged(tx, instance_id, vm_state == states.ACTIVE)
+                # a paused VM keeps its ports up, as Neutron shows them under Nova
+                self.networking.ports_plugged(tx, instance_id, vm_state != states.STOPPED)
             finish_event(tx, instance_id, action, f"compute_{action}_instance", host, error)
 
     def power_state_seen(self, instance_id: str, host: str, power_state: int) -> None:
@@ -216,7 +218,7 @@ class Conductor:
             log.info("instance %s on %s: power state %s, recorded %s", instance_id, host,
                      power_state, row.power_state)
             row.power_state, row.updated_at = power_state, utcnow()
-            if row.vm_state == states.ACTIVE and power_state in (
+            if row.vm_state in (states.ACTIVE, states.PAUSED) and power_state in (
                     states.NOSTATE, states.SHUTDOWN, 6):  # 6: crashed
                 row.vm_state = states.STOPPED
                 self.networking.ports_plugged(tx, instance_id, False)

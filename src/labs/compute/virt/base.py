@@ -28,6 +28,7 @@ from typing import ClassVar, Literal
 KNOWN_CAPABILITIES: Mapping[str, tuple[str, ...]] = {
     "reboot": ("reboot",),
     "power": ("power_off", "power_on"),
+    "pause": ("pause", "unpause"),
     "console_output": ("console_output",),
     "snapshot": ("snapshot",),
     "interfaces": ("attach_nic", "detach_nic"),
@@ -214,6 +215,18 @@ class VirtDriver(ABC):
         """Start a stopped instance; it ends RUNNING. Already on is fine. InstanceNotFound
         if missing. Capability "power"."""
         raise UnsupportedOperation(f"{self.name} driver cannot power on")
+
+    def pause(self, instance_id: str) -> None:
+        """Freeze a running instance where it is (its memory stays, its vCPUs stop); it
+        ends PAUSED. Already paused is fine; VirtError when it does not run.
+        InstanceNotFound if missing. Capability "pause"."""
+        raise UnsupportedOperation(f"{self.name} driver cannot pause")
+
+    def unpause(self, instance_id: str) -> None:
+        """Let a paused instance run on from where it was; it ends RUNNING. Already
+        running is fine; VirtError when it is off. InstanceNotFound if missing.
+        Capability "pause"."""
+        raise UnsupportedOperation(f"{self.name} driver cannot unpause")
 
     def console_output(self, instance_id: str, length: int | None = None) -> str:
         """The last `length` lines of the serial console (None: all of it), each ending in

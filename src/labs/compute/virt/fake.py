@@ -63,7 +63,7 @@ class FakeDriver(VirtDriver):
 
     name: ClassVar[str] = "fake"
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"reboot", "power", "console_output", "snapshot", "interfaces"})
+        {"reboot", "power", "pause", "console_output", "snapshot", "interfaces"})
 
     def __init__(self, state_dir: Path, host: str, vcpus: int = 16, memory_mb: int = 65536,
                  disk_gb: int = 1024, spawn_seconds: float = 0.0,
@@ -161,6 +161,24 @@ class FakeDriver(VirtDriver):
 
     def power_on(self, instance_id: str) -> None:
         self._power_event(instance_id, "power_on", PowerState.RUNNING)
+
+    def pause(self, instance_id: str) -> None:
+        self._freeze(instance_id, PowerState.RUNNING, PowerState.PAUSED, "pause")
+
+    def unpause(self, instance_id: str) -> None:
+        self._freeze(instance_id, PowerState.PAUSED, PowerState.RUNNING, "unpause")
+
+    def _freeze(self, instance_id: str, before: PowerState, after: PowerState,
+                event: str) -> None:
+        with self._lock:
+            rec = self._get(instance_id)
+            if rec["power_state"] == after:
+                return
+            if rec["power_state"] != before:
+                raise VirtError(f"cannot {event} instance {instance_id}: it is "
+                                f"{PowerState(rec['power_state']).name.lower()}")
+            self._store(instance_id, {**rec, "power_state": int(after),
+                                      "events": [*rec["events"], event]})
 
     def console_output(self, instance_id: str, length: int | None = None) -> str:
         if length is not None and length < 0:
@@ -293,6 +311,8 @@ def _console_lines(instance_id: str, rec: Record) -> list[str]:
         lines.append(f"[{len(lines):6d}.000000] {text}")
 
     for event in rec["events"]:
+        if event in ("pause", "unpause"):
+            continue  # a frozen guest says nothing
         if event == "power_off":
             say(f"fake: {rec['hostname']}: power off")
             continue

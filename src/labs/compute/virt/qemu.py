@@ -11,12 +11,12 @@ under software emulation).
 Acceleration: KVM when it really runs a guest here (probed once, see
 qemu_process.kvm_works), otherwise TCG software emulation; `accel` can force either.
 
-Power operations go through QMP (see qemu_monitor, which also drains the consoles). A
-soft reboot is done as Nova's libvirt driver does it for guests without an agent: press
-the ACPI power button, wait up to `soft_reboot_seconds` for the guest to power off, then
-start it again; a guest that does not react gets a hard reset. A snapshot pauses the
-guest while qemu-img copies the overlay (the copy is consistent as after a power cut),
-then lets it run on.
+Power operations go through QMP (see qemu_monitor, which also drains the consoles); pause
+is QMP stop and cont. A soft reboot is done as Nova's libvirt driver does it for guests
+without an agent: press the ACPI power button, wait up to `soft_reboot_seconds` for the
+guest to power off, then start it again; a guest that does not react gets a hard reset.
+A snapshot pauses a running guest while qemu-img copies the overlay (consistent as after
+a power cut), then lets it run on.
 
 Networking: user-mode (slirp) nics with the guest's ssh port forwarded from a free
 loopback port (`ssh_address`), or taps a network driver made, also hot-plugged (qemu_nics).
@@ -28,7 +28,6 @@ import dataclasses
 import logging
 import os
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -70,7 +69,7 @@ class QemuDriver(VirtDriver):
 
     name: ClassVar[str] = "qemu"
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"reboot", "power", "console_output", "snapshot", "interfaces"})
+        {"reboot", "power", "pause", "console_output", "snapshot", "interfaces"})
 
     def __init__(self, state_dir: Path, host: str, *, binary: str = "qemu-system-x86_64",
                  accel: str = "auto", vcpu_overcommit: float = 1.0,
@@ -202,6 +201,8 @@ class QemuDriver(VirtDriver):
         if pid is None:
             return
         self.monitor.drain_console(workdir)
+        if self.monitor.state(workdir) != PowerState.RUNNING:
+            timeout = 0.0  # a paused guest cannot react to the power button
         try:
             self.monitor.qmp(workdir, "system_powerdown")
         except QmpError as exc:
@@ -222,6 +223,12 @@ class QemuDriver(VirtDriver):
         else:
             self.monitor.resume(workdir)
 
+    def pause(self, instance_id: str) -> None:
+        self.monitor.freeze(self._existing(instance_id), paused=True)
+
+    def unpause(self, instance_id: str) -> None:
+        self.monitor.freeze(self._existing(instance_id), paused=False)
+
     def console_output(self, instance_id: str, length: int | None = None) -> str:
         if length is not None and length < 0:
             raise ValueError(f"console length must not be negative: {length}")
@@ -238,7 +245,7 @@ class QemuDriver(VirtDriver):
     def snapshot(self, instance_id: str, target: Path) -> str:
         workdir = self._existing(instance_id)
         target = Path(target)
-        running = self.monitor.running_pid(workdir) is not None
+        running = self.monitor.state(workdir) == PowerState.RUNNING  # not paused
         try:
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
                                        suffix=".tmp")
@@ -363,19 +370,9 @@ class QemuDriver(VirtDriver):
     def _port(self, wanted: int | None) -> int:
         """A free loopback port for a forwarded ssh port (`wanted` if still free)."""
         with self._lock:
-            recorded = {p for record in records.every(self.instances_dir).values()
-                        for p in record["ports"] if p}
-            if wanted and wanted not in self._ports and records.bindable(wanted):
-                self._ports.add(wanted)
-                return wanted
-            for _ in range(100):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", 0))
-                    port = int(s.getsockname()[1])
-                if port not in self._ports and port not in recorded:
-                    self._ports.add(port)
-                    return port
-        raise VirtError("no free loopback port for an instance's ssh port")
+            port = records.free_port(self.instances_dir, self._ports, wanted)
+            self._ports.add(port)
+            return port
 
     def _images_in_use(self) -> set[str]:
         """Images of instances being spawned (first: a spawn records its instance before

@@ -19,7 +19,7 @@ from labs.common.periodic import Periodic
 from labs.compute.virt import qemu_console as console
 from labs.compute.virt import qemu_process as process
 from labs.compute.virt import qemu_records as records
-from labs.compute.virt.base import PowerState
+from labs.compute.virt.base import PowerState, VirtError
 from labs.compute.virt.qmp import QmpError, qmp
 
 log = logging.getLogger("labs.compute.virt.qemu")
@@ -88,6 +88,18 @@ class QemuMonitor:
     def resume(self, workdir: Path) -> None:
         """Let a paused guest run on (one that runs is left as it is)."""
         if self.qmp(workdir, "query-status")["status"] != "running":
+            self.qmp(workdir, "cont")
+
+    def freeze(self, workdir: Path, paused: bool) -> None:
+        """Pause (QMP ``stop``) or unpause (``cont``) a guest that runs; already so is
+        fine. VirtError when its qemu does not run."""
+        if self.running_pid(workdir) is None:
+            raise VirtError(f"cannot {'pause' if paused else 'unpause'} instance "
+                            f"{workdir.name}: it is not running")
+        status = self.qmp(workdir, "query-status")["status"]
+        if paused and status == "running":
+            self.qmp(workdir, "stop")
+        elif not paused and status == "paused":
             self.qmp(workdir, "cont")
 
     def wait_running(self, workdir: Path, pid: int, log_size: int) -> str:

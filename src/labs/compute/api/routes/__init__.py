@@ -10,13 +10,16 @@ from labs.compute.api.routes import (
     flavors,
     floating_ips,
     hosts,
+    images,
     interfaces,
     keypairs,
     limits,
+    networks,
     security_groups,
     server_actions,
     server_groups,
     servers,
+    usage,
 )
 from labs.compute.api.service import ComputeService
 from labs.compute.policy import RULES
@@ -32,6 +35,7 @@ def build_api(service: ComputeService, authenticator: Authenticator) -> Api:
     api.microversions = MICROVERSIONS
     api.request_id_header = "x-compute-request-id"
     for module in (discovery, servers, server_actions, flavors, keypairs, server_groups,
-                   limits, hosts, security_groups, floating_ips, interfaces):
+                   limits, hosts, security_groups, floating_ips, interfaces, images, networks,
+                   usage):
         module.register(api, service)
     return api

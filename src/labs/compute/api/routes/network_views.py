@@ -3,10 +3,13 @@ format, ``tenant_id``; groups as Nova with Neutron shows them: UUID ids, ingress
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
+from labs.compute.api.routes.views import timestamp
 from labs.network.floating_ips import FloatingIpRecord
 from labs.network.security_rules import GroupRecord, RuleRecord
+from labs.network.topology import NetworkRecord
 
 Body = dict[str, Any]
 
@@ -41,3 +44,39 @@ def security_group(group: GroupRecord) -> Body:
 def floating_ip(row: FloatingIpRecord) -> Body:
     return {"id": row.id, "ip": row.address, "pool": row.pool, "fixed_ip": row.fixed_ip,
             "instance_id": row.instance_id}
+
+
+#: What Nova's ``os-networks`` shows everyone, and what only admins (nova-network's
+#: fields: those Labs has no counterpart of are null, as Nova shows them over Neutron).
+NETWORK_FIELDS = ("id", "cidr", "netmask", "gateway", "broadcast", "dns1", "dns2",
+                  "cidr_v6", "gateway_v6", "label", "netmask_v6")
+NETWORK_ADMIN_FIELDS = (
+    "created_at", "updated_at", "deleted_at", "deleted", "injected", "bridge", "vlan",
+    "vpn_public_address", "vpn_public_port", "vpn_private_address", "dhcp_start",
+    "project_id", "host", "bridge_interface", "multi_host", "priority", "rxtx_base", "mtu",
+    "dhcp_server", "enable_dhcp", "share_address")
+
+
+def network(row: NetworkRecord, admin: bool) -> Body:
+    """A network in nova-network's shape, its addresses from its first subnet of each
+    IP version."""
+    known: Body = {"id": row.id, "label": row.name, "project_id": row.project_id,
+                   "mtu": row.mtu, "deleted": False, "injected": False,
+                   "multi_host": False, "share_address": row.shared,
+                   "created_at": timestamp(row.created_at),
+                   "updated_at": timestamp(row.updated_at)}
+    for version, suffix in ((4, ""), (6, "_v6")):
+        subnet = next((s for s in row.subnets
+                       if ipaddress.ip_network(s.cidr, strict=False).version == version), None)
+        if subnet is None:
+            continue
+        net = ipaddress.ip_network(subnet.cidr, strict=False)
+        known.update({f"cidr{suffix}": str(net), f"netmask{suffix}": str(net.netmask),
+                      f"gateway{suffix}": subnet.gateway_ip})
+        if version == 4:
+            dns = [*subnet.dns_nameservers, None, None]
+            known.update({"broadcast": str(net.broadcast_address), "dns1": dns[0],
+                          "dns2": dns[1], "enable_dhcp": subnet.enable_dhcp,
+                          "dhcp_start": (subnet.allocation_pools or [{}])[0].get("start")})
+    fields = NETWORK_FIELDS + (NETWORK_ADMIN_FIELDS if admin else ())
+    return {key: known.get(key) for key in fields}

@@ -1,15 +1,19 @@
-"""Server actions (reboot, stop, start, lock, console output), metadata, tags and the
-record of instance actions."""
+"""Server actions (reboot, stop, start, pause, lock, console output, ...), metadata, tags
+and the record of instance actions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from labs.common.context import RequestContext
 from labs.common.errors import BadRequest, NotFound
-from labs.common.http import Api, Call, Reply
+from labs.common.http import Api, Call, Reply, validate
 from labs.compute.api import server_schemas as schemas
+from labs.compute.api.network_schemas import SERVER_ACTIONS
 from labs.compute.api.routes import floating_ips, security_groups
 from labs.compute.api.routes import server_views as views
+from labs.compute.api.routes.action_table import Action, Handler, body_schema, dispatch
 from labs.compute.api.service import ComputeService
 
 
@@ -22,50 +26,80 @@ def console_length(value: Any) -> int | None:
     return None if length == -1 else length
 
 
-def register(api: Api, service: ComputeService) -> None:
+def simple(operation: Callable[[RequestContext, str], None]) -> Handler:
+    """An action that reads no value (Nova ignores what the body holds)."""
+    def handle(call: Call, ctx: RequestContext, server_id: str, args: Any) -> None:
+        operation(ctx, server_id)
+    return handle
+
+
+def action_table(service: ComputeService) -> dict[str, Action]:
+    """Every server action Labs has, by the name Nova gives it."""
     actions = service.actions
 
-    @api.post("/v2.1/servers/{server_id}/action", status=202, schema=schemas.SERVER_ACTION)
-    def server_action(call: Call) -> Reply | None:
-        """reboot, rebuild, createImage, os-stop, os-start, lock, unlock,
-        os-getConsoleOutput; addSecurityGroup, removeSecurityGroup, addFloatingIp,
-        removeFloatingIp."""
-        ctx = call.enforce("compute:servers:action")
-        server_id = call.params["server_id"]
-        (name, args), = call.body.items()
-        if name == "reboot":
-            actions.reboot(ctx, server_id, hard=args["type"].upper() == "HARD")
-        elif name == "rebuild":
-            row = actions.rebuild(ctx, server_id, args["imageRef"].rstrip("/").rsplit("/", 1)[-1],
-                                  {k: v for k, v in args.items()
-                                   if k in ("name", "metadata", "description")})
-            return Reply({"server": views.detail(call, row, admin=ctx.is_admin)}, status=202)
-        elif name == "createImage":
-            image_id = actions.create_image(ctx, server_id, args["name"],
-                                            args.get("metadata") or {})
-            if call.at_least(2, 45):
-                return Reply({"image_id": image_id}, status=202)
-            url = service.servers.images.upload_url() or ""
-            return Reply(None, status=202, headers={"Location": f"{url}/v2/images/{image_id}"})
-        elif name == "os-stop":
-            actions.stop(ctx, server_id)
-        elif name == "os-start":
-            actions.start(ctx, server_id)
-        elif name == "lock":
+    def reboot(call: Call, ctx: RequestContext, server_id: str, args: Any) -> None:
+        actions.reboot(ctx, server_id, hard=args["type"].upper() == "HARD")
+
+    def rebuild(call: Call, ctx: RequestContext, server_id: str, args: Any) -> Reply:
+        row = actions.rebuild(ctx, server_id, args["imageRef"].rstrip("/").rsplit("/", 1)[-1],
+                              {k: v for k, v in args.items()
+                               if k in ("name", "metadata", "description", "accessIPv4",
+                                        "accessIPv6")})
+        return Reply({"server": views.detail(call, row, admin=ctx.is_admin)}, status=202)
+
+    def create_image(call: Call, ctx: RequestContext, server_id: str, args: Any) -> Reply:
+        image_id = actions.create_image(ctx, server_id, args["name"],
+                                        args.get("metadata") or {})
+        if call.at_least(2, 45):
+            return Reply({"image_id": image_id}, status=202)
+        url = service.servers.images.upload_url() or ""
+        return Reply(None, status=202, headers={"Location": f"{url}/v2/images/{image_id}"})
+
+    def lock(call: Call, ctx: RequestContext, server_id: str, args: Any) -> None:
+        reason = None
+        if call.at_least(2, 73):  # before, Nova reads no value
+            validate(args, schemas.LOCK_V2_73)
             reason = (args or {}).get("locked_reason")
-            if reason is not None and not call.at_least(2, 73):
-                raise BadRequest("Invalid input: 'locked_reason' needs microversion 2.73.")
-            actions.lock(ctx, server_id, reason)
-        elif name == "unlock":
-            actions.unlock(ctx, server_id)
-        elif name == "os-getConsoleOutput":
-            output = actions.console_output(ctx, server_id, console_length(args.get("length")))
-            return Reply({"output": output}, status=200)
-        elif name in ("addSecurityGroup", "removeSecurityGroup"):
-            security_groups.server_action(service, ctx, server_id, name, args)
-        elif name in ("addFloatingIp", "removeFloatingIp"):
-            floating_ips.server_action(service, call, ctx, server_id, name, args)
-        return None
+        actions.lock(ctx, server_id, reason)
+
+    def console(call: Call, ctx: RequestContext, server_id: str, args: Any) -> Reply:
+        output = actions.console_output(ctx, server_id, console_length(args.get("length")))
+        return Reply({"output": output}, status=200)
+
+    def groups(call: Call, ctx: RequestContext, server_id: str, args: Any) -> None:
+        (name, _), = call.body.items()
+        security_groups.server_action(service, ctx, server_id, name, args)
+
+    def floating(call: Call, ctx: RequestContext, server_id: str, args: Any) -> None:
+        (name, _), = call.body.items()
+        floating_ips.server_action(service, call, ctx, server_id, name, args)
+
+    return {
+        "reboot": Action(reboot, schemas.REBOOT),
+        "rebuild": Action(rebuild, schemas.REBUILD),
+        "createImage": Action(create_image, schemas.CREATE_IMAGE),
+        "os-stop": Action(simple(actions.stop)),
+        "os-start": Action(simple(actions.start)),
+        "lock": Action(lock),
+        "unlock": Action(simple(actions.unlock)),
+        "pause": Action(simple(actions.pause), policy="compute:servers:pause"),
+        "unpause": Action(simple(actions.unpause), policy="compute:servers:pause"),
+        "os-getConsoleOutput": Action(console, schemas.CONSOLE_OUTPUT),
+        **{name: Action(groups, schema) for name, schema in SERVER_ACTIONS.items()
+           if "SecurityGroup" in name},
+        **{name: Action(floating, schema) for name, schema in SERVER_ACTIONS.items()
+           if "FloatingIp" in name},
+    }
+
+
+def register(api: Api, service: ComputeService) -> None:
+    actions = service.actions
+    table = action_table(service)
+
+    @api.post("/v2.1/servers/{server_id}/action", status=202, schema=body_schema(table))
+    def server_action(call: Call) -> Reply | None:
+        """One action, named by the body's one key (see action_table)."""
+        return dispatch(table, call, call.params["server_id"])
 
     # -- metadata ----------------------------------------------------------------------
     @api.get("/v2.1/servers/{server_id}/metadata")

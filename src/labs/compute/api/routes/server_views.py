@@ -17,7 +17,8 @@ FAULTED = frozenset({"ERROR", "DELETED"})
 #: The query parameters of the server lists.
 SERVER_FILTERS = {**PAGING, **query_strings(
     "name", "status", "image", "flavor", "changes-since", "host", "project_id", "tenant_id",
-    "all_tenants", "deleted", "tags", "key_name", "availability_zone", "locked")}
+    "all_tenants", "deleted", "tags", "key_name", "availability_zone", "locked",
+    "access_ip_v4", "access_ip_v6")}
 
 
 def stamp(moment: datetime | None) -> str | None:
@@ -56,7 +57,8 @@ def detail(call: Call, row: models.Instance, *, admin: bool, host_up: bool | Non
         "image": _image(call, row), "flavor": _flavor(call, row),
         "created": stamp(row.created_at),
         "updated": stamp(row.updated_at), "addresses": dict(row.addresses or {}),
-        "accessIPv4": "", "accessIPv6": "", "links": links(call, "servers", row.id),
+        "accessIPv4": row.access_ip_v4 or "", "accessIPv6": row.access_ip_v6 or "",
+        "links": links(call, "servers", row.id),
         "OS-DCF:diskConfig": "MANUAL",
         "OS-EXT-AZ:availability_zone": row.availability_zone or "",
         "config_drive": "True" if row.config_drive else "", "key_name": row.key_name,

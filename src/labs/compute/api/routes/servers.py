@@ -10,6 +10,7 @@ from labs.common.errors import BadRequest
 from labs.common.http import Api, Call, Reply, yes_no
 from labs.compute import states
 from labs.compute.api import server_schemas as schemas
+from labs.compute.api.access_ips import access_ips
 from labs.compute.api.routes import server_views as views
 from labs.compute.api.routes.views import next_links, page_limit
 from labs.compute.api.servers import ServerFilter, ServerRequest
@@ -67,7 +68,7 @@ def server_request(call: Call) -> ServerRequest:
         security_groups=[g["name"] for g in body.get("security_groups") or []],
         min_count=min_count, max_count=max_count, group_id=group, scheduler_hints=hints,
         description=body.get("description"), tags=body.get("tags") or [],
-        config_drive=config_drive in (True, "true", "True", "1"))
+        config_drive=config_drive in (True, "true", "True", "1"), **access_ips(body))
 
 
 def server_filter(call: Call, admin: bool) -> ServerFilter:
@@ -94,7 +95,9 @@ def server_filter(call: Call, admin: bool) -> ServerFilter:
         deleted=yes_no(q.get("deleted"), yes=("true", "1"), no=None) or None,
         tags=[t for t in q.get("tags", "").split(",") if t], key_name=q.get("key_name"),
         availability_zone=q.get("availability_zone"),
-        locked=yes_no(q.get("locked"), yes=("true", "1"), no=None, absent=None))
+        locked=yes_no(q.get("locked"), yes=("true", "1"), no=None, absent=None),
+        access_ip_v4=q.get("access_ip_v4") if admin else None,
+        access_ip_v6=q.get("access_ip_v6") if admin else None)
 
 
 def register(api: Api, service: ComputeService) -> None:
@@ -152,7 +155,7 @@ def register(api: Api, service: ComputeService) -> None:
 
     @api.put("/v2.1/servers/{server_id}", schema=schemas.UPDATE_SERVER)
     def update_server(call: Call) -> dict[str, Any]:
-        """Rename a server or change its description (2.19)."""
+        """Rename a server, change its access IPs or its description (2.19)."""
         ctx = call.enforce("compute:servers:update")
         changes = dict(call.body["server"])
         if "description" in changes and not call.at_least(2, 19):
