@@ -409,7 +409,8 @@ def test_auth_scope_of_the_wrong_shape_is_400(api: Api) -> None:
         {"project": {"name": "admin", "domain": {}}},
         {"project": {"id": "x"}, "domain": {"id": "default"}},  # two scopes at once
         {"domain": {}}, {"domain": "default"}, {"system": True}, {"system": {"all": False}},
-        {"system": {}}, {"system": {"all": True, "more": 1}}, {"OS-TRUST:trust": {"id": "t"}},
+        {"system": {}}, {"system": {"all": True, "more": 1}}, {"OS-TRUST:trust": {}},
+        {"OS-TRUST:trust": "t"}, {"OS-TRUST:trust": {"id": "t"}, "project": {"id": "x"}},
         {"bogus": {}}, {"project": {"id": "x"}, "bogus": {}},
     ]
     for scope in scopes:
