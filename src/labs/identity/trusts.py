@@ -51,11 +51,23 @@ def is_live(trust: models.Trust | None) -> bool:
         and (trust.remaining_uses is None or trust.remaining_uses > 0)
 
 
+def original_trustor(tx: Session, trust: models.Trust) -> str:
+    """Whose roles a (redelegated) trust hands on: the trustor at the start of the chain."""
+    for _depth in range(MAX_REDELEGATION_COUNT + 2):
+        if trust.redelegated_trust_id is None:
+            return trust.trustor_user_id
+        parent = tx.get(T, trust.redelegated_trust_id)
+        if parent is None:
+            break
+        trust = parent
+    raise Unauthorized("The trust this one was redelegated from is gone.")
+
+
 def effective_role_ids(tx: Session, backend: IdentityBackend, trust: models.Trust) -> list[str]:
-    """The trust's roles the trustor still holds on its project."""
+    """The trust's roles the original trustor still holds on its project."""
     if trust.project_id is None:
         return []
-    held = set(role_ids_for(tx, backend, trust.trustor_user_id, models.TARGET_PROJECT,
+    held = set(role_ids_for(tx, backend, original_trustor(tx, trust), models.TARGET_PROJECT,
                             trust.project_id))
     return [r for r in trust.role_ids if r in held]
 
@@ -102,7 +114,7 @@ class TrustService:
         if count is not None and count > MAX_REDELEGATION_COUNT:
             raise Forbidden(f"Remaining redelegation depth of {count} out of allowed range "
                             f"of [0..{MAX_REDELEGATION_COUNT}].")
-        if allow and count is None:
+        if allow and count is None and parent is None:
             count = MAX_REDELEGATION_COUNT
         with self.store.write() as tx:
             self.backend.get_user(tx, fields["trustee_user_id"])
@@ -110,7 +122,8 @@ class TrustService:
                 get_row(tx, models.Project, project_id, "project")
             role_ids = self._role_ids(tx, fields.get("roles") or [])
             if project_id:
-                held = set(role_ids_for(tx, self.backend, trustor_id, models.TARGET_PROJECT,
+                origin = original_trustor(tx, parent) if parent is not None else trustor_id
+                held = set(role_ids_for(tx, self.backend, origin, models.TARGET_PROJECT,
                                         project_id))
                 for role_id in role_ids:
                     if role_id not in held:
