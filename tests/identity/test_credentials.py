@@ -7,14 +7,23 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
+from starlette.testclient import TestClient
 
 from labs.identity import models
 from tests.conftest import Cloud
 from tests.identity.protection_delegation import signed_request
-from tests.identity.test_bad_input import Api, api, error_message  # noqa: F401 -- fixture
+from tests.identity.test_bad_input import Api, error_message
 
 V3 = "/identity/v3"
+
+
+@pytest.fixture(name="api")
+def api_fixture(cloud: Cloud) -> Api:
+    client = TestClient(cloud.client.app, base_url="http://testserver",
+                        raise_server_exceptions=False)
+    return Api(cloud, client, cloud.admin_token())
 
 
 def people(api: Api) -> tuple[str, str, str]:
@@ -59,7 +68,7 @@ def test_credential_lifecycle_and_the_blob_is_encrypted_at_rest(api: Api) -> Non
 
 
 def test_list_filters_and_a_user_sees_only_their_own(api: Api) -> None:
-    alice, bob, a = people(api)
+    alice, bob, _a = people(api)
     for owner, kind in ((alice, "totp"), (alice, "cert"), (bob, "totp")):
         api.identity.credentials.create({"user_id": owner, "type": kind, "blob": "x"})
 
@@ -202,14 +211,14 @@ def role(api: Api, name: str) -> str:
 def test_ec2_credentials_of_others_and_unknown_projects(api: Api) -> None:
     alice, bob, a = people(api)
     api.refused(404, "POST", f"/users/{alice}/credentials/OS-EC2", {"tenant_id": "nowhere"})
-    api.refused(404, "POST", f"/users/nobody/credentials/OS-EC2", {"tenant_id": a})
+    api.refused(404, "POST", "/users/nobody/credentials/OS-EC2", {"tenant_id": a})
     for bad in ({}, {"tenant_id": 5}, {"tenant_id": ""}):
         api.refused(400, "POST", f"/users/{alice}/credentials/OS-EC2", bad)
     access = api.identity.credentials.create_ec2(alice, a, None).ec2_blob()["access"]
     # bob's path does not reach alice's credential, even for the admin
     api.refused(404, "GET", f"/users/{bob}/credentials/OS-EC2/{access}")
     api.refused(404, "DELETE", f"/users/{bob}/credentials/OS-EC2/{access}")
-    api.refused(404, "GET", f"/users/nobody/credentials/OS-EC2")
+    api.refused(404, "GET", "/users/nobody/credentials/OS-EC2")
     # a non-ec2 credential is not an EC2 credential
     other = api.identity.credentials.create({"user_id": alice, "type": "totp", "blob": "b"})
     api.refused(404, "GET", f"/users/{alice}/credentials/OS-EC2/{other.id}")

@@ -6,10 +6,21 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from starlette.testclient import TestClient
+
 from labs.common.errors import LabsError
-from tests.identity.test_bad_input import Api, api, error_message  # noqa: F401 -- fixture
+from tests.conftest import Cloud
+from tests.identity.test_bad_input import Api, error_message
 
 TRUSTS = "/OS-TRUST/trusts"
+
+
+@pytest.fixture(name="api")
+def api_fixture(cloud: Cloud) -> Api:
+    client = TestClient(cloud.client.app, base_url="http://testserver",
+                        raise_server_exceptions=False)
+    return Api(cloud, client, cloud.admin_token())
 
 
 class World:
@@ -126,7 +137,8 @@ def test_remaining_uses_hold_under_concurrent_authentications(api: Api) -> None:
         barrier = threading.Barrier(3)
         results: list[str] = []
 
-        def redeem(trust_id: str = trust["id"], barrier: threading.Barrier = barrier) -> None:
+        def redeem(trust_id: str = trust["id"], barrier: threading.Barrier = barrier,
+                   results: list[str] = results) -> None:
             barrier.wait()
             try:
                 tokens.issue({"identity": {"methods": ["token"], "token": {"id": bob}},
