@@ -224,3 +224,21 @@ def test_ec2_credentials_of_others_and_unknown_projects(api: Api) -> None:
     api.refused(404, "GET", f"/users/{alice}/credentials/OS-EC2/{other.id}")
     with api.identity.store.read() as tx:
         assert tx.scalar(sa.select(sa.func.count()).select_from(models.Credential)) == 2
+
+
+def test_rotating_the_credential_keys_keeps_every_blob(api: Api) -> None:
+    alice, _bob, _a = people(api)
+    creds = api.identity.credentials
+    made = [creds.create({"user_id": alice, "type": "totp", "blob": f"blob {i}"}).id
+            for i in range(3)]
+    keys = api.identity.credential_keys
+    for _round in range(keys.max_active_keys + 1):  # past the oldest key's removal
+        _primary, moved = creds.rotate_keys()
+        assert moved == len(made)
+    assert [creds.get(cid).blob for cid in made] == [f"blob {i}" for i in range(3)]
+    primary = hashlib.sha1(keys.load()[0]).hexdigest()
+    with api.identity.store.read() as tx:
+        assert {tx.get(models.Credential, cid).key_hash for cid in made} == {primary}
+    # the API reads them too (another process would reload the keys the same way)
+    resp = api.call("GET", f"/credentials/{made[0]}")
+    assert resp.json()["credential"]["blob"] == "blob 0"

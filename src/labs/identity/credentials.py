@@ -59,6 +59,9 @@ class CredentialCrypto:
         fernet, key_hash = self._crypto()
         return fernet.encrypt(blob.encode("utf-8")).decode(), key_hash
 
+    def primary_hash(self) -> str:
+        return self._crypto()[1]
+
     def decrypt(self, encrypted: str) -> str:
         fernet, _ = self._crypto()
         try:
@@ -167,6 +170,28 @@ class CredentialService:
     def delete(self, credential_id: str) -> None:
         with self.store.write() as tx:
             tx.delete(get_row(tx, C, credential_id, "credential"))
+
+    def rotate_keys(self) -> tuple[int, int]:
+        """Rotate the credential keys, never losing a blob (Keystone's ``credential_rotate``
+        then ``credential_migrate``): every blob is re-encrypted with the primary key before
+        the rotation drops a key, and with the new primary after it.
+
+        Returns the new primary key's number and how many blobs moved to it.
+        """
+        self.crypto.keys.ensure()
+        self.reencrypt()
+        primary = self.crypto.keys.rotate()
+        return primary, self.reencrypt()
+
+    def reencrypt(self) -> int:
+        """Encrypt every blob not encrypted with the primary key with it; returns how many."""
+        primary = self.crypto.primary_hash()
+        with self.store.write() as tx:
+            rows = list(tx.scalars(sa.select(C).where(C.key_hash != primary)))
+            for row in rows:
+                row.encrypted_blob, row.key_hash = self.crypto.encrypt(
+                    self.crypto.decrypt(row.encrypted_blob))
+            return len(rows)
 
     # -- EC2 (OS-EC2) --------------------------------------------------------
     def create_ec2(self, user_id: str, project_id: str, trust_id: str | None) -> CredentialView:
