@@ -226,3 +226,15 @@ def test_redelegation_within_its_count(api: Api) -> None:
     # deleting the parent takes the child with it
     api.ok("DELETE", f"{TRUSTS}/{trust['id']}")
     api.refused(404, "GET", f"{TRUSTS}/{child['id']}")
+
+
+def test_deleting_a_user_deletes_their_trusts_and_credentials(api: Api) -> None:
+    w = World(api)
+    as_trustor, as_trustee = w.create(), w.create(trustee_user_id=w.carol)
+    api.identity.credentials.create_ec2(w.bob, w.a, None)
+    api.ok("DELETE", f"/users/{w.bob}")
+    api.refused(404, "GET", f"{TRUSTS}/{as_trustor['id']}")
+    assert api.ok("GET", f"{TRUSTS}/{as_trustee['id']}")["trust"]["trustee_user_id"] == w.carol
+    assert api.ok("GET", f"/credentials?user_id={w.bob}")["credentials"] == []
+    api.ok("DELETE", f"/users/{w.alice}")
+    assert api.ok("GET", TRUSTS)["trusts"] == []

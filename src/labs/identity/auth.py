@@ -187,7 +187,8 @@ class TokenService(Authenticator):
                 raise Unauthorized("A token made from an application credential cannot be "
                                    "used to get another token.")
             if held.payload.trust_id:
-                raise Forbidden("A trust-scoped token cannot be rescoped.")
+                raise Forbidden("Using trust-scoped token to create another token. Create "
+                                "a new trust-scoped token instead.")
             user_ids.add(held.user.id)
             if len(held.payload.audit_ids) >= MAX_RESCOPES:
                 raise Unauthorized("The token was rescoped too many times; authenticate "
