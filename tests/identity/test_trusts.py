@@ -103,15 +103,28 @@ def test_trust_create_show_list_roles_and_a_trust_scoped_token(api: Api) -> None
     resp = api.call("POST", f"/users/{w.bob}/credentials/OS-EC2", {"tenant_id": w.a},
                     token=held)
     assert resp.status_code == 403, resp.text
+    resp = api.call("POST", f"/users/{w.bob}/application_credentials",
+                    {"application_credential": {"name": "escape"}}, token=held)
+    assert resp.status_code == 403, resp.text
 
 
 def test_impersonation_gives_the_trustor_s_identity(api: Api) -> None:
     w = World(api)
     trust = w.create(impersonation=True, roles=[{"id": w.member}, {"name": "reader"}])
-    token = w.auth(trust["id"]).json()["token"]
+    resp = w.auth(trust["id"])
+    token = resp.json()["token"]
     assert token["user"]["id"] == w.alice
     assert sorted(r["name"] for r in token["roles"]) == ["member", "reader"]
     assert token["OS-TRUST:trust"]["impersonation"] is True
+    # acting as alice, bob makes nothing of hers that would outlive the trust
+    held = resp.headers["X-Subject-Token"]
+    for path, body in ((f"/users/{w.alice}/application_credentials",
+                        {"application_credential": {"name": "escape"}}),
+                       (f"/users/{w.alice}/credentials/OS-EC2", {"tenant_id": w.a}),
+                       ("/credentials", {"credential": {"user_id": w.alice, "type": "ec2",
+                                                        "project_id": w.a,
+                                                        "blob": '{"access": "a"}'}})):
+        api.refused(403, "POST", path, body, token=held)
 
 
 def test_only_the_trustee_uses_a_trust_and_remaining_uses_count_down(api: Api) -> None:
