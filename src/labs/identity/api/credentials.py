@@ -72,11 +72,16 @@ def register(api: Api, identity: IdentityService) -> None:
     def list_credentials(call: Call) -> dict[str, Any]:
         """List credentials (filters: user_id, type); a user sees their own."""
         ctx = call.enforce("identity:list_credentials")
+
+        def may_see(owner: str | None) -> bool:
+            assert api.policy is not None
+            return api.policy.allowed("identity:get_credential", ctx, {"user_id": owner})
+
         user_id = call.query.get("user_id")
-        rows = creds.list_credentials(user_id, call.query.get("type"))
-        rows = [row for row in rows
-                if api.policy is not None and api.policy.allowed(
-                    "identity:get_credential", ctx, {"user_id": row.user_id})]
+        if user_id is None and not may_see(None):  # not everyone's: the caller's own
+            user_id = ctx.user_id
+        rows = [row for row in creds.list_credentials(user_id, call.query.get("type"))
+                if may_see(row.user_id)]
         return views.collection(call, "credentials", [credential(call, r) for r in rows])
 
     @api.get("/v3/credentials/{credential_id}")
