@@ -251,3 +251,18 @@ def test_deleting_a_user_deletes_their_trusts_and_credentials(api: Api) -> None:
     assert api.ok("GET", f"/credentials?user_id={w.bob}")["credentials"] == []
     api.ok("DELETE", f"/users/{w.alice}")
     assert api.ok("GET", TRUSTS)["trusts"] == []
+
+
+def test_a_trust_without_a_project_gives_an_unscoped_trust_token(api: Api) -> None:
+    w = World(api)
+    body = w.body(project_id=None)
+    del body["trust"]["roles"]
+    resp = api.call("POST", TRUSTS, body, token=w.token("alice", "a"))
+    assert resp.status_code == 201, resp.text
+    trust = resp.json()["trust"]
+    assert (trust["project_id"], trust["roles"]) == (None, [])
+    resp = w.auth(trust["id"])
+    assert resp.status_code == 201, resp.text
+    token = resp.json()["token"]
+    assert "project" not in token and "roles" not in token and "catalog" not in token
+    assert token["OS-TRUST:trust"]["id"] == trust["id"]
