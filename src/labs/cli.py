@@ -273,6 +273,11 @@ def cmd_rotate_keys(args: argparse.Namespace) -> int:
     from labs.wiring.identity import open_identity
 
     identity = open_identity(Site.open(args.data_dir, args.config))
+    if args.credentials:
+        primary, moved = identity.credentials.rotate_keys()
+        print(f"rotated credential keys in {identity.credential_keys.path}: primary is now "
+              f"key {primary}; {moved} credentials re-encrypted with it")
+        return 0
     identity.keys.ensure()
     primary = identity.keys.rotate()
     print(f"rotated Fernet keys in {identity.keys.path}: primary is now key {primary}")
@@ -357,6 +362,8 @@ def parser() -> argparse.ArgumentParser:
     ident_sub = ident.add_subparsers(dest="action", required=True)
     rotate = ident_sub.add_parser("rotate-keys", help="rotate the Fernet token keys")
     common(rotate)
+    rotate.add_argument("--credentials", action="store_true", help="rotate the keys of "
+                        "credential blobs instead, re-encrypting every blob")
     rotate.set_defaults(func=cmd_rotate_keys)
 
     image = sub.add_parser("image", help="VM images")

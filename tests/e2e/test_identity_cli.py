@@ -165,3 +165,69 @@ def test_the_labs_vm_image_is_registered_on_first_start(labs_cloud: RunningCloud
     shown = labs_cloud.openstack_json("image", "show", "labs", cloud="labs-demo")
     assert shown["visibility"] == "public"
     assert shown["properties"]["labs_ready_marker"] == "LABS-READY"
+
+
+def test_ec2_credentials_and_an_ec2_token(labs_cloud: RunningCloud) -> None:
+    from tests.identity.protection_delegation import signed_request
+
+    c = labs_cloud
+    demo = c.openstack_json("token", "issue", cloud="labs-demo")
+    cred = c.openstack_json("ec2", "credentials", "create", cloud="labs-demo")
+    access, secret = cred["access"], cred["secret"]
+    assert (cred["project_id"], cred["user_id"]) == (demo["project_id"], demo["user_id"])
+    listed = c.openstack_json("ec2", "credentials", "list", cloud="labs-demo")
+    assert [(r["Access"], r["Secret"]) for r in listed] == [(access, secret)]
+    assert c.openstack_json("ec2", "credentials", "show", access,
+                            cloud="labs-demo")["secret"] == secret
+    url = f"{c.url}/identity/v3/ec2tokens"
+    resp = httpx.post(url, json={"credentials": signed_request(access, secret)}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["token"]["project"]["name"] == "demo"
+    c.openstack("ec2", "credentials", "delete", access, cloud="labs-demo")
+    assert c.openstack_json("ec2", "credentials", "list", cloud="labs-demo") == []
+    resp = httpx.post(url, json={"credentials": signed_request(access, secret)}, timeout=10)
+    assert resp.status_code == 401
+
+
+def test_credentials(labs_cloud: RunningCloud) -> None:
+    c = labs_cloud
+    demo = c.openstack_json("token", "issue", cloud="labs-demo")["user_id"]
+    cred = c.openstack_json("credential", "create", "--type", "totp", demo, "GEZDGNBVGY3TQOJQ",
+                            cloud="labs-demo")
+    assert (cred["type"], cred["blob"], cred["user_id"]) == ("totp", "GEZDGNBVGY3TQOJQ", demo)
+    rows = c.openstack_json("credential", "list", "--user", "demo", "--type", "totp")
+    assert [r["ID"] for r in rows] == [cred["id"]]
+    c.openstack("credential", "set", "--user", demo, "--type", "totp", "--data", "changed",
+                cred["id"], cloud="labs-demo")
+    assert c.openstack_json("credential", "show", cred["id"],
+                            cloud="labs-demo")["blob"] == "changed"
+    c.openstack("credential", "delete", cred["id"], cloud="labs-demo")
+    assert c.openstack_json("credential", "list", cloud="labs-demo") == []
+
+
+def test_trust_then_a_trust_scoped_token(labs_cloud: RunningCloud) -> None:
+    c = labs_cloud
+    demo = c.openstack_json("token", "issue", cloud="labs-demo")
+    trustee = c.openstack_json("user", "create", "--password", "trustee-pw", "trustee-e2e")
+    trust = c.openstack_json("trust", "create", "--project", demo["project_id"], "--role",
+                             "member", demo["user_id"], trustee["id"], cloud="labs-demo")
+    assert (trust["trustor_user_id"], trust["trustee_user_id"], trust["project_id"]) == (
+        demo["user_id"], trustee["id"], demo["project_id"])
+    assert "member" in str(trust["roles"])
+    mine = c.openstack_json("trust", "list", "--auth-user", cloud="labs-demo")
+    assert [t["ID"] for t in mine] == [trust["id"]]
+    assert trust["id"] in [t["ID"] for t in c.openstack_json("trust", "list")]
+    assert c.openstack_json("trust", "show", trust["id"], cloud="labs-demo")["id"] == trust["id"]
+
+    def as_trustee(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return c.openstack("--os-auth-type", "password", "--os-auth-url",
+                           f"{c.url}/identity/v3", "--os-username", "trustee-e2e",
+                           "--os-password", "trustee-pw", "--os-user-domain-name", "Default",
+                           "--os-trust-id", trust["id"], *args, cloud=None, check=check)
+
+    result = as_trustee("token", "issue", "-f", "json")
+    assert f'"project_id": "{demo["project_id"]}"' in result.stdout
+    c.openstack("trust", "delete", trust["id"], cloud="labs-demo")
+    gone = as_trustee("token", "issue", check=False)
+    assert gone.returncode != 0 and "404" in gone.stderr, gone.stderr
+    c.openstack("user", "delete", "trustee-e2e")

@@ -409,7 +409,8 @@ def test_auth_scope_of_the_wrong_shape_is_400(api: Api) -> None:
         {"project": {"name": "admin", "domain": {}}},
         {"project": {"id": "x"}, "domain": {"id": "default"}},  # two scopes at once
         {"domain": {}}, {"domain": "default"}, {"system": True}, {"system": {"all": False}},
-        {"system": {}}, {"system": {"all": True, "more": 1}}, {"OS-TRUST:trust": {"id": "t"}},
+        {"system": {}}, {"system": {"all": True, "more": 1}}, {"OS-TRUST:trust": {}},
+        {"OS-TRUST:trust": "t"}, {"OS-TRUST:trust": {"id": "t"}, "project": {"id": "x"}},
         {"bogus": {}}, {"project": {"id": "x"}, "bogus": {}},
     ]
     for scope in scopes:
@@ -632,12 +633,13 @@ def wrong_values(schema: dict[str, Any]) -> list[Any]:
 
 def fuzz_bodies(schema: dict[str, Any]) -> Iterator[bytes]:
     yield from RAW_BAD
-    [key] = schema["required"]
-    for value in (None, [], "x", 5):
-        yield json.dumps({key: value}).encode()
-    for prop, prop_schema in schema["properties"][key].get("properties", {}).items():
-        for value in wrong_values(prop_schema):
-            yield json.dumps({key: {prop: value}}).encode()
+    # the wrapper key, or each of the keys a body may come under (ec2tokens)
+    for key in schema.get("required") or list(schema["properties"]):
+        for value in (None, [], "x", 5):
+            yield json.dumps({key: value}).encode()
+        for prop, prop_schema in schema["properties"][key].get("properties", {}).items():
+            for value in wrong_values(prop_schema):
+                yield json.dumps({key: {prop: value}}).encode()
 
 
 def test_fuzz_every_route_that_takes_a_body(api: Api) -> None:

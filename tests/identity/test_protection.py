@@ -41,6 +41,7 @@ from labs.identity.resources import ProjectFilter
 from labs.identity.service import IdentityService
 from labs.wiring.identity import new_identity
 from tests.conftest import ADMIN_PASSWORD, Cloud
+from tests.identity import protection_delegation
 
 V3 = "/identity/v3"
 ADMIN, PA, MA, RA, MB, ANON = "admin", "pa", "ma", "ra", "mb", "anon"
@@ -268,6 +269,7 @@ ROWS: tuple[Row, ...] = (
     Row("DELETE", "/v3/endpoints/{endpoint_id}", "/v3/endpoints/{endpoint|new:endpoint}",
         ONLY_ADMIN),
 )
+ROWS += protection_delegation.rows(Row)
 
 
 @dataclass
@@ -283,6 +285,7 @@ class World:
     service: str
     endpoint: str
     creds: dict[str, str] = field(default_factory=dict)  # caller -> an application credential
+    extra: dict[str, str] = field(default_factory=dict)  # what protection_delegation made
 
     @property
     def identity(self) -> IdentityService:
@@ -347,6 +350,8 @@ class World:
             return self.roles[arg]
         if kind == "cred":
             return self.creds[me if arg == "self" else arg]
+        if (found := protection_delegation.resolve(self, key, me)) is not None:
+            return found
         made: dict[str, Callable[[], str]] = {
             "project": lambda: self.identity.resources.create_project(
                 {"name": name("p")}, "default").id,

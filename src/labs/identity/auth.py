@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labs.common.context import Authenticator, RequestContext
-from labs.common.errors import BadRequest, NotFound, Unauthorized
+from labs.common.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from labs.identity import models
 from labs.identity.assignments import role_ids_for
 from labs.identity.backends.base import IdentityBackend, UserRecord
@@ -28,6 +28,7 @@ from labs.identity.passwords import PasswordChecks
 from labs.identity.resources import ResourceService, revoke, utcnow
 from labs.identity.store import IdentityStore
 from labs.identity.tokens import TokenCodec, TokenPayload, new_audit_id
+from labs.identity.trusts import TrustService, effective_role_ids, trust_in_scope
 from labs.identity.users import UserService
 
 DENIED = "The request you have made requires authentication."
@@ -49,6 +50,7 @@ class ValidatedToken:
     domain: models.Domain | None = None
     catalog: tuple[CatalogEntry, ...] = ()
     application_credential: models.ApplicationCredential | None = None
+    trust: models.Trust | None = None
     revision: int = 0
     context: RequestContext = field(init=False)
 
@@ -102,7 +104,8 @@ class TokenCache:
 class TokenService(Authenticator):
     def __init__(self, store: IdentityStore, backend: IdentityBackend, codec: TokenCodec,
                  resources: ResourceService, lifetime: int, default_domain_id: str,
-                 cache_size: int, users: UserService, passwords: PasswordChecks) -> None:
+                 cache_size: int, users: UserService, passwords: PasswordChecks,
+                 trusts: TrustService | None = None) -> None:
         self.store = store
         self.backend = backend
         self.codec = codec
@@ -112,6 +115,7 @@ class TokenService(Authenticator):
         self.cache = TokenCache(cache_size)
         self.users = users
         self.passwords = passwords
+        self.trusts = trusts
 
     # -- issuing -------------------------------------------------------------
     def issue(self, auth: dict[str, Any]) -> ValidatedToken:
@@ -128,16 +132,24 @@ class TokenService(Authenticator):
                 raise BadRequest(f"identity.{method} is required by the methods list.")
         # credentials first, each check outside any transaction (bcrypt takes a while)
         user_id, expires, audit_ids, app_cred, carried = self._authenticate(identity)
+        trust_ref = trust_in_scope(auth.get("scope"), app_cred is not None)
         with self.store.read() as tx:
             self._check_user_active(tx, user_id)
-            scope = self._scope(tx, auth.get("scope"), user_id)
+            scope = Scope() if trust_ref else self._scope(tx, auth.get("scope"), user_id)
             if app_cred is not None:
                 if not scope.empty and scope.project_id != app_cred.project_id:
                     raise Unauthorized("An application credential token is always scoped to "
                                        "the credential's project.")
                 scope = Scope(project_id=app_cred.project_id)
-            elif scope.empty and auth.get("scope") != "unscoped":
+            elif scope.empty and auth.get("scope") != "unscoped" and not trust_ref:
                 scope = self._default_scope(tx, user_id)
+        trust_id = None
+        if trust_ref and self.trusts is not None:  # the trustee's, used up last
+            redeemed = self.trusts.redeem(trust_ref, user_id)
+            user_id, scope, trust_id = (redeemed.user_id, Scope(project_id=redeemed.project_id),
+                                        redeemed.trust.id)
+            if redeemed.expires_at is not None:
+                expires = min(expires or redeemed.expires_at, redeemed.expires_at)
         now = utcnow()
         expires = expires or now + timedelta(seconds=self.lifetime)
         if app_cred is not None and app_cred.expires_at is not None:
@@ -148,9 +160,17 @@ class TokenService(Authenticator):
             expires_at=expires, issued_at=now,
             audit_ids=(new_audit_id(), *audit_ids),
             project_id=scope.project_id, domain_id=scope.domain_id, system=scope.system,
-            application_credential_id=app_cred.id if app_cred else None)
+            application_credential_id=app_cred.id if app_cred else None, trust_id=trust_id)
         token = self.codec.encode(payload)
         return self._resolve(token, payload, self.store.revision())
+
+    def issue_for(self, user_id: str, project_id: str, method: str) -> ValidatedToken:
+        """A project token for a user a credential (an EC2 signature) has identified."""
+        now = utcnow()
+        payload = TokenPayload(user_id=user_id, methods=(method,), issued_at=now,
+                               expires_at=now + timedelta(seconds=self.lifetime),
+                               audit_ids=(new_audit_id(),), project_id=project_id)
+        return self._resolve(self.codec.encode(payload), payload, self.store.revision())
 
     def _authenticate(self, identity: dict[str, Any]) -> tuple[
             str, Any, tuple[str, ...], models.ApplicationCredential | None, tuple[str, ...]]:
@@ -166,6 +186,9 @@ class TokenService(Authenticator):
             if held.payload.application_credential_id:
                 raise Unauthorized("A token made from an application credential cannot be "
                                    "used to get another token.")
+            if held.payload.trust_id:
+                raise Forbidden("Using trust-scoped token to create another token. Create "
+                                "a new trust-scoped token instead.")
             user_ids.add(held.user.id)
             if len(held.payload.audit_ids) >= MAX_RESCOPES:
                 raise Unauthorized("The token was rescoped too many times; authenticate "
@@ -335,6 +358,12 @@ class TokenService(Authenticator):
                 if app_cred is None:
                     raise Unauthorized("The application credential was deleted.")
                 role_ids = [r for r in role_ids if r in app_cred.role_ids]
+            trust = None
+            if payload.trust_id:
+                trust = TrustService.check_token_trust(tx, payload.trust_id)
+                self._check_user_active(tx, trust.trustee_user_id)
+                self._check_user_active(tx, trust.trustor_user_id)
+                role_ids = effective_role_ids(tx, self.backend, trust)
             if target is not None and not role_ids:
                 raise Unauthorized(f"User {user.id} has no role on the requested scope.")
             roles = tuple((row.id, row.name) for row in tx.execute(
@@ -344,7 +373,8 @@ class TokenService(Authenticator):
         validated = ValidatedToken(token=token, payload=payload, user=user,
                                    user_domain=user_domain, roles=roles, project=project,
                                    project_domain=project_domain, domain=domain, catalog=catalog,
-                                   application_credential=app_cred, revision=revision)
+                                   application_credential=app_cred, trust=trust,
+                                   revision=revision)
         self.cache.put(validated)
         return validated
 

@@ -16,6 +16,9 @@ class IdentityOptions:
     max_password_length: int = option(4096, "longest password accepted, in characters")
     key_repository: str = option("", "directory of Fernet keys; empty: <data-dir>/fernet-keys")
     max_active_keys: int = option(3, "Fernet keys kept: primary, staged and secondaries")
+    credential_key_repository: str = option(
+        "", "directory of the Fernet keys encrypting credential blobs; empty: "
+        "<data-dir>/credential-keys")
     token_cache_size: int = option(10000, "validated tokens remembered per process")
     default_domain_id: str = option("default", "domain of users and projects given by name")
     lockout_failure_attempts: int = option(

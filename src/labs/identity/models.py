@@ -137,6 +137,38 @@ class ApplicationCredential(IdentityBase):
     role_ids: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
 
 
+class Credential(IdentityBase):
+    """A user's credential (ec2, totp, cert, ...): the blob is stored encrypted."""
+
+    __tablename__ = "credential"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("user.id", ondelete="CASCADE"),
+                                         index=True)
+    project_id: Mapped[str | None] = mapped_column(ID)
+    type: Mapped[str] = mapped_column(NAME)
+    encrypted_blob: Mapped[str] = mapped_column(sa.Text)
+    key_hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class Trust(IdentityBase):
+    """A trustor delegating roles on a project to a trustee (OS-TRUST)."""
+
+    __tablename__ = "trust"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    trustor_user_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    trustee_user_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str | None] = mapped_column(ID)
+    impersonation: Mapped[bool] = mapped_column(default=False)
+    expires_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+    remaining_uses: Mapped[int | None] = mapped_column()
+    allow_redelegation: Mapped[bool] = mapped_column(default=False)
+    redelegation_count: Mapped[int | None] = mapped_column()
+    redelegated_trust_id: Mapped[str | None] = mapped_column(ID)
+    role_ids: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+
+
 class LoginFailure(IdentityBase):
     """Failed password checks of a user in a row, for the lockout (labs.identity.lockout)."""
 

@@ -36,6 +36,14 @@ def _same_user(ctx: RequestContext, target: Target) -> bool:
     return target.get("subject_user_id") == ctx.user_id
 
 
+def _is_trustor(ctx: RequestContext, target: Target) -> bool:
+    return target.get("trustor_id") == ctx.user_id
+
+
+def _is_trustee(ctx: RequestContext, target: Target) -> bool:
+    return target.get("trustee_id") == ctx.user_id
+
+
 owner_or_admin: Rule = any_of(admin, is_owner)
 
 RULES: dict[str, Rule] = {
@@ -110,4 +118,23 @@ RULES: dict[str, Rule] = {
     "identity:list_application_credentials": owner_or_admin,
     "identity:get_application_credential": owner_or_admin,
     "identity:delete_application_credential": owner_or_admin,
+    # credentials and EC2 credentials: the owner's (target user_id: the credential's)
+    "identity:create_credential": owner_or_admin,
+    "identity:list_credentials": always,  # the list shows what get_credential allows
+    "identity:get_credential": owner_or_admin,
+    "identity:update_credential": owner_or_admin,
+    "identity:delete_credential": owner_or_admin,
+    "identity:ec2_create_credential": owner_or_admin,
+    "identity:ec2_list_credentials": owner_or_admin,
+    "identity:ec2_get_credential": owner_or_admin,
+    "identity:ec2_delete_credential": owner_or_admin,
+    # trusts: the trustor's; the trustee sees them (targets: trustor_id, trustee_id)
+    "identity:create_trust": lambda ctx, t: t.get("trustor_id") == ctx.user_id,
+    "identity:list_trusts": admin,
+    "identity:list_trusts_for_trustor": any_of(admin, _is_trustor),
+    "identity:list_trusts_for_trustee": any_of(admin, _is_trustee),
+    "identity:get_trust": any_of(admin, _is_trustor, _is_trustee),
+    "identity:list_roles_for_trust": any_of(admin, _is_trustor, _is_trustee),
+    "identity:get_role_for_trust": any_of(admin, _is_trustor, _is_trustee),
+    "identity:delete_trust": any_of(admin, _is_trustor),
 }

@@ -98,4 +98,34 @@ auth: Schema = {"type": "object", "required": ["auth"], "properties": {"auth": {
                     "id": _id, "name": _name, "domain": _ref}},
                 "domain": _ref,
                 "system": {"type": "object"},
-                "OS-TRUST:trust": {"not": {}}}}]}}}}}
+                "OS-TRUST:trust": {"type": "object", "required": ["id"],
+                                   "properties": {"id": _id}}}}]}}}}}
+
+_credential: Schema = {"properties": {
+    "blob": {"type": "string", "minLength": 1, "maxLength": 16384},
+    "type": {"type": "string", "minLength": 1, "maxLength": 255},
+    "user_id": _id, "project_id": {"type": ["string", "null"], "maxLength": 64}}}
+credential_create = _wrap("credential", _credential, ["blob", "type", "user_id"])
+credential_update = _wrap("credential", {**_credential, "minProperties": 1})
+ec2_credential_create = {"type": "object", "required": ["tenant_id"],
+                         "properties": {"tenant_id": _id}}
+ec2_token = {"type": "object", "properties": {
+    key: {"type": "object", "properties": {
+        "access": {"type": "string", "minLength": 1, "maxLength": 255},
+        "signature": {"type": "string", "maxLength": 1024},
+        "host": {"type": ["string", "null"], "maxLength": 1024},
+        "verb": {"type": ["string", "null"], "maxLength": 16},
+        "path": {"type": ["string", "null"], "maxLength": 8192},
+        "params": {"type": "object", "additionalProperties": {"type": "string"}},
+        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "body_hash": {"type": ["string", "null"], "maxLength": 128}}}
+    for key in ("credentials", "ec2Credentials")}}
+trust_create = _wrap("trust", {"properties": {
+    "trustor_user_id": _id, "trustee_user_id": _id, "impersonation": {"type": "boolean"},
+    "project_id": {"type": ["string", "null"], "maxLength": 64},
+    "roles": {"type": "array", "items": _ref, "maxItems": 100},
+    "expires_at": {"type": ["string", "null"], "maxLength": 64},
+    "remaining_uses": {"type": ["integer", "null"], "minimum": 1, "maximum": 2**31 - 1},
+    "allow_redelegation": {"type": ["boolean", "null"]},
+    "redelegation_count": {"type": ["integer", "null"], "minimum": 0, "maximum": 2**31 - 1}}},
+    ["trustor_user_id", "trustee_user_id", "impersonation"])

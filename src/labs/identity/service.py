@@ -11,11 +11,13 @@ from labs.identity.auth import TokenService
 from labs.identity.backends.base import IdentityBackend
 from labs.identity.catalog import CatalogService
 from labs.identity.config import IdentityOptions
+from labs.identity.credentials import CredentialCrypto, CredentialService
 from labs.identity.lockout import Lockout
 from labs.identity.passwords import PasswordChecks
 from labs.identity.resources import ResourceService
 from labs.identity.store import IdentityStore
 from labs.identity.tokens import KeyRepository, TokenCodec
+from labs.identity.trusts import TrustService
 from labs.identity.users import UserService
 
 
@@ -41,9 +43,16 @@ class IdentityService:
         self.catalog = CatalogService(self.store)
         self.app_credentials = ApplicationCredentialService(
             self.store, self.backend, self.passwords, lifetime)
+        self.credential_keys = KeyRepository(
+            Path(options.credential_key_repository or data_dir / "credential-keys"),
+            options.max_active_keys)
+        self.credentials = CredentialService(self.store, self.backend,
+                                             CredentialCrypto(self.credential_keys))
+        self.trusts = TrustService(self.store, self.backend)
         self.tokens = TokenService(self.store, self.backend, TokenCodec(self.keys),
                                    self.resources, lifetime, options.default_domain_id,
-                                   options.token_cache_size, self.users, self.passwords)
+                                   options.token_cache_size, self.users, self.passwords,
+                                   self.trusts)
 
     @property
     def default_domain_id(self) -> str:
@@ -54,3 +63,4 @@ class IdentityService:
         upgrade(self.store.db, "identity")
         self.store.ensure_revision_row()
         self.keys.ensure()
+        self.credential_keys.ensure()

@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from labs.common.errors import Unauthorized
 
 # Methods are sent as a bit mask to keep tokens short.
-METHODS = ("password", "token", "application_credential")
+METHODS = ("password", "token", "application_credential", "ec2credential")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class TokenPayload:
     domain_id: str | None = None
     system: bool = False
     application_credential_id: str | None = None
+    trust_id: str | None = None
 
     @property
     def audit_id(self) -> str:
@@ -135,6 +136,8 @@ class TokenCodec:
         packed = [1, payload.user_id, mask, int(_ts(payload.expires_at)),
                   round(_ts(payload.issued_at), 6), list(payload.audit_ids), scope,
                   payload.application_credential_id]
+        if payload.trust_id:
+            packed.append(payload.trust_id)
         raw = json.dumps(packed, separators=(",", ":")).encode()
         return self._crypto().encrypt(raw).decode().rstrip("=")
 
@@ -143,7 +146,7 @@ class TokenCodec:
         try:
             raw = self._crypto().decrypt(padded.encode())
             (version, user_id, mask, expires, issued, audit_ids, scope,
-             app_cred) = json.loads(raw)
+             app_cred, *rest) = json.loads(raw)
         except (InvalidToken, ValueError, TypeError, UnicodeError):
             raise Unauthorized("The request you have made requires authentication.") from None
         if version != 1:
@@ -157,6 +160,7 @@ class TokenCodec:
             domain_id=scope[1] if scope[:1] == ["d"] else None,
             system=scope[:1] == ["s"],
             application_credential_id=app_cred,
+            trust_id=rest[0] if rest else None,
         )
 
 

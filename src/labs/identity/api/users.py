@@ -154,6 +154,9 @@ def register(api: Api, identity: IdentityService) -> None:
             # could outlive the one that made it
             raise Forbidden("An application credential cannot create another one.")
         held = identity.tokens.validate(ctx.token)
+        if held.trust is not None:  # it would outlive the trust and its limits
+            raise Forbidden("An application credential cannot be created with a trust-scoped "
+                            "token.")
         new = creds.create(ctx.user_id, ctx.project_id, [rid for rid, _ in held.roles],
                            call.body["application_credential"])
         names = identity.assignments.names(new.row.role_ids)

@@ -126,6 +126,10 @@ def token(held: ValidatedToken, nocatalog: bool = False) -> Body:
         ac = held.application_credential
         body["application_credential"] = {"id": ac.id, "name": ac.name,
                                           "restricted": not ac.unrestricted}
+    if held.trust is not None:
+        body["OS-TRUST:trust"] = {"id": held.trust.id, "impersonation": held.trust.impersonation,
+                                  "trustor_user": {"id": held.trust.trustor_user_id},
+                                  "trustee_user": {"id": held.trust.trustee_user_id}}
     if body.get("roles") and not nocatalog:
         body["catalog"] = catalog(held.catalog)
     return {"token": body}
