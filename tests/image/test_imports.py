@@ -251,3 +251,13 @@ def test_json_patch_forms_follow_the_media_type(images: Images) -> None:
     error_message(images.call("PATCH", path, "alice", headers=V20,
                               json=[{"replace": "/status", "value": "active"}]), 403)
     assert images.show(image["id"])["name"] is None
+
+
+def test_the_cache_api_says_there_is_no_cache(images: Images) -> None:
+    """As Glance without an image cache: admins only (403), then 404 with its message."""
+    image = queued(images)
+    for method, path in (("GET", "/cache"), ("DELETE", "/cache"),
+                         ("PUT", f"/cache/{image['id']}"), ("DELETE", f"/cache/{image['id']}")):
+        for who in ("alice", "reader", "bob"):
+            error_message(images.call(method, path, who), 403)
+        assert "not supported" in error_message(images.call(method, path), 404)

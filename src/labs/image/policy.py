@@ -32,4 +32,5 @@ RULES: dict[str, Rule] = {
     "image:stores_info_detail": admin,
     "image:get_import_info": always,
     "image:get_usage": always,
+    "image:manage_image_cache": admin,
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labs.common.errors import BadRequest, UnsupportedMediaType
+from labs.common.errors import BadRequest, NotFound, UnsupportedMediaType
 from labs.common.http import Api, Call, Reply, next_page_query, query_strings, read_limit
 from labs.image import schemas
 from labs.image.api import views
@@ -125,6 +125,32 @@ def register(api: Api, service: ImageService) -> None:
         """Show a task."""
         ctx = call.enforce("image:get_task")
         return views.task(tasks.get(ctx, call.params["task_id"]))
+
+    def no_cache(call: Call) -> None:
+        """Labs keeps no image cache in front of its store: Glance's answer without
+        ``image_cache_dir`` (admins only, as its cache policy)."""
+        call.enforce("image:manage_image_cache")
+        raise NotFound("Caching via API is not supported at this site.")
+
+    @api.get("/v2/cache")
+    def cache_state(call: Call) -> None:
+        """The image cache's state (none here)."""
+        no_cache(call)
+
+    @api.delete("/v2/cache")
+    def clear_cache(call: Call) -> None:
+        """Clear the image cache (none here)."""
+        no_cache(call)
+
+    @api.put("/v2/cache/{image_id}")
+    def queue_image(call: Call) -> None:
+        """Queue an image for caching (no cache here)."""
+        no_cache(call)
+
+    @api.delete("/v2/cache/{image_id}")
+    def delete_cache_entry(call: Call) -> None:
+        """Remove an image from the cache (none here)."""
+        no_cache(call)
 
     @api.get("/v2/schemas/task", public=True)
     def task_schema(_call: Call) -> dict[str, Any]:
