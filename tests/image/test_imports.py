@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from labs.image.uploads import transition
 from tests.image.conftest import OCTETS, QUOTA, Images, error_message
 
 RAW = bytes(range(256)) * 16
@@ -261,3 +262,15 @@ def test_the_cache_api_says_there_is_no_cache(images: Images) -> None:
         for who in ("alice", "reader", "bob"):
             error_message(images.call(method, path, who), 403)
         assert "not supported" in error_message(images.call(method, path), 404)
+
+
+def test_a_stage_a_crash_cut_short_is_swept_and_a_complete_one_kept(images: Images) -> None:
+    cut, whole = queued(images), queued(images)
+    assert stage(images, whole["id"]).status_code == 204
+    with images.service.db.transaction() as tx:  # as a crash mid-stage leaves it
+        transition(tx, cut["id"], "queued", status="uploading", reserved=100)
+    assert images.service.sweep_uploads() == 1
+    assert images.show(cut["id"])["status"] == "queued"
+    assert images.show(whole["id"])["status"] == "uploading"
+    assert start_import(images, whole["id"]).status_code == 202
+    assert settled(images, whole["id"])["status"] == "active"
