@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.e2e.conftest import RunningCloud, start_labs_up
 
@@ -78,6 +79,10 @@ ID_COLUMNS = ("ID", "Id", "id", "Alias", "Access", "Name", "Type", "Host Name", 
 #: Commands that answer from the CLI's own configuration, sending no request.
 LOCAL = {"configuration show"}
 WORKERS = 4
+#: Seconds a request may take (the commands run in this process: no subprocess to kill),
+#: and all the lists, then all the shows.
+REQUEST_TIMEOUT = 30
+PHASE_TIMEOUT = 240
 UNROUTED = re.compile(r"The resource \S+ was not found")
 
 
@@ -279,7 +284,13 @@ def read_only_commands(cli: Cli) -> list[str]:
 def test_every_read_only_command_reaches_a_routed_url(
         fresh_cloud: RunningCloud, monkeypatch: pytest.MonkeyPatch) -> None:
     cloud = fresh_cloud
-    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(cloud.clouds_yaml))
+    # the cloud's clouds.yaml with a time limit on every request the commands make
+    config = yaml.safe_load(cloud.clouds_yaml.read_text())
+    for entry in config["clouds"].values():
+        entry["api_timeout"] = REQUEST_TIMEOUT
+    bounded = cloud.data_dir.parent / "clouds-bounded.yaml"
+    bounded.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(bounded))
     cli = Cli()
     commands = read_only_commands(cli)
     assert len(commands) > 100, commands  # the CLI's own list, not a short one
@@ -289,9 +300,11 @@ def test_every_read_only_command_reaches_a_routed_url(
     shows = [c for c in commands if c.endswith(" show")]
     results: list[tuple[str, Outcome]] = []
     with ThreadPoolExecutor(WORKERS) as pool:
-        for command, outcomes in zip(lists, pool.map(runner.run_list, lists), strict=True):
+        for command, outcomes in zip(lists, pool.map(runner.run_list, lists,
+                                                     timeout=PHASE_TIMEOUT), strict=True):
             results += [(command, o) for o in outcomes]
-        results += zip(shows, pool.map(runner.run_show, shows), strict=True)
+        results += zip(shows, pool.map(runner.run_show, shows, timeout=PHASE_TIMEOUT),
+                       strict=True)
     unoffered: list[str] = []
     problems = sorted(p for command, outcome in results
                       for p in failures(outcome, command, extensions, unoffered))
