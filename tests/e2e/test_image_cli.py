@@ -341,8 +341,8 @@ def test_import_through_the_cli(labs_cloud: RunningCloud, files: dict[str, Path]
     # copy-image needs a second store: the CLI asks which methods there are, and stops
     queued = c.openstack_json("image", "create", "--disk-format", "raw", "--container-format",
                               "bare", "cli-queued")
-    refused = c.openstack("image", "import", "--method", "copy-image", "--store", "local",
-                          queued["id"], check=False)
+    refused = c.openstack("image", "import", queued["id"], "--method", "copy-image",
+                          "--store", "local", check=False)
     assert refused.returncode != 0 and "copy-image" in refused.stderr
 
 

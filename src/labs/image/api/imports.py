@@ -7,6 +7,7 @@ from typing import Any
 
 from labs.common.errors import BadRequest, NotFound, UnsupportedMediaType
 from labs.common.http import Api, Call, Reply, next_page_query, query_strings, read_limit
+from labs.common.numbers import is_digits
 from labs.image import schemas
 from labs.image.api import views
 from labs.image.imports import IMPORT_METHODS, STORE_DESCRIPTION, STORE_ID
@@ -90,7 +91,7 @@ def register(api: Api, service: ImageService) -> None:
             raise UnsupportedMediaType("Image data is sent as application/octet-stream.")
         length = call.headers.get("content-length")
         imports.stage(ctx, call.params["image_id"], call.chunks(),
-                      int(length) if length and length.isdigit() and len(length) < 20
+                      int(length) if length and is_digits(length) and len(length) < 20
                       else None)
 
     @api.post("/v2/images/{image_id}/import", status=202, schema=schemas.image_import)
