@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from labs.common.context import RequestContext
 from labs.image.uploads import transition
 from tests.image.conftest import OCTETS, QUOTA, Images, error_message
 
@@ -265,12 +266,23 @@ def test_the_cache_api_says_there_is_no_cache(images: Images) -> None:
 
 
 def test_a_stage_a_crash_cut_short_is_swept_and_a_complete_one_kept(images: Images) -> None:
-    cut, whole = queued(images), queued(images)
+    cut, whole, importing = queued(images), queued(images), queued(images)
     assert stage(images, whole["id"]).status_code == 204
-    with images.service.db.transaction() as tx:  # as a crash mid-stage leaves it
+    assert stage(images, importing["id"]).status_code == 204
+    task = images.service.tasks.create(_member(images),
+                                       importing["id"], {}, None)
+    with images.service.db.transaction() as tx:  # as a crash mid-stage leaves them
         transition(tx, cut["id"], "queued", status="uploading", reserved=100)
-    assert images.service.sweep_uploads() == 1
+        transition(tx, importing["id"], "uploading", status="importing")
+    assert images.service.sweep_uploads() == 2
     assert images.show(cut["id"])["status"] == "queued"
     assert images.show(whole["id"])["status"] == "uploading"
+    assert images.show(importing["id"])["status"] == "uploading"  # staged again
+    assert images.ok("GET", f"/tasks/{task.id}")["status"] == "failure"
     assert start_import(images, whole["id"]).status_code == 202
     assert settled(images, whole["id"])["status"] == "active"
+
+
+def _member(images: Images) -> RequestContext:
+    return RequestContext(user_id="u", project_id=images.projects["a"],
+                          roles=frozenset({"member"}))

@@ -146,15 +146,29 @@ class ImageImports:
 
 
     def sweep(self) -> int:
-        """Images a crash left half-staged go back to queued (a complete stage stays)."""
+        """At start: images a crash left half-staged go back to queued (a complete stage
+        stays); an import it cut short leaves the image staged again (or queued, without
+        its staged data) and its task failed."""
         with self.db.reading() as tx:
-            staging = list(tx.scalars(sa.select(I.id).where(I.status == "uploading")))
+            found = list(tx.execute(sa.select(I.id, I.status).where(
+                I.status.in_(("uploading", "importing")))))
         swept = 0
-        for image_id in staging:
-            if self.staging.discard_upload(image_id) and not self._staged(image_id):
-                with self.db.transaction() as tx:
-                    swept += transition(tx, image_id, "uploading", status="queued",
-                                        reserved=0)
+        for image_id, status in found:
+            if not self.staging.discard_upload(image_id) or \
+                    not self.data.store.discard_upload(image_id):
+                continue  # still being written, here or by another process
+            staged = self._staged(image_id)
+            if status == "uploading" and staged:
+                continue
+            with self.db.transaction() as tx:
+                values = {"status": "uploading"} if staged else {"status": "queued",
+                                                                 "reserved": 0}
+                swept += transition(tx, image_id, status, **values)
+            if status == "importing":
+                for task in self.tasks.of_image(image_id):
+                    if task.status in ("pending", "processing"):
+                        self.tasks.advance(task.id, "failure",
+                                           message="The import was cut short by a restart.")
         return swept
 
     def _staged(self, image_id: str) -> bool:
