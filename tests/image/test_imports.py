@@ -52,6 +52,7 @@ def test_stage_then_import_makes_the_image_active(images: Images) -> None:
     done = settled(images, image["id"])
     assert done["status"] == "active"
     assert done["size"] == len(RAW) and done["virtual_size"] == len(RAW)
+    assert done["stores"] == "local" and "stores" not in staged
     assert images.ok("GET", f"/images/{image['id']}/file", "alice") == RAW
     assert not list((images.store_dir.parent / "image-staging").iterdir())
     tasks = images.ok("GET", f"/images/{image['id']}/tasks", "alice")["tasks"]
@@ -180,6 +181,7 @@ def test_discovery(images: Images) -> None:
     detail = images.ok("GET", "/info/stores/detail")["stores"][0]
     assert detail["type"] == "file" and detail["properties"]["chunk_size"] > 0
     error_message(images.call("GET", "/info/import", None), 401)
+    error_message(images.call("POST", "/images", "alice", json={"stores": "local"}), 403)
     created = images.call("POST", "/images", "alice", json={"name": "x"})
     assert created.headers["OpenStack-image-import-methods"] == "glance-direct"
     assert created.headers["OpenStack-image-store-ids"] == "local"

@@ -31,7 +31,7 @@ from labs.image.uploads import transition
 #: Attributes a client may never set or change.
 READ_ONLY = frozenset({"id", "status", "checksum", "os_hash_algo", "os_hash_value", "size",
                        "virtual_size", "owner", "created_at", "updated_at", "file", "schema",
-                       "self", "locations", "direct_url", "deleted", "deleted_at"})
+                       "self", "locations", "direct_url", "deleted", "deleted_at", "stores"})
 #: Columns a client may set; everything else is an extra property.
 SETTABLE = ("name", "visibility", "protected", "os_hidden", "disk_format", "container_format",
             "min_disk", "min_ram")

@@ -64,6 +64,7 @@ def image_document() -> Schema:
         "created_at": {"type": "string"}, "updated_at": {"type": "string"},
         "self": {"type": "string"}, "file": {"type": "string"}, "schema": {"type": "string"},
         "locations": {"type": "array"}, "direct_url": {"type": "string"},
+        "stores": {"type": "string"},
     }
     return {"name": "image", "properties": properties,
             "additionalProperties": {"type": "string"},

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from labs.image import models
+from labs.image.imports import STORE_ID
 from labs.image.lookup import ImageView
 
 Body = dict[str, Any]
@@ -29,6 +30,8 @@ def image(view: ImageView) -> Body:
         "self": f"/v2/images/{row.id}", "file": f"/v2/images/{row.id}/file",
         "schema": "/v2/schemas/image",
     })
+    if row.location:  # where the data is, as multi-store Glance says it
+        body["stores"] = STORE_ID
     return body
 
 
