@@ -207,8 +207,16 @@ def test_list_filters_on_formats_sizes_and_properties(images: Images) -> None:
     checksum = images.show(raw["id"], "alice")["checksum"]
     assert images.ids("alice", checksum=checksum) == [raw["id"]]
     assert images.ids("alice", disk_format="vhd") == []
+    assert images.ids("alice", virtual_size=str(len(RAW))) == [raw["id"]]
+    images.patch(qcow["id"], [{"op": "replace", "path": "/min_ram", "value": 512}], "alice")
+    assert images.ids("alice", min_ram="512") == [qcow["id"]]
+    created = images.show(iso["id"], "alice")["created_at"]
+    assert iso["id"] in images.ids("alice", created_at=f"gte:{created}")
+    assert images.ids("alice", created_at="lt:2000-01-01T00:00:00Z") == []
+    assert len(images.ids("alice", updated_at="gt:2000-01-01T00:00:00Z")) == 3
     for params in ({"protected": "maybe"}, {"size_min": "x"}, {"size_max": "-1"},
-                   {"changes-since": "2020-01-01"}, {"a/b": "c"},
+                   {"changes-since": "2020-01-01"}, {"a/b": "c"}, {"min_ram": "x"},
+                   {"created_at": "after:2020"}, {"updated_at": "gt:yesterday"},
                    {"sort": "name:asc", "sort_key": "name"}):
         error_message(images.call("GET", "/images", "alice", params=params), 400)
 

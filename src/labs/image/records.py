@@ -3,8 +3,10 @@ caller may (visibility and ownership from lookup.py), with Glance's status codes
 
 from __future__ import annotations
 
+import operator as operator_module
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,6 +50,10 @@ SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id",
 class ImageFilter:
     #: (column, value) pairs an image must equal (name, status, owner, disk_format, ...)
     columns: tuple[tuple[str, str], ...] = ()
+    #: (column, number) pairs: min_disk, min_ram, virtual_size
+    numbers: tuple[tuple[str, int], ...] = ()
+    #: (column, operator, moment): created_at or updated_at, gt/gte/lt/lte/eq/neq
+    times: tuple[tuple[str, str, datetime], ...] = ()
     #: a visibility, "all", or None: what Glance lists when none is asked for
     visibility: str | None = None
     #: which shared images a member lists: "pending", "accepted", "rejected" or "all"
@@ -249,9 +255,16 @@ class ImageRecords:
             row.updated_at = utcnow()
 
 
+TIME_OPERATORS = {"gt": "gt", "gte": "ge", "lt": "lt", "lte": "le", "eq": "eq", "neq": "ne"}
+
+
 def _matches(where: ImageFilter) -> list[sa.ColumnElement[bool]]:
     """The filters on columns, sizes and extra properties."""
     found: list[sa.ColumnElement[bool]] = [getattr(I, c) == v for c, v in where.columns]
+    found += [getattr(I, c) == v for c, v in where.numbers]
+    for column, operator, moment in where.times:
+        found.append(getattr(operator_module, TIME_OPERATORS[operator])(getattr(I, column),
+                                                                       moment))
     if where.protected is not None:
         found.append(I.protected.is_(where.protected))
     if where.size_min is not None:

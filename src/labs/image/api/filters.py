@@ -7,6 +7,7 @@ that name (``?os_distro=debian``, what ``openstack image list --property k=v`` s
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from labs.common.errors import BadRequest
 from labs.common.http import Call, query_strings, read_limit, yes_no
@@ -16,11 +17,17 @@ from labs.image.records import SORT_KEYS, VISIBILITIES, ImageFilter
 MAX_LIMIT = 1000
 #: Columns filtered by equality, as Glance's base properties.
 COLUMNS = ("name", "status", "owner", "disk_format", "container_format", "checksum",
-           "os_hash_value")
+           "os_hash_algo", "os_hash_value")
+#: Whole-number columns filtered by equality.
+NUMBERS = ("min_disk", "min_ram", "virtual_size")
+#: Times filtered as Glance does: ``created_at=gte:2024-01-01T00:00:00Z`` (gt, gte, lt,
+#: lte, eq, neq; eq when no operator is given).
+TIMES = ("created_at", "updated_at")
+OPERATORS = ("gt", "gte", "lt", "lte", "eq", "neq")
 #: Parameters that are not filters on a property.
-NAMED = frozenset({*COLUMNS, "limit", "marker", "visibility", "member_status", "tag", "id",
-                   "os_hidden", "protected", "size_min", "size_max", "sort", "sort_key",
-                   "sort_dir"})
+NAMED = frozenset({*COLUMNS, *NUMBERS, *TIMES, "limit", "marker", "visibility",
+                   "member_status", "tag", "id", "os_hidden", "protected", "size_min",
+                   "size_max", "sort", "sort_key", "sort_dir"})
 #: Property names a property filter may use (others are no property an image can have
 #: through this API, and would only make odd JSON paths).
 PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")
@@ -29,8 +36,9 @@ LIST_QUERY = {"limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
               "size_min": {"type": "integer", "minimum": 0},
               "size_max": {"type": "integer", "minimum": 0},
               "protected": {"enum": ["true", "false"]},
-              **query_strings(*COLUMNS, "marker", "visibility", "member_status", "tag", "id",
-                              "os_hidden", "sort", "sort_key", "sort_dir")}
+              **{n: {"type": "integer", "minimum": 0} for n in NUMBERS},
+              **query_strings(*COLUMNS, *TIMES, "marker", "visibility", "member_status",
+                              "tag", "id", "os_hidden", "sort", "sort_key", "sort_dir")}
 
 
 def _sort(call: Call) -> tuple[tuple[str, str], ...]:
@@ -62,6 +70,34 @@ def _size(call: Call, name: str) -> int | None:
     if not is_digits(raw) or len(raw) > 19:
         raise BadRequest(f"Invalid {name} value: {raw[:40]}. Use a number of bytes.")
     return int(raw)
+
+
+def _numbers(call: Call) -> tuple[tuple[str, int], ...]:
+    found = []
+    for name in NUMBERS:
+        if name in call.query:
+            value = _size(call, name)
+            assert value is not None
+            found.append((name, value))
+    return tuple(found)
+
+
+def _times(call: Call) -> tuple[tuple[str, str, datetime], ...]:
+    found = []
+    for name in TIMES:
+        for raw in call.query.getlist(name):
+            operator, text = (raw.split(":", 1) if ":" in raw and raw.split(":", 1)[0] in
+                              OPERATORS else ("eq", raw))
+            try:
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                raise BadRequest(f"Invalid {name} value: {raw[:60]}. Use [OPERATOR:]TIME, "
+                                 f"TIME in ISO 8601, OPERATOR one of "
+                                 f"{', '.join(OPERATORS)}.") from None
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(UTC).replace(tzinfo=None)
+            found.append((name, operator, moment))
+    return tuple(found)
 
 
 def _properties(call: Call) -> tuple[tuple[str, str], ...]:
@@ -97,7 +133,8 @@ def image_filter(call: Call) -> ImageFilter:
             raise BadRequest("The id filter takes the form id=in:ID1,ID2.")
         ids = tuple(i for i in q["id"][3:].split(",") if i)
     return ImageFilter(
-        columns=tuple((c, q[c]) for c in COLUMNS if c in q), visibility=visibility,
+        columns=tuple((c, q[c]) for c in COLUMNS if c in q), numbers=_numbers(call),
+        times=_times(call), visibility=visibility,
         member_status=member_status, tags=tuple(q.getlist("tag")), ids=ids, os_hidden=hidden,
         protected=protected, size_min=_size(call, "size_min"),
         size_max=_size(call, "size_max"), properties=_properties(call), sort=_sort(call),
