@@ -317,3 +317,48 @@ def test_an_upload_a_crash_left_in_saving_is_queued_again_at_start(
         c.stop()
     # nothing of the cloud stays on the host (the stopped cloud made no networks)
     assert not (BRIDGE_STATE / env["LABS_AGENT_NETWORK_PREFIX"] / "owner.json").exists()
+
+
+def test_import_through_the_cli(labs_cloud: RunningCloud, files: dict[str, Path]) -> None:
+    """`image create --import`: stage, glance-direct import, a task; and what the CLI asks
+    of the import and store discovery."""
+    c = labs_cloud
+    image = c.openstack_json("image", "create", "--import", "--file", str(files["qcow2"]),
+                             "--disk-format", "qcow2", "--container-format", "bare",
+                             "cli-imported")
+    deadline = time.monotonic() + 60
+    while image["status"] != "active" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        image = c.openstack_json("image", "show", image["id"])
+    assert image["status"] == "active" and image["virtual_size"] == 64 * 2**20
+    assert image["checksum"] == hashlib.md5(files["qcow2"].read_bytes(),
+                                            usedforsecurity=False).hexdigest()
+    tasks = c.openstack_json("image", "task", "list")
+    assert "success" in {t["Status"] for t in tasks}
+    task = c.openstack_json("image", "task", "show", tasks[0]["ID"])
+    assert task["type"] == "api_image_import"
+    assert [s["ID"] for s in c.openstack_json("image", "stores", "list")] == ["local"]
+    # copy-image needs a second store: the CLI asks which methods there are, and stops
+    queued = c.openstack_json("image", "create", "--disk-format", "raw", "--container-format",
+                              "bare", "cli-queued")
+    refused = c.openstack("image", "import", queued["id"], "--method", "copy-image",
+                          "--store", "local", check=False)
+    assert refused.returncode != 0 and "copy-image" in refused.stderr
+
+
+def test_list_filters_through_the_cli_and_sdk(labs_cloud: RunningCloud, sdk: Connection,
+                                              files: dict[str, Path]) -> None:
+    c = labs_cloud
+    for kind in ("raw", "qcow2"):
+        c.openstack("image", "create", "--file", str(files[kind]), "--disk-format", kind,
+                    "--container-format", "bare", "--property", f"flavour={kind}",
+                    f"filtered-{kind}")
+    for kind in ("raw", "qcow2"):
+        listed = c.openstack_json("image", "list", "--property", f"disk_format={kind}",
+                                  "--long")
+        assert listed and {i["Disk Format"] for i in listed} == {kind}
+        assert {i.disk_format for i in sdk.image.images(disk_format=kind)} == {kind}
+        assert [i["Name"] for i in c.openstack_json(
+            "image", "list", "--property", f"flavour={kind}")] == [f"filtered-{kind}"]
+    assert {i.container_format for i in sdk.image.images(container_format="bare")} == \
+        {"bare"}

@@ -42,7 +42,7 @@ def ensure_labs_image(images: ImageService, admin_project_id: str) -> str | None
             log.warning("could not build the Labs VM image (%s); build it with `labs image "
                         "build` and register it with `openstack image create`", exc)
             return None
-        where = ImageFilter(name=IMAGE_NAME, limit=100)
+        where = ImageFilter(columns=(("name", IMAGE_NAME),), limit=100)
         for found in images.records.list_images(admin, where):
             if (found.row.properties or {}).get(SHA256_PROPERTY) == built.sha256 and \
                     found.row.status == "active":

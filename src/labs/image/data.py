@@ -79,10 +79,10 @@ class ImageData:
         assert stream.inspection is not None  # the stream was read to its end
         return self._activate(image_id, owner, stored, stream.inspection)
 
-    def _claim(self, ctx: RequestContext, image_id: str,
-               length: int | None) -> tuple[str | None, str | None]:
-        """queued -> saving, reserving `length` bytes of the owner's quota when it is
-        known; the image's owner and declared disk format."""
+    def _claim(self, ctx: RequestContext, image_id: str, length: int | None,
+               to: str = "saving") -> tuple[str | None, str | None]:
+        """queued -> saving (or `to`: uploading, to stage), reserving `length` bytes of
+        the owner's quota when it is known; the image's owner and declared disk format."""
         with self.db.transaction() as tx:
             row = tx.scalars(sa.select(I).where(I.id == image_id, visible(ctx))).first()
             if row is None:
@@ -91,18 +91,18 @@ class ImageData:
             owner, disk_format = row.owner, row.disk_format
             self.quota.lock(tx, owner)  # before the claim below
             # queued -> saving in one conditional write: of two uploads, one wins
-            if not transition(tx, image_id, "queued", status="saving"):
-                raise Conflict(f"Image status transition from '{row.status}' to 'saving' is "
+            if not transition(tx, image_id, "queued", status=to):
+                raise Conflict(f"Image status transition from '{row.status}' to '{to}' is "
                                "not allowed: data can only be uploaded to a queued image.")
             room = self.quota.room(tx, owner, image_id)
             if length is not None and length > room:  # the rollback undoes the claim
                 raise PayloadTooLarge(f"Image size {length} exceeds the {room} bytes left "
                                       "in the project's image storage quota.")
-            transition(tx, image_id, "saving", reserved=length or 0)
+            transition(tx, image_id, to, reserved=length or 0)
         return owner, disk_format
 
     def _activate(self, image_id: str, owner: str | None, stored: StoredObject,
-                  inspection: Inspection) -> ImageView:
+                  inspection: Inspection, current: str = "saving") -> ImageView:
         """saving -> active with the stored object, unless the quota was lowered past it
         meanwhile (back to queued, 413) or the image was deleted (409); then the stored
         object is removed."""
@@ -112,10 +112,10 @@ class ImageData:
             # active, as the quota may have been lowered meanwhile
             over = stored.size > self.quota.room(tx, owner, image_id)
             if over:
-                done = transition(tx, image_id, "saving", status="queued", reserved=0)
+                done = transition(tx, image_id, current, status="queued", reserved=0)
             else:
                 done = transition(
-                    tx, image_id, "saving", status="active", reserved=0, size=stored.size,
+                    tx, image_id, current, status="active", reserved=0, size=stored.size,
                     location=stored.location, checksum=stored.md5,
                     os_hash_algo=stored.hash_algo, os_hash_value=stored.hash_value,
                     virtual_size=inspection.virtual_size)
@@ -143,9 +143,9 @@ class ImageData:
                                               reserved=0)
         return swept
 
-    def _fail_upload(self, image_id: str, status: str) -> None:
+    def _fail_upload(self, image_id: str, status: str, current: str = "saving") -> None:
         with self.db.transaction() as tx:
-            transition(tx, image_id, "saving", status=status, reserved=0)
+            transition(tx, image_id, current, status=status, reserved=0)
 
     @staticmethod
     def _row(tx: Session, image_id: str) -> models.Image:

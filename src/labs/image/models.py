@@ -62,3 +62,23 @@ class Member(ImageBase):
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")
     created_at: Mapped[datetime] = mapped_column(MicroDateTime)
     updated_at: Mapped[datetime] = mapped_column(MicroDateTime)
+
+
+class Task(ImageBase):
+    """An asynchronous operation on an image (Glance's tasks): an import, for now. A task
+    outlives its image, as in Glance, until it expires."""
+
+    __tablename__ = "image_task"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    type: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    owner: Mapped[str | None] = mapped_column(ID, index=True)
+    image_id: Mapped[str | None] = mapped_column(ID, index=True)
+    user_id: Mapped[str | None] = mapped_column(ID)
+    request_id: Mapped[str | None] = mapped_column(sa.String(64))
+    input: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    message: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(MicroDateTime)

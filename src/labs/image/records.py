@@ -3,8 +3,10 @@ caller may (visibility and ownership from lookup.py), with Glance's status codes
 
 from __future__ import annotations
 
+import operator as operator_module
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,7 +33,7 @@ from labs.image.uploads import transition
 #: Attributes a client may never set or change.
 READ_ONLY = frozenset({"id", "status", "checksum", "os_hash_algo", "os_hash_value", "size",
                        "virtual_size", "owner", "created_at", "updated_at", "file", "schema",
-                       "self", "locations", "direct_url", "deleted", "deleted_at"})
+                       "self", "locations", "direct_url", "deleted", "deleted_at", "stores"})
 #: Columns a client may set; everything else is an extra property.
 SETTABLE = ("name", "visibility", "protected", "os_hidden", "disk_format", "container_format",
             "min_disk", "min_ram")
@@ -46,17 +48,25 @@ SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id",
 
 @dataclass(frozen=True)
 class ImageFilter:
-    name: str | None = None
-    status: str | None = None
+    #: (column, value) pairs an image must equal (name, status, owner, disk_format, ...)
+    columns: tuple[tuple[str, str], ...] = ()
+    #: (column, number) pairs: min_disk, min_ram, virtual_size
+    numbers: tuple[tuple[str, int], ...] = ()
+    #: (column, operator, moment): created_at or updated_at, gt/gte/lt/lte/eq/neq
+    times: tuple[tuple[str, str, datetime], ...] = ()
     #: a visibility, "all", or None: what Glance lists when none is asked for
     visibility: str | None = None
-    owner: str | None = None
     #: which shared images a member lists: "pending", "accepted", "rejected" or "all"
     member_status: str = "accepted"
     tags: tuple[str, ...] = ()
     ids: tuple[str, ...] | None = None
     #: hidden images are listed only when asked for, and then only they
     os_hidden: bool = False
+    protected: bool | None = None
+    size_min: int | None = None
+    size_max: int | None = None
+    #: (name, value) pairs of extra properties an image must have
+    properties: tuple[tuple[str, str], ...] = ()
     sort: tuple[tuple[str, str], ...] = (("created_at", "desc"),)
     limit: int = 25
     marker: str | None = None
@@ -64,11 +74,12 @@ class ImageFilter:
 
 class ImageRecords:
     """The images' records (and tags) in the image database; deleting one removes its
-    data from `store`."""
+    data from `store` and what it staged from `staging`."""
 
-    def __init__(self, db: Database, store: ImageStore) -> None:
+    def __init__(self, db: Database, store: ImageStore, staging: ImageStore) -> None:
         self.db = db
         self.store = store
+        self.staging = staging
 
     def create(self, ctx: RequestContext, fields: dict[str, Any]) -> ImageView:
         self._check_settable(ctx, fields)
@@ -120,10 +131,7 @@ class ImageRecords:
                 query = query.where(sa.or_(I.visibility != "community", mine(ctx)))
             elif where.visibility != "all":
                 query = query.where(I.visibility == where.visibility)
-            for column, value in ((I.name, where.name), (I.status, where.status),
-                                  (I.owner, where.owner)):
-                if value is not None:
-                    query = query.where(column == value)
+            query = query.where(*_matches(where))
             if where.ids is not None:
                 query = query.where(I.id.in_(where.ids))
             query = query.where(I.os_hidden.is_(where.os_hidden))
@@ -205,6 +213,8 @@ class ImageRecords:
             if deleted:
                 if row.location:
                     self.store.delete(row.location)
+                if row.status in ("uploading", "importing"):
+                    self.staging.delete(row.id)
                 return
         raise Conflict(f"Image {image_id} kept changing while being deleted; try again.")
 
@@ -243,6 +253,26 @@ class ImageRecords:
                 raise NotFound(f"Tag {tag} not found on image {image_id}.")
             tx.delete(found)
             row.updated_at = utcnow()
+
+
+TIME_OPERATORS = {"gt": "gt", "gte": "ge", "lt": "lt", "lte": "le", "eq": "eq", "neq": "ne"}
+
+
+def _matches(where: ImageFilter) -> list[sa.ColumnElement[bool]]:
+    """The filters on columns, sizes and extra properties."""
+    found: list[sa.ColumnElement[bool]] = [getattr(I, c) == v for c, v in where.columns]
+    found += [getattr(I, c) == v for c, v in where.numbers]
+    for column, operator, moment in where.times:
+        found.append(getattr(operator_module, TIME_OPERATORS[operator])(getattr(I, column),
+                                                                       moment))
+    if where.protected is not None:
+        found.append(I.protected.is_(where.protected))
+    if where.size_min is not None:
+        found.append(I.size >= where.size_min)
+    if where.size_max is not None:
+        found.append(I.size <= where.size_max)
+    found += [I.properties[name].as_string() == value for name, value in where.properties]
+    return found
 
 
 def _after(column: Any, value: Any, direction: str) -> sa.ColumnElement[bool]:

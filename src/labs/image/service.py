@@ -1,7 +1,8 @@
 """The image service: its three parts over one database and one store.
 
 `records` (records.py: create, show, list, change, tag, delete), `members` (members.py:
-sharing) and `data` (data.py: upload, download, quota, format checks). The image API
+sharing), `data` (data.py: upload, download, quota, format checks), `imports` (imports.py:
+staging and interoperable import) and `tasks` (tasks.py: the imports' records). The image API
 calls the parts; the rest of Labs holds an ImageService and uses the few methods below.
 """
 
@@ -16,15 +17,18 @@ from labs.common.db import Database, upgrade
 from labs.image import models
 from labs.image.config import ImageOptions
 from labs.image.data import ImageData
+from labs.image.imports import ImageImports
 from labs.image.lookup import ImageView
 from labs.image.members import ImageMembers
 from labs.image.records import ImageRecords
 from labs.image.stores.base import ImageStore
+from labs.image.tasks import ImageTasks
 from labs.image.uploads import ImageQuota
 
 
 class ImageService:
-    def __init__(self, db: Database, options: ImageOptions, store: ImageStore) -> None:
+    def __init__(self, db: Database, options: ImageOptions, store: ImageStore,
+                 staging: ImageStore) -> None:
         if options.hashing_algorithm not in hashlib.algorithms_available:
             raise ConfigError(f"[image] hashing_algorithm: {options.hashing_algorithm!r} is "
                               "not a hash this Python knows; use e.g. sha256 or sha512")
@@ -32,16 +36,24 @@ class ImageService:
         self.options = options
         self.store = store
         self.quota = ImageQuota(db, options)
-        self.records = ImageRecords(db, self.store)
+        self.records = ImageRecords(db, self.store, staging)
         self.members = ImageMembers(db)
         self.data = ImageData(db, options, self.store, self.quota)
+        self.tasks = ImageTasks(db)
+        self.imports = ImageImports(self.data, staging, self.tasks)
 
     def prepare(self) -> None:
         upgrade(self.db, "image")
 
     def sweep_uploads(self) -> int:
-        """At start: what a crashed upload left in ``saving`` goes back to ``queued``."""
-        return self.data.sweep_uploads()
+        """At start: what a crashed upload left in ``saving`` (or a crashed stage in
+        ``uploading``) goes back to ``queued``."""
+        return self.data.sweep_uploads() + self.imports.sweep()
+
+    def usage(self, project_id: str | None) -> tuple[int, int]:
+        """Bytes the project's images hold (and reserve), and its quota."""
+        with self.db.reading() as tx:
+            return self.quota.usage(tx, project_id), self.options.project_quota_bytes
 
     def local_file(self, image_id: str) -> str | None:
         """A local file of an active image's data, for a compute agent on this host."""

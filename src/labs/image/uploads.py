@@ -34,6 +34,8 @@ from labs.image.stores.base import StoreFull
 I = models.Image  # noqa: E741
 
 MAX_STEP = 64 << 20
+#: Statuses whose data (or reservation) counts against the quota: staged data too.
+HOLDING = ("active", "saving", "deactivated", "uploading", "importing")
 
 
 class UploadStream:
@@ -75,7 +77,7 @@ class ImageQuota:
     def usage(tx: Session, owner: str | None) -> int:
         used = tx.scalar(sa.select(sa.func.coalesce(sa.func.sum(I.size), 0) +
                                    sa.func.coalesce(sa.func.sum(I.reserved), 0)).where(
-            I.owner == owner, I.status.in_(("active", "saving", "deactivated"))))
+            I.owner == owner, I.status.in_(HOLDING)))
         return int(used or 0)
 
     @staticmethod
@@ -92,18 +94,20 @@ class ImageQuota:
         return min(self.options.max_image_size,
                    self.options.project_quota_bytes - self.usage(tx, owner) + mine)
 
-    def reserve(self, image_id: str, owner: str | None, wanted: int, needed: int) -> int:
+    def reserve(self, image_id: str, owner: str | None, wanted: int, needed: int,
+                status: str = "saving") -> int:
         """Grow the running upload's reservation towards `wanted` bytes, at least to
         `needed`. With no room for `needed`, the image goes back to queued, giving its
         reservation back in the same transaction (so that a racing upload sees the room
-        at once), and StoreFull."""
+        at once), and StoreFull. `status` is the upload's (``saving``, or ``uploading``
+        while data is staged)."""
         with self.db.transaction() as tx:
             self.lock(tx, owner)
             room = self.room(tx, owner, image_id)
             if needed > room:
-                transition(tx, image_id, "saving", status="queued", reserved=0)
+                transition(tx, image_id, status, status="queued", reserved=0)
                 reserved = None
-            elif not transition(tx, image_id, "saving",
+            elif not transition(tx, image_id, status,
                                 reserved=(reserved := min(wanted, room))):
                 raise Conflict(f"Image {image_id} was deleted during the upload.")
         if reserved is None:

@@ -20,7 +20,7 @@ from labs.image.stores.filesystem import FilesystemStore
 
 def new_images(db: Database, options: ImageOptions, data_dir: Path) -> ImageService:
     store = FilesystemStore(Path(options.store_dir or data_dir / "images"))
-    return ImageService(db, options, store)
+    return ImageService(db, options, store, FilesystemStore(data_dir / "image-staging"))
 
 
 def open_images(site: Site, db: Database) -> ImageService:

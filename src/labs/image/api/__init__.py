@@ -5,7 +5,7 @@ from __future__ import annotations
 from labs.common.context import Authenticator
 from labs.common.http import Api, glance_error
 from labs.common.policy import Policy
-from labs.image.api import images, members
+from labs.image.api import images, imports, members
 from labs.image.policy import RULES
 from labs.image.service import ImageService
 
@@ -14,6 +14,6 @@ def build_api(service: ImageService, authenticator: Authenticator) -> Api:
     api = Api("image", render_error=glance_error)
     api.authenticator = authenticator
     api.policy = Policy(RULES)
-    for module in (images, members):
+    for module in (images, members, imports):
         module.register(api, service)
     return api

@@ -12,23 +12,23 @@ from labs.common.http import (
     Reply,
     Streamed,
     next_page_query,
-    query_strings,
-    read_limit,
     validate,
-    yes_no,
 )
 from labs.common.numbers import is_digits
 from labs.image import schemas
 from labs.image.api import views
+from labs.image.api.filters import LIST_QUERY, image_filter
 from labs.image.data import NoContent, RangeNotSatisfiable
-from labs.image.records import READ_ONLY, SORT_KEYS, VISIBILITIES, ImageFilter
+from labs.image.imports import IMPORT_METHODS, STORE_ID
+from labs.image.records import READ_ONLY
 from labs.image.service import ImageService
 
 VERSIONS = ("2.16", "2.15", "2.14", "2.13", "2.12", "2.11", "2.10", "2.9", "2.8", "2.7", "2.6",
             "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
-PATCH_TYPES = ("application/openstack-images-v2.1-json-patch",
-               "application/openstack-images-v2.0-json-patch")
-MAX_LIMIT = 1000
+#: The media types of image changes, and the JSON-patch draft each follows.
+PATCH_TYPES = {"application/openstack-images-v2.1-json-patch": 10,
+               "application/openstack-images-v2.0-json-patch": 4}
+OPERATIONS = ("add", "remove", "replace")
 #: One byte range; more than 19 digits is no 64-bit offset.
 RANGE = re.compile(r"^bytes=([0-9]{0,19})-([0-9]{0,19})$")
 
@@ -45,68 +45,37 @@ def versions(call: Call) -> dict[str, Any]:
                           "links": [{"rel": "self", "href": call.url("/v2/")}]}
                          for i, v in enumerate(VERSIONS)]}
 
-#: The query parameters of the image list.
-LIST_QUERY = {"limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-              **query_strings("marker", "name", "status", "visibility", "owner", "member_status",
-                              "tag", "id", "os_hidden", "sort", "sort_key", "sort_dir")}
+def _operation(change: dict[str, Any], draft: int) -> tuple[str, str]:
+    """(op, path) of one change in the form of its media type (v2.1: draft 10, v2.0:
+    draft 4), with Glance's messages."""
+    if draft == 10:
+        if "op" not in change:
+            raise BadRequest(f"Unable to find `op` in JSON Schema change. It must be one of "
+                             f"the following: {', '.join(OPERATIONS)}.")
+        if "path" not in change:
+            raise BadRequest("Unable to find 'path' in JSON Schema change")
+        return change["op"], change["path"]
+    named = [op for op in OPERATIONS if op in change]
+    if len(named) != 1:
+        raise BadRequest('Operation objects must contain exactly one member named "add", '
+                         '"remove", or "replace".')
+    return named[0], change[named[0]]
 
 
-def _sort(call: Call) -> tuple[tuple[str, str], ...]:
-    pairs: list[tuple[str, str]] = []
-    if "sort" in call.query:
-        for part in call.query["sort"].split(","):
-            key, _, direction = part.strip().partition(":")
-            pairs.append((key, direction or "desc"))
-    else:
-        keys = call.query.getlist("sort_key") or ["created_at"]
-        dirs = call.query.getlist("sort_dir") or ["desc"]
-        if len(dirs) not in (1, len(keys)):
-            raise BadRequest("Give one sort_dir, or one for each sort_key.")
-        pairs = [(k, dirs[i] if len(dirs) > 1 else dirs[0]) for i, k in enumerate(keys)]
-    for key, direction in pairs:
-        if key not in SORT_KEYS:
-            raise BadRequest(f"Invalid sort key: {key}. Use one of {', '.join(SORT_KEYS)}.")
-        if direction not in ("asc", "desc"):
-            raise BadRequest(f"Invalid sort direction: {direction}. Use asc or desc.")
-    return tuple(pairs)
-
-
-def image_filter(call: Call) -> ImageFilter:
-    q = call.query
-    visibility = q.get("visibility")
-    if visibility is not None and visibility not in (*VISIBILITIES, "all"):
-        raise BadRequest(f"Invalid visibility value: {visibility}")
-    member_status = q.get("member_status", "accepted")
-    if member_status not in ("pending", "accepted", "rejected", "all"):
-        raise BadRequest(f"Invalid member_status value: {member_status}")
-    hidden = yes_no(q.get("os_hidden"), yes=("true",), no=("false",), invalid=lambda: BadRequest(
-        f"Invalid os_hidden value: {q['os_hidden']}. Use true or false."))
-    ids = None
-    if "id" in q:
-        if not q["id"].startswith("in:"):
-            raise BadRequest("The id filter takes the form id=in:ID1,ID2.")
-        ids = tuple(i for i in q["id"][3:].split(",") if i)
-    return ImageFilter(
-        name=q.get("name"), status=q.get("status"), visibility=visibility,
-        owner=q.get("owner"), member_status=member_status, tags=tuple(q.getlist("tag")),
-        ids=ids, os_hidden=hidden, sort=_sort(call),
-        limit=read_limit(q.get("limit"), default=25, minimum=1, maximum=MAX_LIMIT, digits=19,
-                         invalid=f"limit must be an integer from 1 to {MAX_LIMIT}."),
-        marker=q.get("marker"))
-
-
-def patch_changes(body: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:
+def patch_changes(body: list[dict[str, Any]], media_type: str) -> list[tuple[str, str, Any]]:
     """(op, attribute, value) of each operation; values are checked as on create
     (read-only attributes are left to the service, which refuses them with 403)."""
+    draft = PATCH_TYPES[media_type]
     changes = []
-    for op in body:
-        name = op["path"][1:]
-        if op["op"] != "remove":
-            if "value" not in op:
-                raise BadRequest(f"Operation {op['op']} on {op['path']} needs a value.")
+    for change in body:
+        op, path = _operation(change, draft)
+        name = path[1:]
+        if op != "remove":
+            if "value" not in change:
+                raise BadRequest(f"Operation {op} on {path} needs a value.")
             if name not in READ_ONLY:
-                validate({name: op["value"]}, schemas.image_create)
-        changes.append((op["op"], name, op.get("value")))
+                validate({name: change["value"]}, schemas.image_create)
+        changes.append((op, name, change.get("value")))
     return changes
 
 
@@ -170,8 +139,11 @@ def register(api: Api, service: ImageService) -> None:
         """Create an image record (status queued)."""
         ctx = call.enforce("image:add_image")
         view = records.create(ctx, call.body)
+        # what Glance tells a client that may import data into the new image
         return Reply(views.image(view), status=201,
-                     headers={"Location": call.url(f"/v2/images/{view.row.id}")})
+                     headers={"Location": call.url(f"/v2/images/{view.row.id}"),
+                              "OpenStack-image-import-methods": ",".join(IMPORT_METHODS),
+                              "OpenStack-image-store-ids": STORE_ID})
 
     @api.get("/v2/images", query=LIST_QUERY)
     def list_images(call: Call) -> dict[str, Any]:
@@ -193,15 +165,16 @@ def register(api: Api, service: ImageService) -> None:
         return views.image(records.get(ctx, call.params["image_id"]))
 
     @api.patch("/v2/images/{image_id}", schema=schemas.image_patch,
-               media_type=PATCH_TYPES[0])
+               media_type=next(iter(PATCH_TYPES)))
     def update_image(call: Call) -> dict[str, Any]:
         """Change an image with JSON-patch operations."""
         ctx = call.enforce("image:modify_image")
         ctype = call.headers.get("content-type", "").split(";")[0].strip()
         if ctype not in PATCH_TYPES:
-            raise UnsupportedMediaType(f"Send the changes as {PATCH_TYPES[0]}.")
+            raise UnsupportedMediaType("Image PATCH expects Content-Type one of: "
+                                       f"{', '.join(sorted(PATCH_TYPES))}")
         return views.image(records.update(ctx, call.params["image_id"],
-                                          patch_changes(call.body)))
+                                          patch_changes(call.body, ctype)))
 
     @api.delete("/v2/images/{image_id}")
     def delete_image(call: Call) -> None:

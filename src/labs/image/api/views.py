@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from labs.image import models
+from labs.image.imports import STORE_ID
 from labs.image.lookup import ImageView
 
 Body = dict[str, Any]
@@ -29,6 +30,8 @@ def image(view: ImageView) -> Body:
         "self": f"/v2/images/{row.id}", "file": f"/v2/images/{row.id}/file",
         "schema": "/v2/schemas/image",
     })
+    if row.location:  # where the data is, as multi-store Glance says it
+        body["stores"] = STORE_ID
     return body
 
 
@@ -36,3 +39,19 @@ def member(row: models.Member) -> Body:
     return {"image_id": row.image_id, "member_id": row.member, "status": row.status,
             "created_at": timestamp(row.created_at), "updated_at": timestamp(row.updated_at),
             "schema": "/v2/schemas/member"}
+
+
+def task(row: models.Task, full: bool = True) -> Body:
+    """A task; the list shows it without input, result and message (Glance's stub)."""
+    body: Body = {"id": row.id, "type": row.type, "status": row.status, "owner": row.owner,
+                  "created_at": timestamp(row.created_at),
+                  "updated_at": timestamp(row.updated_at), "self": f"/v2/tasks/{row.id}",
+                  "schema": "/v2/schemas/task"}
+    if full:
+        body.update({"input": row.input, "result": row.result, "message": row.message})
+        body.update({k: v for k, v in (("image_id", row.image_id),
+                                        ("request_id", row.request_id),
+                                        ("user_id", row.user_id)) if v})
+    if row.expires_at is not None:
+        body["expires_at"] = timestamp(row.expires_at)
+    return body
