@@ -55,5 +55,8 @@ class DnsOptions:
                                 "for its VMs (by name)")
     reconcile_seconds: float = option(60.0, "how often the sink compares the VMs' records "
                                       "with the live instances (also at start)")
+    heartbeat_seconds: float = option(10.0, "how often each part of the DNS service (api, "
+                                      "server, sink, publisher) reports its status; one "
+                                      "silent for three periods is shown DOWN")
     sync_seconds: float = option(30.0, "how often zones whose publishing failed are pushed "
                                  "to the backend again")

@@ -39,7 +39,10 @@ from labs.dns.rdata import USER_TYPES, check_records
 from labs.dns.recordsets import RecordSets, check_placement
 from labs.dns.scope import Caller
 from labs.dns.sink import SinkTarget
+from labs.dns.statuses import ServiceStatuses
+from labs.dns.tasks import ZoneTasks
 from labs.dns.tlds import Tlds
+from labs.dns.transfers import Transfers
 from labs.dns.zone_rules import ZoneRules
 from labs.dns.zones import Zones, new_record, new_recordset
 
@@ -70,6 +73,9 @@ class DnsService(SinkTarget):
         self.zones = Zones(db, options, self.publisher, self.quotas,
                            ZoneRules.of(options.project_zone_domains, internal_domain))
         self.recordsets = RecordSets(db, self.zones, self.publisher, self.quotas)
+        self.tasks = ZoneTasks(db, self.zones, self.quotas)
+        self.transfers = Transfers(db, self.zones, self.quotas)
+        self.statuses = ServiceStatuses(db, 3 * options.heartbeat_seconds)
 
     def prepare(self) -> None:
         upgrade(self.db, "dns")

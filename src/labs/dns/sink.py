@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -186,6 +187,9 @@ class DnsSink:
         self.reconcile_seconds = reconcile_seconds
         self.retry_seconds = retry_seconds
         self.max_retries = max_retries
+        #: when the last reconciliation ended (Unix time) and why it failed (None: it
+        #: did not); None before the first
+        self.last_round: tuple[float, str | None] | None = None
         self._reconciler = Periodic("dns-sink", reconcile_seconds, self._reconcile_round,
                                     what="DNS reconciliation", run_at_start=True,
                                     traceback=False,  # the next round tries again,
@@ -209,8 +213,16 @@ class DnsSink:
         self._reconciler.stop(timeout=10)
 
     def _reconcile_round(self) -> None:
-        self.ensure_zones()
-        self.reconcile()
+        try:
+            self.ensure_zones()
+            self.reconcile()
+        except Exception as exc:
+            self.last_round = (time.time(), str(exc)[:200] or type(exc).__name__)
+            raise
+        self.last_round = (time.time(), None)
+
+    def running(self) -> bool:
+        return self._reconciler.running()
 
     def ensure_zones(self) -> None:
         for zone in (self.naming.domain, *self.naming.reverse_zones):
