@@ -284,3 +284,24 @@ def test_service_statuses(dns_cloud: tuple[RunningCloud, int]) -> None:
     assert shown["hostname"] == server["hostname"] and shown["status"] == "UP"
     denied = c.openstack("dns", "service", "list", cloud="labs-demo", check=False)
     assert denied.returncode != 0
+
+
+def test_floating_ip_ptr_records(dns_cloud: tuple[RunningCloud, int]) -> None:
+    c, port = dns_cloud
+    made = c.openstack_json("floating", "ip", "create", "public", cloud="labs-demo")
+    address, key = made["floating_ip_address"], f"RegionOne:{made['id']}"
+    reverse = ".".join(reversed(address.split("."))) + ".in-addr.arpa."
+    listed = c.openstack_json("ptr", "record", "list", cloud="labs-demo")
+    assert [(p["id"], p["ptrdname"] or None) for p in listed] == [(key, None)]
+    c.openstack_json("ptr", "record", "set", "--ttl", "600", "--description", "shop",
+                     key, "shop.demo.example.org.", cloud="labs-demo")
+    wait_for(lambda: dig(port, reverse, "PTR") == ["shop.demo.example.org."], "PTR served")
+    shown = c.openstack_json("ptr", "record", "show", key, cloud="labs-demo")
+    assert (shown["ptrdname"], shown["ttl"], shown["address"]) == (
+        "shop.demo.example.org.", 600, address)
+    # the admin project does not hold it
+    other = c.openstack("ptr", "record", "set", key, "evil.example.org.", check=False)
+    assert other.returncode != 0
+    c.openstack("ptr", "record", "unset", key, cloud="labs-demo")
+    wait_for(lambda: dig_status(port, reverse, "PTR") == "NXDOMAIN", "PTR gone")
+    assert not c.openstack_json("ptr", "record", "show", key, cloud="labs-demo")["ptrdname"]

@@ -85,6 +85,8 @@ class Record(DnsBase):
     managed_resource_id: Mapped[str | None] = mapped_column(ID, index=True)
     managed_resource_type: Mapped[str | None] = mapped_column(sa.String(64))
     managed_plugin_name: Mapped[str | None] = mapped_column(sa.String(64))
+    #: the project a managed record was made for (a floating IP's, for its PTR)
+    managed_tenant_id: Mapped[str | None] = mapped_column(ID)
 
 
 class Tld(DnsBase):

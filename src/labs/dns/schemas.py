@@ -106,3 +106,11 @@ transfer_accept_create: dict[str, Any] = {
 
 #: A zone file (``text/dns``): read by the import itself.
 zone_file: dict[str, Any] = {"type": "string"}
+
+floatingip_set: dict[str, Any] = {
+    "type": "object",
+    "properties": {"ptrdname": {"anyOf": [NAME, {"type": "null"}]},
+                   "ttl": {"anyOf": [TTL, {"type": "null"}]}, "description": DESCRIPTION},
+    "required": ["ptrdname"],
+    "additionalProperties": False,
+}

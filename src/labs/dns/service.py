@@ -32,6 +32,7 @@ from labs.dns.backends.base import DnsBackend
 from labs.dns.blacklists import Blacklists
 from labs.dns.config import DnsOptions
 from labs.dns.errors import DuplicateZone, InvalidObject, ZoneNotFound
+from labs.dns.floating import PTR_TYPE, FloatingPtrs
 from labs.dns.names import absolute_name
 from labs.dns.publisher import Publisher
 from labs.dns.quotas import Quotas
@@ -73,6 +74,7 @@ class DnsService(SinkTarget):
         self.zones = Zones(db, options, self.publisher, self.quotas,
                            ZoneRules.of(options.project_zone_domains, internal_domain))
         self.recordsets = RecordSets(db, self.zones, self.publisher, self.quotas)
+        self.floating = FloatingPtrs(db, self.zones, self.publisher, options.region)
         self.tasks = ZoneTasks(db, self.zones, self.quotas)
         self.transfers = Transfers(db, self.zones, self.quotas)
         self.statuses = ServiceStatuses(db, 3 * options.heartbeat_seconds)
@@ -147,6 +149,10 @@ class DnsService(SinkTarget):
                 elif tx.scalars(sa.select(R.id).where(R.recordset_id == recordset.id,
                                                       R.data == data)).first():
                     continue  # a project's own record already says the same
+                elif type_ == "PTR" and tx.scalars(sa.select(R.id).where(
+                        R.recordset_id == recordset.id,
+                        R.managed_resource_type == PTR_TYPE)).first():
+                    continue  # the floating IP's project named the address itself
                 tx.add(new_record(recordset, data, managed_resource_id=instance_id,
                                   managed_resource_type=MANAGED_TYPE,
                                   managed_plugin_name=MANAGED_PLUGIN))
@@ -161,6 +167,9 @@ class DnsService(SinkTarget):
                 self.zones.touch(tx, zone)
         for zone_id in sorted(touched):
             self.publisher.publish(zone_id)
+
+    def forget_floating_ip(self, fip_id: str) -> None:
+        self.floating.forget(fip_id)
 
     def remove_instance_records(self, instance_id: str) -> None:
         """Remove every record tagged with ``instance_id`` (and recordsets left empty)."""

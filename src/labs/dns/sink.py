@@ -70,6 +70,9 @@ class SinkTarget(ABC):
     def remove_instance_records(self, instance_id: str) -> None:
         """Remove every managed record of the instance."""
 
+    def forget_floating_ip(self, fip_id: str) -> None:  # noqa: B027 - optional
+        """Remove the PTR record a project set for the floating IP (it was released)."""
+
     @abstractmethod
     def managed_instance_ids(self) -> set[str]:
         """The instances that have managed records."""
@@ -240,6 +243,10 @@ class DnsSink:
                 log.warning("DNS sink: %s without a floating IP", note.event_type)
                 return
             address = str(fip["floating_ip_address"])
+            if note.event_type == "floatingip.delete.end" and fip.get("id"):
+                fip_id = str(fip["id"])  # released: a name its project gave it goes too
+                self._with_retries(f"unname floating IP {fip_id}",
+                                   lambda: self.target.forget_floating_ip(fip_id))
             port = fip.get("port_id") if note.event_type != "floatingip.delete.end" else None
             fixed = fip.get("fixed_ip_address") if port else None
             self._with_retries(f"name floating IP {address}", lambda: self.point_floating(

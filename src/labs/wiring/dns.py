@@ -20,7 +20,7 @@ from labs.dns.backends.base import DnsBackend
 from labs.dns.backends.embedded import EmbeddedBackend
 from labs.dns.backends.powerdns import PowerDnsBackend
 from labs.dns.config import DnsOptions
-from labs.dns.instances import ConductorInstances
+from labs.dns.instances import ConductorFloatingIps, ConductorInstances
 from labs.dns.server_limits import ServerLimits
 from labs.dns.service import DnsService
 from labs.dns.sink import DnsSink, InstanceSource, Naming
@@ -189,6 +189,7 @@ def serve_dns(site: Site, db: Database, bus: Bus, cloud_project_id: str) -> Runn
     try:
         dns = open_dns(site, db, backend, cloud_project_id)
         dns.prepare()
+        dns.floating.source = ConductorFloatingIps(ConductorAPI(bus))
         sink = new_sink(dns, instance_source(bus), site.config.group(NetworkOptions),
                         site.config.group(DnsOptions))
         sink.subscribe(bus)

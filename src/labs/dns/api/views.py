@@ -7,6 +7,7 @@ from typing import Any
 
 from labs.common.http import Call
 from labs.dns import models
+from labs.dns.floating import FloatingPtr
 from labs.dns.recordsets import RecordSetView
 
 Body = dict[str, Any]
@@ -110,3 +111,11 @@ def service_status(call: Call, row: models.ServiceStatus, status: str) -> Body:
             "heartbeated_at": timestamp(row.heartbeated_at),
             "created_at": timestamp(row.created_at), "updated_at": timestamp(row.updated_at),
             "links": {"self": call.url(f"/v2/service_statuses/{row.id}")}}
+
+
+def floating_ptr(call: Call, ptr: FloatingPtr) -> Body:
+    key = f"{ptr.region}:{ptr.fip.id}"
+    return {"id": key, "address": ptr.fip.address, "ptrdname": ptr.ptrdname,
+            "ttl": ptr.ttl, "description": ptr.description, "status": ptr.status,
+            "action": ptr.action,
+            "links": {"self": call.url(f"/v2/reverse/floatingips/{key}")}}

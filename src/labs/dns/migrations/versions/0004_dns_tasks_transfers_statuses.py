@@ -1,5 +1,6 @@
 """dns tasks, transfers and statuses: zone exports and imports, zone transfer requests
-and accepts, the DNS service parts' heartbeats, and when a zone was transferred
+and accepts, the DNS service parts' heartbeats, when a zone was transferred, and the
+project a managed record (a floating IP's PTR) was made for
 
 Revision ID: 0004
 Revises: 0003
@@ -34,6 +35,8 @@ def _task(name: str) -> None:
 
 def upgrade() -> None:
     op.add_column('dns_zone', sa.Column('transferred_at', TIME, nullable=True))
+    op.add_column('dns_record', sa.Column('managed_tenant_id', sa.String(length=64),
+                                          nullable=True))
     _task('dns_zone_export')
     _task('dns_zone_import')
     op.create_table('dns_transfer_request',
@@ -92,4 +95,5 @@ def downgrade() -> None:
     op.drop_table('dns_transfer_request')
     op.drop_table('dns_zone_import')
     op.drop_table('dns_zone_export')
+    op.drop_column('dns_record', 'managed_tenant_id')
     op.drop_column('dns_zone', 'transferred_at')
