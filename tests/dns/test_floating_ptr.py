@@ -17,16 +17,15 @@ from labs.dns.api import build_api as dns_api
 from labs.dns.instances import ConductorFloatingIps
 from tests.dns.api_helpers import error
 from tests.dns.test_sink_convergence import reverse
-from tests.dns.test_sink_floating import Named, floating, server
-from tests.dns.test_sink_floating import named as named_fixture  # noqa: F401
+from tests.dns.test_sink_floating import Named, floating, named, server  # noqa: F401
 from tests.network.test_api_floatingips import ok, port_of
 
 REGION = "RegionOne"
 
 
 class Ptr:
-    def __init__(self, named: Named, client: TestClient) -> None:
-        self.named = named
+    def __init__(self, cloud: Named, client: TestClient) -> None:
+        self.named = cloud
         self.client = client
 
     def call(self, method: str, path: str, who: str = "alice", *,
@@ -43,7 +42,7 @@ class Ptr:
 
 
 @pytest.fixture
-def ptr(named: Named) -> Iterator[Ptr]:
+def ptr(named: Named) -> Iterator[Ptr]:  # noqa: F811
     named.service.floating.source = ConductorFloatingIps(ConductorAPI(named.bus))
     app = compose({"/dns": dns_api(named.service, named.plane.cloud.identity.tokens).app()})
     with TestClient(app, base_url="http://testserver",
@@ -52,13 +51,13 @@ def ptr(named: Named) -> Iterator[Ptr]:
 
 
 def test_a_project_names_its_floating_ip(ptr: Ptr) -> None:
-    named = ptr.named
-    named.sink.subscribe(named.bus)
-    web, _ = server(named, "web")
-    fip = floating(named, port_of(named.plane, web)["id"])
+    net = ptr.named
+    net.sink.subscribe(net.bus)
+    web, _ = server(net, "web")
+    fip = floating(net, port_of(net.plane, web)["id"])
     address, key = fip["floating_ip_address"], f"{REGION}:{fip['id']}"
     name = reverse(address)
-    named.answer(name, "PTR", ("NOERROR", ["web.a.labs.internal."]))  # the sink's name
+    net.answer(name, "PTR", ("NOERROR", ["web.a.labs.internal."]))  # the sink's name
     listed = ptr.ok("GET", "")["floatingips"]
     assert listed == [{"id": key, "address": address, "ptrdname": None, "ttl": None,
                        "description": None, "status": "ACTIVE", "action": "NONE",
@@ -68,13 +67,13 @@ def test_a_project_names_its_floating_ip(ptr: Ptr) -> None:
                                               "description": "our site"})
     assert resp.status_code == 202, resp.text
     assert resp.json()["ptrdname"] == "www.example.org." and resp.json()["ttl"] == 300
-    named.answer(name, "PTR", ("NOERROR", ["www.example.org."]))
+    net.answer(name, "PTR", ("NOERROR", ["www.example.org."]))
     shown = ptr.ok("GET", f"/{key}")
     assert (shown["ptrdname"], shown["ttl"], shown["description"]) == (
         "www.example.org.", 300, "our site")
     # the sink's reconciler leaves the project's name alone
-    named.sink.reconcile()
-    named.answer(name, "PTR", ("NOERROR", ["www.example.org."]))
+    net.sink.reconcile()
+    net.answer(name, "PTR", ("NOERROR", ["www.example.org."]))
 
     # another project, a reader, an admin
     for who in ("bob",):
@@ -92,14 +91,14 @@ def test_a_project_names_its_floating_ip(ptr: Ptr) -> None:
     # unset: the sink names the address again
     resp = ptr.call("PATCH", f"/{key}", json={"ptrdname": None})
     assert resp.status_code == 202 and resp.json()["ptrdname"] is None
-    named.answer(name, "PTR", ("NXDOMAIN", []))
-    named.sink.reconcile()
-    named.answer(name, "PTR", ("NOERROR", ["web.a.labs.internal."]))
+    net.answer(name, "PTR", ("NXDOMAIN", []))
+    net.sink.reconcile()
+    net.answer(name, "PTR", ("NOERROR", ["web.a.labs.internal."]))
 
 
 def test_floating_ptr_bad_input(ptr: Ptr) -> None:
-    named = ptr.named
-    fip = floating(named)
+    net = ptr.named
+    fip = floating(net)
     key = f"{REGION}:{fip['id']}"
     for body in ({}, {"ptrdname": 5}, {"ptrdname": "x.org.", "ttl": -1},
                  {"ptrdname": "x.org.", "colour": "red"}, []):
@@ -108,18 +107,18 @@ def test_floating_ptr_bad_input(ptr: Ptr) -> None:
     for bad in (f"OtherRegion:{fip['id']}", fip["id"], f"{REGION}:", f"{REGION}:nope"):
         error(ptr.call("GET", f"/{bad}"), 404, "not_found")
     assert ptr.ok("GET", f"/{key}")["ptrdname"] is None
-    ok(named.plane, "DELETE", f"/floatingips/{fip['id']}")
+    ok(net.plane, "DELETE", f"/floatingips/{fip['id']}")
     error(ptr.call("GET", f"/{key}"), 404, "not_found")
 
 
 def test_a_released_floating_ip_loses_its_name(ptr: Ptr) -> None:
-    named = ptr.named
-    named.sink.subscribe(named.bus)
-    fip = floating(named)
+    net = ptr.named
+    net.sink.subscribe(net.bus)
+    fip = floating(net)
     address, key = fip["floating_ip_address"], f"{REGION}:{fip['id']}"
     ptr.ok("PATCH", f"/{key}", json={"ptrdname": "mine.example.org."})
-    named.answer(reverse(address), "PTR", ("NOERROR", ["mine.example.org."]))
-    ok(named.plane, "DELETE", f"/floatingips/{fip['id']}")
-    named.answer(reverse(address), "PTR", ("NXDOMAIN", []))
+    net.answer(reverse(address), "PTR", ("NOERROR", ["mine.example.org."]))
+    ok(net.plane, "DELETE", f"/floatingips/{fip['id']}")
+    net.answer(reverse(address), "PTR", ("NXDOMAIN", []))
     error(ptr.call("GET", f"/{key}"), 404, "not_found")
     assert ptr.ok("GET", "")["floatingips"] == []
