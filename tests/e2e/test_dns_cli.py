@@ -202,3 +202,106 @@ def test_members_take_no_public_names(dns_cloud: tuple[RunningCloud, int]) -> No
     wait_for(lambda: dig(port, "pypi.org.", "SOA") != [], "pypi.org. served")
     for name, cloud in (("pypi.org.", "labs"), ("tools.demo.labs.internal.", "labs-demo")):
         c.openstack("zone", "delete", name, cloud=cloud)
+
+
+def test_zone_export_and_import(dns_cloud: tuple[RunningCloud, int], tmp_path: Path) -> None:
+    c, port = dns_cloud
+    c.openstack("zone", "create", "--email", "hm@export.example.org", "--ttl", "900",
+                "export.example.org.")
+    c.openstack("recordset", "create", "--type", "A", "--record", "10.68.0.9",
+                "--ttl", "60", "export.example.org.", "www")
+    export = c.openstack_json("zone", "export", "create", "export.example.org.")
+    wait_for(lambda: c.openstack_json("zone", "export", "show", export["id"])["status"]
+             == "COMPLETE", "exported")
+    assert export["id"] in {e["id"] for e in c.openstack_json("zone", "export", "list")}
+    text = c.openstack_json("zone", "export", "showfile", export["id"])["data"]
+    assert text.startswith("$ORIGIN export.example.org.\n$TTL 900\n")
+    assert "www.export.example.org. 60 IN A 10.68.0.9" in text
+
+    # the file, renamed, imported by the demo project (its own subdomain of the cloud's)
+    zone_file = tmp_path / "demo.zone"
+    zone_file.write_text(text.replace("export.example.org.", "shop.demo.labs.internal."))
+    made = c.openstack_json("zone", "import", "create", str(zone_file), cloud="labs-demo")
+    assert made["status"] == "COMPLETE", made
+    shown = c.openstack_json("zone", "import", "show", made["id"], cloud="labs-demo")
+    assert shown["zone_id"] == made["zone_id"]
+    assert [i["id"] for i in c.openstack_json("zone", "import", "list",
+                                              cloud="labs-demo")] == [made["id"]]
+    wait_for(lambda: dig(port, "www.shop.demo.labs.internal.") == ["10.68.0.9"], "served")
+    bad = tmp_path / "bad.zone"
+    bad.write_text("not a zone file\n")
+    failed = c.openstack_json("zone", "import", "create", str(bad), cloud="labs-demo")
+    assert failed["status"] == "ERROR" and failed["message"]
+    c.openstack("zone", "import", "delete", failed["id"], cloud="labs-demo")
+    assert failed["id"] not in {i["id"] for i in c.openstack_json(
+        "zone", "import", "list", cloud="labs-demo")}
+    assert c.openstack("zone", "export", "show", export["id"], cloud="labs-demo",
+                       check=False).returncode != 0
+
+
+def test_zone_transfer(dns_cloud: tuple[RunningCloud, int]) -> None:
+    c, _ = dns_cloud
+    demo = c.openstack_json("token", "issue", cloud="labs-demo")["project_id"]
+    c.openstack("zone", "create", "--email", "hm@gift.demo.labs.internal",
+                "gift.demo.labs.internal.")
+    c.openstack("recordset", "create", "--type", "TXT", "--record", '"a gift"',
+                "gift.demo.labs.internal.", "note")
+    request = c.openstack_json("zone", "transfer", "request", "create", "--target-project-id",
+                               demo, "--description", "for demo", "gift.demo.labs.internal.")
+    assert request["status"] == "ACTIVE" and request["key"]
+    assert request["id"] in {r["id"] for r in c.openstack_json(
+        "zone", "transfer", "request", "list")}
+    seen = c.openstack_json("zone", "transfer", "request", "show", request["id"],
+                            cloud="labs-demo")
+    assert seen["zone_name"] == "gift.demo.labs.internal." and not seen["key"]
+    wrong = c.openstack("zone", "transfer", "accept", "request", "--transfer-id",
+                        request["id"], "--key", "WRONG", cloud="labs-demo", check=False)
+    assert wrong.returncode != 0 and "Key does not match" in wrong.stderr
+    accepted = c.openstack_json("zone", "transfer", "accept", "request", "--transfer-id",
+                                request["id"], "--key", request["key"], cloud="labs-demo")
+    assert accepted["status"] == "COMPLETE"
+    zone = c.openstack_json("zone", "show", "gift.demo.labs.internal.", cloud="labs-demo")
+    assert zone["project_id"] == demo
+    assert "note.gift.demo.labs.internal." in {r["name"] for r in c.openstack_json(
+        "recordset", "list", "gift.demo.labs.internal.", cloud="labs-demo")}
+    assert "gift.demo.labs.internal." not in {z["name"] for z in c.openstack_json("zone", "list")}
+    # a request withdrawn
+    c.openstack("zone", "create", "--email", "hm@kept.example.org", "kept.example.org.")
+    kept = c.openstack_json("zone", "transfer", "request", "create", "kept.example.org.")
+    c.openstack("zone", "transfer", "request", "delete", kept["id"])
+    assert kept["id"] not in {r["id"] for r in c.openstack_json(
+        "zone", "transfer", "request", "list")}
+
+
+def test_service_statuses(dns_cloud: tuple[RunningCloud, int]) -> None:
+    c, _ = dns_cloud
+    wait_for(lambda: {(s["service_name"], s["status"]) for s in c.openstack_json(
+        "dns", "service", "list")} == {("api", "UP"), ("server", "UP"), ("sink", "UP"),
+                                        ("publisher", "UP")}, "every part UP", timeout=30)
+    listed = c.openstack_json("dns", "service", "list")
+    server = next(s for s in listed if s["service_name"] == "server")
+    shown = c.openstack_json("dns", "service", "show", server["id"])
+    assert shown["hostname"] == server["hostname"] and shown["status"] == "UP"
+    denied = c.openstack("dns", "service", "list", cloud="labs-demo", check=False)
+    assert denied.returncode != 0
+
+
+def test_floating_ip_ptr_records(dns_cloud: tuple[RunningCloud, int]) -> None:
+    c, port = dns_cloud
+    made = c.openstack_json("floating", "ip", "create", "public", cloud="labs-demo")
+    address, key = made["floating_ip_address"], f"RegionOne:{made['id']}"
+    reverse = ".".join(reversed(address.split("."))) + ".in-addr.arpa."
+    listed = c.openstack_json("ptr", "record", "list", cloud="labs-demo")
+    assert [(p["id"], p["ptrdname"] or None) for p in listed] == [(key, None)]
+    c.openstack_json("ptr", "record", "set", "--ttl", "600", "--description", "shop",
+                     key, "shop.demo.example.org.", cloud="labs-demo")
+    wait_for(lambda: dig(port, reverse, "PTR") == ["shop.demo.example.org."], "PTR served")
+    shown = c.openstack_json("ptr", "record", "show", key, cloud="labs-demo")
+    assert (shown["ptrdname"], shown["ttl"], shown["address"]) == (
+        "shop.demo.example.org.", 600, address)
+    # the admin project does not hold it
+    other = c.openstack("ptr", "record", "set", key, "evil.example.org.", check=False)
+    assert other.returncode != 0
+    c.openstack("ptr", "record", "unset", key, cloud="labs-demo")
+    wait_for(lambda: dig_status(port, reverse, "PTR") == "NXDOMAIN", "PTR gone")
+    assert not c.openstack_json("ptr", "record", "show", key, cloud="labs-demo")["ptrdname"]

@@ -47,6 +47,10 @@ class Periodic:
     def start(self) -> None:
         self._thread.start()
 
+    def running(self) -> bool:
+        """Whether its thread runs (started and not stopped)."""
+        return self._thread.is_alive() and not self._stop.is_set()
+
     def wake(self) -> None:
         """Run the next round now rather than at the end of the interval."""
         self._wake.set()

@@ -116,6 +116,16 @@ class ConductorAPI:
                                                      timeout=timeout)
         return result
 
+    def list_floating_ips(self, project_id: str | None, timeout: float = 30.0
+                          ) -> list[dict[str, Any]]:
+        """The floating IPs allocated to `project_id` (to any project when None):
+        ``{"id", "address", "project_id"}`` each, ``id`` the network API's (for the DNS
+        service's floating IP PTR records)."""
+        result: list[dict[str, Any]] = self.bus.call(CONDUCTOR, "list_floating_ips",
+                                                     timeout=timeout, project_id=project_id)
+        return result
+
+
 class SchedulerAPI:
     def __init__(self, bus: Bus) -> None:
         self.bus = bus

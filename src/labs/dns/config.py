@@ -40,6 +40,8 @@ class DnsOptions:
     rate_limit_exempt: list[str] = option(
         ["127.0.0.0/8", "::1"], "clients the rate limit spares (the host, whose DNS relay "
         "asks for every VM)")
+    region: str = option("RegionOne", "the region in floating IPs' PTR ids "
+                         "(`<region>:<floating IP id>`), the catalog's")
     default_ttl: int = option(3600, "TTL of a zone created without one")
     soa_refresh: int = option(3600, "the SOA's refresh, in seconds")
     soa_retry: int = option(600, "the SOA's retry, in seconds")
@@ -55,5 +57,8 @@ class DnsOptions:
                                 "for its VMs (by name)")
     reconcile_seconds: float = option(60.0, "how often the sink compares the VMs' records "
                                       "with the live instances (also at start)")
+    heartbeat_seconds: float = option(10.0, "how often each part of the DNS service (api, "
+                                      "server, sink, publisher) reports its status; one "
+                                      "silent for three periods is shown DOWN")
     sync_seconds: float = option(30.0, "how often zones whose publishing failed are pushed "
                                  "to the backend again")

@@ -42,6 +42,8 @@ class Zone(DnsBase):
     attributes: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(MicroDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+    #: when the zone last moved to another project (a transfer accepted)
+    transferred_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
 
 
 class RecordSet(DnsBase):
@@ -83,6 +85,8 @@ class Record(DnsBase):
     managed_resource_id: Mapped[str | None] = mapped_column(ID, index=True)
     managed_resource_type: Mapped[str | None] = mapped_column(sa.String(64))
     managed_plugin_name: Mapped[str | None] = mapped_column(sa.String(64))
+    #: the project a managed record was made for (a floating IP's, for its PTR)
+    managed_tenant_id: Mapped[str | None] = mapped_column(ID)
 
 
 class Tld(DnsBase):
@@ -124,3 +128,81 @@ class ProjectLock(DnsBase):
     __tablename__ = "dns_project_lock"
     project_id: Mapped[str] = mapped_column(ID, primary_key=True)
     version: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+
+class ZoneExport(DnsBase):
+    """A zone's export: the zone file is rendered when asked for (Designate's
+    ``designate://`` location)."""
+
+    __tablename__ = "dns_zone_export"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ID, index=True)
+    zone_id: Mapped[str | None] = mapped_column(ID)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    message: Mapped[str | None] = mapped_column(sa.String(255))
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
+class ZoneImport(DnsBase):
+    """A zone file import: COMPLETE with the zone it made, or ERROR with why."""
+
+    __tablename__ = "dns_zone_import"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ID, index=True)
+    zone_id: Mapped[str | None] = mapped_column(ID)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    message: Mapped[str | None] = mapped_column(sa.String(255))
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
+class TransferRequest(DnsBase):
+    """An offer of a zone to another project (any, or ``target_project_id``)."""
+
+    __tablename__ = "dns_transfer_request"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ID, index=True)
+    zone_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("dns_zone.id", ondelete="CASCADE"),
+                                         index=True)
+    zone_name: Mapped[str] = mapped_column(NAME)
+    target_project_id: Mapped[str | None] = mapped_column(ID, index=True)
+    key: Mapped[str] = mapped_column(sa.String(64))
+    description: Mapped[str | None] = mapped_column(sa.String(160))
+    #: ACTIVE until accepted (COMPLETE)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
+class TransferAccept(DnsBase):
+    """The acceptance of a transfer request, by the project the zone moved to."""
+
+    __tablename__ = "dns_transfer_accept"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ID, index=True)
+    zone_id: Mapped[str] = mapped_column(ID)
+    transfer_request_id: Mapped[str] = mapped_column(ID, unique=True)
+    key: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
+class ServiceStatus(DnsBase):
+    """The last heartbeat of one part of the DNS service on one host."""
+
+    __tablename__ = "dns_service_status"
+    __table_args__ = (sa.UniqueConstraint("service_name", "hostname"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    service_name: Mapped[str] = mapped_column(sa.String(64))
+    hostname: Mapped[str] = mapped_column(NAME)
+    #: what the part itself reports: UP, WARNING or DOWN
+    status: Mapped[str] = mapped_column(sa.String(16))
+    stats: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    capabilities: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    heartbeated_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)

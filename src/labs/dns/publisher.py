@@ -111,3 +111,9 @@ class Publisher:
             log.warning("sync: %d of %d zones could not be pushed to the %s backend",
                         failed, len(zone_ids), self.backend.name)
         return failed
+
+    def pending(self) -> int:
+        """How many zones wait to be pushed (or removed)."""
+        with self.db.reading() as tx:
+            return int(tx.scalar(sa.select(sa.func.count()).select_from(models.Zone)
+                                 .where(models.Zone.status == "PENDING")) or 0)

@@ -84,3 +84,33 @@ quota_update: dict[str, Any] = {
     "type": "object",
     "additionalProperties": {"type": "integer", "minimum": -1, "maximum": 2147483647},
 }
+
+UUID_LIKE: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 64}
+
+transfer_request_create: dict[str, Any] = {
+    "type": "object",
+    "properties": {"target_project_id": {"anyOf": [UUID_LIKE, {"type": "null"}]},
+                   "description": DESCRIPTION},
+    "additionalProperties": False,
+}
+
+transfer_request_update: dict[str, Any] = transfer_request_create
+
+transfer_accept_create: dict[str, Any] = {
+    "type": "object",
+    "properties": {"key": {"type": "string", "minLength": 1, "maxLength": 64},
+                   "zone_transfer_request_id": UUID_LIKE},
+    "required": ["key", "zone_transfer_request_id"],
+    "additionalProperties": False,
+}
+
+#: A zone file (``text/dns``): read by the import itself.
+zone_file: dict[str, Any] = {"type": "string"}
+
+floatingip_set: dict[str, Any] = {
+    "type": "object",
+    "properties": {"ptrdname": {"anyOf": [NAME, {"type": "null"}]},
+                   "ttl": {"anyOf": [TTL, {"type": "null"}]}, "description": DESCRIPTION},
+    "required": ["ptrdname"],
+    "additionalProperties": False,
+}

@@ -32,6 +32,7 @@ from labs.dns.backends.base import DnsBackend
 from labs.dns.blacklists import Blacklists
 from labs.dns.config import DnsOptions
 from labs.dns.errors import DuplicateZone, InvalidObject, ZoneNotFound
+from labs.dns.floating import PTR_TYPE, FloatingPtrs
 from labs.dns.names import absolute_name
 from labs.dns.publisher import Publisher
 from labs.dns.quotas import Quotas
@@ -39,7 +40,10 @@ from labs.dns.rdata import USER_TYPES, check_records
 from labs.dns.recordsets import RecordSets, check_placement
 from labs.dns.scope import Caller
 from labs.dns.sink import SinkTarget
+from labs.dns.statuses import ServiceStatuses
+from labs.dns.tasks import ZoneTasks
 from labs.dns.tlds import Tlds
+from labs.dns.transfers import Transfers
 from labs.dns.zone_rules import ZoneRules
 from labs.dns.zones import Zones, new_record, new_recordset
 
@@ -70,6 +74,10 @@ class DnsService(SinkTarget):
         self.zones = Zones(db, options, self.publisher, self.quotas,
                            ZoneRules.of(options.project_zone_domains, internal_domain))
         self.recordsets = RecordSets(db, self.zones, self.publisher, self.quotas)
+        self.floating = FloatingPtrs(db, self.zones, self.publisher, options.region)
+        self.tasks = ZoneTasks(db, self.zones, self.quotas)
+        self.transfers = Transfers(db, self.zones, self.quotas)
+        self.statuses = ServiceStatuses(db, 3 * options.heartbeat_seconds)
 
     def prepare(self) -> None:
         upgrade(self.db, "dns")
@@ -141,6 +149,10 @@ class DnsService(SinkTarget):
                 elif tx.scalars(sa.select(R.id).where(R.recordset_id == recordset.id,
                                                       R.data == data)).first():
                     continue  # a project's own record already says the same
+                elif type_ == "PTR" and tx.scalars(sa.select(R.id).where(
+                        R.recordset_id == recordset.id,
+                        R.managed_resource_type == PTR_TYPE)).first():
+                    continue  # the floating IP's project named the address itself
                 tx.add(new_record(recordset, data, managed_resource_id=instance_id,
                                   managed_resource_type=MANAGED_TYPE,
                                   managed_plugin_name=MANAGED_PLUGIN))
@@ -155,6 +167,9 @@ class DnsService(SinkTarget):
                 self.zones.touch(tx, zone)
         for zone_id in sorted(touched):
             self.publisher.publish(zone_id)
+
+    def forget_floating_ip(self, fip_id: str) -> None:
+        self.floating.forget(fip_id)
 
     def remove_instance_records(self, instance_id: str) -> None:
         """Remove every record tagged with ``instance_id`` (and recordsets left empty)."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -68,6 +69,9 @@ class SinkTarget(ABC):
     @abstractmethod
     def remove_instance_records(self, instance_id: str) -> None:
         """Remove every managed record of the instance."""
+
+    def forget_floating_ip(self, fip_id: str) -> None:  # noqa: B027 - optional
+        """Remove the PTR record a project set for the floating IP (it was released)."""
 
     @abstractmethod
     def managed_instance_ids(self) -> set[str]:
@@ -186,6 +190,9 @@ class DnsSink:
         self.reconcile_seconds = reconcile_seconds
         self.retry_seconds = retry_seconds
         self.max_retries = max_retries
+        #: when the last reconciliation ended (Unix time) and why it failed (None: it
+        #: did not); None before the first
+        self.last_round: tuple[float, str | None] | None = None
         self._reconciler = Periodic("dns-sink", reconcile_seconds, self._reconcile_round,
                                     what="DNS reconciliation", run_at_start=True,
                                     traceback=False,  # the next round tries again,
@@ -209,8 +216,16 @@ class DnsSink:
         self._reconciler.stop(timeout=10)
 
     def _reconcile_round(self) -> None:
-        self.ensure_zones()
-        self.reconcile()
+        try:
+            self.ensure_zones()
+            self.reconcile()
+        except Exception as exc:
+            self.last_round = (time.time(), str(exc)[:200] or type(exc).__name__)
+            raise
+        self.last_round = (time.time(), None)
+
+    def running(self) -> bool:
+        return self._reconciler.running()
 
     def ensure_zones(self) -> None:
         for zone in (self.naming.domain, *self.naming.reverse_zones):
@@ -228,6 +243,10 @@ class DnsSink:
                 log.warning("DNS sink: %s without a floating IP", note.event_type)
                 return
             address = str(fip["floating_ip_address"])
+            if note.event_type == "floatingip.delete.end" and fip.get("id"):
+                fip_id = str(fip["id"])  # released: a name its project gave it goes too
+                self._with_retries(f"unname floating IP {fip_id}",
+                                   lambda: self.target.forget_floating_ip(fip_id))
             port = fip.get("port_id") if note.event_type != "floatingip.delete.end" else None
             fixed = fip.get("fixed_ip_address") if port else None
             self._with_retries(f"name floating IP {address}", lambda: self.point_floating(

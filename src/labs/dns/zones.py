@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -121,9 +122,10 @@ class Zones:
                    .values(data=data, hash=record_hash(data)))
 
     # -- operations --------------------------------------------------------------------
-    def create(self, caller: Caller, fields: dict[str, Any], *, count_quota: bool = True
-               ) -> models.Zone:
-        """A new zone in the caller's project, PENDING CREATE until published."""
+    def create(self, caller: Caller, fields: dict[str, Any], *, count_quota: bool = True,
+               fill: Callable[[Session, models.Zone], None] | None = None) -> models.Zone:
+        """A new zone in the caller's project, PENDING CREATE until published; ``fill``
+        adds its recordsets in the same transaction (an import)."""
         if fields.get("type", "PRIMARY") != "PRIMARY":
             raise BadRequest("Labs serves PRIMARY zones only.")
         project_id = caller.owning_project()
@@ -144,7 +146,7 @@ class Zones:
                     lock(tx)  # creates in one project take turns counting
                 nest_in = self.rules.check(tx, caller, name)
                 Tlds.check_zone_name(tx, name)
-                self._check_ownership(tx, project_id, name, nest_in)
+                self.check_ownership(tx, project_id, name, nest_in)
                 if count_quota:
                     count = tx.scalar(sa.select(sa.func.count()).select_from(Z)
                                       .where(Z.project_id == project_id))
@@ -157,17 +159,21 @@ class Zones:
                 tx.flush()
                 tx.add(new_record(soa, self.soa_data(zone)))
                 tx.add_all(new_record(ns, server) for server in self.options.nameservers)
+                if fill is not None:
+                    tx.flush()
+                    fill(tx, zone)
         except IntegrityError:
             raise DuplicateZone("Duplicate Zone") from None
         self.publisher.publish(zone.id)
         return zone
 
     @staticmethod
-    def _check_ownership(tx: Session, project_id: str, name: str,
-                         nest_in: str | None = None) -> None:
+    def check_ownership(tx: Session, project_id: str, name: str,
+                         nest_in: str | None = None, *, moving: bool = False) -> None:
         """No two zones of one name; no zone inside or above another project's zone
-        (but a project's own subdomain may sit in the cloud's zone `nest_in`)."""
-        same = tx.scalars(sa.select(Z).where(Z.name == name)).first()
+        (but a project's own subdomain may sit in the cloud's zone `nest_in`). A zone
+        ``moving`` to `project_id` exists already."""
+        same = None if moving else tx.scalars(sa.select(Z).where(Z.name == name)).first()
         if same is not None:
             raise DuplicateZone("Duplicate Zone" if same.project_id == project_id else
                                 "Zone already exists, owned by a different project")
@@ -221,6 +227,11 @@ class Zones:
             zone.version += 1
         self.publisher.publish(zone.id)
         return zone
+
+    def first_created(self) -> datetime | None:
+        """When the oldest zone was made (the pool's age, as far as Labs knows it)."""
+        with self.db.reading() as tx:
+            return tx.scalar(sa.select(sa.func.min(Z.created_at)))
 
     def nameservers(self, caller: Caller, zone_id: str) -> list[tuple[str, int]]:
         """(hostname, priority) of each name server of the zone."""

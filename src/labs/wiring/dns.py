@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from labs.common.bus import Bus
 from labs.common.config import ConfigError
@@ -19,10 +20,11 @@ from labs.dns.backends.base import DnsBackend
 from labs.dns.backends.embedded import EmbeddedBackend
 from labs.dns.backends.powerdns import PowerDnsBackend
 from labs.dns.config import DnsOptions
-from labs.dns.instances import ConductorInstances
+from labs.dns.instances import ConductorFloatingIps, ConductorInstances
 from labs.dns.server_limits import ServerLimits
 from labs.dns.service import DnsService
 from labs.dns.sink import DnsSink, InstanceSource, Naming
+from labs.dns.statuses import Heartbeat, Report
 from labs.network.config import NetworkOptions
 
 log = logging.getLogger("labs.dns")
@@ -101,6 +103,8 @@ class Resync:
     def __init__(self, dns: DnsService) -> None:
         self.dns = dns
         self._pending_only = False
+        #: how many zones the last round failed to push
+        self.last_failed = 0
         self._rounds = Periodic("dns-sync", dns.options.sync_seconds, self._round,
                                 what="dns sync", run_at_start=True)
 
@@ -111,8 +115,42 @@ class Resync:
         self._rounds.stop(timeout=10)
 
     def _round(self) -> None:
-        self.dns.sync(self._pending_only)
+        self.last_failed = self.dns.sync(self._pending_only)
         self._pending_only = True
+
+    def running(self) -> bool:
+        return self._rounds.running()
+
+
+def heartbeat(dns: DnsService, backend: DnsBackend, sink: DnsSink, resync: Resync
+              ) -> Heartbeat:
+    """The reports of the parts of this process's DNS service (see `labs.dns.statuses`)."""
+
+    def api() -> Report:
+        return "UP", {}, {}
+
+    def server() -> Report:
+        return "UP", dict(backend.probe()), {"backend": backend.name}
+
+    def sink_part() -> Report:
+        if not sink.running():
+            return "DOWN", {}, {}
+        if sink.last_round is None:  # not reconciled yet: starting
+            return "WARNING", {"reconciled_at": None}, {}
+        at, error = sink.last_round
+        stats = {"reconciled_at": datetime.fromtimestamp(at, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%S"), **({"error": error} if error else {})}
+        return ("WARNING" if error else "UP"), stats, {}
+
+    def publisher() -> Report:
+        if not resync.running():
+            return "DOWN", {}, {}
+        stats = {"pending_zones": dns.publisher.pending(), "failed_last_sync":
+                 resync.last_failed}
+        return ("WARNING" if resync.last_failed else "UP"), stats, {}
+
+    return Heartbeat(dns.statuses, {"api": api, "server": server, "sink": sink_part,
+                                    "publisher": publisher})
 
 
 @dataclass
@@ -131,6 +169,11 @@ class RunningDns:
         self._stoppers.append(self.resync.stop)
         self.sink.start()
         self._stoppers.append(self.sink.stop)
+        beats = Periodic("dns-heartbeat", self.service.options.heartbeat_seconds,
+                         heartbeat(self.service, self.backend, self.sink, self.resync).beat,
+                         what="DNS heartbeat", run_at_start=True)
+        beats.start()
+        self._stoppers.append(lambda: beats.stop(timeout=10))
 
     def stop(self) -> None:
         """Stop the sink, the resync and the backend (its server), newest first."""
@@ -146,6 +189,7 @@ def serve_dns(site: Site, db: Database, bus: Bus, cloud_project_id: str) -> Runn
     try:
         dns = open_dns(site, db, backend, cloud_project_id)
         dns.prepare()
+        dns.floating.source = ConductorFloatingIps(ConductorAPI(bus))
         sink = new_sink(dns, instance_source(bus), site.config.group(NetworkOptions),
                         site.config.group(DnsOptions))
         sink.subscribe(bus)

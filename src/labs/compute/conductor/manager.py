@@ -26,6 +26,7 @@ from labs.compute.instance_network import InstanceNetworking, wants_network
 from labs.compute.instances import mark_deleted
 from labs.compute.payloads import BuildSpec, ExpectedInstance, utcnow
 from labs.compute.rpcapi import AGENT_BINARY, AgentAPI, SchedulerAPI
+from labs.network.floating_ips import floating_id_of
 from labs.network.service import NetworkService
 
 log = logging.getLogger("labs.compute.conductor.manager")
@@ -293,6 +294,14 @@ class Conductor:
                  "addresses": [fixed[r.id].address],
                  "floating": [f.address for f in floating.get(r.id, [])]}
                 for r in rows if r.id in fixed]
+
+    def list_floating_ips(self, project_id: str | None) -> list[dict[str, Any]]:
+        """The floating IPs allocated to `project_id` (any project's when None), with the
+        network API's ids (for the DNS service's PTR records of floating IPs)."""
+        found = self.networking.network.floating_ips.list_allocated(
+            project_id, every_project=project_id is None)
+        return [{"id": floating_id_of(f.id), "address": f.address, "project_id": f.project_id}
+                for f in found]
 
     def heartbeat(self, host: str, binary: str,
                   resources: dict[str, Any] | None = None) -> None:

@@ -12,7 +12,7 @@ import jsonschema
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from labs.common.errors import LabsError
+from labs.common.errors import LabsError, UnsupportedMediaType
 from labs.common.http import Api, Call, Endpoint, next_page_query, query_strings, yes_no
 from labs.dns import errors
 from labs.dns.listing import MAX_LIMIT, Listing, Page, parse_listing
@@ -21,6 +21,8 @@ from labs.dns.scope import Caller
 #: The request id of the request being answered, for error bodies.
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("dns_request_id",
                                                                  default="")
+#: The media type of zone files (imports and exports).
+ZONE_FILE = "text/dns"
 TRUE = ("1", "true", "yes", "on", "y", "t")
 
 
@@ -43,6 +45,12 @@ class DesignateApi(Api):
 
     @staticmethod
     def _parse_body(request: Request, raw: bytes, endpoint: Endpoint) -> Any:
+        if endpoint.media_type == ZONE_FILE:  # a zone file, read by its handler
+            sent = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if sent != ZONE_FILE:
+                raise UnsupportedMediaType(f"Unsupported Content-Type {sent!r}: send the zone "
+                                           f"file as {ZONE_FILE}")
+            return raw
         if endpoint.schema is None:
             return None
         body = Api._parse_body(request, raw, replace(endpoint, schema={}))

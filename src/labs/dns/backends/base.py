@@ -71,5 +71,10 @@ class DnsBackend(ABC):
     def serial(self, zone_name: str) -> int | None:
         """The serial being served for the zone (None: not served)."""
 
+    def probe(self) -> dict[str, int]:
+        """Raise unless the backend answers; a few figures about it (its service
+        status, `labs.dns.statuses`)."""
+        return {"zones": len(self.zone_names())}
+
     def close(self) -> None:  # noqa: B027 - an optional hook, empty on purpose
         """Release what the backend holds (sockets, clients)."""

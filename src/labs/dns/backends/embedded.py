@@ -20,7 +20,9 @@ from __future__ import annotations
 import logging
 
 import dns.exception
+import dns.message
 import dns.name
+import dns.query
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
@@ -32,6 +34,8 @@ from labs.dns.server_limits import ServerLimits
 from labs.dns.server_zone import ZoneError, ZoneSnapshot
 
 log = logging.getLogger("labs.dns.backends.embedded")
+#: Seconds the status probe waits for the server's answer.
+PROBE_TIMEOUT = 2.0
 
 
 class EmbeddedBackend(DnsBackend):
@@ -71,6 +75,16 @@ class EmbeddedBackend(DnsBackend):
     def serial(self, zone_name: str) -> int | None:
         snapshot = self._server.zones.get(_origin(zone_name))
         return None if snapshot is None else snapshot.serial
+
+    def probe(self) -> dict[str, int]:
+        """Ask the server a real query (over UDP, for the SOA of a zone it serves);
+        raises unless it answers."""
+        names = self.zone_names()
+        query = dns.message.make_query(names[0] if names else ".", dns.rdatatype.SOA)
+        host = "127.0.0.1" if self.address in ("0.0.0.0", "") else self.address
+        host = "::1" if host == "::" else host
+        answer = dns.query.udp(query, host, port=self.port, timeout=PROBE_TIMEOUT)
+        return {"zones": len(names), "rcode": answer.rcode()}
 
     def close(self) -> None:
         self._server.stop()
