@@ -18,12 +18,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from labs.common.access_rules import AccessRule
 from labs.common.context import Authenticator, RequestContext
 from labs.common.errors import BadRequest, NotFound, Unauthorized
 from labs.identity import models
+from labs.identity.access_rules import allowed, rules_of
 from labs.identity.assignments import role_ids_for
 from labs.identity.backends.base import IdentityBackend, UserRecord
 from labs.identity.catalog import CatalogEntry, read_catalog
+from labs.identity.implied_roles import expand
 from labs.identity.passwords import PasswordChecks
 from labs.identity.resources import ResourceService, revoke, utcnow
 from labs.identity.store import IdentityStore
@@ -49,6 +52,8 @@ class ValidatedToken:
     domain: models.Domain | None = None
     catalog: tuple[CatalogEntry, ...] = ()
     application_credential: models.ApplicationCredential | None = None
+    #: The credential's access rules; None when it has none (no restriction).
+    access_rules: tuple[AccessRule, ...] | None = None
     revision: int = 0
     context: RequestContext = field(init=False)
 
@@ -61,7 +66,8 @@ class ValidatedToken:
             domain_id=p.domain_id, domain_name=self.domain.name if self.domain else None,
             system_scope=p.system, roles=frozenset(name for _id, name in self.roles),
             token=self.token, audit_id=p.audit_id,
-            application_credential_id=p.application_credential_id, revision=self.revision))
+            application_credential_id=p.application_credential_id, revision=self.revision,
+            access_rules=self.access_rules))
 
 
 @dataclass(frozen=True)
@@ -328,13 +334,15 @@ class TokenService(Authenticator):
                 target = None
             role_ids: list[str] = []
             if target is not None:
-                role_ids = role_ids_for(tx, self.backend, user.id, *target)
-            app_cred = None
+                role_ids = expand(tx, role_ids_for(tx, self.backend, user.id, *target))
+            app_cred = access_rules = None
             if payload.application_credential_id:
                 app_cred = tx.get(models.ApplicationCredential, payload.application_credential_id)
                 if app_cred is None:
                     raise Unauthorized("The application credential was deleted.")
-                role_ids = [r for r in role_ids if r in app_cred.role_ids]
+                role_ids = expand(tx, [r for r in role_ids if r in app_cred.role_ids])
+                rules = rules_of(tx, [app_cred.id]).get(app_cred.id)
+                access_rules = allowed(rules) if rules else None
             if target is not None and not role_ids:
                 raise Unauthorized(f"User {user.id} has no role on the requested scope.")
             roles = tuple((row.id, row.name) for row in tx.execute(
@@ -344,7 +352,8 @@ class TokenService(Authenticator):
         validated = ValidatedToken(token=token, payload=payload, user=user,
                                    user_domain=user_domain, roles=roles, project=project,
                                    project_domain=project_domain, domain=domain, catalog=catalog,
-                                   application_credential=app_cred, revision=revision)
+                                   application_credential=app_cred, access_rules=access_rules,
+                                   revision=revision)
         self.cache.put(validated)
         return validated
 

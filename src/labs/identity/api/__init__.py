@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from labs.common.http import Api, keystone_error
 from labs.common.policy import Policy
-from labs.identity.api import auth, catalog, discovery, projects, roles, users
+from labs.identity.api import (
+    access_rules,
+    auth,
+    catalog,
+    discovery,
+    implied_roles,
+    limits,
+    projects,
+    roles,
+    users,
+)
 from labs.identity.policy import RULES
 from labs.identity.service import IdentityService
 
@@ -13,6 +23,7 @@ def build_api(identity: IdentityService) -> Api:
     api = Api("identity", render_error=keystone_error)
     api.authenticator = identity.tokens
     api.policy = Policy(RULES)
-    for module in (discovery, auth, projects, users, roles, catalog):
+    for module in (discovery, auth, projects, users, roles, implied_roles, catalog, limits,
+                   access_rules):
         module.register(api, identity)
     return api
