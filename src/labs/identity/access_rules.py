@@ -20,6 +20,15 @@ from labs.identity.store import IdentityStore
 AR, LINK = models.AccessRule, models.ApplicationCredentialAccessRule
 
 
+def check_refs(tx: Session, user_id: str, asked: list[dict[str, Any]]) -> None:
+    """Rules given by id must be the user's own (checked before anything is written)."""
+    for ref in asked:
+        if "service" not in ref:
+            row = tx.get(AR, ref["id"])
+            if row is None or row.user_id != user_id:
+                raise BadRequest(f"Could not find access rule: {ref['id']}.")
+
+
 def attach(tx: Session, user_id: str, credential_id: str,
            asked: list[dict[str, Any]]) -> list[models.AccessRule]:
     """Find or make the user's rules ``asked`` and attach them to the credential."""

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from labs.common.db import save_unique
 from labs.common.errors import BadRequest, NotFound
 from labs.identity import models
-from labs.identity.access_rules import attach, rules_of
+from labs.identity.access_rules import attach, check_refs, rules_of
 from labs.identity.assignments import role_ids_for
 from labs.identity.backends.base import IdentityBackend
 from labs.identity.implied_roles import expand
@@ -58,6 +58,7 @@ class ApplicationCredentialService:
                                                models.TARGET_PROJECT, project_id)))
             held &= set(token_role_ids)
             wanted = self._resolve_roles(tx, fields.get("roles"), held)
+            check_refs(tx, user_id, fields.get("access_rules") or [])
             row = AC(id=new_id(), name=fields["name"], user_id=user_id, project_id=project_id,
                      secret_hash=secret_hash,
                      description=fields.get("description") or "", expires_at=expires_at,

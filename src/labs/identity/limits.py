@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from labs.common.db import save_unique
-from labs.common.errors import BadRequest, Forbidden, NotFound
+from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound
 from labs.identity import models
 from labs.identity.resources import new_id
 from labs.identity.store import IdentityStore
@@ -52,6 +52,32 @@ def _check_catalog(tx: Session, body: dict[str, Any], target: str) -> None:
         raise _invalid("region_id", target)
 
 
+def _find(tx: Session, service_id: str, region_id: str | None,
+          resource_name: str) -> models.RegisteredLimit | None:
+    # "== None" is IS NULL: the unique key alone lets NULL regions repeat
+    return tx.scalars(sa.select(RL).where(RL.service_id == service_id,
+                                          RL.region_id == region_id,
+                                          RL.resource_name == resource_name)).first()
+
+
+def _check_unique(tx: Session, row: models.RegisteredLimit) -> None:
+    found = _find(tx, row.service_id, row.region_id, row.resource_name)
+    if found is not None and found is not row:
+        raise Conflict(f"Conflict occurred attempting to store registered limit - "
+                       f"{row.resource_name!r} of service {row.service_id} is registered.")
+
+
+def _add(tx: Session, row: object, what: str) -> None:
+    """Add and flush; a clash (two requests at once) is a 409. No savepoint: a batch
+    is all or nothing, and a refused item takes the batch's earlier ones with it."""
+    try:
+        tx.add(row)
+        tx.flush()
+    except IntegrityError:
+        raise Conflict(f"Conflict occurred attempting to store {what}: duplicate "
+                       "entry.") from None
+
+
 class LimitService:
     def __init__(self, store: IdentityStore) -> None:
         self.store = store
@@ -66,8 +92,8 @@ class LimitService:
                 row = RL(id=new_id(), service_id=body["service_id"],
                          region_id=body.get("region_id"), resource_name=body["resource_name"],
                          default_limit=body["default_limit"], description=body.get("description"))
-                save_unique(tx, f"registered limit - {body['resource_name']!r} of service "
-                                f"{body['service_id']} is registered", row)
+                _check_unique(tx, row)
+                _add(tx, row, "registered limit")
                 rows.append(row)
             return rows
 
@@ -108,8 +134,8 @@ class LimitService:
             for key in (*keys, "default_limit", "description"):
                 if key in changes:
                     setattr(row, key, changes[key])
-            save_unique(tx, f"registered limit - {row.resource_name!r} of service "
-                            f"{row.service_id} is registered")
+            with tx.no_autoflush:
+                _check_unique(tx, row)
             return row
 
     def delete_registered(self, limit_id: str) -> None:
@@ -129,16 +155,19 @@ class LimitService:
                     raise _invalid("project_id", "limit")
                 if body.get("domain_id") and tx.get(models.Domain, owner) is None:
                     raise _invalid("domain_id", "limit")
-                registered = tx.scalars(sa.select(RL).where(
-                    RL.service_id == body["service_id"], RL.region_id == body.get("region_id"),
-                    RL.resource_name == body["resource_name"])).first()
+                registered = _find(tx, body["service_id"], body.get("region_id"),
+                                   body["resource_name"])
                 if registered is None:
                     raise Forbidden("Unable to create a limit that has no corresponding "
                                     "registered limit.")
                 row = L(id=new_id(), owner_id=owner, registered_limit_id=registered.id,
                         project_id=body.get("project_id"), domain_id=body.get("domain_id"),
                         resource_limit=body["resource_limit"], description=body.get("description"))
-                save_unique(tx, f"limit - {registered.resource_name!r} of {owner} is set", row)
+                if tx.scalars(sa.select(L.id).where(L.registered_limit_id == registered.id,
+                                                    L.owner_id == owner)).first():
+                    raise Conflict(f"Conflict occurred attempting to store limit - "
+                                   f"{registered.resource_name!r} of {owner} is set.")
+                _add(tx, row, "limit")
                 out.append(LimitView(row, registered))
             return out
 
