@@ -78,7 +78,9 @@ def test_projects_users_roles_groups(labs_cloud: RunningCloud) -> None:
     assert as_user(c, "alice", "second-pw", "proj-e2e", "token", "issue").returncode == 0
     effective = c.openstack_json("role", "assignment", "list", "--names", "--effective",
                                  "--user", "alice")
-    assert [(r["Role"], r["Project"]) for r in effective] == [("member", "proj-e2e@Default")]
+    # member, and reader as member implies it
+    assert sorted((r["Role"], r["Project"]) for r in effective) == [
+        ("member", "proj-e2e@Default"), ("reader", "proj-e2e@Default")]
 
     c.openstack("group", "delete", "proj-e2e-devs")
     c.openstack("user", "delete", "alice")
@@ -231,3 +233,93 @@ def test_trust_then_a_trust_scoped_token(labs_cloud: RunningCloud) -> None:
     gone = as_trustee("token", "issue", check=False)
     assert gone.returncode != 0 and "404" in gone.stderr, gone.stderr
     c.openstack("user", "delete", "trustee-e2e")
+
+
+def test_implied_roles_limits_and_system_roles(labs_cloud: RunningCloud) -> None:
+    c = labs_cloud
+    ops = c.openstack_json("role", "create", "e2e-ops")["id"]
+    reader = c.openstack_json("role", "show", "reader")["id"]
+    rule = c.openstack_json("implied", "role", "create", "--implied-role", "reader", "e2e-ops")
+    assert (rule["prior_role"], rule["implies"]) == (ops, reader)
+    rules = {(r["Prior Role Name"], r["Implied Role Name"])
+             for r in c.openstack_json("implied", "role", "list")}
+    assert {("admin", "member"), ("member", "reader"), ("e2e-ops", "reader")} <= rules
+    c.openstack("implied", "role", "delete", "--implied-role", "reader", "e2e-ops")
+    assert ("e2e-ops", "reader") not in {(r["Prior Role Name"], r["Implied Role Name"]) for r
+                                         in c.openstack_json("implied", "role", "list")}
+    c.openstack("role", "delete", "e2e-ops")
+
+    registered = c.openstack_json("registered", "limit", "create", "--service", "compute",
+                                  "--default-limit", "10", "--region", "RegionOne",
+                                  "e2e-cores")
+    assert registered["default_limit"] == 10
+    listed = c.openstack_json("registered", "limit", "list", "--service", "compute")
+    assert [r["Resource Name"] for r in listed] == ["e2e-cores"]
+    limit = c.openstack_json("limit", "create", "--service", "compute", "--project", "demo",
+                             "--resource-limit", "4", "--region", "RegionOne", "e2e-cores")
+    assert limit["resource_limit"] == 4
+    # demo's members see demo's limit
+    seen = c.openstack_json("limit", "list", cloud="labs-demo")
+    assert [(r["Resource Name"], r["Resource Limit"]) for r in seen] == [("e2e-cores", 4)]
+    c.openstack("limit", "delete", limit["id"])
+    c.openstack("registered", "limit", "delete", registered["id"])
+
+    c.openstack("user", "create", "--password", "sys-pw", "e2e-sys")
+    c.openstack("role", "add", "--system", "all", "--user", "e2e-sys", "admin")
+    system = c.openstack_json("role", "assignment", "list", "--system", "all", "--names")
+    assert ("admin", "e2e-sys@Default", "all") in {(r["Role"], r["User"], r["System"])
+                                                   for r in system}
+    as_system = ("--os-auth-url", f"{c.url}/identity/v3", "--os-username", "e2e-sys",
+                 "--os-password", "sys-pw", "--os-user-domain-name", "Default",
+                 "--os-system-scope", "all")
+    assert c.openstack(*as_system, "token", "issue", cloud=None).returncode == 0
+    assert "demo" in c.openstack(*as_system, "project", "list", cloud=None).stdout
+    c.openstack("role", "remove", "--system", "all", "--user", "e2e-sys", "admin")
+    c.openstack("user", "delete", "e2e-sys")
+
+
+def test_access_rules_hold_at_compute(labs_cloud: RunningCloud) -> None:
+    """A credential allowed GET /v2.1/servers lists servers and does nothing else."""
+    from keystoneauth1.exceptions import Unauthorized as Refused
+    from openstack import connection
+
+    c = labs_cloud
+    rules = '[{"service": "compute", "method": "GET", "path": "/v2.1/servers"}]'
+    cred = c.openstack_json("application", "credential", "create", "--access-rules", rules,
+                            "e2e-list-only", cloud="labs-demo")
+    [rule] = c.openstack_json("access", "rule", "list", cloud="labs-demo")
+    assert (rule["Service"], rule["Method"], rule["Path"]) == ("compute", "GET",
+                                                               "/v2.1/servers")
+    shown = c.openstack_json("access", "rule", "show", rule["ID"], cloud="labs-demo")
+    assert {k.lower(): v for k, v in shown.items()}["path"] == "/v2.1/servers"
+    conn = connection.Connection(
+        auth_type="v3applicationcredential", region_name="RegionOne",
+        auth={"auth_url": f"{c.url}/identity/v3", "application_credential_id": cred["ID"],
+              "application_credential_secret": cred["Secret"]})
+    try:
+        assert list(conn.compute.servers(details=False)) == []
+        for refused in (lambda: conn.compute.servers(details=True),
+                        lambda: conn.compute.create_server(name="x", flavor_id="1",
+                                                           image_id="x", networks="none"),
+                        lambda: conn.compute.delete_server("0" * 32),
+                        lambda: list(conn.image.images())):
+            with pytest.raises(Exception) as caught:
+                list(refused() or ())
+            status = getattr(caught.value, "status_code", None) or getattr(
+                getattr(caught.value, "response", None), "status_code", None)
+            assert status == 401 or isinstance(caught.value, Refused), repr(caught.value)
+    finally:
+        conn.close()
+    create = c.openstack("--os-auth-type", "v3applicationcredential",
+                         "--os-auth-url", f"{c.url}/identity/v3",
+                         "--os-application-credential-id", cred["ID"],
+                         f"--os-application-credential-secret={cred['Secret']}",
+                         "server", "create", "--flavor", "1", "--image", "labs",
+                         "--network", "none", "e2e-refused", cloud=None, check=False)
+    assert create.returncode != 0 and "401" in create.stderr, create.stderr
+    # in use: the rule stays until its credential goes
+    assert c.openstack("access", "rule", "delete", rule["ID"], cloud="labs-demo",
+                       check=False).returncode != 0
+    c.openstack("application", "credential", "delete", "e2e-list-only", cloud="labs-demo")
+    c.openstack("access", "rule", "delete", rule["ID"], cloud="labs-demo")
+    assert c.openstack_json("access", "rule", "list", cloud="labs-demo") == []

@@ -37,7 +37,8 @@ def test_password_token_scoped_to_project_carries_roles_and_catalog(cloud: Cloud
     token = resp.json()["token"]
     assert resp.headers["X-Subject-Token"]
     assert token["project"]["name"] == "admin"
-    assert {r["name"] for r in token["roles"]} == {"admin"}
+    # admin implies member implies reader (the rules bootstrap makes, as Keystone's)
+    assert {r["name"] for r in token["roles"]} == {"admin", "member", "reader"}
     assert token["methods"] == ["password"]
     assert token["catalog"][0]["type"] == "identity"
     assert token["expires_at"].endswith("Z")
@@ -186,11 +187,14 @@ def test_group_role_gives_member_access(cloud: Cloud) -> None:
     resp = cloud.client.post(f"{V3}/auth/tokens", json=password_auth(
         "erin", "pw", {"project": {"name": "demo", "domain": {"id": "default"}}}))
     assert resp.status_code == 201
-    assert [r["name"] for r in resp.json()["token"]["roles"]] == ["member"]
+    assert [r["name"] for r in resp.json()["token"]["roles"]] == ["member", "reader"]
     resp = cloud.client.get(f"{V3}/role_assignments?effective&include_names&user.id={user_id}",
                             headers=h)
-    [assignment] = resp.json()["role_assignments"]
+    # member, and reader as member implies it
+    assignment, implied = resp.json()["role_assignments"]
     assert assignment["role"]["name"] == "member"
+    assert implied["role"]["name"] == "reader"
+    assert implied["links"]["prior_role"].endswith(f"/v3/roles/{member['id']}")
     assert assignment["user"]["name"] == "erin"
     assert assignment["scope"]["project"]["name"] == "demo"
     assert "membership" in assignment["links"]
@@ -210,7 +214,7 @@ def test_application_credential_lifecycle(cloud: Cloud) -> None:
                              json={"application_credential": {"name": "ci"}})
     assert resp.status_code == 201, resp.text
     cred = resp.json()["application_credential"]
-    assert cred["secret"] and [r["name"] for r in cred["roles"]] == ["member"]
+    assert cred["secret"] and {r["name"] for r in cred["roles"]} == {"member", "reader"}
     resp = cloud.client.post(f"{V3}/auth/tokens", json={"auth": {"identity": {
         "methods": ["application_credential"],
         "application_credential": {"id": cred["id"], "secret": cred["secret"]}}}})

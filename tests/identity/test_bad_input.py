@@ -483,7 +483,7 @@ def test_a_failed_request_leaves_nothing_half_written(api: Api) -> None:
                 {"endpoint": {"url": "http://moved", "region_id": NOWHERE}})
     assert api.ok("GET", f"/endpoints/{endpoint['id']}")["endpoint"]["url"] == "http://x"
     # application credentials refused for their roles or expiry do not exist
-    for fields in ({"roles": [{"name": "reader"}]}, {"roles": [{"id": NOWHERE}]},
+    for fields in ({"roles": [{"name": "projectadmin"}]}, {"roles": [{"id": NOWHERE}]},
                    {"expires_at": "2001-01-01T00:00:00Z"}, {"expires_at": "next tuesday"},
                    # the zone moves these past the calendar's ends
                    {"expires_at": "9999-12-31T23:59:59-23:59"},

@@ -37,6 +37,7 @@ from labs.identity import models
 from labs.identity.api import build_api
 from labs.identity.assignments import Grant
 from labs.identity.config import IdentityOptions
+from labs.identity.limits import LimitFilter
 from labs.identity.resources import ProjectFilter
 from labs.identity.service import IdentityService
 from labs.wiring.identity import new_identity
@@ -112,6 +113,11 @@ SYSTEM_GRANTS = "/v3/system/{actors:str}/{actor_id}/roles"
 CREDS = "/v3/users/{user_id}/application_credentials"
 CRED = CREDS + "/{credential_id}"
 MEMBER = "/v3/groups/{group_id}/users/{user_id}"
+IMPLIES = "/v3/roles/{prior_role_id}/implies/{implied_role_id}"
+REG_LIMIT = "/v3/registered_limits/{registered_limit_id}"
+LIMIT = "/v3/limits/{limit_id}"
+RULES = "/v3/users/{user_id}/access_rules"
+RULE = RULES + "/{access_rule_id}"
 
 ROWS: tuple[Row, ...] = (
     # -- discovery: no token needed --------------------------------------------
@@ -245,6 +251,42 @@ ROWS: tuple[Row, ...] = (
     Row("GET", "/v3/role_assignments", "/v3/role_assignments?scope.domain.id=default",
         ONLY_ADMIN),
     Row("GET", "/v3/role_assignments", "/v3/role_assignments?scope.system=all", ONLY_ADMIN),
+    # -- role inference rules ------------------------------------------------------
+    Row("PUT", IMPLIES, "/v3/roles/{new:role}/implies/{new:role}", ONLY_ADMIN, ok=201),
+    Row("GET", IMPLIES, "/v3/roles/{role:admin}/implies/{role:member}", ONLY_ADMIN),
+    Row("HEAD", IMPLIES, "/v3/roles/{role:admin}/implies/{role:member}", ONLY_ADMIN),
+    Row("DELETE", IMPLIES, "/v3/roles/{role:member}/implies/{role:reader|new:implied}",
+        ONLY_ADMIN),
+    Row("GET", "/v3/roles/{prior_role_id}/implies", "/v3/roles/{role:admin}/implies",
+        ONLY_ADMIN),
+    Row("GET", "/v3/role_inferences", "/v3/role_inferences", ONLY_ADMIN),
+    # -- unified limits: registered ones are the admin's; a project reads its own -----
+    Row("POST", "/v3/registered_limits", "/v3/registered_limits", ONLY_ADMIN,
+        body=lambda w, _c: {"registered_limits": [{"service_id": w.service,
+                                                   "resource_name": name("r"),
+                                                   "default_limit": 5}]}),
+    Row("GET", "/v3/registered_limits", "/v3/registered_limits", TOKEN_HOLDERS),
+    Row("GET", REG_LIMIT, "/v3/registered_limits/{reglimit}", TOKEN_HOLDERS),
+    Row("PATCH", REG_LIMIT, "/v3/registered_limits/{reglimit}", ONLY_ADMIN,
+        body=lambda _w, _c: {"registered_limit": {"default_limit": 7}}),
+    Row("DELETE", REG_LIMIT, "/v3/registered_limits/{reglimit|new:reglimit}", ONLY_ADMIN),
+    Row("POST", "/v3/limits", "/v3/limits", ONLY_ADMIN,
+        body=lambda w, _c: {"limits": [{"project_id": w.projects["a"],
+                                        "service_id": w.service,
+                                        "resource_name": w.new_registered_limit(),
+                                        "resource_limit": 3}]}),
+    Row("GET", "/v3/limits", "/v3/limits", TOKEN_HOLDERS),
+    Row("GET", "/v3/limits/model", "/v3/limits/model", TOKEN_HOLDERS),
+    Row("GET", LIMIT, "/v3/limits/{limit:a}", A_READERS),
+    Row("GET", LIMIT, "/v3/limits/{limit:b}", only(ADMIN, MB)),
+    Row("PATCH", LIMIT, "/v3/limits/{limit:a}", ONLY_ADMIN,
+        body=lambda _w, _c: {"limit": {"resource_limit": 4}}),
+    Row("DELETE", LIMIT, "/v3/limits/{limit:a|new:limit}", ONLY_ADMIN),
+    # -- access rules of application credentials: the owner's -------------------------
+    Row("GET", RULES, "/v3/users/{self}/access_rules", TOKEN_HOLDERS),
+    Row("GET", RULES, "/v3/users/{ma}/access_rules", only(ADMIN, MA)),
+    Row("GET", RULE, "/v3/users/{ma}/access_rules/{rule:ma}", only(ADMIN, MA)),
+    Row("DELETE", RULE, "/v3/users/{ma}/access_rules/{rule:ma|new:rule}", only(ADMIN, MA)),
     # -- catalog -----------------------------------------------------------------
     Row("POST", "/v3/regions", "/v3/regions", ONLY_ADMIN, body=named("region", "id")),
     Row("GET", "/v3/regions", "/v3/regions", TOKEN_HOLDERS),
@@ -286,6 +328,9 @@ class World:
     endpoint: str
     creds: dict[str, str] = field(default_factory=dict)  # caller -> an application credential
     extra: dict[str, str] = field(default_factory=dict)  # what protection_delegation made
+    reglimit: str = ""  # a registered limit of the service, with limits on A and B
+    limits: dict[str, str] = field(default_factory=dict)  # "a", "b" -> a limit
+    rules: dict[str, str] = field(default_factory=dict)  # caller -> an access rule of theirs
 
     @property
     def identity(self) -> IdentityService:
@@ -335,6 +380,28 @@ class World:
         return self.identity.app_credentials.create(
             self.users[owner], project, list(self.roles.values()), {"name": name("c")}).row.id
 
+    def new_registered_limit(self) -> str:
+        resource = name("r")
+        self.identity.limits.create_registered([{"service_id": self.service,
+                                                 "resource_name": resource,
+                                                 "default_limit": 1}])
+        return resource
+
+    def new_limit(self) -> str:
+        return self.identity.limits.create([{
+            "project_id": self.projects["a"], "service_id": self.service,
+            "resource_name": self.new_registered_limit(), "resource_limit": 2}])[0].row.id
+
+    def new_rule(self, owner: str) -> str:
+        """An access rule of ``owner``'s, on a credential that is then deleted."""
+        project = self.projects[LOGINS[owner][2]]
+        new = self.identity.app_credentials.create(
+            self.users[owner], project, list(self.roles.values()), {
+                "name": name("c"), "access_rules": [
+                    {"service": "compute", "method": "GET", "path": f"/{name('p')}"}]})
+        self.identity.app_credentials.delete(self.users[owner], new.row.id)
+        return new.access_rules[0].id
+
     def resolve(self, key: str, caller: str, allowed: bool) -> str:
         if "|" in key:
             real, stand_in = key.split("|")
@@ -352,6 +419,12 @@ class World:
             return self.creds[me if arg == "self" else arg]
         if (found := protection_delegation.resolve(self, key, me)) is not None:
             return found
+        if kind == "limit":
+            return self.limits[arg]
+        if kind == "rule":
+            return self.rules[arg]
+        if key == "reglimit":
+            return self.reglimit
         made: dict[str, Callable[[], str]] = {
             "project": lambda: self.identity.resources.create_project(
                 {"name": name("p")}, "default").id,
@@ -361,6 +434,12 @@ class World:
             "domain": lambda: self.identity.resources.create_domain(name("d"),
                                                                    enabled=False).id,
             "role": lambda: self.identity.assignments.create_role(name("r")).id,
+            "implied": lambda: self.identity.implied_roles.create(
+                self.roles["member"], self.identity.assignments.create_role(name("r")).id)[1].id,
+            "reglimit": lambda: self.identity.limits.list_registered(LimitFilter(
+                resource_name=self.new_registered_limit()))[0].id,
+            "limit": self.new_limit,
+            "rule": lambda: self.new_rule(MA),
             "region": lambda: self.identity.catalog.create_region({"id": name("rg")}).id,
             "service": lambda: self.identity.catalog.create_service({"type": name("s")}).id,
             "endpoint": lambda: self.identity.catalog.create_endpoint({
@@ -406,6 +485,13 @@ def make_world(cloud: Cloud) -> World:
                                           "url": "http://protection.example"}).id)
     world.group = world.new_group(MA)
     world.creds = {caller: world.new_cred(caller) for caller in (ADMIN, PA, MA, RA, MB)}
+    limits = cloud.identity.limits
+    resource = world.new_registered_limit()
+    world.reglimit = limits.list_registered(LimitFilter(resource_name=resource))[0].id
+    world.limits = {p: limits.create([{"project_id": projects[p], "service_id": service,
+                                       "resource_name": resource, "resource_limit": 9}])[0].row.id
+                    for p in ("a", "b")}
+    world.rules = {MA: world.new_rule(MA)}
     return world
 
 

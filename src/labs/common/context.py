@@ -5,6 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from labs.common.access_rules import AccessRule
+
 
 @dataclass(frozen=True)
 class RequestContext:
@@ -27,6 +29,8 @@ class RequestContext:
     #: The identity revision the token was checked at, so that one request can check a
     #: second token without reading it again.
     revision: int | None = None
+    #: A token from an application credential with access rules: the only calls it may make.
+    access_rules: tuple[AccessRule, ...] | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -67,6 +67,11 @@ def is_owner(ctx: RequestContext, target: Target) -> bool:
     return target.get("user_id") == ctx.user_id
 
 
+def system_reader(ctx: RequestContext, _target: Target) -> bool:
+    """A system-scoped token with a reader role or better: a cloud-wide reader."""
+    return ctx.system_scope and bool(ctx.roles & {"reader", "member", "projectadmin", "admin"})
+
+
 #: Reader-or-better and member-or-better of the target project.
 project_reader = in_project("reader", "member", "projectadmin", "admin")
 project_member = in_project("member", "projectadmin", "admin")

@@ -11,8 +11,10 @@ import sqlalchemy as sa
 from labs.common.db import save_unique
 from labs.common.errors import BadRequest, NotFound
 from labs.identity import models
+from labs.identity.access_rules import attach, check_refs, rules_of
 from labs.identity.assignments import role_ids_for
 from labs.identity.backends.base import IdentityBackend
+from labs.identity.implied_roles import expand
 from labs.identity.passwords import PasswordChecks
 from labs.identity.resources import new_id, revoke, utcnow
 from labs.identity.store import IdentityStore
@@ -25,6 +27,7 @@ AC = models.ApplicationCredential
 class NewCredential:
     row: models.ApplicationCredential
     secret: str
+    access_rules: list[models.AccessRule]
 
 
 class ApplicationCredentialService:
@@ -51,16 +54,19 @@ class ApplicationCredentialService:
                 raise BadRequest("expires_at is in the past.")
         secret_hash = self.passwords.hash(secret)  # before the transaction: it takes a while
         with self.store.write() as tx:
-            held = set(role_ids_for(tx, self.backend, user_id, models.TARGET_PROJECT, project_id))
+            held = set(expand(tx, role_ids_for(tx, self.backend, user_id,
+                                               models.TARGET_PROJECT, project_id)))
             held &= set(token_role_ids)
             wanted = self._resolve_roles(tx, fields.get("roles"), held)
+            check_refs(tx, user_id, fields.get("access_rules") or [])
             row = AC(id=new_id(), name=fields["name"], user_id=user_id, project_id=project_id,
                      secret_hash=secret_hash,
                      description=fields.get("description") or "", expires_at=expires_at,
                      unrestricted=bool(fields.get("unrestricted", False)),
                      role_ids=sorted(wanted))
             save_unique(tx, f"application credential - one named {fields['name']!r} exists", row)
-            return NewCredential(row, secret)
+            rules = attach(tx, user_id, row.id, fields.get("access_rules") or [])
+            return NewCredential(row, secret, rules)
 
     @staticmethod
     def _resolve_roles(tx: Any, asked: list[dict[str, str]] | None, held: set[str]) -> set[str]:
@@ -77,6 +83,10 @@ class ApplicationCredentialService:
                                  "application credential can only carry roles you have.")
             wanted.add(role_id)
         return wanted
+
+    def access_rules(self, credential_ids: list[str]) -> dict[str, list[models.AccessRule]]:
+        with self.store.read() as tx:
+            return rules_of(tx, credential_ids)
 
     def get(self, user_id: str, credential_id: str) -> models.ApplicationCredential:
         with self.store.read() as tx:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +12,7 @@ from labs.common.db import apply_changes, matching, save_unique
 from labs.common.errors import NotFound
 from labs.identity import models
 from labs.identity.backends.base import IdentityBackend
+from labs.identity.implied_roles import implied_by
 from labs.identity.resources import get_row, new_id
 from labs.identity.store import IdentityStore
 
@@ -28,6 +29,8 @@ class Grant:
     target_type: str
     target_id: str
     via_group: str | None = None
+    #: Set on an effective assignment of a role implied by this (held) role.
+    prior_role_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,7 @@ class AssignmentService:
     def list_assignments(self, where: AssignmentFilter) -> list[Grant]:
         with self.store.read() as tx:
             query = sa.select(A)
-            if where.role_id:
+            if where.role_id and not where.effective:  # effective: after the inference
                 query = query.where(A.role_id == where.role_id)
             if where.project_id:
                 query = query.where(_target(models.TARGET_PROJECT, where.project_id))
@@ -172,7 +175,22 @@ class AssignmentService:
                       for r in tx.scalars(query.order_by(A.target_id, A.actor_id, A.role_id))]
             if not where.effective:
                 return grants
-            return self._expand_groups(tx, grants, where.user_id)
+            grants = self._expand_implied(tx, self._expand_groups(tx, grants, where.user_id))
+            return [g for g in grants if not where.role_id or g.role_id == where.role_id]
+
+    @staticmethod
+    def _expand_implied(tx: Session, grants: list[Grant]) -> list[Grant]:
+        """Effective view: each grant brings the roles its role implies (as Keystone)."""
+        out = list(grants)
+        seen = {(g.actor_id, g.target_type, g.target_id, g.role_id) for g in grants}
+        for grant in grants:
+            key = (grant.actor_id, grant.target_type, grant.target_id)
+            for role_id, prior in implied_by(tx, [grant.role_id]).items():
+                if (*key, role_id) in seen:
+                    continue
+                seen.add((*key, role_id))
+                out.append(replace(grant, role_id=role_id, prior_role_id=prior))
+        return out
 
     def _expand_groups(self, tx: Session, grants: list[Grant],
                        only_user: str | None) -> list[Grant]:

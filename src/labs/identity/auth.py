@@ -9,9 +9,6 @@ role takes effect at the next request, in every process.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -21,84 +18,22 @@ from sqlalchemy.orm import Session
 from labs.common.context import Authenticator, RequestContext
 from labs.common.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from labs.identity import models
+from labs.identity.access_rules import allowed, rules_of
 from labs.identity.assignments import role_ids_for
 from labs.identity.backends.base import IdentityBackend, UserRecord
-from labs.identity.catalog import CatalogEntry, read_catalog
+from labs.identity.catalog import read_catalog
+from labs.identity.implied_roles import expand
 from labs.identity.passwords import PasswordChecks
 from labs.identity.resources import ResourceService, revoke, utcnow
 from labs.identity.store import IdentityStore
 from labs.identity.tokens import TokenCodec, TokenPayload, new_audit_id
 from labs.identity.trusts import TrustService, effective_role_ids, trust_in_scope
 from labs.identity.users import UserService
+from labs.identity.validated import Scope, TokenCache, ValidatedToken
 
 DENIED = "The request you have made requires authentication."
 #: A token carries the audit ids of its ancestors; this bounds the lineage (and its size).
 MAX_RESCOPES = 16
-
-
-@dataclass(frozen=True)
-class ValidatedToken:
-    """A token and everything it stands for, as the token API renders it."""
-
-    token: str
-    payload: TokenPayload
-    user: UserRecord
-    user_domain: models.Domain
-    roles: tuple[tuple[str, str], ...] = ()
-    project: models.Project | None = None
-    project_domain: models.Domain | None = None
-    domain: models.Domain | None = None
-    catalog: tuple[CatalogEntry, ...] = ()
-    application_credential: models.ApplicationCredential | None = None
-    trust: models.Trust | None = None
-    revision: int = 0
-    context: RequestContext = field(init=False)
-
-    def __post_init__(self) -> None:
-        p = self.payload
-        object.__setattr__(self, "context", RequestContext(
-            user_id=self.user.id, user_name=self.user.name, user_domain_id=self.user.domain_id,
-            project_id=p.project_id, project_name=self.project.name if self.project else None,
-            project_domain_id=self.project.domain_id if self.project else None,
-            domain_id=p.domain_id, domain_name=self.domain.name if self.domain else None,
-            system_scope=p.system, roles=frozenset(name for _id, name in self.roles),
-            token=self.token, audit_id=p.audit_id,
-            application_credential_id=p.application_credential_id, revision=self.revision))
-
-
-@dataclass(frozen=True)
-class Scope:
-    project_id: str | None = None
-    domain_id: str | None = None
-    system: bool = False
-
-    @property
-    def empty(self) -> bool:
-        return not (self.project_id or self.domain_id or self.system)
-
-
-class TokenCache:
-    """Validated tokens by token string, at most ``size`` of them (LRU)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[str, ValidatedToken] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, token: str, revision: int) -> ValidatedToken | None:
-        with self._lock:
-            found = self._items.get(token)
-            if found is None or found.revision != revision:
-                return None
-            self._items.move_to_end(token)
-            return found
-
-    def put(self, item: ValidatedToken) -> None:
-        with self._lock:
-            self._items[item.token] = item
-            self._items.move_to_end(item.token)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
 
 
 class TokenService(Authenticator):
@@ -351,19 +286,21 @@ class TokenService(Authenticator):
                 target = None
             role_ids: list[str] = []
             if target is not None:
-                role_ids = role_ids_for(tx, self.backend, user.id, *target)
-            app_cred = None
+                role_ids = expand(tx, role_ids_for(tx, self.backend, user.id, *target))
+            app_cred = access_rules = None
             if payload.application_credential_id:
                 app_cred = tx.get(models.ApplicationCredential, payload.application_credential_id)
                 if app_cred is None:
                     raise Unauthorized("The application credential was deleted.")
-                role_ids = [r for r in role_ids if r in app_cred.role_ids]
+                role_ids = expand(tx, [r for r in role_ids if r in app_cred.role_ids])
+                rules = rules_of(tx, [app_cred.id]).get(app_cred.id)
+                access_rules = allowed(rules) if rules else None
             trust = None
             if payload.trust_id:
                 trust = TrustService.check_token_trust(tx, payload.trust_id)
                 self._check_user_active(tx, trust.trustee_user_id)
                 self._check_user_active(tx, trust.trustor_user_id)
-                role_ids = effective_role_ids(tx, self.backend, trust)
+                role_ids = expand(tx, effective_role_ids(tx, self.backend, trust))
             if target is not None and not role_ids:
                 raise Unauthorized(f"User {user.id} has no role on the requested scope.")
             roles = tuple((row.id, row.name) for row in tx.execute(
@@ -374,6 +311,7 @@ class TokenService(Authenticator):
                                    user_domain=user_domain, roles=roles, project=project,
                                    project_domain=project_domain, domain=domain, catalog=catalog,
                                    application_credential=app_cred, trust=trust,
+                                   access_rules=access_rules,
                                    revision=revision)
         self.cache.put(validated)
         return validated

@@ -127,7 +127,10 @@ def bootstrap(identity: IdentityService, public_url: str, data_dir: Path,
     except NotFound:
         identity.resources.create_domain(DEFAULT_DOMAIN_NAME, "The default domain",
                                          domain_id=identity.default_domain_id)
+    fresh = not identity.assignments.list_roles()
     roles = {name: _ensure_role(identity, name) for name in ROLES}
+    if fresh:  # admin -> member -> reader as data (an operator may change them later)
+        identity.implied_roles.ensure_defaults()
     admin_project = _ensure_project(identity, "admin", "Cloud administrators")
     demo_project = _ensure_project(identity, "demo", "A project to try Labs in")
     admin = _ensure_user(identity, "admin", admin_project, roles["admin"], admin_password)

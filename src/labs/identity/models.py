@@ -197,3 +197,65 @@ class Revision(IdentityBase):
     __tablename__ = "identity_revision"
     id: Mapped[int] = mapped_column(primary_key=True)
     revision: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class ImpliedRole(IdentityBase):
+    """A role inference rule: holding ``prior_role_id`` also grants ``implied_role_id``."""
+
+    __tablename__ = "implied_role"
+    prior_role_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("role.id", ondelete="CASCADE"), primary_key=True)
+    implied_role_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("role.id", ondelete="CASCADE"), primary_key=True)
+
+
+class RegisteredLimit(IdentityBase):
+    """The default limit of a resource of a service (in a region), for every project."""
+
+    __tablename__ = "registered_limit"
+    __table_args__ = (sa.UniqueConstraint("service_id", "region_id", "resource_name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    service_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("service.id", ondelete="CASCADE"))
+    region_id: Mapped[str | None] = mapped_column(ID, sa.ForeignKey("region.id",
+                                                                    ondelete="CASCADE"))
+    resource_name: Mapped[str] = mapped_column(NAME)
+    default_limit: Mapped[int] = mapped_column(sa.Integer)
+    description: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class Limit(IdentityBase):
+    """A project's (or domain's) own limit of a registered resource."""
+
+    __tablename__ = "project_limit"
+    __table_args__ = (sa.UniqueConstraint("registered_limit_id", "owner_id"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    #: The project's or the domain's id: one limit per owner and resource.
+    owner_id: Mapped[str] = mapped_column(ID)
+    registered_limit_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("registered_limit.id", ondelete="CASCADE"))
+    project_id: Mapped[str | None] = mapped_column(
+        ID, sa.ForeignKey("project.id", ondelete="CASCADE"))
+    domain_id: Mapped[str | None] = mapped_column(ID, sa.ForeignKey("domain.id",
+                                                                    ondelete="CASCADE"))
+    resource_limit: Mapped[int] = mapped_column(sa.Integer)
+    description: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class AccessRule(IdentityBase):
+    """What an application credential may call: a service type, a method, a path glob."""
+
+    __tablename__ = "access_rule"
+    __table_args__ = (sa.UniqueConstraint("user_id", "service", "path", "method"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("user.id", ondelete="CASCADE"))
+    service: Mapped[str] = mapped_column(sa.String(64))
+    path: Mapped[str] = mapped_column(sa.String(255))
+    method: Mapped[str] = mapped_column(sa.String(16))
+
+
+class ApplicationCredentialAccessRule(IdentityBase):
+    __tablename__ = "app_cred_access_rule"
+    app_cred_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("application_credential.id", ondelete="CASCADE"), primary_key=True)
+    access_rule_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("access_rule.id"), primary_key=True)

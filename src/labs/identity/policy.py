@@ -18,6 +18,7 @@ from labs.common.policy import (
     is_owner,
     project_admin,
     project_reader,
+    system_reader,
 )
 
 
@@ -45,6 +46,8 @@ def _is_trustee(ctx: RequestContext, target: Target) -> bool:
 
 
 owner_or_admin: Rule = any_of(admin, is_owner)
+#: Cloud admins, and system-scoped readers (Keystone's SYSTEM_READER) for what they may see.
+admin_or_system_reader: Rule = any_of(admin, system_reader)
 
 RULES: dict[str, Rule] = {
     # tokens
@@ -56,47 +59,72 @@ RULES: dict[str, Rule] = {
     "identity:get_auth_system": always,
     # domains
     "identity:create_domain": admin,
-    "identity:list_domains": admin,
-    "identity:get_domain": any_of(admin, in_domain("admin", "projectadmin", "member", "reader"),
+    "identity:list_domains": admin_or_system_reader,
+    "identity:get_domain": any_of(admin, system_reader,
+                                  in_domain("admin", "projectadmin", "member", "reader"),
                                   lambda ctx, t: t.get("domain_id") == ctx.project_domain_id),
     "identity:update_domain": admin,
     "identity:delete_domain": admin,
     # projects
     "identity:create_project": admin,
-    "identity:list_projects": admin,
-    "identity:get_project": any_of(admin, project_reader),
+    "identity:list_projects": admin_or_system_reader,
+    "identity:get_project": any_of(admin, project_reader, system_reader),
     "identity:update_project": admin,
     "identity:delete_project": admin,
     "identity:list_user_projects": owner_or_admin,
     # users
     "identity:create_user": admin,
-    "identity:list_users": any_of(admin, _lookup_by_name),
-    "identity:get_user": any_of(admin, is_owner),
+    "identity:list_users": any_of(admin, _lookup_by_name, system_reader),
+    "identity:get_user": any_of(admin, is_owner, system_reader),
     "identity:update_user": admin,
     "identity:delete_user": admin,
     "identity:change_password": is_owner,
     "identity:list_groups_for_user": owner_or_admin,
     # groups
     "identity:create_group": admin,
-    "identity:list_groups": admin,
-    "identity:get_group": admin,
+    "identity:list_groups": admin_or_system_reader,
+    "identity:get_group": admin_or_system_reader,
     "identity:update_group": admin,
     "identity:delete_group": admin,
-    "identity:list_users_in_group": admin,
+    "identity:list_users_in_group": admin_or_system_reader,
     "identity:add_user_to_group": admin,
     "identity:remove_user_from_group": admin,
-    "identity:check_user_in_group": admin,
+    "identity:check_user_in_group": admin_or_system_reader,
     # roles and grants
     "identity:list_roles": always,
     "identity:get_role": always,
     "identity:create_role": admin,
     "identity:update_role": admin,
     "identity:delete_role": admin,
-    "identity:list_grants": any_of(admin, project_reader),
-    "identity:check_grant": any_of(admin, project_reader),
+    "identity:list_grants": any_of(admin, system_reader, project_reader),
+    "identity:check_grant": any_of(admin, system_reader, project_reader),
     "identity:create_grant": any_of(admin, _grants_project_role),
     "identity:revoke_grant": any_of(admin, _grants_project_role),
-    "identity:list_role_assignments": any_of(admin, project_reader, is_owner),
+    "identity:list_role_assignments": any_of(admin, system_reader, project_reader, is_owner),
+    # role inference rules
+    "identity:create_implied_role": admin,
+    "identity:delete_implied_role": admin,
+    "identity:get_implied_role": admin_or_system_reader,
+    "identity:check_implied_role": admin_or_system_reader,
+    "identity:list_implied_roles": admin_or_system_reader,
+    "identity:list_role_inference_rules": admin_or_system_reader,
+    # unified limits: registered limits are the admin's; a project's members see its limits
+    "identity:create_registered_limits": admin,
+    "identity:update_registered_limit": admin,
+    "identity:delete_registered_limit": admin,
+    "identity:get_registered_limit": always,
+    "identity:list_registered_limits": always,
+    "identity:create_limits": admin,
+    "identity:update_limit": admin,
+    "identity:delete_limit": admin,
+    "identity:get_limit": any_of(admin, system_reader, project_reader,
+                                 in_domain("admin", "projectadmin", "member", "reader")),
+    "identity:list_limits": always,  # a caller's list holds only what get_limit allows
+    "identity:get_limit_model": always,
+    # access rules of application credentials: the owner's (an admin may list and remove)
+    "identity:list_access_rules": any_of(owner_or_admin, system_reader),
+    "identity:get_access_rule": any_of(owner_or_admin, system_reader),
+    "identity:delete_access_rule": owner_or_admin,
     # catalog
     "identity:list_regions": always,
     "identity:get_region": always,

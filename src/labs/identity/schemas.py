@@ -73,11 +73,21 @@ _endpoint: Schema = {"properties": {
 endpoint_create = _wrap("endpoint", _endpoint, ["service_id", "interface", "url"])
 endpoint_update = _wrap("endpoint", _endpoint)
 
+# -- access rules of application credentials -------------------------------------------
+ACCESS_RULE_METHODS = ("HEAD", "GET", "POST", "PUT", "PATCH", "DELETE")
+access_rule: Schema = {"type": "object", "additionalProperties": False, "properties": {
+    "id": _id,
+    "service": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$", "maxLength": 64},
+    "path": {"type": "string", "pattern": "^/[A-Za-z0-9._~!$&'()*+,;=:@%/{}-]*$",
+             "maxLength": 255},
+    "method": {"enum": list(ACCESS_RULE_METHODS)}},
+    "anyOf": [{"required": ["id"]}, {"required": ["service", "path", "method"]}]}
+
 app_credential_create = _wrap("application_credential", {"properties": {
     "name": _name, "description": _description, "secret": {"type": ["string", "null"]},
     "expires_at": {"type": ["string", "null"]}, "unrestricted": {"type": "boolean"},
     "roles": {"type": "array", "items": _ref, "maxItems": 100},
-    "access_rules": {"type": "array", "maxItems": 0}}}, ["name"])
+    "access_rules": {"type": "array", "items": access_rule, "maxItems": 100}}}, ["name"])
 
 _user_ref: Schema = {"type": "object", "properties": {
     "id": _id, "name": _name, "domain": _ref, "password": {"type": "string"}}}
@@ -129,3 +139,26 @@ trust_create = _wrap("trust", {"properties": {
     "allow_redelegation": {"type": ["boolean", "null"]},
     "redelegation_count": {"type": ["integer", "null"], "minimum": 0, "maximum": 2**31 - 1}}},
     ["trustor_user_id", "trustee_user_id", "impersonation"])
+
+# -- unified limits ------------------------------------------------------------------
+_limit_value: Schema = {"type": "integer", "minimum": -1, "maximum": 0x7FFFFFFF}
+_limit_description: Schema = {"type": ["string", "null"], "maxLength": 255}
+_nullable_id: Schema = {"type": ["string", "null"], "minLength": 1, "maxLength": 64}
+_registered_limit: Schema = {"type": "object", "additionalProperties": False, "properties": {
+    "service_id": _id, "region_id": _nullable_id, "resource_name": _name,
+    "default_limit": _limit_value, "description": _limit_description}}
+registered_limits_create: Schema = {
+    "type": "object", "required": ["registered_limits"], "properties": {"registered_limits": {
+        "type": "array", "minItems": 1, "maxItems": 100, "items": {
+            **_registered_limit, "required": ["service_id", "resource_name", "default_limit"]}}}}
+registered_limit_update = _wrap("registered_limit", {**_registered_limit, "minProperties": 1})
+_limit_create: Schema = {"type": "object", "additionalProperties": False,
+                         "required": ["service_id", "resource_name", "resource_limit"],
+                         "oneOf": [{"required": ["project_id"]}, {"required": ["domain_id"]}],
+                         "properties": {
+    "project_id": _id, "domain_id": _id, "service_id": _id, "region_id": _nullable_id,
+    "resource_name": _name, "resource_limit": _limit_value, "description": _limit_description}}
+limits_create: Schema = {"type": "object", "required": ["limits"], "properties": {"limits": {
+    "type": "array", "minItems": 1, "maxItems": 100, "items": _limit_create}}}
+limit_update = _wrap("limit", {"additionalProperties": False, "minProperties": 1, "properties": {
+    "resource_limit": _limit_value, "description": _limit_description}})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from labs.common.db import Database, upgrade
+from labs.identity.access_rules import AccessRuleService
 from labs.identity.app_credentials import ApplicationCredentialService
 from labs.identity.assignments import AssignmentService
 from labs.identity.auth import TokenService
@@ -12,6 +13,8 @@ from labs.identity.backends.base import IdentityBackend
 from labs.identity.catalog import CatalogService
 from labs.identity.config import IdentityOptions
 from labs.identity.credentials import CredentialCrypto, CredentialService
+from labs.identity.implied_roles import ImpliedRoleService
+from labs.identity.limits import LimitService
 from labs.identity.lockout import Lockout
 from labs.identity.passwords import PasswordChecks
 from labs.identity.resources import ResourceService
@@ -41,6 +44,9 @@ class IdentityService:
                                  self.passwords, self.lockout)
         self.assignments = AssignmentService(self.store, self.backend)
         self.catalog = CatalogService(self.store)
+        self.implied_roles = ImpliedRoleService(self.store)
+        self.limits = LimitService(self.store)
+        self.access_rules = AccessRuleService(self.store)
         self.app_credentials = ApplicationCredentialService(
             self.store, self.backend, self.passwords, lifetime)
         self.credential_keys = KeyRepository(

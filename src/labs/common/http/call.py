@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from anyio import from_thread
 from starlette.requests import ClientDisconnect, Request
 
+from labs.common.access_rules import permits
 from labs.common.context import RequestContext
 from labs.common.errors import BadRequest, Unauthorized
 from labs.common.http.microversions import Version
@@ -67,9 +68,19 @@ class Call:
             if self.api.authenticator is None:
                 raise Unauthorized("This API has no authenticator configured.")
             # the token's context is cached across requests: this request's id is its own
-            self._context = replace(self.api.authenticator.authenticate(token),
-                                    request_id=self.request_id)
+            ctx = self.api.authenticator.authenticate(token)
+            if ctx.access_rules is not None and not permits(
+                    ctx.access_rules, self.api.name, self.request.method, self.service_path()):
+                raise Unauthorized("The application credential's access rules do not allow "
+                                   "this request.")
+            self._context = replace(ctx, request_id=self.request_id)
         return self._context
+
+    def service_path(self) -> str:
+        """The path inside the API's root, as access rules name it (``/v2.1/servers``)."""
+        path: str = self.request.scope["path"]
+        root: str = self.request.scope.get("root_path", "")
+        return path[len(root):] if root and path.startswith(root) else path
 
     def enforce(self, rule: str, target: Target | None = None) -> RequestContext:
         """Authenticate, then check a named policy rule; returns the caller."""

@@ -5,10 +5,13 @@ from __future__ import annotations
 from labs.common.http import Api, keystone_error
 from labs.common.policy import Policy
 from labs.identity.api import (
+    access_rules,
     auth,
     catalog,
     credentials,
     discovery,
+    implied_roles,
+    limits,
     projects,
     roles,
     trusts,
@@ -22,6 +25,7 @@ def build_api(identity: IdentityService) -> Api:
     api = Api("identity", render_error=keystone_error)
     api.authenticator = identity.tokens
     api.policy = Policy(RULES)
-    for module in (discovery, auth, projects, users, roles, catalog, credentials, trusts):
+    for module in (discovery, auth, projects, users, roles, implied_roles, catalog, limits,
+                   access_rules, credentials, trusts):
         module.register(api, identity)
     return api

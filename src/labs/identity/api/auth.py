@@ -9,8 +9,8 @@ from labs.common.http import Api, Call, Reply
 from labs.identity import schemas
 from labs.identity.api import views
 from labs.identity.assignments import AssignmentFilter
-from labs.identity.auth import ValidatedToken
 from labs.identity.service import IdentityService
+from labs.identity.validated import ValidatedToken
 
 
 def register(api: Api, identity: IdentityService) -> None:

@@ -161,7 +161,7 @@ def register(api: Api, identity: IdentityService) -> None:
                            call.body["application_credential"])
         names = identity.assignments.names(new.row.role_ids)
         return {"application_credential": views.app_credential(call, new.row, names,
-                                                                new.secret)}
+                                                                new.secret, new.access_rules)}
 
     @api.get(base, query=query_strings("name"))
     def list_app_credentials(call: Call) -> dict[str, Any]:
@@ -170,8 +170,9 @@ def register(api: Api, identity: IdentityService) -> None:
                      {"user_id": call.params["user_id"]})
         rows = creds.list(call.params["user_id"], call.query.get("name"))
         names = identity.assignments.names(sorted({r for row in rows for r in row.role_ids}))
-        return views.collection(call, "application_credentials",
-                                [views.app_credential(call, row, names) for row in rows])
+        rules = creds.access_rules([row.id for row in rows])
+        return views.collection(call, "application_credentials", [
+            views.app_credential(call, row, names, rules=rules.get(row.id)) for row in rows])
 
     @api.get(base + "/{credential_id}")
     def show_app_credential(call: Call) -> dict[str, Any]:
@@ -179,7 +180,8 @@ def register(api: Api, identity: IdentityService) -> None:
         call.enforce("identity:get_application_credential", {"user_id": call.params["user_id"]})
         row = creds.get(call.params["user_id"], call.params["credential_id"])
         names = identity.assignments.names(row.role_ids)
-        return {"application_credential": views.app_credential(call, row, names)}
+        rules = creds.access_rules([row.id]).get(row.id)
+        return {"application_credential": views.app_credential(call, row, names, rules=rules)}
 
     @api.delete(base + "/{credential_id}")
     def delete_app_credential(call: Call) -> None:

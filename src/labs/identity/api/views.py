@@ -8,9 +8,9 @@ from typing import Any
 from labs.common.http import Call
 from labs.identity import models
 from labs.identity.assignments import Grant
-from labs.identity.auth import ValidatedToken
 from labs.identity.backends.base import GroupRecord, UserRecord
 from labs.identity.catalog import CatalogEntry
+from labs.identity.validated import ValidatedToken
 
 Body = dict[str, Any]
 
@@ -85,13 +85,22 @@ def catalog(entries: tuple[CatalogEntry, ...] | list[CatalogEntry]) -> list[Body
          "region_id": ep.region_id, "url": ep.url} for ep in e.endpoints]} for e in entries]
 
 
+def access_rule(call: Call, row: models.AccessRule, with_links: bool = True) -> Body:
+    body: Body = {"id": row.id, "service": row.service, "path": row.path, "method": row.method}
+    if with_links:
+        body["links"] = links(call, f"/v3/users/{row.user_id}/access_rules/{row.id}")
+    return body
+
+
 def app_credential(call: Call, row: models.ApplicationCredential, roles: dict[str, str],
-                   secret: str | None = None) -> Body:
+                   secret: str | None = None,
+                   rules: list[models.AccessRule] | None = None) -> Body:
     body: Body = {
         "id": row.id, "name": row.name, "description": row.description,
         "user_id": row.user_id, "project_id": row.project_id,
         "expires_at": timestamp(row.expires_at) if row.expires_at else None,
-        "unrestricted": row.unrestricted, "access_rules": [],
+        "unrestricted": row.unrestricted,
+        "access_rules": [access_rule(call, r, with_links=False) for r in rules or ()],
         "roles": [{"id": rid, "name": roles.get(rid, ""), "domain_id": None}
                   for rid in row.role_ids],
         "links": links(call, f"/v3/users/{row.user_id}/application_credentials/{row.id}")}
@@ -126,6 +135,10 @@ def token(held: ValidatedToken, nocatalog: bool = False) -> Body:
         ac = held.application_credential
         body["application_credential"] = {"id": ac.id, "name": ac.name,
                                           "restricted": not ac.unrestricted}
+        if held.access_rules is not None:
+            body["application_credential"]["access_rules"] = [
+                {"service": r.service, "method": r.method, "path": r.path}
+                for r in held.access_rules]
     if held.trust is not None:
         body["OS-TRUST:trust"] = {"id": held.trust.id, "impersonation": held.trust.impersonation,
                                   "trustor_user": {"id": held.trust.trustor_user_id},
@@ -148,6 +161,9 @@ def assignment(call: Call, grant: Grant, names: dict[Any, Any] | None) -> Body:
                   "scope": scope}
     via = f"/groups/{grant.via_group}" if grant.via_group else f"/{actor_key}s/{grant.actor_id}"
     body["links"] = {"assignment": call.url(f"{target_path}{via}/roles/{grant.role_id}")}
+    if grant.prior_role_id:
+        body["links"]["assignment"] = call.url(f"{target_path}{via}/roles/{grant.prior_role_id}")
+        body["links"]["prior_role"] = call.url(f"/v3/roles/{grant.prior_role_id}")
     if grant.via_group:
         body["links"]["membership"] = call.url(
             f"/v3/groups/{grant.via_group}/users/{grant.actor_id}")
