@@ -19,6 +19,7 @@ POWERING_ON = "powering-on"
 REBUILDING = "rebuilding"
 IMAGE_SNAPSHOT = "image_snapshot"
 DELETING = "deleting"
+MIGRATING = "migrating"
 
 # power_state (Nova's numbers)
 NOSTATE = 0
@@ -27,7 +28,7 @@ SHUTDOWN = 4
 
 _STATUS: dict[str, tuple[str, dict[str, str]]] = {
     ACTIVE: ("ACTIVE", {REBOOTING: "REBOOT", REBOOTING_HARD: "HARD_REBOOT",
-                        REBUILDING: "REBUILD"}),
+                        REBUILDING: "REBUILD", MIGRATING: "MIGRATING"}),
     BUILDING: ("BUILD", {}),
     STOPPED: ("SHUTOFF", {REBUILDING: "REBUILD"}),
     ERROR: ("ERROR", {REBUILDING: "REBUILD"}),
@@ -36,7 +37,7 @@ _STATUS: dict[str, tuple[str, dict[str, str]]] = {
 
 #: Every status a server list may be filtered by.
 STATUSES = frozenset({"ACTIVE", "BUILD", "SHUTOFF", "ERROR", "DELETED", "REBOOT",
-                      "HARD_REBOOT", "REBUILD", "UNKNOWN"})
+                      "HARD_REBOOT", "REBUILD", "MIGRATING", "UNKNOWN"})
 
 
 def status_of(vm_state: str, task_state: str | None) -> str:
@@ -54,6 +55,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "rebuild": frozenset({ACTIVE, STOPPED, ERROR}),
     "createImage": frozenset({ACTIVE, STOPPED}),
     "console": frozenset({ACTIVE, STOPPED, ERROR}),
+    "os-migrateLive": frozenset({ACTIVE}),
 }
 #: Task states a hard reboot may interrupt (a stuck soft reboot, say).
 HARD_REBOOT_OVER = frozenset({REBOOTING, REBOOTING_HARD, POWERING_ON, POWERING_OFF})

@@ -16,6 +16,7 @@ from labs.compute.payloads import BuildSpec
 from labs.compute.virt.base import InstanceNotFound, Nic, VirtDriver, VirtError
 from labs.network.agent.host import HostNetworking, PluggedPort
 from labs.network.instance_spec import InstancePort, ports_message, ports_of
+from labs.network.specs import NetworkError
 
 log = logging.getLogger("labs.compute.agent.nics")
 
@@ -84,3 +85,15 @@ def detach_gone(network: HostNetworking, driver: VirtDriver,
             if spec is not None:
                 specs[instance_id] = spec.with_network(ports_message(
                     [p for p in ports_of(spec.network) if p.port_id != port.port_id]))
+
+
+def replug(network: HostNetworking, spec_network: dict[str, Any] | None) -> str | None:
+    """Plug again the ports of a stopped VM whose host network went meanwhile (`labs
+    down`): the same taps in the same namespaces, as its record names them; why not."""
+    plugged = network.plugged()
+    missing = [port for port in ports_of(spec_network) if port.port_id not in plugged]
+    try:
+        network.plug_all(missing)
+    except NetworkError as exc:
+        return f"network: {exc}"
+    return None

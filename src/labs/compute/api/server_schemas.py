@@ -95,6 +95,12 @@ SERVER_ACTION: dict[str, Any] = {
         "createImage": {"type": "object", "properties": {
             "name": NAME, "metadata": METADATA}, "required": ["name"],
             "additionalProperties": False},
+        "os-migrateLive": {"type": "object", "properties": {
+            "host": {"type": ["string", "null"], "minLength": 1, "maxLength": 255},
+            "block_migration": {"oneOf": [{"type": "boolean"},
+                                          {"type": "string", "enum": ["auto"]}]},
+            "disk_over_commit": {"type": "boolean"}, "force": {"type": "boolean"}},
+            "required": ["block_migration"], "additionalProperties": False},
         "os-stop": {"type": "null"},
         "os-start": {"type": "null"},
         "lock": {"type": ["null", "object"], "properties": {

@@ -22,12 +22,29 @@ def console_length(value: Any) -> int | None:
     return None if length == -1 else length
 
 
+def check_live_migration(call: Call, args: dict[str, Any]) -> None:
+    """os-migrateLive's arguments by microversion, as Nova's schemas have them."""
+    if not call.at_least(2, 25):
+        if args["block_migration"] == "auto":
+            raise BadRequest("Invalid input: block_migration 'auto' needs microversion 2.25.")
+        if "disk_over_commit" not in args or "host" not in args:
+            raise BadRequest("Invalid input: 'disk_over_commit' and 'host' are required.")
+    elif "disk_over_commit" in args:
+        raise BadRequest("Invalid input: Additional properties are not allowed "
+                         "('disk_over_commit' was unexpected)")
+    elif "host" not in args:
+        raise BadRequest("Invalid input: 'host' is a required property")
+    if "force" in args and not (call.at_least(2, 30) and not call.at_least(2, 68)):
+        raise BadRequest("Invalid input: Additional properties are not allowed "
+                         "('force' was unexpected)")
+
+
 def register(api: Api, service: ComputeService) -> None:
     actions = service.actions
 
     @api.post("/v2.1/servers/{server_id}/action", status=202, schema=schemas.SERVER_ACTION)
     def server_action(call: Call) -> Reply | None:
-        """reboot, rebuild, createImage, os-stop, os-start, lock, unlock,
+        """reboot, rebuild, createImage, os-migrateLive, os-stop, os-start, lock, unlock,
         os-getConsoleOutput; addSecurityGroup, removeSecurityGroup, addFloatingIp,
         removeFloatingIp."""
         ctx = call.enforce("compute:servers:action")
@@ -47,6 +64,10 @@ def register(api: Api, service: ComputeService) -> None:
                 return Reply({"image_id": image_id}, status=202)
             url = service.servers.images.upload_url() or ""
             return Reply(None, status=202, headers={"Location": f"{url}/v2/images/{image_id}"})
+        elif name == "os-migrateLive":
+            call.enforce("compute:servers:migrate_live")
+            check_live_migration(call, args)
+            actions.live_migrate(ctx, server_id, args.get("host"))
         elif name == "os-stop":
             actions.stop(ctx, server_id)
         elif name == "os-start":

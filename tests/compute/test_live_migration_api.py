@@ -1,0 +1,108 @@
+"""os-migrateLive and os-migrations over the whole control plane with fake agents: who may,
+what is refused, and what a move changes (host, allocation, migration record, actions)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from labs.compute import models
+from tests.compute.conftest import Plane
+
+MOVE = {"os-migrateLive": {"host": None, "block_migration": "auto"}}
+
+
+def migrate(plane: Plane, server_id: str, body: dict[str, Any] | None = None,
+            who: str = "admin", version: str = "2.100") -> Any:
+    return plane.call("POST", f"/servers/{server_id}/action", who,
+                      json=body or MOVE, version=version)
+
+
+def allocation_host(plane: Plane, server_id: str) -> str:
+    with plane.service.db.reading() as tx:
+        return str(tx.scalar(sa.select(models.ComputeNode.host).join(
+            models.Allocation, models.Allocation.node_id == models.ComputeNode.id)
+            .where(models.Allocation.instance_id == server_id)))
+
+
+def wait_migrated(plane: Plane, server_id: str, source: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        shown = plane.show(server_id, "admin")
+        if shown["OS-EXT-SRV-ATTR:host"] != source and shown["OS-EXT-STS:task_state"] is None:
+            return shown
+        time.sleep(0.02)
+    raise AssertionError(f"{server_id} still on {source}: {shown}")
+
+
+def test_live_migration_moves_server_allocation_and_records_it(plane: Plane) -> None:
+    server = plane.create()
+    source = plane.show(server["id"], "admin")["OS-EXT-SRV-ATTR:host"]
+    target = next(host for host in sorted(plane.agents) if host != source)
+    resp = migrate(plane, server["id"], {"os-migrateLive": {
+        "host": target, "block_migration": "auto"}})
+    assert resp.status_code == 202, resp.text
+    shown = wait_migrated(plane, server["id"], source)
+    assert shown["OS-EXT-SRV-ATTR:host"] == target and shown["status"] == "ACTIVE"
+    assert allocation_host(plane, server["id"]) == target
+    with plane.service.db.reading() as tx:
+        count = tx.scalar(sa.select(sa.func.count()).select_from(models.Allocation))
+    assert count == 1  # the migration's claim became the server's
+    driver = plane.agents[target].driver
+    assert server["id"] in {info.id for info in driver.list_instances()}
+    assert server["id"] not in {i.id for i in plane.agents[source].driver.list_instances()}
+    actions = plane.ok("GET", f"/servers/{server['id']}/os-instance-actions",
+                       "admin")["instanceActions"]
+    assert actions[0]["action"] == "live-migration"
+    # no host named: the scheduler picks another one, never a disabled one
+    services = plane.ok("GET", "/os-services?binary=nova-compute", "admin")
+    left = [h for h in plane.agents if h not in (source, target)]
+    for svc in services["services"]:
+        if svc["host"] == source:
+            plane.ok("PUT", f"/os-services/{svc['id']}", "admin", json={"status": "disabled"})
+    assert migrate(plane, server["id"]).status_code == 202
+    shown = wait_migrated(plane, server["id"], target)
+    assert shown["OS-EXT-SRV-ATTR:host"] in left
+
+
+def test_live_migration_is_for_admins(plane: Plane) -> None:
+    server = plane.create()
+    for who in ("alice", "ann", "bob"):
+        resp = migrate(plane, server["id"], who=who)
+        assert resp.status_code in (403, 404), (who, resp.text)
+        assert resp.status_code == 403 or who == "bob"
+    assert plane.show(server["id"])["OS-EXT-STS:task_state"] is None
+
+
+def test_live_migration_bad_input_and_conflicts(plane: Plane) -> None:
+    server = plane.create()
+    source = plane.show(server["id"], "admin")["OS-EXT-SRV-ATTR:host"]
+    bad = [
+        ({"host": "no-such-host", "block_migration": "auto"}, "2.100"),
+        ({"host": source, "block_migration": "auto"}, "2.100"),
+        ({"host": None, "block_migration": "maybe"}, "2.100"),
+        ({"host": None, "block_migration": "auto"}, "2.24"),
+        ({"host": None, "block_migration": False}, "2.24"),  # disk_over_commit needed
+        ({"host": None, "block_migration": False, "disk_over_commit": False}, "2.25"),
+        ({"host": None, "block_migration": "auto", "force": True}, "2.68"),
+        ({"host": None, "block_migration": "auto", "force": True}, "2.29"),
+        ({"host": None, "block_migration": "auto", "extra": 1}, "2.100"),
+        ({"host": None}, "2.100"),
+        ({"host": 5, "block_migration": "auto"}, "2.100"),
+    ]
+    for args, version in bad:
+        resp = migrate(plane, server["id"], {"os-migrateLive": args}, version=version)
+        assert resp.status_code == 400, (args, version, resp.text)
+        assert resp.json()["badRequest"]["code"] == 400
+    assert plane.show(server["id"], "admin")["OS-EXT-STS:task_state"] is None
+    ok = migrate(plane, server["id"], {"os-migrateLive": {
+        "host": None, "block_migration": True, "disk_over_commit": False}}, version="2.1")
+    assert ok.status_code == 202, ok.text
+    wait_migrated(plane, server["id"], source)
+    plane.ok("POST", f"/servers/{server['id']}/action", json={"os-stop": None})
+    plane.wait(server["id"], "SHUTOFF")
+    resp = migrate(plane, server["id"])
+    assert resp.status_code == 409 and "conflictingRequest" in resp.json()
+    assert migrate(plane, "no-such-server").status_code == 404
