@@ -13,6 +13,7 @@ from labs.compute.api.routes import (
     interfaces,
     keypairs,
     limits,
+    migrations,
     security_groups,
     server_actions,
     server_groups,
@@ -32,6 +33,6 @@ def build_api(service: ComputeService, authenticator: Authenticator) -> Api:
     api.microversions = MICROVERSIONS
     api.request_id_header = "x-compute-request-id"
     for module in (discovery, servers, server_actions, flavors, keypairs, server_groups,
-                   limits, hosts, security_groups, floating_ips, interfaces):
+                   limits, hosts, security_groups, floating_ips, interfaces, migrations):
         module.register(api, service)
     return api
