@@ -6,10 +6,13 @@ host."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +21,12 @@ from labs.wiring.agent import agent_on
 from tests.common.bus_helpers import wait_for
 from tests.compute.conftest import Plane, make_plane
 from tests.compute.qemu_helpers import kill_leftovers, labs_image, make_driver
-from tests.conftest import Cloud
+from tests.conftest import ADMIN_PASSWORD, Cloud
+from tests.e2e.conftest import BIN
+from tests.fuzzing import mariadb_only  # noqa: F401 -- one engine: MariaDB, as distributed
+from tests.fuzzing import serve
+
+OPENSTACK = BIN / "openstack"
 
 BOOT_SECONDS = 180.0
 
@@ -58,6 +66,30 @@ def ssh(plane: Plane, host: str, server_id: str, key: Path, command: str) -> str
     return out[0]
 
 
+def openstack(clouds: Path, *args: str, output: bool = True) -> Any:
+    """The unchanged `openstack` CLI as the cloud's admin; its JSON output."""
+    done = subprocess.run([str(OPENSTACK), "--os-cloud", "plane", *args,
+                           *(["-f", "json"] if output else [])],
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "OS_CLIENT_CONFIG_FILE": str(clouds)})
+    assert done.returncode == 0, f"openstack {' '.join(args)}: {done.stderr}"
+    return json.loads(done.stdout) if output else done.stdout
+
+
+def write_clouds(path: Path, url: str) -> Path:
+    """The plane's catalog names http://testserver: the CLI is pointed at `url`."""
+    path.write_text(json.dumps({"clouds": {"plane": {
+        "auth": {"auth_url": f"{url}/identity/v3", "username": "admin",
+                 "password": ADMIN_PASSWORD, "project_name": "admin",
+                 "user_domain_name": "Default", "project_domain_name": "Default"},
+        "compute_endpoint_override": f"{url}/compute/v2.1",
+        "image_endpoint_override": f"{url}/image",
+        "network_endpoint_override": f"{url}/network",
+        "identity_endpoint_override": f"{url}/identity/v3",
+        "compute_api_version": "2.100"}}}))
+    return path
+
+
 def test_drain_a_host_by_live_migration(qemu_plane: Plane, tmp_path: Path) -> None:
     plane = qemu_plane
     key = tmp_path / "id_ed25519"
@@ -74,26 +106,25 @@ def test_drain_a_host_by_live_migration(qemu_plane: Plane, tmp_path: Path) -> No
     boot_id = ssh(plane, "qa", server["id"], key,
                   "echo before-the-move > /root/mark; cat /proc/sys/kernel/random/boot_id")
 
-    services = plane.ok("GET", "/os-services?binary=nova-compute", "admin")["services"]
-    qa = next(s for s in services if s["host"] == "qa")
-    plane.ok("PUT", f"/os-services/{qa['id']}", "admin", json={"status": "disabled"})
-    started = time.monotonic()
-    moved = plane.call("POST", f"/servers/{server['id']}/action", "admin", json={
-        "os-migrateLive": {"host": None, "block_migration": "auto"}})
-    assert moved.status_code == 202, moved.text
-
-    def arrived() -> bool:
-        shown = plane.show(server["id"], "admin")
-        return shown["OS-EXT-SRV-ATTR:host"] == "qb" and shown["OS-EXT-STS:task_state"] is None
-    wait_for(arrived, 120, "the server on qb", interval=0.2)
-    took = time.monotonic() - started
-    shown = plane.show(server["id"], "admin")
-    assert shown["status"] == "ACTIVE" and shown["OS-EXT-STS:power_state"] == 1
+    with serve(plane.client.app) as url:
+        clouds = write_clouds(tmp_path / "clouds.yaml", url)
+        openstack(clouds, "compute", "service", "set", "--disable", "qa", "nova-compute",
+                  output=False)
+        started = time.monotonic()
+        openstack(clouds, "server", "migrate", "--live-migration", "--wait", server["id"],
+                  output=False)
+        took = time.monotonic() - started
+        shown = openstack(clouds, "server", "show", server["id"])
+        listed = openstack(clouds, "server", "migration", "list", "--server", server["id"])
+    assert shown["OS-EXT-SRV-ATTR:host"] == "qb" and shown["status"] == "ACTIVE"
+    assert shown["OS-EXT-STS:power_state"] in (1, "Running")
+    assert [(m["Source Compute"], m["Dest Compute"], m["Status"], m["Type"])
+            for m in listed] == [("qa", "qb", "completed", "live-migration")]
     assert plane.agents["qa"].driver.list_instances() == []
     # the same guest, never rebooted, with what it wrote before the move
     assert ssh(plane, "qb", server["id"], key,
                "cat /root/mark; cat /proc/sys/kernel/random/boot_id") == \
         "before-the-move\n" + boot_id
-    print(f"live migration took {took:.1f} s through the API")
+    print(f"live migration took {took:.1f} s through the CLI (with its polling)")
     plane.ok("DELETE", f"/servers/{server['id']}", "admin")
     plane.wait_gone(server["id"], "admin", timeout=60)
