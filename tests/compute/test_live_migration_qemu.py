@@ -23,8 +23,10 @@ from tests.compute.conftest import Plane, make_plane
 from tests.compute.qemu_helpers import kill_leftovers, labs_image, make_driver
 from tests.conftest import ADMIN_PASSWORD, Cloud
 from tests.e2e.conftest import BIN
-from tests.fuzzing import mariadb_only  # noqa: F401 -- one engine: MariaDB, as distributed
-from tests.fuzzing import serve
+from tests.fuzzing import (
+    mariadb_only,  # noqa: F401 -- one engine: MariaDB, as distributed
+    serve,
+)
 
 OPENSTACK = BIN / "openstack"
 

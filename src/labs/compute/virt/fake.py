@@ -77,6 +77,7 @@ class FakeDriver(VirtDriver):
         self.totals = {"vcpus": vcpus, "memory_mb": memory_mb, "disk_gb": disk_gb}
         self.limits = {**self.totals, "vcpus": int(vcpus * vcpu_overcommit)}
         self.spawn_seconds = spawn_seconds
+        self.migrate_seconds = 0.0  # how long a live migration takes (tests set it)
         #: what each instance costs beyond its guest memory; the host's available memory
         #: with none running (None: not reported)
         self.memory_overhead_mb, self.memory_available_mb = memory_overhead_mb, memory_available_mb
@@ -204,6 +205,8 @@ class FakeDriver(VirtDriver):
             rec = self._get(instance_id)
         if rec["power_state"] != PowerState.RUNNING or not target.uri.startswith("fake:"):
             raise VirtError(f"instance {instance_id} cannot be live-migrated to {target.uri}")
+        if self.migrate_seconds > 0:
+            time.sleep(self.migrate_seconds)
         self._power_event(instance_id, f"migrated:{target.uri[5:]}", PowerState.PAUSED)
         memory = int(rec["memory_mb"]) << 20
         return MigrationStats(total_ms=1, downtime_ms=1, memory_total=memory,
