@@ -106,3 +106,63 @@ def test_live_migration_bad_input_and_conflicts(plane: Plane) -> None:
     resp = migrate(plane, server["id"])
     assert resp.status_code == 409 and "conflictingRequest" in resp.json()
     assert migrate(plane, "no-such-server").status_code == 404
+
+
+def test_os_migrations_and_a_servers_moves_under_way(plane: Plane) -> None:
+    server = plane.create()
+    source = plane.show(server["id"], "admin")["OS-EXT-SRV-ATTR:host"]
+    for agent in plane.agents.values():
+        agent.driver.migrate_seconds = 1.5  # type: ignore[attr-defined]
+    assert migrate(plane, server["id"]).status_code == 202
+    path = f"/servers/{server['id']}/migrations"
+    deadline = time.monotonic() + 10
+    under_way: list[Any] = []
+    while not under_way and time.monotonic() < deadline:
+        under_way = plane.ok("GET", path, "admin")["migrations"]
+        time.sleep(0.02)
+    assert len(under_way) == 1, under_way
+    one = under_way[0]
+    assert one["server_uuid"] == server["id"] and one["source_compute"] == source
+    assert one["status"] in ("queued", "preparing", "running")
+    assert {"memory_total_bytes", "disk_processed_bytes", "uuid", "user_id",
+            "project_id"} <= set(one)
+    shown = plane.ok("GET", f"{path}/{one['id']}", "admin")["migration"]
+    assert shown["id"] == one["id"]
+    listed = plane.ok("GET", "/os-migrations", "admin")["migrations"]
+    assert listed[0]["links"][0]["href"].endswith(f"{path}/{one['id']}")
+    # protection: admins only, and the 2.23 routes need 2.23
+    for who in ("alice", "ann", "bob"):
+        assert plane.call("GET", "/os-migrations", who).status_code == 403
+        assert plane.call("GET", path, who).status_code == 403
+    assert plane.call("GET", path, "admin", version="2.22").status_code == 404
+    wait_migrated(plane, server["id"], source)
+    assert plane.ok("GET", path, "admin")["migrations"] == []
+    assert plane.call("GET", f"{path}/{one['id']}", "admin").status_code == 404
+    assert plane.call("GET", f"{path}/nope", "admin").status_code == 404
+    assert plane.call("GET", "/servers/no-such/migrations", "admin").status_code == 404
+
+    # os-migrations by microversion: the base shape, 2.23 type, 2.59 uuid, 2.80 owners
+    base = plane.ok("GET", "/os-migrations", "admin", version="2.1")["migrations"][0]
+    assert base["instance_uuid"] == server["id"] and base["status"] == "completed"
+    assert "migration_type" not in base and "uuid" not in base
+    newest = plane.ok("GET", "/os-migrations", "admin")["migrations"][0]
+    assert newest["migration_type"] == "live-migration" and "links" not in newest
+    assert {"uuid", "user_id", "project_id"} <= set(newest)
+    assert newest["dest_compute"] == plane.show(server["id"], "admin")["OS-EXT-SRV-ATTR:host"]
+    by = {
+        f"host={source}": 1, "host=nowhere": 0, "status=completed": 1, "status=error": 0,
+        f"instance_uuid={server['id']}": 1, "migration_type=live-migration": 1,
+        "migration_type=resize": 0, f"source_compute={source}": 1,
+        "changes-since=2000-01-01T00:00:00Z": 1, "changes-before=2000-01-01T00:00:00Z": 0,
+        f"project_id={newest['project_id']}": 1, "limit=0": 1, "limit=1": 1,
+        f"marker={newest['uuid']}": 0}
+    for query, count in by.items():
+        got = plane.ok("GET", f"/os-migrations?{query}", "admin")["migrations"]
+        assert len(got) == count, (query, got)
+    bad = [("limit=-1", "2.100"), ("limit=x", "2.100"), ("marker=nope", "2.100"),
+           ("changes-since=yesterday", "2.100"), ("limit=1", "2.58"),
+           ("changes-before=2000-01-01T00:00:00Z", "2.65"), ("user_id=u", "2.79")]
+    for query, version in bad:
+        resp = plane.call("GET", f"/os-migrations?{query}", "admin", version=version)
+        assert resp.status_code == 400, (query, version, resp.text)
+        assert resp.json()["badRequest"]["code"] == 400
