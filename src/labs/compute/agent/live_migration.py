@@ -46,7 +46,7 @@ class LiveMigrationWork:
                 agent._unplug_all(spec.id)
                 agent._specs.pop(spec.id, None)
                 raise
-        agent._notify("live_migration_pre.end", spec, spec.id, states.ACTIVE,
+        agent._notify("live_migration.pre.end", spec, spec.id, states.ACTIVE,
                       states.MIGRATING)
         return dataclasses.asdict(target)
 
@@ -67,8 +67,6 @@ class LiveMigrationWork:
         """Source (under the instance's lock): send the guest, then report."""
         agent = self.agent
         spec = agent._specs.get(instance_id)
-        agent._notify("live_migration._start", spec, instance_id, states.ACTIVE,
-                      states.MIGRATING)
         error, stats = None, {}
         try:
             moved = agent.driver.live_migrate(instance_id, MigrationTarget(**target))
@@ -96,6 +94,8 @@ class LiveMigrationWork:
             agent._specs.pop(instance_id, None)
             log.info("%s: instance %s moved to %s in %d ms, paused %d ms", agent.host,
                      instance_id, dest, stats.get("total_ms", 0), stats["downtime_ms"])
-        agent._notify("live_migration._end", spec, instance_id, states.ACTIVE)
+        # Nova's legacy names: the source's post-migration step, or its roll-back
+        agent._notify("live_migration._rollback.end" if error else "live_migration._post.end",
+                      spec, instance_id, states.ACTIVE)
         agent.conductor.live_migration_done(instance_id, migration_id, agent.host, error,
                                             stats)
