@@ -166,3 +166,33 @@ def test_os_migrations_and_a_servers_moves_under_way(plane: Plane) -> None:
         resp = plane.call("GET", f"/os-migrations?{query}", "admin", version=version)
         assert resp.status_code == 400, (query, version, resp.text)
         assert resp.json()["badRequest"]["code"] == 400
+
+
+def test_a_disabled_host_takes_only_forced_moves(plane: Plane) -> None:
+    server = plane.create()
+    source = plane.show(server["id"], "admin")["OS-EXT-SRV-ATTR:host"]
+    target = next(host for host in sorted(plane.agents) if host != source)
+    services = plane.ok("GET", "/os-services?binary=nova-compute", "admin")["services"]
+    for svc in services:
+        if svc["host"] == target:
+            plane.ok("PUT", f"/os-services/{svc['id']}", "admin", json={"status": "disabled"})
+    asked = {"os-migrateLive": {"host": target, "block_migration": "auto"}}
+    assert migrate(plane, server["id"], asked).status_code == 202
+    deadline = time.monotonic() + 20
+    found: list[Any] = []
+    while not found and time.monotonic() < deadline:
+        found = plane.ok("GET", f"/os-migrations?status=error&instance_uuid={server['id']}",
+                         "admin")["migrations"]
+        time.sleep(0.02)
+    assert len(found) == 1 and found[0]["dest_compute"] == target
+    shown = plane.wait(server["id"], "ACTIVE", "admin")
+    assert shown["OS-EXT-SRV-ATTR:host"] == source and allocation_host(
+        plane, server["id"]) == source
+    with plane.service.db.reading() as tx:  # the failed move's claim is gone
+        assert tx.scalar(sa.select(sa.func.count()).select_from(models.Allocation)) == 1
+    action = plane.ok("GET", f"/servers/{server['id']}/os-instance-actions",
+                      "admin")["instanceActions"][0]
+    assert action["action"] == "live-migration" and action["message"] == "Error"
+    forced = {"os-migrateLive": {"host": target, "block_migration": "auto", "force": True}}
+    assert migrate(plane, server["id"], forced, version="2.30").status_code == 202
+    assert wait_migrated(plane, server["id"], source)["OS-EXT-SRV-ATTR:host"] == target

@@ -75,10 +75,11 @@ class ConductorAPI:
         self.bus.cast(CONDUCTOR, "instance_deleted", instance_id=instance_id, host=host)
 
     def live_migrate_instance(self, instance_id: str, migration_id: str,
-                              host: str | None) -> None:
-        """Move the running server to ``host`` (None: the scheduler picks one)."""
+                              host: str | None, force: bool = False) -> None:
+        """Move the running server to ``host`` (None: the scheduler picks one; ``force``:
+        no filters but room, as Nova's forced live migration)."""
         self.bus.cast(CONDUCTOR, "live_migrate_instance", instance_id=instance_id,
-                      migration_id=migration_id, host=host)
+                      migration_id=migration_id, host=host, force=force)
 
     def live_migration_done(self, instance_id: str, migration_id: str, host: str,
                             error: str | None = None,
@@ -144,13 +145,13 @@ class SchedulerAPI:
 
 
     def select_for_move(self, instance_id: str, consumer_id: str, host: str | None,
-                        timeout: float = 60.0) -> dict[str, str]:
+                        force: bool = False, timeout: float = 60.0) -> dict[str, str]:
         """A host other than the server's own for it to move to (``host`` when given),
         claimed for ``consumer_id`` (the migration): ``{"host", "node"}`` or
         ``{"error"}``."""
         result: dict[str, str] = self.bus.call(
             SCHEDULER, "select_for_move", timeout=timeout, instance_id=instance_id,
-            consumer_id=consumer_id, host=host)
+            consumer_id=consumer_id, host=host, force=force)
         return result
 
 

@@ -138,9 +138,11 @@ class ServerActions:
         self.agents.snapshot_instance(row.host, row.id, image_id, url, ctx.token)
         return image_id
 
-    def live_migrate(self, ctx: RequestContext, server_id: str, host: str | None) -> str:
+    def live_migrate(self, ctx: RequestContext, server_id: str, host: str | None,
+                     force: bool = False) -> str:
         """Move the running server to another host (``host``, or where the scheduler
-        says); returns the migration's id. The conductor drives it."""
+        says; ``force``: past the filters); returns the migration's id. The conductor
+        drives it."""
         with self.db.reading() as tx:
             row = self.servers.find(tx, ctx, server_id)
             if host is not None and tx.scalar(sa.select(models.Service.id).where(
@@ -158,7 +160,8 @@ class ServerActions:
                 user_id=ctx.user_id, migration_type="live-migration", status="accepted",
                 source_compute=row.host, source_node=row.node, dest_compute=host,
                 dest_node=host, created_at=now, updated_at=now))
-        self.servers.conductor.live_migrate_instance(row.id, migration_id, host)
+        self.servers.conductor.live_migrate_instance(row.id, migration_id, host,
+                                                     force and host is not None)
         return migration_id
 
     def lock(self, ctx: RequestContext, server_id: str, reason: str | None) -> None:

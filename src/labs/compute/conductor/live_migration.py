@@ -39,10 +39,11 @@ class LiveMigrations:
         self.agents = agents
         self.networking = networking
 
-    def start(self, instance_id: str, migration_id: str, host: str | None) -> None:
+    def start(self, instance_id: str, migration_id: str, host: str | None,
+              force: bool = False) -> None:
         if not self._advance(migration_id, ("accepted",), "queued"):
             return
-        place = self.scheduler.select_for_move(instance_id, migration_id, host)
+        place = self.scheduler.select_for_move(instance_id, migration_id, host, force)
         if "error" not in place:
             return self._prepare(instance_id, migration_id, place["host"])
         self.done(instance_id, migration_id, None,

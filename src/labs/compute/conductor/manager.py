@@ -189,8 +189,8 @@ class Conductor:
 
     # -- live migration (see conductor.live_migration) -----------------------------
     def live_migrate_instance(self, instance_id: str, migration_id: str,
-                              host: str | None) -> None:
-        self.live_migrations.start(instance_id, migration_id, host)
+                              host: str | None, force: bool = False) -> None:
+        self.live_migrations.start(instance_id, migration_id, host, force)
 
     def live_migration_done(self, instance_id: str, migration_id: str, host: str,
                             error: str | None = None,

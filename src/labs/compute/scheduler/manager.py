@@ -66,9 +66,10 @@ class SchedulerManager:
         return out
 
     def select_for_move(self, instance_id: str, consumer_id: str,
-                        host: str | None) -> dict[str, str]:
+                        host: str | None, force: bool = False) -> dict[str, str]:
         """A host for the server to move to, not its own (``host`` if given and it
-        fits), claimed for ``consumer_id``; see :meth:`SchedulerAPI.select_for_move`."""
+        fits; ``force``: whatever the filters say, if it has room), claimed for
+        ``consumer_id``; see :meth:`SchedulerAPI.select_for_move`."""
         hosts = self.host_states()
         with self.db.reading() as tx:
             row = tx.get(Inst, instance_id)
@@ -82,9 +83,13 @@ class SchedulerManager:
                 self.request_spec(tx, row), ignore_hosts=frozenset({row.host or ""}),
                 force_hosts=frozenset({host} if host else ()))
             tx.expunge(row)
-        for candidate in self.scheduler.candidates(hosts, spec):
+        candidates = [h for h in hosts if h.host == host] if force and host else \
+            self.scheduler.candidates(hosts, spec)
+        for candidate in candidates:
             if self.claim(candidate.node_id, row, spec, consumer_id):
                 return {"host": candidate.host, "node": candidate.node_id}
+        if force and host:
+            return {"error": f"Host {host} has no room for the server."}
         return {"error": self.scheduler.explain(hosts, spec)}
 
     def _place(self, spec: RequestSpec, row: models.Instance, hosts: list[HostState],

@@ -67,7 +67,7 @@ def register(api: Api, service: ComputeService) -> None:
         elif name == "os-migrateLive":
             call.enforce("compute:servers:migrate_live")
             check_live_migration(call, args)
-            actions.live_migrate(ctx, server_id, args.get("host"))
+            actions.live_migrate(ctx, server_id, args.get("host"), bool(args.get("force")))
         elif name == "os-stop":
             actions.stop(ctx, server_id)
         elif name == "os-start":
