@@ -121,6 +121,9 @@ def test_os_migrations_and_a_servers_moves_under_way(plane: Plane) -> None:
         under_way = plane.ok("GET", path, "admin")["migrations"]
         time.sleep(0.02)
     assert len(under_way) == 1, under_way
+    moving = plane.ok("GET", "/servers?status=MIGRATING&all_tenants=1", "admin")["servers"]
+    assert [s["id"] for s in moving] == [server["id"]]
+    assert plane.show(server["id"])["status"] == "MIGRATING"
     one = under_way[0]
     assert one["server_uuid"] == server["id"] and one["source_compute"] == source
     assert one["status"] in ("queued", "preparing", "running")

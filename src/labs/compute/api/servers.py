@@ -99,7 +99,7 @@ class CheckedRequest:
 def status_clause(status: str) -> sa.ColumnElement[bool]:
     """The rows that show ``status`` (the SQL twin of ``states.status_of``)."""
     task = Inst.task_state
-    rebooting = (states.REBOOTING, states.REBOOTING_HARD, states.REBUILDING)
+    rebooting = (states.REBOOTING, states.REBOOTING_HARD, states.REBUILDING, states.MIGRATING)
     quiet = sa.or_(task.is_(None), task.not_in(rebooting))
     by_status: dict[str, sa.ColumnElement[bool]] = {
         "ACTIVE": sa.and_(Inst.vm_state == states.ACTIVE, quiet),
@@ -112,6 +112,7 @@ def status_clause(status: str) -> sa.ColumnElement[bool]:
         "HARD_REBOOT": sa.and_(Inst.vm_state == states.ACTIVE, task == states.REBOOTING_HARD),
         "REBUILD": sa.and_(Inst.vm_state.in_((states.ACTIVE, states.STOPPED, states.ERROR)),
                            task == states.REBUILDING),
+        "MIGRATING": sa.and_(Inst.vm_state == states.ACTIVE, task == states.MIGRATING),
         "DELETED": Inst.deleted.is_(True),
     }
     return by_status.get(status, sa.false())
