@@ -6,9 +6,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from labs.compute import models
+from labs.compute.virt.base import PowerState, VirtError
 from tests.compute.conftest import Plane
 
 MOVE = {"os-migrateLive": {"host": None, "block_migration": "auto"}}
@@ -199,3 +201,27 @@ def test_a_disabled_host_takes_only_forced_moves(plane: Plane) -> None:
     forced = {"os-migrateLive": {"host": target, "block_migration": "auto", "force": True}}
     assert migrate(plane, server["id"], forced, version="2.30").status_code == 202
     assert wait_migrated(plane, server["id"], source)["OS-EXT-SRV-ATTR:host"] == target
+
+
+def test_a_destination_that_cannot_run_the_guest_leaves_it_running_at_home(
+        plane: Plane, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = plane.create()
+    source = plane.show(server["id"], "admin")["OS-EXT-SRV-ATTR:host"]
+    target = next(host for host in sorted(plane.agents) if host != source)
+
+    def fail(instance_id: str) -> None:
+        raise VirtError(f"injected: {instance_id} does not start here")
+    monkeypatch.setattr(plane.agents[target].driver, "finish_incoming", fail)
+    assert migrate(plane, server["id"], {"os-migrateLive": {
+        "host": target, "block_migration": "auto"}}).status_code == 202
+    deadline = time.monotonic() + 20
+    found: list[Any] = []
+    while not found and time.monotonic() < deadline:
+        found = plane.ok("GET", f"/os-migrations?status=error&instance_uuid={server['id']}",
+                         "admin")["migrations"]
+        time.sleep(0.02)
+    assert found, "the migration did not end in error"
+    shown = plane.wait(server["id"], "ACTIVE", "admin")
+    assert shown["OS-EXT-SRV-ATTR:host"] == source
+    assert plane.agents[source].driver.power_state(server["id"]) is PowerState.RUNNING
+    assert server["id"] not in {i.id for i in plane.agents[target].driver.list_instances()}

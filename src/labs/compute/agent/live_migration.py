@@ -67,7 +67,7 @@ class LiveMigrationWork:
         """Source (under the instance's lock): send the guest, then report."""
         agent = self.agent
         spec = agent._specs.get(instance_id)
-        error, stats = None, {}
+        error, stats, moved = None, {}, None
         try:
             moved = agent.driver.live_migrate(instance_id, MigrationTarget(**target))
             sent = time.monotonic()
@@ -83,6 +83,11 @@ class LiveMigrationWork:
             except Exception as exc:
                 log.warning("%s: %s did not remove what it prepared for %s: %s",
                             agent.host, dest, instance_id, exc)
+            if moved is not None:  # sent, but the destination did not run it: run it here
+                try:
+                    agent.driver.power_on(instance_id)
+                except VirtError as exc:
+                    log.warning("%s: cannot resume %s: %s", agent.host, instance_id, exc)
             try:
                 running = agent.driver.power_state(instance_id)
             except InstanceNotFound:
