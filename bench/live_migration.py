@@ -86,8 +86,12 @@ def free_port() -> int:
 def bare_moves(workdir: Path, pid: int, runs: int) -> list[dict[str, float]]:
     """Move the guest of qemu `pid` (running in `workdir`) from qemu to qemu, `runs`
     times; the last one is killed at the end."""
-    argv = (Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0"))
-    base = [a.decode() for a in argv]
+    argv = [a.decode() for a in
+            Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")]
+    base = [a for a in argv if a != "-S"]  # a guest Labs moved: its -S -incoming defer
+    if "-incoming" in base:
+        at = base.index("-incoming")
+        del base[at:at + 2]
     socket_name, results = "qmp.sock", []
     started_procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -109,14 +113,15 @@ def _bare_chain(workdir: Path, base: list[str], socket_name: str, runs: int,
         cmd = [_new_hostfwd(a) for a in cmd] + ["-incoming", f"tcp:127.0.0.1:{free_port()}"]
         uri = cmd[-1]
         started = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=workdir, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+        with (workdir / "bare-qemu.log").open("ab") as out:
+            proc = subprocess.Popen(cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
         started_procs.append(proc)
         deadline = started + 30
         while not (workdir / new_socket).exists():
             if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the bare incoming qemu did not start")
+                raise RuntimeError("the bare incoming qemu did not start: " + (
+                    workdir / "bare-qemu.log").read_text(errors="replace")[-1000:])
             time.sleep(0.01)
         time.sleep(0.05)
         qmp(workdir / socket_name, "migrate", {"uri": uri})
