@@ -120,8 +120,10 @@ def _bare_chain(workdir: Path, base: list[str], socket_name: str, runs: int,
         deadline = started + 30
         while not (workdir / new_socket).exists():
             if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the bare incoming qemu did not start: " + (
-                    workdir / "bare-qemu.log").read_text(errors="replace")[-1000:])
+                raise RuntimeError(
+                    f"the bare incoming qemu did not start (exit {proc.poll()}): "
+                    f"{(workdir / 'bare-qemu.log').read_text(errors='replace')[-1000:]}; "
+                    f"{' '.join(cmd)}")
             time.sleep(0.01)
         time.sleep(0.05)
         qmp(workdir / socket_name, "migrate", {"uri": uri})
@@ -179,6 +181,7 @@ def main() -> int:
         for run in range(args.runs):
             source, dest = hosts[run % 2], hosts[(run + 1) % 2]
             labs.append(labs_move(source, dest, spec))
+        print(f"Labs: {summary(labs)}", flush=True)
         last = hosts[args.runs % 2]
         workdir = last.instances_dir / spec.id
         pid = int((workdir / "pid").read_text())
