@@ -108,8 +108,8 @@ def _bare_chain(workdir: Path, base: list[str], socket_name: str, runs: int,
                 started_procs: list[subprocess.Popen[bytes]]) -> list[dict[str, float]]:
     for run in range(runs):
         new_socket = f"bare-{run}.sock"
-        cmd = [("unix:" + new_socket + ",server=on,wait=off") if a.startswith("unix:") and "server=on" in a
-               else a for a in base]
+        cmd = [f"unix:{new_socket},server=on,wait=off"
+               if a.startswith("unix:") and "server=on" in a else a for a in base]
         cmd = [_new_hostfwd(a) for a in cmd] + ["-incoming", f"tcp:127.0.0.1:{free_port()}"]
         uri = cmd[-1]
         started = time.monotonic()
