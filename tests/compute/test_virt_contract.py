@@ -26,6 +26,7 @@ from labs.compute.virt.base import (
     InstanceNotFound,
     InstanceSpec,
     InsufficientResources,
+    MigrationTarget,
     Nic,
     PowerState,
     SpawnError,
@@ -67,6 +68,20 @@ def case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
         built.driver.close()
     finally:
         kill_leftovers(tmp_path / "qemu-state")
+
+
+@pytest.fixture
+def other_host(request: pytest.FixtureRequest, case: Case, tmp_path: Path) -> Iterator[
+        VirtDriver]:
+    """A second host with the same driver (a destination of live migrations)."""
+    built = CASES[request.node.callspec.params["case"]](tmp_path / "other")
+    try:
+        yield built.driver
+        for info in built.driver.list_instances():
+            built.driver.destroy(info.id)
+        built.driver.close()
+    finally:
+        kill_leftovers(tmp_path / "other" / "qemu-state")
 
 
 @pytest.fixture
@@ -222,6 +237,7 @@ def test_missing_instance_raises_not_found(driver: VirtDriver, tmp_path: Path) -
         "console_output": lambda: driver.console_output(missing),
         "snapshot": lambda: driver.snapshot(missing, tmp_path / "missing.img"),
         "interfaces": lambda: driver.attach_nic(missing, Nic(kind="user", port_id="p1")),
+        "live_migration": lambda: driver.finish_incoming(missing),
     }
     for capability, call in calls.items():
         if capability in driver.capabilities:
@@ -282,6 +298,33 @@ def test_concurrent_spawns_of_different_ids(driver: VirtDriver, make_spec: Any) 
     with ThreadPoolExecutor(len(specs)) as pool:
         list(pool.map(driver.destroy, [spec.id for spec in specs]))
     assert _ids(driver) == {}
+
+
+def test_live_migration_moves_a_running_instance(driver: VirtDriver, other_host: VirtDriver,
+                                                  make_spec: Any) -> None:
+    _require(driver, "live_migration")
+    spec = make_spec()
+    driver.spawn(spec)
+    target = other_host.prepare_incoming(spec)
+    assert other_host.power_state(spec.id) is not PowerState.RUNNING  # waiting
+    with pytest.raises(InstanceExists):
+        other_host.prepare_incoming(spec)
+    stats = driver.live_migrate(spec.id, target)
+    other_host.finish_incoming(spec.id)
+    assert other_host.power_state(spec.id) is PowerState.RUNNING
+    assert driver.power_state(spec.id) is not PowerState.RUNNING  # left for destroy
+    assert 0 < stats.downtime_ms <= stats.total_ms
+    assert stats.memory_total > 0 and stats.memory_remaining == 0
+    driver.destroy(spec.id)
+    assert _ids(driver) == {} and _ids(other_host) == {spec.id: PowerState.RUNNING}
+    # a destination that is gone: the guest runs on where it is
+    with pytest.raises(VirtError):
+        other_host.live_migrate(spec.id, MigrationTarget(
+            uri="tcp:127.0.0.1:9", nbd_host="127.0.0.1", nbd_port=9, nbd_export="virtio0"),
+            timeout=30)
+    assert other_host.power_state(spec.id) is PowerState.RUNNING
+    with pytest.raises(InstanceNotFound):
+        driver.live_migrate("no-such-instance", target)
 
 
 # -- the base class --------------------------------------------------------------------------

@@ -25,6 +25,8 @@ RULES: dict[str, Rule] = {
     "compute:servers:all_tenants": admin,
     "compute:servers:show_host": admin,
     "compute:servers:unlock_override": admin,
+    "compute:servers:migrate_live": admin,
+    "compute:migrations": admin,
     "compute:flavors:read": always,
     "compute:flavors:manage": admin,
     "compute:keypairs": reader,

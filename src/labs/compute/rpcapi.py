@@ -74,6 +74,21 @@ class ConductorAPI:
     def instance_deleted(self, instance_id: str, host: str) -> None:
         self.bus.cast(CONDUCTOR, "instance_deleted", instance_id=instance_id, host=host)
 
+    def live_migrate_instance(self, instance_id: str, migration_id: str,
+                              host: str | None, force: bool = False) -> None:
+        """Move the running server to ``host`` (None: the scheduler picks one; ``force``:
+        no filters but room, as Nova's forced live migration)."""
+        self.bus.cast(CONDUCTOR, "live_migrate_instance", instance_id=instance_id,
+                      migration_id=migration_id, host=host, force=force)
+
+    def live_migration_done(self, instance_id: str, migration_id: str, host: str,
+                            error: str | None = None,
+                            stats: dict[str, int] | None = None) -> None:
+        """The source ``host`` says how the live migration went (``stats``: see
+        MigrationStats)."""
+        self.bus.cast(CONDUCTOR, "live_migration_done", instance_id=instance_id,
+                      migration_id=migration_id, host=host, error=error, stats=stats or {})
+
     def register_agent(self, host: str, zone: str, resources: dict[str, Any],
                        timeout: float = 30.0) -> list[ExpectedInstance]:
         """Record the agent and its hypervisor; returns the instances the cloud
@@ -139,6 +154,17 @@ class SchedulerAPI:
         return result
 
 
+    def select_for_move(self, instance_id: str, consumer_id: str, host: str | None,
+                        force: bool = False, timeout: float = 60.0) -> dict[str, str]:
+        """A host other than the server's own for it to move to (``host`` when given),
+        claimed for ``consumer_id`` (the migration): ``{"host", "node"}`` or
+        ``{"error"}``."""
+        result: dict[str, str] = self.bus.call(
+            SCHEDULER, "select_for_move", timeout=timeout, instance_id=instance_id,
+            consumer_id=consumer_id, host=host, force=force)
+        return result
+
+
 class AgentAPI:
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
@@ -191,6 +217,32 @@ class AgentAPI:
         VM and unplugs it."""
         self.bus.call(AGENT, "detach_interface", server=host, timeout=timeout,
                       instance_id=instance_id, port_id=port_id)
+
+    def prepare_live_migration(self, host: str, spec: BuildSpec,
+                               timeout: float = 120.0) -> dict[str, Any]:
+        """The destination plugs the server's ports and waits for its guest; returns
+        where to send it (a MigrationTarget as a dict)."""
+        result: dict[str, Any] = self.bus.call(AGENT, "prepare_live_migration", server=host,
+                                               timeout=timeout, spec=spec.to_message())
+        return result
+
+    def live_migrate_instance(self, host: str, instance_id: str, migration_id: str,
+                              dest: str, target: dict[str, Any]) -> None:
+        """The source sends the running guest to ``dest``, then reports to the conductor."""
+        self.bus.cast(AGENT, "live_migrate_instance", server=host, instance_id=instance_id,
+                      migration_id=migration_id, dest=dest, target=target)
+
+    def finish_live_migration(self, host: str, instance_id: str,
+                              timeout: float = 90.0) -> None:
+        """The guest has arrived at the destination ``host``: it runs there."""
+        self.bus.call(AGENT, "finish_live_migration", server=host, timeout=timeout,
+                      instance_id=instance_id)
+
+    def abort_live_migration(self, host: str, instance_id: str,
+                             timeout: float = 90.0) -> None:
+        """The move failed: the destination ``host`` removes what it prepared."""
+        self.bus.call(AGENT, "abort_live_migration", server=host, timeout=timeout,
+                      instance_id=instance_id)
 
     def console_output(self, host: str, instance_id: str, length: int | None,
                        timeout: float = 15.0) -> str:

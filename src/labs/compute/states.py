@@ -22,6 +22,7 @@ IMAGE_SNAPSHOT = "image_snapshot"
 DELETING = "deleting"
 PAUSING = "pausing"
 UNPAUSING = "unpausing"
+MIGRATING = "migrating"
 
 # power_state (Nova's numbers)
 NOSTATE = 0
@@ -32,7 +33,7 @@ SHUTDOWN = 4
 #: (Nova's ``_STATE_MAP``, for the states Labs has).
 STATE_MAP: dict[str, tuple[str, dict[str, str]]] = {
     ACTIVE: ("ACTIVE", {REBOOTING: "REBOOT", REBOOTING_HARD: "HARD_REBOOT",
-                        REBUILDING: "REBUILD"}),
+                        REBUILDING: "REBUILD", MIGRATING: "MIGRATING"}),
     BUILDING: ("BUILD", {}),
     STOPPED: ("SHUTOFF", {REBUILDING: "REBUILD"}),
     PAUSED: ("PAUSED", {}),
@@ -42,7 +43,7 @@ STATE_MAP: dict[str, tuple[str, dict[str, str]]] = {
 
 #: Every status a server list may be filtered by.
 STATUSES = frozenset({"ACTIVE", "BUILD", "SHUTOFF", "PAUSED", "ERROR", "DELETED", "REBOOT",
-                      "HARD_REBOOT", "REBUILD", "UNKNOWN"})
+                      "HARD_REBOOT", "REBUILD", "MIGRATING", "UNKNOWN"})
 
 
 def status_of(vm_state: str, task_state: str | None) -> str:
@@ -82,6 +83,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "rebuild": frozenset({ACTIVE, STOPPED, ERROR}),
     "createImage": frozenset({ACTIVE, STOPPED, PAUSED}),
     "console": frozenset({ACTIVE, STOPPED, PAUSED, ERROR}),
+    "os-migrateLive": frozenset({ACTIVE, PAUSED}),
 }
 #: Task states a hard reboot may interrupt (a stuck soft reboot, say).
 HARD_REBOOT_OVER = frozenset({REBOOTING, REBOOTING_HARD, POWERING_ON, POWERING_OFF})

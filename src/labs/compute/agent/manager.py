@@ -1,14 +1,12 @@
 """The compute agent: one per host. Runs the virt driver, reports to the conductor.
 
-It holds no database credentials: it learns what to do from casts on
-``compute.<host>`` and reports through the conductor. Every operation on one
-instance runs under that instance's lock, in a pool of worker threads. On start it
-registers its hypervisor and reconciles: what the cloud expects on this host is
-compared with what the driver runs (VMs outlive their agent), so builds and deletes
-that a crash interrupted are finished, and leftovers are cleaned up.
-
-Snapshots go through ``snapshot_dir`` (emptied at start); the image cache is pruned.
-"""
+It holds no database credentials: it learns what to do from casts on ``compute.<host>`` and
+reports through the conductor. Every operation on one instance runs under its lock, in a
+pool of worker threads (live migrations: see agent.live_migration). On start it registers
+its hypervisor and reconciles: what the cloud expects on this host is compared with what
+the driver runs (VMs outlive their agent), so builds and deletes a crash interrupted are
+finished and leftovers cleaned up. Snapshots go through ``snapshot_dir`` (emptied at
+start); the image cache is pruned."""
 
 from __future__ import annotations
 
@@ -24,6 +22,7 @@ from typing import Any
 from labs.common.bus import Bus, BusError
 from labs.common.periodic import Periodic
 from labs.compute import states
+from labs.compute.agent.live_migration import LiveMigrationWork
 from labs.compute.agent.nics import attach_port, detach_gone, detach_port, nics_of, replug, unplug
 from labs.compute.agent.resources import heartbeat_report, host_report
 from labs.compute.agent.snapshots import upload_snapshot
@@ -53,20 +52,18 @@ class Agent:
         self.memory_limits = (reserved_memory_mb, memory_cap_mb)
         #: Where an image's bytes are on this host (an image store on the same machine).
         self.image_files = image_files
-        self.zone = zone
-        self.driver = driver
+        self.zone, self.driver, self.bus = zone, driver, bus
         self.network = network or HostNetworking(None)
-        self.bus = bus
         self.conductor = ConductorAPI(bus)
         self.heartbeat_seconds = heartbeat_seconds
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix=f"agent-{host}")
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self._locks, self._locks_guard = dict[str, threading.Lock](), threading.Lock()
         self._specs: dict[str, BuildSpec] = {}
         self._stopping = threading.Event()
         self._heartbeat: Periodic | None = None
         self._image_cache: Periodic | None = None
         self._own_snapshot_dir = False
+        self.live_migrations = LiveMigrationWork(self)
 
     # -- life cycle ----------------------------------------------------------------
     def start(self, register_timeout: float = 10.0) -> None:
@@ -232,6 +229,20 @@ class Agent:
         unplug it; a call."""
         with self._lock(instance_id):
             detach_port(self.network, self.driver, self._specs, instance_id, port_id)
+
+    def prepare_live_migration(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return self.live_migrations.prepare(BuildSpec.from_message(spec))
+
+    def live_migrate_instance(self, instance_id: str, migration_id: str, dest: str,
+                              target: dict[str, Any]) -> None:
+        self._submit(instance_id, self.live_migrations.send, instance_id, migration_id,
+                     dest, target)
+
+    def finish_live_migration(self, instance_id: str) -> None:
+        self.live_migrations.finish(instance_id)
+
+    def abort_live_migration(self, instance_id: str) -> None:  # also of one never prepared
+        self.live_migrations.abort(instance_id)
 
     # -- the work, one instance at a time --------------------------------------------
     def _submit(self, instance_id: str, work: Callable[..., None], *args: Any) -> None:

@@ -3,6 +3,7 @@ metadata and tags, and the record of instance actions."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from labs.compute.api.images import check_snapshot_properties
 from labs.compute.api.servers import ServerService
 from labs.compute.instance_network import InstanceNetworking
 from labs.compute.payloads import BuildSpec, utcnow
+from labs.compute.rpcapi import AGENT_BINARY
 
 Inst = models.Instance
 MAX_TAGS = 50
@@ -150,6 +152,32 @@ class ServerActions:
         assert row.host is not None
         self.agents.snapshot_instance(row.host, row.id, image_id, url, ctx.token)
         return image_id
+
+    def live_migrate(self, ctx: RequestContext, server_id: str, host: str | None,
+                     force: bool = False) -> str:
+        """Move the running server to another host (``host``, or where the scheduler
+        says; ``force``: past the filters); returns the migration's id. The conductor
+        drives it."""
+        with self.db.reading() as tx:
+            row = self.servers.find(tx, ctx, server_id)
+            if host is not None and tx.scalar(sa.select(models.Service.id).where(
+                    models.Service.host == host, models.Service.binary == AGENT_BINARY)) is None:
+                raise BadRequest(f"Compute host {host} could not be found.")
+            if host is not None and host == row.host:
+                raise BadRequest(f"Unable to migrate instance ({row.id}) to current host "
+                                 f"({host}).")
+        row = self._move(ctx, server_id, "live-migration", "os-migrateLive",
+                         states.ALLOWED["os-migrateLive"], states.MIGRATING)
+        migration_id, now = str(uuid.uuid4()), utcnow()
+        with self.db.transaction() as tx:
+            tx.add(models.Migration(
+                uuid=migration_id, instance_id=row.id, project_id=row.project_id,
+                user_id=ctx.user_id, migration_type="live-migration", status="accepted",
+                source_compute=row.host, source_node=row.node, dest_compute=host,
+                dest_node=host, created_at=now, updated_at=now))
+        self.servers.conductor.live_migrate_instance(row.id, migration_id, host,
+                                                     force and host is not None)
+        return migration_id
 
     def lock(self, ctx: RequestContext, server_id: str, reason: str | None) -> None:
         """As Nova: a lock already there stays as it is for its owner (an admin's lock

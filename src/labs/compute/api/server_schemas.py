@@ -103,6 +103,12 @@ LOCK_V2_73: dict[str, Any] = {"type": ["null", "object"], "properties": {
 CONSOLE_OUTPUT: dict[str, Any] = {"type": "object", "properties": {
     "length": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"}},
     "additionalProperties": False}
+#: ``os-migrateLive`` (microversion rules in routes/server_actions.check_live_migration).
+LIVE_MIGRATE: dict[str, Any] = {"type": "object", "properties": {
+    "host": {"type": ["string", "null"], "minLength": 1, "maxLength": 255},
+    "block_migration": {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["auto"]}]},
+    "disk_over_commit": {"type": "boolean"}, "force": {"type": "boolean"}},
+    "required": ["block_migration"], "additionalProperties": False}
 
 METADATA_BODY: dict[str, Any] = {
     "type": "object", "properties": {"metadata": METADATA}, "required": ["metadata"],

@@ -9,6 +9,7 @@ from labs.compute.api.groups import ServerGroupService
 from labs.compute.api.hosts import HostService
 from labs.compute.api.images import ImageLookup
 from labs.compute.api.keypairs import KeypairService
+from labs.compute.api.migrations import MigrationService
 from labs.compute.api.network_proxy import NetworkProxy
 from labs.compute.api.quotas import QuotaService
 from labs.compute.api.server_actions import ServerActions
@@ -37,6 +38,7 @@ class ComputeService:
                                      self.groups, images, ConductorAPI(bus), AgentAPI(bus),
                                      self.hosts, self.network)
         self.actions = ServerActions(self.servers)
+        self.migrations = MigrationService(db)
         self.network_proxy = NetworkProxy(self.servers)
         self.usage = UsageService(db)
 

@@ -20,6 +20,7 @@ from labs.common.db import Database, affected
 from labs.common.errors import LabsError
 from labs.compute import models, states
 from labs.compute.actions import finish_event
+from labs.compute.conductor.live_migration import LiveMigrations
 from labs.compute.conductor.metadata import find_instance_metadata
 from labs.compute.config import ComputeOptions
 from labs.compute.instance_network import InstanceNetworking, wants_network
@@ -44,6 +45,7 @@ class Conductor:
         self.scheduler = scheduler
         self.agents = agents
         self.networking = InstanceNetworking(db, network)
+        self.live_migrations = LiveMigrations(db, scheduler, agents, self.networking)
         #: Why a build being retried failed last ({instance id: "host: error"}), so that
         #: a retry that finds no host still says what went wrong.
         self._last_errors: dict[str, str] = {}
@@ -185,6 +187,16 @@ class Conductor:
                 finish_event(tx, instance_id, "create", "conductor_schedule_and_build_instances",
                              host, message)
         log.warning("build of %s failed: %s", instance_id, message)
+
+    # -- live migration (see conductor.live_migration) -----------------------------
+    def live_migrate_instance(self, instance_id: str, migration_id: str,
+                              host: str | None, force: bool = False) -> None:
+        self.live_migrations.start(instance_id, migration_id, host, force)
+
+    def live_migration_done(self, instance_id: str, migration_id: str, host: str,
+                            error: str | None = None,
+                            stats: dict[str, int] | None = None) -> None:
+        self.live_migrations.done(instance_id, migration_id, host, error, stats)
 
     # -- power operations and deletes ----------------------------------------------
     def action_done(self, instance_id: str, host: str, action: str, power_state: int,

@@ -8,6 +8,7 @@ So two schedulers (or two builds) racing for the last room on a host never both 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from datetime import timedelta
@@ -63,6 +64,33 @@ class SchedulerManager:
                 spec = self.request_spec(tx, row)
                 out[instance_id] = self._place(spec, row, hosts, by_host)
         return out
+
+    def select_for_move(self, instance_id: str, consumer_id: str,
+                        host: str | None, force: bool = False) -> dict[str, str]:
+        """A host for the server to move to, not its own (``host`` if given and it
+        fits; ``force``: whatever the filters say, if it has room), claimed for
+        ``consumer_id``; see :meth:`SchedulerAPI.select_for_move`."""
+        hosts = self.host_states()
+        with self.db.reading() as tx:
+            row = tx.get(Inst, instance_id)
+            if row is None or row.deleted:
+                return {"error": "The server was deleted."}
+            held = tx.get(Alloc, consumer_id)
+            node = tx.get(Node, held.node_id) if held is not None else None
+            if node is not None:  # claimed before (a redelivered request)
+                return {"host": node.host, "node": node.id}
+            spec = dataclasses.replace(
+                self.request_spec(tx, row), ignore_hosts=frozenset({row.host or ""}),
+                force_hosts=frozenset({host} if host else ()))
+            tx.expunge(row)
+        candidates = [h for h in hosts if h.host == host] if force and host else \
+            self.scheduler.candidates(hosts, spec)
+        for candidate in candidates:
+            if self.claim(candidate.node_id, row, spec, consumer_id):
+                return {"host": candidate.host, "node": candidate.node_id}
+        if force and host:
+            return {"error": f"Host {host} has no room for the server."}
+        return {"error": self.scheduler.explain(hosts, spec)}
 
     def _place(self, spec: RequestSpec, row: models.Instance, hosts: list[HostState],
                by_host: dict[str, HostState]) -> dict[str, str]:
@@ -120,8 +148,12 @@ class SchedulerManager:
                 memory_available_mb=_available(node, (m, n), since.get(node.id, (0, 0)))))
         return states
 
-    def claim(self, node_id: str, row: models.Instance, spec: RequestSpec) -> bool:
-        """Record the allocation if the node still has room (see the module doc)."""
+    def claim(self, node_id: str, row: models.Instance, spec: RequestSpec,
+              consumer_id: str | None = None) -> bool:
+        """Record the allocation if the node still has room (see the module doc), for
+        the instance or for ``consumer_id`` (a migration holds the room a server moves
+        to, until it has moved)."""
+        consumer_id = consumer_id or row.id
         with self.db.transaction() as tx:
             tx.execute(sa.update(Node).where(Node.id == node_id)
                        .values(generation=Node.generation + 1))
@@ -151,9 +183,9 @@ class SchedulerManager:
                 return False
             if not self._group_holds(tx, node_id, row, spec):
                 return False
-            if tx.get(Alloc, row.id) is not None:
+            if tx.get(Alloc, consumer_id) is not None:
                 return False
-            tx.add(Alloc(instance_id=row.id, node_id=node_id, vcpus=spec.vcpus,
+            tx.add(Alloc(instance_id=consumer_id, node_id=node_id, vcpus=spec.vcpus,
                      memory_mb=spec.memory_mb, disk_gb=spec.disk_gb, created_at=utcnow()))
             return True
 

@@ -32,6 +32,7 @@ KNOWN_CAPABILITIES: Mapping[str, tuple[str, ...]] = {
     "console_output": ("console_output",),
     "snapshot": ("snapshot",),
     "interfaces": ("attach_nic", "detach_nic"),
+    "live_migration": ("prepare_incoming", "live_migrate", "finish_incoming"),
 }
 
 
@@ -129,6 +130,33 @@ class InstanceInfo:
 
     id: str
     power_state: PowerState
+
+
+@dataclass(frozen=True)
+class MigrationTarget:
+    """Where a source host sends a running instance: the destination's incoming address
+    (`uri`, as the driver understands it) and, for a disk the hosts do not share, the NBD
+    server that takes it (`nbd_host`, `nbd_port`, `nbd_export`; empty: none)."""
+
+    uri: str
+    nbd_host: str = ""
+    nbd_port: int = 0
+    nbd_export: str = ""
+
+
+@dataclass(frozen=True)
+class MigrationStats:
+    """How a live migration went: its total time and the time the guest was paused
+    (`downtime_ms`), and the bytes of memory and disk it moved."""
+
+    total_ms: int = 0
+    downtime_ms: int = 0
+    memory_total: int = 0
+    memory_processed: int = 0
+    memory_remaining: int = 0
+    disk_total: int = 0
+    disk_processed: int = 0
+    disk_remaining: int = 0
 
 
 class VirtError(Exception):
@@ -251,6 +279,29 @@ class VirtDriver(ABC):
         starts). A NIC it does not have is fine. InstanceNotFound if missing. Capability
         "interfaces"."""
         raise UnsupportedOperation(f"{self.name} driver cannot detach interfaces")
+
+    def prepare_incoming(self, spec: InstanceSpec) -> MigrationTarget:
+        """On the destination of a live migration: make the instance's disk (empty, on
+        the same image and of the same size) and a paused machine waiting for the guest
+        at the address returned. Raises as spawn does (InstanceExists, SpawnError, after
+        removing what it made); `destroy` removes a prepared instance. Capability
+        "live_migration"."""
+        raise UnsupportedOperation(f"{self.name} driver cannot live-migrate")
+
+    def live_migrate(self, instance_id: str, target: MigrationTarget,
+                     timeout: float = 600.0) -> MigrationStats:
+        """On the source: copy the running instance's disk and memory to `target` (a
+        destination's `prepare_incoming`), pausing it only for the last round. On success
+        the instance here stays paused, for `destroy`; on failure (VirtError, also after
+        `timeout` seconds) it runs on here as before. InstanceNotFound if missing.
+        Capability "live_migration"."""
+        raise UnsupportedOperation(f"{self.name} driver cannot live-migrate")
+
+    def finish_incoming(self, instance_id: str) -> None:
+        """On the destination, once `live_migrate` succeeded: stop taking the disk and let
+        the guest run; it ends RUNNING. InstanceNotFound if missing. Capability
+        "live_migration"."""
+        raise UnsupportedOperation(f"{self.name} driver cannot live-migrate")
 
     def manage_image_cache(self) -> None:  # noqa: B027 - an optional hook, empty on purpose
         """Bound the host's cache of images (the agent calls this now and then): remove

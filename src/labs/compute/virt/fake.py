@@ -41,6 +41,8 @@ from labs.compute.virt.base import (
     InstanceNotFound,
     InstanceSpec,
     InsufficientResources,
+    MigrationStats,
+    MigrationTarget,
     Nic,
     PowerState,
     SpawnError,
@@ -63,7 +65,8 @@ class FakeDriver(VirtDriver):
 
     name: ClassVar[str] = "fake"
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"reboot", "power", "pause", "console_output", "snapshot", "interfaces"})
+        {"reboot", "power", "pause", "console_output", "snapshot", "interfaces",
+         "live_migration"})
 
     def __init__(self, state_dir: Path, host: str, vcpus: int = 16, memory_mb: int = 65536,
                  disk_gb: int = 1024, spawn_seconds: float = 0.0,
@@ -75,6 +78,7 @@ class FakeDriver(VirtDriver):
         self.totals = {"vcpus": vcpus, "memory_mb": memory_mb, "disk_gb": disk_gb}
         self.limits = {**self.totals, "vcpus": int(vcpus * vcpu_overcommit)}
         self.spawn_seconds = spawn_seconds
+        self.migrate_seconds = 0.0  # how long a live migration takes (tests set it)
         #: what each instance costs beyond its guest memory; the host's available memory
         #: with none running (None: not reported)
         self.memory_overhead_mb, self.memory_available_mb = memory_overhead_mb, memory_available_mb
@@ -208,6 +212,27 @@ class FakeDriver(VirtDriver):
             self._store(instance_id, {
                 **rec, "nics": [p for p in rec["nics"] if p != port_id],
                 "events": [*rec["events"], f"detach:{port_id}"]})
+
+    def prepare_incoming(self, spec: InstanceSpec) -> MigrationTarget:
+        self.spawn(spec)
+        self._power_event(spec.id, "incoming", PowerState.PAUSED)
+        return MigrationTarget(uri=f"fake:{self.host}")
+
+    def live_migrate(self, instance_id: str, target: MigrationTarget,
+                     timeout: float = 600.0) -> MigrationStats:
+        with self._lock:
+            rec = self._get(instance_id)
+        if rec["power_state"] != PowerState.RUNNING or not target.uri.startswith("fake:"):
+            raise VirtError(f"instance {instance_id} cannot be live-migrated to {target.uri}")
+        if self.migrate_seconds > 0:
+            time.sleep(self.migrate_seconds)
+        self._power_event(instance_id, f"migrated:{target.uri[5:]}", PowerState.PAUSED)
+        memory = int(rec["memory_mb"]) << 20
+        return MigrationStats(total_ms=1, downtime_ms=1, memory_total=memory,
+                              memory_processed=memory)
+
+    def finish_incoming(self, instance_id: str) -> None:
+        self._power_event(instance_id, "arrived", PowerState.RUNNING)
 
     def nics(self, instance_id: str) -> list[str]:
         """The ports of the instance's NICs, in order ("" for a NIC without a port)."""

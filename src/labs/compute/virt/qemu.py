@@ -28,26 +28,28 @@ import dataclasses
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from labs.common.diskimage.format_inspector import ImageFormatError, inspect_file
 from labs.common.diskimage.qemu_img import limited
 from labs.common.host_tools import find_host_tool
 from labs.compute.virt import qemu_console as console
 from labs.compute.virt import qemu_memory as memory
+from labs.compute.virt import qemu_migration as migration
 from labs.compute.virt import qemu_nics
 from labs.compute.virt import qemu_process as process
 from labs.compute.virt import qemu_records as records
+from labs.compute.virt import qemu_snapshot as snapshot
 from labs.compute.virt.base import (
     HostResources,
     InstanceExists,
     InstanceInfo,
     InstanceNotFound,
     InstanceSpec,
+    MigrationStats,
+    MigrationTarget,
     Nic,
     PowerState,
     SpawnError,
@@ -55,12 +57,11 @@ from labs.compute.virt.base import (
     VirtError,
 )
 from labs.compute.virt.configdrive import make_config_drive
-from labs.compute.virt.qemu_images import TOOL_TIMEOUT, ImageCache, run_tool
+from labs.compute.virt.qemu_images import ImageCache, run_tool
 from labs.compute.virt.qemu_monitor import QemuMonitor
 from labs.compute.virt.qmp import QmpError
 
 log = logging.getLogger("labs.compute.virt.qemu")
-
 GIB = 1 << 30
 
 
@@ -69,7 +70,8 @@ class QemuDriver(VirtDriver):
 
     name: ClassVar[str] = "qemu"
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"reboot", "power", "pause", "console_output", "snapshot", "interfaces"})
+        {"reboot", "power", "pause", "console_output", "snapshot", "interfaces",
+         "live_migration"})
 
     def __init__(self, state_dir: Path, host: str, *, binary: str = "qemu-system-x86_64",
                  accel: str = "auto", vcpu_overcommit: float = 1.0,
@@ -122,7 +124,7 @@ class QemuDriver(VirtDriver):
             found.append(InstanceInfo(workdir.name, self.monitor.state(workdir)))
         return found
 
-    def spawn(self, spec: InstanceSpec) -> None:
+    def spawn(self, spec: InstanceSpec, incoming: bool = False) -> None:  # see prepare_incoming
         workdir = self._dir(spec.id, error=SpawnError)
         with self._lock:
             if spec.id in self._building or (workdir / records.RECORD).exists():
@@ -150,7 +152,7 @@ class QemuDriver(VirtDriver):
                               "-b", str(image.disk), str(workdir / "disk.qcow2"), str(size)]),
                      f"creating the disk of instance {spec.id}", error=SpawnError)
             make_config_drive(spec, workdir / "config.iso")
-            pid = self._start(workdir, record)
+            pid = self._start(workdir, record, incoming)
         except BaseException as exc:
             self._remove(workdir if made else None, spec.id)
             with self._lock:
@@ -243,39 +245,8 @@ class QemuDriver(VirtDriver):
         self.images.prune()
 
     def snapshot(self, instance_id: str, target: Path) -> str:
-        workdir = self._existing(instance_id)
-        target = Path(target)
-        running = self.monitor.state(workdir) == PowerState.RUNNING  # not paused
-        try:
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                       suffix=".tmp")
-        except OSError as exc:
-            raise VirtError(f"snapshot of instance {instance_id}: cannot write beside "
-                            f"{target}: {exc}") from exc
-        os.close(fd)
-        try:
-            if running:
-                self.monitor.qmp(workdir, "stop")  # drains and flushes the disk
-            try:
-                run_tool(limited([self.qemu_img, "convert", "-U", "-f", "qcow2", "-O", "qcow2",
-                                  str(workdir / "disk.qcow2"), tmp],
-                                 cpu_seconds=int(TOOL_TIMEOUT)),
-                         f"snapshot of instance {instance_id}")
-            finally:
-                if running:
-                    self.monitor.qmp(workdir, "cont")
-            # the copy stands alone (convert copies the backing chain in), which the
-            # image service checks again at upload
-            try:
-                inspect_file(Path(tmp)).check("qcow2")
-            except ImageFormatError as exc:
-                raise VirtError(f"snapshot of instance {instance_id}: {exc}") from exc
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        log.info("snapshot of instance %s written to %s", instance_id, target)
-        return "qcow2"
+        return snapshot.write(self.monitor, self.qemu_img, self._existing(instance_id),
+                              instance_id, Path(target))
 
     def attach_nic(self, instance_id: str, nic: Nic) -> None:
         workdir = self._existing(instance_id)
@@ -287,19 +258,29 @@ class QemuDriver(VirtDriver):
         qemu_nics.detach(workdir, port_id, self.monitor.qmp_lock(workdir),
                          lambda: self.monitor.running_pid(workdir) is not None)
 
+    def prepare_incoming(self, spec: InstanceSpec) -> MigrationTarget:
+        return migration.prepare_incoming(self, spec)
+
+    def live_migrate(self, instance_id: str, target: MigrationTarget,
+                     timeout: float = 600.0) -> MigrationStats:
+        return migration.live_migrate(self, self._existing(instance_id), target, timeout)
+
+    def finish_incoming(self, instance_id: str) -> None:
+        return migration.finish_incoming(self, self._existing(instance_id))
+
     def ssh_address(self, instance_id: str) -> tuple[str, int]:
         return "127.0.0.1", records.ssh_port(records.read_record(self._existing(instance_id)))
 
     # -- processes ----------------------------------------------------------------------
 
-    def _start(self, workdir: Path, record: dict[str, Any]) -> int:
-        """Start the instance's qemu from its record and wait until it runs; its pid."""
+    def _start(self, workdir: Path, record: dict[str, Any], incoming: bool = False) -> int:
+        """Start the instance's qemu from its record, wait until it runs; its pid."""
         nics = records.nics(record)
         with process.foreign_taps(nics) as fds:
-            return self._start_machine(workdir, record, nics, fds)
+            return self._start_machine(workdir, record, nics, fds, incoming)
 
     def _start_machine(self, workdir: Path, record: dict[str, Any], nics: list[Nic],
-                       fds: dict[int, int]) -> int:
+                       fds: dict[int, int], incoming: bool) -> int:
         spec, last = record["spec"], ""
         image = self.images.get(spec["image_id"], spec["image_path"])
         for attempt in range(3):  # another program may take a chosen port first
@@ -310,7 +291,7 @@ class QemuDriver(VirtDriver):
             machine = process.Machine(
                 instance_id=workdir.name, vcpus=spec["vcpus"], memory_mb=spec["memory_mb"],
                 accel=self._accelerator(), boot=image.boot, tap_fds=fds,
-                console_ring=self.monitor.console_ring,
+                console_ring=self.monitor.console_ring, incoming=incoming,
                 nics=tuple(zip(
                     [dataclasses.replace(nic, mac=mac) for nic, mac in
                      zip(nics, record["macs"], strict=True)], ports, strict=True)))
@@ -322,7 +303,8 @@ class QemuDriver(VirtDriver):
             finally:  # recorded now, or given up
                 with self._lock:
                     self._ports.difference_update(p for p in ports if p)
-            last = self.monitor.wait_running(workdir, pid, log_size)
+            last = self.monitor.wait_running(workdir, pid, log_size,
+                                             "inmigrate" if incoming else "running")
             if not last:
                 return pid
             process.kill(pid, workdir)
@@ -370,9 +352,7 @@ class QemuDriver(VirtDriver):
     def _port(self, wanted: int | None) -> int:
         """A free loopback port for a forwarded ssh port (`wanted` if still free)."""
         with self._lock:
-            port = records.free_port(self.instances_dir, self._ports, wanted)
-            self._ports.add(port)
-            return port
+            return records.free_port(self.instances_dir, self._ports, wanted)
 
     def _images_in_use(self) -> set[str]:
         """Images of instances being spawned (first: a spawn records its instance before

@@ -102,9 +102,10 @@ class QemuMonitor:
         elif not paused and status == "paused":
             self.qmp(workdir, "cont")
 
-    def wait_running(self, workdir: Path, pid: int, log_size: int) -> str:
-        """Wait for QMP to say "running": "" once it does, or why it did not (what qemu
-        wrote to its log after ``log_size`` bytes, when it exited)."""
+    def wait_running(self, workdir: Path, pid: int, log_size: int,
+                     status: str = "running") -> str:
+        """Wait for QMP to say "running" (or ``status``): "" once it does, or why it did
+        not (what qemu wrote to its log after ``log_size`` bytes, when it exited)."""
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if not process.alive(pid, workdir):
@@ -113,7 +114,7 @@ class QemuMonitor:
                     said = f.read().decode(errors="replace").strip()[-1500:]
                 return f"qemu exited: {said or 'no message'}"
             try:
-                if self.qmp(workdir, "query-status", timeout=2.0)["status"] == "running":
+                if self.qmp(workdir, "query-status", timeout=2.0)["status"] == status:
                     return ""
             except QmpError:
                 pass  # not listening yet

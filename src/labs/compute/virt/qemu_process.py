@@ -54,6 +54,8 @@ class Machine:
     #: the descriptors of taps opened outside qemu's namespace, by nic index
     tap_fds: Mapping[int, int] = field(default_factory=dict)
     console_ring: int = 1 << 16  # bytes of serial output qemu keeps (a power of two)
+    #: paused, waiting for a live migration's incoming guest (`migrate-incoming`)
+    incoming: bool = False
 
 
 def nic_args(nic: Nic, index: int, ssh_port: int | None, fd: int | None = None) -> list[str]:
@@ -97,6 +99,8 @@ def command_line(binary: str, machine: Machine) -> list[str]:
         cmd += ["-uuid", machine.instance_id]
     if machine.accel == "kvm":
         cmd += ["-cpu", "host"]
+    if machine.incoming:
+        cmd += ["-S", "-incoming", "defer"]
     if machine.boot is not None:
         cmd += ["-kernel", str(machine.boot.kernel), "-initrd", str(machine.boot.initrd),
                 "-append", machine.boot.cmdline]

@@ -114,6 +114,24 @@ def bindable(port: int) -> bool:
     return True
 
 
+def free_port(instances_dir: Path, chosen: set[int], wanted: int | None) -> int:
+    """A free loopback port for a forwarded ssh port (`wanted` if still free), not one
+    recorded for an instance nor in `chosen` (ports chosen and not yet recorded; the port
+    returned is added)."""
+    recorded = {p for record in every(instances_dir).values() for p in record["ports"] if p}
+    if wanted and wanted not in chosen and bindable(wanted):
+        chosen.add(wanted)
+        return wanted
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in chosen and port not in recorded:
+            chosen.add(port)
+            return port
+    raise VirtError("no free loopback port for an instance's ssh port")
+
+
 def memory_mb() -> int:
     """The host's memory (MemTotal) in MiB."""
     with open("/proc/meminfo") as f:
@@ -156,18 +174,3 @@ def ssh_port(record: dict[str, Any]) -> int:
             return int(port)
     raise VirtError(f"instance {record['spec']['id']} has no user-mode nic with a "
                     "forwarded port")
-
-
-def free_port(instances_dir: Path, chosen: set[int], wanted: int | None) -> int:
-    """A loopback port no instance under `instances_dir` records and not in `chosen`
-    (ports picked but maybe not yet recorded): `wanted` if it still is free."""
-    recorded = {p for record in every(instances_dir).values() for p in record["ports"] if p}
-    if wanted and wanted not in chosen and bindable(wanted):
-        return wanted
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in chosen and port not in recorded:
-            return port
-    raise VirtError("no free loopback port for an instance's ssh port")

@@ -14,6 +14,7 @@ from labs.compute.api.routes import (
     interfaces,
     keypairs,
     limits,
+    migrations,
     networks,
     security_groups,
     server_actions,
@@ -36,6 +37,6 @@ def build_api(service: ComputeService, authenticator: Authenticator) -> Api:
     api.request_id_header = "x-compute-request-id"
     for module in (discovery, servers, server_actions, flavors, keypairs, server_groups,
                    limits, hosts, security_groups, floating_ips, interfaces, images, networks,
-                   usage):
+                   usage, migrations):
         module.register(api, service)
     return api

@@ -26,6 +26,23 @@ def console_length(value: Any) -> int | None:
     return None if length == -1 else length
 
 
+def check_live_migration(call: Call, args: dict[str, Any]) -> None:
+    """os-migrateLive's arguments by microversion, as Nova's schemas have them."""
+    if not call.at_least(2, 25):
+        if args["block_migration"] == "auto":
+            raise BadRequest("Invalid input: block_migration 'auto' needs microversion 2.25.")
+        if "disk_over_commit" not in args or "host" not in args:
+            raise BadRequest("Invalid input: 'disk_over_commit' and 'host' are required.")
+    elif "disk_over_commit" in args:
+        raise BadRequest("Invalid input: Additional properties are not allowed "
+                         "('disk_over_commit' was unexpected)")
+    elif "host" not in args:
+        raise BadRequest("Invalid input: 'host' is a required property")
+    if "force" in args and not (call.at_least(2, 30) and not call.at_least(2, 68)):
+        raise BadRequest("Invalid input: Additional properties are not allowed "
+                         "('force' was unexpected)")
+
+
 def simple(operation: Callable[[RequestContext, str], None]) -> Handler:
     """An action that reads no value (Nova ignores what the body holds)."""
     def handle(call: Call, ctx: RequestContext, server_id: str, args: Any) -> None:
@@ -62,6 +79,10 @@ def action_table(service: ComputeService) -> dict[str, Action]:
             reason = (args or {}).get("locked_reason")
         actions.lock(ctx, server_id, reason)
 
+    def live_migrate(call: Call, ctx: RequestContext, server_id: str, args: Any) -> None:
+        check_live_migration(call, args)
+        actions.live_migrate(ctx, server_id, args.get("host"), bool(args.get("force")))
+
     def console(call: Call, ctx: RequestContext, server_id: str, args: Any) -> Reply:
         output = actions.console_output(ctx, server_id, console_length(args.get("length")))
         return Reply({"output": output}, status=200)
@@ -85,6 +106,8 @@ def action_table(service: ComputeService) -> dict[str, Action]:
         "pause": Action(simple(actions.pause), policy="compute:servers:pause"),
         "unpause": Action(simple(actions.unpause), policy="compute:servers:pause"),
         "os-getConsoleOutput": Action(console, schemas.CONSOLE_OUTPUT),
+        "os-migrateLive": Action(live_migrate, schemas.LIVE_MIGRATE,
+                                 policy="compute:servers:migrate_live"),
         **{name: Action(groups, schema) for name, schema in SERVER_ACTIONS.items()
            if "SecurityGroup" in name},
         **{name: Action(floating, schema) for name, schema in SERVER_ACTIONS.items()

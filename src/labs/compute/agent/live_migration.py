@@ -1,0 +1,106 @@
+"""An agent's part in a live migration (see conductor.live_migration for the whole).
+
+On the destination: `prepare` plugs the server's ports (the same ports: its MACs and
+fixed IPs go with it) and has the driver wait for the guest; `finish` lets it run there,
+`abort` removes both again. On the source: `send` has the driver copy the guest over,
+then the destination finish, then removes the paused copy here and unplugs its ports;
+on a failure the guest runs on here and the destination aborts. The source reports to
+the conductor either way, with the time the guest was paused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from labs.common.bus import BusError
+from labs.compute import states
+from labs.compute.agent.nics import nics_of, unplug
+from labs.compute.payloads import BuildSpec
+from labs.compute.rpcapi import AgentAPI
+from labs.compute.virt.base import InstanceNotFound, MigrationTarget, VirtError
+from labs.network.instance_spec import ports_of
+
+if TYPE_CHECKING:
+    from labs.compute.agent.manager import Agent
+
+log = logging.getLogger("labs.compute.agent.live_migration")
+
+
+class LiveMigrationWork:
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.agents = AgentAPI(agent.bus)
+
+    def prepare(self, spec: BuildSpec) -> dict[str, Any]:
+        """Destination: plug and wait; where to send the guest (a call: errors go back)."""
+        agent = self.agent
+        with agent._lock(spec.id):
+            agent._specs[spec.id] = spec
+            nics = nics_of(agent.network.plug_all(ports_of(spec.network)))
+            try:
+                target = agent.driver.prepare_incoming(agent._instance_spec(spec, nics))
+            except BaseException:
+                unplug(agent.network, agent._network_of(spec.id), spec.id)
+                agent._specs.pop(spec.id, None)
+                raise
+        agent._notify("live_migration.pre.end", spec, spec.id, states.ACTIVE,
+                      states.MIGRATING)
+        return dataclasses.asdict(target)
+
+    def finish(self, instance_id: str) -> None:
+        """Destination: the guest has arrived."""
+        with self.agent._lock(instance_id):
+            self.agent.driver.finish_incoming(instance_id)
+
+    def abort(self, instance_id: str) -> None:
+        """Destination: the move failed or was given up; remove what `prepare` made."""
+        with self.agent._lock(instance_id):
+            self.agent.driver.destroy(instance_id)
+            unplug(self.agent.network, self.agent._network_of(instance_id), instance_id)
+            self.agent._specs.pop(instance_id, None)
+
+    def send(self, instance_id: str, migration_id: str, dest: str,
+             target: dict[str, Any]) -> None:
+        """Source (under the instance's lock): send the guest, then report."""
+        agent = self.agent
+        spec = agent._specs.get(instance_id)
+        error, stats, moved = None, {}, None
+        try:
+            moved = agent.driver.live_migrate(instance_id, MigrationTarget(**target))
+            sent = time.monotonic()
+            self.agents.finish_live_migration(dest, instance_id)
+            # the guest was paused for qemu's last round and until the destination ran it
+            paused_ms = moved.downtime_ms + int((time.monotonic() - sent) * 1000)
+            stats = {**dataclasses.asdict(moved), "downtime_ms": paused_ms}
+        except (VirtError, BusError, TypeError) as exc:
+            error = f"live migration to {dest} failed: {exc}"
+        if error is not None:
+            try:
+                self.agents.abort_live_migration(dest, instance_id)
+            except Exception as exc:
+                log.warning("%s: %s did not remove what it prepared for %s: %s",
+                            agent.host, dest, instance_id, exc)
+            if moved is not None:  # sent, but the destination did not run it: run it here
+                try:
+                    agent.driver.power_on(instance_id)
+                except VirtError as exc:
+                    log.warning("%s: cannot resume %s: %s", agent.host, instance_id, exc)
+            try:
+                running = agent.driver.power_state(instance_id)
+            except InstanceNotFound:
+                running = None
+            log.warning("%s: %s (the guest runs on here: %s)", agent.host, error, running)
+        else:
+            agent.driver.destroy(instance_id)
+            unplug(agent.network, agent._network_of(instance_id), instance_id)
+            agent._specs.pop(instance_id, None)
+            log.info("%s: instance %s moved to %s in %d ms, paused %d ms", agent.host,
+                     instance_id, dest, stats.get("total_ms", 0), stats["downtime_ms"])
+        # Nova's legacy names: the source's post-migration step, or its roll-back
+        agent._notify("live_migration._rollback.end" if error else "live_migration._post.end",
+                      spec, instance_id, states.ACTIVE)
+        agent.conductor.live_migration_done(instance_id, migration_id, agent.host, error,
+                                            stats)
