@@ -35,6 +35,7 @@ RULES: dict[str, Rule] = {
     "dns:update_blacklist": admin,
     "dns:delete_blacklist": admin,
     "dns:get_quotas": any_of(admin, project_reader),
+    "dns:get_limits": always,
     "dns:set_quota": admin,
     "dns:reset_quotas": admin,
 }
