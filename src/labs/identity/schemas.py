@@ -99,3 +99,13 @@ auth: Schema = {"type": "object", "required": ["auth"], "properties": {"auth": {
                 "domain": _ref,
                 "system": {"type": "object"},
                 "OS-TRUST:trust": {"not": {}}}}]}}}}}
+
+_endpoint_group: Schema = {"properties": {"name": _name, "description": _description,
+                                          "filters": {"type": "object"}}}
+endpoint_group_create = _wrap("endpoint_group", _endpoint_group, ["name", "filters"])
+endpoint_group_update = _wrap("endpoint_group", {**_endpoint_group, "minProperties": 1})
+
+_policy: Schema = {"properties": {"blob": {"type": "string", "maxLength": 65535},
+                                  "type": _name}}
+policy_create = _wrap("policy", _policy, ["blob", "type"])
+policy_update = _wrap("policy", {**_policy, "minProperties": 1})

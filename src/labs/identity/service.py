@@ -11,6 +11,7 @@ from labs.identity.auth import TokenService
 from labs.identity.backends.base import IdentityBackend
 from labs.identity.catalog import CatalogService
 from labs.identity.config import IdentityOptions
+from labs.identity.endpoint_groups import EndpointGroupService, PolicyBlobService
 from labs.identity.lockout import Lockout
 from labs.identity.passwords import PasswordChecks
 from labs.identity.resources import ResourceService
@@ -39,6 +40,8 @@ class IdentityService:
                                  self.passwords, self.lockout)
         self.assignments = AssignmentService(self.store, self.backend)
         self.catalog = CatalogService(self.store)
+        self.endpoint_groups = EndpointGroupService(self.store)
+        self.policy_blobs = PolicyBlobService(self.store)
         self.app_credentials = ApplicationCredentialService(
             self.store, self.backend, self.passwords, lifetime)
         self.tokens = TokenService(self.store, self.backend, TokenCodec(self.keys),

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from labs.common.http import Api, keystone_error
 from labs.common.policy import Policy
-from labs.identity.api import auth, catalog, discovery, projects, roles, users
+from labs.identity.api import (
+    auth,
+    catalog,
+    discovery,
+    endpoint_groups,
+    projects,
+    roles,
+    users,
+)
 from labs.identity.policy import RULES
 from labs.identity.service import IdentityService
 
@@ -13,6 +21,6 @@ def build_api(identity: IdentityService) -> Api:
     api = Api("identity", render_error=keystone_error)
     api.authenticator = identity.tokens
     api.policy = Policy(RULES)
-    for module in (discovery, auth, projects, users, roles, catalog):
+    for module in (discovery, auth, projects, users, roles, catalog, endpoint_groups):
         module.register(api, identity)
     return api
