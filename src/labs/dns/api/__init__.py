@@ -5,7 +5,7 @@ from __future__ import annotations
 from labs.common.context import Authenticator
 from labs.common.http import Api
 from labs.common.policy import Policy
-from labs.dns.api import admin, blacklists, discovery, recordsets, zones
+from labs.dns.api import admin, blacklists, discovery, recordsets, shares, zones
 from labs.dns.api.base import DesignateApi
 from labs.dns.policy import RULES
 from labs.dns.service import DnsService
@@ -15,6 +15,6 @@ def build_api(service: DnsService, authenticator: Authenticator) -> Api:
     api = DesignateApi("dns")
     api.authenticator = authenticator
     api.policy = Policy(RULES)
-    for module in (discovery, zones, recordsets, admin, blacklists):
+    for module in (discovery, zones, recordsets, admin, blacklists, shares):
         module.register(api, service)
     return api
