@@ -357,6 +357,10 @@ def test_quotas(dns: Dns) -> None:
     assert defaults == {"zones": 10, "zone_recordsets": 500, "zone_records": 500,
                         "recordset_records": 20, "api_export_size": 1000}
     assert dns.ok("GET", "/quotas") == defaults
+    limits = {"max_zones": 10, "max_zone_recordsets": 500, "max_zone_records": 500,
+              "max_recordset_records": 20, "min_ttl": None, "max_zone_name_length": 255,
+              "max_recordset_name_length": 255, "max_page_limit": 1000}
+    assert dns.ok("GET", "/limits", "ann") == dns.ok("GET", "/limits", "bob") == limits
     error(dns.call("GET", f"/quotas/{a}", "bob"), 403, "forbidden")
     error(dns.call("PATCH", f"/quotas/{a}", json={"zones": 1}), 403, "forbidden")
     error(dns.call("PATCH", f"/quotas/{a}", "admin", json={"zonez": 1}), 400,
@@ -364,6 +368,8 @@ def test_quotas(dns: Dns) -> None:
     set_to: dict[str, Any] = dns.ok("PATCH", f"/quotas/{a}", "admin", json={
         "zones": 1, "recordset_records": 2, "zone_recordsets": 4})
     assert set_to["zones"] == 1 and set_to["recordset_records"] == 2
+    assert dns.ok("GET", "/limits")["max_zones"] == 1  # the caller's own project
+    assert dns.ok("GET", "/limits", "bob")["max_zones"] == 10
     zone = dns.zone("example.org.")
     body = error(dns.call("POST", "/zones", json={"name": "two.org.", "email": "a@two.org"}),
                  413, "over_quota")

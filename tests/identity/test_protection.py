@@ -118,6 +118,8 @@ REG_LIMIT = "/v3/registered_limits/{registered_limit_id}"
 LIMIT = "/v3/limits/{limit_id}"
 RULES = "/v3/users/{user_id}/access_rules"
 RULE = RULES + "/{access_rule_id}"
+EGS = "/v3/OS-EP-FILTER/endpoint_groups"
+EG = EGS + "/{group_id}"
 
 ROWS: tuple[Row, ...] = (
     # -- discovery: no token needed --------------------------------------------
@@ -310,6 +312,29 @@ ROWS: tuple[Row, ...] = (
         body=lambda _w, _c: {"endpoint": {"enabled": True}}),
     Row("DELETE", "/v3/endpoints/{endpoint_id}", "/v3/endpoints/{endpoint|new:endpoint}",
         ONLY_ADMIN),
+    # -- endpoint groups, policy blobs -------------------------------------------
+    Row("POST", EGS, EGS, ONLY_ADMIN, body=lambda _w, _c: {"endpoint_group": {
+        "name": name("eg"), "filters": {"interface": "public"}}}),
+    Row("GET", EGS, EGS, ONLY_ADMIN),
+    Row("GET", EG, EGS + "/{new:egroup}", ONLY_ADMIN),
+    Row("PATCH", EG, EGS + "/{new:egroup}", ONLY_ADMIN, body=described("endpoint_group")),
+    Row("DELETE", EG, EGS + "/{new:egroup}", ONLY_ADMIN),
+    Row("GET", EG + "/endpoints", EGS + "/{new:egroup}/endpoints", ONLY_ADMIN),
+    Row("GET", EG + "/projects", EGS + "/{new:egroup}/projects", ONLY_ADMIN),
+    Row("PUT", EG + "/projects/{project_id}", EGS + "/{new:egroup}/projects/{a}", ONLY_ADMIN),
+    Row("GET", EG + "/projects/{project_id}", EGS + "/{new:egroupa}/projects/{a}",
+        ONLY_ADMIN),
+    Row("DELETE", EG + "/projects/{project_id}", EGS + "/{new:egroupa}/projects/{a}",
+        ONLY_ADMIN),
+    Row("GET", "/v3/OS-EP-FILTER/projects/{project_id}/endpoint_groups",
+        "/v3/OS-EP-FILTER/projects/{a}/endpoint_groups", ONLY_ADMIN),
+    Row("POST", "/v3/policies", "/v3/policies", ONLY_ADMIN,
+        body=lambda _w, _c: {"policy": {"blob": "{}", "type": "application/json"}}),
+    Row("GET", "/v3/policies", "/v3/policies", ONLY_ADMIN),
+    Row("GET", "/v3/policies/{policy_id}", "/v3/policies/{new:policy}", ONLY_ADMIN),
+    Row("PATCH", "/v3/policies/{policy_id}", "/v3/policies/{new:policy}", ONLY_ADMIN,
+        body=lambda _w, _c: {"policy": {"blob": "[]"}}),
+    Row("DELETE", "/v3/policies/{policy_id}", "/v3/policies/{new:policy}", ONLY_ADMIN),
 )
 ROWS += protection_delegation.rows(Row)
 
@@ -402,6 +427,13 @@ class World:
         self.identity.app_credentials.delete(self.users[owner], new.row.id)
         return new.access_rules[0].id
 
+    def new_endpoint_group(self, project: str | None = None) -> str:
+        groups = self.identity.endpoint_groups
+        group_id = groups.create({"name": name("eg"), "filters": {"interface": "public"}}).id
+        if project:
+            groups.associate(group_id, project)
+        return group_id
+
     def resolve(self, key: str, caller: str, allowed: bool) -> str:
         if "|" in key:
             real, stand_in = key.split("|")
@@ -445,6 +477,10 @@ class World:
             "endpoint": lambda: self.identity.catalog.create_endpoint({
                 "service_id": self.service, "interface": "admin",
                 "url": "http://protection.example/new"}).id,
+            "egroup": self.new_endpoint_group,
+            "egroupa": lambda: self.new_endpoint_group(self.projects["a"]),
+            "policy": lambda: self.identity.policy_blobs.create({
+                "blob": "{}", "type": "application/json"}).id,
         }
         assert kind == "new", f"unknown placeholder {key}"
         return made[arg.partition(":")[0]]()

@@ -43,6 +43,8 @@ RULES: dict[str, Rule] = {
     "compute:availability_zones:detail": admin,
     "compute:services": admin,
     "compute:hypervisors": admin,
+    "compute:hosts": admin,
+    "compute:aggregates": admin,
     "compute:instance_actions": reader,
     "compute:security_groups:read": reader,
     "compute:security_groups:manage": writer,

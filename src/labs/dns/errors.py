@@ -105,6 +105,18 @@ class BlacklistNotFound(NotFound):
     error_type = "blacklist_not_found"
 
 
+class TsigKeyNotFound(NotFound):
+    error_type = "tsigkey_not_found"
+
+
+class ZoneShareNotFound(NotFound):
+    error_type = "zone_share_not_found"
+
+
+class SharedZoneHasRecordSets(BadRequest):
+    error_type = "shared_zone_has_recordsets"
+
+
 class Duplicate(DnsError, common.Conflict):
     error_type = "duplicate"
 
@@ -123,6 +135,14 @@ class DuplicateTld(Duplicate):
 
 class DuplicateBlacklist(Duplicate):
     error_type = "duplicate_blacklist"
+
+
+class DuplicateTsigKey(Duplicate):
+    error_type = "duplicate_tsigkey"
+
+
+class DuplicateZoneShare(Duplicate):
+    error_type = "duplicate_zone_share"
 
 
 class OverQuota(DnsError, common.PayloadTooLarge):

@@ -112,6 +112,33 @@ class Blacklist(DnsBase):
     updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
 
 
+class TsigKey(DnsBase):
+    """A TSIG key (Designate's ``/v2/tsigkeys``) for a pool or a zone, kept for admins."""
+
+    __tablename__ = "dns_tsigkey"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, unique=True)
+    algorithm: Mapped[str] = mapped_column(sa.String(32))
+    secret: Mapped[str] = mapped_column(NAME)
+    scope: Mapped[str] = mapped_column(sa.String(32))
+    resource_id: Mapped[str] = mapped_column(ID)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
+class ZoneShare(DnsBase):
+    """A zone its owner shared with another project, which may add recordsets to it."""
+
+    __tablename__ = "dns_zone_share"
+    __table_args__ = (sa.UniqueConstraint("zone_id", "target_project_id"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    zone_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("dns_zone.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(ID)
+    target_project_id: Mapped[str] = mapped_column(ID, index=True)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
 class Quota(DnsBase):
     """A project's limit for one resource, where it differs from the default."""
 

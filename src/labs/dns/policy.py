@@ -57,7 +57,11 @@ RULES: dict[str, Rule] = {
     "dns:list_floatingips": always,
     "dns:get_floatingip": always,
     "dns:set_floatingip": writer,
+    "dns:tsigkeys": admin,
+    "dns:share_zone": writer,
+    "dns:find_zone_shares": always,
     "dns:get_quotas": any_of(admin, project_reader),
+    "dns:get_limits": always,
     "dns:set_quota": admin,
     "dns:reset_quotas": admin,
 }

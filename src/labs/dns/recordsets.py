@@ -31,6 +31,7 @@ from labs.dns.publisher import Publisher
 from labs.dns.quotas import Quotas
 from labs.dns.rdata import USER_TYPES, check_records
 from labs.dns.scope import Caller
+from labs.dns.shares import zone_for_recordsets
 from labs.dns.zones import Zones, find_zone, new_record, new_recordset, utcnow, writable_zone
 
 Z, RS, R = models.Zone, models.RecordSet, models.Record
@@ -128,12 +129,15 @@ class RecordSets:
         data = user_records(type_, fields["records"])
         try:
             with self.db.transaction() as tx:
-                zone = writable_zone(tx, caller, zone_id)
+                zone = zone_for_recordsets(tx, caller, zone_id)
                 check_placement(tx, zone, name, type_)
                 self._check_quota(tx, zone, new_recordset=True, records=len(data),
                                   added=len(data))
                 row = new_recordset(zone, name, type_, fields.get("ttl"),
                                     fields.get("description"))
+                if caller.project_id and caller.project_id != zone.project_id \
+                        and not caller.all_projects:
+                    row.project_id = caller.project_id  # a project the zone is shared with
                 tx.add(row)
                 tx.flush()
                 tx.add_all(new_record(row, value) for value in data)

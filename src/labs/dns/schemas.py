@@ -114,3 +114,27 @@ floatingip_set: dict[str, Any] = {
     "required": ["ptrdname"],
     "additionalProperties": False,
 }
+
+_tsigkey: dict[str, Any] = {
+    "name": {"type": "string", "minLength": 1, "maxLength": 255},
+    "algorithm": {"enum": ["hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256",
+                           "hmac-sha384", "hmac-sha512"]},
+    "secret": {"type": "string", "minLength": 1, "maxLength": 255},
+    "scope": {"enum": ["POOL", "ZONE"]},
+    "resource_id": {"type": "string", "pattern": "^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}"
+                                                  "[0-9a-fA-F]{12}$"},
+}
+tsigkey_create: dict[str, Any] = {
+    "type": "object", "properties": _tsigkey,
+    "required": ["name", "algorithm", "secret", "scope", "resource_id"],
+    "additionalProperties": False,
+}
+tsigkey_update: dict[str, Any] = {
+    "type": "object", "properties": {k: v for k, v in _tsigkey.items() if k != "resource_id"},
+    "additionalProperties": False,
+}
+share_create: dict[str, Any] = {
+    "type": "object",
+    "properties": {"target_project_id": {"type": "string", "minLength": 1, "maxLength": 64}},
+    "required": ["target_project_id"], "additionalProperties": False,
+}

@@ -39,11 +39,13 @@ from labs.dns.quotas import Quotas
 from labs.dns.rdata import USER_TYPES, check_records
 from labs.dns.recordsets import RecordSets, check_placement
 from labs.dns.scope import Caller
+from labs.dns.shares import ZoneShares
 from labs.dns.sink import SinkTarget
 from labs.dns.statuses import ServiceStatuses
 from labs.dns.tasks import ZoneTasks
 from labs.dns.tlds import Tlds
 from labs.dns.transfers import Transfers
+from labs.dns.tsigkeys import TsigKeys
 from labs.dns.zone_rules import ZoneRules
 from labs.dns.zones import Zones, new_record, new_recordset
 
@@ -70,6 +72,8 @@ class DnsService(SinkTarget):
         self.quotas = Quotas(db, options)
         self.tlds = Tlds(db)
         self.blacklists = Blacklists(db)
+        self.tsigkeys = TsigKeys(db)
+        self.shares = ZoneShares(db)
         #: the cloud's own domain ([network] dns_domain), where projects get a subdomain
         self.zones = Zones(db, options, self.publisher, self.quotas,
                            ZoneRules.of(options.project_zone_domains, internal_domain))

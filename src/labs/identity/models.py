@@ -259,3 +259,30 @@ class ApplicationCredentialAccessRule(IdentityBase):
         ID, sa.ForeignKey("application_credential.id", ondelete="CASCADE"), primary_key=True)
     access_rule_id: Mapped[str] = mapped_column(
         ID, sa.ForeignKey("access_rule.id"), primary_key=True)
+
+
+class PolicyBlob(IdentityBase):
+    """Keystone's deprecated ``/v3/policies``: an opaque blob stored for clients."""
+
+    __tablename__ = "policy"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    type: Mapped[str] = mapped_column(NAME)
+    blob: Mapped[str] = mapped_column(sa.Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+
+
+class EndpointGroup(IdentityBase):
+    """OS-EP-FILTER: endpoints chosen by ``filters`` (service_id, region_id, interface)."""
+
+    __tablename__ = "endpoint_group"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME)
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    filters: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+
+
+class ProjectEndpointGroup(IdentityBase):
+    __tablename__ = "project_endpoint_group"
+    endpoint_group_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("endpoint_group.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ID, primary_key=True)

@@ -141,6 +141,8 @@ RULES: dict[str, Rule] = {
     "identity:create_endpoint": admin,
     "identity:update_endpoint": admin,
     "identity:delete_endpoint": admin,
+    "identity:endpoint_groups": admin,
+    "identity:policies": admin,
     # application credentials: the owner's alone (an admin may list and remove them)
     "identity:create_application_credential": is_owner,
     "identity:list_application_credentials": owner_or_admin,

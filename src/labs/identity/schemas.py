@@ -162,3 +162,14 @@ limits_create: Schema = {"type": "object", "required": ["limits"], "properties":
     "type": "array", "minItems": 1, "maxItems": 100, "items": _limit_create}}}
 limit_update = _wrap("limit", {"additionalProperties": False, "minProperties": 1, "properties": {
     "resource_limit": _limit_value, "description": _limit_description}})
+
+
+_endpoint_group: Schema = {"properties": {"name": _name, "description": _description,
+                                          "filters": {"type": "object"}}}
+endpoint_group_create = _wrap("endpoint_group", _endpoint_group, ["name", "filters"])
+endpoint_group_update = _wrap("endpoint_group", {**_endpoint_group, "minProperties": 1})
+
+_policy: Schema = {"properties": {"blob": {"type": "string", "maxLength": 65535},
+                                  "type": _name}}
+policy_create = _wrap("policy", _policy, ["blob", "type"])
+policy_update = _wrap("policy", {**_policy, "minProperties": 1})

@@ -13,6 +13,7 @@ from labs.identity.backends.base import IdentityBackend
 from labs.identity.catalog import CatalogService
 from labs.identity.config import IdentityOptions
 from labs.identity.credentials import CredentialCrypto, CredentialService
+from labs.identity.endpoint_groups import EndpointGroupService, PolicyBlobService
 from labs.identity.implied_roles import ImpliedRoleService
 from labs.identity.limits import LimitService
 from labs.identity.lockout import Lockout
@@ -47,6 +48,8 @@ class IdentityService:
         self.implied_roles = ImpliedRoleService(self.store)
         self.limits = LimitService(self.store)
         self.access_rules = AccessRuleService(self.store)
+        self.endpoint_groups = EndpointGroupService(self.store)
+        self.policy_blobs = PolicyBlobService(self.store)
         self.app_credentials = ApplicationCredentialService(
             self.store, self.backend, self.passwords, lifetime)
         self.credential_keys = KeyRepository(

@@ -259,3 +259,32 @@ class HostService:
     def is_up(self, host: str) -> bool:
         """Whether ``host``'s agent heartbeated lately (and is not forced down)."""
         return any(s.up for s in self.list_services(host=host, binary=AGENT_BINARY))
+
+    # -- the deprecated os-hosts view ----------------------------------------------
+    def host_usage(self, host: str) -> list[dict[str, Any]]:
+        """Nova's ``os-hosts/<host>`` resources: the node's totals, what is claimed now,
+        the sum over the servers on it, then that sum per project."""
+        with self.db.reading() as tx:
+            node = tx.scalars(sa.select(Node).where(Node.host == host).order_by(Node.id)).first()
+            if node is None:
+                raise NotFound(f"Compute host {host} could not be found.")
+            view = self._views(tx, [(node, tx.get(Svc, node.service_id) or Svc())], False)[0]
+            servers = list(tx.execute(
+                sa.select(Inst.project_id, Inst.vcpus, Inst.memory_mb, Inst.disk_gb)
+                .where(Inst.host == host, Inst.deleted.is_(False))))
+
+        def resource(project: str, cpu: int, memory_mb: int, disk_gb: int) -> dict[str, Any]:
+            return {"resource": {"host": host, "project": project, "cpu": cpu,
+                                 "memory_mb": memory_mb, "disk_gb": disk_gb}}
+
+        per_project: dict[str, list[int]] = {}
+        for project, vcpus, memory_mb, disk_gb in servers:
+            totals = per_project.setdefault(project, [0, 0, 0])
+            for i, value in enumerate((vcpus, memory_mb, disk_gb)):
+                totals[i] += int(value or 0)
+        used_max = [sum(t[i] for t in per_project.values()) for i in range(3)]
+        return [resource("(total)", node.vcpus, node.memory_mb, node.local_gb),
+                resource("(used_now)", view.vcpus_used, view.memory_mb_used,
+                         view.local_gb_used),
+                resource("(used_max)", *used_max),
+                *(resource(p, *t) for p, t in per_project.items())]

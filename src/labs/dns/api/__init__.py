@@ -12,6 +12,7 @@ from labs.dns.api import (
     floatingips,
     pools,
     recordsets,
+    shares,
     tasks,
     transfers,
     zones,
@@ -26,6 +27,6 @@ def build_api(service: DnsService, authenticator: Authenticator) -> Api:
     api.authenticator = authenticator
     api.policy = Policy(RULES)
     for module in (discovery, zones, recordsets, admin, blacklists, pools, tasks, transfers,
-                   floatingips):
+                   floatingips, shares):
         module.register(api, service)
     return api

@@ -1,4 +1,4 @@
-"""TLDs (``/v2/tlds``) and quotas (``/v2/quotas``)."""
+"""TLDs (``/v2/tlds``), quotas (``/v2/quotas``) and limits (``/v2/limits``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from labs.common.http import Api, Call, Reply
 from labs.dns import schemas
 from labs.dns.api import views
 from labs.dns.api.base import caller, collection_links, list_query, listing
+from labs.dns.listing import MAX_LIMIT
+from labs.dns.names import MAX_NAME
 from labs.dns.service import DnsService
 
 TLD_SORT_KEYS = ("created_at", "id", "updated_at", "name")
@@ -73,3 +75,15 @@ def register(api: Api, dns: DnsService) -> None:
         """Put a project's quotas back to the defaults (admins)."""
         call.enforce("dns:reset_quotas")
         dns.quotas.reset(call.params["project_id"])
+
+    @api.get("/v2/limits")
+    def show_limits(call: Call) -> dict[str, Any]:
+        """The caller's project's quotas and the API's fixed limits, as Designate shows
+        them (no minimum TTL is configured)."""
+        call.enforce("dns:get_limits")
+        quotas = dns.quotas.get(caller(call).owning_project())
+        return {"max_zones": quotas["zones"], "max_zone_recordsets": quotas["zone_recordsets"],
+                "max_zone_records": quotas["zone_records"],
+                "max_recordset_records": quotas["recordset_records"], "min_ttl": None,
+                "max_zone_name_length": MAX_NAME, "max_recordset_name_length": MAX_NAME,
+                "max_page_limit": MAX_LIMIT}

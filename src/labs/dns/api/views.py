@@ -119,3 +119,18 @@ def floating_ptr(call: Call, ptr: FloatingPtr) -> Body:
             "ttl": ptr.ttl, "description": ptr.description, "status": ptr.status,
             "action": ptr.action,
             "links": {"self": call.url(f"/v2/reverse/floatingips/{key}")}}
+
+
+def tsigkey(call: Call, row: models.TsigKey) -> Body:
+    return {"id": row.id, "name": row.name, "algorithm": row.algorithm, "secret": row.secret,
+            "scope": row.scope, "resource_id": row.resource_id,
+            "created_at": timestamp(row.created_at), "updated_at": timestamp(row.updated_at),
+            "links": {"self": call.url(f"/v2/tsigkeys/{row.id}")}}
+
+
+def share(call: Call, row: models.ZoneShare) -> Body:
+    return {"id": row.id, "zone_id": row.zone_id, "project_id": row.project_id,
+            "target_project_id": row.target_project_id,
+            "created_at": timestamp(row.created_at), "updated_at": timestamp(row.updated_at),
+            "links": {"self": call.url(f"/v2/zones/{row.zone_id}/shares/{row.id}"),
+                      "zone": call.url(f"/v2/zones/{row.zone_id}")}}

@@ -10,6 +10,7 @@ from labs.identity.api import (
     catalog,
     credentials,
     discovery,
+    endpoint_groups,
     implied_roles,
     limits,
     projects,
@@ -26,6 +27,6 @@ def build_api(identity: IdentityService) -> Api:
     api.authenticator = identity.tokens
     api.policy = Policy(RULES)
     for module in (discovery, auth, projects, users, roles, implied_roles, catalog, limits,
-                   access_rules, credentials, trusts):
+                   access_rules, credentials, trusts, endpoint_groups):
         module.register(api, identity)
     return api

@@ -6,6 +6,8 @@ from labs.common.context import Authenticator
 from labs.common.http import Api, Microversions, nova_error
 from labs.common.policy import Policy
 from labs.compute.api.routes import (
+    aggregates,
+    consoles,
     discovery,
     flavors,
     floating_ips,
@@ -36,7 +38,7 @@ def build_api(service: ComputeService, authenticator: Authenticator) -> Api:
     api.microversions = MICROVERSIONS
     api.request_id_header = "x-compute-request-id"
     for module in (discovery, servers, server_actions, flavors, keypairs, server_groups,
-                   limits, hosts, security_groups, floating_ips, interfaces, images, networks,
-                   usage, migrations):
+                   limits, hosts, aggregates, consoles, security_groups, floating_ips,
+                   interfaces, images, networks, usage, migrations):
         module.register(api, service)
     return api

@@ -150,12 +150,6 @@ def register(api: Api, service: ComputeService) -> None:
                                     call.at_least(2, 53) and flag(call, "with_servers"))
         return {"hypervisor": views.hypervisor(call, view, detail=True)}
 
-    @api.get("/v2.1/os-aggregates")
-    def list_aggregates(call: Call) -> dict[str, Any]:
-        """Host aggregates: Labs has none (``hypervisor show`` asks for them)."""
-        call.enforce("compute:hypervisors")
-        return {"aggregates": []}
-
     # -- availability zones --------------------------------------------------------
     @api.get("/v2.1/os-availability-zone")
     def list_zones(call: Call) -> dict[str, Any]:
