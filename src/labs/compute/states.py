@@ -8,6 +8,8 @@ BUILDING = "building"
 STOPPED = "stopped"
 ERROR = "error"
 DELETED = "deleted"
+SHELVED = "shelved"
+SHELVED_OFFLOADED = "shelved_offloaded"
 
 # task_state
 SCHEDULING = "scheduling"
@@ -19,6 +21,10 @@ POWERING_ON = "powering-on"
 REBUILDING = "rebuilding"
 IMAGE_SNAPSHOT = "image_snapshot"
 DELETING = "deleting"
+SHELVING = "shelving"
+SHELVING_OFFLOADING = "shelving_offloading"
+UNSHELVING = "unshelving"
+IMAGE_BACKUP = "image_backup"
 
 # power_state (Nova's numbers)
 NOSTATE = 0
@@ -32,11 +38,14 @@ _STATUS: dict[str, tuple[str, dict[str, str]]] = {
     STOPPED: ("SHUTOFF", {REBUILDING: "REBUILD"}),
     ERROR: ("ERROR", {REBUILDING: "REBUILD"}),
     DELETED: ("DELETED", {}),
+    SHELVED: ("SHELVED", {}),
+    SHELVED_OFFLOADED: ("SHELVED_OFFLOADED", {}),
 }
 
 #: Every status a server list may be filtered by.
 STATUSES = frozenset({"ACTIVE", "BUILD", "SHUTOFF", "ERROR", "DELETED", "REBOOT",
-                      "HARD_REBOOT", "REBUILD", "UNKNOWN"})
+                      "HARD_REBOOT", "REBUILD", "SHELVED",
+                      "SHELVED_OFFLOADED", "UNKNOWN"})
 
 
 def status_of(vm_state: str, task_state: str | None) -> str:
@@ -54,6 +63,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     "rebuild": frozenset({ACTIVE, STOPPED, ERROR}),
     "createImage": frozenset({ACTIVE, STOPPED}),
     "console": frozenset({ACTIVE, STOPPED, ERROR}),
+    "shelve": frozenset({ACTIVE, STOPPED}),
+    "shelveOffload": frozenset({SHELVED}),
+    "unshelve": frozenset({SHELVED, SHELVED_OFFLOADED}),
+    "createBackup": frozenset({ACTIVE, STOPPED}),
+    "trigger_crash_dump": frozenset({ACTIVE, ERROR}),
 }
 #: Task states a hard reboot may interrupt (a stuck soft reboot, say).
 HARD_REBOOT_OVER = frozenset({REBOOTING, REBOOTING_HARD, POWERING_ON, POWERING_OFF})

@@ -80,6 +80,25 @@ UPDATE_SERVER: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+ZONE_OR_NULL: dict[str, Any] = {"type": ["string", "null"], "minLength": 1,
+                                "maxLength": 255}
+#: shelve, shelveOffload, unshelve (2.77: a zone, 2.91: a zone or null, and a host),
+#: createBackup, trigger_crash_dump (2.17)
+SHELVE_ACTIONS: dict[str, Any] = {
+    "shelve": {"type": "null"},
+    "shelveOffload": {"type": "null"},
+    "unshelve": {"type": ["null", "object"], "properties": {
+        "availability_zone": ZONE_OR_NULL,
+        "host": {"type": "string", "minLength": 1, "maxLength": 255}},
+        "additionalProperties": False},
+    "createBackup": {"type": "object", "properties": {
+        "name": NAME, "backup_type": {"type": "string"},
+        "rotation": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 0},
+        "metadata": METADATA},
+        "required": ["name", "backup_type", "rotation"], "additionalProperties": False},
+    "trigger_crash_dump": {"type": "null"},
+}
+
 SERVER_ACTION: dict[str, Any] = {
     "type": "object", "minProperties": 1, "maxProperties": 1,
     "properties": {
@@ -105,6 +124,7 @@ SERVER_ACTION: dict[str, Any] = {
             "length": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"}},
             "additionalProperties": False},
         **SERVER_ACTIONS,
+        **SHELVE_ACTIONS,
     },
     "additionalProperties": False,
 }

@@ -113,6 +113,8 @@ def status_clause(status: str) -> sa.ColumnElement[bool]:
         "REBUILD": sa.and_(Inst.vm_state.in_((states.ACTIVE, states.STOPPED, states.ERROR)),
                            task == states.REBUILDING),
         "DELETED": Inst.deleted.is_(True),
+        "SHELVED": Inst.vm_state == states.SHELVED,
+        "SHELVED_OFFLOADED": Inst.vm_state == states.SHELVED_OFFLOADED,
     }
     return by_status.get(status, sa.false())
 
@@ -368,6 +370,7 @@ class ServerService:
                 return
             start_action(tx, ctx, row.id, "delete", row.project_id)
             host = row.host
+            shelved_image = (row.system_metadata or {}).get("shelved_image_id")
             if host is None or not self.hosts.is_up(host):
                 spec = BuildSpec.of_instance(row)
                 mark_deleted(tx, row.id)
@@ -379,6 +382,8 @@ class ServerService:
                 if not affected(moved):
                     return  # deleted by a racing request meanwhile
                 local = False
+        if shelved_image:  # as Nova: a shelved server's image goes with it
+            self.images.delete_image(ctx, shelved_image)
         if local:
             # no agent will say it: tell the listeners (DNS, ...) from here, as Nova's
             # API does for a server whose host is down

@@ -63,7 +63,7 @@ class FakeDriver(VirtDriver):
 
     name: ClassVar[str] = "fake"
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"reboot", "power", "console_output", "snapshot", "interfaces"})
+        {"reboot", "power", "console_output", "snapshot", "interfaces", "crash_dump"})
 
     def __init__(self, state_dir: Path, host: str, vcpus: int = 16, memory_mb: int = 65536,
                  disk_gb: int = 1024, spawn_seconds: float = 0.0,
@@ -161,6 +161,18 @@ class FakeDriver(VirtDriver):
 
     def power_on(self, instance_id: str) -> None:
         self._power_event(instance_id, "power_on", PowerState.RUNNING)
+
+    def trigger_crash_dump(self, instance_id: str) -> None:
+        with self._lock:
+            rec = self._get(instance_id)
+            if rec["power_state"] != PowerState.RUNNING:
+                raise VirtError(f"instance {instance_id} is not running")
+            self._store(instance_id, {**rec, "events": [*rec["events"], "nmi"]})
+
+    def events(self, instance_id: str) -> list[str]:
+        """What happened to the instance: boot, power and NIC events, "nmi"."""
+        with self._lock:
+            return list(self._get(instance_id)["events"])
 
     def console_output(self, instance_id: str, length: int | None = None) -> str:
         if length is not None and length < 0:
@@ -295,6 +307,9 @@ def _console_lines(instance_id: str, rec: Record) -> list[str]:
     for event in rec["events"]:
         if event == "power_off":
             say(f"fake: {rec['hostname']}: power off")
+            continue
+        if event == "nmi":
+            say("Uhhuh. NMI received for unknown reason 00 on CPU 0.")
             continue
         if event.startswith("reboot:"):
             say(f"fake: {rec['hostname']}: reboot ({event.partition(':')[2]})")

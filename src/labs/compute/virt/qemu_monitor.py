@@ -19,7 +19,7 @@ from labs.common.periodic import Periodic
 from labs.compute.virt import qemu_console as console
 from labs.compute.virt import qemu_process as process
 from labs.compute.virt import qemu_records as records
-from labs.compute.virt.base import PowerState
+from labs.compute.virt.base import PowerState, VirtError
 from labs.compute.virt.qmp import QmpError, qmp
 
 log = logging.getLogger("labs.compute.virt.qemu")
@@ -59,6 +59,13 @@ class QemuMonitor:
             arguments: dict[str, Any] | None = None) -> Any:
         with self._qmp_locks[workdir.name]:
             return qmp(workdir / "qmp.sock", command, arguments, timeout=timeout)
+
+    def inject_nmi(self, workdir: Path) -> None:
+        """A non-maskable interrupt into the running guest (its kernel may panic and
+        dump, as ``kernel.unknown_nmi_panic`` says); VirtError when it does not run."""
+        if self.running_pid(workdir) is None:
+            raise VirtError(f"instance {workdir.name} is not running")
+        self.qmp(workdir, "inject-nmi")
 
     def qmp_lock(self, workdir: Path) -> threading.Lock:
         """Held by whoever talks to the instance's qemu (one QMP client at a time)."""
