@@ -92,7 +92,7 @@ SHELVE_ACTIONS: dict[str, Any] = {
         "host": {"type": "string", "minLength": 1, "maxLength": 255}},
         "additionalProperties": False},
     "createBackup": {"type": "object", "properties": {
-        "name": NAME, "backup_type": {"type": "string"},
+        "name": NAME, "backup_type": {"type": "string", "maxLength": 255},
         "rotation": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 0},
         "metadata": METADATA},
         "required": ["name", "backup_type", "rotation"], "additionalProperties": False},
