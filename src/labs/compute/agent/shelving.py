@@ -56,7 +56,7 @@ class ShelvingAgent:
                      offload)
 
     def shelve_offload_instance(self, instance_id: str) -> None:
-        self._submit(instance_id, self._offload, instance_id, "shelve_offload")
+        self._submit(instance_id, self._offload, instance_id)
 
     def unshelve_instance(self, instance_id: str, image_url: str, token: str,
                           image_id: str | None, spec: dict[str, Any] | None = None) -> None:
@@ -98,12 +98,12 @@ class ShelvingAgent:
             return
         self._notify("shelve.end", spec, instance_id, states.SHELVED)
         if offload:
-            self._offload(instance_id, "shelve")
+            self._offload(instance_id)
         else:
             self.conductor.shelve_done(instance_id, self.host,
                                        self._power_state(instance_id), False)
 
-    def _offload(self, instance_id: str, action: str) -> None:
+    def _offload(self, instance_id: str) -> None:
         spec = self._specs.get(instance_id)
         self._notify("shelve_offload.start", spec, instance_id, states.SHELVED,
                      states.SHELVING_OFFLOADING)
@@ -177,7 +177,7 @@ class ShelvingAgent:
         """A shelve the agent's restart interrupted: the caller's token may be gone, so
         the snapshot is given up; an offload is simply done again."""
         if task == states.SHELVING_OFFLOADING:
-            self._offload(instance_id, "shelve_offload")
+            self._offload(instance_id)
             return
         self.conductor.shelve_done(instance_id, self.host, self._power_state(instance_id),
                                    False, "the agent restarted during the shelve; shelve "
