@@ -238,6 +238,7 @@ def test_missing_instance_raises_not_found(driver: VirtDriver, tmp_path: Path) -
         "snapshot": lambda: driver.snapshot(missing, tmp_path / "missing.img"),
         "interfaces": lambda: driver.attach_nic(missing, Nic(kind="user", port_id="p1")),
         "live_migration": lambda: driver.finish_incoming(missing),
+        "crash_dump": lambda: driver.trigger_crash_dump(missing),
     }
     for capability, call in calls.items():
         if capability in driver.capabilities:
@@ -288,6 +289,23 @@ def test_snapshot_writes_a_disk_image(driver: VirtDriver, make_spec: Any,
     assert driver.snapshot(spec.id, target) in ("qcow2", "raw")
     assert target.stat().st_size > 0
     assert driver.power_state(spec.id) is PowerState.RUNNING
+
+
+def test_crash_dump_needs_a_running_instance(driver: VirtDriver, make_spec: Any) -> None:
+    """An NMI reaches a running guest (it runs on, or reboots); an instance that is off
+    gets none: VirtError, and it stays off."""
+    _require(driver, "crash_dump")
+    spec = make_spec()
+    driver.spawn(spec)
+    driver.trigger_crash_dump(spec.id)
+    assert driver.power_state(spec.id) is PowerState.RUNNING
+    driver.power_off(spec.id, timeout=5)
+    with pytest.raises(VirtError) as refused:
+        driver.trigger_crash_dump(spec.id)
+    assert not isinstance(refused.value, InstanceNotFound)
+    assert driver.power_state(spec.id) is PowerState.SHUTDOWN
+    if isinstance(driver, FakeDriver):
+        assert driver.events(spec.id) == ["boot", "nmi", "power_off"]
 
 
 def test_concurrent_spawns_of_different_ids(driver: VirtDriver, make_spec: Any) -> None:

@@ -215,3 +215,45 @@ def test_pause_usage_and_access_ips(compute_cloud: RunningCloud) -> None:
         cloud.openstack("server", "delete", "--wait", "p")
     finally:
         conn.close()
+
+
+def test_shelve_backup_and_dump(compute_cloud: RunningCloud) -> None:
+    """shelve --offload / unshelve keep the server's ports, backups rotate, and a crash
+    dump reaches the (fake) guest, all through the unchanged CLI."""
+    cloud = compute_cloud
+    server = cloud.openstack_json("server", "create", "--image", "labs", "--flavor",
+                                  "g1.nano", "--wait", "shelf")
+    addresses = cloud.openstack_json("server", "show", "shelf")["addresses"]
+    assert addresses, server
+    cloud.openstack("server", "shelve", "--offload", "--wait", "shelf", timeout=120)
+    shown = cloud.openstack_json("server", "show", "shelf")
+    assert shown["status"] == "SHELVED_OFFLOADED" and not shown["OS-EXT-SRV-ATTR:host"]
+    shelved = cloud.openstack_json("image", "show", "shelf-shelved")
+    assert shelved["properties"]["instance_uuid"] == server["id"]
+    assert cloud.openstack_json("server", "show", "shelf")["addresses"] == addresses
+    cloud.openstack("server", "unshelve", "shelf")
+    wait_for(lambda: status(cloud, "shelf") == "ACTIVE", 30, "shelf ACTIVE", interval=0.5)
+    shown = cloud.openstack_json("server", "show", "shelf")
+    assert shown["status"] == "ACTIVE" and shown["OS-EXT-SRV-ATTR:host"]
+    assert shown["addresses"] == addresses  # the same ports and fixed IPs
+    assert "shelf-shelved" not in {i["Name"] for i in cloud.openstack_json("image", "list")}
+    events = [e["Action"] for e in cloud.openstack_json("server", "event", "list", "shelf")]
+    assert events[:2] == ["unshelve", "shelve"]
+
+    def idle() -> bool:
+        return cloud.openstack_json("server", "show", "shelf")["OS-EXT-STS:task_state"] is None
+    for name in ("daily-1", "daily-2", "daily-3"):
+        backup = cloud.openstack_json("server", "backup", "create", "--name", name,
+                                      "--type", "daily", "--rotate", "2", "shelf")
+        assert backup["name"] == name
+        wait_for(idle, 30, "the backup rotated", interval=0.5)
+    images = cloud.openstack_json("image", "list", "--long")
+    assert sorted(i["Name"] for i in images if i["Name"].startswith("daily-")) == [
+        "daily-2", "daily-3"]
+    cloud.openstack("--os-compute-api-version", "2.17", "server", "dump", "create", "shelf")
+    wait_for(lambda: "NMI received" in cloud.openstack("console", "log", "show",
+                                                       "shelf").stdout,
+             30, "the NMI in the console", interval=0.5)
+    cloud.openstack("server", "delete", "--wait", "shelf")
+    for name in ("daily-2", "daily-3"):
+        cloud.openstack("image", "delete", name)

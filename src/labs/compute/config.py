@@ -21,6 +21,9 @@ class ComputeOptions:
     ram_allocation_ratio: float = option(1.0, "virtual RAM per physical RAM on a host")
     disk_allocation_ratio: float = option(1.0, "virtual disk per physical disk on a host")
     max_list_limit: int = option(1000, "most servers (flavors, ...) one list answers with")
+    shelved_offload_time: int = option(
+        0, "a shelved server's VM is removed from its host (offloaded) right away (0) or "
+        "only when an admin asks (-1)")
     # default quotas, per project
     quota_instances: int = option(10, "default quota: servers per project")
     quota_cores: int = option(20, "default quota: vCPUs per project")

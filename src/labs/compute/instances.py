@@ -16,6 +16,8 @@ from labs.compute.payloads import utcnow
 from labs.network.instance_ports import release_addresses
 
 Inst, Alloc = models.Instance, models.Allocation
+#: What shelving keeps in a server's system metadata, and unshelving removes.
+SHELVED_KEYS = ("shelved_at", "shelved_image_id", "shelved_host", "unshelve_host")
 
 
 def mark_deleted(tx: Session, instance_id: str) -> bool:

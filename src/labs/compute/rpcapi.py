@@ -140,6 +140,28 @@ class ConductorAPI:
                                                      timeout=timeout, project_id=project_id)
         return result
 
+    def unshelve_instance(self, instance_id: str, image_url: str, token: str) -> None:
+        """Schedule an offloaded instance again and have its new host boot it from its
+        shelved image (deleted there once it runs, with the caller's token)."""
+        self.bus.cast(CONDUCTOR, "unshelve_instance", instance_id=instance_id,
+                      image_url=image_url, token=token)
+
+    def shelve_done(self, instance_id: str, host: str, power_state: int, offloaded: bool,
+                    error: str | None = None) -> None:
+        self.bus.cast(CONDUCTOR, "shelve_done", instance_id=instance_id, host=host,
+                      power_state=power_state, offloaded=offloaded, error=error)
+
+    def unshelve_done(self, instance_id: str, host: str, power_state: int,
+                      error: str | None = None) -> None:
+        self.bus.cast(CONDUCTOR, "unshelve_done", instance_id=instance_id, host=host,
+                      power_state=power_state, error=error)
+
+    def event_done(self, instance_id: str, host: str, action: str, event: str,
+                   error: str | None = None) -> None:
+        """One step of an action that changes no state (a crash dump) is over."""
+        self.bus.cast(CONDUCTOR, "event_done", instance_id=instance_id, host=host,
+                      action=action, event=event, error=error)
+
 
 class SchedulerAPI:
     def __init__(self, bus: Bus) -> None:
@@ -183,6 +205,33 @@ class AgentAPI:
         """The agent uploads the snapshot to the image API with the caller's token."""
         self.bus.cast(AGENT, "snapshot_instance", server=host, instance_id=instance_id,
                       image_id=image_id, image_url=image_url, token=token)
+
+    def shelve_instance(self, host: str, instance_id: str, image_id: str, image_url: str,
+                        token: str, offload: bool) -> None:
+        """Power off, snapshot into the shelved image, and offload when ``offload``."""
+        self.bus.cast(AGENT, "shelve_instance", server=host, instance_id=instance_id,
+                      image_id=image_id, image_url=image_url, token=token, offload=offload)
+
+    def shelve_offload_instance(self, host: str, instance_id: str) -> None:
+        self.bus.cast(AGENT, "shelve_offload_instance", server=host, instance_id=instance_id)
+
+    def unshelve_instance(self, host: str, instance_id: str, image_url: str, token: str,
+                          image_id: str | None, spec: BuildSpec | None = None) -> None:
+        """Start the shelved instance again: power it on when the host still has it,
+        else boot ``spec`` (whose image is the shelved one); then delete image
+        ``image_id``."""
+        self.bus.cast(AGENT, "unshelve_instance", server=host, instance_id=instance_id,
+                      image_url=image_url, token=token, image_id=image_id,
+                      spec=spec.to_message() if spec is not None else None)
+
+    def backup_instance(self, host: str, instance_id: str, image_id: str, image_url: str,
+                        token: str, backup_type: str, rotation: int) -> None:
+        self.bus.cast(AGENT, "backup_instance", server=host, instance_id=instance_id,
+                      image_id=image_id, image_url=image_url, token=token,
+                      backup_type=backup_type, rotation=rotation)
+
+    def trigger_crash_dump(self, host: str, instance_id: str) -> None:
+        self.bus.cast(AGENT, "trigger_crash_dump", server=host, instance_id=instance_id)
 
     def stop_instance(self, host: str, instance_id: str) -> None:
         self.bus.cast(AGENT, "stop_instance", server=host, instance_id=instance_id)

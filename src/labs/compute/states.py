@@ -9,6 +9,8 @@ STOPPED = "stopped"
 PAUSED = "paused"
 ERROR = "error"
 DELETED = "deleted"
+SHELVED = "shelved"
+SHELVED_OFFLOADED = "shelved_offloaded"
 
 # task_state
 SCHEDULING = "scheduling"
@@ -23,6 +25,10 @@ DELETING = "deleting"
 PAUSING = "pausing"
 UNPAUSING = "unpausing"
 MIGRATING = "migrating"
+SHELVING = "shelving"
+SHELVING_OFFLOADING = "shelving_offloading"
+UNSHELVING = "unshelving"
+IMAGE_BACKUP = "image_backup"
 
 # power_state (Nova's numbers)
 NOSTATE = 0
@@ -39,11 +45,14 @@ STATE_MAP: dict[str, tuple[str, dict[str, str]]] = {
     PAUSED: ("PAUSED", {}),
     ERROR: ("ERROR", {REBUILDING: "REBUILD"}),
     DELETED: ("DELETED", {}),
+    SHELVED: ("SHELVED", {}),
+    SHELVED_OFFLOADED: ("SHELVED_OFFLOADED", {}),
 }
 
 #: Every status a server list may be filtered by.
 STATUSES = frozenset({"ACTIVE", "BUILD", "SHUTOFF", "PAUSED", "ERROR", "DELETED", "REBOOT",
-                      "HARD_REBOOT", "REBUILD", "MIGRATING", "UNKNOWN"})
+                      "HARD_REBOOT", "REBUILD", "MIGRATING", "SHELVED",
+                      "SHELVED_OFFLOADED", "UNKNOWN"})
 
 
 def status_of(vm_state: str, task_state: str | None) -> str:
@@ -84,6 +93,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     "createImage": frozenset({ACTIVE, STOPPED, PAUSED}),
     "console": frozenset({ACTIVE, STOPPED, PAUSED, ERROR}),
     "os-migrateLive": frozenset({ACTIVE, PAUSED}),
+    "shelve": frozenset({ACTIVE, STOPPED}),
+    "shelveOffload": frozenset({SHELVED}),
+    "unshelve": frozenset({SHELVED, SHELVED_OFFLOADED}),
+    "createBackup": frozenset({ACTIVE, STOPPED}),
+    "trigger_crash_dump": frozenset({ACTIVE, ERROR}),
 }
 #: Task states a hard reboot may interrupt (a stuck soft reboot, say).
 HARD_REBOOT_OVER = frozenset({REBOOTING, REBOOTING_HARD, POWERING_ON, POWERING_OFF})

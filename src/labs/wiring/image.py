@@ -4,11 +4,12 @@ compute's view of it when both run in one process."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from labs.common.context import RequestContext
 from labs.common.db import Database
-from labs.common.errors import NotFound
+from labs.common.errors import Forbidden, NotFound
 from labs.common.runner import Site
 from labs.compute.api.images import ImageInfo, ImageLookup
 from labs.image.config import ImageOptions
@@ -66,6 +67,10 @@ class LocalImages(ImageLookup):
                                          "disk_format": disk_format,
                                          "container_format": "bare", "visibility": "private"})
         return str(view.row.id)
+
+    def discard_image(self, ctx: RequestContext, image_id: str) -> None:
+        with contextlib.suppress(NotFound, Forbidden):  # gone, or protected meanwhile
+            self.service.records.delete(ctx, image_id)
 
     def upload_url(self) -> str | None:
         return self.url

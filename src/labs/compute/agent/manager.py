@@ -25,7 +25,7 @@ from labs.compute import states
 from labs.compute.agent.live_migration import LiveMigrationWork
 from labs.compute.agent.nics import attach_port, detach_gone, detach_port, nics_of, replug, unplug
 from labs.compute.agent.resources import heartbeat_report, host_report
-from labs.compute.agent.snapshots import upload_snapshot
+from labs.compute.agent.shelving import ShelvingAgent
 from labs.compute.payloads import BuildSpec, ExpectedInstance, notification_payload, utcnow
 from labs.compute.rpcapi import AGENT_BINARY, ConductorAPI, notify_instance
 from labs.compute.virt.base import InstanceNotFound, InstanceSpec, Nic, VirtDriver, VirtError
@@ -35,8 +35,8 @@ from labs.network.specs import NetworkError
 
 log = logging.getLogger("labs.compute.agent.manager")
 
-class Agent:
-    """Served on ``compute.<host>``."""
+class Agent(ShelvingAgent):
+    """Served on ``compute.<host>`` (shelving, backups: see ShelvingAgent)."""
 
     def __init__(self, host: str, zone: str, driver: VirtDriver, bus: Bus,
                  heartbeat_seconds: float = 10.0, workers: int = 16,
@@ -131,9 +131,12 @@ class Agent:
                 self._submit(iid, self._rebuild, spec)
             elif task in (states.PAUSING, states.UNPAUSING):
                 self._submit(iid, self._pause, iid, task == states.PAUSING)
-            elif task == states.IMAGE_SNAPSHOT:  # the caller's token may be gone: give up
-                self._submit(iid, self._report, iid, "createImage",
-                             "the agent restarted during the snapshot; take it again")
+            elif task in (states.IMAGE_SNAPSHOT, states.IMAGE_BACKUP):  # token may be gone
+                self._submit(iid, self._report, iid, "createImage" if task == states.
+                             IMAGE_SNAPSHOT else "createBackup", "the agent restarted "
+                             "during the snapshot; take it again")
+            elif task in (states.SHELVING, states.SHELVING_OFFLOADING):
+                self._submit(iid, self._shelve_cut_short, iid, task)
         known = {wanted.spec.id for wanted in expected}
         for wanted in expected:  # VMs that stopped or died while no agent watched
             info = running.get(wanted.spec.id)
@@ -338,17 +341,6 @@ class Agent:
         spec = self._specs.get(instance_id)
         if spec is not None:
             self._specs[instance_id] = spec.with_network(network)
-
-    def _snapshot(self, instance_id: str, image_id: str, image_url: str, token: str) -> None:
-        spec = self._specs.get(instance_id)
-        self._notify("snapshot.start", spec, instance_id, states.ACTIVE,
-                     states.IMAGE_SNAPSHOT)
-        error = upload_snapshot(self.driver, instance_id, self.snapshot_dir, image_id,
-                                image_url, token)
-        if error is not None:
-            log.warning("%s: %s", self.host, error)
-        self._notify("snapshot.end", spec, instance_id, states.ACTIVE)
-        self._report(instance_id, "createImage", error)
 
     def _reboot(self, instance_id: str, hard: bool) -> None:
         spec = self._specs.get(instance_id)

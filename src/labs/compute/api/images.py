@@ -61,6 +61,10 @@ class ImageLookup(ABC):
         agent uploads it); returns its id."""
         raise BadRequest("This cloud has no image service to keep snapshots in.")
 
+    def discard_image(self, ctx: RequestContext, image_id: str) -> None:  # noqa: B027
+        """Delete an image ``ctx`` may delete (a shelved server's); a missing one is
+        fine."""
+
     def upload_url(self) -> str | None:
         """The image API's URL (``.../image``) as agents should reach it."""
         return None

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from labs.common.db import Database
 from labs.common.errors import BadRequest, Forbidden
 from labs.common.row_locks import ensure_lock_row, take_lock
-from labs.compute import models
+from labs.compute import models, states
 from labs.compute.config import ComputeOptions
 from labs.network.quotas import LEGACY_NAMES
 from labs.network.service import NetworkService
@@ -64,9 +64,15 @@ class QuotaService:
                 **{legacy: network[name] for legacy, name in LEGACY_NAMES.items()}}
 
     def usage(self, tx: Session, project_id: str) -> Usage:
+        # an offloaded server holds no cores nor RAM (as Nova counts them from
+        # placement), until its unshelve starts
+        held = sa.or_(Inst.vm_state != states.SHELVED_OFFLOADED,
+                      Inst.task_state == states.UNSHELVING)
         count, cores, ram = tx.execute(
-            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(Inst.vcpus), 0),
-                      sa.func.coalesce(sa.func.sum(Inst.memory_mb), 0))
+            sa.select(sa.func.count(),
+                      sa.func.coalesce(sa.func.sum(sa.case((held, Inst.vcpus), else_=0)), 0),
+                      sa.func.coalesce(sa.func.sum(sa.case((held, Inst.memory_mb), else_=0)),
+                                       0))
             .where(Inst.project_id == project_id, Inst.deleted.is_(False))).one()
         groups = tx.scalar(sa.select(sa.func.count()).select_from(models.ServerGroup)
                            .where(models.ServerGroup.project_id == project_id)) or 0
@@ -107,6 +113,20 @@ class QuotaService:
             f"Quota exceeded for {', '.join(over)}: Requested {asked}, but already used "
             f"{', '.join(str(used.get(r)) for r in over)} of "
             f"{', '.join(str(limits[r]) for r in over)} {', '.join(over)}")
+
+    def resources_allowed(self, tx: Session, project_id: str, vcpus: int, ram: int) -> None:
+        """403 unless ``vcpus`` cores and ``ram`` more fit (an offloaded server coming
+        back). Call with the project's lock held."""
+        limits, used = self.limits(tx, project_id), self.usage(tx, project_id)
+        wanted = {"cores": vcpus, "ram": ram}
+        over = [r for r in ("cores", "ram")
+                if limits[r] >= 0 and used.get(r) + wanted[r] > limits[r]]
+        if over:
+            raise Forbidden(
+                f"Quota exceeded for {', '.join(over)}: Requested "
+                f"{', '.join(str(wanted[r]) for r in over)}, but already used "
+                f"{', '.join(str(used.get(r)) for r in over)} of "
+                f"{', '.join(str(limits[r]) for r in over)} {', '.join(over)}")
 
     def check_metadata_items(self, tx: Session, project_id: str, count: int,
                              message: str | None = None) -> None:

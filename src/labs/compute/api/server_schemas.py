@@ -109,6 +109,24 @@ LIVE_MIGRATE: dict[str, Any] = {"type": "object", "properties": {
     "block_migration": {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["auto"]}]},
     "disk_over_commit": {"type": "boolean"}, "force": {"type": "boolean"}},
     "required": ["block_migration"], "additionalProperties": False}
+ZONE_OR_NULL: dict[str, Any] = {"type": ["string", "null"], "minLength": 1,
+                                "maxLength": 255}
+#: shelve, shelveOffload, unshelve (2.77: a zone, 2.91: a zone or null, and a host),
+#: createBackup, trigger_crash_dump (2.17)
+SHELVE_ACTIONS: dict[str, Any] = {
+    "shelve": {},  # Nova reads no value
+    "shelveOffload": {},
+    "unshelve": {"type": ["null", "object"], "properties": {
+        "availability_zone": ZONE_OR_NULL,
+        "host": {"type": "string", "minLength": 1, "maxLength": 255}},
+        "additionalProperties": False},
+    "createBackup": {"type": "object", "properties": {
+        "name": NAME, "backup_type": {"type": "string", "maxLength": 255},
+        "rotation": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 0},
+        "metadata": METADATA},
+        "required": ["name", "backup_type", "rotation"], "additionalProperties": False},
+    "trigger_crash_dump": {"type": "null"},
+}
 
 METADATA_BODY: dict[str, Any] = {
     "type": "object", "properties": {"metadata": METADATA}, "required": ["metadata"],

@@ -371,6 +371,7 @@ class ServerService:
                 return
             start_action(tx, ctx, row.id, "delete", row.project_id)
             host = row.host
+            shelved_image = (row.system_metadata or {}).get("shelved_image_id")
             if host is None or not self.hosts.is_up(host):
                 spec = BuildSpec.of_instance(row)
                 mark_deleted(tx, row.id)
@@ -382,6 +383,8 @@ class ServerService:
                 if not affected(moved):
                     return  # deleted by a racing request meanwhile
                 local = False
+        if shelved_image:  # as Nova: a shelved server's image goes with it
+            self.images.discard_image(ctx, shelved_image)
         if local:
             # no agent will say it: tell the listeners (DNS, ...) from here, as Nova's
             # API does for a server whose host is down

@@ -22,6 +22,7 @@ from labs.compute import models, states
 from labs.compute.actions import finish_event
 from labs.compute.conductor.live_migration import LiveMigrations
 from labs.compute.conductor.metadata import find_instance_metadata
+from labs.compute.conductor.shelving import ShelveConductor
 from labs.compute.config import ComputeOptions
 from labs.compute.instance_network import InstanceNetworking, wants_network
 from labs.compute.instances import mark_deleted
@@ -35,8 +36,8 @@ Inst, Alloc, Node, Svc = models.Instance, models.Allocation, models.ComputeNode,
 BUILD_EVENT = "compute__do_build_and_run_instance"
 
 
-class Conductor:
-    """Served on the ``conductor`` topic."""
+class Conductor(ShelveConductor):
+    """Served on the ``conductor`` topic (shelving: see ShelveConductor)."""
 
     def __init__(self, db: Database, options: ComputeOptions, scheduler: SchedulerAPI,
                  agents: AgentAPI, network: NetworkService) -> None:

@@ -117,7 +117,9 @@ class SchedulerManager:
             availability_zone=row.requested_zone, group_id=row.server_group_id,
             group_policy=group_policy,
             group_rules={k: int(v) for k, v in group_rules.items()},
-            group_hosts=group_hosts, ignore_hosts=frozenset(row.failed_hosts or ()))
+            group_hosts=group_hosts, ignore_hosts=frozenset(row.failed_hosts or ()),
+            force_hosts=frozenset(filter(None, [(row.system_metadata or {}).get(
+                "unshelve_host")])))  # an admin's unshelve to a host (2.91)
 
     def host_states(self) -> list[HostState]:
         """Every agent's node with what is claimed on it: four queries in all."""

@@ -33,6 +33,7 @@ KNOWN_CAPABILITIES: Mapping[str, tuple[str, ...]] = {
     "snapshot": ("snapshot",),
     "interfaces": ("attach_nic", "detach_nic"),
     "live_migration": ("prepare_incoming", "live_migrate", "finish_incoming"),
+    "crash_dump": ("trigger_crash_dump",),
 }
 
 
@@ -267,6 +268,12 @@ class VirtDriver(ABC):
         `target` is not left half-written. InstanceNotFound if missing. Capability
         "snapshot"."""
         raise UnsupportedOperation(f"{self.name} driver cannot snapshot")
+
+    def trigger_crash_dump(self, instance_id: str) -> None:
+        """Inject a non-maskable interrupt into the running guest (Nova's crash dump:
+        its kernel may dump and reboot). VirtError when it is not running;
+        InstanceNotFound if missing. Capability "crash_dump"."""
+        raise UnsupportedOperation(f"{self.name} driver cannot trigger crash dumps")
 
     def attach_nic(self, instance_id: str, nic: Nic) -> None:
         """Give the instance one more NIC (`nic.port_id` names it): hot-plugged into a

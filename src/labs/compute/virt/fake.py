@@ -66,7 +66,7 @@ class FakeDriver(VirtDriver):
     name: ClassVar[str] = "fake"
     capabilities: ClassVar[frozenset[str]] = frozenset(
         {"reboot", "power", "pause", "console_output", "snapshot", "interfaces",
-         "live_migration"})
+         "live_migration", "crash_dump"})
 
     def __init__(self, state_dir: Path, host: str, vcpus: int = 16, memory_mb: int = 65536,
                  disk_gb: int = 1024, spawn_seconds: float = 0.0,
@@ -183,6 +183,18 @@ class FakeDriver(VirtDriver):
                                 f"{PowerState(rec['power_state']).name.lower()}")
             self._store(instance_id, {**rec, "power_state": int(after),
                                       "events": [*rec["events"], event]})
+
+    def trigger_crash_dump(self, instance_id: str) -> None:
+        with self._lock:
+            rec = self._get(instance_id)
+            if rec["power_state"] != PowerState.RUNNING:
+                raise VirtError(f"instance {instance_id} is not running")
+            self._store(instance_id, {**rec, "events": [*rec["events"], "nmi"]})
+
+    def events(self, instance_id: str) -> list[str]:
+        """What happened to the instance: boot, power and NIC events, "nmi"."""
+        with self._lock:
+            return list(self._get(instance_id)["events"])
 
     def console_output(self, instance_id: str, length: int | None = None) -> str:
         if length is not None and length < 0:
@@ -340,6 +352,9 @@ def _console_lines(instance_id: str, rec: Record) -> list[str]:
             continue  # a frozen guest says nothing
         if event == "power_off":
             say(f"fake: {rec['hostname']}: power off")
+            continue
+        if event == "nmi":
+            say("Uhhuh. NMI received for unknown reason 00 on CPU 0.")
             continue
         if event.startswith("reboot:"):
             say(f"fake: {rec['hostname']}: reboot ({event.partition(':')[2]})")

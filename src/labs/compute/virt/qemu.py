@@ -9,17 +9,15 @@ qemu_images), and booted with their own kernel directly when they have one (3-5 
 under software emulation).
 
 Acceleration: KVM when it really runs a guest here (probed once, see
-qemu_process.kvm_works), otherwise TCG software emulation; `accel` can force either.
-
-Power operations go through QMP (see qemu_monitor, which also drains the consoles); pause
-is QMP stop and cont. A soft reboot is done as Nova's libvirt driver does it for guests
-without an agent: press the ACPI power button, wait up to `soft_reboot_seconds` for the
-guest to power off, then start it again; a guest that does not react gets a hard reset.
-A snapshot pauses a running guest while qemu-img copies the overlay (consistent as after
-a power cut), then lets it run on.
-
-Networking: user-mode (slirp) nics with the guest's ssh port forwarded from a free
-loopback port (`ssh_address`), or taps a network driver made, also hot-plugged (qemu_nics).
+qemu_process.kvm_works), otherwise TCG software emulation; `accel` can force either. Power
+operations (pause is QMP stop and cont) and crash dumps (an NMI) go through QMP
+(qemu_monitor, which drains consoles).
+A soft reboot is done as Nova's libvirt driver does it for guests without an agent: press
+the ACPI power button, wait up to `soft_reboot_seconds` for the guest to power off, then
+start it again; a guest that does not react gets a hard reset. A snapshot pauses the guest
+while qemu-img copies the overlay (the copy is consistent as after a power cut), then lets
+it run on. Networking: user-mode (slirp) nics with the guest's ssh port forwarded from a
+free loopback port (`ssh_address`), or taps a network driver made, also hot-plugged.
 """
 
 from __future__ import annotations
@@ -71,7 +69,7 @@ class QemuDriver(VirtDriver):
     name: ClassVar[str] = "qemu"
     capabilities: ClassVar[frozenset[str]] = frozenset(
         {"reboot", "power", "pause", "console_output", "snapshot", "interfaces",
-         "live_migration"})
+         "live_migration", "crash_dump"})
 
     def __init__(self, state_dir: Path, host: str, *, binary: str = "qemu-system-x86_64",
                  accel: str = "auto", vcpu_overcommit: float = 1.0,
@@ -196,6 +194,9 @@ class QemuDriver(VirtDriver):
                 self.monitor.qmp(workdir, "system_reset")
                 self.monitor.resume(workdir)
         log.info("rebooted instance %s (%s)", instance_id, "hard" if hard else "soft")
+
+    def trigger_crash_dump(self, instance_id: str) -> None:
+        self.monitor.inject_nmi(self._existing(instance_id))
 
     def power_off(self, instance_id: str, timeout: float = 60.0) -> None:
         workdir = self._existing(instance_id)

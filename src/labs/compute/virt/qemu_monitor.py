@@ -60,6 +60,13 @@ class QemuMonitor:
         with self._qmp_locks[workdir.name]:
             return qmp(workdir / "qmp.sock", command, arguments, timeout=timeout)
 
+    def inject_nmi(self, workdir: Path) -> None:
+        """A non-maskable interrupt into the running guest (its kernel may panic and
+        dump, as ``kernel.unknown_nmi_panic`` says); VirtError when it does not run."""
+        if self.running_pid(workdir) is None:
+            raise VirtError(f"instance {workdir.name} is not running")
+        self.qmp(workdir, "inject-nmi")
+
     def qmp_lock(self, workdir: Path) -> threading.Lock:
         """Held by whoever talks to the instance's qemu (one QMP client at a time)."""
         return self._qmp_locks[workdir.name]

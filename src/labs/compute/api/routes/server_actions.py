@@ -11,7 +11,7 @@ from labs.common.errors import BadRequest, NotFound
 from labs.common.http import Api, Call, Reply, validate
 from labs.compute.api import server_schemas as schemas
 from labs.compute.api.network_schemas import SERVER_ACTIONS
-from labs.compute.api.routes import floating_ips, security_groups
+from labs.compute.api.routes import floating_ips, security_groups, server_shelve
 from labs.compute.api.routes import server_views as views
 from labs.compute.api.routes.action_table import Action, Handler, body_schema, dispatch
 from labs.compute.api.service import ComputeService
@@ -83,6 +83,10 @@ def action_table(service: ComputeService) -> dict[str, Action]:
         check_live_migration(call, args)
         actions.live_migrate(ctx, server_id, args.get("host"), bool(args.get("force")))
 
+    def shelving(call: Call, ctx: RequestContext, server_id: str, args: Any) -> Reply | None:
+        (name, _), = call.body.items()
+        return server_shelve.server_action(service, call, server_id, name, args)
+
     def console(call: Call, ctx: RequestContext, server_id: str, args: Any) -> Reply:
         output = actions.console_output(ctx, server_id, console_length(args.get("length")))
         return Reply({"output": output}, status=200)
@@ -108,6 +112,7 @@ def action_table(service: ComputeService) -> dict[str, Action]:
         "os-getConsoleOutput": Action(console, schemas.CONSOLE_OUTPUT),
         "os-migrateLive": Action(live_migrate, schemas.LIVE_MIGRATE,
                                  policy="compute:servers:migrate_live"),
+        **{name: Action(shelving, schema) for name, schema in schemas.SHELVE_ACTIONS.items()},
         **{name: Action(groups, schema) for name, schema in SERVER_ACTIONS.items()
            if "SecurityGroup" in name},
         **{name: Action(floating, schema) for name, schema in SERVER_ACTIONS.items()
