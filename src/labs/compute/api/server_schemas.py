@@ -103,7 +103,7 @@ LOCK_V2_73: dict[str, Any] = {"type": ["null", "object"], "properties": {
 CONSOLE_OUTPUT: dict[str, Any] = {"type": "object", "properties": {
     "length": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"}},
     "additionalProperties": False}
-#: ``os-migrateLive`` (microversion rules in routes/server_actions.check_live_migration).
+#: ``os-migrateLive`` (microversion rules in routes/move_actions.check_live_migration).
 LIVE_MIGRATE: dict[str, Any] = {"type": "object", "properties": {
     "host": {"type": ["string", "null"], "minLength": 1, "maxLength": 255},
     "block_migration": {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["auto"]}]},

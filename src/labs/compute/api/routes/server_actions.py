@@ -11,7 +11,7 @@ from labs.common.errors import BadRequest, NotFound
 from labs.common.http import Api, Call, Reply, validate
 from labs.compute.api import server_schemas as schemas
 from labs.compute.api.network_schemas import SERVER_ACTIONS
-from labs.compute.api.routes import floating_ips, security_groups, server_shelve
+from labs.compute.api.routes import floating_ips, move_actions, security_groups
 from labs.compute.api.routes import server_views as views
 from labs.compute.api.routes.action_table import Action, Handler, body_schema, dispatch
 from labs.compute.api.service import ComputeService
@@ -24,23 +24,6 @@ def console_length(value: Any) -> int | None:
     if length < -1:
         raise BadRequest("Invalid input: length must be -1 (all) or more.")
     return None if length == -1 else length
-
-
-def check_live_migration(call: Call, args: dict[str, Any]) -> None:
-    """os-migrateLive's arguments by microversion, as Nova's schemas have them."""
-    if not call.at_least(2, 25):
-        if args["block_migration"] == "auto":
-            raise BadRequest("Invalid input: block_migration 'auto' needs microversion 2.25.")
-        if "disk_over_commit" not in args or "host" not in args:
-            raise BadRequest("Invalid input: 'disk_over_commit' and 'host' are required.")
-    elif "disk_over_commit" in args:
-        raise BadRequest("Invalid input: Additional properties are not allowed "
-                         "('disk_over_commit' was unexpected)")
-    elif "host" not in args:
-        raise BadRequest("Invalid input: 'host' is a required property")
-    if "force" in args and not (call.at_least(2, 30) and not call.at_least(2, 68)):
-        raise BadRequest("Invalid input: Additional properties are not allowed "
-                         "('force' was unexpected)")
 
 
 def simple(operation: Callable[[RequestContext, str], None]) -> Handler:
@@ -79,25 +62,9 @@ def action_table(service: ComputeService) -> dict[str, Action]:
             reason = (args or {}).get("locked_reason")
         actions.lock(ctx, server_id, reason)
 
-    def live_migrate(call: Call, ctx: RequestContext, server_id: str, args: Any) -> None:
-        check_live_migration(call, args)
-        actions.live_migrate(ctx, server_id, args.get("host"), bool(args.get("force")))
-
-    def shelving(call: Call, ctx: RequestContext, server_id: str, args: Any) -> Reply | None:
-        (name, _), = call.body.items()
-        return server_shelve.server_action(service, call, server_id, name, args)
-
     def console(call: Call, ctx: RequestContext, server_id: str, args: Any) -> Reply:
         output = actions.console_output(ctx, server_id, console_length(args.get("length")))
         return Reply({"output": output}, status=200)
-
-    def groups(call: Call, ctx: RequestContext, server_id: str, args: Any) -> None:
-        (name, _), = call.body.items()
-        security_groups.server_action(service, ctx, server_id, name, args)
-
-    def floating(call: Call, ctx: RequestContext, server_id: str, args: Any) -> None:
-        (name, _), = call.body.items()
-        floating_ips.server_action(service, call, ctx, server_id, name, args)
 
     return {
         "reboot": Action(reboot, schemas.REBOOT),
@@ -110,14 +77,23 @@ def action_table(service: ComputeService) -> dict[str, Action]:
         "pause": Action(simple(actions.pause), policy="compute:servers:pause"),
         "unpause": Action(simple(actions.unpause), policy="compute:servers:pause"),
         "os-getConsoleOutput": Action(console, schemas.CONSOLE_OUTPUT),
-        "os-migrateLive": Action(live_migrate, schemas.LIVE_MIGRATE,
-                                 policy="compute:servers:migrate_live"),
-        **{name: Action(shelving, schema) for name, schema in schemas.SHELVE_ACTIONS.items()},
-        **{name: Action(groups, schema) for name, schema in SERVER_ACTIONS.items()
-           if "SecurityGroup" in name},
-        **{name: Action(floating, schema) for name, schema in SERVER_ACTIONS.items()
-           if "FloatingIp" in name},
+        **move_actions.table(service),
+        **network_actions(service),
     }
+
+
+def network_actions(service: ComputeService) -> dict[str, Action]:
+    """addSecurityGroup, removeSecurityGroup, addFloatingIp, removeFloatingIp."""
+    def groups(call: Call, ctx: RequestContext, server_id: str, args: Any) -> None:
+        (name, _), = call.body.items()
+        security_groups.server_action(service, ctx, server_id, name, args)
+
+    def floating(call: Call, ctx: RequestContext, server_id: str, args: Any) -> None:
+        (name, _), = call.body.items()
+        floating_ips.server_action(service, call, ctx, server_id, name, args)
+
+    return {name: Action(groups if "SecurityGroup" in name else floating, schema)
+            for name, schema in SERVER_ACTIONS.items()}
 
 
 def register(api: Api, service: ComputeService) -> None:
