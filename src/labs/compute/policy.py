@@ -24,6 +24,8 @@ RULES: dict[str, Rule] = {
     "compute:servers:all_tenants": admin,
     "compute:servers:show_host": admin,
     "compute:servers:unlock_override": admin,
+    "compute:servers:resize": writer,
+    "compute:servers:migrate": admin,
     "compute:flavors:read": always,
     "compute:flavors:manage": admin,
     "compute:keypairs": reader,

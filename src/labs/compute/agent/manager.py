@@ -5,9 +5,8 @@ It holds no database credentials: it learns what to do from casts on
 instance runs under that instance's lock, in a pool of worker threads. On start it
 registers its hypervisor and reconciles: what the cloud expects on this host is
 compared with what the driver runs (VMs outlive their agent), so builds and deletes
-that a crash interrupted are finished, and leftovers are cleaned up.
-
-Snapshots go through ``snapshot_dir`` (emptied at start); the image cache is pruned.
+that a crash interrupted are finished, and leftovers are cleaned up. Snapshots go
+through ``snapshot_dir`` (emptied at start); the image cache is pruned.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from typing import Any
 from labs.common.bus import Bus, BusError
 from labs.common.periodic import Periodic
 from labs.compute import states
+from labs.compute.agent.moves import AgentMoves
 from labs.compute.agent.nics import attach_port, detach_gone, detach_port, nics_of
 from labs.compute.agent.resources import heartbeat_report, host_report
 from labs.compute.agent.snapshots import upload_snapshot
@@ -36,8 +36,8 @@ from labs.network.specs import NetworkError
 
 log = logging.getLogger("labs.compute.agent.manager")
 
-class Agent:
-    """Served on ``compute.<host>``."""
+class Agent(AgentMoves):
+    """Served on ``compute.<host>`` (resizes and cold migrations: see agent.moves)."""
 
     def __init__(self, host: str, zone: str, driver: VirtDriver, bus: Bus,
                  heartbeat_seconds: float = 10.0, workers: int = 16,

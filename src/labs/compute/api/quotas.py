@@ -108,6 +108,22 @@ class QuotaService:
             f"{', '.join(str(used.get(r)) for r in over)} of "
             f"{', '.join(str(limits[r]) for r in over)} {', '.join(over)}")
 
+    def check_growth(self, tx: Session, project_id: str, cores: int, ram: int) -> None:
+        """403 when `cores` and `ram` more (a resize up) pass the project's quota, with
+        Nova's message. Call with the project's lock held."""
+        grow = {"cores": cores, "ram": ram}
+        if all(value <= 0 for value in grow.values()):
+            return
+        limits, used = self.limits(tx, project_id), self.usage(tx, project_id)
+        over = [r for r, more in grow.items()
+                if more > 0 and limits[r] >= 0 and used.get(r) + more > limits[r]]
+        if over:
+            raise Forbidden(
+                f"Quota exceeded for {', '.join(over)}: Requested "
+                f"{', '.join(str(grow[r]) for r in over)}, but already used "
+                f"{', '.join(str(used.get(r)) for r in over)} of "
+                f"{', '.join(str(limits[r]) for r in over)} {', '.join(over)}")
+
     def check_metadata_items(self, tx: Session, project_id: str, count: int,
                              message: str | None = None) -> None:
         """403 when ``count`` metadata items pass the project's ``metadata_items``."""

@@ -104,6 +104,17 @@ SERVER_ACTION: dict[str, Any] = {
         "os-getConsoleOutput": {"type": "object", "properties": {
             "length": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"}},
             "additionalProperties": False},
+        "resize": {"type": "object", "properties": {
+            "flavorRef": {"type": ["string", "integer"], "minLength": 1, "maxLength": 255},
+            "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]}},
+            "required": ["flavorRef"], "additionalProperties": False},
+        "confirmResize": {"type": "null"},
+        "revertResize": {"type": "null"},
+        # an object (with "host") needs microversion 2.56
+        "migrate": {"type": ["null", "object"], "properties": {
+            "host": {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
+                     "pattern": "^[a-zA-Z0-9-._]*$"}},
+            "additionalProperties": False},
         **SERVER_ACTIONS,
     },
     "additionalProperties": False,

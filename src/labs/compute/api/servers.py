@@ -99,13 +99,13 @@ class CheckedRequest:
 def status_clause(status: str) -> sa.ColumnElement[bool]:
     """The rows that show ``status`` (the SQL twin of ``states.status_of``)."""
     task = Inst.task_state
-    rebooting = (states.REBOOTING, states.REBOOTING_HARD, states.REBUILDING)
+    rebooting = (states.REBOOTING, states.REBOOTING_HARD, states.REBUILDING, *states.RESIZING)
     quiet = sa.or_(task.is_(None), task.not_in(rebooting))
+    still = sa.or_(task.is_(None), task.not_in((states.REBUILDING, *states.RESIZING)))
     by_status: dict[str, sa.ColumnElement[bool]] = {
         "ACTIVE": sa.and_(Inst.vm_state == states.ACTIVE, quiet),
         "BUILD": Inst.vm_state == states.BUILDING,
-        "SHUTOFF": sa.and_(Inst.vm_state == states.STOPPED,
-                           sa.or_(task.is_(None), task != states.REBUILDING)),
+        "SHUTOFF": sa.and_(Inst.vm_state == states.STOPPED, still),
         "ERROR": sa.and_(Inst.vm_state == states.ERROR,
                          sa.or_(task.is_(None), task != states.REBUILDING)),
         "REBOOT": sa.and_(Inst.vm_state == states.ACTIVE, task == states.REBOOTING),
@@ -113,6 +113,12 @@ def status_clause(status: str) -> sa.ColumnElement[bool]:
         "REBUILD": sa.and_(Inst.vm_state.in_((states.ACTIVE, states.STOPPED, states.ERROR)),
                            task == states.REBUILDING),
         "DELETED": Inst.deleted.is_(True),
+        "RESIZE": sa.and_(Inst.vm_state.in_((states.ACTIVE, states.STOPPED)),
+                          task.in_(states.RESIZING)),
+        "VERIFY_RESIZE": sa.and_(Inst.vm_state == states.RESIZED,
+                                 sa.or_(task.is_(None), task != states.RESIZE_REVERTING)),
+        "REVERT_RESIZE": sa.and_(Inst.vm_state == states.RESIZED,
+                                 task == states.RESIZE_REVERTING),
     }
     return by_status.get(status, sa.false())
 

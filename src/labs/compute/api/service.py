@@ -12,6 +12,7 @@ from labs.compute.api.keypairs import KeypairService
 from labs.compute.api.network_proxy import NetworkProxy
 from labs.compute.api.quotas import QuotaService
 from labs.compute.api.server_actions import ServerActions
+from labs.compute.api.server_moves import ServerMoves
 from labs.compute.api.servers import ServerService
 from labs.compute.config import ComputeOptions
 from labs.compute.rpcapi import AgentAPI, ConductorAPI
@@ -36,6 +37,7 @@ class ComputeService:
                                      self.groups, images, ConductorAPI(bus), AgentAPI(bus),
                                      self.hosts, self.network)
         self.actions = ServerActions(self.servers)
+        self.moves = ServerMoves(self.servers)
         self.network_proxy = NetworkProxy(self.servers)
 
     def prepare(self) -> None:

@@ -63,7 +63,7 @@ class FakeDriver(VirtDriver):
 
     name: ClassVar[str] = "fake"
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"reboot", "power", "console_output", "snapshot", "interfaces"})
+        {"reboot", "power", "console_output", "snapshot", "interfaces", "migrate"})
 
     def __init__(self, state_dir: Path, host: str, vcpus: int = 16, memory_mb: int = 65536,
                  disk_gb: int = 1024, spawn_seconds: float = 0.0,
@@ -82,6 +82,9 @@ class FakeDriver(VirtDriver):
         self._lock = threading.Lock()
         self._building: dict[str, InstanceSpec] = {}  # reserved, not yet stored
         self.instances_dir.mkdir(parents=True, exist_ok=True)
+        #: instances moved away and not yet confirmed (`migrate_out`), one file each
+        self.aside_dir = self.instances_dir / "aside"
+        self.aside_dir.mkdir(exist_ok=True)
         for stale in self.instances_dir.glob(".*.tmp"):
             stale.unlink(missing_ok=True)  # a write cut short by a crash
         self._instances: dict[str, Record] = self._load()
@@ -206,6 +209,57 @@ class FakeDriver(VirtDriver):
         except OSError as exc:
             raise VirtError(f"snapshot of {instance_id} to {target} failed: {exc}") from exc
         return "raw"
+
+    def migrate_out(self, instance_id: str) -> str:
+        with self._lock:
+            rec = self._get(instance_id)
+            aside = {**rec, "power_state": int(PowerState.SHUTDOWN),
+                     "events": [*rec["events"], "power_off"]}
+            try:
+                _write_atomic(self.aside_dir / f"{instance_id}.json",
+                              json.dumps(aside, sort_keys=True).encode())
+            except OSError as exc:
+                raise VirtError(f"cannot set {instance_id} aside: {exc}") from exc
+            self._store(instance_id, None)
+        return f"fake://{self.host}/{instance_id}"
+
+    def migrate_in(self, spec: InstanceSpec, source: str, power_on: bool) -> None:
+        host, _, instance_id = source.removeprefix("fake://").partition("/")
+        if (not source.startswith("fake://") or instance_id != spec.id
+                or not _HOST_NAME.fullmatch(host)):
+            raise SpawnError(f"instance {spec.id}: bad migration source {source!r}")
+        path = self.instances_dir.parent / f"fake-virt-{host}" / "aside" / f"{spec.id}.json"
+        try:
+            moved = json.loads(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise SpawnError(f"instance {spec.id}: cannot read {source}: {exc}") from exc
+        if spec.disk_gb < int(moved["disk_gb"]):
+            raise SpawnError(f"instance {spec.id}: its disk cannot shrink from "
+                             f"{moved['disk_gb']} to {spec.disk_gb} GiB")
+        self.spawn(spec)
+        if not power_on:
+            self.power_off(spec.id)
+
+    def confirm_migration(self, instance_id: str) -> None:
+        (self.aside_dir / f"{instance_id}.json").unlink(missing_ok=True)
+
+    def revert_migration(self, instance_id: str, power_on: bool) -> None:
+        path = self.aside_dir / f"{instance_id}.json"
+        with self._lock:
+            if instance_id in self._instances and not path.exists():
+                return  # reverted before
+            if instance_id in self._instances:
+                raise VirtError(f"instance {instance_id} is here: destroy it before a revert")
+            try:
+                rec = json.loads(path.read_bytes())
+            except OSError:
+                raise InstanceNotFound(f"no instance {instance_id} set aside on "
+                                       f"{self.host}") from None
+            if power_on:
+                rec = {**rec, "power_state": int(PowerState.RUNNING),
+                       "events": [*rec["events"], "power_on"]}
+            self._store(instance_id, rec)
+            path.unlink()
 
     # -- helpers (callers hold self._lock unless said otherwise) -------------------------
 

@@ -10,16 +10,15 @@ under software emulation).
 
 Acceleration: KVM when it really runs a guest here (probed once, see
 qemu_process.kvm_works), otherwise TCG software emulation; `accel` can force either.
-
-Power operations go through QMP (see qemu_monitor, which also drains the consoles). A
-soft reboot is done as Nova's libvirt driver does it for guests without an agent: press
-the ACPI power button, wait up to `soft_reboot_seconds` for the guest to power off, then
-start it again; a guest that does not react gets a hard reset. A snapshot pauses the
-guest while qemu-img copies the overlay (the copy is consistent as after a power cut),
-then lets it run on.
+Power operations go through QMP (see qemu_monitor, which also drains the consoles). A soft
+reboot is done as Nova's libvirt driver does it for guests without an agent: press the
+ACPI power button, wait up to `soft_reboot_seconds` for the guest to power off, then start
+it again; a guest that does not react gets a hard reset. A snapshot pauses the guest
+while qemu-img copies the overlay (consistent as after a power cut), then lets it run on.
 
 Networking: user-mode (slirp) nics with the guest's ssh port forwarded from a free
 loopback port (`ssh_address`), or taps a network driver made, also hot-plugged (qemu_nics).
+Resizes and cold migrations: see qemu_moves.
 """
 
 from __future__ import annotations
@@ -58,6 +57,7 @@ from labs.compute.virt.base import (
 from labs.compute.virt.configdrive import make_config_drive
 from labs.compute.virt.qemu_images import TOOL_TIMEOUT, ImageCache, run_tool
 from labs.compute.virt.qemu_monitor import QemuMonitor
+from labs.compute.virt.qemu_moves import QemuMoves
 from labs.compute.virt.qmp import QmpError
 
 log = logging.getLogger("labs.compute.virt.qemu")
@@ -65,12 +65,12 @@ log = logging.getLogger("labs.compute.virt.qemu")
 GIB = 1 << 30
 
 
-class QemuDriver(VirtDriver):
+class QemuDriver(QemuMoves, VirtDriver):
     """Runs instances as qemu processes; see the module docstring."""
 
     name: ClassVar[str] = "qemu"
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"reboot", "power", "console_output", "snapshot", "interfaces"})
+        {"reboot", "power", "console_output", "snapshot", "interfaces", "migrate"})
 
     def __init__(self, state_dir: Path, host: str, *, binary: str = "qemu-system-x86_64",
                  accel: str = "auto", vcpu_overcommit: float = 1.0,
@@ -124,6 +124,10 @@ class QemuDriver(VirtDriver):
         return found
 
     def spawn(self, spec: InstanceSpec) -> None:
+        self._spawn(spec)
+
+    def _spawn(self, spec: InstanceSpec, source: str | None = None,
+               power_on: bool = True) -> None:  # `source`: a move's (qemu_moves)
         workdir = self._dir(spec.id, error=SpawnError)
         with self._lock:
             if spec.id in self._building or (workdir / records.RECORD).exists():
@@ -147,11 +151,9 @@ class QemuDriver(VirtDriver):
                       "ports": [None for _ in nics]}
             # first of all, so that a crash leaves the instance listed, for clean-up
             records.write_json(workdir / records.RECORD, record)
-            run_tool(limited([self.qemu_img, "create", "-q", "-f", "qcow2", "-F", image.format,
-                              "-b", str(image.disk), str(workdir / "disk.qcow2"), str(size)]),
-                     f"creating the disk of instance {spec.id}", error=SpawnError)
+            self._make_disk(spec, image, workdir / "disk.qcow2", size, source)
             make_config_drive(spec, workdir / "config.iso")
-            pid = self._start(workdir, record)
+            pid = self._start(workdir, record) if power_on else 0
         except BaseException as exc:
             self._remove(workdir if made else None, spec.id)
             with self._lock:
@@ -327,8 +329,7 @@ class QemuDriver(VirtDriver):
     def _remove(self, workdir: Path | None, instance_id: str) -> None:
         """Kill the instance's qemu and delete its files."""
         if workdir is not None:
-            pid = self.monitor.running_pid(workdir)
-            if pid is not None:
+            if (pid := self.monitor.running_pid(workdir)) is not None:
                 process.kill(pid, workdir)
             try:
                 shutil.rmtree(workdir)
@@ -386,8 +387,7 @@ class QemuDriver(VirtDriver):
                             for record in records.every(self.instances_dir).values()}
 
     def _dir(self, instance_id: str, error: type[VirtError] = InstanceNotFound) -> Path:
-        if (not instance_id or instance_id.startswith(".") or "/" in instance_id
-                or len(instance_id) > 64):
+        if not instance_id or instance_id[0] == "." or "/" in instance_id or len(instance_id) > 64:
             raise error(f"bad instance id {instance_id!r}")
         return self.instances_dir / instance_id
 

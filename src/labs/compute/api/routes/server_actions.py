@@ -8,7 +8,7 @@ from typing import Any
 from labs.common.errors import BadRequest, NotFound
 from labs.common.http import Api, Call, Reply
 from labs.compute.api import server_schemas as schemas
-from labs.compute.api.routes import floating_ips, security_groups
+from labs.compute.api.routes import floating_ips, security_groups, server_moves
 from labs.compute.api.routes import server_views as views
 from labs.compute.api.service import ComputeService
 
@@ -65,6 +65,8 @@ def register(api: Api, service: ComputeService) -> None:
             security_groups.server_action(service, ctx, server_id, name, args)
         elif name in ("addFloatingIp", "removeFloatingIp"):
             floating_ips.server_action(service, call, ctx, server_id, name, args)
+        elif name in server_moves.ACTIONS:
+            return server_moves.server_action(service, call, ctx, server_id, name, args)
         return None
 
     # -- metadata ----------------------------------------------------------------------
