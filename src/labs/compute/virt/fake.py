@@ -221,21 +221,18 @@ class FakeDriver(VirtDriver):
             except OSError as exc:
                 raise VirtError(f"cannot set {instance_id} aside: {exc}") from exc
             self._store(instance_id, None)
-        return f"fake://{self.host}/{instance_id}"
+        return f"fake://{self.host}/{instance_id}/{int(rec['disk_gb'])}"
 
     def migrate_in(self, spec: InstanceSpec, source: str, power_on: bool) -> None:
-        host, _, instance_id = source.removeprefix("fake://").partition("/")
+        """`source` says the disk's size: the fake's hosts share no files."""
+        host, _, rest = source.removeprefix("fake://").partition("/")
+        instance_id, _, disk_gb = rest.partition("/")
         if (not source.startswith("fake://") or instance_id != spec.id
-                or not _HOST_NAME.fullmatch(host)):
+                or not _HOST_NAME.fullmatch(host) or not disk_gb.isdigit()):
             raise SpawnError(f"instance {spec.id}: bad migration source {source!r}")
-        path = self.instances_dir.parent / f"fake-virt-{host}" / "aside" / f"{spec.id}.json"
-        try:
-            moved = json.loads(path.read_bytes())
-        except (OSError, ValueError) as exc:
-            raise SpawnError(f"instance {spec.id}: cannot read {source}: {exc}") from exc
-        if spec.disk_gb < int(moved["disk_gb"]):
-            raise SpawnError(f"instance {spec.id}: its disk cannot shrink from "
-                             f"{moved['disk_gb']} to {spec.disk_gb} GiB")
+        if spec.disk_gb < int(disk_gb):
+            raise SpawnError(f"instance {spec.id}: its disk cannot shrink from {disk_gb} to "
+                             f"{spec.disk_gb} GiB")
         self.spawn(spec)
         if not power_on:
             self.power_off(spec.id)
