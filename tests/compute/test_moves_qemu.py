@@ -27,6 +27,7 @@ from tests.conftest import Cloud
 HOSTS = ("qemu-a", "qemu-b")
 FLAVORS = {"q1": (1, 128, 1), "q2": (2, 256, 2), "q3": (1, 192, 2)}  # vcpus, MiB, GiB
 SETTLE = 180.0
+MARK_SECTOR = 2_000_000  # near the end of a 1 GiB disk
 
 
 @pytest.fixture
@@ -77,11 +78,18 @@ def ssh(key: Path, driver: QemuDriver, server_id: str, command: str) -> str:
         time.sleep(1)
 
 
+def mark(key: Path, driver: QemuDriver, server_id: str, text: str) -> None:
+    """Write `text` on the guest's disk (its root filesystem is an initramfs: straight
+    onto the disk, past what the image uses)."""
+    ssh(key, driver, server_id, f"echo {text} | dd of=/dev/vda bs=512 seek={MARK_SECTOR} "
+        "conv=notrunc 2>/dev/null && sync")
+
+
 def guest_sizes(key: Path, driver: QemuDriver, server_id: str) -> tuple[int, int, int, str]:
-    """(vcpus, MemTotal in MiB, disk in GiB, the marker file) as the guest sees them."""
+    """(vcpus, MemTotal in MiB, disk in GiB, the mark) as the guest sees them."""
     out = ssh(key, driver, server_id,
               "nproc; awk '/MemTotal/ {print $2}' /proc/meminfo; cat /sys/block/vda/size; "
-              "cat /root/marker")
+              f"dd if=/dev/vda bs=512 skip={MARK_SECTOR} count=1 2>/dev/null | head -1")
     vcpus, mem_kb, sectors, marker = out.split("\n")[:4]
     return int(vcpus), int(mem_kb) // 1024, int(sectors) * 512 >> 30, marker
 
@@ -102,7 +110,7 @@ def test_resize_to_another_host_confirm_then_revert(
     settled(plane, sid, "ACTIVE")
     first = plane.show(sid, "admin")["OS-EXT-SRV-ATTR:host"]
     other = next(h for h in HOSTS if h != first)
-    ssh(key, drivers[first], sid, "echo kept-across-hosts > /root/marker && sync")
+    mark(key, drivers[first], sid, "kept-across-hosts")
     vcpus, mem, disk, marker = guest_sizes(key, drivers[first], sid)
     assert (vcpus, disk, marker) == (1, 1, "kept-across-hosts") and mem < 128
 
@@ -121,7 +129,7 @@ def test_resize_to_another_host_confirm_then_revert(
     assert drivers[first].list_instances() == []
 
     # resize again (back to the first host), then revert: as it was on the other host
-    ssh(key, drivers[other], sid, "echo after-confirm > /root/marker && sync")
+    mark(key, drivers[other], sid, "after-confirm")
     assert plane.call("POST", f"/servers/{sid}/action",
                       json={"resize": {"flavorRef": "q3"}}).status_code == 202
     settled(plane, sid, "VERIFY_RESIZE")

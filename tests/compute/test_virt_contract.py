@@ -275,6 +275,8 @@ def test_migrate_to_another_host_confirm_and_revert(driver: VirtDriver, make_spe
         assert spec.id not in _ids(driver)  # set aside, not listed
         with pytest.raises(SpawnError):  # a disk never shrinks
             other.migrate_in(dataclasses.replace(spec, disk_gb=0), source, False)
+        assert _ids(other) == {}
+        source = driver.migrate_out(spec.id)  # asked again: offered again
         bigger = dataclasses.replace(spec, memory_mb=256, disk_gb=2)
         other.migrate_in(bigger, source, False)
         assert _ids(other) == {spec.id: PowerState.SHUTDOWN}

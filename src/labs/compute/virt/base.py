@@ -244,7 +244,8 @@ class VirtDriver(ABC):
         """Move the instance away from this host (a resize or cold migration): stop it and
         set it aside (no longer listed, its files kept), and offer its disk read-only to
         the destination. Returns the source to give `migrate_in` there (a URI another
-        host can read). InstanceNotFound if missing. Capability "migrate"."""
+        host can read; it may serve one copy only). Asked again for an instance set
+        aside, it offers it again. InstanceNotFound if missing. Capability "migrate"."""
         raise UnsupportedOperation(f"{self.name} driver cannot migrate")
 
     def migrate_in(self, spec: InstanceSpec, source: str, power_on: bool) -> None:
