@@ -217,11 +217,10 @@ class FakeDriver(VirtDriver):
                 disk_gb = int(json.loads(aside.read_bytes())["disk_gb"])
                 return f"fake://{self.host}/{instance_id}/{disk_gb}"
             rec = self._get(instance_id)
-            aside = {**rec, "power_state": int(PowerState.SHUTDOWN),
-                     "events": [*rec["events"], "power_off"]}
+            kept = {**rec, "power_state": int(PowerState.SHUTDOWN),
+                    "events": [*rec["events"], "power_off"]}
             try:
-                _write_atomic(self.aside_dir / f"{instance_id}.json",
-                              json.dumps(aside, sort_keys=True).encode())
+                _write_atomic(aside, json.dumps(kept, sort_keys=True).encode())
             except OSError as exc:
                 raise VirtError(f"cannot set {instance_id} aside: {exc}") from exc
             self._store(instance_id, None)
