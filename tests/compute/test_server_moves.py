@@ -5,6 +5,7 @@ is refused, and the quota of a resize up under concurrent requests."""
 from __future__ import annotations
 
 import concurrent.futures
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,7 +52,6 @@ def migrations(plane: Plane, server_id: str) -> list[models.Migration]:
 
 
 def wait_migration(plane: Plane, server_id: str, status: str) -> None:
-    import time
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if migrations(plane, server_id)[-1].status == status:
@@ -68,6 +68,9 @@ def test_resize_confirm(plane: Plane) -> None:
     shown = plane.wait(sid, "VERIFY_RESIZE")
     assert shown["flavor"]["original_name"] == "m1.small"
     assert shown["OS-EXT-STS:vm_state"] == "resized"
+    assert [s["id"] for s in plane.ok("GET", "/servers?status=VERIFY_RESIZE")["servers"]] == [
+        sid]
+    assert plane.ok("GET", "/servers?status=ACTIVE")["servers"] == []
     dest = host_of(plane, sid)
     move = migrations(plane, sid)[-1]
     assert (move.migration_type, move.status, move.source_compute, move.dest_compute,
