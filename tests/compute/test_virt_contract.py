@@ -6,6 +6,7 @@ which image file its instances boot, if it needs one) in a test's temporary dire
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -343,6 +344,70 @@ def test_live_migration_moves_a_running_instance(driver: VirtDriver, other_host:
     assert other_host.power_state(spec.id) is PowerState.RUNNING
     with pytest.raises(InstanceNotFound):
         driver.live_migrate("no-such-instance", target)
+
+
+def _other_host(driver: VirtDriver, tmp_path: Path) -> VirtDriver:
+    """A second driver of the same kind, as on another host (sharing no files the move
+    needs)."""
+    if isinstance(driver, FakeDriver):
+        return FakeDriver(tmp_path / "fake-state-2", host="host-2")
+    return make_driver(tmp_path / "qemu-state-2")
+
+
+def test_migrate_to_another_host_confirm_and_revert(driver: VirtDriver, make_spec: Any,
+                                                    tmp_path: Path) -> None:
+    _require(driver, "migrate")
+    other = _other_host(driver, tmp_path)
+    try:
+        spec = make_spec()
+        driver.spawn(spec)
+        driver.power_off(spec.id, timeout=5)
+        source = driver.migrate_out(spec.id)
+        assert spec.id not in _ids(driver)  # set aside, not listed
+        with pytest.raises(SpawnError):  # a disk never shrinks
+            other.migrate_in(dataclasses.replace(spec, disk_gb=0), source, False)
+        assert _ids(other) == {}
+        source = driver.migrate_out(spec.id)  # asked again: offered again
+        bigger = dataclasses.replace(spec, memory_mb=256, disk_gb=2)
+        other.migrate_in(bigger, source, False)
+        assert _ids(other) == {spec.id: PowerState.SHUTDOWN}
+        driver.confirm_migration(spec.id)
+        driver.confirm_migration(spec.id)  # idempotent
+        with pytest.raises(InstanceNotFound):
+            driver.revert_migration(spec.id, False)
+        # and back, reverted: the copy set aside runs again, the other is destroyed
+        back = other.migrate_out(spec.id)
+        driver.migrate_in(bigger, back, False)
+        driver.destroy(spec.id)
+        other.revert_migration(spec.id, True)
+        other.revert_migration(spec.id, True)  # idempotent
+        assert _ids(other) == {spec.id: PowerState.RUNNING}
+        assert _ids(driver) == {}
+    finally:
+        for info in other.list_instances():
+            other.destroy(info.id)
+        other.close()
+        kill_leftovers(tmp_path / "qemu-state-2")
+
+
+def test_migrate_on_the_same_host(driver: VirtDriver, make_spec: Any) -> None:
+    _require(driver, "migrate")
+    spec = make_spec()
+    driver.spawn(spec)
+    driver.power_off(spec.id, timeout=5)
+    source = driver.migrate_out(spec.id)
+    driver.migrate_in(dataclasses.replace(spec, vcpus=2, disk_gb=2), source, False)
+    assert _ids(driver) == {spec.id: PowerState.SHUTDOWN}
+    with pytest.raises(VirtError):  # the new copy is in the way
+        driver.revert_migration(spec.id, False)
+    driver.destroy(spec.id)
+    driver.revert_migration(spec.id, False)
+    assert _ids(driver) == {spec.id: PowerState.SHUTDOWN}
+    driver.migrate_out(spec.id)
+    driver.confirm_migration(spec.id)
+    with pytest.raises(InstanceNotFound):
+        driver.revert_migration(spec.id, False)
+    assert _ids(driver) == {}
 
 
 # -- the base class --------------------------------------------------------------------------

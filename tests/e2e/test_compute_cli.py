@@ -9,6 +9,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import openstack.config
 import pytest
@@ -257,3 +258,48 @@ def test_shelve_backup_and_dump(compute_cloud: RunningCloud) -> None:
     cloud.openstack("server", "delete", "--wait", "shelf")
     for name in ("daily-2", "daily-3"):
         cloud.openstack("image", "delete", name)
+
+
+def test_resize_and_cold_migrate(compute_cloud: RunningCloud) -> None:
+    """``server resize`` (confirm and revert) and ``server migrate`` (confirm), as the
+    unchanged CLI sends them, over three agents (openstacksdk only watches)."""
+    cloud = compute_cloud
+    conn = Connection(config=openstack.config.OpenStackConfig(
+        config_files=[str(cloud.clouds_yaml)]).get_one("labs"))
+
+    def settled(status: str) -> Any:
+        def shown() -> Any:
+            server = conn.compute.get_server(sid)
+            return server if server.status == status and not server.task_state else None
+        wait_for(shown, 30, f"mover {status}", interval=0.2)
+        return conn.compute.get_server(sid)
+
+    try:
+        sid = conn.compute.create_server(
+            name="mover", image_id=conn.image.find_image("labs").id, networks="none",
+            flavor_id=conn.compute.find_flavor("m1.tiny").id).id
+        settled("ACTIVE")
+        cloud.openstack("server", "resize", "--flavor", "m1.small", "--wait", "mover")
+        shown = settled("VERIFY_RESIZE")
+        assert shown.flavor.original_name == "m1.small"
+        cloud.openstack("server", "resize", "confirm", "mover")
+        before = settled("ACTIVE").compute_host
+        cloud.openstack("server", "migrate", "--wait", "mover")
+        moved = settled("VERIFY_RESIZE").compute_host
+        assert moved != before
+        cloud.openstack("server", "migrate", "confirm", "mover")
+        settled("ACTIVE")
+        cloud.openstack("--os-compute-api-version", "2.56", "server", "migrate", "--host",
+                        before, "mover")
+        assert settled("VERIFY_RESIZE").compute_host == before
+        cloud.openstack("server", "resize", "revert", "mover")
+        assert settled("ACTIVE").compute_host == moved
+        refused = cloud.openstack("server", "resize", "--flavor", "m1.small", "mover",
+                                  check=False)
+        assert refused.returncode != 0 and "must change flavor" in refused.stderr
+        actions = [a.action for a in conn.compute.server_actions(sid)]
+        assert actions[:5] == ["revertResize", "migrate", "confirmResize", "migrate",
+                               "confirmResize"]
+        conn.compute.delete_server(sid)
+    finally:
+        conn.close()

@@ -20,6 +20,9 @@ class ComputeOptions:
     cpu_allocation_ratio: float = option(4.0, "virtual CPUs per physical CPU on a host")
     ram_allocation_ratio: float = option(1.0, "virtual RAM per physical RAM on a host")
     disk_allocation_ratio: float = option(1.0, "virtual disk per physical disk on a host")
+    allow_resize_to_same_host: bool = option(
+        True, "a resize may stay on the server's host (Nova's option defaults to False; "
+        "single-host clouds are common)")
     max_list_limit: int = option(1000, "most servers (flavors, ...) one list answers with")
     shelved_offload_time: int = option(
         0, "a shelved server's VM is removed from its host (offloaded) right away (0) or "

@@ -29,5 +29,7 @@ def mark_deleted(tx: Session, instance_id: str) -> bool:
                               vm_state=states.DELETED, task_state=None, power_state=0,
                               updated_at=now))
     tx.execute(sa.delete(Alloc).where(Alloc.instance_id == instance_id))
+    tx.execute(sa.delete(Alloc).where(Alloc.instance_id.in_(  # the source's, of a move
+        sa.select(models.Migration.uuid).where(models.Migration.instance_id == instance_id))))
     release_addresses(tx, instance_id, now)
     return bool(affected(gone))

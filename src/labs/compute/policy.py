@@ -33,6 +33,8 @@ RULES: dict[str, Rule] = {
     "compute:servers:unshelve_to_host": admin,
     "compute:servers:create_backup": writer,
     "compute:servers:trigger_crash_dump": writer,
+    "compute:servers:resize": writer,
+    "compute:servers:migrate": admin,
     "compute:flavors:read": always,
     "compute:flavors:manage": admin,
     "compute:keypairs": reader,

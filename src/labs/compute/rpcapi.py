@@ -67,6 +67,43 @@ class ConductorAPI:
         self.bus.cast(CONDUCTOR, "action_done", instance_id=instance_id, host=host,
                       action=action, power_state=power_state, error=error)
 
+    # -- resizes and cold migrations (see conductor.moves) --------------------------------
+    def migrate_server(self, instance_id: str, migration_id: str,
+                       timeout: float = 60.0) -> str | None:
+        """Find and claim the destination of the migration the API recorded, and start
+        it; None, or why no host fits (the move is then given up)."""
+        result: str | None = self.bus.call(CONDUCTOR, "migrate_server", timeout=timeout,
+                                           instance_id=instance_id, migration_id=migration_id)
+        return result
+
+    def migrated_out(self, instance_id: str, migration_id: str, host: str, source: str,
+                     error: str | None = None) -> None:
+        self.bus.cast(CONDUCTOR, "migrated_out", instance_id=instance_id,
+                      migration_id=migration_id, host=host, source=source, error=error)
+
+    def migrated_in(self, instance_id: str, migration_id: str, host: str, power_state: int,
+                    error: str | None = None) -> None:
+        self.bus.cast(CONDUCTOR, "migrated_in", instance_id=instance_id,
+                      migration_id=migration_id, host=host, power_state=power_state,
+                      error=error)
+
+    def migration_confirmed(self, instance_id: str, migration_id: str, host: str,
+                            error: str | None = None) -> None:
+        self.bus.cast(CONDUCTOR, "migration_confirmed", instance_id=instance_id,
+                      migration_id=migration_id, host=host, error=error)
+
+    def migration_dropped(self, instance_id: str, migration_id: str, host: str,
+                          error: str | None = None) -> None:
+        """The destination of a reverted move no longer has the instance."""
+        self.bus.cast(CONDUCTOR, "migration_dropped", instance_id=instance_id,
+                      migration_id=migration_id, host=host, error=error)
+
+    def migration_reverted(self, instance_id: str, migration_id: str, host: str,
+                           power_state: int, error: str | None = None) -> None:
+        self.bus.cast(CONDUCTOR, "migration_reverted", instance_id=instance_id,
+                      migration_id=migration_id, host=host, power_state=power_state,
+                      error=error)
+
     def power_state_seen(self, instance_id: str, host: str, power_state: int) -> None:
         self.bus.cast(CONDUCTOR, "power_state_seen", instance_id=instance_id, host=host,
                       power_state=power_state)
@@ -175,6 +212,15 @@ class SchedulerAPI:
             SCHEDULER, "select_destinations", timeout=timeout, instance_ids=instance_ids)
         return result
 
+    def select_move_destination(self, instance_id: str, migration_id: str,
+                                timeout: float = 60.0) -> dict[str, str]:
+        """Claim room for the migration's new flavor on a host (the instance's claim
+        on its host passes to the migration): ``{"host", "node"}`` or ``{"error"}``."""
+        result: dict[str, str] = self.bus.call(
+            SCHEDULER, "select_move_destination", timeout=timeout, instance_id=instance_id,
+            migration_id=migration_id)
+        return result
+
 
     def select_for_move(self, instance_id: str, consumer_id: str, host: str | None,
                         force: bool = False, timeout: float = 60.0) -> dict[str, str]:
@@ -244,6 +290,32 @@ class AgentAPI:
 
     def unpause_instance(self, host: str, instance_id: str) -> None:
         self.bus.cast(AGENT, "unpause_instance", server=host, instance_id=instance_id)
+
+    def migrate_out(self, host: str, instance_id: str, migration_id: str) -> None:
+        self.bus.cast(AGENT, "migrate_out", server=host, instance_id=instance_id,
+                      migration_id=migration_id)
+
+    def migrate_in(self, host: str, spec: BuildSpec, migration_id: str, source: str,
+                   power_on: bool) -> None:
+        self.bus.cast(AGENT, "migrate_in", server=host, spec=spec.to_message(),
+                      migration_id=migration_id, source=source, power_on=power_on)
+
+    def confirm_migration(self, host: str, instance_id: str, migration_id: str,
+                          unplug: bool) -> None:
+        """The source drops the copy it kept (and the ports, when they moved away)."""
+        self.bus.cast(AGENT, "confirm_migration", server=host, instance_id=instance_id,
+                      migration_id=migration_id, unplug=unplug)
+
+    def drop_migration(self, host: str, instance_id: str, migration_id: str,
+                       unplug: bool) -> None:
+        """The destination of a reverted move destroys its copy."""
+        self.bus.cast(AGENT, "drop_migration", server=host, instance_id=instance_id,
+                      migration_id=migration_id, unplug=unplug)
+
+    def revert_migration(self, host: str, spec: BuildSpec, migration_id: str,
+                         power_on: bool) -> None:
+        self.bus.cast(AGENT, "revert_migration", server=host, spec=spec.to_message(),
+                      migration_id=migration_id, power_on=power_on)
 
     def refresh_network(self, host: str, instance_ids: list[str]) -> None:
         """Security rules or floating IPs of these instances changed: the agent asks the

@@ -11,6 +11,7 @@ ERROR = "error"
 DELETED = "deleted"
 SHELVED = "shelved"
 SHELVED_OFFLOADED = "shelved_offloaded"
+RESIZED = "resized"  # moved or resized, waiting to be confirmed or reverted
 
 # task_state
 SCHEDULING = "scheduling"
@@ -29,6 +30,13 @@ SHELVING = "shelving"
 SHELVING_OFFLOADING = "shelving_offloading"
 UNSHELVING = "unshelving"
 IMAGE_BACKUP = "image_backup"
+RESIZE_PREP = "resize_prep"
+RESIZE_MIGRATING = "resize_migrating"
+RESIZE_MIGRATED = "resize_migrated"
+RESIZE_FINISH = "resize_finish"
+RESIZE_REVERTING = "resize_reverting"
+#: The task states of a resize or cold migration under way (status RESIZE).
+RESIZING = (RESIZE_PREP, RESIZE_MIGRATING, RESIZE_MIGRATED, RESIZE_FINISH)
 
 # power_state (Nova's numbers)
 NOSTATE = 0
@@ -37,12 +45,14 @@ SHUTDOWN = 4
 
 #: The status a client sees, by vm_state: the default, and those of some task_states
 #: (Nova's ``_STATE_MAP``, for the states Labs has).
+_MOVING = {task: "RESIZE" for task in RESIZING}
 STATE_MAP: dict[str, tuple[str, dict[str, str]]] = {
     ACTIVE: ("ACTIVE", {REBOOTING: "REBOOT", REBOOTING_HARD: "HARD_REBOOT",
-                        REBUILDING: "REBUILD", MIGRATING: "MIGRATING"}),
+                        REBUILDING: "REBUILD", MIGRATING: "MIGRATING", **_MOVING}),
     BUILDING: ("BUILD", {}),
-    STOPPED: ("SHUTOFF", {REBUILDING: "REBUILD"}),
+    STOPPED: ("SHUTOFF", {REBUILDING: "REBUILD", **_MOVING}),
     PAUSED: ("PAUSED", {}),
+    RESIZED: ("VERIFY_RESIZE", {RESIZE_REVERTING: "REVERT_RESIZE"}),
     ERROR: ("ERROR", {REBUILDING: "REBUILD"}),
     DELETED: ("DELETED", {}),
     SHELVED: ("SHELVED", {}),
@@ -52,7 +62,8 @@ STATE_MAP: dict[str, tuple[str, dict[str, str]]] = {
 #: Every status a server list may be filtered by.
 STATUSES = frozenset({"ACTIVE", "BUILD", "SHUTOFF", "PAUSED", "ERROR", "DELETED", "REBOOT",
                       "HARD_REBOOT", "REBUILD", "MIGRATING", "SHELVED",
-                      "SHELVED_OFFLOADED", "UNKNOWN"})
+                      "SHELVED_OFFLOADED", "RESIZE", "VERIFY_RESIZE", "REVERT_RESIZE",
+                      "UNKNOWN"})
 
 
 def status_of(vm_state: str, task_state: str | None) -> str:
@@ -98,6 +109,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "unshelve": frozenset({SHELVED, SHELVED_OFFLOADED}),
     "createBackup": frozenset({ACTIVE, STOPPED}),
     "trigger_crash_dump": frozenset({ACTIVE, ERROR}),
+    "resize": frozenset({ACTIVE, STOPPED}),
+    "migrate": frozenset({ACTIVE, STOPPED}),
+    "confirmResize": frozenset({RESIZED}),
+    "revertResize": frozenset({RESIZED}),
 }
 #: Task states a hard reboot may interrupt (a stuck soft reboot, say).
 HARD_REBOOT_OVER = frozenset({REBOOTING, REBOOTING_HARD, POWERING_ON, POWERING_OFF})

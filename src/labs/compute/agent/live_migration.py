@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from labs.common.bus import BusError
@@ -104,3 +105,26 @@ class LiveMigrationWork:
                       spec, instance_id, states.ACTIVE)
         agent.conductor.live_migration_done(instance_id, migration_id, agent.host, error,
                                             stats)
+
+
+class LiveMigrationAgent:
+    """What the bus delivers to an Agent about live migrations (see LiveMigrationWork)."""
+
+    live_migrations: LiveMigrationWork
+
+    if TYPE_CHECKING:
+        def _submit(self, instance_id: str, work: Callable[..., None], *args: Any) -> None: ...
+
+    def prepare_live_migration(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return self.live_migrations.prepare(BuildSpec.from_message(spec))
+
+    def live_migrate_instance(self, instance_id: str, migration_id: str, dest: str,
+                              target: dict[str, Any]) -> None:
+        self._submit(instance_id, self.live_migrations.send, instance_id, migration_id,
+                     dest, target)
+
+    def finish_live_migration(self, instance_id: str) -> None:
+        self.live_migrations.finish(instance_id)
+
+    def abort_live_migration(self, instance_id: str) -> None:  # also of one never prepared
+        self.live_migrations.abort(instance_id)

@@ -22,7 +22,8 @@ from typing import Any
 from labs.common.bus import Bus, BusError
 from labs.common.periodic import Periodic
 from labs.compute import states
-from labs.compute.agent.live_migration import LiveMigrationWork
+from labs.compute.agent.live_migration import LiveMigrationAgent, LiveMigrationWork
+from labs.compute.agent.moves import AgentMoves
 from labs.compute.agent.nics import attach_port, detach_gone, detach_port, nics_of, replug, unplug
 from labs.compute.agent.resources import heartbeat_report, host_report
 from labs.compute.agent.shelving import ShelvingAgent
@@ -35,8 +36,9 @@ from labs.network.specs import NetworkError
 
 log = logging.getLogger("labs.compute.agent.manager")
 
-class Agent(ShelvingAgent):
-    """Served on ``compute.<host>`` (shelving, backups: see ShelvingAgent)."""
+class Agent(ShelvingAgent, AgentMoves, LiveMigrationAgent):
+    """Served on ``compute.<host>`` (shelving and backups: see ShelvingAgent; resizes
+    and cold migrations: agent.moves; live migrations: agent.live_migration)."""
 
     def __init__(self, host: str, zone: str, driver: VirtDriver, bus: Bus,
                  heartbeat_seconds: float = 10.0, workers: int = 16,
@@ -232,20 +234,6 @@ class Agent(ShelvingAgent):
         unplug it; a call."""
         with self._lock(instance_id):
             detach_port(self.network, self.driver, self._specs, instance_id, port_id)
-
-    def prepare_live_migration(self, spec: dict[str, Any]) -> dict[str, Any]:
-        return self.live_migrations.prepare(BuildSpec.from_message(spec))
-
-    def live_migrate_instance(self, instance_id: str, migration_id: str, dest: str,
-                              target: dict[str, Any]) -> None:
-        self._submit(instance_id, self.live_migrations.send, instance_id, migration_id,
-                     dest, target)
-
-    def finish_live_migration(self, instance_id: str) -> None:
-        self.live_migrations.finish(instance_id)
-
-    def abort_live_migration(self, instance_id: str) -> None:  # also of one never prepared
-        self.live_migrations.abort(instance_id)
 
     # -- the work, one instance at a time --------------------------------------------
     def _submit(self, instance_id: str, work: Callable[..., None], *args: Any) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labs.compute import states
-from labs.compute.agent.nics import nics_of
+from labs.compute.agent.nics import nics_of, replug, unplug
 from labs.compute.agent.snapshots import delete_image, rotate_backups, upload_snapshot
 from labs.compute.payloads import BuildSpec
 from labs.compute.virt.base import InstanceNotFound, InstanceSpec, Nic, VirtDriver, VirtError
@@ -46,8 +46,7 @@ class ShelvingAgent:
         def _report(self, instance_id: str, action: str, error: str | None) -> None: ...
         def _instance_spec(self, spec: BuildSpec,
                            nics: tuple[Nic, ...] = ()) -> InstanceSpec: ...
-        def _unplug_all(self, instance_id: str) -> None: ...
-        def _replug(self, instance_id: str) -> str | None: ...
+        def _network_of(self, instance_id: str) -> dict[str, Any] | None: ...
 
     # -- what the bus delivers -------------------------------------------------------
     def shelve_instance(self, instance_id: str, image_id: str, image_url: str, token: str,
@@ -113,7 +112,7 @@ class ShelvingAgent:
             self.conductor.shelve_done(instance_id, self.host, self._power_state(instance_id),
                                        False, f"offload of {instance_id} failed: {exc}")
             return
-        self._unplug_all(instance_id)
+        unplug(self.network, self._network_of(instance_id), instance_id)
         self._specs.pop(instance_id, None)
         self._notify("shelve_offload.end", spec, instance_id, states.SHELVED_OFFLOADED)
         self.conductor.shelve_done(instance_id, self.host, states.NOSTATE, True)
@@ -139,7 +138,7 @@ class ShelvingAgent:
         except InstanceNotFound:
             pass
         else:
-            error = self._replug(instance_id)
+            error = replug(self.network, self._network_of(instance_id))
             if error is not None:
                 return error
             try:

@@ -114,17 +114,19 @@ class QuotaService:
             f"{', '.join(str(used.get(r)) for r in over)} of "
             f"{', '.join(str(limits[r]) for r in over)} {', '.join(over)}")
 
-    def resources_allowed(self, tx: Session, project_id: str, vcpus: int, ram: int) -> None:
-        """403 unless ``vcpus`` cores and ``ram`` more fit (an offloaded server coming
-        back). Call with the project's lock held."""
+    def check_growth(self, tx: Session, project_id: str, cores: int, ram: int) -> None:
+        """403 when `cores` and `ram` more (a resize up) pass the project's quota, with
+        Nova's message. Call with the project's lock held."""
+        grow = {"cores": cores, "ram": ram}
+        if all(value <= 0 for value in grow.values()):
+            return
         limits, used = self.limits(tx, project_id), self.usage(tx, project_id)
-        wanted = {"cores": vcpus, "ram": ram}
-        over = [r for r in ("cores", "ram")
-                if limits[r] >= 0 and used.get(r) + wanted[r] > limits[r]]
+        over = [r for r, more in grow.items()
+                if more > 0 and limits[r] >= 0 and used.get(r) + more > limits[r]]
         if over:
             raise Forbidden(
                 f"Quota exceeded for {', '.join(over)}: Requested "
-                f"{', '.join(str(wanted[r]) for r in over)}, but already used "
+                f"{', '.join(str(grow[r]) for r in over)}, but already used "
                 f"{', '.join(str(used.get(r)) for r in over)} of "
                 f"{', '.join(str(limits[r]) for r in over)} {', '.join(over)}")
 

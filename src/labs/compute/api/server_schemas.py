@@ -127,6 +127,19 @@ SHELVE_ACTIONS: dict[str, Any] = {
         "required": ["name", "backup_type", "rotation"], "additionalProperties": False},
     "trigger_crash_dump": {"type": "null"},
 }
+#: resize, confirmResize, revertResize, migrate (an object, with "host", from 2.56).
+MOVE_ACTIONS: dict[str, Any] = {
+    "resize": {"type": "object", "properties": {
+        "flavorRef": {"type": ["string", "integer"], "minLength": 1, "maxLength": 255},
+        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]}},
+        "required": ["flavorRef"], "additionalProperties": False},
+    "confirmResize": {},  # Nova reads no value
+    "revertResize": {},
+    "migrate": {"type": ["null", "object"], "properties": {
+        "host": {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
+                 "pattern": "^[a-zA-Z0-9-._]*$"}},
+        "additionalProperties": False},
+}
 
 METADATA_BODY: dict[str, Any] = {
     "type": "object", "properties": {"metadata": METADATA}, "required": ["metadata"],

@@ -119,7 +119,7 @@ class ShelveActions:
                 state = (f"task_state {row.task_state}" if row.task_state
                          else f"vm_state {row.vm_state}")
                 raise Conflict(f"Cannot 'unshelve' instance {row.id} while it is in {state}")
-            self.servers.quotas.resources_allowed(tx, row.project_id, row.vcpus,
+            self.servers.quotas.check_growth(tx, row.project_id, row.vcpus,
                                                   row.memory_mb)
             if zone is not UNSET:
                 row.requested_zone = zone

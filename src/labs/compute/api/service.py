@@ -13,6 +13,7 @@ from labs.compute.api.migrations import MigrationService
 from labs.compute.api.network_proxy import NetworkProxy
 from labs.compute.api.quotas import QuotaService
 from labs.compute.api.server_actions import ServerActions
+from labs.compute.api.server_moves import ServerMoves
 from labs.compute.api.server_shelve import ShelveActions
 from labs.compute.api.servers import ServerService
 from labs.compute.api.usage import UsageService
@@ -41,6 +42,7 @@ class ComputeService:
         self.actions = ServerActions(self.servers)
         self.migrations = MigrationService(db)
         self.shelving = ShelveActions(self.actions, options)
+        self.moves = ServerMoves(self.servers)
         self.network_proxy = NetworkProxy(self.servers)
         self.usage = UsageService(db)
 

@@ -22,6 +22,7 @@ from labs.compute import models, states
 from labs.compute.actions import finish_event
 from labs.compute.conductor.live_migration import LiveMigrations
 from labs.compute.conductor.metadata import find_instance_metadata
+from labs.compute.conductor.moves import ConductorMoves
 from labs.compute.conductor.shelving import ShelveConductor
 from labs.compute.config import ComputeOptions
 from labs.compute.instance_network import InstanceNetworking, wants_network
@@ -36,8 +37,9 @@ Inst, Alloc, Node, Svc = models.Instance, models.Allocation, models.ComputeNode,
 BUILD_EVENT = "compute__do_build_and_run_instance"
 
 
-class Conductor(ShelveConductor):
-    """Served on the ``conductor`` topic (shelving: see ShelveConductor)."""
+class Conductor(ShelveConductor, ConductorMoves):
+    """Served on the ``conductor`` topic (shelving: see ShelveConductor; resizes and
+    cold migrations: conductor.moves)."""
 
     def __init__(self, db: Database, options: ComputeOptions, scheduler: SchedulerAPI,
                  agents: AgentAPI, network: NetworkService) -> None:
@@ -243,6 +245,7 @@ class Conductor(ShelveConductor):
             finish_event(tx, instance_id, "delete", "compute_terminate_instance", host)
             row = tx.get(Inst, instance_id) if gone else None
             project_id = row.project_id if row is not None and wants_network(row) else None
+        self.drop_moves(instance_id)
         if project_id is not None:
             self._refresh_project(project_id)
 

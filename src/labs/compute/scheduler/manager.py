@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -92,10 +93,34 @@ class SchedulerManager:
             return {"error": f"Host {host} has no room for the server."}
         return {"error": self.scheduler.explain(hosts, spec)}
 
+    def select_move_destination(self, instance_id: str, migration_id: str) -> dict[str, str]:
+        """Place a resize or cold migration; see :meth:`SchedulerAPI.select_move_destination`.
+        A cold migration never stays on its host; a resize may, with the option
+        ``allow_resize_to_same_host``."""
+        hosts = self.host_states()
+        with self.db.reading() as tx:
+            row = tx.get(Inst, instance_id)
+            move = tx.scalars(sa.select(models.Migration)
+                              .where(models.Migration.uuid == migration_id)).first()
+            if row is None or row.deleted or move is None:
+                return {"error": "The server was deleted."}
+            if tx.get(Alloc, migration_id) is not None:  # placed before (asked again)
+                held = tx.get(Alloc, instance_id)
+                node = tx.get(Node, held.node_id) if held is not None else None
+                return {"host": node.host, "node": node.id} if node is not None else {
+                    "error": "The server's claim is gone."}
+            spec, flavor = self.request_spec(tx, row), row.new_flavor or row.flavor
+        stay = move.migration_type == "resize" and self.options.allow_resize_to_same_host
+        spec = replace(spec, vcpus=int(flavor["vcpus"]), memory_mb=int(flavor["ram"]),
+                       disk_gb=int(flavor["disk"]) + int(flavor.get("ephemeral") or 0),
+                       ignore_hosts=frozenset() if stay else frozenset({move.source_compute or ""}),
+                       force_hosts=frozenset({move.dest_host} if move.dest_host else ()))
+        return self._place(spec, row, hosts, {h.host: h for h in hosts}, migration_id)
+
     def _place(self, spec: RequestSpec, row: models.Instance, hosts: list[HostState],
-               by_host: dict[str, HostState]) -> dict[str, str]:
+               by_host: dict[str, HostState], migration_id: str | None = None) -> dict[str, str]:
         for candidate in self.scheduler.candidates(hosts, spec):
-            if self.claim(candidate.node_id, row, spec):
+            if self.claim(candidate.node_id, row, spec, migration_id=migration_id):
                 by_host[candidate.host].consume(spec)
                 return {"host": candidate.host, "node": candidate.node_id}
         return {"error": self.scheduler.explain(hosts, spec)}
@@ -151,10 +176,12 @@ class SchedulerManager:
         return states
 
     def claim(self, node_id: str, row: models.Instance, spec: RequestSpec,
-              consumer_id: str | None = None) -> bool:
+              consumer_id: str | None = None, *, migration_id: str | None = None) -> bool:
         """Record the allocation if the node still has room (see the module doc), for
-        the instance or for ``consumer_id`` (a migration holds the room a server moves
-        to, until it has moved)."""
+        the instance or for ``consumer_id`` (a live migration holds the room a server
+        moves to, until it has moved). For a resize or cold migration
+        (``migration_id``), the instance's claim on its host passes to the migration
+        (held until the move is confirmed or reverted), as Nova's placement does."""
         consumer_id = consumer_id or row.id
         with self.db.transaction() as tx:
             tx.execute(sa.update(Node).where(Node.id == node_id)
@@ -185,7 +212,12 @@ class SchedulerManager:
                 return False
             if not self._group_holds(tx, node_id, row, spec):
                 return False
-            if tx.get(Alloc, consumer_id) is not None:
+            if migration_id is not None:
+                if tx.get(Alloc, migration_id) is not None:
+                    return False
+                tx.execute(sa.update(Alloc).where(Alloc.instance_id == row.id)
+                           .values(instance_id=migration_id))
+            elif tx.get(Alloc, consumer_id) is not None:
                 return False
             tx.add(Alloc(instance_id=consumer_id, node_id=node_id, vcpus=spec.vcpus,
                      memory_mb=spec.memory_mb, disk_gb=spec.disk_gb, created_at=utcnow()))

@@ -34,6 +34,7 @@ KNOWN_CAPABILITIES: Mapping[str, tuple[str, ...]] = {
     "interfaces": ("attach_nic", "detach_nic"),
     "live_migration": ("prepare_incoming", "live_migrate", "finish_incoming"),
     "crash_dump": ("trigger_crash_dump",),
+    "migrate": ("migrate_out", "migrate_in", "confirm_migration", "revert_migration"),
 }
 
 
@@ -309,6 +310,32 @@ class VirtDriver(ABC):
         the guest run; it ends RUNNING. InstanceNotFound if missing. Capability
         "live_migration"."""
         raise UnsupportedOperation(f"{self.name} driver cannot live-migrate")
+    def migrate_out(self, instance_id: str) -> str:
+        """Move the instance away from this host (a resize or cold migration): stop it and
+        set it aside (no longer listed, its files kept), and offer its disk read-only to
+        the destination. Returns the source to give `migrate_in` there (a URI another
+        host can read; it may serve one copy only). Asked again for an instance set
+        aside, it offers it again. InstanceNotFound if missing. Capability "migrate"."""
+        raise UnsupportedOperation(f"{self.name} driver cannot migrate")
+
+    def migrate_in(self, spec: InstanceSpec, source: str, power_on: bool) -> None:
+        """Create the instance from the disk `migrate_out` offered as `source` (also on
+        this very host), grown to `spec.disk_gb` when that is larger, with `spec`'s
+        vcpus and memory; started when `power_on`, else left SHUTDOWN. Raises as
+        `spawn` does, and leaves nothing behind on failure. Capability "migrate"."""
+        raise UnsupportedOperation(f"{self.name} driver cannot migrate")
+
+    def confirm_migration(self, instance_id: str) -> None:
+        """Remove the copy `migrate_out` set aside (the move is confirmed). A copy that
+        is not there is fine. Capability "migrate"."""
+        raise UnsupportedOperation(f"{self.name} driver cannot migrate")
+
+    def revert_migration(self, instance_id: str, power_on: bool) -> None:
+        """Bring the copy `migrate_out` set aside back as the instance (started when
+        `power_on`); the copy `migrate_in` made on this host must be destroyed first.
+        InstanceNotFound if there is no such copy; an instance already back is fine.
+        Capability "migrate"."""
+        raise UnsupportedOperation(f"{self.name} driver cannot migrate")
 
     def manage_image_cache(self) -> None:  # noqa: B027 - an optional hook, empty on purpose
         """Bound the host's cache of images (the agent calls this now and then): remove

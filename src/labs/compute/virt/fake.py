@@ -25,9 +25,7 @@ list of host names on which spawn fails (and stores nothing).
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -49,6 +47,7 @@ from labs.compute.virt.base import (
     VirtDriver,
     VirtError,
 )
+from labs.compute.virt.fake_console import console_lines, write_atomic
 
 FAIL_SPAWN_KEY = "fake:fail_spawn_on"
 STATE_FORMAT = 1
@@ -66,7 +65,7 @@ class FakeDriver(VirtDriver):
     name: ClassVar[str] = "fake"
     capabilities: ClassVar[frozenset[str]] = frozenset(
         {"reboot", "power", "pause", "console_output", "snapshot", "interfaces",
-         "live_migration", "crash_dump"})
+         "live_migration", "crash_dump", "migrate"})
 
     def __init__(self, state_dir: Path, host: str, vcpus: int = 16, memory_mb: int = 65536,
                  disk_gb: int = 1024, spawn_seconds: float = 0.0,
@@ -86,6 +85,9 @@ class FakeDriver(VirtDriver):
         self._lock = threading.Lock()
         self._building: dict[str, InstanceSpec] = {}  # reserved, not yet stored
         self.instances_dir.mkdir(parents=True, exist_ok=True)
+        #: instances moved away and not yet confirmed (`migrate_out`), one file each
+        self.aside_dir = self.instances_dir / "aside"
+        self.aside_dir.mkdir(exist_ok=True)
         for stale in self.instances_dir.glob(".*.tmp"):
             stale.unlink(missing_ok=True)  # a write cut short by a crash
         self._instances: dict[str, Record] = self._load()
@@ -201,7 +203,7 @@ class FakeDriver(VirtDriver):
             raise ValueError(f"console length must not be negative: {length}")
         with self._lock:
             rec = self._get(instance_id)
-        lines = _console_lines(instance_id, rec)
+        lines = console_lines(instance_id, rec)
         if length is not None:
             lines = lines[-length:] if length else []
         return "".join(line + "\n" for line in lines)
@@ -257,10 +259,61 @@ class FakeDriver(VirtDriver):
         head = f"LABS-FAKE-SNAPSHOT {instance_id} {rec['image_id']} {rec['hostname']}\n"
         data = head.encode().ljust(SNAPSHOT_BYTES, b"\0")
         try:
-            _write_atomic(Path(target), data)
+            write_atomic(Path(target), data)
         except OSError as exc:
             raise VirtError(f"snapshot of {instance_id} to {target} failed: {exc}") from exc
         return "raw"
+
+    def migrate_out(self, instance_id: str) -> str:
+        with self._lock:
+            aside = self.aside_dir / f"{instance_id}.json"
+            if instance_id not in self._instances and aside.exists():  # asked again
+                disk_gb = int(json.loads(aside.read_bytes())["disk_gb"])
+                return f"fake://{self.host}/{instance_id}/{disk_gb}"
+            rec = self._get(instance_id)
+            kept = {**rec, "power_state": int(PowerState.SHUTDOWN),
+                    "events": [*rec["events"], "power_off"]}
+            try:
+                write_atomic(aside, json.dumps(kept, sort_keys=True).encode())
+            except OSError as exc:
+                raise VirtError(f"cannot set {instance_id} aside: {exc}") from exc
+            self._store(instance_id, None)
+        return f"fake://{self.host}/{instance_id}/{int(rec['disk_gb'])}"
+
+    def migrate_in(self, spec: InstanceSpec, source: str, power_on: bool) -> None:
+        """`source` says the disk's size: the fake's hosts share no files."""
+        host, _, rest = source.removeprefix("fake://").partition("/")
+        instance_id, _, disk_gb = rest.partition("/")
+        if (not source.startswith("fake://") or instance_id != spec.id
+                or not _HOST_NAME.fullmatch(host) or not disk_gb.isdigit()):
+            raise SpawnError(f"instance {spec.id}: bad migration source {source!r}")
+        if spec.disk_gb < int(disk_gb):
+            raise SpawnError(f"instance {spec.id}: its disk cannot shrink from {disk_gb} to "
+                             f"{spec.disk_gb} GiB")
+        self.spawn(spec)
+        if not power_on:
+            self.power_off(spec.id)
+
+    def confirm_migration(self, instance_id: str) -> None:
+        (self.aside_dir / f"{instance_id}.json").unlink(missing_ok=True)
+
+    def revert_migration(self, instance_id: str, power_on: bool) -> None:
+        path = self.aside_dir / f"{instance_id}.json"
+        with self._lock:
+            if instance_id in self._instances and not path.exists():
+                return  # reverted before
+            if instance_id in self._instances:
+                raise VirtError(f"instance {instance_id} is here: destroy it before a revert")
+            try:
+                rec = json.loads(path.read_bytes())
+            except OSError:
+                raise InstanceNotFound(f"no instance {instance_id} set aside on "
+                                       f"{self.host}") from None
+            if power_on:
+                rec = {**rec, "power_state": int(PowerState.RUNNING),
+                       "events": [*rec["events"], "power_on"]}
+            self._store(instance_id, rec)
+            path.unlink()
 
     # -- helpers (callers hold self._lock unless said otherwise) -------------------------
 
@@ -310,7 +363,7 @@ class FakeDriver(VirtDriver):
             else:
                 state = {"format": STATE_FORMAT, "host": self.host, "id": instance_id,
                          "instance": record}
-                _write_atomic(path, json.dumps(state, sort_keys=True).encode())
+                write_atomic(path, json.dumps(state, sort_keys=True).encode())
         except OSError as exc:
             error = SpawnError if old is None else VirtError
             raise error(f"cannot write {path}: {exc}") from exc
@@ -338,43 +391,3 @@ class FakeDriver(VirtDriver):
                 raise VirtError(f"bad fake driver state in {path}: {exc}") from exc
             instances[state["id"]] = record
         return instances
-
-
-def _console_lines(instance_id: str, rec: Record) -> list[str]:
-    """Deterministic boot lines, and a line for each power event."""
-    lines: list[str] = []
-
-    def say(text: str) -> None:
-        lines.append(f"[{len(lines):6d}.000000] {text}")
-
-    for event in rec["events"]:
-        if event in ("pause", "unpause"):
-            continue  # a frozen guest says nothing
-        if event == "power_off":
-            say(f"fake: {rec['hostname']}: power off")
-            continue
-        if event == "nmi":
-            say("Uhhuh. NMI received for unknown reason 00 on CPU 0.")
-            continue
-        if event.startswith("reboot:"):
-            say(f"fake: {rec['hostname']}: reboot ({event.partition(':')[2]})")
-        elif event == "power_on":
-            say(f"fake: {rec['hostname']}: power on")
-        say(f"fake: booting instance {rec['name']} ({instance_id})")
-        say(f"fake: {rec['vcpus']} vcpus, {rec['memory_mb']} MiB memory, image "
-            f"{rec['image_id']}")
-        say(f"fake: hostname {rec['hostname']}")
-        say(f"{rec['hostname']} login:")
-    return lines
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write `path` whole or not at all: a temporary file beside it, then os.replace."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

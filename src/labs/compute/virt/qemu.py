@@ -18,6 +18,7 @@ start it again; a guest that does not react gets a hard reset. A snapshot pauses
 while qemu-img copies the overlay (the copy is consistent as after a power cut), then lets
 it run on. Networking: user-mode (slirp) nics with the guest's ssh port forwarded from a
 free loopback port (`ssh_address`), or taps a network driver made, also hot-plugged.
+Resizes and cold migrations: see qemu_moves.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from labs.common.diskimage.qemu_img import limited
 from labs.common.host_tools import find_host_tool
 from labs.compute.virt import qemu_console as console
 from labs.compute.virt import qemu_memory as memory
@@ -55,21 +55,22 @@ from labs.compute.virt.base import (
     VirtError,
 )
 from labs.compute.virt.configdrive import make_config_drive
-from labs.compute.virt.qemu_images import ImageCache, run_tool
+from labs.compute.virt.qemu_images import ImageCache
 from labs.compute.virt.qemu_monitor import QemuMonitor
+from labs.compute.virt.qemu_moves import QemuMoves
 from labs.compute.virt.qmp import QmpError
 
 log = logging.getLogger("labs.compute.virt.qemu")
 GIB = 1 << 30
 
 
-class QemuDriver(VirtDriver):
+class QemuDriver(QemuMoves, VirtDriver):
     """Runs instances as qemu processes; see the module docstring."""
 
     name: ClassVar[str] = "qemu"
     capabilities: ClassVar[frozenset[str]] = frozenset(
         {"reboot", "power", "pause", "console_output", "snapshot", "interfaces",
-         "live_migration", "crash_dump"})
+         "live_migration", "crash_dump", "migrate"})
 
     def __init__(self, state_dir: Path, host: str, *, binary: str = "qemu-system-x86_64",
                  accel: str = "auto", vcpu_overcommit: float = 1.0,
@@ -123,6 +124,11 @@ class QemuDriver(VirtDriver):
         return found
 
     def spawn(self, spec: InstanceSpec, incoming: bool = False) -> None:  # see prepare_incoming
+        self._spawn(spec, incoming=incoming)
+
+    def _spawn(self, spec: InstanceSpec, source: str | None = None,
+               power_on: bool = True, incoming: bool = False) -> None:
+        """`source`: a move's (qemu_moves); `incoming`: a live migration's."""
         workdir = self._dir(spec.id, error=SpawnError)
         with self._lock:
             if spec.id in self._building or (workdir / records.RECORD).exists():
@@ -146,11 +152,9 @@ class QemuDriver(VirtDriver):
                       "ports": [None for _ in nics]}
             # first of all, so that a crash leaves the instance listed, for clean-up
             records.write_json(workdir / records.RECORD, record)
-            run_tool(limited([self.qemu_img, "create", "-q", "-f", "qcow2", "-F", image.format,
-                              "-b", str(image.disk), str(workdir / "disk.qcow2"), str(size)]),
-                     f"creating the disk of instance {spec.id}", error=SpawnError)
+            self._make_disk(spec, image, workdir / "disk.qcow2", size, source)
             make_config_drive(spec, workdir / "config.iso")
-            pid = self._start(workdir, record, incoming)
+            pid = self._start(workdir, record, incoming) if power_on else 0
         except BaseException as exc:
             self._remove(workdir if made else None, spec.id)
             with self._lock:
@@ -317,8 +321,7 @@ class QemuDriver(VirtDriver):
     def _remove(self, workdir: Path | None, instance_id: str) -> None:
         """Kill the instance's qemu and delete its files."""
         if workdir is not None:
-            pid = self.monitor.running_pid(workdir)
-            if pid is not None:
+            if (pid := self.monitor.running_pid(workdir)) is not None:
                 process.kill(pid, workdir)
             try:
                 shutil.rmtree(workdir)
@@ -364,8 +367,7 @@ class QemuDriver(VirtDriver):
                             for record in records.every(self.instances_dir).values()}
 
     def _dir(self, instance_id: str, error: type[VirtError] = InstanceNotFound) -> Path:
-        if (not instance_id or instance_id.startswith(".") or "/" in instance_id
-                or len(instance_id) > 64):
+        if not instance_id or instance_id[0] == "." or "/" in instance_id or len(instance_id) > 64:
             raise error(f"bad instance id {instance_id!r}")
         return self.instances_dir / instance_id
 

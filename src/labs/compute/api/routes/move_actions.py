@@ -1,6 +1,7 @@
-"""The server actions that move a server or take it off its host: live migration,
-shelving (shelve, shelveOffload, unshelve), and the snapshot-like createBackup and
-trigger_crash_dump, as rows of the action table (see action_table)."""
+"""The server actions that move a server or take it off its host: resize and cold
+migration (with confirmResize and revertResize), live migration, shelving (shelve,
+shelveOffload, unshelve), and the snapshot-like createBackup and trigger_crash_dump, as
+rows of the action table (see action_table)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from labs.common.context import RequestContext
 from labs.common.errors import BadRequest
 from labs.common.http import Call, Reply
 from labs.compute.api import server_schemas as schemas
-from labs.compute.api.routes import server_shelve
+from labs.compute.api.routes import server_moves, server_shelve
 from labs.compute.api.routes.action_table import Action
 from labs.compute.api.service import ComputeService
 
@@ -44,7 +45,12 @@ def table(service: ComputeService) -> dict[str, Action]:
         (name, _), = call.body.items()
         return server_shelve.server_action(service, call, server_id, name, args)
 
+    def moving(call: Call, ctx: RequestContext, server_id: str, args: Any) -> Reply | None:
+        (name, _), = call.body.items()
+        return server_moves.server_action(service, call, ctx, server_id, name, args)
+
     return {
+        **{name: Action(moving, schema) for name, schema in schemas.MOVE_ACTIONS.items()},
         "os-migrateLive": Action(live_migrate, schemas.LIVE_MIGRATE,
                                  policy="compute:servers:migrate_live"),
         **{name: Action(shelving, schema) for name, schema in schemas.SHELVE_ACTIONS.items()},
