@@ -157,7 +157,7 @@ def test_ec2_credentials_then_an_ec2_token(api: Api) -> None:
     issued = resp.json()["token"]
     assert issued["methods"] == ["ec2credential"]
     assert (issued["user"]["id"], issued["project"]["id"]) == (alice, a)
-    assert [r["name"] for r in issued["roles"]] == ["member"]
+    assert [r["name"] for r in issued["roles"]] == ["member", "reader"]  # member implies reader
     assert api.call("GET", "/auth/catalog", token=resp.headers["X-Subject-Token"]).is_success
     # the older key name works too
     assert ec2_token(api, signed_request(cred["access"], cred["secret"]),
