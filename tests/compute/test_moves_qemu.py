@@ -23,6 +23,7 @@ from labs.wiring.agent import agent_on
 from tests.compute.conftest import Plane, make_plane
 from tests.compute.qemu_helpers import kill_leftovers, labs_image, make_driver
 from tests.conftest import Cloud
+from tests.fuzzing import mariadb_only  # noqa: F401 -- real VMs on one engine: MariaDB
 
 HOSTS = ("qemu-a", "qemu-b")
 FLAVORS = {"q1": (1, 128, 1), "q2": (2, 256, 2), "q3": (1, 192, 2)}  # vcpus, MiB, GiB
