@@ -129,11 +129,11 @@ def test_shelve_offloads_and_unshelve_boots_from_the_image(served: Plane) -> Non
 def test_unshelve_to_a_zone_or_host_and_the_codes(served: Plane) -> None:
     plane = served
     sid = plane.create(name="codes")["id"]
+    # (Nova reads no value of shelve or shelveOffload: {"shelve": {}} is a shelve)
     for who, body, code in (("alice", {"unshelve": None}, 409),
                             ("admin", {"shelveOffload": None}, 409),
                             ("ann", {"shelve": None}, 403),
                             ("bob", {"shelve": None}, 404),
-                            ("alice", {"shelve": {}}, 400),
                             ("alice", {"trigger_crash_dump": {}}, 400)):
         resp = act(plane, sid, body, who)
         assert resp.status_code == code, (who, body, resp.text)
