@@ -242,3 +242,30 @@ def test_rotating_the_credential_keys_keeps_every_blob(api: Api) -> None:
     # the API reads them too (another process would reload the keys the same way)
     resp = api.call("GET", f"/credentials/{made[0]}")
     assert resp.json()["credential"]["blob"] == "blob 0"
+
+
+def test_a_delegated_token_cannot_rewrite_a_credential(api: Api) -> None:
+    """An application credential holding only ``reader`` must not turn the user's EC2
+    credential into one it knows the secret of (or move it to another project): the
+    EC2 token would carry every role of the user, on any of their projects."""
+    alice, _bob, a = people(api)
+    c = api.cloud.project("c")
+    api.cloud.grant(alice, "c", "admin")
+    token = as_user(api, "alice", "a")
+    cred = api.call("POST", f"/users/{alice}/credentials/OS-EC2", {"tenant_id": a},
+                    token=token).json()["credential"]
+    made = api.call("POST", f"/users/{alice}/application_credentials",
+                    {"application_credential": {"name": "ro", "roles": [{"name": "reader"}]}},
+                    token=token).json()["application_credential"]
+    resp = api.client.post(f"{V3}/auth/tokens", json={"auth": {"identity": {
+        "methods": ["application_credential"],
+        "application_credential": {"id": made["id"], "secret": made["secret"]}}}})
+    assert resp.status_code == 201, resp.text
+    limited = resp.headers["X-Subject-Token"]
+    cred_id = hashlib.sha256(cred["access"].encode()).hexdigest()
+    blob = json.dumps({"access": cred["access"], "secret": "known"})
+    for change in ({"blob": blob}, {"project_id": c}):
+        api.refused(403, "PATCH", f"/credentials/{cred_id}", {"credential": change},
+                    token=limited)
+    assert ec2_token(api, signed_request(cred["access"], "known")).status_code == 401
+    assert ec2_token(api, signed_request(cred["access"], cred["secret"])).status_code == 200

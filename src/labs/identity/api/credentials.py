@@ -53,7 +53,8 @@ def register(api: Api, identity: IdentityService) -> None:
     creds = identity.credentials
 
     def check_delegation(ctx: RequestContext) -> None:
-        """A credential made from a delegated token would escape the delegation's limits."""
+        """A credential made (or rewritten) from a delegated token would escape the
+        delegation's limits."""
         if ctx.application_credential_id is not None:
             raise Forbidden("An application credential cannot create credentials.")
         if identity.tokens.validate(ctx.token, ctx.revision).trust is not None:
@@ -95,7 +96,8 @@ def register(api: Api, identity: IdentityService) -> None:
     def update_credential(call: Call) -> dict[str, Any]:
         """Update a credential (never the access key of an ec2 one)."""
         row = creds.get(call.params["credential_id"])
-        call.enforce("identity:update_credential", {"user_id": row.user_id})
+        ctx = call.enforce("identity:update_credential", {"user_id": row.user_id})
+        check_delegation(ctx)  # a new secret or project would be a credential made anew
         changes = call.body["credential"]
         if "user_id" in changes:  # the new owner must be one the caller may give it to
             call.enforce("identity:update_credential", {"user_id": changes["user_id"]})
