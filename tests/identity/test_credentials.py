@@ -204,6 +204,21 @@ def test_ec2_tokens_refuse_bad_signatures_and_old_requests(api: Api) -> None:
     assert resp.status_code == 401, resp.text
 
 
+def test_ec2_timestamps_at_the_end_of_time_are_401_not_500(api: Api) -> None:
+    from keystoneclient.contrib.ec2.utils import Ec2Signer
+    alice, _bob, a = people(api)
+    cred = api.identity.credentials.create_ec2(alice, a, None).ec2_blob()
+    for stamp in ("99991231T235959Z", "99991231T235959-1400"):
+        signed = signed_request(cred["access"], cred["secret"])
+        auth = signed["headers"]["Authorization"]
+        signed["headers"]["X-Amz-Date"] = stamp
+        signed["headers"]["Authorization"] = auth.replace(auth.split("/")[1], stamp[:8])
+        signed["signature"] = Ec2Signer(cred["secret"]).generate(json.loads(json.dumps(signed)))
+        resp = ec2_token(api, signed)
+        assert resp.status_code == 401, (stamp, resp.text)
+        error_message(resp, 401)
+
+
 def role(api: Api, name: str) -> str:
     return api.identity.assignments.list_roles(name)[0].id
 

@@ -34,19 +34,23 @@ def ec2_credential(call: Call, row: CredentialView) -> dict[str, Any]:
 
 
 def check_timestamp(credentials: dict[str, Any]) -> None:
-    """A signed request older than ``AUTH_TTL`` is refused (as Keystone)."""
+    """A signed request older than ``AUTH_TTL`` is refused (as Keystone), and one dated
+    more than that ahead (as AWS)."""
     params, headers = credentials.get("params") or {}, credentials.get("headers") or {}
     raw = params.get("Timestamp") or headers.get("X-Amz-Date") or params.get("X-Amz-Date")
     if not raw:
         return
     try:
         moment = datetime.fromisoformat(str(raw))
-    except ValueError:
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # overflow: a zone moving it past year 1 or 9999
         raise Unauthorized(f"Credential timestamp is invalid: {raw!r}.") from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    if utcnow() > moment + AUTH_TTL:
+    now = utcnow()
+    if now - AUTH_TTL > moment:
         raise Unauthorized("Credential is expired.")
+    if moment - AUTH_TTL > now:  # a request signed for the far future could be replayed
+        raise Unauthorized(f"Credential timestamp is in the future: {raw!r}.")
 
 
 def register(api: Api, identity: IdentityService) -> None:
