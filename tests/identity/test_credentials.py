@@ -284,3 +284,30 @@ def test_a_delegated_token_cannot_rewrite_a_credential(api: Api) -> None:
                     token=limited)
     assert ec2_token(api, signed_request(cred["access"], "known")).status_code == 401
     assert ec2_token(api, signed_request(cred["access"], cred["secret"])).status_code == 200
+
+
+def test_a_delegated_token_cannot_read_credential_secrets(api: Api) -> None:
+    """The secret of an EC2 credential is a token with every role of its user: an
+    application credential holding only ``reader`` (or a trust) must not read it."""
+    alice, _bob, a = people(api)
+    token = as_user(api, "alice", "a")
+    cred = api.call("POST", f"/users/{alice}/credentials/OS-EC2", {"tenant_id": a},
+                    token=token).json()["credential"]
+    made = api.call("POST", f"/users/{alice}/application_credentials",
+                    {"application_credential": {"name": "ro", "roles": [{"name": "reader"}]}},
+                    token=token).json()["application_credential"]
+    resp = api.client.post(f"{V3}/auth/tokens", json={"auth": {"identity": {
+        "methods": ["application_credential"],
+        "application_credential": {"id": made["id"], "secret": made["secret"]}}}})
+    assert resp.status_code == 201, resp.text
+    limited = resp.headers["X-Subject-Token"]
+    cred_id = hashlib.sha256(cred["access"].encode()).hexdigest()
+    for path in (f"/users/{alice}/credentials/OS-EC2",
+                 f"/users/{alice}/credentials/OS-EC2/{cred['access']}",
+                 "/credentials", f"/credentials/{cred_id}"):
+        resp = api.call("GET", path, token=limited)
+        assert resp.status_code == 403, (path, resp.text)
+        assert cred["secret"] not in resp.text
+        error_message(resp, 403)
+    # the password token still reads them
+    assert api.call("GET", f"/credentials/{cred_id}", token=token).status_code == 200
