@@ -166,6 +166,7 @@ def test_os_migrations_and_a_servers_moves_under_way(plane: Plane) -> None:
         assert len(got) == count, (query, got)
     bad = [("limit=-1", "2.100"), ("limit=x", "2.100"), ("marker=nope", "2.100"),
            ("changes-since=yesterday", "2.100"), ("limit=1", "2.58"),
+           ("changes-since=0001-01-01T00:00:00%2B01:00", "2.100"),
            ("changes-before=2000-01-01T00:00:00Z", "2.65"), ("user_id=u", "2.79")]
     for query, version in bad:
         resp = plane.call("GET", f"/os-migrations?{query}", "admin", version=version)

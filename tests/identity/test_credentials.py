@@ -204,6 +204,21 @@ def test_ec2_tokens_refuse_bad_signatures_and_old_requests(api: Api) -> None:
     assert resp.status_code == 401, resp.text
 
 
+def test_ec2_timestamps_at_the_end_of_time_are_401_not_500(api: Api) -> None:
+    from keystoneclient.contrib.ec2.utils import Ec2Signer
+    alice, _bob, a = people(api)
+    cred = api.identity.credentials.create_ec2(alice, a, None).ec2_blob()
+    for stamp in ("99991231T235959Z", "99991231T235959-1400"):
+        signed = signed_request(cred["access"], cred["secret"])
+        auth = signed["headers"]["Authorization"]
+        signed["headers"]["X-Amz-Date"] = stamp
+        signed["headers"]["Authorization"] = auth.replace(auth.split("/")[1], stamp[:8])
+        signed["signature"] = Ec2Signer(cred["secret"]).generate(json.loads(json.dumps(signed)))
+        resp = ec2_token(api, signed)
+        assert resp.status_code == 401, (stamp, resp.text)
+        error_message(resp, 401)
+
+
 def role(api: Api, name: str) -> str:
     return api.identity.assignments.list_roles(name)[0].id
 
@@ -242,3 +257,57 @@ def test_rotating_the_credential_keys_keeps_every_blob(api: Api) -> None:
     # the API reads them too (another process would reload the keys the same way)
     resp = api.call("GET", f"/credentials/{made[0]}")
     assert resp.json()["credential"]["blob"] == "blob 0"
+
+
+def test_a_delegated_token_cannot_rewrite_a_credential(api: Api) -> None:
+    """An application credential holding only ``reader`` must not turn the user's EC2
+    credential into one it knows the secret of (or move it to another project): the
+    EC2 token would carry every role of the user, on any of their projects."""
+    alice, _bob, a = people(api)
+    c = api.cloud.project("c")
+    api.cloud.grant(alice, "c", "admin")
+    token = as_user(api, "alice", "a")
+    cred = api.call("POST", f"/users/{alice}/credentials/OS-EC2", {"tenant_id": a},
+                    token=token).json()["credential"]
+    made = api.call("POST", f"/users/{alice}/application_credentials",
+                    {"application_credential": {"name": "ro", "roles": [{"name": "reader"}]}},
+                    token=token).json()["application_credential"]
+    resp = api.client.post(f"{V3}/auth/tokens", json={"auth": {"identity": {
+        "methods": ["application_credential"],
+        "application_credential": {"id": made["id"], "secret": made["secret"]}}}})
+    assert resp.status_code == 201, resp.text
+    limited = resp.headers["X-Subject-Token"]
+    cred_id = hashlib.sha256(cred["access"].encode()).hexdigest()
+    blob = json.dumps({"access": cred["access"], "secret": "known"})
+    for change in ({"blob": blob}, {"project_id": c}):
+        api.refused(403, "PATCH", f"/credentials/{cred_id}", {"credential": change},
+                    token=limited)
+    assert ec2_token(api, signed_request(cred["access"], "known")).status_code == 401
+    assert ec2_token(api, signed_request(cred["access"], cred["secret"])).status_code == 200
+
+
+def test_a_delegated_token_cannot_read_credential_secrets(api: Api) -> None:
+    """The secret of an EC2 credential is a token with every role of its user: an
+    application credential holding only ``reader`` (or a trust) must not read it."""
+    alice, _bob, a = people(api)
+    token = as_user(api, "alice", "a")
+    cred = api.call("POST", f"/users/{alice}/credentials/OS-EC2", {"tenant_id": a},
+                    token=token).json()["credential"]
+    made = api.call("POST", f"/users/{alice}/application_credentials",
+                    {"application_credential": {"name": "ro", "roles": [{"name": "reader"}]}},
+                    token=token).json()["application_credential"]
+    resp = api.client.post(f"{V3}/auth/tokens", json={"auth": {"identity": {
+        "methods": ["application_credential"],
+        "application_credential": {"id": made["id"], "secret": made["secret"]}}}})
+    assert resp.status_code == 201, resp.text
+    limited = resp.headers["X-Subject-Token"]
+    cred_id = hashlib.sha256(cred["access"].encode()).hexdigest()
+    for path in (f"/users/{alice}/credentials/OS-EC2",
+                 f"/users/{alice}/credentials/OS-EC2/{cred['access']}",
+                 "/credentials", f"/credentials/{cred_id}"):
+        resp = api.call("GET", path, token=limited)
+        assert resp.status_code == 403, (path, resp.text)
+        assert cred["secret"] not in resp.text
+        error_message(resp, 403)
+    # the password token still reads them
+    assert api.call("GET", f"/credentials/{cred_id}", token=token).status_code == 200

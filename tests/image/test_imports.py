@@ -217,6 +217,9 @@ def test_list_filters_on_formats_sizes_and_properties(images: Images) -> None:
     for params in ({"protected": "maybe"}, {"size_min": "x"}, {"size_max": "-1"},
                    {"changes-since": "2020-01-01"}, {"a/b": "c"}, {"min_ram": "x"},
                    {"created_at": "after:2020"}, {"updated_at": "gt:yesterday"},
+                   # a zone that moves the moment past year 1 or 9999
+                   {"created_at": "gt:0001-01-01T00:00:00+01:00"},
+                   {"updated_at": "9999-12-31T23:59:59-01:00"},
                    {"sort": "name:asc", "sort_key": "name"}):
         error_message(images.call("GET", "/images", "alice", params=params), 400)
 

@@ -63,6 +63,11 @@ class AgentOptions:
     qemu_binary: str = option("qemu-system-x86_64", "qemu driver: the emulator to run")
     qemu_accel: str = option("auto", "qemu driver: auto (KVM when it really runs guests "
                              "here, else TCG), kvm or tcg")
+    host_ip: str = option(
+        "127.0.0.1", "qemu driver: the address other hosts reach this one on to copy a "
+        "moving server's disk (NBD) and memory; these ports are not authenticated, so use "
+        "an address on the hosts' own network that guests cannot reach. 127.0.0.1: servers "
+        "move only between agents of this machine")
     qemu_soft_reboot_seconds: float = option(
         60.0, "qemu driver: how long a soft reboot waits for the guest to shut down before "
         "it resets it")

@@ -3,6 +3,7 @@ driver and its host networking, from the site's ``[agent]`` options, served on t
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 from collections.abc import Callable
@@ -55,7 +56,13 @@ def make_driver(site: Site, options: AgentOptions, host: str) -> VirtDriver:
         if options.ksm not in ksm.MODES or options.ksm_pages_to_scan < 1:
             raise ConfigError(f"[agent] ksm = {options.ksm!r}, ksm_pages_to_scan = "
                               f"{options.ksm_pages_to_scan}: use auto or off, and at least 1")
+        try:
+            ipaddress.ip_address(options.host_ip)
+        except ValueError:
+            raise ConfigError(f"[agent] host_ip = {options.host_ip!r}: an IP address of "
+                              "this host") from None
         driver = QemuDriver(state_dir, host, binary=options.qemu_binary,
+                          host_ip=options.host_ip,
                           accel=options.qemu_accel,
                           vcpu_overcommit=site.config.group(ComputeOptions).cpu_allocation_ratio,
                           soft_reboot_seconds=options.qemu_soft_reboot_seconds,

@@ -34,30 +34,35 @@ def ec2_credential(call: Call, row: CredentialView) -> dict[str, Any]:
 
 
 def check_timestamp(credentials: dict[str, Any]) -> None:
-    """A signed request older than ``AUTH_TTL`` is refused (as Keystone)."""
+    """A signed request older than ``AUTH_TTL`` is refused (as Keystone), and one dated
+    more than that ahead (as AWS)."""
     params, headers = credentials.get("params") or {}, credentials.get("headers") or {}
     raw = params.get("Timestamp") or headers.get("X-Amz-Date") or params.get("X-Amz-Date")
     if not raw:
         return
     try:
         moment = datetime.fromisoformat(str(raw))
-    except ValueError:
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # overflow: a zone moving it past year 1 or 9999
         raise Unauthorized(f"Credential timestamp is invalid: {raw!r}.") from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    if utcnow() > moment + AUTH_TTL:
+    now = utcnow()
+    if now - AUTH_TTL > moment:
         raise Unauthorized("Credential is expired.")
+    if moment - AUTH_TTL > now:  # a request signed for the far future could be replayed
+        raise Unauthorized(f"Credential timestamp is in the future: {raw!r}.")
 
 
 def register(api: Api, identity: IdentityService) -> None:
     creds = identity.credentials
 
-    def check_delegation(ctx: RequestContext) -> None:
-        """A credential made from a delegated token would escape the delegation's limits."""
+    def check_delegation(ctx: RequestContext, verb: str = "create") -> None:
+        """A credential made, rewritten or read (its secret is a token with every role
+        of its user) from a delegated token would escape the delegation's limits."""
         if ctx.application_credential_id is not None:
-            raise Forbidden("An application credential cannot create credentials.")
+            raise Forbidden(f"An application credential cannot {verb} credentials.")
         if identity.tokens.validate(ctx.token, ctx.revision).trust is not None:
-            raise Forbidden("A trust-scoped token cannot create credentials.")
+            raise Forbidden(f"A trust-scoped token cannot {verb} credentials.")
 
     # -- /v3/credentials -----------------------------------------------------
     @api.post("/v3/credentials", status=201, schema=schemas.credential_create)
@@ -72,6 +77,7 @@ def register(api: Api, identity: IdentityService) -> None:
     def list_credentials(call: Call) -> dict[str, Any]:
         """List credentials (filters: user_id, type); a user sees their own."""
         ctx = call.enforce("identity:list_credentials")
+        check_delegation(ctx, "read")
 
         def may_see(owner: str | None) -> bool:
             assert api.policy is not None
@@ -88,14 +94,16 @@ def register(api: Api, identity: IdentityService) -> None:
     def show_credential(call: Call) -> dict[str, Any]:
         """Show a credential and its blob."""
         row = creds.get(call.params["credential_id"])
-        call.enforce("identity:get_credential", {"user_id": row.user_id})
+        check_delegation(call.enforce("identity:get_credential", {"user_id": row.user_id}),
+                         "read")
         return {"credential": credential(call, row)}
 
     @api.patch("/v3/credentials/{credential_id}", schema=schemas.credential_update)
     def update_credential(call: Call) -> dict[str, Any]:
         """Update a credential (never the access key of an ec2 one)."""
         row = creds.get(call.params["credential_id"])
-        call.enforce("identity:update_credential", {"user_id": row.user_id})
+        ctx = call.enforce("identity:update_credential", {"user_id": row.user_id})
+        check_delegation(ctx, "change")  # a new secret or project: a credential made anew
         changes = call.body["credential"]
         if "user_id" in changes:  # the new owner must be one the caller may give it to
             call.enforce("identity:update_credential", {"user_id": changes["user_id"]})
@@ -123,14 +131,16 @@ def register(api: Api, identity: IdentityService) -> None:
     @api.get(base)
     def list_ec2_credentials(call: Call) -> dict[str, Any]:
         """A user's EC2 credentials."""
-        call.enforce("identity:ec2_list_credentials", {"user_id": call.params["user_id"]})
+        check_delegation(call.enforce("identity:ec2_list_credentials",
+                                      {"user_id": call.params["user_id"]}), "read")
         rows = creds.list_ec2(call.params["user_id"])
         return views.collection(call, "credentials", [ec2_credential(call, r) for r in rows])
 
     @api.get(base + "/{credential_id}")
     def show_ec2_credential(call: Call) -> dict[str, Any]:
         """Show an EC2 credential, named by its access key."""
-        call.enforce("identity:ec2_get_credential", {"user_id": call.params["user_id"]})
+        check_delegation(call.enforce("identity:ec2_get_credential",
+                                      {"user_id": call.params["user_id"]}), "read")
         row = creds.get_ec2(call.params["user_id"], call.params["credential_id"])
         return {"credential": ec2_credential(call, row)}
 

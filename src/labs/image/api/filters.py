@@ -88,14 +88,14 @@ def _times(call: Call) -> tuple[tuple[str, str, datetime], ...]:
         for raw in call.query.getlist(name):
             operator, text = (raw.split(":", 1) if ":" in raw and raw.split(":", 1)[0] in
                               OPERATORS else ("eq", raw))
-            try:
+            try:  # overflow: a zone moving the moment past year 1 or 9999
                 moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            except ValueError:
+                if moment.tzinfo is not None:
+                    moment = moment.astimezone(UTC).replace(tzinfo=None)
+            except (ValueError, OverflowError):
                 raise BadRequest(f"Invalid {name} value: {raw[:60]}. Use [OPERATOR:]TIME, "
                                  f"TIME in ISO 8601, OPERATOR one of "
                                  f"{', '.join(OPERATORS)}.") from None
-            if moment.tzinfo is not None:
-                moment = moment.astimezone(UTC).replace(tzinfo=None)
             found.append((name, operator, moment))
     return tuple(found)
 

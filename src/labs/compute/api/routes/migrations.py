@@ -22,11 +22,11 @@ def _time(call: Call, name: str) -> datetime | None:
     raw = call.query.get(name)
     if raw is None:
         return None
-    try:
+    try:  # overflow: a zone moving the moment past year 1 or 9999
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    except (ValueError, OverflowError):
         raise BadRequest(f"Invalid input for query parameters {name}. Value: {raw}.") from None
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def migration(call: Call, row: models.Migration, server_id: str | None = None) -> dict[str, Any]:

@@ -30,9 +30,10 @@ def moment(value: str | None) -> datetime:
         return parsed
     try:  # what openstacksdk sends: isoformat(), with a zone or without
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        # overflow: a zone moving the moment past year 1 or 9999
+        return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+    except (ValueError, OverflowError):
         raise BadRequest("Datetime is in invalid format") from None
-    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 def period(call: Call) -> tuple[datetime, datetime]:
