@@ -141,3 +141,15 @@ def test_two_accepts_of_one_request_one_wins(dns: Dns) -> None:
     assert owner == winner["project_id"] != dns.projects["a"]
     accepts = dns.ok("GET", ACCEPTS, "admin", headers={"X-Auth-All-Projects": "true"})
     assert accepts["metadata"]["total_count"] == 1
+
+
+def test_a_shared_zone_is_not_transferred(dns: Dns) -> None:
+    """Its shares were its owner's to grant: the accepter would inherit them unasked."""
+    zone = dns.zone("sharing.org.")
+    dns.ok("POST", f"/zones/{zone['id']}/shares", json={"target_project_id": dns.projects["b"]})
+    request = offer(dns, zone["id"])
+    error(dns.call("POST", ACCEPTS, "bob", json={"key": request["key"],
+                                                 "zone_transfer_request_id": request["id"]}),
+          400, "bad_request")
+    assert dns.ok("GET", f"/zones/{zone['id']}")["project_id"] == dns.projects["a"]
+    assert dns.ok("GET", f"{REQUESTS}/{request['id']}")["status"] == "ACTIVE"

@@ -267,3 +267,14 @@ def test_a_trust_without_a_project_gives_an_unscoped_trust_token(api: Api) -> No
     token = resp.json()["token"]
     assert "project" not in token and "roles" not in token and "catalog" not in token
     assert token["OS-TRUST:trust"]["id"] == trust["id"]
+
+
+def test_a_role_the_trustor_holds_by_implication_is_delegated(api: Api) -> None:
+    """As Keystone: carol holds member on a directly, and reader through member."""
+    w = World(api)
+    api.cloud.grant(w.carol, "a", "member")
+    resp = api.call("POST", TRUSTS, w.body(trustor_user_id=w.carol, roles=[{"name": "reader"}]),
+                    token=w.token("carol", "a"))
+    assert resp.status_code == 201, resp.text
+    token = w.auth(resp.json()["trust"]["id"]).json()["token"]
+    assert [r["name"] for r in token["roles"]] == ["reader"]

@@ -162,6 +162,10 @@ class Transfers:
             zone = tx.scalars(sa.select(Z).where(Z.id == row.zone_id).with_for_update()).one()
             if zone.action == "DELETE":
                 raise BadRequest("Can not transfer a deleting zone")
+            if tx.scalar(sa.select(sa.func.count()).select_from(models.ZoneShare)
+                         .where(models.ZoneShare.zone_id == zone.id)):
+                # the shares were the owner's to grant: they do not pass to the accepter
+                raise BadRequest("A shared zone cannot be transferred: unshare it first.")
             nest_in = self.zones.rules.check(tx, caller, zone.name)
             self.zones.check_ownership(tx, project_id, zone.name, nest_in, moving=True)
             count = tx.scalar(sa.select(sa.func.count()).select_from(Z)

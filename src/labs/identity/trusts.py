@@ -23,6 +23,7 @@ from labs.common.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from labs.identity import models
 from labs.identity.assignments import role_ids_for
 from labs.identity.backends.base import IdentityBackend
+from labs.identity.implied_roles import expand
 from labs.identity.resources import get_row, new_id, utcnow
 from labs.identity.store import IdentityStore
 
@@ -67,8 +68,8 @@ def effective_role_ids(tx: Session, backend: IdentityBackend, trust: models.Trus
     """The trust's roles the original trustor still holds on its project."""
     if trust.project_id is None:
         return []
-    held = set(role_ids_for(tx, backend, original_trustor(tx, trust), models.TARGET_PROJECT,
-                            trust.project_id))
+    held = set(expand(tx, role_ids_for(tx, backend, original_trustor(tx, trust),
+                                       models.TARGET_PROJECT, trust.project_id)))
     return [r for r in trust.role_ids if r in held]
 
 
@@ -123,8 +124,8 @@ class TrustService:
             role_ids = self._role_ids(tx, fields.get("roles") or [])
             if project_id:
                 origin = original_trustor(tx, parent) if parent is not None else trustor_id
-                held = set(role_ids_for(tx, self.backend, origin, models.TARGET_PROJECT,
-                                        project_id))
+                held = set(expand(tx, role_ids_for(tx, self.backend, origin,
+                                                   models.TARGET_PROJECT, project_id)))
                 for role_id in role_ids:
                     if role_id not in held:
                         raise NotFound(f"Could not find role: {role_id}.")
