@@ -7,6 +7,7 @@ import pytest
 
 from tests.compute import test_api_resources as resources
 from tests.compute.test_api_resources import Compute, fault
+from tests.fuzzing import mariadb_only  # noqa: F401 -- one engine: MariaDB
 
 compute = resources.compute
 

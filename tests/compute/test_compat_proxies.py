@@ -9,6 +9,7 @@ from typing import Any
 from labs.identity.resources import ProjectFilter
 from tests.compute.conftest import Plane
 from tests.compute.test_server_networks import neutron
+from tests.fuzzing import mariadb_only  # noqa: F401 -- one engine: MariaDB
 
 OLD = "2.35"
 

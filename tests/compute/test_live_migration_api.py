@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from labs.compute import models
 from labs.compute.virt.base import PowerState, VirtError
 from tests.compute.conftest import Plane
+from tests.fuzzing import mariadb_only  # noqa: F401 -- one engine: MariaDB
 
 MOVE = {"os-migrateLive": {"host": None, "block_migration": "auto"}}
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from labs.compute import models, states
 from tests.compute.conftest import Plane
+from tests.fuzzing import mariadb_only  # noqa: F401 -- one engine: MariaDB
 
 
 def act(plane: Plane, sid: str, body: Any, who: str = "alice",

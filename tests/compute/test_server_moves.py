@@ -18,6 +18,7 @@ from labs.compute import models
 from tests.compute.conftest import Plane, make_plane
 from tests.compute.test_quota_races import set_quota
 from tests.conftest import Cloud
+from tests.fuzzing import mariadb_only  # noqa: F401 -- one engine: MariaDB
 
 TINY, SMALL, MEDIUM, NANO = "1", "2", "3", "6"
 

@@ -22,6 +22,7 @@ from labs.compute.virt.fake import FakeDriver
 from labs.identity.resources import ProjectFilter
 from tests.compute.conftest import Plane, make_plane
 from tests.conftest import Cloud
+from tests.fuzzing import mariadb_only  # noqa: F401 -- one engine: MariaDB
 
 
 def _serve(plane: Plane) -> Iterator[None]:
