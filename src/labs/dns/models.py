@@ -157,33 +157,30 @@ class ProjectLock(DnsBase):
     version: Mapped[int] = mapped_column(sa.Integer, default=0)
 
 
-class ZoneExport(DnsBase):
+class ZoneTask:
+    """The columns of a zone export or import (Designate's tasks)."""
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ID, index=True)
+    zone_id: Mapped[str | None] = mapped_column(ID)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    message: Mapped[str | None] = mapped_column(sa.String(255))
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
+class ZoneExport(ZoneTask, DnsBase):
     """A zone's export: the zone file is rendered when asked for (Designate's
     ``designate://`` location)."""
 
     __tablename__ = "dns_zone_export"
-    id: Mapped[str] = mapped_column(ID, primary_key=True)
-    project_id: Mapped[str] = mapped_column(ID, index=True)
-    zone_id: Mapped[str | None] = mapped_column(ID)
-    status: Mapped[str] = mapped_column(sa.String(16))
-    message: Mapped[str | None] = mapped_column(sa.String(255))
-    version: Mapped[int] = mapped_column(sa.Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
-    updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
 
 
-class ZoneImport(DnsBase):
+class ZoneImport(ZoneTask, DnsBase):
     """A zone file import: COMPLETE with the zone it made, or ERROR with why."""
 
     __tablename__ = "dns_zone_import"
-    id: Mapped[str] = mapped_column(ID, primary_key=True)
-    project_id: Mapped[str] = mapped_column(ID, index=True)
-    zone_id: Mapped[str | None] = mapped_column(ID)
-    status: Mapped[str] = mapped_column(sa.String(16))
-    message: Mapped[str | None] = mapped_column(sa.String(255))
-    version: Mapped[int] = mapped_column(sa.Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
-    updated_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
 
 
 class TransferRequest(DnsBase):
