@@ -13,11 +13,17 @@ import shutil
 #: Nova's QEMU_IMG_LIMITS.
 ADDRESS_SPACE = 1 << 30
 CPU_SECONDS = 30
+#: For a copy (``convert``): its worker threads each reserve a stack and a malloc arena,
+#: and under load 1 GiB left no room for one more ("qemu_thread_create: Resource
+#: temporarily unavailable"). Still a bound, far above what a copy needs.
+COPY_ADDRESS_SPACE = 8 << 30
 
 
-def limited(cmd: list[str], cpu_seconds: int = CPU_SECONDS) -> list[str]:
-    """`cmd` run under prlimit with the limits above (`cpu_seconds` for long copies)."""
+def limited(cmd: list[str], cpu_seconds: int = CPU_SECONDS,
+            address_space: int = ADDRESS_SPACE) -> list[str]:
+    """`cmd` run under prlimit with the limits above (`cpu_seconds` for long copies,
+    `address_space` COPY_ADDRESS_SPACE for a convert)."""
     prlimit = shutil.which("prlimit")
     if prlimit is None:
         raise FileNotFoundError("prlimit not found: install util-linux")
-    return [prlimit, f"--as={ADDRESS_SPACE}", f"--cpu={cpu_seconds}", "--", *cmd]
+    return [prlimit, f"--as={address_space}", f"--cpu={cpu_seconds}", "--", *cmd]

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from labs.common.diskimage.qemu_img import limited
+from labs.common.diskimage.qemu_img import COPY_ADDRESS_SPACE, limited
 from labs.common.host_tools import find_host_tool
 from labs.compute.virt import qemu_records as records
 from labs.compute.virt.base import InstanceNotFound, InstanceSpec, SpawnError, VirtError
@@ -136,7 +136,8 @@ class QemuMoves:
                      f"creating the disk of instance {spec.id}", error=SpawnError)
             return
         run_tool(limited([self.qemu_img, "convert", "-q", "-f", "raw", "-O", "qcow2", source,
-                          str(disk)], cpu_seconds=int(TOOL_TIMEOUT)),
+                          str(disk)], cpu_seconds=int(TOOL_TIMEOUT),
+                         address_space=COPY_ADDRESS_SPACE),
                  f"copying the disk of instance {spec.id} from {source}", error=SpawnError)
         info = json.loads(run_tool(limited([self.qemu_img, "info", "--output=json", "-f",
                                             "qcow2", str(disk)]),

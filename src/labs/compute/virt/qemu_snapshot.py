@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from labs.common.diskimage.format_inspector import ImageFormatError, inspect_file
-from labs.common.diskimage.qemu_img import limited
+from labs.common.diskimage.qemu_img import COPY_ADDRESS_SPACE, limited
 from labs.compute.virt.base import PowerState, VirtError
 from labs.compute.virt.qemu_images import TOOL_TIMEOUT, run_tool
 from labs.compute.virt.qemu_monitor import QemuMonitor
@@ -35,7 +35,8 @@ def write(monitor: QemuMonitor, qemu_img: str, workdir: Path, instance_id: str,
         try:
             run_tool(limited([qemu_img, "convert", "-U", "-f", "qcow2", "-O", "qcow2",
                               str(workdir / "disk.qcow2"), tmp],
-                             cpu_seconds=int(TOOL_TIMEOUT)),
+                             cpu_seconds=int(TOOL_TIMEOUT),
+                             address_space=COPY_ADDRESS_SPACE),
                      f"snapshot of instance {instance_id}")
         finally:
             if running:
