@@ -5,8 +5,6 @@ as they would in a cloud."""
 from __future__ import annotations
 
 import concurrent.futures
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +12,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 
 from labs.compute import models
 from labs.compute.config import ComputeOptions
@@ -22,29 +19,17 @@ from labs.compute.virt.fake import FakeDriver
 from labs.identity.resources import ProjectFilter
 from tests.compute.conftest import Plane, make_plane
 from tests.conftest import Cloud
-from tests.fuzzing import mariadb_only  # noqa: F401 -- one engine: MariaDB
+from tests.fuzzing import (
+    mariadb_only,  # noqa: F401 -- one engine: MariaDB
+    serve,
+)
 
 
 def _serve(plane: Plane) -> Iterator[None]:
     """The plane's APIs on a loopback port; the image API's URL is what agents use."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(plane.client.app, host="127.0.0.1", port=port,
-                                           lifespan="off", log_config=None,
-                                           access_log=False))
-    thread = threading.Thread(target=server.run, name="shelve-images", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    plane.service.servers.images.url = f"http://127.0.0.1:{port}/image"  # type: ignore[attr-defined]
-    try:
+    with serve(plane.client.app) as url:
+        plane.service.servers.images.url = f"{url}/image"  # type: ignore[attr-defined]
         yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture
