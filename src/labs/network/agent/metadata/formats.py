@@ -116,12 +116,17 @@ def render(instance: InstanceMetadata, path: str, *, today: datetime.date | None
     return _text(node)
 
 
+#: Answers a path outside Nova's trees for the instance found (None: not its path).
+Extra: TypeAlias = Callable[[InstanceMetadata, str], "MetadataResponse | None"]
+
+
 def answer(source: MetadataSource, network_id: str, caller_ip: str, method: str,
-           target: str) -> MetadataResponse:
+           target: str, extra: Extra | None = None) -> MetadataResponse:
     """The answer to `method` `target` from `caller_ip` on `network_id`: 405 for methods
     other than GET and HEAD, 404 when no instance on that network has the caller's
     address (never another instance's data), 500 when the source fails. HEAD gets the
-    GET answer; the server leaves out its body."""
+    GET answer; the server leaves out its body. `extra` may answer paths of its own
+    (the /labs tree) for the instance found."""
     if method not in ALLOWED_METHODS:
         return MetadataResponse(405, b"405 Method Not Allowed\n\nUse GET.\n",
                                 headers=(("Allow", ", ".join(ALLOWED_METHODS)),))
@@ -138,6 +143,8 @@ def answer(source: MetadataSource, network_id: str, caller_ip: str, method: str,
     if instance is None or (instance.network_id, instance.fixed_ip) != (network_id,
                                                                         caller_ip):
         return not_found(f"No instance on this network has the address {caller_ip}.")
+    if extra is not None and (response := extra(instance, path)) is not None:
+        return response
     return render(instance, path)
 
 

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
 
+from labs.network.agent.metadata.access import AccessSource, StaticAccessSource
+from labs.network.agent.metadata.access_http import access_paths
 from labs.network.agent.metadata.formats import MetadataResponse, answer
 from labs.network.agent.metadata.source import (
     InstanceMetadata,
@@ -46,10 +48,12 @@ from labs.network.agent.netns_sockets import NamespaceListenError, listen_in_nam
 from labs.network.specs import check_id
 
 __all__ = [
+    "AccessSource",
     "InstanceMetadata",
     "MetadataServer",
     "MetadataSource",
     "NamespaceListenError",
+    "StaticAccessSource",
     "StaticMetadataSource",
     "listen_in_namespace",
 ]
@@ -127,16 +131,19 @@ class _Listener:
 
 
 class MetadataServer:
-    """Serves the metadata of `source`'s instances on every network it is told about.
+    """Serves the metadata of `source`'s instances on every network it is told about,
+    and, with `access`, their projects' accounts under /labs/v1 (else 404 there).
 
     `add_network` and `remove_network` may be repeated and called from any thread;
     `close` stops everything (also as a context manager).
     """
 
-    def __init__(self, source: MetadataSource, *, timeout: float = 5.0,
+    def __init__(self, source: MetadataSource, *, access: AccessSource | None = None,
+                 timeout: float = 5.0,
                  head_timeout: float = 2.0, max_connections: int = 1024,
                  per_network: int = 32, per_caller: int = 4) -> None:
         self.source = source
+        self.access = access
         self.timeout = timeout
         self.head_timeout = min(head_timeout, timeout)
         self._slots = _Slots(max_connections, per_network, per_caller)
@@ -282,7 +289,8 @@ class MetadataServer:
                 response = MetadataResponse(400, b"400 Bad Request\n")
             else:
                 method, target, version = request
-                response = answer(self.source, network_id, caller, method, target)
+                extra = access_paths(self.access, _header(head, "if-none-match"))
+                response = answer(self.source, network_id, caller, method, target, extra)
         conn.settimeout(max(0.1, deadline - time.monotonic()))
         conn.sendall(_serialize(response, version, with_body=method != "HEAD"))
         _linger(conn, min(deadline, time.monotonic() + LINGER))
@@ -343,6 +351,15 @@ def _parse_request_line(head: bytes) -> tuple[str, str, str] | None:
     if not method.isalpha() or not version.startswith("HTTP/1.") or not target:
         return None
     return method, target, version
+
+
+def _header(head: bytes, name: str) -> str | None:
+    """The value of the request header `name` (lower case); None when absent."""
+    for line in head.split(b"\n")[1:]:
+        key, sep, value = line.decode("latin-1").partition(":")
+        if sep and key.strip().lower() == name:
+            return value.strip()
+    return None
 
 
 def _serialize(response: MetadataResponse, version: str, *, with_body: bool) -> bytes:
