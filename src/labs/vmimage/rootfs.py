@@ -1,6 +1,7 @@
 """What the Labs VM image holds: Debian's kernel and the modules a VM needs, busybox,
-dropbear and the libraries it needs, the licences, and the first-boot program from
-`guest/` (busybox sh and awk), laid out as the root filesystem of the initramfs."""
+dropbear, sudo (with the two PAM modules its stack uses) and the libraries they need, the
+licences, and the first-boot program and the access daemon from `guest/` (busybox sh and
+awk), laid out as the root filesystem of the initramfs."""
 
 from __future__ import annotations
 
@@ -23,9 +24,19 @@ log = logging.getLogger("labs.vmimage.rootfs")
 READY_MARKER = "LABS-READY"
 #: Packages whose files go into the root filesystem (libraries only as far as needed).
 PACKAGES = ("busybox-static", "dropbear-bin", "libc6", "libcrypt1", "zlib1g", "libtomcrypt1",
-            "libtommath1", "libgmp10")
-#: Dynamically linked programs copied in, with the libraries they need.
-PROGRAMS = ("usr/sbin/dropbear", "usr/bin/dropbearkey")
+            "libtommath1", "libgmp10", "sudo", "libpam0g", "libpam-modules", "libaudit1",
+            "libcap-ng0", "libselinux1", "libpcre2-8-0")
+MULTIARCH = "usr/lib/x86_64-linux-gnu"
+#: Dynamically linked programs (and modules loaded by path) copied in with their modes,
+#: with the libraries they need. sudo is set-uid root; its sudoers plugin and the PAM
+#: modules of its stack (guest/pam-sudo) are loaded from these paths.
+PROGRAMS = {"usr/sbin/dropbear": 0o755, "usr/bin/dropbearkey": 0o755,
+            "usr/bin/sudo": 0o4755, "usr/sbin/visudo": 0o755,
+            "usr/libexec/sudo/sudoers.so": 0o644,
+            f"{MULTIARCH}/security/pam_unix.so": 0o644,
+            f"{MULTIARCH}/security/pam_deny.so": 0o644}
+#: Where the libraries are looked for in the packages (sudo's own: its RUNPATH).
+LIBRARY_DIRS = ("lib/x86_64-linux-gnu", MULTIARCH, "usr/libexec/sudo")
 #: Kernel modules, loaded with their dependencies in dependency order. The boot set before
 #: anything else: virtio PCI, disks, network card and entropy, and the filesystems of config
 #: drives and of the boot disk. The late set in the background while the first boot runs:
@@ -40,7 +51,6 @@ LATE_MODULES = ("ata_piix", "ahci", "sr_mod", "sd_mod", "virtio_scsi", "e1000", 
 KERNEL_CMDLINE = "console=ttyS0 quiet cryptomgr.notests"
 LOGIN_USER, LOGIN_UID = "labs", 1000
 GUEST = Path(__file__).with_name("guest")
-MULTIARCH = "usr/lib/x86_64-linux-gnu"
 KERNEL_CACHE_FORMAT = "2"  # what a kernel directory in the cache holds
 
 
@@ -122,7 +132,7 @@ def build_rootfs(trees: dict[str, Path], kernel: Kernel) -> dict[str, Entry]:
     root = Tree()
     for d in ("bin", "sbin", "usr/bin", "usr/sbin", "usr/lib64", MULTIARCH, "usr/lib/labs",
               "etc/labs", "etc/dropbear", "proc", "sys", "dev", "run", "mnt", "boot",
-              "var/lib/labs", "var/log", "home"):
+              "var/lib/labs", "var/log", "home", "etc/pam.d", "etc/sudoers.d"):
         root.dir(d)
     root.dir("tmp", 0o1777)
     root.dir("root", 0o700)
@@ -141,15 +151,17 @@ def build_rootfs(trees: dict[str, Path], kernel: Kernel) -> dict[str, Entry]:
         if "/" in applet and applet not in root.entries:
             root.symlink(applet, "/bin/busybox")
 
-    libdirs = [t / sub for t in trees.values()
-               for sub in ("lib/x86_64-linux-gnu", MULTIARCH)]
+    libdirs = [t / sub for t in trees.values() for sub in LIBRARY_DIRS]
     wanted = ["ld-linux-x86-64.so.2"]
-    for program in PROGRAMS:
-        source = next((t / program for t in trees.values() if (t / program).exists()), None)
+    for program, mode in PROGRAMS.items():
+        # Debian 12 still ships some files under /lib (the PAM modules): usr/ merged.
+        source = next((t / rel for t in trees.values()
+                       for rel in (program, program.removeprefix("usr/"))
+                       if (t / rel).exists()), None)
         if source is None:
             raise ImageBuildError(f"no package provides {program}")
         data = source.read_bytes()
-        root.file(program, data, 0o755)
+        root.file(program, data, mode)
         wanted += elf_needed(data)
     while wanted:
         soname = wanted.pop()
@@ -187,6 +199,11 @@ def _guest_files(root: Tree) -> None:
     root.text("usr/lib/labs/udhcpc.script", guest("udhcpc.script"), 0o755)
     root.text("usr/lib/labs/json.awk", guest("json.awk"))
     root.text("usr/lib/labs/metadata.awk", guest("metadata.awk"))
+    root.text("usr/lib/labs/access", guest("access"), 0o755)
+    root.text("usr/lib/labs/access.awk", guest("access.awk"))
+    root.text("etc/sudoers", guest("sudoers"), 0o440)
+    root.text("etc/pam.d/sudo", guest("pam-sudo"))
+    root.text("etc/pam.d/other", guest("pam-other"))
     root.text("etc/inittab", guest("inittab"))
     u, home = LOGIN_USER, f"/home/{LOGIN_USER}"
     root.text("etc/passwd", f"root:x:0:0:root:/root:/bin/sh\n"

@@ -2,8 +2,11 @@
 # notation (.meta.project_name, .keys[0].data). Strings are unescaped (\uXXXX to UTF-8);
 # control characters in them (newlines, tabs) become spaces, so every value is one line.
 # null gives no line; true, false and numbers are printed as written. Invalid JSON: a
-# message on stderr and exit status 1. Runs under busybox awk (one small static binary
-# instead of jq and its libraries, and much faster to start under software emulation).
+# message on stderr and exit status 1. With -v escape=1, a newline in a string is written
+# as \n and a backslash as \\ instead (for multi-line values: the sudo rules of
+# access.json); other control characters still become spaces. Runs under busybox awk
+# (one small static binary instead of jq and its libraries, and much faster to start
+# under software emulation).
 
 function fail(msg) {
     printf "json.awk: %s at byte %d\n", msg, pos > "/dev/stderr"
@@ -67,7 +70,16 @@ function string_(    out, c, e, cp, lo, run) {
                 pos += 6
                 cp = 65536 + (cp - 55296) * 1024 + (lo - 56320)
             }
-            out = out utf8(cp)
+            if (escape && cp == 10)
+                out = out "\\n"
+            else if (escape && cp == 92)
+                out = out "\\\\"
+            else
+                out = out utf8(cp)
+        } else if (escape && e == "\\") {
+            out = out "\\\\"
+        } else if (escape && e == "n") {
+            out = out "\\n"
         } else if (e == "\"" || e == "\\" || e == "/") {
             out = out e
         } else if (index("bfnrt", e) && e != "") {
