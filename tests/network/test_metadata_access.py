@@ -198,7 +198,7 @@ def test_a_failing_source_is_500_and_logged(sources: Any,
     lambda: AccessAccount("alice", 2001, 2001, login_shell="/bin/../etc/x"),
     lambda: ProjectAccess("p 1", "bots", 50001),
     lambda: ProjectAccess("p-1", "Bots", 50001),
-    lambda: ProjectAccess("p-1", "a" * 25, 50001),
+    lambda: ProjectAccess("p-1", "a" * 64, 50001),
     lambda: ProjectAccess("p-1", "bots", 50001, (ALICE, replace(BOB, shell_name="alice"))),
     lambda: ProjectAccess("p-1", "bots", 50001, (ALICE, replace(BOB, uid=ALICE.uid))),
     lambda: ProjectAccess("p-1", "bots", 50001, sudoers="x\0y"),
@@ -207,3 +207,10 @@ def test_a_failing_source_is_500_and_logged(sources: Any,
 def test_the_document_checks_what_it_holds(make: Any) -> None:
     with pytest.raises(InvalidRequest):
         make()
+
+
+def test_a_label_as_long_as_a_dns_label_names_the_group() -> None:
+    label = "tempest-imagestagstest-1507726952" + "x" * 30
+    access = ProjectAccess("p-1", label, 50001)
+    assert access.group_name == f"project-{label}"
+    assert access.document()["project"]["group"]["name"] == f"project-{label}"

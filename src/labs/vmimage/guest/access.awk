@@ -93,7 +93,7 @@ END {
     }
     gname = doc[".project.group.name"]
     pgid = doc[".project.group.gid"]
-    if (gname !~ /^project-[a-z0-9][a-z0-9_-]*$/ || length(gname) > 32 || !id_ok(pgid) \
+    if (gname !~ /^project-[a-z0-9][a-z0-9_-]*$/ || length(gname) > 71 || !id_ok(pgid) \
             || (gname in group) || (pgid in gid_used)) {
         warn("access.json: unusable project group " gname " " pgid)
         exit 1

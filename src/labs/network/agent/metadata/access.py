@@ -30,8 +30,10 @@ from labs.network.specs import InvalidRequest
 
 #: A POSIX login name as Labs gives shell names: lower case, at most 32 characters.
 SHELL_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
-#: The project label in the group name ``project-<label>`` (a group name: <= 32).
-PROJECT_LABEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,23}")
+#: The project label in the group name ``project-<label>``: identity's labels are DNS
+#: labels (at most 63 characters). Group names have no 32-character bound in the group
+#: file, glibc or sudo; only useradd/groupadd keep one, and the image does not use them.
+PROJECT_LABEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 #: One OpenSSH public key, without options: type, base64 blob, optional comment.
 SSH_KEY = re.compile(r"(ssh|ecdsa|sk)-[A-Za-z0-9@.-]{1,64} [A-Za-z0-9+/]+={0,3}"
                      r"( [\x20-\x7e]{1,1000})?")
@@ -102,7 +104,7 @@ class ProjectAccess:
             raise InvalidRequest(f"bad project id {self.project_id!r}")
         if not isinstance(self.label, str) or not PROJECT_LABEL.fullmatch(self.label):
             raise InvalidRequest(f"bad project label {self.label!r}: lower-case letters, "
-                                 "digits, '_' and '-', at most 24")
+                                 "digits, '_' and '-', at most 63")
         _check_id("project gid", self.gid)
         accounts = tuple(sorted(self.accounts, key=lambda a: a.shell_name))
         names = [a.shell_name for a in accounts]
