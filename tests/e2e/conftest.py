@@ -10,15 +10,16 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT = 60.0
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -108,6 +109,47 @@ def labs_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningClou
         yield cloud
     finally:
         cloud.stop()
+
+
+class SharedClouds:
+    """The clouds the e2e modules share: one per configuration, started when a test
+    first asks for it and stopped when the e2e package is done. `labs up` on a
+    configuration of its own (a restart, a down, more agents, other options) stays in
+    its module. A test on a shared cloud keeps to names of its own (servers, networks,
+    groups, projects), cleans up what it made, and asserts nothing about what other
+    tests may have left, so that the order of the tests does not matter."""
+
+    def __init__(self, factory: pytest.TempPathFactory) -> None:
+        self._factory = factory
+        self._shared: dict[str, tuple[Any, Callable[[Any], None]]] = {}
+
+    def share(self, name: str, start: Callable[[Path], T], stop: Callable[[T], None]) -> T:
+        """The cloud called `name`: `start(base)` makes it (in a new directory `base`)
+        the first time, `stop` ends it with the package."""
+        if name not in self._shared:
+            self._shared[name] = (start(self._factory.mktemp(f"labs-shared-{name}")), stop)
+        shared: T = self._shared[name][0]
+        return shared
+
+    def stop_all(self) -> None:
+        failed: list[Exception] = []
+        while self._shared:
+            _, (shared, stop) = self._shared.popitem()
+            try:
+                stop(shared)
+            except Exception as error:  # the others are stopped all the same
+                failed.append(error)
+        if failed:
+            raise failed[0]
+
+
+@pytest.fixture(scope="package")
+def shared_clouds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedClouds]:
+    clouds = SharedClouds(tmp_path_factory)
+    try:
+        yield clouds
+    finally:
+        clouds.stop_all()
 
 
 def dig(port: int, name: str, type_: str = "A") -> list[str]:

@@ -10,9 +10,7 @@ its floating IP, and that VM reaches the second one's."""
 from __future__ import annotations
 
 import ipaddress
-import os
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import openstack.config
 import pytest
@@ -20,33 +18,10 @@ from openstack.connection import Connection
 
 from labs.network.agent import netns
 from tests.common.bus_helpers import wait_for
-from tests.compute.qemu_helpers import labs_image
-from tests.e2e.conftest import RunningCloud, start_labs_up
-from tests.e2e.test_vms import VmCloud, _cleanup, boot, need, outside_fixture  # noqa: F401
+from tests.e2e.conftest import RunningCloud
+from tests.e2e.test_vms import VmCloud, boot, outside_fixture, vm_cloud_fixture  # noqa: F401
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def vm_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmCloud]:
-    if os.geteuid() != 0:
-        pytest.fail("the VM tests make network namespaces and bridges: run them as root")
-    for tool, package in (("ip", "iproute2"), ("nft", "nftables"), ("dnsmasq", "dnsmasq-base"),
-                          ("qemu-system-x86_64", "qemu-system-x86")):
-        need(tool, package)
-    labs_image()
-    base = tmp_path_factory.mktemp("labs-vm-networks")
-    prefix = f"t{uuid.uuid4().hex[:6]}"
-    env = {"LABS_AGENT_DRIVER": "qemu", "LABS_AGENT_NETWORK_DRIVER": "bridge",
-           "LABS_AGENT_NETWORK_PREFIX": prefix, "LABS_AGENT_HOST": "vmhost",
-           "LABS_NETWORK_API_IN_CATALOG": "true"}
-    data_dir = base / "data"
-    state = VmCloud(start_labs_up(data_dir, env), data_dir, env, prefix, base / "id")
-    try:
-        yield state
-    finally:
-        state.cloud.stop()
-        _cleanup(prefix, data_dir)
 
 
 def allow_ssh_from(cloud: RunningCloud, cidr: str) -> None:
@@ -71,8 +46,7 @@ def test_a_vm_on_a_network_made_with_the_cli(vm_cloud: VmCloud) -> None:
     network's namespace (once the default group lets ssh in from that range: it lets it
     in from the cloud's fixed range only)."""
     vms, cloud = vm_cloud, vm_cloud.cloud
-    cloud.openstack("keypair", "create", "--private-key", str(vms.key), "k")
-    vms.key.chmod(0o600)
+    keypair(vms)
     net = cloud.openstack_json("network", "create", "blue")
     subnet = cloud.openstack_json("subnet", "create", "--subnet-range", "192.168.77.0/24",
                                   "--network", net["id"], "blue-v4")

@@ -5,34 +5,19 @@ the guest's kernel."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.common.bus_helpers import wait_for
-from tests.compute.qemu_helpers import labs_image
-from tests.e2e.conftest import RunningCloud, start_labs_up
-from tests.e2e.test_vms import BOOT_SECONDS, _cleanup, labs_ssh, qemu_of
+from tests.e2e.conftest import RunningCloud
+from tests.e2e.test_vms import (  # noqa: F401
+    BOOT_SECONDS,
+    USER_ENV,
+    labs_ssh,
+    qemu_of,
+    user_cloud_fixture,
+)
 
-ENV = {"LABS_AGENT_DRIVER": "qemu", "LABS_AGENT_NETWORK_DRIVER": "user",
-       "LABS_AGENT_HOST": "shelfhost"}
 MOUNT = "mount -t vfat $(findfs LABEL=LABSBOOT) /boot"
-
-
-@pytest.fixture(scope="module")
-def qemu_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningCloud, Path]]:
-    labs_image()
-    base = tmp_path_factory.mktemp("labs-shelve")
-    cloud = start_labs_up(base / "data", ENV)
-    try:
-        key = base / "id"
-        cloud.openstack("keypair", "create", "--private-key", str(key), "k")
-        key.chmod(0o600)
-        yield cloud, base
-    finally:
-        cloud.stop()
-        _cleanup("unused", base / "data")
 
 
 def ready(cloud: RunningCloud, name: str) -> None:
@@ -41,14 +26,14 @@ def ready(cloud: RunningCloud, name: str) -> None:
 
 
 def test_shelved_vm_keeps_its_disk_and_takes_a_crash_dump(
-        qemu_cloud: tuple[RunningCloud, Path]) -> None:
-    cloud, base = qemu_cloud
+        user_cloud: tuple[RunningCloud, Path]) -> None:
+    cloud, base = user_cloud
     server = cloud.openstack_json("server", "create", "--image", "labs", "--flavor",
                                   "g1.nano", "--key-name", "k", "--wait", "shelf")
     ready(cloud, "shelf")
     data, key = base / "data", base / "id"
     # the guest runs from its initramfs: its disk is the LABSBOOT partition
-    labs_ssh(data, ENV, key, "shelf", f"{MOUNT} && echo kept-across-shelve > /boot/proof "
+    labs_ssh(data, USER_ENV, key, "shelf", f"{MOUNT} && echo kept-across-shelve > /boot/proof "
              "&& umount /boot")
     first_qemu = qemu_of(server["id"])
     assert first_qemu
@@ -66,7 +51,7 @@ def test_shelved_vm_keeps_its_disk_and_takes_a_crash_dump(
     wait_for(lambda: cloud.openstack_json("server", "show", "shelf")["status"] == "ACTIVE",
              BOOT_SECONDS, "shelf ACTIVE again", interval=1.0)
     ready(cloud, "shelf")
-    assert labs_ssh(data, ENV, key, "shelf", f"{MOUNT} && cat /boot/proof && umount /boot"
+    assert labs_ssh(data, USER_ENV, key, "shelf", f"{MOUNT} && cat /boot/proof && umount /boot"
                     ).strip() == "kept-across-shelve"
     assert "shelf-shelved" not in cloud.openstack("image", "list").stdout
     cloud.openstack("--os-compute-api-version", "2.17", "server", "dump", "create", "shelf")

@@ -28,9 +28,11 @@ from labs.network.config import NetworkOptions
 from labs.wiring.host_network import BRIDGE_STATE, bridge_driver
 from tests.common.bus_helpers import wait_for
 from tests.compute.qemu_helpers import labs_image
-from tests.e2e.conftest import BIN, RunningCloud, start_labs_up
+from tests.e2e.conftest import BIN, RunningCloud, SharedClouds, start_labs_up
 
 BOOT_SECONDS = 120.0  # a TCG boot takes ~5 s alone; far longer on a loaded machine
+USER_ENV = {"LABS_AGENT_DRIVER": "qemu", "LABS_AGENT_NETWORK_DRIVER": "user",
+            "LABS_AGENT_HOST": "userhost"}
 USER_DATA = "#!/bin/sh\necho user-data-ran-on $(hostname) > /root/user-data-proof\n"
 
 
@@ -119,29 +121,91 @@ def _cleanup(prefix: str, data_dir: Path) -> None:
         bridge_driver(AgentOptions(network_prefix=prefix), NetworkOptions()).remove_all()
 
 
-@pytest.fixture(scope="module")
-def vm_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmCloud]:
+def need_vm_host() -> None:
+    """Root, the host tools and the Labs image (built or taken from the cache) for
+    bridge-network VMs."""
     if os.geteuid() != 0:
         pytest.fail("the VM tests make network namespaces and bridges: run them as root")
     for tool, package in (("ip", "iproute2"), ("nft", "nftables"), ("dnsmasq", "dnsmasq-base"),
                           ("qemu-system-x86_64", "qemu-system-x86")):
         need(tool, package)
-    labs_image()  # built (or taken from the cache) before the cloud starts
+    labs_image()
+
+
+def bridge_env(prefix: str) -> dict[str, str]:
+    return {"LABS_AGENT_DRIVER": "qemu", "LABS_AGENT_NETWORK_DRIVER": "bridge",
+            "LABS_AGENT_NETWORK_PREFIX": prefix, "LABS_AGENT_HOST": "vmhost",
+            # the admin's zone tools.test. is one of the cloud's, for its VMs
+            "LABS_NETWORK_DNS_CLOUD_DOMAINS": "tools.test",
+            "LABS_NETWORK_API_IN_CATALOG": "true"}
+
+
+def stop_vm_cloud(state: VmCloud) -> None:
+    state.cloud.stop()
+    _cleanup(state.prefix, state.data_dir)
+
+
+def start_vm_cloud(base: Path) -> VmCloud:
+    """A bridge-network cloud with the admin's keypair k (private key `base`/id)."""
+    prefix = f"t{uuid.uuid4().hex[:6]}"
+    env = bridge_env(prefix)
+    data_dir = base / "data"
+    state = VmCloud(start_labs_up(data_dir, env), data_dir, env, prefix, base / "id")
+    try:
+        state.cloud.openstack("keypair", "create", "--private-key", str(state.key), "k")
+        state.key.chmod(0o600)
+    except BaseException:
+        stop_vm_cloud(state)
+        raise
+    return state
+
+
+@pytest.fixture(name="vm_cloud")
+def vm_cloud_fixture(shared_clouds: SharedClouds) -> VmCloud:
+    """The bridge-network cloud the VM modules share (see SharedClouds)."""
+    need_vm_host()
+    return shared_clouds.share("bridge", start_vm_cloud, stop_vm_cloud)
+
+
+@pytest.fixture(scope="module")
+def own_vm_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmCloud]:
+    """A bridge-network cloud of its own, for a test that kills and restarts it."""
+    need_vm_host()
     base = tmp_path_factory.mktemp("labs-vms")
     prefix = f"t{uuid.uuid4().hex[:6]}"
-    env = {"LABS_AGENT_DRIVER": "qemu", "LABS_AGENT_NETWORK_DRIVER": "bridge",
-           "LABS_AGENT_NETWORK_PREFIX": prefix, "LABS_AGENT_HOST": "vmhost",
-           # the admin's zone tools.test. is one of the cloud's, for its VMs
-           "LABS_NETWORK_DNS_CLOUD_DOMAINS": "tools.test"}
+    env = bridge_env(prefix)
     data_dir = base / "data"
-    cloud = start_labs_up(data_dir, env)
-    key = base / "id"
-    state = VmCloud(cloud, data_dir, env, prefix, key)
+    state = VmCloud(start_labs_up(data_dir, env), data_dir, env, prefix, base / "id")
     try:
         yield state
     finally:
-        state.cloud.stop()
-        _cleanup(prefix, data_dir)
+        stop_vm_cloud(state)
+
+
+def start_user_cloud(base: Path) -> tuple[RunningCloud, Path]:
+    """A cloud on qemu's user-mode network with the admin's keypair k (private key
+    `base`/id); `base` holds its log and its data directory."""
+    cloud = start_labs_up(base / "data", USER_ENV)
+    try:
+        cloud.openstack("keypair", "create", "--private-key", str(base / "id"), "k")
+        (base / "id").chmod(0o600)
+    except BaseException:
+        stop_user_cloud((cloud, base))
+        raise
+    return cloud, base
+
+
+def stop_user_cloud(shared: tuple[RunningCloud, Path]) -> None:
+    shared[0].stop()
+    _cleanup("unused", shared[1] / "data")
+
+
+@pytest.fixture(name="user_cloud")
+def user_cloud_fixture(shared_clouds: SharedClouds) -> tuple[RunningCloud, Path]:
+    """The user-mode-network cloud the VM modules share (see SharedClouds): root not
+    needed."""
+    labs_image()
+    return shared_clouds.share("user", start_user_cloud, stop_user_cloud)
 
 
 def boot(vms: VmCloud, name: str, *extra: str) -> dict[str, str]:
@@ -166,8 +230,8 @@ def qemu_of(instance_id: str) -> list[str]:
         timeout=30).stdout.splitlines() if instance_id in line]
 
 
-def test_vm_life_cycle(vm_cloud: VmCloud, tmp_path: Path) -> None:
-    vms, cloud = vm_cloud, vm_cloud.cloud
+def test_vm_life_cycle(own_vm_cloud: VmCloud, tmp_path: Path) -> None:
+    vms, cloud = own_vm_cloud, own_vm_cloud.cloud
     cloud.openstack("keypair", "create", "--private-key", str(vms.key), "k")
     vms.key.chmod(0o600)
     user_data = tmp_path / "user-data"
@@ -419,40 +483,31 @@ def labs_ssh(data_dir: Path, env: dict[str, str], key: Path, server: str,
     return done.stdout
 
 
-def test_user_mode_network(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_user_mode_network(user_cloud: tuple[RunningCloud, Path]) -> None:
     """The unprivileged all-in-one's network: qemu's user mode, metadata from the config
     drive, ssh through a loopback port that `labs ssh` finds."""
-    base = tmp_path_factory.mktemp("labs-user-net")
-    env = {"LABS_AGENT_DRIVER": "qemu", "LABS_AGENT_NETWORK_DRIVER": "user",
-           "LABS_AGENT_HOST": "userhost"}
-    cloud = start_labs_up(base / "data", env)
-    try:
-        # the agent turns KSM on when it may, and says so
-        logged = "".join(path.read_text() for path in base.glob("labs-up-*.log"))
-        if os.geteuid() == 0:
-            assert re.search(r"KSM (turned|already) on", logged), logged[-3000:]
-            assert (KSM_DIR / "run").read_text().strip() == "1"
-        else:
-            assert "KSM not turned on" in logged, logged[-3000:]
-        key = base / "id"
-        cloud.openstack("keypair", "create", "--private-key", str(key), "k")
-        key.chmod(0o600)
-        server = cloud.openstack_json("server", "create", "--image", "labs", "--flavor",
-                                      "g1.nano", "--key-name", "k", "--wait", "solo")
-        assert server["status"] == "ACTIVE"
-        wait_for(lambda: "LABS-READY solo solo.admin.labs.internal" in cloud.openstack(
-            "console", "log", "show", "solo").stdout, BOOT_SECONDS, "solo ready",
-            interval=1.0)
-        assert labs_ssh(base / "data", env, key, "solo", "hostname -f").strip() == \
-            "solo.admin.labs.internal"
-        assert not [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True,
-                                              text=True, timeout=30).stdout.splitlines()
-                    if "-net-" in n and server["id"] in n]
-        cloud.openstack("server", "delete", "--wait", "solo")
-        assert qemu_of(server["id"]) == []
-    finally:
-        cloud.stop()
-        _cleanup("unused", base / "data")
+    cloud, base = user_cloud
+    env, key = USER_ENV, base / "id"
+    # the agent turns KSM on when it may, and says so
+    logged = "".join(path.read_text() for path in base.glob("labs-up-*.log"))
+    if os.geteuid() == 0:
+        assert re.search(r"KSM (turned|already) on", logged), logged[-3000:]
+        assert (KSM_DIR / "run").read_text().strip() == "1"
+    else:
+        assert "KSM not turned on" in logged, logged[-3000:]
+    server = cloud.openstack_json("server", "create", "--image", "labs", "--flavor",
+                                  "g1.nano", "--key-name", "k", "--wait", "solo")
+    assert server["status"] == "ACTIVE"
+    wait_for(lambda: "LABS-READY solo solo.admin.labs.internal" in cloud.openstack(
+        "console", "log", "show", "solo").stdout, BOOT_SECONDS, "solo ready",
+        interval=1.0)
+    assert labs_ssh(base / "data", env, key, "solo", "hostname -f").strip() == \
+        "solo.admin.labs.internal"
+    assert not [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                          text=True, timeout=30).stdout.splitlines()
+                if "-net-" in n and server["id"] in n]
+    cloud.openstack("server", "delete", "--wait", "solo")
+    assert qemu_of(server["id"]) == []
 
 
 def test_bad_images_and_flavors(vm_cloud: VmCloud, tmp_path: Path) -> None:
