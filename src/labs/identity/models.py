@@ -286,3 +286,19 @@ class ProjectEndpointGroup(IdentityBase):
     endpoint_group_id: Mapped[str] = mapped_column(
         ID, sa.ForeignKey("endpoint_group.id", ondelete="CASCADE"), primary_key=True)
     project_id: Mapped[str] = mapped_column(ID, primary_key=True)
+
+
+class SudoRule(IdentityBase):
+    """A project's sudo rule (labs.accounts.sudo.rules.SudoRule), one ``sudoRole``."""
+
+    __tablename__ = "sudo_rule"
+    project_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("project.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    users: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    hosts: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    commands: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    options: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    run_as_users: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    run_as_groups: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    sudo_order: Mapped[int] = mapped_column(sa.Integer, default=0)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -52,10 +53,21 @@ def revoke(tx: Session, lifetime: int, **match: str) -> None:
                                   expires_at=now + timedelta(seconds=lifetime + 60), **match))
 
 
+class ProjectHook(Protocol):
+    """Something every project has (its sudo rules), made and removed in the project's
+    own transaction."""
+
+    def project_created(self, tx: Session, project: models.Project) -> None: ...
+
+    def project_deleted(self, tx: Session, project: models.Project) -> None: ...
+
+
 class ResourceService:
-    def __init__(self, store: IdentityStore, token_lifetime: int) -> None:
+    def __init__(self, store: IdentityStore, token_lifetime: int,
+                 project_hooks: Sequence[ProjectHook] = ()) -> None:
         self.store = store
         self.lifetime = token_lifetime
+        self.project_hooks = tuple(project_hooks)
 
     # -- domains -------------------------------------------------------------
     def create_domain(self, name: str, description: str = "", enabled: bool = True,
@@ -125,6 +137,8 @@ class ResourceService:
                                  tags=list(fields.get("tags") or []),
                                  extra=dict(fields.get("extra") or {}))
             save_unique(tx, f"project - a project named {name!r} exists in the domain", row)
+            for hook in self.project_hooks:
+                hook.project_created(tx, row)
             return row
 
     def get_project(self, project_id: str) -> models.Project:
@@ -176,4 +190,6 @@ class ResourceService:
                 models.Assignment.target_type == models.TARGET_PROJECT,
                 models.Assignment.target_id == project_id))
             revoke(tx, self.lifetime, project_id=project_id)
+            for hook in self.project_hooks:
+                hook.project_deleted(tx, row)
             tx.delete(row)

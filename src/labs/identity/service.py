@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from labs.common.db import Database, upgrade
@@ -18,7 +19,7 @@ from labs.identity.implied_roles import ImpliedRoleService
 from labs.identity.limits import LimitService
 from labs.identity.lockout import Lockout
 from labs.identity.passwords import PasswordChecks
-from labs.identity.resources import ResourceService
+from labs.identity.resources import ProjectHook, ResourceService
 from labs.identity.store import IdentityStore
 from labs.identity.tokens import KeyRepository, TokenCodec
 from labs.identity.trusts import TrustService
@@ -29,14 +30,14 @@ class IdentityService:
     """Domains, projects, users, groups, roles, catalog, credentials and tokens."""
 
     def __init__(self, db: Database, options: IdentityOptions, data_dir: Path,
-                 backend: IdentityBackend) -> None:
+                 backend: IdentityBackend, project_hooks: Sequence[ProjectHook] = ()) -> None:
         self.options = options
         self.store = IdentityStore(db)
         self.backend = backend
         lifetime = options.token_expiration
         self.keys = KeyRepository(Path(options.key_repository or data_dir / "fernet-keys"),
                                   options.max_active_keys)
-        self.resources = ResourceService(self.store, lifetime)
+        self.resources = ResourceService(self.store, lifetime, project_hooks)
         self.passwords = PasswordChecks(options.password_hash_rounds,
                                         options.password_check_concurrency,
                                         options.password_check_queue)

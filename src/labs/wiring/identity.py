@@ -7,6 +7,8 @@ from pathlib import Path
 
 from starlette.types import ASGIApp
 
+from labs.accounts.sudo.defaults import SudoDefaults
+from labs.accounts.sudo.sql import SqlSudoRuleStore
 from labs.common.db import Database
 from labs.common.runner import Site, compose
 from labs.identity.api import build_api
@@ -16,9 +18,11 @@ from labs.identity.service import IdentityService
 
 
 def new_identity(db: Database, options: IdentityOptions, data_dir: Path) -> IdentityService:
-    """Identity over `db`; its Fernet keys under `data_dir` unless configured."""
+    """Identity over `db`; its Fernet keys under `data_dir` unless configured. Each new
+    project gets its default sudo rules."""
     return IdentityService(db, options, data_dir,
-                           SqlIdentityBackend(options.password_hash_rounds))
+                           SqlIdentityBackend(options.password_hash_rounds),
+                           project_hooks=(SudoDefaults(SqlSudoRuleStore()),))
 
 
 def open_identity(site: Site) -> IdentityService:
