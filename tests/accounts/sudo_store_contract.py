@@ -17,10 +17,10 @@ from labs.common.errors import Conflict, NotFound
 __all__ = [
     "test_a_rule_comes_back_as_stored",
     "test_absent_rules_are_not_found",
+    "test_delete_one_and_all",
     "test_names_are_unique_per_project_only",
     "test_projects_do_not_see_each_others_rules",
     "test_replace_changes_and_renames",
-    "test_delete_one_and_all",
 ]
 
 FULL = SudoRule(name="web.restart", users=("%project-p1", "ann"), commands=(

@@ -31,7 +31,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from labs.common.errors import BadRequest
@@ -127,6 +127,10 @@ def parse_rule(body: Mapping[str, Any], group: str) -> SudoRule:
                          f"{', '.join(FIELDS)}.")
     if "users" not in body or "commands" not in body:
         raise BadRequest("A sudo rule needs users and commands.")
+    options = _values(body, "options", _option)
+    clash = {o for o in options if f"!{o}" in options}
+    if clash:
+        raise BadRequest(f"A sudo rule cannot have both {min(clash)} and !{min(clash)}.")
     order = body.get("order", 0)
     if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= MAX_ORDER:
         raise BadRequest(f"A sudo rule's order is a whole number from 0 to {MAX_ORDER}.")
@@ -135,7 +139,7 @@ def parse_rule(body: Mapping[str, Any], group: str) -> SudoRule:
         users=_values(body, "users", lambda v: _person(v, group), required=True),
         hosts=_values(body, "hosts", _host, default=("ALL",), required=True),
         commands=_values(body, "commands", _command, required=True),
-        options=_values(body, "options", _option),
+        options=options,
         run_as_users=_values(body, "run_as_users", lambda v: _person(v, group)),
         run_as_groups=_values(body, "run_as_groups", _group),
         order=order)
