@@ -14,9 +14,13 @@ from labs.common.runner import compose
 from labs.identity.service import IdentityService
 
 
-def accounts_app(identity: IdentityService) -> ASGIApp:
+def accounts_api(identity: IdentityService) -> Api:
     api = Api("accounts", render_error=keystone_error)
     api.authenticator = identity.tokens
     api.policy = Policy(SUDO_RULES)
     sudo_rules.register(api, SudoService(identity.store, SqlSudoRuleStore()))
-    return compose({"/accounts": api.app()})
+    return api
+
+
+def accounts_app(identity: IdentityService) -> ASGIApp:
+    return compose({"/accounts": accounts_api(identity).app()})
