@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from labs.identity import models
+from labs.identity.assignments import Grant
 from tests.accounts.sudo_app import accounts_app
 from tests.conftest import Cloud
 
@@ -26,6 +28,21 @@ class Callers:
             "unscoped": cloud.token("nobody", "pw")}
         for name in ("a-admin", "a-member", "a-reader", "b-admin", "b-member"):
             self.tokens[name] = cloud.token(name, "pw", name[0])
+        self.tokens["cloud reader"] = system_reader_token(cloud)
+
+
+def system_reader_token(cloud: Cloud) -> str:
+    user = cloud.user("auditor", "pw")
+    reader = cloud.identity.assignments.list_roles("reader")[0]
+    cloud.identity.assignments.create_grant(Grant(reader.id, models.ACTOR_USER, user,
+                                                  models.TARGET_SYSTEM, models.SYSTEM_ID))
+    resp = cloud.client.post("/identity/v3/auth/tokens", json={"auth": {
+        "identity": {"methods": ["password"], "password": {
+            "user": {"name": "auditor", "domain": {"id": "default"}, "password": "pw"}}},
+        "scope": {"system": {"all": True}}}})
+    assert resp.status_code == 201, resp.text
+    token: str = resp.headers["X-Subject-Token"]
+    return token
 
 
 @pytest.fixture
@@ -40,7 +57,7 @@ def call(client: TestClient, method: str, path: str, token: str | None,
     return client.request(method, f"/accounts/v1{path}", headers=headers, json=body)
 
 
-READERS = {"cloud admin", "a-admin", "a-member", "a-reader"}
+READERS = {"cloud admin", "cloud reader", "a-admin", "a-member", "a-reader"}
 WRITERS = {"cloud admin", "a-admin"}
 UNSEEN = {"b-admin", "b-member", "unscoped"}
 
