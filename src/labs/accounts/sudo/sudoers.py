@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from labs.accounts.sudo.rules import SudoRule
+from labs.accounts.sudo.rules import SudoRule, project_label
 
 TAGS = {
     "authenticate": "PASSWD", "!authenticate": "NOPASSWD",
@@ -24,7 +24,8 @@ TAGS = {
 
 
 def render_sudoers(project_name: str, rules: Iterable[SudoRule]) -> str:
-    lines = [f"# sudo rules of the Labs project {project_name}"]
+    # the label, not the free-form name: a newline in a name must not end the comment
+    lines = [f"# sudo rules of the Labs project {project_label(project_name)}"]
     for rule in sorted(rules, key=lambda r: (r.order, r.name)):
         lines.append(f"# {rule.name}")
         users = ", ".join(rule.users)
