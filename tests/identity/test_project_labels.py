@@ -5,12 +5,22 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
+from starlette.testclient import TestClient
 
 from labs.identity import models
-from tests.identity.test_bad_input import Api, api, project_id  # noqa: F401
+from tests.conftest import Cloud
+from tests.identity.test_bad_input import Api
 
 TEMPEST = "tempest-ImagesTagsTest-1507726952"
+
+
+@pytest.fixture
+def api(cloud: Cloud) -> Api:
+    client = TestClient(cloud.client.app, base_url="http://testserver",
+                        raise_server_exceptions=False)
+    return Api(cloud, client, cloud.admin_token())
 
 
 def create(api: Api, name: str, **more: Any) -> dict[str, Any]:
