@@ -79,3 +79,15 @@ def test_unknown_projects_and_bad_names(sudo: SudoService) -> None:
             call()
     with pytest.raises(BadRequest, match="rule name"):
         sudo.get_rule("nope", "*)(cn=*")
+
+
+def test_the_group_is_named_by_the_label(identity: IdentityService, sudo: SudoService) -> None:
+    """Project names are free; the group, the rules and the sudoers file use the label."""
+    project = identity.resources.create_project({"name": "Web Team\nALL ALL=(ALL) ALL"},
+                                                "default")
+    group = f"%project-{project.label}"
+    assert [r.users for r in sudo.list_rules(project.id)] == [(group,), (group,)]
+    text = sudo.sudoers(project.id)
+    assert text.count("\n") == 5 and "Web Team" not in text
+    made = sudo.create_rule(project.id, {"name": "x", "users": [group], "commands": ["ALL"]})
+    assert made.users == (group,)

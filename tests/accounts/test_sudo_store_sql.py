@@ -27,7 +27,8 @@ def tx(db_url: str) -> Iterator[Session]:
         session.add(models.Domain(id="default", name="Default"))
         session.flush()
         for project in ("p1", "p2"):
-            session.add(models.Project(id=project, name=project, domain_id="default"))
+            session.add(models.Project(id=project, name=project, label=project,
+                                       domain_id="default"))
         session.flush()
         yield session
     db.dispose()

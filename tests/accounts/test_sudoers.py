@@ -59,8 +59,3 @@ def test_visudo_would_catch_a_broken_file(tmp_path: Path) -> None:
     """The check above means something: visudo refuses what is not sudoers(5)."""
     assert visudo_check("%project-p1 ALL = (ALL NOPASSWD: ALL\n", tmp_path).returncode != 0
 
-
-def test_a_project_name_cannot_add_lines(tmp_path: Path) -> None:
-    text = render_sudoers("p1\nALL ALL = (ALL) NOPASSWD: ALL", [])
-    assert text.count("\n") == 1
-    assert visudo_check(text, tmp_path).returncode == 0

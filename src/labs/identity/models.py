@@ -32,6 +32,9 @@ class Project(IdentityBase):
     __table_args__ = (sa.UniqueConstraint("domain_id", "name"),)
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(NAME)
+    #: The name as a DNS label, unique in the cloud and fixed at creation: what FQDNs, the
+    #: project's posix group, homes and exports use (labs.common.names.project_label).
+    label: Mapped[str] = mapped_column(sa.String(63), unique=True)
     domain_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("domain.id"))
     parent_id: Mapped[str | None] = mapped_column(ID, sa.ForeignKey("project.id"))
     description: Mapped[str] = mapped_column(sa.Text, default="")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,15 +9,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from labs.common.db import apply_changes, matching, save_unique
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound
+from labs.common.names import label_candidates, project_label
 from labs.identity import models
 from labs.identity.store import IdentityStore
 
-#: Project names end up in DNS names (<vm>.<project>.<domain>) and posix groups.
-PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+#: Tries at a free label when concurrent creations keep taking the one chosen.
+LABEL_ATTEMPTS = 20
 
 
 def new_id() -> str:
@@ -43,6 +44,10 @@ def get_row(tx: Session, model: type[Any], row_id: str, what: str) -> Any:
     if row is None:
         raise NotFound(f"Could not find {what}: {row_id}.")
     return row
+
+
+def _duplicate(what: str) -> Conflict:
+    return Conflict(f"Conflict occurred attempting to store project - {what}: duplicate entry.")
 
 
 def revoke(tx: Session, lifetime: int, **match: str) -> None:
@@ -120,31 +125,56 @@ class ResourceService:
 
     # -- projects ------------------------------------------------------------
     def create_project(self, fields: dict[str, Any], default_domain_id: str) -> models.Project:
-        name = fields["name"]
-        if not PROJECT_NAME.fullmatch(name):
-            raise BadRequest(f"Invalid project name {name!r}: Labs project names become DNS "
-                             "labels, so use 1-63 lowercase letters, digits and '-', "
-                             "starting with a letter or digit.")
+        """A new project; its label is the one proposed, or derived from its name (the
+        first of ``<label>``, ``<label>-2``... that no project holds)."""
+        name, proposed = fields["name"], fields.get("label")
         with self.store.write() as tx:
             domain_id = fields.get("domain_id") or default_domain_id
             get_row(tx, models.Domain, domain_id, "domain")
             parent_id = fields.get("parent_id")
             if parent_id:
                 get_row(tx, models.Project, parent_id, "project")
-            row = models.Project(id=new_id(), name=name, domain_id=domain_id, parent_id=parent_id,
-                                 description=fields.get("description") or "",
-                                 enabled=fields.get("enabled", True),
-                                 tags=list(fields.get("tags") or []),
-                                 extra=dict(fields.get("extra") or {}))
-            save_unique(tx, f"project - a project named {name!r} exists in the domain", row)
-            for hook in self.project_hooks:
-                hook.project_created(tx, row)
-            return row
+            base = project_label(name)
+            taken = set(tx.scalars(sa.select(models.Project.label).where(
+                models.Project.label.startswith(base[:32], autoescape=True))))
+            for _attempt in range(LABEL_ATTEMPTS):
+                label = proposed or next(c for c in label_candidates(base) if c not in taken)
+                row = models.Project(id=new_id(), name=name, label=label, domain_id=domain_id,
+                                     parent_id=parent_id,
+                                     description=fields.get("description") or "",
+                                     enabled=fields.get("enabled", True),
+                                     tags=list(fields.get("tags") or []),
+                                     extra=dict(fields.get("extra") or {}))
+                try:
+                    with tx.begin_nested():
+                        tx.add(row)
+                        tx.flush()
+                except IntegrityError:
+                    # the unique indexes decide, so concurrent creations never share a label;
+                    # a locking read sees the latest rows (past MariaDB's snapshot)
+                    if tx.scalars(sa.select(models.Project.id).where(
+                            models.Project.name == name, models.Project.domain_id == domain_id)
+                            .with_for_update()).first():
+                        raise _duplicate(f"a project named {name!r} exists in the domain") \
+                            from None
+                    if proposed:
+                        raise _duplicate(f"a project labelled {proposed!r} exists") from None
+                    taken.add(label)
+                    continue
+                for hook in self.project_hooks:
+                    hook.project_created(tx, row)
+                return row
+            raise Conflict(f"Could not find a free label for project {name!r}; try again.")
 
     def get_project(self, project_id: str) -> models.Project:
         with self.store.read() as tx:
             row: models.Project = get_row(tx, models.Project, project_id, "project")
             return row
+
+    def label_of(self, project_id: str) -> str:
+        """The project's label: its name where a name must be a DNS label (its posix
+        group ``project-<label>``, its servers' FQDNs, homes and exports)."""
+        return self.get_project(project_id).label
 
     def find_project(self, tx: Session, name: str, domain_id: str) -> models.Project:
         row = tx.scalars(sa.select(models.Project).where(
@@ -163,9 +193,8 @@ class ResourceService:
             return list(tx.scalars(query))
 
     def update_project(self, project_id: str, changes: dict[str, Any]) -> models.Project:
-        if "name" in changes and not PROJECT_NAME.fullmatch(changes["name"]):
-            raise BadRequest(f"Invalid project name {changes['name']!r}: use 1-63 lowercase "
-                             "letters, digits and '-'.")
+        if "label" in changes:
+            raise BadRequest("A project's label is fixed at creation; it cannot be changed.")
         if "domain_id" in changes:
             raise BadRequest("The domain of a project cannot be changed.")
         with self.store.write() as tx:

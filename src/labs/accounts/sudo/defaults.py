@@ -17,7 +17,7 @@ class SudoDefaults:
         self.store = store
 
     def project_created(self, tx: Session, project: models.Project) -> None:
-        for rule in default_rules(project.name):
+        for rule in default_rules(project.label):
             self.store.create_rule(tx, project.id, rule)
 
     def project_deleted(self, tx: Session, project: models.Project) -> None:

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from labs.common.errors import BadRequest
-from labs.common.names import dns_label
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 SHELL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -87,22 +86,15 @@ FIELDS = ("name", "users", "hosts", "commands", "options", "run_as_users", "run_
           "order")
 
 
-def project_label(project_name: str) -> str:
-    """The project's DNS label, which names its posix group ``project-<label>``.
-
-    The one place that derives it, so the label stored with the project can take its
-    place."""
-    return dns_label(project_name) or "project"
+def project_group(label: str) -> str:
+    """The posix group of the project with this DNS label (``Project.label``)."""
+    return f"project-{label}"
 
 
-def project_group(project_name: str) -> str:
-    return f"project-{project_label(project_name)}"
-
-
-def default_rules(project_name: str) -> list[SudoRule]:
-    """What every new project starts with: its members may run anything as root, and as
-    any member of the project, without a password."""
-    group = f"%{project_group(project_name)}"
+def default_rules(label: str) -> list[SudoRule]:
+    """What every new project (of this DNS label) starts with: its members may run
+    anything as anyone, and as any member of the project, without a password."""
+    group = f"%{project_group(label)}"
     return [
         SudoRule(name="default-sudo", users=(group,), commands=("ALL",),
                  options=("!authenticate",), run_as_users=("ALL",)),

@@ -41,7 +41,7 @@ class SudoService:
     def create_rule(self, project_id: str, body: dict[str, Any]) -> SudoRule:
         with self.identity.write() as tx:
             project = _project(tx, project_id)
-            rule = parse_rule(body, project_group(project.name))
+            rule = parse_rule(body, project_group(project.label))
             return self.store.create_rule(tx, project_id, rule)
 
     def update_rule(self, project_id: str, name: str, changes: dict[str, Any]) -> SudoRule:
@@ -53,7 +53,7 @@ class SudoService:
         with self.identity.write() as tx:
             project = _project(tx, project_id)
             current = self.store.get_rule(tx, project_id, name)
-            rule = parse_rule({**current.to_dict(), **changes}, project_group(project.name))
+            rule = parse_rule({**current.to_dict(), **changes}, project_group(project.label))
             return self.store.replace_rule(tx, project_id, name, rule)
 
     def delete_rule(self, project_id: str, name: str) -> None:
@@ -66,4 +66,4 @@ class SudoService:
         """The project's rules as a sudoers(5) file."""
         with self.identity.read() as tx:
             project = _project(tx, project_id)
-            return render_sudoers(project.name, self.store.list_rules(tx, project_id))
+            return render_sudoers(project.label, self.store.list_rules(tx, project_id))

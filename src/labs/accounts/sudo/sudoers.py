@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from labs.accounts.sudo.rules import SudoRule, project_label
+from labs.accounts.sudo.rules import SudoRule
 
 TAGS = {
     "authenticate": "PASSWD", "!authenticate": "NOPASSWD",
@@ -23,9 +23,10 @@ TAGS = {
 }
 
 
-def render_sudoers(project_name: str, rules: Iterable[SudoRule]) -> str:
-    # the label, not the free-form name: a newline in a name must not end the comment
-    lines = [f"# sudo rules of the Labs project {project_label(project_name)}"]
+def render_sudoers(label: str, rules: Iterable[SudoRule]) -> str:
+    """The rules of the project with this DNS label (the label, not the free-form name:
+    a newline in a name must not end the comment)."""
+    lines = [f"# sudo rules of the Labs project {label}"]
     for rule in sorted(rules, key=lambda r: (r.order, r.name)):
         lines.append(f"# {rule.name}")
         users = ", ".join(rule.users)

@@ -35,7 +35,8 @@ def domain(call: Call, row: models.Domain) -> Body:
 
 def project(call: Call, row: models.Project) -> Body:
     # extra fields first: they never stand in for the ones the API owns
-    return {**(row.extra or {}), "id": row.id, "name": row.name, "domain_id": row.domain_id,
+    return {**(row.extra or {}), "id": row.id, "name": row.name, "label": row.label,
+            "domain_id": row.domain_id,
             "description": row.description, "enabled": row.enabled,
             "parent_id": row.parent_id or row.domain_id, "is_domain": False,
             "tags": list(row.tags or []), "options": {},
