@@ -13,15 +13,20 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import random
 import re
+import time
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from labs.common.errors import BadRequest, Conflict
+from labs.common.http.errors import is_contention
 from labs.identity import models
 from labs.identity.backends.base import PosixIdentity
 
@@ -58,9 +63,10 @@ def check_shell_name(name: str) -> str:
 
 def derive_shell_name(login_name: str) -> str:
     """A shell name from a login name: accents dropped, lower case, other characters
-    folded to '-', starting at its first letter ('user' when it has none)."""
+    folded to '-' (one at a time), starting at its first letter ('user' when it has none)."""
     ascii_name = unicodedata.normalize("NFKD", login_name).encode("ascii", "ignore").decode()
     folded = re.sub(r"[^a-z0-9_-]+", "-", ascii_name.lower())
+    folded = re.sub(r"--+", "-", folded)
     folded = re.sub(r"^[^a-z]+", "", folded).rstrip("-_")
     return folded[:MAX_SHELL_NAME - 4].rstrip("-_") or "user"
 
@@ -74,6 +80,36 @@ def identity_of(number: int, shell_name: str, login_shell: str = DEFAULT_LOGIN_S
     uid = FIRST_UID + number - 1
     return PosixIdentity(shell_name=shell_name, uid_number=uid, gid_number=uid,
                          home_directory=home_of(shell_name), login_shell=login_shell)
+
+
+#: Times a user's creation is tried when it loses to others.
+ATTEMPTS = 8
+T = TypeVar("T")
+
+
+def _lost(exc: BaseException | None) -> bool:
+    """A transaction lost to others (a deadlock, a lock timeout), maybe surfacing as a
+    failed rollback of the savepoint the engine had already rolled back."""
+    while exc is not None:
+        if isinstance(exc, DBAPIError) and is_contention(exc):
+            return True
+        exc = exc.__context__
+    return False
+
+
+def retry_contention(work: Callable[[], T]) -> T:
+    """Run ``work`` (one whole transaction) again when InnoDB picked it as a deadlock's
+    victim: sign-ups whose derived shell names collide lock the same keys of the ledger's
+    unique index in different orders. The engine rolled it back whole, so nothing is
+    left of a lost try."""
+    for attempt in range(ATTEMPTS):
+        try:
+            return work()
+        except DBAPIError as exc:
+            if attempt == ATTEMPTS - 1 or not _lost(exc):
+                raise
+            time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _now() -> datetime:

@@ -12,7 +12,7 @@ from labs.identity import models
 from labs.identity.backends.base import GroupRecord, IdentityBackend, UserFilter, UserRecord
 from labs.identity.lockout import Lockout
 from labs.identity.passwords import PasswordChecks
-from labs.identity.posix import PosixLedger
+from labs.identity.posix import PosixLedger, retry_contention
 from labs.identity.resources import get_row, new_id, revoke
 from labs.identity.store import IdentityStore
 
@@ -53,17 +53,22 @@ class UserService:
             self._check_password_length(password)
         extra = {k: v for k, v in fields.items()
                  if k not in (*USER_FIELDS, "password", "domain_id", "id", "shell_name")}
-        with self.store.write() as tx:
-            domain_id = fields.get("domain_id") or default_domain_id
-            get_row(tx, models.Domain, domain_id, "domain")
-            user_id = new_id()
-            # the account first, in this transaction: a refused shell name makes no user
-            posix = self.ledger.allocate(tx, user_id, fields["name"], fields.get("shell_name"))
-            record = UserRecord(id=user_id, name=fields["name"], domain_id=domain_id,
-                                enabled=fields.get("enabled", True),
-                                default_project_id=fields.get("default_project_id"),
-                                extra=extra, posix=posix)
-            return self.backend.create_user(tx, record, password)
+        domain_id = fields.get("domain_id") or default_domain_id
+
+        def create() -> UserRecord:
+            with self.store.write() as tx:
+                get_row(tx, models.Domain, domain_id, "domain")
+                user_id = new_id()
+                # the account first, in this transaction: a refused shell name makes no
+                # user, a failed creation leaves no account
+                posix = self.ledger.allocate(tx, user_id, fields["name"],
+                                             fields.get("shell_name"))
+                record = UserRecord(id=user_id, name=fields["name"], domain_id=domain_id,
+                                    enabled=fields.get("enabled", True),
+                                    default_project_id=fields.get("default_project_id"),
+                                    extra=extra, posix=posix)
+                return self.backend.create_user(tx, record, password)
+        return retry_contention(create)
 
     def ensure_posix_accounts(self) -> int:
         """Give an account to every user without one (users made before accounts
