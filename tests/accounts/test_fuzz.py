@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.accounts.sudo_app import accounts_api
-from tests.conftest import Cloud
+from labs.accounts.api import build_api
+from tests.accounts.conftest import AccountsCloud
 from tests.fuzzing import (
     Fuzz,
     check_document,
@@ -17,15 +17,17 @@ from tests.fuzzing import (
 
 
 @pytest.mark.fuzz
-def test_fuzz_accounts(cloud: Cloud) -> None:
-    victim = cloud.project("victim")
-    own = cloud.project("b")
-    cloud.user("bob", "pw", {"b": "projectadmin"})
-    api = accounts_api(cloud.identity)
-    doc = api.openapi()
-    check_document(doc, api)
-    known = {"project_id": [victim, own], "name": ["default-sudo", "default-sudo-as"]}
-    callers = {"admin": {"X-Auth-Token": cloud.admin_token()},
-               "project admin of b": {"X-Auth-Token": cloud.token("bob", "pw", "b")}}
-    with serve(api.app()) as url:
-        fuzz(Fuzz(url, callers, keystone_shape, known), doc)
+def test_fuzz_accounts(acloud: AccountsCloud) -> None:
+    victim = acloud.project("victim")
+    own = acloud.project("b")
+    bob = acloud.user("bob", "pw", {"b": "projectadmin"})
+    victim_user = acloud.user("victim", "pw", {"victim": "member"})
+    assert acloud.accounts is not None
+    doc = acloud.client.get("/accounts/v1/openapi.json").json()
+    check_document(doc, build_api(acloud.accounts, acloud.identity.tokens))
+    known = {"project_id": [victim, own], "name": ["default-sudo", "default-sudo-as"],
+             "user_id": [victim_user, bob]}
+    callers = {"admin": {"X-Auth-Token": acloud.admin_token()},
+               "project admin of b": {"X-Auth-Token": acloud.token("bob", "pw", "b")}}
+    with serve(acloud.client.app) as url:
+        fuzz(Fuzz(f"{url}/accounts", callers, keystone_shape, known), doc)

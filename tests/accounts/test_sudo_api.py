@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,7 +9,7 @@ from starlette.testclient import TestClient
 
 from labs.identity import models
 from labs.identity.assignments import Grant
-from tests.accounts.sudo_app import accounts_app
+from tests.accounts.conftest import AccountsCloud
 from tests.conftest import Cloud
 
 RULE = {"name": "web", "users": ["%project-a"], "commands": ["/usr/bin/systemctl restart x"]}
@@ -46,9 +45,8 @@ def system_reader_token(cloud: Cloud) -> str:
 
 
 @pytest.fixture
-def api(cloud: Cloud) -> Iterator[tuple[TestClient, Callers, Cloud]]:
-    with TestClient(accounts_app(cloud.identity), base_url="http://testserver") as client:
-        yield client, Callers(cloud), cloud
+def api(acloud: AccountsCloud) -> tuple[TestClient, Callers, Cloud]:
+    return acloud.client, Callers(acloud), acloud
 
 
 def call(client: TestClient, method: str, path: str, token: str | None,

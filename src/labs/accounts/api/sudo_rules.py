@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from labs.accounts.service import AccountsService
 from labs.accounts.sudo import rules
 from labs.accounts.sudo.policy import READ
 from labs.accounts.sudo.rules import SudoRule
-from labs.accounts.sudo.service import SudoService
 from labs.common.errors import NotFound
 from labs.common.http import Api, Call
 
@@ -47,7 +47,9 @@ def project_id_of(call: Call, rule: str | None = None) -> str:
     return project_id
 
 
-def register(api: Api, sudo: SudoService) -> None:
+def register(api: Api, accounts: AccountsService) -> None:
+    sudo = accounts.sudo
+
     @api.get(RULES)
     def list_sudo_rules(call: Call) -> Body:
         """List a project's sudo rules."""

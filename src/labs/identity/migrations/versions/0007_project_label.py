@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0007'
-down_revision = '0005'  # DEV
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
