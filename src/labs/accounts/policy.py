@@ -1,8 +1,25 @@
-"""Who may do what with accounts: a user with their own, cloud admins with any."""
+"""Who may do what with accounts: a user with their own, cloud admins with any.
+
+A project's sudo rules: its members and readers (and cloud admins and readers) read
+them; its project admins and cloud admins change them. A caller who may not read a
+project's rules is told the project does not exist, so its existence does not leak.
+"""
 
 from __future__ import annotations
 
-from labs.common.policy import Rule, admin, always, any_of, is_owner
+from labs.common.policy import (
+    Rule,
+    admin,
+    always,
+    any_of,
+    is_owner,
+    project_admin,
+    project_reader,
+    system_reader,
+)
+
+#: Reading a project's sudo rules, and knowing that the project is there.
+READ_SUDO_RULES = "accounts:get_sudo_rules"
 
 #: The account's owner, whatever the role their token carries, or a cloud admin.
 owner_or_admin = any_of(admin, is_owner)
@@ -17,4 +34,9 @@ RULES: dict[str, Rule] = {
     "accounts:remove_key": owner_or_admin,
     # open to anyone when [accounts] self_service is on (checked by the service)
     "accounts:signup": always,
+    # a project's sudo rules
+    READ_SUDO_RULES: any_of(admin, system_reader, project_reader),
+    "accounts:create_sudo_rule": any_of(admin, project_admin),
+    "accounts:update_sudo_rule": any_of(admin, project_admin),
+    "accounts:delete_sudo_rule": any_of(admin, project_admin),
 }

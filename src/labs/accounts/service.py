@@ -7,9 +7,6 @@ from dataclasses import dataclass
 
 from labs.accounts.config import AccountsOptions
 from labs.accounts.keys import PublicKey, describe, parse_public_key
-from labs.accounts.sudo.service import SudoService
-from labs.accounts.sudo.sql import SqlSudoRuleStore
-from labs.accounts.sudo.store import SudoRuleStore
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound
 from labs.identity.backends.base import UserRecord
 from labs.identity.posix import LOGIN_SHELLS
@@ -25,12 +22,9 @@ class SignUp:
 
 
 class AccountsService:
-    def __init__(self, identity: IdentityService, options: AccountsOptions,
-                 sudo_store: SudoRuleStore | None = None) -> None:
+    def __init__(self, identity: IdentityService, options: AccountsOptions) -> None:
         self.identity = identity
         self.options = options
-        #: projects' sudo rules (the store identity's project hook writes the defaults to)
-        self.sudo = SudoService(identity.store, sudo_store or SqlSudoRuleStore())
 
     @property
     def signup_domain_id(self) -> str:

@@ -340,7 +340,7 @@ class SshKey(IdentityBase):
 
 
 class SudoRule(IdentityBase):
-    """A project's sudo rule (labs.accounts.sudo.rules.SudoRule), one ``sudoRole``."""
+    """A project's sudo rule (labs.identity.sudo.rules.SudoRule), one ``sudoRole``."""
 
     __tablename__ = "sudo_rule"
     project_id: Mapped[str] = mapped_column(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from labs.common.db import Database, upgrade
@@ -19,25 +18,31 @@ from labs.identity.implied_roles import ImpliedRoleService
 from labs.identity.limits import LimitService
 from labs.identity.lockout import Lockout
 from labs.identity.passwords import PasswordChecks
-from labs.identity.resources import ProjectHook, ResourceService
+from labs.identity.resources import ResourceService
 from labs.identity.store import IdentityStore
+from labs.identity.sudo.defaults import SudoDefaults
+from labs.identity.sudo.service import SudoService
+from labs.identity.sudo.store import SudoRuleStore
 from labs.identity.tokens import KeyRepository, TokenCodec
 from labs.identity.trusts import TrustService
 from labs.identity.users import UserService
 
 
 class IdentityService:
-    """Domains, projects, users, groups, roles, catalog, credentials and tokens."""
+    """Domains, projects (and their sudo rules), users, groups, roles, catalog, credentials
+    and tokens."""
 
     def __init__(self, db: Database, options: IdentityOptions, data_dir: Path,
-                 backend: IdentityBackend, project_hooks: Sequence[ProjectHook] = ()) -> None:
+                 backend: IdentityBackend, sudo_rules: SudoRuleStore) -> None:
         self.options = options
         self.store = IdentityStore(db)
         self.backend = backend
         lifetime = options.token_expiration
         self.keys = KeyRepository(Path(options.key_repository or data_dir / "fernet-keys"),
                                   options.max_active_keys)
-        self.resources = ResourceService(self.store, lifetime, project_hooks)
+        # every project has sudo rules: the defaults are made with it and go with it
+        self.resources = ResourceService(self.store, lifetime, (SudoDefaults(sudo_rules),))
+        self.sudo = SudoService(self.store, sudo_rules)
         self.passwords = PasswordChecks(options.password_hash_rounds,
                                         options.password_check_concurrency,
                                         options.password_check_queue)

@@ -7,14 +7,13 @@ from pathlib import Path
 
 from starlette.types import ASGIApp
 
-from labs.accounts.sudo.defaults import SudoDefaults
-from labs.accounts.sudo.sql import SqlSudoRuleStore
 from labs.common.db import Database
 from labs.common.runner import Site, compose
 from labs.identity.api import build_api
 from labs.identity.backends.sql import SqlIdentityBackend
 from labs.identity.config import IdentityOptions
 from labs.identity.service import IdentityService
+from labs.identity.sudo.sql import SqlSudoRuleStore
 
 
 def new_identity(db: Database, options: IdentityOptions, data_dir: Path) -> IdentityService:
@@ -22,7 +21,7 @@ def new_identity(db: Database, options: IdentityOptions, data_dir: Path) -> Iden
     project gets its default sudo rules."""
     return IdentityService(db, options, data_dir,
                            SqlIdentityBackend(options.password_hash_rounds),
-                           project_hooks=(SudoDefaults(SqlSudoRuleStore()),))
+                           sudo_rules=SqlSudoRuleStore())
 
 
 def open_identity(site: Site) -> IdentityService:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from labs.accounts.policy import READ_SUDO_RULES
 from labs.accounts.service import AccountsService
-from labs.accounts.sudo import rules
-from labs.accounts.sudo.policy import READ
-from labs.accounts.sudo.rules import SudoRule
 from labs.common.errors import NotFound
 from labs.common.http import Api, Call
+from labs.identity.sudo import rules
+from labs.identity.sudo.rules import SudoRule
 
 Body = dict[str, Any]
 RULES = "/v1/projects/{project_id}/sudo-rules"
@@ -40,7 +40,8 @@ def project_id_of(call: Call, rule: str | None = None) -> str:
     make it): 404 for a project the caller cannot see, as for one that does not exist."""
     project_id: str = call.params["project_id"]
     target = {"project_id": project_id}
-    if call.api.policy is None or not call.api.policy.allowed(READ, call.context, target):
+    policy = call.api.policy
+    if policy is None or not policy.allowed(READ_SUDO_RULES, call.context, target):
         raise NotFound(f"Could not find project: {project_id}.")
     if rule:
         call.enforce(rule, target)
@@ -48,7 +49,7 @@ def project_id_of(call: Call, rule: str | None = None) -> str:
 
 
 def register(api: Api, accounts: AccountsService) -> None:
-    sudo = accounts.sudo
+    sudo = accounts.identity.sudo
 
     @api.get(RULES)
     def list_sudo_rules(call: Call) -> Body:

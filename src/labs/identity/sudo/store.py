@@ -2,7 +2,7 @@
 
 The SQL store keeps them in the identity database; the directory's store will keep
 them as ``sudoRole`` entries under ``ou=sudoers,cn=<project>,ou=projects,<base>``.
-Both run tests/accounts/sudo_store_contract.py unchanged.
+Both run tests/identity/sudo_store_contract.py unchanged.
 
 Rules every implementation keeps:
 - ``tx`` is the request's unit of work (the identity transaction); a SQL store writes
@@ -13,7 +13,7 @@ Rules every implementation keeps:
 - Reading or changing a rule that the project does not have raises ``NotFound`` naming
   the rule; creating a name the project already has raises ``Conflict``.
 - Rules come back as they were stored, ordered by name; the store checks nothing about
-  their content (``labs.accounts.sudo.rules.parse_rule`` has, before).
+  their content (``labs.identity.sudo.rules.parse_rule`` has, before).
 - ``delete_project_rules`` of a project without rules does nothing.
 - A read-only store raises ``Forbidden`` on every write.
 """
@@ -24,7 +24,7 @@ from abc import ABC, abstractmethod
 
 from sqlalchemy.orm import Session
 
-from labs.accounts.sudo.rules import SudoRule
+from labs.identity.sudo.rules import SudoRule
 
 
 class SudoRuleStore(ABC):

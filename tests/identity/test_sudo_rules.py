@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from labs.accounts.sudo.rules import default_rules, parse_rule, project_group
 from labs.common.errors import BadRequest
+from labs.identity.sudo.rules import default_rules, parse_rule, project_group
 
 GROUP = "project-p1"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from labs.accounts.sudo.rules import default_rules
-from labs.accounts.sudo.store import SudoRuleStore
 from labs.identity import models
+from labs.identity.sudo.rules import default_rules
+from labs.identity.sudo.store import SudoRuleStore
 
 
 class SudoDefaults:

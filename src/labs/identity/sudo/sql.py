@@ -6,11 +6,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from labs.accounts.sudo.rules import SudoRule
-from labs.accounts.sudo.store import SudoRuleStore
 from labs.common.db import save_unique
 from labs.common.errors import Conflict, NotFound
 from labs.identity import models
+from labs.identity.sudo.rules import SudoRule
+from labs.identity.sudo.store import SudoRuleStore
 
 
 def _record(row: models.SudoRule) -> SudoRule:

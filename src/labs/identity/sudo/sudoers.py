@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from labs.accounts.sudo.rules import SudoRule
+from labs.identity.sudo.rules import SudoRule
 
 TAGS = {
     "authenticate": "PASSWD", "!authenticate": "NOPASSWD",

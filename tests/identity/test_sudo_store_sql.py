@@ -7,11 +7,11 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.orm import Session
 
-from labs.accounts.sudo.sql import SqlSudoRuleStore
-from labs.accounts.sudo.store import SudoRuleStore
 from labs.common.db import Database, upgrade
 from labs.identity import models
-from tests.accounts.sudo_store_contract import *  # noqa: F403
+from labs.identity.sudo.sql import SqlSudoRuleStore
+from labs.identity.sudo.store import SudoRuleStore
+from tests.identity.sudo_store_contract import *  # noqa: F403
 
 
 @pytest.fixture

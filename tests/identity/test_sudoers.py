@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from labs.accounts.sudo.rules import SudoRule, default_rules, parse_rule
-from labs.accounts.sudo.sudoers import render_sudoers
-from tests.accounts.sudo_store_contract import FULL
+from labs.identity.sudo.rules import SudoRule, default_rules, parse_rule
+from labs.identity.sudo.sudoers import render_sudoers
+from tests.identity.sudo_store_contract import FULL
 
 VISUDO = shutil.which("visudo") or "/usr/sbin/visudo"
 

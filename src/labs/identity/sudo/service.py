@@ -7,12 +7,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from labs.accounts.sudo.rules import SudoRule, check_name, parse_rule, project_group
-from labs.accounts.sudo.store import SudoRuleStore
-from labs.accounts.sudo.sudoers import render_sudoers
 from labs.common.errors import BadRequest, NotFound
 from labs.identity import models
 from labs.identity.store import IdentityStore
+from labs.identity.sudo.rules import SudoRule, check_name, parse_rule, project_group
+from labs.identity.sudo.store import SudoRuleStore
+from labs.identity.sudo.sudoers import render_sudoers
 
 
 def _project(tx: Session, project_id: str) -> models.Project:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from labs.accounts.sudo.service import SudoService
-from labs.accounts.sudo.sql import SqlSudoRuleStore
 from labs.common.errors import BadRequest, Conflict, NotFound
 from labs.identity import models
 from labs.identity.service import IdentityService
+from labs.identity.sudo.service import SudoService
+from labs.identity.sudo.sql import SqlSudoRuleStore
 
 
 @pytest.fixture

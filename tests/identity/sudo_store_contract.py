@@ -2,7 +2,7 @@
 
 A module binds them to a store by defining the fixtures ``store`` (a ``SudoRuleStore``)
 and ``tx`` (a unit of work in which the projects ``p1`` and ``p2`` exist) and
-importing the tests: ``from tests.accounts.sudo_store_contract import *``.
+importing the tests: ``from tests.identity.sudo_store_contract import *``.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from labs.accounts.sudo.rules import SudoRule, default_rules
-from labs.accounts.sudo.store import SudoRuleStore
 from labs.common.errors import Conflict, NotFound
+from labs.identity.sudo.rules import SudoRule, default_rules
+from labs.identity.sudo.store import SudoRuleStore
 
 __all__ = [
     "test_a_rule_comes_back_as_stored",
