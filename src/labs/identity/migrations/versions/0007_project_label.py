@@ -54,8 +54,8 @@ def upgrade() -> None:
                        sa.column('domain_id', sa.String), sa.column('label', sa.String))
     conn = op.get_bind()
     # the default domain's projects first: theirs are the names Labs has always served
-    rows = conn.execute(sa.select(project.c.id, project.c.name, project.c.domain_id)).all()
-    rows.sort(key=lambda r: (r.domain_id != 'default', r.id))
+    rows = sorted(conn.execute(sa.select(project.c.id, project.c.name, project.c.domain_id)),
+                  key=lambda r: (r.domain_id != 'default', r.id))
     taken: set[str] = set()
     for row in rows:
         label = _free(_as_before(row.name) or _derived(row.name), taken)
