@@ -17,6 +17,7 @@ from labs.common.runner import (
     split_bind,
     uvicorn_config,
 )
+from labs.wiring import account_commands
 
 if TYPE_CHECKING:
     from labs.identity.service import IdentityService
@@ -362,13 +363,7 @@ def parser() -> argparse.ArgumentParser:
                      "a shell")
     ssh.set_defaults(func=cmd_ssh)
 
-    ident = sub.add_parser("identity", help="identity administration")
-    ident_sub = ident.add_subparsers(dest="action", required=True)
-    rotate = ident_sub.add_parser("rotate-keys", help="rotate the Fernet token keys")
-    common(rotate)
-    rotate.add_argument("--credentials", action="store_true", help="rotate the keys of "
-                        "credential blobs instead, re-encrypting every blob")
-    rotate.set_defaults(func=cmd_rotate_keys)
+    account_commands.add_commands(sub, common, cmd_rotate_keys)
 
     image = sub.add_parser("image", help="VM images")
     image_sub = image.add_subparsers(dest="action", required=True)

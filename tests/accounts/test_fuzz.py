@@ -6,6 +6,7 @@ import pytest
 
 from labs.accounts.api import build_api
 from tests.accounts.conftest import AccountsCloud
+from tests.accounts.keys_helpers import ed25519_public
 from tests.fuzzing import (
     Fuzz,
     check_document,
@@ -18,16 +19,18 @@ from tests.fuzzing import (
 
 @pytest.mark.fuzz
 def test_fuzz_accounts(acloud: AccountsCloud) -> None:
-    victim = acloud.project("victim")
     own = acloud.project("b")
-    bob = acloud.user("bob", "pw", {"b": "projectadmin"})
-    victim_user = acloud.user("victim", "pw", {"victim": "member"})
+    victims = acloud.project("victims")
+    member = acloud.user("bob", "pw", {"b": "member"})
+    victim = acloud.user("victim", "pw", {"victims": "member"})
     assert acloud.accounts is not None
+    key = acloud.accounts.add_key(victim, ed25519_public())
+    acloud.accounts.add_key(member, ed25519_public())
+    known = {"user_id": [victim, member], "fingerprint": [key.fingerprint],
+             "project_id": [victims, own], "name": ["default-sudo", "default-sudo-as"]}
+    callers = {"admin": {"X-Auth-Token": acloud.admin_token()},
+               "member of b": {"X-Auth-Token": acloud.token("bob", "pw", "b")}}
     doc = acloud.client.get("/accounts/v1/openapi.json").json()
     check_document(doc, build_api(acloud.accounts, acloud.identity.tokens))
-    known = {"project_id": [victim, own], "name": ["default-sudo", "default-sudo-as"],
-             "user_id": [victim_user, bob]}
-    callers = {"admin": {"X-Auth-Token": acloud.admin_token()},
-               "project admin of b": {"X-Auth-Token": acloud.token("bob", "pw", "b")}}
     with serve(acloud.client.app) as url:
         fuzz(Fuzz(f"{url}/accounts", callers, keystone_shape, known), doc)
