@@ -88,6 +88,28 @@ def test_projects_users_roles_groups(labs_cloud: RunningCloud) -> None:
     assert "proj-e2e" not in [p["Name"] for p in c.openstack_json("project", "list")]
 
 
+def test_project_names_as_keystone_takes_them(labs_cloud: RunningCloud) -> None:
+    """What tempest's dynamic credentials do first: projects and users with capitals,
+    dots and spaces; each project shows the DNS label Labs made of its name."""
+    c = labs_cloud
+    made = c.openstack_json("project", "create", "Tempest-Proj.1")
+    assert (made["name"], made["label"]) == ("Tempest-Proj.1", "tempest-proj-1")
+    tempest = c.openstack_json("project", "create", "tempest-ImagesTagsTest-1507726952")
+    assert tempest["label"] == "tempest-imagestagstest-1507726952"
+    c.openstack("user", "create", "--password", "pw-1", "Tempest Alice.1")
+    c.openstack("role", "add", "--user", "Tempest Alice.1", "--project", "Tempest-Proj.1",
+                "member")
+    token = c.openstack("--os-username", "Tempest Alice.1", "--os-password", "pw-1",
+                        "--os-project-name", "Tempest-Proj.1", "token", "issue",
+                        "-f", "value", "-c", "project_id")
+    assert token.stdout.strip() == made["id"]
+    c.openstack("project", "set", "--name", "Tempest Proj Renamed", "Tempest-Proj.1")
+    shown = c.openstack_json("project", "show", made["id"])
+    assert (shown["name"], shown["label"]) == ("Tempest Proj Renamed", "tempest-proj-1")
+    refused = c.openstack("project", "create", "x" * 65, check=False)
+    assert refused.returncode != 0 and "400" in refused.stderr
+
+
 def test_application_credential_then_a_token_with_it(labs_cloud: RunningCloud) -> None:
     c = labs_cloud
     cred = c.openstack_json("application", "credential", "create", "--description", "ci",
