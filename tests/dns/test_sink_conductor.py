@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from labs.common.bus import InProcessBus
+from labs.compute.agent.metadata import ConductorMetadataSource
 from labs.compute.rpcapi import ConductorAPI
 from labs.dns.instances import ConductorInstances
 from labs.dns.sink import DnsSink, InstanceSource, LiveInstance
+from labs.network.agent.metadata.formats import meta_data
 from tests.common.bus_helpers import wait_for
-from tests.compute.conftest import Plane, make_plane
+from tests.compute.conftest import PEOPLE, Plane, make_plane
 from tests.conftest import Cloud
 from tests.dns.test_sink import NAMING, MemoryTarget, vm
 
@@ -63,6 +65,40 @@ def test_the_reconciler_converges_through_the_conductor(plane: Plane,
     assert sink.reconcile() == (0, 1)
     assert servers[0]["id"] not in target.records
     assert sink.reconcile() == (0, 0)
+
+
+def test_a_project_named_as_keystone_names_it_serves_its_label(
+        plane: Plane, instances: ConductorInstances, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server of ``Tempest-Proj.1`` is ``web.tempest-proj-1.<domain>``: in what the
+    metadata service tells it and in the records the sink makes."""
+    project = plane.cloud.project("Tempest-Proj.1")
+    plane.cloud.user("carol", "pw", {"Tempest-Proj.1": "member"})
+    monkeypatch.setitem(PEOPLE, "carol", ("pw", "Tempest-Proj.1", "member"))
+    web = plane.create(who="carol", name="web", networks="auto")
+    assert web["tenant_id"] == project
+    live = [i for i in instances.live_instances() if i.id == web["id"]]
+    assert [(i.hostname, i.project_name) for i in live] == [("web", "tempest-proj-1")]
+
+    address = web["addresses"]["lan"][0]["addr"]
+    network_id = plane.client.get(
+        f"/network/v2.0/ports?device_id={web['id']}",
+        headers={"X-Auth-Token": plane.token("carol")}).json()["ports"][0]["network_id"]
+    metadata = ConductorMetadataSource(instances.conductor).instance_for(network_id, address)
+    assert metadata is not None and metadata.fqdn == "web.tempest-proj-1.labs.internal"
+    assert meta_data(metadata)["meta"]["project_name"] == "tempest-proj-1"
+
+    target = MemoryTarget()
+    sink = DnsSink(target, instances, NAMING)
+    sink.ensure_zones()
+    sink.reconcile()
+    assert ("labs.internal.", "web.tempest-proj-1.labs.internal.", "A", address) in \
+        target.records[web["id"]]
+    # a rename of the project changes neither its label nor its servers' names
+    plane.cloud.identity.resources.update_project(project, {"name": "Renamed Project"})
+    assert plane.cloud.identity.resources.label_of(project) == "tempest-proj-1"
+    other = plane.create(who="carol", name="db", networks="auto")
+    assert [i.project_name for i in instances.live_instances() if i.id == other["id"]] == [
+        "tempest-proj-1"]
 
 
 class LateInstances(InstanceSource):

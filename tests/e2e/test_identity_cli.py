@@ -42,8 +42,8 @@ def test_token_issue_and_catalog(labs_cloud: RunningCloud) -> None:
     token = labs_cloud.openstack_json("token", "issue")
     assert token["id"] and token["project_id"] and token["user_id"]
     catalog = labs_cloud.openstack_json("catalog", "list")
-    assert sorted(c["Type"] for c in catalog) == ["compute", "dns", "identity", "image",
-                                                  "network"]
+    assert sorted(c["Type"] for c in catalog) == ["accounts", "compute", "dns", "identity",
+                                                  "image", "network"]
     demo = labs_cloud.openstack_json("token", "issue", cloud="labs-demo")
     assert demo["project_id"] != token["project_id"]
 
@@ -86,6 +86,28 @@ def test_projects_users_roles_groups(labs_cloud: RunningCloud) -> None:
     c.openstack("user", "delete", "alice")
     c.openstack("project", "delete", "proj-e2e")
     assert "proj-e2e" not in [p["Name"] for p in c.openstack_json("project", "list")]
+
+
+def test_project_names_as_keystone_takes_them(labs_cloud: RunningCloud) -> None:
+    """What tempest's dynamic credentials do first: projects and users with capitals,
+    dots and spaces; each project shows the DNS label Labs made of its name."""
+    c = labs_cloud
+    made = c.openstack_json("project", "create", "Tempest-Proj.1")
+    assert (made["name"], made["label"]) == ("Tempest-Proj.1", "tempest-proj-1")
+    tempest = c.openstack_json("project", "create", "tempest-ImagesTagsTest-1507726952")
+    assert tempest["label"] == "tempest-imagestagstest-1507726952"
+    c.openstack("user", "create", "--password", "pw-1", "Tempest Alice.1")
+    c.openstack("role", "add", "--user", "Tempest Alice.1", "--project", "Tempest-Proj.1",
+                "member")
+    token = c.openstack("--os-username", "Tempest Alice.1", "--os-password", "pw-1",
+                        "--os-project-name", "Tempest-Proj.1", "token", "issue",
+                        "-f", "value", "-c", "project_id")
+    assert token.stdout.strip() == made["id"]
+    c.openstack("project", "set", "--name", "Tempest Proj Renamed", "Tempest-Proj.1")
+    shown = c.openstack_json("project", "show", made["id"])
+    assert (shown["name"], shown["label"]) == ("Tempest Proj Renamed", "tempest-proj-1")
+    refused = c.openstack("project", "create", "x" * 65, check=False)
+    assert refused.returncode != 0 and "400" in refused.stderr
 
 
 def test_application_credential_then_a_token_with_it(labs_cloud: RunningCloud) -> None:

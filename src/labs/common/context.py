@@ -17,6 +17,8 @@ class RequestContext:
     user_domain_id: str = ""
     project_id: str | None = None
     project_name: str | None = None
+    #: The project's DNS label (its name where a name must be a label: FQDNs, groups).
+    project_label: str | None = None
     project_domain_id: str | None = None
     domain_id: str | None = None
     domain_name: str | None = None

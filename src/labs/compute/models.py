@@ -66,8 +66,8 @@ class Instance(ComputeBase):
                       sa.Index("ix_instance_host_deleted", "host", "deleted"))
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     project_id: Mapped[str] = mapped_column(ID)
-    #: The project's name when the server was made: its FQDN is
-    #: <hostname>.<project_name>.<domain>.
+    #: The project's label (identity's DNS label of its name; for servers made before
+    #: labels, the name itself): the server's FQDN is <hostname>.<project_name>.<domain>.
     project_name: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
     user_id: Mapped[str] = mapped_column(ID)
     name: Mapped[str] = mapped_column(sa.String(255))

@@ -146,8 +146,8 @@ def notification_payload(spec: BuildSpec, host: str, state: str,
     }
     if addresses is not None:
         payload["fixed_ips"] = fixed_ips(addresses)
-    # Labs: the project's name, for the FQDN <hostname>.<project>.<domain> (Nova's payload
-    # has only the id)
+    # Labs: the project's label, for the FQDN <hostname>.<label>.<domain> (Nova's payload
+    # has only the id; the field keeps its name for the consumers that read it)
     payload["project_name"] = spec.project_name
     payload.update(extra)
     return payload

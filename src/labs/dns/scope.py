@@ -24,8 +24,8 @@ class Caller:
     all_projects: bool = False
     admin: bool = False
     edit_managed: bool = False
-    #: the name of the project it acts as, when known (not with sudo)
-    project_name: str | None = None
+    #: the label of the project it acts as (its part of DNS names), when known (not with sudo)
+    project_label: str | None = None
 
     def sees(self, project_column: SQLCoreOperations[str]) -> sa.ColumnElement[bool]:
         if self.all_projects:

@@ -47,7 +47,7 @@ class ZoneRules:
 
     def own_subdomain(self, caller: Caller) -> str | None:
         """``<project>.<internal domain>`` of the caller's project (None without one)."""
-        label = dns_label(caller.project_name or "")
+        label = dns_label(caller.project_label or "")
         if self.internal_domain is None or not label:
             return None
         return f"{label}.{self.internal_domain}"

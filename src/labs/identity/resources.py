@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from labs.common.db import apply_changes, matching, save_unique
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound
+from labs.common.names import label_candidates, project_label
 from labs.identity import models
 from labs.identity.store import IdentityStore
 
-#: Project names end up in DNS names (<vm>.<project>.<domain>) and posix groups.
-PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+#: Tries at a free label when concurrent creations keep taking the one chosen.
+LABEL_ATTEMPTS = 20
 
 
 def new_id() -> str:
@@ -44,6 +46,10 @@ def get_row(tx: Session, model: type[Any], row_id: str, what: str) -> Any:
     return row
 
 
+def _duplicate(what: str) -> Conflict:
+    return Conflict(f"Conflict occurred attempting to store project - {what}: duplicate entry.")
+
+
 def revoke(tx: Session, lifetime: int, **match: str) -> None:
     """Record that tokens matching ``match`` issued until now are revoked."""
     now = utcnow()
@@ -52,10 +58,21 @@ def revoke(tx: Session, lifetime: int, **match: str) -> None:
                                   expires_at=now + timedelta(seconds=lifetime + 60), **match))
 
 
+class ProjectHook(Protocol):
+    """Something every project has (its sudo rules), made and removed in the project's
+    own transaction."""
+
+    def project_created(self, tx: Session, project: models.Project) -> None: ...
+
+    def project_deleted(self, tx: Session, project: models.Project) -> None: ...
+
+
 class ResourceService:
-    def __init__(self, store: IdentityStore, token_lifetime: int) -> None:
+    def __init__(self, store: IdentityStore, token_lifetime: int,
+                 project_hooks: Sequence[ProjectHook] = ()) -> None:
         self.store = store
         self.lifetime = token_lifetime
+        self.project_hooks = tuple(project_hooks)
 
     # -- domains -------------------------------------------------------------
     def create_domain(self, name: str, description: str = "", enabled: bool = True,
@@ -108,29 +125,56 @@ class ResourceService:
 
     # -- projects ------------------------------------------------------------
     def create_project(self, fields: dict[str, Any], default_domain_id: str) -> models.Project:
-        name = fields["name"]
-        if not PROJECT_NAME.fullmatch(name):
-            raise BadRequest(f"Invalid project name {name!r}: Labs project names become DNS "
-                             "labels, so use 1-63 lowercase letters, digits and '-', "
-                             "starting with a letter or digit.")
+        """A new project; its label is the one proposed, or derived from its name (the
+        first of ``<label>``, ``<label>-2``... that no project holds)."""
+        name, proposed = fields["name"], fields.get("label")
         with self.store.write() as tx:
             domain_id = fields.get("domain_id") or default_domain_id
             get_row(tx, models.Domain, domain_id, "domain")
             parent_id = fields.get("parent_id")
             if parent_id:
                 get_row(tx, models.Project, parent_id, "project")
-            row = models.Project(id=new_id(), name=name, domain_id=domain_id, parent_id=parent_id,
-                                 description=fields.get("description") or "",
-                                 enabled=fields.get("enabled", True),
-                                 tags=list(fields.get("tags") or []),
-                                 extra=dict(fields.get("extra") or {}))
-            save_unique(tx, f"project - a project named {name!r} exists in the domain", row)
-            return row
+            base = project_label(name)
+            taken = set(tx.scalars(sa.select(models.Project.label).where(
+                models.Project.label.startswith(base[:32], autoescape=True))))
+            for _attempt in range(LABEL_ATTEMPTS):
+                label = proposed or next(c for c in label_candidates(base) if c not in taken)
+                row = models.Project(id=new_id(), name=name, label=label, domain_id=domain_id,
+                                     parent_id=parent_id,
+                                     description=fields.get("description") or "",
+                                     enabled=fields.get("enabled", True),
+                                     tags=list(fields.get("tags") or []),
+                                     extra=dict(fields.get("extra") or {}))
+                try:
+                    with tx.begin_nested():
+                        tx.add(row)
+                        tx.flush()
+                except IntegrityError:
+                    # the unique indexes decide, so concurrent creations never share a label;
+                    # a locking read sees the latest rows (past MariaDB's snapshot)
+                    if tx.scalars(sa.select(models.Project.id).where(
+                            models.Project.name == name, models.Project.domain_id == domain_id)
+                            .with_for_update()).first():
+                        raise _duplicate(f"a project named {name!r} exists in the domain") \
+                            from None
+                    if proposed:
+                        raise _duplicate(f"a project labelled {proposed!r} exists") from None
+                    taken.add(label)
+                    continue
+                for hook in self.project_hooks:
+                    hook.project_created(tx, row)
+                return row
+            raise Conflict(f"Could not find a free label for project {name!r}; try again.")
 
     def get_project(self, project_id: str) -> models.Project:
         with self.store.read() as tx:
             row: models.Project = get_row(tx, models.Project, project_id, "project")
             return row
+
+    def label_of(self, project_id: str) -> str:
+        """The project's label: its name where a name must be a DNS label (its posix
+        group ``project-<label>``, its servers' FQDNs, homes and exports)."""
+        return self.get_project(project_id).label
 
     def find_project(self, tx: Session, name: str, domain_id: str) -> models.Project:
         row = tx.scalars(sa.select(models.Project).where(
@@ -149,9 +193,8 @@ class ResourceService:
             return list(tx.scalars(query))
 
     def update_project(self, project_id: str, changes: dict[str, Any]) -> models.Project:
-        if "name" in changes and not PROJECT_NAME.fullmatch(changes["name"]):
-            raise BadRequest(f"Invalid project name {changes['name']!r}: use 1-63 lowercase "
-                             "letters, digits and '-'.")
+        if "label" in changes:
+            raise BadRequest("A project's label is fixed at creation; it cannot be changed.")
         if "domain_id" in changes:
             raise BadRequest("The domain of a project cannot be changed.")
         with self.store.write() as tx:
@@ -176,4 +219,6 @@ class ResourceService:
                 models.Assignment.target_type == models.TARGET_PROJECT,
                 models.Assignment.target_id == project_id))
             revoke(tx, self.lifetime, project_id=project_id)
+            for hook in self.project_hooks:
+                hook.project_deleted(tx, row)
             tx.delete(row)

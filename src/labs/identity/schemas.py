@@ -20,12 +20,18 @@ def _wrap(key: str, body: Schema, required: list[str] | None = None) -> Schema:
     return {"type": "object", "properties": {key: body}, "required": [key]}
 
 
+#: As Keystone: 1-64 characters, not only white space (its ``[\S]+``, searched).
+_project_name: Schema = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"\S"}
+#: A label a creator may propose instead of the one derived from the name.
+_project_label: Schema = {"type": "string", "maxLength": 63,
+                          "pattern": "^[a-z](?:[a-z0-9-]*[a-z0-9])?$"}
 _project: Schema = {"properties": {
-    "name": _name, "domain_id": _id, "description": _description, "enabled": _enabled,
+    "name": _project_name, "domain_id": _id, "description": _description, "enabled": _enabled,
     "parent_id": {"type": ["string", "null"], "maxLength": 64}, "is_domain": {"const": False},
     "tags": {"type": "array", "items": {"type": "string", "maxLength": 255}, "maxItems": 80},
     "options": {"type": "object"}, "extra": {"type": "object"}}}
-project_create = _wrap("project", _project, ["name"])
+project_create = _wrap("project", {"properties": {**_project["properties"],
+                                                  "label": _project_label}}, ["name"])
 project_update = _wrap("project", {**_project, "minProperties": 1})
 
 _domain: Schema = {"properties": {"name": _name, "description": _description,
@@ -34,11 +40,15 @@ domain_create = _wrap("domain", _domain, ["name"])
 domain_update = _wrap("domain", {**_domain, "minProperties": 1})
 
 _password: Schema = {"type": ["string", "null"], "minLength": 1}
+#: Login names as Keystone takes them: 1-255 characters, not only white space.
+_user_name: Schema = {**_name, "pattern": r"\S"}
 _user: Schema = {"properties": {
-    "name": _name, "domain_id": _id, "enabled": _enabled, "password": _password,
+    "name": _user_name, "domain_id": _id, "enabled": _enabled, "password": _password,
     "default_project_id": {"type": ["string", "null"], "maxLength": 64},
     "email": {"type": ["string", "null"], "maxLength": 255}, "description": _description,
-    "options": {"type": "object"}}}
+    "options": {"type": "object"},
+    # checked by the service, which says what a shell name must be (and 400 on update)
+    "shell_name": {"type": "string", "maxLength": 255}}}
 user_create = _wrap("user", _user, ["name"])
 user_update = _wrap("user", _user)
 password_change = _wrap("user", {"properties": {"password": {"type": "string", "minLength": 1},

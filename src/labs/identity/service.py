@@ -20,23 +20,29 @@ from labs.identity.lockout import Lockout
 from labs.identity.passwords import PasswordChecks
 from labs.identity.resources import ResourceService
 from labs.identity.store import IdentityStore
+from labs.identity.sudo.defaults import SudoDefaults
+from labs.identity.sudo.service import SudoService
+from labs.identity.sudo.store import SudoRuleStore
 from labs.identity.tokens import KeyRepository, TokenCodec
 from labs.identity.trusts import TrustService
 from labs.identity.users import UserService
 
 
 class IdentityService:
-    """Domains, projects, users, groups, roles, catalog, credentials and tokens."""
+    """Domains, projects (and their sudo rules), users, groups, roles, catalog, credentials
+    and tokens."""
 
     def __init__(self, db: Database, options: IdentityOptions, data_dir: Path,
-                 backend: IdentityBackend) -> None:
+                 backend: IdentityBackend, sudo_rules: SudoRuleStore) -> None:
         self.options = options
         self.store = IdentityStore(db)
         self.backend = backend
         lifetime = options.token_expiration
         self.keys = KeyRepository(Path(options.key_repository or data_dir / "fernet-keys"),
                                   options.max_active_keys)
-        self.resources = ResourceService(self.store, lifetime)
+        # every project has sudo rules: the defaults are made with it and go with it
+        self.resources = ResourceService(self.store, lifetime, (SudoDefaults(sudo_rules),))
+        self.sudo = SudoService(self.store, sudo_rules)
         self.passwords = PasswordChecks(options.password_hash_rounds,
                                         options.password_check_concurrency,
                                         options.password_check_queue)
@@ -73,3 +79,4 @@ class IdentityService:
         self.store.ensure_revision_row()
         self.keys.ensure()
         self.credential_keys.ensure()
+        self.users.ensure_posix_accounts()

@@ -39,6 +39,7 @@ class ValidatedToken:
         object.__setattr__(self, "context", RequestContext(
             user_id=self.user.id, user_name=self.user.name, user_domain_id=self.user.domain_id,
             project_id=p.project_id, project_name=self.project.name if self.project else None,
+            project_label=self.project.label if self.project else None,
             project_domain_id=self.project.domain_id if self.project else None,
             domain_id=p.domain_id, domain_name=self.domain.name if self.domain else None,
             system_scope=p.system, roles=frozenset(name for _id, name in self.roles),

@@ -13,12 +13,15 @@ from labs.identity.api import build_api
 from labs.identity.backends.sql import SqlIdentityBackend
 from labs.identity.config import IdentityOptions
 from labs.identity.service import IdentityService
+from labs.identity.sudo.sql import SqlSudoRuleStore
 
 
 def new_identity(db: Database, options: IdentityOptions, data_dir: Path) -> IdentityService:
-    """Identity over `db`; its Fernet keys under `data_dir` unless configured."""
+    """Identity over `db`; its Fernet keys under `data_dir` unless configured. Each new
+    project gets its default sudo rules."""
     return IdentityService(db, options, data_dir,
-                           SqlIdentityBackend(options.password_hash_rounds))
+                           SqlIdentityBackend(options.password_hash_rounds),
+                           sudo_rules=SqlSudoRuleStore())
 
 
 def open_identity(site: Site) -> IdentityService:

@@ -211,7 +211,8 @@ class ServerService:
         flavor, key, zone, group = checked.flavor, checked.key, checked.zone, checked.group
         return Inst(
             id=str(uuid.uuid4()), project_id=ctx.project_id, user_id=ctx.user_id,
-            project_name=(ctx.project_name or "")[:64],
+            # the project's label: its part of the server's FQDN
+            project_name=(ctx.project_label or "")[:64],
             name=name, hostname=hostname_for(name), description=req.description,
             vm_state=states.BUILDING, task_state=states.SCHEDULING,
             power_state=states.NOSTATE, requested_zone=zone,

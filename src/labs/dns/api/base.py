@@ -103,7 +103,7 @@ def caller(call: Call) -> Caller:
     if sudo:
         call.enforce("dns:sudo")
     return Caller(sudo or ctx.project_id, all_projects, ctx.is_admin, edit_managed,
-                  None if sudo else ctx.project_name)
+                  None if sudo else ctx.project_label)
 
 
 def list_query(accepted: tuple[str, ...]) -> dict[str, dict[str, Any]]:

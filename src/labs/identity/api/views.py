@@ -35,7 +35,8 @@ def domain(call: Call, row: models.Domain) -> Body:
 
 def project(call: Call, row: models.Project) -> Body:
     # extra fields first: they never stand in for the ones the API owns
-    return {**(row.extra or {}), "id": row.id, "name": row.name, "domain_id": row.domain_id,
+    return {**(row.extra or {}), "id": row.id, "name": row.name, "label": row.label,
+            "domain_id": row.domain_id,
             "description": row.description, "enabled": row.enabled,
             "parent_id": row.parent_id or row.domain_id, "is_domain": False,
             "tags": list(row.tags or []), "options": {},
@@ -48,6 +49,9 @@ def user(call: Call, record: UserRecord) -> Body:
                   "links": links(call, f"/v3/users/{record.id}")}
     if record.default_project_id:
         body["default_project_id"] = record.default_project_id
+    if record.posix is not None:
+        body.update(shell_name=record.posix.shell_name, uid_number=record.posix.uid_number,
+                    gid_number=record.posix.gid_number)
     body.update({k: v for k, v in record.extra.items() if k not in body})
     return body
 

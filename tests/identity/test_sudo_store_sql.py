@@ -1,0 +1,57 @@
+"""The SQL sudo rule store keeps the store contract, on both engines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy.orm import Session
+
+from labs.common.db import Database, alembic_config, upgrade
+from labs.identity import models
+from labs.identity.sudo.rules import default_rules
+from labs.identity.sudo.sql import SqlSudoRuleStore
+from labs.identity.sudo.store import SudoRuleStore
+from tests.identity.sudo_store_contract import *  # noqa: F403
+
+
+@pytest.fixture
+def store() -> SudoRuleStore:
+    return SqlSudoRuleStore()
+
+
+@pytest.fixture
+def tx(db_url: str) -> Iterator[Session]:
+    db = Database(db_url)
+    upgrade(db, "identity")
+    with db.transaction() as session:
+        session.add(models.Domain(id="default", name="Default"))
+        session.flush()
+        for project in ("p1", "p2"):
+            session.add(models.Project(id=project, name=project, label=project,
+                                       domain_id="default"))
+        session.flush()
+        yield session
+    db.dispose()
+
+
+def test_projects_made_before_sudo_rules_get_the_defaults(db_url: str) -> None:
+    db = Database(db_url)
+    cfg = alembic_config(db, "identity")
+    command.upgrade(cfg, "0007")
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO domain (id, name, description, enabled) "
+                             "VALUES ('default', 'Default', '', :t)"), {"t": True})
+        conn.execute(sa.text(
+            "INSERT INTO project (id, name, label, domain_id, description, enabled, tags, "
+            "extra) VALUES ('p1', 'Web Team', 'web-team', 'default', '', :t, '[]', '{}')"),
+            {"t": True})
+    command.upgrade(cfg, "head")
+    with db.transaction() as tx:
+        assert SqlSudoRuleStore().list_rules(tx, "p1") == default_rules("web-team")
+    command.downgrade(cfg, "0007")
+    with db.engine.connect() as conn:
+        assert not sa.inspect(conn).has_table("sudo_rule")
+    db.dispose()
