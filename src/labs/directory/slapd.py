@@ -12,6 +12,7 @@ writes its messages to ``slapd.log``; `stop` ends it, from this process or anoth
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -19,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +120,14 @@ class PrivateSlapd:
 
     @property
     def socket_path(self) -> Path:
-        return self.data_dir / "ldapi"
+        """``ldapi`` in the data dir; in a private directory of the runtime dir (named
+        by the data dir) when that path is too long for a unix socket."""
+        path = self.data_dir.resolve() / "ldapi"
+        if len(str(path)) <= MAX_SOCKET_PATH:
+            return path
+        digest = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:16]
+        runtime = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
+        return runtime / f"labs-slapd-{digest}" / "ldapi"
 
     @property
     def reader_password_file(self) -> Path:
@@ -140,7 +149,7 @@ class PrivateSlapd:
             return path.read_text().strip()
         with os.fdopen(fd, "w") as f:
             password = secrets.token_urlsafe(24)
-            f.write(password + "\n")
+            f.write(password)  # no newline: `ldapsearch -y` sends the file as it is
         return password
 
     def _state(self) -> dict[str, object]:
@@ -165,6 +174,20 @@ class PrivateSlapd:
         ours = str(self.data_dir / "slapd.conf").encode() in cmdline
         return pid if ours and _alive(pid) else None
 
+    def running_address(self) -> DirectoryAddress | None:
+        """Where this data dir's slapd answers when it runs (started by any process)."""
+        try:
+            port = self._state().get("port")
+        except (OSError, ValueError, SlapdError):
+            return None
+        if not isinstance(port, int) or self._pid() is None:
+            return None
+        return self.address(port)
+
+    def pid(self) -> int | None:
+        """The pid of this data dir's slapd, when it runs."""
+        return self._pid()
+
     def address(self, port: int) -> DirectoryAddress:
         return DirectoryAddress(
             url=f"ldap://127.0.0.1:{port}",
@@ -182,8 +205,11 @@ class PrivateSlapd:
             raise SlapdError("slapd is not installed (apt-get install slapd ldap-utils)")
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.data_dir.chmod(0o700)
-        if len(str(self.socket_path)) > MAX_SOCKET_PATH:
-            raise SlapdError(f"{self.socket_path}: too long a path for a unix socket")
+        where = self.socket_path.parent
+        where.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if where.stat().st_uid != os.getuid() or where.stat().st_mode & 0o077:
+            raise SlapdError(f"{where} (for slapd's unix socket) is not this user's own "
+                             "private directory")
         state = self._state()
         port = state.get("port")
         if isinstance(port, int) and self._pid() is not None:
