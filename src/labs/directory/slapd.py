@@ -97,13 +97,18 @@ def _answers(port: int, socket_path: Path) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    """`pid` runs (a zombie, ended but not yet reaped by its parent, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 class PrivateSlapd:
