@@ -71,7 +71,7 @@ class LiveMigrationWork:
         """The destination's relay for a driver waiting on unix sockets; what the source
         needs to reach it (the target itself for other drivers)."""
         if not target.uri.startswith("unix:"):
-            return dataclasses.asdict(target)
+            return {k: v for k, v in dataclasses.asdict(target).items() if k != "psk"}
         routes = {MIGRATION: target.uri.removeprefix("unix:")}
         if target.nbd_socket:
             routes[DISK] = target.nbd_socket
@@ -175,7 +175,7 @@ def _relay_out(target: dict[str, Any], psk: str) -> Iterator[MigrationTarget]:
     """The source's relay to the destination's (`target` from its `prepare`), and the
     target the driver sends to: the relay's unix sockets. None for other drivers."""
     if "relay" not in target:
-        yield MigrationTarget(**target, psk=psk)
+        yield MigrationTarget(**{**target, "psk": psk})
         return
     host, port = target["relay"]
     streams = [MIGRATION, DISK] if target.get("disk") else [MIGRATION]
