@@ -95,11 +95,9 @@ def test_drain_a_host_of_a_server_on_a_labs_network(
         net = openstack(clouds, "network", "create", "drained-net")
         openstack(clouds, "subnet", "create", "--subnet-range", "192.168.79.0/24",
                   "--network", net["id"], "drained-v4")
-        groups = plane.ok("GET", "/os-security-groups", "admin",
-                          headers={"X-OpenStack-Nova-API-Version": "2.35"})
+        groups = plane.ok("GET", "/os-security-groups", "admin", version="2.35")
         default = next(g for g in groups["security_groups"] if g["name"] == "default")
-        plane.ok("POST", "/os-security-group-rules", "admin",
-                 headers={"X-OpenStack-Nova-API-Version": "2.35"},
+        plane.ok("POST", "/os-security-group-rules", "admin", version="2.35",
                  json={"security_group_rule": {
                      "parent_group_id": default["id"], "ip_protocol": "tcp",
                      "from_port": 22, "to_port": 22, "cidr": "192.168.79.0/24"}})
