@@ -5,9 +5,11 @@ own, one shared image cache as two hosts would each have the image). One guest b
 Labs image on the first and idles until its first-boot program says LABS-READY; then:
 
 - **Labs**: ``--runs`` moves (default 5), back and forth, each as the agents do it:
-  ``prepare_incoming`` on the destination (a new overlay, a paused qemu waiting on a TCP
-  port and an NBD export), ``live_migrate`` on the source (the overlay mirrored over NBD,
-  then the memory), ``finish_incoming`` on the destination, ``destroy`` on the source.
+  ``prepare_incoming`` on the destination (a new overlay, a paused qemu waiting on unix
+  sockets for the memory and an NBD export), the agents' relays between them on
+  loopback, ``live_migrate`` on the source (the overlay mirrored over NBD, then the
+  memory, both in TLS with the move's key), ``finish_incoming`` on the destination,
+  ``destroy`` on the source.
   **total**: the wall time of those four steps; **paused**: qemu's ``downtime`` plus the
   time from the end of the migration until the destination runs the guest (what the
   agent records).
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -43,7 +46,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from _load import machine, markdown_table
-from labs.compute.virt.base import InstanceSpec
+from labs.compute.agent.relays import DISK, MIGRATION, Inbound, Outbound
+from labs.compute.virt.base import InstanceSpec, MigrationTarget
 from labs.compute.virt.qemu import QemuDriver
 from labs.compute.virt.qmp import qmp
 from labs.vmimage.builder import build_image
@@ -63,9 +67,17 @@ def wait_ready(driver: QemuDriver, instance_id: str) -> None:
 
 def labs_move(source: QemuDriver, dest: QemuDriver, spec: InstanceSpec) -> dict[str, float]:
     started = time.monotonic()
-    target = dest.prepare_incoming(spec)
-    prepared = time.monotonic()
-    stats = source.live_migrate(spec.id, target)
+    psk = secrets.token_hex(32)
+    target = dest.prepare_incoming(spec, psk)
+    routes = {MIGRATION: target.uri.removeprefix("unix:"), DISK: target.nbd_socket}
+    with Inbound("127.0.0.1", routes, MOVE_SECONDS) as inbound:
+        assert isinstance(inbound, Inbound)
+        with Outbound(inbound.address, [MIGRATION, DISK], MOVE_SECONDS) as outbound:
+            assert isinstance(outbound, Outbound)
+            prepared = time.monotonic()
+            stats = source.live_migrate(spec.id, MigrationTarget(
+                uri=f"unix:{outbound.paths[MIGRATION]}", nbd_socket=outbound.paths[DISK],
+                nbd_export=target.nbd_export, psk=psk))
     sent = time.monotonic()
     dest.finish_incoming(spec.id)
     running = time.monotonic()

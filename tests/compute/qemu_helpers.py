@@ -5,17 +5,21 @@ a way to make sure no qemu a test started outlives it."""
 from __future__ import annotations
 
 import atexit
+import contextlib
+import dataclasses
 import os
 import shutil
 import signal
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from labs.compute.virt.base import VirtError
+from labs.compute.agent.relays import DISK, MIGRATION, Inbound, Outbound
+from labs.compute.virt.base import MigrationTarget, VirtError
 from labs.compute.virt.qemu import QemuDriver
 from labs.vmimage.builder import ImageBuildError, build_image
 
@@ -91,3 +95,19 @@ def qemu_processes(marker: str) -> list[int]:
         if marker.encode() in cmdline and state != b"Z":
             found.append(int(entry.name))
     return found
+
+
+@contextlib.contextmanager
+def relayed(target: MigrationTarget, psk: str = "") -> Iterator[MigrationTarget]:
+    """What the agents do for a destination waiting on unix sockets: its relay on
+    loopback, the source's to it; the target the source's driver sends to."""
+    if not target.uri.startswith("unix:"):
+        yield dataclasses.replace(target, psk=psk)
+        return
+    routes = {MIGRATION: target.uri.removeprefix("unix:"), DISK: target.nbd_socket}
+    with Inbound("127.0.0.1", routes, lifetime=300) as inbound, \
+            Outbound(inbound.address, [MIGRATION, DISK], lifetime=300) as outbound:
+        assert isinstance(inbound, Inbound) and isinstance(outbound, Outbound)
+        yield MigrationTarget(uri=f"unix:{outbound.paths[MIGRATION]}",
+                              nbd_socket=outbound.paths[DISK],
+                              nbd_export=target.nbd_export, psk=psk)

@@ -227,3 +227,35 @@ def test_a_destination_that_cannot_run_the_guest_leaves_it_running_at_home(
     assert shown["OS-EXT-SRV-ATTR:host"] == source
     assert plane.agents[source].driver.power_state(server["id"]) is PowerState.RUNNING
     assert server["id"] not in {i.id for i in plane.agents[target].driver.list_instances()}
+
+
+def test_each_move_has_a_key_of_its_own_never_logged(plane: Plane,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """The conductor makes a key per move and sends it to both agents, whose drivers
+    get it (the destination to wait for it, the source to send with it); no log has it."""
+    server = plane.create()
+    seen: list[tuple[str, str]] = []
+    for host, agent in plane.agents.items():
+        driver = agent.driver
+        prepare, send = driver.prepare_incoming, driver.live_migrate
+
+        def prepared(spec: Any, psk: str = "", prepare: Any = prepare, host: str = host) -> Any:
+            seen.append((f"{host} prepares", psk))
+            return prepare(spec, psk)
+
+        def sent(instance_id: str, target: Any, timeout: float = 600.0, send: Any = send,
+                 host: str = host) -> Any:
+            seen.append((f"{host} sends", target.psk))
+            return send(instance_id, target, timeout)
+        monkeypatch.setattr(driver, "prepare_incoming", prepared)
+        monkeypatch.setattr(driver, "live_migrate", sent)
+    caplog.set_level("DEBUG")
+    for _ in range(2):
+        source = plane.show(server["id"], "admin")["OS-EXT-SRV-ATTR:host"]
+        assert migrate(plane, server["id"]).status_code == 202
+        wait_migrated(plane, server["id"], source)
+    assert len(seen) == 4 and seen[0][1] == seen[1][1] and seen[2][1] == seen[3][1]
+    keys = {psk for _, psk in seen}
+    assert len(keys) == 2 and all(len(k) == 64 and int(k, 16) >= 0 for k in keys)
+    assert not [k for k in keys if k in caplog.text]

@@ -36,7 +36,7 @@ from labs.compute.virt.base import (
     VirtError,
 )
 from labs.compute.virt.fake import FAIL_SPAWN_KEY, FakeDriver
-from tests.compute.qemu_helpers import kill_leftovers, labs_image, make_driver
+from tests.compute.qemu_helpers import kill_leftovers, labs_image, make_driver, relayed
 
 CONSOLE_WAIT = 120.0  # seconds a real guest may take to print its first console lines
 CONCURRENT_SPAWNS = 6
@@ -328,7 +328,8 @@ def test_live_migration_moves_a_running_instance(driver: VirtDriver, other_host:
     assert other_host.power_state(spec.id) is not PowerState.RUNNING  # waiting
     with pytest.raises(InstanceExists):
         other_host.prepare_incoming(spec)
-    stats = driver.live_migrate(spec.id, target)
+    with relayed(target) as sent_to:
+        stats = driver.live_migrate(spec.id, sent_to)
     other_host.finish_incoming(spec.id)
     assert other_host.power_state(spec.id) is PowerState.RUNNING
     assert driver.power_state(spec.id) is not PowerState.RUNNING  # left for destroy

@@ -339,19 +339,22 @@ class AgentAPI:
         self.bus.call(AGENT, "detach_interface", server=host, timeout=timeout,
                       instance_id=instance_id, port_id=port_id)
 
-    def prepare_live_migration(self, host: str, spec: BuildSpec,
+    def prepare_live_migration(self, host: str, spec: BuildSpec, psk: str,
                                timeout: float = 120.0) -> dict[str, Any]:
-        """The destination plugs the server's ports and waits for its guest; returns
-        where to send it (a MigrationTarget as a dict)."""
+        """The destination plugs the server's ports and waits for its guest, taking it
+        only from one with the move's key ``psk``; returns where to send it (its relay's
+        address, or a MigrationTarget as a dict)."""
         result: dict[str, Any] = self.bus.call(AGENT, "prepare_live_migration", server=host,
-                                               timeout=timeout, spec=spec.to_message())
+                                               timeout=timeout, spec=spec.to_message(),
+                                               psk=psk)
         return result
 
     def live_migrate_instance(self, host: str, instance_id: str, migration_id: str,
-                              dest: str, target: dict[str, Any]) -> None:
-        """The source sends the running guest to ``dest``, then reports to the conductor."""
+                              dest: str, target: dict[str, Any], psk: str) -> None:
+        """The source sends the running guest to ``dest`` (with the move's key), then
+        reports to the conductor."""
         self.bus.cast(AGENT, "live_migrate_instance", server=host, instance_id=instance_id,
-                      migration_id=migration_id, dest=dest, target=target)
+                      migration_id=migration_id, dest=dest, target=target, psk=psk)
 
     def finish_live_migration(self, host: str, instance_id: str,
                               timeout: float = 90.0) -> None:

@@ -6,13 +6,15 @@ The API has set the server's task to ``migrating`` and recorded the migration
 destination's agent plugs the ports and waits for the guest -> ``running``: the source's
 agent sends it and reports -> ``completed``: the server's host, node and allocation
 switch to the destination; or ``error``: the destination's claim is dropped and the
-server runs on where it was. Each step is conditional on the migration's status, so a
-redelivered message changes nothing twice.
+server runs on where it was. The move has a key of its own, made here and sent to both
+agents (never logged): its streams speak TLS with it. Each step is conditional on the
+migration's status, so a redelivered message changes nothing twice.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,8 +60,9 @@ class LiveMigrations:
             migration.dest_compute = migration.dest_node = migration.dest_host = dest
             source = row.host
             spec = BuildSpec.of_instance(row, self.networking.specs(tx, [row]).get(row.id))
+        psk = secrets.token_hex(32)  # the move's own key: its streams speak TLS with it
         try:
-            target = self.agents.prepare_live_migration(dest, spec)
+            target = self.agents.prepare_live_migration(dest, spec, psk)
         except Exception as exc:
             self._abort(dest, instance_id)
             return self.done(instance_id, migration_id, None,
@@ -67,7 +70,8 @@ class LiveMigrations:
         if source is None or not self._advance(migration_id, ("preparing",), "running"):
             self._abort(dest, instance_id)
             return None
-        self.agents.live_migrate_instance(source, instance_id, migration_id, dest, target)
+        self.agents.live_migrate_instance(source, instance_id, migration_id, dest, target,
+                                          psk)
         return None
 
     def _abort(self, dest: str, instance_id: str) -> None:

@@ -138,12 +138,15 @@ class InstanceInfo:
 class MigrationTarget:
     """Where a source host sends a running instance: the destination's incoming address
     (`uri`, as the driver understands it) and, for a disk the hosts do not share, the NBD
-    server that takes it (`nbd_host`, `nbd_port`, `nbd_export`; empty: none)."""
+    server that takes it (`nbd_socket`, a unix socket, or `nbd_host` and `nbd_port`;
+    `nbd_export`; empty: none). `psk`: the move's key (hex), when the streams speak TLS."""
 
     uri: str
     nbd_host: str = ""
     nbd_port: int = 0
     nbd_export: str = ""
+    nbd_socket: str = ""
+    psk: str = field(default="", repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -288,12 +291,12 @@ class VirtDriver(ABC):
         "interfaces"."""
         raise UnsupportedOperation(f"{self.name} driver cannot detach interfaces")
 
-    def prepare_incoming(self, spec: InstanceSpec) -> MigrationTarget:
+    def prepare_incoming(self, spec: InstanceSpec, psk: str = "") -> MigrationTarget:
         """On the destination of a live migration: make the instance's disk (empty, on
         the same image and of the same size) and a paused machine waiting for the guest
-        at the address returned. Raises as spawn does (InstanceExists, SpawnError, after
-        removing what it made); `destroy` removes a prepared instance. Capability
-        "live_migration"."""
+        at the address returned (with `psk`, a key in hex: only a source that has it).
+        Raises as spawn does (InstanceExists, SpawnError, after removing what it made);
+        `destroy` removes a prepared instance. Capability "live_migration"."""
         raise UnsupportedOperation(f"{self.name} driver cannot live-migrate")
 
     def live_migrate(self, instance_id: str, target: MigrationTarget,

@@ -227,7 +227,7 @@ class FakeDriver(VirtDriver):
                 **rec, "nics": [p for p in rec["nics"] if p != port_id],
                 "events": [*rec["events"], f"detach:{port_id}"]})
 
-    def prepare_incoming(self, spec: InstanceSpec) -> MigrationTarget:
+    def prepare_incoming(self, spec: InstanceSpec, psk: str = "") -> MigrationTarget:
         self.spawn(spec)
         self._power_event(spec.id, "incoming", PowerState.PAUSED)
         return MigrationTarget(uri=f"fake:{self.host}")

@@ -263,8 +263,8 @@ class QemuDriver(QemuMoves, VirtDriver):
         qemu_nics.detach(workdir, port_id, self.monitor.qmp_lock(workdir),
                          lambda: self.monitor.running_pid(workdir) is not None)
 
-    def prepare_incoming(self, spec: InstanceSpec) -> MigrationTarget:
-        return migration.prepare_incoming(self, spec)
+    def prepare_incoming(self, spec: InstanceSpec, psk: str = "") -> MigrationTarget:
+        return migration.prepare_incoming(self, spec, psk)
 
     def live_migrate(self, instance_id: str, target: MigrationTarget,
                      timeout: float = 600.0) -> MigrationStats:
