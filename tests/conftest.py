@@ -53,13 +53,79 @@ def mariadb_url(mariadb_server: dict[str, Any]) -> Iterator[str]:
         conn.close()
 
 
+class MigratedDatabases:
+    """MariaDB databases reused from test to test: after a test every row is deleted and
+    the tables and their Alembic versions stay, so the next test's services find their
+    schema current instead of building it again (about a second a test). A database
+    that cannot be emptied is dropped. Tests of migrations themselves take a fresh,
+    empty database (the ``fresh_database`` mark)."""
+
+    def __init__(self, server: dict[str, Any]) -> None:
+        self.server = server
+        self.free: list[str] = []
+        self.made: list[str] = []
+
+    def _admin(self, database: str | None = None) -> Any:
+        return pymysql.connect(**self.server, database=database, autocommit=True,
+                               connect_timeout=5, read_timeout=60, write_timeout=60)
+
+    def take(self) -> str:
+        if self.free:
+            return self.free.pop()
+        name = f"labs_test_{uuid.uuid4().hex[:12]}"
+        with self._admin() as conn, conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+        self.made.append(name)
+        return name
+
+    def give_back(self, name: str) -> None:
+        try:
+            with self._admin(name) as conn, conn.cursor() as cur:
+                cur.execute("SET SESSION innodb_lock_wait_timeout = 5")
+                cur.execute("SET SESSION foreign_key_checks = 0")
+                cur.execute("SELECT table_name FROM information_schema.tables "
+                            "WHERE table_schema = %s AND table_type = 'BASE TABLE'", (name,))
+                for (table,) in cur.fetchall():
+                    if not table.startswith("alembic_version"):
+                        cur.execute(f"DELETE FROM `{table}`")
+        except pymysql.Error:
+            self.drop(name)
+            return
+        self.free.append(name)
+
+    def drop(self, name: str) -> None:
+        with self._admin() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name}")
+        if name in self.made:
+            self.made.remove(name)
+
+    def close(self) -> None:
+        for name in list(self.made):
+            self.drop(name)
+
+
+@pytest.fixture(scope="session")
+def migrated_databases(mariadb_server: dict[str, Any]) -> Iterator[MigratedDatabases]:
+    pool = MigratedDatabases(mariadb_server)
+    yield pool
+    pool.close()
+
+
 @pytest.fixture(params=["sqlite", "mariadb"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The same suite on both engines."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same suite on both engines. On MariaDB a reused, emptied database whose
+    schema is current (see `MigratedDatabases`), or a fresh empty one for tests marked
+    ``fresh_database``."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'labs.db'}"
-    url: str = request.getfixturevalue("mariadb_url")
-    return url
+        yield f"sqlite:///{tmp_path / 'labs.db'}"
+        return
+    if request.node.get_closest_marker("fresh_database"):
+        yield request.getfixturevalue("mariadb_url")
+        return
+    pool: MigratedDatabases = request.getfixturevalue("migrated_databases")
+    name = pool.take()
+    yield f"mysql+pymysql://root@127.0.0.1:3306/{name}"
+    pool.give_back(name)
 
 
 @pytest.fixture

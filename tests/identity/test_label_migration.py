@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from labs.common.db import Database, alembic_config, schema_drift, upgrade
 from labs.identity import models
+
+#: Migrations are tested on an empty database, never on a reused one.
+pytestmark = pytest.mark.fresh_database
 
 BEFORE = [  # id, domain, name: what names could be before labels, and one from elsewhere
     ("p1", "default", "demo"), ("p2", "default", "bots-"), ("p3", "other", "demo"),

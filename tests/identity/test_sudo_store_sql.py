@@ -16,6 +16,9 @@ from labs.identity.sudo.sql import SqlSudoRuleStore
 from labs.identity.sudo.store import SudoRuleStore
 from tests.identity.sudo_store_contract import *  # noqa: F403
 
+#: Migrations are tested on an empty database, never on a reused one.
+pytestmark = pytest.mark.fresh_database
+
 
 @pytest.fixture
 def store() -> SudoRuleStore:

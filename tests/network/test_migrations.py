@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 
@@ -18,6 +19,9 @@ from labs.network import models
 from labs.network.ports import port_id_of
 from labs.network.routers import auto_interface_id, auto_router_id
 from labs.network.topology import subnet_id_of
+
+#: Migrations are tested on an empty database, never on a reused one.
+pytestmark = pytest.mark.fresh_database
 
 
 def test_migrations_build_exactly_the_models(db_url: str) -> None:
