@@ -26,6 +26,15 @@ from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)
+class PosixIdentity:
+    shell_name: str          # ^[a-z][a-z0-9_-]*$, unique, fixed once set
+    uid_number: int
+    gid_number: int
+    home_directory: str      # /home/<shell_name>
+    login_shell: str = "/bin/bash"
+
+
+@dataclass(frozen=True)
 class UserRecord:
     id: str
     name: str
@@ -35,6 +44,7 @@ class UserRecord:
     password_created_at: datetime | None = None
     #: Free-form attributes a client sent (``email``, ``description``, ``options``).
     extra: dict[str, Any] = field(default_factory=dict)
+    posix: PosixIdentity | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,27 @@ class IdentityBackend(ABC):
 
     @abstractmethod
     def list_user_group_ids(self, tx: Session, user_id: str) -> list[str]: ...
+
+    # -- POSIX identity and ssh keys -------------------------------------------
+    @abstractmethod
+    def find_user_by_shell_name(self, tx: Session, shell_name: str) -> UserRecord:
+        """The user with this shell name, or ``NotFound``."""
+
+    @abstractmethod
+    def list_ssh_keys(self, tx: Session, user_id: str) -> list[str]:
+        """The user's ssh public keys, one OpenSSH public key line each."""
+
+    @abstractmethod
+    def add_ssh_key(self, tx: Session, user_id: str, public_key: str) -> None:
+        """``Conflict`` when the user has this key already."""
+
+    @abstractmethod
+    def remove_ssh_key(self, tx: Session, user_id: str, public_key: str) -> None:
+        """``NotFound`` when the user has no such key."""
+
+    @abstractmethod
+    def ssh_keys_of(self, tx: Session, user_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The keys of each of these users (absent users are left out)."""
 
     def list_user_groups(self, tx: Session, user_id: str) -> list[GroupRecord]:
         return [self.get_group(tx, gid) for gid in self.list_user_group_ids(tx, user_id)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labs.common.db import apply_changes, matching, save_unique
-from labs.common.errors import NotFound
+from labs.common.errors import Forbidden, NotFound
 from labs.identity import models
 from labs.identity.backends.base import GroupRecord, IdentityBackend, UserFilter, UserRecord
 
@@ -165,3 +166,24 @@ class SqlIdentityBackend(IdentityBackend):
     def list_user_group_ids(self, tx: Session, user_id: str) -> list[str]:
         return list(tx.scalars(sa.select(models.Membership.group_id).where(
             models.Membership.user_id == user_id)))
+
+    # -- POSIX identity and ssh keys -------------------------------------------
+    # The SQL tables keep no POSIX identity or ssh keys yet: a SQL site has no shell
+    # accounts, so there is nobody to find and no key to keep.
+    def find_user_by_shell_name(self, tx: Session, shell_name: str) -> UserRecord:
+        raise NotFound(f"Could not find user: {shell_name}.")
+
+    def list_ssh_keys(self, tx: Session, user_id: str) -> list[str]:
+        self._user_row(tx, user_id)
+        return []
+
+    def add_ssh_key(self, tx: Session, user_id: str, public_key: str) -> None:
+        self._user_row(tx, user_id)
+        raise Forbidden("This site keeps ssh keys only in the directory.")
+
+    def remove_ssh_key(self, tx: Session, user_id: str, public_key: str) -> None:
+        self._user_row(tx, user_id)
+        raise NotFound(f"User {user_id} has no such ssh key.")
+
+    def ssh_keys_of(self, tx: Session, user_ids: Sequence[str]) -> dict[str, list[str]]:
+        return {}
