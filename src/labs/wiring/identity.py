@@ -3,16 +3,22 @@ the service over the site's database, with the SQL backend for users and groups.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from starlette.types import ASGIApp
 
 from labs.common.db import Database
-from labs.common.runner import Site, compose
+from labs.common.runner import Site, compose, run_workers
+from labs.directory.slapd import SlapdError
 from labs.identity.api import build_api
 from labs.identity.backends.sql import SqlIdentityBackend
+from labs.identity.bootstrap import bootstrap
 from labs.identity.config import IdentityOptions
 from labs.identity.service import IdentityService
+from labs.wiring.directory import start_directory
+
+log = logging.getLogger("labs")
 
 
 def new_identity(db: Database, options: IdentityOptions, data_dir: Path) -> IdentityService:
@@ -29,3 +35,24 @@ def create_app() -> ASGIApp:
     """uvicorn's factory in each worker: the site comes from the environment."""
     site = Site.open()
     return compose({"/identity": build_api(open_identity(site)).app()})
+
+
+def serve_identity(site: Site, bind: str, workers: int) -> int:
+    """``labs serve identity``: the accounts' directory of ``[directory]`` (the private
+    slapd in the data dir runs as long as the workers do), identity's tables and first
+    accounts, then the workers; the exit status."""
+    try:
+        directory = start_directory(site)
+    except SlapdError as exc:
+        log.error("cannot start the accounts' directory: %s ([directory] backend = sql "
+                  "keeps the accounts in SQL)", exc)
+        return 2
+    try:
+        identity = open_identity(site)
+        identity.prepare()
+        bootstrap(identity, site.public_url(bind), site.data_dir)
+        identity.store.db.dispose()
+        run_workers(site, "identity", "labs.wiring.identity:create_app", bind, workers)
+    finally:
+        directory.stop()
+    return 0
