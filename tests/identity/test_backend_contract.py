@@ -16,7 +16,12 @@ from labs.common.db import Database, upgrade
 from labs.common.errors import Conflict, NotFound
 from labs.identity import models
 from labs.identity.backends.base import (
-    GroupRecord, IdentityBackend, PosixIdentity, UserFilter, UserRecord)
+    GroupRecord,
+    IdentityBackend,
+    PosixIdentity,
+    UserFilter,
+    UserRecord,
+)
 from labs.identity.backends.ldap import LdapIdentityBackend
 from labs.identity.backends.sql import SqlIdentityBackend
 
