@@ -23,7 +23,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -100,9 +100,10 @@ class Directory:
     def __init__(self, url: str, bind_dn: str, password: str, base_dn: str, *,
                  size: int = 8, connect_timeout: float = 5.0, timeout: float = 10.0,
                  page_size: int = 500) -> None:
+        self.url = url
         self.base_dn = base_dn
         self.page_size = page_size
-        self._server = Server(url, get_info=NONE, connect_timeout=connect_timeout)
+        self._connect_timeout = connect_timeout
         self._bind = (bind_dn, password)
         self._timeout = timeout
         self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
@@ -112,10 +113,20 @@ class Directory:
 
     # -- connections ---------------------------------------------------------
     def _open(self) -> Connection:
-        return Connection(self._server, user=self._bind[0], password=self._bind[1],
-                          client_strategy=SYNC, auto_bind=True, raise_exceptions=True,
+        # a Server of its own each time: ldap3's remembers an address that failed and
+        # skips it for minutes, past the directory's restart
+        server = Server(self.url, get_info=NONE, connect_timeout=self._connect_timeout)
+        conn = Connection(server, user=self._bind[0], password=self._bind[1],
+                          client_strategy=SYNC, raise_exceptions=True,
                           receive_timeout=max(1, round(self._timeout)),
                           return_empty_attributes=False)
+        try:
+            conn.open(read_server_info=False)
+            conn.bind()
+        except BaseException:
+            _close(conn)
+            raise
+        return conn
 
     def _drop_idle(self) -> None:
         while True:
@@ -226,3 +237,7 @@ def _close(conn: Connection) -> None:
         conn.unbind()
     except Exception:  # a dead socket may fail to close; it is gone either way
         log.debug("closing a directory connection failed", exc_info=True)
+    sock = getattr(conn, "socket", None)
+    if sock is not None:
+        with suppress(OSError):
+            sock.close()
