@@ -70,6 +70,7 @@ def identity(db_url: str, tmp_path: Path,
     from labs.wiring.identity import new_identity
 
     options = IdentityOptions(password_hash_rounds=TEST_ROUNDS)
+    directory = None
     if BACKEND == "ldap":
         directory = subtree_directory(request.getfixturevalue("private_slapd"))
         service = IdentityService(Database(db_url), options, tmp_path,
@@ -80,3 +81,5 @@ def identity(db_url: str, tmp_path: Path,
     bootstrap(service, "http://testserver", tmp_path, admin_password=ADMIN_PASSWORD)
     yield service
     service.store.db.dispose()
+    if directory is not None:
+        directory.close()

@@ -39,8 +39,9 @@ class UndoJournal:
             journal = tx.info[_JOURNAL] = []
             pending = journal
 
-            def committed(_session: Session) -> None:
-                pending.clear()
+            def committed(session: Session) -> None:
+                if not session.in_nested_transaction():  # a savepoint's release is no commit
+                    pending.clear()
 
             def rolled_back(_session: Session, previous: SessionTransaction) -> None:
                 if previous.parent is None:  # the request's transaction, not a savepoint

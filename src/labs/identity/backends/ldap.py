@@ -11,6 +11,11 @@ Layout under the base DN (see ``labs/directory/schema/labs.schema``):
   ``member`` values are user DNs. Project groups (``cn=project-<label>,ou=groups``)
   are posix groups kept elsewhere; the two never share an OU.
 
+SQL keeps, of each user and group, a row holding only its id and domain (its name
+column holds the id too): the anchor that application credentials, credentials and
+trusts refer to and are deleted with, and that keeps a domain with people from being
+deleted. Everything else about a person is in the directory alone.
+
 Names compare exactly (``cn`` matches ignore case in LDAP, so matches are checked
 again here). Every write is undone if the request's SQL transaction rolls back: the
 undo runs at once, or, while the directory is away, at its next request.
@@ -24,14 +29,17 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE
 from ldap3.core import exceptions as ldap_errors
 from ldap3.utils.dn import parse_dn
 from sqlalchemy.orm import Session
 
+from labs.common.db import save_unique
 from labs.common.errors import BadRequest, Conflict, NotFound
 from labs.directory.connection import Directory, Entry, all_of, any_of, equals, rdn
 from labs.directory.undo import UndoJournal
+from labs.identity import models
 from labs.identity.backends.base import GroupRecord, IdentityBackend, UserFilter, UserRecord
 from labs.identity.backends.ldap_entries import (
     CHUNK,
@@ -107,6 +115,8 @@ class LdapIdentityBackend(IdentityBackend):
             attributes["userPassword"] = crypt_hash(password, self.rounds)
             attributes["labsPasswordCreatedAt"] = ldap_time(created_at)
         dn = f"{rdn('uid', posix.shell_name)},{self.people}"
+        save_unique(tx, f"user {user.id}", models.User(
+            id=user.id, name=user.id, domain_id=user.domain_id, extra={}))
         try:
             self._write(tx, "create user", lambda: self._add(dn, attributes),
                         lambda: self._delete_quietly(dn))
@@ -116,6 +126,12 @@ class LdapIdentityBackend(IdentityBackend):
         return UserRecord(id=user.id, name=user.name, domain_id=user.domain_id,
                           enabled=user.enabled, default_project_id=user.default_project_id,
                           password_created_at=created_at, extra=dict(user.extra), posix=posix)
+
+    @staticmethod
+    def _drop_anchor(tx: Session, model: type[models.User] | type[models.Group],
+                     row_id: str) -> None:
+        """The SQL row goes with the entry; what hangs on it (credentials, trusts) too."""
+        tx.execute(sa.delete(model).where(model.id == row_id))
 
     def _add(self, dn: str, attributes: dict[str, Any]) -> None:
         try:
@@ -204,6 +220,7 @@ class LdapIdentityBackend(IdentityBackend):
         for group in self.directory.search(self.groups, all_of(IS_GROUP, equals(
                 "member", entry.dn)), ["labsId"]):
             self._member_change(tx, group.dn, entry.dn, add=False)
+        self._drop_anchor(tx, models.User, user_id)
         self._write(tx, "delete user", lambda: self._delete_quietly(entry.dn),
                     lambda: self.directory.add(entry.dn, full.attributes))
 
@@ -282,6 +299,8 @@ class LdapIdentityBackend(IdentityBackend):
         if group.description:
             attributes["description"] = group.description
         dn = f"{rdn('labsId', group.id)},{self.groups}"
+        save_unique(tx, f"group {group.id}", models.Group(
+            id=group.id, name=group.id, domain_id=group.domain_id, description=""))
         try:
             self._write(tx, "create group", lambda: self._add(dn, attributes),
                         lambda: self._delete_quietly(dn))
@@ -325,6 +344,7 @@ class LdapIdentityBackend(IdentityBackend):
         entry = self._group_entry(group_id)
         full = self.directory.read(entry.dn, ["*"])
         assert full is not None
+        self._drop_anchor(tx, models.Group, group_id)
         self._write(tx, "delete group", lambda: self._delete_quietly(entry.dn),
                     lambda: self.directory.add(entry.dn, full.attributes))
 
