@@ -16,6 +16,7 @@ from labs.common.runner import (
     setup_logging,
     uvicorn_config,
 )
+from labs.wiring import account_commands
 
 if TYPE_CHECKING:
     from labs.identity.service import IdentityService
@@ -87,7 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.bus:
         os.environ["LABS_BUS_URL"] = args.bus
     site = Site.open(args.data_dir, args.config)
-    if args.service not in ("identity", "network") and not _has_shared_bus(site):
+    if args.service not in ("identity", "network", "accounts") and not _has_shared_bus(site):
         return 2
     if args.service in ("conductor", "scheduler"):
         return _serve_control(site, args.service)
@@ -106,6 +107,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if not _prepare_network(site, identity, site.public_url(bind)):
             return 2
         factory = "labs.wiring.network:create_app"
+    elif args.service == "accounts":
+        from labs.identity.bootstrap import ACCOUNTS, ensure_catalog
+        ensure_catalog(identity, site.public_url(bind), (ACCOUNTS,))
+        factory = "labs.wiring.accounts:create_app"
     else:
         from labs.identity.bootstrap import COMPUTE, ensure_catalog
         from labs.wiring.compute import prepare_api_database
@@ -327,7 +332,7 @@ def parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=["identity", "compute-api", "conductor",
-                                           "scheduler", "dns", "network"])
+                                           "scheduler", "dns", "network", "accounts"])
     common(serve)
     serve.add_argument("--bind", help="HOST:PORT (default 127.0.0.1:5000)")
     serve.add_argument("--db", help="database URL, e.g. mysql+pymysql://user:pw@host/labs")
@@ -351,13 +356,7 @@ def parser() -> argparse.ArgumentParser:
                      "a shell")
     ssh.set_defaults(func=cmd_ssh)
 
-    ident = sub.add_parser("identity", help="identity administration")
-    ident_sub = ident.add_subparsers(dest="action", required=True)
-    rotate = ident_sub.add_parser("rotate-keys", help="rotate the Fernet token keys")
-    common(rotate)
-    rotate.add_argument("--credentials", action="store_true", help="rotate the keys of "
-                        "credential blobs instead, re-encrypting every blob")
-    rotate.set_defaults(func=cmd_rotate_keys)
+    account_commands.add_commands(sub, common, cmd_rotate_keys)
 
     image = sub.add_parser("image", help="VM images")
     image_sub = image.add_subparsers(dest="action", required=True)

@@ -43,6 +43,7 @@ IMAGE = CatalogService("image", "glance", "/image")
 COMPUTE = CatalogService("compute", "nova", "/compute/v2.1")
 DNS = CatalogService("dns", "designate", "/dns")
 NETWORK = CatalogService("network", "neutron", "/network")
+ACCOUNTS = CatalogService("accounts", "labs-accounts", "/accounts/v1")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from labs.common.columns import MicroDateTime
@@ -286,3 +287,50 @@ class ProjectEndpointGroup(IdentityBase):
     endpoint_group_id: Mapped[str] = mapped_column(
         ID, sa.ForeignKey("endpoint_group.id", ondelete="CASCADE"), primary_key=True)
     project_id: Mapped[str] = mapped_column(ID, primary_key=True)
+
+
+#: Shell names compared byte for byte (MariaDB's default collation folds case).
+SHELL_NAME = sa.String(32).with_variant(mysql.VARCHAR(32, collation="utf8mb4_nopad_bin"),
+                                        "mysql")
+
+
+class PosixAllocation(IdentityBase):
+    """The account ledger: one row per shell name ever given, whatever the backend.
+
+    ``number`` is an autoincrement key: concurrent inserts get distinct numbers without
+    a lock held for the rest of the transaction, and SQLite's AUTOINCREMENT and
+    InnoDB's counter never hand out a number again. A deleted user's row stays (its
+    ``released_at`` set), so its shell name, uid and gid are never reused.
+    """
+
+    __tablename__ = "posix_allocation"
+    __table_args__ = {"sqlite_autoincrement": True}
+    number: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    shell_name: Mapped[str] = mapped_column(SHELL_NAME, unique=True)
+    user_id: Mapped[str] = mapped_column(ID, unique=True)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)
+    released_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
+
+
+class UserPosix(IdentityBase):
+    """The SQL backend's copy of a user's POSIX account (LDAP keeps it in the entry)."""
+
+    __tablename__ = "user_posix"
+    user_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("user.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    shell_name: Mapped[str] = mapped_column(SHELL_NAME, unique=True)
+    uid_number: Mapped[int] = mapped_column(sa.Integer, unique=True)
+    gid_number: Mapped[int] = mapped_column(sa.Integer)
+    home_directory: Mapped[str] = mapped_column(sa.String(255))
+    login_shell: Mapped[str] = mapped_column(sa.String(255))
+
+
+class SshKey(IdentityBase):
+    """The SQL backend's ssh public keys: one OpenSSH line per row."""
+
+    __tablename__ = "ssh_key"
+    user_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("user.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    public_key: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(MicroDateTime)

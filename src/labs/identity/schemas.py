@@ -38,7 +38,9 @@ _user: Schema = {"properties": {
     "name": _name, "domain_id": _id, "enabled": _enabled, "password": _password,
     "default_project_id": {"type": ["string", "null"], "maxLength": 64},
     "email": {"type": ["string", "null"], "maxLength": 255}, "description": _description,
-    "options": {"type": "object"}}}
+    "options": {"type": "object"},
+    # checked by the service, which says what a shell name must be (and 400 on update)
+    "shell_name": {"type": "string", "maxLength": 255}}}
 user_create = _wrap("user", _user, ["name"])
 user_update = _wrap("user", _user)
 password_change = _wrap("user", {"properties": {"password": {"type": "string", "minLength": 1},

@@ -73,3 +73,4 @@ class IdentityService:
         self.store.ensure_revision_row()
         self.keys.ensure()
         self.credential_keys.ensure()
+        self.users.ensure_posix_accounts()

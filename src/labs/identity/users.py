@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from labs.identity import models
 from labs.identity.backends.base import GroupRecord, IdentityBackend, UserFilter, UserRecord
 from labs.identity.lockout import Lockout
 from labs.identity.passwords import PasswordChecks
+from labs.identity.posix import PosixLedger, retry_contention
 from labs.identity.resources import get_row, new_id, revoke
 from labs.identity.store import IdentityStore
 
@@ -27,6 +29,7 @@ class UserService:
         self.max_password_length = max_password_length
         self.passwords = passwords
         self.lockout = lockout
+        self.ledger = PosixLedger()
 
     def check_password(self, user_id: str, password: str) -> bool:
         """Whether ``password`` is the user's: counted by the lockout, checked in the pool.
@@ -49,15 +52,46 @@ class UserService:
         if password is not None:
             self._check_password_length(password)
         extra = {k: v for k, v in fields.items()
-                 if k not in (*USER_FIELDS, "password", "domain_id", "id")}
+                 if k not in (*USER_FIELDS, "password", "domain_id", "id", "shell_name")}
+        domain_id = fields.get("domain_id") or default_domain_id
+
+        def create() -> UserRecord:
+            with self.store.write() as tx:
+                get_row(tx, models.Domain, domain_id, "domain")
+                user_id = new_id()
+                # the account first, in this transaction: a refused shell name makes no
+                # user, a failed creation leaves no account
+                posix = self.ledger.allocate(tx, user_id, fields["name"],
+                                             fields.get("shell_name"))
+                record = UserRecord(id=user_id, name=fields["name"], domain_id=domain_id,
+                                    enabled=fields.get("enabled", True),
+                                    default_project_id=fields.get("default_project_id"),
+                                    extra=extra, posix=posix)
+                return self.backend.create_user(tx, record, password)
+        return retry_contention(create)
+
+    def ensure_posix_accounts(self) -> int:
+        """Give an account to every user without one (users made before accounts
+        existed, or by hand in the directory); returns how many it gave."""
+        with self.store.read() as tx:
+            missing = [u for u in self.backend.list_users(tx, UserFilter()) if u.posix is None]
+        for user in missing:
+            with self.store.write() as tx:
+                posix = self.ledger.allocate(tx, user.id, user.name)
+                self.backend.update_user(tx, user.id, {"posix": posix})
+        return len(missing)
+
+    def set_login_shell(self, user_id: str, login_shell: str) -> UserRecord:
         with self.store.write() as tx:
-            domain_id = fields.get("domain_id") or default_domain_id
-            get_row(tx, models.Domain, domain_id, "domain")
-            record = UserRecord(id=new_id(), name=fields["name"], domain_id=domain_id,
-                                enabled=fields.get("enabled", True),
-                                default_project_id=fields.get("default_project_id"),
-                                extra=extra)
-            return self.backend.create_user(tx, record, password)
+            posix = self.backend.get_user(tx, user_id).posix
+            if posix is None:
+                raise NotFound(f"User {user_id} has no POSIX account.")
+            return self.backend.update_user(tx, user_id, {"posix": replace(
+                posix, login_shell=login_shell)})
+
+    def find_user_by_shell_name(self, shell_name: str) -> UserRecord:
+        with self.store.read() as tx:
+            return self.backend.find_user_by_shell_name(tx, shell_name)
 
     def get_user(self, user_id: str) -> UserRecord:
         with self.store.read() as tx:
@@ -70,6 +104,8 @@ class UserService:
     def update_user(self, user_id: str, fields: dict[str, Any]) -> UserRecord:
         if "domain_id" in fields:
             raise BadRequest("The domain of a user cannot be changed.")
+        if "shell_name" in fields:
+            raise BadRequest("shell_name cannot be changed")
         password = fields.get("password")
         if password is not None:
             self._check_password_length(password)
@@ -103,6 +139,7 @@ class UserService:
     def delete_user(self, user_id: str) -> None:
         with self.store.write() as tx:
             self.backend.delete_user(tx, user_id)
+            self.ledger.release(tx, user_id)
             tx.execute(sa.delete(models.Assignment).where(
                 models.Assignment.actor_type == models.ACTOR_USER,
                 models.Assignment.actor_id == user_id))

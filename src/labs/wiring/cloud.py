@@ -9,12 +9,14 @@ from pathlib import Path
 
 from starlette.types import ASGIApp
 
+from labs.accounts.api import build_api as accounts_api
 from labs.common.runner import Site, compose
 from labs.compute.api.routes import build_api as compute_api
 from labs.directory.slapd import DirectoryAddress
 from labs.dns.api import build_api as dns_api
 from labs.identity.api import build_api as identity_api
 from labs.identity.bootstrap import (
+    ACCOUNTS,
     COMPUTE,
     DNS,
     IDENTITY,
@@ -29,6 +31,7 @@ from labs.image.bootstrap import ensure_labs_image
 from labs.image.config import ImageOptions
 from labs.network.api import build_api as network_api
 from labs.network.config import NetworkOptions
+from labs.wiring.accounts import open_accounts
 from labs.wiring.agent import serve_agents
 from labs.wiring.bus import open_bus
 from labs.wiring.compute import open_compute, serve_conductor, serve_scheduler
@@ -75,7 +78,8 @@ def _build(site: Site, public_url: str) -> AllInOne:
     identity.prepare()
     in_catalog = site.config.group(NetworkOptions).api_in_catalog
     clouds = bootstrap(identity, public_url, site.data_dir,
-                       (IDENTITY, IMAGE, COMPUTE, DNS, *((NETWORK,) if in_catalog else ())))
+                       (IDENTITY, IMAGE, COMPUTE, DNS, ACCOUNTS,
+                        *((NETWORK,) if in_catalog else ())))
     if not in_catalog:
         withdraw_from_catalog(identity, NETWORK)
     db = identity.store.db
@@ -103,7 +107,9 @@ def _build(site: Site, public_url: str) -> AllInOne:
                                                       compute.network_proxy,
                                                       compute.network_proxy,
                                                       compute.network_proxy).app(),
-                              "/dns": dns_api(dns.service, identity.tokens).app()}),
+                              "/dns": dns_api(dns.service, identity.tokens).app(),
+                              "/accounts": accounts_api(open_accounts(site, identity),
+                                                        identity.tokens).app()}),
                      public_url, clouds)
     cloud.stoppers.append(dns.stop)
     dns.start()

@@ -48,6 +48,9 @@ def user(call: Call, record: UserRecord) -> Body:
                   "links": links(call, f"/v3/users/{record.id}")}
     if record.default_project_id:
         body["default_project_id"] = record.default_project_id
+    if record.posix is not None:
+        body.update(shell_name=record.posix.shell_name, uid_number=record.posix.uid_number,
+                    gid_number=record.posix.gid_number)
     body.update({k: v for k, v in record.extra.items() if k not in body})
     return body
 

@@ -44,6 +44,7 @@ class UserRecord:
     password_created_at: datetime | None = None
     #: Free-form attributes a client sent (``email``, ``description``, ``options``).
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The user's POSIX account; the identity service always sets it when it creates a user.
     posix: PosixIdentity | None = None
 
 
@@ -99,6 +100,27 @@ class IdentityBackend(ABC):
     def check_password(self, tx: Session, user_id: str, password: str) -> bool:
         """Whether ``password`` is the user's password (False when it has none)."""
 
+    # -- posix accounts and ssh keys -------------------------------------------
+    @abstractmethod
+    def find_user_by_shell_name(self, tx: Session, shell_name: str) -> UserRecord:
+        """The user with this shell name, or ``NotFound``."""
+
+    @abstractmethod
+    def list_ssh_keys(self, tx: Session, user_id: str) -> list[str]:
+        """The user's ssh public keys, one OpenSSH public key line each."""
+
+    @abstractmethod
+    def add_ssh_key(self, tx: Session, user_id: str, public_key: str) -> None:
+        """Add a public key line; ``Conflict`` when the user has it already."""
+
+    @abstractmethod
+    def remove_ssh_key(self, tx: Session, user_id: str, public_key: str) -> None:
+        """Remove a public key line; ``NotFound`` when the user does not have it."""
+
+    @abstractmethod
+    def ssh_keys_of(self, tx: Session, user_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The keys of each of these users (users without keys may be left out)."""
+
     # -- groups --------------------------------------------------------------
     @abstractmethod
     def create_group(self, tx: Session, group: GroupRecord) -> GroupRecord: ...
@@ -133,27 +155,6 @@ class IdentityBackend(ABC):
 
     @abstractmethod
     def list_user_group_ids(self, tx: Session, user_id: str) -> list[str]: ...
-
-    # -- POSIX identity and ssh keys -------------------------------------------
-    @abstractmethod
-    def find_user_by_shell_name(self, tx: Session, shell_name: str) -> UserRecord:
-        """The user with this shell name, or ``NotFound``."""
-
-    @abstractmethod
-    def list_ssh_keys(self, tx: Session, user_id: str) -> list[str]:
-        """The user's ssh public keys, one OpenSSH public key line each."""
-
-    @abstractmethod
-    def add_ssh_key(self, tx: Session, user_id: str, public_key: str) -> None:
-        """``Conflict`` when the user has this key already."""
-
-    @abstractmethod
-    def remove_ssh_key(self, tx: Session, user_id: str, public_key: str) -> None:
-        """``NotFound`` when the user has no such key."""
-
-    @abstractmethod
-    def ssh_keys_of(self, tx: Session, user_ids: Sequence[str]) -> dict[str, list[str]]:
-        """The keys of each of these users (absent users are left out)."""
 
     def list_user_groups(self, tx: Session, user_id: str) -> list[GroupRecord]:
         return [self.get_group(tx, gid) for gid in self.list_user_group_ids(tx, user_id)]
