@@ -21,11 +21,11 @@ from labs.directory.connection import Directory
 from labs.directory.slapd import PrivateSlapd
 from labs.identity.api import build_api
 from labs.identity.backends.base import PosixIdentity, UserFilter, UserRecord
+from labs.identity.backends.ldap import LdapIdentityBackend
 from labs.identity.bootstrap import bootstrap
 from labs.identity.config import IdentityOptions
 from labs.identity.service import IdentityService
 from tests.conftest import ADMIN_PASSWORD, TEST_ROUNDS, Cloud
-from tests.identity.conftest import ShellNamedBackend
 
 V3 = "/identity/v3"
 
@@ -33,7 +33,7 @@ V3 = "/identity/v3"
 @dataclass
 class Outage:
     slapd: PrivateSlapd
-    backend: ShellNamedBackend
+    backend: LdapIdentityBackend
     cloud: Cloud
 
     def kill(self) -> None:
@@ -60,7 +60,7 @@ def outage(tmp_path: Path) -> Iterator[Outage]:
     address = slapd.start()
     directory = Directory(address.url, address.admin_dn, address.admin_password,
                           address.base_dn, connect_timeout=2.0, timeout=3.0)
-    backend = ShellNamedBackend(directory, TEST_ROUNDS)
+    backend = LdapIdentityBackend(directory, TEST_ROUNDS)
     service = IdentityService(Database(f"sqlite:///{tmp_path / 'labs.db'}"),
                               IdentityOptions(password_hash_rounds=TEST_ROUNDS), tmp_path,
                               backend)

@@ -9,6 +9,7 @@ when it commits. An undo that cannot reach the directory is kept by the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from sqlalchemy import event
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from labs.directory.connection import Directory, DirectoryUnavailable
 
+log = logging.getLogger(__name__)
 _JOURNAL = "labs.directory.undo"
 Action = Callable[[], None]
 
@@ -61,3 +63,5 @@ class UndoJournal:
                 for later in pending[index:]:
                     self.directory.repair_later(later)
                 return
+            except Exception:  # the others still run; the request's own error stands
+                log.exception("undoing a directory write failed")

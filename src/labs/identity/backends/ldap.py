@@ -23,7 +23,6 @@ undo runs at once, or, while the directory is away, at its next request.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -54,6 +53,7 @@ from labs.identity.backends.ldap_entries import (
     ldap_time,
     ordered,
     user_attributes,
+    user_changes,
     user_record,
 )
 
@@ -192,25 +192,14 @@ class LdapIdentityBackend(IdentityBackend):
     def update_user(self, tx: Session, user_id: str, changes: dict[str, Any]) -> UserRecord:
         entry = self._user_entry(user_id)
         current = user_record(entry)
-        new: dict[str, list[str]] = {}
-        if "name" in changes and changes["name"] != current.name:
-            if self._named(self.people, IS_USER, changes["name"], current.domain_id, ["cn"]):
-                raise Conflict(f"Conflict occurred attempting to store user - a user named "
-                               f"{changes['name']!r} exists in the domain: duplicate entry.")
-            new["cn"] = new["sn"] = [changes["name"]]
-        if "enabled" in changes:
-            new["labsEnabled"] = ["TRUE" if changes["enabled"] else "FALSE"]
-        if "default_project_id" in changes:
-            project = changes["default_project_id"]
-            new["labsDefaultProjectId"] = [project] if project else []
-        if "extra" in changes:
-            extra = {**current.extra, **changes["extra"]}
-            new["labsExtra"] = [json.dumps(extra, sort_keys=True)] if extra else []
+        if "name" in changes and changes["name"] != current.name and self._named(
+                self.people, IS_USER, changes["name"], current.domain_id, ["cn"]):
+            raise Conflict(f"Conflict occurred attempting to store user - a user named "
+                           f"{changes['name']!r} exists in the domain: duplicate entry.")
+        new = user_changes(current, changes)
         if new:
-            old = {"cn": [current.name], "sn": [current.name],
-                   **{k: entry.attributes.get(k.lower(), []) for k in new if k not in
-                      ("cn", "sn")}}
-            self._replace(tx, "update user", entry.dn, new, {k: old[k] for k in new})
+            self._replace(tx, "update user", entry.dn, new,
+                          {k: entry.attributes.get(k.lower(), []) for k in new})
         return self.get_user(tx, user_id)
 
     def delete_user(self, tx: Session, user_id: str) -> None:

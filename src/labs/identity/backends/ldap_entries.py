@@ -16,13 +16,14 @@ from typing import Any
 
 import bcrypt
 
+from labs.common.errors import BadRequest
 from labs.directory.connection import Entry
 from labs.identity.backends.base import GroupRecord, PosixIdentity, UserRecord
 
 BCRYPT_MAX_BYTES = 72
 SHELL_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 USER_CLASSES = ["inetOrgPerson", "posixAccount", "shadowAccount", "ldapPublicKey", "labsUser"]
-USER_ATTRS = ["uid", "cn", "labsId", "labsDomainId", "labsEnabled", "labsDefaultProjectId",
+USER_ATTRS = ["uid", "cn", "sn", "labsId", "labsDomainId", "labsEnabled", "labsDefaultProjectId",
               "labsExtra", "labsPasswordCreatedAt", "uidNumber", "gidNumber",
               "homeDirectory", "loginShell"]
 GROUP_ATTRS = ["labsId", "labsDomainId", "cn", "description"]
@@ -89,3 +90,27 @@ def user_attributes(user: UserRecord, posix: PosixIdentity) -> dict[str, Any]:
     if user.extra:
         attributes["labsExtra"] = json.dumps(user.extra, sort_keys=True)
     return attributes
+
+
+def user_changes(current: UserRecord, changes: dict[str, Any]) -> dict[str, list[str]]:
+    """The attributes ``changes`` replaces (an empty list removes one). ``posix`` gives a
+    new login shell, gid or home; the shell name and uid stay as they are."""
+    new: dict[str, list[str]] = {}
+    if "name" in changes and changes["name"] != current.name:
+        new["cn"] = new["sn"] = [changes["name"]]
+    if "enabled" in changes:
+        new["labsEnabled"] = ["TRUE" if changes["enabled"] else "FALSE"]
+    if "default_project_id" in changes:
+        project = changes["default_project_id"]
+        new["labsDefaultProjectId"] = [project] if project else []
+    if "extra" in changes:
+        extra = {**current.extra, **changes["extra"]}
+        new["labsExtra"] = [json.dumps(extra, sort_keys=True)] if extra else []
+    posix: PosixIdentity | None = changes.get("posix")
+    if posix is not None:
+        if current.posix is None or (current.posix.shell_name, current.posix.uid_number) != (
+                posix.shell_name, posix.uid_number):
+            raise BadRequest("shell_name cannot be changed")
+        new.update(gidNumber=[str(posix.gid_number)], homeDirectory=[posix.home_directory],
+                   loginShell=[posix.login_shell])
+    return new
