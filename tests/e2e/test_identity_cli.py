@@ -42,8 +42,8 @@ def test_token_issue_and_catalog(labs_cloud: RunningCloud) -> None:
     token = labs_cloud.openstack_json("token", "issue")
     assert token["id"] and token["project_id"] and token["user_id"]
     catalog = labs_cloud.openstack_json("catalog", "list")
-    assert sorted(c["Type"] for c in catalog) == ["compute", "dns", "identity", "image",
-                                                  "network"]
+    assert sorted(c["Type"] for c in catalog) == ["accounts", "compute", "dns", "identity",
+                                                  "image", "network"]
     demo = labs_cloud.openstack_json("token", "issue", cloud="labs-demo")
     assert demo["project_id"] != token["project_id"]
 
