@@ -123,6 +123,31 @@ def test_sql_without_slapd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         start_directory(site_of(tmp_path / "b", backend="ldap"))
 
 
+def test_a_site_that_kept_its_accounts_in_sql_keeps_them_there(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """slapd installed on a site that ran without a directory: auto does not hide its
+    users behind a new, empty directory; a new site, or one asked for ldap, gets it."""
+    old = site_of(tmp_path / "old")
+    (old.data_dir / "fernet-keys").mkdir()
+    (old.data_dir / "labs.db").write_bytes(b"")
+    with caplog.at_level(logging.INFO, "labs.directory"):
+        assert start_directory(old).address is None
+    assert "the accounts are kept in SQL (this site's accounts were in SQL before it had " \
+        "a directory" in caplog.text
+    assert directory_address(old) is None
+    assert wiring.choose(old.config.group(wiring.DirectoryOptions), old.data_dir) == "sql"
+    asked = site_of(tmp_path / "old", backend="ldap")
+    assert wiring.choose(asked.config.group(wiring.DirectoryOptions), asked.data_dir) \
+        == "private"
+    new = site_of(tmp_path / "new")
+    assert wiring.choose(new.config.group(wiring.DirectoryOptions), new.data_dir) \
+        == "private"
+    (new.data_dir / "directory").mkdir()  # a site with its directory keeps it
+    (new.data_dir / "fernet-keys").mkdir()
+    assert wiring.choose(new.config.group(wiring.DirectoryOptions), new.data_dir) \
+        == "private"
+
+
 @pytest.mark.parametrize(("options", "message"), [
     ({"backend": "mysql"}, "use auto, ldap, sql"),
     ({"url": "ldap://127.0.0.1:1"}, "needs bind_dn"),

@@ -25,8 +25,22 @@ PRIVATE, EXISTING, SQL = "private", "existing", "sql"
 INSTALL = "apt-get install slapd ldap-utils, or ./run up"
 
 
-def choose(options: DirectoryOptions) -> str:
-    """PRIVATE, EXISTING or SQL, as ``[directory]`` says on this host."""
+#: What a site made before it had a directory holds: its keys (and, with SQLite, its
+#: database). Such a site keeps its accounts in SQL under ``auto``.
+_SITE_STATE = ("fernet-keys", "credential-keys", "labs.db")
+
+
+def kept_in_sql_before(data_dir: Path | None) -> bool:
+    """Whether this data directory is a site that ran without the directory: its accounts
+    are in SQL, and ``auto`` must not hide them behind a new, empty directory."""
+    if data_dir is None or (data_dir / "directory").exists():
+        return False
+    return any((data_dir / name).exists() for name in _SITE_STATE)
+
+
+def choose(options: DirectoryOptions, data_dir: Path | None = None) -> str:
+    """PRIVATE, EXISTING or SQL, as ``[directory]`` says on this host. Under ``auto`` a
+    site whose accounts were kept in SQL before it had a directory stays in SQL."""
     if options.backend not in BACKENDS:
         raise ConfigError(f"[directory] backend = {options.backend!r}: use "
                           f"{', '.join(BACKENDS)}")
@@ -35,11 +49,22 @@ def choose(options: DirectoryOptions) -> str:
     if options.url:
         return EXISTING
     if slapd_installed():
+        if options.backend == "auto" and kept_in_sql_before(data_dir):
+            return SQL
         return PRIVATE
     if options.backend == "ldap":
         raise ConfigError(f"[directory] backend = ldap needs [directory] url, or slapd "
                           f"installed for a private directory ({INSTALL})")
     return SQL
+
+
+def _why_sql(options: DirectoryOptions, data_dir: Path) -> str:
+    if options.backend == "sql":
+        return "[directory] backend = sql"
+    if slapd_installed():
+        return ("this site's accounts were in SQL before it had a directory, and stay "
+                "there; [directory] backend = sql makes it explicit")
+    return f"slapd is not installed: {INSTALL}"
 
 
 def private_slapd(site: Site) -> PrivateSlapd:
@@ -77,7 +102,7 @@ def directory_address(site: Site) -> DirectoryAddress | None:
     """Where the accounts' directory answers, with its binds; None when the accounts are
     kept in SQL, or when the private slapd does not run (`start_directory` starts it)."""
     options = site.config.group(DirectoryOptions)
-    kind = choose(options)
+    kind = choose(options, site.data_dir)
     if kind == EXISTING:
         return existing_address(options)
     if kind == PRIVATE:
@@ -99,7 +124,7 @@ class RunningDirectory:
 
 def _reader_line(site: Site, address: DirectoryAddress) -> str:
     options = site.config.group(DirectoryOptions)
-    if choose(options) == PRIVATE:
+    if choose(options, site.data_dir) == PRIVATE:
         where = str(private_slapd(site).reader_password_file)
     else:
         where = options.reader_password_file if options.reader_dn else (
@@ -111,10 +136,9 @@ def start_directory(site: Site) -> RunningDirectory:
     """Start the private slapd (when it is the directory), and log where the directory
     answers, or that the accounts stay in SQL. SlapdError when slapd cannot start."""
     options = site.config.group(DirectoryOptions)
-    kind = choose(options)
+    kind = choose(options, site.data_dir)
     if kind == SQL:
-        why = ("[directory] backend = sql" if options.backend == "sql"
-               else f"slapd is not installed: {INSTALL}")
+        why = _why_sql(options, site.data_dir)
         log.info("directory: none, the accounts are kept in SQL (%s)", why)
         return RunningDirectory(None)
     if kind == EXISTING:
@@ -137,13 +161,12 @@ def directory_status(site: Site, up: bool) -> tuple[list[str], list[str]]:
     """``labs status``'s lines on the directory, and its problems."""
     options = site.config.group(DirectoryOptions)
     try:
-        kind = choose(options)
+        kind = choose(options, site.data_dir)
         address = directory_address(site)
     except ConfigError as exc:
         return [f"directory: {exc}"], [str(exc)]
     if kind == SQL:
-        why = ("[directory] backend = sql" if options.backend == "sql"
-               else f"slapd is not installed: {INSTALL}")
+        why = _why_sql(options, site.data_dir)
         return [f"directory: none, the accounts are kept in SQL ({why})"], []
     server = private_slapd(site)
     if address is None:

@@ -40,7 +40,7 @@ def new_identity(db: Database, options: IdentityOptions, data_dir: Path,
 
 def identity_backend(site: Site, options: IdentityOptions) -> IdentityBackend:
     """Where this site keeps users, passwords and groups, as ``[directory]`` says."""
-    if choose(site.config.group(DirectoryOptions)) == SQL:
+    if choose(site.config.group(DirectoryOptions), site.data_dir) == SQL:
         return SqlIdentityBackend(options.password_hash_rounds)
     address = directory_address(site)
     if address is None:
