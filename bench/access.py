@@ -74,8 +74,8 @@ def lookups(namespace: str, source: str, gateway: str, path: str, count: int,
     if done.returncode != 0:
         raise RuntimeError(f"{path}: {done.stderr.strip()}")
     ms = json.loads(done.stdout)
-    return {"path": path, "count": len(ms), "p50_ms": round(percentile(ms, 50), 2),
-            "p99_ms": round(percentile(ms, 99), 2), "mean_ms": round(statistics.mean(ms), 2),
+    return {"path": path, "count": len(ms), "p50_ms": round(percentile(ms, 0.50), 2),
+            "p99_ms": round(percentile(ms, 0.99), 2), "mean_ms": round(statistics.mean(ms), 2),
             "max_ms": round(max(ms), 2)}
 
 
