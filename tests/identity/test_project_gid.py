@@ -35,6 +35,7 @@ def test_a_deleted_projects_gid_is_not_reused(identity: IdentityService) -> None
         identity.project_gid("no-such-project")
 
 
+@pytest.mark.fresh_database
 def test_existing_projects_get_a_gid_in_the_migration(db_url: str) -> None:
     db = Database(db_url)
     upgrade(db, "identity")
