@@ -74,7 +74,7 @@ def slapd_conf(data_dir: Path, base_dn: str, admin_dn: str, admin_hash: str,
         "maxsize 4294967296",
         "index objectClass eq", "index uid,cn,mail eq,sub", "index uidNumber,gidNumber eq",
         "index memberUid,member,uniqueMember eq", "index sudoUser,sudoHost eq",
-        "index entryUUID eq",
+        "index entryUUID eq", "index labsId,labsDomainId eq",  # labs.schema: identity ids
         # the admin and the reader page through every entry; others get 500 at most
         f"limits dn.exact={_quoted(admin_dn)} size=unlimited time=unlimited",
         f"limits dn.exact={_quoted(reader_dn)} size=unlimited time=unlimited",
