@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+
+from labs.identity.passwords import PasswordChecks
 from labs.identity.resources import ProjectFilter
 from tests.accounts.conftest import AccountsCloud
 from tests.accounts.keys_helpers import ed25519_pair, ed25519_public
@@ -143,3 +146,28 @@ def test_sign_up_when_the_operator_allows_it(acloud: AccountsCloud,
     assert bad.status_code == 400
     again = acloud.client.post("/accounts/v1/signup", json=body)
     assert again.status_code == 409
+
+
+def test_sign_ups_hash_in_the_bounded_password_pool(acloud: AccountsCloud) -> None:
+    """Sign-up is open to anyone: its bcrypt runs where logins' checks do, at most
+    ``concurrent`` at once plus ``waiting`` queued; beyond that 503 at once."""
+    checks = PasswordChecks(rounds=4, concurrent=1, waiting=0)
+    acloud.identity.users.passwords = checks
+    release, inside = threading.Event(), threading.Event()
+
+    def hold() -> bool:
+        inside.set()
+        return release.wait(10)
+
+    holder = threading.Thread(target=lambda: checks.run(hold))
+    holder.start()
+    try:
+        assert inside.wait(10)
+        body = {"account": {"name": "storm", "password": "long-secret"}}
+        busy = acloud.client.post("/accounts/v1/signup", json=body)
+        assert busy.status_code == 503, busy.text
+    finally:
+        release.set()
+        holder.join(10)
+    resp = acloud.client.post("/accounts/v1/signup", json=body)
+    assert resp.status_code == 201, resp.text

@@ -54,7 +54,10 @@ class AccountsService:
             fields["shell_name"] = request.shell_name
         if request.email is not None:
             fields["email"] = request.email
-        return self.identity.users.create_user(fields, self.signup_domain_id)
+        users = self.identity.users
+        # anyone may ask: the password's hash runs in the bounded pool logins use, so a
+        # storm of sign-ups gets 503s instead of every core and request thread
+        return users.passwords.run(lambda: users.create_user(fields, self.signup_domain_id))
 
     # -- ssh keys ------------------------------------------------------------
     def list_keys(self, user_id: str) -> list[PublicKey]:
