@@ -171,3 +171,19 @@ def test_sign_ups_hash_in_the_bounded_password_pool(acloud: AccountsCloud) -> No
         holder.join(10)
     resp = acloud.client.post("/accounts/v1/signup", json=body)
     assert resp.status_code == 201, resp.text
+
+
+def test_no_keys_for_an_account_of_a_disabled_domain(acloud: AccountsCloud) -> None:
+    """A disabled domain's users get no token; a VM lets them in no more."""
+    domain = acloud.identity.resources.create_domain("Elsewhere").id
+    user = acloud.identity.users.create_user({"name": "ed", "password": "pw"}, domain)
+    line = ed25519_public()
+    assert acloud.accounts is not None
+    acloud.accounts.add_key(user.id, line)
+    assert user.posix is not None
+    assert acloud.accounts.authorized_keys(user.posix.shell_name) == [line]
+    acloud.identity.resources.update_domain(domain, {"enabled": False})
+    assert acloud.accounts.authorized_keys(user.posix.shell_name) == []
+    vm = acloud.client.get(f"/accounts/v1/authorized_keys/{user.posix.shell_name}",
+                           headers=acloud.headers(acloud.admin_token()))
+    assert vm.json() == {"keys": []}

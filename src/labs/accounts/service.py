@@ -87,7 +87,8 @@ class AccountsService:
         raise NotFound(f"Could not find ssh key: {fingerprint}.")
 
     def authorized_keys(self, shell_name: str) -> list[str]:
-        """The keys that let ``shell_name`` into a VM: none for a disabled account."""
+        """The keys that let ``shell_name`` into a VM: none for a disabled account, nor
+        for one of a disabled domain (identity gives neither a token)."""
         with self.identity.store.read() as tx:
             try:
                 user = self.identity.backend.find_user_by_shell_name(tx, shell_name)
@@ -95,4 +96,9 @@ class AccountsService:
                 return []
             if not user.enabled:
                 return []
-            return self.identity.backend.list_ssh_keys(tx, user.id)
+            keys = self.identity.backend.list_ssh_keys(tx, user.id)
+        try:
+            domain_enabled = self.identity.resources.get_domain(user.domain_id).enabled
+        except NotFound:
+            return []
+        return keys if domain_enabled else []
