@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+
+from labs.identity.passwords import PasswordChecks
 from labs.identity.resources import ProjectFilter
 from tests.accounts.conftest import AccountsCloud
 from tests.accounts.keys_helpers import ed25519_pair, ed25519_public
@@ -143,3 +146,44 @@ def test_sign_up_when_the_operator_allows_it(acloud: AccountsCloud,
     assert bad.status_code == 400
     again = acloud.client.post("/accounts/v1/signup", json=body)
     assert again.status_code == 409
+
+
+def test_sign_ups_hash_in_the_bounded_password_pool(acloud: AccountsCloud) -> None:
+    """Sign-up is open to anyone: its bcrypt runs where logins' checks do, at most
+    ``concurrent`` at once plus ``waiting`` queued; beyond that 503 at once."""
+    checks = PasswordChecks(rounds=4, concurrent=1, waiting=0)
+    acloud.identity.users.passwords = checks
+    release, inside = threading.Event(), threading.Event()
+
+    def hold() -> bool:
+        inside.set()
+        return release.wait(10)
+
+    holder = threading.Thread(target=lambda: checks.run(hold))
+    holder.start()
+    try:
+        assert inside.wait(10)
+        body = {"account": {"name": "storm", "password": "long-secret"}}
+        busy = acloud.client.post("/accounts/v1/signup", json=body)
+        assert busy.status_code == 503, busy.text
+    finally:
+        release.set()
+        holder.join(10)
+    resp = acloud.client.post("/accounts/v1/signup", json=body)
+    assert resp.status_code == 201, resp.text
+
+
+def test_no_keys_for_an_account_of_a_disabled_domain(acloud: AccountsCloud) -> None:
+    """A disabled domain's users get no token; a VM lets them in no more."""
+    domain = acloud.identity.resources.create_domain("Elsewhere").id
+    user = acloud.identity.users.create_user({"name": "ed", "password": "pw"}, domain)
+    line = ed25519_public()
+    assert acloud.accounts is not None
+    acloud.accounts.add_key(user.id, line)
+    assert user.posix is not None
+    assert acloud.accounts.authorized_keys(user.posix.shell_name) == [line]
+    acloud.identity.resources.update_domain(domain, {"enabled": False})
+    assert acloud.accounts.authorized_keys(user.posix.shell_name) == []
+    vm = acloud.client.get(f"/accounts/v1/authorized_keys/{user.posix.shell_name}",
+                           headers=acloud.headers(acloud.admin_token()))
+    assert vm.json() == {"keys": []}

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from labs.accounts.keys import PRIVATE_KEY_REFUSED, parse_public_key
 from labs.common.errors import BadRequest
+from labs.network.agent.metadata.access import AccessAccount
 from tests.accounts.keys_helpers import (
     DSA_PUBLIC,
     ecdsa_public,
@@ -84,3 +85,14 @@ def test_two_keys_a_control_character_or_a_huge_key_are_refused() -> None:
         parse_public_key(one.split(" someone")[0] + " evil\x1bcomment")
     with pytest.raises(BadRequest, match="at most 8192"):
         parse_public_key("ssh-rsa " + "A" * 9000)
+
+
+@pytest.mark.parametrize("comment", ["josé@laptop", "a\u2028b", "\u0430dmin@host", "x\xa0y"])
+def test_a_comment_is_printable_ascii_as_a_vm_takes_it(comment: str) -> None:
+    """A VM's access document (and the guest reading it) takes printable ASCII comments
+    only: a key it refused would leave the key's whole project without one."""
+    one = ed25519_public().split(" someone")[0]
+    with pytest.raises(BadRequest, match="printable ASCII"):
+        parse_public_key(f"{one} {comment}")
+    key = parse_public_key(f"{one} alice@laptop ~!#$%^&*()")
+    AccessAccount("alice", 2001, 2001, (key.line,))

@@ -27,6 +27,8 @@ from tests.conftest import TEST_ROUNDS
     ("42 Douglas", "douglas"), ("__init__", "init"), ("北京", "user"),
     ("o'brien; rm -rf /", "o-brien-rm-rf"), ("*)(uid=*))(|(uid=*", "uid-uid"),
     ("a" * 80, "a" * 28), ("Under_Score-Dash", "under_score-dash"),
+    # a project's group is project-<label>: no account takes such a name
+    ("Project Demo", "user-project-demo"), ("project-" + "x" * 40, "user-project-" + "x" * 15),
 ])
 def test_shell_names_are_derived_from_login_names(login: str, shell: str) -> None:
     assert derive_shell_name(login) == shell
@@ -37,6 +39,12 @@ def test_derived_names_are_made_unique(identity: IdentityService) -> None:
     names = [users.create_user({"name": n}, "default").posix.shell_name  # type: ignore[union-attr]
              for n in ("Bob", "bob!", "bob?", "root")]
     assert names == ["bob", "bob1", "bob2", "root1"]
+
+
+def test_a_project_group_s_name_is_no_shell_name(identity: IdentityService) -> None:
+    with pytest.raises(Conflict, match="reserved"):
+        identity.users.create_user({"name": "Mallory", "shell_name": "project-demo"},
+                                   "default")
 
 
 def test_a_given_shell_name_is_checked(identity: IdentityService) -> None:

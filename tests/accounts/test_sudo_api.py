@@ -186,3 +186,30 @@ def test_an_oversize_body_is_413(api: tuple[TestClient, Callers, Cloud]) -> None
                 callers.tokens["a-admin"], body)
     assert resp.status_code == 413
     assert resp.json()["error"]["code"] == 413
+
+
+def test_a_project_s_rules_weigh_at_most_what_a_vm_takes(
+        api: tuple[TestClient, Callers, Cloud]) -> None:
+    """A project admin cannot store rules without end: together, as a sudoers file, they
+    fit the VM's access document (64 KiB); past that, 409."""
+    client, callers, cloud = api
+    token = callers.tokens["a-admin"]
+    command = "/usr/bin/" + "x" * 1000
+    made = 0
+    for n in range(200):
+        resp = call(client, "POST", f"/projects/{callers.a}/sudo-rules", token, {
+            "sudo_rule": {"name": f"big-{n}", "users": ["%project-a"],
+                          "commands": [f"{command}{i}" for i in range(16)]}})
+        if resp.status_code == 409:
+            assert "at most 65536 bytes" in resp.json()["error"]["message"]
+            break
+        assert resp.status_code == 201, resp.text
+        made += 1
+    assert 0 < made < 200
+    assert len(cloud.identity.sudo.sudoers(callers.a).encode()) <= 64 * 1024
+    grow = call(client, "PATCH", f"/projects/{callers.a}/sudo-rules/big-0", token, {
+        "sudo_rule": {"commands": [f"{command}{i}" for i in range(40)]}})
+    assert grow.status_code == 409, grow.text
+    shrink = call(client, "PATCH", f"/projects/{callers.a}/sudo-rules/big-0", token, {
+        "sudo_rule": {"commands": ["/usr/bin/true"]}})
+    assert shrink.status_code == 200, shrink.text

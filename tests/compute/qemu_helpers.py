@@ -105,8 +105,8 @@ def relayed(target: MigrationTarget, psk: str = "") -> Iterator[MigrationTarget]
         yield dataclasses.replace(target, psk=psk)
         return
     routes = {MIGRATION: target.uri.removeprefix("unix:"), DISK: target.nbd_socket}
-    with Inbound("127.0.0.1", routes, lifetime=300) as inbound, \
-            Outbound(inbound.address, [MIGRATION, DISK], lifetime=300) as outbound:
+    with Inbound("127.0.0.1", routes, lifetime=300, key=psk) as inbound, \
+            Outbound(inbound.address, [MIGRATION, DISK], lifetime=300, key=psk) as outbound:
         assert isinstance(inbound, Inbound) and isinstance(outbound, Outbound)
         yield MigrationTarget(uri=f"unix:{outbound.paths[MIGRATION]}",
                               nbd_socket=outbound.paths[DISK],

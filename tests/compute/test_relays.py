@@ -164,3 +164,29 @@ def test_an_unreachable_destination_ends_the_source_connection(tmp_path: Path) -
         assert isinstance(outbound, Outbound)
         with contextlib.suppress(ConnectionResetError):  # cut while it wrote: ended too
             assert exchange(outbound.paths[MIGRATION], b"lost") == b""
+
+
+def test_with_the_move_s_key_a_stranger_never_reaches_qemu(
+        servers: dict[bytes, UnixServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    """qemu's incoming migration takes one connection: a stranger's naming the stream
+    would end the move. With the key, only a connection that proves it knows it is piped,
+    and strangers take none of the move's connections."""
+    monkeypatch.setattr(relays, "CONNECT_TIMEOUT", 1.0)
+    key = "ab" * 16
+    routes = {stream: str(server.path) for stream, server in servers.items()}
+    with Inbound("127.0.0.1", routes, lifetime=30, max_connections=2, key=key) as inbound:
+        assert isinstance(inbound, Inbound)
+        for attempt in (b"M", b"M" + b"\0" * relays.TICKET_SIZE,
+                        b"D" + relays.ticket("cd" * 16, DISK),
+                        b"D" + relays.ticket(key, MIGRATION)):
+            with socket.create_connection(inbound.address, timeout=10) as sock:
+                with contextlib.suppress(OSError):
+                    sock.sendall(attempt + b"payload")
+                    sock.shutdown(socket.SHUT_WR)
+                assert read_all(sock) == b""
+        assert servers[MIGRATION].served == 0 and servers[DISK].served == 0
+        with Outbound(inbound.address, [MIGRATION, DISK], lifetime=30, key=key) as outbound:
+            assert isinstance(outbound, Outbound)
+            assert exchange(outbound.paths[MIGRATION], b"memory") == b"MEMORY"
+            assert exchange(outbound.paths[DISK], b"disk") == b"DISK"
+    assert servers[MIGRATION].served == 1 and servers[DISK].served == 1

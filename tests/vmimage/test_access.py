@@ -183,3 +183,15 @@ def check_the_vm(vm: Vm, access: StaticAccessSource, alice: AccessAccount,
     took = within("sudo without the rule is refused",
                   lambda: login(vm, "alice", key_b, "sudo -n id -u").returncode not in (0, 255))
     print(f"sudo refused after {took:.1f} s")
+
+    # alice owns her home: links she plants at the names where the daemon moves a foreign
+    # ~/.ssh aside lead it nowhere, and her keys come back in a ~/.ssh of root's.
+    plant = ("t=$(date +%s); for i in $(seq 0 90); do ln -s /etc ~/.ssh.moved.$((t + i)); "
+             "done; mv ~/.ssh ~/old-ssh && ln -s /etc ~/.ssh")
+    done = login(vm, "alice", key_b, plant)
+    assert done.returncode == 0, done.stderr
+    access.set(ProjectAccess("p-demo", "demo", 50001, (alice_b,), SUDO))
+    within("alice's keys are back", lambda: login(
+        vm, "alice", key_b, "test -d ~/.ssh && test ! -L ~/.ssh").returncode == 0)
+    assert vm.ssh("root", "{ [ -e /etc/.ssh ] || [ -L /etc/.ssh ]; } && echo moved "
+                          "|| echo clean") == "clean\n"

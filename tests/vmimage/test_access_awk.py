@@ -112,3 +112,22 @@ def test_json_awk_keeps_newlines_and_backslashes_escaped_on_request(busybox: Pat
                            str(GUEST / "json.awk")], input=text.encode(),
                           capture_output=True, timeout=30, check=True)
     assert flat.stdout.decode() == ".s\ta\\nb\\\\c\\\\n d\n.u\tx\\ny\\\\z\n"
+
+
+def test_an_account_joins_no_group_of_the_image(busybox: Path, tmp_path: Path) -> None:
+    """A gid of the image's groups (tty here; adm, sudo, shadow in a fuller image) as an
+    account's primary group would give it that group's rights; an account named as the
+    project's group would make two groups of one name."""
+    doc = ProjectAccess("p-1", "demo", 50001, (
+        AccessAccount("alice", 2001, 2001, (KEY,)),
+        AccessAccount("mallory", 2002, 5, (KEY,)),
+        AccessAccount("project-demo", 2003, 2003, (KEY,)),
+        AccessAccount("trudy", 2004, 1000, (KEY,)))).document()
+    status, files, warnings = apply(busybox, tmp_path, doc)
+    assert status == 0
+    assert [line.split(":")[0] for line in files["passwd"].splitlines()] == [
+        "root", "labs", "alice"]
+    assert files["group"] == BASE["group"] + "alice:x:2001:\nproject-demo:x:50001:alice\n"
+    assert sorted(files) == ["accounts", "group", "keys/alice", "passwd", "serial", "shadow",
+                             "sudoers"]
+    assert warnings.count("left out (its gid or name is a group's)") == 3

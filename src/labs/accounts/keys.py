@@ -83,9 +83,11 @@ def parse_public_key(text: str) -> PublicKey:
     if key_type not in TYPES:
         raise BadRequest(f"Unsupported ssh key type (options before the key are not "
                          f"accepted either); use one of: {', '.join(TYPES)}.")
-    if len(comment) > MAX_COMMENT or not comment.isprintable():
-        raise BadRequest(f"The key's comment must be printable and at most {MAX_COMMENT} "
-                         "characters.")
+    # printable ASCII: what a VM's access document and its guest take (a key they
+    # refuse would leave its whole project without a document)
+    if len(comment) > MAX_COMMENT or not (comment.isascii() and comment.isprintable()):
+        raise BadRequest(f"The key's comment must be printable ASCII and at most "
+                         f"{MAX_COMMENT} characters.")
     try:
         base64.b64decode(data, validate=True)
         key = load_ssh_public_key(f"{key_type} {data}".encode())

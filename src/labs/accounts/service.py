@@ -54,7 +54,10 @@ class AccountsService:
             fields["shell_name"] = request.shell_name
         if request.email is not None:
             fields["email"] = request.email
-        return self.identity.users.create_user(fields, self.signup_domain_id)
+        users = self.identity.users
+        # anyone may ask: the password's hash runs in the bounded pool logins use, so a
+        # storm of sign-ups gets 503s instead of every core and request thread
+        return users.passwords.run(lambda: users.create_user(fields, self.signup_domain_id))
 
     # -- ssh keys ------------------------------------------------------------
     def list_keys(self, user_id: str) -> list[PublicKey]:
@@ -84,7 +87,8 @@ class AccountsService:
         raise NotFound(f"Could not find ssh key: {fingerprint}.")
 
     def authorized_keys(self, shell_name: str) -> list[str]:
-        """The keys that let ``shell_name`` into a VM: none for a disabled account."""
+        """The keys that let ``shell_name`` into a VM: none for a disabled account, nor
+        for one of a disabled domain (identity gives neither a token)."""
         with self.identity.store.read() as tx:
             try:
                 user = self.identity.backend.find_user_by_shell_name(tx, shell_name)
@@ -92,4 +96,9 @@ class AccountsService:
                 return []
             if not user.enabled:
                 return []
-            return self.identity.backend.list_ssh_keys(tx, user.id)
+            keys = self.identity.backend.list_ssh_keys(tx, user.id)
+        try:
+            domain_enabled = self.identity.resources.get_domain(user.domain_id).enabled
+        except NotFound:
+            return []
+        return keys if domain_enabled else []

@@ -46,6 +46,9 @@ RESERVED = frozenset((
     "polkitd", "labs", "debian", "admin-group", "sudo", "adm", "wheel", "staff", "users",
     "ntp", "postfix", "statd", "tss", "uuidd", "dnsmasq", "nslcd", "nscd", "puppet",
 ))
+#: What project groups' names start with (``project-<label>``): a VM's group file names
+#: each account's own group after it, so no account is named so.
+GROUP_PREFIX = "project-"
 #: Derived names tried before giving up (alice, alice1, alice2, ...).
 MAX_SUFFIX = 1000
 
@@ -68,6 +71,8 @@ def derive_shell_name(login_name: str) -> str:
     folded = re.sub(r"[^a-z0-9_-]+", "-", ascii_name.lower())
     folded = re.sub(r"--+", "-", folded)
     folded = re.sub(r"^[^a-z]+", "", folded).rstrip("-_")
+    if folded.startswith(GROUP_PREFIX):
+        folded = "user-" + folded
     return folded[:MAX_SHELL_NAME - 4].rstrip("-_") or "user"
 
 
@@ -130,8 +135,9 @@ class PosixLedger:
             return identity_of(mine.number, mine.shell_name)
         if shell_name is not None:
             check_shell_name(shell_name)
-            if shell_name in RESERVED:
-                raise Conflict(f"The shell name {shell_name!r} is reserved.")
+            if shell_name in RESERVED or shell_name.startswith(GROUP_PREFIX):
+                raise Conflict(f"The shell name {shell_name!r} is reserved (as are names "
+                               f"starting with {GROUP_PREFIX!r}, the projects' groups).")
             found = self._take(tx, user_id, shell_name)
             if found is None:
                 raise Conflict(f"The shell name {shell_name!r} is taken.")

@@ -7,10 +7,21 @@ from typing import Any
 from labs.accounts import schemas
 from labs.accounts.api import views
 from labs.accounts.service import AccountsService
+from labs.common.context import RequestContext
+from labs.common.errors import Forbidden
 from labs.common.http import Api, Call
 
 
 def register(api: Api, accounts: AccountsService) -> None:
+    def check_delegation(ctx: RequestContext) -> None:
+        """A key lets its holder into every VM of every project of the account: made or
+        removed with a delegated token (an application credential, a trust), it would
+        escape the delegation's project, roles, access rules and lifetime."""
+        if ctx.application_credential_id is not None:
+            raise Forbidden("An application credential cannot change an account's ssh keys.")
+        if accounts.identity.tokens.validate(ctx.token, ctx.revision).trust is not None:
+            raise Forbidden("A trust-scoped token cannot change an account's ssh keys.")
+
     @api.get("/v1/accounts/{user_id}/keys")
     def list_keys(call: Call) -> dict[str, Any]:
         """The account's ssh public keys."""
@@ -22,7 +33,7 @@ def register(api: Api, accounts: AccountsService) -> None:
     def add_key(call: Call) -> dict[str, Any]:
         """Add one ssh public key (never a private key)."""
         user_id = call.params["user_id"]
-        call.enforce("accounts:add_key", {"user_id": user_id})
+        check_delegation(call.enforce("accounts:add_key", {"user_id": user_id}))
         key = accounts.add_key(user_id, call.body["key"]["public_key"])
         return {"key": views.key(call, user_id, key)}
 
@@ -30,7 +41,7 @@ def register(api: Api, accounts: AccountsService) -> None:
     def remove_key(call: Call) -> None:
         """Remove a key by its SHA256 fingerprint (URL-safe base64)."""
         user_id = call.params["user_id"]
-        call.enforce("accounts:remove_key", {"user_id": user_id})
+        check_delegation(call.enforce("accounts:remove_key", {"user_id": user_id}))
         accounts.remove_key(user_id, call.params["fingerprint"])
 
     @api.get("/v1/authorized_keys/{shell_name}")

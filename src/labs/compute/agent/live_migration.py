@@ -77,7 +77,8 @@ class LiveMigrationWork:
             routes[DISK] = target.nbd_socket
         host = self.agent.driver.host_resources().host_ip
         self._close_relay(instance_id)  # of an earlier attempt
-        relay = self._relays[instance_id] = Inbound(host, routes, RELAY_SECONDS)
+        relay = self._relays[instance_id] = Inbound(host, routes, RELAY_SECONDS,
+                                                         key=target.psk)
         return {"relay": list(relay.address), "disk": bool(target.nbd_socket),
                 "nbd_export": target.nbd_export}
 
@@ -179,7 +180,7 @@ def _relay_out(target: dict[str, Any], psk: str) -> Iterator[MigrationTarget]:
         return
     host, port = target["relay"]
     streams = [MIGRATION, DISK] if target.get("disk") else [MIGRATION]
-    relay = Outbound((str(host), int(port)), streams, RELAY_SECONDS)
+    relay = Outbound((str(host), int(port)), streams, RELAY_SECONDS, key=psk)
     with relay:
         yield MigrationTarget(
             uri=f"unix:{relay.paths[MIGRATION]}", nbd_socket=relay.paths.get(DISK, ""),

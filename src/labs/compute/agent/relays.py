@@ -12,13 +12,19 @@ connection is piped to the destination's port after its stream's byte.
 A relay lives for one move: closed when the move ends or fails, and on its own after
 `lifetime` seconds; it takes at most `max_connections` connections. It reads none of what
 it carries: qemu speaks TLS end to end, with a key of the move's own (TLS-PSK), so one who
-connects to the port without the key gets nothing.
+connects to the port without the key gets nothing. With that key (`key`), a connection
+also proves it knows it right after its stream's byte (`ticket`): a stranger's never
+reaches qemu, whose incoming migration takes one connection only (a stranger's first
+would end the move), nor takes one of the move's connections; at most `max_connections`
+are waiting to prove it at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import hmac
 import logging
 import os
 import shutil
@@ -39,6 +45,12 @@ CONNECT_TIMEOUT = 10.0
 MAX_CONNECTIONS = 8
 POLL = 0.2
 CHUNK = 1 << 16
+TICKET_SIZE = 32
+
+
+def ticket(key: str, stream: bytes) -> bytes:
+    """What a connection of `stream` sends after its byte to show it knows the move's key."""
+    return hmac.new(key.encode(), b"labs-relay " + stream, hashlib.sha256).digest()
 
 Route = Callable[[socket.socket], "socket.socket | None"]
 
@@ -50,6 +62,7 @@ class Relay:
         self.deadline = time.monotonic() + lifetime
         self.max_connections = max_connections
         self.accepted = 0
+        self.waiting = 0
         self._lock = threading.Lock()
         self._closed = False
         self._open: set[socket.socket] = set()
@@ -102,8 +115,10 @@ class Relay:
             except OSError:
                 break  # closed
             with self._lock:
-                full = self.accepted >= self.max_connections
-                self.accepted += 1
+                full = (self.accepted >= self.max_connections
+                        or self.waiting >= self.max_connections)
+                if not full:
+                    self.waiting += 1
             if full:
                 log.warning("relay: connection refused, %d taken already",
                             self.max_connections)
@@ -116,12 +131,26 @@ class Relay:
             log.warning("relay: closed after its lifetime")
             self.close()
 
+    def _take(self) -> bool:
+        """Count a connection that reached its other end: False past `max_connections`."""
+        with self._lock:
+            if self.accepted >= self.max_connections:
+                log.warning("relay: connection refused, %d taken already",
+                            self.max_connections)
+                return False
+            self.accepted += 1
+            return True
+
     def _serve(self, conn: socket.socket, route: Route) -> None:
         other = None
         try:
             conn.settimeout(CONNECT_TIMEOUT)
-            other = route(conn)
-            if other is None or not self._keep(other):
+            try:
+                other = route(conn)
+            finally:
+                with self._lock:
+                    self.waiting -= 1
+            if other is None or not self._take() or not self._keep(other):
                 return
             conn.settimeout(None)
             other.settimeout(None)
@@ -145,9 +174,10 @@ class Inbound(Relay):
     socket its first byte names (`routes`: stream byte -> socket path)."""
 
     def __init__(self, host: str, routes: dict[bytes, str], lifetime: float,
-                 max_connections: int = MAX_CONNECTIONS) -> None:
+                 max_connections: int = MAX_CONNECTIONS, key: str = "") -> None:
         super().__init__(lifetime, max_connections)
         self.routes = dict(routes)
+        self.key = key
         listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         try:
             listener.bind((host, 0))
@@ -165,6 +195,11 @@ class Inbound(Relay):
             log.warning("relay: a connection to %s:%d named no stream of this move",
                         *self.address)
             return None
+        if self.key and not hmac.compare_digest(_read_exactly(conn, TICKET_SIZE),
+                                                ticket(self.key, stream)):
+            log.warning("relay: a connection to %s:%d did not know the move's key",
+                        *self.address)
+            return None
         unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             unix.settimeout(CONNECT_TIMEOUT)
@@ -180,9 +215,10 @@ class Outbound(Relay):
     `dest` (the destination's `Inbound`) after the stream's byte."""
 
     def __init__(self, dest: tuple[str, int], streams: Iterable[bytes], lifetime: float,
-                 max_connections: int = MAX_CONNECTIONS) -> None:
+                 max_connections: int = MAX_CONNECTIONS, key: str = "") -> None:
         super().__init__(lifetime, max_connections)
         self.dest = dest
+        self.key = key
         self.directory = Path(tempfile.mkdtemp(prefix="labs-relay-"))  # 0700
         self.paths: dict[bytes, str] = {}
         try:
@@ -205,7 +241,7 @@ class Outbound(Relay):
     def _route(self, stream: bytes, conn: socket.socket) -> socket.socket:
         tcp = socket.create_connection(self.dest, timeout=CONNECT_TIMEOUT)
         try:
-            tcp.sendall(stream)
+            tcp.sendall(stream + (ticket(self.key, stream) if self.key else b""))
         except OSError:
             tcp.close()
             raise

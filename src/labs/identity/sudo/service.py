@@ -7,12 +7,24 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from labs.common.errors import BadRequest, NotFound
+from labs.common.errors import BadRequest, Conflict, NotFound
 from labs.identity import models
 from labs.identity.store import IdentityStore
 from labs.identity.sudo.rules import SudoRule, check_name, parse_rule, project_group
 from labs.identity.sudo.store import SudoRuleStore
 from labs.identity.sudo.sudoers import render_sudoers
+
+#: The most a project's rules may weigh as a sudoers file: what a VM's access document
+#: carries (labs.network.agent.metadata.access.MAX_SUDOERS), and a bound on what one
+#: project admin can store.
+MAX_SUDOERS = 64 * 1024
+
+
+def _check_size(label: str, rules: list[SudoRule]) -> None:
+    size = len(render_sudoers(label, rules).encode())
+    if size > MAX_SUDOERS:
+        raise Conflict(f"A project's sudo rules are at most {MAX_SUDOERS} bytes as a sudoers "
+                       f"file; these would be {size}. Remove or shorten rules first.")
 
 
 def _project(tx: Session, project_id: str) -> models.Project:
@@ -42,6 +54,7 @@ class SudoService:
         with self.identity.write() as tx:
             project = _project(tx, project_id)
             rule = parse_rule(body, project_group(project.label))
+            _check_size(project.label, [*self.store.list_rules(tx, project_id), rule])
             return self.store.create_rule(tx, project_id, rule)
 
     def update_rule(self, project_id: str, name: str, changes: dict[str, Any]) -> SudoRule:
@@ -54,6 +67,8 @@ class SudoService:
             project = _project(tx, project_id)
             current = self.store.get_rule(tx, project_id, name)
             rule = parse_rule({**current.to_dict(), **changes}, project_group(project.label))
+            _check_size(project.label, [*(r for r in self.store.list_rules(tx, project_id)
+                                          if r.name != name), rule])
             return self.store.replace_rule(tx, project_id, name, rule)
 
     def delete_rule(self, project_id: str, name: str) -> None:

@@ -14,7 +14,9 @@
 # Everything is checked again here: names, ids, keys and shells that do not fit are left
 # out with a message on stderr, so nothing from the document reaches a path or a shell
 # unchecked. An account that clashes with the image's own (root, the login user) is left
-# out. Exit status 1 when the document itself is unusable (no version 1, no project).
+# out, as is one whose gid is an image group's (it would join adm, sudo, shadow...) or
+# whose name is the project group's. Exit status 1 when the document itself is unusable
+# (no version 1, no project).
 
 function warn(msg) {
     printf "%s\n", msg > "/dev/stderr"
@@ -50,6 +52,7 @@ function read_base(name, kind,    line, f, file) {
         } else if (kind == "group") {
             group[f[1]] = 1
             gid_used[f[3]] = 1
+            base_gid[f[3]] = 1
         }
     }
     close(file)
@@ -113,6 +116,10 @@ END {
         }
         if ((name in user) || (uid in uid_used)) {
             warn("access.json: account " name " left out (its name or uid is taken)")
+            continue
+        }
+        if ((gid in base_gid) || name == gname) {
+            warn("access.json: account " name " left out (its gid or name is a group's)")
             continue
         }
         user[name] = 1
