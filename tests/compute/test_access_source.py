@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from labs.common.bus import BusTimeout, InProcessBus
-from labs.compute.agent.access import ConductorAccessSource
+from labs.compute.agent.access import ConductorAccessSource, access_of
 from labs.compute.config import ComputeOptions
 from labs.compute.rpcapi import ConductorAPI
 from labs.identity import models
@@ -169,3 +169,18 @@ def test_a_stale_document_is_served_only_briefly() -> None:
     now[0] += 3.0
     with pytest.raises(AccessUnavailable):
         source.access_for(vm)  # 6 s old: refused (503)
+
+
+def test_one_unusable_key_or_member_never_costs_the_project_its_document() -> None:
+    good = ed25519_public()
+    document = access_of({
+        "project_id": "p-1", "label": "web", "gid": 50001, "sudoers": "",
+        "accounts": [
+            {"shell_name": "alice", "uid": 10001, "gid": 10001,
+             "ssh_keys": [good, "ssh-ed25519 AAAA josé@laptop", 'command="x" ' + good]},
+            {"shell_name": "Bad Name", "uid": 10002, "gid": 10002, "ssh_keys": [good]},
+            {"shell_name": "bob", "uid": 0, "gid": 10003, "ssh_keys": [good]},
+            {"shell_name": "carol", "uid": 10004, "gid": 10004, "ssh_keys": [good]},
+        ]})
+    assert [a.shell_name for a in document.accounts] == ["alice", "carol"]
+    assert document.accounts[0].ssh_keys == (good,)

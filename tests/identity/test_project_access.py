@@ -16,9 +16,10 @@ from labs.identity.service import IdentityService
 from tests.accounts.keys_helpers import ed25519_public
 
 
-def member(identity: IdentityService, name: str, project_id: str, keys: int = 1) -> str:
-    user = identity.users.create_user({"name": name}, "default").id
-    role = identity.assignments.list_roles("member")[0]
+def member(identity: IdentityService, name: str, project_id: str, keys: int = 1,
+           role_name: str = "member", domain_id: str = "default") -> str:
+    user = identity.users.create_user({"name": name}, domain_id).id
+    role = identity.assignments.list_roles(role_name)[0]
     identity.assignments.create_grant(Grant(role.id, models.ACTOR_USER, user,
                                             models.TARGET_PROJECT, project_id))
     with identity.store.write() as tx:
@@ -49,7 +50,7 @@ def test_members_keys_group_and_rules(identity: IdentityService) -> None:
     bob = identity.users.create_user({"name": "bob"}, "default").id
     group = identity.users.create_group({"name": "ops"}, "default")
     identity.users.add_user_to_group(bob, group.id)
-    role = identity.assignments.list_roles("reader")[0]
+    role = identity.assignments.list_roles("member")[0]
     identity.assignments.create_grant(Grant(role.id, models.ACTOR_GROUP, group.id,
                                             models.TARGET_PROJECT, project))
     record = identity.project_access(project)
@@ -80,3 +81,21 @@ def test_the_same_queries_for_one_member_or_many(identity: IdentityService) -> N
         record = identity.project_access(project)
     assert record is not None and len(record.members) == 9
     assert len(nine) == len(one), nine
+
+
+def test_readers_and_people_of_a_disabled_domain_do_not_log_in(
+        identity: IdentityService) -> None:
+    """A reader reads the project through the APIs; the VMs' default sudo rules make every
+    member root, so only member (or a role implying it) logs in."""
+    project = identity.resources.create_project({"name": "web"}, "default").id
+    member(identity, "rita", project, role_name="reader")
+    member(identity, "pat", project, role_name="projectadmin")
+    member(identity, "ada", project, role_name="admin")
+    elsewhere = identity.resources.create_domain("elsewhere").id
+    member(identity, "dora", project, domain_id=elsewhere)
+    record = identity.project_access(project)
+    assert record is not None
+    assert [m.shell_name for m in record.members] == ["ada", "dora", "pat"]
+    identity.resources.update_domain(elsewhere, {"enabled": False})
+    record = identity.project_access(project)
+    assert record is not None and [m.shell_name for m in record.members] == ["ada", "pat"]

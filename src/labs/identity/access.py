@@ -1,9 +1,11 @@
 """Who may log into a project's VMs: the project's access record, computed from identity
 in one transaction with a fixed number of queries whatever the number of members.
 
-The members are the users holding any role on the project, directly or through a group
-(the roles a project-scoped token would carry), enabled, and with a POSIX account. A
-disabled project has no members. The metadata service serves the record to the
+The members are the users holding ``member`` on the project, directly, through a group or
+by a role that implies it (``projectadmin``, ``admin``: the roles a project-scoped token
+would carry), enabled, in an enabled domain, and with a POSIX account. A ``reader`` only
+reads the project through the APIs: it does not log into the VMs, whose default sudo rules
+make every member root. A disabled project has no members. The metadata service serves the record to the
 project's VMs (labs.network.agent.metadata.access), which keep their accounts, keys and
 sudo rules in step with it.
 """
@@ -51,10 +53,33 @@ class ProjectAccessRecord:
                              for m in self.members]}
 
 
+#: The role that lets a person into the project's VMs (held, or implied by one held).
+LOGIN_ROLE = "member"
+
+
+def login_role_ids(tx: Session) -> set[str]:
+    """The roles that are, or imply, ``member``."""
+    names = dict(tx.execute(sa.select(models.Role.id, models.Role.name)).all())
+    implied_by: dict[str, set[str]] = {}
+    for prior, implied in tx.execute(sa.select(models.ImpliedRole.prior_role_id,
+                                               models.ImpliedRole.implied_role_id)):
+        implied_by.setdefault(implied, set()).add(prior)
+    found = {role_id for role_id, name in names.items() if name == LOGIN_ROLE}
+    todo = list(found)
+    while todo:  # walk the implication rules backwards from member
+        for prior in implied_by.get(todo.pop(), ()):
+            if prior not in found:
+                found.add(prior)
+                todo.append(prior)
+    return found
+
+
 def member_ids(tx: Session, backend: IdentityBackend, project_id: str) -> set[str]:
-    """Users holding a role on the project, directly or through a group."""
+    """Users holding ``member`` on the project (or a role implying it), directly or
+    through a group."""
     actors = tx.execute(sa.select(A.actor_type, A.actor_id).distinct().where(
-        A.target_type == models.TARGET_PROJECT, A.target_id == project_id)).all()
+        A.target_type == models.TARGET_PROJECT, A.target_id == project_id,
+        A.role_id.in_(login_role_ids(tx)))).all()
     users = {actor_id for kind, actor_id in actors if kind == models.ACTOR_USER}
     for kind, group_id in actors:
         if kind == models.ACTOR_GROUP:
@@ -72,8 +97,10 @@ def project_access(tx: Session, backend: IdentityBackend, sudo_rules: SudoRuleSt
     members: list[AccessMember] = []
     ids = sorted(member_ids(tx, backend, project_id)) if project.enabled else []
     if ids:
+        enabled_domains = set(tx.scalars(sa.select(models.Domain.id).where(
+            models.Domain.enabled.is_(True))))
         users = [u for u in backend.list_users(tx, UserFilter(ids=ids, enabled=True))
-                 if u.posix is not None]
+                 if u.posix is not None and u.domain_id in enabled_domains]
         keys = backend.ssh_keys_of(tx, [u.id for u in users])
         for user in users:
             posix = user.posix

@@ -33,12 +33,31 @@ log = logging.getLogger("labs.compute.metadata")
 MAX_PROJECTS = 4096
 
 
+def _account_of(entry: dict[str, Any]) -> AccessAccount | None:
+    """One member as the VM takes it: a key the document cannot carry is left out, and
+    so is a member whose name, numbers or shell it cannot; one bad entry never costs
+    the project its whole document (the VMs would then keep stale accounts)."""
+    name, shell = entry.get("shell_name"), entry.get("login_shell") or "/bin/bash"
+    try:
+        bare = AccessAccount(name, entry["uid"], entry["gid"], (), shell)
+    except (InvalidRequest, KeyError, TypeError) as exc:
+        log.warning("access: member %r left out of the VMs' document: %s", name, exc)
+        return None
+    keys = []
+    for key in entry.get("ssh_keys") or ():
+        try:
+            AccessAccount(bare.shell_name, bare.uid, bare.gid, (key,), bare.login_shell)
+        except (InvalidRequest, TypeError) as exc:
+            log.warning("access: a key of %s left out of the VMs' document: %s", name, exc)
+            continue
+        keys.append(key)
+    return AccessAccount(bare.shell_name, bare.uid, bare.gid, tuple(keys), bare.login_shell)
+
+
 def access_of(record: dict[str, Any]) -> ProjectAccess:
     """The conductor's dict as a checked document (InvalidRequest when unusable)."""
-    accounts = tuple(AccessAccount(a["shell_name"], a["uid"], a["gid"],
-                                   tuple(a.get("ssh_keys") or ()),
-                                   a.get("login_shell") or "/bin/bash")
-                     for a in record.get("accounts") or ())
+    accounts = tuple(account for entry in record.get("accounts") or ()
+                     if (account := _account_of(entry)) is not None)
     return ProjectAccess(record["project_id"], record["label"], record["gid"], accounts,
                          record.get("sudoers") or "")
 
