@@ -3,10 +3,10 @@ in one transaction with a fixed number of queries whatever the number of members
 
 The members are the users holding ``member`` on the project, directly, through a group or
 by a role that implies it (``projectadmin``, ``admin``: the roles a project-scoped token
-would carry), enabled, in an enabled domain, and with a POSIX account. A ``reader`` only
-reads the project through the APIs: it does not log into the VMs, whose default sudo rules
-make every member root. A disabled project has no members. The metadata service serves the record to the
-project's VMs (labs.network.agent.metadata.access), which keep their accounts, keys and
+would carry), enabled, in an enabled domain, and with a POSIX account. A ``reader``
+only reads the project through the APIs: it does not log into the VMs, whose default sudo
+rules make every member root. A disabled project has no members. The metadata service
+serves the record to the project's VMs (labs.network.agent.metadata.access), which keep their accounts, keys and
 sudo rules in step with it.
 """
 

@@ -37,7 +37,7 @@ def _account_of(entry: dict[str, Any]) -> AccessAccount | None:
     """One member as the VM takes it: a key the document cannot carry is left out, and
     so is a member whose name, numbers or shell it cannot; one bad entry never costs
     the project its whole document (the VMs would then keep stale accounts)."""
-    name, shell = entry.get("shell_name"), entry.get("login_shell") or "/bin/bash"
+    name, shell = entry.get("shell_name") or "", entry.get("login_shell") or "/bin/bash"
     try:
         bare = AccessAccount(name, entry["uid"], entry["gid"], (), shell)
     except (InvalidRequest, KeyError, TypeError) as exc:
