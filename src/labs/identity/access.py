@@ -6,8 +6,8 @@ by a role that implies it (``projectadmin``, ``admin``: the roles a project-scop
 would carry), enabled, in an enabled domain, and with a POSIX account. A ``reader``
 only reads the project through the APIs: it does not log into the VMs, whose default sudo
 rules make every member root. A disabled project has no members. The metadata service
-serves the record to the project's VMs (labs.network.agent.metadata.access), which keep their accounts, keys and
-sudo rules in step with it.
+serves the record to the project's VMs (labs.network.agent.metadata.access), which keep
+their accounts, keys and sudo rules in step with it.
 """
 
 from __future__ import annotations
