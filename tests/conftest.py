@@ -134,13 +134,21 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def identity(db_url: str, tmp_path: Path,
+def identity_backend_kind() -> str:
+    """Where the identity service of a test keeps users and groups: ``sql``, or ``ldap``
+    with ``LABS_TEST_IDENTITY_BACKEND=ldap``. A module that must pass on both (the
+    identity and accounts APIs) overrides this fixture with both as parameters."""
+    return os.environ.get("LABS_TEST_IDENTITY_BACKEND", "sql")
+
+
+@pytest.fixture
+def identity(db_url: str, tmp_path: Path, identity_backend_kind: str,
              request: pytest.FixtureRequest) -> Iterator[IdentityService]:
-    """The identity service; ``LABS_TEST_IDENTITY_BACKEND=ldap`` keeps its users and
-    groups in the session's slapd (a subtree of their own) instead of SQL."""
+    """The identity service; with the ``ldap`` kind its users and groups live in the
+    session's slapd (a subtree of their own) instead of SQL."""
     options = IdentityOptions(password_hash_rounds=TEST_ROUNDS)
     backend: LdapIdentityBackend | None = None
-    if os.environ.get("LABS_TEST_IDENTITY_BACKEND", "sql") == "ldap":
+    if identity_backend_kind == "ldap":
         from tests.identity.conftest import subtree_directory
         backend = LdapIdentityBackend(
             subtree_directory(request.getfixturevalue("private_slapd")), TEST_ROUNDS)

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from labs.identity.passwords import PasswordChecks
 from labs.identity.resources import ProjectFilter
 from tests.accounts.conftest import AccountsCloud
 from tests.accounts.keys_helpers import ed25519_pair, ed25519_public
+
+
+@pytest.fixture(params=["sql", "ldap"])
+def identity_backend_kind(request: pytest.FixtureRequest) -> str:
+    """This module passes with users and groups in SQL and in the directory."""
+    return str(request.param)
+
 
 
 def test_a_user_sees_their_own_account(acloud: AccountsCloud) -> None:

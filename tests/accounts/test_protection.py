@@ -30,6 +30,12 @@ LOGINS = {ADMIN: ("admin", ADMIN_PASSWORD, "admin"), PA: ("pa", "pw", "a"),
 ROLE_ON = {PA: ("a", "projectadmin"), MA: ("a", "member"), RA: ("a", "reader"),
            MB: ("b", "member")}
 
+@pytest.fixture(params=["sql", "ldap"])
+def identity_backend_kind(request: pytest.FixtureRequest) -> str:
+    """This module passes with users and groups in SQL and in the directory."""
+    return str(request.param)
+
+
 
 @dataclass
 class World:

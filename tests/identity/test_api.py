@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from labs.identity.backends.base import UserFilter
 from tests.conftest import ADMIN_PASSWORD, Cloud
 
 V3 = "/identity/v3"
+
+@pytest.fixture(params=["sql", "ldap"])
+def identity_backend_kind(request: pytest.FixtureRequest) -> str:
+    """This module passes with users and groups in SQL and in the directory."""
+    return str(request.param)
+
 
 
 def password_auth(user: str, password: str, scope: Any = None) -> dict[str, Any]:
