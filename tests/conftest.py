@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,11 +18,15 @@ from labs.common.runner import compose
 from labs.identity import models
 from labs.identity.api import build_api
 from labs.identity.assignments import Grant
+from labs.identity.backends.ldap import LdapIdentityBackend
 from labs.identity.bootstrap import bootstrap
 from labs.identity.config import IdentityOptions
 from labs.identity.resources import ProjectFilter
 from labs.identity.service import IdentityService
 from labs.wiring.identity import new_identity
+from tests.directory.conftest import private_slapd
+
+__all__ = ["private_slapd"]  # the directory's fixture, for every suite
 
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 #: Fast hashing for tests; the default (12) is checked on its own.
@@ -63,13 +68,23 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def identity(db_url: str, tmp_path: Path) -> Iterator[IdentityService]:
-    service = new_identity(Database(db_url), IdentityOptions(password_hash_rounds=TEST_ROUNDS),
-                           tmp_path)
+def identity(db_url: str, tmp_path: Path,
+             request: pytest.FixtureRequest) -> Iterator[IdentityService]:
+    """The identity service; ``LABS_TEST_IDENTITY_BACKEND=ldap`` keeps its users and
+    groups in the session's slapd (a subtree of their own) instead of SQL."""
+    options = IdentityOptions(password_hash_rounds=TEST_ROUNDS)
+    backend: LdapIdentityBackend | None = None
+    if os.environ.get("LABS_TEST_IDENTITY_BACKEND", "sql") == "ldap":
+        from tests.identity.conftest import subtree_directory
+        backend = LdapIdentityBackend(
+            subtree_directory(request.getfixturevalue("private_slapd")), TEST_ROUNDS)
+    service = new_identity(Database(db_url), options, tmp_path, backend)
     service.prepare()
     bootstrap(service, "http://testserver", tmp_path, admin_password=ADMIN_PASSWORD)
     yield service
     service.store.db.dispose()
+    if backend is not None:
+        backend.directory.close()
 
 
 @dataclass

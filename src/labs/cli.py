@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labs.common.runner import (
-    KEEP_ALIVE_SECONDS,
     ReadyServer,
     Site,
     compose,
+    run_workers,
     setup_logging,
-    split_bind,
     uvicorn_config,
 )
 from labs.wiring import account_commands
@@ -27,6 +26,7 @@ log = logging.getLogger("labs")
 
 def cmd_up(args: argparse.Namespace) -> int:
     """The all-in-one: every service in this process, on one port."""
+    from labs.directory.slapd import SlapdError
     from labs.wiring import operate
     from labs.wiring.cloud import build_all_in_one
     from labs.wiring.host_owner import HostStateTaken
@@ -47,6 +47,10 @@ def cmd_up(args: argparse.Namespace) -> int:
                 cloud.stop()
     except HostStateTaken as exc:
         log.error("labs up refuses to start: %s", exc)
+        return 2
+    except SlapdError as exc:
+        log.error("labs up cannot start the accounts' directory: %s ([directory] backend "
+                  "= sql keeps the accounts in SQL)", exc)
         return 2
     return 0
 
@@ -90,19 +94,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _serve_control(site, args.service)
     if args.service == "dns":
         return _serve_dns(site, args.bind or site.http().bind, args.workers)
-    import uvicorn
-
-    from labs.identity.bootstrap import bootstrap
     from labs.wiring.identity import open_identity
 
     bind = args.bind or site.http().bind
     workers = args.workers or site.http().workers
+    if args.service == "identity":
+        from labs.wiring.identity import serve_identity
+        return serve_identity(site, bind, workers)
     identity = open_identity(site)
     identity.prepare()
-    if args.service == "identity":
-        bootstrap(identity, site.public_url(bind), site.data_dir)
-        factory = "labs.wiring.identity:create_app"
-    elif args.service == "network":
+    if args.service == "network":
         if not _prepare_network(site, identity, site.public_url(bind)):
             return 2
         factory = "labs.wiring.network:create_app"
@@ -117,15 +118,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ensure_catalog(identity, site.public_url(bind), (COMPUTE,))
         factory = "labs.wiring.compute:create_api_app"
     identity.store.db.dispose()
-    site.export()
-    host, port = split_bind(bind)
-    log.info("serving %s on %s with %d workers", args.service, bind, workers)
-    # The workers share one listening socket. By default the first to wake accepts
-    # every connection waiting (8 clients that connect at once all land on one
-    # worker); libuv's single-accept mode takes one and lets the others have a turn.
-    os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
-    uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_config=None,
-                access_log=False, server_header=False, timeout_keep_alive=KEEP_ALIVE_SECONDS)
+    run_workers(site, args.service, factory, bind, workers)
     return 0
 
 

@@ -30,6 +30,7 @@ def labs(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedPro
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LABS_IDENTITY_PASSWORD_HASH_ROUNDS", "4")
+    monkeypatch.setenv("LABS_DIRECTORY_BACKEND", "sql")  # the site's SQLite, no directory
     identity = _identity(tmp_path)
     bootstrap(identity, "http://testserver", tmp_path, admin_password="pw")
     identity.store.db.dispose()

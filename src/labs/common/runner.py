@@ -134,6 +134,20 @@ def uvicorn_config(app: Any, bind: str, **kw: Any) -> uvicorn.Config:
                           timeout_keep_alive=KEEP_ALIVE_SECONDS, **kw)
 
 
+def run_workers(site: Site, service: str, factory: str, bind: str, workers: int) -> None:
+    """Serve uvicorn's app `factory` (``module:function``, called in each worker with the
+    site from the environment) on `bind` with `workers` processes, until stopped."""
+    site.export()
+    host, port = split_bind(bind)
+    log.info("serving %s on %s with %d workers", service, bind, workers)
+    # The workers share one listening socket. By default the first to wake accepts
+    # every connection waiting (8 clients that connect at once all land on one
+    # worker); libuv's single-accept mode takes one and lets the others have a turn.
+    os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
+    uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_config=None,
+                access_log=False, server_header=False, timeout_keep_alive=KEEP_ALIVE_SECONDS)
+
+
 def setup_logging(level: str) -> None:
     logging.basicConfig(stream=sys.stderr, level=level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

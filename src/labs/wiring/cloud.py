@@ -12,6 +12,7 @@ from starlette.types import ASGIApp
 from labs.accounts.api import build_api as accounts_api
 from labs.common.runner import Site, compose
 from labs.compute.api.routes import build_api as compute_api
+from labs.directory.slapd import DirectoryAddress
 from labs.dns.api import build_api as dns_api
 from labs.identity.api import build_api as identity_api
 from labs.identity.bootstrap import (
@@ -34,6 +35,7 @@ from labs.wiring.accounts import open_accounts
 from labs.wiring.agent import serve_agents
 from labs.wiring.bus import open_bus
 from labs.wiring.compute import open_compute, serve_conductor, serve_scheduler
+from labs.wiring.directory import start_directory
 from labs.wiring.dns import dns_server_of, serve_dns
 from labs.wiring.identity import open_identity
 from labs.wiring.image import LocalImages, open_images
@@ -45,6 +47,8 @@ class AllInOne:
     app: ASGIApp
     public_url: str
     clouds_yaml: Path
+    #: the accounts' directory (None: the accounts are kept in SQL)
+    directory: DirectoryAddress | None = None
     stoppers: list[Callable[[], None]] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -55,8 +59,21 @@ class AllInOne:
 
 
 def build_all_in_one(site: Site, public_url: str) -> AllInOne:
-    """Migrate, bootstrap on first start, mount every API under its prefix, and start
-    compute's conductor, scheduler and one agent on the bus."""
+    """Start the accounts' directory (the private slapd), migrate, bootstrap on first
+    start, mount every API under its prefix, and start compute's conductor, scheduler
+    and one agent on the bus."""
+    directory = start_directory(site)
+    try:
+        cloud = _build(site, public_url)
+    except BaseException:
+        directory.stop()
+        raise
+    cloud.directory = directory.address
+    cloud.stoppers.insert(0, directory.stop)  # stopped last
+    return cloud
+
+
+def _build(site: Site, public_url: str) -> AllInOne:
     identity = open_identity(site)
     identity.prepare()
     in_catalog = site.config.group(NetworkOptions).api_in_catalog

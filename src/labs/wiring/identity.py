@@ -1,34 +1,84 @@
 """The identity service's process (``labs serve identity``), and identity for the others:
-the service over the site's database, with the SQL backend for users and groups."""
+the service over the site's database, with users and groups in the accounts' directory
+(``[directory] backend``: ldap, or auto with a directory) or in SQL."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from starlette.types import ASGIApp
 
+from labs.common.config import ConfigError
 from labs.common.db import Database
-from labs.common.runner import Site, compose
+from labs.common.runner import Site, compose, run_workers
+from labs.directory.config import DirectoryOptions
+from labs.directory.connection import Directory
+from labs.directory.slapd import SlapdError
 from labs.identity.api import build_api
+from labs.identity.backends.base import IdentityBackend
+from labs.identity.backends.ldap import LdapIdentityBackend
 from labs.identity.backends.sql import SqlIdentityBackend
+from labs.identity.bootstrap import bootstrap
 from labs.identity.config import IdentityOptions
 from labs.identity.service import IdentityService
 from labs.identity.sudo.sql import SqlSudoRuleStore
+from labs.wiring.directory import SQL, choose, directory_address, start_directory
+
+log = logging.getLogger("labs")
 
 
-def new_identity(db: Database, options: IdentityOptions, data_dir: Path) -> IdentityService:
-    """Identity over `db`; its Fernet keys under `data_dir` unless configured. Each new
-    project gets its default sudo rules."""
+def new_identity(db: Database, options: IdentityOptions, data_dir: Path,
+                 backend: IdentityBackend | None = None) -> IdentityService:
+    """Identity over `db` (users and groups too, unless `backend` is given); its Fernet
+    keys under `data_dir` unless configured. Each new project gets its default sudo
+    rules."""
     return IdentityService(db, options, data_dir,
-                           SqlIdentityBackend(options.password_hash_rounds),
+                           backend or SqlIdentityBackend(options.password_hash_rounds),
                            sudo_rules=SqlSudoRuleStore())
 
 
+def identity_backend(site: Site, options: IdentityOptions) -> IdentityBackend:
+    """Where this site keeps users, passwords and groups, as ``[directory]`` says."""
+    if choose(site.config.group(DirectoryOptions)) == SQL:
+        return SqlIdentityBackend(options.password_hash_rounds)
+    address = directory_address(site)
+    if address is None:
+        raise ConfigError("the accounts' directory (the private slapd) is not running: "
+                          "labs up or labs serve identity starts it")
+    return LdapIdentityBackend(Directory(address.url, address.admin_dn,
+                                         address.admin_password, address.base_dn),
+                               options.password_hash_rounds)
+
+
 def open_identity(site: Site) -> IdentityService:
-    return new_identity(site.database(), site.config.group(IdentityOptions), site.data_dir)
+    options = site.config.group(IdentityOptions)
+    return new_identity(site.database(), options, site.data_dir,
+                        identity_backend(site, options))
 
 
 def create_app() -> ASGIApp:
     """uvicorn's factory in each worker: the site comes from the environment."""
     site = Site.open()
     return compose({"/identity": build_api(open_identity(site)).app()})
+
+
+def serve_identity(site: Site, bind: str, workers: int) -> int:
+    """``labs serve identity``: the accounts' directory of ``[directory]`` (the private
+    slapd in the data dir runs as long as the workers do), identity's tables and first
+    accounts, then the workers; the exit status."""
+    try:
+        directory = start_directory(site)
+    except SlapdError as exc:
+        log.error("cannot start the accounts' directory: %s ([directory] backend = sql "
+                  "keeps the accounts in SQL)", exc)
+        return 2
+    try:
+        identity = open_identity(site)
+        identity.prepare()
+        bootstrap(identity, site.public_url(bind), site.data_dir)
+        identity.store.db.dispose()
+        run_workers(site, "identity", "labs.wiring.identity:create_app", bind, workers)
+    finally:
+        directory.stop()
+    return 0

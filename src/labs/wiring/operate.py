@@ -5,7 +5,9 @@ A cloud's host state is its VMs' qemu processes (named by the agent's instance r
 in the data directory) and, with bridge networks, what its network prefix names: the
 records under ``/run/labs/network/<prefix>`` and the namespaces, bridges, taps, dnsmasq
 and nftables tables they stand for (the tables live in the namespaces). The DNS relays
-and metadata listeners run inside the cloud's process and end with it. ``up.json`` in
+and metadata listeners run inside the cloud's process and end with it, and so does the
+private slapd of the accounts' directory (``labs down`` ends one that a killed ``labs up``
+left running). ``up.json`` in
 the data directory says which ``labs up`` runs and where it listens.
 """
 
@@ -27,6 +29,7 @@ from labs.compute.config import AgentOptions
 from labs.compute.virt import qemu_process
 from labs.network.agent import netns
 from labs.network.config import NetworkOptions
+from labs.wiring.directory import stop_private_slapd
 from labs.wiring.host_network import BRIDGE_STATE, bridge_driver
 from labs.wiring.host_owner import (
     Owner,
@@ -223,6 +226,9 @@ def down(site: Site, delete_data: bool = False) -> int:
         log.info("the host networks of prefix %s are the cloud of %s's, not this one's: "
                  "left alone", found.prefix, foreign.data_dir)
     release(state_dir, site.data_dir)
+    slapd = stop_private_slapd(site)
+    if slapd is not None:
+        print(f"stopped the private slapd of {site.data_dir} (pid {slapd})")
     if found.empty():
         print(f"nothing of the cloud of {site.data_dir} is left on this host")
     else:

@@ -1,6 +1,7 @@
 """``labs status``: whether a cloud runs and where, what its database says (compute
 services and their heartbeats, agents' hosts, VMs by status; see ``status_db``), how its
-VMs would run (KVM or TCG, and why), which real components the host has, and what is left
+VMs would run (KVM or TCG, and why), where the accounts' directory answers and whether
+it does (see ``directory``), which real components the host has, and what is left
 on the host that should not be, with the fix in words. Exit status 0 when the cloud is up
 and healthy or cleanly down."""
 
@@ -15,6 +16,7 @@ from labs.common.runner import Site
 from labs.compute.config import AgentOptions
 from labs.compute.virt import ksm, qemu_process
 from labs.compute.virt.qemu_records import built_kernels
+from labs.wiring.directory import directory_status
 from labs.wiring.operate import Leftovers, find_leftovers, running_up
 from labs.wiring.status_db import database_status
 
@@ -84,13 +86,15 @@ def status(site: Site) -> int:
           f"namespaces: {', '.join(found.namespaces) or 'none'}")
     database = database_status(site, up)
     print("\n".join(database.lines))
+    directory_lines, directory_problems = directory_status(site, up is not None)
+    print("\n".join(directory_lines))
     print(f"accelerator: {accelerator(options)}")
     state = ksm.read_state()
     print(f"KSM (identical pages of VMs kept once): "
           f"{'not in this kernel' if state is None else ksm.describe(state)}")
     print("components on PATH:")
     print("\n".join(components()))
-    problems = database.problems + _verdict(up is not None, found,
+    problems = database.problems + directory_problems + _verdict(up is not None, found,
                                             foreign.data_dir if foreign else None,
                                             site.data_dir)
     for problem in problems:
