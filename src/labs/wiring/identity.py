@@ -21,7 +21,10 @@ from labs.identity.backends.ldap import LdapIdentityBackend
 from labs.identity.backends.sql import SqlIdentityBackend
 from labs.identity.bootstrap import bootstrap
 from labs.identity.config import IdentityOptions
+from labs.identity.project_groups import DirectoryProjectGroups
 from labs.identity.service import IdentityService
+from labs.identity.store import IdentityStore
+from labs.identity.sudo.ldap import LdapSudoRuleStore
 from labs.identity.sudo.sql import SqlSudoRuleStore
 from labs.wiring.directory import SQL, choose, directory_address, start_directory
 
@@ -32,10 +35,17 @@ def new_identity(db: Database, options: IdentityOptions, data_dir: Path,
                  backend: IdentityBackend | None = None) -> IdentityService:
     """Identity over `db` (users and groups too, unless `backend` is given); its Fernet
     keys under `data_dir` unless configured. Each new project gets its default sudo
-    rules."""
-    return IdentityService(db, options, data_dir,
-                           backend or SqlIdentityBackend(options.password_hash_rounds),
-                           sudo_rules=SqlSudoRuleStore())
+    rules. With the directory's backend, the sudo rules are ``sudoRole`` entries and each
+    project has its posix group there, kept in step with its members."""
+    if not isinstance(backend, LdapIdentityBackend):
+        return IdentityService(db, options, data_dir,
+                               backend or SqlIdentityBackend(options.password_hash_rounds),
+                               sudo_rules=SqlSudoRuleStore())
+    store = IdentityStore(db)
+    groups = DirectoryProjectGroups(backend.directory, backend, store, backend.undo)
+    return IdentityService(db, options, data_dir, backend,
+                           sudo_rules=LdapSudoRuleStore(backend.directory, backend.undo),
+                           membership=groups, store=store)
 
 
 def identity_backend(site: Site, options: IdentityOptions) -> IdentityBackend:
