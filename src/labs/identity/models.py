@@ -298,7 +298,8 @@ SHELL_NAME = sa.String(32).with_variant(mysql.VARCHAR(32, collation="utf8mb4_nop
 
 
 class PosixAllocation(IdentityBase):
-    """The account ledger: one row per shell name ever given, whatever the backend.
+    """The account ledger: one row per shell name ever given, whatever the backend,
+    and one per project (its group's gid, from the same numbers).
 
     ``number`` is an autoincrement key: concurrent inserts get distinct numbers without
     a lock held for the rest of the transaction, and SQLite's AUTOINCREMENT and
@@ -309,8 +310,10 @@ class PosixAllocation(IdentityBase):
     __tablename__ = "posix_allocation"
     __table_args__ = {"sqlite_autoincrement": True}
     number: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
-    shell_name: Mapped[str] = mapped_column(SHELL_NAME, unique=True)
-    user_id: Mapped[str] = mapped_column(ID, unique=True)
+    shell_name: Mapped[str | None] = mapped_column(SHELL_NAME, unique=True)
+    user_id: Mapped[str | None] = mapped_column(ID, unique=True)
+    #: A project's group: the row holds its gid (no shell name, no user).
+    project_id: Mapped[str | None] = mapped_column(ID, unique=True)
     created_at: Mapped[datetime] = mapped_column(MicroDateTime)
     released_at: Mapped[datetime | None] = mapped_column(MicroDateTime)
 

@@ -77,7 +77,7 @@ def home_of(shell_name: str) -> str:
 
 def identity_of(number: int, shell_name: str, login_shell: str = DEFAULT_LOGIN_SHELL
                 ) -> PosixIdentity:
-    uid = FIRST_UID + number - 1
+    uid = gid_of(number)
     return PosixIdentity(shell_name=shell_name, uid_number=uid, gid_number=uid,
                          home_directory=home_of(shell_name), login_shell=login_shell)
 
@@ -126,7 +126,7 @@ class PosixLedger:
         has a row already gets it back."""
         mine = tx.scalars(sa.select(models.PosixAllocation).where(
             models.PosixAllocation.user_id == user_id)).first()
-        if mine is not None:
+        if mine is not None and mine.shell_name is not None:
             return identity_of(mine.number, mine.shell_name)
         if shell_name is not None:
             check_shell_name(shell_name)
@@ -171,6 +171,44 @@ class PosixLedger:
         tx.execute(sa.update(models.PosixAllocation).where(
             models.PosixAllocation.user_id == user_id,
             models.PosixAllocation.released_at.is_(None)).values(released_at=_now()))
+
+
+def gid_of(number: int) -> int:
+    """A ledger row's number as a gid (a project's group)."""
+    return FIRST_UID + number - 1
+
+
+class ProjectGroups:
+    """Identity's project hook: every project's POSIX group number, a ledger row of its
+    own taken in the project's transaction, so that it never equals an account's uid or
+    gid nor another project's, and stays taken (``released_at``) after the project."""
+
+    def project_created(self, tx: Session, project: models.Project) -> None:
+        self.allocate(tx, project.id)
+
+    def project_deleted(self, tx: Session, project: models.Project) -> None:
+        tx.execute(sa.update(models.PosixAllocation).where(
+            models.PosixAllocation.project_id == project.id,
+            models.PosixAllocation.released_at.is_(None)).values(released_at=_now()))
+
+    @staticmethod
+    def allocate(tx: Session, project_id: str) -> int:
+        """The project's gid, taken now unless it has one."""
+        found = ProjectGroups.gid(tx, project_id)
+        if found is not None:
+            return found
+        row = models.PosixAllocation(project_id=project_id, created_at=_now())
+        tx.add(row)
+        tx.flush()
+        return gid_of(row.number)
+
+    @staticmethod
+    def gid(tx: Session, project_id: str) -> int | None:
+        """The gid of a project (a live one: None once it is deleted)."""
+        number = tx.scalar(sa.select(models.PosixAllocation.number).where(
+            models.PosixAllocation.project_id == project_id,
+            models.PosixAllocation.released_at.is_(None)))
+        return None if number is None else gid_of(number)
 
 
 def key_fingerprint(public_key: str) -> str:

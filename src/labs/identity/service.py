@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from labs.common.db import Database, upgrade
+from labs.common.errors import NotFound
 from labs.identity.access_rules import AccessRuleService
 from labs.identity.app_credentials import ApplicationCredentialService
 from labs.identity.assignments import AssignmentService
@@ -19,6 +20,7 @@ from labs.identity.limits import LimitService
 from labs.identity.lockout import Lockout
 from labs.identity.membership import MembershipWatch
 from labs.identity.passwords import PasswordChecks
+from labs.identity.posix import ProjectGroups
 from labs.identity.resources import ResourceService
 from labs.identity.store import IdentityStore
 from labs.identity.sudo.defaults import SudoDefaults
@@ -45,9 +47,11 @@ class IdentityService:
         lifetime = options.token_expiration
         self.keys = KeyRepository(Path(options.key_repository or data_dir / "fernet-keys"),
                                   options.max_active_keys)
-        # every project has sudo rules: the defaults are made with it and go with it
+        # every project has a POSIX group and sudo rules: made with it and go with it (and
+        # the directory's copy of its group follows, after the gid is taken)
         self.resources = ResourceService(self.store, lifetime,
-                                         (SudoDefaults(sudo_rules), self.membership))
+                                         (ProjectGroups(), SudoDefaults(sudo_rules),
+                                          self.membership))
         self.sudo = SudoService(self.store, sudo_rules)
         self.passwords = PasswordChecks(options.password_hash_rounds,
                                         options.password_check_concurrency,
@@ -78,6 +82,14 @@ class IdentityService:
     @property
     def default_domain_id(self) -> str:
         return self.options.default_domain_id
+
+    def project_gid(self, project_id: str) -> int:
+        """The POSIX group number of a project (404 when there is no such project)."""
+        with self.store.read() as tx:
+            gid = ProjectGroups.gid(tx, project_id)
+        if gid is None:
+            raise NotFound(f"Could not find project: {project_id}.")
+        return gid
 
     def prepare(self) -> None:
         """Migrate the schema and make sure keys and the revision row exist."""
