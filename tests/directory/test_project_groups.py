@@ -19,7 +19,6 @@ from labs.identity.assignments import Grant
 from labs.identity.backends.ldap import LdapIdentityBackend
 from labs.identity.bootstrap import bootstrap
 from labs.identity.config import IdentityOptions
-from labs.identity.posix import ProjectGroups
 from labs.identity.project_groups import DirectoryProjectGroups
 from labs.identity.resources import ProjectFilter
 from labs.identity.service import IdentityService
@@ -95,8 +94,7 @@ def test_members_direct_and_through_groups(identity: IdentityService, directory:
                                            private_slapd: DirectoryAddress) -> None:
     project = identity.resources.create_project({"name": "Tempest-Proj.1"}, "default")
     assert project.label == "tempest-proj-1"
-    with identity.store.read() as tx:
-        gid = str(ProjectGroups.gid(tx, project.id))
+    gid = str(identity.project_gid(project.id))
     base = directory.base_dn
     dn = f"cn=project-tempest-proj-1,ou=groups,{base}"
     # a project without members: its group holds its own DN, no memberUid

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp
 
 from labs.common.config import ConfigError
 from labs.common.db import Database
+from labs.common.periodic import Periodic
 from labs.common.runner import Site, compose, run_workers
 from labs.directory.config import DirectoryOptions
 from labs.directory.connection import Directory
@@ -29,6 +30,8 @@ from labs.identity.sudo.sql import SqlSudoRuleStore
 from labs.wiring.directory import SQL, choose, directory_address, start_directory
 
 log = logging.getLogger("labs")
+#: How often the identity server puts the directory's project groups right.
+RECONCILE_SECONDS = 60.0
 
 
 def new_identity(db: Database, options: IdentityOptions, data_dir: Path,
@@ -61,6 +64,21 @@ def identity_backend(site: Site, options: IdentityOptions) -> IdentityBackend:
                                options.password_hash_rounds)
 
 
+def directory_reconcile(identity: IdentityService) -> Periodic | None:
+    """With the directory's backend, its project groups put right every
+    ``RECONCILE_SECONDS`` (after an outage, or an edit behind Labs' back; logged)."""
+    groups = identity.membership
+    if not isinstance(groups, DirectoryProjectGroups):
+        return None
+
+    def reconcile() -> None:
+        groups.reconcile()  # logs what it repaired
+    rounds = Periodic("directory-groups", RECONCILE_SECONDS, reconcile,
+                      what="directory groups reconcile", run_at_start=True, traceback=False)
+    rounds.start()
+    return rounds
+
+
 def open_identity(site: Site) -> IdentityService:
     options = site.config.group(IdentityOptions)
     return new_identity(site.database(), options, site.data_dir,
@@ -88,7 +106,12 @@ def serve_identity(site: Site, bind: str, workers: int) -> int:
         identity.prepare()
         bootstrap(identity, site.public_url(bind), site.data_dir)
         identity.store.db.dispose()
-        run_workers(site, "identity", "labs.wiring.identity:create_app", bind, workers)
+        reconcile = directory_reconcile(identity)
+        try:
+            run_workers(site, "identity", "labs.wiring.identity:create_app", bind, workers)
+        finally:
+            if reconcile is not None:
+                reconcile.stop()
     finally:
         directory.stop()
     return 0
