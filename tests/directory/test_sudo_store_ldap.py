@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy.orm import Session
 
 from labs.common.db import Database, upgrade
+from labs.common.errors import NotFound
 from labs.directory.connection import Directory
 from labs.identity import models
 from labs.identity.sudo.ldap import LdapSudoRuleStore
-from labs.identity.sudo.rules import default_rules
+from labs.identity.sudo.rules import SudoRule, default_rules
 from labs.identity.sudo.store import SudoRuleStore
 from tests.identity.conftest import ldap_directory  # noqa: F401
 from tests.identity.sudo_store_contract import *  # noqa: F403
@@ -79,3 +80,20 @@ def test_a_rolled_back_write_is_undone(ldap_directory: Directory,  # noqa: F811
     with db.reading() as session:
         assert store.list_rules(session, "p1") == [rule]
     db.dispose()
+
+
+@pytest.mark.parametrize("name", ["*)(uid=*", "x)(|(cn=*", "\\2a", ",ou=groups", "*"])
+def test_odd_names_are_stored_literally(store: LdapSudoRuleStore, tx: Session,
+                                        name: str) -> None:
+    """The service refuses such names (``check_name``); the store, if given one anyway,
+    keeps it as one literal RDN and finds nothing else by it."""
+    plain = SudoRule(name="a", users=("ALL",), commands=("ALL",))
+    store.create_rule(tx, "p1", plain)
+    with pytest.raises(NotFound):
+        store.get_rule(tx, "p1", name)
+    odd = SudoRule(name=name, users=("ALL",), commands=("ALL",))
+    store.create_rule(tx, "p1", odd)
+    assert store.get_rule(tx, "p1", name) == odd
+    assert store.list_rules(tx, "p1") == sorted([plain, odd], key=lambda r: r.name)
+    store.delete_rule(tx, "p1", name)
+    assert store.list_rules(tx, "p1") == [plain]
