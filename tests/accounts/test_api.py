@@ -48,6 +48,11 @@ def test_keys_are_added_listed_and_removed(acloud: AccountsCloud) -> None:
         assert acloud.identity.backend.list_ssh_keys(tx, uid) == [line]
     assert acloud.accounts is not None
     assert acloud.accounts.authorized_keys("alice") == [line]
+    vm = acloud.client.get("/accounts/v1/authorized_keys/alice",
+                           headers=acloud.headers(acloud.admin_token()))
+    assert vm.json() == {"keys": [line]}
+    assert acloud.client.get("/accounts/v1/authorized_keys/nobody)(uid=*", headers=acloud.headers(
+        acloud.admin_token())).json() == {"keys": []}
     gone = acloud.client.delete(acloud.url(uid, f"/keys/{key['fingerprint']}"), headers=headers)
     assert gone.status_code == 204, gone.text
     assert acloud.client.get(acloud.url(uid, "/keys"), headers=headers).json()["keys"] == []
@@ -107,6 +112,8 @@ def test_an_admin_disables_an_account_its_tokens_and_keys_stop(acloud: AccountsC
     assert check.status_code == 404
     assert acloud.accounts is not None
     assert acloud.accounts.authorized_keys("alice") == []
+    vm = acloud.client.get("/accounts/v1/authorized_keys/alice", headers=admin)
+    assert vm.status_code == 200 and vm.json() == {"keys": []}
     login = acloud.client.post("/identity/v3/auth/tokens", json={"auth": {"identity": {
         "methods": ["password"], "password": {"user": {
             "name": "alice", "domain": {"id": "default"}, "password": "pw"}}}}})

@@ -99,6 +99,8 @@ def test_only_the_owner_and_admins_reach_an_account(world: World, caller: str) -
     status, answer = world.call(caller, "DELETE",
                                 world.cloud.url(target, f"/keys/{fingerprint}"))
     _expect(world, caller, caller in (ADMIN, MA), status, answer)
+    status, answer = world.call(caller, "GET", "/accounts/v1/authorized_keys/ma")
+    _expect(world, caller, caller == ADMIN, status, answer)
     status, answer = world.call(caller, "PATCH", world.cloud.url(target),
                                 {"account": {"enabled": False}})
     _expect(world, caller, caller == ADMIN, status, answer)

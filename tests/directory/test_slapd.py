@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -154,3 +156,26 @@ def test_a_broken_database_fails_with_slapds_words(tmp_path: Path) -> None:
 def test_a_base_dn_it_cannot_make(tmp_path: Path) -> None:
     with pytest.raises(SlapdError, match="base DN"):
         PrivateSlapd(tmp_path / "d", base_dn="cn=nothing").start()
+
+
+def test_slapd_ends_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """A killed `labs up` (or test run) leaves no slapd behind."""
+    script = ("import sys, time; from pathlib import Path; "
+              "from labs.directory.slapd import PrivateSlapd; "
+              "s = PrivateSlapd(Path(sys.argv[1])); s.start(); "
+              "print(s.pid(), flush=True); time.sleep(60)")
+    starter = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "d")],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert starter.stdout is not None
+        pid = int(starter.stdout.readline())
+        os.kill(pid, 0)  # it runs
+    finally:
+        starter.kill()
+        starter.wait(10)
+        if starter.stdout is not None:
+            starter.stdout.close()
+    deadline = time.monotonic() + 10
+    while PrivateSlapd(tmp_path / "d").pid() is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert PrivateSlapd(tmp_path / "d").pid() is None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import RunningCloud, dig, dig_status, start_labs_up
+from tests.e2e.conftest import BIN, RunningCloud, dig, dig_status, start_labs_up
 
 pytestmark = pytest.mark.e2e
 
@@ -305,3 +305,29 @@ def test_floating_ip_ptr_records(dns_cloud: tuple[RunningCloud, int]) -> None:
     c.openstack("ptr", "record", "unset", key, cloud="labs-demo")
     wait_for(lambda: dig_status(port, reverse, "PTR") == "NXDOMAIN", "PTR gone")
     assert not c.openstack_json("ptr", "record", "show", key, cloud="labs-demo")["ptrdname"]
+
+
+def test_the_accounts_directory(dns_cloud: tuple[RunningCloud, int]) -> None:
+    """`labs up` runs a private slapd, logs where it answers beside the DNS server's
+    line, and `labs status` shows it answering the read-only bind the log names."""
+    c, _ = dns_cloud
+    log = next(c.data_dir.parent.glob("labs-up-*.log")).read_text()
+    found = re.search(r"directory: the private slapd answers on (ldap://127\.0\.0\.1:\d+) "
+                      r"and ldapi://\S+ \(base dc=labs,dc=local\); read-only bind "
+                      r"cn=reader,dc=labs,dc=local, its password in (\S+)", log)
+    assert found, log[-3000:]
+    url, password_file = found.groups()
+    assert Path(password_file) == c.data_dir / "directory" / "reader.password"
+    listed = subprocess.run(["ldapsearch", "-x", "-LLL", "-H", url, "-D",
+                             "cn=reader,dc=labs,dc=local", "-y", password_file, "-b",
+                             "dc=labs,dc=local", "-s", "one", "dn"], capture_output=True,
+                            text=True, timeout=20, check=False)
+    assert listed.returncode == 0, listed.stderr
+    assert "dn: ou=people,dc=labs,dc=local" in listed.stdout
+    status = subprocess.run([str(BIN / "labs"), "status", "--data-dir", str(c.data_dir)],
+                            capture_output=True, text=True, timeout=90, check=False)
+    assert f"directory: {url} (base dc=labs,dc=local), the private slapd (pid " \
+        in status.stdout, status.stdout
+    assert f"  read-only bind cn=reader,dc=labs,dc=local, its password in {password_file}" \
+        in status.stdout
+    assert "  answers: yes, bound as cn=reader,dc=labs,dc=local" in status.stdout

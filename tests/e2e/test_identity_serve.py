@@ -15,6 +15,7 @@ import openstack
 import pytest
 import yaml
 
+from labs.directory.slapd import PrivateSlapd
 from tests.e2e.conftest import BIN, free_port
 
 pytestmark = pytest.mark.e2e
@@ -202,3 +203,17 @@ def test_a_flood_of_bad_logins_leaves_token_validation_responsive(
             flood.wait(timeout=60)
         # generous: a loaded 2-core machine, but not the seconds of an unbounded storm
         assert flooded < max(10 * baseline, 0.25), (baseline, flooded)
+
+
+def test_the_private_directory_lives_as_long_as_the_workers(tmp_path: Path,
+                                                             mariadb_url: str) -> None:
+    """`labs serve identity` starts the private slapd of its data dir, logs where it
+    answers, and stops it when it stops."""
+    with serve_identity(tmp_path, mariadb_url) as (_, data_dir):
+        log = (tmp_path / "serve.log").read_text()
+        assert "directory: the private slapd answers on ldap://127.0.0.1:" in log, log
+        assert PrivateSlapd(data_dir / "directory").pid() is not None
+    deadline = time.monotonic() + 15
+    while PrivateSlapd(data_dir / "directory").pid() is not None:
+        assert time.monotonic() < deadline, "the private slapd outlived labs serve"
+        time.sleep(0.1)

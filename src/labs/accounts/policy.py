@@ -32,6 +32,8 @@ RULES: dict[str, Rule] = {
     "accounts:list_keys": owner_or_admin,
     "accounts:add_key": owner_or_admin,
     "accounts:remove_key": owner_or_admin,
+    # what a VM asks for when someone logs in: cloud admins (the VMs' own credential)
+    "accounts:authorized_keys": admin,
     # open to anyone when [accounts] self_service is on (checked by the service)
     "accounts:signup": always,
     # a project's sudo rules

@@ -5,8 +5,9 @@ the directory at its first start (the base entry, ``ou=people``, ``ou=groups``,
 ``ou=projects`` and a read-only ``cn=reader``), and runs slapd answering on a loopback
 port and on a unix socket in `data_dir`. Its database, its port and the admin's and
 the reader's passwords (files ``admin.password`` and ``reader.password``, mode 0600)
-stay in `data_dir` from one start to the next. slapd runs in a session of its own and
-writes its messages to ``slapd.log``; `stop` ends it, from this process or another.
+stay in `data_dir` from one start to the next. slapd runs in a session of its own, writes
+its messages to ``slapd.log`` and ends with the process that started it; `stop` ends it
+sooner, from this process or another.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,9 +81,9 @@ def _free_port() -> int:
 
 
 def _port_free(port: int) -> bool:
+    """Nothing listens on `port` (connections of a slapd that stopped may linger in
+    TIME_WAIT: slapd binds past them, as SO_REUSEADDR does here)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        # as slapd binds: the connections a killed slapd left in TIME_WAIT do not keep
-        # it from its port (the clients of the site know that port)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
@@ -106,13 +108,28 @@ def _answers(port: int, socket_path: Path) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    """`pid` runs (a zombie, ended but not yet reaped by its parent, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def _tied() -> list[str]:
+    """What makes slapd end with the process that starts it (util-linux's setpriv sets
+    its parent-death signal), so that a killed ``labs up`` or test run leaves none
+    running. Only from the main thread: the signal comes when the starting thread ends."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or threading.current_thread() is not threading.main_thread():
+        return []
+    return [setpriv, "--pdeathsig", "TERM", "--"]
 
 
 class PrivateSlapd:
@@ -275,7 +292,7 @@ class PrivateSlapd:
         log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(
-                [slapd, "-d", "none", "-f", str(self.data_dir / "slapd.conf"),
+                [*_tied(), slapd, "-d", "none", "-f", str(self.data_dir / "slapd.conf"),
                  "-h", f"{address.url}/ {address.ldapi_url}/"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + timeout

@@ -32,3 +32,10 @@ def register(api: Api, accounts: AccountsService) -> None:
         user_id = call.params["user_id"]
         call.enforce("accounts:remove_key", {"user_id": user_id})
         accounts.remove_key(user_id, call.params["fingerprint"])
+
+    @api.get("/v1/authorized_keys/{shell_name}")
+    def authorized_keys(call: Call) -> dict[str, Any]:
+        """The keys that let a shell name into a VM (none for a disabled or unknown
+        account), for a VM's AuthorizedKeysCommand holding an admin's credential."""
+        call.enforce("accounts:authorized_keys")
+        return {"keys": accounts.authorized_keys(call.params["shell_name"])}
