@@ -153,6 +153,13 @@ class ConductorAPI:
             timeout=timeout)
         return result
 
+    def project_access(self, project_id: str, timeout: float = 2.0) -> dict[str, Any] | None:
+        """Who may log into the project's VMs (identity's access record, as a dict), or
+        None for no such project."""
+        result: dict[str, Any] | None = self.bus.call(
+            CONDUCTOR, "project_access", project_id=project_id, timeout=timeout)
+        return result
+
     def network_specs(self, instance_ids: list[str],
                       timeout: float = 30.0) -> dict[str, dict[str, Any]]:
         """What an agent plugs for these instances now (address, rules, floating IPs)."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from labs.common.db import Database, upgrade
 from labs.common.errors import NotFound
+from labs.identity.access import ProjectAccessRecord, project_access
 from labs.identity.access_rules import AccessRuleService
 from labs.identity.app_credentials import ApplicationCredentialService
 from labs.identity.assignments import AssignmentService
@@ -90,6 +91,12 @@ class IdentityService:
         if gid is None:
             raise NotFound(f"Could not find project: {project_id}.")
         return gid
+
+    def project_access(self, project_id: str) -> ProjectAccessRecord | None:
+        """Who may log into the project's VMs, with their keys, the project's group and
+        sudo rules (None when there is no such project)."""
+        with self.store.read() as tx:
+            return project_access(tx, self.backend, self.sudo.store, project_id)
 
     def prepare(self) -> None:
         """Migrate the schema and make sure keys and the revision row exist."""

@@ -94,7 +94,7 @@ def _build(site: Site, public_url: str) -> AllInOne:
                            LocalImages(images, public_url.rstrip("/") + IMAGE.path))
     compute.prepare()
     serve_scheduler(site, db, bus)
-    housekeeper = serve_conductor(site, db, bus)
+    housekeeper = serve_conductor(site, db, bus, identity)
     dns = serve_dns(site, db, bus, admin_project.id)
     agents = serve_agents(site, bus, image_files=images.local_file,
                           dns_server=dns_server_of(dns.backend))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from typing import Any
 
 from labs.common.bus import Bus, connect
 from labs.common.context import RequestContext
@@ -15,7 +16,7 @@ from labs.common.periodic import Periodic
 from labs.common.runner import Site
 from labs.compute.api.images import ImageInfo, ImageLookup
 from labs.compute.api.service import ComputeService
-from labs.compute.conductor.manager import Conductor
+from labs.compute.conductor.manager import AccessProvider, Conductor
 from labs.compute.config import ComputeOptions
 from labs.compute.rpcapi import (
     CONDUCTOR,
@@ -57,17 +58,32 @@ def open_compute(site: Site, db: Database, bus: Bus, images: ImageLookup) -> Com
                        site.config.group(NetworkOptions))
 
 
+def access_provider(identity: IdentityService) -> AccessProvider:
+    """Identity's answer to who may log into a project's VMs, as the conductor gives it
+    to the agents' metadata services."""
+
+    def project_access(project_id: str) -> dict[str, Any] | None:
+        record = identity.project_access(project_id)
+        return None if record is None else record.to_dict()
+
+    return project_access
+
+
 def new_conductor(db: Database, bus: Bus, options: ComputeOptions,
-                  network: NetworkOptions) -> Conductor:
-    """A conductor that asks the scheduler and the agents on `bus` (not yet serving)."""
+                  network: NetworkOptions, identity: IdentityService | None = None
+                  ) -> Conductor:
+    """A conductor that asks the scheduler and the agents on `bus` (not yet serving);
+    with `identity`, it answers the metadata services' access questions."""
     return Conductor(db, options, SchedulerAPI(bus), AgentAPI(bus),
-                     NetworkService(db, network))
+                     NetworkService(db, network),
+                     access_provider(identity) if identity is not None else None)
 
 
 def conductor_on(bus: Bus, db: Database, options: ComputeOptions,
-                 network: NetworkOptions) -> Conductor:
+                 network: NetworkOptions, identity: IdentityService | None = None
+                 ) -> Conductor:
     """A conductor serving the ``conductor`` topic on `bus`."""
-    conductor = new_conductor(db, bus, options, network)
+    conductor = new_conductor(db, bus, options, network, identity)
     bus.serve(CONDUCTOR, conductor)
     return conductor
 
@@ -95,11 +111,15 @@ class Housekeeper(Periodic):
         self.conductor.redrive_stuck_builds()
 
 
-def serve_conductor(site: Site, db: Database, bus: Bus) -> Housekeeper:
-    """The conductor on `bus`, its first heartbeat sent; start the housekeeper returned
-    once the bus runs."""
+def serve_conductor(site: Site, db: Database, bus: Bus,
+                    identity: IdentityService | None = None) -> Housekeeper:
+    """The conductor on `bus` (answering from `identity`, else the site's), its first
+    heartbeat sent; start the housekeeper returned once the bus runs."""
+    from labs.wiring.identity import open_identity
+
     options = site.config.group(ComputeOptions)
-    conductor = conductor_on(bus, db, options, site.config.group(NetworkOptions))
+    conductor = conductor_on(bus, db, options, site.config.group(NetworkOptions),
+                             identity or open_identity(site))
     host = socket.gethostname()
     conductor.heartbeat(host, CONDUCTOR_BINARY)
     return Housekeeper(conductor, host, options.heartbeat_seconds)

@@ -11,6 +11,7 @@ from pathlib import Path
 from labs.common.bus import Bus
 from labs.common.config import ConfigError
 from labs.common.runner import Site
+from labs.compute.agent.access import ConductorAccessSource
 from labs.compute.agent.metadata import ConductorMetadataSource
 from labs.compute.config import AgentOptions
 from labs.compute.rpcapi import ConductorAPI
@@ -74,7 +75,9 @@ def make_host_networking(site: Site, options: AgentOptions, bus: Bus,
     network = site.config.group(NetworkOptions)
     relay = dns_relay(network, dns_server, site.config.group(DnsOptions))
     driver = bridge_driver(options, network, options.metadata_port, relay is not None)
-    metadata = MetadataServer(ConductorMetadataSource(ConductorAPI(bus)))
+    conductor = ConductorAPI(bus)
+    metadata = MetadataServer(ConductorMetadataSource(conductor),
+                              access=ConductorAccessSource(conductor))
 
     def serve_network(network_id: str, namespace: str, gateway: str) -> None:
         metadata.add_network(network_id, namespace, gateway, options.metadata_port)

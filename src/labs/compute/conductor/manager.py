@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +34,8 @@ from labs.network.floating_ips import floating_id_of
 from labs.network.service import NetworkService
 
 log = logging.getLogger("labs.compute.conductor.manager")
+#: Identity's access record of a project as a JSON dict, or None for no such project.
+AccessProvider = Callable[[str], dict[str, Any] | None]
 Inst, Alloc, Node, Svc = models.Instance, models.Allocation, models.ComputeNode, models.Service
 BUILD_EVENT = "compute__do_build_and_run_instance"
 
@@ -42,8 +45,10 @@ class Conductor(ShelveConductor, ConductorMoves):
     cold migrations: conductor.moves)."""
 
     def __init__(self, db: Database, options: ComputeOptions, scheduler: SchedulerAPI,
-                 agents: AgentAPI, network: NetworkService) -> None:
+                 agents: AgentAPI, network: NetworkService,
+                 access: AccessProvider | None = None) -> None:
         self.db = db
+        self.access = access  # identity's, wired in; without: no accounts on VMs
         self.options = options
         self.scheduler = scheduler
         self.agents = agents
@@ -294,6 +299,12 @@ class Conductor(ShelveConductor, ConductorMoves):
         """For the metadata service: the instance at `fixed_ip` on `network_id`."""
         with self.db.reading() as tx:
             return find_instance_metadata(tx, self.networking.network, network_id, fixed_ip)
+
+    def project_access(self, project_id: str) -> dict[str, Any] | None:
+        """For the metadata service: who may log into the project's VMs."""
+        if self.access is None or not isinstance(project_id, str):
+            return None
+        return self.access(project_id)
 
     def list_live_instances(self) -> list[dict[str, Any]]:
         """The instances not deleted that have a fixed address, with their names and

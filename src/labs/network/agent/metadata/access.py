@@ -141,6 +141,11 @@ class ProjectAccess:
         return doc
 
 
+class AccessUnavailable(Exception):
+    """The source cannot tell now (its backend does not answer): the server answers 503
+    and the guest keeps what it has."""
+
+
 class AccessSource(ABC):
     """Finds the access document of an instance's project."""
 

@@ -19,7 +19,12 @@ import json
 import logging
 import posixpath
 
-from labs.network.agent.metadata.access import SHELL_NAME, AccessSource, ProjectAccess
+from labs.network.agent.metadata.access import (
+    SHELL_NAME,
+    AccessSource,
+    AccessUnavailable,
+    ProjectAccess,
+)
 from labs.network.agent.metadata.formats import JSON, Extra, MetadataResponse, not_found
 from labs.network.agent.metadata.source import InstanceMetadata
 
@@ -83,6 +88,11 @@ def render_access(source: AccessSource | None, instance: InstanceMetadata,
                          "source is configured).")
     try:
         access = source.access_for(instance)
+    except AccessUnavailable as exc:
+        log.warning("the access document of project %s is unavailable: %s",
+                    instance.project_id, exc)
+        return MetadataResponse(503, b"503 Service Unavailable\n\nThe project's accounts "
+                                b"cannot be looked up now; try again.\n")
     except Exception:
         log.exception("looking up the access document of project %s failed",
                       instance.project_id)
