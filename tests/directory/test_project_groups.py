@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -181,7 +182,8 @@ def test_injection_strings_stay_literal(identity: IdentityService, directory: Di
 
 
 def test_reconcile_repairs_groups_edited_behind_labs_back(
-        identity: IdentityService, directory: Directory) -> None:
+        identity: IdentityService, directory: Directory,
+        caplog: pytest.LogCaptureFixture) -> None:
     groups = identity.membership
     assert isinstance(groups, DirectoryProjectGroups)
     project = identity.resources.create_project({"name": "web"}, "default")
@@ -196,7 +198,9 @@ def test_reconcile_repairs_groups_edited_behind_labs_back(
     directory.add(f"cn=project-ghost,ou=groups,{base}", {
         "objectClass": ["groupOfNames", "posixGroup"], "cn": "project-ghost",
         "gidNumber": "4242", "member": f"uid=ann,ou=people,{base}"})
-    assert sorted(groups.reconcile()) == ["project-db", "project-ghost", "project-web"]
+    with caplog.at_level(logging.WARNING, "labs.identity.project_groups"):
+        assert sorted(groups.reconcile()) == ["project-db", "project-ghost", "project-web"]
+    assert "repaired the posix group project-ghost" in caplog.text
     assert group_of(directory, "web")["memberuid"] == ["ann"]
     assert "memberuid" not in group_of(directory, gone.label)
     assert directory.read(f"cn=project-ghost,ou=groups,{base}", ["cn"]) is None
