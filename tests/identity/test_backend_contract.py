@@ -54,10 +54,11 @@ _numbers = iter(range(20000, 10**6))
 
 
 def user(name: str, id: str | None = None, **kw: object) -> UserRecord:
-    """A user as the identity service makes one, with a POSIX identity."""
+    """A user as the identity service makes one, with a POSIX identity (unless ``posix``
+    says otherwise)."""
     number = next(_numbers)
     shell = "u" + re.sub(r"[^a-z0-9]", "", name.lower())[:20] + str(number)
-    posix = PosixIdentity(shell, number, number, f"/home/{shell}")
+    posix = kw.pop("posix", PosixIdentity(shell, number, number, f"/home/{shell}"))
     return UserRecord(id=id or f"id-{name}", name=name, domain_id="default",  # type: ignore[arg-type]
                       posix=posix, **kw)
 

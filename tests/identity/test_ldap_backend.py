@@ -144,3 +144,15 @@ def test_listing_ten_thousand_users(tmp_path: Path, tx: Session) -> None:
     finally:
         directory.close()
         server.stop()
+
+
+def test_a_new_login_shell_but_never_a_new_shell_name(backend: LdapIdentityBackend,
+                                                      tx: Session) -> None:
+    made = backend.create_user(tx, person("carl", "carl", 10002), None)
+    assert made.posix is not None
+    zsh = PosixIdentity("carl", 10002, 10002, "/home/carl", "/bin/zsh")
+    assert backend.update_user(tx, made.id, {"posix": zsh}).posix == zsh
+    with pytest.raises(BadRequest, match="shell_name"):
+        backend.update_user(tx, made.id, {"posix": PosixIdentity("karl", 10002, 10002,
+                                                                 "/home/karl")})
+    assert backend.get_user(tx, made.id).posix == zsh
