@@ -40,6 +40,7 @@ class Served:
     p: str
     q: str
     source: ConductorAccessSource
+    control: InProcessBus
 
     def get(self, caller: str, path: str) -> tuple[int, str]:
         status, _, body = self.ns.get(caller, self.port, path)
@@ -80,7 +81,7 @@ def served(cloud: Cloud) -> Iterator[Served]:
             MetadataServer(instances, access=source, timeout=2.0) as server:
         port = 18791
         server.add_network("net-access", ns.name, "10.77.0.1", port)
-        yield Served(ns, port, cloud, p, q, source)
+        yield Served(ns, port, cloud, p, q, source, control)
 
 
 def test_members_keys_group_and_sudo_reach_the_projects_vm(served: Served) -> None:
@@ -128,6 +129,17 @@ def test_another_projects_vm_never_gets_the_document(served: Served) -> None:
     identity.resources.delete_project(served.q)
     time.sleep(TTL)
     assert served.get(Q_VM, "/labs/v1/access.json")[0] == 404
+
+
+def test_without_the_conductor_a_document_is_served_only_briefly(served: Served) -> None:
+    """The conductor gone: the last document for `stale_limit` (2 s here), then 503."""
+    served.cloud.user("alice", roles={"proj-p": "member"})
+    assert served.shells(P_VM) == ["alice"]
+    served.control.stop()
+    time.sleep(TTL)
+    assert served.shells(P_VM) == ["alice"]  # under 2 s old
+    time.sleep(2.0)
+    assert served.get(P_VM, "/labs/v1/access.json")[0] == 503
 
 
 class SilentConductor(ConductorAPI):

@@ -113,13 +113,15 @@ class Housekeeper(Periodic):
 
 def serve_conductor(site: Site, db: Database, bus: Bus,
                     identity: IdentityService | None = None) -> Housekeeper:
-    """The conductor on `bus` (answering from `identity`, else the site's), its first
-    heartbeat sent; start the housekeeper returned once the bus runs."""
-    from labs.wiring.identity import open_identity
+    """The conductor on `bus` (answering from `identity`, else from the site's identity
+    over `db`), its first heartbeat sent; start the housekeeper returned once the bus
+    runs."""
+    from labs.identity.config import IdentityOptions
+    from labs.wiring.identity import new_identity
 
     options = site.config.group(ComputeOptions)
-    conductor = conductor_on(bus, db, options, site.config.group(NetworkOptions),
-                             identity or open_identity(site))
+    identity = identity or new_identity(db, site.config.group(IdentityOptions), site.data_dir)
+    conductor = conductor_on(bus, db, options, site.config.group(NetworkOptions), identity)
     host = socket.gethostname()
     conductor.heartbeat(host, CONDUCTOR_BINARY)
     return Housekeeper(conductor, host, options.heartbeat_seconds)
