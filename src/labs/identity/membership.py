@@ -1,12 +1,13 @@
 """Who is told when a project's members may have changed.
 
-A project's members are the enabled users holding ``admin``, ``projectadmin`` or
-``member`` on it, directly or through a group (``reader`` is not membership: it logs
-in nowhere). Identity calls a :class:`MembershipWatch` inside the unit of work of every
-change that can change them: a grant or revocation on a project, a role deleted, a
-user enabled, disabled or deleted, a group's members changed, a group deleted, a
-project created or deleted. The base class does nothing (a site without a directory);
-the directory's project groups (:mod:`labs.identity.project_groups`) follow them.
+A project's members are those its VMs let in (``labs.identity.access``): the enabled
+users with a POSIX account holding any role on it, directly or through a group, while
+the project is enabled. Identity calls a :class:`MembershipWatch` inside the unit of
+work of every change that can change them: a grant or revocation on a project, a role
+deleted, a project enabled or disabled, a user enabled, disabled or deleted, a group's
+members changed, a group deleted, a project created or deleted. The base class does
+nothing (a site without a directory); the directory's project groups
+(:mod:`labs.identity.project_groups`) follow them.
 """
 
 from __future__ import annotations
@@ -18,14 +19,7 @@ from sqlalchemy.orm import Session
 
 from labs.identity import models
 
-#: The roles that make a user a member of a project (and of its posix group).
-MEMBER_ROLES = ("admin", "projectadmin", "member")
 A = models.Assignment
-
-
-def member_role_ids(tx: Session) -> list[str]:
-    return list(tx.scalars(sa.select(models.Role.id).where(
-        models.Role.name.in_(MEMBER_ROLES))))
 
 
 def projects_of_actors(tx: Session, actor_type: str, actor_ids: Iterable[str]) -> set[str]:

@@ -31,17 +31,12 @@ from ldap3.core import exceptions as ldap_errors
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from labs.common.errors import NotFound
 from labs.directory.connection import Directory, all_of, rdn
 from labs.directory.undo import UndoJournal
 from labs.identity import models
-from labs.identity.backends.base import IdentityBackend
-from labs.identity.membership import (
-    A,
-    MembershipWatch,
-    member_role_ids,
-    projects_of_actors,
-)
+from labs.identity.access import member_ids
+from labs.identity.backends.base import IdentityBackend, UserFilter
+from labs.identity.membership import A, MembershipWatch, projects_of_actors
 from labs.identity.posix import ProjectGroups
 from labs.identity.store import IdentityStore
 
@@ -125,35 +120,20 @@ class DirectoryProjectGroups(MembershipWatch):
         self.journal.write(tx, "delete project group", delete, restore)
 
     # -- writing groups --------------------------------------------------------
-    def members(self, tx: Session, project_id: str) -> list[tuple[str, str]]:
-        """The project's members as (DN, shell name), ordered by shell name."""
-        roles = member_role_ids(tx)
-        if not roles:
-            return []
-        rows = tx.execute(sa.select(A.actor_type, A.actor_id).distinct().where(
-            A.target_type == models.TARGET_PROJECT, A.target_id == project_id,
-            A.role_id.in_(roles))).all()
-        user_ids = {actor_id for kind, actor_id in rows if kind == models.ACTOR_USER}
-        for kind, group_id in rows:
-            if kind == models.ACTOR_GROUP:
-                with suppress(NotFound):
-                    user_ids |= {u.id for u in self.backend.list_group_members(tx, group_id)}
-        shells = set()
-        for user_id in user_ids:
-            try:
-                user = self.backend.get_user(tx, user_id)
-            except NotFound:
-                continue
-            if user.enabled and user.posix is not None:
-                shells.add(user.posix.shell_name)
-        return [(f"{rdn('uid', shell)},{self.people}", shell) for shell in sorted(shells)]
+    def members(self, tx: Session, project: models.Project) -> list[tuple[str, str]]:
+        """The project's members as (DN, shell name), ordered by shell name: those its
+        VMs let in (``labs.identity.access``)."""
+        ids = sorted(member_ids(tx, self.backend, project.id)) if project.enabled else []
+        users = self.backend.list_users(tx, UserFilter(ids=ids, enabled=True)) if ids else []
+        shells = sorted(u.posix.shell_name for u in users if u.posix is not None)
+        return [(f"{rdn('uid', shell)},{self.people}", shell) for shell in shells]
 
     def desired(self, tx: Session, project: models.Project) -> dict[str, list[str]] | None:
         """The group's synced attributes, or None while the project has no gid."""
         gid = ProjectGroups.gid(tx, project.id)
         if gid is None:
             return None
-        members = self.members(tx, project.id)
+        members = self.members(tx, project)
         return {"gidNumber": [str(gid)],
                 "member": [dn for dn, _ in members] or [self.group_dn(project.label)],
                 "memberUid": [shell for _, shell in members]}

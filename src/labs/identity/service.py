@@ -52,7 +52,7 @@ class IdentityService:
         # the directory's copy of its group follows, after the gid is taken)
         self.resources = ResourceService(self.store, lifetime,
                                          (ProjectGroups(), SudoDefaults(sudo_rules),
-                                          self.membership))
+                                          self.membership), self.membership)
         self.sudo = SudoService(self.store, sudo_rules)
         self.passwords = PasswordChecks(options.password_hash_rounds,
                                         options.password_check_concurrency,
