@@ -24,7 +24,7 @@ from labs.identity.backends.base import PosixIdentity, UserFilter, UserRecord
 from labs.identity.backends.ldap import LdapIdentityBackend
 from labs.identity.bootstrap import bootstrap
 from labs.identity.config import IdentityOptions
-from labs.identity.service import IdentityService
+from labs.wiring.identity import new_identity
 from tests.conftest import ADMIN_PASSWORD, TEST_ROUNDS, Cloud
 
 V3 = "/identity/v3"
@@ -61,9 +61,9 @@ def outage(tmp_path: Path) -> Iterator[Outage]:
     directory = Directory(address.url, address.admin_dn, address.admin_password,
                           address.base_dn, connect_timeout=2.0, timeout=3.0)
     backend = LdapIdentityBackend(directory, TEST_ROUNDS)
-    service = IdentityService(Database(f"sqlite:///{tmp_path / 'labs.db'}"),
-                              IdentityOptions(password_hash_rounds=TEST_ROUNDS), tmp_path,
-                              backend)
+    service = new_identity(Database(f"sqlite:///{tmp_path / 'labs.db'}"),
+                           IdentityOptions(password_hash_rounds=TEST_ROUNDS), tmp_path,
+                           backend)
     service.prepare()
     bootstrap(service, "http://testserver", tmp_path, admin_password=ADMIN_PASSWORD)
     app = compose({"/identity": build_api(service).app()})

@@ -10,12 +10,12 @@ from labs.common.errors import BadRequest, Conflict, NotFound
 from labs.identity import models
 from labs.identity.service import IdentityService
 from labs.identity.sudo.service import SudoService
-from labs.identity.sudo.sql import SqlSudoRuleStore
 
 
 @pytest.fixture
 def sudo(identity: IdentityService) -> SudoService:
-    return SudoService(identity.store, SqlSudoRuleStore())
+    """The site's: rules in SQL, or in the directory with its backend."""
+    return identity.sudo
 
 
 def test_a_new_project_has_the_default_rules(identity: IdentityService,
@@ -34,9 +34,9 @@ def test_deleting_a_project_deletes_its_rules(identity: IdentityService,
     other = identity.resources.create_project({"name": "p2"}, "default")
     sudo.create_rule(project.id, {"name": "extra", "users": ["ann"], "commands": ["ALL"]})
     identity.resources.delete_project(project.id)
+    assert [r.name for r in sudo.list_rules(other.id)] == ["default-sudo", "default-sudo-as"]
     with identity.store.read() as tx:
-        left = tx.scalars(sa.select(models.SudoRule.project_id)).all()
-    assert project.id not in left and other.id in left
+        assert project.id not in tx.scalars(sa.select(models.SudoRule.project_id)).all()
     with pytest.raises(NotFound, match="project"):
         sudo.list_rules(project.id)
 

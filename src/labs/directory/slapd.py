@@ -28,7 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from labs.directory.slapd_files import SYSTEM_SCHEMA_DIR, initial_ldif, slapd_conf, ssha
+from labs.directory.slapd_files import (
+    SYSTEM_SCHEMA_DIR,
+    initial_ldif,
+    nis_rfc2307bis,
+    slapd_conf,
+    ssha,
+)
 
 #: Where Debian installs slapd's programs (not on a non-root user's PATH).
 SBIN = Path("/usr/sbin")
@@ -247,6 +253,7 @@ class PrivateSlapd:
         return address
 
     def _write_config(self, address: DirectoryAddress) -> None:
+        (self.data_dir / "nis-rfc2307bis.schema").write_text(nis_rfc2307bis())
         text = slapd_conf(self.data_dir, self.base_dn, self.admin_dn,
                           ssha(address.admin_password), self.reader_dn)
         path = self.data_dir / "slapd.conf"

@@ -18,7 +18,23 @@ from pathlib import Path
 
 #: The Debian schemas every directory loads, from ``/etc/ldap/schema``.
 SYSTEM_SCHEMA_DIR = Path("/etc/ldap/schema")
-SYSTEM_SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
+SYSTEM_SCHEMAS = ("core", "cosine", "inetorgperson")
+#: nis (RFC 2307) is loaded as rfc2307bis has it: ``posixGroup`` AUXILIARY, so that a
+#: project's group is one entry that is both a ``groupOfNames`` (``member`` DNs) and a
+#: ``posixGroup`` (``gidNumber``, ``memberUid``), as LABS.md and Wikimedia's directory
+#: have it. RFC 2307's nis.schema makes posixGroup STRUCTURAL, and two unrelated
+#: structural classes cannot share an entry in OpenLDAP. Only that class changes (its
+#: OID, name, attributes and every other definition are Debian's file, read at each
+#: start); its ``cn`` is then groupOfNames'.
+NIS_SCHEMA = "nis"
+_POSIX_GROUP_STRUCTURAL = """NAME 'posixGroup'
+	DESC 'Abstraction of a group of accounts'
+	SUP top STRUCTURAL
+	MUST ( cn $ gidNumber )"""
+_POSIX_GROUP_AUXILIARY = """NAME 'posixGroup'
+	DESC 'Abstraction of a group of accounts'
+	SUP top AUXILIARY
+	MUST gidNumber"""
 #: Labs' own schemas: every ``*.schema`` here, in the order of their names (openssh-lpk,
 #: sudo, and any later one that builds on them).
 SCHEMA_DIR = Path(__file__).parent / "schema"
@@ -31,9 +47,20 @@ UNITS = ("people", "groups", "projects")
 BCRYPT_ROUNDS = 12
 
 
-def schema_files() -> list[Path]:
+def schema_files(data_dir: Path) -> list[Path]:
     return ([SYSTEM_SCHEMA_DIR / f"{name}.schema" for name in SYSTEM_SCHEMAS]
-            + sorted(SCHEMA_DIR.glob("*.schema")))
+            + [data_dir / "nis-rfc2307bis.schema"] + sorted(SCHEMA_DIR.glob("*.schema")))
+
+
+def nis_rfc2307bis() -> str:
+    """Debian's nis.schema with posixGroup AUXILIARY (see ``NIS_SCHEMA``)."""
+    text = (SYSTEM_SCHEMA_DIR / f"{NIS_SCHEMA}.schema").read_text()
+    if _POSIX_GROUP_STRUCTURAL not in text:
+        raise ValueError(f"{SYSTEM_SCHEMA_DIR}/nis.schema: posixGroup is not as RFC 2307 "
+                         "defines it; cannot make it auxiliary")
+    return ("# Written by Labs at every start: Debian's nis.schema, posixGroup AUXILIARY "
+            "as in rfc2307bis.\n" + text.replace(_POSIX_GROUP_STRUCTURAL,
+                                                   _POSIX_GROUP_AUXILIARY))
 
 
 def ssha(password: str) -> str:
@@ -54,7 +81,7 @@ def slapd_conf(data_dir: Path, base_dn: str, admin_dn: str, admin_hash: str,
                reader_dn: str) -> str:
     """The whole configuration of the private slapd in `data_dir`."""
     lines = ["# Written by Labs at every start of this directory: changes here are lost.", ""]
-    lines += [f"include {_quoted(str(path))}" for path in schema_files()]
+    lines += [f"include {_quoted(str(path))}" for path in schema_files(data_dir)]
     lines += ["", f"pidfile {_quoted(str(data_dir / 'slapd.pid'))}",
               f"argsfile {_quoted(str(data_dir / 'slapd.args'))}"]
     if (MODULE_DIR / "back_mdb.la").exists() or (MODULE_DIR / "back_mdb.so").exists():

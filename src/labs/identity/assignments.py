@@ -13,6 +13,7 @@ from labs.common.errors import NotFound
 from labs.identity import models
 from labs.identity.backends.base import IdentityBackend
 from labs.identity.implied_roles import implied_by
+from labs.identity.membership import MembershipWatch
 from labs.identity.resources import get_row, new_id
 from labs.identity.store import IdentityStore
 
@@ -62,9 +63,11 @@ def role_ids_for(tx: Session, backend: IdentityBackend, user_id: str, target_typ
 
 
 class AssignmentService:
-    def __init__(self, store: IdentityStore, backend: IdentityBackend) -> None:
+    def __init__(self, store: IdentityStore, backend: IdentityBackend,
+                 membership: MembershipWatch | None = None) -> None:
         self.store = store
         self.backend = backend
+        self.membership = membership or MembershipWatch()
 
     # -- roles ---------------------------------------------------------------
     def create_role(self, name: str, description: str = "") -> models.Role:
@@ -94,6 +97,7 @@ class AssignmentService:
     def delete_role(self, role_id: str) -> None:
         with self.store.write() as tx:
             row = get_row(tx, models.Role, role_id, "role")
+            self.membership.role_deleted(tx, role_id)
             tx.execute(sa.delete(A).where(A.role_id == role_id))
             tx.delete(row)
 
@@ -122,6 +126,7 @@ class AssignmentService:
                 tx.add(A(actor_type=grant.actor_type, actor_id=grant.actor_id,
                          target_type=grant.target_type, target_id=grant.target_id,
                          role_id=grant.role_id))
+                self._changed(tx, grant)
 
     def check_grant(self, grant: Grant) -> None:
         with self.store.read() as tx:
@@ -138,6 +143,11 @@ class AssignmentService:
                 raise NotFound(f"Could not find role assignment of role {grant.role_id} "
                                f"to {grant.actor_type} {grant.actor_id}.")
             tx.delete(row)
+            self._changed(tx, grant)
+
+    def _changed(self, tx: Session, grant: Grant) -> None:
+        if grant.target_type == models.TARGET_PROJECT:
+            self.membership.projects_changed(tx, [grant.target_id])
 
     def list_grant_roles(self, actor_type: str, actor_id: str, target_type: str,
                          target_id: str) -> list[models.Role]:

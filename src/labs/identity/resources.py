@@ -16,6 +16,7 @@ from labs.common.db import apply_changes, matching, save_unique
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound
 from labs.common.names import label_candidates, project_label
 from labs.identity import models
+from labs.identity.membership import MembershipWatch
 from labs.identity.store import IdentityStore
 
 #: Tries at a free label when concurrent creations keep taking the one chosen.
@@ -69,10 +70,12 @@ class ProjectHook(Protocol):
 
 class ResourceService:
     def __init__(self, store: IdentityStore, token_lifetime: int,
-                 project_hooks: Sequence[ProjectHook] = ()) -> None:
+                 project_hooks: Sequence[ProjectHook] = (),
+                 membership: MembershipWatch | None = None) -> None:
         self.store = store
         self.lifetime = token_lifetime
         self.project_hooks = tuple(project_hooks)
+        self.membership = membership or MembershipWatch()
 
     # -- domains -------------------------------------------------------------
     def create_domain(self, name: str, description: str = "", enabled: bool = True,
@@ -207,6 +210,8 @@ class ResourceService:
             save_unique(tx, f"project - a project named {row.name!r} exists in the domain")
             if changes.get("enabled") is False:
                 revoke(tx, self.lifetime, project_id=project_id)
+            if "enabled" in changes:  # a disabled project has no members
+                self.membership.projects_changed(tx, [project_id])
             return row
 
     def delete_project(self, project_id: str) -> None:

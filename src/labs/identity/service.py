@@ -19,6 +19,7 @@ from labs.identity.endpoint_groups import EndpointGroupService, PolicyBlobServic
 from labs.identity.implied_roles import ImpliedRoleService
 from labs.identity.limits import LimitService
 from labs.identity.lockout import Lockout
+from labs.identity.membership import MembershipWatch
 from labs.identity.passwords import PasswordChecks
 from labs.identity.posix import ProjectGroups
 from labs.identity.resources import ResourceService
@@ -36,24 +37,30 @@ class IdentityService:
     and tokens."""
 
     def __init__(self, db: Database, options: IdentityOptions, data_dir: Path,
-                 backend: IdentityBackend, sudo_rules: SudoRuleStore) -> None:
+                 backend: IdentityBackend, sudo_rules: SudoRuleStore,
+                 membership: MembershipWatch | None = None,
+                 store: IdentityStore | None = None) -> None:
         self.options = options
-        self.store = IdentityStore(db)
+        self.store = store or IdentityStore(db)
         self.backend = backend
+        #: told of every change to who is in which project (the directory's groups)
+        self.membership = membership or MembershipWatch()
         lifetime = options.token_expiration
         self.keys = KeyRepository(Path(options.key_repository or data_dir / "fernet-keys"),
                                   options.max_active_keys)
-        # every project has a POSIX group and sudo rules: made with it and go with it
+        # every project has a POSIX group and sudo rules: made with it and go with it (and
+        # the directory's copy of its group follows, after the gid is taken)
         self.resources = ResourceService(self.store, lifetime,
-                                         (ProjectGroups(), SudoDefaults(sudo_rules)))
+                                         (ProjectGroups(), SudoDefaults(sudo_rules),
+                                          self.membership), self.membership)
         self.sudo = SudoService(self.store, sudo_rules)
         self.passwords = PasswordChecks(options.password_hash_rounds,
                                         options.password_check_concurrency,
                                         options.password_check_queue)
         self.lockout = Lockout(db, options.lockout_failure_attempts, options.lockout_duration)
         self.users = UserService(self.store, self.backend, lifetime, options.max_password_length,
-                                 self.passwords, self.lockout)
-        self.assignments = AssignmentService(self.store, self.backend)
+                                 self.passwords, self.lockout, self.membership)
+        self.assignments = AssignmentService(self.store, self.backend, self.membership)
         self.catalog = CatalogService(self.store)
         self.implied_roles = ImpliedRoleService(self.store)
         self.limits = LimitService(self.store)

@@ -11,6 +11,7 @@ from labs.common.errors import BadRequest, NotFound, Unauthorized
 from labs.identity import models
 from labs.identity.backends.base import GroupRecord, IdentityBackend, UserFilter, UserRecord
 from labs.identity.lockout import Lockout
+from labs.identity.membership import MembershipWatch
 from labs.identity.passwords import PasswordChecks
 from labs.identity.posix import PosixLedger, retry_contention
 from labs.identity.resources import get_row, new_id, revoke
@@ -22,7 +23,7 @@ USER_FIELDS = ("name", "enabled", "default_project_id")
 class UserService:
     def __init__(self, store: IdentityStore, backend: IdentityBackend, token_lifetime: int,
                  max_password_length: int, passwords: PasswordChecks,
-                 lockout: Lockout) -> None:
+                 lockout: Lockout, membership: MembershipWatch | None = None) -> None:
         self.store = store
         self.backend = backend
         self.lifetime = token_lifetime
@@ -30,6 +31,7 @@ class UserService:
         self.passwords = passwords
         self.lockout = lockout
         self.ledger = PosixLedger()
+        self.membership = membership or MembershipWatch()
 
     def check_password(self, user_id: str, password: str) -> bool:
         """Whether ``password`` is the user's: counted by the lockout, checked in the pool.
@@ -115,6 +117,8 @@ class UserService:
             changes["extra"] = extra
         with self.store.write() as tx:
             user = self.backend.update_user(tx, user_id, changes)
+            if "enabled" in changes:
+                self.membership.users_changed(tx, [user_id])
             if password is not None:
                 self.backend.set_password(tx, user_id, password)
             if password is not None or fields.get("enabled") is False:
@@ -138,6 +142,7 @@ class UserService:
 
     def delete_user(self, user_id: str) -> None:
         with self.store.write() as tx:
+            self.membership.users_changed(tx, [user_id])  # its projects, before it goes
             self.backend.delete_user(tx, user_id)
             self.ledger.release(tx, user_id)
             tx.execute(sa.delete(models.Assignment).where(
@@ -173,6 +178,7 @@ class UserService:
 
     def delete_group(self, group_id: str) -> None:
         with self.store.write() as tx:
+            self.membership.groups_changed(tx, [group_id])
             self.backend.delete_group(tx, group_id)
             tx.execute(sa.delete(models.Assignment).where(
                 models.Assignment.actor_type == models.ACTOR_GROUP,
@@ -181,10 +187,12 @@ class UserService:
     def add_user_to_group(self, user_id: str, group_id: str) -> None:
         with self.store.write() as tx:
             self.backend.add_user_to_group(tx, user_id, group_id)
+            self.membership.groups_changed(tx, [group_id])
 
     def remove_user_from_group(self, user_id: str, group_id: str) -> None:
         with self.store.write() as tx:
             self.backend.remove_user_from_group(tx, user_id, group_id)
+            self.membership.groups_changed(tx, [group_id])
 
     def check_user_in_group(self, user_id: str, group_id: str) -> None:
         with self.store.read() as tx:

@@ -37,7 +37,7 @@ from labs.wiring.bus import open_bus
 from labs.wiring.compute import open_compute, serve_conductor, serve_scheduler
 from labs.wiring.directory import start_directory
 from labs.wiring.dns import dns_server_of, serve_dns
-from labs.wiring.identity import open_identity
+from labs.wiring.identity import directory_reconcile, open_identity
 from labs.wiring.image import LocalImages, open_images
 from labs.wiring.network import open_network
 
@@ -120,4 +120,7 @@ def _build(site: Site, public_url: str) -> AllInOne:
         cloud.stoppers.append(agent.stop)
     housekeeper.start()
     cloud.stoppers.append(housekeeper.stop)
+    reconcile = directory_reconcile(identity)  # the project groups in the directory
+    if reconcile is not None:
+        cloud.stoppers.append(reconcile.stop)
     return cloud
