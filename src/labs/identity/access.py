@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from labs.identity import models
-from labs.identity.backends.base import IdentityBackend, UserFilter
+from labs.identity.backends.base import IdentityBackend, UserFilter, UserRecord
 from labs.identity.posix import ProjectGroups
 from labs.identity.sudo.store import SudoRuleStore
 from labs.identity.sudo.sudoers import render_sudoers
@@ -87,6 +87,20 @@ def member_ids(tx: Session, backend: IdentityBackend, project_id: str) -> set[st
     return users
 
 
+def login_members(tx: Session, backend: IdentityBackend,
+                  project: models.Project) -> list[UserRecord]:
+    """The people who log into the project's VMs (and make its directory group): members
+    (`member_ids`), enabled, in an enabled domain, with a POSIX account; none while the
+    project is disabled."""
+    ids = sorted(member_ids(tx, backend, project.id)) if project.enabled else []
+    if not ids:
+        return []
+    enabled_domains = set(tx.scalars(sa.select(models.Domain.id).where(
+        models.Domain.enabled.is_(True))))
+    return [u for u in backend.list_users(tx, UserFilter(ids=ids, enabled=True))
+            if u.posix is not None and u.domain_id in enabled_domains]
+
+
 def project_access(tx: Session, backend: IdentityBackend, sudo_rules: SudoRuleStore,
                    project_id: str) -> ProjectAccessRecord | None:
     """The project's access record; None when there is no such project."""
@@ -95,12 +109,8 @@ def project_access(tx: Session, backend: IdentityBackend, sudo_rules: SudoRuleSt
     if project is None or gid is None:
         return None
     members: list[AccessMember] = []
-    ids = sorted(member_ids(tx, backend, project_id)) if project.enabled else []
-    if ids:
-        enabled_domains = set(tx.scalars(sa.select(models.Domain.id).where(
-            models.Domain.enabled.is_(True))))
-        users = [u for u in backend.list_users(tx, UserFilter(ids=ids, enabled=True))
-                 if u.posix is not None and u.domain_id in enabled_domains]
+    users = login_members(tx, backend, project)
+    if users:
         keys = backend.ssh_keys_of(tx, [u.id for u in users])
         for user in users:
             posix = user.posix

@@ -34,8 +34,8 @@ from sqlalchemy.orm import Session, SessionTransaction
 from labs.directory.connection import Directory, all_of, rdn
 from labs.directory.undo import UndoJournal
 from labs.identity import models
-from labs.identity.access import member_ids
-from labs.identity.backends.base import IdentityBackend, UserFilter
+from labs.identity.access import login_members
+from labs.identity.backends.base import IdentityBackend
 from labs.identity.membership import A, MembershipWatch, projects_of_actors
 from labs.identity.posix import ProjectGroups
 from labs.identity.store import IdentityStore
@@ -123,9 +123,8 @@ class DirectoryProjectGroups(MembershipWatch):
     def members(self, tx: Session, project: models.Project) -> list[tuple[str, str]]:
         """The project's members as (DN, shell name), ordered by shell name: those its
         VMs let in (``labs.identity.access``)."""
-        ids = sorted(member_ids(tx, self.backend, project.id)) if project.enabled else []
-        users = self.backend.list_users(tx, UserFilter(ids=ids, enabled=True)) if ids else []
-        shells = sorted(u.posix.shell_name for u in users if u.posix is not None)
+        shells = sorted(u.posix.shell_name for u in login_members(tx, self.backend, project)
+                        if u.posix is not None)
         return [(f"{rdn('uid', shell)},{self.people}", shell) for shell in shells]
 
     def desired(self, tx: Session, project: models.Project) -> dict[str, list[str]] | None:
