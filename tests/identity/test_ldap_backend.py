@@ -156,3 +156,18 @@ def test_a_new_login_shell_but_never_a_new_shell_name(backend: LdapIdentityBacke
         backend.update_user(tx, made.id, {"posix": PosixIdentity("karl", 10002, 10002,
                                                                  "/home/karl")})
     assert backend.get_user(tx, made.id).posix == zsh
+
+
+def test_the_sql_anchor_keeps_names_unique_when_the_directory_check_is_passed(
+        backend: LdapIdentityBackend, tx: Session) -> None:
+    """Two creations of one name at once both pass the directory's search; the anchor
+    row's unique (domain, name) stops the second, and follows renames."""
+    first = backend.create_user(tx, person("Race", "race1", 5101), None)
+    entry = backend.directory.search(backend.people, "(uid=race1)", ["uid"])[0]
+    backend.directory.delete(entry.dn)  # as if the second search ran before this add
+    with pytest.raises(Conflict), tx.begin_nested():
+        backend.create_user(tx, person("Race", "race2", 5102), None)
+    assert tx.get(models.User, first.id).name == "Race"  # type: ignore[union-attr]
+    other = backend.create_user(tx, person("Other", "other1", 5103), None)
+    backend.update_user(tx, other.id, {"name": "Renamed"})
+    assert tx.get(models.User, other.id).name == "Renamed"  # type: ignore[union-attr]

@@ -28,7 +28,6 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE
 from ldap3.core import exceptions as ldap_errors
 from ldap3.utils.dn import parse_dn
@@ -39,6 +38,7 @@ from labs.common.errors import BadRequest, Conflict, NotFound
 from labs.directory.connection import Directory, Entry, all_of, any_of, equals, rdn
 from labs.directory.undo import UndoJournal
 from labs.identity import models
+from labs.identity.backends.anchors import drop_anchor, rename_anchor
 from labs.identity.backends.base import GroupRecord, IdentityBackend, UserFilter, UserRecord
 from labs.identity.backends.ldap_entries import (
     CHUNK,
@@ -115,8 +115,8 @@ class LdapIdentityBackend(IdentityBackend):
             attributes["userPassword"] = crypt_hash(password, self.rounds)
             attributes["labsPasswordCreatedAt"] = ldap_time(created_at)
         dn = f"{rdn('uid', posix.shell_name)},{self.people}"
-        save_unique(tx, f"user {user.id}", models.User(
-            id=user.id, name=user.id, domain_id=user.domain_id, extra={}))
+        save_unique(tx, f"user {user.name}", models.User(
+            id=user.id, name=user.name, domain_id=user.domain_id, extra={}))
         try:
             self._write(tx, "create user", lambda: self._add(dn, attributes),
                         lambda: self._delete_quietly(dn))
@@ -127,11 +127,6 @@ class LdapIdentityBackend(IdentityBackend):
                           enabled=user.enabled, default_project_id=user.default_project_id,
                           password_created_at=created_at, extra=dict(user.extra), posix=posix)
 
-    @staticmethod
-    def _drop_anchor(tx: Session, model: type[models.User] | type[models.Group],
-                     row_id: str) -> None:
-        """The SQL row goes with the entry; what hangs on it (credentials, trusts) too."""
-        tx.execute(sa.delete(model).where(model.id == row_id))
 
     def _add(self, dn: str, attributes: dict[str, Any]) -> None:
         try:
@@ -196,6 +191,8 @@ class LdapIdentityBackend(IdentityBackend):
                 self.people, IS_USER, changes["name"], current.domain_id, ["cn"]):
             raise Conflict(f"Conflict occurred attempting to store user - a user named "
                            f"{changes['name']!r} exists in the domain: duplicate entry.")
+        if "name" in changes:
+            rename_anchor(tx, models.User, user_id, changes["name"], "user")
         new = user_changes(current, changes)
         if new:
             self._replace(tx, "update user", entry.dn, new,
@@ -209,7 +206,7 @@ class LdapIdentityBackend(IdentityBackend):
         for group in self.directory.search(self.groups, all_of(IS_GROUP, equals(
                 "member", entry.dn)), ["labsId"]):
             self._member_change(tx, group.dn, entry.dn, add=False)
-        self._drop_anchor(tx, models.User, user_id)
+        drop_anchor(tx, models.User, user_id)
         self._write(tx, "delete user", lambda: self._delete_quietly(entry.dn),
                     lambda: self.directory.add(entry.dn, full.attributes))
 
@@ -288,8 +285,8 @@ class LdapIdentityBackend(IdentityBackend):
         if group.description:
             attributes["description"] = group.description
         dn = f"{rdn('labsId', group.id)},{self.groups}"
-        save_unique(tx, f"group {group.id}", models.Group(
-            id=group.id, name=group.id, domain_id=group.domain_id, description=""))
+        save_unique(tx, f"group {group.name}", models.Group(
+            id=group.id, name=group.name, domain_id=group.domain_id, description=""))
         try:
             self._write(tx, "create group", lambda: self._add(dn, attributes),
                         lambda: self._delete_quietly(dn))
@@ -320,6 +317,7 @@ class LdapIdentityBackend(IdentityBackend):
             if self._named(self.groups, IS_GROUP, changes["name"], current.domain_id, ["cn"]):
                 raise Conflict(f"Conflict occurred attempting to store group - a group named "
                                f"{changes['name']!r} exists in the domain: duplicate entry.")
+            rename_anchor(tx, models.Group, group_id, changes["name"], "group")
             new["cn"] = [changes["name"]]
         if "description" in changes:
             new["description"] = [changes["description"]] if changes["description"] else []
@@ -333,7 +331,7 @@ class LdapIdentityBackend(IdentityBackend):
         entry = self._group_entry(group_id)
         full = self.directory.read(entry.dn, ["*"])
         assert full is not None
-        self._drop_anchor(tx, models.Group, group_id)
+        drop_anchor(tx, models.Group, group_id)
         self._write(tx, "delete group", lambda: self._delete_quietly(entry.dn),
                     lambda: self.directory.add(entry.dn, full.attributes))
 
