@@ -48,8 +48,33 @@ def test_token_issue_and_catalog(labs_cloud: RunningCloud) -> None:
     assert demo["project_id"] != token["project_id"]
 
 
+def directory_line(cloud: RunningCloud) -> str:
+    """What `labs up` logged of where the accounts live."""
+    log = sorted(cloud.data_dir.parent.glob("labs-up-*.log"))[-1]
+    return next(line for line in log.read_text().splitlines() if "directory:" in line)
+
+
 def test_projects_users_roles_groups(labs_cloud: RunningCloud) -> None:
-    c = labs_cloud
+    """With slapd installed, `labs up` keeps users, passwords and groups in its private
+    directory: the CLI's users, password change and login, groups and roles there."""
+    assert "the private slapd answers on" in directory_line(labs_cloud)
+    users_roles_groups(labs_cloud)
+
+
+def test_projects_users_roles_groups_with_the_users_in_sql(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The same with `[directory] backend = sql`: the two backends answer alike."""
+    cloud = start_labs_up(tmp_path_factory.mktemp("labs-sql-users") / "data",
+                          env={"LABS_DIRECTORY_BACKEND": "sql"})
+    try:
+        assert "the accounts are kept in SQL ([directory] backend = sql)" \
+            in directory_line(cloud)
+        users_roles_groups(cloud)
+    finally:
+        cloud.stop()
+
+
+def users_roles_groups(c: RunningCloud) -> None:
     project = c.openstack_json("project", "create", "--description", "e2e", "proj-e2e")
     assert project["name"] == "proj-e2e"
     assert "proj-e2e" in [p["Name"] for p in c.openstack_json("project", "list")]
