@@ -21,13 +21,6 @@ from tests.accounts.keys_helpers import (
 )
 
 
-@pytest.fixture(params=["sql", "ldap"])
-def identity_backend_kind(request: pytest.FixtureRequest) -> str:
-    """This module passes with users and groups in SQL and in the directory."""
-    return str(request.param)
-
-
-
 @pytest.mark.parametrize("make", [
     ed25519_public,
     lambda: rsa_public(2048),

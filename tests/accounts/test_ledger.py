@@ -19,6 +19,7 @@ from labs.identity.config import IdentityOptions
 from labs.identity.posix import FIRST_UID, derive_shell_name
 from labs.identity.service import IdentityService
 from labs.wiring.identity import new_identity
+from tests.accounts.keys_helpers import ed25519_public
 from tests.conftest import TEST_ROUNDS
 
 
@@ -123,3 +124,21 @@ def test_many_sign_ups_at_once_get_distinct_numbers(mariadb_url: str, tmp_path: 
     assert len({p.shell_name for p in posix}) == 100
     assert {p.shell_name for p in posix if p.shell_name.startswith("twin")} == {
         "twin", *(f"twin{i}" for i in range(1, 20))}
+
+
+def test_the_key_bound_holds_under_concurrent_adds(identity: IdentityService) -> None:
+    """Ten keys added to one account at once under a bound of three: exactly three."""
+    accounts = AccountsService(identity, AccountsOptions(max_keys=3))
+    user = identity.users.create_user({"name": "Keyholder"}, "default").id
+    keys = [ed25519_public() for _ in range(10)]
+
+    def add(key: str) -> str:
+        try:
+            accounts.add_key(user, key)
+        except Conflict:
+            return "refused"
+        return "added"
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        outcomes = list(pool.map(add, keys))
+    assert outcomes.count("added") == 3, outcomes
+    assert len(accounts.list_keys(user)) == 3

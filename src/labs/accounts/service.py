@@ -9,7 +9,7 @@ from labs.accounts.config import AccountsOptions
 from labs.accounts.keys import PublicKey, describe, parse_public_key
 from labs.common.errors import BadRequest, Conflict, Forbidden, NotFound
 from labs.identity.backends.base import UserRecord
-from labs.identity.posix import LOGIN_SHELLS
+from labs.identity.posix import LOGIN_SHELLS, hold_user
 from labs.identity.service import IdentityService
 
 
@@ -67,6 +67,7 @@ class AccountsService:
     def add_key(self, user_id: str, text: str) -> PublicKey:
         key = parse_public_key(text)
         with self.identity.store.write() as tx:
+            hold_user(tx, user_id)  # the bound holds under concurrent adds
             have = self.identity.backend.list_ssh_keys(tx, user_id)
             if any(describe(line).fingerprint == key.fingerprint for line in have):
                 raise Conflict(f"This key is already on the account (SHA256:"

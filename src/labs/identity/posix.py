@@ -229,3 +229,11 @@ def key_fingerprint(public_key: str) -> str:
         raise BadRequest("The ssh public key's data is not base64.") from None
     digest = hashlib.sha256(blob).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def hold_user(tx: Session, user_id: str) -> None:
+    """Hold the user's row until `tx` ends (a write: a row lock on MariaDB, the write
+    lock on SQLite), so that what counts the user's things and adds one (ssh keys under
+    their bound) never runs twice at once for one user."""
+    tx.execute(sa.update(models.User).where(models.User.id == user_id)
+               .values(id=models.User.id))
