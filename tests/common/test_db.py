@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from labs.common.db import Database, schema_drift, upgrade
+from labs.common.db import Database, save_unique, schema_drift, upgrade
 from labs.identity import models
 
 #: Migrations are tested on an empty database, never on a reused one.
@@ -27,6 +27,21 @@ def test_a_failed_transaction_leaves_nothing(db_url: str) -> None:
     with pytest.raises(RuntimeError), db.transaction() as tx:
         tx.add(models.Domain(id="d1", name="one"))
         tx.flush()
+        raise RuntimeError("crash in the middle")
+    with db.transaction() as tx:
+        assert tx.scalars(sa.select(models.Domain)).all() == []
+    db.dispose()
+
+
+def test_a_failed_transaction_whose_first_write_was_a_savepoint_leaves_nothing(
+        db_url: str) -> None:
+    """pysqlite alone begins no transaction before a SAVEPOINT and commits at its release:
+    save_unique as a request's first write would outlive the request's rollback."""
+    db = Database(db_url)
+    upgrade(db, "identity")
+    with pytest.raises(RuntimeError), db.transaction() as tx:
+        save_unique(tx, "domain one", models.Domain(id="d1", name="one"))
+        save_unique(tx, "domain two", models.Domain(id="d2", name="two"))
         raise RuntimeError("crash in the middle")
     with db.transaction() as tx:
         assert tx.scalars(sa.select(models.Domain)).all() == []

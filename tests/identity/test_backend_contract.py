@@ -137,11 +137,8 @@ def test_groups_and_membership(backend: IdentityBackend, tx: Session) -> None:
 
 
 def test_a_failed_request_leaves_nothing_behind(backend: IdentityBackend, db: Database) -> None:
-    if isinstance(backend, SqlIdentityBackend) and db.is_sqlite:
-        # pysqlite opens no transaction before a SAVEPOINT, so save_unique's RELEASE
-        # commits what came before it: labs.common.db needs SQLAlchemy's pysqlite BEGIN
-        # recipe for this to hold on SQLite
-        pytest.xfail("SQLite commits at a savepoint's release (labs.common.db)")
+    """On every engine: on SQLite too, where pysqlite alone would have committed what came
+    before a savepoint's release (labs.common.db begins every transaction itself)."""
     with db.transaction() as tx:
         backend.create_user(tx, user("keep"), "pw")
         backend.create_group(tx, GroupRecord(id="g-keep", name="keep", domain_id="default"))

@@ -61,6 +61,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_own_transactions(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # pysqlite begins and commits nothing itself
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_engine(url: str, *, pool_size: int = 20, echo: bool = False,
                 autocommit: bool = False) -> Engine:
     """An engine; ``autocommit`` ones run single statements in one round trip each."""
@@ -76,6 +84,15 @@ def make_engine(url: str, *, pool_size: int = 20, echo: bool = False,
                                   pool_size=pool_size, max_overflow=max(40 - pool_size, 0),
                                   **extra)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if not autocommit:
+            # pysqlite's own transaction handling begins only before a write and commits
+            # when the outermost savepoint is released, so a request whose first write was
+            # a savepoint (save_unique) kept it after a rollback. Labs begins every
+            # transaction itself (SQLAlchemy's pysqlite recipe), IMMEDIATE: the process
+            # takes turns for writes anyway (Database.transaction), and another process's
+            # commit can then never make a read-then-write transaction fail half-way.
+            event.listen(engine, "connect", _sqlite_own_transactions)
+            event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "mysql":
         if parsed.drivername == "mysql":
