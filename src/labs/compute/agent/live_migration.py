@@ -55,7 +55,7 @@ class LiveMigrationWork:
             try:
                 target = agent.driver.prepare_incoming(agent._instance_spec(spec, nics), psk)
                 try:
-                    found = self._relay_in(spec.id, target)
+                    found = self._relay_in(spec.id, target, psk)
                 except BaseException:
                     agent.driver.destroy(spec.id)
                     raise
@@ -67,9 +67,11 @@ class LiveMigrationWork:
                       states.MIGRATING)
         return found
 
-    def _relay_in(self, instance_id: str, target: MigrationTarget) -> dict[str, Any]:
+    def _relay_in(self, instance_id: str, target: MigrationTarget,
+                  psk: str) -> dict[str, Any]:
         """The destination's relay for a driver waiting on unix sockets; what the source
-        needs to reach it (the target itself for other drivers)."""
+        needs to reach it (the target itself for other drivers). The relay checks each
+        connection's proof of the move's key (`psk`), as the source's relay gives it."""
         if not target.uri.startswith("unix:"):
             return {k: v for k, v in dataclasses.asdict(target).items() if k != "psk"}
         routes = {MIGRATION: target.uri.removeprefix("unix:")}
@@ -77,8 +79,7 @@ class LiveMigrationWork:
             routes[DISK] = target.nbd_socket
         host = self.agent.driver.host_resources().host_ip
         self._close_relay(instance_id)  # of an earlier attempt
-        relay = self._relays[instance_id] = Inbound(host, routes, RELAY_SECONDS,
-                                                         key=target.psk)
+        relay = self._relays[instance_id] = Inbound(host, routes, RELAY_SECONDS, key=psk)
         return {"relay": list(relay.address), "disk": bool(target.nbd_socket),
                 "nbd_export": target.nbd_export}
 
