@@ -373,9 +373,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from labs.common.config import ConfigError
+
     args = parser().parse_args(argv)
     setup_logging(args.log_level)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:  # what to set or start, said once, without a traceback
+        log.error("%s", exc)
+        return 2
     return result
 
 

@@ -57,8 +57,10 @@ def identity_backend(site: Site, options: IdentityOptions) -> IdentityBackend:
         return SqlIdentityBackend(options.password_hash_rounds)
     address = directory_address(site)
     if address is None:
-        raise ConfigError("the accounts' directory (the private slapd) is not running: "
-                          "labs up or labs serve identity starts it")
+        raise ConfigError("the accounts' directory (the private slapd of this data dir) "
+                          "is not running: start `labs serve identity` first (or `labs "
+                          "up`), or name a directory every host reaches with [directory] "
+                          "url")
     return LdapIdentityBackend(Directory(address.url, address.admin_dn,
                                          address.admin_password, address.base_dn),
                                options.password_hash_rounds)
