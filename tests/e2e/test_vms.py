@@ -424,7 +424,9 @@ def test_security_groups_floating_ips_and_projects(vm_cloud: VmCloud,
 
         # the default group lets TCP 22 in from the cloud's range; without that rule,
         # ssh from the gateway is dropped, and with it back, it works again
-        default = conn.get_security_group("default")
+        # the admin sees every project's default group (the shared cloud has others)
+        default = conn.get_security_group(
+            "default", filters={"project_id": conn.current_project_id})
         assert default is not None
         ssh_rule = next(r for r in default["security_group_rules"]
                         if r["protocol"] == "tcp" and r["port_range_min"] == 22)
