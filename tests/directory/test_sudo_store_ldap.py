@@ -18,6 +18,7 @@ from labs.identity.sudo.rules import SudoRule, default_rules
 from labs.identity.sudo.store import SudoRuleStore
 from tests.identity.conftest import ldap_directory  # noqa: F401
 from tests.identity.sudo_store_contract import *  # noqa: F403
+from tests.identity.sudo_store_contract import with_projects
 
 
 @pytest.fixture
@@ -27,17 +28,7 @@ def store(ldap_directory: Directory) -> SudoRuleStore:  # noqa: F811
 
 @pytest.fixture
 def tx(tmp_path: Path) -> Iterator[Session]:
-    db = Database(f"sqlite:///{tmp_path / 'labs.db'}")
-    upgrade(db, "identity")
-    with db.transaction() as session:
-        session.add(models.Domain(id="default", name="Default"))
-        session.flush()
-        for project in ("p1", "p2"):
-            session.add(models.Project(id=project, name=project, label=project,
-                                       domain_id="default"))
-        session.flush()
-        yield session
-    db.dispose()
+    yield from with_projects(f"sqlite:///{tmp_path / 'labs.db'}")
 
 
 def test_rules_are_sudo_roles_under_the_project(store: LdapSudoRuleStore,

@@ -1,16 +1,20 @@
 """The sudo rule store contract: every ``SudoRuleStore`` runs these tests unchanged.
 
 A module binds them to a store by defining the fixtures ``store`` (a ``SudoRuleStore``)
-and ``tx`` (a unit of work in which the projects ``p1`` and ``p2`` exist) and
-importing the tests: ``from tests.identity.sudo_store_contract import *``.
+and ``tx`` (a unit of work in which the projects ``p1`` and ``p2`` exist: `with_projects`
+makes one) and importing the tests: ``from tests.identity.sudo_store_contract import *``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from sqlalchemy.orm import Session
 
+from labs.common.db import Database, upgrade
 from labs.common.errors import Conflict, NotFound
+from labs.identity import models
 from labs.identity.sudo.rules import SudoRule, default_rules
 from labs.identity.sudo.store import SudoRuleStore
 
@@ -22,6 +26,22 @@ __all__ = [
     "test_projects_do_not_see_each_others_rules",
     "test_replace_changes_and_renames",
 ]
+
+def with_projects(db_url: str) -> Iterator[Session]:
+    """A unit of work on identity's tables in which the projects ``p1`` and ``p2`` exist
+    (the body of a module's ``tx`` fixture)."""
+    db = Database(db_url)
+    upgrade(db, "identity")
+    with db.transaction() as session:
+        session.add(models.Domain(id="default", name="Default"))
+        session.flush()
+        for project in ("p1", "p2"):
+            session.add(models.Project(id=project, name=project, label=project,
+                                       domain_id="default"))
+        session.flush()
+        yield session
+    db.dispose()
+
 
 FULL = SudoRule(name="web.restart", users=("%project-p1", "ann"), commands=(
     "/usr/bin/systemctl restart nginx", "!/bin/su"), hosts=("web1", "10.0.0.0/8"),

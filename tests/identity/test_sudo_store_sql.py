@@ -9,12 +9,12 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.orm import Session
 
-from labs.common.db import Database, alembic_config, upgrade
-from labs.identity import models
+from labs.common.db import Database, alembic_config
 from labs.identity.sudo.rules import default_rules
 from labs.identity.sudo.sql import SqlSudoRuleStore
 from labs.identity.sudo.store import SudoRuleStore
 from tests.identity.sudo_store_contract import *  # noqa: F403
+from tests.identity.sudo_store_contract import with_projects
 
 #: Migrations are tested on an empty database, never on a reused one.
 pytestmark = pytest.mark.fresh_database
@@ -27,17 +27,7 @@ def store() -> SudoRuleStore:
 
 @pytest.fixture
 def tx(db_url: str) -> Iterator[Session]:
-    db = Database(db_url)
-    upgrade(db, "identity")
-    with db.transaction() as session:
-        session.add(models.Domain(id="default", name="Default"))
-        session.flush()
-        for project in ("p1", "p2"):
-            session.add(models.Project(id=project, name=project, label=project,
-                                       domain_id="default"))
-        session.flush()
-        yield session
-    db.dispose()
+    yield from with_projects(db_url)
 
 
 def test_projects_made_before_sudo_rules_get_the_defaults(db_url: str) -> None:
